@@ -1,0 +1,180 @@
+//! The one error type of nerve-store.
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+
+use crate::run::WorkflowRunStatus;
+
+/// The result of every fallible store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything that can go wrong in a store, by meaning rather than by backend.
+///
+/// Each variant carries the context a person needs to act on it (the run, the path, the
+/// field), and `Display` reads as a sentence. The engine's own error, where there is one,
+/// is reachable through [`std::error::Error::source`], not repeated in the message.
+///
+/// A refused operation never changes what was stored: every write is one transaction, and
+/// an error rolls it back whole.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// An argument broke the contract (an empty `source`, an empty meta key, ...).
+    /// Nothing was written.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The argument at fault, as the API names it (`"source"`, `"thread_id"`, ...).
+        field: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// A run transition that the transition table refuses. Nothing was written.
+    #[error("run {run_id:?} cannot go from {} to {to}", describe_from(*.from))]
+    InvalidTransition {
+        /// The run the transition named.
+        run_id: String,
+        /// Its status before the transition; `None` when the run did not exist.
+        from: Option<WorkflowRunStatus>,
+        /// The status that was asked for.
+        to: WorkflowRunStatus,
+    },
+
+    /// A transition named an existing run with a different workflow or thread than the
+    /// one the run was created with: two runs share an id. Nothing was written.
+    #[error("run {run_id:?} has {field} {stored:?}, but the transition names {given:?}")]
+    RunConflict {
+        /// The run the transition named.
+        run_id: String,
+        /// `"workflow"` or `"thread_id"`.
+        field: &'static str,
+        /// What the store holds for that field.
+        stored: String,
+        /// What the transition gave.
+        given: String,
+    },
+
+    /// A run named as a cursor or a target does not exist.
+    #[error("unknown run {run_id:?}")]
+    UnknownRun {
+        /// The id that was not found.
+        run_id: String,
+    },
+
+    /// A stored value could not be decoded: the file was damaged or written by something
+    /// else. The operation returns this instead of a guess.
+    #[error("corrupt value in table {table} at key {key}: {reason}")]
+    CorruptValue {
+        /// The table (or index) the value was read from.
+        table: &'static str,
+        /// The key of the damaged row.
+        key: String,
+        /// What failed to decode.
+        reason: String,
+    },
+
+    /// The file was written by a newer nerve-store whose schema this build does not know.
+    /// Nothing was changed; open it with a newer build.
+    #[error(
+        "{path} has schema version {found}, newer than the {supported} this build supports; \
+         open it with a newer nerve-store"
+    )]
+    SchemaTooNew {
+        /// The store's file.
+        path: PathBuf,
+        /// The version the file records.
+        found: i64,
+        /// The newest version this build understands.
+        supported: i64,
+    },
+
+    /// The file exists but is not a store of this backend (another program's database,
+    /// or not a database at all). Nothing was changed.
+    #[error("{path} is not a nerve-store {backend} store: {reason}")]
+    NotAStore {
+        /// The file that was opened.
+        path: PathBuf,
+        /// The backend that refused it (`"sqlite"`, `"redb"`).
+        backend: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// An engine setting did not take effect when the store was opened, so the store
+    /// refused to run without it (SQLite ignores unknown pragma values silently).
+    #[error("{path}: setting {setting} to {wanted} did not take (the engine reports {actual})")]
+    SettingNotApplied {
+        /// The store's file.
+        path: PathBuf,
+        /// The setting (for SQLite, the pragma name).
+        setting: &'static str,
+        /// The value that was asked for.
+        wanted: String,
+        /// The value the engine reports.
+        actual: String,
+    },
+
+    /// Another connection (usually another process) held the lock for longer than the
+    /// busy timeout. Nothing was written; the operation may be retried.
+    #[error(
+        "the store was locked by another writer for longer than the busy timeout while {context}"
+    )]
+    Busy {
+        /// What the store was doing.
+        context: String,
+        /// The engine's error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+
+    /// The engine failed (I/O error, full disk, damaged file, ...). Nothing of the failed
+    /// operation was written.
+    #[error("{backend} failed while {context}")]
+    Backend {
+        /// The engine (`"sqlite"`, `"redb"`).
+        backend: &'static str,
+        /// What the store was doing.
+        context: String,
+        /// The engine's error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+
+    /// A file-system operation failed.
+    #[error("I/O error on {path} while {context}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the store was doing.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn describe_from(from: Option<WorkflowRunStatus>) -> String {
+    match from {
+        Some(status) => status.to_string(),
+        None => "(no run yet)".to_owned(),
+    }
+}
+
+impl StoreError {
+    /// Shorthand for [`StoreError::InvalidInput`].
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        StoreError::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`StoreError::CorruptValue`].
+    pub fn corrupt(table: &'static str, key: impl ToString, reason: impl Into<String>) -> Self {
+        StoreError::CorruptValue {
+            table,
+            key: key.to_string(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The contract of nerve-store, the embedded persistence layer of the nerve workflow daemon.
+//!
+//! This crate holds what every backend shares and nothing that depends on one:
+//!
+//! - the log: [`LogEntry`], [`NewLogEntry`], [`LogId`], [`LogQuery`];
+//! - workflow runs and their state machine: [`WorkflowRun`], [`WorkflowRunStatus`], the
+//!   transition table [`TRANSITIONS`] and [`plan_transition`], which applies it;
+//! - threads: [`ThreadMessage`], [`ThreadRoundRow`], [`GetThreadRoundsParams`];
+//! - the [`LogStore`] trait that backends implement, and the one error type [`StoreError`];
+//! - with the `conformance` feature, the suite every backend runs (`conformance`).
+//!
+//! Backends live in their own crates (`store-sqlite`, ...). Everything is synchronous; an
+//! async caller wraps calls in its runtime's blocking pool.
+
+mod error;
+mod log;
+mod run;
+mod store;
+mod thread;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use error::{StoreError, StoreResult};
+pub use log::{
+    DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, now_millis,
+    prepare_batch, truncate_to_millis, ts_millis,
+};
+pub use run::{
+    ALL_STATUSES, AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS,
+    TransitionOutcome, TransitionPlan, WorkflowRun, WorkflowRunStatus, is_allowed, plan_transition,
+};
+pub use store::{LogStore, check_meta_key};
+pub use thread::{
+    GetThreadRoundsParams, THREAD_KIND, THREAD_SOURCE, ThreadMessage, ThreadRoundRow,
+};

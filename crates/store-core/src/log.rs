@@ -1,0 +1,317 @@
+//! Log entries, their ids, and the log query.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{StoreError, StoreResult};
+
+/// The id of a log entry: assigned by the store, strictly increasing in commit order, and
+/// never reused (not after deletion, archiving or reopening).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct LogId(pub u64);
+
+impl fmt::Display for LogId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One stored log entry.
+///
+/// Serialises as the archive's JSON line:
+/// `{"id":1,"source":"s","type":"k","refId":null,"payload":"p","ts":"2026-11-24T10:00:00.123Z"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Assigned by the store at append.
+    pub id: LogId,
+    /// Who wrote the entry (`"workflow"`, `"thread"`, a component's name). Never empty.
+    pub source: String,
+    /// The entry's type (`"run.status"`, `"message"`, ...). Never empty.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What the entry is about (a run id, a thread id), if anything.
+    #[serde(rename = "refId")]
+    pub ref_id: Option<String>,
+    /// Opaque content, usually JSON; returned byte for byte as it was given.
+    pub payload: String,
+    /// When it happened, UTC, at millisecond precision.
+    #[serde(with = "ts_millis")]
+    pub ts: DateTime<Utc>,
+}
+
+/// An entry to append; the store assigns the id, and the time when `ts` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewLogEntry {
+    /// See [`LogEntry::source`]; must not be empty.
+    pub source: String,
+    /// See [`LogEntry::kind`]; must not be empty.
+    pub kind: String,
+    /// See [`LogEntry::ref_id`].
+    pub ref_id: Option<String>,
+    /// See [`LogEntry::payload`].
+    pub payload: String,
+    /// When it happened; `None` means the time of the append. Truncated to milliseconds.
+    pub ts: Option<DateTime<Utc>>,
+}
+
+impl NewLogEntry {
+    /// An entry with the given source, kind and payload, no `ref_id`, stamped at append.
+    pub fn new(
+        source: impl Into<String>,
+        kind: impl Into<String>,
+        payload: impl Into<String>,
+    ) -> Self {
+        NewLogEntry {
+            source: source.into(),
+            kind: kind.into(),
+            ref_id: None,
+            payload: payload.into(),
+            ts: None,
+        }
+    }
+
+    /// The same entry, about `ref_id`.
+    pub fn with_ref(mut self, ref_id: impl Into<String>) -> Self {
+        self.ref_id = Some(ref_id.into());
+        self
+    }
+
+    /// The same entry, stamped with `ts` instead of the time of the append.
+    pub fn at(mut self, ts: DateTime<Utc>) -> Self {
+        self.ts = Some(ts);
+        self
+    }
+
+    /// Checks the entry against the contract and fixes its timestamp: `now` when absent,
+    /// truncated to milliseconds in every case. Backends call this before writing anything.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an empty `source` or `kind`.
+    pub fn prepare(self, now: DateTime<Utc>) -> StoreResult<PreparedEntry> {
+        if self.source.is_empty() {
+            return Err(StoreError::invalid("source", "must not be empty"));
+        }
+        if self.kind.is_empty() {
+            return Err(StoreError::invalid("kind", "must not be empty"));
+        }
+        Ok(PreparedEntry {
+            source: self.source,
+            kind: self.kind,
+            ref_id: self.ref_id,
+            payload: self.payload,
+            ts: truncate_to_millis(self.ts.unwrap_or(now)),
+        })
+    }
+}
+
+/// A validated entry with its final timestamp, waiting only for its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedEntry {
+    /// See [`LogEntry::source`].
+    pub source: String,
+    /// See [`LogEntry::kind`].
+    pub kind: String,
+    /// See [`LogEntry::ref_id`].
+    pub ref_id: Option<String>,
+    /// See [`LogEntry::payload`].
+    pub payload: String,
+    /// Final, millisecond precision.
+    pub ts: DateTime<Utc>,
+}
+
+impl PreparedEntry {
+    /// The stored entry this becomes under `id`.
+    pub fn with_id(self, id: LogId) -> LogEntry {
+        LogEntry {
+            id,
+            source: self.source,
+            kind: self.kind,
+            ref_id: self.ref_id,
+            payload: self.payload,
+            ts: self.ts,
+        }
+    }
+}
+
+/// Checks and stamps a whole batch, so that one bad entry refuses the batch before anything
+/// is written.
+///
+/// # Errors
+/// The first entry's [`StoreError::InvalidInput`], naming its position in the batch.
+pub fn prepare_batch(
+    entries: Vec<NewLogEntry>,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<PreparedEntry>> {
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            entry.prepare(now).map_err(|err| match err {
+                StoreError::InvalidInput { field, reason } => StoreError::InvalidInput {
+                    field,
+                    reason: format!("{reason} (entry {index} of the batch)"),
+                },
+                other => other,
+            })
+        })
+        .collect()
+}
+
+/// The order of a query's results, by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Oldest first (the default).
+    #[default]
+    Ascending,
+    /// Newest first.
+    Descending,
+}
+
+/// The number of entries a [`LogQuery`] returns when it sets no `limit`.
+pub const DEFAULT_QUERY_LIMIT: usize = 100;
+
+/// A log query. Every field is optional; the ones that are set combine with AND.
+///
+/// `after` and `before` bound the id whatever the order, so a cursor pages forward with
+/// `after = last id` in ascending order and backward with `before = last id` in descending
+/// order. A query by `ref_id`, by `source` (and `kind`) or by a `ts` range walks an index:
+/// its cost is O(log n + k), not a scan of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogQuery {
+    /// Only entries from this source.
+    pub source: Option<String>,
+    /// Only entries of this type.
+    pub kind: Option<String>,
+    /// Only entries about this reference.
+    pub ref_id: Option<String>,
+    /// Only entries with `ts >= since`.
+    pub since: Option<DateTime<Utc>>,
+    /// Only entries with `ts < until`.
+    pub until: Option<DateTime<Utc>>,
+    /// Only entries with `id > after`.
+    pub after: Option<LogId>,
+    /// Only entries with `id < before`.
+    pub before: Option<LogId>,
+    /// At most this many entries; [`DEFAULT_QUERY_LIMIT`] when `None`.
+    pub limit: Option<usize>,
+    /// By id, ascending unless asked otherwise.
+    pub order: Order,
+}
+
+impl LogQuery {
+    /// The number of entries the query may return.
+    pub fn effective_limit(&self) -> usize {
+        self.limit.unwrap_or(DEFAULT_QUERY_LIMIT)
+    }
+
+    /// Whether `entry` satisfies every filter of the query (the limit and order aside).
+    /// The reference semantics that backends' index walks must agree with.
+    pub fn matches(&self, entry: &LogEntry) -> bool {
+        self.source.as_ref().is_none_or(|s| *s == entry.source)
+            && self.kind.as_ref().is_none_or(|k| *k == entry.kind)
+            && self
+                .ref_id
+                .as_ref()
+                .is_none_or(|r| entry.ref_id.as_ref() == Some(r))
+            && self.since.is_none_or(|t| entry.ts >= t)
+            && self.until.is_none_or(|t| entry.ts < t)
+            && self.after.is_none_or(|id| entry.id > id)
+            && self.before.is_none_or(|id| entry.id < id)
+    }
+}
+
+/// `ts` truncated to whole milliseconds, the precision every store keeps.
+pub fn truncate_to_millis(ts: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ts.timestamp_millis()).unwrap_or(ts)
+}
+
+/// The current time at the store's precision.
+pub fn now_millis() -> DateTime<Utc> {
+    truncate_to_millis(Utc::now())
+}
+
+/// Serde for timestamps as `2026-11-24T10:00:00.123Z`: RFC 3339, UTC, always three
+/// fractional digits. Reading accepts any RFC 3339 time and truncates it to milliseconds.
+pub mod ts_millis {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    /// Writes `ts` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    pub fn serialize<S: Serializer>(ts: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&ts.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    /// Reads an RFC 3339 time.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<DateTime<Utc>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|ts| super::truncate_to_millis(ts.with_timezone(&Utc)))
+            .map_err(|err| D::Error::custom(format!("bad timestamp {text:?}: {err}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_serialises_as_the_archive_line() {
+        let ts = DateTime::parse_from_rfc3339("2026-11-24T10:00:00.123456Z")
+            .map(|t| truncate_to_millis(t.with_timezone(&Utc)))
+            .expect("valid time");
+        let entry = LogEntry {
+            id: LogId(7),
+            source: "workflow".into(),
+            kind: "run.status".into(),
+            ref_id: Some("r1".into()),
+            payload: "{\"a\":1}".into(),
+            ts,
+        };
+        let line = serde_json::to_string(&entry).expect("serialises");
+        assert_eq!(
+            line,
+            r#"{"id":7,"source":"workflow","type":"run.status","refId":"r1","payload":"{\"a\":1}","ts":"2026-11-24T10:00:00.123Z"}"#
+        );
+        let back: LogEntry = serde_json::from_str(&line).expect("parses");
+        assert_eq!(back, entry);
+    }
+
+    #[test]
+    fn an_empty_source_or_kind_is_refused_by_name() {
+        let now = now_millis();
+        let err = NewLogEntry::new("", "k", "p").prepare(now).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidInput {
+                    field: "source",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = NewLogEntry::new("s", "", "p").prepare(now).unwrap_err();
+        assert!(
+            matches!(err, StoreError::InvalidInput { field: "kind", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_batch_error_names_the_entry() {
+        let batch = vec![
+            NewLogEntry::new("s", "k", "p"),
+            NewLogEntry::new("s", "", "p"),
+        ];
+        let err = prepare_batch(batch, now_millis()).unwrap_err();
+        assert!(err.to_string().contains("entry 1 of the batch"), "{err}");
+    }
+}

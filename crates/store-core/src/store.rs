@@ -1,0 +1,108 @@
+//! The `LogStore` trait: what every log backend promises.
+
+use crate::error::StoreResult;
+use crate::log::{LogEntry, LogId, LogQuery, NewLogEntry};
+use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
+use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
+
+/// An embedded, append-only structured log with a materialised runs table, a thread index
+/// and a small key-value table, as `SPEC.md` section 1 states it.
+///
+/// Every method is one transaction: a write that returns `Ok` is committed at the store's
+/// durability level, and a write that returns `Err` changed nothing. Implementations are
+/// `Send + Sync`; readers do not block the writer. The trait is object-safe, so a daemon can
+/// hold a `Box<dyn LogStore>` and pick the backend at run time.
+pub trait LogStore: Send + Sync {
+    /// Appends one entry and returns it with its id and final timestamp.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::InvalidInput`] for an empty `source` or `kind`; an engine error
+    /// otherwise. Nothing is written on error.
+    fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
+        let mut stored = self.append_batch(vec![entry])?;
+        stored.pop().ok_or_else(|| {
+            crate::StoreError::invalid("append_batch", "returned no entry for a batch of one")
+        })
+    }
+
+    /// Appends the entries in order, atomically: after a crash or an error the batch is there
+    /// whole or not at all. Ids are consecutive in the batch's order. An empty batch is a
+    /// no-op.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::InvalidInput`] naming the first invalid entry; nothing of the
+    /// batch is written.
+    fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>>;
+
+    /// The entries that match every filter of `query`, in its order, at most its limit.
+    /// Costs O(log n + k) when filtered by `ref_id`, by `source` (and `kind`) or by a `ts`
+    /// range.
+    fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>>;
+
+    /// Moves a run to a status, creating it on its first transition, and logs the change
+    /// (source `"workflow"`, kind `"run.status"`, `ref_id` the run id) in the same
+    /// transaction. Re-applying the current status changes nothing and reports
+    /// [`TransitionOutcome::Unchanged`]. The rules are [`crate::plan_transition`]'s.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::InvalidTransition`], [`crate::StoreError::RunConflict`] or
+    /// [`crate::StoreError::InvalidInput`]; nothing is written on error.
+    fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome>;
+
+    /// The run with this id, if any.
+    fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>>;
+
+    /// Every queued or started run, oldest first: what crash recovery reads at start-up.
+    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>>;
+
+    /// The runs that match `query`, oldest first by (`created_at`, `run_id`).
+    ///
+    /// # Errors
+    /// [`crate::StoreError::UnknownRun`] when the cursor names no run.
+    fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>>;
+
+    /// Appends a thread message as a log entry and indexes it by (thread, round, role), in
+    /// one transaction.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::InvalidInput`] for an empty `thread_id` or `role`.
+    fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry>;
+
+    /// The thread's messages with an id above `after`, in id order, at most `limit`.
+    fn thread_messages(
+        &self,
+        thread_id: &str,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ThreadRoundRow>>;
+
+    /// The thread's messages by round, then id, filtered by role and first round.
+    fn thread_rounds(&self, params: &GetThreadRoundsParams) -> StoreResult<Vec<ThreadRoundRow>>;
+
+    /// The highest round the thread has a message in: where a resumed thread picks up.
+    fn last_round(&self, thread_id: &str) -> StoreResult<Option<u32>>;
+
+    /// The value stored under `key`, if any.
+    fn meta_get(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Stores `value` under `key`, replacing any value. Keys that start with `nerve.` are the
+    /// store's own (for example `nerve.archive.logs.watermark`): change them knowingly.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::InvalidInput`] for an empty key.
+    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    /// Removes `key`; returns whether it was there.
+    fn meta_delete(&self, key: &str) -> StoreResult<bool>;
+}
+
+/// Refuses an empty meta key; backends call it before writing.
+///
+/// # Errors
+/// [`crate::StoreError::InvalidInput`] naming `key`.
+pub fn check_meta_key(key: &str) -> StoreResult<()> {
+    if key.is_empty() {
+        return Err(crate::StoreError::invalid("key", "must not be empty"));
+    }
+    Ok(())
+}

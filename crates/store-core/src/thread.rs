@@ -1,0 +1,88 @@
+//! Thread messages: log entries indexed by (thread, round, role).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{StoreError, StoreResult};
+use crate::log::NewLogEntry;
+
+/// The source of the log entries that hold thread messages.
+pub const THREAD_SOURCE: &str = "thread";
+/// The kind of the log entries that hold thread messages.
+pub const THREAD_KIND: &str = "message";
+
+/// One message of a workflow thread. Stored as a log entry (source `"thread"`, kind
+/// `"message"`, `ref_id` the thread id, the payload as given) and indexed by (thread,
+/// round, role) in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadMessage {
+    /// The thread; must not be empty.
+    pub thread_id: String,
+    /// Who spoke (`"user"`, `"assistant"`, `"tool"`, ...); must not be empty.
+    pub role: String,
+    /// The round of the conversation, counted by the caller.
+    pub round: u32,
+    /// The message, usually JSON; returned byte for byte.
+    pub payload: String,
+    /// When it was said; `None` means the time of the append.
+    pub ts: Option<DateTime<Utc>>,
+}
+
+impl ThreadMessage {
+    /// The log entry that carries this message, after checking the message.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an empty `thread_id` or `role`.
+    pub fn to_log_entry(&self) -> StoreResult<NewLogEntry> {
+        if self.thread_id.is_empty() {
+            return Err(StoreError::invalid("thread_id", "must not be empty"));
+        }
+        if self.role.is_empty() {
+            return Err(StoreError::invalid("role", "must not be empty"));
+        }
+        Ok(NewLogEntry {
+            source: THREAD_SOURCE.to_owned(),
+            kind: THREAD_KIND.to_owned(),
+            ref_id: Some(self.thread_id.clone()),
+            payload: self.payload.clone(),
+            ts: self.ts,
+        })
+    }
+}
+
+/// A page of a thread's messages by round: which rounds, which role, how many.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GetThreadRoundsParams {
+    /// The thread.
+    pub thread_id: String,
+    /// Only messages of this role; every role when `None`.
+    pub role: Option<String>,
+    /// Only rounds `>= from_round`.
+    pub from_round: Option<u32>,
+    /// At most this many rows; [`crate::DEFAULT_QUERY_LIMIT`] when `None`.
+    pub limit: Option<usize>,
+}
+
+impl GetThreadRoundsParams {
+    /// The number of rows the call may return.
+    pub fn effective_limit(&self) -> usize {
+        self.limit.unwrap_or(crate::DEFAULT_QUERY_LIMIT)
+    }
+}
+
+/// One message as [`crate::LogStore::thread_rounds`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadRoundRow {
+    /// The round it was said in.
+    pub round: u32,
+    /// Who said it.
+    pub role: String,
+    /// The id of the log entry that holds it.
+    pub log_id: crate::LogId,
+    /// When it was said.
+    #[serde(with = "crate::log::ts_millis")]
+    pub ts: DateTime<Utc>,
+    /// The message.
+    pub payload: String,
+}

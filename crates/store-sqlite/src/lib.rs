@@ -1,0 +1,19 @@
+//! The SQLite backend of nerve-store: [`SqliteLogStore`], a [`store_core::LogStore`] in one
+//! SQLite file in WAL mode.
+//!
+//! - Durability: `synchronous=NORMAL` by default (a crash of the process loses nothing
+//!   committed), `FULL` on request ([`SqliteOptions`]).
+//! - Concurrency: `Send + Sync`; one writer connection, a pool of read connections that
+//!   never wait for it; a second process may read and write the same file (WAL and a busy
+//!   timeout).
+//! - Safety: the file's identity (`application_id`) and schema version (`user_version`) are
+//!   checked at open, and every pragma is read back after it is set.
+
+mod connections;
+mod options;
+mod rows;
+mod schema;
+mod store;
+
+pub use options::{SqliteOptions, Synchronous};
+pub use store::SqliteLogStore;

@@ -1,0 +1,266 @@
+//! The file: its identity, its schema version, the tables and the pragmas each connection
+//! runs with.
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use store_core::{StoreError, StoreResult};
+
+use crate::options::SqliteOptions;
+
+/// `PRAGMA application_id` of a nerve-store file: "nerv" in ASCII. A file with another id is
+/// another program's database.
+pub(crate) const APPLICATION_ID: i64 = 0x6e65_7276;
+
+/// `PRAGMA user_version` of the schema this build creates and understands.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+/// Schema version 1.
+///
+/// `logs.id` is `AUTOINCREMENT` so that an id is never reused, not even the highest one after
+/// it was deleted. Each secondary index ends with `id`, so a filtered query walks the index
+/// in id order and stops at its limit: O(log n + k).
+const SCHEMA_V1: &str = "
+CREATE TABLE logs (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    source  TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    ref_id  TEXT,
+    payload TEXT NOT NULL,
+    ts      INTEGER NOT NULL
+);
+CREATE INDEX logs_by_ref ON logs (ref_id, id);
+CREATE INDEX logs_by_source_kind ON logs (source, kind, id);
+CREATE INDEX logs_by_ts ON logs (ts, id);
+
+CREATE TABLE runs (
+    run_id      TEXT PRIMARY KEY NOT NULL,
+    workflow    TEXT NOT NULL,
+    thread_id   TEXT,
+    status      TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    started_at  INTEGER,
+    finished_at INTEGER,
+    detail      TEXT
+);
+CREATE INDEX runs_by_created ON runs (created_at, run_id);
+CREATE INDEX runs_by_status ON runs (status, created_at, run_id);
+CREATE INDEX runs_by_workflow ON runs (workflow, created_at, run_id);
+CREATE INDEX runs_by_thread ON runs (thread_id, created_at, run_id);
+
+CREATE TABLE thread_messages (
+    thread_id TEXT NOT NULL,
+    round     INTEGER NOT NULL,
+    role      TEXT NOT NULL,
+    log_id    INTEGER NOT NULL,
+    PRIMARY KEY (thread_id, round, log_id)
+) WITHOUT ROWID;
+CREATE INDEX thread_messages_by_role ON thread_messages (thread_id, role, round, log_id);
+CREATE INDEX thread_messages_by_id ON thread_messages (thread_id, log_id);
+
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// The engine's error as a [`StoreError`]: lock time-outs become [`StoreError::Busy`], all
+/// else [`StoreError::Backend`], both with what the store was doing.
+pub(crate) fn engine_error(context: impl Into<String>, err: rusqlite::Error) -> StoreError {
+    let context = context.into();
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
+            context,
+            source: Box::new(err),
+        },
+        _ => StoreError::Backend {
+            backend: "sqlite",
+            context,
+            source: Box::new(err),
+        },
+    }
+}
+
+/// Opens the writer connection of the store at `path`: creates the file and its folders if
+/// missing, refuses a file that is not a nerve-store or whose schema is newer, switches to
+/// WAL, applies and checks the pragmas, and creates or checks the schema.
+pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+            path: parent.to_owned(),
+            context: "creating the store's folder".into(),
+            source,
+        })?;
+    }
+    let mut conn = Connection::open(path)
+        .map_err(|err| engine_error(format!("opening {}", path.display()), err))?;
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(|err| engine_error("setting the busy timeout", err))?;
+    check_identity(&conn, path)?;
+
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(|err| engine_error("switching to WAL", err))?;
+    expect_setting(path, "journal_mode", "wal", &mode.to_ascii_lowercase())?;
+    apply_connection_pragmas(&conn, path, options)?;
+    create_schema(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Opens a read connection to a store that [`open_writer`] has already set up. The
+/// connection refuses writes (`query_only`), whatever a caller's SQL would try.
+pub(crate) fn open_reader(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|err| engine_error(format!("opening {} to read", path.display()), err))?;
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(|err| engine_error("setting the busy timeout", err))?;
+    apply_connection_pragmas(&conn, path, options)?;
+    set_and_check(&conn, path, "query_only", 1)?;
+    Ok(conn)
+}
+
+/// The per-connection pragmas, each read back: SQLite ignores a value it does not know
+/// without an error, and a store that silently runs without its durability setting is worse
+/// than one that refuses to open.
+fn apply_connection_pragmas(
+    conn: &Connection,
+    path: &Path,
+    options: &SqliteOptions,
+) -> StoreResult<()> {
+    set_and_check(
+        conn,
+        path,
+        "synchronous",
+        options.synchronous.pragma_value(),
+    )?;
+    set_and_check(conn, path, "cache_size", -i64::from(options.cache_size_kib))?;
+    let mmap = i64::try_from(options.mmap_size)
+        .map_err(|_| StoreError::invalid("mmap_size", "must fit in an i64"))?;
+    // SQLite caps mmap_size at its compile-time maximum; read back the value it took.
+    conn.pragma_update(None, "mmap_size", mmap)
+        .map_err(|err| engine_error("setting mmap_size", err))?;
+    set_and_check(conn, path, "foreign_keys", 0)?;
+    set_and_check(conn, path, "temp_store", 2)?;
+    let busy: i64 = conn
+        .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+        .map_err(|err| engine_error("reading busy_timeout", err))?;
+    let wanted = i64::try_from(options.busy_timeout.as_millis()).unwrap_or(i64::MAX);
+    expect_setting(path, "busy_timeout", &wanted.to_string(), &busy.to_string())
+}
+
+fn set_and_check(
+    conn: &Connection,
+    path: &Path,
+    pragma: &'static str,
+    value: i64,
+) -> StoreResult<()> {
+    conn.pragma_update(None, pragma, value)
+        .map_err(|err| engine_error(format!("setting {pragma}"), err))?;
+    let actual: i64 = conn
+        .pragma_query_value(None, pragma, |row| row.get(0))
+        .map_err(|err| engine_error(format!("reading {pragma}"), err))?;
+    expect_setting(path, pragma, &value.to_string(), &actual.to_string())
+}
+
+fn expect_setting(
+    path: &Path,
+    setting: &'static str,
+    wanted: &str,
+    actual: &str,
+) -> StoreResult<()> {
+    if wanted == actual {
+        Ok(())
+    } else {
+        Err(StoreError::SettingNotApplied {
+            path: path.to_owned(),
+            setting,
+            wanted: wanted.to_owned(),
+            actual: actual.to_owned(),
+        })
+    }
+}
+
+/// What the file says it is.
+struct Identity {
+    application_id: i64,
+    user_version: i64,
+    objects: i64,
+}
+
+fn read_identity(conn: &Connection, path: &Path) -> StoreResult<Identity> {
+    let read = || -> rusqlite::Result<Identity> {
+        Ok(Identity {
+            application_id: conn.pragma_query_value(None, "application_id", |row| row.get(0))?,
+            user_version: conn.pragma_query_value(None, "user_version", |row| row.get(0))?,
+            objects: conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?,
+        })
+    };
+    read().map_err(|err| match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
+            path: path.to_owned(),
+            backend: "sqlite",
+            reason: "the file is not a SQLite database".into(),
+        },
+        _ => engine_error(format!("reading the header of {}", path.display()), err),
+    })
+}
+
+/// Refuses another program's database and a newer schema; accepts an empty file (a new
+/// store) and a nerve-store of this version.
+fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let id = read_identity(conn, path)?;
+    let fresh = id.application_id == 0 && id.user_version == 0 && id.objects == 0;
+    if fresh {
+        return Ok(());
+    }
+    if id.application_id != APPLICATION_ID {
+        return Err(StoreError::NotAStore {
+            path: path.to_owned(),
+            backend: "sqlite",
+            reason: format!(
+                "it is a SQLite database of another program (application_id {:#x})",
+                id.application_id
+            ),
+        });
+    }
+    if id.user_version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: id.user_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if id.user_version < 1 {
+        return Err(StoreError::NotAStore {
+            path: path.to_owned(),
+            backend: "sqlite",
+            reason: format!("its schema version {} is unknown", id.user_version),
+        });
+    }
+    Ok(())
+}
+
+/// Creates the schema in a new file. Runs in one immediate transaction that checks again
+/// inside, so two processes opening a new file at once create it once.
+fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<()> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|err| engine_error("starting the schema transaction", err))?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|err| engine_error("reading user_version", err))?;
+    if version == 0 {
+        tx.execute_batch(SCHEMA_V1).map_err(|err| {
+            engine_error(format!("creating the schema in {}", path.display()), err)
+        })?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(|err| engine_error("writing application_id", err))?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(|err| engine_error("writing user_version", err))?;
+    }
+    tx.commit()
+        .map_err(|err| engine_error("committing the schema", err))
+}
