@@ -14,6 +14,7 @@
 
 mod error;
 mod log;
+mod maintenance;
 mod run;
 mod store;
 mod thread;
@@ -26,6 +27,7 @@ pub use log::{
     DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, now_millis,
     prepare_batch, truncate_to_millis, ts_millis,
 };
+pub use maintenance::{DaySpan, day_bounds};
 pub use run::{
     ALL_STATUSES, AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS,
     TransitionOutcome, TransitionPlan, WorkflowRun, WorkflowRunStatus, is_allowed, plan_transition,

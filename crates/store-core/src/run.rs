@@ -465,6 +465,20 @@ mod tests {
     }
 
     #[test]
+    fn the_table_is_the_one_in_the_spec_for_all_56_pairs() {
+        let from_states = std::iter::once(None).chain(ALL_STATUSES.map(Some));
+        let mut checked = 0;
+        for from in from_states {
+            for to in ALL_STATUSES {
+                let spec = crate::conformance::runs::spec_allows(from, to);
+                assert_eq!(is_allowed(from, to), spec, "{from:?} -> {to}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 56);
+    }
+
+    #[test]
     fn each_status_is_exactly_one_of_active_final_resumable() {
         for status in ALL_STATUSES {
             let classes = [status.is_active(), status.is_final(), status.is_resumable()];

@@ -2,6 +2,7 @@
 
 use crate::error::StoreResult;
 use crate::log::{LogEntry, LogId, LogQuery, NewLogEntry};
+use crate::maintenance::DaySpan;
 use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
 use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
 
@@ -94,6 +95,15 @@ pub trait LogStore: Send + Sync {
 
     /// Removes `key`; returns whether it was there.
     fn meta_delete(&self, key: &str) -> StoreResult<bool>;
+
+    /// Deletes the entries each span covers, with their thread-index rows, and stores the
+    /// `meta` pairs, all in one transaction: after a crash either all of it happened or none.
+    /// Returns how many entries were deleted. Ids of deleted entries are never given out
+    /// again. This is how the archive removes what it has copied out.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::InvalidInput`] for an empty meta key; nothing is deleted.
+    fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64>;
 }
 
 /// Refuses an empty meta key; backends call it before writing.

@@ -19,7 +19,9 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 ///
 /// `logs.id` is `AUTOINCREMENT` so that an id is never reused, not even the highest one after
 /// it was deleted. Each secondary index ends with `id`, so a filtered query walks the index
-/// in id order and stops at its limit: O(log n + k).
+/// in id order and stops at its limit: O(log n + k). `thread_messages` is keyed by the id of
+/// the log entry that holds the message (its rowid), and every index of it ends in that id
+/// implicitly: by thread alone it is in id order, by (thread, round) in round-then-id order.
 const SCHEMA_V1: &str = "
 CREATE TABLE logs (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,14 +53,14 @@ CREATE INDEX runs_by_workflow ON runs (workflow, created_at, run_id);
 CREATE INDEX runs_by_thread ON runs (thread_id, created_at, run_id);
 
 CREATE TABLE thread_messages (
+    log_id    INTEGER PRIMARY KEY,
     thread_id TEXT NOT NULL,
     round     INTEGER NOT NULL,
-    role      TEXT NOT NULL,
-    log_id    INTEGER NOT NULL,
-    PRIMARY KEY (thread_id, round, log_id)
-) WITHOUT ROWID;
-CREATE INDEX thread_messages_by_role ON thread_messages (thread_id, role, round, log_id);
-CREATE INDEX thread_messages_by_id ON thread_messages (thread_id, log_id);
+    role      TEXT NOT NULL
+);
+CREATE INDEX thread_messages_by_thread ON thread_messages (thread_id);
+CREATE INDEX thread_messages_by_round ON thread_messages (thread_id, round);
+CREATE INDEX thread_messages_by_role ON thread_messages (thread_id, role, round);
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,

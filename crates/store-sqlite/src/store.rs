@@ -7,9 +7,10 @@ use rusqlite::{
     Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
 };
 use store_core::{
-    GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, Order, PreparedEntry,
-    RunQuery, RunTransition, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome,
-    TransitionPlan, WorkflowRun, check_meta_key, now_millis, plan_transition, prepare_batch,
+    DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, Order,
+    PreparedEntry, RunQuery, RunTransition, StoreResult, ThreadMessage, ThreadRoundRow,
+    TransitionOutcome, TransitionPlan, WorkflowRun, check_meta_key, now_millis, plan_transition,
+    prepare_batch,
 };
 
 use crate::connections::Connections;
@@ -125,6 +126,16 @@ fn insert_entry(tx: &Transaction<'_>, entry: PreparedEntry) -> StoreResult<LogEn
         )
     })?;
     Ok(entry.with_id(LogId(id)))
+}
+
+fn set_meta(tx: &Transaction<'_>, key: &str, value: &str) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .and_then(|mut stmt| stmt.execute([key, value]))
+    .map_err(|err| engine_error(format!("writing meta key {key:?}"), err))?;
+    Ok(())
 }
 
 fn select_run(conn: &Connection, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
@@ -469,14 +480,34 @@ impl LogStore for SqliteLogStore {
 
     fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
         check_meta_key(key)?;
-        self.write("a meta write", |tx| {
-            tx.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )
-            .and_then(|mut stmt| stmt.execute([key, value]))
-            .map_err(|err| engine_error(format!("writing meta key {key:?}"), err))?;
-            Ok(())
+        self.write("a meta write", |tx| set_meta(tx, key, value))
+    }
+
+    fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
+        for (key, _) in meta {
+            check_meta_key(key)?;
+        }
+        self.write("deleting days", |tx| {
+            let mut deleted = 0;
+            for span in spans {
+                let (start, end) = span.bounds();
+                let bounds = params![to_millis(start), to_millis(end), id_to_sql(span.through)];
+                let context = format!("deleting {} through id {}", span.day, span.through);
+                tx.prepare_cached(
+                    "DELETE FROM thread_messages WHERE log_id IN \
+                     (SELECT id FROM logs WHERE ts >= ?1 AND ts < ?2 AND id <= ?3)",
+                )
+                .and_then(|mut stmt| stmt.execute(bounds))
+                .map_err(|err| engine_error(&context, err))?;
+                deleted += tx
+                    .prepare_cached("DELETE FROM logs WHERE ts >= ?1 AND ts < ?2 AND id <= ?3")
+                    .and_then(|mut stmt| stmt.execute(bounds))
+                    .map_err(|err| engine_error(&context, err))?;
+            }
+            for (key, value) in meta {
+                set_meta(tx, key, value)?;
+            }
+            Ok(deleted as u64)
         })
     }
 

@@ -1,1 +1,253 @@
-//! x
+//! The conformance suite: the contract of `SPEC.md` as plain functions that every backend
+//! runs.
+//!
+//! Each case takes an [`OpenStore`]: a way to open the store kept in a folder, fresh the
+//! first time and again for the cases that reopen it. A backend's `tests/conformance.rs`
+//! calls [`log_store_conformance!`](crate::log_store_conformance) once and gets one
+//! `#[test]` per case, so a failure names its case and no backend can miss one:
+//!
+//! ```ignore
+//! fn open(dir: &std::path::Path) -> store_core::StoreResult<Box<dyn store_core::LogStore>> {
+//!     Ok(Box::new(store_sqlite::SqliteLogStore::open(dir.join("store.db"))?))
+//! }
+//! store_core::log_store_conformance!(open);
+//! ```
+
+use std::path::Path;
+
+use crate::{LogEntry, LogQuery, LogStore, Order, StoreResult};
+
+pub mod bad_input;
+pub mod log;
+pub mod meta;
+pub mod runs;
+pub mod threads;
+
+/// Opens (or reopens) the store kept in the folder `dir`. The backend picks its file names
+/// inside the folder; the folder exists and is empty the first time.
+pub type OpenStore = fn(&Path) -> StoreResult<Box<dyn LogStore>>;
+
+/// A store in a temporary folder that a case can close and open again.
+pub struct Fixture {
+    open: OpenStore,
+    store: Option<Box<dyn LogStore>>,
+    // Dropped last: the folder outlives the store.
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// A fresh store in a new temporary folder.
+    ///
+    /// # Panics
+    /// When the folder cannot be made or the store cannot be opened: the case cannot run.
+    pub fn new(open: OpenStore) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder for the store");
+        let store = open(dir.path()).expect("a fresh store opens");
+        Fixture {
+            open,
+            store: Some(store),
+            dir,
+        }
+    }
+
+    /// The open store.
+    pub fn store(&self) -> &dyn LogStore {
+        self.store
+            .as_deref()
+            .expect("the fixture holds an open store between reopens")
+    }
+
+    /// The folder the store lives in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Closes the store and opens it again from its files, as a restarted daemon would.
+    ///
+    /// # Panics
+    /// When the store does not open again.
+    pub fn reopen(&mut self) {
+        drop(self.store.take());
+        self.store = Some((self.open)(self.dir.path()).expect("the store opens again"));
+    }
+}
+
+/// What `query` must return from a log holding `entries` (in id order): the reference
+/// semantics of [`LogQuery`], written as plainly as possible.
+pub fn reference_query(entries: &[LogEntry], query: &LogQuery) -> Vec<LogEntry> {
+    let matching = entries.iter().filter(|entry| query.matches(entry)).cloned();
+    let limit = query.effective_limit();
+    match query.order {
+        Order::Ascending => matching.take(limit).collect(),
+        Order::Descending => {
+            let mut all: Vec<_> = matching.collect();
+            all.reverse();
+            all.truncate(limit);
+            all
+        }
+    }
+}
+
+/// Every entry of the store, in id order.
+///
+/// # Panics
+/// When the query fails.
+pub fn all_entries(store: &dyn LogStore) -> Vec<LogEntry> {
+    store
+        .query(&LogQuery {
+            limit: Some(usize::MAX),
+            ..LogQuery::default()
+        })
+        .expect("reading the whole log")
+}
+
+/// Follows a cursor page by page until a page comes back empty, and returns every item in
+/// the order seen. `fetch` gets the cursor of the previous page's last item (`None` first).
+///
+/// # Panics
+/// After `max_pages` pages: a cursor that does not advance must fail the case, not hang it.
+pub fn collect_pages<T, C>(
+    max_pages: usize,
+    mut fetch: impl FnMut(Option<C>) -> Vec<T>,
+    cursor_of: impl Fn(&T) -> C,
+) -> Vec<T> {
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..max_pages {
+        let page = fetch(cursor.take());
+        let Some(last) = page.last() else {
+            return seen;
+        };
+        cursor = Some(cursor_of(last));
+        seen.extend(page);
+    }
+    panic!("still paging after {max_pages} pages: the cursor does not advance");
+}
+
+/// Expands to one `#[test]` per case of the log-store suite, against the store opened by
+/// `$open` (an [`OpenStore`] function). Call it once, at the top of a backend's
+/// `tests/conformance.rs`.
+#[macro_export]
+macro_rules! log_store_conformance {
+    ($open:path) => {
+        fn __conformance_open(
+            dir: &::std::path::Path,
+        ) -> $crate::StoreResult<::std::boxed::Box<dyn $crate::LogStore>> {
+            $open(dir)
+        }
+        $crate::__conformance_cases! {
+            log {
+                ids_strictly_increase_in_commit_order,
+                ids_are_never_reused_after_deletion_or_reopening,
+                entries_survive_reopening,
+                a_batch_is_all_or_nothing,
+                an_empty_batch_is_a_no_op,
+                concurrent_appends_lose_nothing,
+                time_is_kept_to_the_millisecond,
+                each_query_field_alone_matches_the_reference,
+                every_combination_of_query_fields_matches_the_reference,
+                cursors_page_through_a_large_result_without_gaps_or_repeats,
+                limit_zero_default_and_huge,
+                delete_days_removes_only_what_the_spans_cover,
+            }
+            runs {
+                a_resume_counts_an_attempt_and_keeps_the_first_start,
+                finished_at_is_set_by_a_final_status,
+                each_applied_transition_is_logged_in_the_same_transaction,
+                redelivered_transitions_change_nothing,
+                a_refused_transition_changes_nothing,
+                a_run_id_reused_for_another_workflow_or_thread_is_refused,
+                active_runs_are_listed_oldest_first_after_reopening,
+                list_runs_filters_and_pages,
+            }
+            threads {
+                a_message_is_a_log_entry_indexed_by_thread_round_and_role,
+                thread_messages_page_in_id_order,
+                thread_rounds_by_round_then_id_filtered_by_role_and_first_round,
+                last_round_is_the_highest_round,
+                an_invalid_message_stores_nothing,
+                deleting_a_day_removes_its_thread_rows,
+            }
+            meta {
+                set_get_overwrite_and_delete,
+                meta_survives_reopening,
+                delete_days_writes_meta_in_the_same_transaction,
+                an_empty_key_is_refused,
+            }
+            bad_input {
+                empty_strings_are_refused_or_stored_as_given,
+                a_ten_mib_payload_round_trips,
+                non_ascii_and_nul_round_trip_and_are_found,
+                unknown_runs_and_threads_are_absent_not_errors,
+                out_of_range_cursors_and_rounds_return_nothing,
+                extreme_times_round_trip,
+            }
+        }
+        $crate::__transition_matrix!(__conformance_open);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($($module:ident { $($case:ident),* $(,)? })*) => {
+        $(
+            mod $module {
+                $(
+                    #[test]
+                    fn $case() {
+                        $crate::conformance::$module::$case(super::__conformance_open)
+                    }
+                )*
+            }
+        )*
+    };
+}
+
+/// One test per (from, to) pair of the transition table: 8 starting points (no run yet and
+/// the 7 statuses) times 7 targets.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __transition_matrix {
+    ($open:ident) => {
+        mod transition {
+            $crate::__transition_row!($open, from_no_run, None);
+            $crate::__transition_row!($open, from_queued, Some(Queued));
+            $crate::__transition_row!($open, from_started, Some(Started));
+            $crate::__transition_row!($open, from_completed, Some(Completed));
+            $crate::__transition_row!($open, from_failed, Some(Failed));
+            $crate::__transition_row!($open, from_crashed, Some(Crashed));
+            $crate::__transition_row!($open, from_interrupted, Some(Interrupted));
+            $crate::__transition_row!($open, from_dropped, Some(Dropped));
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __transition_row {
+    ($open:ident, $row:ident, $from:expr) => {
+        mod $row {
+            $crate::__transition_cell!($open, $from, to_queued, Queued);
+            $crate::__transition_cell!($open, $from, to_started, Started);
+            $crate::__transition_cell!($open, $from, to_completed, Completed);
+            $crate::__transition_cell!($open, $from, to_failed, Failed);
+            $crate::__transition_cell!($open, $from, to_crashed, Crashed);
+            $crate::__transition_cell!($open, $from, to_interrupted, Interrupted);
+            $crate::__transition_cell!($open, $from, to_dropped, Dropped);
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __transition_cell {
+    ($open:ident, $from:expr, $name:ident, $to:ident) => {
+        #[test]
+        fn $name() {
+            #[allow(unused_imports)]
+            use $crate::WorkflowRunStatus::*;
+            $crate::conformance::runs::transition_pair(super::super::$open, $from, $to);
+        }
+    };
+}

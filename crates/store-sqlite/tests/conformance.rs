@@ -1,0 +1,12 @@
+//! Runs the whole log-store conformance suite of `store-core` against `SqliteLogStore`.
+
+use std::path::Path;
+
+use store_core::{LogStore, StoreResult};
+use store_sqlite::SqliteLogStore;
+
+fn open(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+    Ok(Box::new(SqliteLogStore::open(dir.join("nerve.db"))?))
+}
+
+store_core::log_store_conformance!(open);
