@@ -109,7 +109,7 @@ pub fn is_allowed(from: Option<WorkflowRunStatus>, to: WorkflowRunStatus) -> boo
 
 impl fmt::Display for WorkflowRunStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -476,6 +476,11 @@ mod tests {
             }
         }
         assert_eq!(checked, 56);
+    }
+
+    #[test]
+    fn a_status_pads_like_a_string() {
+        assert_eq!(format!("[{:<9}]", Started), "[started  ]");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! calls [`log_store_conformance!`](crate::log_store_conformance) once and gets one
 //! `#[test]` per case, so a failure names its case and no backend can miss one:
 //!
-//! ```ignore
+//! ```text
 //! fn open(dir: &std::path::Path) -> store_core::StoreResult<Box<dyn store_core::LogStore>> {
 //!     Ok(Box::new(store_sqlite::SqliteLogStore::open(dir.join("store.db"))?))
 //! }
