@@ -102,13 +102,45 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<C
         .map_err(|err| engine_error("setting the busy timeout", err))?;
     check_identity(&conn, path)?;
 
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(|err| engine_error("switching to WAL", err))?;
-    expect_setting(path, "journal_mode", "wal", &mode.to_ascii_lowercase())?;
+    let mode = switch_to_wal(&conn, options)?;
+    expect_setting(path, "journal_mode", "wal", &mode)?;
     apply_connection_pragmas(&conn, path, options)?;
     create_schema(&mut conn, path)?;
     Ok(conn)
+}
+
+/// Puts the file in WAL mode (which persists in the file) and returns the mode SQLite
+/// reports. Changing the mode needs the file to itself, and SQLite answers `BUSY` at once,
+/// without waiting, while another connection holds it, as when two processes open a new
+/// file together; so the switch is retried until the busy timeout.
+fn switch_to_wal(conn: &Connection, options: &SqliteOptions) -> StoreResult<String> {
+    let read_mode = |conn: &Connection| -> rusqlite::Result<String> {
+        conn.pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0))
+            .map(|mode| mode.to_ascii_lowercase())
+    };
+    let deadline = std::time::Instant::now() + options.busy_timeout;
+    loop {
+        let attempt = read_mode(conn).and_then(|mode| {
+            if mode == "wal" {
+                Ok(mode)
+            } else {
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| {
+                    row.get::<_, String>(0)
+                })
+                .map(|mode| mode.to_ascii_lowercase())
+            }
+        });
+        match attempt {
+            Ok(mode) => return Ok(mode),
+            Err(err)
+                if err.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(err) => return Err(engine_error("switching to WAL", err)),
+        }
+    }
 }
 
 /// Opens a read connection to a store that [`open_writer`] has already set up. The
@@ -192,15 +224,23 @@ struct Identity {
     objects: i64,
 }
 
+/// Reads the three in one statement, so in one snapshot: another process creating the
+/// schema at the same moment is seen before or after, never half.
 fn read_identity(conn: &Connection, path: &Path) -> StoreResult<Identity> {
-    let read = || -> rusqlite::Result<Identity> {
-        Ok(Identity {
-            application_id: conn.pragma_query_value(None, "application_id", |row| row.get(0))?,
-            user_version: conn.pragma_query_value(None, "user_version", |row| row.get(0))?,
-            objects: conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))?,
-        })
-    };
-    read().map_err(|err| match err.sqlite_error_code() {
+    conn.query_row(
+        "SELECT (SELECT application_id FROM pragma_application_id), \
+                (SELECT user_version FROM pragma_user_version), \
+                (SELECT count(*) FROM sqlite_schema)",
+        [],
+        |row| {
+            Ok(Identity {
+                application_id: row.get(0)?,
+                user_version: row.get(1)?,
+                objects: row.get(2)?,
+            })
+        },
+    )
+    .map_err(|err| match err.sqlite_error_code() {
         Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
             path: path.to_owned(),
             backend: "sqlite",

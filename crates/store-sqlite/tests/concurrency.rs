@@ -1,0 +1,100 @@
+//! WAL in practice: readers never wait for a writer, a second handle on the same file (as
+//! a second process would hold) sees committed writes, and a lock held too long is a
+//! typed, retryable error that writes nothing.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+use store_core::{LogQuery, LogStore, NewLogEntry, RunTransition, StoreError, WorkflowRunStatus};
+use store_sqlite::{SqliteLogStore, SqliteOptions};
+
+fn all(store: &SqliteLogStore) -> Vec<store_core::LogEntry> {
+    store
+        .query(&LogQuery {
+            limit: Some(usize::MAX),
+            ..LogQuery::default()
+        })
+        .expect("query")
+}
+
+#[test]
+fn an_open_read_transaction_does_not_block_appends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let store = SqliteLogStore::open(&path).expect("open");
+    store
+        .append(NewLogEntry::new("s", "k", "first"))
+        .expect("append");
+    let mut reader = Connection::open(&path).expect("reader");
+    let snapshot = reader
+        .transaction_with_behavior(TransactionBehavior::Deferred)
+        .expect("begin");
+    let seen: i64 = snapshot
+        .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
+        .expect("read");
+    // The reader holds its snapshot open while the store writes.
+    store
+        .append(NewLogEntry::new("s", "k", "second"))
+        .expect("append beside a reader");
+    let still: i64 = snapshot
+        .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
+        .expect("read");
+    assert_eq!((seen, still), (1, 1), "the reader keeps its snapshot");
+    drop(snapshot);
+    assert_eq!(all(&store).len(), 2);
+}
+
+#[test]
+fn two_handles_on_one_file_see_each_others_commits() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let daemon = SqliteLogStore::open(&path).expect("daemon's handle");
+    let cli = SqliteLogStore::open(&path).expect("CLI's handle");
+    let a = daemon
+        .append(NewLogEntry::new("daemon", "k", "a"))
+        .expect("daemon appends");
+    let b = cli
+        .append(NewLogEntry::new("cli", "k", "b"))
+        .expect("CLI appends");
+    daemon
+        .transition_run(RunTransition::new("r", "wf", WorkflowRunStatus::Started))
+        .expect("daemon starts a run");
+    cli.transition_run(RunTransition::new("r", "wf", WorkflowRunStatus::Crashed))
+        .expect("the CLI sees the run and moves it");
+    assert!(a.id < b.id);
+    assert_eq!(all(&daemon), all(&cli));
+    let run = daemon.get_run("r").expect("get_run").expect("the run");
+    assert_eq!(run.status, WorkflowRunStatus::Crashed);
+}
+
+#[test]
+fn a_lock_held_past_the_busy_timeout_is_busy_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let options = SqliteOptions {
+        busy_timeout: Duration::from_millis(50),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteLogStore::open_with(&path, options).expect("open");
+    let kept = store
+        .append(NewLogEntry::new("s", "k", "kept"))
+        .expect("append");
+    let mut other = Connection::open(&path).expect("another writer");
+    let lock = other
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .expect("take the write lock");
+    let err = store
+        .append(NewLogEntry::new("s", "k", "blocked"))
+        .expect_err("the lock is held");
+    assert!(matches!(err, StoreError::Busy { .. }), "{err}");
+    assert_eq!(
+        all(&store),
+        vec![kept.clone()],
+        "reads go on while the lock is held"
+    );
+    drop(lock);
+    let next = store
+        .append(NewLogEntry::new("s", "k", "after"))
+        .expect("append once released");
+    assert_eq!(all(&store), vec![kept, next]);
+}

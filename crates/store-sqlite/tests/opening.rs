@@ -1,0 +1,157 @@
+//! What `SqliteLogStore::open` accepts and refuses: new files and folders, another
+//! program's file, a newer schema, a setting SQLite would silently ignore.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use store_core::{LogStore, NewLogEntry, StoreError};
+use store_sqlite::{SqliteLogStore, SqliteOptions, Synchronous};
+
+fn file_bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).expect("read the file")
+}
+
+#[test]
+fn missing_folders_and_schema_are_created() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a/b/c/nerve.db");
+    let store = SqliteLogStore::open(&path).expect("open in folders that do not exist yet");
+    store
+        .append(NewLogEntry::new("s", "k", "p"))
+        .expect("append");
+    assert!(path.is_file());
+    assert_eq!(store.path(), path);
+}
+
+#[test]
+fn full_durability_opens_and_keeps_what_it_wrote() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let options = SqliteOptions {
+        synchronous: Synchronous::Full,
+        ..SqliteOptions::default()
+    };
+    let entry = SqliteLogStore::open_with(&path, options.clone())
+        .expect("open with FULL")
+        .append(NewLogEntry::new("s", "k", "p"))
+        .expect("append");
+    let reopened = SqliteLogStore::open_with(&path, options).expect("reopen with FULL");
+    let all = reopened
+        .query(&store_core::LogQuery::default())
+        .expect("query");
+    assert_eq!(all, vec![entry]);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("notes.db");
+    std::fs::write(
+        &path,
+        b"these are somebody's notes, not a database\n".repeat(100),
+    )
+    .expect("write");
+    let before = file_bytes(&path);
+    let err = SqliteLogStore::open(&path).expect_err("a text file");
+    assert!(
+        matches!(
+            &err,
+            StoreError::NotAStore {
+                backend: "sqlite",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("notes.db"),
+        "the message names the file: {err}"
+    );
+    assert_eq!(file_bytes(&path), before);
+}
+
+#[test]
+fn another_programs_sqlite_database_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("other.db");
+    let conn = Connection::open(&path).expect("create another program's database");
+    conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT); INSERT INTO accounts (owner) VALUES ('ada');")
+        .expect("its schema");
+    drop(conn);
+    let before = file_bytes(&path);
+    let err = SqliteLogStore::open(&path).expect_err("another program's database");
+    assert!(matches!(&err, StoreError::NotAStore { .. }), "{err}");
+    assert_eq!(file_bytes(&path), before, "the file is not touched");
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_both_versions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let entry = SqliteLogStore::open(&path)
+        .expect("create")
+        .append(NewLogEntry::new("s", "k", "kept"))
+        .expect("append");
+    let conn = Connection::open(&path).expect("raw connection");
+    conn.pragma_update(None, "user_version", 99)
+        .expect("pretend a newer build wrote it");
+    drop(conn);
+    let err = SqliteLogStore::open(&path).expect_err("a newer schema");
+    assert!(
+        matches!(
+            &err,
+            StoreError::SchemaTooNew {
+                found: 99,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("newer"), "{err}");
+
+    let conn = Connection::open(&path).expect("raw connection");
+    conn.pragma_update(None, "user_version", 1)
+        .expect("back to this version");
+    drop(conn);
+    let store = SqliteLogStore::open(&path).expect("opens again at its own version");
+    let all = store
+        .query(&store_core::LogQuery::default())
+        .expect("query");
+    assert_eq!(all, vec![entry], "the refusal lost nothing");
+}
+
+/// An in-memory database cannot be in WAL mode; SQLite says so only by answering the
+/// pragma with another mode, and the store refuses to run without WAL.
+#[test]
+fn a_setting_that_does_not_take_is_refused_by_name() {
+    let err = SqliteLogStore::open(":memory:").expect_err("WAL cannot take in memory");
+    assert!(
+        matches!(&err, StoreError::SettingNotApplied { setting: "journal_mode", wanted, .. } if wanted == "wal"),
+        "{err}"
+    );
+}
+
+#[test]
+fn two_stores_open_at_once_create_the_schema_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let stores: Vec<SqliteLogStore> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| SqliteLogStore::open(&path)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread").expect("open"))
+            .collect()
+    });
+    for (i, store) in stores.iter().enumerate() {
+        store
+            .append(NewLogEntry::new("s", "k", i.to_string()))
+            .expect("append");
+    }
+    let all = stores[0]
+        .query(&store_core::LogQuery::default())
+        .expect("query");
+    assert_eq!(all.len(), 4);
+}
