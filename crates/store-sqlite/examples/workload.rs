@@ -10,8 +10,8 @@ use std::error::Error;
 use std::time::Instant;
 
 use store_core::{
-    GetThreadRoundsParams, LogQuery, LogStore, NewLogEntry, Order, RunQuery, RunTransition,
-    ThreadMessage, TransitionOutcome, WorkflowRunStatus::*,
+    ALL_STATUSES, GetThreadRoundsParams, LogQuery, LogStore, NewLogEntry, Order, RunQuery,
+    RunTransition, ThreadMessage, TransitionOutcome, WorkflowRunStatus::*,
 };
 use store_sqlite::SqliteLogStore;
 
@@ -74,15 +74,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("store            {path}");
     println!("this run         {runs} runs, {transitions} transitions in {elapsed:.2?}");
     println!("log entries      {total} in the store");
-    for status in [
-        Queued,
-        Started,
-        Completed,
-        Failed,
-        Crashed,
-        Interrupted,
-        Dropped,
-    ] {
+    for status in ALL_STATUSES {
         let query = RunQuery {
             statuses: vec![status],
             limit: Some(usize::MAX),
