@@ -1,0 +1,22 @@
+//! The redb backend of nerve-store: [`RedbLogStore`], a [`store_core::LogStore`] in one redb
+//! file.
+//!
+//! - Rows are postcard-encoded; every query of the contract walks a secondary index table
+//!   whose key ends in the order it returns (O(log n + k)).
+//! - Durability: `redb::Durability::Immediate` by default (a commit is on the disk when it
+//!   returns).
+//! - Concurrency: `Send + Sync`; reads run on snapshots beside the writer; by default a
+//!   second process may open the same file and read and write (`ConcurrencyMode::MultiWriter`).
+//! - Safety: the file's identity and schema version are checked at open, its pages are
+//!   verified at open (redb may panic on an unverified damaged file), and a value that does
+//!   not decode is a [`store_core::StoreError::CorruptValue`] naming the table and key.
+
+mod open;
+mod options;
+mod read;
+mod store;
+mod tables;
+mod write;
+
+pub use options::{Durability, RedbOptions};
+pub use store::RedbLogStore;

@@ -1,0 +1,181 @@
+//! Opening the file: redb's settings, the file's identity and schema version, and redb's
+//! errors as [`StoreError`]s.
+
+use std::path::Path;
+
+use redb::{ConcurrencyMode, Database, DatabaseError, ReadableTable, StorageError, TableHandle};
+use store_core::{StoreError, StoreResult};
+
+use crate::options::{Durability, RedbOptions};
+use crate::tables::{
+    LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, META, NEXT_LOG_ID_KEY, RUNS,
+    RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY, STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE,
+    THREADS_BY_ROUND,
+};
+
+/// redb's error as a [`StoreError`]: another process holding the file becomes
+/// [`StoreError::Busy`], all else [`StoreError::Backend`], both with what the store was doing.
+pub(crate) fn engine_error(context: impl Into<String>, err: impl Into<redb::Error>) -> StoreError {
+    let context = context.into();
+    match err.into() {
+        err @ (redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch) => {
+            StoreError::Busy {
+                context,
+                source: Box::new(err),
+            }
+        }
+        redb::Error::PreviousIo => StoreError::Backend {
+            backend: "redb",
+            context: format!(
+                "{context}: an earlier write failed to reach the disk, so the store refuses \
+                 more work until it is reopened"
+            ),
+            source: Box::new(redb::Error::PreviousIo),
+        },
+        err => StoreError::Backend {
+            backend: "redb",
+            context,
+            source: Box::new(err),
+        },
+    }
+}
+
+fn not_a_store(path: &Path, reason: impl Into<String>) -> StoreError {
+    StoreError::NotAStore {
+        path: path.to_owned(),
+        backend: "redb",
+        reason: reason.into(),
+    }
+}
+
+/// Opens (or creates) the database at `path` and checks or creates the store's schema.
+pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<Database> {
+    if options.multi_process && options.durability == Durability::Eventual {
+        return Err(StoreError::invalid(
+            "durability",
+            "Eventual needs multi_process: false (redb refuses non-durable commits when other \
+             processes may share the file)",
+        ));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+            path: parent.to_owned(),
+            context: "creating the store's folder".into(),
+            source,
+        })?;
+    }
+    let mode = if options.multi_process {
+        ConcurrencyMode::MultiWriter
+    } else {
+        ConcurrencyMode::ExclusiveWriter
+    };
+    let db = redb::Builder::new()
+        .set_cache_size(options.cache_size)
+        .set_concurrency_mode(mode)
+        .set_check_integrity_on_open(options.verify_on_open)
+        .create(path)
+        .map_err(|err| open_error(path, err))?;
+    check_or_create_schema(&db, path)?;
+    Ok(db)
+}
+
+fn open_error(path: &Path, err: DatabaseError) -> StoreError {
+    match err {
+        DatabaseError::Storage(StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            not_a_store(path, format!("the file is not a redb database ({io})"))
+        }
+        DatabaseError::UpgradeRequired(version) => not_a_store(
+            path,
+            format!("it is in redb file format {version}, which redb 4 cannot open"),
+        ),
+        err => engine_error(format!("opening {}", path.display()), err),
+    }
+}
+
+/// Every table of the schema, so that a new file gets all of them at once.
+fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
+    tx.open_table(LOGS)?;
+    tx.open_table(LOGS_BY_REF)?;
+    tx.open_table(LOGS_BY_SOURCE_KIND)?;
+    tx.open_table(LOGS_BY_TS)?;
+    tx.open_table(RUNS)?;
+    tx.open_table(RUNS_BY_CREATED)?;
+    tx.open_table(RUNS_BY_STATUS)?;
+    tx.open_table(RUNS_BY_WORKFLOW)?;
+    tx.open_table(RUNS_BY_THREAD)?;
+    tx.open_table(THREAD_MESSAGES)?;
+    tx.open_table(THREADS_BY_ID)?;
+    tx.open_table(THREADS_BY_ROUND)?;
+    tx.open_table(THREADS_BY_ROLE)?;
+    tx.open_table(META)?;
+    Ok(())
+}
+
+/// Accepts an empty file (creating the schema in one transaction, so two processes opening
+/// a new file create it once) and a store of this schema version; refuses another
+/// program's database and a newer schema without changing anything.
+fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<()> {
+    let context = || format!("checking the schema of {}", path.display());
+    let tx = db
+        .begin_write()
+        .map_err(|err| engine_error(context(), err))?;
+    let tables: Vec<String> = tx
+        .list_tables()
+        .map_err(|err| engine_error(context(), err))?
+        .map(|table| table.name().to_owned())
+        .collect();
+    if tables.is_empty() {
+        create_tables(&tx).map_err(|err| engine_error(context(), err))?;
+        {
+            let mut info = tx
+                .open_table(STORE_INFO)
+                .map_err(|err| engine_error(context(), err))?;
+            info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)
+                .map_err(|err| engine_error(context(), err))?;
+            info.insert(NEXT_LOG_ID_KEY, 1)
+                .map_err(|err| engine_error(context(), err))?;
+        }
+        return tx
+            .commit()
+            .map_err(|err| engine_error("committing the new schema", err));
+    }
+    if !tables.iter().any(|name| name == STORE_INFO.name()) {
+        return Err(not_a_store(
+            path,
+            format!(
+                "it is a redb database of another program (tables: {})",
+                tables.join(", ")
+            ),
+        ));
+    }
+    let info = tx.open_table(STORE_INFO).map_err(|err| match err {
+        redb::TableError::TableTypeMismatch { .. } => not_a_store(
+            path,
+            format!("its table {} has another layout", STORE_INFO.name()),
+        ),
+        err => engine_error(context(), err),
+    })?;
+    let version = info
+        .get(SCHEMA_VERSION_KEY)
+        .map_err(|err| engine_error(context(), err))?
+        .map(|v| v.value());
+    drop(info);
+    match version {
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: i64::try_from(found).unwrap_or(i64::MAX),
+            supported: i64::try_from(SCHEMA_VERSION).unwrap_or(i64::MAX),
+        }),
+        Some(SCHEMA_VERSION) => {
+            // Nothing to migrate yet: leave the file exactly as it was.
+            tx.abort().map_err(|err| engine_error(context(), err))
+        }
+        other => Err(not_a_store(
+            path,
+            format!("its schema version {other:?} is unknown"),
+        )),
+    }
+}

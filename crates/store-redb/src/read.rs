@@ -1,0 +1,381 @@
+//! Reads in one redb read transaction (one snapshot): each query walks the index that
+//! orders it and fetches rows by key.
+
+use redb::{ReadOnlyTable, ReadTransaction, TableDefinition};
+use store_core::{
+    GetThreadRoundsParams, LogEntry, LogId, LogQuery, Order, RunQuery, StoreError, StoreResult,
+    ThreadRoundRow, WorkflowRun,
+};
+
+use crate::open::engine_error;
+use crate::tables::{
+    LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, RUNS, RUNS_BY_CREATED,
+    RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunIndex, RunRow, THREAD_MESSAGES,
+    THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
+};
+
+fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
+    tx: &ReadTransaction,
+    table: TableDefinition<'_, K, V>,
+) -> StoreResult<ReadOnlyTable<K, V>> {
+    tx.open_table(table)
+        .map_err(|err| engine_error(format!("opening table {table}"), err))
+}
+
+fn failed(context: &'static str) -> impl Fn(redb::StorageError) -> StoreError {
+    move |err| engine_error(context, err)
+}
+
+/// The entry `id`, if it exists.
+pub(crate) fn entry(
+    logs: &ReadOnlyTable<u64, &'static [u8]>,
+    id: u64,
+) -> StoreResult<Option<LogEntry>> {
+    let Some(bytes) = logs.get(id).map_err(failed("reading a log entry"))? else {
+        return Ok(None);
+    };
+    LogRow::decode(id, bytes.value())?.into_entry(id).map(Some)
+}
+
+/// Collects entries by id, in the order given, that pass the query's filters, up to its
+/// limit. An index row whose entry is missing is damage, reported as such.
+fn collect_entries(
+    logs: &ReadOnlyTable<u64, &'static [u8]>,
+    query: &LogQuery,
+    ids: impl Iterator<Item = StoreResult<u64>>,
+) -> StoreResult<Vec<LogEntry>> {
+    let limit = query.effective_limit();
+    let mut out = Vec::new();
+    for id in ids {
+        if out.len() >= limit {
+            break;
+        }
+        let id = id?;
+        let entry = entry(logs, id)?.ok_or_else(|| {
+            StoreError::corrupt("logs", id, "an index names an entry that is not there")
+        })?;
+        if query.matches(&entry) {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+fn sort_in_order(ids: &mut [u64], descending: bool) {
+    ids.sort_unstable();
+    if descending {
+        ids.reverse();
+    }
+}
+
+/// The log query. Equality on `ref_id`, or on `source` and `kind`, walks that index in id
+/// order from the cursor and stops at the limit; `source` alone, or a time range, reads
+/// the index range and orders its ids; anything else walks the log by id.
+pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+    let limit = query.effective_limit();
+    // Ids are bounded to [low, high).
+    let low = match query.after {
+        Some(LogId(after)) => match after.checked_add(1) {
+            Some(low) => low,
+            None => return Ok(Vec::new()),
+        },
+        None => 0,
+    };
+    let high = query.before.map_or(u64::MAX, |before| before.0);
+    if limit == 0 || low >= high {
+        return Ok(Vec::new());
+    }
+    let logs = open(tx, LOGS)?;
+    let descending = query.order == Order::Descending;
+    let walk = "walking a log index";
+
+    if let Some(ref_id) = query.ref_id.as_deref() {
+        let index = open(tx, LOGS_BY_REF)?;
+        let range = index
+            .range((ref_id, low)..(ref_id, high))
+            .map_err(failed(walk))?;
+        let ids = range.map(|item| item.map(|(key, _)| key.value().1).map_err(failed(walk)));
+        return if descending {
+            collect_entries(&logs, query, ids.rev())
+        } else {
+            collect_entries(&logs, query, ids)
+        };
+    }
+    if let (Some(source), Some(kind)) = (query.source.as_deref(), query.kind.as_deref()) {
+        let index = open(tx, LOGS_BY_SOURCE_KIND)?;
+        let range = index
+            .range((source, kind, low)..(source, kind, high))
+            .map_err(failed(walk))?;
+        let ids = range.map(|item| item.map(|(key, _)| key.value().2).map_err(failed(walk)));
+        return if descending {
+            collect_entries(&logs, query, ids.rev())
+        } else {
+            collect_entries(&logs, query, ids)
+        };
+    }
+    if let Some(source) = query.source.as_deref() {
+        let index = open(tx, LOGS_BY_SOURCE_KIND)?;
+        let mut ids = Vec::new();
+        for item in index.range((source, "", 0)..).map_err(failed(walk))? {
+            let (key, _) = item.map_err(failed(walk))?;
+            let (found, _, id) = key.value();
+            if found != source {
+                break;
+            }
+            if (low..high).contains(&id) {
+                ids.push(id);
+            }
+        }
+        sort_in_order(&mut ids, descending);
+        return collect_entries(&logs, query, ids.into_iter().map(Ok));
+    }
+    if query.since.is_some() || query.until.is_some() {
+        let index = open(tx, LOGS_BY_TS)?;
+        let since = query.since.map_or(i64::MIN, |t| t.timestamp_millis());
+        let range = match query.until {
+            Some(until) => index.range((since, 0)..(until.timestamp_millis(), 0)),
+            None => index.range((since, 0)..),
+        }
+        .map_err(failed(walk))?;
+        let mut ids = Vec::new();
+        for item in range {
+            let (key, _) = item.map_err(failed(walk))?;
+            let id = key.value().1;
+            if (low..high).contains(&id) {
+                ids.push(id);
+            }
+        }
+        sort_in_order(&mut ids, descending);
+        return collect_entries(&logs, query, ids.into_iter().map(Ok));
+    }
+    let range = logs.range(low..high).map_err(failed(walk))?;
+    let mut out = Vec::new();
+    let rows = range.map(|item| item.map_err(failed(walk)));
+    let rows: Box<dyn Iterator<Item = _>> = if descending {
+        Box::new(rows.rev())
+    } else {
+        Box::new(rows)
+    };
+    for item in rows {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, bytes) = item?;
+        let id = key.value();
+        let entry = LogRow::decode(id, bytes.value())?.into_entry(id)?;
+        if query.matches(&entry) {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// The run `run_id`.
+pub(crate) fn run(tx: &ReadTransaction, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+    let runs = open(tx, RUNS)?;
+    let found = runs.get(run_id).map_err(failed("reading a run"))?;
+    found
+        .map(|bytes| RunRow::decode_run(run_id, bytes.value()))
+        .transpose()
+}
+
+/// The (created_at, run_id) keys under `prefix` in a run index, after `cursor`, in order.
+fn run_keys(
+    tx: &ReadTransaction,
+    index: RunIndex,
+    prefix: &str,
+    cursor: Option<(i64, &str)>,
+) -> StoreResult<Vec<(i64, String)>> {
+    let table = open(tx, index)?;
+    let walk = "walking a run index";
+    let range = match cursor {
+        Some((created, id)) => table.range((prefix, created, id)..),
+        None => table.range((prefix, i64::MIN, "")..),
+    }
+    .map_err(failed(walk))?;
+    let mut keys = Vec::new();
+    for item in range {
+        let (key, _) = item.map_err(failed(walk))?;
+        let (found, created, id) = key.value();
+        if found != prefix {
+            break;
+        }
+        if cursor.is_some_and(|c| (created, id) <= c) {
+            continue;
+        }
+        keys.push((created, id.to_owned()));
+    }
+    Ok(keys)
+}
+
+/// The runs that match `query`, by (created_at, run_id).
+pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+    let limit = query.effective_limit();
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let cursor_run = match &query.after {
+        Some(after) => Some(run(tx, after)?.ok_or_else(|| StoreError::UnknownRun {
+            run_id: after.clone(),
+        })?),
+        None => None,
+    };
+    let cursor = cursor_run
+        .as_ref()
+        .map(|r| (r.created_at.timestamp_millis(), r.run_id.as_str()));
+    let keys: Vec<(i64, String)> = if let Some(thread) = &query.thread_id {
+        run_keys(tx, RUNS_BY_THREAD, thread, cursor)?
+    } else if let Some(workflow) = &query.workflow {
+        run_keys(tx, RUNS_BY_WORKFLOW, workflow, cursor)?
+    } else if !query.statuses.is_empty() {
+        let mut keys = Vec::new();
+        let mut statuses = query.statuses.clone();
+        statuses.sort_unstable();
+        statuses.dedup();
+        for status in statuses {
+            keys.extend(run_keys(tx, RUNS_BY_STATUS, status.as_str(), cursor)?);
+        }
+        keys.sort_unstable();
+        keys
+    } else {
+        let table = open(tx, RUNS_BY_CREATED)?;
+        let walk = "walking the runs by creation";
+        let range = match cursor {
+            Some(c) => table.range(c..),
+            None => table.range((i64::MIN, "")..),
+        }
+        .map_err(failed(walk))?;
+        let mut keys = Vec::new();
+        for item in range {
+            let (key, _) = item.map_err(failed(walk))?;
+            let (created, id) = key.value();
+            if cursor.is_some_and(|c| (created, id) <= c) {
+                continue;
+            }
+            keys.push((created, id.to_owned()));
+            if keys.len() >= limit {
+                break;
+            }
+        }
+        keys
+    };
+    let mut out = Vec::new();
+    for (_, run_id) in keys {
+        if out.len() >= limit {
+            break;
+        }
+        let found = run(tx, &run_id)?.ok_or_else(|| {
+            StoreError::corrupt("runs", &run_id, "an index names a run that is not there")
+        })?;
+        if query.matches(&found) {
+            out.push(found);
+        }
+    }
+    Ok(out)
+}
+
+fn thread_row(
+    logs: &ReadOnlyTable<u64, &'static [u8]>,
+    id: u64,
+    round: u32,
+    role: String,
+) -> StoreResult<ThreadRoundRow> {
+    let entry = entry(logs, id)?.ok_or_else(|| {
+        StoreError::corrupt(
+            "thread_messages",
+            id,
+            "the message's log entry is not there",
+        )
+    })?;
+    Ok(ThreadRoundRow {
+        round,
+        role,
+        log_id: entry.id,
+        ts: entry.ts,
+        payload: entry.payload,
+    })
+}
+
+/// A thread's messages after `after`, in id order.
+pub(crate) fn thread_messages(
+    tx: &ReadTransaction,
+    thread_id: &str,
+    after: Option<LogId>,
+    limit: usize,
+) -> StoreResult<Vec<ThreadRoundRow>> {
+    let Some(low) = after.map_or(Some(0), |a| a.0.checked_add(1)) else {
+        return Ok(Vec::new());
+    };
+    let index = open(tx, THREADS_BY_ID)?;
+    let messages = open(tx, THREAD_MESSAGES)?;
+    let logs = open(tx, LOGS)?;
+    let walk = "walking a thread";
+    let mut out = Vec::new();
+    for item in index
+        .range((thread_id, low)..=(thread_id, u64::MAX))
+        .map_err(failed(walk))?
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, _) = item.map_err(failed(walk))?;
+        let id = key.value().1;
+        let bytes = messages
+            .get(id)
+            .map_err(failed(walk))?
+            .ok_or_else(|| StoreError::corrupt("thread_messages", id, "indexed but not stored"))?;
+        let row = ThreadRow::decode(id, bytes.value())?;
+        out.push(thread_row(&logs, id, row.round, row.role.to_owned())?);
+    }
+    Ok(out)
+}
+
+/// A thread's messages by round, then id.
+pub(crate) fn thread_rounds(
+    tx: &ReadTransaction,
+    params: &GetThreadRoundsParams,
+) -> StoreResult<Vec<ThreadRoundRow>> {
+    let limit = params.effective_limit();
+    let logs = open(tx, LOGS)?;
+    let thread = params.thread_id.as_str();
+    let from = params.from_round.unwrap_or(0);
+    let walk = "walking a thread by round";
+    let mut out = Vec::new();
+    if let Some(role) = params.role.as_deref() {
+        let index = open(tx, THREADS_BY_ROLE)?;
+        let range = index
+            .range((thread, role, from, 0)..=(thread, role, u32::MAX, u64::MAX))
+            .map_err(failed(walk))?;
+        for item in range.take(limit) {
+            let (key, _) = item.map_err(failed(walk))?;
+            let (_, _, round, id) = key.value();
+            out.push(thread_row(&logs, id, round, role.to_owned())?);
+        }
+    } else {
+        let index = open(tx, THREADS_BY_ROUND)?;
+        let range = index
+            .range((thread, from, 0)..=(thread, u32::MAX, u64::MAX))
+            .map_err(failed(walk))?;
+        for item in range.take(limit) {
+            let (key, role) = item.map_err(failed(walk))?;
+            let (_, round, id) = key.value();
+            out.push(thread_row(&logs, id, round, role.value().to_owned())?);
+        }
+    }
+    Ok(out)
+}
+
+/// The highest round of a thread.
+pub(crate) fn last_round(tx: &ReadTransaction, thread_id: &str) -> StoreResult<Option<u32>> {
+    let index = open(tx, THREADS_BY_ROUND)?;
+    let mut range = index
+        .range((thread_id, 0, 0)..=(thread_id, u32::MAX, u64::MAX))
+        .map_err(failed("reading the last round"))?;
+    range
+        .next_back()
+        .map(|item| {
+            item.map(|(key, _)| key.value().1)
+                .map_err(failed("reading the last round"))
+        })
+        .transpose()
+}

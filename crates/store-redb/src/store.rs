@@ -1,0 +1,279 @@
+//! `RedbLogStore`: the `LogStore` contract on redb.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use store_core::{
+    DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunQuery,
+    RunTransition, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome, TransitionPlan,
+    WorkflowRun, check_meta_key, now_millis, plan_transition, prepare_batch,
+};
+
+use crate::open::{engine_error, open_database};
+use crate::options::{Durability, RedbOptions};
+use crate::read;
+use crate::tables::META;
+use crate::write::{self, LogTables, ThreadTables};
+
+/// A [`LogStore`] in one redb file.
+///
+/// Writes take turns in redb's single write transaction; reads run on snapshots and never
+/// wait for a writer. With the default options another process may open the same file and
+/// read and write it too (`ConcurrencyMode::MultiWriter`; see [`RedbOptions::multi_process`]
+/// for what that costs).
+///
+/// ```
+/// use store_core::{LogQuery, LogStore, NewLogEntry};
+/// use store_redb::RedbLogStore;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let store = RedbLogStore::open(dir.path().join("nerve.redb"))?;
+/// let entry = store.append(NewLogEntry::new("daemon", "started", "{}").with_ref("boot-1"))?;
+/// let found = store.query(&LogQuery { ref_id: Some("boot-1".into()), ..LogQuery::default() })?;
+/// assert_eq!(found, vec![entry]);
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedbLogStore {
+    db: Database,
+    path: PathBuf,
+    durability: redb::Durability,
+}
+
+impl std::fmt::Debug for RedbLogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbLogStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbLogStore {
+    /// Opens the store at `path` with [`RedbOptions::default`], creating the file, its
+    /// folders and the schema if missing.
+    ///
+    /// # Errors
+    /// [`store_core::StoreError::NotAStore`] for a file that is not a nerve-store redb file,
+    /// [`store_core::StoreError::SchemaTooNew`] for a newer schema,
+    /// [`store_core::StoreError::Busy`] when another process holds the file exclusively,
+    /// and I/O or engine errors (a damaged file among them). A refused file is left as it was.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with(path, RedbOptions::default())
+    }
+
+    /// Opens the store at `path` with `options`; see [`RedbLogStore::open`].
+    ///
+    /// # Errors
+    /// As [`RedbLogStore::open`], and [`store_core::StoreError::InvalidInput`] for
+    /// [`Durability::Eventual`] with `multi_process`.
+    pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
+        let path = path.as_ref();
+        Ok(RedbLogStore {
+            db: open_database(path, &options)?,
+            path: path.to_owned(),
+            durability: match options.durability {
+                Durability::Immediate => redb::Durability::Immediate,
+                Durability::Eventual => redb::Durability::None,
+            },
+        })
+    }
+
+    /// The file the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` in one write transaction and commits it at the store's durability, or
+    /// `Immediate` when `immediate`; on error the transaction is dropped, which aborts it.
+    fn write_with<T>(
+        &self,
+        context: &str,
+        immediate: bool,
+        work: impl FnOnce(&WriteTransaction) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut tx = self
+            .db
+            .begin_write()
+            .map_err(|err| engine_error(format!("starting a transaction for {context}"), err))?;
+        let durability = if immediate {
+            redb::Durability::Immediate
+        } else {
+            self.durability
+        };
+        tx.set_durability(durability).map_err(|err| {
+            engine_error(
+                format!("setting the durability of {context}"),
+                redb::Error::from(err),
+            )
+        })?;
+        let value = work(&tx)?;
+        tx.commit()
+            .map_err(|err| engine_error(format!("committing {context}"), err))?;
+        Ok(value)
+    }
+
+    fn write<T>(
+        &self,
+        context: &str,
+        work: impl FnOnce(&WriteTransaction) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.write_with(context, false, work)
+    }
+
+    fn read<T>(&self, work: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
+        let tx = self
+            .db
+            .begin_read()
+            .map_err(|err| engine_error("starting a read transaction", err))?;
+        work(&tx)
+    }
+}
+
+impl LogStore for RedbLogStore {
+    fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let entries = prepare_batch(entries, now_millis())?;
+        self.write("a batch append", |tx| {
+            let mut logs = LogTables::open(tx)?;
+            let stored = entries
+                .into_iter()
+                .map(|entry| logs.append(entry))
+                .collect::<StoreResult<Vec<_>>>()?;
+            logs.finish()?;
+            Ok(stored)
+        })
+    }
+
+    fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        self.read(|tx| read::query(tx, query))
+    }
+
+    fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
+        let now = now_millis();
+        self.write("a run transition", |tx| {
+            let current = write::read_run(tx, &transition.run_id)?;
+            match plan_transition(current.as_ref(), &transition, now)? {
+                TransitionPlan::Unchanged(run) => Ok(TransitionOutcome::Unchanged { run }),
+                TransitionPlan::Apply {
+                    run,
+                    previous,
+                    audit,
+                } => {
+                    write::write_run(tx, &run, current.as_ref())?;
+                    let mut logs = LogTables::open(tx)?;
+                    let audit = logs.append(audit.prepare(now)?)?;
+                    logs.finish()?;
+                    Ok(TransitionOutcome::Applied {
+                        run,
+                        previous,
+                        audit,
+                    })
+                }
+            }
+        })
+    }
+
+    fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+        self.read(|tx| read::run(tx, run_id))
+    }
+
+    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>> {
+        let active = RunQuery {
+            statuses: vec![
+                store_core::WorkflowRunStatus::Queued,
+                store_core::WorkflowRunStatus::Started,
+            ],
+            limit: Some(usize::MAX),
+            ..RunQuery::default()
+        };
+        self.read(|tx| read::runs(tx, &active))
+    }
+
+    fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+        self.read(|tx| read::runs(tx, query))
+    }
+
+    fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
+        let entry = message.to_log_entry()?.prepare(now_millis())?;
+        self.write("a thread message", |tx| {
+            let mut logs = LogTables::open(tx)?;
+            let entry = logs.append(entry)?;
+            logs.finish()?;
+            ThreadTables::open(tx)?.index(entry.id.0, &message)?;
+            Ok(entry)
+        })
+    }
+
+    fn thread_messages(
+        &self,
+        thread_id: &str,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ThreadRoundRow>> {
+        self.read(|tx| read::thread_messages(tx, thread_id, after, limit))
+    }
+
+    fn thread_rounds(&self, params: &GetThreadRoundsParams) -> StoreResult<Vec<ThreadRoundRow>> {
+        self.read(|tx| read::thread_rounds(tx, params))
+    }
+
+    fn last_round(&self, thread_id: &str) -> StoreResult<Option<u32>> {
+        self.read(|tx| read::last_round(tx, thread_id))
+    }
+
+    fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
+        self.read(|tx| {
+            let meta = tx
+                .open_table(META)
+                .map_err(|err| engine_error("opening meta", err))?;
+            let value = meta
+                .get(key)
+                .map_err(|err| engine_error(format!("reading meta key {key:?}"), err))?;
+            Ok(value.map(|v| v.value().to_owned()))
+        })
+    }
+
+    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
+        check_meta_key(key)?;
+        self.write("a meta write", |tx| set_meta(tx, &[(key, value)]))
+    }
+
+    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
+        self.write("a meta delete", |tx| {
+            let mut meta = tx
+                .open_table(META)
+                .map_err(|err| engine_error("opening meta", err))?;
+            let removed = meta
+                .remove(key)
+                .map_err(|err| engine_error(format!("deleting meta key {key:?}"), err))?;
+            Ok(removed.is_some())
+        })
+    }
+
+    fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
+        for (key, _) in meta {
+            check_meta_key(key)?;
+        }
+        // Deletions are what the archive relies on: always on the disk when they return.
+        self.write_with("deleting days", true, |tx| {
+            let deleted = write::delete_spans(tx, spans)?;
+            set_meta(tx, meta)?;
+            Ok(deleted)
+        })
+    }
+}
+
+fn set_meta(tx: &WriteTransaction, pairs: &[(&str, &str)]) -> StoreResult<()> {
+    let mut table = tx
+        .open_table(META)
+        .map_err(|err| engine_error("opening meta", err))?;
+    for (key, value) in pairs {
+        table
+            .insert(*key, *value)
+            .map_err(|err| engine_error(format!("writing meta key {key:?}"), err))?;
+    }
+    Ok(())
+}

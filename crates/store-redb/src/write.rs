@@ -1,0 +1,247 @@
+//! Writes inside one redb write transaction: entries with their index rows, runs with
+//! theirs, thread messages, deletions.
+
+use redb::{ReadableTable, Table, WriteTransaction};
+use store_core::{
+    DaySpan, LogEntry, LogId, PreparedEntry, StoreError, StoreResult, ThreadMessage, WorkflowRun,
+};
+
+use crate::open::engine_error;
+use crate::tables::{
+    LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, RUNS,
+    RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO,
+    THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow, encode,
+};
+
+fn engine(context: &str) -> impl Fn(redb::Error) -> StoreError + '_ {
+    move |err| engine_error(context, err)
+}
+
+/// The log's tables in a write transaction, and the id counter.
+pub(crate) struct LogTables<'t> {
+    logs: Table<'t, u64, &'static [u8]>,
+    by_ref: Table<'t, (&'static str, u64), ()>,
+    by_source_kind: Table<'t, (&'static str, &'static str, u64), ()>,
+    by_ts: Table<'t, (i64, u64), ()>,
+    info: Table<'t, &'static str, u64>,
+    next_id: u64,
+}
+
+impl<'t> LogTables<'t> {
+    pub(crate) fn open(tx: &'t WriteTransaction) -> StoreResult<Self> {
+        let context = "opening the log tables";
+        let open = || -> Result<Self, redb::Error> {
+            let info = tx.open_table(STORE_INFO)?;
+            let next_id = info.get(NEXT_LOG_ID_KEY)?.map_or(1, |v| v.value());
+            Ok(LogTables {
+                logs: tx.open_table(LOGS)?,
+                by_ref: tx.open_table(LOGS_BY_REF)?,
+                by_source_kind: tx.open_table(LOGS_BY_SOURCE_KIND)?,
+                by_ts: tx.open_table(LOGS_BY_TS)?,
+                info,
+                next_id,
+            })
+        };
+        open().map_err(engine(context))
+    }
+
+    /// Appends `entry` under the next id, with its index rows.
+    pub(crate) fn append(&mut self, entry: PreparedEntry) -> StoreResult<LogEntry> {
+        let id = self.next_id;
+        self.next_id = id
+            .checked_add(1)
+            .ok_or_else(|| StoreError::invalid("log", "every log id has been used"))?;
+        let entry = entry.with_id(LogId(id));
+        let row = encode("logs", &id, &LogRow::of(&entry))?;
+        let context = "appending a log entry";
+        let ts = entry.ts.timestamp_millis();
+        let write = |tables: &mut Self| -> Result<(), redb::Error> {
+            tables.logs.insert(id, row.as_slice())?;
+            if let Some(ref_id) = &entry.ref_id {
+                tables.by_ref.insert((ref_id.as_str(), id), ())?;
+            }
+            tables
+                .by_source_kind
+                .insert((entry.source.as_str(), entry.kind.as_str(), id), ())?;
+            tables.by_ts.insert((ts, id), ())?;
+            Ok(())
+        };
+        write(self).map_err(engine(context))?;
+        Ok(entry)
+    }
+
+    /// Deletes the entry `id` with its index rows; returns whether it was there.
+    fn delete(&mut self, id: u64) -> StoreResult<bool> {
+        let context = "deleting a log entry";
+        let removed = self
+            .logs
+            .remove(id)
+            .map_err(|err| engine_error(context, err))?;
+        let Some(bytes) = removed.map(|guard| guard.value().to_vec()) else {
+            return Ok(false);
+        };
+        let row = LogRow::decode(id, &bytes)?;
+        let remove = |tables: &mut Self| -> Result<(), redb::Error> {
+            if let Some(ref_id) = row.ref_id {
+                tables.by_ref.remove((ref_id, id))?;
+            }
+            tables.by_source_kind.remove((row.source, row.kind, id))?;
+            tables.by_ts.remove((row.ts, id))?;
+            Ok(())
+        };
+        remove(self).map_err(engine(context))?;
+        Ok(true)
+    }
+
+    /// The ids the span covers, from the time index.
+    fn ids_in(&self, span: &DaySpan) -> StoreResult<Vec<u64>> {
+        let (start, end) = span.bounds();
+        let range = self
+            .by_ts
+            .range((start.timestamp_millis(), 0)..(end.timestamp_millis(), 0))
+            .map_err(|err| engine_error("reading a day", err))?;
+        let mut ids = Vec::new();
+        for item in range {
+            let (key, _) = item.map_err(|err| engine_error("reading a day", err))?;
+            let (_, id) = key.value();
+            if id <= span.through.0 {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Writes the id counter back; call once, before the commit.
+    pub(crate) fn finish(mut self) -> StoreResult<()> {
+        self.info
+            .insert(NEXT_LOG_ID_KEY, self.next_id)
+            .map_err(|err| engine_error("saving the id counter", err))?;
+        Ok(())
+    }
+}
+
+/// The run `run_id` as stored in the transaction.
+pub(crate) fn read_run(tx: &WriteTransaction, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+    let runs = tx
+        .open_table(RUNS)
+        .map_err(|err| engine_error("opening runs", err))?;
+    let found = runs
+        .get(run_id)
+        .map_err(|err| engine_error("reading a run", err))?;
+    found
+        .map(|bytes| RunRow::decode_run(run_id, bytes.value()))
+        .transpose()
+}
+
+/// Writes `run` and keeps the run indexes in step with it. `previous` is the run as it was
+/// (`None`: a new run).
+pub(crate) fn write_run(
+    tx: &WriteTransaction,
+    run: &WorkflowRun,
+    previous: Option<&WorkflowRun>,
+) -> StoreResult<()> {
+    let row = encode("runs", &run.run_id, &RunRow::of(run))?;
+    let created = run.created_at.timestamp_millis();
+    let id = run.run_id.as_str();
+    let write = || -> Result<(), redb::Error> {
+        tx.open_table(RUNS)?.insert(id, row.as_slice())?;
+        let mut by_status = tx.open_table(RUNS_BY_STATUS)?;
+        if let Some(old) = previous {
+            by_status.remove((old.status.as_str(), old.created_at.timestamp_millis(), id))?;
+        } else {
+            tx.open_table(RUNS_BY_CREATED)?.insert((created, id), ())?;
+            tx.open_table(RUNS_BY_WORKFLOW)?
+                .insert((run.workflow.as_str(), created, id), ())?;
+            if let Some(thread) = &run.thread_id {
+                tx.open_table(RUNS_BY_THREAD)?
+                    .insert((thread.as_str(), created, id), ())?;
+            }
+        }
+        by_status.insert((run.status.as_str(), created, id), ())?;
+        Ok(())
+    };
+    write().map_err(|err| engine_error(format!("writing run {:?}", run.run_id), err))
+}
+
+/// The thread index's tables in a write transaction.
+pub(crate) struct ThreadTables<'t> {
+    messages: Table<'t, u64, &'static [u8]>,
+    by_id: Table<'t, (&'static str, u64), ()>,
+    by_round: Table<'t, (&'static str, u32, u64), &'static str>,
+    by_role: Table<'t, (&'static str, &'static str, u32, u64), ()>,
+}
+
+impl<'t> ThreadTables<'t> {
+    pub(crate) fn open(tx: &'t WriteTransaction) -> StoreResult<Self> {
+        let open = || -> Result<Self, redb::Error> {
+            Ok(ThreadTables {
+                messages: tx.open_table(THREAD_MESSAGES)?,
+                by_id: tx.open_table(THREADS_BY_ID)?,
+                by_round: tx.open_table(THREADS_BY_ROUND)?,
+                by_role: tx.open_table(THREADS_BY_ROLE)?,
+            })
+        };
+        open().map_err(engine("opening the thread tables"))
+    }
+
+    /// Indexes the thread message held by the entry `id`.
+    pub(crate) fn index(&mut self, id: u64, message: &ThreadMessage) -> StoreResult<()> {
+        let row = ThreadRow {
+            thread_id: &message.thread_id,
+            round: message.round,
+            role: &message.role,
+        };
+        let bytes = encode("thread_messages", &id, &row)?;
+        let (thread, role, round) = (
+            message.thread_id.as_str(),
+            message.role.as_str(),
+            message.round,
+        );
+        let write = |tables: &mut Self| -> Result<(), redb::Error> {
+            tables.messages.insert(id, bytes.as_slice())?;
+            tables.by_id.insert((thread, id), ())?;
+            tables.by_round.insert((thread, round, id), role)?;
+            tables.by_role.insert((thread, role, round, id), ())?;
+            Ok(())
+        };
+        write(self).map_err(engine("indexing a thread message"))
+    }
+
+    /// Removes the index rows of the entry `id`, if it held a message.
+    fn unindex(&mut self, id: u64) -> StoreResult<()> {
+        let context = "removing a thread message from the index";
+        let removed = self
+            .messages
+            .remove(id)
+            .map_err(|err| engine_error(context, err))?;
+        let Some(bytes) = removed.map(|guard| guard.value().to_vec()) else {
+            return Ok(());
+        };
+        let row = ThreadRow::decode(id, &bytes)?;
+        let remove = |tables: &mut Self| -> Result<(), redb::Error> {
+            tables.by_id.remove((row.thread_id, id))?;
+            tables.by_round.remove((row.thread_id, row.round, id))?;
+            tables
+                .by_role
+                .remove((row.thread_id, row.role, row.round, id))?;
+            Ok(())
+        };
+        remove(self).map_err(engine(context))
+    }
+}
+
+/// Deletes what the spans cover, with thread-index rows; returns how many entries.
+pub(crate) fn delete_spans(tx: &WriteTransaction, spans: &[DaySpan]) -> StoreResult<u64> {
+    let mut logs = LogTables::open(tx)?;
+    let mut threads = ThreadTables::open(tx)?;
+    let mut deleted = 0;
+    for span in spans {
+        for id in logs.ids_in(span)? {
+            threads.unindex(id)?;
+            if logs.delete(id)? {
+                deleted += 1;
+            }
+        }
+    }
+    Ok(deleted)
+}

@@ -1,0 +1,12 @@
+//! Runs the whole log-store conformance suite of `store-core` against `RedbLogStore`.
+
+use std::path::Path;
+
+use store_core::{LogStore, StoreResult};
+use store_redb::RedbLogStore;
+
+fn open(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+    Ok(Box::new(RedbLogStore::open(dir.join("nerve.redb"))?))
+}
+
+store_core::log_store_conformance!(open);
