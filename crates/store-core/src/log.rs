@@ -87,18 +87,27 @@ impl NewLogEntry {
         self
     }
 
-    /// Checks the entry against the contract and fixes its timestamp: `now` when absent,
-    /// truncated to milliseconds in every case. Backends call this before writing anything.
+    /// Checks the entry against the contract without consuming it.
     ///
     /// # Errors
     /// [`StoreError::InvalidInput`] for an empty `source` or `kind`.
-    pub fn prepare(self, now: DateTime<Utc>) -> StoreResult<PreparedEntry> {
+    pub fn validate(&self) -> StoreResult<()> {
         if self.source.is_empty() {
             return Err(StoreError::invalid("source", "must not be empty"));
         }
         if self.kind.is_empty() {
             return Err(StoreError::invalid("kind", "must not be empty"));
         }
+        Ok(())
+    }
+
+    /// Checks the entry against the contract and fixes its timestamp: `now` when absent,
+    /// truncated to milliseconds in every case. Backends call this before writing anything.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an empty `source` or `kind`.
+    pub fn prepare(self, now: DateTime<Utc>) -> StoreResult<PreparedEntry> {
+        self.validate()?;
         Ok(PreparedEntry {
             source: self.source,
             kind: self.kind,

@@ -20,6 +20,8 @@ pub trait LogStore: Send + Sync {
     /// [`crate::StoreError::InvalidInput`] for an empty `source` or `kind`; an engine error
     /// otherwise. Nothing is written on error.
     fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
+        // Refused here rather than by `append_batch`, whose errors speak of a batch.
+        entry.validate()?;
         let mut stored = self.append_batch(vec![entry])?;
         stored.pop().ok_or_else(|| {
             crate::StoreError::invalid("append_batch", "returned no entry for a batch of one")

@@ -210,16 +210,16 @@ fn run_keys(
 
 /// The runs that match `query`, by (created_at, run_id).
 pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
-    let limit = query.effective_limit();
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
     let cursor_run = match &query.after {
         Some(after) => Some(run(tx, after)?.ok_or_else(|| StoreError::UnknownRun {
             run_id: after.clone(),
         })?),
         None => None,
     };
+    let limit = query.effective_limit();
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     let cursor = cursor_run
         .as_ref()
         .map(|r| (r.created_at.timestamp_millis(), r.run_id.as_str()));

@@ -375,9 +375,6 @@ impl LogStore for SqliteLogStore {
     }
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
-        if query.effective_limit() == 0 {
-            return Ok(Vec::new());
-        }
         self.read(|conn| {
             if let Some(after) = &query.after
                 && select_run(conn, after)?.is_none()
@@ -385,6 +382,9 @@ impl LogStore for SqliteLogStore {
                 return Err(store_core::StoreError::UnknownRun {
                     run_id: after.clone(),
                 });
+            }
+            if query.effective_limit() == 0 {
+                return Ok(Vec::new());
             }
             let (sql, values) = run_query_sql(query);
             run_query(conn, &sql, values, "listing runs")

@@ -17,9 +17,14 @@ use std::path::Path;
 
 use crate::{LogEntry, LogQuery, LogStore, Order, StoreResult};
 
+pub use memory::MemoryLogStore;
+
 pub mod bad_input;
 pub mod log;
+mod memory;
 pub mod meta;
+pub mod model;
+pub mod processes;
 pub mod runs;
 pub mod threads;
 
@@ -126,10 +131,21 @@ pub fn collect_pages<T, C>(
 
 /// Expands to one `#[test]` per case of the log-store suite, against the store opened by
 /// `$open` (an [`OpenStore`] function). Call it once, at the top of a backend's
-/// `tests/conformance.rs`.
+/// `tests/conformance.rs`. With `, in_memory` it leaves out the cases that need a file a
+/// second process can open: that form is for the reference model, not for backends.
 #[macro_export]
 macro_rules! log_store_conformance {
     ($open:path) => {
+        $crate::log_store_conformance!($open, in_memory);
+        $crate::__conformance_cases! {
+            processes {
+                a_second_process_reads_and_writes_beside_this_one,
+            }
+        }
+    };
+    // For the reference model only: every case but those that need a file another process
+    // can open.
+    ($open:path, in_memory) => {
         fn __conformance_open(
             dir: &::std::path::Path,
         ) -> $crate::StoreResult<::std::boxed::Box<dyn $crate::LogStore>> {
@@ -173,6 +189,9 @@ macro_rules! log_store_conformance {
                 meta_survives_reopening,
                 delete_days_writes_meta_in_the_same_transaction,
                 an_empty_key_is_refused,
+            }
+            model {
+                store_agrees_with_the_model,
             }
             bad_input {
                 empty_strings_are_refused_or_stored_as_given,
