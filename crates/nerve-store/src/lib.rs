@@ -1,0 +1,87 @@
+//! nerve-store: the embedded persistence layer of the nerve workflow daemon, as one crate to
+//! depend on.
+//!
+//! The backend is a cargo feature: `sqlite` (the default; SQLite in WAL mode) or `redb`.
+//! Both implement the same [`LogStore`] contract and pass the same conformance suite, so
+//! code written against the trait does not change with the feature:
+//!
+//! ```toml
+//! [dependencies]
+//! nerve-store = { version = "0.1", default-features = false, features = ["redb"] }
+//! ```
+//!
+//! ```
+//! use nerve_store::{LogQuery, NewLogEntry};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let file = if cfg!(feature = "sqlite") { "nerve.db" } else { "nerve.redb" };
+//! # let location = format!("{}", dir.path().join(file).display());
+//! // `location` is "sqlite:data/nerve.db", "redb:data/nerve.redb", or a bare path.
+//! let store = nerve_store::open(&location)?;
+//! store.log.append(NewLogEntry::new("daemon", "boot", "{}"))?;
+//! assert_eq!(store.log.query(&LogQuery::default())?.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The backend crates (`store-sqlite`, `store-redb`) stay usable on their own, with their
+//! full options.
+
+mod location;
+
+pub use location::{Backend, DEFAULT_LOCATION, Location};
+pub use store_core::*;
+#[cfg(feature = "redb")]
+pub use store_redb::{RedbLogStore, RedbOptions};
+#[cfg(feature = "sqlite")]
+pub use store_sqlite::{SqliteLogStore, SqliteOptions, Synchronous};
+
+/// An opened store: what a daemon or the CLI works with.
+#[non_exhaustive]
+pub struct Store {
+    /// The log, runs, threads and meta.
+    pub log: Box<dyn LogStore>,
+    /// Where it was opened.
+    pub location: Location,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the store at `location` (see [`Location`] for the forms it takes) with its
+/// backend's default options, creating it if missing.
+///
+/// # Errors
+/// [`StoreError::InvalidInput`] for a location that names no backend, or a backend whose
+/// cargo feature is off (the message names the feature); otherwise the backend's errors
+/// on opening.
+pub fn open(location: &str) -> StoreResult<Store> {
+    let location: Location = location.parse()?;
+    let log = open_log(&location)?;
+    Ok(Store { log, location })
+}
+
+fn open_log(location: &Location) -> StoreResult<Box<dyn LogStore>> {
+    match location.backend {
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => Ok(Box::new(store_sqlite::SqliteLogStore::open(
+            &location.path,
+        )?)),
+        #[cfg(feature = "redb")]
+        Backend::Redb => Ok(Box::new(store_redb::RedbLogStore::open(&location.path)?)),
+        #[allow(unreachable_patterns)]
+        backend => Err(StoreError::invalid(
+            "location",
+            format!(
+                "the {backend} backend is not built into this program; enable the cargo \
+                 feature \"{backend}\" of nerve-store"
+            ),
+        )),
+    }
+}

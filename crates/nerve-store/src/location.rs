@@ -1,0 +1,152 @@
+//! Where a store lives: a backend and a path.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use store_core::{StoreError, StoreResult};
+
+/// Where the daemon's store lives unless told otherwise.
+pub const DEFAULT_LOCATION: &str = "sqlite:./data/nerve.db";
+
+/// A storage engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in WAL mode (`store-sqlite`), cargo feature `sqlite`.
+    Sqlite,
+    /// redb (`store-redb`), cargo feature `redb`.
+    Redb,
+}
+
+impl Backend {
+    /// The name used in locations and feature names: `"sqlite"`, `"redb"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Redb => "redb",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// A backend and the path of its file, parsed from `sqlite:PATH`, `redb:PATH`, or a bare
+/// `PATH` whose extension names the backend (`.db`, `.sqlite`, `.sqlite3` for SQLite,
+/// `.redb` for redb).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The engine.
+    pub backend: Backend,
+    /// The store's file.
+    pub path: PathBuf,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.backend, self.path.display())
+    }
+}
+
+impl FromStr for Location {
+    type Err = StoreError;
+
+    fn from_str(text: &str) -> StoreResult<Self> {
+        let bad = |reason: String| StoreError::invalid("location", reason);
+        let (backend, path) = if let Some(path) = text.strip_prefix("sqlite:") {
+            (Backend::Sqlite, path)
+        } else if let Some(path) = text.strip_prefix("redb:") {
+            (Backend::Redb, path)
+        } else {
+            let extension = std::path::Path::new(text)
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("");
+            let backend = match extension {
+                "db" | "sqlite" | "sqlite3" => Backend::Sqlite,
+                "redb" => Backend::Redb,
+                _ => {
+                    return Err(bad(format!(
+                        "{text:?} names no backend: write sqlite:PATH or redb:PATH, or use a \
+                         .db, .sqlite, .sqlite3 or .redb file"
+                    )));
+                }
+            };
+            (backend, text)
+        };
+        if path.is_empty() {
+            return Err(bad(format!("{text:?} has no path after the backend")));
+        }
+        Ok(Location {
+            backend,
+            path: PathBuf::from(path),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> StoreResult<Location> {
+        text.parse()
+    }
+
+    #[test]
+    fn a_prefix_names_the_backend_whatever_the_extension() {
+        let location = parse("redb:data/nerve.db").expect("parses");
+        assert_eq!(
+            (location.backend, location.path),
+            (Backend::Redb, PathBuf::from("data/nerve.db"))
+        );
+        assert_eq!(
+            parse("sqlite:x.redb").expect("parses").backend,
+            Backend::Sqlite
+        );
+    }
+
+    #[test]
+    fn a_bare_path_is_read_by_its_extension() {
+        assert_eq!(
+            parse("data/nerve.db").expect("parses").backend,
+            Backend::Sqlite
+        );
+        assert_eq!(
+            parse("nerve.sqlite3").expect("parses").backend,
+            Backend::Sqlite
+        );
+        assert_eq!(
+            parse("/var/lib/nerve.redb").expect("parses").backend,
+            Backend::Redb
+        );
+    }
+
+    #[test]
+    fn a_location_that_names_no_backend_is_refused_with_the_forms_it_takes() {
+        for text in ["data/nerve", "nerve.txt", "sqlite:", "postgres:db"] {
+            let err = parse(text).expect_err(text);
+            assert!(
+                matches!(
+                    err,
+                    StoreError::InvalidInput {
+                        field: "location",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        let err = parse("nerve.txt").expect_err("no backend");
+        assert!(err.to_string().contains("redb:PATH"), "{err}");
+    }
+
+    #[test]
+    fn the_default_location_and_display_round_trip() {
+        let location = parse(DEFAULT_LOCATION).expect("the default parses");
+        assert_eq!(location.to_string(), DEFAULT_LOCATION);
+        assert_eq!(location.backend, Backend::Sqlite);
+    }
+}

@@ -1,0 +1,86 @@
+//! The facade opens each backend by location, refuses one whose feature is off by naming
+//! the feature, and the two backends answer generated workloads identically.
+
+use std::path::Path;
+
+use nerve_store::{Backend, LogQuery, LogStore, NewLogEntry, StoreError, StoreResult};
+
+fn location(dir: &Path, backend: Backend) -> String {
+    let file = match backend {
+        Backend::Sqlite => "nerve.db",
+        Backend::Redb => "nerve.redb",
+    };
+    format!("{backend}:{}", dir.join(file).display())
+}
+
+fn check_round_trip(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = nerve_store::open(&location(dir.path(), backend)).expect("open by location");
+    assert_eq!(store.location.backend, backend);
+    let entry = store
+        .log
+        .append(NewLogEntry::new("s", "k", "p"))
+        .expect("append");
+    drop(store);
+    let again = nerve_store::open(&location(dir.path(), backend)).expect("reopen");
+    assert_eq!(
+        again.log.query(&LogQuery::default()).expect("query"),
+        vec![entry]
+    );
+}
+
+fn check_refused_by_feature(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let err = nerve_store::open(&location(dir.path(), backend)).expect_err("the feature is off");
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidInput {
+                field: "location",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&format!("feature \"{backend}\"")),
+        "{err}"
+    );
+}
+
+#[test]
+fn sqlite_opens_by_location_when_its_feature_is_on_and_is_refused_by_name_when_off() {
+    if cfg!(feature = "sqlite") {
+        check_round_trip(Backend::Sqlite);
+    } else {
+        check_refused_by_feature(Backend::Sqlite);
+    }
+}
+
+#[test]
+fn redb_opens_by_location_when_its_feature_is_on_and_is_refused_by_name_when_off() {
+    if cfg!(feature = "redb") {
+        check_round_trip(Backend::Redb);
+    } else {
+        check_refused_by_feature(Backend::Redb);
+    }
+}
+
+fn open_sqlite(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+    Ok(Box::new(store_sqlite::SqliteLogStore::open(
+        dir.join("nerve.db"),
+    )?))
+}
+
+fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+    Ok(Box::new(store_redb::RedbLogStore::open(
+        dir.join("nerve.redb"),
+    )?))
+}
+
+/// The same generated sequences on SQLite and on redb give the same answers and leave the
+/// same observable state after every step.
+#[test]
+fn sqlite_and_redb_agree_on_generated_workloads() {
+    store_core::conformance::model::stores_agree(("sqlite", open_sqlite), ("redb", open_redb));
+}
