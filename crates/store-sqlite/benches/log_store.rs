@@ -69,7 +69,7 @@ fn bench_append(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteLogStore::open(fresh_store_file(dir.path(), "store.db")).expect("open");
     let mut bare = bare_connection(&fresh_store_file(dir.path(), "bare.db"));
-    let mut group = c.benchmark_group("append");
+    let mut group = c.benchmark_group("sqlite_append");
     group.throughput(Throughput::Elements(1));
     let mut i = 0;
     group.bench_function("store", |b| {
@@ -98,7 +98,7 @@ fn bench_append_batch(c: &mut Criterion) {
     let store = SqliteLogStore::open(fresh_store_file(dir.path(), "store.db")).expect("open");
     let mut bare = bare_connection(&fresh_store_file(dir.path(), "bare.db"));
     let batch = || (0..BATCH).map(new_entry).collect::<Vec<_>>();
-    let mut group = c.benchmark_group("append_batch_1000");
+    let mut group = c.benchmark_group("sqlite_append_batch_1000");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("store", |b| {
         b.iter_batched(
@@ -196,7 +196,7 @@ fn bench_query_by_ref(c: &mut Criterion) {
         let store = SqliteLogStore::open(&path).expect("open");
         let bare = bare_connection(&path);
         let refs = rows / QUERY_ROWS;
-        let mut group = c.benchmark_group(format!("query_by_ref_50_of_{rows}"));
+        let mut group = c.benchmark_group(format!("sqlite_query_by_ref_50_of_{rows}"));
         group.throughput(Throughput::Elements(QUERY_ROWS as u64));
         let mut i = 0usize;
         group.bench_function("store", |b| {
@@ -231,7 +231,7 @@ fn bench_transition_run(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteLogStore::open(fresh_store_file(dir.path(), "store.db")).expect("open");
     let mut bare = bare_connection(&fresh_store_file(dir.path(), "bare.db"));
-    let mut group = c.benchmark_group("transition_run_x3");
+    let mut group = c.benchmark_group("sqlite_transition_run_x3");
     group.throughput(Throughput::Elements(3));
     let mut n = 0u64;
     group.bench_function("store", |b| {

@@ -1,0 +1,277 @@
+//! `cargo xtask`: the project's own commands.
+//!
+//! ```text
+//! cargo xtask conformance [--backend sqlite|redb|all] [--cases N]
+//! cargo xtask bench [--backend sqlite|redb|all]
+//! cargo xtask ci
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "usage:
+  cargo xtask conformance [--backend sqlite|redb|all] [--cases N]
+      the conformance suite and the model-based property tests, N generated sequences
+      each (default 1000), release build; with all, also SQLite against redb
+  cargo xtask bench [--backend sqlite|redb|all]
+      the criterion benches, then each store operation's ratio to its bare engine
+  cargo xtask ci
+      what CI checks: fmt, clippy (both feature sets), the tests (both feature sets)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("conformance") => Options::parse(&args[1..]).and_then(|o| conformance(&o)),
+        Some("bench") => Options::parse(&args[1..]).and_then(|o| bench(&o)),
+        Some("ci") => ci(),
+        _ => Err(USAGE.to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Options {
+    backends: Vec<&'static str>,
+    cases: u32,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut options = Options {
+            backends: vec!["sqlite", "redb"],
+            cases: 1000,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
+            };
+            match arg.as_str() {
+                "--backend" => {
+                    options.backends = match value()?.as_str() {
+                        "sqlite" => vec!["sqlite"],
+                        "redb" => vec!["redb"],
+                        "all" => vec!["sqlite", "redb"],
+                        other => {
+                            return Err(format!("unknown backend {other:?}: sqlite, redb or all"));
+                        }
+                    }
+                }
+                "--cases" => {
+                    let text = value()?;
+                    options.cases = text
+                        .parse()
+                        .map_err(|_| format!("--cases takes a whole number, not {text:?}"))?;
+                }
+                other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Runs cargo with `args` at the root; an unsuccessful exit is an error naming the command.
+fn cargo(args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let shown = format!("cargo {}", args.join(" "));
+    eprintln!("xtask: {shown}");
+    let status = Command::new(&cargo)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(root())
+        .status()
+        .map_err(|err| format!("could not run {shown}: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn crate_of(backend: &str) -> String {
+    format!("store-{backend}")
+}
+
+fn conformance(options: &Options) -> Result<(), String> {
+    let env = [("PROPTEST_CASES", options.cases.to_string())];
+    let start = Instant::now();
+    for backend in &options.backends {
+        let started = Instant::now();
+        cargo(
+            &[
+                "test",
+                "--release",
+                "-p",
+                &crate_of(backend),
+                "--test",
+                "conformance",
+            ],
+            &env,
+        )?;
+        eprintln!(
+            "xtask: {backend}: conformance with {} cases in {:.1?}",
+            options.cases,
+            started.elapsed()
+        );
+    }
+    if options.backends.len() == 2 {
+        let started = Instant::now();
+        cargo(
+            &[
+                "test",
+                "--release",
+                "-p",
+                "nerve-store",
+                "--test",
+                "backends",
+            ],
+            &env,
+        )?;
+        eprintln!(
+            "xtask: sqlite against redb, {} cases, in {:.1?}",
+            options.cases,
+            started.elapsed()
+        );
+    }
+    eprintln!("xtask: conformance passed in {:.1?}", start.elapsed());
+    Ok(())
+}
+
+fn bench(options: &Options) -> Result<(), String> {
+    for backend in &options.backends {
+        cargo(
+            &["bench", "-p", &crate_of(backend), "--bench", "log_store"],
+            &[],
+        )?;
+    }
+    if options.backends.len() == 2 {
+        cargo(&["bench", "-p", "nerve-store", "--bench", "backends"], &[])?;
+    }
+    print!("{}", ratio_table(&root().join("target/criterion"))?);
+    Ok(())
+}
+
+/// The mean time of each function of each criterion group, as `(group, function, ns)`.
+fn estimates(dir: &Path) -> Result<Vec<(String, String, f64)>, String> {
+    let mut found = Vec::new();
+    let groups =
+        std::fs::read_dir(dir).map_err(|err| format!("reading {}: {err}", dir.display()))?;
+    for group in groups.flatten().filter(|e| e.path().is_dir()) {
+        let Ok(functions) = std::fs::read_dir(group.path()) else {
+            continue;
+        };
+        for function in functions.flatten() {
+            let file = function.path().join("new/estimates.json");
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|err| format!("{}: {err}", file.display()))?;
+            let Some(mean) = json["mean"]["point_estimate"].as_f64() else {
+                return Err(format!("{}: no mean.point_estimate", file.display()));
+            };
+            found.push((
+                group.file_name().to_string_lossy().into_owned(),
+                function.file_name().to_string_lossy().into_owned(),
+                mean,
+            ));
+        }
+    }
+    found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    Ok(found)
+}
+
+fn human(ns: f64) -> String {
+    match ns {
+        ns if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
+        ns if ns >= 1e3 => format!("{:.1} µs", ns / 1e3),
+        ns => format!("{ns:.0} ns"),
+    }
+}
+
+/// Each group's subject beside its baseline: `store` against `bare_*`, `redb` against
+/// `sqlite` in the cross-backend groups, `multi_writer` against `exclusive_writer`.
+fn ratio_table(dir: &Path) -> Result<String, String> {
+    let all = estimates(dir)?;
+    let mut table =
+        String::from("| group | subject | baseline | ratio |\n| --- | --- | --- | --- |\n");
+    let mut groups: Vec<&String> = all.iter().map(|(g, _, _)| g).collect();
+    groups.dedup();
+    for group in groups {
+        let find = |matches: &dyn Fn(&str) -> bool| {
+            all.iter()
+                .find(|(g, f, _)| g == group && matches(f))
+                .map(|(_, f, ns)| (f.clone(), *ns))
+        };
+        // (subject, baseline prefix), by the groups' naming conventions.
+        let conventions = [
+            ("store", "bare"),
+            ("redb", "sqlite"),
+            ("multi_writer", "exclusive_writer"),
+        ];
+        let pair = conventions.iter().find_map(|(subject, baseline)| {
+            Some((
+                find(&|f| f == *subject)?,
+                find(&|f| f.starts_with(baseline))?,
+            ))
+        });
+        if let Some(((subject, s), (baseline, b))) = pair {
+            table += &format!(
+                "| {group} | {subject} {} | {baseline} {} | {:.2} |\n",
+                human(s),
+                human(b),
+                s / b
+            );
+        }
+    }
+    Ok(table)
+}
+
+fn ci() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    let redb_only = [
+        "-p",
+        "nerve-store",
+        "--no-default-features",
+        "--features",
+        "redb",
+    ];
+    cargo(
+        &[
+            &["clippy"][..],
+            &redb_only,
+            &["--all-targets", "--", "-D", "warnings"],
+        ]
+        .concat(),
+        &[],
+    )?;
+    cargo(&["test", "--workspace"], &[])?;
+    cargo(&[&["test"][..], &redb_only].concat(), &[])?;
+    eprintln!("xtask: ci passed");
+    Ok(())
+}
