@@ -85,3 +85,8 @@ fn open_log(location: &Location) -> StoreResult<Box<dyn LogStore>> {
         )),
     }
 }
+
+/// The README's code, compiled and run as doctests so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

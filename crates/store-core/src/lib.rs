@@ -25,14 +25,14 @@ pub mod conformance;
 pub use error::{StoreError, StoreResult};
 pub use log::{
     DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, now_millis,
-    prepare_batch, truncate_to_millis, ts_millis,
+    prepare_batch, time_from_millis, truncate_to_millis, ts_millis,
 };
 pub use maintenance::{DaySpan, day_bounds};
 pub use run::{
     ALL_STATUSES, AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS,
     TransitionOutcome, TransitionPlan, WorkflowRun, WorkflowRunStatus, is_allowed, plan_transition,
 };
-pub use store::{LogStore, check_meta_key};
+pub use store::{LogStore, check_meta_key, check_meta_pairs, create_parent_folders};
 pub use thread::{
     GetThreadRoundsParams, THREAD_KIND, THREAD_SOURCE, ThreadMessage, ThreadRoundRow,
 };

@@ -240,6 +240,20 @@ pub fn truncate_to_millis(ts: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ts.timestamp_millis()).unwrap_or(ts)
 }
 
+/// Decodes a stored time in milliseconds; one out of `chrono`'s range is damage, reported
+/// as a [`StoreError::CorruptValue`] at `table` and `key`.
+///
+/// # Errors
+/// [`StoreError::CorruptValue`].
+pub fn time_from_millis(
+    millis: i64,
+    table: &'static str,
+    key: &dyn std::fmt::Display,
+) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::corrupt(table, key, format!("time {millis} ms is out of range")))
+}
+
 /// The current time at the store's precision.
 pub fn now_millis() -> DateTime<Utc> {
     truncate_to_millis(Utc::now())

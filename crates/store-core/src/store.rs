@@ -108,6 +108,30 @@ pub trait LogStore: Send + Sync {
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64>;
 }
 
+/// Refuses any empty key among `pairs`; backends call it before writing anything.
+///
+/// # Errors
+/// [`crate::StoreError::InvalidInput`] naming `key`.
+pub fn check_meta_pairs(pairs: &[(&str, &str)]) -> StoreResult<()> {
+    pairs.iter().try_for_each(|(key, _)| check_meta_key(key))
+}
+
+/// Creates the folders above a store's file, so that opening `data/nerve.db` on a fresh
+/// machine works.
+///
+/// # Errors
+/// [`crate::StoreError::Io`] naming the folder.
+pub fn create_parent_folders(path: &std::path::Path) -> StoreResult<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent).map_err(|source| crate::StoreError::Io {
+            path: parent.to_owned(),
+            context: "creating the store's folder".into(),
+            source,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Refuses an empty meta key; backends call it before writing.
 ///
 /// # Errors

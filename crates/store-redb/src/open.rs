@@ -58,13 +58,7 @@ pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<D
              processes may share the file)",
         ));
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-            path: parent.to_owned(),
-            context: "creating the store's folder".into(),
-            source,
-        })?;
-    }
+    store_core::create_parent_folders(path)?;
     let mode = if options.multi_process {
         ConcurrencyMode::MultiWriter
     } else {

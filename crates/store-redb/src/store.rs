@@ -6,7 +6,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use store_core::{
     DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunQuery,
     RunTransition, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome, TransitionPlan,
-    WorkflowRun, check_meta_key, now_millis, plan_transition, prepare_batch,
+    WorkflowRun, check_meta_key, check_meta_pairs, now_millis, plan_transition, prepare_batch,
 };
 
 use crate::open::{engine_error, open_database};
@@ -254,9 +254,7 @@ impl LogStore for RedbLogStore {
     }
 
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
-        for (key, _) in meta {
-            check_meta_key(key)?;
-        }
+        check_meta_pairs(meta)?;
         // Deletions are what the archive relies on: always on the disk when they return.
         self.write_with("deleting days", true, |tx| {
             let deleted = write::delete_spans(tx, spans)?;

@@ -4,10 +4,11 @@
 //! in what the query orders by (the log id, or a run's creation time and id), with an
 //! empty value unless noted, so a query is a range walk in order: O(log n + k).
 
-use chrono::{DateTime, Utc};
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
-use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun, WorkflowRunStatus};
+use store_core::{
+    LogEntry, LogId, StoreError, StoreResult, WorkflowRun, WorkflowRunStatus, time_from_millis,
+};
 
 /// id → [`LogRow`].
 pub(crate) const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
@@ -91,7 +92,7 @@ impl<'a> LogRow<'a> {
             kind: self.kind.to_owned(),
             ref_id: self.ref_id.map(str::to_owned),
             payload: self.payload.to_owned(),
-            ts: time(self.ts, "logs", &id)?,
+            ts: time_from_millis(self.ts, "logs", &id)?,
         })
     }
 }
@@ -131,15 +132,19 @@ impl<'a> RunRow<'a> {
         let status = row.status.parse::<WorkflowRunStatus>().map_err(|_| {
             StoreError::corrupt("runs", run_id, format!("unknown status {:?}", row.status))
         })?;
-        let optional = |millis: Option<i64>| millis.map(|m| time(m, "runs", &run_id)).transpose();
+        let optional = |millis: Option<i64>| {
+            millis
+                .map(|m| time_from_millis(m, "runs", &run_id))
+                .transpose()
+        };
         Ok(WorkflowRun {
             run_id: run_id.to_owned(),
             workflow: row.workflow.to_owned(),
             thread_id: row.thread_id.map(str::to_owned),
             status,
             attempt: row.attempt,
-            created_at: time(row.created_at, "runs", &run_id)?,
-            updated_at: time(row.updated_at, "runs", &run_id)?,
+            created_at: time_from_millis(row.created_at, "runs", &run_id)?,
+            updated_at: time_from_millis(row.updated_at, "runs", &run_id)?,
             started_at: optional(row.started_at)?,
             finished_at: optional(row.finished_at)?,
             detail: row.detail.map(str::to_owned),
@@ -170,13 +175,4 @@ pub(crate) fn encode<T: Serialize>(
 ) -> StoreResult<Vec<u8>> {
     postcard::to_allocvec(row)
         .map_err(|err| StoreError::corrupt(table, key, format!("encoding: {err}")))
-}
-
-pub(crate) fn time(
-    millis: i64,
-    table: &'static str,
-    key: &dyn std::fmt::Display,
-) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| StoreError::corrupt(table, key, format!("time {millis} ms is out of range")))
 }

@@ -8,39 +8,6 @@ use store_redb::{Durability, RedbLogStore, RedbOptions};
 const STORE_INFO: TableDefinition<&str, u64> = TableDefinition::new("nerve_store");
 
 #[test]
-fn missing_folders_and_schema_are_created() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("a/b/nerve.redb");
-    let store = RedbLogStore::open(&path).expect("open in folders that do not exist yet");
-    store
-        .append(NewLogEntry::new("s", "k", "p"))
-        .expect("append");
-    assert!(path.is_file());
-    assert_eq!(store.path(), path);
-}
-
-#[test]
-fn a_file_that_is_not_redb_is_refused_and_left_alone() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("notes.redb");
-    std::fs::write(&path, b"these are somebody's notes\n".repeat(500)).expect("write");
-    let before = std::fs::read(&path).expect("read");
-    let err = RedbLogStore::open(&path).expect_err("a text file");
-    assert!(
-        matches!(
-            &err,
-            StoreError::NotAStore {
-                backend: "redb",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(err.to_string().contains("notes.redb"), "{err}");
-    assert_eq!(std::fs::read(&path).expect("read"), before);
-}
-
-#[test]
 fn another_programs_redb_file_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("other.redb");

@@ -17,8 +17,3 @@ mod store;
 
 pub use options::{SqliteOptions, Synchronous};
 pub use store::SqliteLogStore;
-
-/// The README's code, compiled and run as doctests so that its quick start stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

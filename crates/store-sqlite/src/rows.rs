@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Row, Rows};
 use store_core::{
     LogEntry, LogId, StoreError, StoreResult, ThreadRoundRow, WorkflowRun, WorkflowRunStatus,
+    time_from_millis,
 };
 
 use crate::schema::engine_error;
@@ -52,15 +53,6 @@ fn log_id(raw: i64, table: &'static str, key: &dyn std::fmt::Display) -> StoreRe
         .map_err(|_| StoreError::corrupt(table, key, format!("negative log id {raw}")))
 }
 
-fn time(
-    millis: i64,
-    table: &'static str,
-    key: &dyn std::fmt::Display,
-) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(millis)
-        .ok_or_else(|| StoreError::corrupt(table, key, format!("time {millis} ms is out of range")))
-}
-
 fn round(raw: i64, table: &'static str, key: &dyn std::fmt::Display) -> StoreResult<u32> {
     u32::try_from(raw)
         .map_err(|_| StoreError::corrupt(table, key, format!("round {raw} is out of range")))
@@ -76,7 +68,7 @@ pub(crate) fn log_entry(row: &Row<'_>) -> StoreResult<LogEntry> {
         kind: column(row, 2, "logs", key)?,
         ref_id: column(row, 3, "logs", key)?,
         payload: column(row, 4, "logs", key)?,
-        ts: time(column(row, 5, "logs", key)?, "logs", key)?,
+        ts: time_from_millis(column(row, 5, "logs", key)?, "logs", key)?,
     })
 }
 
@@ -91,7 +83,7 @@ pub(crate) fn workflow_run(row: &Row<'_>) -> StoreResult<WorkflowRun> {
     let attempt: i64 = column(row, 4, "runs", key)?;
     let optional_time = |index| -> StoreResult<Option<DateTime<Utc>>> {
         column::<Option<i64>>(row, index, "runs", key)?
-            .map(|millis| time(millis, "runs", key))
+            .map(|millis| time_from_millis(millis, "runs", key))
             .transpose()
     };
     Ok(WorkflowRun {
@@ -102,8 +94,8 @@ pub(crate) fn workflow_run(row: &Row<'_>) -> StoreResult<WorkflowRun> {
         attempt: u32::try_from(attempt).map_err(|_| {
             StoreError::corrupt("runs", key, format!("attempt {attempt} is out of range"))
         })?,
-        created_at: time(column(row, 5, "runs", key)?, "runs", key)?,
-        updated_at: time(column(row, 6, "runs", key)?, "runs", key)?,
+        created_at: time_from_millis(column(row, 5, "runs", key)?, "runs", key)?,
+        updated_at: time_from_millis(column(row, 6, "runs", key)?, "runs", key)?,
         started_at: optional_time(7)?,
         finished_at: optional_time(8)?,
         detail: column(row, 9, "runs", key)?,
@@ -122,7 +114,7 @@ pub(crate) fn thread_row(row: &Row<'_>) -> StoreResult<ThreadRoundRow> {
             key,
         )?,
         role: column(row, 2, "thread_messages", key)?,
-        ts: time(column(row, 3, "logs", key)?, "logs", key)?,
+        ts: time_from_millis(column(row, 3, "logs", key)?, "logs", key)?,
         payload: column(row, 4, "logs", key)?,
     })
 }

@@ -89,13 +89,7 @@ pub(crate) fn engine_error(context: impl Into<String>, err: rusqlite::Error) -> 
 /// missing, refuses a file that is not a nerve-store or whose schema is newer, switches to
 /// WAL, applies and checks the pragmas, and creates or checks the schema.
 pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
-            path: parent.to_owned(),
-            context: "creating the store's folder".into(),
-            source,
-        })?;
-    }
+    store_core::create_parent_folders(path)?;
     let mut conn = Connection::open(path)
         .map_err(|err| engine_error(format!("opening {}", path.display()), err))?;
     conn.busy_timeout(options.busy_timeout)

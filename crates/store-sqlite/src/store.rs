@@ -9,8 +9,8 @@ use rusqlite::{
 use store_core::{
     DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, Order,
     PreparedEntry, RunQuery, RunTransition, StoreResult, ThreadMessage, ThreadRoundRow,
-    TransitionOutcome, TransitionPlan, WorkflowRun, check_meta_key, now_millis, plan_transition,
-    prepare_batch,
+    TransitionOutcome, TransitionPlan, WorkflowRun, check_meta_key, check_meta_pairs, now_millis,
+    plan_transition, prepare_batch,
 };
 
 use crate::connections::Connections;
@@ -484,9 +484,7 @@ impl LogStore for SqliteLogStore {
     }
 
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
-        for (key, _) in meta {
-            check_meta_key(key)?;
-        }
+        check_meta_pairs(meta)?;
         self.write("deleting days", |tx| {
             let mut deleted = 0;
             for span in spans {

@@ -12,18 +12,6 @@ fn file_bytes(path: &Path) -> Vec<u8> {
 }
 
 #[test]
-fn missing_folders_and_schema_are_created() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("a/b/c/nerve.db");
-    let store = SqliteLogStore::open(&path).expect("open in folders that do not exist yet");
-    store
-        .append(NewLogEntry::new("s", "k", "p"))
-        .expect("append");
-    assert!(path.is_file());
-    assert_eq!(store.path(), path);
-}
-
-#[test]
 fn full_durability_opens_and_keeps_what_it_wrote() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("nerve.db");
@@ -40,34 +28,6 @@ fn full_durability_opens_and_keeps_what_it_wrote() {
         .query(&store_core::LogQuery::default())
         .expect("query");
     assert_eq!(all, vec![entry]);
-}
-
-#[test]
-fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("notes.db");
-    std::fs::write(
-        &path,
-        b"these are somebody's notes, not a database\n".repeat(100),
-    )
-    .expect("write");
-    let before = file_bytes(&path);
-    let err = SqliteLogStore::open(&path).expect_err("a text file");
-    assert!(
-        matches!(
-            &err,
-            StoreError::NotAStore {
-                backend: "sqlite",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("notes.db"),
-        "the message names the file: {err}"
-    );
-    assert_eq!(file_bytes(&path), before);
 }
 
 #[test]

@@ -10,7 +10,8 @@ use crate::conformance::reference_query;
 use crate::{
     DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunQuery,
     RunTransition, StoreError, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome,
-    TransitionPlan, WorkflowRun, check_meta_key, now_millis, plan_transition, prepare_batch,
+    TransitionPlan, WorkflowRun, check_meta_key, check_meta_pairs, now_millis, plan_transition,
+    prepare_batch,
 };
 
 #[derive(Debug, Default)]
@@ -224,9 +225,7 @@ impl LogStore for MemoryLogStore {
     }
 
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
-        for (key, _) in meta {
-            check_meta_key(key)?;
-        }
+        check_meta_pairs(meta)?;
         let mut state = self.state();
         let doomed: Vec<u64> = state
             .entries

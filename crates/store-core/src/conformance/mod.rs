@@ -20,6 +20,7 @@ use crate::{LogEntry, LogQuery, LogStore, Order, StoreResult};
 pub use memory::MemoryLogStore;
 
 pub mod bad_input;
+pub mod files;
 pub mod log;
 mod memory;
 pub mod meta;
@@ -131,20 +132,26 @@ pub fn collect_pages<T, C>(
 
 /// Expands to one `#[test]` per case of the log-store suite, against the store opened by
 /// `$open` (an [`OpenStore`] function). Call it once, at the top of a backend's
-/// `tests/conformance.rs`. With `, in_memory` it leaves out the cases that need a file a
-/// second process can open: that form is for the reference model, not for backends.
+/// `tests/conformance.rs`. With `, in_memory` it leaves out the cases that need a file (to
+/// damage, or for a second process to open): that form is for the reference model, not for
+/// backends.
 #[macro_export]
 macro_rules! log_store_conformance {
     ($open:path) => {
         $crate::log_store_conformance!($open, in_memory);
         $crate::__conformance_cases! {
+            files {
+                opening_creates_missing_folders,
+                a_file_that_is_not_a_store_is_refused_and_left_alone,
+                a_garbage_filled_file_is_an_error_not_a_panic,
+            }
             processes {
                 a_second_process_reads_and_writes_beside_this_one,
             }
         }
     };
-    // For the reference model only: every case but those that need a file another process
-    // can open.
+    // For the reference model only: every case but those that need a file (one to damage,
+    // or one another process can open).
     ($open:path, in_memory) => {
         fn __conformance_open(
             dir: &::std::path::Path,
