@@ -61,6 +61,33 @@ pub enum StoreError {
         run_id: String,
     },
 
+    /// A text that should name a blob is not a digest (64 lowercase hex characters).
+    #[error("{input:?} is not a blob digest: {reason}")]
+    InvalidDigest {
+        /// The text, shortened if long.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A blob's content does not hash to its name: it was changed, truncated or zeroed
+    /// behind the store's back. The content is not handed out.
+    #[error("blob {digest} is corrupt: its content does not match its digest")]
+    Corrupt {
+        /// The blob.
+        digest: crate::blob::Digest,
+    },
+
+    /// A store refuses writes after a failed sync, because what reached the disk is
+    /// unknown; reopen it to go on.
+    #[error("the store at {path} refuses writes since a sync failed ({cause}); reopen it")]
+    Poisoned {
+        /// The store's root or file.
+        path: PathBuf,
+        /// The failure that poisoned it.
+        cause: String,
+    },
+
     /// A stored value could not be decoded: the file was damaged or written by something
     /// else. The operation returns this instead of a guess.
     #[error("corrupt value in table {table} at key {key}: {reason}")]

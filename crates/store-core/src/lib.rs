@@ -7,11 +7,13 @@
 //!   transition table [`TRANSITIONS`] and [`plan_transition`], which applies it;
 //! - threads: [`ThreadMessage`], [`ThreadRoundRow`], [`GetThreadRoundsParams`];
 //! - the [`LogStore`] trait that backends implement, and the one error type [`StoreError`];
+//! - blobs: [`Digest`] and the [`BlobStore`] trait;
 //! - with the `conformance` feature, the suite every backend runs (`conformance`).
 //!
 //! Backends live in their own crates (`store-sqlite`, ...). Everything is synchronous; an
 //! async caller wraps calls in its runtime's blocking pool.
 
+mod blob;
 mod error;
 mod log;
 mod maintenance;
@@ -22,6 +24,10 @@ mod thread;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use blob::{
+    BlobHealth, BlobStore, Digest, Hasher, VerifyReport, VerifyingReader, blob_read_error,
+    read_verified,
+};
 pub use error::{StoreError, StoreResult};
 pub use log::{
     DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, now_millis,

@@ -20,6 +20,7 @@ use crate::{LogEntry, LogQuery, LogStore, Order, StoreResult};
 pub use memory::MemoryLogStore;
 
 pub mod bad_input;
+pub mod blobs;
 pub mod files;
 pub mod log;
 mod memory;

@@ -1,0 +1,288 @@
+//! `FsBlobStore`: blobs as files named by their sha256.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use store_core::{BlobStore, Digest, Hasher, StoreError, StoreResult, VerifyingReader};
+
+use crate::io::{FileOps, RealFiles};
+
+/// The folder under the root where writes are staged before their rename.
+const STAGING: &str = "tmp";
+/// How much of a source a write reads at a time; the most memory a write holds.
+const CHUNK: usize = 256 * 1024;
+/// Temporary files older than this are a killed writer's, and swept at open.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(60 * 60);
+
+/// A [`BlobStore`] of plain files: blob `d` lives at `<root>/<first 2 hex of d>/<other 62>`.
+///
+/// A write streams its source into a temporary file under `<root>/tmp`, hashing as it
+/// goes, syncs it, renames it to its name and syncs the folder: a crash at any point leaves
+/// either nothing under the name or the whole blob. After a sync fails the store refuses
+/// further writes ([`StoreError::Poisoned`]) until it is reopened, since what reached the
+/// disk is unknown. Temporary files of killed writers are swept when older than a grace
+/// period, at open or by [`FsBlobStore::sweep`].
+///
+/// ```
+/// use store_core::BlobStore;
+/// use store_blob::FsBlobStore;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let blobs = FsBlobStore::open(dir.path().join("blobs"))?;
+/// let digest = blobs.write(b"model output")?;
+/// assert_eq!(blobs.read(&digest)?.as_deref(), Some(&b"model output"[..]));
+/// # Ok(())
+/// # }
+/// ```
+pub struct FsBlobStore {
+    root: PathBuf,
+    files: Box<dyn FileOps>,
+    poisoned: Mutex<Option<String>>,
+    next_temp: AtomicU64,
+}
+
+impl std::fmt::Debug for FsBlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FsBlobStore")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_error(path: &Path, context: &str, source: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        context: context.to_owned(),
+        source,
+    }
+}
+
+impl FsBlobStore {
+    /// Opens the store at `root`, creating the folder if missing, and sweeps temporary files
+    /// older than [`DEFAULT_GRACE`].
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the folder cannot be made or read.
+    pub fn open(root: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with_files(root.as_ref(), Box::new(RealFiles))
+    }
+
+    pub(crate) fn open_with_files(root: &Path, files: Box<dyn FileOps>) -> StoreResult<Self> {
+        std::fs::create_dir_all(root.join(STAGING))
+            .map_err(|err| io_error(root, "creating the blob store's folders", err))?;
+        let store = FsBlobStore {
+            root: root.to_owned(),
+            files,
+            poisoned: Mutex::new(None),
+            next_temp: AtomicU64::new(0),
+        };
+        store.sweep(DEFAULT_GRACE)?;
+        Ok(store)
+    }
+
+    /// The folder the store lives in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file of blob `digest` (whether or not it exists).
+    pub fn path_of(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.to_hex();
+        self.root.join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// Deletes the temporary files of writes that started more than `older_than` ago and
+    /// have not written since: a killed writer's leftovers, never a live writer's (a writer
+    /// touches its file with every chunk it writes). Returns how many were deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when the staging folder cannot be read.
+    pub fn sweep(&self, older_than: Duration) -> StoreResult<usize> {
+        let staging = self.root.join(STAGING);
+        let entries = std::fs::read_dir(&staging)
+            .map_err(|err| io_error(&staging, "listing temporary files", err))?;
+        let now = SystemTime::now();
+        let mut swept = 0;
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|modified| {
+                    now.duration_since(modified)
+                        .is_ok_and(|age| age > older_than)
+                });
+            if stale && std::fs::remove_file(entry.path()).is_ok() {
+                swept += 1;
+            }
+        }
+        Ok(swept)
+    }
+
+    fn check_poisoned(&self) -> StoreResult<()> {
+        let poisoned = self.poisoned.lock().unwrap_or_else(|p| p.into_inner());
+        match poisoned.as_ref() {
+            Some(cause) => Err(StoreError::Poisoned {
+                path: self.root.clone(),
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failed sync: from now on, writes are refused.
+    fn poison(&self, path: &Path, err: io::Error) -> StoreError {
+        let cause = format!("syncing {} failed: {err}", path.display());
+        *self.poisoned.lock().unwrap_or_else(|p| p.into_inner()) = Some(cause);
+        io_error(path, "syncing a blob", err)
+    }
+
+    fn temp_path(&self) -> PathBuf {
+        let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        self.root
+            .join(STAGING)
+            .join(format!("{}-{nanos}-{n}.tmp", std::process::id()))
+    }
+
+    /// Streams `source` into the temporary file `temp`; returns its digest and length.
+    fn stage(&self, source: &mut dyn Read, temp: &Path) -> StoreResult<(Digest, u64)> {
+        let mut file = self
+            .files
+            .create_new(temp)
+            .map_err(|err| io_error(temp, "creating a temporary file", err))?;
+        let mut hasher = Hasher::new();
+        let mut buffer = vec![0; CHUNK];
+        let mut length = 0u64;
+        loop {
+            let n = match source.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    return Err(io_error(
+                        Path::new("(the blob's source)"),
+                        "reading the source",
+                        err,
+                    ));
+                }
+            };
+            hasher.update(&buffer[..n]);
+            self.files
+                .write_all(&mut file, &buffer[..n])
+                .map_err(|err| io_error(temp, "writing a temporary file", err))?;
+            length += n as u64;
+        }
+        self.files
+            .sync_file(&file)
+            .map_err(|err| self.poison(temp, err))?;
+        Ok((hasher.finish(), length))
+    }
+
+    /// Moves the synced temporary file to its name, unless an intact-looking copy is there.
+    fn publish(&self, temp: &Path, digest: &Digest, length: u64) -> StoreResult<()> {
+        let target = self.path_of(digest);
+        // A file of the same name and length is the same content (it was renamed into place
+        // whole); one of another length was damaged, and the new copy replaces it.
+        if std::fs::metadata(&target).is_ok_and(|meta| meta.len() == length) {
+            let _ = std::fs::remove_file(temp);
+            return Ok(());
+        }
+        let folder = target.parent().unwrap_or(&self.root).to_owned();
+        let new_folder = !folder.exists();
+        self.files
+            .create_dir_all(&folder)
+            .map_err(|err| io_error(&folder, "creating a blob folder", err))?;
+        if new_folder {
+            self.files
+                .sync_dir(&self.root)
+                .map_err(|err| self.poison(&self.root, err))?;
+        }
+        self.files
+            .rename(temp, &target)
+            .map_err(|err| io_error(&target, "renaming a blob into place", err))?;
+        self.files
+            .sync_dir(&folder)
+            .map_err(|err| self.poison(&folder, err))
+    }
+}
+
+impl BlobStore for FsBlobStore {
+    fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
+        self.check_poisoned()?;
+        let temp = self.temp_path();
+        let written = self
+            .stage(source, &temp)
+            .and_then(|(digest, length)| self.publish(&temp, &digest, length).map(|()| digest));
+        if written.is_err() {
+            // Best effort: a leftover is swept later; nothing under a blob's name refers to it.
+            let _ = std::fs::remove_file(&temp);
+        }
+        written
+    }
+
+    fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
+        let path = self.path_of(digest);
+        match File::open(&path) {
+            Ok(file) => Ok(Some(Box::new(VerifyingReader::new(
+                BufReader::with_capacity(CHUNK, file),
+                *digest,
+            )))),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io_error(&path, "opening a blob", err)),
+        }
+    }
+
+    fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
+        let path = self.path_of(digest);
+        match std::fs::metadata(&path) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io_error(&path, "reading a blob's size", err)),
+        }
+    }
+
+    fn delete(&self, digest: &Digest) -> StoreResult<bool> {
+        let path = self.path_of(digest);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                if let Some(folder) = path.parent() {
+                    let _ = self.files.sync_dir(folder);
+                }
+                Ok(true)
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(err) => Err(io_error(&path, "deleting a blob", err)),
+        }
+    }
+
+    fn list(&self) -> StoreResult<Vec<Digest>> {
+        let mut digests = Vec::new();
+        let folders = std::fs::read_dir(&self.root)
+            .map_err(|err| io_error(&self.root, "listing blobs", err))?;
+        for folder in folders {
+            let folder = folder.map_err(|err| io_error(&self.root, "listing blobs", err))?;
+            let prefix = folder.file_name().to_string_lossy().into_owned();
+            if prefix.len() != 2 || !folder.path().is_dir() {
+                continue;
+            }
+            let files = std::fs::read_dir(folder.path())
+                .map_err(|err| io_error(&folder.path(), "listing blobs", err))?;
+            for file in files.flatten() {
+                // Anything that is not named like a blob is not one of ours: left alone.
+                let name = format!("{prefix}{}", file.file_name().to_string_lossy());
+                if let Ok(digest) = name.parse::<Digest>() {
+                    digests.push(digest);
+                }
+            }
+        }
+        digests.sort();
+        Ok(digests)
+    }
+}

@@ -1,0 +1,381 @@
+//! Content-addressed blobs: the `Digest` that names them and the `BlobStore` trait.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::Digest as _;
+
+use crate::error::{StoreError, StoreResult};
+
+/// The sha256 of a blob's content, and its name in a [`BlobStore`].
+///
+/// Shown and parsed as exactly 64 lowercase hex characters. Anything else (uppercase, another
+/// length, `../`, a NUL) is refused by [`Digest::from_str`], so no input can name a path
+/// outside a store.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// The digest with these 32 bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Digest(bytes)
+    }
+
+    /// The 32 bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The sha256 of `data`.
+    pub fn of(data: &[u8]) -> Self {
+        let mut hasher = Hasher::new();
+        hasher.update(data);
+        hasher.finish()
+    }
+
+    /// The 64 lowercase hex characters.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+impl FromStr for Digest {
+    type Err = StoreError;
+
+    /// Parses exactly 64 lowercase hex characters.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidDigest`], quoting the input (shortened if long).
+    fn from_str(text: &str) -> StoreResult<Self> {
+        let refuse = |reason: &str| {
+            let shown: String = text.chars().take(80).collect();
+            StoreError::InvalidDigest {
+                input: if shown.len() < text.len() {
+                    format!("{shown}…")
+                } else {
+                    shown
+                },
+                reason: reason.to_owned(),
+            }
+        };
+        if text.len() != 64 {
+            return Err(refuse("a digest is exactly 64 hex characters"));
+        }
+        if !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(refuse("a digest is lowercase hex: 0-9 and a-f only"));
+        }
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| refuse("not hex"))?;
+        Ok(Digest(bytes))
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// sha256 over bytes given in pieces; what a store hashes with while it writes or reads.
+#[derive(Clone, Default)]
+pub struct Hasher(sha2::Sha256);
+
+impl Hasher {
+    /// A hasher that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> Digest {
+        Digest(self.0.finalize().into())
+    }
+}
+
+/// What [`BlobStore::verify`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobHealth {
+    /// Present, and its content hashes to its name.
+    Intact,
+    /// Not in the store.
+    Missing,
+    /// Present, but its content does not hash to its name (changed, truncated, zeroed).
+    Corrupt,
+}
+
+/// What [`BlobStore::verify_all`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VerifyReport {
+    /// How many blobs were re-hashed.
+    pub checked: u64,
+    /// Every blob whose content does not hash to its name, in digest order.
+    pub corrupt: Vec<Digest>,
+}
+
+/// A reader over a blob's content that hashes what it yields and, at the end, fails with
+/// an [`io::ErrorKind::InvalidData`] error carrying [`StoreError::Corrupt`] if the content
+/// did not hash to the blob's name: a caller that reads to the end never takes tampered
+/// bytes for good ones.
+pub struct VerifyingReader<R> {
+    inner: R,
+    hasher: Option<Hasher>,
+    expected: Digest,
+    corrupt: bool,
+}
+
+impl<R: Read> VerifyingReader<R> {
+    /// Verifies `inner` against `expected` as it is read.
+    pub fn new(inner: R, expected: Digest) -> Self {
+        VerifyingReader {
+            inner,
+            hasher: Some(Hasher::new()),
+            expected,
+            corrupt: false,
+        }
+    }
+}
+
+impl<R: Read> Read for VerifyingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if n > 0 {
+            if let Some(hasher) = &mut self.hasher {
+                hasher.update(&buf[..n]);
+            }
+            return Ok(n);
+        }
+        // The end: compare once; a mismatch stays an error however often the end is read.
+        if let Some(found) = self.hasher.take().map(Hasher::finish) {
+            self.corrupt = found != self.expected;
+        }
+        if self.corrupt {
+            Err(corrupt_read(self.expected))
+        } else {
+            Ok(0)
+        }
+    }
+}
+
+fn corrupt_read(digest: Digest) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, StoreError::Corrupt { digest })
+}
+
+/// Reads `reader` to its end, mapping a verification failure back to
+/// [`StoreError::Corrupt`] and any other failure to [`StoreError::Io`] about `what`.
+///
+/// # Errors
+/// As above.
+pub fn read_verified(mut reader: impl Read, what: &str) -> StoreResult<Vec<u8>> {
+    let mut data = Vec::new();
+    reader
+        .read_to_end(&mut data)
+        .map_err(|err| blob_read_error(err, what))?;
+    Ok(data)
+}
+
+/// The [`StoreError`] inside an I/O error from a blob reader: the `Corrupt` a
+/// [`VerifyingReader`] raised, or [`StoreError::Io`] about `what`.
+pub fn blob_read_error(err: io::Error, what: &str) -> StoreError {
+    let as_io = |source: io::Error| StoreError::Io {
+        path: what.into(),
+        context: "reading a blob".into(),
+        source,
+    };
+    if !err.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
+        return as_io(err);
+    }
+    let kind = err.kind();
+    match err.into_inner().map(|inner| inner.downcast::<StoreError>()) {
+        Some(Ok(store_error)) => *store_error,
+        Some(Err(other)) => as_io(io::Error::new(kind, other)),
+        None => as_io(io::Error::from(kind)),
+    }
+}
+
+/// A store of immutable blobs named by the sha256 of their content (SPEC.md section 2).
+///
+/// - Content-addressed: writing the same bytes twice stores them once and returns the same
+///   digest; two writers of the same content both succeed.
+/// - Atomic and durable: a write that returns is on the disk, whole; a write that fails or
+///   is interrupted leaves nothing under any digest. A caller that records a digest in the
+///   log writes the blob first.
+/// - Tamper-evident: `read`, `open`, `exists` and `verify` re-hash the content; a blob that
+///   does not match its name is never handed back as good.
+pub trait BlobStore: Send + Sync {
+    /// Stores `data`; returns its digest.
+    ///
+    /// # Errors
+    /// I/O or engine errors; nothing is stored then.
+    fn write(&self, data: &[u8]) -> StoreResult<Digest> {
+        self.write_from(&mut &data[..])
+    }
+
+    /// Stores everything `source` yields, streaming: memory does not grow with the blob.
+    ///
+    /// # Errors
+    /// An error from `source` (as [`StoreError::Io`]) or from the store; nothing is stored
+    /// then.
+    fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest>;
+
+    /// The blob's content, verified; `None` when it is not in the store.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the content does not hash to `digest`.
+    fn read(&self, digest: &Digest) -> StoreResult<Option<Vec<u8>>> {
+        match self.open(digest)? {
+            Some(reader) => read_verified(reader, &digest.to_hex()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A reader over the blob's content that verifies as it reads (see
+    /// [`VerifyingReader`]); `None` when it is not in the store.
+    ///
+    /// # Errors
+    /// I/O or engine errors on opening.
+    fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>>;
+
+    /// The stored size in bytes, without reading or verifying the content; `None` when it is
+    /// not in the store.
+    ///
+    /// # Errors
+    /// I/O or engine errors.
+    fn len(&self, digest: &Digest) -> StoreResult<Option<u64>>;
+
+    /// Whether the blob is present and whole: its content is re-hashed, so this costs a read
+    /// of the blob ([`BlobStore::len`] is the cheap check).
+    ///
+    /// # Errors
+    /// I/O or engine errors.
+    fn exists(&self, digest: &Digest) -> StoreResult<bool> {
+        Ok(self.verify(digest)? == BlobHealth::Intact)
+    }
+
+    /// Removes the blob; returns whether it was there.
+    ///
+    /// # Errors
+    /// I/O or engine errors.
+    fn delete(&self, digest: &Digest) -> StoreResult<bool>;
+
+    /// Every blob's digest, in digest order.
+    ///
+    /// # Errors
+    /// I/O or engine errors.
+    fn list(&self) -> StoreResult<Vec<Digest>>;
+
+    /// Re-hashes the blob.
+    ///
+    /// # Errors
+    /// I/O or engine errors (a mismatch is [`BlobHealth::Corrupt`], not an error).
+    fn verify(&self, digest: &Digest) -> StoreResult<BlobHealth> {
+        let Some(mut reader) = self.open(digest)? else {
+            return Ok(BlobHealth::Missing);
+        };
+        match io::copy(&mut reader, &mut io::sink()) {
+            Ok(_) => Ok(BlobHealth::Intact),
+            Err(err) => match blob_read_error(err, &digest.to_hex()) {
+                StoreError::Corrupt { .. } => Ok(BlobHealth::Corrupt),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// Re-hashes every blob; reports those that do not match their name.
+    ///
+    /// # Errors
+    /// I/O or engine errors.
+    fn verify_all(&self) -> StoreResult<VerifyReport> {
+        let mut report = VerifyReport::default();
+        for digest in self.list()? {
+            report.checked += 1;
+            if self.verify(&digest)? == BlobHealth::Corrupt {
+                report.corrupt.push(digest);
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn a_digest_is_the_sha256_shown_as_lowercase_hex() {
+        assert_eq!(Digest::of(b"").to_string(), EMPTY);
+        assert_eq!(EMPTY.parse::<Digest>().expect("parses"), Digest::of(b""));
+    }
+
+    #[test]
+    fn every_other_form_is_refused_and_quoted() {
+        let upper = EMPTY.to_uppercase();
+        let cases = [
+            upper.as_str(),
+            &EMPTY[..63],
+            "",
+            "../../../../etc/passwd",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85\0",
+            "g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        ];
+        for case in cases {
+            let err = case.parse::<Digest>().expect_err(case);
+            assert!(matches!(&err, StoreError::InvalidDigest { .. }), "{err}");
+        }
+        let long = "a".repeat(1000);
+        let err = long.parse::<Digest>().expect_err("too long");
+        assert!(
+            err.to_string().len() < 300,
+            "a long input is shortened: {err}"
+        );
+    }
+
+    #[test]
+    fn the_verifying_reader_fails_at_the_end_on_other_content() {
+        let mut good = VerifyingReader::new(&b"hello"[..], Digest::of(b"hello"));
+        assert_eq!(read_verified(&mut good, "good").expect("intact"), b"hello");
+        let mut bad = VerifyingReader::new(&b"hellO"[..], Digest::of(b"hello"));
+        let err = read_verified(&mut bad, "bad").expect_err("tampered");
+        assert!(
+            matches!(err, StoreError::Corrupt { digest } if digest == Digest::of(b"hello")),
+            "{err}"
+        );
+        let again = bad
+            .read(&mut [0; 8])
+            .expect_err("still tampered when read again");
+        assert_eq!(again.kind(), io::ErrorKind::InvalidData);
+    }
+}
