@@ -1,5 +1,5 @@
 //! The SQLite backend of nerve-store: [`SqliteLogStore`], a [`store_core::LogStore`] in one
-//! SQLite file in WAL mode.
+//! SQLite file in WAL mode, and [`SqliteBlobStore`], a [`store_core::BlobStore`] in one.
 //!
 //! - Durability: `synchronous=NORMAL` by default (a crash of the process loses nothing
 //!   committed), `FULL` on request ([`SqliteOptions`]).
@@ -9,11 +9,13 @@
 //! - Safety: the file's identity (`application_id`) and schema version (`user_version`) are
 //!   checked at open, and every pragma is read back after it is set.
 
+mod blobs;
 mod connections;
 mod options;
 mod rows;
 mod schema;
 mod store;
 
+pub use blobs::SqliteBlobStore;
 pub use options::{SqliteOptions, Synchronous};
 pub use store::SqliteLogStore;

@@ -22,6 +22,8 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 /// in id order and stops at its limit: O(log n + k). `thread_messages` is keyed by the id of
 /// the log entry that holds the message (its rowid), and every index of it ends in that id
 /// implicitly: by thread alone it is in id order, by (thread, round) in round-then-id order.
+/// A blob is a `blobs` row naming its chunks, `blob_chunks` rows of at most 256 KiB, so
+/// that no read needs the whole blob in memory.
 const SCHEMA_V1: &str = "
 CREATE TABLE logs (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,6 +68,18 @@ CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+
+CREATE TABLE blobs (
+    digest  BLOB PRIMARY KEY NOT NULL,
+    blob_id INTEGER NOT NULL UNIQUE,
+    size    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE blob_chunks (
+    blob_id INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    data    BLOB NOT NULL,
+    PRIMARY KEY (blob_id, seq)
+);
 ";
 
 /// The engine's error as a [`StoreError`]: lock time-outs become [`StoreError::Busy`], all

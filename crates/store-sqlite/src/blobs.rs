@@ -1,0 +1,289 @@
+//! `SqliteBlobStore`: content-addressed blobs in a SQLite file, in chunks.
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use store_core::{BlobStore, Digest, Hasher, StoreError, StoreResult, VerifyingReader};
+
+use crate::connections::{Connections, Reader};
+use crate::options::SqliteOptions;
+use crate::schema::engine_error;
+
+/// The largest chunk a blob is cut into: what a read or a write holds in memory at once.
+const CHUNK: usize = 256 * 1024;
+
+/// A [`BlobStore`] in a SQLite file: each blob a row naming it by digest and its content
+/// in chunks of 256 KiB, so reads and writes stream.
+///
+/// A write is one transaction: the chunks, then the blob's row, committed together, so a
+/// crash or a failing source leaves nothing. It holds the file's write lock while it reads
+/// its source: give blobs a file of their own (the usual `nerve.blobs.db`) when the log's
+/// writers must not wait for a large upload. The file may also be the log store's own.
+///
+/// ```
+/// use store_core::BlobStore;
+/// use store_sqlite::SqliteBlobStore;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let blobs = SqliteBlobStore::open(dir.path().join("nerve.blobs.db"))?;
+/// let digest = blobs.write(b"model output")?;
+/// assert_eq!(blobs.read(&digest)?.as_deref(), Some(&b"model output"[..]));
+/// # Ok(())
+/// # }
+/// ```
+pub struct SqliteBlobStore {
+    conns: Connections,
+}
+
+impl std::fmt::Debug for SqliteBlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBlobStore")
+            .field("path", &self.conns.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads into `buffer` until it is full or the source ends; returns how much it holds.
+fn fill(source: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match source.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+fn source_error(err: io::Error) -> StoreError {
+    StoreError::Io {
+        path: "(the blob's source)".into(),
+        context: "reading the source".into(),
+        source: err,
+    }
+}
+
+impl SqliteBlobStore {
+    /// Opens the blob store in the SQLite file at `path` (a store's file, or a file of its
+    /// own), creating it if missing, with [`SqliteOptions::default`].
+    ///
+    /// # Errors
+    /// As [`crate::SqliteLogStore::open`].
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens the blob store at `path` with `options`.
+    ///
+    /// # Errors
+    /// As [`crate::SqliteLogStore::open`].
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<Self> {
+        Ok(SqliteBlobStore {
+            conns: Connections::open(path.as_ref(), options)?,
+        })
+    }
+
+    /// The file the store lives in.
+    pub fn path(&self) -> &Path {
+        self.conns.path()
+    }
+
+    fn lookup(&self, digest: &Digest) -> StoreResult<Option<(i64, i64)>> {
+        let reader = self.conns.reader()?;
+        reader
+            .prepare_cached("SELECT blob_id, size FROM blobs WHERE digest = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([digest.as_bytes().as_slice()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+            })
+            .map_err(|err| engine_error(format!("looking up blob {digest}"), err))
+    }
+}
+
+impl BlobStore for SqliteBlobStore {
+    fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
+        let mut conn = self.conns.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| engine_error("starting a blob write", err))?;
+        let context = "writing a blob";
+        let blob_id: i64 = tx
+            // Above every id in use: an empty blob has a row but no chunks.
+            .query_row(
+                "SELECT max(coalesce((SELECT max(blob_id) FROM blobs), 0), \
+                            coalesce((SELECT max(blob_id) FROM blob_chunks), 0)) + 1",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|err| engine_error(context, err))?;
+        let mut hasher = Hasher::new();
+        let mut buffer = vec![0; CHUNK];
+        let mut size: i64 = 0;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO blob_chunks (blob_id, seq, data) VALUES (?1, ?2, ?3)")
+                .map_err(|err| engine_error(context, err))?;
+            for seq in 0i64.. {
+                let n = fill(source, &mut buffer).map_err(source_error)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..n]);
+                insert
+                    .execute(params![blob_id, seq, &buffer[..n]])
+                    .map_err(|err| engine_error(context, err))?;
+                size += n as i64;
+            }
+        }
+        let digest = hasher.finish();
+        let known: Option<i64> = tx
+            .query_row(
+                "SELECT 1 FROM blobs WHERE digest = ?1",
+                [digest.as_bytes().as_slice()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|err| engine_error(context, err))?;
+        if known.is_some() {
+            // Already stored: dropping the transaction rolls the chunks back.
+            return Ok(digest);
+        }
+        tx.execute(
+            "INSERT INTO blobs (digest, blob_id, size) VALUES (?1, ?2, ?3)",
+            params![digest.as_bytes().as_slice(), blob_id, size],
+        )
+        .map_err(|err| engine_error(context, err))?;
+        tx.commit()
+            .map_err(|err| engine_error("committing a blob", err))?;
+        Ok(digest)
+    }
+
+    fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
+        let reader = self.conns.reader()?;
+        // One read transaction from the first chunk to the last: one snapshot.
+        reader
+            .execute_batch("BEGIN")
+            .map_err(|err| engine_error("starting a blob read", err))?;
+        let found: Option<i64> = reader
+            .prepare_cached("SELECT blob_id FROM blobs WHERE digest = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([digest.as_bytes().as_slice()], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(|err| engine_error(format!("looking up blob {digest}"), err))?;
+        let Some(blob_id) = found else {
+            let _ = reader.execute_batch("ROLLBACK");
+            return Ok(None);
+        };
+        let chunks = ChunkReader {
+            reader,
+            blob_id,
+            seq: 0,
+            chunk: Vec::new(),
+            at: 0,
+            done: false,
+        };
+        Ok(Some(Box::new(VerifyingReader::new(chunks, *digest))))
+    }
+
+    fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
+        Ok(self
+            .lookup(digest)?
+            .map(|(_, size)| u64::try_from(size).unwrap_or(0)))
+    }
+
+    fn delete(&self, digest: &Digest) -> StoreResult<bool> {
+        let mut conn = self.conns.writer();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|err| engine_error("starting a blob delete", err))?;
+        let context = format!("deleting blob {digest}");
+        let blob_id: Option<i64> = tx
+            .query_row(
+                "DELETE FROM blobs WHERE digest = ?1 RETURNING blob_id",
+                [digest.as_bytes().as_slice()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|err| engine_error(&context, err))?;
+        let Some(blob_id) = blob_id else {
+            return Ok(false);
+        };
+        tx.execute("DELETE FROM blob_chunks WHERE blob_id = ?1", [blob_id])
+            .map_err(|err| engine_error(&context, err))?;
+        tx.commit().map_err(|err| engine_error(&context, err))?;
+        Ok(true)
+    }
+
+    fn list(&self) -> StoreResult<Vec<Digest>> {
+        let reader = self.conns.reader()?;
+        let mut stmt = reader
+            .prepare_cached("SELECT digest FROM blobs ORDER BY digest")
+            .map_err(|err| engine_error("listing blobs", err))?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, Vec<u8>>(0))
+            .map_err(|err| engine_error("listing blobs", err))?;
+        rows.map(|row| {
+            let bytes = row.map_err(|err| engine_error("listing blobs", err))?;
+            let array: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                StoreError::corrupt("blobs", hex_of(&bytes), "a digest is 32 bytes")
+            })?;
+            Ok(Digest::from_bytes(array))
+        })
+        .collect()
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A blob's chunks in order, read one at a time inside one read transaction.
+struct ChunkReader<'a> {
+    reader: Reader<'a>,
+    blob_id: i64,
+    seq: i64,
+    chunk: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl Read for ChunkReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() && !self.done {
+            let next: Option<Vec<u8>> = self
+                .reader
+                .prepare_cached("SELECT data FROM blob_chunks WHERE blob_id = ?1 AND seq = ?2")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![self.blob_id, self.seq], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(io::Error::other)?;
+            match next {
+                Some(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                    self.seq += 1;
+                }
+                None => self.done = true,
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl Drop for ChunkReader<'_> {
+    fn drop(&mut self) {
+        // Ends the read transaction before the connection goes back to the pool.
+        let _ = self.reader.execute_batch("ROLLBACK");
+    }
+}
