@@ -11,6 +11,7 @@
 //!   verified at open (redb may panic on an unverified damaged file), and a value that does
 //!   not decode is a [`store_core::StoreError::CorruptValue`] naming the table and key.
 
+mod blobs;
 mod open;
 mod options;
 mod read;
@@ -18,5 +19,6 @@ mod store;
 mod tables;
 mod write;
 
+pub use blobs::RedbBlobStore;
 pub use options::{Durability, RedbOptions};
 pub use store::RedbLogStore;

@@ -8,8 +8,8 @@ use store_core::{StoreError, StoreResult};
 
 use crate::options::{Durability, RedbOptions};
 use crate::tables::{
-    LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, META, NEXT_LOG_ID_KEY, RUNS,
-    RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, SCHEMA_VERSION,
+    BLOB_CHUNKS, BLOBS, LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, META, NEXT_LOG_ID_KEY,
+    RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, SCHEMA_VERSION,
     SCHEMA_VERSION_KEY, STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE,
     THREADS_BY_ROUND,
 };
@@ -105,6 +105,8 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(THREADS_BY_ROUND)?;
     tx.open_table(THREADS_BY_ROLE)?;
     tx.open_table(META)?;
+    tx.open_table(BLOBS)?;
+    tx.open_table(BLOB_CHUNKS)?;
     Ok(())
 }
 

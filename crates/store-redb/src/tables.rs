@@ -46,11 +46,19 @@ pub(crate) const THREADS_BY_ROUND: TableDefinition<(&str, u32, u64), &str> =
 pub(crate) const THREADS_BY_ROLE: TableDefinition<(&str, &str, u32, u64), ()> =
     TableDefinition::new("threads_by_role");
 
+/// digest (32 bytes) → (blob id, size in bytes).
+pub(crate) const BLOBS: TableDefinition<&[u8], (u64, u64)> = TableDefinition::new("blobs");
+/// (blob id, chunk number) → up to 256 KiB of the blob's content.
+pub(crate) const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> =
+    TableDefinition::new("blob_chunks");
+
 /// key → value, the store's `meta`.
 pub(crate) const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// The store's own bookkeeping: [`SCHEMA_VERSION_KEY`], [`NEXT_LOG_ID_KEY`].
 pub(crate) const STORE_INFO: TableDefinition<&str, u64> = TableDefinition::new("nerve_store");
 
+/// Under [`STORE_INFO`]: the id the next blob write stages its chunks under.
+pub(crate) const NEXT_BLOB_ID_KEY: &str = "next_blob_id";
 /// Under [`STORE_INFO`]: the schema version the file was written with.
 pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// Under [`STORE_INFO`]: the id the next appended entry gets. Kept apart from the log so

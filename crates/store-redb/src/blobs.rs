@@ -1,0 +1,297 @@
+//! `RedbBlobStore`: content-addressed blobs in a redb file, in chunks.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
+use store_core::{BlobStore, Digest, Hasher, StoreError, StoreResult, VerifyingReader};
+
+use crate::open::{engine_error, open_database};
+use crate::options::{Durability, RedbOptions};
+use crate::tables::{BLOB_CHUNKS, BLOBS, NEXT_BLOB_ID_KEY, STORE_INFO};
+
+/// The largest chunk a blob is cut into.
+const CHUNK: usize = 256 * 1024;
+
+/// A [`BlobStore`] in a redb file: each blob a row naming it by digest and its content in
+/// chunks of 256 KiB.
+///
+/// A write is one write transaction: the chunks, then the blob's row, committed together,
+/// so a crash or a failing source leaves nothing. redb holds a write transaction's dirty
+/// pages until it commits, so a write costs memory in proportion to the blob: for blobs of
+/// hundreds of MiB, prefer the file store (`store-blob`), whose writes stream in constant
+/// memory.
+///
+/// ```
+/// use store_core::BlobStore;
+/// use store_redb::RedbBlobStore;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let blobs = RedbBlobStore::open(dir.path().join("nerve.blobs.redb"))?;
+/// let digest = blobs.write(b"model output")?;
+/// assert_eq!(blobs.read(&digest)?.as_deref(), Some(&b"model output"[..]));
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedbBlobStore {
+    db: Database,
+    path: PathBuf,
+    durability: redb::Durability,
+}
+
+impl std::fmt::Debug for RedbBlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbBlobStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads into `buffer` until it is full or the source ends; returns how much it holds.
+fn fill(source: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match source.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+impl RedbBlobStore {
+    /// Opens the blob store in the redb file at `path` (a store's file, or one of its own),
+    /// creating it if missing, with [`RedbOptions::default`].
+    ///
+    /// # Errors
+    /// As [`crate::RedbLogStore::open`].
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        Self::open_with(path, RedbOptions::default())
+    }
+
+    /// Opens the blob store at `path` with `options`.
+    ///
+    /// # Errors
+    /// As [`crate::RedbLogStore::open_with`].
+    pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
+        let path = path.as_ref();
+        Ok(RedbBlobStore {
+            db: open_database(path, &options)?,
+            path: path.to_owned(),
+            durability: match options.durability {
+                Durability::Immediate => redb::Durability::Immediate,
+                Durability::Eventual => redb::Durability::None,
+            },
+        })
+    }
+
+    /// The file the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lookup(&self, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
+        let context = || format!("looking up blob {digest}");
+        let tx = self
+            .db
+            .begin_read()
+            .map_err(|err| engine_error(context(), err))?;
+        let blobs = tx
+            .open_table(BLOBS)
+            .map_err(|err| engine_error(context(), err))?;
+        let found = blobs
+            .get(digest.as_bytes().as_slice())
+            .map_err(|err| engine_error(context(), err))?;
+        Ok(found.map(|row| row.value()))
+    }
+}
+
+impl BlobStore for RedbBlobStore {
+    fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
+        let context = "writing a blob";
+        let mut tx = self
+            .db
+            .begin_write()
+            .map_err(|err| engine_error(context, err))?;
+        tx.set_durability(self.durability)
+            .map_err(|err| engine_error(context, redb::Error::from(err)))?;
+        let mut hasher = Hasher::new();
+        let size;
+        let blob_id;
+        {
+            let mut info = tx
+                .open_table(STORE_INFO)
+                .map_err(|err| engine_error(context, err))?;
+            blob_id = info
+                .get(NEXT_BLOB_ID_KEY)
+                .map_err(|err| engine_error(context, err))?
+                .map_or(1, |v| v.value());
+            info.insert(NEXT_BLOB_ID_KEY, blob_id + 1)
+                .map_err(|err| engine_error(context, err))?;
+            let mut chunks = tx
+                .open_table(BLOB_CHUNKS)
+                .map_err(|err| engine_error(context, err))?;
+            let mut buffer = vec![0; CHUNK];
+            let mut total = 0u64;
+            for seq in 0u32.. {
+                let n = fill(source, &mut buffer).map_err(|err| StoreError::Io {
+                    path: "(the blob's source)".into(),
+                    context: "reading the source".into(),
+                    source: err,
+                })?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buffer[..n]);
+                chunks
+                    .insert((blob_id, seq), &buffer[..n])
+                    .map_err(|err| engine_error(context, err))?;
+                total += n as u64;
+            }
+            size = total;
+        }
+        let digest = hasher.finish();
+        {
+            let mut blobs = tx
+                .open_table(BLOBS)
+                .map_err(|err| engine_error(context, err))?;
+            let known = blobs
+                .get(digest.as_bytes().as_slice())
+                .map_err(|err| engine_error(context, err))?
+                .is_some();
+            if known {
+                // Already stored: the transaction is dropped, and with it the chunks.
+                return Ok(digest);
+            }
+            blobs
+                .insert(digest.as_bytes().as_slice(), (blob_id, size))
+                .map_err(|err| engine_error(context, err))?;
+        }
+        tx.commit()
+            .map_err(|err| engine_error("committing a blob", err))?;
+        Ok(digest)
+    }
+
+    fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
+        let context = || format!("opening blob {digest}");
+        // One read transaction, held by the tables, from the first chunk to the last.
+        let tx = self
+            .db
+            .begin_read()
+            .map_err(|err| engine_error(context(), err))?;
+        let blobs = tx
+            .open_table(BLOBS)
+            .map_err(|err| engine_error(context(), err))?;
+        let Some((blob_id, _)) = blobs
+            .get(digest.as_bytes().as_slice())
+            .map_err(|err| engine_error(context(), err))?
+            .map(|row| row.value())
+        else {
+            return Ok(None);
+        };
+        let chunks = tx
+            .open_table(BLOB_CHUNKS)
+            .map_err(|err| engine_error(context(), err))?;
+        let reader = ChunkReader {
+            chunks,
+            blob_id,
+            seq: 0,
+            chunk: Vec::new(),
+            at: 0,
+            done: false,
+        };
+        Ok(Some(Box::new(VerifyingReader::new(reader, *digest))))
+    }
+
+    fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
+        Ok(self.lookup(digest)?.map(|(_, size)| size))
+    }
+
+    fn delete(&self, digest: &Digest) -> StoreResult<bool> {
+        let context = format!("deleting blob {digest}");
+        let tx = self
+            .db
+            .begin_write()
+            .map_err(|err| engine_error(&context, err))?;
+        {
+            let mut blobs = tx
+                .open_table(BLOBS)
+                .map_err(|err| engine_error(&context, err))?;
+            let removed = blobs
+                .remove(digest.as_bytes().as_slice())
+                .map_err(|err| engine_error(&context, err))?
+                .map(|row| row.value());
+            let Some((blob_id, _)) = removed else {
+                return Ok(false);
+            };
+            let mut chunks = tx
+                .open_table(BLOB_CHUNKS)
+                .map_err(|err| engine_error(&context, err))?;
+            chunks
+                .retain_in((blob_id, 0)..=(blob_id, u32::MAX), |_, _| false)
+                .map_err(|err| engine_error(&context, err))?;
+        }
+        tx.commit().map_err(|err| engine_error(&context, err))?;
+        Ok(true)
+    }
+
+    fn list(&self) -> StoreResult<Vec<Digest>> {
+        let context = "listing blobs";
+        let tx = self
+            .db
+            .begin_read()
+            .map_err(|err| engine_error(context, err))?;
+        let blobs = tx
+            .open_table(BLOBS)
+            .map_err(|err| engine_error(context, err))?;
+        let mut digests = Vec::new();
+        for item in blobs.iter().map_err(|err| engine_error(context, err))? {
+            let (key, _) = item.map_err(|err| engine_error(context, err))?;
+            let bytes: [u8; 32] = key.value().try_into().map_err(|_| {
+                StoreError::corrupt(
+                    "blobs",
+                    format!("{:?}", key.value()),
+                    "a digest is 32 bytes",
+                )
+            })?;
+            digests.push(Digest::from_bytes(bytes));
+        }
+        Ok(digests)
+    }
+}
+
+/// A blob's chunks in order, read one at a time from one snapshot.
+struct ChunkReader {
+    chunks: ReadOnlyTable<(u64, u32), &'static [u8]>,
+    blob_id: u64,
+    seq: u32,
+    chunk: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() && !self.done {
+            let next = self
+                .chunks
+                .get((self.blob_id, self.seq))
+                .map_err(io::Error::other)?;
+            match next {
+                Some(chunk) => {
+                    self.chunk = chunk.value().to_vec();
+                    self.at = 0;
+                    self.seq += 1;
+                }
+                None => self.done = true,
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
