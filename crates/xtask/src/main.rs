@@ -160,6 +160,7 @@ fn bench(options: &Options) -> Result<(), String> {
     }
     if options.backends.len() == 2 {
         cargo(&["bench", "-p", "nerve-store", "--bench", "backends"], &[])?;
+        cargo(&["bench", "-p", "store-blob", "--bench", "blobs"], &[])?;
     }
     print!("{}", ratio_table(&root().join("target/criterion"))?);
     Ok(())
@@ -203,8 +204,9 @@ fn human(ns: f64) -> String {
     }
 }
 
-/// Each group's subject beside its baseline: `store` against `bare_*`, `redb` against
-/// `sqlite` in the cross-backend groups, `multi_writer` against `exclusive_writer`.
+/// Every function of each group beside the group's baseline: `bare_*` in the benches of a
+/// store, `sqlite` in the cross-backend groups, `exclusive_writer` for redb's multi-writer
+/// cost.
 fn ratio_table(dir: &Path) -> Result<String, String> {
     let all = estimates(dir)?;
     let mut table =
@@ -212,28 +214,24 @@ fn ratio_table(dir: &Path) -> Result<String, String> {
     let mut groups: Vec<&String> = all.iter().map(|(g, _, _)| g).collect();
     groups.dedup();
     for group in groups {
-        let find = |matches: &dyn Fn(&str) -> bool| {
-            all.iter()
-                .find(|(g, f, _)| g == group && matches(f))
-                .map(|(_, f, ns)| (f.clone(), *ns))
+        let functions: Vec<(&String, f64)> = all
+            .iter()
+            .filter(|(g, _, _)| g == group)
+            .map(|(_, f, ns)| (f, *ns))
+            .collect();
+        // The baseline, by the groups' naming conventions; every other function is compared
+        // with it.
+        let baseline = ["bare", "sqlite", "exclusive_writer"]
+            .iter()
+            .find_map(|prefix| functions.iter().find(|(f, _)| f.starts_with(prefix)));
+        let Some((baseline, b)) = baseline else {
+            continue;
         };
-        // (subject, baseline prefix), by the groups' naming conventions.
-        let conventions = [
-            ("store", "bare"),
-            ("redb", "sqlite"),
-            ("multi_writer", "exclusive_writer"),
-        ];
-        let pair = conventions.iter().find_map(|(subject, baseline)| {
-            Some((
-                find(&|f| f == *subject)?,
-                find(&|f| f.starts_with(baseline))?,
-            ))
-        });
-        if let Some(((subject, s), (baseline, b))) = pair {
+        for (subject, s) in functions.iter().filter(|(f, _)| f != baseline) {
             table += &format!(
                 "| {group} | {subject} {} | {baseline} {} | {:.2} |\n",
-                human(s),
-                human(b),
+                human(*s),
+                human(*b),
                 s / b
             );
         }
