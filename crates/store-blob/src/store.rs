@@ -227,6 +227,17 @@ impl BlobStore for FsBlobStore {
         written
     }
 
+    /// Reads the file whole, sized from its metadata, and re-hashes it.
+    fn read(&self, digest: &Digest) -> StoreResult<Option<Vec<u8>>> {
+        let path = self.path_of(digest);
+        match std::fs::read(&path) {
+            Ok(data) if Digest::of(&data) == *digest => Ok(Some(data)),
+            Ok(_) => Err(StoreError::Corrupt { digest: *digest }),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io_error(&path, "reading a blob", err)),
+        }
+    }
+
     fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
         let path = self.path_of(digest);
         match File::open(&path) {

@@ -224,6 +224,69 @@ pub fn blob_read_error(err: io::Error, what: &str) -> StoreError {
     }
 }
 
+/// Reads from `source` until `buffer` is full or the source ends; returns how much it
+/// holds. What a store cuts a streamed blob into chunks with.
+///
+/// # Errors
+/// The source's error (an interrupted read is retried).
+pub fn fill_buffer(source: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match source.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(filled)
+}
+
+/// A reader over a blob stored in numbered chunks: `fetch(n)` gives chunk `n` (from 0), or
+/// `None` after the last. Holds one chunk in memory at a time.
+pub struct ChunkedReader<F> {
+    fetch: F,
+    next: u32,
+    chunk: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl<F: FnMut(u32) -> io::Result<Option<Vec<u8>>>> ChunkedReader<F> {
+    /// A reader that starts at chunk 0.
+    pub fn new(fetch: F) -> Self {
+        ChunkedReader {
+            fetch,
+            next: 0,
+            chunk: Vec::new(),
+            at: 0,
+            done: false,
+        }
+    }
+}
+
+impl<F: FnMut(u32) -> io::Result<Option<Vec<u8>>>> Read for ChunkedReader<F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() && !self.done {
+            match (self.fetch)(self.next)? {
+                Some(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                    self.next += 1;
+                }
+                None => self.done = true,
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// The most [`BlobStore::read`] reserves up front from a blob's stored size.
+const READ_RESERVE_CAP: u64 = 256 * 1024 * 1024;
+
 /// A store of immutable blobs named by the sha256 of their content (SPEC.md section 2).
 ///
 /// - Content-addressed: writing the same bytes twice stores them once and returns the same
@@ -254,10 +317,17 @@ pub trait BlobStore: Send + Sync {
     /// # Errors
     /// [`StoreError::Corrupt`] when the content does not hash to `digest`.
     fn read(&self, digest: &Digest) -> StoreResult<Option<Vec<u8>>> {
-        match self.open(digest)? {
-            Some(reader) => read_verified(reader, &digest.to_hex()).map(Some),
-            None => Ok(None),
-        }
+        // Reserve the stored size once instead of growing by doubling; capped, because a
+        // damaged size must not ask for an absurd allocation.
+        let capacity = self.len(digest)?.map_or(0, |len| len.min(READ_RESERVE_CAP));
+        let Some(mut reader) = self.open(digest)? else {
+            return Ok(None);
+        };
+        let mut data = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        reader
+            .read_to_end(&mut data)
+            .map_err(|err| blob_read_error(err, &digest.to_hex()))?;
+        Ok(Some(data))
     }
 
     /// A reader over the blob's content that verifies as it reads (see
@@ -361,6 +431,13 @@ mod tests {
             err.to_string().len() < 300,
             "a long input is shortened: {err}"
         );
+    }
+
+    #[test]
+    fn a_chunked_reader_yields_its_chunks_in_order_and_ends() {
+        let chunks = [b"ab".to_vec(), Vec::new(), b"cde".to_vec()];
+        let reader = ChunkedReader::new(|n| Ok(chunks.get(n as usize).cloned()));
+        assert_eq!(read_verified(reader, "chunks").expect("read"), b"abcde");
     }
 
     #[test]

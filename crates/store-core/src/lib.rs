@@ -25,8 +25,8 @@ mod thread;
 pub mod conformance;
 
 pub use blob::{
-    BlobHealth, BlobStore, Digest, Hasher, VerifyReport, VerifyingReader, blob_read_error,
-    read_verified,
+    BlobHealth, BlobStore, ChunkedReader, Digest, Hasher, VerifyReport, VerifyingReader,
+    blob_read_error, fill_buffer, read_verified,
 };
 pub use error::{StoreError, StoreResult};
 pub use log::{

@@ -3,8 +3,10 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadOnlyTable, ReadableDatabase, ReadableTable};
-use store_core::{BlobStore, Digest, Hasher, StoreError, StoreResult, VerifyingReader};
+use redb::{Database, ReadableDatabase, ReadableTable};
+use store_core::{
+    BlobStore, ChunkedReader, Digest, Hasher, StoreError, StoreResult, VerifyingReader, fill_buffer,
+};
 
 use crate::open::{engine_error, open_database};
 use crate::options::{Durability, RedbOptions};
@@ -46,20 +48,6 @@ impl std::fmt::Debug for RedbBlobStore {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
-}
-
-/// Reads into `buffer` until it is full or the source ends; returns how much it holds.
-fn fill(source: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match source.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(filled)
 }
 
 impl RedbBlobStore {
@@ -137,7 +125,7 @@ impl BlobStore for RedbBlobStore {
             let mut buffer = vec![0; CHUNK];
             let mut total = 0u64;
             for seq in 0u32.. {
-                let n = fill(source, &mut buffer).map_err(|err| StoreError::Io {
+                let n = fill_buffer(source, &mut buffer).map_err(|err| StoreError::Io {
                     path: "(the blob's source)".into(),
                     context: "reading the source".into(),
                     source: err,
@@ -195,14 +183,10 @@ impl BlobStore for RedbBlobStore {
         let chunks = tx
             .open_table(BLOB_CHUNKS)
             .map_err(|err| engine_error(context(), err))?;
-        let reader = ChunkReader {
-            chunks,
-            blob_id,
-            seq: 0,
-            chunk: Vec::new(),
-            at: 0,
-            done: false,
-        };
+        let reader = ChunkedReader::new(move |seq| {
+            let chunk = chunks.get((blob_id, seq)).map_err(io::Error::other)?;
+            Ok(chunk.map(|data| data.value().to_vec()))
+        });
         Ok(Some(Box::new(VerifyingReader::new(reader, *digest))))
     }
 
@@ -260,38 +244,5 @@ impl BlobStore for RedbBlobStore {
             digests.push(Digest::from_bytes(bytes));
         }
         Ok(digests)
-    }
-}
-
-/// A blob's chunks in order, read one at a time from one snapshot.
-struct ChunkReader {
-    chunks: ReadOnlyTable<(u64, u32), &'static [u8]>,
-    blob_id: u64,
-    seq: u32,
-    chunk: Vec<u8>,
-    at: usize,
-    done: bool,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.chunk.len() && !self.done {
-            let next = self
-                .chunks
-                .get((self.blob_id, self.seq))
-                .map_err(io::Error::other)?;
-            match next {
-                Some(chunk) => {
-                    self.chunk = chunk.value().to_vec();
-                    self.at = 0;
-                    self.seq += 1;
-                }
-                None => self.done = true,
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
     }
 }

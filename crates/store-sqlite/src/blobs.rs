@@ -4,10 +4,12 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-use store_core::{BlobStore, Digest, Hasher, StoreError, StoreResult, VerifyingReader};
+use store_core::{
+    BlobStore, ChunkedReader, Digest, Hasher, StoreError, StoreResult, VerifyingReader, fill_buffer,
+};
 
 use crate::connections::{Connections, Reader};
-use crate::options::SqliteOptions;
+use crate::options::{SqliteOptions, Synchronous};
 use crate::schema::engine_error;
 
 /// The largest chunk a blob is cut into: what a read or a write holds in memory at once.
@@ -45,20 +47,6 @@ impl std::fmt::Debug for SqliteBlobStore {
     }
 }
 
-/// Reads into `buffer` until it is full or the source ends; returns how much it holds.
-fn fill(source: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match source.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(filled)
-}
-
 fn source_error(err: io::Error) -> StoreError {
     StoreError::Io {
         path: "(the blob's source)".into(),
@@ -69,12 +57,18 @@ fn source_error(err: io::Error) -> StoreError {
 
 impl SqliteBlobStore {
     /// Opens the blob store in the SQLite file at `path` (a store's file, or a file of its
-    /// own), creating it if missing, with [`SqliteOptions::default`].
+    /// own), creating it if missing, with [`SqliteOptions::default`] but
+    /// [`Synchronous::Full`]: a blob write that has returned must survive a power loss, so
+    /// that a log entry written after it never names a lost blob.
     ///
     /// # Errors
     /// As [`crate::SqliteLogStore::open`].
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        Self::open_with(path, SqliteOptions::default())
+        let options = SqliteOptions {
+            synchronous: Synchronous::Full,
+            ..SqliteOptions::default()
+        };
+        Self::open_with(path, options)
     }
 
     /// Opens the blob store at `path` with `options`.
@@ -130,7 +124,7 @@ impl BlobStore for SqliteBlobStore {
                 .prepare_cached("INSERT INTO blob_chunks (blob_id, seq, data) VALUES (?1, ?2, ?3)")
                 .map_err(|err| engine_error(context, err))?;
             for seq in 0i64.. {
-                let n = fill(source, &mut buffer).map_err(source_error)?;
+                let n = fill_buffer(source, &mut buffer).map_err(source_error)?;
                 if n == 0 {
                     break;
                 }
@@ -181,14 +175,17 @@ impl BlobStore for SqliteBlobStore {
             let _ = reader.execute_batch("ROLLBACK");
             return Ok(None);
         };
-        let chunks = ChunkReader {
-            reader,
-            blob_id,
-            seq: 0,
-            chunk: Vec::new(),
-            at: 0,
-            done: false,
-        };
+        let snapshot = ReadTransaction(reader);
+        let chunks = ChunkedReader::new(move |seq| {
+            snapshot
+                .0
+                .prepare_cached("SELECT data FROM blob_chunks WHERE blob_id = ?1 AND seq = ?2")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![blob_id, seq], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(io::Error::other)
+        });
         Ok(Some(Box::new(VerifyingReader::new(chunks, *digest))))
     }
 
@@ -244,46 +241,12 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A blob's chunks in order, read one at a time inside one read transaction.
-struct ChunkReader<'a> {
-    reader: Reader<'a>,
-    blob_id: i64,
-    seq: i64,
-    chunk: Vec<u8>,
-    at: usize,
-    done: bool,
-}
+/// A reader connection inside a read transaction, ended when the guard drops, before the
+/// connection goes back to the pool.
+struct ReadTransaction<'a>(Reader<'a>);
 
-impl Read for ChunkReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.chunk.len() && !self.done {
-            let next: Option<Vec<u8>> = self
-                .reader
-                .prepare_cached("SELECT data FROM blob_chunks WHERE blob_id = ?1 AND seq = ?2")
-                .and_then(|mut stmt| {
-                    stmt.query_row(params![self.blob_id, self.seq], |row| row.get(0))
-                        .optional()
-                })
-                .map_err(io::Error::other)?;
-            match next {
-                Some(chunk) => {
-                    self.chunk = chunk;
-                    self.at = 0;
-                    self.seq += 1;
-                }
-                None => self.done = true,
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
-impl Drop for ChunkReader<'_> {
+impl Drop for ReadTransaction<'_> {
     fn drop(&mut self) {
-        // Ends the read transaction before the connection goes back to the pool.
-        let _ = self.reader.execute_batch("ROLLBACK");
+        let _ = self.0.execute_batch("ROLLBACK");
     }
 }
