@@ -33,7 +33,9 @@ pub use log::{
     DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, now_millis,
     prepare_batch, time_from_millis, truncate_to_millis, ts_millis,
 };
-pub use maintenance::{DaySpan, day_bounds};
+pub use maintenance::{
+    DAY_MILLIS, DAY_PAGE, DaySpan, day_bounds, day_number, day_of_number, day_stream, number_of_day,
+};
 pub use run::{
     ALL_STATUSES, AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS,
     TransitionOutcome, TransitionPlan, WorkflowRun, WorkflowRunStatus, is_allowed, plan_transition,

@@ -37,3 +37,75 @@ pub fn day_bounds(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
     let start = day.and_time(chrono::NaiveTime::MIN).and_utc();
     (start, start + chrono::Duration::days(1))
 }
+
+/// Milliseconds in a UTC day.
+pub const DAY_MILLIS: i64 = 86_400_000;
+
+/// The UTC day number (days since 1970-01-01, negative before) of a time in milliseconds:
+/// what backends index entries by for [`crate::LogStore::day_entries`].
+pub fn day_number(millis: i64) -> i64 {
+    millis.div_euclid(DAY_MILLIS)
+}
+
+/// The day numbered `number` (see [`day_number`]); `None` out of `chrono`'s range.
+pub fn day_of_number(number: i64) -> Option<NaiveDate> {
+    DateTime::from_timestamp_millis(number.checked_mul(DAY_MILLIS)?).map(|t| t.date_naive())
+}
+
+/// The number of `day` (see [`day_number`]).
+pub fn number_of_day(day: NaiveDate) -> i64 {
+    day_number(day_bounds(day).0.timestamp_millis())
+}
+
+/// How many entries [`day_stream`] fetches at a time.
+pub const DAY_PAGE: usize = 1000;
+
+/// Every entry of `day` in id order, fetched [`DAY_PAGE`] at a time: memory stays flat
+/// whatever the day's size. Entries appended to the day while the stream runs are
+/// included when their id comes after the page being read.
+pub fn day_stream(
+    store: &dyn crate::LogStore,
+    day: NaiveDate,
+) -> impl Iterator<Item = crate::StoreResult<crate::LogEntry>> + '_ {
+    let mut after: Option<LogId> = None;
+    let mut page = std::vec::IntoIter::default();
+    let mut done = false;
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(entry) = page.next() {
+                return Some(Ok(entry));
+            }
+            if done {
+                return None;
+            }
+            match store.day_entries(day, after, DAY_PAGE) {
+                Ok(entries) => {
+                    done = entries.len() < DAY_PAGE;
+                    after = entries.last().map(|e: &crate::LogEntry| e.id).or(after);
+                    page = entries.into_iter();
+                }
+                Err(err) => {
+                    done = true;
+                    return Some(Err(err));
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_numbers_floor_before_and_after_1970() {
+        assert_eq!(day_number(0), 0);
+        assert_eq!(day_number(DAY_MILLIS - 1), 0);
+        assert_eq!(day_number(-1), -1);
+        assert_eq!(day_number(-DAY_MILLIS), -1);
+        assert_eq!(day_number(-DAY_MILLIS - 1), -2);
+        let day = NaiveDate::from_ymd_opt(1969, 12, 31).expect("a date");
+        assert_eq!(number_of_day(day), -1);
+        assert_eq!(day_of_number(-1), Some(day));
+    }
+}

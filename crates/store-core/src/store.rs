@@ -2,6 +2,8 @@
 
 use crate::error::StoreResult;
 use crate::log::{LogEntry, LogId, LogQuery, NewLogEntry};
+use chrono::NaiveDate;
+
 use crate::maintenance::DaySpan;
 use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
 use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
@@ -106,6 +108,26 @@ pub trait LogStore: Send + Sync {
     /// # Errors
     /// [`crate::StoreError::InvalidInput`] for an empty meta key; nothing is deleted.
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64>;
+
+    /// The entries of the UTC `day` with an id above `after`, in id order, at most `limit`:
+    /// a page of the day, found through an index by (day, id), so paging through a day costs
+    /// O(log n) per page plus its entries. [`crate::day_stream`] pages through a whole day.
+    fn day_entries(
+        &self,
+        day: NaiveDate,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<LogEntry>>;
+
+    /// The first UTC day after `after` (the first of all when `None`) that has entries.
+    fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>>;
+
+    /// Gives the space of deleted entries back to the file system (SQLite `VACUUM`, redb
+    /// `compact`). Keeps every entry and every id. May take as long as rewriting the file.
+    ///
+    /// # Errors
+    /// Engine errors; [`crate::StoreError::Busy`] when another transaction prevents it.
+    fn compact(&self) -> StoreResult<()>;
 }
 
 /// Refuses any empty key among `pairs`; backends call it before writing anything.

@@ -8,10 +8,10 @@ use store_core::{StoreError, StoreResult};
 
 use crate::options::{Durability, RedbOptions};
 use crate::tables::{
-    BLOB_CHUNKS, BLOBS, LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, META, NEXT_LOG_ID_KEY,
-    RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, SCHEMA_VERSION,
-    SCHEMA_VERSION_KEY, STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE,
-    THREADS_BY_ROUND,
+    BLOB_CHUNKS, BLOBS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, META,
+    NEXT_LOG_ID_KEY, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW,
+    SCHEMA_VERSION, SCHEMA_VERSION_KEY, STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID,
+    THREADS_BY_ROLE, THREADS_BY_ROUND,
 };
 
 /// redb's error as a [`StoreError`]: another process holding the file becomes
@@ -95,6 +95,7 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(LOGS_BY_REF)?;
     tx.open_table(LOGS_BY_SOURCE_KIND)?;
     tx.open_table(LOGS_BY_TS)?;
+    tx.open_table(LOGS_BY_DAY)?;
     tx.open_table(RUNS)?;
     tx.open_table(RUNS_BY_CREATED)?;
     tx.open_table(RUNS_BY_STATUS)?;

@@ -9,7 +9,7 @@ use store_core::{
 
 use crate::open::engine_error;
 use crate::tables::{
-    LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, RUNS, RUNS_BY_CREATED,
+    LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, RUNS, RUNS_BY_CREATED,
     RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunIndex, RunRow, THREAD_MESSAGES,
     THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
 };
@@ -378,4 +378,55 @@ pub(crate) fn last_round(tx: &ReadTransaction, thread_id: &str) -> StoreResult<O
                 .map_err(failed("reading the last round"))
         })
         .transpose()
+}
+
+/// A page of a day's entries, from the day index.
+pub(crate) fn day_entries(
+    tx: &ReadTransaction,
+    day: chrono::NaiveDate,
+    after: Option<LogId>,
+    limit: usize,
+) -> StoreResult<Vec<LogEntry>> {
+    let Some(low) = after.map_or(Some(0), |a| a.0.checked_add(1)) else {
+        return Ok(Vec::new());
+    };
+    let number = store_core::number_of_day(day);
+    let index = open(tx, LOGS_BY_DAY)?;
+    let logs = open(tx, LOGS)?;
+    let walk = "walking a day";
+    let mut out = Vec::new();
+    for item in index
+        .range((number, low)..=(number, u64::MAX))
+        .map_err(failed(walk))?
+        .take(limit)
+    {
+        let (key, _) = item.map_err(failed(walk))?;
+        let id = key.value().1;
+        out.push(
+            entry(&logs, id)?
+                .ok_or_else(|| StoreError::corrupt("logs", id, "indexed by day but not stored"))?,
+        );
+    }
+    Ok(out)
+}
+
+/// The first day after `after` with entries, from the day index.
+pub(crate) fn next_log_day(
+    tx: &ReadTransaction,
+    after: Option<chrono::NaiveDate>,
+) -> StoreResult<Option<chrono::NaiveDate>> {
+    let index = open(tx, LOGS_BY_DAY)?;
+    let from = after.map_or(i64::MIN, |day| {
+        store_core::number_of_day(day).saturating_add(1)
+    });
+    let mut range = index
+        .range((from, 0)..)
+        .map_err(failed("finding the next day"))?;
+    let Some(item) = range.next() else {
+        return Ok(None);
+    };
+    let number = item.map_err(failed("finding the next day"))?.0.value().0;
+    store_core::day_of_number(number)
+        .map(Some)
+        .ok_or_else(|| StoreError::corrupt("logs_by_day", number, "day number out of range"))
 }

@@ -1,6 +1,7 @@
 //! `RedbLogStore`: the `LogStore` contract on redb.
 
 use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use store_core::{
@@ -36,7 +37,8 @@ use crate::write::{self, LogTables, ThreadTables};
 /// # }
 /// ```
 pub struct RedbLogStore {
-    db: Database,
+    /// Written only by `compact`, which needs the database to itself.
+    db: RwLock<Database>,
     path: PathBuf,
     durability: redb::Durability,
 }
@@ -70,7 +72,7 @@ impl RedbLogStore {
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
         let path = path.as_ref();
         Ok(RedbLogStore {
-            db: open_database(path, &options)?,
+            db: RwLock::new(open_database(path, &options)?),
             path: path.to_owned(),
             durability: match options.durability {
                 Durability::Immediate => redb::Durability::Immediate,
@@ -84,6 +86,12 @@ impl RedbLogStore {
         &self.path
     }
 
+    fn database(&self) -> RwLockReadGuard<'_, Database> {
+        self.db
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Runs `work` in one write transaction and commits it at the store's durability, or
     /// `Immediate` when `immediate`; on error the transaction is dropped, which aborts it.
     fn write_with<T>(
@@ -93,7 +101,7 @@ impl RedbLogStore {
         work: impl FnOnce(&WriteTransaction) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut tx = self
-            .db
+            .database()
             .begin_write()
             .map_err(|err| engine_error(format!("starting a transaction for {context}"), err))?;
         let durability = if immediate {
@@ -123,7 +131,7 @@ impl RedbLogStore {
 
     fn read<T>(&self, work: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
         let tx = self
-            .db
+            .database()
             .begin_read()
             .map_err(|err| engine_error("starting a read transaction", err))?;
         work(&tx)
@@ -253,6 +261,26 @@ impl LogStore for RedbLogStore {
         })
     }
 
+    fn day_entries(
+        &self,
+        day: chrono::NaiveDate,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        self.read(|tx| read::day_entries(tx, day, after, limit))
+    }
+
+    fn next_log_day(
+        &self,
+        after: Option<chrono::NaiveDate>,
+    ) -> StoreResult<Option<chrono::NaiveDate>> {
+        self.read(|tx| read::next_log_day(tx, after))
+    }
+
+    fn compact(&self) -> StoreResult<()> {
+        self.compact_database()
+    }
+
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
         check_meta_pairs(meta)?;
         // Deletions are what the archive relies on: always on the disk when they return.
@@ -261,6 +289,18 @@ impl LogStore for RedbLogStore {
             set_meta(tx, meta)?;
             Ok(deleted)
         })
+    }
+}
+
+impl RedbLogStore {
+    fn compact_database(&self) -> StoreResult<()> {
+        let mut db = self
+            .db
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        db.compact()
+            .map(|_| ())
+            .map_err(|err| engine_error(format!("compacting {}", self.path.display()), err))
     }
 }
 

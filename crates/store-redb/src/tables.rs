@@ -18,6 +18,8 @@ pub(crate) const LOGS_BY_REF: TableDefinition<(&str, u64), ()> =
 /// (source, kind, id).
 pub(crate) const LOGS_BY_SOURCE_KIND: TableDefinition<(&str, &str, u64), ()> =
     TableDefinition::new("logs_by_source_kind");
+/// (UTC day number, id): a day's entries in id order.
+pub(crate) const LOGS_BY_DAY: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_day");
 /// (ts in ms, id).
 pub(crate) const LOGS_BY_TS: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_ts");
 

@@ -8,7 +8,7 @@ use store_core::{
 
 use crate::open::engine_error;
 use crate::tables::{
-    LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, RUNS,
+    LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, RUNS,
     RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO,
     THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow, encode,
 };
@@ -23,6 +23,7 @@ pub(crate) struct LogTables<'t> {
     by_ref: Table<'t, (&'static str, u64), ()>,
     by_source_kind: Table<'t, (&'static str, &'static str, u64), ()>,
     by_ts: Table<'t, (i64, u64), ()>,
+    by_day: Table<'t, (i64, u64), ()>,
     info: Table<'t, &'static str, u64>,
     next_id: u64,
 }
@@ -38,6 +39,7 @@ impl<'t> LogTables<'t> {
                 by_ref: tx.open_table(LOGS_BY_REF)?,
                 by_source_kind: tx.open_table(LOGS_BY_SOURCE_KIND)?,
                 by_ts: tx.open_table(LOGS_BY_TS)?,
+                by_day: tx.open_table(LOGS_BY_DAY)?,
                 info,
                 next_id,
             })
@@ -64,6 +66,7 @@ impl<'t> LogTables<'t> {
                 .by_source_kind
                 .insert((entry.source.as_str(), entry.kind.as_str(), id), ())?;
             tables.by_ts.insert((ts, id), ())?;
+            tables.by_day.insert((store_core::day_number(ts), id), ())?;
             Ok(())
         };
         write(self).map_err(engine(context))?;
@@ -87,28 +90,26 @@ impl<'t> LogTables<'t> {
             }
             tables.by_source_kind.remove((row.source, row.kind, id))?;
             tables.by_ts.remove((row.ts, id))?;
+            tables.by_day.remove((store_core::day_number(row.ts), id))?;
             Ok(())
         };
         remove(self).map_err(engine(context))?;
         Ok(true)
     }
 
-    /// The ids the span covers, from the time index.
+    /// The ids the span covers, from the day index.
     fn ids_in(&self, span: &DaySpan) -> StoreResult<Vec<u64>> {
-        let (start, end) = span.bounds();
+        let day = store_core::number_of_day(span.day);
         let range = self
-            .by_ts
-            .range((start.timestamp_millis(), 0)..(end.timestamp_millis(), 0))
+            .by_day
+            .range((day, 0)..=(day, span.through.0))
             .map_err(|err| engine_error("reading a day", err))?;
-        let mut ids = Vec::new();
-        for item in range {
-            let (key, _) = item.map_err(|err| engine_error("reading a day", err))?;
-            let (_, id) = key.value();
-            if id <= span.through.0 {
-                ids.push(id);
-            }
-        }
-        Ok(ids)
+        range
+            .map(|item| {
+                item.map(|(key, _)| key.value().1)
+                    .map_err(|err| engine_error("reading a day", err))
+            })
+            .collect()
     }
 
     /// Writes the id counter back; call once, before the commit.

@@ -18,7 +18,7 @@ use crate::options::SqliteOptions;
 use crate::rows::{
     self, LOG_COLUMNS, RUN_COLUMNS, THREAD_ROW_COLUMNS, id_to_sql, limit_to_sql, to_millis,
 };
-use crate::schema::engine_error;
+use crate::schema::{DAY_EXPR, engine_error};
 
 /// A [`LogStore`] in one SQLite file in WAL mode.
 ///
@@ -509,6 +509,60 @@ impl LogStore for SqliteLogStore {
         })
     }
 
+    fn day_entries(
+        &self,
+        day: chrono::NaiveDate,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM logs WHERE {DAY_EXPR} = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        );
+        let values = params![
+            store_core::number_of_day(day),
+            after.map_or(0, id_to_sql),
+            limit_to_sql(limit)
+        ];
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&sql)
+                .map_err(|err| engine_error("preparing a day query", err))?;
+            let rows = stmt
+                .query(values)
+                .map_err(|err| engine_error(format!("reading the entries of {day}"), err))?;
+            rows::collect(rows, "reading a day", rows::log_entry)
+        })
+    }
+
+    fn next_log_day(
+        &self,
+        after: Option<chrono::NaiveDate>,
+    ) -> StoreResult<Option<chrono::NaiveDate>> {
+        let sql = format!("SELECT min({DAY_EXPR}) FROM logs WHERE {DAY_EXPR} > ?1");
+        let floor = after.map_or(i64::MIN, store_core::number_of_day);
+        let number: Option<i64> = self.read(|conn| {
+            conn.prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.query_row([floor], |row| row.get(0)))
+                .map_err(|err| engine_error("finding the next day of the log", err))
+        })?;
+        number
+            .map(|n| {
+                store_core::day_of_number(n).ok_or_else(|| {
+                    store_core::StoreError::corrupt("logs", n, "day number out of range")
+                })
+            })
+            .transpose()
+    }
+
+    fn compact(&self) -> StoreResult<()> {
+        let conn = self.conns.writer();
+        conn.execute_batch("VACUUM")
+            .map_err(|err| engine_error(format!("compacting {}", self.path().display()), err))
+    }
+
     fn meta_delete(&self, key: &str) -> StoreResult<bool> {
         self.write("a meta delete", |tx| {
             let deleted = tx
@@ -569,6 +623,31 @@ mod tests {
             ),
         ];
         let reader = store.conns.reader().expect("reader");
+        for (sql, index) in [
+            (
+                format!("SELECT id FROM logs WHERE {DAY_EXPR} = 7 AND id > 0 ORDER BY id LIMIT 10"),
+                "logs_by_day",
+            ),
+            (
+                format!("SELECT min({DAY_EXPR}) FROM logs WHERE {DAY_EXPR} > 7"),
+                "logs_by_day",
+            ),
+        ] {
+            let plan: Vec<String> = reader
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("explain")
+                .query_map([], |row| row.get::<_, String>(3))
+                .expect("plan")
+                .collect::<Result<_, _>>()
+                .expect("plan rows");
+            let plan = plan.join("; ");
+            assert!(
+                plan.contains(index)
+                    && !plan.contains("SCAN logs")
+                    && !plan.contains("TEMP B-TREE"),
+                "{sql}: {plan}"
+            );
+        }
         for (name, query, index) in shapes {
             let (sql, values) = log_query_sql(&query);
             let mut stmt = reader

@@ -242,4 +242,37 @@ impl LogStore for MemoryLogStore {
         }
         Ok(doomed.len() as u64)
     }
+
+    fn day_entries(
+        &self,
+        day: chrono::NaiveDate,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        let state = self.state();
+        Ok(state
+            .entries
+            .values()
+            .filter(|e| e.ts.date_naive() == day && after.is_none_or(|a| e.id > a))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    fn next_log_day(
+        &self,
+        after: Option<chrono::NaiveDate>,
+    ) -> StoreResult<Option<chrono::NaiveDate>> {
+        let state = self.state();
+        Ok(state
+            .entries
+            .values()
+            .map(|e| e.ts.date_naive())
+            .filter(|day| after.is_none_or(|a| *day > a))
+            .min())
+    }
+
+    fn compact(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }

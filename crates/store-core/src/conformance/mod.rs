@@ -23,6 +23,7 @@ pub mod bad_input;
 pub mod blobs;
 pub mod files;
 pub mod log;
+pub mod maintenance;
 mod memory;
 pub mod meta;
 pub mod model;
@@ -197,6 +198,12 @@ macro_rules! log_store_conformance {
                 meta_survives_reopening,
                 delete_days_writes_meta_in_the_same_transaction,
                 an_empty_key_is_refused,
+            }
+            maintenance {
+                a_day_pages_in_id_order_without_other_days,
+                a_day_larger_than_a_page_streams_whole,
+                next_log_day_walks_the_days_with_entries,
+                compact_keeps_every_entry_and_id,
             }
             model {
                 store_agrees_with_the_model,

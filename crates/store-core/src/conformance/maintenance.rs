@@ -1,0 +1,139 @@
+//! SPEC 1, maintenance (what the archive needs): a day's entries in id order, page by page
+//! and as a stream; the days that have entries; compacting.
+
+use chrono::{Duration, NaiveDate};
+
+use super::log::minutes;
+use super::{Fixture, OpenStore, all_entries};
+use crate::{DaySpan, LogEntry, LogId, NewLogEntry, day_stream};
+
+fn on_day(day: i64, minute: i64, payload: &str) -> NewLogEntry {
+    NewLogEntry::new("s", "k", payload).at(minutes(day * 24 * 60 + minute))
+}
+
+fn day(offset: i64) -> NaiveDate {
+    minutes(offset * 24 * 60).date_naive()
+}
+
+/// A day's entries come in id order, however their times are ordered within the day,
+/// page after page without gaps, and without the entries of other days.
+pub fn a_day_pages_in_id_order_without_other_days(open: OpenStore) {
+    let fx = Fixture::new(open);
+    let store = fx.store();
+    let batch = (0..30)
+        .map(|i| on_day(i % 3, (29 - i) * 7, &i.to_string()))
+        .collect();
+    let entries = store.append_batch(batch).expect("three interleaved days");
+    let late = store
+        .append(on_day(1, 5, "late"))
+        .expect("a late arrival on day 1");
+    let mut expected: Vec<LogEntry> = entries
+        .iter()
+        .filter(|e| e.ts.date_naive() == day(1))
+        .cloned()
+        .collect();
+    expected.push(late);
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    for _ in 0..10 {
+        let page = store
+            .day_entries(day(1), after, 3)
+            .expect("a page of day 1");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        seen.extend(page);
+    }
+    assert_eq!(seen, expected);
+    assert!(
+        store
+            .day_entries(day(7), None, 10)
+            .expect("an empty day")
+            .is_empty()
+    );
+    assert!(
+        store
+            .day_entries(day(1), None, 0)
+            .expect("limit 0")
+            .is_empty()
+    );
+    assert!(
+        store
+            .day_entries(day(1), Some(LogId(u64::MAX)), 10)
+            .expect("after the end")
+            .is_empty()
+    );
+}
+
+/// `day_stream` yields a day larger than a page whole, in id order.
+pub fn a_day_larger_than_a_page_streams_whole(open: OpenStore) {
+    let fx = Fixture::new(open);
+    let store = fx.store();
+    let size = crate::DAY_PAGE * 2 + 17;
+    let batch = (0..size)
+        .map(|i| on_day(0, (i % 1000) as i64, "x"))
+        .collect();
+    let entries = store.append_batch(batch).expect("a big day");
+    store.append(on_day(1, 0, "next day")).expect("another day");
+    let streamed: Vec<LogEntry> = day_stream(store, day(0))
+        .collect::<Result<_, _>>()
+        .expect("stream");
+    assert_eq!(streamed, entries);
+}
+
+/// `next_log_day` walks the days that have entries, in order, before 1970 too, skipping
+/// empty days and days whose entries were deleted.
+pub fn next_log_day_walks_the_days_with_entries(open: OpenStore) {
+    let fx = Fixture::new(open);
+    let store = fx.store();
+    assert_eq!(store.next_log_day(None).expect("an empty log"), None);
+    let epoch = chrono::DateTime::UNIX_EPOCH;
+    let before_1970 = store
+        .append(NewLogEntry::new("s", "k", "old").at(epoch - Duration::milliseconds(1)))
+        .expect("the last millisecond of 1969");
+    store.append(on_day(5, 0, "a")).expect("append");
+    let deleted = store.append(on_day(3, 0, "b")).expect("append");
+    store.append(on_day(0, 1439, "c")).expect("append");
+    store
+        .delete_days(&[DaySpan::new(day(3), deleted.id)], &[])
+        .expect("delete day 3");
+
+    let mut days = Vec::new();
+    let mut after = None;
+    while let Some(next) = store.next_log_day(after).expect("next day") {
+        days.push(next);
+        after = Some(next);
+    }
+    assert_eq!(days, vec![before_1970.ts.date_naive(), day(0), day(5)]);
+    assert_eq!(
+        before_1970.ts.date_naive(),
+        NaiveDate::from_ymd_opt(1969, 12, 31).expect("date")
+    );
+}
+
+/// Compacting after deletions keeps every entry as it was, and ids go on increasing.
+pub fn compact_keeps_every_entry_and_id(open: OpenStore) {
+    let mut fx = Fixture::new(open);
+    let store = fx.store();
+    let old = store
+        .append_batch(
+            (0..500)
+                .map(|i| on_day(0, i % 1000, &"x".repeat(200)))
+                .collect(),
+        )
+        .expect("a day to delete");
+    let kept = store
+        .append_batch((0..50).map(|i| on_day(1, i, "kept")).collect())
+        .expect("a day to keep");
+    store
+        .delete_days(&[DaySpan::new(day(0), old[499].id)], &[])
+        .expect("delete day 0");
+    store.compact().expect("compact");
+    assert_eq!(all_entries(store), kept);
+    let next = store
+        .append(on_day(2, 0, "after"))
+        .expect("append after compacting");
+    assert!(next.id > kept[49].id && next.id > old[499].id);
+    fx.reopen();
+    assert_eq!(all_entries(fx.store()).len(), 51);
+}
