@@ -3,74 +3,12 @@
 //! poisons the handle.
 
 use std::fs::File;
-use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use store_core::conformance::FailAt;
 use store_core::{BlobHealth, BlobStore, Digest, StoreError};
 
-use crate::io::{FileOps, RealFiles};
 use crate::store::FsBlobStore;
-
-/// Real file operations that fail at step `fail_at` (counting from 1), and count steps.
-struct FailAt {
-    fail_at: usize,
-    steps: AtomicUsize,
-    failed: std::sync::Mutex<Option<&'static str>>,
-}
-
-impl FailAt {
-    fn new(fail_at: usize) -> Self {
-        FailAt {
-            fail_at,
-            steps: AtomicUsize::new(0),
-            failed: std::sync::Mutex::new(None),
-        }
-    }
-
-    fn step(&self, name: &'static str) -> io::Result<()> {
-        let step = self.steps.fetch_add(1, Ordering::SeqCst) + 1;
-        if step == self.fail_at {
-            *self.failed.lock().expect("lock") = Some(name);
-            return Err(io::Error::other(format!(
-                "injected failure at step {step} ({name})"
-            )));
-        }
-        Ok(())
-    }
-}
-
-impl FileOps for std::sync::Arc<FailAt> {
-    fn create_new(&self, path: &Path) -> io::Result<File> {
-        self.step("create")?;
-        RealFiles.create_new(path)
-    }
-
-    fn write_all(&self, file: &mut File, data: &[u8]) -> io::Result<()> {
-        self.step("write")?;
-        RealFiles.write_all(file, data)
-    }
-
-    fn sync_file(&self, file: &File) -> io::Result<()> {
-        self.step("sync file")?;
-        RealFiles.sync_file(file)
-    }
-
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        self.step("create folder")?;
-        RealFiles.create_dir_all(path)
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.step("rename")?;
-        RealFiles.rename(from, to)
-    }
-
-    fn sync_dir(&self, path: &Path) -> io::Result<()> {
-        self.step("sync folder")?;
-        RealFiles.sync_dir(path)
-    }
-}
 
 /// Three chunks of content, so the write has several write steps.
 fn data() -> Vec<u8> {
@@ -90,7 +28,7 @@ fn a_write_failing_at_any_step_leaves_nothing_or_the_whole_blob() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = FsBlobStore::open_with_files(dir.path(), Box::new(counter.clone())).expect("open");
     store.write(&data).expect("an uninterrupted write");
-    let total = counter.steps.load(Ordering::SeqCst);
+    let total = counter.steps();
     assert!(
         total >= 8,
         "create, 3 writes, sync, folder, rename, sync folder: {total}"
@@ -105,7 +43,7 @@ fn a_write_failing_at_any_step_leaves_nothing_or_the_whole_blob() {
         let err = store
             .write(&data)
             .expect_err("the injected failure surfaces");
-        let step = faults.failed.lock().expect("lock").expect("a step failed");
+        let step = faults.failed_step().expect("a step failed");
         failed_steps.push(step);
 
         let reopened = FsBlobStore::open(dir.path()).expect("reopen with real files");

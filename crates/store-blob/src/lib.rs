@@ -2,7 +2,6 @@
 //! [`store_core::BlobStore`] that keeps each blob as a file named by its sha256, written
 //! atomically and verified on every read.
 
-mod io;
 mod store;
 
 #[cfg(test)]

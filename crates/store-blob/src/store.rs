@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use store_core::{BlobStore, Digest, Hasher, StoreError, StoreResult, VerifyingReader};
-
-use crate::io::{FileOps, RealFiles};
+use store_core::{
+    BlobStore, Digest, FileOps, Hasher, RealFiles, StoreError, StoreResult, VerifyingReader,
+};
 
 /// The folder under the root where writes are staged before their rename.
 const STAGING: &str = "tmp";
@@ -72,7 +72,12 @@ impl FsBlobStore {
         Self::open_with_files(root.as_ref(), Box::new(RealFiles))
     }
 
-    pub(crate) fn open_with_files(root: &Path, files: Box<dyn FileOps>) -> StoreResult<Self> {
+    /// Opens the store at `root` doing its file operations through `files`: the seam that
+    /// lets a test fail any step of a write. [`FsBlobStore::open`] uses [`RealFiles`].
+    ///
+    /// # Errors
+    /// As [`FsBlobStore::open`].
+    pub fn open_with_files(root: &Path, files: Box<dyn FileOps>) -> StoreResult<Self> {
         std::fs::create_dir_all(root.join(STAGING))
             .map_err(|err| io_error(root, "creating the blob store's folders", err))?;
         let store = FsBlobStore {

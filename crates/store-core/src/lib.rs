@@ -15,6 +15,7 @@
 
 mod blob;
 mod error;
+mod files;
 mod log;
 mod maintenance;
 mod run;
@@ -29,6 +30,7 @@ pub use blob::{
     blob_read_error, fill_buffer, read_verified,
 };
 pub use error::{StoreError, StoreResult};
+pub use files::{FileOps, RealFiles};
 pub use log::{
     DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, now_millis,
     prepare_batch, time_from_millis, truncate_to_millis, ts_millis,

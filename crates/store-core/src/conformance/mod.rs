@@ -17,10 +17,12 @@ use std::path::Path;
 
 use crate::{LogEntry, LogQuery, LogStore, Order, StoreResult};
 
+pub use fail_at::FailAt;
 pub use memory::MemoryLogStore;
 
 pub mod bad_input;
 pub mod blobs;
+mod fail_at;
 pub mod files;
 pub mod log;
 pub mod maintenance;

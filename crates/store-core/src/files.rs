@@ -1,4 +1,4 @@
-//! The file operations a write is made of, behind a seam: the real ones, and in tests ones
+//! The file operations a durable write is made of, behind a seam: the real ones, and in tests ones
 //! that fail at a chosen step, so that a crash at every point of a write can be checked
 //! without killing a process.
 
@@ -6,8 +6,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
-/// The steps of writing a blob file, each a point where a crash or an error may strike.
-pub(crate) trait FileOps: Send + Sync {
+/// The steps of writing a file durably (a blob, an archive day), each a point where a crash
+/// or an error may strike. Stores take a `FileOps` so that tests can fail any step.
+pub trait FileOps: Send + Sync {
     /// Creates `path`, which must not exist.
     fn create_new(&self, path: &Path) -> io::Result<File>;
     /// Appends `data` to `file`.
@@ -23,7 +24,7 @@ pub(crate) trait FileOps: Send + Sync {
 }
 
 /// The operating system's file operations.
-pub(crate) struct RealFiles;
+pub struct RealFiles;
 
 impl FileOps for RealFiles {
     fn create_new(&self, path: &Path) -> io::Result<File> {
