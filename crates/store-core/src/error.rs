@@ -88,6 +88,18 @@ pub enum StoreError {
         cause: String,
     },
 
+    /// A line of an archive file is not an entry: the file was changed or cut short. The
+    /// archive refuses to rewrite a day whose file it cannot read whole.
+    #[error("{path}:{line}: not an archived log entry: {reason}")]
+    ArchiveLine {
+        /// The archive file.
+        path: PathBuf,
+        /// The line, counting from 1.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A stored value could not be decoded: the file was damaged or written by something
     /// else. The operation returns this instead of a guess.
     #[error("corrupt value in table {table} at key {key}: {reason}")]

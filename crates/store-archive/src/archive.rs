@@ -1,0 +1,343 @@
+//! `archive_logs`: old log days out of the store, into one JSON-lines file per day.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use store_core::{
+    DaySpan, FileOps, LogEntry, LogStore, RealFiles, StoreError, StoreResult, day_stream,
+};
+
+use crate::read::DayFile;
+
+/// The meta key that records the latest archived day (`YYYY-MM-DD`).
+pub const WATERMARK_KEY: &str = "nerve.archive.logs.watermark";
+
+/// What to archive, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveOptions {
+    /// The archive's folder; day files go to `<dir>/logs/YYYY-MM-DD.jsonl`.
+    /// `data/archive` by default.
+    pub dir: PathBuf,
+    /// Days kept in the store: a day is archived only when it is more than this many days
+    /// before `now`'s day. 30 by default.
+    pub retain_days: u32,
+    /// Give the freed space back afterwards (`LogStore::compact`); off by default.
+    pub vacuum: bool,
+    /// Report what would move, and move nothing.
+    pub dry_run: bool,
+    /// The time the run counts from; the current time by default.
+    pub now: DateTime<Utc>,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        ArchiveOptions {
+            dir: PathBuf::from("data/archive"),
+            retain_days: 30,
+            vacuum: false,
+            dry_run: false,
+            now: Utc::now(),
+        }
+    }
+}
+
+/// What happened to one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayReport {
+    /// The UTC day.
+    pub day: NaiveDate,
+    /// Entries moved out of the store into the day's file (would move, in a dry run).
+    pub rows: u64,
+    /// Bytes those entries take in the file.
+    pub bytes: u64,
+    /// The day's file.
+    pub file: PathBuf,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ArchiveReport {
+    /// Every day that was (or, in a dry run, would be) archived, oldest first.
+    pub days: Vec<DayReport>,
+    /// Entries moved, all days together.
+    pub rows: u64,
+    /// Bytes written, all days together.
+    pub bytes: u64,
+    /// The first day not eligible: every archived day is before it.
+    pub cutoff: Option<NaiveDate>,
+    /// Whether the run moved nothing because it was asked not to.
+    pub dry_run: bool,
+    /// Whether the store was compacted afterwards.
+    pub vacuumed: bool,
+}
+
+/// How far a run has got, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Days finished.
+    pub days_done: usize,
+    /// Days the run will archive.
+    pub days_total: usize,
+    /// Entries moved so far.
+    pub rows_done: u64,
+}
+
+/// Moves every eligible day of the log out of `store` into `<dir>/logs/YYYY-MM-DD.jsonl`,
+/// one entry per line (the archive line of `SPEC.md` section 3), in id order.
+///
+/// A day is eligible when it is complete (before `now`'s UTC day), more than
+/// `retain_days` days old, and earlier than the creation day of every active run (a thread
+/// that may be resumed keeps its messages).
+///
+/// Each day is written to a temporary file, synced, renamed into place and its folder
+/// synced; only then are the day's entries deleted from the store, together with their
+/// thread-index rows and the watermark ([`WATERMARK_KEY`]), in one transaction. Killed at
+/// any point, a rerun ends with every entry exactly once in the archive or the store: a
+/// day file is merged by id with what the store still holds, so entries already in the file
+/// are not written twice, and entries that arrived later for an archived day (a caller's
+/// explicit `ts`) are added to its file. Run one archiver at a time.
+///
+/// # Errors
+/// Store and file errors, and [`StoreError::ArchiveLine`] for a day file that is not
+/// readable whole (that day is left as it was). Days finished before an error stay done.
+pub fn archive_logs(store: &dyn LogStore, options: &ArchiveOptions) -> StoreResult<ArchiveReport> {
+    archive_logs_with(store, options, &RealFiles, &mut |_| {})
+}
+
+/// [`archive_logs`] that reports its progress after each day.
+///
+/// # Errors
+/// As [`archive_logs`].
+pub fn archive_logs_with_progress(
+    store: &dyn LogStore,
+    options: &ArchiveOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> StoreResult<ArchiveReport> {
+    archive_logs_with(store, options, &RealFiles, progress)
+}
+
+/// [`archive_logs`] doing its file operations through `files`: the seam through which
+/// tests fail each step of a run.
+///
+/// # Errors
+/// As [`archive_logs`].
+pub fn archive_logs_with(
+    store: &dyn LogStore,
+    options: &ArchiveOptions,
+    files: &dyn FileOps,
+    progress: &mut dyn FnMut(Progress),
+) -> StoreResult<ArchiveReport> {
+    let cutoff = cutoff(store, options)?;
+    let mut days = Vec::new();
+    let mut after = None;
+    while let Some(day) = store.next_log_day(after)? {
+        if day >= cutoff {
+            break;
+        }
+        days.push(day);
+        after = Some(day);
+    }
+    let folder = options.dir.join("logs");
+    if !options.dry_run && !days.is_empty() {
+        files
+            .create_dir_all(&folder)
+            .map_err(|err| io_error(&folder, "creating the archive folder", err))?;
+    }
+    let mut report = ArchiveReport {
+        cutoff: Some(cutoff),
+        dry_run: options.dry_run,
+        ..ArchiveReport::default()
+    };
+    let mut watermark = store.meta_get(WATERMARK_KEY)?;
+    for (done, day) in days.iter().enumerate() {
+        let day_report = archive_day(store, *day, &folder, options.dry_run, files, &mut watermark)?;
+        report.rows += day_report.rows;
+        report.bytes += day_report.bytes;
+        report.days.push(day_report);
+        progress(Progress {
+            days_done: done + 1,
+            days_total: days.len(),
+            rows_done: report.rows,
+        });
+    }
+    if options.vacuum && !options.dry_run && report.rows > 0 {
+        store.compact()?;
+        report.vacuumed = true;
+    }
+    Ok(report)
+}
+
+/// The first day that is not eligible.
+fn cutoff(store: &dyn LogStore, options: &ArchiveOptions) -> StoreResult<NaiveDate> {
+    let today = options.now.date_naive();
+    let retained = today
+        .checked_sub_signed(Duration::days(i64::from(options.retain_days)))
+        .unwrap_or(NaiveDate::MIN);
+    let active = store.list_active_runs()?;
+    Ok(active
+        .iter()
+        .map(|run| run.created_at.date_naive())
+        .fold(retained.min(today), NaiveDate::min))
+}
+
+fn io_error(path: &Path, context: &str, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_owned(),
+        context: context.to_owned(),
+        source,
+    }
+}
+
+/// A day file being written: lines counted in bytes, through the file seam.
+struct DayWriter<'a> {
+    out: BufWriter<SeamWriter<'a>>,
+    bytes: u64,
+    line: Vec<u8>,
+}
+
+/// `std::io::Write` over a file, every write going through the seam.
+struct SeamWriter<'a> {
+    file: File,
+    files: &'a dyn FileOps,
+}
+
+impl Write for SeamWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.files.write_all(&mut self.file, data)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl DayWriter<'_> {
+    fn entry(&mut self, entry: &LogEntry) -> std::io::Result<u64> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, entry).map_err(std::io::Error::other)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        let len = self.line.len() as u64;
+        self.bytes += len;
+        Ok(len)
+    }
+
+    fn raw(&mut self, line: &str) -> std::io::Result<()> {
+        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(b"\n")
+    }
+}
+
+/// Archives one day: the merge of its file (if any) with its entries in the store, then
+/// the deletion of those entries with the watermark.
+fn archive_day(
+    store: &dyn LogStore,
+    day: NaiveDate,
+    folder: &Path,
+    dry_run: bool,
+    files: &dyn FileOps,
+    watermark: &mut Option<String>,
+) -> StoreResult<DayReport> {
+    let path = folder.join(format!("{day}.jsonl"));
+    let temp = folder.join(format!(".{day}.jsonl.tmp"));
+    let mut archived = DayFile::open_if_exists(&path)?;
+    let mut writer = if dry_run {
+        None
+    } else {
+        // A crashed run's leftover is this run's to replace.
+        match std::fs::remove_file(&temp) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(io_error(&temp, "removing a leftover day file", err)),
+        }
+        let file = files
+            .create_new(&temp)
+            .map_err(|err| io_error(&temp, "creating a day file", err))?;
+        Some(DayWriter {
+            out: BufWriter::with_capacity(256 * 1024, SeamWriter { file, files }),
+            bytes: 0,
+            line: Vec::new(),
+        })
+    };
+    let write_error = |err| io_error(&temp, "writing a day file", err);
+    let mut rows = 0;
+    let mut bytes = 0;
+    let mut through = None;
+    for entry in day_stream(store, day) {
+        let entry = entry?;
+        through = Some(entry.id);
+        // Lines the file already holds come first, in id order; an entry the file already
+        // holds (a run killed after its rename) is not written again.
+        let mut in_file = false;
+        while let Some(next) = archived
+            .as_mut()
+            .map(DayFile::peek_id)
+            .transpose()?
+            .flatten()
+        {
+            if next > entry.id {
+                break;
+            }
+            in_file |= next == entry.id;
+            let line = archived
+                .as_mut()
+                .and_then(DayFile::take)
+                .unwrap_or_default();
+            if let Some(writer) = writer.as_mut() {
+                writer.raw(&line).map_err(write_error)?;
+            }
+        }
+        if in_file {
+            continue;
+        }
+        rows += 1;
+        match writer.as_mut() {
+            Some(writer) => bytes += writer.entry(&entry).map_err(write_error)?,
+            None => bytes += serde_json::to_vec(&entry).map_or(0, |line| line.len() as u64 + 1),
+        }
+    }
+    let report = DayReport {
+        day,
+        rows,
+        bytes,
+        file: path.clone(),
+    };
+    let Some(mut writer) = writer else {
+        return Ok(report);
+    };
+    while let Some(archived) = archived.as_mut() {
+        if archived.peek_id()?.is_none() {
+            break;
+        }
+        let line = archived.take().unwrap_or_default();
+        writer.raw(&line).map_err(write_error)?;
+    }
+    let SeamWriter { file, .. } = writer
+        .out
+        .into_inner()
+        .map_err(|err| io_error(&temp, "writing a day file", err.into_error()))?;
+    files
+        .sync_file(&file)
+        .map_err(|err| io_error(&temp, "syncing a day file", err))?;
+    drop(file);
+    files
+        .rename(&temp, &path)
+        .map_err(|err| io_error(&path, "renaming a day file into place", err))?;
+    files
+        .sync_dir(folder)
+        .map_err(|err| io_error(folder, "syncing the archive folder", err))?;
+
+    if let Some(through) = through {
+        let mark = day.to_string();
+        let newest = match watermark.as_deref() {
+            Some(current) if current >= mark.as_str() => current.to_owned(),
+            _ => mark,
+        };
+        store.delete_days(&[DaySpan::new(day, through)], &[(WATERMARK_KEY, &newest)])?;
+        *watermark = Some(newest);
+    }
+    Ok(report)
+}

@@ -1,0 +1,32 @@
+//! The archive of nerve-store: old log days moved out of the store to plain JSON-lines
+//! files, one per UTC day, that `grep` and `jq` understand, exactly once and crash-safe.
+//!
+//! ```
+//! use chrono::{Duration, Utc};
+//! use store_archive::{ArchiveOptions, archive_logs, read_archive};
+//! use store_core::{LogStore, NewLogEntry};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let store = store_sqlite::SqliteLogStore::open(dir.path().join("nerve.db"))?;
+//! let long_ago = Utc::now() - Duration::days(40);
+//! store.append(NewLogEntry::new("daemon", "boot", "{}").at(long_ago))?;
+//!
+//! let options = ArchiveOptions { dir: dir.path().join("archive"), ..ArchiveOptions::default() };
+//! let report = archive_logs(&store, &options)?;
+//! assert_eq!(report.rows, 1);
+//! let day = long_ago.date_naive();
+//! let back: Vec<_> = read_archive(&options.dir, day..=day).collect::<Result<_, _>>()?;
+//! assert_eq!(back.len(), 1);
+//! # Ok(())
+//! # }
+//! ```
+
+mod archive;
+mod read;
+
+pub use archive::{
+    ArchiveOptions, ArchiveReport, DayReport, Progress, WATERMARK_KEY, archive_logs,
+    archive_logs_with, archive_logs_with_progress,
+};
+pub use read::read_archive;

@@ -1,0 +1,165 @@
+//! Reading archive files back: one day file line by line, and a range of days as one
+//! stream of entries.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Lines};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use store_core::{LogEntry, LogId, StoreError, StoreResult};
+
+/// A day file read one line at a time; each line is parsed before it is handed on, so a
+/// malformed or cut line is an error naming the file and line, never skipped.
+pub(crate) struct DayFile {
+    path: PathBuf,
+    lines: Lines<BufReader<File>>,
+    line: u64,
+    next: Option<(LogEntry, String)>,
+    last_id: Option<LogId>,
+}
+
+impl DayFile {
+    pub(crate) fn open(path: &Path) -> StoreResult<Self> {
+        let file = File::open(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            context: "opening an archive file".into(),
+            source,
+        })?;
+        Ok(DayFile {
+            path: path.to_owned(),
+            lines: BufReader::with_capacity(256 * 1024, file).lines(),
+            line: 0,
+            next: None,
+            last_id: None,
+        })
+    }
+
+    pub(crate) fn open_if_exists(path: &Path) -> StoreResult<Option<Self>> {
+        if path.exists() {
+            Self::open(path).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn bad_line(&self, reason: impl Into<String>) -> StoreError {
+        StoreError::ArchiveLine {
+            path: self.path.clone(),
+            line: self.line,
+            reason: reason.into(),
+        }
+    }
+
+    /// Reads the next line into `next`, unless one is waiting.
+    fn fill(&mut self) -> StoreResult<()> {
+        if self.next.is_some() {
+            return Ok(());
+        }
+        let Some(line) = self.lines.next() else {
+            return Ok(());
+        };
+        self.line += 1;
+        let line = line.map_err(|err| self.bad_line(format!("unreadable: {err}")))?;
+        let entry: LogEntry =
+            serde_json::from_str(&line).map_err(|err| self.bad_line(err.to_string()))?;
+        if self.last_id.is_some_and(|last| last >= entry.id) {
+            return Err(self.bad_line(format!(
+                "id {} does not follow id {}",
+                entry.id,
+                self.last_id.unwrap_or_default()
+            )));
+        }
+        self.last_id = Some(entry.id);
+        self.next = Some((entry, line));
+        Ok(())
+    }
+
+    /// The id of the next entry, without taking it.
+    pub(crate) fn peek_id(&mut self) -> StoreResult<Option<LogId>> {
+        self.fill()?;
+        Ok(self.next.as_ref().map(|(entry, _)| entry.id))
+    }
+
+    /// The next line as it is in the file, once [`DayFile::peek_id`] has read it.
+    pub(crate) fn take(&mut self) -> Option<String> {
+        self.next.take().map(|(_, line)| line)
+    }
+
+    /// The next entry.
+    fn next_entry(&mut self) -> StoreResult<Option<LogEntry>> {
+        self.fill()?;
+        Ok(self.next.take().map(|(entry, _)| entry))
+    }
+}
+
+/// The day a file is named for, if it is named `YYYY-MM-DD.jsonl`.
+fn day_of_file(name: &str) -> Option<NaiveDate> {
+    name.strip_suffix(".jsonl")?.parse().ok()
+}
+
+/// Streams every archived entry of the days in `days`, day by day in date order and within
+/// a day in id order, from `<dir>/logs/YYYY-MM-DD.jsonl`. Days without a file are skipped.
+///
+/// # Errors
+/// Each item is an entry or the error that ends the stream: [`StoreError::ArchiveLine`]
+/// naming the file and line of a malformed or truncated line, or [`StoreError::Io`].
+pub fn read_archive(
+    dir: impl AsRef<Path>,
+    days: RangeInclusive<NaiveDate>,
+) -> impl Iterator<Item = StoreResult<LogEntry>> {
+    let folder = dir.as_ref().join("logs");
+    let mut files: Vec<(NaiveDate, PathBuf)> = Vec::new();
+    let listing = std::fs::read_dir(&folder);
+    let mut failed = match listing {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                if let Some(day) = day_of_file(&entry.file_name().to_string_lossy())
+                    && days.contains(&day)
+                {
+                    files.push((day, entry.path()));
+                }
+            }
+            None
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => Some(StoreError::Io {
+            path: folder.clone(),
+            context: "listing the archive".into(),
+            source,
+        }),
+    };
+    files.sort();
+    let mut files = files.into_iter();
+    let mut current: Option<DayFile> = None;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if let Some(err) = failed.take() {
+            done = true;
+            return Some(Err(err));
+        }
+        while !done {
+            if let Some(file) = current.as_mut() {
+                match file.next_entry() {
+                    Ok(Some(entry)) => return Some(Ok(entry)),
+                    Ok(None) => current = None,
+                    Err(err) => {
+                        done = true;
+                        return Some(Err(err));
+                    }
+                }
+            }
+            match files.next() {
+                Some((_, path)) => match DayFile::open(&path) {
+                    Ok(file) => current = Some(file),
+                    Err(err) => {
+                        done = true;
+                        return Some(Err(err));
+                    }
+                },
+                None => done = true,
+            }
+        }
+        None
+    })
+}

@@ -1,0 +1,290 @@
+//! What `archive_logs` moves and what it leaves, on both backends: eligibility, the line
+//! format, late arrivals, dry runs, vacuum, progress; and the reader's errors.
+
+mod common;
+
+use common::{BACKENDS, assert_exactly_once, day, days_ago, fill, options, watermark};
+use store_archive::{Progress, archive_logs, archive_logs_with_progress, read_archive};
+use store_core::conformance::all_entries;
+use store_core::{NewLogEntry, RunTransition, StoreError, WorkflowRunStatus};
+
+#[test]
+fn complete_days_older_than_the_retention_move_and_the_rest_stays() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path()).expect("open");
+        let original = fill(store.as_ref(), &[40, 31, 30, 2, 0], 20);
+        let options = store_archive::ArchiveOptions {
+            retain_days: 30,
+            ..options(dir.path())
+        };
+        let report = archive_logs(store.as_ref(), &options).expect("archive");
+
+        let moved: Vec<_> = report.days.iter().map(|d| d.day).collect();
+        assert_eq!(
+            moved,
+            vec![day(40), day(31)],
+            "{backend}: only days more than 30 days old"
+        );
+        assert_eq!(report.rows, 42, "{backend}: 21 entries a day");
+        assert_eq!(report.cutoff, Some(day(30)));
+        assert!(
+            all_entries(store.as_ref())
+                .iter()
+                .all(|e| e.ts >= days_ago(30)),
+            "{backend}"
+        );
+        assert_eq!(
+            watermark(store.as_ref()).as_deref(),
+            Some(day(31).to_string().as_str())
+        );
+        assert_exactly_once(store.as_ref(), &options, &original);
+        for day_report in &report.days {
+            let size = std::fs::metadata(&day_report.file)
+                .expect("the day's file")
+                .len();
+            assert_eq!(
+                size, day_report.bytes,
+                "{backend}: the report counts the file's bytes"
+            );
+        }
+        assert_eq!(
+            report.bytes,
+            report.days.iter().map(|d| d.bytes).sum::<u64>()
+        );
+
+        let again = archive_logs(store.as_ref(), &options).expect("a second run");
+        assert!(again.days.is_empty(), "{backend}: nothing left to move");
+    }
+}
+
+#[test]
+fn today_and_the_days_of_active_runs_stay() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path()).expect("open");
+        let original = fill(store.as_ref(), &[5, 4, 3, 0], 5);
+        store
+            .transition_run(
+                RunTransition::new("resumable", "wf", WorkflowRunStatus::Started).at(days_ago(4)),
+            )
+            .expect("a run started 4 days ago, still active");
+        let mut original = original;
+        original.extend(
+            all_entries(store.as_ref())
+                .into_iter()
+                .filter(|e| e.source == "workflow"),
+        );
+        let report = archive_logs(store.as_ref(), &options(dir.path())).expect("archive");
+        let moved: Vec<_> = report.days.iter().map(|d| d.day).collect();
+        assert_eq!(
+            moved,
+            vec![day(5)],
+            "{backend}: days from the active run's creation on stay"
+        );
+        assert_exactly_once(store.as_ref(), &options(dir.path()), &original);
+
+        store
+            .transition_run(
+                RunTransition::new("resumable", "wf", WorkflowRunStatus::Completed).at(days_ago(4)),
+            )
+            .expect("the run ends");
+        original.extend(
+            all_entries(store.as_ref())
+                .into_iter()
+                .filter(|e| e.source == "workflow")
+                .skip(1),
+        );
+        let report = archive_logs(store.as_ref(), &options(dir.path())).expect("archive again");
+        let moved: Vec<_> = report.days.iter().map(|d| d.day).collect();
+        assert_eq!(
+            moved,
+            vec![day(4), day(3)],
+            "{backend}: with no active run, all but today"
+        );
+        assert!(
+            all_entries(store.as_ref())
+                .iter()
+                .all(|e| e.ts >= days_ago(0))
+        );
+        assert_exactly_once(store.as_ref(), &options(dir.path()), &original);
+    }
+}
+
+#[test]
+fn each_line_is_one_entry_as_the_spec_writes_it_in_id_order() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path()).expect("open");
+        let entries = fill(store.as_ref(), &[3], 30);
+        archive_logs(store.as_ref(), &options(dir.path())).expect("archive");
+        let file = dir
+            .path()
+            .join("archive/logs")
+            .join(format!("{}.jsonl", day(3)));
+        let text = std::fs::read_to_string(&file).expect("the day file");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), entries.len(), "{backend}");
+        let first = &entries[0];
+        let expected = format!(
+            r#"{{"id":{},"source":"worker","type":"tick","refId":"{}","payload":"{}","ts":"{}"}}"#,
+            first.id,
+            first.ref_id.as_deref().expect("a ref"),
+            first.payload.replace('"', "\\\""),
+            first
+                .ts
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        );
+        assert_eq!(lines[0], expected, "{backend}");
+        let ids: Vec<u64> = lines
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("JSON")["id"]
+                    .as_u64()
+                    .expect("id")
+            })
+            .collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "{backend}: lines in id order"
+        );
+        assert!(text.ends_with('\n'));
+    }
+}
+
+#[test]
+fn late_arrivals_join_their_days_file_without_loss_or_duplicates() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path()).expect("open");
+        let mut original = fill(store.as_ref(), &[3, 2], 10);
+        archive_logs(store.as_ref(), &options(dir.path())).expect("first run");
+        let late = store
+            .append_batch(vec![
+                NewLogEntry::new("late", "k", "1").at(days_ago(3) + chrono::Duration::hours(5)),
+                NewLogEntry::new("late", "k", "2").at(days_ago(2)),
+            ])
+            .expect("late arrivals for archived days");
+        original.extend(late);
+        let report = archive_logs(store.as_ref(), &options(dir.path())).expect("second run");
+        assert_eq!(report.rows, 2, "{backend}: only the late arrivals move");
+        assert!(all_entries(store.as_ref()).is_empty());
+        assert_exactly_once(store.as_ref(), &options(dir.path()), &original);
+        let day3: Vec<_> = read_archive(&options(dir.path()).dir, day(3)..=day(3))
+            .collect::<Result<Vec<_>, _>>()
+            .expect("day 3");
+        assert_eq!(day3.len(), 12, "{backend}");
+        assert!(
+            day3.windows(2).all(|w| w[0].id < w[1].id),
+            "{backend}: the merged file is in id order"
+        );
+    }
+}
+
+#[test]
+fn a_dry_run_reports_and_moves_nothing() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path()).expect("open");
+        let original = fill(store.as_ref(), &[3, 2], 10);
+        let dry = store_archive::ArchiveOptions {
+            dry_run: true,
+            ..options(dir.path())
+        };
+        let report = archive_logs(store.as_ref(), &dry).expect("dry run");
+        assert!(report.dry_run);
+        assert_eq!((report.days.len(), report.rows), (2, 22), "{backend}");
+        assert_eq!(
+            all_entries(store.as_ref()),
+            original,
+            "{backend}: the store is untouched"
+        );
+        assert!(
+            !dir.path().join("archive").exists(),
+            "{backend}: no file written"
+        );
+        assert_eq!(watermark(store.as_ref()), None);
+        let real = archive_logs(store.as_ref(), &options(dir.path())).expect("the real run");
+        assert_eq!(
+            (real.rows, real.bytes),
+            (report.rows, report.bytes),
+            "{backend}: the dry run was right"
+        );
+    }
+}
+
+#[test]
+fn vacuum_compacts_after_moving_and_progress_counts_days_and_rows() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path()).expect("open");
+        let original = fill(store.as_ref(), &[4, 3, 2], 50);
+        let options = store_archive::ArchiveOptions {
+            vacuum: true,
+            ..options(dir.path())
+        };
+        let mut seen: Vec<Progress> = Vec::new();
+        let report = archive_logs_with_progress(store.as_ref(), &options, &mut |p| seen.push(p))
+            .expect("archive with vacuum");
+        assert!(report.vacuumed, "{backend}");
+        let days: Vec<_> = seen.iter().map(|p| (p.days_done, p.days_total)).collect();
+        assert_eq!(days, vec![(1, 3), (2, 3), (3, 3)], "{backend}");
+        assert_eq!(seen.last().map(|p| p.rows_done), Some(153));
+        assert_exactly_once(store.as_ref(), &options, &original);
+    }
+}
+
+#[test]
+fn a_malformed_or_cut_line_is_an_error_naming_file_and_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = common::open_sqlite(dir.path()).expect("open");
+    fill(store.as_ref(), &[3], 5);
+    let options = options(dir.path());
+    archive_logs(store.as_ref(), &options).expect("archive");
+    let file = options.dir.join("logs").join(format!("{}.jsonl", day(3)));
+    let text = std::fs::read_to_string(&file).expect("read");
+
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[2] = "{\"id\": not json";
+    std::fs::write(&file, lines.join("\n") + "\n").expect("damage line 3");
+    let err = read_archive(&options.dir, day(3)..=day(3))
+        .find_map(Result::err)
+        .expect("the damaged line is an error");
+    assert!(
+        matches!(&err, StoreError::ArchiveLine { path, line: 3, .. } if *path == file),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&format!("{}:3", file.display())),
+        "{err}"
+    );
+
+    // A file cut in the middle of its last line.
+    let cut = &text[..text.len() - 20];
+    std::fs::write(&file, cut).expect("cut the file");
+    let last = cut.lines().count() as u64;
+    let err = read_archive(&options.dir, day(3)..=day(3))
+        .find_map(Result::err)
+        .expect("a cut line");
+    assert!(
+        matches!(&err, StoreError::ArchiveLine { line, .. } if *line == last),
+        "{err}"
+    );
+
+    // The archive refuses to rewrite a day whose file it cannot read, and loses nothing.
+    let late = store
+        .append(NewLogEntry::new("late", "k", "p").at(days_ago(3)))
+        .expect("a late arrival");
+    let err = archive_logs(store.as_ref(), &options).expect_err("a damaged day file");
+    assert!(matches!(err, StoreError::ArchiveLine { .. }), "{err}");
+    assert_eq!(
+        all_entries(store.as_ref()),
+        vec![late],
+        "the late arrival is still in the store"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("read"),
+        cut,
+        "the file is as it was"
+    );
+}

@@ -1,0 +1,117 @@
+//! What the archive tests share: both backends, a store with old days in it, and the
+//! exactly-once check of archive ∪ store.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use store_archive::{ArchiveOptions, WATERMARK_KEY, read_archive};
+use store_core::conformance::all_entries;
+use store_core::{LogEntry, LogId, LogStore, NewLogEntry, StoreResult, ThreadMessage};
+
+/// Opens the store kept in a folder.
+pub type Open = fn(&Path) -> StoreResult<Box<dyn LogStore>>;
+
+pub fn open_sqlite(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+    Ok(Box::new(store_sqlite::SqliteLogStore::open(
+        dir.join("nerve.db"),
+    )?))
+}
+
+pub fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+    Ok(Box::new(store_redb::RedbLogStore::open(
+        dir.join("nerve.redb"),
+    )?))
+}
+
+/// Both backends, by name.
+pub const BACKENDS: [(&str, Open); 2] = [("sqlite", open_sqlite), ("redb", open_redb)];
+
+/// The fixed "now" of the tests: 2026-11-24T12:00:00Z.
+pub fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_521_600, 0).expect("a valid time")
+}
+
+/// Midnight of the day `days` before today.
+pub fn days_ago(days: i64) -> DateTime<Utc> {
+    let today = now()
+        .date_naive()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    today - Duration::days(days)
+}
+
+pub fn day(days_ago_: i64) -> NaiveDate {
+    days_ago(days_ago_).date_naive()
+}
+
+/// Options that archive everything before today, into `dir/archive`.
+pub fn options(dir: &Path) -> ArchiveOptions {
+    ArchiveOptions {
+        dir: dir.join("archive"),
+        retain_days: 0,
+        vacuum: false,
+        dry_run: false,
+        now: now(),
+    }
+}
+
+/// `per_day` entries on each of the days `days_ago` (times out of id order within a day),
+/// and a thread message on each day. Returns every entry as stored.
+pub fn fill(store: &dyn LogStore, days_ago_: &[i64], per_day: usize) -> Vec<LogEntry> {
+    let mut stored = Vec::new();
+    for (n, ago) in days_ago_.iter().enumerate() {
+        let start = days_ago(*ago);
+        let batch: Vec<NewLogEntry> = (0..per_day)
+            .map(|i| {
+                let offset = Duration::seconds(((per_day - i) * 37 % 86_000) as i64);
+                NewLogEntry::new("worker", "tick", format!("{{\"day\":{ago},\"i\":{i}}}"))
+                    .with_ref(format!("ref-{}", i % 7))
+                    .at(start + offset)
+            })
+            .collect();
+        stored.extend(store.append_batch(batch).expect("fill a day"));
+        let message = ThreadMessage {
+            thread_id: format!("thread-{n}"),
+            role: "user".into(),
+            round: 1,
+            payload: "hello".into(),
+            ts: Some(start + Duration::hours(1)),
+        };
+        stored.push(store.append_thread_message(message).expect("a message"));
+    }
+    stored
+}
+
+/// Every entry in the archive's files, in (day, id) order.
+pub fn archived(options: &ArchiveOptions) -> Vec<LogEntry> {
+    read_archive(&options.dir, NaiveDate::MIN..=NaiveDate::MAX)
+        .collect::<Result<_, _>>()
+        .expect("the archive reads back whole")
+}
+
+/// Every original entry is in the archive or in the store, once, unchanged.
+pub fn assert_exactly_once(store: &dyn LogStore, options: &ArchiveOptions, original: &[LogEntry]) {
+    let mut seen: BTreeMap<LogId, LogEntry> = BTreeMap::new();
+    for entry in archived(options).into_iter().chain(all_entries(store)) {
+        let id = entry.id;
+        assert!(
+            seen.insert(id, entry).is_none(),
+            "entry {id} is there twice"
+        );
+    }
+    let expected: BTreeMap<LogId, LogEntry> = original.iter().map(|e| (e.id, e.clone())).collect();
+    assert_eq!(
+        seen.len(),
+        expected.len(),
+        "as many entries as were written"
+    );
+    assert!(seen == expected, "every entry, unchanged");
+}
+
+/// The watermark the store records.
+pub fn watermark(store: &dyn LogStore) -> Option<String> {
+    store.meta_get(WATERMARK_KEY).expect("meta")
+}

@@ -1,0 +1,209 @@
+//! An archive run failed at each of its steps, on both backends: every file step through
+//! the seam, and every store step (the deletion that records the watermark) failed before
+//! or after it commits. After the failure nothing is lost; after a rerun every entry is in
+//! the archive or the store exactly once, and the watermark names the last archived day.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::NaiveDate;
+use common::{BACKENDS, archived, assert_exactly_once, day, fill, options, watermark};
+use store_archive::{archive_logs, archive_logs_with};
+use store_core::conformance::{FailAt, all_entries};
+use store_core::{
+    DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunQuery,
+    RunTransition, StoreError, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome,
+    WorkflowRun,
+};
+
+const DAYS: [i64; 3] = [4, 3, 2];
+
+/// Nothing is lost: every original entry is in the archive or the store (maybe both).
+fn assert_nothing_lost(
+    store: &dyn LogStore,
+    options: &store_archive::ArchiveOptions,
+    original: &[LogEntry],
+) {
+    let present: BTreeSet<LogId> = archived(options)
+        .iter()
+        .chain(&all_entries(store))
+        .map(|e| e.id)
+        .collect();
+    let missing: Vec<LogId> = original
+        .iter()
+        .map(|e| e.id)
+        .filter(|id| !present.contains(id))
+        .collect();
+    assert!(missing.is_empty(), "lost after a failure: {missing:?}");
+}
+
+fn assert_rerun_completes(
+    store: &dyn LogStore,
+    options: &store_archive::ArchiveOptions,
+    original: &[LogEntry],
+) {
+    archive_logs(store, options).expect("the rerun completes");
+    assert_exactly_once(store, options, original);
+    assert_eq!(
+        watermark(store).as_deref(),
+        Some(day(2).to_string().as_str())
+    );
+    let left: Vec<NaiveDate> = all_entries(store)
+        .iter()
+        .map(|e| e.ts.date_naive())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "every eligible day left the store: {left:?}"
+    );
+}
+
+#[test]
+fn a_run_failing_at_any_file_step_loses_nothing_and_a_rerun_finishes_exactly_once() {
+    for (backend, open) in BACKENDS {
+        let counting = std::sync::Arc::new(FailAt::new(usize::MAX));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path()).expect("open");
+        fill(store.as_ref(), &DAYS, 40);
+        archive_logs_with(store.as_ref(), &options(dir.path()), &counting, &mut |_| {})
+            .expect("a clean run");
+        let steps = counting.steps();
+        assert!(
+            steps > 5 * DAYS.len(),
+            "{backend}: folder, then create, writes, sync, rename, sync a day: {steps}"
+        );
+
+        for fail_at in 1..=steps {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = open(dir.path()).expect("open");
+            let original = fill(store.as_ref(), &DAYS, 40);
+            let options = options(dir.path());
+            let faults = std::sync::Arc::new(FailAt::new(fail_at));
+            let err = archive_logs_with(store.as_ref(), &options, &faults, &mut |_| {})
+                .expect_err("the injected failure surfaces");
+            assert!(
+                matches!(err, StoreError::Io { .. }),
+                "{backend} step {fail_at}: {err}"
+            );
+            assert_nothing_lost(store.as_ref(), &options, &original);
+            drop(store);
+            let store = open(dir.path()).expect("reopen after the failure");
+            assert_rerun_completes(store.as_ref(), &options, &original);
+        }
+        eprintln!("{backend}: {steps} file steps failed in turn");
+    }
+}
+
+/// A store whose `delete_days` fails on its `fail_at`th call, before doing anything or
+/// after committing (as when the commit reached the disk but its answer was lost).
+struct FailingStore<'a> {
+    inner: &'a dyn LogStore,
+    fail_at: usize,
+    after_commit: bool,
+    calls: AtomicUsize,
+}
+
+impl LogStore for FailingStore<'_> {
+    fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
+        self.inner.append_batch(entries)
+    }
+    fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        self.inner.query(query)
+    }
+    fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
+        self.inner.transition_run(transition)
+    }
+    fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+        self.inner.get_run(run_id)
+    }
+    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>> {
+        self.inner.list_active_runs()
+    }
+    fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+        self.inner.list_runs(query)
+    }
+    fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
+        self.inner.append_thread_message(message)
+    }
+    fn thread_messages(
+        &self,
+        thread_id: &str,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ThreadRoundRow>> {
+        self.inner.thread_messages(thread_id, after, limit)
+    }
+    fn thread_rounds(&self, params: &GetThreadRoundsParams) -> StoreResult<Vec<ThreadRoundRow>> {
+        self.inner.thread_rounds(params)
+    }
+    fn last_round(&self, thread_id: &str) -> StoreResult<Option<u32>> {
+        self.inner.last_round(thread_id)
+    }
+    fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
+        self.inner.meta_get(key)
+    }
+    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.inner.meta_set(key, value)
+    }
+    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
+        self.inner.meta_delete(key)
+    }
+    fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if call != self.fail_at {
+            return self.inner.delete_days(spans, meta);
+        }
+        if self.after_commit {
+            self.inner.delete_days(spans, meta)?;
+        }
+        Err(StoreError::Io {
+            path: "(injected)".into(),
+            context: format!("deleting days, call {call}"),
+            source: std::io::Error::other("injected store failure"),
+        })
+    }
+    fn day_entries(
+        &self,
+        day: NaiveDate,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        self.inner.day_entries(day, after, limit)
+    }
+    fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
+        self.inner.next_log_day(after)
+    }
+    fn compact(&self) -> StoreResult<()> {
+        self.inner.compact()
+    }
+}
+
+#[test]
+fn a_run_failing_at_any_store_step_loses_nothing_and_a_rerun_finishes_exactly_once() {
+    for (backend, open) in BACKENDS {
+        let mut covered = 0;
+        for fail_at in 1..=DAYS.len() {
+            for after_commit in [false, true] {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let store = open(dir.path()).expect("open");
+                let original = fill(store.as_ref(), &DAYS, 40);
+                let options = options(dir.path());
+                let failing = FailingStore {
+                    inner: store.as_ref(),
+                    fail_at,
+                    after_commit,
+                    calls: AtomicUsize::new(0),
+                };
+                let err =
+                    archive_logs(&failing, &options).expect_err("the injected failure surfaces");
+                assert!(matches!(err, StoreError::Io { .. }), "{backend}: {err}");
+                assert_nothing_lost(store.as_ref(), &options, &original);
+                assert_rerun_completes(store.as_ref(), &options, &original);
+                covered += 1;
+            }
+        }
+        assert_eq!(covered, 2 * DAYS.len(), "{backend}");
+    }
+}
