@@ -1,0 +1,187 @@
+//! Archiving 1,000,000 entries over 10 days from a SQLite store, beside the bare work done
+//! by hand with rusqlite: select a day's rows in id order, write them as JSON lines with
+//! serde_json to a synced, renamed file, delete them. Both start each iteration from a copy
+//! of the same store file; the copy is not measured.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::DateTime;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rusqlite::Connection;
+use store_archive::{ArchiveOptions, archive_logs};
+use store_core::{LogEntry, LogId, LogStore, NewLogEntry};
+use store_sqlite::SqliteLogStore;
+
+const ENTRIES: usize = 1_000_000;
+const DAYS: usize = 10;
+const DAY_EXPR: &str = "(ts - (ts % 86400000 + 86400000) % 86400000) / 86400000";
+
+fn now() -> DateTime<chrono::Utc> {
+    DateTime::from_timestamp(1_795_521_600, 0).expect("a valid time")
+}
+
+/// The store to archive, built once and kept under `target/`.
+fn fixture() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-data");
+    std::fs::create_dir_all(&dir).expect("bench data folder");
+    let path = dir.join("archive-1m.db");
+    let done = dir.join("archive-1m.complete");
+    if path.exists() && done.exists() {
+        return path;
+    }
+    let _ = std::fs::remove_file(&path);
+    let store = SqliteLogStore::open(&path).expect("create the fixture");
+    let start = (now() - chrono::Duration::days(40))
+        .date_naive()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    let per_day = ENTRIES / DAYS;
+    for chunk in (0..ENTRIES).collect::<Vec<_>>().chunks(10_000) {
+        let batch = chunk
+            .iter()
+            .map(|i| {
+                let day = (i / per_day) as i64;
+                let second = (i % per_day) as i64 % 86_000;
+                NewLogEntry::new(
+                    "worker",
+                    "tick",
+                    format!("{{\"seq\":{i},\"note\":\"a typical payload\"}}"),
+                )
+                .with_ref(format!("ref-{}", i % 5000))
+                .at(start + chrono::Duration::days(day) + chrono::Duration::seconds(second))
+            })
+            .collect();
+        store.append_batch(batch).expect("fill");
+    }
+    drop(store);
+    std::fs::write(&done, b"").expect("mark complete");
+    path
+}
+
+/// A fresh copy of the fixture in a new folder.
+fn copy_of(fixture: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(fixture, dir.path().join("nerve.db")).expect("copy the store");
+    dir
+}
+
+/// The archive's work by hand, with the store's schema and index.
+fn bare_archive(dir: &Path) -> u64 {
+    let mut conn = Connection::open(dir.join("nerve.db")).expect("open");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL");
+    conn.pragma_update(None, "synchronous", 1).expect("NORMAL");
+    let folder = dir.join("bare-archive/logs");
+    std::fs::create_dir_all(&folder).expect("folder");
+    let cutoff = store_core::number_of_day((now() - chrono::Duration::days(30)).date_naive());
+    let days: Vec<i64> = conn
+        .prepare(&format!(
+            "SELECT DISTINCT {DAY_EXPR} FROM logs WHERE {DAY_EXPR} < ?1 ORDER BY 1"
+        ))
+        .expect("days")
+        .query_map([cutoff], |row| row.get(0))
+        .expect("days")
+        .collect::<Result<_, _>>()
+        .expect("days");
+    let mut moved = 0;
+    for day in days {
+        let name = store_core::day_of_number(day).expect("a day").to_string();
+        let temp = folder.join(format!(".{name}.tmp"));
+        let mut out = BufWriter::with_capacity(256 * 1024, File::create(&temp).expect("create"));
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT id, source, kind, ref_id, payload, ts FROM logs WHERE {DAY_EXPR} = ?1 ORDER BY id"
+            ))
+            .expect("select");
+        let mut rows = stmt.query([day]).expect("rows");
+        let mut through = 0;
+        while let Some(row) = rows.next().expect("row") {
+            let entry = LogEntry {
+                id: LogId(row.get::<_, i64>(0).expect("id") as u64),
+                source: row.get(1).expect("source"),
+                kind: row.get(2).expect("kind"),
+                ref_id: row.get(3).expect("ref"),
+                payload: row.get(4).expect("payload"),
+                ts: DateTime::from_timestamp_millis(row.get(5).expect("ts")).unwrap_or_default(),
+            };
+            through = entry.id.0;
+            serde_json::to_writer(&mut out, &entry).expect("json");
+            out.write_all(b"\n").expect("newline");
+            moved += 1;
+        }
+        drop(rows);
+        drop(stmt);
+        let file = out.into_inner().expect("flush");
+        file.sync_all().expect("sync");
+        std::fs::rename(&temp, folder.join(format!("{name}.jsonl"))).expect("rename");
+        File::open(&folder)
+            .and_then(|f| f.sync_all())
+            .expect("sync folder");
+        let tx = conn.transaction().expect("begin");
+        let bounds = rusqlite::params![day, through as i64];
+        tx.execute(
+            &format!("DELETE FROM thread_messages WHERE log_id IN (SELECT id FROM logs WHERE {DAY_EXPR} = ?1 AND id <= ?2)"),
+            bounds,
+        )
+        .expect("delete thread rows");
+        tx.execute(
+            &format!("DELETE FROM logs WHERE {DAY_EXPR} = ?1 AND id <= ?2"),
+            bounds,
+        )
+        .expect("delete");
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('nerve.archive.logs.watermark', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [&name],
+        )
+        .expect("watermark");
+        tx.commit().expect("commit");
+    }
+    moved
+}
+
+fn bench_archive(c: &mut Criterion) {
+    let fixture = fixture();
+    let mut group = c.benchmark_group("archive_1m_over_10_days");
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(60));
+    group.bench_function("store", |b| {
+        b.iter_batched(
+            || copy_of(&fixture),
+            |dir| {
+                let store = SqliteLogStore::open(dir.path().join("nerve.db")).expect("open");
+                let options = ArchiveOptions {
+                    dir: dir.path().join("archive"),
+                    retain_days: 30,
+                    vacuum: false,
+                    dry_run: false,
+                    now: now(),
+                };
+                let report = archive_logs(&store, &options).expect("archive");
+                assert_eq!(report.rows, ENTRIES as u64);
+                drop(store);
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("bare_rusqlite", |b| {
+        b.iter_batched(
+            || copy_of(&fixture),
+            |dir| {
+                assert_eq!(bare_archive(dir.path()), ENTRIES as u64);
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_archive);
+criterion_main!(benches);
