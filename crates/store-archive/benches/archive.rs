@@ -74,6 +74,9 @@ fn bare_archive(dir: &Path) -> u64 {
     conn.pragma_update(None, "journal_mode", "WAL")
         .expect("WAL");
     conn.pragma_update(None, "synchronous", 1).expect("NORMAL");
+    // The store's default page cache, so both sides read with the same memory.
+    conn.pragma_update(None, "cache_size", -64 * 1024)
+        .expect("cache_size");
     let folder = dir.join("bare-archive/logs");
     std::fs::create_dir_all(&folder).expect("folder");
     let cutoff = store_core::number_of_day((now() - chrono::Duration::days(30)).date_naive());

@@ -25,7 +25,7 @@ fn bare_connection(path: &Path) -> Connection {
         .expect("WAL");
     conn.pragma_update(None, "synchronous", 1)
         .expect("synchronous=NORMAL");
-    conn.pragma_update(None, "cache_size", -16 * 1024)
+    conn.pragma_update(None, "cache_size", -64 * 1024)
         .expect("cache_size");
     conn.busy_timeout(Duration::from_secs(5))
         .expect("busy timeout");

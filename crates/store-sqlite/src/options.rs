@@ -33,9 +33,10 @@ pub struct SqliteOptions {
     /// before it fails with [`store_core::StoreError::Busy`]. 5 seconds by default.
     pub busy_timeout: Duration,
     /// The page cache of each connection, in KiB (`PRAGMA cache_size = -N`), allocated as
-    /// pages are used. 16 MiB by default: enough for the hot part of a large log's indexes,
-    /// and a bound on what the writer and each reader hold (an archive run of 1,000,000
-    /// entries peaks under 64 MiB of resident memory with it, at 85 MiB with 64 MiB).
+    /// pages are used. 64 MiB by default, so that the hot part of a large log's indexes stays
+    /// in memory for a long-running daemon (a 50-row query on a 1,000,000-entry log took
+    /// 55 µs with it, 78 µs with 32 MiB). A batch job that streams the whole log, such as an
+    /// archive run, wants a few MiB: the writer and each reader can each fill their cache.
     pub cache_size_kib: u32,
     /// Bytes of the file that readers may map into memory (`PRAGMA mmap_size`); 0 (off) by
     /// default. Mapping makes index reads cheaper, but an I/O error on a mapped page is a
@@ -51,7 +52,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             synchronous: Synchronous::Normal,
             busy_timeout: Duration::from_secs(5),
-            cache_size_kib: 16 * 1024,
+            cache_size_kib: 64 * 1024,
             mmap_size: 0,
             max_idle_readers: 4,
         }
