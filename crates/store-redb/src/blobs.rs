@@ -9,7 +9,7 @@ use store_core::{
 };
 
 use crate::open::{engine_error, open_database};
-use crate::options::{Durability, RedbOptions};
+use crate::options::RedbOptions;
 use crate::tables::{BLOB_CHUNKS, BLOBS, NEXT_BLOB_ID_KEY, STORE_INFO};
 
 /// The largest chunk a blob is cut into.
@@ -69,10 +69,7 @@ impl RedbBlobStore {
         Ok(RedbBlobStore {
             db: open_database(path, &options)?,
             path: path.to_owned(),
-            durability: match options.durability {
-                Durability::Immediate => redb::Durability::Immediate,
-                Durability::Eventual => redb::Durability::None,
-            },
+            durability: options.durability.to_redb(),
         })
     }
 

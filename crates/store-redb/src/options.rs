@@ -14,6 +14,16 @@ pub enum Durability {
     Eventual,
 }
 
+impl Durability {
+    /// redb's durability for a commit of this store.
+    pub(crate) const fn to_redb(self) -> redb::Durability {
+        match self {
+            Durability::Immediate => redb::Durability::Immediate,
+            Durability::Eventual => redb::Durability::None,
+        }
+    }
+}
+
 /// The settings of a [`crate::RedbLogStore`]. `RedbOptions::default()` is what
 /// [`crate::RedbLogStore::open`] uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

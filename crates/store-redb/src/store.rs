@@ -11,7 +11,7 @@ use store_core::{
 };
 
 use crate::open::{engine_error, open_database};
-use crate::options::{Durability, RedbOptions};
+use crate::options::RedbOptions;
 use crate::read;
 use crate::tables::META;
 use crate::write::{self, LogTables, ThreadTables};
@@ -68,16 +68,13 @@ impl RedbLogStore {
     ///
     /// # Errors
     /// As [`RedbLogStore::open`], and [`store_core::StoreError::InvalidInput`] for
-    /// [`Durability::Eventual`] with `multi_process`.
+    /// [`crate::Durability::Eventual`] with `multi_process`.
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
         let path = path.as_ref();
         Ok(RedbLogStore {
             db: RwLock::new(open_database(path, &options)?),
             path: path.to_owned(),
-            durability: match options.durability {
-                Durability::Immediate => redb::Durability::Immediate,
-                Durability::Eventual => redb::Durability::None,
-            },
+            durability: options.durability.to_redb(),
         })
     }
 
