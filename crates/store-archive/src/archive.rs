@@ -97,7 +97,9 @@ pub struct Progress {
 /// any point, a rerun ends with every entry exactly once in the archive or the store: a
 /// day file is merged by id with what the store still holds, so entries already in the file
 /// are not written twice, and entries that arrived later for an archived day (a caller's
-/// explicit `ts`) are added to its file. Run one archiver at a time.
+/// explicit `ts`) are added to its file. One run at a time writes to an archive: a second
+/// run that starts while the first holds the archive's lock fails with
+/// [`StoreError::Busy`] and changes nothing.
 ///
 /// # Errors
 /// Store and file errors, and [`StoreError::ArchiveLine`] for a day file that is not
@@ -140,11 +142,15 @@ pub fn archive_logs_with(
         after = Some(day);
     }
     let folder = options.dir.join("logs");
-    if !options.dry_run && !days.is_empty() {
+    // Held until the run ends; the operating system releases it if the process dies.
+    let _lock = if !options.dry_run && !days.is_empty() {
         files
             .create_dir_all(&folder)
             .map_err(|err| io_error(&folder, "creating the archive folder", err))?;
-    }
+        Some(lock_archive(&folder)?)
+    } else {
+        None
+    };
     let mut report = ArchiveReport {
         cutoff: Some(cutoff),
         dry_run: options.dry_run,
@@ -167,6 +173,30 @@ pub fn archive_logs_with(
         report.vacuumed = true;
     }
     Ok(report)
+}
+
+/// The name of the lock file in the archive's `logs` folder.
+const LOCK_FILE: &str = ".archive.lock";
+
+/// Takes the archive's lock: one run at a time writes day files, since two would replace
+/// each other's temporary files. An advisory lock of the operating system, so a killed
+/// run never leaves it held.
+fn lock_archive(folder: &Path) -> StoreResult<File> {
+    let path = folder.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|err| io_error(&path, "opening the archive's lock", err))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy {
+            context: format!("archiving: another archive run holds {}", path.display()),
+            source: "the archive is locked".into(),
+        }),
+        Err(std::fs::TryLockError::Error(err)) => Err(io_error(&path, "locking the archive", err)),
+    }
 }
 
 /// The first day that is not eligible.

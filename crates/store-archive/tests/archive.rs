@@ -288,3 +288,33 @@ fn a_malformed_or_cut_line_is_an_error_naming_file_and_line() {
         "the file is as it was"
     );
 }
+
+#[test]
+fn a_second_run_while_one_holds_the_archive_is_busy_and_changes_nothing() {
+    for (backend, open) in BACKENDS {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(dir.path()).expect("open");
+        let original = fill(store.as_ref(), &[3, 2], 10);
+        let options = options(dir.path());
+        let folder = options.dir.join("logs");
+        std::fs::create_dir_all(&folder).expect("the archive folder");
+        let held = std::fs::File::create(folder.join(".archive.lock")).expect("the lock file");
+        held.lock().expect("another run holds the archive");
+
+        let err = archive_logs(store.as_ref(), &options).expect_err("the archive is held");
+        assert!(matches!(err, StoreError::Busy { .. }), "{backend}: {err}");
+        assert_eq!(
+            all_entries(store.as_ref()),
+            original,
+            "{backend}: nothing moved"
+        );
+        assert!(
+            common::archived(&options).is_empty(),
+            "{backend}: no day file written"
+        );
+
+        drop(held);
+        archive_logs(store.as_ref(), &options).expect("once released, the run goes through");
+        assert_exactly_once(store.as_ref(), &options, &original);
+    }
+}
