@@ -13,9 +13,9 @@ use common::{BACKENDS, archived, assert_exactly_once, day, fill, options, waterm
 use store_archive::{archive_logs, archive_logs_with};
 use store_core::conformance::{FailAt, all_entries};
 use store_core::{
-    DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunQuery,
-    RunTransition, StoreError, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome,
-    WorkflowRun,
+    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, NewLogEntry,
+    RunQuery, RunTransition, StoreError, StoreResult, ThreadIndexRow, ThreadMessage,
+    ThreadRoundRow, TransitionOutcome, WorkflowRun,
 };
 
 const DAYS: [i64; 3] = [4, 3, 2];
@@ -177,6 +177,15 @@ impl LogStore for FailingStore<'_> {
     }
     fn compact(&self) -> StoreResult<()> {
         self.inner.compact()
+    }
+    fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
+        self.inner.thread_index(after, limit)
+    }
+    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
+        self.inner.meta_entries()
+    }
+    fn import(&self, batch: ImportBatch) -> StoreResult<()> {
+        self.inner.import(batch)
     }
 }
 

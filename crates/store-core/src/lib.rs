@@ -16,6 +16,7 @@
 mod blob;
 mod error;
 mod files;
+mod import;
 mod log;
 mod maintenance;
 mod run;
@@ -31,6 +32,7 @@ pub use blob::{
 };
 pub use error::{StoreError, StoreResult};
 pub use files::{FileOps, RealFiles};
+pub use import::{ImportBatch, ThreadIndexRow, existing_run};
 pub use log::{
     DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, now_millis,
     prepare_batch, time_from_millis, truncate_to_millis, ts_millis,

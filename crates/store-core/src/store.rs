@@ -4,6 +4,7 @@ use crate::error::StoreResult;
 use crate::log::{LogEntry, LogId, LogQuery, NewLogEntry};
 use chrono::NaiveDate;
 
+use crate::import::{ImportBatch, ThreadIndexRow};
 use crate::maintenance::DaySpan;
 use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
 use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
@@ -128,6 +129,21 @@ pub trait LogStore: Send + Sync {
     /// # Errors
     /// Engine errors; [`crate::StoreError::Busy`] when another transaction prevents it.
     fn compact(&self) -> StoreResult<()>;
+
+    /// The thread-index rows of entries with an id above `after`, in id order, at most
+    /// `limit`: with the entries, what rebuilds the threads in another store.
+    fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>>;
+
+    /// Every meta pair, by key.
+    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>>;
+
+    /// Writes content copied from another store, in one transaction, keeping the entries'
+    /// ids: the store's id counter moves past the last of them, so ids stay never reused.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::InvalidInput`] (see [`ImportBatch::check`]), and for a run the
+    /// store already has; nothing of the batch is written then.
+    fn import(&self, batch: ImportBatch) -> StoreResult<()>;
 }
 
 /// Refuses any empty key among `pairs`; backends call it before writing anything.

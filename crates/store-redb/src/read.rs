@@ -430,3 +430,41 @@ pub(crate) fn next_log_day(
         .map(Some)
         .ok_or_else(|| StoreError::corrupt("logs_by_day", number, "day number out of range"))
 }
+
+/// The thread-index rows after `after`, in id order.
+pub(crate) fn thread_index(
+    tx: &ReadTransaction,
+    after: Option<LogId>,
+    limit: usize,
+) -> StoreResult<Vec<store_core::ThreadIndexRow>> {
+    let Some(low) = after.map_or(Some(0), |a| a.0.checked_add(1)) else {
+        return Ok(Vec::new());
+    };
+    let messages = open(tx, THREAD_MESSAGES)?;
+    let walk = "reading the thread index";
+    let mut out = Vec::new();
+    for item in messages.range(low..).map_err(failed(walk))?.take(limit) {
+        let (key, bytes) = item.map_err(failed(walk))?;
+        let id = key.value();
+        let row = ThreadRow::decode(id, bytes.value())?;
+        out.push(store_core::ThreadIndexRow {
+            log_id: LogId(id),
+            thread_id: row.thread_id.to_owned(),
+            round: row.round,
+            role: row.role.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// Every meta pair, by key.
+pub(crate) fn meta_entries(tx: &ReadTransaction) -> StoreResult<Vec<(String, String)>> {
+    let meta = open(tx, crate::tables::META)?;
+    let walk = "listing meta";
+    let mut out = Vec::new();
+    for item in meta.range::<&str>(..).map_err(failed(walk))? {
+        let (key, value) = item.map_err(failed(walk))?;
+        out.push((key.value().to_owned(), value.value().to_owned()));
+    }
+    Ok(out)
+}

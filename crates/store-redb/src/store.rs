@@ -5,9 +5,10 @@ use std::sync::{RwLock, RwLockReadGuard};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use store_core::{
-    DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunQuery,
-    RunTransition, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome, TransitionPlan,
-    WorkflowRun, check_meta_key, check_meta_pairs, now_millis, plan_transition, prepare_batch,
+    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, NewLogEntry,
+    RunQuery, RunTransition, StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow,
+    TransitionOutcome, TransitionPlan, WorkflowRun, check_meta_key, check_meta_pairs, now_millis,
+    plan_transition, prepare_batch,
 };
 
 use crate::open::{engine_error, open_database};
@@ -276,6 +277,42 @@ impl LogStore for RedbLogStore {
 
     fn compact(&self) -> StoreResult<()> {
         self.compact_database()
+    }
+
+    fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
+        self.read(|tx| read::thread_index(tx, after, limit))
+    }
+
+    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
+        self.read(read::meta_entries)
+    }
+
+    fn import(&self, batch: ImportBatch) -> StoreResult<()> {
+        self.write("an import", |tx| {
+            let mut logs = LogTables::open(tx)?;
+            batch.check(logs.highest_given())?;
+            for entry in &batch.entries {
+                logs.insert(entry)?;
+            }
+            logs.finish()?;
+            let mut threads = ThreadTables::open(tx)?;
+            for row in &batch.thread_rows {
+                threads.index_row(row.log_id.0, &row.thread_id, row.round, &row.role)?;
+            }
+            drop(threads);
+            for run in &batch.runs {
+                if write::read_run(tx, &run.run_id)?.is_some() {
+                    return Err(store_core::existing_run(&run.run_id));
+                }
+                write::write_run(tx, run, None)?;
+            }
+            let pairs: Vec<(&str, &str)> = batch
+                .meta
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            set_meta(tx, &pairs)
+        })
     }
 
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {

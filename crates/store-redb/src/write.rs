@@ -54,8 +54,20 @@ impl<'t> LogTables<'t> {
             .checked_add(1)
             .ok_or_else(|| StoreError::invalid("log", "every log id has been used"))?;
         let entry = entry.with_id(LogId(id));
-        let row = encode("logs", &id, &LogRow::of(&entry))?;
-        let context = "appending a log entry";
+        self.insert(&entry)?;
+        Ok(entry)
+    }
+
+    /// The highest id ever given out (0 when none).
+    pub(crate) fn highest_given(&self) -> u64 {
+        self.next_id.saturating_sub(1)
+    }
+
+    /// Writes `entry` under its own id, with its index rows, and moves the counter past it.
+    pub(crate) fn insert(&mut self, entry: &LogEntry) -> StoreResult<()> {
+        let id = entry.id.0;
+        self.next_id = self.next_id.max(id.saturating_add(1));
+        let row = encode("logs", &id, &LogRow::of(entry))?;
         let ts = entry.ts.timestamp_millis();
         let write = |tables: &mut Self| -> Result<(), redb::Error> {
             tables.logs.insert(id, row.as_slice())?;
@@ -69,8 +81,7 @@ impl<'t> LogTables<'t> {
             tables.by_day.insert((store_core::day_number(ts), id), ())?;
             Ok(())
         };
-        write(self).map_err(engine(context))?;
-        Ok(entry)
+        write(self).map_err(engine("appending a log entry"))
     }
 
     /// Deletes the entry `id` with its index rows; returns whether it was there.
@@ -187,17 +198,23 @@ impl<'t> ThreadTables<'t> {
 
     /// Indexes the thread message held by the entry `id`.
     pub(crate) fn index(&mut self, id: u64, message: &ThreadMessage) -> StoreResult<()> {
+        self.index_row(id, &message.thread_id, message.round, &message.role)
+    }
+
+    /// Indexes the entry `id` as the message of `thread`, `round`, `role`.
+    pub(crate) fn index_row(
+        &mut self,
+        id: u64,
+        thread: &str,
+        round: u32,
+        role: &str,
+    ) -> StoreResult<()> {
         let row = ThreadRow {
-            thread_id: &message.thread_id,
-            round: message.round,
-            role: &message.role,
+            thread_id: thread,
+            round,
+            role,
         };
         let bytes = encode("thread_messages", &id, &row)?;
-        let (thread, role, round) = (
-            message.thread_id.as_str(),
-            message.role.as_str(),
-            message.round,
-        );
         let write = |tables: &mut Self| -> Result<(), redb::Error> {
             tables.messages.insert(id, bytes.as_slice())?;
             tables.by_id.insert((thread, id), ())?;

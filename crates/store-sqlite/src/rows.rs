@@ -119,6 +119,22 @@ pub(crate) fn thread_row(row: &Row<'_>) -> StoreResult<ThreadRoundRow> {
     })
 }
 
+/// A `thread_messages` row, selected as `log_id, thread_id, round, role`.
+pub(crate) fn thread_index_row(row: &Row<'_>) -> StoreResult<store_core::ThreadIndexRow> {
+    let raw_id: i64 = column(row, 0, "thread_messages", &"?")?;
+    let key = &raw_id;
+    Ok(store_core::ThreadIndexRow {
+        log_id: log_id(raw_id, "thread_messages", key)?,
+        thread_id: column(row, 1, "thread_messages", key)?,
+        round: round(
+            column(row, 2, "thread_messages", key)?,
+            "thread_messages",
+            key,
+        )?,
+        role: column(row, 3, "thread_messages", key)?,
+    })
+}
+
 /// Every row of `rows`, decoded by `decode`.
 pub(crate) fn collect<T>(
     mut rows: Rows<'_>,

@@ -7,10 +7,10 @@ use rusqlite::{
     Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
 };
 use store_core::{
-    DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, Order,
-    PreparedEntry, RunQuery, RunTransition, StoreResult, ThreadMessage, ThreadRoundRow,
-    TransitionOutcome, TransitionPlan, WorkflowRun, check_meta_key, check_meta_pairs, now_millis,
-    plan_transition, prepare_batch,
+    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, NewLogEntry,
+    Order, PreparedEntry, RunQuery, RunTransition, StoreResult, ThreadIndexRow, ThreadMessage,
+    ThreadRoundRow, TransitionOutcome, TransitionPlan, WorkflowRun, check_meta_key,
+    check_meta_pairs, now_millis, plan_transition, prepare_batch,
 };
 
 use crate::connections::Connections;
@@ -561,6 +561,75 @@ impl LogStore for SqliteLogStore {
         let conn = self.conns.writer();
         conn.execute_batch("VACUUM")
             .map_err(|err| engine_error(format!("compacting {}", self.path().display()), err))
+    }
+
+    fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT log_id, thread_id, round, role FROM thread_messages \
+                     WHERE log_id > ?1 ORDER BY log_id LIMIT ?2",
+                )
+                .map_err(|err| engine_error("preparing the thread index export", err))?;
+            let rows = stmt
+                .query(params![after.map_or(0, id_to_sql), limit_to_sql(limit)])
+                .map_err(|err| engine_error("reading the thread index", err))?;
+            rows::collect(rows, "reading the thread index", rows::thread_index_row)
+        })
+    }
+
+    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT key, value FROM meta ORDER BY key")
+                .map_err(|err| engine_error("listing meta", err))?;
+            let rows = stmt
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .map_err(|err| engine_error("listing meta", err))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|err| store_core::StoreError::corrupt("meta", "?", err.to_string()))
+        })
+    }
+
+    fn import(&self, batch: ImportBatch) -> StoreResult<()> {
+        self.write("an import", |tx| {
+            let highest: i64 = tx
+                .query_row(
+                    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0)",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(|err| engine_error("reading the id counter", err))?;
+            batch.check(u64::try_from(highest).unwrap_or(0))?;
+            for run in &batch.runs {
+                if select_run(tx, &run.run_id)?.is_some() {
+                    return Err(store_core::existing_run(&run.run_id));
+                }
+                upsert_run(tx, run)?;
+            }
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO logs (id, source, kind, ref_id, payload, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(|err| engine_error("preparing the import", err))?;
+            for e in &batch.entries {
+                insert
+                    .execute(params![id_to_sql(e.id), e.source, e.kind, e.ref_id, e.payload, to_millis(e.ts)])
+                    .map_err(|err| engine_error(format!("importing entry {}", e.id), err))?;
+            }
+            let mut index = tx
+                .prepare_cached("INSERT INTO thread_messages (log_id, thread_id, round, role) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(|err| engine_error("preparing the import", err))?;
+            for row in &batch.thread_rows {
+                index
+                    .execute(params![id_to_sql(row.log_id), row.thread_id, row.round, row.role])
+                    .map_err(|err| engine_error(format!("importing the thread row of {}", row.log_id), err))?;
+            }
+            for (key, value) in &batch.meta {
+                set_meta(tx, key, value)?;
+            }
+            Ok(())
+        })
     }
 
     fn meta_delete(&self, key: &str) -> StoreResult<bool> {

@@ -275,4 +275,61 @@ impl LogStore for MemoryLogStore {
     fn compact(&self) -> StoreResult<()> {
         Ok(())
     }
+
+    fn thread_index(
+        &self,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::ThreadIndexRow>> {
+        let state = self.state();
+        Ok(state
+            .threads
+            .iter()
+            .filter(|(id, _)| after.is_none_or(|a| **id > a.0))
+            .take(limit)
+            .map(|(id, (thread_id, round, role))| crate::ThreadIndexRow {
+                log_id: LogId(*id),
+                thread_id: thread_id.clone(),
+                round: *round,
+                role: role.clone(),
+            })
+            .collect())
+    }
+
+    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
+        Ok(self
+            .state()
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn import(&self, batch: crate::ImportBatch) -> StoreResult<()> {
+        let mut state = self.state();
+        batch.check(state.next_id)?;
+        if let Some(run) = batch
+            .runs
+            .iter()
+            .find(|run| state.runs.contains_key(&run.run_id))
+        {
+            return Err(crate::existing_run(&run.run_id));
+        }
+        if let Some(last) = batch.last_id() {
+            state.next_id = state.next_id.max(last.0);
+        }
+        for entry in batch.entries {
+            state.entries.insert(entry.id.0, entry);
+        }
+        for row in batch.thread_rows {
+            state
+                .threads
+                .insert(row.log_id.0, (row.thread_id, row.round, row.role));
+        }
+        for run in batch.runs {
+            state.runs.insert(run.run_id.clone(), run);
+        }
+        state.meta.extend(batch.meta);
+        Ok(())
+    }
 }

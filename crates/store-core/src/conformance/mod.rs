@@ -24,6 +24,7 @@ pub mod bad_input;
 pub mod blobs;
 mod fail_at;
 pub mod files;
+pub mod import;
 pub mod log;
 pub mod maintenance;
 mod memory;
@@ -206,6 +207,10 @@ macro_rules! log_store_conformance {
                 a_day_larger_than_a_page_streams_whole,
                 next_log_day_walks_the_days_with_entries,
                 compact_keeps_every_entry_and_id,
+            }
+            import {
+                a_copy_imported_into_an_empty_store_is_observably_the_same,
+                an_import_that_would_reuse_an_id_or_a_run_writes_nothing,
             }
             model {
                 store_agrees_with_the_model,

@@ -1,0 +1,112 @@
+//! Moving a store's content to another store, ids kept: what `migrate` is made of.
+
+use crate::error::{StoreError, StoreResult};
+use crate::log::{LogEntry, LogId};
+use crate::run::WorkflowRun;
+
+/// Where a thread message sits: the thread, round and role of the log entry that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ThreadIndexRow {
+    /// The entry that holds the message.
+    pub log_id: LogId,
+    /// Its thread.
+    pub thread_id: String,
+    /// Its round.
+    pub round: u32,
+    /// Who said it.
+    pub role: String,
+}
+
+/// Content copied from another store, for [`crate::LogStore::import`]: entries with their
+/// ids, the thread-index rows of those entries, runs as they are, meta pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImportBatch {
+    /// Entries in increasing id order, every id above any the target has given out.
+    pub entries: Vec<LogEntry>,
+    /// Thread-index rows, each for an entry of `entries`.
+    pub thread_rows: Vec<ThreadIndexRow>,
+    /// Runs the target does not have yet.
+    pub runs: Vec<WorkflowRun>,
+    /// Meta pairs, written over any the target has.
+    pub meta: Vec<(String, String)>,
+}
+
+impl ImportBatch {
+    /// Checks what can be checked without the target: entries valid and in increasing id
+    /// order, above `highest_given` (the target's highest id ever given out, 0 if none);
+    /// thread rows naming entries of the batch; runs and meta keys well formed. Backends
+    /// call it inside their write transaction, with the target's counter.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming the first thing at fault.
+    pub fn check(&self, highest_given: u64) -> StoreResult<()> {
+        let mut previous = highest_given;
+        for entry in &self.entries {
+            if entry.id.0 <= previous {
+                return Err(StoreError::invalid(
+                    "entries",
+                    format!(
+                        "id {} does not come after {previous}: imported ids must increase past every id the store has given out",
+                        entry.id
+                    ),
+                ));
+            }
+            if entry.source.is_empty() || entry.kind.is_empty() {
+                return Err(StoreError::invalid(
+                    "entries",
+                    format!("entry {} has an empty source or kind", entry.id),
+                ));
+            }
+            previous = entry.id.0;
+        }
+        for row in &self.thread_rows {
+            if self
+                .entries
+                .binary_search_by_key(&row.log_id, |e| e.id)
+                .is_err()
+            {
+                return Err(StoreError::invalid(
+                    "thread_rows",
+                    format!(
+                        "the row of entry {} names no entry of the batch",
+                        row.log_id
+                    ),
+                ));
+            }
+            if row.thread_id.is_empty() || row.role.is_empty() {
+                return Err(StoreError::invalid(
+                    "thread_rows",
+                    format!(
+                        "the row of entry {} has an empty thread or role",
+                        row.log_id
+                    ),
+                ));
+            }
+        }
+        for run in &self.runs {
+            if run.run_id.is_empty() || run.workflow.is_empty() {
+                return Err(StoreError::invalid(
+                    "runs",
+                    "a run has an empty id or workflow",
+                ));
+            }
+        }
+        for (key, _) in &self.meta {
+            crate::store::check_meta_key(key)?;
+        }
+        Ok(())
+    }
+
+    /// The highest id of the batch, if it has entries.
+    pub fn last_id(&self) -> Option<LogId> {
+        self.entries.last().map(|e| e.id)
+    }
+}
+
+/// The error for a run that the target already has.
+pub fn existing_run(run_id: &str) -> StoreError {
+    StoreError::invalid(
+        "runs",
+        format!("run {run_id:?} exists in the target; import only into an empty store"),
+    )
+}
