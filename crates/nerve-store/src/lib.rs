@@ -33,15 +33,18 @@ mod location;
 pub use location::{Backend, DEFAULT_LOCATION, Location};
 pub use store_core::*;
 #[cfg(feature = "redb")]
-pub use store_redb::{RedbLogStore, RedbOptions};
+pub use store_redb::{RedbBlobStore, RedbLogStore, RedbOptions};
 #[cfg(feature = "sqlite")]
-pub use store_sqlite::{SqliteLogStore, SqliteOptions, Synchronous};
+pub use store_sqlite::{SqliteBlobStore, SqliteLogStore, SqliteOptions, Synchronous};
 
 /// An opened store: what a daemon or the CLI works with.
 #[non_exhaustive]
 pub struct Store {
     /// The log, runs, threads and meta.
     pub log: Box<dyn LogStore>,
+    /// The blobs, in a file of their own beside the log's (see [`Location::blob_path`]),
+    /// so that a large upload never holds the log's write lock.
+    pub blobs: Box<dyn BlobStore>,
     /// Where it was opened.
     pub location: Location,
 }
@@ -54,8 +57,8 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Opens the store at `location` (see [`Location`] for the forms it takes) with its
-/// backend's default options, creating it if missing.
+/// Opens the store at `location` (see [`Location`] for the forms it takes), log and blobs,
+/// with its backend's default options, creating it if missing.
 ///
 /// # Errors
 /// [`StoreError::InvalidInput`] for a location that names no backend, or a backend whose
@@ -63,18 +66,31 @@ impl std::fmt::Debug for Store {
 /// on opening.
 pub fn open(location: &str) -> StoreResult<Store> {
     let location: Location = location.parse()?;
-    let log = open_log(&location)?;
-    Ok(Store { log, location })
+    let (log, blobs) = open_backend(&location)?;
+    Ok(Store {
+        log,
+        blobs,
+        location,
+    })
 }
 
-fn open_log(location: &Location) -> StoreResult<Box<dyn LogStore>> {
+/// A log store and the blob store beside it.
+type Opened = (Box<dyn LogStore>, Box<dyn BlobStore>);
+
+fn open_backend(location: &Location) -> StoreResult<Opened> {
+    #[cfg(any(feature = "sqlite", feature = "redb"))]
+    let blobs = location.blob_path();
     match location.backend {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => Ok(Box::new(store_sqlite::SqliteLogStore::open(
-            &location.path,
-        )?)),
+        Backend::Sqlite => Ok((
+            Box::new(store_sqlite::SqliteLogStore::open(&location.path)?),
+            Box::new(store_sqlite::SqliteBlobStore::open(blobs)?),
+        )),
         #[cfg(feature = "redb")]
-        Backend::Redb => Ok(Box::new(store_redb::RedbLogStore::open(&location.path)?)),
+        Backend::Redb => Ok((
+            Box::new(store_redb::RedbLogStore::open(&location.path)?),
+            Box::new(store_redb::RedbBlobStore::open(blobs)?),
+        )),
         #[allow(unreachable_patterns)]
         backend => Err(StoreError::invalid(
             "location",

@@ -45,6 +45,22 @@ pub struct Location {
     pub path: PathBuf,
 }
 
+impl Location {
+    /// The file of the blob store that goes with this location's log: the log's file name
+    /// with `.blobs` before its extension (`data/nerve.db` → `data/nerve.blobs.db`).
+    pub fn blob_path(&self) -> PathBuf {
+        let stem = self
+            .path
+            .file_stem()
+            .map_or_else(|| "nerve".into(), |s| s.to_string_lossy().into_owned());
+        let name = match self.path.extension() {
+            Some(ext) => format!("{stem}.blobs.{}", ext.to_string_lossy()),
+            None => format!("{stem}.blobs"),
+        };
+        self.path.with_file_name(name)
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.backend, self.path.display())
@@ -141,6 +157,20 @@ mod tests {
         }
         let err = parse("nerve.txt").expect_err("no backend");
         assert!(err.to_string().contains("redb:PATH"), "{err}");
+    }
+
+    #[test]
+    fn blobs_live_in_a_file_beside_the_log() {
+        let path = |text: &str| parse(text).expect("parses").blob_path();
+        assert_eq!(
+            path("sqlite:data/nerve.db"),
+            PathBuf::from("data/nerve.blobs.db")
+        );
+        assert_eq!(
+            path("redb:/var/nerve.redb"),
+            PathBuf::from("/var/nerve.blobs.redb")
+        );
+        assert_eq!(path("sqlite:data/nerve"), PathBuf::from("data/nerve.blobs"));
     }
 
     #[test]
