@@ -29,8 +29,10 @@
 //! full options.
 
 mod location;
+mod migrate;
 
 pub use location::{Backend, DEFAULT_LOCATION, Location};
+pub use migrate::{ContentSummary, migrate, summarise};
 pub use store_core::*;
 #[cfg(feature = "redb")]
 pub use store_redb::{RedbBlobStore, RedbLogStore, RedbOptions};
@@ -47,6 +49,18 @@ pub struct Store {
     pub blobs: Box<dyn BlobStore>,
     /// Where it was opened.
     pub location: Location,
+}
+
+impl Store {
+    /// A store made of stores opened some other way (a backend crate's own options, a
+    /// store of the caller's), for what takes a `Store`, such as [`migrate`].
+    pub fn new(log: Box<dyn LogStore>, blobs: Box<dyn BlobStore>, location: Location) -> Self {
+        Store {
+            log,
+            blobs,
+            location,
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {

@@ -268,6 +268,19 @@ fn ci() -> Result<(), String> {
         .concat(),
         &[],
     )?;
+    cargo(
+        &[
+            "clippy",
+            "-p",
+            "nerve-store",
+            "--all-features",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
     cargo(&["test", "--workspace"], &[])?;
     cargo(&[&["test"][..], &redb_only].concat(), &[])?;
     eprintln!("xtask: ci passed");
