@@ -3,10 +3,10 @@
 //! would reuse an id or overwrite a run.
 
 use super::log::{minutes, seed_varied};
-use super::{Fixture, OpenStore, all_entries, collect_pages};
+use super::{Fixture, OpenStore, all_entries, collect_pages, observable_state};
 use crate::{
-    DaySpan, GetThreadRoundsParams, ImportBatch, LogId, LogStore, NewLogEntry, RunQuery,
-    RunTransition, StoreError, ThreadIndexRow, ThreadMessage, WorkflowRunStatus,
+    DaySpan, ImportBatch, LogId, LogStore, NewLogEntry, RunQuery, RunTransition, StoreError,
+    ThreadIndexRow, ThreadMessage, WorkflowRunStatus,
 };
 
 const THREADS: [&str; 2] = ["t1", "t2"];
@@ -65,31 +65,9 @@ pub fn varied_source(store: &dyn LogStore) {
     store.meta_set("k", "v").expect("meta");
 }
 
-/// Everything a caller can observe of a store, as one comparable text.
+/// Everything a caller can observe of a store filled by [`varied_source`].
 pub fn observed(store: &dyn LogStore) -> String {
-    let mut seen = format!("{:?}\n", all_entries(store));
-    seen += &format!(
-        "{:?}\n",
-        store.list_runs(&RunQuery {
-            limit: Some(usize::MAX),
-            ..RunQuery::default()
-        })
-    );
-    seen += &format!("{:?}\n", store.list_active_runs());
-    for thread in THREADS {
-        let params = GetThreadRoundsParams {
-            thread_id: thread.into(),
-            limit: Some(usize::MAX),
-            ..Default::default()
-        };
-        seen += &format!(
-            "{:?} {:?}\n",
-            store.thread_rounds(&params),
-            store.last_round(thread)
-        );
-    }
-    seen += &format!("{:?}\n", store.meta_entries());
-    seen
+    observable_state(store, &THREADS)
 }
 
 /// Copies `source` into `target` in batches of `per_batch` entries with their thread rows;

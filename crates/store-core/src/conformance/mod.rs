@@ -112,6 +112,30 @@ pub fn all_entries(store: &dyn LogStore) -> Vec<LogEntry> {
         .expect("reading the whole log")
 }
 
+/// Everything a caller can observe of a store through its listings: the whole log, every
+/// run, the active runs, the given threads round by round with their last round, and every
+/// meta pair, as one text to compare two stores by.
+pub fn observable_state(store: &dyn LogStore, threads: &[&str]) -> String {
+    let all_runs = crate::RunQuery {
+        limit: Some(usize::MAX),
+        ..crate::RunQuery::default()
+    };
+    let mut seen = format!("log: {:?}\n", all_entries(store));
+    seen += &format!("runs: {:?}\n", store.list_runs(&all_runs));
+    seen += &format!("active: {:?}\n", store.list_active_runs());
+    for thread in threads {
+        let params = crate::GetThreadRoundsParams {
+            thread_id: (*thread).into(),
+            limit: Some(usize::MAX),
+            ..crate::GetThreadRoundsParams::default()
+        };
+        seen += &format!("thread {thread}: {:?}\n", store.thread_rounds(&params));
+        seen += &format!("last round {thread}: {:?}\n", store.last_round(thread));
+    }
+    seen += &format!("meta: {:?}\n", store.meta_entries());
+    seen
+}
+
 /// Follows a cursor page by page until a page comes back empty, and returns every item in
 /// the order seen. `fetch` gets the cursor of the previous page's last item (`None` first).
 ///

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use super::log::minutes;
-use super::{Fixture, MemoryLogStore, OpenStore, all_entries};
+use super::{Fixture, MemoryLogStore, OpenStore, observable_state};
 use crate::{
     DaySpan, GetThreadRoundsParams, LogId, LogQuery, LogStore, NewLogEntry, Order, RunQuery,
     RunTransition, StoreResult, ThreadMessage, WorkflowRunStatus,
@@ -273,32 +273,12 @@ fn apply(store: &dyn LogStore, op: &Op) -> String {
     }
 }
 
-/// Everything a caller can observe, as one comparable text.
+/// Everything a caller can observe: the listings, and each run and meta key of the pools
+/// read one by one (a separate read path in every backend).
 fn observe(store: &dyn LogStore) -> String {
-    let mut seen = format!("log: {:?}\n", all_entries(store));
-    let all_runs = RunQuery {
-        limit: Some(usize::MAX),
-        ..RunQuery::default()
-    };
-    seen += &format!("runs: {}\n", answer(store.list_runs(&all_runs)));
-    seen += &format!("active: {}\n", answer(store.list_active_runs()));
+    let mut seen = observable_state(store, &THREADS);
     for run in RUNS {
         seen += &format!("run {run}: {}\n", answer(store.get_run(run)));
-    }
-    for thread in THREADS {
-        let params = GetThreadRoundsParams {
-            thread_id: thread.into(),
-            limit: Some(usize::MAX),
-            ..Default::default()
-        };
-        seen += &format!(
-            "thread {thread}: {}\n",
-            answer(store.thread_rounds(&params))
-        );
-        seen += &format!(
-            "last round {thread}: {}\n",
-            answer(store.last_round(thread))
-        );
     }
     for key in META_KEYS {
         seen += &format!("meta {key:?}: {}\n", answer(store.meta_get(key)));
