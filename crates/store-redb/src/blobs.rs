@@ -3,7 +3,7 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 use store_core::{
     BlobStore, ChunkedReader, Digest, Hasher, StoreError, StoreResult, VerifyingReader, fill_buffer,
 };
@@ -79,18 +79,11 @@ impl RedbBlobStore {
     }
 
     fn lookup(&self, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
-        let context = || format!("looking up blob {digest}");
         let tx = self
             .db
             .begin_read()
-            .map_err(|err| engine_error(context(), err))?;
-        let blobs = tx
-            .open_table(BLOBS)
-            .map_err(|err| engine_error(context(), err))?;
-        let found = blobs
-            .get(digest.as_bytes().as_slice())
-            .map_err(|err| engine_error(context(), err))?;
-        Ok(found.map(|row| row.value()))
+            .map_err(|err| engine_error(format!("looking up blob {digest}"), err))?;
+        lookup_in(&tx, digest)
     }
 }
 
@@ -167,14 +160,7 @@ impl BlobStore for RedbBlobStore {
             .db
             .begin_read()
             .map_err(|err| engine_error(context(), err))?;
-        let blobs = tx
-            .open_table(BLOBS)
-            .map_err(|err| engine_error(context(), err))?;
-        let Some((blob_id, _)) = blobs
-            .get(digest.as_bytes().as_slice())
-            .map_err(|err| engine_error(context(), err))?
-            .map(|row| row.value())
-        else {
+        let Some((blob_id, _)) = lookup_in(&tx, digest)? else {
             return Ok(None);
         };
         let chunks = tx
@@ -242,4 +228,17 @@ impl BlobStore for RedbBlobStore {
         }
         Ok(digests)
     }
+}
+
+/// The (blob id, size) row of `digest`, read in `tx`: a reader of the blob reads its chunks
+/// in the same snapshot.
+fn lookup_in(tx: &ReadTransaction, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
+    let context = || format!("looking up blob {digest}");
+    let blobs = tx
+        .open_table(BLOBS)
+        .map_err(|err| engine_error(context(), err))?;
+    let found = blobs
+        .get(digest.as_bytes().as_slice())
+        .map_err(|err| engine_error(context(), err))?;
+    Ok(found.map(|row| row.value()))
 }
