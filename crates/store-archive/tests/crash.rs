@@ -175,6 +175,9 @@ impl LogStore for FailingStore<'_> {
     fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
         self.inner.next_log_day(after)
     }
+    fn log_stats(&self) -> StoreResult<store_core::LogStats> {
+        self.inner.log_stats()
+    }
     fn compact(&self) -> StoreResult<()> {
         self.inner.compact()
     }

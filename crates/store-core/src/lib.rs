@@ -38,7 +38,8 @@ pub use log::{
     prepare_batch, time_from_millis, truncate_to_millis, ts_millis,
 };
 pub use maintenance::{
-    DAY_MILLIS, DAY_PAGE, DaySpan, day_bounds, day_number, day_of_number, day_stream, number_of_day,
+    DAY_MILLIS, DAY_PAGE, DaySpan, LogStats, day_bounds, day_number, day_of_number, day_stream,
+    number_of_day,
 };
 pub use run::{
     ALL_STATUSES, AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS,

@@ -4,6 +4,18 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::log::LogId;
 
+/// The size and time span of a log, read in one snapshot: what `stats` shows without
+/// reading the log through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogStats {
+    /// Entries in the store (archived entries are no longer counted).
+    pub entries: u64,
+    /// The first UTC day with entries; `None` for an empty log.
+    pub first_day: Option<NaiveDate>,
+    /// The last UTC day with entries; `None` for an empty log.
+    pub last_day: Option<NaiveDate>,
+}
+
 /// The entries of one UTC day whose id is at most `through`: what one archive pass copied
 /// out of that day. An entry that lands in the day later (a caller's explicit `ts`) gets a
 /// higher id, so it is outside the span and is not deleted unseen.

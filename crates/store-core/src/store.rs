@@ -5,7 +5,7 @@ use crate::log::{LogEntry, LogId, LogQuery, NewLogEntry};
 use chrono::NaiveDate;
 
 use crate::import::{ImportBatch, ThreadIndexRow};
-use crate::maintenance::DaySpan;
+use crate::maintenance::{DaySpan, LogStats};
 use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
 use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
 
@@ -122,6 +122,11 @@ pub trait LogStore: Send + Sync {
 
     /// The first UTC day after `after` (the first of all when `None`) that has entries.
     fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>>;
+
+    /// How many entries the log holds and its first and last days, from one snapshot.
+    /// The days come from the (day, id) index; the count may read an index through
+    /// (SQLite counts its rows), so it costs a few milliseconds per million entries.
+    fn log_stats(&self) -> StoreResult<LogStats>;
 
     /// Gives the space of deleted entries back to the file system (SQLite `VACUUM`, redb
     /// `compact`). Keeps every entry and every id. May take as long as rewriting the file.

@@ -1,7 +1,7 @@
 //! Reads in one redb read transaction (one snapshot): each query walks the index that
 //! orders it and fetches rows by key.
 
-use redb::{ReadOnlyTable, ReadTransaction, TableDefinition};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition};
 use store_core::{
     GetThreadRoundsParams, LogEntry, LogId, LogQuery, Order, RunQuery, StoreError, StoreResult,
     ThreadRoundRow, WorkflowRun,
@@ -429,6 +429,29 @@ pub(crate) fn next_log_day(
     store_core::day_of_number(number)
         .map(Some)
         .ok_or_else(|| StoreError::corrupt("logs_by_day", number, "day number out of range"))
+}
+
+/// The entry count (kept by redb in the table's header) and the first and last keys of
+/// the day index.
+pub(crate) fn log_stats(tx: &ReadTransaction) -> StoreResult<store_core::LogStats> {
+    let walk = "counting the log";
+    let entries = open(tx, LOGS)?.len().map_err(failed(walk))?;
+    let index = open(tx, LOGS_BY_DAY)?;
+    let day = |key: Option<(i64, u64)>| {
+        key.map(|(number, _)| {
+            store_core::day_of_number(number).ok_or_else(|| {
+                StoreError::corrupt("logs_by_day", number, "day number out of range")
+            })
+        })
+        .transpose()
+    };
+    let first = index.first().map_err(failed(walk))?;
+    let last = index.last().map_err(failed(walk))?;
+    Ok(store_core::LogStats {
+        entries,
+        first_day: day(first.map(|(key, _)| key.value()))?,
+        last_day: day(last.map(|(key, _)| key.value()))?,
+    })
 }
 
 /// The thread-index rows after `after`, in id order.

@@ -268,6 +268,10 @@ impl LogStore for RedbLogStore {
         self.read(|tx| read::day_entries(tx, day, after, limit))
     }
 
+    fn log_stats(&self) -> StoreResult<store_core::LogStats> {
+        self.read(read::log_stats)
+    }
+
     fn next_log_day(
         &self,
         after: Option<chrono::NaiveDate>,

@@ -537,6 +537,35 @@ impl LogStore for SqliteLogStore {
         })
     }
 
+    fn log_stats(&self) -> StoreResult<store_core::LogStats> {
+        // Three subqueries, so that min and max are each one seek of the day index.
+        let sql = format!(
+            "SELECT (SELECT count(*) FROM logs), (SELECT min({DAY_EXPR}) FROM logs), \
+             (SELECT max({DAY_EXPR}) FROM logs)"
+        );
+        let (entries, first, last): (i64, Option<i64>, Option<i64>) = self.read(|conn| {
+            conn.prepare_cached(&sql)
+                .and_then(|mut stmt| {
+                    stmt.query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                })
+                .map_err(|err| engine_error("counting the log", err))
+        })?;
+        let day = |number: Option<i64>| {
+            number
+                .map(|n| {
+                    store_core::day_of_number(n).ok_or_else(|| {
+                        store_core::StoreError::corrupt("logs", n, "day number out of range")
+                    })
+                })
+                .transpose()
+        };
+        Ok(store_core::LogStats {
+            entries: u64::try_from(entries).unwrap_or_default(),
+            first_day: day(first)?,
+            last_day: day(last)?,
+        })
+    }
+
     fn next_log_day(
         &self,
         after: Option<chrono::NaiveDate>,

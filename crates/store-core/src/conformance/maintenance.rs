@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate};
 
 use super::log::minutes;
 use super::{Fixture, OpenStore, all_entries};
-use crate::{DaySpan, LogEntry, LogId, NewLogEntry, day_stream};
+use crate::{DaySpan, LogEntry, LogId, LogStats, NewLogEntry, day_stream};
 
 fn on_day(day: i64, minute: i64, payload: &str) -> NewLogEntry {
     NewLogEntry::new("s", "k", payload).at(minutes(day * 24 * 60 + minute))
@@ -109,6 +109,47 @@ pub fn next_log_day_walks_the_days_with_entries(open: OpenStore) {
         before_1970.ts.date_naive(),
         NaiveDate::from_ymd_opt(1969, 12, 31).expect("date")
     );
+}
+
+/// `log_stats` counts the entries and names the first and last days with entries, after
+/// appends out of time order, a deleted day and reopening.
+pub fn log_stats_counts_entries_and_finds_the_first_and_last_day(open: OpenStore) {
+    let mut fx = Fixture::new(open);
+    let store = fx.store();
+    assert_eq!(
+        store.log_stats().expect("an empty log"),
+        LogStats::default()
+    );
+    store.append(on_day(4, 10, "middle")).expect("append");
+    let last = store.append(on_day(9, 0, "last")).expect("append");
+    let first = store.append(on_day(-2, 1439, "first")).expect("append");
+    store
+        .append_batch((0..20).map(|i| on_day(4, i, "x")).collect())
+        .expect("a batch");
+    let expected = LogStats {
+        entries: 23,
+        first_day: Some(day(-2)),
+        last_day: Some(day(9)),
+    };
+    assert_eq!(store.log_stats().expect("stats"), expected);
+    store
+        .delete_days(
+            &[
+                DaySpan::new(day(-2), first.id),
+                DaySpan::new(day(9), last.id),
+            ],
+            &[],
+        )
+        .expect("delete the first and last days");
+    let after_delete = LogStats {
+        entries: 21,
+        first_day: Some(day(4)),
+        last_day: Some(day(4)),
+    };
+    assert_eq!(store.log_stats().expect("stats"), after_delete);
+    assert_eq!(all_entries(store).len(), 21);
+    fx.reopen();
+    assert_eq!(fx.store().log_stats().expect("stats"), after_delete);
 }
 
 /// Compacting after deletions keeps every entry as it was, and ids go on increasing.

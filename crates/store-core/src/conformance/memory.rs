@@ -259,6 +259,16 @@ impl LogStore for MemoryLogStore {
             .collect())
     }
 
+    fn log_stats(&self) -> StoreResult<crate::LogStats> {
+        let state = self.state();
+        let days = || state.entries.values().map(|e| e.ts.date_naive());
+        Ok(crate::LogStats {
+            entries: state.entries.len() as u64,
+            first_day: days().min(),
+            last_day: days().max(),
+        })
+    }
+
     fn next_log_day(
         &self,
         after: Option<chrono::NaiveDate>,

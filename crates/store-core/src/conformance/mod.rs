@@ -133,6 +133,7 @@ pub fn observable_state(store: &dyn LogStore, threads: &[&str]) -> String {
         seen += &format!("last round {thread}: {:?}\n", store.last_round(thread));
     }
     seen += &format!("meta: {:?}\n", store.meta_entries());
+    seen += &format!("stats: {:?}\n", store.log_stats());
     seen
 }
 
@@ -230,6 +231,7 @@ macro_rules! log_store_conformance {
                 a_day_pages_in_id_order_without_other_days,
                 a_day_larger_than_a_page_streams_whole,
                 next_log_day_walks_the_days_with_entries,
+                log_stats_counts_entries_and_finds_the_first_and_last_day,
                 compact_keeps_every_entry_and_id,
             }
             import {
