@@ -79,8 +79,35 @@ impl std::fmt::Debug for Store {
 /// cargo feature is off (the message names the feature); otherwise the backend's errors
 /// on opening.
 pub fn open(location: &str) -> StoreResult<Store> {
+    open_with(location, &OpenOptions::default())
+}
+
+/// How [`open_with`] opens a store; the default is what [`open`] does. For more, open
+/// through a backend crate and assemble a [`Store::new`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenOptions {
+    /// Bytes of page cache for the log: per connection for SQLite, for the file for redb.
+    /// `None` keeps the backend's default (64 MiB), right for a daemon; a batch job that
+    /// reads the log through once, such as an archive run, wants a few MiB.
+    pub cache_bytes: Option<usize>,
+}
+
+impl OpenOptions {
+    /// These options with a page cache of `bytes`.
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = Some(bytes);
+        self
+    }
+}
+
+/// [`open`] with options.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
     let location: Location = location.parse()?;
-    let (log, blobs) = open_backend(&location)?;
+    let (log, blobs) = open_backend(&location, options)?;
     Ok(Store {
         log,
         blobs,
@@ -91,18 +118,28 @@ pub fn open(location: &str) -> StoreResult<Store> {
 /// A log store and the blob store beside it.
 type Opened = (Box<dyn LogStore>, Box<dyn BlobStore>);
 
-fn open_backend(location: &Location) -> StoreResult<Opened> {
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "redb")),
+    allow(unused_variables)
+)]
+fn open_backend(location: &Location, options: &OpenOptions) -> StoreResult<Opened> {
     #[cfg(any(feature = "sqlite", feature = "redb"))]
     let blobs = location.blob_path();
     match location.backend {
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => Ok((
-            Box::new(store_sqlite::SqliteLogStore::open(&location.path)?),
+            Box::new(store_sqlite::SqliteLogStore::open_with(
+                &location.path,
+                sqlite_options(options),
+            )?),
             Box::new(store_sqlite::SqliteBlobStore::open(blobs)?),
         )),
         #[cfg(feature = "redb")]
         Backend::Redb => Ok((
-            Box::new(store_redb::RedbLogStore::open(&location.path)?),
+            Box::new(store_redb::RedbLogStore::open_with(
+                &location.path,
+                redb_options(options),
+            )?),
             Box::new(store_redb::RedbBlobStore::open(blobs)?),
         )),
         #[allow(unreachable_patterns)]
@@ -113,6 +150,28 @@ fn open_backend(location: &Location) -> StoreResult<Opened> {
                  feature \"{backend}\" of nerve-store"
             ),
         )),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+fn sqlite_options(options: &OpenOptions) -> store_sqlite::SqliteOptions {
+    let defaults = store_sqlite::SqliteOptions::default();
+    store_sqlite::SqliteOptions {
+        cache_size_kib: options
+            .cache_bytes
+            .map_or(defaults.cache_size_kib, |bytes| {
+                u32::try_from(bytes / 1024).unwrap_or(u32::MAX)
+            }),
+        ..defaults
+    }
+}
+
+#[cfg(feature = "redb")]
+fn redb_options(options: &OpenOptions) -> store_redb::RedbOptions {
+    let defaults = store_redb::RedbOptions::default();
+    store_redb::RedbOptions {
+        cache_size: options.cache_bytes.unwrap_or(defaults.cache_size),
+        ..defaults
     }
 }
 

@@ -153,15 +153,25 @@ pub enum StoreError {
         actual: String,
     },
 
-    /// Another connection (usually another process) held the lock for longer than the
-    /// busy timeout. Nothing was written; the operation may be retried.
-    #[error(
-        "the store was locked by another writer for longer than the busy timeout while {context}"
-    )]
+    /// Another connection (usually another process) holds the store's lock: SQLite waited
+    /// its busy timeout for it; redb found the file opened for exclusive use. Nothing was
+    /// written; the operation may be retried.
+    #[error("the store is locked by another writer ({context})")]
     Busy {
         /// What the store was doing.
         context: String,
         /// The engine's error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+
+    /// The store's file, or its folder, may not be written by this process: the operating
+    /// system's permissions, or a read-only file system. Nothing was written.
+    #[error("{path} is read-only to this process")]
+    ReadOnly {
+        /// The file (or folder) that cannot be written.
+        path: PathBuf,
+        /// The engine's or the operating system's error.
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },

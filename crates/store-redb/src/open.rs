@@ -81,6 +81,17 @@ fn open_error(path: &Path, err: DatabaseError) -> StoreError {
         {
             not_a_store(path, format!("the file is not a redb database ({io})"))
         }
+        DatabaseError::Storage(StorageError::Io(io))
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            StoreError::ReadOnly {
+                path: path.to_owned(),
+                source: Box::new(io),
+            }
+        }
         DatabaseError::UpgradeRequired(version) => not_a_store(
             path,
             format!("it is in redb file format {version}, which redb 4 cannot open"),

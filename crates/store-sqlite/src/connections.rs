@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
-use store_core::StoreResult;
+use store_core::{StoreError, StoreResult};
 
 use crate::options::SqliteOptions;
 use crate::schema;
@@ -25,7 +25,7 @@ pub(crate) struct Connections {
 
 impl Connections {
     pub(crate) fn open(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
-        let writer = schema::open_writer(path, &options)?;
+        let writer = schema::open_writer(path, &options).map_err(|err| read_only(path, err))?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(Connections {
             path: path.to_owned(),
@@ -98,5 +98,26 @@ impl Drop for Reader<'_> {
                 idle.push(conn);
             }
         }
+    }
+}
+
+/// An open that failed because SQLite may not write the file (or create its `-wal` and
+/// `-shm` beside it) as [`StoreError::ReadOnly`]; any other error as it is.
+fn read_only(path: &Path, err: StoreError) -> StoreError {
+    let refused = match &err {
+        StoreError::Backend { source, .. } => {
+            source
+                .downcast_ref::<rusqlite::Error>()
+                .and_then(rusqlite::Error::sqlite_error_code)
+                == Some(rusqlite::ErrorCode::ReadOnly)
+        }
+        _ => false,
+    };
+    match err {
+        StoreError::Backend { source, .. } if refused => StoreError::ReadOnly {
+            path: path.to_owned(),
+            source,
+        },
+        err => err,
     }
 }

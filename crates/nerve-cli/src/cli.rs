@@ -1,0 +1,287 @@
+//! The command line's grammar.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use nerve_store::WorkflowRunStatus;
+
+/// Look into a nerve store, archive it, and move it between backends.
+#[derive(Debug, Parser)]
+#[command(name = "nerve-store", version)]
+pub(crate) struct Cli {
+    /// Where the store lives: sqlite:PATH, redb:PATH, or a path ending in .db, .sqlite,
+    /// .sqlite3 (SQLite) or .redb (redb). Blobs live beside it, in NAME.blobs.EXT.
+    #[arg(
+        long,
+        global = true,
+        env = "NERVE_STORE",
+        default_value = nerve_store::DEFAULT_LOCATION,
+        value_name = "LOCATION"
+    )]
+    pub(crate) store: String,
+
+    /// Print one JSON object per line instead of tables.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Drive a daemon's workload into the store (runs queued, started, resumed after a
+    /// crash, completed or failed; thread messages round by round; blobs), then print what
+    /// it stored and how fast.
+    Simulate(SimulateArgs),
+    /// Read the log.
+    #[command(subcommand)]
+    Logs(LogsCommand),
+    /// List and show workflow runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Show a thread's conversation.
+    #[command(subcommand)]
+    Thread(ThreadCommand),
+    /// Read and change the store's meta keys.
+    #[command(subcommand)]
+    Meta(MetaCommand),
+    /// Move old log days out to JSON-lines files (or, with `cat`, read them back).
+    Archive(ArchiveArgs),
+    /// Store, read, list and verify content-addressed blobs.
+    #[command(subcommand)]
+    Blob(BlobCommand),
+    /// What the store holds: entries, runs per status, days, archive watermark, file sizes.
+    Stats,
+    /// Copy a whole store into a new one (usually of the other backend), verified.
+    Migrate(MigrateArgs),
+}
+
+/// `simulate`.
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    /// How many workflow runs to drive.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) runs: u64,
+    /// How many runs are driven at once, as by a daemon's worker pool.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) workers: u16,
+    /// The seed of the workload's choices: the same seed makes the same choices.
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+}
+
+/// Filters shared by `logs query` and `logs tail`.
+#[derive(Debug, Args)]
+pub(crate) struct LogFilter {
+    /// Only entries from this source.
+    #[arg(long)]
+    pub(crate) source: Option<String>,
+    /// Only entries of this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub(crate) kind: Option<String>,
+    /// Only entries about this reference (a run id, ...).
+    #[arg(long = "ref", value_name = "REF")]
+    pub(crate) ref_id: Option<String>,
+    /// Only entries at or after this time: RFC 3339, a date, or a span back from now
+    /// (`2h`, `7d`).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Only entries before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
+}
+
+/// `logs`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LogsCommand {
+    /// Entries matching every filter given, by id.
+    Query {
+        #[command(flatten)]
+        filter: LogFilter,
+        /// Only entries with an id above this one (the cursor of the next page).
+        #[arg(long, value_name = "ID")]
+        after: Option<u64>,
+        /// Only entries with an id below this one.
+        #[arg(long, value_name = "ID")]
+        before: Option<u64>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = nerve_store::DEFAULT_QUERY_LIMIT)]
+        limit: usize,
+        /// Newest first.
+        #[arg(long)]
+        desc: bool,
+    },
+    /// The last entries, and with --follow every entry appended after them, by any process.
+    Tail {
+        #[command(flatten)]
+        filter: LogFilter,
+        /// How many of the last entries to print first.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: usize,
+        /// Keep printing entries as they are appended, until interrupted.
+        #[arg(short, long)]
+        follow: bool,
+        /// How often --follow looks for new entries, in milliseconds.
+        #[arg(long, default_value_t = 250, value_name = "MS")]
+        interval: u64,
+    },
+}
+
+/// `runs`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RunsCommand {
+    /// Runs, oldest first.
+    List {
+        /// Only runs that are still in flight (queued, started, crashed or interrupted).
+        #[arg(long)]
+        active: bool,
+        /// Only runs in this status (may be given more than once).
+        #[arg(long, value_name = "STATUS")]
+        status: Vec<WorkflowRunStatus>,
+        /// Only runs of this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Only runs of this thread.
+        #[arg(long)]
+        thread: Option<String>,
+        /// Only runs listed after this run (the cursor of the next page).
+        #[arg(long, value_name = "RUN")]
+        after: Option<String>,
+        /// At most this many runs.
+        #[arg(long, default_value_t = nerve_store::DEFAULT_QUERY_LIMIT)]
+        limit: usize,
+    },
+    /// One run and everything the log holds about it.
+    Show {
+        /// The run's id.
+        run: String,
+    },
+}
+
+/// `thread`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ThreadCommand {
+    /// The conversation, round by round.
+    Show {
+        /// The thread's id.
+        thread: String,
+        /// Only messages of this role.
+        #[arg(long)]
+        role: Option<String>,
+        /// Only rounds from this one on.
+        #[arg(long, value_name = "N")]
+        from_round: Option<u32>,
+    },
+}
+
+/// `meta`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum MetaCommand {
+    /// Print a key's value.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// Set a key's value.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Remove a key.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// Every key and value.
+    Ls,
+}
+
+/// `archive`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ArchiveArgs {
+    #[command(subcommand)]
+    pub(crate) read: Option<ArchiveCommand>,
+    /// The archive's folder: `archive` beside the store's file by default.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Keep this many days of the log in the store.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    pub(crate) retain_days: u32,
+    /// Report what would move, and move nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Give the space of the archived entries back to the file system afterwards.
+    #[arg(long)]
+    pub(crate) vacuum: bool,
+}
+
+/// `archive cat`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArchiveCommand {
+    /// Print archived entries of the UTC days FROM..TO (both included), or of one day.
+    Cat {
+        /// `2026-10-01..2026-10-07`, or `2026-10-01`.
+        #[arg(value_name = "FROM..TO")]
+        days: String,
+        /// The archive's folder: `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// `blob`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BlobCommand {
+    /// Store a file's content (or standard input's, with `-`) and print its digest.
+    Put {
+        /// The file, or `-` for standard input.
+        file: PathBuf,
+    },
+    /// Write a blob's content to standard output or a file, verified.
+    Get {
+        /// The blob's digest.
+        digest: String,
+        /// Write to this file instead of standard output (only once the whole blob is
+        /// verified).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Every blob, with its size.
+    Ls,
+    /// Re-hash a blob, or every blob with --all; fails when one does not match its digest.
+    Verify {
+        /// The blob's digest.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        digest: Option<String>,
+        /// Every blob in the store.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// `migrate`.
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The store to copy (it is only read).
+    #[arg(long, value_name = "LOCATION")]
+    pub(crate) from: String,
+    /// The new store to copy into: a path where no store exists yet, or an empty store.
+    #[arg(long, value_name = "LOCATION")]
+    pub(crate) to: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

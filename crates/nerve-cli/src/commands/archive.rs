@@ -1,0 +1,100 @@
+//! `archive` and `archive cat`.
+
+use nerve_store::Location;
+use serde_json::json;
+use store_archive::{ArchiveOptions, Progress, archive_logs_with_progress, read_archive};
+
+use crate::cli::{ArchiveArgs, ArchiveCommand};
+use crate::error::{CliError, CliResult};
+use crate::output::{Out, Table, human_bytes, thousands};
+use crate::progress;
+use crate::time::parse_day_range;
+
+pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult<()> {
+    let parsed: Location = location.parse()?;
+    if let Some(ArchiveCommand::Cat { days, dir }) = args.read {
+        let dir = dir.unwrap_or_else(|| super::default_archive_dir(&parsed));
+        let (from, to) = parse_day_range(&days).map_err(|reason| {
+            CliError::refused(reason, "write FROM..TO, as 2026-10-01..2026-10-07")
+        })?;
+        let mut table = super::logs::entry_table();
+        for entry in read_archive(&dir, from..=to) {
+            let entry = entry?;
+            super::logs::print_entries(out, &mut table, std::slice::from_ref(&entry))?;
+        }
+        if !out.json() {
+            out.table(&table)?;
+        }
+        return Ok(());
+    }
+
+    let store = super::open_for_batch(location)?;
+    let dir = args
+        .dir
+        .unwrap_or_else(|| super::default_archive_dir(&parsed));
+    let options = ArchiveOptions {
+        dir: dir.clone(),
+        retain_days: args.retain_days,
+        vacuum: args.vacuum,
+        dry_run: args.dry_run,
+        ..ArchiveOptions::default()
+    };
+    let bar = progress::bar(0, "days");
+    let report = archive_logs_with_progress(store.log.as_ref(), &options, &mut |p: Progress| {
+        bar.set_length(p.days_total as u64);
+        bar.set_position(p.days_done as u64);
+        bar.set_message(format!("{} entries", thousands(p.rows_done)));
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    if out.json() {
+        let days: Vec<_> = report
+            .days
+            .iter()
+            .map(|d| json!({ "day": d.day, "entries": d.rows, "bytes": d.bytes, "file": d.file }))
+            .collect();
+        return out.object(&json!({
+            "dir": dir,
+            "dryRun": report.dry_run,
+            "cutoff": report.cutoff,
+            "days": days,
+            "entries": report.rows,
+            "bytes": report.bytes,
+            "vacuumed": report.vacuumed,
+        }));
+    }
+    let mut table = Table::new(&["DAY", "ENTRIES", "BYTES", "FILE"]);
+    for day in &report.days {
+        table.row(vec![
+            day.day.to_string(),
+            thousands(day.rows),
+            human_bytes(day.bytes),
+            day.file.display().to_string(),
+        ]);
+    }
+    if !table.is_empty() {
+        out.table(&table)?;
+    }
+    let verb = if report.dry_run {
+        "would move"
+    } else {
+        "moved"
+    };
+    let cutoff = report.cutoff.map_or_else(
+        || "no day is old enough".to_owned(),
+        |day| format!("days up to {day}"),
+    );
+    out.line(format!(
+        "{verb} {} entries ({}) in {} days to {} ({cutoff}, {} days kept){}",
+        thousands(report.rows),
+        human_bytes(report.bytes),
+        report.days.len(),
+        dir.display(),
+        args.retain_days,
+        if report.vacuumed {
+            "; store vacuumed"
+        } else {
+            ""
+        },
+    ))
+}

@@ -1,0 +1,178 @@
+//! `blob put|get|ls|verify`.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use nerve_store::{BlobHealth, Digest, Store};
+use serde_json::json;
+
+use crate::cli::BlobCommand;
+use crate::error::{CliError, CliResult};
+use crate::output::{Out, Table, human_bytes};
+
+pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResult<()> {
+    match command {
+        BlobCommand::Put { file } => {
+            let (digest, bytes) = if file.as_os_str() == "-" {
+                put(store, &mut io::stdin().lock())?
+            } else {
+                let mut source = File::open(&file)
+                    .map_err(CliError::io(format!("opening {}", file.display())))?;
+                put(store, &mut source)?
+            };
+            if out.json() {
+                out.object(&json!({ "digest": digest, "bytes": bytes }))
+            } else {
+                out.line(digest)
+            }
+        }
+        BlobCommand::Get { digest, output } => {
+            let digest: Digest = digest.parse()?;
+            let Some(mut reader) = store.blobs.open(&digest)? else {
+                return Err(missing(store, &digest));
+            };
+            match output {
+                Some(path) => write_verified_file(&mut reader, &path, &digest),
+                None => {
+                    // A stream cannot be taken back: a damaged blob fails at its end, after
+                    // its bytes went out, with a non-zero exit.
+                    let mut stdout = io::stdout().lock();
+                    copy(&mut reader, &mut stdout, &digest)?;
+                    stdout
+                        .flush()
+                        .map_err(CliError::io("writing to standard output"))
+                }
+            }
+        }
+        BlobCommand::Ls => {
+            let digests = store.blobs.list()?;
+            let mut table = Table::new(&["DIGEST", "SIZE"]);
+            for digest in digests {
+                let Some(bytes) = store.blobs.len(&digest)? else {
+                    continue; // deleted since the listing
+                };
+                if out.json() {
+                    out.object(&json!({ "digest": digest, "bytes": bytes }))?;
+                } else {
+                    table.row(vec![digest.to_string(), human_bytes(bytes)]);
+                }
+            }
+            if !out.json() {
+                out.table(&table)?;
+            }
+            Ok(())
+        }
+        BlobCommand::Verify { digest, all } => {
+            if all {
+                let report = store.blobs.verify_all()?;
+                if out.json() {
+                    out.object(&json!({ "checked": report.checked, "corrupt": report.corrupt }))?;
+                } else {
+                    out.line(format!(
+                        "{} blobs checked, {} corrupt",
+                        report.checked,
+                        report.corrupt.len()
+                    ))?;
+                    for digest in &report.corrupt {
+                        out.line(format!("corrupt {digest}"))?;
+                    }
+                }
+                if let Some(first) = report.corrupt.first() {
+                    return Err(nerve_store::StoreError::Corrupt { digest: *first }.into());
+                }
+                return Ok(());
+            }
+            let Some(digest) = digest else {
+                return Err(CliError::refused(
+                    "nothing to verify",
+                    "give a DIGEST, or --all",
+                ));
+            };
+            let digest: Digest = digest.parse()?;
+            let health = store.blobs.verify(&digest)?;
+            let name = match health {
+                BlobHealth::Intact => "intact",
+                BlobHealth::Missing => "missing",
+                BlobHealth::Corrupt => "corrupt",
+            };
+            if out.json() {
+                out.object(&json!({ "digest": digest, "health": name }))?;
+            } else {
+                out.line(format!("{digest} {name}"))?;
+            }
+            match health {
+                BlobHealth::Intact => Ok(()),
+                BlobHealth::Missing => Err(missing(store, &digest)),
+                BlobHealth::Corrupt => Err(nerve_store::StoreError::Corrupt { digest }.into()),
+            }
+        }
+    }
+}
+
+fn missing(store: &Store, digest: &Digest) -> CliError {
+    CliError::refused(
+        format!("no blob {digest} in {}", store.location),
+        "`nerve-store blob ls` lists the blobs there are",
+    )
+}
+
+/// Writes `source` as a blob, counting its bytes.
+fn put(store: &Store, source: &mut dyn Read) -> CliResult<(Digest, u64)> {
+    let mut counting = Counting {
+        inner: source,
+        bytes: 0,
+    };
+    let digest = store.blobs.write_from(&mut counting)?;
+    Ok((digest, counting.bytes))
+}
+
+struct Counting<'a> {
+    inner: &'a mut dyn Read,
+    bytes: u64,
+}
+
+impl Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Copies a verifying reader to `sink`; a digest mismatch at the end is the blob's
+/// corruption, not an I/O error.
+fn copy(reader: &mut dyn Read, sink: &mut dyn Write, digest: &Digest) -> CliResult<u64> {
+    io::copy(reader, sink).map_err(|err| {
+        if err.kind() == io::ErrorKind::InvalidData {
+            CliError::Store(nerve_store::StoreError::Corrupt { digest: *digest })
+        } else {
+            CliError::Io {
+                context: format!("copying blob {digest}"),
+                source: err,
+            }
+        }
+    })
+}
+
+/// Writes the blob to a temporary file beside `path` and renames it into place once the
+/// whole content is verified: `path` never holds a damaged or partial blob.
+fn write_verified_file(reader: &mut dyn Read, path: &Path, digest: &Digest) -> CliResult<()> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "blob".into(), |n| n.to_string_lossy().into_owned());
+    let partial = path.with_file_name(format!(".{name}.partial"));
+    let result = (|| {
+        let mut file = File::create(&partial)
+            .map_err(CliError::io(format!("creating {}", partial.display())))?;
+        copy(reader, &mut file, digest)?;
+        file.sync_all()
+            .map_err(CliError::io(format!("syncing {}", partial.display())))?;
+        std::fs::rename(&partial, path)
+            .map_err(CliError::io(format!("renaming to {}", path.display())))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}

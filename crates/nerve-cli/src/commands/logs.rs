@@ -1,0 +1,155 @@
+//! `logs query` and `logs tail [--follow]`.
+
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use nerve_store::{LogEntry, LogId, LogQuery, Order, Store};
+
+use crate::cli::{LogFilter, LogsCommand};
+use crate::error::{CliError, CliResult};
+use crate::output::{Out, Table};
+use crate::time::parse_time;
+
+/// How many new entries one look of `--follow` reads at most.
+const FOLLOW_PAGE: usize = 1_000;
+
+pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResult<()> {
+    match command {
+        LogsCommand::Query {
+            filter,
+            after,
+            before,
+            limit,
+            desc,
+        } => {
+            let query = LogQuery {
+                after: after.map(LogId),
+                before: before.map(LogId),
+                limit: Some(limit),
+                order: if desc {
+                    Order::Descending
+                } else {
+                    Order::Ascending
+                },
+                ..filter_query(&filter)?
+            };
+            let entries = store.log.query(&query)?;
+            let mut table = entry_table();
+            print_entries(out, &mut table, &entries)?;
+            if !out.json() {
+                out.table(&table)?;
+            }
+            Ok(())
+        }
+        LogsCommand::Tail {
+            filter,
+            lines,
+            follow,
+            interval,
+        } => {
+            let base = filter_query(&filter)?;
+            let mut last = store.log.query(&LogQuery {
+                limit: Some(lines),
+                order: Order::Descending,
+                ..base.clone()
+            })?;
+            last.reverse();
+            // Without --follow, the entries are aligned as a table; following, rows go out
+            // as they come, in columns at least as wide as the header's.
+            let mut table = entry_table().with_min_widths(&[6, 24, 10, 10, 12]);
+            print_entries(out, &mut table, &last)?;
+            if !follow {
+                if !out.json() {
+                    out.table(&table)?;
+                }
+                return Ok(());
+            }
+            let widths = table.widths();
+            if !out.json() {
+                out.line(table.format_row(&header(), &widths))?;
+            }
+            let mut cursor = match last.last() {
+                Some(entry) => Some(entry.id),
+                // Nothing matched yet: follow from the log's current end, not its start.
+                None => store
+                    .log
+                    .query(&LogQuery {
+                        limit: Some(1),
+                        order: Order::Descending,
+                        ..LogQuery::default()
+                    })?
+                    .first()
+                    .map(|entry| entry.id),
+            };
+            loop {
+                for row in table.take_rows() {
+                    out.line(table.format_row(&row, &widths))?;
+                }
+                out.flush()?;
+                std::thread::sleep(Duration::from_millis(interval));
+                let new = store.log.query(&LogQuery {
+                    after: cursor,
+                    limit: Some(FOLLOW_PAGE),
+                    ..base.clone()
+                })?;
+                if let Some(entry) = new.last() {
+                    cursor = Some(entry.id);
+                }
+                print_entries(out, &mut table, &new)?;
+            }
+        }
+    }
+}
+
+/// The query the filter flags describe.
+fn filter_query(filter: &LogFilter) -> CliResult<LogQuery> {
+    let now = Utc::now();
+    let time = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|text| parse_time(text, now))
+            .transpose()
+            .map_err(|reason| CliError::refused(format!("--{flag}: {reason}"), "see --help"))
+    };
+    Ok(LogQuery {
+        source: filter.source.clone(),
+        kind: filter.kind.clone(),
+        ref_id: filter.ref_id.clone(),
+        since: time("since", &filter.since)?,
+        until: time("until", &filter.until)?,
+        ..LogQuery::default()
+    })
+}
+
+fn header() -> Vec<String> {
+    ["ID", "TIME", "SOURCE", "TYPE", "REF", "PAYLOAD"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// The columns entries are shown in.
+pub(super) fn entry_table() -> Table {
+    Table::new(&["ID", "TIME", "SOURCE", "TYPE", "REF", "PAYLOAD"])
+}
+
+/// Prints `entries` as JSON lines, or adds them to `table`.
+pub(super) fn print_entries(
+    out: &mut Out,
+    table: &mut Table,
+    entries: &[LogEntry],
+) -> CliResult<()> {
+    for entry in entries {
+        if out.json() {
+            out.object(entry)?;
+        } else {
+            table.row(vec![
+                entry.id.0.to_string(),
+                entry.ts.to_rfc3339_opts(SecondsFormat::Millis, true),
+                entry.source.clone(),
+                entry.kind.clone(),
+                entry.ref_id.clone().unwrap_or_else(|| "-".into()),
+                entry.payload.clone(),
+            ]);
+        }
+    }
+    Ok(())
+}

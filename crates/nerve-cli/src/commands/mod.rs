@@ -1,0 +1,93 @@
+//! One module per command; [`run`] dispatches.
+
+mod archive;
+mod blob;
+mod logs;
+mod meta;
+mod migrate;
+mod runs;
+mod simulate;
+mod stats;
+mod thread;
+
+use std::path::PathBuf;
+
+use nerve_store::{Location, OpenOptions, Store};
+
+use crate::cli::{BlobCommand, Cli, Command, MetaCommand};
+use crate::error::{CliError, CliResult};
+use crate::output::Out;
+
+/// Runs the command `cli` names.
+pub(crate) fn run(cli: Cli) -> CliResult<()> {
+    let mut out = Out::new(cli.json);
+    let store = cli.store.as_str();
+    match cli.command {
+        Command::Simulate(args) => simulate::run(&open(store)?, &args, &mut out),
+        Command::Logs(command) => logs::run(&open_existing(store)?, command, &mut out),
+        Command::Runs(command) => runs::run(&open_existing(store)?, command, &mut out),
+        Command::Thread(command) => thread::run(&open_existing(store)?, command, &mut out),
+        Command::Meta(command) => {
+            let store = match command {
+                MetaCommand::Set { .. } => open(store)?,
+                _ => open_existing(store)?,
+            };
+            meta::run(&store, command, &mut out)
+        }
+        Command::Archive(args) => archive::run(store, args, &mut out),
+        Command::Blob(command) => {
+            let store = match command {
+                BlobCommand::Put { .. } => open(store)?,
+                _ => open_existing(store)?,
+            };
+            blob::run(&store, command, &mut out)
+        }
+        Command::Stats => stats::run(&open_existing(store)?, &mut out),
+        Command::Migrate(args) => migrate::run(&args, &mut out),
+    }
+}
+
+/// Opens the store at `location`, which must exist: a command that only reads (or
+/// removes) must not leave an empty store behind a mistyped path.
+fn open_existing(location: &str) -> CliResult<Store> {
+    let parsed: Location = location.parse()?;
+    if !parsed.path.exists() {
+        return Err(no_store(&parsed));
+    }
+    open(location)
+}
+
+/// The error for a location where no store exists.
+fn no_store(location: &Location) -> CliError {
+    CliError::refused(
+        format!("no store at {location}"),
+        "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things on",
+    )
+}
+
+/// Opens the store at `location` with the backend's defaults, creating it if missing.
+fn open(location: &str) -> CliResult<Store> {
+    Ok(nerve_store::open(location)?)
+}
+
+/// Opens the store at `location` for a command that reads the log through once: a small
+/// page cache, since a daemon's large one would only fill up.
+fn open_for_batch(location: &str) -> CliResult<Store> {
+    const BATCH_CACHE_BYTES: usize = 8 << 20;
+    let parsed: Location = location.parse()?;
+    if !parsed.path.exists() {
+        return Err(no_store(&parsed));
+    }
+    Ok(nerve_store::open_with(
+        location,
+        &OpenOptions::default().cache_bytes(BATCH_CACHE_BYTES),
+    )?)
+}
+
+/// The archive's folder unless told otherwise: `archive` beside the store's file.
+fn default_archive_dir(location: &Location) -> PathBuf {
+    location
+        .path
+        .parent()
+        .map_or_else(|| PathBuf::from("archive"), |dir| dir.join("archive"))
+}

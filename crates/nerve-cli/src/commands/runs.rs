@@ -1,0 +1,133 @@
+//! `runs list` and `runs show`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use nerve_store::{ALL_STATUSES, LogEntry, LogQuery, RunQuery, Store, StoreError, WorkflowRun};
+use serde::Serialize;
+
+use crate::cli::RunsCommand;
+use crate::error::CliResult;
+use crate::output::{Out, Table};
+
+/// How many of a run's log entries one query reads.
+const PAGE: usize = 1_000;
+
+pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResult<()> {
+    match command {
+        RunsCommand::List {
+            active,
+            mut status,
+            workflow,
+            thread,
+            after,
+            limit,
+        } => {
+            if active {
+                let active = ALL_STATUSES.into_iter().filter(|s| s.is_active());
+                if status.is_empty() {
+                    status = active.collect();
+                } else {
+                    status.retain(|s| s.is_active());
+                }
+            }
+            let runs = store.log.list_runs(&RunQuery {
+                statuses: status,
+                workflow,
+                thread_id: thread,
+                after,
+                limit: Some(limit),
+            })?;
+            if out.json() {
+                for run in &runs {
+                    out.object(run)?;
+                }
+                return Ok(());
+            }
+            let mut table = Table::new(&[
+                "RUN", "WORKFLOW", "STATUS", "ATTEMPT", "CREATED", "UPDATED", "THREAD",
+            ]);
+            for run in runs {
+                table.row(vec![
+                    run.run_id,
+                    run.workflow,
+                    run.status.to_string(),
+                    run.attempt.to_string(),
+                    time(run.created_at),
+                    time(run.updated_at),
+                    run.thread_id.unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            out.table(&table)
+        }
+        RunsCommand::Show { run } => {
+            let Some(found) = store.log.get_run(&run)? else {
+                return Err(StoreError::UnknownRun { run_id: run }.into());
+            };
+            let history = history(store, &found)?;
+            if out.json() {
+                return out.object(&RunWithLog {
+                    run: &found,
+                    log: &history,
+                });
+            }
+            let optional_time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".into(), time);
+            let fields = [
+                ("run", found.run_id.clone()),
+                ("workflow", found.workflow.clone()),
+                (
+                    "thread",
+                    found.thread_id.clone().unwrap_or_else(|| "-".into()),
+                ),
+                ("status", found.status.to_string()),
+                ("attempt", found.attempt.to_string()),
+                ("created", time(found.created_at)),
+                ("started", optional_time(found.started_at)),
+                ("finished", optional_time(found.finished_at)),
+                ("updated", time(found.updated_at)),
+                ("detail", found.detail.clone().unwrap_or_else(|| "-".into())),
+            ];
+            for (name, value) in fields {
+                out.line(format!("{name:<10}{value}"))?;
+            }
+            out.line("")?;
+            out.line(format!(
+                "log entries about {} ({}):",
+                found.run_id,
+                history.len()
+            ))?;
+            let mut table = super::logs::entry_table();
+            super::logs::print_entries(out, &mut table, &history)?;
+            out.table(&table)
+        }
+    }
+}
+
+/// A run and its log entries, as `--json` prints them.
+#[derive(Serialize)]
+struct RunWithLog<'a> {
+    #[serde(flatten)]
+    run: &'a WorkflowRun,
+    log: &'a [LogEntry],
+}
+
+/// Every log entry whose reference is the run: its transitions and what workers logged.
+fn history(store: &Store, run: &WorkflowRun) -> CliResult<Vec<LogEntry>> {
+    let mut entries = Vec::new();
+    loop {
+        let page = store.log.query(&LogQuery {
+            ref_id: Some(run.run_id.clone()),
+            after: entries.last().map(|e: &LogEntry| e.id),
+            limit: Some(PAGE),
+            ..LogQuery::default()
+        })?;
+        let done = page.len() < PAGE;
+        entries.extend(page);
+        if done {
+            return Ok(entries);
+        }
+    }
+}
+
+/// A time as the tables show it: RFC 3339 in UTC, to the millisecond.
+pub(super) fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

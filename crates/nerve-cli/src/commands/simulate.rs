@@ -1,0 +1,332 @@
+//! `simulate`: a daemon's workload, driven by a pool of workers.
+//!
+//! Each run is queued; a few are dropped at admission; the rest start and converse round
+//! by round in their thread (a user message, a tool call logged by the worker, the
+//! assistant's answer); some produce an artefact kept as a blob; some crash and are
+//! resumed, continuing their thread from its last round; most complete, some fail, and a
+//! few are left in flight, as a daemon stopped at any moment would leave them. Every step
+//! is its own commit, as in the daemon.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use nerve_store::{
+    ALL_STATUSES, NewLogEntry, RunTransition, Store, ThreadMessage, WorkflowRunStatus,
+};
+use serde_json::json;
+
+use crate::cli::SimulateArgs;
+use crate::error::{CliError, CliResult};
+use crate::output::{Out, human_bytes, thousands};
+use crate::progress;
+
+const WORKFLOWS: [&str; 4] = ["summarise", "triage", "translate", "review"];
+
+/// What the workers wrote, counted as they go.
+#[derive(Default)]
+struct Counts {
+    entries: AtomicU64,
+    transitions: AtomicU64,
+    messages: AtomicU64,
+    resumed: AtomicU64,
+    blobs: AtomicU64,
+    blob_bytes: AtomicU64,
+    by_status: [AtomicU64; ALL_STATUSES.len()],
+}
+
+impl Counts {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResult<()> {
+    let seed = args.seed.unwrap_or_else(|| {
+        let now = chrono::Utc::now().timestamp_micros() as u64;
+        now ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    // Run ids unique to this simulation, so that running it again adds to the store.
+    let batch = format!("{:x}", chrono::Utc::now().timestamp_millis());
+    let counts = Counts::default();
+    let next = AtomicU64::new(0);
+    let bar = progress::bar(args.runs, "runs");
+    let started = Instant::now();
+
+    let result: CliResult<()> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..args.workers)
+            .map(|_| {
+                scope.spawn(|| -> CliResult<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= args.runs {
+                            return Ok(());
+                        }
+                        let mut rng = Rng::new(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                        drive_run(store, &format!("{batch}-{i:06}"), &mut rng, &counts)?;
+                        bar.inc(1);
+                    }
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for worker in workers {
+            let outcome = worker.join().unwrap_or_else(|_| {
+                Err(CliError::refused(
+                    "a simulation worker panicked",
+                    "report this as a bug",
+                ))
+            });
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    });
+    bar.finish_and_clear();
+    result?;
+    let elapsed = started.elapsed();
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let entries = Counts::get(&counts.entries);
+    let runs_per_second = args.runs as f64 / seconds;
+    let entries_per_second = entries as f64 / seconds;
+    let held = store.log.log_stats()?;
+    let active_now = store.log.list_active_runs()?.len();
+    let statuses: Vec<(WorkflowRunStatus, u64)> = ALL_STATUSES
+        .into_iter()
+        .zip(&counts.by_status)
+        .map(|(status, n)| (status, Counts::get(n)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+
+    if out.json() {
+        let by_status: serde_json::Map<String, serde_json::Value> = statuses
+            .iter()
+            .map(|(status, n)| (status.to_string(), json!(n)))
+            .collect();
+        return out.object(&json!({
+            "store": store.location.to_string(),
+            "runs": args.runs,
+            "workers": args.workers,
+            "seed": seed,
+            "seconds": seconds,
+            "runsPerSecond": runs_per_second,
+            "entriesPerSecond": entries_per_second,
+            "entries": entries,
+            "transitions": Counts::get(&counts.transitions),
+            "threadMessages": Counts::get(&counts.messages),
+            "resumedAfterCrash": Counts::get(&counts.resumed),
+            "blobs": Counts::get(&counts.blobs),
+            "blobBytes": Counts::get(&counts.blob_bytes),
+            "finalStatus": by_status,
+            "storeEntries": held.entries,
+            "storeActiveRuns": active_now,
+        }));
+    }
+    let statuses: Vec<String> = statuses
+        .iter()
+        .map(|(status, n)| format!("{status} {}", thousands(*n)))
+        .collect();
+    let lines = [
+        format!(
+            "simulated {} runs on {} with {} workers in {elapsed:.2?} (seed {seed})",
+            thousands(args.runs),
+            store.location,
+            args.workers
+        ),
+        format!(
+            "  speed      {} runs/s, {} log entries/s",
+            thousands(runs_per_second as u64),
+            thousands(entries_per_second as u64)
+        ),
+        format!(
+            "  wrote      {} log entries: {} run transitions, {} thread messages; {} blobs ({})",
+            thousands(entries),
+            thousands(Counts::get(&counts.transitions)),
+            thousands(Counts::get(&counts.messages)),
+            thousands(Counts::get(&counts.blobs)),
+            human_bytes(Counts::get(&counts.blob_bytes))
+        ),
+        format!(
+            "  runs ended {} ({} resumed after a crash)",
+            statuses.join(", "),
+            thousands(Counts::get(&counts.resumed))
+        ),
+        format!(
+            "the store now holds {} log entries; {} runs are in flight (what crash recovery would resume)",
+            thousands(held.entries),
+            thousands(active_now as u64)
+        ),
+    ];
+    for line in lines {
+        out.line(line)?;
+    }
+    Ok(())
+}
+
+/// One run, from admission to where the dice leave it.
+fn drive_run(store: &Store, id: &str, rng: &mut Rng, counts: &Counts) -> CliResult<()> {
+    use WorkflowRunStatus::*;
+    let run_id = format!("run-{id}");
+    let thread_id = format!("thread-{id}");
+    let workflow = WORKFLOWS[rng.below(WORKFLOWS.len() as u64) as usize];
+    let step = |to, detail: &str| {
+        RunTransition::new(&run_id, workflow, to)
+            .in_thread(&thread_id)
+            .with_detail(detail)
+    };
+    let transition = |to, detail: &str| -> CliResult<()> {
+        if store.log.transition_run(step(to, detail))?.is_applied() {
+            Counts::add(&counts.transitions, 1);
+            Counts::add(&counts.entries, 1);
+        }
+        Ok(())
+    };
+    let log = |source: &str, kind: &str, payload: String| -> CliResult<()> {
+        store
+            .log
+            .append(NewLogEntry::new(source, kind, payload).with_ref(&run_id))?;
+        Counts::add(&counts.entries, 1);
+        Ok(())
+    };
+
+    transition(Queued, "admitted")?;
+    log(
+        "scheduler",
+        "enqueue",
+        json!({ "workflow": workflow, "priority": rng.below(5) }).to_string(),
+    )?;
+    let end = if rng.chance(4) {
+        transition(Dropped, "queue full")?;
+        Dropped
+    } else {
+        transition(Started, "worker picked it up")?;
+        converse(store, &thread_id, 1 + rng.below(3), rng, counts, &log)?;
+        if rng.chance(10) {
+            // The worker died; crash recovery finds the run active and resumes it, and the
+            // thread continues from its last round.
+            transition(Crashed, "worker lost")?;
+            log("daemon", "recover", json!({ "run": run_id }).to_string())?;
+            transition(Started, "resumed after a crash")?;
+            Counts::add(&counts.resumed, 1);
+            converse(store, &thread_id, 1 + rng.below(2), rng, counts, &log)?;
+        }
+        if rng.chance(20) {
+            let bytes = 1024 * (1 + rng.below(64)) as usize;
+            let mut content = Vec::with_capacity(bytes);
+            content.extend_from_slice(run_id.as_bytes());
+            while content.len() < bytes {
+                content.extend_from_slice(&rng.next().to_le_bytes());
+            }
+            let digest = store.blobs.write(&content)?;
+            Counts::add(&counts.blobs, 1);
+            Counts::add(&counts.blob_bytes, content.len() as u64);
+            log(
+                "worker",
+                "artifact",
+                json!({ "digest": digest, "bytes": content.len() }).to_string(),
+            )?;
+        }
+        match rng.below(100) {
+            0..=2 => Started, // still running when the simulation stops
+            3..=14 => {
+                transition(Failed, "tool error")?;
+                Failed
+            }
+            _ => {
+                transition(Completed, "done")?;
+                Completed
+            }
+        }
+    };
+    if let Some(slot) = ALL_STATUSES.iter().position(|s| *s == end) {
+        Counts::add(&counts.by_status[slot], 1);
+    }
+    Ok(())
+}
+
+/// `rounds` rounds of conversation after the thread's last one: the user asks, the
+/// worker logs a tool call, the assistant answers.
+fn converse(
+    store: &Store,
+    thread_id: &str,
+    rounds: u64,
+    rng: &mut Rng,
+    counts: &Counts,
+    log: &dyn Fn(&str, &str, String) -> CliResult<()>,
+) -> CliResult<()> {
+    let first = store
+        .log
+        .last_round(thread_id)?
+        .map_or(1, |round| round + 1);
+    for round in first..first + rounds as u32 {
+        let length = 8 + rng.below(24);
+        let question = words(rng, length);
+        message(store, thread_id, "user", round, &question)?;
+        log(
+            "worker",
+            "tool_call",
+            json!({ "thread": thread_id, "round": round, "tool": "search", "ms": 20 + rng.below(400) })
+                .to_string(),
+        )?;
+        let length = 40 + rng.below(120);
+        let answer = words(rng, length);
+        message(store, thread_id, "assistant", round, &answer)?;
+        Counts::add(&counts.messages, 2);
+        Counts::add(&counts.entries, 2);
+    }
+    Ok(())
+}
+
+fn message(store: &Store, thread_id: &str, role: &str, round: u32, text: &str) -> CliResult<()> {
+    store.log.append_thread_message(ThreadMessage {
+        thread_id: thread_id.to_owned(),
+        role: role.to_owned(),
+        round,
+        payload: json!({ "text": text }).to_string(),
+        ts: None,
+    })?;
+    Ok(())
+}
+
+/// `n` words of filler text.
+fn words(rng: &mut Rng, n: u64) -> String {
+    const WORDS: [&str; 16] = [
+        "the", "report", "shows", "revenue", "growth", "in", "each", "quarter", "with", "costs",
+        "under", "plan", "and", "a", "risk", "noted",
+    ];
+    (0..n)
+        .map(|_| WORDS[rng.below(WORDS.len() as u64) as usize])
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// splitmix64: small, fast, and the same sequence for the same seed on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// True `percent` times in a hundred.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}

@@ -1,0 +1,137 @@
+//! `stats`.
+
+use std::path::{Path, PathBuf};
+
+use nerve_store::{ALL_STATUSES, RunQuery, Store};
+use serde_json::json;
+use store_archive::WATERMARK_KEY;
+
+use crate::error::CliResult;
+use crate::output::{Out, human_bytes, thousands};
+
+pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
+    let log = store.log.log_stats()?;
+    let runs = store.log.list_runs(&RunQuery {
+        limit: Some(usize::MAX),
+        ..RunQuery::default()
+    })?;
+    let per_status: Vec<(String, u64)> = ALL_STATUSES
+        .into_iter()
+        .map(|status| {
+            let n = runs.iter().filter(|run| run.status == status).count() as u64;
+            (status.to_string(), n)
+        })
+        .collect();
+    let active = runs.iter().filter(|run| run.status.is_active()).count() as u64;
+    let watermark = store.log.meta_get(WATERMARK_KEY)?;
+    let blobs = store.blobs.list()?.len() as u64;
+    let log_file = files_size(&store.location.path);
+    let blob_file = files_size(&store.location.blob_path());
+    let archive_dir = super::default_archive_dir(&store.location);
+    let archive = folder_size(&archive_dir.join("logs"));
+
+    if out.json() {
+        let statuses: serde_json::Map<String, serde_json::Value> = per_status
+            .iter()
+            .map(|(status, n)| (status.clone(), json!(n)))
+            .collect();
+        return out.object(&json!({
+            "store": store.location.to_string(),
+            "entries": log.entries,
+            "firstDay": log.first_day,
+            "lastDay": log.last_day,
+            "runs": runs.len(),
+            "runsByStatus": statuses,
+            "activeRuns": active,
+            "blobs": blobs,
+            "archiveWatermark": watermark,
+            "logFileBytes": log_file,
+            "blobFileBytes": blob_file,
+            "archiveDir": archive_dir,
+            "archiveBytes": archive,
+        }));
+    }
+    let day = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "-".into(), |d| d.to_string());
+    let statuses: Vec<String> = per_status
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(status, n)| format!("{status} {}", thousands(*n)))
+        .collect();
+    let lines = [
+        ("store", store.location.to_string()),
+        ("entries", thousands(log.entries)),
+        (
+            "days",
+            format!("{} .. {}", day(log.first_day), day(log.last_day)),
+        ),
+        (
+            "runs",
+            format!("{} ({})", thousands(runs.len() as u64), statuses.join(", ")),
+        ),
+        (
+            "active runs",
+            format!("{} (what crash recovery resumes)", thousands(active)),
+        ),
+        ("blobs", thousands(blobs)),
+        (
+            "archived to",
+            watermark.map_or_else(
+                || "nothing archived yet".into(),
+                |day| format!("{day} (watermark)"),
+            ),
+        ),
+        (
+            "log file",
+            format!(
+                "{} ({})",
+                human_bytes(log_file),
+                store.location.path.display()
+            ),
+        ),
+        (
+            "blob file",
+            format!(
+                "{} ({})",
+                human_bytes(blob_file),
+                store.location.blob_path().display()
+            ),
+        ),
+        (
+            "archive",
+            format!("{} ({})", human_bytes(archive), archive_dir.display()),
+        ),
+    ];
+    for (name, value) in lines {
+        out.line(format!("{name:<13}{value}"))?;
+    }
+    Ok(())
+}
+
+/// The size of a store's file with its SQLite companions (`-wal`, `-shm`) if any.
+fn files_size(path: &Path) -> u64 {
+    let mut names = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        names.push(PathBuf::from(name));
+    }
+    names
+        .iter()
+        .filter_map(|name| std::fs::metadata(name).ok())
+        .map(|meta| meta.len())
+        .sum()
+}
+
+/// The total size of the files in `dir` (0 when there is none).
+fn folder_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|entry| entry.metadata().ok())
+                .filter(|meta| meta.is_file())
+                .map(|meta| meta.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,56 @@
+//! `thread show`.
+
+use nerve_store::{GetThreadRoundsParams, Store};
+
+use crate::cli::ThreadCommand;
+use crate::error::{CliError, CliResult};
+use crate::output::{Out, Table};
+
+pub(crate) fn run(store: &Store, command: ThreadCommand, out: &mut Out) -> CliResult<()> {
+    let ThreadCommand::Show {
+        thread,
+        role,
+        from_round,
+    } = command;
+    let Some(last_round) = store.log.last_round(&thread)? else {
+        return Err(CliError::refused(
+            format!("thread {thread:?} has no messages in {}", store.location),
+            "`nerve-store runs list` shows each run's thread",
+        ));
+    };
+    let rows = store.log.thread_rounds(&GetThreadRoundsParams {
+        thread_id: thread.clone(),
+        role,
+        from_round,
+        limit: Some(usize::MAX),
+    })?;
+    if out.json() {
+        for row in &rows {
+            out.object(row)?;
+        }
+        return Ok(());
+    }
+    out.line(format!(
+        "thread {thread}: {} messages shown, last round {last_round}",
+        rows.len()
+    ))?;
+    let mut table = Table::new(&["ROUND", "ROLE", "ID", "TIME", "PAYLOAD"]);
+    let mut previous = None;
+    for row in rows {
+        // The round is printed where it starts, so the rounds stand out.
+        let round = if previous == Some(row.round) {
+            String::new()
+        } else {
+            row.round.to_string()
+        };
+        previous = Some(row.round);
+        table.row(vec![
+            round,
+            row.role,
+            row.log_id.0.to_string(),
+            super::runs::time(row.ts),
+            row.payload,
+        ]);
+    }
+    out.table(&table)
+}

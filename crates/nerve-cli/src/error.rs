@@ -1,0 +1,127 @@
+//! Errors for people: one line that says what is wrong and what to do about it.
+
+use std::error::Error as _;
+use std::fmt;
+use std::io;
+
+use nerve_store::StoreError;
+
+/// The result of a command.
+pub(crate) type CliResult<T> = Result<T, CliError>;
+
+/// Why a command failed.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    /// The store refused or failed.
+    Store(StoreError),
+    /// The command cannot do what was asked: `what` is wrong, `hint` says what to do.
+    Refused {
+        /// What is wrong.
+        what: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// Reading or writing a file or a stream of the command's own (not the store's).
+    Io {
+        /// What the command was doing.
+        context: String,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+impl CliError {
+    /// A refusal with a hint.
+    pub(crate) fn refused(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError::Refused {
+            what: what.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// An I/O error with what the command was doing.
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> Self {
+        let context = context.into();
+        move |source| CliError::Io { context, source }
+    }
+
+    /// Whether the error is stdout closed by its reader (`| head`): not a failure.
+    pub(crate) fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(err: StoreError) -> Self {
+        CliError::Store(err)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Store(err) => {
+                write!(f, "{err}")?;
+                write_causes(f, err)?;
+                if let Some(hint) = hint(err) {
+                    write!(f, "; {hint}")?;
+                }
+                Ok(())
+            }
+            CliError::Refused { what, hint } => write!(f, "{what}; {hint}"),
+            CliError::Io { context, source } => {
+                write!(f, "{context}: {source}")?;
+                if source.kind() == io::ErrorKind::PermissionDenied {
+                    write!(f, "; check the file's permissions")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The engine's errors under `err`, on the same line: `: cause: its cause`.
+fn write_causes(f: &mut fmt::Formatter<'_>, err: &StoreError) -> fmt::Result {
+    let mut cause = err.source();
+    while let Some(next) = cause {
+        let text = next.to_string();
+        // One line, whatever the engine wrote.
+        write!(
+            f,
+            ": {}",
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        )?;
+        cause = next.source();
+    }
+    Ok(())
+}
+
+/// What a person can do about `err`.
+fn hint(err: &StoreError) -> Option<String> {
+    let hint = match err {
+        StoreError::UnknownRun { .. } => "`nerve-store runs list` lists the store's runs",
+        StoreError::InvalidDigest { .. } => "`nerve-store blob ls` lists the digests there are",
+        StoreError::NotAStore { .. } => {
+            "check --store (or NERVE_STORE): it must name a store this program created, \
+             or a path where none exists yet"
+        }
+        StoreError::SchemaTooNew { .. } => "open it with a newer nerve-store",
+        StoreError::Busy { .. } => {
+            "another process holds the store's lock (a daemon, or another nerve-store); \
+             try again when it is done, or stop it first"
+        }
+        StoreError::ReadOnly { .. } => {
+            "run as a user that may write it (the daemon's), or work on a copy"
+        }
+        StoreError::Poisoned { .. } => "check the disk, then run the command again",
+        StoreError::Corrupt { .. } => {
+            "`nerve-store blob verify --all` lists every damaged blob; restore them from a backup"
+        }
+        StoreError::CorruptValue { .. } => "the file is damaged: restore it from a backup",
+        StoreError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
+            "check the permissions of the store's folder and files"
+        }
+        _ => return None,
+    };
+    Some(hint.to_owned())
+}

@@ -1,0 +1,30 @@
+//! `nerve-store`, the command line of the nerve store: look into a daemon's store, archive
+//! it, and move it from one backend to the other.
+//!
+//! Every command takes `--store LOCATION` (or `NERVE_STORE`; `sqlite:./data/nerve.db` by
+//! default) and `--json`, which prints one JSON object per line instead of tables. An
+//! error is one line on stderr, saying what is wrong and what to do, and a non-zero exit.
+
+mod cli;
+mod commands;
+mod error;
+mod output;
+mod progress;
+mod time;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `nerve-store logs query | head`: the reader has what it wanted.
+        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("nerve-store: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! What commands print: aligned tables for people, one JSON object per line for scripts.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::error::{CliError, CliResult};
+
+/// Standard output, in the form the user asked for.
+pub(crate) struct Out {
+    json: bool,
+    stdout: io::StdoutLock<'static>,
+}
+
+impl Out {
+    /// Standard output; JSON lines when `json`.
+    pub(crate) fn new(json: bool) -> Self {
+        Out {
+            json,
+            stdout: io::stdout().lock(),
+        }
+    }
+
+    /// Whether the user asked for JSON.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+    }
+
+    /// Prints `value` as one JSON line.
+    pub(crate) fn object(&mut self, value: &impl Serialize) -> CliResult<()> {
+        serde_json::to_writer(&mut self.stdout, value).map_err(|err| {
+            if err.is_io() {
+                CliError::Io {
+                    context: "writing to standard output".into(),
+                    source: err.into(),
+                }
+            } else {
+                CliError::refused(
+                    format!("cannot print a value as JSON: {err}"),
+                    "report this as a bug",
+                )
+            }
+        })?;
+        self.line("")
+    }
+
+    /// Prints one line of text.
+    pub(crate) fn line(&mut self, text: impl std::fmt::Display) -> CliResult<()> {
+        writeln!(self.stdout, "{text}").map_err(CliError::io("writing to standard output"))
+    }
+
+    /// Prints `table`, its columns aligned.
+    pub(crate) fn table(&mut self, table: &Table) -> CliResult<()> {
+        let widths = table.widths();
+        self.line(table.format_row(&table.headers, &widths))?;
+        for row in &table.rows {
+            self.line(table.format_row(row, &widths))?;
+        }
+        Ok(())
+    }
+
+    /// Sends what was printed on its way (for output that follows a store).
+    pub(crate) fn flush(&mut self) -> CliResult<()> {
+        self.stdout
+            .flush()
+            .map_err(CliError::io("writing to standard output"))
+    }
+}
+
+/// Rows under headers. The last column is not padded, so that a long payload runs on
+/// rather than pushing every line wide.
+pub(crate) struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+    min_widths: Vec<usize>,
+}
+
+impl Table {
+    /// An empty table with these column headers.
+    pub(crate) fn new(headers: &[&str]) -> Self {
+        Table {
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+            min_widths: Vec::new(),
+        }
+    }
+
+    /// Columns at least this wide, for rows printed one at a time (a followed log).
+    pub(crate) fn with_min_widths(mut self, widths: &[usize]) -> Self {
+        self.min_widths = widths.to_vec();
+        self
+    }
+
+    /// Adds a row; cells are made printable on one line.
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        self.rows
+            .push(cells.into_iter().map(|c| one_line(&c)).collect());
+    }
+
+    /// Whether no row was added.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The widths of the columns: the widest cell, header, or minimum.
+    pub(crate) fn widths(&self) -> Vec<usize> {
+        (0..self.headers.len())
+            .map(|column| {
+                let cells = self.rows.iter().filter_map(|row| row.get(column));
+                cells
+                    .map(|cell| cell.chars().count())
+                    .chain([
+                        self.headers[column].chars().count(),
+                        self.min_widths.get(column).copied().unwrap_or(0),
+                    ])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    /// One row, padded to `widths`, two spaces between columns.
+    pub(crate) fn format_row(&self, row: &[String], widths: &[usize]) -> String {
+        let last = row.len().saturating_sub(1);
+        let mut line = String::new();
+        for (column, cell) in row.iter().enumerate() {
+            if column == last {
+                line.push_str(cell);
+            } else {
+                let width = widths.get(column).copied().unwrap_or(0);
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        line.trim_end().to_owned()
+    }
+
+    /// Takes the rows added so far, leaving the table empty.
+    pub(crate) fn take_rows(&mut self) -> Vec<Vec<String>> {
+        std::mem::take(&mut self.rows)
+    }
+}
+
+/// `text` with its line breaks and other control characters escaped.
+fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `bytes` as people read sizes: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `n` with thousands separated by commas.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align_to_the_widest_cell_and_the_last_runs_on() {
+        let mut table = Table::new(&["ID", "STATUS", "PAYLOAD"]);
+        table.row(vec!["7".into(), "completed".into(), "{}".into()]);
+        table.row(vec!["1234".into(), "queued".into(), "a\nb".into()]);
+        let widths = table.widths();
+        let lines: Vec<String> = std::iter::once(&table.headers)
+            .chain(&table.rows)
+            .map(|row| table.format_row(row, &widths))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "ID    STATUS     PAYLOAD",
+                "7     completed  {}",
+                "1234  queued     a\\nb",
+            ]
+        );
+    }
+
+    #[test]
+    fn sizes_and_counts_read_as_people_write_them() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}
