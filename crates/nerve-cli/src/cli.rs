@@ -134,7 +134,7 @@ pub(crate) enum LogsCommand {
 pub(crate) enum RunsCommand {
     /// Runs, oldest first.
     List {
-        /// Only runs that are still in flight (queued, started, crashed or interrupted).
+        /// Only runs in flight (queued or started): what crash recovery would resume.
         #[arg(long)]
         active: bool,
         /// Only runs in this status (may be given more than once).

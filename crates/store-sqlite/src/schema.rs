@@ -299,8 +299,15 @@ fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> {
 }
 
 /// Creates the schema in a new file. Runs in one immediate transaction that checks again
-/// inside, so two processes opening a new file at once create it once.
+/// inside, so two processes opening a new file at once create it once. A file that has its
+/// schema is only read: opening a store never waits for another process's writer.
 fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<()> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(|err| engine_error("reading user_version", err))?;
+    if version != 0 {
+        return Ok(());
+    }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|err| engine_error("starting the schema transaction", err))?;

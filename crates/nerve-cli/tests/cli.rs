@@ -1,0 +1,815 @@
+//! The `nerve-store` binary, run as a person or a script would run it, against both
+//! backends: every command's happy path, `--json` parsed back, migrate across backends
+//! keeping the content digest, and the errors people meet.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use chrono::{Duration, Utc};
+use nerve_store::{LogQuery, NewLogEntry, RunTransition, ThreadMessage, WorkflowRunStatus};
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_nerve-store");
+
+/// A store in a temporary folder and the binary pointed at it.
+struct Cli {
+    dir: tempfile::TempDir,
+    location: String,
+}
+
+impl Cli {
+    fn new(backend: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let file = if backend == "redb" {
+            "nerve.redb"
+        } else {
+            "nerve.db"
+        };
+        let location = format!("{backend}:{}", dir.path().join(file).display());
+        Cli { dir, location }
+    }
+
+    fn path(&self) -> PathBuf {
+        let (_, path) = self.location.split_once(':').expect("backend:path");
+        PathBuf::from(path)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BINARY);
+        command
+            .args(args)
+            .env("NERVE_STORE", &self.location)
+            .current_dir(self.dir.path());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("the binary runs")
+    }
+
+    /// Runs a command that must succeed; its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        succeeded(args, self.run(args))
+    }
+
+    /// Runs a command with `--json`; every line of its output, parsed.
+    fn json(&self, args: &[&str]) -> Vec<Value> {
+        let args: Vec<&str> = std::iter::once("--json")
+            .chain(args.iter().copied())
+            .collect();
+        json_lines(&self.ok(&args))
+    }
+
+    /// Runs a command that must fail; its one line of error.
+    fn fails(&self, args: &[&str]) -> String {
+        failed(args, self.run(args))
+    }
+
+    /// The store, opened by the library, for setting up and checking.
+    fn store(&self) -> nerve_store::Store {
+        nerve_store::open(&self.location).expect("the library opens the store")
+    }
+}
+
+fn succeeded(args: &[&str], output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{args:?} failed: {stderr}");
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// Checks that a command failed as people should see it: a non-zero exit, one line on
+/// stderr that starts with the program's name, no panic and no backtrace.
+fn failed(args: &[&str], output: Output) -> String {
+    let stderr = String::from_utf8(output.stderr).expect("UTF-8 errors");
+    assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
+    assert!(stderr.starts_with("nerve-store: "), "{args:?}: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{args:?}: {stderr}"
+    );
+    stderr
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{line:?}: {err}")))
+        .collect()
+}
+
+fn u64_of(value: &Value, field: &str) -> u64 {
+    value[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {value}"))
+}
+
+fn str_of<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {value}"))
+}
+
+/// The library's view of log entries, as the CLI prints them with `--json`.
+fn as_json(entries: &[nerve_store::LogEntry]) -> Vec<Value> {
+    entries
+        .iter()
+        .map(|e| serde_json::to_value(e).expect("an entry as JSON"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Happy paths, each run on both backends (see the `backends!` list at the end).
+
+fn simulate_reports_what_it_stored_and_stats_agree(backend: &str) {
+    let cli = Cli::new(backend);
+    let report = cli.json(&["simulate", "--runs", "40", "--workers", "3", "--seed", "7"]);
+    let [report] = report.as_slice() else {
+        panic!("one summary object: {report:?}")
+    };
+    assert_eq!(u64_of(report, "runs"), 40);
+    let entries = u64_of(report, "entries");
+    assert!(
+        entries > 40 * 4,
+        "each run writes several entries: {report}"
+    );
+    assert!(report["runsPerSecond"].as_f64().is_some_and(|r| r > 0.0));
+    let ended: u64 = report["finalStatus"]
+        .as_object()
+        .expect("final statuses")
+        .values()
+        .filter_map(Value::as_u64)
+        .sum();
+    assert_eq!(ended, 40, "every run ends in one status: {report}");
+
+    let [stats] = cli.json(&["stats"]).try_into().expect("one stats object");
+    assert_eq!(u64_of(&stats, "entries"), entries);
+    assert_eq!(u64_of(&stats, "runs"), 40);
+    assert_eq!(u64_of(&stats, "blobs"), u64_of(report, "blobs"));
+    assert_eq!(
+        u64_of(&stats, "activeRuns"),
+        u64_of(report, "storeActiveRuns")
+    );
+    for (status, n) in report["finalStatus"].as_object().expect("statuses") {
+        assert_eq!(stats["runsByStatus"][status], *n, "{status}");
+    }
+    let today = Utc::now().date_naive().to_string();
+    assert_eq!(str_of(&stats, "lastDay"), today);
+    assert!(u64_of(&stats, "logFileBytes") > 0);
+
+    // The same seed makes the same choices; new run ids add to the store.
+    let again = cli.json(&["simulate", "--runs", "40", "--workers", "1", "--seed", "7"]);
+    assert_eq!(again[0]["finalStatus"], report["finalStatus"]);
+    assert_eq!(u64_of(&again[0], "entries"), entries);
+    let text = cli.ok(&["stats"]);
+    assert!(text.contains("runs         80 ("), "{text}");
+}
+
+fn logs_query_applies_every_filter_and_pages(backend: &str) {
+    let cli = Cli::new(backend);
+    let now = Utc::now();
+    let written = {
+        let store = cli.store();
+        let batch = (0..30)
+            .map(|i| {
+                let source = if i % 2 == 0 { "worker" } else { "daemon" };
+                let kind = if i % 3 == 0 { "tick" } else { "step" };
+                NewLogEntry::new(source, kind, format!("{{\"i\":{i}}}"))
+                    .with_ref(format!("run-{}", i % 4))
+                    // Half a minute off the minute, so that `--since 75m` is not a tie.
+                    .at(now - Duration::minutes(90 - i) + Duration::seconds(30))
+            })
+            .collect();
+        store.log.append_batch(batch).expect("entries")
+    };
+    let library = |query: &LogQuery| -> Vec<Value> {
+        let store = cli.store();
+        as_json(&store.log.query(query).expect("the library's answer"))
+    };
+    let everything = cli.json(&["logs", "query", "--limit", "1000"]);
+    assert_eq!(everything, as_json(&written));
+
+    let filtered = cli.json(&[
+        "logs", "query", "--source", "worker", "--type", "step", "--ref", "run-2",
+    ]);
+    let expected = library(&LogQuery {
+        source: Some("worker".into()),
+        kind: Some("step".into()),
+        ref_id: Some("run-2".into()),
+        ..LogQuery::default()
+    });
+    assert!(!expected.is_empty());
+    assert_eq!(filtered, expected);
+
+    // Relative times count back from now; RFC 3339 is exact.
+    let recent = cli.json(&["logs", "query", "--since", "75m"]);
+    assert_eq!(recent.len(), 15, "the entries of the last 75 minutes");
+    assert_eq!(recent, as_json(&written[15..]));
+    let until = written[10].ts.to_rfc3339();
+    let before = cli.json(&["logs", "query", "--until", &until]);
+    assert_eq!(before, as_json(&written[..10]));
+
+    // A cursor pages through, both ways.
+    let first = cli.json(&["logs", "query", "--limit", "7"]);
+    let last_id = u64_of(&first[6], "id").to_string();
+    let next = cli.json(&["logs", "query", "--limit", "7", "--after", &last_id]);
+    assert_eq!(next, as_json(&written[7..14]));
+    let newest = cli.json(&["logs", "query", "--limit", "3", "--desc"]);
+    let mut tail: Vec<Value> = as_json(&written[27..]);
+    tail.reverse();
+    assert_eq!(newest, tail);
+    let before_id = written[5].id.0.to_string();
+    let older = cli.json(&["logs", "query", "--before", &before_id]);
+    assert_eq!(older, as_json(&written[..5]));
+
+    let table = cli.ok(&["logs", "query", "--ref", "run-1", "--limit", "2"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two rows: {table}");
+    assert!(lines[0].starts_with("ID") && lines[0].ends_with("PAYLOAD"));
+    assert!(
+        lines[1].contains("run-1") && lines[1].contains(r#"{"i":1}"#),
+        "{table}"
+    );
+}
+
+fn logs_tail_prints_the_last_entries_and_follows_another_process(backend: &str) {
+    let cli = Cli::new(backend);
+    {
+        let store = cli.store();
+        for i in 0..5 {
+            store
+                .log
+                .append(NewLogEntry::new("daemon", "tick", format!("before {i}")))
+                .expect("append");
+        }
+    }
+    let last_two = cli.json(&["logs", "tail", "-n", "2"]);
+    let payloads: Vec<&str> = last_two.iter().map(|e| str_of(e, "payload")).collect();
+    assert_eq!(payloads, ["before 3", "before 4"]);
+
+    let mut child: Child = cli
+        .command(&[
+            "--json",
+            "logs",
+            "tail",
+            "-n",
+            "1",
+            "--follow",
+            "--interval",
+            "20",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tail --follow starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("its output")).lines();
+    let mut next_payload = || -> String {
+        let line = lines.next().expect("a line").expect("readable");
+        let value: Value = serde_json::from_str(&line).expect("JSON");
+        str_of(&value, "payload").to_owned()
+    };
+    assert_eq!(next_payload(), "before 4");
+    // Appends made by this process, through the library, while the child follows.
+    let store = cli.store();
+    for i in 0..3 {
+        store
+            .log
+            .append(NewLogEntry::new("worker", "step", format!("after {i}")))
+            .expect("append while followed");
+    }
+    let followed: Vec<String> = (0..3).map(|_| next_payload()).collect();
+    child.kill().expect("stop following");
+    let _ = child.wait();
+    assert_eq!(followed, ["after 0", "after 1", "after 2"]);
+}
+
+/// Three runs: one completed, one started, one crashed.
+fn three_runs(cli: &Cli) {
+    use WorkflowRunStatus::*;
+    let store = cli.store();
+    let start = Utc::now() - Duration::minutes(10);
+    for (n, (run, path)) in [
+        ("run-done", &[Queued, Started, Completed][..]),
+        ("run-busy", &[Queued, Started][..]),
+        ("run-lost", &[Queued, Started, Crashed][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for (step, to) in path.iter().enumerate() {
+            let at = start + Duration::minutes(n as i64) + Duration::seconds(step as i64);
+            store
+                .log
+                .transition_run(
+                    RunTransition::new(run, "summarise", *to)
+                        .in_thread(format!("thread-{run}"))
+                        .with_detail(format!("to {to}"))
+                        .at(at),
+                )
+                .expect("a transition");
+        }
+    }
+    store
+        .log
+        .append(NewLogEntry::new("worker", "tool_call", "{}").with_ref("run-done"))
+        .expect("a worker's entry");
+}
+
+fn runs_list_filters_by_status_and_show_prints_the_history(backend: &str) {
+    let cli = Cli::new(backend);
+    three_runs(&cli);
+    let ids = |runs: Vec<Value>| -> Vec<String> {
+        runs.iter().map(|r| str_of(r, "runId").to_owned()).collect()
+    };
+    assert_eq!(
+        ids(cli.json(&["runs", "list"])),
+        ["run-done", "run-busy", "run-lost"]
+    );
+    assert_eq!(ids(cli.json(&["runs", "list", "--active"])), ["run-busy"]);
+    assert_eq!(
+        ids(cli.json(&[
+            "runs",
+            "list",
+            "--status",
+            "completed",
+            "--status",
+            "crashed"
+        ])),
+        ["run-done", "run-lost"]
+    );
+    assert_eq!(
+        ids(cli.json(&["runs", "list", "--after", "run-done", "--limit", "1"])),
+        ["run-busy"]
+    );
+
+    let [run] = cli
+        .json(&["runs", "show", "run-done"])
+        .try_into()
+        .expect("one object");
+    assert_eq!(str_of(&run, "status"), "completed");
+    assert_eq!(str_of(&run, "threadId"), "thread-run-done");
+    let log = run["log"].as_array().expect("the run's log");
+    let kinds: Vec<&str> = log.iter().map(|e| str_of(e, "type")).collect();
+    assert_eq!(
+        kinds,
+        ["run.status", "run.status", "run.status", "tool_call"]
+    );
+
+    let table = cli.ok(&["runs", "show", "run-lost"]);
+    assert!(table.contains("status    crashed"), "{table}");
+    assert!(table.contains("detail    to crashed"), "{table}");
+    let list = cli.ok(&["runs", "list", "--active"]);
+    assert!(list.starts_with("RUN"), "{list}");
+    assert_eq!(list.lines().count(), 2, "a header and run-busy: {list}");
+}
+
+fn thread_show_prints_the_conversation_round_by_round(backend: &str) {
+    let cli = Cli::new(backend);
+    {
+        let store = cli.store();
+        for round in 1..=3 {
+            for role in ["user", "assistant"] {
+                store
+                    .log
+                    .append_thread_message(ThreadMessage {
+                        thread_id: "thread-9".into(),
+                        role: role.into(),
+                        round,
+                        payload: format!("{role} {round}"),
+                        ts: None,
+                    })
+                    .expect("a message");
+            }
+        }
+    }
+    let rows = cli.json(&["thread", "show", "thread-9"]);
+    let seen: Vec<(u64, &str, &str)> = rows
+        .iter()
+        .map(|r| (u64_of(r, "round"), str_of(r, "role"), str_of(r, "payload")))
+        .collect();
+    assert_eq!(seen.len(), 6);
+    assert_eq!(seen[0], (1, "user", "user 1"));
+    assert_eq!(seen[5], (3, "assistant", "assistant 3"));
+    let users = cli.json(&[
+        "thread",
+        "show",
+        "thread-9",
+        "--role",
+        "user",
+        "--from-round",
+        "2",
+    ]);
+    let payloads: Vec<&str> = users.iter().map(|r| str_of(r, "payload")).collect();
+    assert_eq!(payloads, ["user 2", "user 3"]);
+    let table = cli.ok(&["thread", "show", "thread-9"]);
+    assert!(
+        table.starts_with("thread thread-9: 6 messages shown, last round 3"),
+        "{table}"
+    );
+}
+
+fn meta_sets_gets_lists_and_deletes(backend: &str) {
+    let cli = Cli::new(backend);
+    assert_eq!(cli.ok(&["meta", "set", "owner", "ops"]), "owner = ops\n");
+    assert_eq!(
+        cli.ok(&["meta", "set", "owner", "sre"]),
+        "owner = sre (was ops)\n"
+    );
+    assert_eq!(cli.ok(&["meta", "get", "owner"]), "sre\n");
+    let [pair] = cli
+        .json(&["meta", "get", "owner"])
+        .try_into()
+        .expect("one object");
+    assert_eq!(str_of(&pair, "value"), "sre");
+    cli.ok(&["meta", "set", "region", "eu"]);
+    let keys: Vec<String> = cli
+        .json(&["meta", "ls"])
+        .iter()
+        .map(|p| str_of(p, "key").to_owned())
+        .collect();
+    assert_eq!(keys, ["owner", "region"]);
+    assert_eq!(cli.ok(&["meta", "delete", "owner"]), "deleted owner\n");
+    assert_eq!(cli.ok(&["meta", "delete", "owner"]), "owner was not set\n");
+    let err = cli.fails(&["meta", "get", "owner"]);
+    assert!(err.contains(r#"no meta key "owner""#), "{err}");
+    assert_eq!(
+        cli.store().log.meta_get("region").expect("read"),
+        Some("eu".into())
+    );
+}
+
+fn blobs_round_trip_through_files_and_standard_streams(backend: &str) {
+    let cli = Cli::new(backend);
+    let file = cli.dir.path().join("report.bin");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &content).expect("a file to store");
+    let file_digest = cli.ok(&["blob", "put", file.to_str().expect("UTF-8 path")]);
+    let file_digest = file_digest.trim();
+    assert_eq!(file_digest.len(), 64);
+
+    let mut child = cli
+        .command(&["--json", "blob", "put", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("blob put - starts");
+    child
+        .stdin
+        .take()
+        .expect("its input")
+        .write_all(b"from standard input")
+        .expect("written");
+    let output = child.wait_with_output().expect("blob put - ends");
+    let [put] = json_lines(&succeeded(&["blob", "put", "-"], output))
+        .try_into()
+        .expect("one object");
+    assert_eq!(u64_of(&put, "bytes"), 19);
+    let stdin_digest = str_of(&put, "digest").to_owned();
+
+    let out = cli.run(&["blob", "get", file_digest]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, content, "blob get to standard output");
+    let copy = cli.dir.path().join("copy.bin");
+    cli.ok(&[
+        "blob",
+        "get",
+        file_digest,
+        "-o",
+        copy.to_str().expect("UTF-8 path"),
+    ]);
+    assert_eq!(std::fs::read(&copy).expect("the copy"), content);
+
+    let mut listed: Vec<(String, u64)> = cli
+        .json(&["blob", "ls"])
+        .iter()
+        .map(|b| (str_of(b, "digest").to_owned(), u64_of(b, "bytes")))
+        .collect();
+    listed.sort();
+    let mut expected = vec![
+        (file_digest.to_owned(), content.len() as u64),
+        (stdin_digest.clone(), 19),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    assert_eq!(
+        cli.ok(&["blob", "verify", &stdin_digest]),
+        format!("{stdin_digest} intact\n")
+    );
+    let [all] = cli
+        .json(&["blob", "verify", "--all"])
+        .try_into()
+        .expect("one object");
+    assert_eq!(u64_of(&all, "checked"), 2);
+    assert_eq!(all["corrupt"], serde_json::json!([]));
+
+    let absent = "0".repeat(64);
+    let err = cli.fails(&["blob", "get", &absent]);
+    assert!(err.contains(&format!("no blob {absent}")), "{err}");
+    let err = cli.fails(&["blob", "verify", &absent]);
+    assert!(err.contains("blob ls"), "{err}");
+}
+
+fn archive_moves_old_days_out_and_cat_reads_them_back(backend: &str) {
+    let cli = Cli::new(backend);
+    let now = Utc::now();
+    let (old, recent) = {
+        let store = cli.store();
+        let old = store
+            .log
+            .append_batch(
+                (0..20)
+                    .map(|i| {
+                        NewLogEntry::new("worker", "step", format!("old {i}"))
+                            .at(now - Duration::days(45 + i % 2))
+                    })
+                    .collect(),
+            )
+            .expect("old entries");
+        let recent = store
+            .log
+            .append(NewLogEntry::new("worker", "step", "recent"))
+            .expect("a recent entry");
+        (old, recent)
+    };
+    let [dry] = cli
+        .json(&["archive", "--dry-run"])
+        .try_into()
+        .expect("one object");
+    assert_eq!(dry["dryRun"], Value::Bool(true));
+    assert_eq!(u64_of(&dry, "entries"), 20);
+    assert_eq!(
+        u64_of(&cli.json(&["stats"])[0], "entries"),
+        21,
+        "a dry run moves nothing"
+    );
+
+    let [report] = cli
+        .json(&["archive", "--retain-days", "30", "--vacuum"])
+        .try_into()
+        .expect("one object");
+    assert_eq!(u64_of(&report, "entries"), 20);
+    assert_eq!(report["days"].as_array().map(Vec::len), Some(2));
+    assert_eq!(report["vacuumed"], Value::Bool(true));
+    let [stats] = cli.json(&["stats"]).try_into().expect("one object");
+    assert_eq!(u64_of(&stats, "entries"), 1);
+    let last_old_day = (now - Duration::days(45)).date_naive().to_string();
+    assert_eq!(str_of(&stats, "archiveWatermark"), last_old_day);
+    assert!(u64_of(&stats, "archiveBytes") > 0);
+    assert_eq!(
+        cli.json(&["logs", "query"]),
+        as_json(std::slice::from_ref(&recent))
+    );
+
+    let first_old_day = (now - Duration::days(46)).date_naive().to_string();
+    let range = format!("{first_old_day}..{last_old_day}");
+    let mut back = cli.json(&["archive", "cat", &range]);
+    back.sort_by_key(|e| u64_of(e, "id"));
+    assert_eq!(back, as_json(&old), "every archived entry, as it was");
+    let one_day = cli.json(&["archive", "cat", &last_old_day]);
+    assert_eq!(one_day.len(), 10);
+    let text = cli.ok(&["archive"]);
+    assert!(text.starts_with("moved 0 entries"), "{text}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Errors for people.
+
+fn an_unknown_run_is_one_line_naming_it_and_what_to_do(backend: &str) {
+    let cli = Cli::new(backend);
+    three_runs(&cli);
+    let err = cli.fails(&["runs", "show", "run-nope"]);
+    assert!(err.contains(r#"unknown run "run-nope""#), "{err}");
+    assert!(err.contains("nerve-store runs list"), "{err}");
+    let err = cli.fails(&["runs", "list", "--after", "run-nope"]);
+    assert!(err.contains(r#"unknown run "run-nope""#), "{err}");
+}
+
+fn a_bad_digest_is_one_line_quoting_it(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["meta", "set", "k", "v"]);
+    for bad in ["abc", &"G".repeat(64), &"A".repeat(64)] {
+        let err = cli.fails(&["blob", "get", bad]);
+        assert!(
+            err.contains(&format!("{bad:?} is not a blob digest")),
+            "{err}"
+        );
+        assert!(err.contains("blob ls"), "{err}");
+    }
+}
+
+fn a_file_that_is_not_a_store_is_named_and_left_alone(backend: &str) {
+    let cli = Cli::new(backend);
+    let garbage: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(cli.path(), &garbage).expect("a file that is not a store");
+    for args in [
+        &["stats"][..],
+        &["meta", "set", "k", "v"],
+        &["simulate", "--runs", "1"],
+    ] {
+        let err = cli.fails(args);
+        assert!(err.contains("is not a nerve-store"), "{err}");
+        assert!(err.contains("check --store"), "{err}");
+    }
+    assert_eq!(std::fs::read(cli.path()).expect("still there"), garbage);
+}
+
+fn a_missing_store_is_not_created_by_a_command_that_reads(backend: &str) {
+    let cli = Cli::new(backend);
+    for args in [
+        &["stats"][..],
+        &["logs", "query"],
+        &["runs", "list"],
+        &["blob", "ls"],
+    ] {
+        let err = cli.fails(args);
+        assert!(err.contains("no store at"), "{err}");
+    }
+    assert!(!cli.path().exists());
+}
+
+fn a_read_only_store_is_named_with_what_to_do(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["simulate", "--runs", "3"]);
+    let before = cli.json(&["stats"]);
+    // As root, permissions do not stop writes: the binary runs as `nobody` then, from a
+    // copy it may execute.
+    let root = is_root();
+    let binary = cli.dir.path().join("nerve-store");
+    std::fs::copy(BINARY, &binary).expect("a copy of the binary");
+    set_mode(&binary, 0o755);
+    for entry in std::fs::read_dir(cli.dir.path()).expect("the folder") {
+        let path = entry.expect("an entry").path();
+        if path != binary {
+            set_mode(&path, 0o444);
+        }
+    }
+    set_mode(cli.dir.path(), 0o555);
+    let run = |args: &[&str]| {
+        let mut command = Command::new(&binary);
+        command
+            .args(args)
+            .env("NERVE_STORE", &cli.location)
+            .current_dir(cli.dir.path());
+        if root {
+            use std::os::unix::process::CommandExt;
+            command.uid(65534).gid(65534);
+        }
+        command.output().expect("the binary runs")
+    };
+    for args in [&["meta", "set", "k", "v"][..], &["stats"]] {
+        let err = failed(args, run(args));
+        assert!(err.contains("is read-only to this process"), "{err}");
+        assert!(err.contains("run as a user that may write it"), "{err}");
+    }
+    set_mode(cli.dir.path(), 0o755);
+    for entry in std::fs::read_dir(cli.dir.path()).expect("the folder") {
+        set_mode(&entry.expect("an entry").path(), 0o644);
+    }
+    assert_eq!(cli.json(&["stats"]), before, "nothing changed");
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+// ---------------------------------------------------------------------------------------
+// Cases that are about one backend's lock, or about both at once.
+
+#[test]
+fn a_redb_store_held_by_another_process_is_named_as_locked() {
+    let cli = Cli::new("redb");
+    cli.ok(&["meta", "set", "k", "v"]);
+    let held = nerve_store::RedbLogStore::open_with(
+        cli.path(),
+        nerve_store::RedbOptions {
+            multi_process: false,
+            ..nerve_store::RedbOptions::default()
+        },
+    )
+    .expect("this process holds the file for itself");
+    let err = cli.fails(&["meta", "get", "k"]);
+    assert!(err.contains("is locked by another writer"), "{err}");
+    assert!(err.contains("try again when it is done"), "{err}");
+    drop(held);
+    assert_eq!(cli.ok(&["meta", "get", "k"]), "v\n");
+}
+
+#[test]
+fn a_sqlite_store_whose_write_lock_is_held_is_named_as_locked() {
+    let cli = Cli::new("sqlite");
+    cli.ok(&["meta", "set", "k", "v"]);
+    let conn = rusqlite::Connection::open(cli.path()).expect("a second connection");
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .expect("hold the write lock");
+    // Reads go on beside the writer; a write waits for the busy timeout, then says so.
+    assert_eq!(cli.ok(&["meta", "get", "k"]), "v\n");
+    let err = cli.fails(&["meta", "set", "k", "w"]);
+    assert!(err.contains("is locked by another writer"), "{err}");
+    conn.execute_batch("ROLLBACK").expect("let go");
+    assert_eq!(cli.ok(&["meta", "get", "k"]), "v\n");
+}
+
+#[test]
+fn migrate_sqlite_to_redb_to_sqlite_keeps_the_content_digest() {
+    let first = Cli::new("sqlite");
+    first.ok(&["simulate", "--runs", "60", "--seed", "3"]);
+    first.ok(&["meta", "set", "owner", "ops"]);
+    let middle = Cli::new("redb");
+    let last = Cli::new("sqlite");
+
+    let [there] = first
+        .json(&[
+            "migrate",
+            "--from",
+            &first.location,
+            "--to",
+            &middle.location,
+        ])
+        .try_into()
+        .expect("one object");
+    let [back] = first
+        .json(&[
+            "migrate",
+            "--from",
+            &middle.location,
+            "--to",
+            &last.location,
+        ])
+        .try_into()
+        .expect("one object");
+    assert_eq!(str_of(&there, "digest"), str_of(&back, "digest"));
+    let source = nerve_store::summarise(&first.store()).expect("summarise the source");
+    assert_eq!(str_of(&back, "digest"), source.digest.to_hex());
+    assert_eq!(u64_of(&back, "entries"), source.entries);
+    assert!(u64_of(&back, "blobs") > 0 && u64_of(&back, "threadRows") > 0);
+
+    let stats = |cli: &Cli| {
+        let mut stats = cli.json(&["stats"]).remove(0);
+        for field in ["store", "logFileBytes", "blobFileBytes", "archiveDir"] {
+            stats[field] = Value::Null;
+        }
+        stats
+    };
+    assert_eq!(stats(&first), stats(&last));
+    assert_eq!(
+        last.ok(&["meta", "get", "owner"]),
+        "ops\n",
+        "meta went over"
+    );
+
+    let err = first.fails(&[
+        "migrate",
+        "--from",
+        &first.location,
+        "--to",
+        &middle.location,
+    ]);
+    assert!(err.contains("is not empty"), "{err}");
+    let text = first.ok(&[
+        "migrate",
+        "--from",
+        &first.location,
+        "--to",
+        &format!("redb:{}", first.dir.path().join("other.redb").display()),
+    ]);
+    assert!(
+        text.contains("verified: both stores hold the same content"),
+        "{text}"
+    );
+}
+
+/// Every case above, once per backend, named `sqlite::case` and `redb::case`.
+macro_rules! backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $case() { super::$case("sqlite") })*
+        }
+        mod redb {
+            $(#[test] fn $case() { super::$case("redb") })*
+        }
+    };
+}
+
+backends! {
+    simulate_reports_what_it_stored_and_stats_agree,
+    logs_query_applies_every_filter_and_pages,
+    logs_tail_prints_the_last_entries_and_follows_another_process,
+    runs_list_filters_by_status_and_show_prints_the_history,
+    thread_show_prints_the_conversation_round_by_round,
+    meta_sets_gets_lists_and_deletes,
+    blobs_round_trip_through_files_and_standard_streams,
+    archive_moves_old_days_out_and_cat_reads_them_back,
+    an_unknown_run_is_one_line_naming_it_and_what_to_do,
+    a_bad_digest_is_one_line_quoting_it,
+    a_file_that_is_not_a_store_is_named_and_left_alone,
+    a_missing_store_is_not_created_by_a_command_that_reads,
+    a_read_only_store_is_named_with_what_to_do,
+}
