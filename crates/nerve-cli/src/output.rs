@@ -184,6 +184,11 @@ pub(crate) fn thousands(n: u64) -> String {
     out
 }
 
+/// `n` and the noun that goes with it: `1 blob`, `2,000 blobs`.
+pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +222,8 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(counted(1, "entry", "entries"), "1 entry");
+        assert_eq!(counted(0, "entry", "entries"), "0 entries");
+        assert_eq!(counted(2_000, "blob", "blobs"), "2,000 blobs");
     }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::cli::MigrateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{Out, thousands};
+use crate::output::{Out, counted, thousands};
 use crate::progress;
 
 pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
@@ -43,13 +43,12 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
         }));
     }
     out.line(format!(
-        "copied {} entries, {} thread rows, {} runs, {} meta keys and {} blobs from {from} to \
-         {to} in {elapsed:.2?} ({} entries/s)",
-        thousands(summary.entries),
-        thousands(summary.thread_rows),
-        thousands(summary.runs),
-        thousands(summary.meta),
-        thousands(summary.blobs),
+        "copied {}, {}, {}, {} and {} from {from} to {to} in {elapsed:.2?} ({} entries/s)",
+        counted(summary.entries, "entry", "entries"),
+        counted(summary.thread_rows, "thread row", "thread rows"),
+        counted(summary.runs, "run", "runs"),
+        counted(summary.meta, "meta key", "meta keys"),
+        counted(summary.blobs, "blob", "blobs"),
         thousands(rate as u64),
     ))?;
     out.line(format!(

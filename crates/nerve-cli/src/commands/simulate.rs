@@ -132,10 +132,14 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
         .collect();
     let lines = [
         format!(
-            "simulated {} runs on {} with {} workers in {elapsed:.2?} (seed {seed})",
+            "simulated {} runs on {} with {} in {elapsed:.2?} (seed {seed})",
             thousands(args.runs),
             store.location,
-            args.workers
+            if args.workers == 1 {
+                "1 worker".to_owned()
+            } else {
+                format!("{} workers", args.workers)
+            }
         ),
         format!(
             "  speed      {} runs/s, {} log entries/s",
@@ -151,7 +155,7 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
             human_bytes(Counts::get(&counts.blob_bytes))
         ),
         format!(
-            "  runs ended {} ({} resumed after a crash)",
+            "  statuses   {} ({} resumed after a crash)",
             statuses.join(", "),
             thousands(Counts::get(&counts.resumed))
         ),
