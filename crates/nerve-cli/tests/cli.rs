@@ -786,6 +786,55 @@ fn migrate_sqlite_to_redb_to_sqlite_keeps_the_content_digest() {
     );
 }
 
+#[test]
+fn a_damaged_blob_fails_verify_and_stops_migrate_naming_the_partial_copy() {
+    let source = Cli::new("sqlite");
+    source.ok(&["meta", "set", "k", "v"]);
+    let file = source.dir.path().join("a.bin");
+    std::fs::write(&file, b"the content as written").expect("a file");
+    let digest = source.ok(&["blob", "put", file.to_str().expect("UTF-8 path")]);
+    let digest = digest.trim();
+    let blob_file = source.dir.path().join("nerve.blobs.db");
+    rusqlite::Connection::open(&blob_file)
+        .and_then(|conn| conn.execute("UPDATE blob_chunks SET data = X'00'", []))
+        .expect("damage the blob behind the store's back");
+
+    let err = source.fails(&["blob", "verify", "--all"]);
+    assert!(err.contains(&format!("blob {digest} is corrupt")), "{err}");
+    let [report] = json_lines(
+        &String::from_utf8(source.run(&["--json", "blob", "verify", "--all"]).stdout)
+            .expect("UTF-8"),
+    )
+    .try_into()
+    .expect("the report, before the error");
+    assert_eq!(report["corrupt"], serde_json::json!([digest]));
+    let output = source.run(&["blob", "get", digest]);
+    assert!(output.stdout.is_empty(), "no damaged byte goes out");
+    let err = failed(&["blob", "get"], output);
+    assert!(err.contains("is corrupt"), "{err}");
+    let copy = source.dir.path().join("copy.bin");
+    let err = source.fails(&[
+        "blob",
+        "get",
+        digest,
+        "-o",
+        copy.to_str().expect("UTF-8 path"),
+    ]);
+    assert!(err.contains("is corrupt"), "{err}");
+    assert!(!copy.exists(), "-o writes nothing for a damaged blob");
+    let leftovers: Vec<_> = std::fs::read_dir(source.dir.path())
+        .expect("the folder")
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let target = format!("redb:{}", source.dir.path().join("copy.redb").display());
+    let err = source.fails(&["migrate", "--from", &source.location, "--to", &target]);
+    assert!(err.contains("migrate failed"), "{err}");
+    assert!(err.contains("hold part of the copy: remove them"), "{err}");
+}
+
 /// Every case above, once per backend, named `sqlite::case` and `redb::case`.
 macro_rules! backends {
     ($($case:ident),* $(,)?) => {

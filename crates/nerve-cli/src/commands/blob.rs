@@ -11,6 +11,10 @@ use crate::cli::BlobCommand;
 use crate::error::{CliError, CliResult};
 use crate::output::{Out, Table, human_bytes};
 
+/// The largest blob `blob get` verifies whole in memory before writing it to standard
+/// output; a larger one is streamed.
+const WHOLE_TO_STDOUT: u64 = 64 << 20;
+
 pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResult<()> {
     match command {
         BlobCommand::Put { file } => {
@@ -29,14 +33,26 @@ pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResu
         }
         BlobCommand::Get { digest, output } => {
             let digest: Digest = digest.parse()?;
+            let size = store.blobs.len(&digest)?;
+            if output.is_none() && size.is_some_and(|size| size <= WHOLE_TO_STDOUT) {
+                // Verified whole before a byte goes out.
+                let Some(content) = store.blobs.read(&digest)? else {
+                    return Err(missing(store, &digest));
+                };
+                let mut stdout = io::stdout().lock();
+                return stdout
+                    .write_all(&content)
+                    .and_then(|()| stdout.flush())
+                    .map_err(CliError::io("writing to standard output"));
+            }
             let Some(mut reader) = store.blobs.open(&digest)? else {
                 return Err(missing(store, &digest));
             };
             match output {
                 Some(path) => write_verified_file(&mut reader, &path, &digest),
                 None => {
-                    // A stream cannot be taken back: a damaged blob fails at its end, after
-                    // its bytes went out, with a non-zero exit.
+                    // Too large to hold: streamed, so a damaged blob fails at its end,
+                    // after its bytes went out, with a non-zero exit.
                     let mut stdout = io::stdout().lock();
                     copy(&mut reader, &mut stdout, &digest)?;
                     stdout

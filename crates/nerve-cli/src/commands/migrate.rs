@@ -20,13 +20,27 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
         ));
     }
     let source = super::open_for_batch(&args.from)?;
+    let new_target = !to.path.exists();
     let target = super::open(&args.to)?;
     let total = source.log.log_stats()?.entries;
     let bar = progress::bar(total, "entries");
     let started = Instant::now();
     let summary = nerve_store::migrate(&source, &target, &mut |copied| bar.set_position(copied));
     bar.finish_and_clear();
-    let summary = summary?;
+    let summary = summary.map_err(|err| {
+        if new_target {
+            CliError::refused(
+                format!("migrate failed: {}", CliError::Store(err)),
+                format!(
+                    "{} and {} hold part of the copy: remove them and run it again",
+                    to.path.display(),
+                    to.blob_path().display()
+                ),
+            )
+        } else {
+            CliError::Store(err)
+        }
+    })?;
     let elapsed = started.elapsed();
     let rate = summary.entries as f64 / elapsed.as_secs_f64().max(1e-9);
     if out.json() {
