@@ -52,7 +52,7 @@ impl Out {
     /// Prints `table`, its columns aligned.
     pub(crate) fn table(&mut self, table: &Table) -> CliResult<()> {
         let widths = table.widths();
-        self.line(table.format_row(&table.headers, &widths))?;
+        self.line(table.format_header(&widths))?;
         for row in &table.rows {
             self.line(table.format_row(row, &widths))?;
         }
@@ -132,6 +132,11 @@ impl Table {
             }
         }
         line.trim_end().to_owned()
+    }
+
+    /// The header row, padded to `widths`.
+    pub(crate) fn format_header(&self, widths: &[usize]) -> String {
+        self.format_row(&self.headers, widths)
     }
 
     /// Takes the rows added so far, leaving the table empty.

@@ -104,20 +104,18 @@ impl Drop for Reader<'_> {
 /// An open that failed because SQLite may not write the file (or create its `-wal` and
 /// `-shm` beside it) as [`StoreError::ReadOnly`]; any other error as it is.
 fn read_only(path: &Path, err: StoreError) -> StoreError {
-    let refused = match &err {
-        StoreError::Backend { source, .. } => {
-            source
+    match err {
+        StoreError::Backend { source, .. }
+            if source
                 .downcast_ref::<rusqlite::Error>()
                 .and_then(rusqlite::Error::sqlite_error_code)
-                == Some(rusqlite::ErrorCode::ReadOnly)
+                == Some(rusqlite::ErrorCode::ReadOnly) =>
+        {
+            StoreError::ReadOnly {
+                path: path.to_owned(),
+                source,
+            }
         }
-        _ => false,
-    };
-    match err {
-        StoreError::Backend { source, .. } if refused => StoreError::ReadOnly {
-            path: path.to_owned(),
-            source,
-        },
         err => err,
     }
 }

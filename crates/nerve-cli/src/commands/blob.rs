@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use nerve_store::{BlobHealth, Digest, Store};
+use nerve_store::{BlobHealth, Digest, Store, StoreError, blob_read_error};
 use serde_json::json;
 
 use crate::cli::BlobCommand;
@@ -95,7 +95,7 @@ pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResu
                     }
                 }
                 if let Some(first) = report.corrupt.first() {
-                    return Err(nerve_store::StoreError::Corrupt { digest: *first }.into());
+                    return Err(StoreError::Corrupt { digest: *first }.into());
                 }
                 return Ok(());
             }
@@ -120,7 +120,7 @@ pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResu
             match health {
                 BlobHealth::Intact => Ok(()),
                 BlobHealth::Missing => Err(missing(store, &digest)),
-                BlobHealth::Corrupt => Err(nerve_store::StoreError::Corrupt { digest }.into()),
+                BlobHealth::Corrupt => Err(StoreError::Corrupt { digest }.into()),
             }
         }
     }
@@ -156,12 +156,12 @@ impl Read for Counting<'_> {
     }
 }
 
-/// Copies a verifying reader to `sink`; a digest mismatch at the end is the blob's
-/// corruption, not an I/O error.
+/// Copies a verifying reader to `sink`. An error the reader raised (a digest mismatch at
+/// the end) is the store's, through `blob_read_error`; any other is the copy's own.
 fn copy(reader: &mut dyn Read, sink: &mut dyn Write, digest: &Digest) -> CliResult<u64> {
     io::copy(reader, sink).map_err(|err| {
-        if err.kind() == io::ErrorKind::InvalidData {
-            CliError::Store(nerve_store::StoreError::Corrupt { digest: *digest })
+        if err.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
+            CliError::Store(blob_read_error(err, &digest.to_hex()))
         } else {
             CliError::Io {
                 context: format!("copying blob {digest}"),

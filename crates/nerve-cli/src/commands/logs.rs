@@ -66,7 +66,7 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
             }
             let widths = table.widths();
             if !out.json() {
-                out.line(table.format_row(&header(), &widths))?;
+                out.line(table.format_header(&widths))?;
             }
             let mut cursor = match last.last() {
                 Some(entry) => Some(entry.id),
@@ -118,12 +118,6 @@ fn filter_query(filter: &LogFilter) -> CliResult<LogQuery> {
         until: time("until", &filter.until)?,
         ..LogQuery::default()
     })
-}
-
-fn header() -> Vec<String> {
-    ["ID", "TIME", "SOURCE", "TYPE", "REF", "PAYLOAD"]
-        .map(String::from)
-        .to_vec()
 }
 
 /// The columns entries are shown in.

@@ -50,19 +50,20 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
 /// Opens the store at `location`, which must exist: a command that only reads (or
 /// removes) must not leave an empty store behind a mistyped path.
 fn open_existing(location: &str) -> CliResult<Store> {
-    let parsed: Location = location.parse()?;
-    if !parsed.path.exists() {
-        return Err(no_store(&parsed));
-    }
+    existing(location)?;
     open(location)
 }
 
-/// The error for a location where no store exists.
-fn no_store(location: &Location) -> CliError {
-    CliError::refused(
-        format!("no store at {location}"),
-        "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things on",
-    )
+/// `location` parsed, if a store exists there; otherwise the error that says so.
+fn existing(location: &str) -> CliResult<Location> {
+    let parsed: Location = location.parse()?;
+    if !parsed.path.exists() {
+        return Err(CliError::refused(
+            format!("no store at {parsed}"),
+            "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things on",
+        ));
+    }
+    Ok(parsed)
 }
 
 /// Opens the store at `location` with the backend's defaults, creating it if missing.
@@ -74,10 +75,7 @@ fn open(location: &str) -> CliResult<Store> {
 /// page cache, since a daemon's large one would only fill up.
 fn open_for_batch(location: &str) -> CliResult<Store> {
     const BATCH_CACHE_BYTES: usize = 8 << 20;
-    let parsed: Location = location.parse()?;
-    if !parsed.path.exists() {
-        return Err(no_store(&parsed));
-    }
+    existing(location)?;
     Ok(nerve_store::open_with(
         location,
         &OpenOptions::default().cache_bytes(BATCH_CACHE_BYTES),

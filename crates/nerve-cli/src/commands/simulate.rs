@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::cli::SimulateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{Out, human_bytes, thousands};
+use crate::output::{Out, counted, human_bytes, thousands};
 use crate::progress;
 
 const WORKFLOWS: [&str; 4] = ["summarise", "triage", "translate", "review"];
@@ -135,11 +135,7 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
             "simulated {} runs on {} with {} in {elapsed:.2?} (seed {seed})",
             thousands(args.runs),
             store.location,
-            if args.workers == 1 {
-                "1 worker".to_owned()
-            } else {
-                format!("{} workers", args.workers)
-            }
+            counted(u64::from(args.workers), "worker", "workers")
         ),
         format!(
             "  speed      {} runs/s, {} log entries/s",
