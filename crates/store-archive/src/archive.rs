@@ -273,7 +273,7 @@ fn archive_day(
 ) -> StoreResult<DayReport> {
     let path = folder.join(format!("{day}.jsonl"));
     let temp = folder.join(format!(".{day}.jsonl.tmp"));
-    let mut archived = DayFile::open_if_exists(&path)?;
+    let mut archived = DayFile::open_if_exists(&path, day)?;
     let mut writer = if dry_run {
         None
     } else {

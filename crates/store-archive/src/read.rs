@@ -13,6 +13,7 @@ use store_core::{LogEntry, LogId, StoreError, StoreResult};
 /// malformed or cut line is an error naming the file and line, never skipped.
 pub(crate) struct DayFile {
     path: PathBuf,
+    day: NaiveDate,
     lines: Lines<BufReader<File>>,
     line: u64,
     next: Option<(LogEntry, String)>,
@@ -20,14 +21,25 @@ pub(crate) struct DayFile {
 }
 
 impl DayFile {
-    pub(crate) fn open(path: &Path) -> StoreResult<Self> {
-        let file = File::open(path).map_err(|source| StoreError::Io {
+    /// Opens the file of `day`. Only a regular file (or a link to one) is a day file: a
+    /// FIFO or a device in its place is refused at once rather than read from forever.
+    pub(crate) fn open(path: &Path, day: NaiveDate) -> StoreResult<Self> {
+        let io_error = |source| StoreError::Io {
             path: path.to_owned(),
             context: "opening an archive file".into(),
             source,
-        })?;
+        };
+        let kind = std::fs::metadata(path).map_err(io_error)?.file_type();
+        if !kind.is_file() {
+            return Err(io_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("not a regular file but {kind:?}"),
+            )));
+        }
+        let file = File::open(path).map_err(io_error)?;
         Ok(DayFile {
             path: path.to_owned(),
+            day,
             lines: BufReader::with_capacity(256 * 1024, file).lines(),
             line: 0,
             next: None,
@@ -35,9 +47,9 @@ impl DayFile {
         })
     }
 
-    pub(crate) fn open_if_exists(path: &Path) -> StoreResult<Option<Self>> {
-        if path.exists() {
-            Self::open(path).map(Some)
+    pub(crate) fn open_if_exists(path: &Path, day: NaiveDate) -> StoreResult<Option<Self>> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            Self::open(path, day).map(Some)
         } else {
             Ok(None)
         }
@@ -63,6 +75,14 @@ impl DayFile {
         let line = line.map_err(|err| self.bad_line(format!("unreadable: {err}")))?;
         let entry: LogEntry =
             serde_json::from_str(&line).map_err(|err| self.bad_line(err.to_string()))?;
+        if entry.ts.date_naive() != self.day {
+            return Err(self.bad_line(format!(
+                "entry {} is of {}, not of the file's day {}",
+                entry.id,
+                entry.ts.date_naive(),
+                self.day
+            )));
+        }
         if self.last_id.is_some_and(|last| last >= entry.id) {
             return Err(self.bad_line(format!(
                 "id {} does not follow id {}",
@@ -150,7 +170,7 @@ pub fn read_archive(
                 }
             }
             match files.next() {
-                Some((_, path)) => match DayFile::open(&path) {
+                Some((day, path)) => match DayFile::open(&path, day) {
                     Ok(file) => current = Some(file),
                     Err(err) => {
                         done = true;

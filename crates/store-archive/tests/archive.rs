@@ -290,6 +290,93 @@ fn a_malformed_or_cut_line_is_an_error_naming_file_and_line() {
 }
 
 #[test]
+fn a_line_of_another_day_is_an_error_naming_file_and_line_and_the_day_is_not_rewritten() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = common::open_sqlite(dir.path()).expect("open");
+    fill(store.as_ref(), &[3], 4);
+    let options = options(dir.path());
+    archive_logs(store.as_ref(), &options).expect("archive");
+    let file = options.dir.join("logs").join(format!("{}.jsonl", day(3)));
+    let text = std::fs::read_to_string(&file).expect("read");
+    let (other, this) = (day(4).to_string(), day(3).to_string());
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[1] = lines[1].replace(&this, &other);
+    let moved = lines.join("\n") + "\n";
+    std::fs::write(&file, &moved).expect("move line 2 to another day");
+
+    let err = read_archive(&options.dir, day(5)..=day(2))
+        .find_map(Result::err)
+        .expect("the line of another day is an error");
+    assert!(
+        matches!(&err, StoreError::ArchiveLine { path, line: 2, reason } if *path == file && reason.contains(&other)),
+        "{err}"
+    );
+    let late = store
+        .append(NewLogEntry::new("late", "k", "p").at(days_ago(3)))
+        .expect("a late arrival");
+    let err = archive_logs(store.as_ref(), &options).expect_err("a day file with a stranger");
+    assert!(
+        matches!(err, StoreError::ArchiveLine { line: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(all_entries(store.as_ref()), vec![late]);
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), moved);
+}
+
+/// A FIFO where a day file should be would block a reader forever, and a dangling link may
+/// be an archive volume that is not mounted: both are errors naming the path, at once, and
+/// the archive writes nothing over them.
+#[cfg(unix)]
+#[test]
+fn a_fifo_or_a_dangling_link_in_place_of_a_day_file_is_an_error_not_a_hang() {
+    for (name, make) in [
+        ("fifo", make_fifo as fn(&std::path::Path)),
+        ("dangling link", |path: &std::path::Path| {
+            std::os::unix::fs::symlink("/nonexistent/archive/volume", path).expect("a link")
+        }),
+    ] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = common::open_sqlite(dir.path()).expect("open");
+        let original = fill(store.as_ref(), &[3], 4);
+        let options = options(dir.path());
+        let folder = options.dir.join("logs");
+        std::fs::create_dir_all(&folder).expect("the archive folder");
+        let file = folder.join(format!("{}.jsonl", day(3)));
+        make(&file);
+        let err = read_archive(&options.dir, day(3)..=day(3))
+            .find_map(Result::err)
+            .unwrap_or_else(|| panic!("{name}: reading is an error"));
+        assert!(
+            matches!(&err, StoreError::Io { path, .. } if *path == file),
+            "{name}: {err}"
+        );
+        let err = archive_logs(store.as_ref(), &options).expect_err("archiving over it");
+        assert!(
+            matches!(&err, StoreError::Io { path, .. } if *path == file),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            all_entries(store.as_ref()),
+            original,
+            "{name}: nothing moved"
+        );
+        let kind = std::fs::symlink_metadata(&file)
+            .expect("still there")
+            .file_type();
+        assert!(!kind.is_file(), "{name}: replaced");
+    }
+}
+
+#[cfg(unix)]
+fn make_fifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+#[test]
 fn a_second_run_while_one_holds_the_archive_is_busy_and_changes_nothing() {
     for (backend, open) in BACKENDS {
         let dir = tempfile::tempdir().expect("temp dir");

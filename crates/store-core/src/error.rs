@@ -54,6 +54,14 @@ pub enum StoreError {
         given: String,
     },
 
+    /// The store has given out the highest id it can keep ([`crate::MAX_LOG_ID`]), so it
+    /// cannot append any more entries. Nothing was written; what is stored stays readable.
+    #[error("the log has given out its last id ({last}): no more entries can be appended")]
+    IdsExhausted {
+        /// The highest id given out.
+        last: crate::LogId,
+    },
+
     /// A run named as a cursor or a target does not exist.
     #[error("unknown run {run_id:?}")]
     UnknownRun {

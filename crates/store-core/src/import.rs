@@ -32,8 +32,9 @@ pub struct ImportBatch {
 }
 
 impl ImportBatch {
-    /// Checks what can be checked without the target: entries valid and in increasing id
-    /// order, above `highest_given` (the target's highest id ever given out, 0 if none);
+    /// Checks what can be checked without the target: entries valid, with ids and times a
+    /// store keeps ([`crate::MAX_LOG_ID`], [`crate::check_ts`]), in increasing id order, above
+    /// `highest_given` (the target's highest id ever given out, 0 if none);
     /// thread rows naming entries of the batch; runs and meta keys well formed. Backends
     /// call it inside their write transaction, with the target's counter.
     ///
@@ -51,6 +52,8 @@ impl ImportBatch {
                     ),
                 ));
             }
+            crate::range::check_log_id("entries", entry.id)?;
+            crate::range::check_ts("entries", entry.ts)?;
             if entry.source.is_empty() || entry.kind.is_empty() {
                 return Err(StoreError::invalid(
                     "entries",
@@ -89,6 +92,13 @@ impl ImportBatch {
                     "runs",
                     "a run has an empty id or workflow",
                 ));
+            }
+            for ts in [run.created_at, run.updated_at]
+                .into_iter()
+                .chain(run.started_at)
+                .chain(run.finished_at)
+            {
+                crate::range::check_ts("runs", ts)?;
             }
         }
         for (key, _) in &self.meta {

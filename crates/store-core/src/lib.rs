@@ -19,6 +19,7 @@ mod files;
 mod import;
 mod log;
 mod maintenance;
+mod range;
 mod run;
 mod store;
 mod thread;
@@ -34,12 +35,16 @@ pub use error::{StoreError, StoreResult};
 pub use files::{FileOps, RealFiles};
 pub use import::{ImportBatch, ThreadIndexRow, existing_run};
 pub use log::{
-    DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, now_millis,
-    prepare_batch, time_from_millis, truncate_to_millis, ts_millis,
+    DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, format_ts,
+    now_millis, prepare_batch, time_from_millis, truncate_to_millis, ts_millis,
 };
 pub use maintenance::{
-    DAY_MILLIS, DAY_PAGE, DaySpan, LogStats, day_bounds, day_number, day_of_number, day_stream,
-    number_of_day,
+    DAY_MILLIS, DAY_PAGE, DaySpan, LogStats, day_bounds, day_in_range, day_number, day_of_number,
+    day_stream, number_of_day,
+};
+pub use range::{
+    MAX_LOG_ID, MAX_TS_MILLIS, MIN_TS_MILLIS, bound_millis, check_log_id, check_optional_ts,
+    check_ts, max_ts, millis_in_range, min_ts,
 };
 pub use run::{
     ALL_STATUSES, AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS,

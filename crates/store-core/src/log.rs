@@ -90,7 +90,8 @@ impl NewLogEntry {
     /// Checks the entry against the contract without consuming it.
     ///
     /// # Errors
-    /// [`StoreError::InvalidInput`] for an empty `source` or `kind`.
+    /// [`StoreError::InvalidInput`] for an empty `source` or `kind`, or a `ts` outside the
+    /// times a store keeps ([`crate::check_ts`]).
     pub fn validate(&self) -> StoreResult<()> {
         if self.source.is_empty() {
             return Err(StoreError::invalid("source", "must not be empty"));
@@ -98,22 +99,24 @@ impl NewLogEntry {
         if self.kind.is_empty() {
             return Err(StoreError::invalid("kind", "must not be empty"));
         }
-        Ok(())
+        crate::range::check_optional_ts("ts", self.ts)
     }
 
     /// Checks the entry against the contract and fixes its timestamp: `now` when absent,
     /// truncated to milliseconds in every case. Backends call this before writing anything.
     ///
     /// # Errors
-    /// [`StoreError::InvalidInput`] for an empty `source` or `kind`.
+    /// As [`NewLogEntry::validate`]; also when `ts` is absent and `now` is outside the range.
     pub fn prepare(self, now: DateTime<Utc>) -> StoreResult<PreparedEntry> {
         self.validate()?;
+        let ts = truncate_to_millis(self.ts.unwrap_or(now));
+        crate::range::check_ts("ts", ts)?;
         Ok(PreparedEntry {
             source: self.source,
             kind: self.kind,
             ref_id: self.ref_id,
             payload: self.payload,
-            ts: truncate_to_millis(self.ts.unwrap_or(now)),
+            ts,
         })
     }
 }
@@ -219,8 +222,23 @@ impl LogQuery {
         self.limit.unwrap_or(DEFAULT_QUERY_LIMIT)
     }
 
+    /// Refuses a query that no store can answer: a `since` or `until` outside the times a
+    /// store keeps. Backends call it before reading.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming `since` or `until`.
+    pub fn validate(&self) -> StoreResult<()> {
+        crate::range::check_optional_ts("since", self.since)?;
+        crate::range::check_optional_ts("until", self.until)
+    }
+
     /// Whether `entry` satisfies every filter of the query (the limit and order aside).
     /// The reference semantics that backends' index walks must agree with.
+    ///
+    /// `since` and `until` are compared at their full precision: a bound finer than a
+    /// millisecond, as `10:00:00.123500`, finds an entry at `.123` with `until` and not with
+    /// `since`. Backends walk their time index from [`crate::bound_millis`] of each bound,
+    /// which gives the same answer.
     pub fn matches(&self, entry: &LogEntry) -> bool {
         self.source.as_ref().is_none_or(|s| *s == entry.source)
             && self.kind.as_ref().is_none_or(|k| *k == entry.kind)
@@ -240,8 +258,9 @@ pub fn truncate_to_millis(ts: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ts.timestamp_millis()).unwrap_or(ts)
 }
 
-/// Decodes a stored time in milliseconds; one out of `chrono`'s range is damage, reported
-/// as a [`StoreError::CorruptValue`] at `table` and `key`.
+/// Decodes a stored time in milliseconds; one outside the times a store keeps
+/// ([`crate::MIN_TS_MILLIS`] to [`crate::MAX_TS_MILLIS`]) is damage, since no store writes
+/// one, reported as a [`StoreError::CorruptValue`] at `table` and `key`.
 ///
 /// # Errors
 /// [`StoreError::CorruptValue`].
@@ -251,7 +270,13 @@ pub fn time_from_millis(
     key: &dyn std::fmt::Display,
 ) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_millis(millis)
+        .filter(|_| crate::range::millis_in_range(millis))
         .ok_or_else(|| StoreError::corrupt(table, key, format!("time {millis} ms is out of range")))
+}
+
+/// `ts` as the store writes it: `2026-11-24T10:00:00.123Z`.
+pub fn format_ts(ts: DateTime<Utc>) -> String {
+    ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The current time at the store's precision.
@@ -262,22 +287,25 @@ pub fn now_millis() -> DateTime<Utc> {
 /// Serde for timestamps as `2026-11-24T10:00:00.123Z`: RFC 3339, UTC, always three
 /// fractional digits. Reading accepts any RFC 3339 time and truncates it to milliseconds.
 pub mod ts_millis {
-    use chrono::{DateTime, SecondsFormat, Utc};
+    use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
 
     /// Writes `ts` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     pub fn serialize<S: Serializer>(ts: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&ts.to_rfc3339_opts(SecondsFormat::Millis, true))
+        serializer.serialize_str(&super::format_ts(*ts))
     }
 
-    /// Reads an RFC 3339 time.
+    /// Reads an RFC 3339 time within the times a store keeps ([`crate::check_ts`]).
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<DateTime<Utc>, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        DateTime::parse_from_rfc3339(&text)
+        let ts = DateTime::parse_from_rfc3339(&text)
             .map(|ts| super::truncate_to_millis(ts.with_timezone(&Utc)))
-            .map_err(|err| D::Error::custom(format!("bad timestamp {text:?}: {err}")))
+            .map_err(|err| D::Error::custom(format!("bad timestamp {text:?}: {err}")))?;
+        crate::range::check_ts("ts", ts)
+            .map_err(|err| D::Error::custom(format!("bad timestamp {text:?}: {err}")))?;
+        Ok(ts)
     }
 }
 

@@ -33,8 +33,9 @@ impl DaySpan {
         DaySpan { day, through }
     }
 
-    /// The first instant of the day, inclusive, and of the next day, exclusive.
-    pub fn bounds(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+    /// The first millisecond of the day, inclusive, and of the next day, exclusive (see
+    /// [`day_bounds`]).
+    pub fn bounds(&self) -> (i64, i64) {
         day_bounds(self.day)
     }
 
@@ -44,10 +45,12 @@ impl DaySpan {
     }
 }
 
-/// The first instant of `day` (UTC), inclusive, and of the day after, exclusive.
-pub fn day_bounds(day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
-    let start = day.and_time(chrono::NaiveTime::MIN).and_utc();
-    (start, start + chrono::Duration::days(1))
+/// The first millisecond of `day` (UTC), inclusive, and of the day after, exclusive, in
+/// milliseconds since 1970. Total over every `NaiveDate`, the last one included (whose next
+/// day `chrono` cannot name); a day outside the times a store keeps simply has no entries.
+pub fn day_bounds(day: NaiveDate) -> (i64, i64) {
+    let start = number_of_day(day) * DAY_MILLIS;
+    (start, start + DAY_MILLIS)
 }
 
 /// Milliseconds in a UTC day.
@@ -64,9 +67,16 @@ pub fn day_of_number(number: i64) -> Option<NaiveDate> {
     DateTime::from_timestamp_millis(number.checked_mul(DAY_MILLIS)?).map(|t| t.date_naive())
 }
 
-/// The number of `day` (see [`day_number`]).
+/// The number of `day` (see [`day_number`]); total over every `NaiveDate`.
 pub fn number_of_day(day: NaiveDate) -> i64 {
-    day_number(day_bounds(day).0.timestamp_millis())
+    day.signed_duration_since(DateTime::UNIX_EPOCH.date_naive())
+        .num_days()
+}
+
+/// Whether `day` can hold entries: it lies within the times a store keeps.
+pub fn day_in_range(day: NaiveDate) -> bool {
+    let (start, _) = day_bounds(day);
+    crate::range::millis_in_range(start)
 }
 
 /// How many entries [`day_stream`] fetches at a time.
@@ -119,5 +129,21 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(1969, 12, 31).expect("a date");
         assert_eq!(number_of_day(day), -1);
         assert_eq!(day_of_number(-1), Some(day));
+    }
+
+    #[test]
+    fn day_functions_are_total_over_every_date() {
+        for day in [NaiveDate::MIN, NaiveDate::MAX] {
+            let (start, end) = day_bounds(day);
+            assert_eq!(end - start, DAY_MILLIS);
+            assert_eq!(day_of_number(number_of_day(day)), Some(day));
+            assert!(!day_in_range(day));
+        }
+        let first = NaiveDate::from_ymd_opt(0, 1, 1).expect("a date");
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
+        assert!(day_in_range(first) && day_in_range(last));
+        assert_eq!(day_bounds(first).0, crate::MIN_TS_MILLIS);
+        assert_eq!(day_bounds(last).1 - 1, crate::MAX_TS_MILLIS);
+        assert!(!day_in_range(first.pred_opt().expect("a date")));
     }
 }

@@ -72,6 +72,7 @@ fn sort_in_order(ids: &mut [u64], descending: bool) {
 /// order from the cursor and stops at the limit; `source` alone, or a time range, reads
 /// the index range and orders its ids; anything else walks the log by id.
 pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+    query.validate()?;
     let limit = query.effective_limit();
     // Ids are bounded to [low, high).
     let low = match query.after {
@@ -131,9 +132,10 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
     }
     if query.since.is_some() || query.until.is_some() {
         let index = open(tx, LOGS_BY_TS)?;
-        let since = query.since.map_or(i64::MIN, |t| t.timestamp_millis());
+        // Bounds finer than the stored millisecond compare as `LogQuery::matches` does.
+        let since = query.since.map_or(i64::MIN, store_core::bound_millis);
         let range = match query.until {
-            Some(until) => index.range((since, 0)..(until.timestamp_millis(), 0)),
+            Some(until) => index.range((since, 0)..(store_core::bound_millis(until), 0)),
             None => index.range((since, 0)..),
         }
         .map_err(failed(walk))?;

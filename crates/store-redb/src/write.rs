@@ -50,9 +50,12 @@ impl<'t> LogTables<'t> {
     /// Appends `entry` under the next id, with its index rows.
     pub(crate) fn append(&mut self, entry: PreparedEntry) -> StoreResult<LogEntry> {
         let id = self.next_id;
-        self.next_id = id
-            .checked_add(1)
-            .ok_or_else(|| StoreError::invalid("log", "every log id has been used"))?;
+        if id > store_core::MAX_LOG_ID.0 {
+            return Err(StoreError::IdsExhausted {
+                last: store_core::MAX_LOG_ID,
+            });
+        }
+        self.next_id = id + 1;
         let entry = entry.with_id(LogId(id));
         self.insert(&entry)?;
         Ok(entry)

@@ -7,10 +7,10 @@ use rusqlite::{
     Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
 };
 use store_core::{
-    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, NewLogEntry,
-    Order, PreparedEntry, RunQuery, RunTransition, StoreResult, ThreadIndexRow, ThreadMessage,
-    ThreadRoundRow, TransitionOutcome, TransitionPlan, WorkflowRun, check_meta_key,
-    check_meta_pairs, now_millis, plan_transition, prepare_batch,
+    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, MAX_LOG_ID,
+    NewLogEntry, Order, PreparedEntry, RunQuery, RunTransition, StoreResult, ThreadIndexRow,
+    ThreadMessage, ThreadRoundRow, TransitionOutcome, TransitionPlan, WorkflowRun, bound_millis,
+    check_meta_key, check_meta_pairs, now_millis, plan_transition, prepare_batch,
 };
 
 use crate::connections::Connections;
@@ -117,7 +117,7 @@ fn insert_entry(tx: &Transaction<'_>, entry: PreparedEntry) -> StoreResult<LogEn
             entry.payload,
             to_millis(entry.ts)
         ])
-        .map_err(|err| engine_error("appending a log entry", err))?;
+        .map_err(|err| insert_error(tx, err))?;
     let id = u64::try_from(tx.last_insert_rowid()).map_err(|_| {
         store_core::StoreError::corrupt(
             "logs",
@@ -126,6 +126,22 @@ fn insert_entry(tx: &Transaction<'_>, entry: PreparedEntry) -> StoreResult<LogEn
         )
     })?;
     Ok(entry.with_id(LogId(id)))
+}
+
+/// The error of a failed log insert. `AUTOINCREMENT` answers `SQLITE_FULL` once it has given
+/// out `i64::MAX`, the same code as a full disk; the id counter tells the two apart.
+fn insert_error(tx: &Transaction<'_>, err: rusqlite::Error) -> store_core::StoreError {
+    if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        let highest: rusqlite::Result<i64> = tx.query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'logs'",
+            [],
+            |row| row.get(0),
+        );
+        if highest.is_ok_and(|seq| seq == i64::MAX) {
+            return store_core::StoreError::IdsExhausted { last: MAX_LOG_ID };
+        }
+    }
+    engine_error("appending a log entry", err)
 }
 
 fn set_meta(tx: &Transaction<'_>, key: &str, value: &str) -> StoreResult<()> {
@@ -196,16 +212,18 @@ fn log_query_sql(query: &LogQuery) -> (String, Vec<Value>) {
     if let Some(kind) = &query.kind {
         push("kind =", Value::Text(kind.clone()));
     }
+    // Bounds finer than the stored millisecond compare as `LogQuery::matches` does.
     if let Some(since) = query.since {
-        push("ts >=", Value::Integer(to_millis(since)));
+        push("ts >=", Value::Integer(bound_millis(since)));
     }
     if let Some(until) = query.until {
-        push("ts <", Value::Integer(to_millis(until)));
+        push("ts <", Value::Integer(bound_millis(until)));
     }
     if let Some(after) = query.after {
         push("id >", Value::Integer(id_to_sql(after)));
     }
-    if let Some(before) = query.before {
+    // Every id is below a `before` past the highest id a store keeps: no condition then.
+    if let Some(before) = query.before.filter(|before| *before <= MAX_LOG_ID) {
         push("id <", Value::Integer(id_to_sql(before)));
     }
     let time_only = query.ref_id.is_none()
@@ -322,6 +340,7 @@ impl LogStore for SqliteLogStore {
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        query.validate()?;
         if query.effective_limit() == 0 {
             return Ok(Vec::new());
         }
@@ -489,7 +508,7 @@ impl LogStore for SqliteLogStore {
             let mut deleted = 0;
             for span in spans {
                 let (start, end) = span.bounds();
-                let bounds = params![to_millis(start), to_millis(end), id_to_sql(span.through)];
+                let bounds = params![start, end, id_to_sql(span.through)];
                 let context = format!("deleting {} through id {}", span.day, span.through);
                 tx.prepare_cached(
                     "DELETE FROM thread_messages WHERE log_id IN \
@@ -515,7 +534,7 @@ impl LogStore for SqliteLogStore {
         after: Option<LogId>,
         limit: usize,
     ) -> StoreResult<Vec<LogEntry>> {
-        if limit == 0 {
+        if limit == 0 || !store_core::day_in_range(day) {
             return Ok(Vec::new());
         }
         let sql = format!(

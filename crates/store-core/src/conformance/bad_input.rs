@@ -1,12 +1,10 @@
 //! SPEC 5, bad input: every odd value is either refused with a typed error that names it,
 //! or stored and returned as given. Nothing panics, nothing already stored is lost.
 
-use chrono::{DateTime, Utc};
-
 use super::{Fixture, OpenStore, all_entries};
 use crate::{
     GetThreadRoundsParams, LogId, LogQuery, NewLogEntry, RunQuery, RunTransition, StoreError,
-    ThreadMessage, WorkflowRunStatus, truncate_to_millis,
+    ThreadMessage, WorkflowRunStatus,
 };
 
 fn assert_invalid(err: StoreError, field: &str) {
@@ -271,36 +269,4 @@ pub fn out_of_range_cursors_and_rounds_return_nothing(open: OpenStore) {
         ..GetThreadRoundsParams::default()
     };
     assert_eq!(store.thread_rounds(&from_top).expect("rounds").len(), 1);
-}
-
-/// The earliest and latest times `chrono` can hold are stored and returned, at millisecond
-/// precision, and found by a time range.
-pub fn extreme_times_round_trip(open: OpenStore) {
-    let mut fx = Fixture::new(open);
-    let times: [DateTime<Utc>; 3] = [
-        DateTime::<Utc>::MIN_UTC,
-        DateTime::<Utc>::UNIX_EPOCH,
-        DateTime::<Utc>::MAX_UTC,
-    ];
-    let stored: Vec<_> = times
-        .iter()
-        .map(|ts| {
-            fx.store()
-                .append(NewLogEntry::new("s", "k", "p").at(*ts))
-                .expect("append")
-        })
-        .collect();
-    for (entry, ts) in stored.iter().zip(times) {
-        assert_eq!(entry.ts, truncate_to_millis(ts));
-    }
-    fx.reopen();
-    assert_eq!(all_entries(fx.store()), stored);
-    let early = LogQuery {
-        until: Some(DateTime::<Utc>::UNIX_EPOCH),
-        ..LogQuery::default()
-    };
-    assert_eq!(
-        fx.store().query(&early).expect("query"),
-        vec![stored[0].clone()]
-    );
 }

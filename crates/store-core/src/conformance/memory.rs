@@ -27,8 +27,15 @@ struct State {
 }
 
 impl State {
-    fn append(&mut self, entries: Vec<crate::PreparedEntry>) -> Vec<LogEntry> {
-        entries
+    /// Appends the whole batch, or nothing when it would pass [`crate::MAX_LOG_ID`].
+    fn append(&mut self, entries: Vec<crate::PreparedEntry>) -> StoreResult<Vec<LogEntry>> {
+        let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
+        if self.next_id.saturating_add(count) > crate::MAX_LOG_ID.0 {
+            return Err(crate::StoreError::IdsExhausted {
+                last: LogId(self.next_id),
+            });
+        }
+        Ok(entries
             .into_iter()
             .map(|entry| {
                 self.next_id += 1;
@@ -36,7 +43,7 @@ impl State {
                 self.entries.insert(self.next_id, stored.clone());
                 stored
             })
-            .collect()
+            .collect())
     }
 
     fn thread_row(&self, id: u64) -> Option<ThreadRoundRow> {
@@ -79,10 +86,11 @@ fn by_creation(runs: &mut [WorkflowRun]) {
 impl LogStore for MemoryLogStore {
     fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
         let prepared = prepare_batch(entries, now_millis())?;
-        Ok(self.state().append(prepared))
+        self.state().append(prepared)
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        query.validate()?;
         let state = self.state();
         let all: Vec<LogEntry> = state.entries.values().cloned().collect();
         Ok(reference_query(&all, query))
@@ -99,7 +107,7 @@ impl LogStore for MemoryLogStore {
                 audit,
             } => {
                 let audit = audit.prepare(now)?;
-                let audit = state.append(vec![audit]).remove(0);
+                let audit = state.append(vec![audit])?.remove(0);
                 state.runs.insert(run.run_id.clone(), run.clone());
                 Ok(TransitionOutcome::Applied {
                     run,
@@ -159,7 +167,7 @@ impl LogStore for MemoryLogStore {
     fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
         let entry = message.to_log_entry()?.prepare(now_millis())?;
         let mut state = self.state();
-        let stored = state.append(vec![entry]).remove(0);
+        let stored = state.append(vec![entry])?.remove(0);
         state.threads.insert(
             stored.id.0,
             (message.thread_id, message.round, message.role),

@@ -22,6 +22,7 @@ pub use memory::MemoryLogStore;
 
 pub mod bad_input;
 pub mod blobs;
+pub mod edges;
 mod fail_at;
 pub mod files;
 pub mod import;
@@ -247,7 +248,12 @@ macro_rules! log_store_conformance {
                 non_ascii_and_nul_round_trip_and_are_found,
                 unknown_runs_and_threads_are_absent_not_errors,
                 out_of_range_cursors_and_rounds_return_nothing,
-                extreme_times_round_trip,
+            }
+            edges {
+                times_outside_the_kept_range_are_refused_at_every_entry_point,
+                the_first_and_last_kept_times_work_with_every_day_function,
+                bounds_finer_than_a_millisecond_compare_at_full_precision,
+                ids_reach_i64_max_and_no_further,
             }
         }
         $crate::__transition_matrix!(__conformance_open);

@@ -67,6 +67,16 @@ fn time() -> impl Strategy<Value = chrono::DateTime<chrono::Utc>> {
     (0..DAYS, 0i64..4).prop_map(|(day, slot)| minutes(day * 24 * 60 + slot * 360))
 }
 
+/// A query bound: a generated time, sometimes moved by less than a millisecond either way,
+/// since bounds finer than the stored precision must compare as `LogQuery::matches` does.
+fn bound() -> impl Strategy<Value = chrono::DateTime<chrono::Utc>> {
+    (
+        time(),
+        prop_oneof![Just(0i64), Just(-1), Just(1), Just(-500_000), Just(500_000)],
+    )
+        .prop_map(|(ts, nanos)| ts + chrono::Duration::nanoseconds(nanos))
+}
+
 fn entry() -> impl Strategy<Value = NewLogEntry> {
     (
         pick(SOURCES),
@@ -97,8 +107,8 @@ fn query() -> impl Strategy<Value = LogQuery> {
         proptest::option::of(pick(SOURCES)),
         proptest::option::of(pick(KINDS)),
         proptest::option::of(pick(REFS)),
-        proptest::option::of(time()),
-        proptest::option::of(time()),
+        proptest::option::of(bound()),
+        proptest::option::of(bound()),
         proptest::option::of(id()),
         proptest::option::of(id()),
         proptest::option::of(0usize..6),
