@@ -146,6 +146,32 @@ impl FsBlobStore {
         io_error(path, "syncing a blob", err)
     }
 
+    /// The open file of blob `digest` and its size; `None` when there is no file. Only a
+    /// regular file is a blob: a link, a FIFO, a device or a folder under a blob's name is
+    /// [`StoreError::Corrupt`] at once, never followed, waited on or read without end.
+    fn blob_file(&self, digest: &Digest) -> StoreResult<Option<(File, u64)>> {
+        let path = self.path_of(digest);
+        let file = match open_no_follow(&path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // A link under the name (O_NOFOLLOW) or a folder there.
+            Err(err)
+                if err.raw_os_error() == Some(LINK_REFUSED)
+                    || err.kind() == io::ErrorKind::IsADirectory =>
+            {
+                return Err(StoreError::Corrupt { digest: *digest });
+            }
+            Err(err) => return Err(io_error(&path, "opening a blob", err)),
+        };
+        let meta = file
+            .metadata()
+            .map_err(|err| io_error(&path, "reading a blob's size", err))?;
+        if !meta.file_type().is_file() {
+            return Err(StoreError::Corrupt { digest: *digest });
+        }
+        Ok(Some((file, meta.len())))
+    }
+
     fn temp_path(&self) -> PathBuf {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()
@@ -156,15 +182,14 @@ impl FsBlobStore {
             .join(format!("{}-{nanos}-{n}.tmp", std::process::id()))
     }
 
-    /// Streams `source` into the temporary file `temp`; returns its digest and length.
-    fn stage(&self, source: &mut dyn Read, temp: &Path) -> StoreResult<(Digest, u64)> {
+    /// Streams `source` into the temporary file `temp`; returns its digest.
+    fn stage(&self, source: &mut dyn Read, temp: &Path) -> StoreResult<Digest> {
         let mut file = self
             .files
             .create_new(temp)
             .map_err(|err| io_error(temp, "creating a temporary file", err))?;
         let mut hasher = Hasher::new();
         let mut buffer = vec![0; CHUNK];
-        let mut length = 0u64;
         loop {
             let n = match source.read(&mut buffer) {
                 Ok(0) => break,
@@ -182,23 +207,20 @@ impl FsBlobStore {
             self.files
                 .write_all(&mut file, &buffer[..n])
                 .map_err(|err| io_error(temp, "writing a temporary file", err))?;
-            length += n as u64;
         }
         self.files
             .sync_file(&file)
             .map_err(|err| self.poison(temp, err))?;
-        Ok((hasher.finish(), length))
+        Ok(hasher.finish())
     }
 
-    /// Moves the synced temporary file to its name, unless an intact-looking copy is there.
-    fn publish(&self, temp: &Path, digest: &Digest, length: u64) -> StoreResult<()> {
+    /// Moves the synced temporary file to its name. The new copy, hashed as it was written,
+    /// always takes the name, even when a file is there already: whatever was there (the
+    /// same content, a damaged copy, a link or a FIFO put in its place) is replaced, so a
+    /// write that returns leaves a whole blob under its digest. Checking the old copy would
+    /// cost a read of the whole blob; replacing it costs a rename and a folder sync.
+    fn publish(&self, temp: &Path, digest: &Digest) -> StoreResult<()> {
         let target = self.path_of(digest);
-        // A file of the same name and length is the same content (it was renamed into place
-        // whole); one of another length was damaged, and the new copy replaces it.
-        if std::fs::metadata(&target).is_ok_and(|meta| meta.len() == length) {
-            let _ = std::fs::remove_file(temp);
-            return Ok(());
-        }
         let folder = target.parent().unwrap_or(&self.root).to_owned();
         let new_folder = !folder.exists();
         self.files
@@ -224,7 +246,7 @@ impl BlobStore for FsBlobStore {
         let temp = self.temp_path();
         let written = self
             .stage(source, &temp)
-            .and_then(|(digest, length)| self.publish(&temp, &digest, length).map(|()| digest));
+            .and_then(|digest| self.publish(&temp, &digest).map(|()| digest));
         if written.is_err() {
             // Best effort: a leftover is swept later; nothing under a blob's name refers to it.
             let _ = std::fs::remove_file(&temp);
@@ -234,31 +256,34 @@ impl BlobStore for FsBlobStore {
 
     /// Reads the file whole, sized from its metadata, and re-hashes it.
     fn read(&self, digest: &Digest) -> StoreResult<Option<Vec<u8>>> {
+        let Some((mut file, size)) = self.blob_file(digest)? else {
+            return Ok(None);
+        };
         let path = self.path_of(digest);
-        match std::fs::read(&path) {
-            Ok(data) if Digest::of(&data) == *digest => Ok(Some(data)),
-            Ok(_) => Err(StoreError::Corrupt { digest: *digest }),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(io_error(&path, "reading a blob", err)),
+        let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.read_to_end(&mut data)
+            .map_err(|err| io_error(&path, "reading a blob", err))?;
+        if Digest::of(&data) == *digest {
+            Ok(Some(data))
+        } else {
+            Err(StoreError::Corrupt { digest: *digest })
         }
     }
 
     fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
-        let path = self.path_of(digest);
-        match File::open(&path) {
-            Ok(file) => Ok(Some(Box::new(VerifyingReader::new(
+        Ok(self.blob_file(digest)?.map(|(file, _)| {
+            Box::new(VerifyingReader::new(
                 BufReader::with_capacity(CHUNK, file),
                 *digest,
-            )))),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(io_error(&path, "opening a blob", err)),
-        }
+            )) as Box<dyn Read + Send>
+        }))
     }
 
     fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
         let path = self.path_of(digest);
-        match std::fs::metadata(&path) {
-            Ok(meta) => Ok(Some(meta.len())),
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() => Ok(Some(meta.len())),
+            Ok(_) => Err(StoreError::Corrupt { digest: *digest }),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(io_error(&path, "reading a blob's size", err)),
         }
@@ -301,4 +326,23 @@ impl BlobStore for FsBlobStore {
         digests.sort();
         Ok(digests)
     }
+}
+
+/// The error `open` gives for a link under `O_NOFOLLOW`.
+#[cfg(unix)]
+const LINK_REFUSED: i32 = libc::ELOOP;
+#[cfg(not(unix))]
+const LINK_REFUSED: i32 = i32::MIN;
+
+/// Opens `path` to read without following a link in its last component and without waiting
+/// for a writer if it is a FIFO (a regular file reads the same with `O_NONBLOCK`).
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    options.open(path)
 }

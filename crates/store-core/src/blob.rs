@@ -370,8 +370,12 @@ pub trait BlobStore: Send + Sync {
     /// # Errors
     /// I/O or engine errors (a mismatch is [`BlobHealth::Corrupt`], not an error).
     fn verify(&self, digest: &Digest) -> StoreResult<BlobHealth> {
-        let Some(mut reader) = self.open(digest)? else {
-            return Ok(BlobHealth::Missing);
+        let mut reader = match self.open(digest) {
+            Ok(Some(reader)) => reader,
+            Ok(None) => return Ok(BlobHealth::Missing),
+            // Refused before a byte was read (a file store finds no regular file there).
+            Err(StoreError::Corrupt { .. }) => return Ok(BlobHealth::Corrupt),
+            Err(err) => return Err(err),
         };
         match io::copy(&mut reader, &mut io::sink()) {
             Ok(_) => Ok(BlobHealth::Intact),

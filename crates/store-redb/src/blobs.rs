@@ -139,10 +139,19 @@ impl BlobStore for RedbBlobStore {
             let known = blobs
                 .get(digest.as_bytes().as_slice())
                 .map_err(|err| engine_error(context, err))?
-                .is_some();
-            if known {
-                // Already stored: the transaction is dropped, and with it the chunks.
-                return Ok(digest);
+                .map(|row| row.value());
+            if let Some((stored_id, stored_size)) = known {
+                if stored_size == size && stored_copy_is_whole(&tx, stored_id, &digest)? {
+                    // Already stored whole: the transaction is dropped, and the chunks with it.
+                    return Ok(digest);
+                }
+                // The stored copy was damaged: the new one, just hashed, takes its place.
+                let mut chunks = tx
+                    .open_table(BLOB_CHUNKS)
+                    .map_err(|err| engine_error(context, err))?;
+                chunks
+                    .retain_in((stored_id, 0)..=(stored_id, u32::MAX), |_, _| false)
+                    .map_err(|err| engine_error(format!("repairing blob {digest}"), err))?;
             }
             blobs
                 .insert(digest.as_bytes().as_slice(), (blob_id, size))
@@ -241,4 +250,31 @@ fn lookup_in(tx: &ReadTransaction, digest: &Digest) -> StoreResult<Option<(u64, 
         .get(digest.as_bytes().as_slice())
         .map_err(|err| engine_error(context(), err))?;
     Ok(found.map(|row| row.value()))
+}
+
+/// Whether the chunks stored under `blob_id` are, in order and without a gap, content that
+/// hashes to `digest`.
+fn stored_copy_is_whole(
+    tx: &redb::WriteTransaction,
+    blob_id: u64,
+    digest: &Digest,
+) -> StoreResult<bool> {
+    let context = || format!("checking the stored copy of blob {digest}");
+    let chunks = tx
+        .open_table(BLOB_CHUNKS)
+        .map_err(|err| engine_error(context(), err))?;
+    let mut hasher = Hasher::new();
+    let mut expected_seq = 0u32;
+    for item in chunks
+        .range((blob_id, 0)..=(blob_id, u32::MAX))
+        .map_err(|err| engine_error(context(), err))?
+    {
+        let (key, data) = item.map_err(|err| engine_error(context(), err))?;
+        if key.value().1 != expected_seq {
+            return Ok(false);
+        }
+        hasher.update(data.value());
+        expected_seq = expected_seq.saturating_add(1);
+    }
+    Ok(hasher.finish() == *digest)
 }

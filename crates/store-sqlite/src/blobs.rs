@@ -136,23 +136,38 @@ impl BlobStore for SqliteBlobStore {
             }
         }
         let digest = hasher.finish();
-        let known: Option<i64> = tx
+        let known: Option<(i64, i64)> = tx
             .query_row(
-                "SELECT 1 FROM blobs WHERE digest = ?1",
+                "SELECT blob_id, size FROM blobs WHERE digest = ?1",
                 [digest.as_bytes().as_slice()],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
             .map_err(|err| engine_error(context, err))?;
-        if known.is_some() {
-            // Already stored: dropping the transaction rolls the chunks back.
-            return Ok(digest);
+        match known {
+            Some((stored_id, stored_size)) => {
+                if stored_size == size && stored_copy_is_whole(&tx, stored_id, &digest)? {
+                    // Already stored whole: dropping the transaction rolls the chunks back.
+                    return Ok(digest);
+                }
+                // The stored copy was damaged: the new one, just hashed, takes its place.
+                tx.execute("DELETE FROM blob_chunks WHERE blob_id = ?1", [stored_id])
+                    .and_then(|_| {
+                        tx.execute(
+                            "UPDATE blobs SET blob_id = ?2, size = ?3 WHERE digest = ?1",
+                            params![digest.as_bytes().as_slice(), blob_id, size],
+                        )
+                    })
+                    .map_err(|err| engine_error(format!("repairing blob {digest}"), err))?;
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO blobs (digest, blob_id, size) VALUES (?1, ?2, ?3)",
+                    params![digest.as_bytes().as_slice(), blob_id, size],
+                )
+                .map_err(|err| engine_error(context, err))?;
+            }
         }
-        tx.execute(
-            "INSERT INTO blobs (digest, blob_id, size) VALUES (?1, ?2, ?3)",
-            params![digest.as_bytes().as_slice(), blob_id, size],
-        )
-        .map_err(|err| engine_error(context, err))?;
         tx.commit()
             .map_err(|err| engine_error("committing a blob", err))?;
         Ok(digest)
@@ -235,6 +250,37 @@ impl BlobStore for SqliteBlobStore {
         })
         .collect()
     }
+}
+
+/// Whether the chunks stored under `blob_id` are, in order and without a gap, content that
+/// hashes to `digest`. A chunk that does not decode as bytes is damage: not whole.
+fn stored_copy_is_whole(
+    tx: &rusqlite::Transaction<'_>,
+    blob_id: i64,
+    digest: &Digest,
+) -> StoreResult<bool> {
+    let context = || format!("checking the stored copy of blob {digest}");
+    let mut stmt = tx
+        .prepare_cached("SELECT seq, data FROM blob_chunks WHERE blob_id = ?1 ORDER BY seq")
+        .map_err(|err| engine_error(context(), err))?;
+    let mut rows = stmt
+        .query([blob_id])
+        .map_err(|err| engine_error(context(), err))?;
+    let mut hasher = Hasher::new();
+    let mut expected_seq = 0i64;
+    while let Some(row) = rows.next().map_err(|err| engine_error(context(), err))? {
+        let seq = row.get_ref(0).ok().and_then(|v| v.as_i64().ok());
+        let data = row.get_ref(1).ok().and_then(|v| v.as_blob().ok());
+        let (Some(seq), Some(data)) = (seq, data) else {
+            return Ok(false);
+        };
+        if seq != expected_seq {
+            return Ok(false);
+        }
+        hasher.update(data);
+        expected_seq += 1;
+    }
+    Ok(hasher.finish() == *digest)
 }
 
 fn hex_of(bytes: &[u8]) -> String {
