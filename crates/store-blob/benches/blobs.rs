@@ -151,6 +151,25 @@ fn bench_writes(c: &mut Criterion) {
     }
 }
 
+/// Writing content that is already stored: what the check that repairs a damaged copy costs
+/// (the file store renames its new copy over the old one; the database stores re-hash the
+/// stored chunks), to be read beside `blob_write_*` of the same size.
+fn bench_rewrites(c: &mut Criterion) {
+    for (name, size) in SIZES {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = store_core::conformance::blobs::content(size, 3);
+        let mut group = c.benchmark_group(format!("blob_rewrite_{name}"));
+        configure(&mut group, size);
+        for (label, store) in stores(dir.path()) {
+            let digest = store.write(&data).expect("write");
+            group.bench_function(label, |b| {
+                b.iter(|| assert_eq!(store.write(&data).expect("write again"), digest))
+            });
+        }
+        group.finish();
+    }
+}
+
 fn bench_reads(c: &mut Criterion) {
     for (name, size) in SIZES {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -179,6 +198,6 @@ fn bench_reads(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = bench_writes, bench_reads
+    targets = bench_writes, bench_rewrites, bench_reads
 }
 criterion_main!(benches);

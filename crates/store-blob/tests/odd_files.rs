@@ -32,8 +32,11 @@ fn mkfifo(path: &Path) {
     assert!(status.success(), "mkfifo {}", path.display());
 }
 
+/// Puts something at the first path; the second is a good copy of the blob elsewhere.
+type Make = fn(&Path, &Path);
+
 /// The ways something other than a regular file can stand under a blob's name.
-fn odd_things() -> Vec<(&'static str, fn(&Path, &Path))> {
+fn odd_things() -> Vec<(&'static str, Make)> {
     vec![
         ("a FIFO", |path, _| mkfifo(path)),
         ("a link to /dev/zero", |path, _| {
@@ -88,7 +91,11 @@ fn anything_but_a_regular_file_is_corrupt_at_once_and_a_rewrite_repairs_it() {
         assert_corrupt(&format!("{name}: open"), opened, digest);
         assert_corrupt(&format!("{name}: len"), len, digest);
         assert!(!exists.expect("exists answers"), "{name}: exists");
-        assert_eq!(verify.expect("verify answers"), BlobHealth::Corrupt, "{name}");
+        assert_eq!(
+            verify.expect("verify answers"),
+            BlobHealth::Corrupt,
+            "{name}"
+        );
         assert_eq!(
             all.expect("verify_all answers"),
             VerifyReport {

@@ -12,6 +12,7 @@
 //!   not decode is a [`store_core::StoreError::CorruptValue`] naming the table and key.
 
 mod blobs;
+mod create;
 mod open;
 mod options;
 mod read;

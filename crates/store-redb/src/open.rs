@@ -59,19 +59,31 @@ pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<D
         ));
     }
     store_core::create_parent_folders(path)?;
+    crate::create::ensure_created(path, |new_file| {
+        let db = builder(options)
+            .create(new_file)
+            .map_err(|err| open_error(new_file, err))?;
+        check_or_create_schema(&db, new_file)
+    })?;
+    let db = builder(options)
+        .create(path)
+        .map_err(|err| open_error(path, err))?;
+    check_or_create_schema(&db, path)?;
+    Ok(db)
+}
+
+fn builder(options: &RedbOptions) -> redb::Builder {
     let mode = if options.multi_process {
         ConcurrencyMode::MultiWriter
     } else {
         ConcurrencyMode::ExclusiveWriter
     };
-    let db = redb::Builder::new()
+    let mut builder = redb::Builder::new();
+    builder
         .set_cache_size(options.cache_size)
         .set_concurrency_mode(mode)
-        .set_check_integrity_on_open(options.verify_on_open)
-        .create(path)
-        .map_err(|err| open_error(path, err))?;
-    check_or_create_schema(&db, path)?;
-    Ok(db)
+        .set_check_integrity_on_open(options.verify_on_open);
+    builder
 }
 
 fn open_error(path: &Path, err: DatabaseError) -> StoreError {

@@ -107,3 +107,20 @@ pub fn a_garbage_filled_file_is_an_error_not_a_panic(open: OpenStore) {
         "{err}"
     );
 }
+
+/// An empty file where the store's file goes (as `touch` or an installer leaves one) is not
+/// another program's data: opening makes a store of it, whole.
+pub fn an_empty_file_becomes_a_store(open: OpenStore) {
+    let root = tempfile::tempdir().expect("temp dir");
+    let dir = root.path().join("store");
+    let file = closed_store_file(open, &dir, |_| ());
+    std::fs::remove_file(&file).expect("remove the store's file");
+    std::fs::File::create(&file).expect("an empty file in its place");
+    let store = open(&dir).expect("an empty file opens as a new store");
+    let entry = store
+        .append(NewLogEntry::new("s", "k", "p"))
+        .expect("it takes writes");
+    drop(store);
+    let store = open(&dir).expect("it opens again");
+    assert_eq!(all_entries(store.as_ref()), vec![entry]);
+}

@@ -175,9 +175,11 @@ macro_rules! log_store_conformance {
                 opening_creates_missing_folders,
                 a_file_that_is_not_a_store_is_refused_and_left_alone,
                 a_garbage_filled_file_is_an_error_not_a_panic,
+                an_empty_file_becomes_a_store,
             }
             processes {
                 a_second_process_reads_and_writes_beside_this_one,
+                a_store_killed_while_it_is_created_opens_fresh_or_whole,
             }
         }
     };

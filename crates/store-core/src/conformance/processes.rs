@@ -1,9 +1,11 @@
 //! SPEC 4, a second process: the CLI opens the daemon's store while the daemon writes, and
-//! each sees the other's commits.
+//! each sees the other's commits; and a process killed while it creates a store leaves
+//! either no store or a whole one.
 //!
-//! The case runs its own test binary again as the second process, selected by its exact
+//! Each case runs its own test binary again as the second process, selected by its exact
 //! test name, with the store's folder in an environment variable: in that child the case
-//! plays the CLI, in the parent the daemon, and the parent makes every assertion.
+//! plays the CLI (or the process that is killed), in the parent the daemon, and the parent
+//! makes every assertion.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,6 +17,13 @@ use crate::{LogQuery, LogStore, NewLogEntry, RunTransition, WorkflowRunStatus};
 
 /// The environment variable that makes the case play the second process.
 pub const CHILD_STORE_ENV: &str = "NERVE_STORE_CONFORMANCE_CHILD";
+/// The environment variable that makes the creation case play the process that is killed.
+pub const CHILD_CREATOR_ENV: &str = "NERVE_STORE_CONFORMANCE_CREATOR";
+/// The name the conformance macro gives the creation case's test.
+const CREATION_TEST_NAME: &str =
+    "processes::a_store_killed_while_it_is_created_opens_fresh_or_whole";
+/// How many times the creation case kills its child.
+const KILLS: u64 = 12;
 /// The name the conformance macro gives the case's test.
 const TEST_NAME: &str = "processes::a_second_process_reads_and_writes_beside_this_one";
 const EACH: usize = 40;
@@ -127,4 +136,76 @@ pub fn a_second_process_reads_and_writes_beside_this_one(open: OpenStore) {
     ids.dedup();
     assert_eq!(ids.len(), all.len(), "no id was given twice");
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+}
+
+/// The killed process: creates stores one after another in numbered folders, each with one
+/// entry, until it is killed.
+fn creator(open: OpenStore, dir: &Path) {
+    for n in 0u64.. {
+        let store = open(&dir.join(n.to_string())).expect("the child creates a store");
+        store
+            .append(NewLogEntry::new("creator", "created", n.to_string()))
+            .expect("the child appends");
+    }
+}
+
+/// A process killed (SIGKILL) at any moment while it creates a new store leaves, in that
+/// store's folder, either nothing that stops the next open or the whole store: every folder
+/// opens, holds its one entry or none, and takes new writes. Ours or not, no file is
+/// refused for being half-made by us, and nothing is left that a reopen trips over.
+pub fn a_store_killed_while_it_is_created_opens_fresh_or_whole(open: OpenStore) {
+    if let Some(dir) = std::env::var_os(CHILD_CREATOR_ENV) {
+        return creator(open, Path::new(&dir));
+    }
+    let root = tempfile::tempdir().expect("temp dir");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut folders = 0;
+    for kill in 0..KILLS {
+        let dir = root.path().join(kill.to_string());
+        std::fs::create_dir_all(&dir).expect("the child's folder");
+        let mut child = Command::new(&exe)
+            .args([CREATION_TEST_NAME, "--exact", "--test-threads", "1"])
+            .env(CHILD_CREATOR_ENV, &dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the child");
+        // Kills spread over the child's first fifth of a second: the first ones before it
+        // created anything, the later ones in the middle of its tenth or hundredth store.
+        std::thread::sleep(Duration::from_millis(5 + kill * 17));
+        child.kill().expect("kill the child");
+        child.wait().expect("reap the child");
+        let mut created: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list the child's folders")
+            .map(|entry| entry.expect("an entry").path())
+            .collect();
+        created.sort();
+        for store_dir in created {
+            folders += 1;
+            let store = open(&store_dir).unwrap_or_else(|err| {
+                panic!(
+                    "{} does not open after the kill: {err}",
+                    store_dir.display()
+                )
+            });
+            let before = super::all_entries(store.as_ref());
+            assert!(
+                before.len() <= 1 && before.iter().all(|e| e.source == "creator"),
+                "{}: {before:?}",
+                store_dir.display()
+            );
+            let added = store
+                .append(NewLogEntry::new("parent", "after", "p"))
+                .expect("the store takes writes");
+            drop(store);
+            let store = open(&store_dir).expect("it opens again");
+            let after = super::all_entries(store.as_ref());
+            assert_eq!(after.last(), Some(&added), "{}", store_dir.display());
+            assert_eq!(after.len(), before.len() + 1, "{}", store_dir.display());
+        }
+    }
+    assert!(
+        folders > KILLS,
+        "the children created {folders} stores: too few to have been killed mid-way"
+    );
 }
