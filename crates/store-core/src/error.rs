@@ -86,9 +86,12 @@ pub enum StoreError {
         digest: crate::blob::Digest,
     },
 
-    /// A store refuses writes after a failed sync, because what reached the disk is
-    /// unknown; reopen it to go on.
-    #[error("the store at {path} refuses writes since a sync failed ({cause}); reopen it")]
+    /// A store refuses writes after a write or sync failed to reach the disk (a full disk,
+    /// an I/O error), because what reached the disk is unknown; reopen it to go on (after
+    /// making room, for a full disk). Reads go on where the store can still serve them.
+    #[error(
+        "the store at {path} refuses writes since a write failed to reach the disk ({cause});          reopen it"
+    )]
     Poisoned {
         /// The store's root or file.
         path: PathBuf,

@@ -1,14 +1,15 @@
 //! `RedbBlobStore`: content-addressed blobs in a redb file, in chunks.
 
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use store_core::{
     BlobStore, ChunkedReader, Digest, Hasher, StoreError, StoreResult, VerifyingReader, fill_buffer,
 };
 
-use crate::open::{engine_error, open_database};
+use crate::engine::Engine;
+use crate::open::engine_error;
 use crate::options::RedbOptions;
 use crate::tables::{BLOB_CHUNKS, BLOBS, NEXT_BLOB_ID_KEY, STORE_INFO};
 
@@ -37,15 +38,14 @@ const CHUNK: usize = 256 * 1024;
 /// # }
 /// ```
 pub struct RedbBlobStore {
-    db: Database,
-    path: PathBuf,
+    engine: Engine,
     durability: redb::Durability,
 }
 
 impl std::fmt::Debug for RedbBlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbBlobStore")
-            .field("path", &self.path)
+            .field("path", &self.engine.path())
             .finish_non_exhaustive()
     }
 }
@@ -65,110 +65,61 @@ impl RedbBlobStore {
     /// # Errors
     /// As [`crate::RedbLogStore::open_with`].
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
-        let path = path.as_ref();
         Ok(RedbBlobStore {
-            db: open_database(path, &options)?,
-            path: path.to_owned(),
+            engine: Engine::open(path.as_ref(), &options)?,
             durability: options.durability.to_redb(),
         })
     }
 
+    /// A store on an engine opened elsewhere (the full-disk tests' seam).
+    #[cfg(test)]
+    pub(crate) fn on_engine(engine: Engine, options: &RedbOptions) -> Self {
+        RedbBlobStore {
+            engine,
+            durability: options.durability.to_redb(),
+        }
+    }
+
     /// The file the store lives in.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.engine.path()
     }
 
     fn lookup(&self, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
-        let tx = self
-            .db
-            .begin_read()
-            .map_err(|err| engine_error(format!("looking up blob {digest}"), err))?;
-        lookup_in(&tx, digest)
+        self.engine.read(|tx| lookup_in(tx, digest))
+    }
+
+    /// Runs `work` in a write transaction, committed when it returns `Ok(true)` and dropped
+    /// (aborted) when it returns `Ok(false)` or an error.
+    fn write_if(
+        &self,
+        context: &str,
+        work: impl FnOnce(&WriteTransaction) -> StoreResult<bool>,
+    ) -> StoreResult<bool> {
+        let tx = self.engine.begin_write(context, self.durability)?;
+        let commit = work(&tx).map_err(|err| self.engine.check(err))?;
+        if commit {
+            self.engine.commit(tx, context)?;
+        }
+        Ok(commit)
     }
 }
 
 impl BlobStore for RedbBlobStore {
     fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
-        let context = "writing a blob";
-        let mut tx = self
-            .db
-            .begin_write()
-            .map_err(|err| engine_error(context, err))?;
-        tx.set_durability(self.durability)
-            .map_err(|err| engine_error(context, redb::Error::from(err)))?;
-        let mut hasher = Hasher::new();
-        let size;
-        let blob_id;
-        {
-            let mut info = tx
-                .open_table(STORE_INFO)
-                .map_err(|err| engine_error(context, err))?;
-            blob_id = info
-                .get(NEXT_BLOB_ID_KEY)
-                .map_err(|err| engine_error(context, err))?
-                .map_or(1, |v| v.value());
-            info.insert(NEXT_BLOB_ID_KEY, blob_id + 1)
-                .map_err(|err| engine_error(context, err))?;
-            let mut chunks = tx
-                .open_table(BLOB_CHUNKS)
-                .map_err(|err| engine_error(context, err))?;
-            let mut buffer = vec![0; CHUNK];
-            let mut total = 0u64;
-            for seq in 0u32.. {
-                let n = fill_buffer(source, &mut buffer).map_err(|err| StoreError::Io {
-                    path: "(the blob's source)".into(),
-                    context: "reading the source".into(),
-                    source: err,
-                })?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buffer[..n]);
-                chunks
-                    .insert((blob_id, seq), &buffer[..n])
-                    .map_err(|err| engine_error(context, err))?;
-                total += n as u64;
-            }
-            size = total;
-        }
-        let digest = hasher.finish();
-        {
-            let mut blobs = tx
-                .open_table(BLOBS)
-                .map_err(|err| engine_error(context, err))?;
-            let known = blobs
-                .get(digest.as_bytes().as_slice())
-                .map_err(|err| engine_error(context, err))?
-                .map(|row| row.value());
-            if let Some((stored_id, stored_size)) = known {
-                if stored_size == size && stored_copy_is_whole(&tx, stored_id, &digest)? {
-                    // Already stored whole: the transaction is dropped, and the chunks with it.
-                    return Ok(digest);
-                }
-                // The stored copy was damaged: the new one, just hashed, takes its place.
-                let mut chunks = tx
-                    .open_table(BLOB_CHUNKS)
-                    .map_err(|err| engine_error(context, err))?;
-                chunks
-                    .retain_in((stored_id, 0)..=(stored_id, u32::MAX), |_, _| false)
-                    .map_err(|err| engine_error(format!("repairing blob {digest}"), err))?;
-            }
-            blobs
-                .insert(digest.as_bytes().as_slice(), (blob_id, size))
-                .map_err(|err| engine_error(context, err))?;
-        }
-        tx.commit()
-            .map_err(|err| engine_error("committing a blob", err))?;
-        Ok(digest)
+        let mut written = None;
+        self.write_if("writing a blob", |tx| {
+            let (digest, commit) = write_chunks(tx, source)?;
+            written = Some(digest);
+            Ok(commit)
+        })?;
+        written.ok_or_else(|| StoreError::invalid("blob", "the write produced no digest"))
     }
 
     fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
         let context = || format!("opening blob {digest}");
         // One read transaction, held by the tables, from the first chunk to the last.
-        let tx = self
-            .db
-            .begin_read()
-            .map_err(|err| engine_error(context(), err))?;
+        let tx = self.engine.begin_read()?;
         let Some((blob_id, _)) = lookup_in(&tx, digest)? else {
             return Ok(None);
         };
@@ -188,11 +139,7 @@ impl BlobStore for RedbBlobStore {
 
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
         let context = format!("deleting blob {digest}");
-        let tx = self
-            .db
-            .begin_write()
-            .map_err(|err| engine_error(&context, err))?;
-        {
+        self.write_if(&context, |tx| {
             let mut blobs = tx
                 .open_table(BLOBS)
                 .map_err(|err| engine_error(&context, err))?;
@@ -209,34 +156,34 @@ impl BlobStore for RedbBlobStore {
             chunks
                 .retain_in((blob_id, 0)..=(blob_id, u32::MAX), |_, _| false)
                 .map_err(|err| engine_error(&context, err))?;
-        }
-        tx.commit().map_err(|err| engine_error(&context, err))?;
-        Ok(true)
+            Ok(true)
+        })
     }
 
     fn list(&self) -> StoreResult<Vec<Digest>> {
-        let context = "listing blobs";
-        let tx = self
-            .db
-            .begin_read()
-            .map_err(|err| engine_error(context, err))?;
-        let blobs = tx
-            .open_table(BLOBS)
-            .map_err(|err| engine_error(context, err))?;
-        let mut digests = Vec::new();
-        for item in blobs.iter().map_err(|err| engine_error(context, err))? {
-            let (key, _) = item.map_err(|err| engine_error(context, err))?;
-            let bytes: [u8; 32] = key.value().try_into().map_err(|_| {
-                StoreError::corrupt(
-                    "blobs",
-                    format!("{:?}", key.value()),
-                    "a digest is 32 bytes",
-                )
-            })?;
-            digests.push(Digest::from_bytes(bytes));
-        }
-        Ok(digests)
+        self.engine.read(list_in)
     }
+}
+
+/// Every digest of the blobs table, in order.
+fn list_in(tx: &ReadTransaction) -> StoreResult<Vec<Digest>> {
+    let context = "listing blobs";
+    let blobs = tx
+        .open_table(BLOBS)
+        .map_err(|err| engine_error(context, err))?;
+    let mut digests = Vec::new();
+    for item in blobs.iter().map_err(|err| engine_error(context, err))? {
+        let (key, _) = item.map_err(|err| engine_error(context, err))?;
+        let bytes: [u8; 32] = key.value().try_into().map_err(|_| {
+            StoreError::corrupt(
+                "blobs",
+                format!("{:?}", key.value()),
+                "a digest is 32 bytes",
+            )
+        })?;
+        digests.push(Digest::from_bytes(bytes));
+    }
+    Ok(digests)
 }
 
 /// The (blob id, size) row of `digest`, read in `tx`: a reader of the blob reads its chunks
@@ -277,4 +224,72 @@ fn stored_copy_is_whole(
         expected_seq = expected_seq.saturating_add(1);
     }
     Ok(hasher.finish() == *digest)
+}
+
+/// Stages the chunks of `source` under a new blob id in `tx` and names them by their digest.
+/// Returns the digest and whether to commit: not when a whole copy was there already.
+fn write_chunks(tx: &WriteTransaction, source: &mut dyn Read) -> StoreResult<(Digest, bool)> {
+    let context = "writing a blob";
+    let mut hasher = Hasher::new();
+    let size;
+    let blob_id;
+    {
+        let mut info = tx
+            .open_table(STORE_INFO)
+            .map_err(|err| engine_error(context, err))?;
+        blob_id = info
+            .get(NEXT_BLOB_ID_KEY)
+            .map_err(|err| engine_error(context, err))?
+            .map_or(1, |v| v.value());
+        info.insert(NEXT_BLOB_ID_KEY, blob_id + 1)
+            .map_err(|err| engine_error(context, err))?;
+        let mut chunks = tx
+            .open_table(BLOB_CHUNKS)
+            .map_err(|err| engine_error(context, err))?;
+        let mut buffer = vec![0; CHUNK];
+        let mut total = 0u64;
+        for seq in 0u32.. {
+            let n = fill_buffer(source, &mut buffer).map_err(|err| StoreError::Io {
+                path: "(the blob's source)".into(),
+                context: "reading the source".into(),
+                source: err,
+            })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            chunks
+                .insert((blob_id, seq), &buffer[..n])
+                .map_err(|err| engine_error(context, err))?;
+            total += n as u64;
+        }
+        size = total;
+    }
+    let digest = hasher.finish();
+    {
+        let mut blobs = tx
+            .open_table(BLOBS)
+            .map_err(|err| engine_error(context, err))?;
+        let known = blobs
+            .get(digest.as_bytes().as_slice())
+            .map_err(|err| engine_error(context, err))?
+            .map(|row| row.value());
+        if let Some((stored_id, stored_size)) = known {
+            if stored_size == size && stored_copy_is_whole(tx, stored_id, &digest)? {
+                // Already stored whole: the transaction is dropped, and the chunks with it.
+                return Ok((digest, false));
+            }
+            // The stored copy was damaged: the new one, just hashed, takes its place.
+            let mut chunks = tx
+                .open_table(BLOB_CHUNKS)
+                .map_err(|err| engine_error(context, err))?;
+            chunks
+                .retain_in((stored_id, 0)..=(stored_id, u32::MAX), |_, _| false)
+                .map_err(|err| engine_error(format!("repairing blob {digest}"), err))?;
+        }
+        blobs
+            .insert(digest.as_bytes().as_slice(), (blob_id, size))
+            .map_err(|err| engine_error(context, err))?;
+    }
+    Ok((digest, true))
 }

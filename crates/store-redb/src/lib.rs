@@ -13,6 +13,9 @@
 
 mod blobs;
 mod create;
+mod engine;
+#[cfg(test)]
+mod full_disk_tests;
 mod open;
 mod options;
 mod read;

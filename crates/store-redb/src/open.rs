@@ -25,14 +25,6 @@ pub(crate) fn engine_error(context: impl Into<String>, err: impl Into<redb::Erro
                 source: Box::new(err),
             }
         }
-        redb::Error::PreviousIo => StoreError::Backend {
-            backend: "redb",
-            context: format!(
-                "{context}: an earlier write failed to reach the disk, so the store refuses \
-                 more work until it is reopened"
-            ),
-            source: Box::new(redb::Error::PreviousIo),
-        },
         err => StoreError::Backend {
             backend: "redb",
             context,
@@ -72,7 +64,15 @@ pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<D
     Ok(db)
 }
 
-fn builder(options: &RedbOptions) -> redb::Builder {
+/// A builder for a read-only handle on a store opened with `options`: the same lock
+/// protocol, no integrity check (the file was checked when the store opened).
+pub(crate) fn read_only_builder(options: &RedbOptions) -> redb::Builder {
+    let mut builder = builder(options);
+    builder.set_check_integrity_on_open(false);
+    builder
+}
+
+pub(crate) fn builder(options: &RedbOptions) -> redb::Builder {
     let mode = if options.multi_process {
         ConcurrencyMode::MultiWriter
     } else {
@@ -137,7 +137,7 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
 /// Accepts an empty file (creating the schema in one transaction, so two processes opening
 /// a new file create it once) and a store of this schema version; refuses another
 /// program's database and a newer schema without changing anything.
-fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<()> {
+pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<()> {
     let context = || format!("checking the schema of {}", path.display());
     let tx = db
         .begin_write()

@@ -1,9 +1,8 @@
 //! `RedbLogStore`: the `LogStore` contract on redb.
 
-use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::path::Path;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use redb::{ReadTransaction, WriteTransaction};
 use store_core::{
     DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, NewLogEntry,
     RunQuery, RunTransition, StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow,
@@ -11,7 +10,8 @@ use store_core::{
     plan_transition, prepare_batch,
 };
 
-use crate::open::{engine_error, open_database};
+use crate::engine::Engine;
+use crate::open::engine_error;
 use crate::options::RedbOptions;
 use crate::read;
 use crate::tables::META;
@@ -38,16 +38,14 @@ use crate::write::{self, LogTables, ThreadTables};
 /// # }
 /// ```
 pub struct RedbLogStore {
-    /// Written only by `compact`, which needs the database to itself.
-    db: RwLock<Database>,
-    path: PathBuf,
+    engine: Engine,
     durability: redb::Durability,
 }
 
 impl std::fmt::Debug for RedbLogStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedbLogStore")
-            .field("path", &self.path)
+            .field("path", &self.engine.path())
             .finish_non_exhaustive()
     }
 }
@@ -71,23 +69,24 @@ impl RedbLogStore {
     /// As [`RedbLogStore::open`], and [`store_core::StoreError::InvalidInput`] for
     /// [`crate::Durability::Eventual`] with `multi_process`.
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
-        let path = path.as_ref();
         Ok(RedbLogStore {
-            db: RwLock::new(open_database(path, &options)?),
-            path: path.to_owned(),
+            engine: Engine::open(path.as_ref(), &options)?,
             durability: options.durability.to_redb(),
         })
     }
 
-    /// The file the store lives in.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A store on an engine opened elsewhere (the full-disk tests' seam).
+    #[cfg(test)]
+    pub(crate) fn on_engine(engine: Engine, options: &RedbOptions) -> Self {
+        RedbLogStore {
+            engine,
+            durability: options.durability.to_redb(),
+        }
     }
 
-    fn database(&self) -> RwLockReadGuard<'_, Database> {
-        self.db
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The file the store lives in.
+    pub fn path(&self) -> &Path {
+        self.engine.path()
     }
 
     /// Runs `work` in one write transaction and commits it at the store's durability, or
@@ -98,24 +97,14 @@ impl RedbLogStore {
         immediate: bool,
         work: impl FnOnce(&WriteTransaction) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut tx = self
-            .database()
-            .begin_write()
-            .map_err(|err| engine_error(format!("starting a transaction for {context}"), err))?;
         let durability = if immediate {
             redb::Durability::Immediate
         } else {
             self.durability
         };
-        tx.set_durability(durability).map_err(|err| {
-            engine_error(
-                format!("setting the durability of {context}"),
-                redb::Error::from(err),
-            )
-        })?;
-        let value = work(&tx)?;
-        tx.commit()
-            .map_err(|err| engine_error(format!("committing {context}"), err))?;
+        let tx = self.engine.begin_write(context, durability)?;
+        let value = work(&tx).map_err(|err| self.engine.check(err))?;
+        self.engine.commit(tx, context)?;
         Ok(value)
     }
 
@@ -127,12 +116,8 @@ impl RedbLogStore {
         self.write_with(context, false, work)
     }
 
-    fn read<T>(&self, work: impl FnOnce(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
-        let tx = self
-            .database()
-            .begin_read()
-            .map_err(|err| engine_error("starting a read transaction", err))?;
-        work(&tx)
+    fn read<T>(&self, work: impl Fn(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
+        self.engine.read(work)
     }
 }
 
@@ -332,13 +317,12 @@ impl LogStore for RedbLogStore {
 
 impl RedbLogStore {
     fn compact_database(&self) -> StoreResult<()> {
-        let mut db = self
-            .db
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        db.compact()
-            .map(|_| ())
-            .map_err(|err| engine_error(format!("compacting {}", self.path.display()), err))
+        let path = self.engine.path().display().to_string();
+        self.engine.exclusive(|db| {
+            db.compact()
+                .map(|_| ())
+                .map_err(|err| engine_error(format!("compacting {path}"), err))
+        })
     }
 }
 

@@ -1,0 +1,192 @@
+//! A full disk under a running store, through a storage backend that starts answering
+//! "no space left on device" to every write when told to: the write that meets it and every
+//! later write fail with `Poisoned`, which says to reopen; reads keep being served from what
+//! was committed; nothing committed is lost, and a reopen on a disk with room again goes on.
+
+use std::fs::File;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use redb::{BackendError, StorageBackend};
+
+/// What the I/O methods of a storage backend return.
+type BackendIoError = std::io::Error;
+use store_core::conformance::all_entries;
+use store_core::{BlobStore, LogQuery, LogStore, NewLogEntry, StoreError};
+
+use crate::engine::Engine;
+use crate::{RedbBlobStore, RedbLogStore, RedbOptions};
+
+/// A file whose disk fills up when `full` is set.
+#[derive(Debug)]
+struct FillingDisk {
+    file: redb::backends::FileBackend,
+    full: Arc<AtomicBool>,
+}
+
+impl FillingDisk {
+    fn no_space(&self) -> Result<(), BackendIoError> {
+        if self.full.load(Ordering::SeqCst) {
+            Err(std::io::Error::from_raw_os_error(28))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl StorageBackend for FillingDisk {
+    fn len(&self) -> Result<u64, BackendIoError> {
+        self.file.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), BackendIoError> {
+        self.file.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), BackendIoError> {
+        self.no_space()?;
+        self.file.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), BackendIoError> {
+        self.no_space()?;
+        self.file.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), BackendIoError> {
+        self.no_space()?;
+        self.file.write(offset, data)
+    }
+    fn close(&self) -> Result<(), BackendIoError> {
+        self.file.close()
+    }
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.file.try_lock_range(start, end)
+    }
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, BackendError> {
+        self.file.try_lock_shared_range(start, end)
+    }
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.lock_range(start, end)
+    }
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.lock_shared_range(start, end)
+    }
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.unlock_range(start, end)
+    }
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.file.query_lock_range(start, end)
+    }
+}
+
+/// The engine of the store at `path` (created first with `RedbOptions::default()`), on a
+/// disk that fills up when the returned flag is set.
+fn engine_on_filling_disk(path: &Path) -> (Engine, Arc<AtomicBool>) {
+    drop(Engine::open(path, &RedbOptions::default()).expect("create the store"));
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open the file");
+    let full = Arc::new(AtomicBool::new(false));
+    let backend = FillingDisk {
+        file: redb::backends::FileBackend::new(file).expect("a file backend"),
+        full: full.clone(),
+    };
+    let engine =
+        Engine::open_on(path, &RedbOptions::default(), backend).expect("open on the backend");
+    (engine, full)
+}
+
+fn assert_poisoned(err: StoreError, path: &Path) {
+    match &err {
+        StoreError::Poisoned { path: p, cause } => {
+            assert_eq!(p, path);
+            assert!(cause.contains("No space left"), "names the cause: {err}");
+            assert!(err.to_string().contains("reopen"), "says what to do: {err}");
+        }
+        other => panic!("expected Poisoned, got {other:?}"),
+    }
+}
+
+#[test]
+fn after_a_full_disk_writes_are_poisoned_reads_are_served_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.redb");
+    let (engine, full) = engine_on_filling_disk(&path);
+    let store = RedbLogStore::on_engine(engine, &RedbOptions::default());
+    let kept: Vec<_> = (0..20)
+        .map(|i| {
+            store
+                .append(NewLogEntry::new("s", "k", i.to_string()).with_ref("r"))
+                .expect("append before the disk fills")
+        })
+        .collect();
+    store
+        .meta_set("k", "v")
+        .expect("meta before the disk fills");
+
+    full.store(true, Ordering::SeqCst);
+    let err = store
+        .append(NewLogEntry::new("s", "k", "lost"))
+        .expect_err("the disk is full");
+    assert_poisoned(err, &path);
+    for _ in 0..2 {
+        let err = store
+            .meta_set("k", "w")
+            .expect_err("writes stay refused until reopened");
+        assert_poisoned(err, &path);
+    }
+    // Reads are served from what was committed, through every read path.
+    assert_eq!(all_entries(&store), kept);
+    let by_ref = LogQuery {
+        ref_id: Some("r".into()),
+        limit: Some(5),
+        ..LogQuery::default()
+    };
+    assert_eq!(store.query(&by_ref).expect("a query"), kept[..5].to_vec());
+    assert_eq!(store.meta_get("k").expect("meta").as_deref(), Some("v"));
+    assert_eq!(store.log_stats().expect("stats").entries, 20);
+
+    // The disk has room again; a reopened store has everything and takes writes.
+    drop(store);
+    full.store(false, Ordering::SeqCst);
+    let store = RedbLogStore::open(&path).expect("reopen");
+    assert_eq!(all_entries(&store), kept);
+    store
+        .append(NewLogEntry::new("s", "k", "after"))
+        .expect("writes after reopening");
+}
+
+#[test]
+fn a_blob_store_on_a_full_disk_refuses_writes_and_serves_what_it_has() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.blobs.redb");
+    let (engine, full) = engine_on_filling_disk(&path);
+    let blobs = RedbBlobStore::on_engine(engine, &RedbOptions::default());
+    let kept = blobs.write(b"kept").expect("a write before the disk fills");
+    full.store(true, Ordering::SeqCst);
+    assert_poisoned(
+        blobs
+            .write(&vec![7; 600_000])
+            .expect_err("the disk is full"),
+        &path,
+    );
+    assert_poisoned(blobs.write(b"x").expect_err("still refused"), &path);
+    assert_eq!(
+        blobs.read(&kept).expect("read").as_deref(),
+        Some(&b"kept"[..])
+    );
+    assert_eq!(blobs.list().expect("list"), vec![kept]);
+    drop(blobs);
+    full.store(false, Ordering::SeqCst);
+    let blobs = RedbBlobStore::open(&path).expect("reopen");
+    assert_eq!(
+        blobs.read(&kept).expect("read").as_deref(),
+        Some(&b"kept"[..])
+    );
+    blobs.write(b"after").expect("writes after reopening");
+}
