@@ -7,10 +7,14 @@
 //!   never wait for it; a second process may read and write the same file (WAL and a busy
 //!   timeout).
 //! - Safety: the file's identity (`application_id`) and schema version (`user_version`) are
-//!   checked at open, and every pragma is read back after it is set.
+//!   checked at open, and every pragma is read back after it is set. Every row of the log,
+//!   the runs, the thread index and meta carries a checksum that is checked when the row is
+//!   read (SQLite keeps none), so a row damaged on the disk is an error, not a wrong answer.
 
 mod blobs;
+mod checksum;
 mod connections;
+mod migrate;
 mod options;
 mod rows;
 mod schema;

@@ -8,17 +8,43 @@ use store_core::{
     time_from_millis,
 };
 
+use crate::checksum;
 use crate::schema::engine_error;
 
 /// The columns [`log_entry`] reads, in order.
-pub(crate) const LOG_COLUMNS: &str = "id, source, kind, ref_id, payload, ts";
+pub(crate) const LOG_COLUMNS: &str = "id, source, kind, ref_id, payload, ts, crc";
 
 /// The columns [`workflow_run`] reads, in order.
 pub(crate) const RUN_COLUMNS: &str = "run_id, workflow, thread_id, status, attempt, created_at, \
-     updated_at, started_at, finished_at, detail";
+     updated_at, started_at, finished_at, detail, crc";
 
-/// The columns [`thread_row`] reads, in order, over `thread_messages t JOIN logs l`.
-pub(crate) const THREAD_ROW_COLUMNS: &str = "t.log_id, t.round, t.role, l.ts, l.payload";
+/// The columns [`thread_row`] reads, in order, over `thread_messages t JOIN logs l`: every
+/// column of both rows, so that both checksums are checked.
+pub(crate) const THREAD_ROW_COLUMNS: &str = "t.log_id, t.round, t.role, l.ts, l.payload, \
+     t.thread_id, t.crc, l.source, l.kind, l.ref_id, l.crc";
+
+/// The columns [`thread_index_row`] reads, in order.
+pub(crate) const THREAD_INDEX_COLUMNS: &str = "log_id, thread_id, round, role, crc";
+
+/// A row whose content does not match its checksum: changed on the disk behind the store.
+pub(crate) fn check_crc(
+    table: &'static str,
+    key: &dyn std::fmt::Display,
+    stored: i64,
+    computed: i64,
+) -> StoreResult<()> {
+    if stored == computed {
+        return Ok(());
+    }
+    Err(StoreError::corrupt(
+        table,
+        key,
+        format!(
+            "the row does not match its checksum (stored {stored:#010x}, content {computed:#010x}): \
+             the file was damaged or changed behind the store"
+        ),
+    ))
+}
 
 pub(crate) fn to_millis(ts: DateTime<Utc>) -> i64 {
     ts.timestamp_millis()
@@ -60,20 +86,46 @@ fn round(raw: i64, table: &'static str, key: &dyn std::fmt::Display) -> StoreRes
 
 /// A `logs` row, selected as [`LOG_COLUMNS`].
 pub(crate) fn log_entry(row: &Row<'_>) -> StoreResult<LogEntry> {
-    let raw_id: i64 = column(row, 0, "logs", &"?")?;
+    log_entry_at(row, [0, 1, 2, 3, 4, 5, 6])
+}
+
+/// A `logs` row whose id, source, kind, ref_id, payload, ts and crc are at `at`, checked
+/// against its checksum.
+fn log_entry_at(row: &Row<'_>, at: [usize; 7]) -> StoreResult<LogEntry> {
+    let raw_id: i64 = column(row, at[0], "logs", &"?")?;
     let key = &raw_id;
+    let source: String = column(row, at[1], "logs", key)?;
+    let kind: String = column(row, at[2], "logs", key)?;
+    let ref_id: Option<String> = column(row, at[3], "logs", key)?;
+    let payload: String = column(row, at[4], "logs", key)?;
+    let ts: i64 = column(row, at[5], "logs", key)?;
+    let crc = checksum::log_row(raw_id, &source, &kind, ref_id.as_deref(), &payload, ts);
+    check_crc("logs", key, column(row, at[6], "logs", key)?, crc)?;
     Ok(LogEntry {
         id: log_id(raw_id, "logs", key)?,
-        source: column(row, 1, "logs", key)?,
-        kind: column(row, 2, "logs", key)?,
-        ref_id: column(row, 3, "logs", key)?,
-        payload: column(row, 4, "logs", key)?,
-        ts: time_from_millis(column(row, 5, "logs", key)?, "logs", key)?,
+        source,
+        kind,
+        ref_id,
+        payload,
+        ts: time_from_millis(ts, "logs", key)?,
     })
 }
 
-/// A `runs` row, selected as [`RUN_COLUMNS`].
+/// A `runs` row, selected as [`RUN_COLUMNS`], checked against its checksum.
 pub(crate) fn workflow_run(row: &Row<'_>) -> StoreResult<WorkflowRun> {
+    let run = workflow_run_v1(row)?;
+    let key = &run.run_id;
+    check_crc(
+        "runs",
+        key,
+        column(row, 10, "runs", key)?,
+        checksum::run_row(&run),
+    )?;
+    Ok(run)
+}
+
+/// The columns of a `runs` row before its checksum, as schema 1 had them.
+pub(crate) fn workflow_run_v1(row: &Row<'_>) -> StoreResult<WorkflowRun> {
     let run_id: String = column(row, 0, "runs", &"?")?;
     let key = &run_id.clone();
     let status: String = column(row, 3, "runs", key)?;
@@ -106,33 +158,55 @@ pub(crate) fn workflow_run(row: &Row<'_>) -> StoreResult<WorkflowRun> {
 pub(crate) fn thread_row(row: &Row<'_>) -> StoreResult<ThreadRoundRow> {
     let raw_id: i64 = column(row, 0, "thread_messages", &"?")?;
     let key = &raw_id;
+    let raw_round: i64 = column(row, 1, "thread_messages", key)?;
+    let role: String = column(row, 2, "thread_messages", key)?;
+    let thread_id: String = column(row, 5, "thread_messages", key)?;
+    let crc = checksum::thread_row(raw_id, &thread_id, raw_round, &role);
+    check_crc(
+        "thread_messages",
+        key,
+        column(row, 6, "thread_messages", key)?,
+        crc,
+    )?;
+    let entry = log_entry_at(row, [0, 7, 8, 9, 4, 3, 10])?;
     Ok(ThreadRoundRow {
-        log_id: log_id(raw_id, "thread_messages", key)?,
-        round: round(
-            column(row, 1, "thread_messages", key)?,
-            "thread_messages",
-            key,
-        )?,
-        role: column(row, 2, "thread_messages", key)?,
-        ts: time_from_millis(column(row, 3, "logs", key)?, "logs", key)?,
-        payload: column(row, 4, "logs", key)?,
+        log_id: entry.id,
+        round: round(raw_round, "thread_messages", key)?,
+        role,
+        ts: entry.ts,
+        payload: entry.payload,
     })
 }
 
-/// A `thread_messages` row, selected as `log_id, thread_id, round, role`.
+/// A `thread_messages` row, selected as [`THREAD_INDEX_COLUMNS`].
 pub(crate) fn thread_index_row(row: &Row<'_>) -> StoreResult<store_core::ThreadIndexRow> {
     let raw_id: i64 = column(row, 0, "thread_messages", &"?")?;
     let key = &raw_id;
+    let thread_id: String = column(row, 1, "thread_messages", key)?;
+    let raw_round: i64 = column(row, 2, "thread_messages", key)?;
+    let role: String = column(row, 3, "thread_messages", key)?;
+    let crc = checksum::thread_row(raw_id, &thread_id, raw_round, &role);
+    check_crc(
+        "thread_messages",
+        key,
+        column(row, 4, "thread_messages", key)?,
+        crc,
+    )?;
     Ok(store_core::ThreadIndexRow {
         log_id: log_id(raw_id, "thread_messages", key)?,
-        thread_id: column(row, 1, "thread_messages", key)?,
-        round: round(
-            column(row, 2, "thread_messages", key)?,
-            "thread_messages",
-            key,
-        )?,
-        role: column(row, 3, "thread_messages", key)?,
+        thread_id,
+        round: round(raw_round, "thread_messages", key)?,
+        role,
     })
+}
+
+/// A `meta` row, selected as `key, value, crc`.
+pub(crate) fn meta_pair(row: &Row<'_>) -> StoreResult<(String, String)> {
+    let key: String = column(row, 0, "meta", &"?")?;
+    let value: String = column(row, 1, "meta", &key)?;
+    let crc = checksum::meta_row(&key, &value);
+    check_crc("meta", &key, column(row, 2, "meta", &key)?, crc)?;
+    Ok((key, value))
 }
 
 /// Every row of `rows`, decoded by `decode`.

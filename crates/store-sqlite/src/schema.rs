@@ -12,10 +12,11 @@ use crate::options::SqliteOptions;
 /// another program's database.
 pub(crate) const APPLICATION_ID: i64 = 0x6e65_7276;
 
-/// `PRAGMA user_version` of the schema this build creates and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA user_version` of the schema this build creates and understands. Version 1 (the
+/// same tables without row checksums) is migrated when opened.
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
-/// Schema version 1.
+/// Schema version 2.
 ///
 /// `logs.id` is `AUTOINCREMENT` so that an id is never reused, not even the highest one after
 /// it was deleted. Each secondary index ends with `id`, so a filtered query walks the index
@@ -23,15 +24,17 @@ pub(crate) const SCHEMA_VERSION: i64 = 1;
 /// the log entry that holds the message (its rowid), and every index of it ends in that id
 /// implicitly: by thread alone it is in id order, by (thread, round) in round-then-id order.
 /// A blob is a `blobs` row naming its chunks, `blob_chunks` rows of at most 256 KiB, so
-/// that no read needs the whole blob in memory.
-const SCHEMA_V1: &str = "
+/// that no read needs the whole blob in memory. `crc` is each row's checksum (`checksum.rs`);
+/// its default, 0, is what a row written behind the store's back gets, and fails the check.
+const SCHEMA_V2: &str = "
 CREATE TABLE logs (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     source  TEXT NOT NULL,
     kind    TEXT NOT NULL,
     ref_id  TEXT,
     payload TEXT NOT NULL,
-    ts      INTEGER NOT NULL
+    ts      INTEGER NOT NULL,
+    crc     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX logs_by_ref ON logs (ref_id, id);
 CREATE INDEX logs_by_source_kind ON logs (source, kind, id);
@@ -48,7 +51,8 @@ CREATE TABLE runs (
     updated_at  INTEGER NOT NULL,
     started_at  INTEGER,
     finished_at INTEGER,
-    detail      TEXT
+    detail      TEXT,
+    crc         INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX runs_by_created ON runs (created_at, run_id);
 CREATE INDEX runs_by_status ON runs (status, created_at, run_id);
@@ -59,7 +63,8 @@ CREATE TABLE thread_messages (
     log_id    INTEGER PRIMARY KEY,
     thread_id TEXT NOT NULL,
     round     INTEGER NOT NULL,
-    role      TEXT NOT NULL
+    role      TEXT NOT NULL,
+    crc       INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX thread_messages_by_thread ON thread_messages (thread_id);
 CREATE INDEX thread_messages_by_round ON thread_messages (thread_id, round);
@@ -67,7 +72,8 @@ CREATE INDEX thread_messages_by_role ON thread_messages (thread_id, role, round)
 
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY NOT NULL,
-    value TEXT NOT NULL
+    value TEXT NOT NULL,
+    crc   INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
 CREATE TABLE blobs (
@@ -298,14 +304,15 @@ fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> {
     Ok(())
 }
 
-/// Creates the schema in a new file. Runs in one immediate transaction that checks again
-/// inside, so two processes opening a new file at once create it once. A file that has its
-/// schema is only read: opening a store never waits for another process's writer.
+/// Creates the schema in a new file, or migrates a file of version 1. Runs in one immediate
+/// transaction that checks again inside, so two processes opening a new file at once create
+/// it once. A file that has the current schema is only read: opening a store never waits
+/// for another process's writer.
 fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|err| engine_error("reading user_version", err))?;
-    if version != 0 {
+    if version == SCHEMA_VERSION {
         return Ok(());
     }
     let tx = conn
@@ -315,11 +322,17 @@ fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<()> {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(|err| engine_error("reading user_version", err))?;
     if version == 0 {
-        tx.execute_batch(SCHEMA_V1).map_err(|err| {
+        tx.execute_batch(SCHEMA_V2).map_err(|err| {
             engine_error(format!("creating the schema in {}", path.display()), err)
         })?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(|err| engine_error("writing application_id", err))?;
+    } else if version == 1 {
+        crate::migrate::v1_to_v2(&tx).map_err(|err| {
+            engine_error(format!("migrating {} to schema 2", path.display()), err)
+        })?;
+    }
+    if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(|err| engine_error("writing user_version", err))?;
     }

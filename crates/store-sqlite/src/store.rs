@@ -3,9 +3,7 @@
 use std::path::Path;
 
 use rusqlite::types::Value;
-use rusqlite::{
-    Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
-};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params, params_from_iter};
 use store_core::{
     DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, MAX_LOG_ID,
     NewLogEntry, Order, PreparedEntry, RunQuery, RunTransition, StoreResult, ThreadIndexRow,
@@ -13,10 +11,12 @@ use store_core::{
     check_meta_key, check_meta_pairs, now_millis, plan_transition, prepare_batch,
 };
 
+use crate::checksum;
 use crate::connections::Connections;
 use crate::options::SqliteOptions;
 use crate::rows::{
-    self, LOG_COLUMNS, RUN_COLUMNS, THREAD_ROW_COLUMNS, id_to_sql, limit_to_sql, to_millis,
+    self, LOG_COLUMNS, RUN_COLUMNS, THREAD_INDEX_COLUMNS, THREAD_ROW_COLUMNS, id_to_sql,
+    limit_to_sql, to_millis,
 };
 use crate::schema::{DAY_EXPR, engine_error};
 
@@ -103,53 +103,97 @@ impl SqliteLogStore {
     }
 }
 
-fn insert_entry(tx: &Transaction<'_>, entry: PreparedEntry) -> StoreResult<LogEntry> {
-    let mut insert = tx
+/// The id the next appended entry gets: one above every id ever given out (`AUTOINCREMENT`
+/// keeps the highest in `sqlite_sequence`, deleted or not).
+fn next_id(tx: &Transaction<'_>) -> StoreResult<i64> {
+    let highest: i64 = tx
         .prepare_cached(
-            "INSERT INTO logs (source, kind, ref_id, payload, ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0), \
+                        coalesce((SELECT max(id) FROM logs), 0))",
         )
-        .map_err(|err| engine_error("preparing the log insert", err))?;
-    insert
-        .execute(params![
+        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+        .map_err(|err| engine_error("reading the id counter", err))?;
+    highest
+        .checked_add(1)
+        .ok_or(store_core::StoreError::IdsExhausted { last: MAX_LOG_ID })
+}
+
+/// Appends `entries` under consecutive ids, each row with its checksum (which covers the id,
+/// so the id is chosen here rather than by SQLite).
+fn insert_entries(tx: &Transaction<'_>, entries: Vec<PreparedEntry>) -> StoreResult<Vec<LogEntry>> {
+    let first = next_id(tx)?;
+    let room = id_to_sql(MAX_LOG_ID) - first;
+    if i64::try_from(entries.len()).is_ok_and(|count| count > room.saturating_add(1)) {
+        return Err(store_core::StoreError::IdsExhausted { last: MAX_LOG_ID });
+    }
+    let mut next = first as u64;
+    entries
+        .into_iter()
+        .map(|entry| {
+            let entry = entry.with_id(LogId(next));
+            next += 1;
+            write_entry(tx, &entry)?;
+            Ok(entry)
+        })
+        .collect()
+}
+
+/// Writes `entry` under its own id, with its checksum.
+fn write_entry(tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult<()> {
+    let id = id_to_sql(entry.id);
+    let ts = to_millis(entry.ts);
+    let crc = checksum::log_row(
+        id,
+        &entry.source,
+        &entry.kind,
+        entry.ref_id.as_deref(),
+        &entry.payload,
+        ts,
+    );
+    tx.prepare_cached(
+        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            id,
             entry.source,
             entry.kind,
             entry.ref_id,
             entry.payload,
-            to_millis(entry.ts)
+            ts,
+            crc
         ])
-        .map_err(|err| insert_error(tx, err))?;
-    let id = u64::try_from(tx.last_insert_rowid()).map_err(|_| {
-        store_core::StoreError::corrupt(
-            "logs",
-            tx.last_insert_rowid(),
-            "the engine assigned a negative id",
-        )
-    })?;
-    Ok(entry.with_id(LogId(id)))
+    })
+    .map_err(|err| engine_error(format!("writing log entry {}", entry.id), err))?;
+    Ok(())
 }
 
-/// The error of a failed log insert. `AUTOINCREMENT` answers `SQLITE_FULL` once it has given
-/// out `i64::MAX`, the same code as a full disk; the id counter tells the two apart.
-fn insert_error(tx: &Transaction<'_>, err: rusqlite::Error) -> store_core::StoreError {
-    if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-        let highest: rusqlite::Result<i64> = tx.query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'logs'",
-            [],
-            |row| row.get(0),
-        );
-        if highest.is_ok_and(|seq| seq == i64::MAX) {
-            return store_core::StoreError::IdsExhausted { last: MAX_LOG_ID };
-        }
-    }
-    engine_error("appending a log entry", err)
+/// Indexes the entry `log_id` as a message of `thread_id`, `round`, `role`.
+fn index_thread_row(
+    tx: &Transaction<'_>,
+    log_id: LogId,
+    thread_id: &str,
+    round: u32,
+    role: &str,
+) -> StoreResult<()> {
+    let id = id_to_sql(log_id);
+    let crc = checksum::thread_row(id, thread_id, i64::from(round), role);
+    tx.prepare_cached(
+        "INSERT INTO thread_messages (log_id, thread_id, round, role, crc) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut insert| insert.execute(params![id, thread_id, round, role, crc]))
+    .map_err(|err| engine_error(format!("indexing the thread message {log_id}"), err))?;
+    Ok(())
 }
 
 fn set_meta(tx: &Transaction<'_>, key: &str, value: &str) -> StoreResult<()> {
     tx.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        "INSERT INTO meta (key, value, crc) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, crc = excluded.crc",
     )
-    .and_then(|mut stmt| stmt.execute([key, value]))
+    .and_then(|mut stmt| stmt.execute(params![key, value, checksum::meta_row(key, value)]))
     .map_err(|err| engine_error(format!("writing meta key {key:?}"), err))?;
     Ok(())
 }
@@ -169,12 +213,13 @@ fn upsert_run(tx: &Transaction<'_>, run: &WorkflowRun) -> StoreResult<()> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT INTO runs (run_id, workflow, thread_id, status, attempt, created_at, updated_at, \
-                               started_at, finished_at, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                               started_at, finished_at, detail, crc)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT (run_id) DO UPDATE SET
                 status = excluded.status, attempt = excluded.attempt,
                 updated_at = excluded.updated_at, started_at = excluded.started_at,
-                finished_at = excluded.finished_at, detail = excluded.detail",
+                finished_at = excluded.finished_at, detail = excluded.detail,
+                crc = excluded.crc",
         )
         .map_err(|err| engine_error("preparing the run upsert", err))?;
     stmt.execute(params![
@@ -188,6 +233,7 @@ fn upsert_run(tx: &Transaction<'_>, run: &WorkflowRun) -> StoreResult<()> {
         run.started_at.map(to_millis),
         run.finished_at.map(to_millis),
         run.detail,
+        checksum::run_row(run),
     ])
     .map_err(|err| engine_error(format!("writing run {:?}", run.run_id), err))?;
     Ok(())
@@ -323,7 +369,11 @@ fn thread_query(
 impl LogStore for SqliteLogStore {
     fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
         let entry = entry.prepare(now_millis())?;
-        self.write("an append", |tx| insert_entry(tx, entry))
+        self.write("an append", |tx| {
+            insert_entries(tx, vec![entry])?
+                .pop()
+                .ok_or_else(|| store_core::StoreError::invalid("entry", "was not appended"))
+        })
     }
 
     fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
@@ -331,12 +381,7 @@ impl LogStore for SqliteLogStore {
             return Ok(Vec::new());
         }
         let entries = prepare_batch(entries, now_millis())?;
-        self.write("a batch append", |tx| {
-            entries
-                .into_iter()
-                .map(|entry| insert_entry(tx, entry))
-                .collect()
-        })
+        self.write("a batch append", |tx| insert_entries(tx, entries))
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
@@ -352,7 +397,16 @@ impl LogStore for SqliteLogStore {
             let rows = stmt
                 .query(params_from_iter(values))
                 .map_err(|err| engine_error("querying the log", err))?;
-            rows::collect(rows, "querying the log", rows::log_entry)
+            let entries = rows::collect(rows, "querying the log", rows::log_entry)?;
+            // A damaged index can name a row that is whole but not what was asked for.
+            match entries.iter().find(|entry| !query.matches(entry)) {
+                Some(stray) => Err(store_core::StoreError::corrupt(
+                    "logs",
+                    stray.id,
+                    "an index names this entry for a query it does not match",
+                )),
+                None => Ok(entries),
+            }
         })
     }
 
@@ -368,7 +422,11 @@ impl LogStore for SqliteLogStore {
                     audit,
                 } => {
                     upsert_run(tx, &run)?;
-                    let audit = insert_entry(tx, audit.prepare(now)?)?;
+                    let audit = insert_entries(tx, vec![audit.prepare(now)?])?
+                        .pop()
+                        .ok_or_else(|| {
+                            store_core::StoreError::invalid("audit", "was not appended")
+                        })?;
                     Ok(TransitionOutcome::Applied {
                         run,
                         previous,
@@ -413,13 +471,16 @@ impl LogStore for SqliteLogStore {
     fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
         let entry = message.to_log_entry()?.prepare(now_millis())?;
         self.write("a thread message", |tx| {
-            let entry = insert_entry(tx, entry)?;
-            let mut index = tx
-                .prepare_cached("INSERT INTO thread_messages (thread_id, round, role, log_id) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(|err| engine_error("preparing the thread index insert", err))?;
-            index
-                .execute(params![message.thread_id, message.round, message.role, id_to_sql(entry.id)])
-                .map_err(|err| engine_error("indexing a thread message", err))?;
+            let entry = insert_entries(tx, vec![entry])?
+                .pop()
+                .ok_or_else(|| store_core::StoreError::invalid("message", "was not appended"))?;
+            index_thread_row(
+                tx,
+                entry.id,
+                &message.thread_id,
+                message.round,
+                &message.role,
+            )?;
             Ok(entry)
         })
     }
@@ -491,9 +552,15 @@ impl LogStore for SqliteLogStore {
 
     fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
         self.read(|conn| {
-            conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")
-                .and_then(|mut stmt| stmt.query_row([key], |row| row.get(0)).optional())
-                .map_err(|err| engine_error(format!("reading meta key {key:?}"), err))
+            let mut stmt = conn
+                .prepare_cached("SELECT key, value, crc FROM meta WHERE key = ?1")
+                .map_err(|err| engine_error(format!("reading meta key {key:?}"), err))?;
+            let rows = stmt
+                .query([key])
+                .map_err(|err| engine_error(format!("reading meta key {key:?}"), err))?;
+            Ok(rows::collect(rows, "reading meta", rows::meta_pair)?
+                .pop()
+                .map(|(_, value)| value))
         })
     }
 
@@ -614,10 +681,10 @@ impl LogStore for SqliteLogStore {
     fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
         self.read(|conn| {
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT log_id, thread_id, round, role FROM thread_messages \
-                     WHERE log_id > ?1 ORDER BY log_id LIMIT ?2",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {THREAD_INDEX_COLUMNS} FROM thread_messages \
+                     WHERE log_id > ?1 ORDER BY log_id LIMIT ?2"
+                ))
                 .map_err(|err| engine_error("preparing the thread index export", err))?;
             let rows = stmt
                 .query(params![after.map_or(0, id_to_sql), limit_to_sql(limit)])
@@ -629,13 +696,12 @@ impl LogStore for SqliteLogStore {
     fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
         self.read(|conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT key, value FROM meta ORDER BY key")
+                .prepare_cached("SELECT key, value, crc FROM meta ORDER BY key")
                 .map_err(|err| engine_error("listing meta", err))?;
             let rows = stmt
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .query([])
                 .map_err(|err| engine_error("listing meta", err))?;
-            rows.collect::<Result<_, _>>()
-                .map_err(|err| store_core::StoreError::corrupt("meta", "?", err.to_string()))
+            rows::collect(rows, "listing meta", rows::meta_pair)
         })
     }
 
@@ -655,23 +721,11 @@ impl LogStore for SqliteLogStore {
                 }
                 upsert_run(tx, run)?;
             }
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO logs (id, source, kind, ref_id, payload, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(|err| engine_error("preparing the import", err))?;
-            for e in &batch.entries {
-                insert
-                    .execute(params![id_to_sql(e.id), e.source, e.kind, e.ref_id, e.payload, to_millis(e.ts)])
-                    .map_err(|err| engine_error(format!("importing entry {}", e.id), err))?;
+            for entry in &batch.entries {
+                write_entry(tx, entry)?;
             }
-            let mut index = tx
-                .prepare_cached("INSERT INTO thread_messages (log_id, thread_id, round, role) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(|err| engine_error("preparing the import", err))?;
             for row in &batch.thread_rows {
-                index
-                    .execute(params![id_to_sql(row.log_id), row.thread_id, row.round, row.role])
-                    .map_err(|err| engine_error(format!("importing the thread row of {}", row.log_id), err))?;
+                index_thread_row(tx, row.log_id, &row.thread_id, row.round, &row.role)?;
             }
             for (key, value) in &batch.meta {
                 set_meta(tx, key, value)?;

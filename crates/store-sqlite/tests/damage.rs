@@ -68,3 +68,163 @@ fn a_damaged_log_row_is_a_corrupt_value_and_other_rows_still_read() {
     );
     assert_eq!(store.query(&by_ref("a")).expect("the good row"), vec![good]);
 }
+
+/// A copy of a closed store's file, checkpointed so that every row is in the main file.
+fn pristine_store(dir: &std::path::Path) -> (std::path::PathBuf, Vec<store_core::LogEntry>) {
+    let path = dir.join("pristine.db");
+    let store = SqliteLogStore::open(&path).expect("open");
+    let entries: Vec<_> = (0..200)
+        .map(|i| {
+            NewLogEntry::new("s", "k", format!("payload-{i:05}-the-content-of-the-entry"))
+                .with_ref(format!("ref-{}", i % 10))
+        })
+        .collect();
+    let entries = store.append_batch(entries).expect("a batch");
+    for i in 0..20 {
+        store
+            .transition_run(
+                RunTransition::new(format!("run-{i}"), "wf", WorkflowRunStatus::Started)
+                    .with_detail(format!("detail-{i:05}-of-the-run")),
+            )
+            .expect("a run");
+        store
+            .meta_set(&format!("key-{i}"), &format!("value-{i:05}-of-the-key"))
+            .expect("meta");
+    }
+    drop(store);
+    let conn = Connection::open(&path).expect("raw connection");
+    conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+        .expect("checkpoint");
+    drop(conn);
+    (path, entries)
+}
+
+/// `bytes` with one bit flipped inside every occurrence of `marker` (a free page may hold a
+/// stale copy of the row's page beside the live one).
+fn flip_inside(bytes: &[u8], marker: &str, bit: usize) -> Vec<u8> {
+    let found: Vec<usize> = bytes
+        .windows(marker.len())
+        .enumerate()
+        .filter(|(_, w)| *w == marker.as_bytes())
+        .map(|(at, _)| at)
+        .collect();
+    assert!(!found.is_empty(), "{marker} is in the file");
+    let mut damaged = bytes.to_vec();
+    for start in found {
+        damaged[start + (bit / 8) % marker.len()] ^= 1 << (bit % 8);
+    }
+    damaged
+}
+
+fn assert_corrupt_at<T: std::fmt::Debug>(
+    result: store_core::StoreResult<T>,
+    table: &str,
+    key: &str,
+) {
+    match result {
+        Err(StoreError::CorruptValue {
+            table: t, key: k, ..
+        }) if t == table && k == key => {}
+        other => panic!("expected corrupt {table} at {key}, got {other:?}"),
+    }
+}
+
+/// SQLite keeps no checksums, so a bit flipped on the disk inside a row used to come back as
+/// a silently different answer. Every row carries a checksum now: a flip anywhere in a log
+/// entry's payload, a run's detail or a meta value is a `CorruptValue` naming the table and
+/// key, and the rows around it still read whole.
+#[test]
+fn a_bit_flipped_inside_a_row_on_the_disk_is_corrupt_never_a_wrong_answer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pristine, entries) = pristine_store(dir.path());
+    let bytes = std::fs::read(&pristine).expect("read the file");
+    let path = dir.path().join("damaged.db");
+    for (n, victim) in entries.iter().enumerate().step_by(13) {
+        let marker = &victim.payload;
+        std::fs::write(&path, flip_inside(&bytes, marker, n * 7)).expect("a damaged copy");
+        let store = SqliteLogStore::open(&path).expect("the damaged file opens");
+        let all = LogQuery {
+            limit: Some(usize::MAX),
+            ..LogQuery::default()
+        };
+        assert_corrupt_at(store.query(&all), "logs", &victim.id.to_string());
+        let by_ref = |r: &str| LogQuery {
+            ref_id: Some(r.into()),
+            limit: Some(usize::MAX),
+            ..LogQuery::default()
+        };
+        assert_corrupt_at(
+            store.query(&by_ref(victim.ref_id.as_deref().expect("a ref"))),
+            "logs",
+            &victim.id.to_string(),
+        );
+        let other_ref = format!("ref-{}", (n % 10 + 1) % 10);
+        let untouched: Vec<_> = entries
+            .iter()
+            .filter(|e| e.ref_id.as_deref() == Some(&other_ref))
+            .cloned()
+            .collect();
+        if victim.ref_id.as_deref() != Some(&other_ref) {
+            assert_eq!(
+                store.query(&by_ref(&other_ref)).expect("others read"),
+                untouched
+            );
+        }
+    }
+    for i in (0..20).step_by(3) {
+        let marker = format!("detail-{i:05}-of-the-run");
+        std::fs::write(&path, flip_inside(&bytes, &marker, i * 5)).expect("a damaged copy");
+        let store = SqliteLogStore::open(&path).expect("the damaged file opens");
+        let run = format!("run-{i}");
+        assert_corrupt_at(store.get_run(&run), "runs", &run);
+        let marker = format!("value-{i:05}-of-the-key");
+        std::fs::write(&path, flip_inside(&bytes, &marker, i * 5)).expect("a damaged copy");
+        let store = SqliteLogStore::open(&path).expect("the damaged file opens");
+        let key = format!("key-{i}");
+        assert_corrupt_at(store.meta_get(&key), "meta", &key);
+        assert_corrupt_at(store.meta_entries(), "meta", &key);
+    }
+}
+
+/// A row changed behind the store's back, even into valid values, fails its checksum: the
+/// thread index and the runs table as well as the log.
+#[test]
+fn a_row_rewritten_behind_the_store_fails_its_checksum() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let store = SqliteLogStore::open(&path).expect("open");
+    let message = store
+        .append_thread_message(store_core::ThreadMessage {
+            thread_id: "t".into(),
+            role: "user".into(),
+            round: 1,
+            payload: "m".into(),
+            ts: None,
+        })
+        .expect("a message");
+    let entry = store
+        .append(NewLogEntry::new("s", "k", "p").with_ref("r"))
+        .expect("an entry");
+    let conn = Connection::open(&path).expect("raw connection");
+    conn.execute("UPDATE thread_messages SET round = 2", [])
+        .expect("move the message to another round");
+    let params = store_core::GetThreadRoundsParams {
+        thread_id: "t".into(),
+        ..Default::default()
+    };
+    assert_corrupt_at(
+        store.thread_rounds(&params),
+        "thread_messages",
+        &message.id.to_string(),
+    );
+    conn.execute(
+        "UPDATE logs SET ts = ts + 1 WHERE id = ?1",
+        [entry.id.0 as i64],
+    )
+    .expect("move the entry by a millisecond");
+    let by_ref = LogQuery {
+        ref_id: Some("r".into()),
+        ..LogQuery::default()
+    };
+    assert_corrupt_at(store.query(&by_ref), "logs", &entry.id.to_string());
+}

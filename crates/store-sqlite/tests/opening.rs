@@ -62,7 +62,7 @@ fn a_newer_schema_is_refused_with_both_versions() {
             &err,
             StoreError::SchemaTooNew {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
@@ -71,7 +71,7 @@ fn a_newer_schema_is_refused_with_both_versions() {
     assert!(err.to_string().contains("newer"), "{err}");
 
     let conn = Connection::open(&path).expect("raw connection");
-    conn.pragma_update(None, "user_version", 1)
+    conn.pragma_update(None, "user_version", 2)
         .expect("back to this version");
     drop(conn);
     let store = SqliteLogStore::open(&path).expect("opens again at its own version");
@@ -79,6 +79,70 @@ fn a_newer_schema_is_refused_with_both_versions() {
         .query(&store_core::LogQuery::default())
         .expect("query");
     assert_eq!(all, vec![entry], "the refusal lost nothing");
+}
+
+/// A file of schema 1 (no row checksums) is migrated when opened: every row keeps its
+/// content, gains its checksum, and is read back checked; the next open changes nothing.
+#[test]
+fn a_schema_1_file_is_migrated_to_row_checksums() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let store = SqliteLogStore::open(&path).expect("create");
+    let entries: Vec<_> = (0..25_000)
+        .map(|i| NewLogEntry::new("s", "k", format!("p{i}")).with_ref(format!("r{}", i % 7)))
+        .collect();
+    let entries = store.append_batch(entries).expect("a batch");
+    store
+        .transition_run(store_core::RunTransition::new(
+            "run",
+            "wf",
+            store_core::WorkflowRunStatus::Started,
+        ))
+        .expect("a run");
+    store
+        .append_thread_message(store_core::ThreadMessage {
+            thread_id: "t".into(),
+            role: "user".into(),
+            round: 3,
+            payload: "m".into(),
+            ts: None,
+        })
+        .expect("a message");
+    store.meta_set("k", "v").expect("meta");
+    let before = store_core::conformance::observable_state(&store, &["t"]);
+    drop(store);
+
+    // What schema 1 was: the same tables without their checksums.
+    let conn = Connection::open(&path).expect("raw connection");
+    conn.execute_batch(
+        "ALTER TABLE logs DROP COLUMN crc; ALTER TABLE runs DROP COLUMN crc;
+         ALTER TABLE thread_messages DROP COLUMN crc; ALTER TABLE meta DROP COLUMN crc;
+         PRAGMA user_version = 1;",
+    )
+    .expect("make a schema 1 file");
+    drop(conn);
+
+    let store = SqliteLogStore::open(&path).expect("a schema 1 file opens");
+    assert_eq!(
+        store_core::conformance::observable_state(&store, &["t"]),
+        before
+    );
+    assert_eq!(
+        store_core::conformance::all_entries(&store)[..entries.len()],
+        entries[..]
+    );
+    drop(store);
+    let conn = Connection::open(&path).expect("raw connection");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, 2);
+    let unchecked: i64 = conn
+        .query_row("SELECT count(*) FROM logs WHERE crc = 0", [], |row| {
+            row.get(0)
+        })
+        .expect("count");
+    assert_eq!(unchecked, 0, "every row has its checksum");
 }
 
 /// An in-memory database cannot be in WAL mode; SQLite says so only by answering the

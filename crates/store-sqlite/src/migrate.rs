@@ -1,0 +1,105 @@
+//! Schema migrations, each inside the open's immediate transaction: a crash leaves the file
+//! at the old version, whole.
+
+use rusqlite::{Transaction, params};
+
+use crate::checksum;
+
+/// Rows read and rewritten at a time, so a large file migrates in flat memory.
+const PAGE: i64 = 10_000;
+
+/// Version 1 to 2: a `crc` column on `logs`, `runs`, `thread_messages` and `meta`, filled with
+/// each existing row's checksum. Rows that were already damaged get a checksum of their damage:
+/// the migration cannot know better.
+pub(crate) fn v1_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE logs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE runs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE thread_messages ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE meta ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;",
+    )?;
+    let mut after = i64::MIN;
+    loop {
+        let page: Vec<(i64, i64)> = tx
+            .prepare(
+                "SELECT id, source, kind, ref_id, payload, ts FROM logs \
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?
+            .query_map(params![after, PAGE], |row| {
+                let id: i64 = row.get(0)?;
+                let ref_id: Option<String> = row.get(3)?;
+                let crc = checksum::log_row(
+                    id,
+                    &row.get::<_, String>(1)?,
+                    &row.get::<_, String>(2)?,
+                    ref_id.as_deref(),
+                    &row.get::<_, String>(4)?,
+                    row.get(5)?,
+                );
+                Ok((id, crc))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(&(last, _)) = page.last() else {
+            break;
+        };
+        let mut update = tx.prepare_cached("UPDATE logs SET crc = ?2 WHERE id = ?1")?;
+        for (id, crc) in page {
+            update.execute(params![id, crc])?;
+        }
+        after = last;
+    }
+    let threads: Vec<(i64, i64)> = tx
+        .prepare("SELECT log_id, thread_id, round, role FROM thread_messages")?
+        .query_map([], |row| {
+            let id: i64 = row.get(0)?;
+            let crc = checksum::thread_row(
+                id,
+                &row.get::<_, String>(1)?,
+                row.get(2)?,
+                &row.get::<_, String>(3)?,
+            );
+            Ok((id, crc))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, crc) in threads {
+        tx.execute(
+            "UPDATE thread_messages SET crc = ?2 WHERE log_id = ?1",
+            params![id, crc],
+        )?;
+    }
+    let meta: Vec<(String, i64)> = tx
+        .prepare("SELECT key, value FROM meta")?
+        .query_map([], |row| {
+            let key: String = row.get(0)?;
+            let crc = checksum::meta_row(&key, &row.get::<_, String>(1)?);
+            Ok((key, crc))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (key, crc) in meta {
+        tx.execute("UPDATE meta SET crc = ?2 WHERE key = ?1", params![key, crc])?;
+    }
+    let runs: Vec<(String, i64)> = {
+        let mut stmt = tx.prepare(&format!("SELECT {} FROM runs", V1_RUN_COLUMNS))?;
+        let mut rows = stmt.query([])?;
+        let mut runs = Vec::new();
+        while let Some(row) = rows.next()? {
+            let run_id: String = row.get(0)?;
+            // A row that does not decode keeps checksum 0, which reads as the damage it is.
+            if let Ok(run) = crate::rows::workflow_run_v1(row) {
+                runs.push((run_id, checksum::run_row(&run)));
+            }
+        }
+        runs
+    };
+    for (run_id, crc) in runs {
+        tx.execute(
+            "UPDATE runs SET crc = ?2 WHERE run_id = ?1",
+            params![run_id, crc],
+        )?;
+    }
+    Ok(())
+}
+
+/// The columns of a run in schema 1, as [`crate::rows::workflow_run_v1`] reads them.
+const V1_RUN_COLUMNS: &str = "run_id, workflow, thread_id, status, attempt, created_at, \
+     updated_at, started_at, finished_at, detail";
