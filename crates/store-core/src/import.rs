@@ -54,6 +54,7 @@ impl ImportBatch {
             }
             crate::range::check_log_id("entries", entry.id)?;
             crate::range::check_ts("entries", entry.ts)?;
+            crate::range::check_size("entries", &entry.payload, crate::MAX_PAYLOAD_BYTES)?;
             if entry.source.is_empty() || entry.kind.is_empty() {
                 return Err(StoreError::invalid(
                     "entries",
@@ -92,6 +93,9 @@ impl ImportBatch {
                     "runs",
                     "a run has an empty id or workflow",
                 ));
+            }
+            if let Some(detail) = &run.detail {
+                crate::range::check_size("runs", detail, crate::MAX_DETAIL_BYTES)?;
             }
             for ts in [run.created_at, run.updated_at]
                 .into_iter()

@@ -43,8 +43,8 @@ pub use maintenance::{
     day_stream, number_of_day,
 };
 pub use range::{
-    MAX_LOG_ID, MAX_TS_MILLIS, MIN_TS_MILLIS, bound_millis, check_log_id, check_optional_ts,
-    check_ts, max_ts, millis_in_range, min_ts,
+    MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES, MAX_TS_MILLIS, MIN_TS_MILLIS, bound_millis,
+    check_log_id, check_optional_ts, check_size, check_ts, max_ts, millis_in_range, min_ts,
 };
 pub use run::{
     ALL_STATUSES, AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS,

@@ -90,8 +90,9 @@ impl NewLogEntry {
     /// Checks the entry against the contract without consuming it.
     ///
     /// # Errors
-    /// [`StoreError::InvalidInput`] for an empty `source` or `kind`, or a `ts` outside the
-    /// times a store keeps ([`crate::check_ts`]).
+    /// [`StoreError::InvalidInput`] for an empty `source` or `kind`, a payload over
+    /// [`crate::MAX_PAYLOAD_BYTES`], or a `ts` outside the times a store keeps
+    /// ([`crate::check_ts`]).
     pub fn validate(&self) -> StoreResult<()> {
         if self.source.is_empty() {
             return Err(StoreError::invalid("source", "must not be empty"));
@@ -99,6 +100,7 @@ impl NewLogEntry {
         if self.kind.is_empty() {
             return Err(StoreError::invalid("kind", "must not be empty"));
         }
+        crate::range::check_size("payload", &self.payload, crate::MAX_PAYLOAD_BYTES)?;
         crate::range::check_optional_ts("ts", self.ts)
     }
 

@@ -23,6 +23,33 @@ pub const MAX_TS_MILLIS: i64 = 253_402_300_799_999;
 /// appends a second that is 292,000 years away.
 pub const MAX_LOG_ID: LogId = LogId(i64::MAX as u64);
 
+/// The largest payload a log entry (or thread message) may carry: 64 MiB. Larger content
+/// belongs in a blob, whose writes and reads stream; a payload is held whole in memory by
+/// the caller and by the store's reads, and a store's peak memory for one is bounded by a
+/// small multiple of it (see the README).
+pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024 * 1024;
+
+/// The largest `detail` a run transition may carry: 1 MiB. A detail is a status note, and it
+/// is repeated in the transition's audit entry.
+pub const MAX_DETAIL_BYTES: usize = 1024 * 1024;
+
+/// Refuses a text longer than `limit` bytes.
+///
+/// # Errors
+/// [`StoreError::InvalidInput`] naming `field`.
+pub fn check_size(field: &'static str, text: &str, limit: usize) -> StoreResult<()> {
+    if text.len() <= limit {
+        return Ok(());
+    }
+    Err(StoreError::invalid(
+        field,
+        format!(
+            "{} bytes is more than the {limit} a store accepts",
+            text.len()
+        ),
+    ))
+}
+
 /// The earliest time a store keeps (see [`MIN_TS_MILLIS`]).
 pub fn min_ts() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(MIN_TS_MILLIS).unwrap_or(DateTime::<Utc>::MIN_UTC)

@@ -272,8 +272,9 @@ pub const AUDIT_KIND: &str = "run.status";
 /// the row they just read, then write what it returns.
 ///
 /// # Errors
-/// [`StoreError::InvalidInput`] for an empty `run_id` or `workflow` or an `at` outside the
-/// times a store keeps ([`crate::check_ts`]), [`StoreError::RunConflict`] when the run exists with another workflow or thread,
+/// [`StoreError::InvalidInput`] for an empty `run_id` or `workflow`, a `detail` over
+/// [`crate::MAX_DETAIL_BYTES`] or an `at` outside the times a store keeps
+/// ([`crate::check_ts`]), [`StoreError::RunConflict`] when the run exists with another workflow or thread,
 /// [`StoreError::InvalidTransition`] when the table refuses the move.
 pub fn plan_transition(
     current: Option<&WorkflowRun>,
@@ -285,6 +286,9 @@ pub fn plan_transition(
     }
     if transition.workflow.is_empty() {
         return Err(StoreError::invalid("workflow", "must not be empty"));
+    }
+    if let Some(detail) = &transition.detail {
+        crate::range::check_size("detail", detail, crate::MAX_DETAIL_BYTES)?;
     }
     crate::range::check_optional_ts("at", transition.at)?;
     let at = truncate_to_millis(transition.at.unwrap_or(now));

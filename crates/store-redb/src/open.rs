@@ -8,10 +8,10 @@ use store_core::{StoreError, StoreResult};
 
 use crate::options::{Durability, RedbOptions};
 use crate::tables::{
-    BLOB_CHUNKS, BLOBS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, META,
-    NEXT_LOG_ID_KEY, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW,
-    SCHEMA_VERSION, SCHEMA_VERSION_KEY, STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID,
-    THREADS_BY_ROLE, THREADS_BY_ROUND,
+    BLOB_CHUNKS, BLOBS, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
+    LOGS_BY_TS, META, NEXT_LOG_ID_KEY, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD,
+    RUNS_BY_WORKFLOW, SCHEMA_VERSION, SCHEMA_VERSION_KEY, STORE_INFO, THREAD_MESSAGES,
+    THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND,
 };
 
 /// redb's error as a [`StoreError`]: another process holding the file becomes
@@ -131,6 +131,7 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(META)?;
     tx.open_table(BLOBS)?;
     tx.open_table(BLOB_CHUNKS)?;
+    tx.open_table(LOG_PAYLOAD_CHUNKS)?;
     Ok(())
 }
 
@@ -189,9 +190,16 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
             found: i64::try_from(found).unwrap_or(i64::MAX),
             supported: i64::try_from(SCHEMA_VERSION).unwrap_or(i64::MAX),
         }),
-        Some(SCHEMA_VERSION) => {
-            // Nothing to migrate yet: leave the file exactly as it was.
+        Some(SCHEMA_VERSION) if tables.iter().any(|n| n == LOG_PAYLOAD_CHUNKS.name()) => {
+            // Nothing to migrate: leave the file exactly as it was.
             tx.abort().map_err(|err| engine_error(context(), err))
+        }
+        Some(SCHEMA_VERSION) => {
+            // A file from before big payloads were chunked: the table they need, empty.
+            tx.open_table(LOG_PAYLOAD_CHUNKS)
+                .map_err(|err| engine_error(context(), err))?;
+            tx.commit()
+                .map_err(|err| engine_error("adding the payload chunk table", err))
         }
         other => Err(not_a_store(
             path,

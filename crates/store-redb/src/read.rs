@@ -9,9 +9,9 @@ use store_core::{
 
 use crate::open::engine_error;
 use crate::tables::{
-    LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, RUNS, RUNS_BY_CREATED,
-    RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunIndex, RunRow, THREAD_MESSAGES,
-    THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
+    LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow,
+    PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW,
+    RunIndex, RunRow, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
 };
 
 fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -26,21 +26,79 @@ fn failed(context: &'static str) -> impl Fn(redb::StorageError) -> StoreError {
     move |err| engine_error(context, err)
 }
 
-/// The entry `id`, if it exists.
-pub(crate) fn entry(
-    logs: &ReadOnlyTable<u64, &'static [u8]>,
-    id: u64,
-) -> StoreResult<Option<LogEntry>> {
-    let Some(bytes) = logs.get(id).map_err(failed("reading a log entry"))? else {
-        return Ok(None);
-    };
-    LogRow::decode(id, bytes.value())?.into_entry(id).map(Some)
+/// The log's rows and the chunks of its big payloads, in one snapshot.
+pub(crate) struct Logs {
+    rows: ReadOnlyTable<u64, &'static [u8]>,
+    payload_chunks: ReadOnlyTable<(u64, u32), &'static [u8]>,
+}
+
+impl Logs {
+    pub(crate) fn open(tx: &ReadTransaction) -> StoreResult<Self> {
+        Ok(Logs {
+            rows: open(tx, LOGS)?,
+            payload_chunks: open(tx, LOG_PAYLOAD_CHUNKS)?,
+        })
+    }
+
+    /// The entry `id`, if it exists.
+    pub(crate) fn entry(&self, id: u64) -> StoreResult<Option<LogEntry>> {
+        let Some(bytes) = self.rows.get(id).map_err(failed("reading a log entry"))? else {
+            return Ok(None);
+        };
+        self.decode(id, bytes.value()).map(Some)
+    }
+
+    /// The entry `id` from its row's bytes, with its payload put together from its chunks
+    /// when it is big (a big payload's row holds an empty one).
+    fn decode(&self, id: u64, bytes: &[u8]) -> StoreResult<LogEntry> {
+        let mut entry = LogRow::decode(id, bytes)?.into_entry(id)?;
+        if entry.payload.is_empty() {
+            entry.payload = self.big_payload(id)?;
+        }
+        Ok(entry)
+    }
+
+    /// The chunks of entry `id`'s payload, joined; empty when it has none.
+    fn big_payload(&self, id: u64) -> StoreResult<String> {
+        let walk = "reading a big payload";
+        // Sized once from the last chunk's number, so the string never grows by copying;
+        // capped, since a damaged number must not ask for an absurd allocation.
+        let last = self
+            .payload_chunks
+            .range((id, 0)..=(id, u32::MAX))
+            .map_err(failed(walk))?
+            .next_back()
+            .transpose()
+            .map_err(failed(walk))?
+            .map_or(0, |(key, _)| key.value().1 as usize + 1);
+        let capacity = last.min(crate::tables::MAX_PAYLOAD_CHUNKS) * PAYLOAD_CHUNK;
+        let mut bytes = Vec::with_capacity(capacity);
+        let mut expected = 0u32;
+        for item in self
+            .payload_chunks
+            .range((id, 0)..=(id, u32::MAX))
+            .map_err(failed(walk))?
+        {
+            let (key, chunk) = item.map_err(failed(walk))?;
+            if key.value().1 != expected {
+                return Err(StoreError::corrupt(
+                    "log_payload_chunks",
+                    id,
+                    "a chunk is missing",
+                ));
+            }
+            bytes.extend_from_slice(chunk.value());
+            expected = expected.saturating_add(1);
+        }
+        String::from_utf8(bytes)
+            .map_err(|err| StoreError::corrupt("log_payload_chunks", id, err.to_string()))
+    }
 }
 
 /// Collects entries by id, in the order given, that pass the query's filters, up to its
 /// limit. An index row whose entry is missing is damage, reported as such.
 fn collect_entries(
-    logs: &ReadOnlyTable<u64, &'static [u8]>,
+    logs: &Logs,
     query: &LogQuery,
     ids: impl Iterator<Item = StoreResult<u64>>,
 ) -> StoreResult<Vec<LogEntry>> {
@@ -51,7 +109,7 @@ fn collect_entries(
             break;
         }
         let id = id?;
-        let entry = entry(logs, id)?.ok_or_else(|| {
+        let entry = logs.entry(id)?.ok_or_else(|| {
             StoreError::corrupt("logs", id, "an index names an entry that is not there")
         })?;
         if query.matches(&entry) {
@@ -86,7 +144,7 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
     if limit == 0 || low >= high {
         return Ok(Vec::new());
     }
-    let logs = open(tx, LOGS)?;
+    let logs = Logs::open(tx)?;
     let descending = query.order == Order::Descending;
     let walk = "walking a log index";
 
@@ -150,7 +208,7 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         sort_in_order(&mut ids, descending);
         return collect_entries(&logs, query, ids.into_iter().map(Ok));
     }
-    let range = logs.range(low..high).map_err(failed(walk))?;
+    let range = logs.rows.range(low..high).map_err(failed(walk))?;
     let mut out = Vec::new();
     let rows = range.map(|item| item.map_err(failed(walk)));
     let rows: Box<dyn Iterator<Item = _>> = if descending {
@@ -164,7 +222,7 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         }
         let (key, bytes) = item?;
         let id = key.value();
-        let entry = LogRow::decode(id, bytes.value())?.into_entry(id)?;
+        let entry = logs.decode(id, bytes.value())?;
         if query.matches(&entry) {
             out.push(entry);
         }
@@ -276,13 +334,8 @@ pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<Wo
     Ok(out)
 }
 
-fn thread_row(
-    logs: &ReadOnlyTable<u64, &'static [u8]>,
-    id: u64,
-    round: u32,
-    role: String,
-) -> StoreResult<ThreadRoundRow> {
-    let entry = entry(logs, id)?.ok_or_else(|| {
+fn thread_row(logs: &Logs, id: u64, round: u32, role: String) -> StoreResult<ThreadRoundRow> {
+    let entry = logs.entry(id)?.ok_or_else(|| {
         StoreError::corrupt(
             "thread_messages",
             id,
@@ -310,7 +363,7 @@ pub(crate) fn thread_messages(
     };
     let index = open(tx, THREADS_BY_ID)?;
     let messages = open(tx, THREAD_MESSAGES)?;
-    let logs = open(tx, LOGS)?;
+    let logs = Logs::open(tx)?;
     let walk = "walking a thread";
     let mut out = Vec::new();
     for item in index
@@ -338,7 +391,7 @@ pub(crate) fn thread_rounds(
     params: &GetThreadRoundsParams,
 ) -> StoreResult<Vec<ThreadRoundRow>> {
     let limit = params.effective_limit();
-    let logs = open(tx, LOGS)?;
+    let logs = Logs::open(tx)?;
     let thread = params.thread_id.as_str();
     let from = params.from_round.unwrap_or(0);
     let walk = "walking a thread by round";
@@ -394,7 +447,7 @@ pub(crate) fn day_entries(
     };
     let number = store_core::number_of_day(day);
     let index = open(tx, LOGS_BY_DAY)?;
-    let logs = open(tx, LOGS)?;
+    let logs = Logs::open(tx)?;
     let walk = "walking a day";
     let mut out = Vec::new();
     for item in index
@@ -405,7 +458,7 @@ pub(crate) fn day_entries(
         let (key, _) = item.map_err(failed(walk))?;
         let id = key.value().1;
         out.push(
-            entry(&logs, id)?
+            logs.entry(id)?
                 .ok_or_else(|| StoreError::corrupt("logs", id, "indexed by day but not stored"))?,
         );
     }

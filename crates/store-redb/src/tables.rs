@@ -23,6 +23,22 @@ pub(crate) const LOGS_BY_DAY: TableDefinition<(i64, u64), ()> = TableDefinition:
 /// (ts in ms, id).
 pub(crate) const LOGS_BY_TS: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_ts");
 
+/// (id, chunk number) → up to [`PAYLOAD_CHUNK`] bytes of the payload of entry `id`, for a
+/// payload over [`BIG_PAYLOAD`] (its row in [`LOGS`] holds an empty payload then). Kept apart
+/// so that no value of the log is larger than a chunk: redb holds a whole value in memory
+/// more than once while it writes it.
+pub(crate) const LOG_PAYLOAD_CHUNKS: TableDefinition<(u64, u32), &[u8]> =
+    TableDefinition::new("log_payload_chunks");
+
+/// Payloads over this many bytes are stored in [`LOG_PAYLOAD_CHUNKS`].
+pub(crate) const BIG_PAYLOAD: usize = 1024 * 1024;
+
+/// The size of a chunk of a big payload.
+pub(crate) const PAYLOAD_CHUNK: usize = 256 * 1024;
+
+/// How many chunks the largest accepted payload takes.
+pub(crate) const MAX_PAYLOAD_CHUNKS: usize = store_core::MAX_PAYLOAD_BYTES.div_ceil(PAYLOAD_CHUNK);
+
 /// run_id → [`RunRow`].
 pub(crate) const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
 /// (created_at, run_id).
@@ -81,12 +97,17 @@ pub(crate) struct LogRow<'a> {
 }
 
 impl<'a> LogRow<'a> {
+    /// The row of `entry`: its payload inline, or empty when it is big (stored in chunks).
     pub(crate) fn of(entry: &'a LogEntry) -> Self {
         LogRow {
             source: &entry.source,
             kind: &entry.kind,
             ref_id: entry.ref_id.as_deref(),
-            payload: &entry.payload,
+            payload: if entry.payload.len() > BIG_PAYLOAD {
+                ""
+            } else {
+                &entry.payload
+            },
             ts: entry.ts.timestamp_millis(),
         }
     }

@@ -8,9 +8,10 @@ use store_core::{
 
 use crate::open::engine_error;
 use crate::tables::{
-    LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, RUNS,
-    RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO,
-    THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow, encode,
+    BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
+    LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS,
+    RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID,
+    THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow, encode,
 };
 
 fn engine(context: &str) -> impl Fn(redb::Error) -> StoreError + '_ {
@@ -24,6 +25,7 @@ pub(crate) struct LogTables<'t> {
     by_source_kind: Table<'t, (&'static str, &'static str, u64), ()>,
     by_ts: Table<'t, (i64, u64), ()>,
     by_day: Table<'t, (i64, u64), ()>,
+    payload_chunks: Table<'t, (u64, u32), &'static [u8]>,
     info: Table<'t, &'static str, u64>,
     next_id: u64,
 }
@@ -40,6 +42,7 @@ impl<'t> LogTables<'t> {
                 by_source_kind: tx.open_table(LOGS_BY_SOURCE_KIND)?,
                 by_ts: tx.open_table(LOGS_BY_TS)?,
                 by_day: tx.open_table(LOGS_BY_DAY)?,
+                payload_chunks: tx.open_table(LOG_PAYLOAD_CHUNKS)?,
                 info,
                 next_id,
             })
@@ -73,6 +76,11 @@ impl<'t> LogTables<'t> {
         let row = encode("logs", &id, &LogRow::of(entry))?;
         let ts = entry.ts.timestamp_millis();
         let write = |tables: &mut Self| -> Result<(), redb::Error> {
+            if entry.payload.len() > BIG_PAYLOAD {
+                for (seq, chunk) in (0u32..).zip(entry.payload.as_bytes().chunks(PAYLOAD_CHUNK)) {
+                    tables.payload_chunks.insert((id, seq), chunk)?;
+                }
+            }
             tables.logs.insert(id, row.as_slice())?;
             if let Some(ref_id) = &entry.ref_id {
                 tables.by_ref.insert((ref_id.as_str(), id), ())?;
@@ -99,6 +107,11 @@ impl<'t> LogTables<'t> {
         };
         let row = LogRow::decode(id, &bytes)?;
         let remove = |tables: &mut Self| -> Result<(), redb::Error> {
+            if row.payload.is_empty() {
+                tables
+                    .payload_chunks
+                    .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)?;
+            }
             if let Some(ref_id) = row.ref_id {
                 tables.by_ref.remove((ref_id, id))?;
             }

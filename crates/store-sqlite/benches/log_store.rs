@@ -125,8 +125,8 @@ fn bench_append_batch(c: &mut Criterion) {
     group.finish();
 }
 
-/// A store file of `rows` entries with 50 entries per reference, built once with bare
-/// inserts and kept under `target/` between runs.
+/// A store file of `rows` entries with 50 entries per reference, built once by the store
+/// (so that every row carries its checksum) and kept under `target/` between runs.
 fn query_fixture(rows: usize) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-data");
     std::fs::create_dir_all(&dir).expect("bench data folder");
@@ -135,8 +135,11 @@ fn query_fixture(rows: usize) -> PathBuf {
         let conn = bare_connection(&path);
         let count: i64 = conn
             .query_row("SELECT count(*) FROM logs", [], |r| r.get(0))
-            .expect("count");
-        if usize::try_from(count).ok() == Some(rows) {
+            .unwrap_or(-1);
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("user_version");
+        if usize::try_from(count).ok() == Some(rows) && version == 2 {
             return path;
         }
         drop(conn);
@@ -144,27 +147,27 @@ fn query_fixture(rows: usize) -> PathBuf {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
-    drop(SqliteLogStore::open(&path).expect("create the schema"));
-    let mut conn = bare_connection(&path);
+    let store = SqliteLogStore::open(&path).expect("create the store");
     let refs = rows / QUERY_ROWS;
     let start = now_millis() - chrono::Duration::days(30);
-    let tx = conn.transaction().expect("begin");
-    for i in 0..rows {
-        let entry = NewLogEntry::new(
-            "worker",
-            ["tick", "start", "stop"][i % 3],
-            format!("{{\"seq\":{i}}}"),
-        )
-        .with_ref(format!("ref-{}", i % refs));
-        let offset = i64::try_from(i).expect("fits");
-        bare_insert(
-            &tx,
-            &entry,
-            start + chrono::Duration::milliseconds(offset * 2000),
-        );
+    for first in (0..rows).step_by(10_000) {
+        let batch = (first..(first + 10_000).min(rows))
+            .map(|i| {
+                let offset = i64::try_from(i).expect("fits");
+                NewLogEntry::new(
+                    "worker",
+                    ["tick", "start", "stop"][i % 3],
+                    format!("{{\"seq\":{i}}}"),
+                )
+                .with_ref(format!("ref-{}", i % refs))
+                .at(start + chrono::Duration::milliseconds(offset * 2000))
+            })
+            .collect();
+        store.append_batch(batch).expect("a batch of the fixture");
     }
-    tx.commit().expect("commit");
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+    drop(store);
+    bare_connection(&path)
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .expect("checkpoint");
     path
 }

@@ -9,14 +9,20 @@ use crate::checksum;
 const PAGE: i64 = 10_000;
 
 /// Version 1 to 2: a `crc` column on `logs`, `runs`, `thread_messages` and `meta`, filled with
-/// each existing row's checksum. Rows that were already damaged get a checksum of their damage:
-/// the migration cannot know better.
+/// each existing row's checksum (rows that were already damaged get a checksum of their damage:
+/// the migration cannot know better); the day index on a `day` column instead of the
+/// expression it computes; and the `big_payload` column, last.
 pub(crate) fn v1_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     tx.execute_batch(
-        "ALTER TABLE logs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+        "DROP INDEX logs_by_day;
+         ALTER TABLE logs ADD COLUMN day INTEGER NOT NULL DEFAULT 0;
+         UPDATE logs SET day = (ts - (ts % 86400000 + 86400000) % 86400000) / 86400000;
+         CREATE INDEX logs_by_day ON logs (day, id);
+         ALTER TABLE logs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE runs ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
          ALTER TABLE thread_messages ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
-         ALTER TABLE meta ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;",
+         ALTER TABLE meta ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE logs ADD COLUMN big_payload BLOB;",
     )?;
     let mut after = i64::MIN;
     loop {

@@ -2,7 +2,9 @@
 //! out-of-range time) is a [`StoreError::CorruptValue`] naming the table and key.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Row, Rows};
+use std::io::{Read, Write};
+
+use rusqlite::{Connection, MAIN_DB, Row, Rows};
 use store_core::{
     LogEntry, LogId, StoreError, StoreResult, ThreadRoundRow, WorkflowRun, WorkflowRunStatus,
     time_from_millis,
@@ -12,7 +14,16 @@ use crate::checksum;
 use crate::schema::engine_error;
 
 /// The columns [`log_entry`] reads, in order.
-pub(crate) const LOG_COLUMNS: &str = "id, source, kind, ref_id, payload, ts, crc";
+///
+/// A payload over [`BIG_PAYLOAD`], kept in `big_payload`, is selected as NULL, so that SQLite
+/// does not load it whole into a value of its own; [`log_entry`] reads it through an
+/// incremental blob handle straight into the entry's string.
+pub(crate) const LOG_COLUMNS: &str = "id, source, kind, ref_id, \
+     CASE WHEN typeof(big_payload) = 'null' THEN payload END, ts, crc";
+
+/// Payloads larger than this are written and read in place, through incremental blob I/O,
+/// rather than bound and selected as one value: each way that saves a copy of the payload.
+pub(crate) const BIG_PAYLOAD: usize = 1024 * 1024;
 
 /// The columns [`workflow_run`] reads, in order.
 pub(crate) const RUN_COLUMNS: &str = "run_id, workflow, thread_id, status, attempt, created_at, \
@@ -20,7 +31,8 @@ pub(crate) const RUN_COLUMNS: &str = "run_id, workflow, thread_id, status, attem
 
 /// The columns [`thread_row`] reads, in order, over `thread_messages t JOIN logs l`: every
 /// column of both rows, so that both checksums are checked.
-pub(crate) const THREAD_ROW_COLUMNS: &str = "t.log_id, t.round, t.role, l.ts, l.payload, \
+pub(crate) const THREAD_ROW_COLUMNS: &str = "t.log_id, t.round, t.role, l.ts, \
+     CASE WHEN typeof(l.big_payload) = 'null' THEN l.payload END, \
      t.thread_id, t.crc, l.source, l.kind, l.ref_id, l.crc";
 
 /// The columns [`thread_index_row`] reads, in order.
@@ -85,19 +97,22 @@ fn round(raw: i64, table: &'static str, key: &dyn std::fmt::Display) -> StoreRes
 }
 
 /// A `logs` row, selected as [`LOG_COLUMNS`].
-pub(crate) fn log_entry(row: &Row<'_>) -> StoreResult<LogEntry> {
-    log_entry_at(row, [0, 1, 2, 3, 4, 5, 6])
+pub(crate) fn log_entry(conn: &Connection, row: &Row<'_>) -> StoreResult<LogEntry> {
+    log_entry_at(conn, row, [0, 1, 2, 3, 4, 5, 6])
 }
 
 /// A `logs` row whose id, source, kind, ref_id, payload, ts and crc are at `at`, checked
 /// against its checksum.
-fn log_entry_at(row: &Row<'_>, at: [usize; 7]) -> StoreResult<LogEntry> {
+fn log_entry_at(conn: &Connection, row: &Row<'_>, at: [usize; 7]) -> StoreResult<LogEntry> {
     let raw_id: i64 = column(row, at[0], "logs", &"?")?;
     let key = &raw_id;
     let source: String = column(row, at[1], "logs", key)?;
     let kind: String = column(row, at[2], "logs", key)?;
     let ref_id: Option<String> = column(row, at[3], "logs", key)?;
-    let payload: String = column(row, at[4], "logs", key)?;
+    let payload = match column::<Option<String>>(row, at[4], "logs", key)? {
+        Some(payload) => payload,
+        None => big_payload(conn, raw_id)?,
+    };
     let ts: i64 = column(row, at[5], "logs", key)?;
     let crc = checksum::log_row(raw_id, &source, &kind, ref_id.as_deref(), &payload, ts);
     check_crc("logs", key, column(row, at[6], "logs", key)?, crc)?;
@@ -111,8 +126,36 @@ fn log_entry_at(row: &Row<'_>, at: [usize; 7]) -> StoreResult<LogEntry> {
     })
 }
 
+/// The payload of entry `id`, kept in `big_payload`, read in place into a string of its size.
+fn big_payload(conn: &Connection, id: i64) -> StoreResult<String> {
+    let context = || format!("reading the payload of entry {id}");
+    let mut blob = conn
+        .blob_open(MAIN_DB, c"logs", c"big_payload", id, true)
+        .map_err(|err| engine_error(context(), err))?;
+    let mut bytes = Vec::with_capacity(blob.len());
+    blob.read_to_end(&mut bytes)
+        .map_err(|err| StoreError::corrupt("logs", id, format!("payload: {err}")))?;
+    String::from_utf8(bytes)
+        .map_err(|err| StoreError::corrupt("logs", id, format!("payload: {err}")))
+}
+
+/// Writes `payload` in place into the zero-filled `big_payload` of its size that entry `id`
+/// holds.
+pub(crate) fn write_big_payload(conn: &Connection, id: i64, payload: &str) -> StoreResult<()> {
+    let context = || format!("writing the payload of entry {id}");
+    let mut blob = conn
+        .blob_open(MAIN_DB, c"logs", c"big_payload", id, false)
+        .map_err(|err| engine_error(context(), err))?;
+    blob.write_all(payload.as_bytes())
+        .map_err(|err| StoreError::Backend {
+            backend: "sqlite",
+            context: context(),
+            source: Box::new(err),
+        })
+}
+
 /// A `runs` row, selected as [`RUN_COLUMNS`], checked against its checksum.
-pub(crate) fn workflow_run(row: &Row<'_>) -> StoreResult<WorkflowRun> {
+pub(crate) fn workflow_run(_conn: &Connection, row: &Row<'_>) -> StoreResult<WorkflowRun> {
     let run = workflow_run_v1(row)?;
     let key = &run.run_id;
     check_crc(
@@ -155,7 +198,7 @@ pub(crate) fn workflow_run_v1(row: &Row<'_>) -> StoreResult<WorkflowRun> {
 }
 
 /// A thread message, selected as [`THREAD_ROW_COLUMNS`].
-pub(crate) fn thread_row(row: &Row<'_>) -> StoreResult<ThreadRoundRow> {
+pub(crate) fn thread_row(conn: &Connection, row: &Row<'_>) -> StoreResult<ThreadRoundRow> {
     let raw_id: i64 = column(row, 0, "thread_messages", &"?")?;
     let key = &raw_id;
     let raw_round: i64 = column(row, 1, "thread_messages", key)?;
@@ -168,7 +211,7 @@ pub(crate) fn thread_row(row: &Row<'_>) -> StoreResult<ThreadRoundRow> {
         column(row, 6, "thread_messages", key)?,
         crc,
     )?;
-    let entry = log_entry_at(row, [0, 7, 8, 9, 4, 3, 10])?;
+    let entry = log_entry_at(conn, row, [0, 7, 8, 9, 4, 3, 10])?;
     Ok(ThreadRoundRow {
         log_id: entry.id,
         round: round(raw_round, "thread_messages", key)?,
@@ -179,7 +222,10 @@ pub(crate) fn thread_row(row: &Row<'_>) -> StoreResult<ThreadRoundRow> {
 }
 
 /// A `thread_messages` row, selected as [`THREAD_INDEX_COLUMNS`].
-pub(crate) fn thread_index_row(row: &Row<'_>) -> StoreResult<store_core::ThreadIndexRow> {
+pub(crate) fn thread_index_row(
+    _conn: &Connection,
+    row: &Row<'_>,
+) -> StoreResult<store_core::ThreadIndexRow> {
     let raw_id: i64 = column(row, 0, "thread_messages", &"?")?;
     let key = &raw_id;
     let thread_id: String = column(row, 1, "thread_messages", key)?;
@@ -201,7 +247,7 @@ pub(crate) fn thread_index_row(row: &Row<'_>) -> StoreResult<store_core::ThreadI
 }
 
 /// A `meta` row, selected as `key, value, crc`.
-pub(crate) fn meta_pair(row: &Row<'_>) -> StoreResult<(String, String)> {
+pub(crate) fn meta_pair(_conn: &Connection, row: &Row<'_>) -> StoreResult<(String, String)> {
     let key: String = column(row, 0, "meta", &"?")?;
     let value: String = column(row, 1, "meta", &key)?;
     let crc = checksum::meta_row(&key, &value);
@@ -209,15 +255,16 @@ pub(crate) fn meta_pair(row: &Row<'_>) -> StoreResult<(String, String)> {
     Ok((key, value))
 }
 
-/// Every row of `rows`, decoded by `decode`.
+/// Every row of `rows`, decoded by `decode` (which may read more through `conn`).
 pub(crate) fn collect<T>(
+    conn: &Connection,
     mut rows: Rows<'_>,
     context: &str,
-    decode: fn(&Row<'_>) -> StoreResult<T>,
+    decode: fn(&Connection, &Row<'_>) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(|err| engine_error(context, err))? {
-        out.push(decode(row)?);
+        out.push(decode(conn, row)?);
     }
     Ok(out)
 }

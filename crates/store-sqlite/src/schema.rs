@@ -34,12 +34,14 @@ CREATE TABLE logs (
     ref_id  TEXT,
     payload TEXT NOT NULL,
     ts      INTEGER NOT NULL,
-    crc     INTEGER NOT NULL DEFAULT 0
+    crc     INTEGER NOT NULL DEFAULT 0,
+    day     INTEGER NOT NULL DEFAULT 0,
+    big_payload BLOB
 );
 CREATE INDEX logs_by_ref ON logs (ref_id, id);
 CREATE INDEX logs_by_source_kind ON logs (source, kind, id);
 CREATE INDEX logs_by_ts ON logs (ts, id);
-CREATE INDEX logs_by_day ON logs ((ts - (ts % 86400000 + 86400000) % 86400000) / 86400000, id);
+CREATE INDEX logs_by_day ON logs (day, id);
 
 CREATE TABLE runs (
     run_id      TEXT PRIMARY KEY NOT NULL,
@@ -89,9 +91,13 @@ CREATE TABLE blob_chunks (
 );
 ";
 
-/// The UTC day number of `ts` (milliseconds), floored before 1970 too: exactly the
-/// expression of the `logs_by_day` index, which SQLite uses only for this same text.
-pub(crate) const DAY_EXPR: &str = "(ts - (ts % 86400000 + 86400000) % 86400000) / 86400000";
+/// The UTC day number of an entry: the column `day`, `ts` (milliseconds) floored to whole
+/// days before 1970 too ([`store_core::day_number`]), written with the row, which the
+/// `logs_by_day` index orders. A column rather than an index on the expression (schema 1),
+/// because SQLite refuses to write a column of a table in place (incremental blob I/O, how
+/// large payloads are written) while the table has an expression index or a generated
+/// column.
+pub(crate) const DAY_EXPR: &str = "day";
 
 /// The engine's error as a [`StoreError`]: lock time-outs become [`StoreError::Busy`], all
 /// else [`StoreError::Backend`], both with what the store was doing.

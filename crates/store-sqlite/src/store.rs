@@ -15,8 +15,8 @@ use crate::checksum;
 use crate::connections::Connections;
 use crate::options::SqliteOptions;
 use crate::rows::{
-    self, LOG_COLUMNS, RUN_COLUMNS, THREAD_INDEX_COLUMNS, THREAD_ROW_COLUMNS, id_to_sql,
-    limit_to_sql, to_millis,
+    self, BIG_PAYLOAD, LOG_COLUMNS, RUN_COLUMNS, THREAD_INDEX_COLUMNS, THREAD_ROW_COLUMNS,
+    id_to_sql, limit_to_sql, to_millis,
 };
 use crate::schema::{DAY_EXPR, engine_error};
 
@@ -150,22 +150,38 @@ fn write_entry(tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult<()> {
         &entry.payload,
         ts,
     );
-    tx.prepare_cached(
-        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )
-    .and_then(|mut insert| {
-        insert.execute(params![
-            id,
-            entry.source,
-            entry.kind,
-            entry.ref_id,
-            entry.payload,
-            ts,
-            crc
-        ])
-    })
-    .map_err(|err| engine_error(format!("writing log entry {}", entry.id), err))?;
+    let big = entry.payload.len() > BIG_PAYLOAD;
+    // A big payload is inserted as a zero-filled blob of its size in the last column (SQLite
+    // writes the zeros into the pages without building the value) and then written in place.
+    let sql = if big {
+        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc, day, big_payload) \
+         VALUES (?1, ?2, ?3, ?4, '', ?6, ?7, ?8, zeroblob(?5))"
+    } else {
+        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc, day) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    };
+    let payload = if big {
+        rusqlite::types::ToSqlOutput::from(entry.payload.len() as i64)
+    } else {
+        rusqlite::types::ToSqlOutput::from(entry.payload.as_str())
+    };
+    tx.prepare_cached(sql)
+        .and_then(|mut insert| {
+            insert.execute(params![
+                id,
+                entry.source,
+                entry.kind,
+                entry.ref_id,
+                payload,
+                ts,
+                crc,
+                store_core::day_number(ts)
+            ])
+        })
+        .map_err(|err| engine_error(format!("writing log entry {}", entry.id), err))?;
+    if big {
+        rows::write_big_payload(tx, id, &entry.payload)?;
+    }
     Ok(())
 }
 
@@ -205,7 +221,7 @@ fn select_run(conn: &Connection, run_id: &str) -> StoreResult<Option<WorkflowRun
     let rows = stmt
         .query([run_id])
         .map_err(|err| engine_error(format!("reading run {run_id:?}"), err))?;
-    Ok(rows::collect(rows, "reading a run", rows::workflow_run)?.pop())
+    Ok(rows::collect(conn, rows, "reading a run", rows::workflow_run)?.pop())
 }
 
 fn upsert_run(tx: &Transaction<'_>, run: &WorkflowRun) -> StoreResult<()> {
@@ -349,7 +365,7 @@ fn run_query(
     let rows = stmt
         .query(params_from_iter(values))
         .map_err(|err| engine_error(context, err))?;
-    rows::collect(rows, context, rows::workflow_run)
+    rows::collect(conn, rows, context, rows::workflow_run)
 }
 
 fn thread_query(
@@ -363,7 +379,7 @@ fn thread_query(
     let rows = stmt
         .query(params_from_iter(values))
         .map_err(|err| engine_error("reading a thread", err))?;
-    rows::collect(rows, "reading a thread", rows::thread_row)
+    rows::collect(conn, rows, "reading a thread", rows::thread_row)
 }
 
 impl LogStore for SqliteLogStore {
@@ -397,7 +413,7 @@ impl LogStore for SqliteLogStore {
             let rows = stmt
                 .query(params_from_iter(values))
                 .map_err(|err| engine_error("querying the log", err))?;
-            let entries = rows::collect(rows, "querying the log", rows::log_entry)?;
+            let entries = rows::collect(conn, rows, "querying the log", rows::log_entry)?;
             // A damaged index can name a row that is whole but not what was asked for.
             match entries.iter().find(|entry| !query.matches(entry)) {
                 Some(stray) => Err(store_core::StoreError::corrupt(
@@ -558,7 +574,7 @@ impl LogStore for SqliteLogStore {
             let rows = stmt
                 .query([key])
                 .map_err(|err| engine_error(format!("reading meta key {key:?}"), err))?;
-            Ok(rows::collect(rows, "reading meta", rows::meta_pair)?
+            Ok(rows::collect(conn, rows, "reading meta", rows::meta_pair)?
                 .pop()
                 .map(|(_, value)| value))
         })
@@ -619,7 +635,19 @@ impl LogStore for SqliteLogStore {
             let rows = stmt
                 .query(values)
                 .map_err(|err| engine_error(format!("reading the entries of {day}"), err))?;
-            rows::collect(rows, "reading a day", rows::log_entry)
+            let entries = rows::collect(conn, rows, "reading a day", rows::log_entry)?;
+            // A damaged day column or index can name an entry of another day.
+            match entries.iter().find(|entry| entry.ts.date_naive() != day) {
+                Some(stray) => Err(store_core::StoreError::corrupt(
+                    "logs",
+                    stray.id,
+                    format!(
+                        "indexed under {day}, but it is of {}",
+                        stray.ts.date_naive()
+                    ),
+                )),
+                None => Ok(entries),
+            }
         })
     }
 
@@ -689,7 +717,12 @@ impl LogStore for SqliteLogStore {
             let rows = stmt
                 .query(params![after.map_or(0, id_to_sql), limit_to_sql(limit)])
                 .map_err(|err| engine_error("reading the thread index", err))?;
-            rows::collect(rows, "reading the thread index", rows::thread_index_row)
+            rows::collect(
+                conn,
+                rows,
+                "reading the thread index",
+                rows::thread_index_row,
+            )
         })
     }
 
@@ -701,7 +734,7 @@ impl LogStore for SqliteLogStore {
             let rows = stmt
                 .query([])
                 .map_err(|err| engine_error("listing meta", err))?;
-            rows::collect(rows, "listing meta", rows::meta_pair)
+            rows::collect(conn, rows, "listing meta", rows::meta_pair)
         })
     }
 

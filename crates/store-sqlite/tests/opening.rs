@@ -115,7 +115,11 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
     // What schema 1 was: the same tables without their checksums.
     let conn = Connection::open(&path).expect("raw connection");
     conn.execute_batch(
-        "ALTER TABLE logs DROP COLUMN crc; ALTER TABLE runs DROP COLUMN crc;
+        "DROP INDEX logs_by_day; ALTER TABLE logs DROP COLUMN day;
+         ALTER TABLE logs DROP COLUMN big_payload;
+         CREATE INDEX logs_by_day ON logs
+             ((ts - (ts % 86400000 + 86400000) % 86400000) / 86400000, id);
+         ALTER TABLE logs DROP COLUMN crc; ALTER TABLE runs DROP COLUMN crc;
          ALTER TABLE thread_messages DROP COLUMN crc; ALTER TABLE meta DROP COLUMN crc;
          PRAGMA user_version = 1;",
     )

@@ -7,8 +7,9 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::{Fixture, OpenStore, all_entries};
 use crate::{
-    DaySpan, ImportBatch, LogEntry, LogId, LogQuery, MAX_LOG_ID, NewLogEntry, Order, RunTransition,
-    StoreError, ThreadMessage, WorkflowRun, WorkflowRunStatus, max_ts, min_ts,
+    DaySpan, ImportBatch, LogEntry, LogId, LogQuery, MAX_DETAIL_BYTES, MAX_LOG_ID,
+    MAX_PAYLOAD_BYTES, NewLogEntry, Order, RunTransition, StoreError, ThreadMessage, WorkflowRun,
+    WorkflowRunStatus, max_ts, min_ts,
 };
 
 fn assert_invalid(err: StoreError, field: &str) {
@@ -352,4 +353,79 @@ pub fn ids_reach_i64_max_and_no_further(open: OpenStore) {
 
 fn store_import(fx: &Fixture, batch: ImportBatch) -> StoreError {
     fx.store().import(batch).expect_err("an id out of range")
+}
+
+/// The largest accepted payload ([`MAX_PAYLOAD_BYTES`]) is stored and read back byte for
+/// byte, as an entry and as a thread message; one byte more is refused by name at every
+/// entry point, and so is a run detail over [`MAX_DETAIL_BYTES`]; nothing is written then.
+pub fn the_largest_accepted_payload_round_trips_and_one_byte_more_is_refused(open: OpenStore) {
+    let mut fx = Fixture::new(open);
+    let largest = "x".repeat(MAX_PAYLOAD_BYTES);
+    let stored = fx
+        .store()
+        .append(NewLogEntry::new("s", "k", largest.as_str()).with_ref("big"))
+        .expect("the largest payload");
+    let too_large = "y".repeat(MAX_PAYLOAD_BYTES + 1);
+    let store = fx.store();
+    assert_invalid(
+        store
+            .append(NewLogEntry::new("s", "k", too_large.as_str()))
+            .expect_err("append"),
+        "payload",
+    );
+    assert_invalid(
+        store
+            .append_batch(vec![
+                NewLogEntry::new("s", "k", "small"),
+                NewLogEntry::new("s", "k", too_large.as_str()),
+            ])
+            .expect_err("batch"),
+        "payload",
+    );
+    let message = ThreadMessage {
+        thread_id: "t".into(),
+        role: "user".into(),
+        round: 0,
+        payload: too_large.clone(),
+        ts: None,
+    };
+    assert_invalid(
+        store.append_thread_message(message).expect_err("message"),
+        "payload",
+    );
+    let mut imported = entry_at(MAX_LOG_ID.0 - 1, stored.ts);
+    imported.payload = too_large;
+    let batch = ImportBatch {
+        entries: vec![imported],
+        ..ImportBatch::default()
+    };
+    assert_invalid(store.import(batch).expect_err("import"), "entries");
+    let detail = "d".repeat(MAX_DETAIL_BYTES + 1);
+    assert_invalid(
+        store
+            .transition_run(
+                RunTransition::new("run", "wf", WorkflowRunStatus::Started).with_detail(detail),
+            )
+            .expect_err("a detail too large"),
+        "detail",
+    );
+    fx.reopen();
+    let found = fx
+        .store()
+        .query(&LogQuery {
+            ref_id: Some("big".into()),
+            ..LogQuery::default()
+        })
+        .expect("query");
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].payload == largest,
+        "the payload comes back byte for byte"
+    );
+    assert_eq!(
+        all_entries(fx.store()).len(),
+        1,
+        "nothing refused was written"
+    );
+    assert_eq!(fx.store().get_run("run").expect("get"), None);
 }

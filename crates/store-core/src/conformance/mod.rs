@@ -256,6 +256,7 @@ macro_rules! log_store_conformance {
                 the_first_and_last_kept_times_work_with_every_day_function,
                 bounds_finer_than_a_millisecond_compare_at_full_precision,
                 ids_reach_i64_max_and_no_further,
+                the_largest_accepted_payload_round_trips_and_one_byte_more_is_refused,
             }
         }
         $crate::__transition_matrix!(__conformance_open);
