@@ -1,0 +1,31 @@
+//! Any bytes as an archive day file: `read_archive` yields entries of that day, in increasing
+//! id order, or ends with an error naming the file (`ArchiveLine` or `Io`); never a panic.
+#![no_main]
+
+use chrono::NaiveDate;
+use libfuzzer_sys::fuzz_target;
+use store_core::StoreError;
+
+fuzz_target!(|data: &[u8]| {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let day = NaiveDate::from_ymd_opt(2026, 11, 24).expect("a day");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("folder");
+    let file = logs.join(format!("{day}.jsonl"));
+    std::fs::write(&file, data).expect("write the day file");
+    let mut last = None;
+    for item in store_archive::read_archive(dir.path(), day..=day) {
+        match item {
+            Ok(entry) => {
+                assert_eq!(entry.ts.date_naive(), day);
+                assert!(last.is_none_or(|id| id < entry.id));
+                last = Some(entry.id);
+            }
+            Err(StoreError::ArchiveLine { path, .. } | StoreError::Io { path, .. }) => {
+                assert_eq!(path, file);
+                break;
+            }
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+});

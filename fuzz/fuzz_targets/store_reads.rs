@@ -1,0 +1,100 @@
+//! What the damaged-file targets share: a valid store file with a few rows of every kind,
+//! the fuzzer's bytes written over it at the fuzzer's offset, and every call of the store on
+//! the result. Opening it and every call either answer or return an error; nothing panics.
+
+use std::path::Path;
+
+use store_core::{
+    GetThreadRoundsParams, LogQuery, LogStore, NewLogEntry, RunQuery, RunTransition, StoreResult,
+    ThreadMessage, WorkflowRunStatus,
+};
+
+/// Opens the store file at a path.
+pub type Open = fn(&Path) -> StoreResult<Box<dyn LogStore>>;
+
+/// The bytes of a closed store file made by `open`, with entries, a run, a message and meta.
+pub fn pristine(open: Open, name: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    let store = open(&path).expect("create");
+    for i in 0..40 {
+        store
+            .append(NewLogEntry::new("s", "k", format!("payload {i}")).with_ref("r"))
+            .expect("append");
+    }
+    store
+        .transition_run(RunTransition::new("run", "wf", WorkflowRunStatus::Started).in_thread("t"))
+        .expect("run");
+    store
+        .append_thread_message(ThreadMessage {
+            thread_id: "t".into(),
+            role: "user".into(),
+            round: 1,
+            payload: "m".into(),
+            ts: None,
+        })
+        .expect("message");
+    store.meta_set("k", "v").expect("meta");
+    drop(store);
+    std::fs::read(&path).expect("read the file")
+}
+
+/// Writes `patch` over `pristine` at `offset` (modulo its length), opens the result with
+/// `open` and calls everything.
+pub fn open_damaged(open: Open, name: &str, pristine: &[u8], offset: u32, patch: &[u8]) {
+    let mut bytes = pristine.to_vec();
+    let at = offset as usize % bytes.len();
+    let end = (at + patch.len()).min(bytes.len());
+    bytes[at..end].copy_from_slice(&patch[..end - at]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, &bytes).expect("write the damaged file");
+    if let Ok(store) = open(&path) {
+        read_everything(store.as_ref());
+    }
+}
+
+/// Calls every read of `store`, and one write; the answers do not matter, only that each
+/// returns.
+pub fn read_everything(store: &dyn LogStore) {
+    let all = LogQuery {
+        limit: Some(10_000),
+        ..LogQuery::default()
+    };
+    let _ = store.query(&all);
+    for query in [
+        LogQuery {
+            ref_id: Some("r".into()),
+            ..LogQuery::default()
+        },
+        LogQuery {
+            source: Some("s".into()),
+            kind: Some("k".into()),
+            ..LogQuery::default()
+        },
+        LogQuery {
+            since: Some(chrono::DateTime::UNIX_EPOCH),
+            ..LogQuery::default()
+        },
+    ] {
+        let _ = store.query(&query);
+    }
+    let _ = store.list_runs(&RunQuery::default());
+    let _ = store.list_active_runs();
+    let _ = store.get_run("run");
+    let _ = store.thread_rounds(&GetThreadRoundsParams {
+        thread_id: "t".into(),
+        ..GetThreadRoundsParams::default()
+    });
+    let _ = store.thread_messages("t", None, 100);
+    let _ = store.last_round("t");
+    let _ = store.meta_entries();
+    let _ = store.meta_get("k");
+    let _ = store.thread_index(None, 100);
+    let _ = store.log_stats();
+    if let Ok(Some(day)) = store.next_log_day(None) {
+        let _ = store.day_entries(day, None, 100);
+        let _ = store.next_log_day(Some(day));
+    }
+    let _ = store.append(store_core::NewLogEntry::new("s", "k", "p"));
+}
