@@ -19,7 +19,7 @@ use crate::schema::engine_error;
 /// does not load it whole into a value of its own; [`log_entry`] reads it through an
 /// incremental blob handle straight into the entry's string.
 pub(crate) const LOG_COLUMNS: &str = "id, source, kind, ref_id, \
-     CASE WHEN typeof(big_payload) = 'null' THEN payload END, ts, crc";
+     CASE WHEN big_payload IS NULL THEN payload END, ts, crc";
 
 /// Payloads larger than this are written and read in place, through incremental blob I/O,
 /// rather than bound and selected as one value: each way that saves a copy of the payload.
@@ -32,7 +32,7 @@ pub(crate) const RUN_COLUMNS: &str = "run_id, workflow, thread_id, status, attem
 /// The columns [`thread_row`] reads, in order, over `thread_messages t JOIN logs l`: every
 /// column of both rows, so that both checksums are checked.
 pub(crate) const THREAD_ROW_COLUMNS: &str = "t.log_id, t.round, t.role, l.ts, \
-     CASE WHEN typeof(l.big_payload) = 'null' THEN l.payload END, \
+     CASE WHEN l.big_payload IS NULL THEN l.payload END, \
      t.thread_id, t.crc, l.source, l.kind, l.ref_id, l.crc";
 
 /// The columns [`thread_index_row`] reads, in order.
