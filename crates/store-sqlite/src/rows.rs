@@ -199,23 +199,12 @@ pub(crate) fn workflow_run_v1(row: &Row<'_>) -> StoreResult<WorkflowRun> {
 
 /// A thread message, selected as [`THREAD_ROW_COLUMNS`].
 pub(crate) fn thread_row(conn: &Connection, row: &Row<'_>) -> StoreResult<ThreadRoundRow> {
-    let raw_id: i64 = column(row, 0, "thread_messages", &"?")?;
-    let key = &raw_id;
-    let raw_round: i64 = column(row, 1, "thread_messages", key)?;
-    let role: String = column(row, 2, "thread_messages", key)?;
-    let thread_id: String = column(row, 5, "thread_messages", key)?;
-    let crc = checksum::thread_row(raw_id, &thread_id, raw_round, &role);
-    check_crc(
-        "thread_messages",
-        key,
-        column(row, 6, "thread_messages", key)?,
-        crc,
-    )?;
+    let index = thread_index_row_at(row, [0, 5, 1, 2, 6])?;
     let entry = log_entry_at(conn, row, [0, 7, 8, 9, 4, 3, 10])?;
     Ok(ThreadRoundRow {
         log_id: entry.id,
-        round: round(raw_round, "thread_messages", key)?,
-        role,
+        round: index.round,
+        role: index.role,
         ts: entry.ts,
         payload: entry.payload,
     })
@@ -226,22 +215,24 @@ pub(crate) fn thread_index_row(
     _conn: &Connection,
     row: &Row<'_>,
 ) -> StoreResult<store_core::ThreadIndexRow> {
-    let raw_id: i64 = column(row, 0, "thread_messages", &"?")?;
+    thread_index_row_at(row, [0, 1, 2, 3, 4])
+}
+
+/// A `thread_messages` row whose log_id, thread_id, round, role and crc are at `at`, checked
+/// against its checksum.
+fn thread_index_row_at(row: &Row<'_>, at: [usize; 5]) -> StoreResult<store_core::ThreadIndexRow> {
+    let table = "thread_messages";
+    let raw_id: i64 = column(row, at[0], table, &"?")?;
     let key = &raw_id;
-    let thread_id: String = column(row, 1, "thread_messages", key)?;
-    let raw_round: i64 = column(row, 2, "thread_messages", key)?;
-    let role: String = column(row, 3, "thread_messages", key)?;
+    let thread_id: String = column(row, at[1], table, key)?;
+    let raw_round: i64 = column(row, at[2], table, key)?;
+    let role: String = column(row, at[3], table, key)?;
     let crc = checksum::thread_row(raw_id, &thread_id, raw_round, &role);
-    check_crc(
-        "thread_messages",
-        key,
-        column(row, 4, "thread_messages", key)?,
-        crc,
-    )?;
+    check_crc(table, key, column(row, at[4], table, key)?, crc)?;
     Ok(store_core::ThreadIndexRow {
-        log_id: log_id(raw_id, "thread_messages", key)?,
+        log_id: log_id(raw_id, table, key)?,
         thread_id,
-        round: round(raw_round, "thread_messages", key)?,
+        round: round(raw_round, table, key)?,
         role,
     })
 }
