@@ -4,25 +4,10 @@
 #![cfg(unix)]
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use store_blob::FsBlobStore;
+use store_core::conformance::within_bound;
 use store_core::{BlobHealth, BlobStore, Digest, StoreError, VerifyReport};
-
-/// Far longer than any of these calls takes; a call still running then is hung.
-const HANG: Duration = Duration::from_secs(20);
-
-/// Runs `call` on a thread of its own and fails the test if it has not returned by [`HANG`].
-fn within_bound<T: Send + 'static>(what: &str, call: impl FnOnce() -> T + Send + 'static) -> T {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = sender.send(call());
-    });
-    receiver
-        .recv_timeout(HANG)
-        .unwrap_or_else(|_| panic!("{what} did not return: it hangs"))
-}
 
 fn mkfifo(path: &Path) {
     let status = std::process::Command::new("mkfifo")

@@ -138,6 +138,22 @@ pub fn observable_state(store: &dyn LogStore, threads: &[&str]) -> String {
     seen
 }
 
+/// Runs `call` on a thread of its own and returns its answer; panics, failing the case, if it
+/// has not returned within 20 s, far longer than any call of a case takes: it hangs. (The
+/// hung thread is left behind; the test process ends it.)
+///
+/// # Panics
+/// When `call` hangs.
+pub fn within_bound<T: Send + 'static>(what: &str, call: impl FnOnce() -> T + Send + 'static) -> T {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(call());
+    });
+    receiver
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what} did not return: it hangs"))
+}
+
 /// Follows a cursor page by page until a page comes back empty, and returns every item in
 /// the order seen. `fetch` gets the cursor of the previous page's last item (`None` first).
 ///
