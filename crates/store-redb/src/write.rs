@@ -279,3 +279,49 @@ pub(crate) fn delete_spans(tx: &WriteTransaction, spans: &[DaySpan]) -> StoreRes
     }
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    use store_core::{DaySpan, LogStore, NewLogEntry};
+
+    use crate::RedbLogStore;
+    use crate::tables::{BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS};
+
+    fn chunks_stored(path: &std::path::Path) -> u64 {
+        let db = redb::Database::open(path).expect("open the file");
+        let tx = db.begin_read().expect("read");
+        tx.open_table(LOG_PAYLOAD_CHUNKS)
+            .expect("the chunk table")
+            .len()
+            .expect("its length")
+    }
+
+    /// A big payload's chunks live and die with its entry: deleting the entry's day leaves
+    /// none behind, and small payloads never have any.
+    #[test]
+    fn deleting_an_entry_deletes_the_chunks_of_its_payload() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nerve.redb");
+        let store = RedbLogStore::open(&path).expect("open");
+        let big = store
+            .append(NewLogEntry::new("s", "k", "b".repeat(BIG_PAYLOAD * 3 + 1)))
+            .expect("a big payload");
+        store
+            .append(NewLogEntry::new("s", "k", "small"))
+            .expect("a small one");
+        drop(store);
+        assert_eq!(
+            chunks_stored(&path),
+            13,
+            "3 MiB and a byte in 256 KiB chunks"
+        );
+        let store = RedbLogStore::open(&path).expect("reopen");
+        let deleted = store
+            .delete_days(&[DaySpan::new(big.ts.date_naive(), big.id)], &[])
+            .expect("delete the big entry");
+        assert_eq!(deleted, 1);
+        drop(store);
+        assert_eq!(chunks_stored(&path), 0);
+    }
+}
