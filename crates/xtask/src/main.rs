@@ -281,6 +281,10 @@ fn ci() -> Result<(), String> {
         ],
         &[],
     )?;
+    cargo(
+        &["doc", "--workspace", "--no-deps"],
+        &[("RUSTDOCFLAGS", "-D warnings".to_owned())],
+    )?;
     cargo(&["test", "--workspace"], &[])?;
     cargo(&[&["test"][..], &redb_only].concat(), &[])?;
     eprintln!("xtask: ci passed");
