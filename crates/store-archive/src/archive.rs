@@ -85,7 +85,7 @@ pub struct Progress {
 }
 
 /// Moves every eligible day of the log out of `store` into `<dir>/logs/YYYY-MM-DD.jsonl`,
-/// one entry per line (the archive line of `SPEC.md` section 3), in id order.
+/// one entry per line (the archive line of `docs/SPEC.md` section 3), in id order.
 ///
 /// A day is eligible when it is complete (before `now`'s UTC day), more than
 /// `retain_days` days old, and earlier than the creation day of every active run (a thread

@@ -287,7 +287,7 @@ impl<F: FnMut(u32) -> io::Result<Option<Vec<u8>>>> Read for ChunkedReader<F> {
 /// The most [`BlobStore::read`] reserves up front from a blob's stored size.
 const READ_RESERVE_CAP: u64 = 256 * 1024 * 1024;
 
-/// A store of immutable blobs named by the sha256 of their content (SPEC.md section 2).
+/// A store of immutable blobs named by the sha256 of their content (docs/SPEC.md section 2).
 ///
 /// - Content-addressed: writing the same bytes twice stores them once and returns the same
 ///   digest; two writers of the same content both succeed.

@@ -10,7 +10,7 @@ use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
 use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
 
 /// An embedded, append-only structured log with a materialised runs table, a thread index
-/// and a small key-value table, as `SPEC.md` section 1 states it.
+/// and a small key-value table, as `docs/SPEC.md` section 1 states it.
 ///
 /// Every method is one transaction: a write that returns `Ok` is committed at the store's
 /// durability level, and a write that returns `Err` changed nothing. Implementations are

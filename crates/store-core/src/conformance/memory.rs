@@ -59,7 +59,7 @@ impl State {
     }
 }
 
-/// An in-memory [`LogStore`]: the reference model, following `SPEC.md` section 1. Clones
+/// An in-memory [`LogStore`]: the reference model, following `docs/SPEC.md` section 1. Clones
 /// share one state, so a clone kept aside plays the file that a "reopen" finds again.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryLogStore {

@@ -1,4 +1,4 @@
-//! The conformance suite: the contract of `SPEC.md` as plain functions that every backend
+//! The conformance suite: the contract of `docs/SPEC.md` as plain functions that every backend
 //! runs.
 //!
 //! Each case takes an [`OpenStore`]: a way to open the store kept in a folder, fresh the

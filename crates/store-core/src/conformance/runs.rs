@@ -11,7 +11,7 @@ use crate::{
     TransitionOutcome, WorkflowRun,
 };
 
-/// The accepted transitions, copied from the table in SPEC.md rather than from the code, so
+/// The accepted transitions, copied from the table in docs/SPEC.md rather than from the code, so
 /// that the suite checks the code against the text.
 pub const SPEC_TRANSITIONS: &[(Option<WorkflowRunStatus>, WorkflowRunStatus)] = &[
     (None, Queued),
@@ -30,7 +30,7 @@ pub const SPEC_TRANSITIONS: &[(Option<WorkflowRunStatus>, WorkflowRunStatus)] = 
     (Some(Interrupted), Failed),
 ];
 
-/// Whether SPEC.md accepts `from -> to` as a change (re-applying a status is not one).
+/// Whether docs/SPEC.md accepts `from -> to` as a change (re-applying a status is not one).
 pub fn spec_allows(from: Option<WorkflowRunStatus>, to: WorkflowRunStatus) -> bool {
     SPEC_TRANSITIONS.contains(&(from, to))
 }
@@ -63,7 +63,7 @@ fn bring_to(store: &dyn LogStore, status: Option<WorkflowRunStatus>) -> Option<W
 }
 
 /// One cell of the table: from `from` (a run brought there by a legal path, or no run), a
-/// transition to `to` is applied, refused, or a no-op, exactly as SPEC.md says; a refusal
+/// transition to `to` is applied, refused, or a no-op, exactly as docs/SPEC.md says; a refusal
 /// or a no-op changes neither the run nor the log.
 pub fn transition_pair(open: OpenStore, from: Option<WorkflowRunStatus>, to: WorkflowRunStatus) {
     let fx = Fixture::new(open);
