@@ -103,17 +103,20 @@ impl SqliteLogStore {
     }
 }
 
-/// The id the next appended entry gets: one above every id ever given out (`AUTOINCREMENT`
-/// keeps the highest in `sqlite_sequence`, deleted or not).
+/// The highest id ever given out, 0 for none: `AUTOINCREMENT` keeps it in `sqlite_sequence`,
+/// deleted or not.
+fn highest_id(tx: &Transaction<'_>) -> StoreResult<i64> {
+    tx.prepare_cached(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0), \
+                    coalesce((SELECT max(id) FROM logs), 0))",
+    )
+    .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+    .map_err(|err| engine_error("reading the id counter", err))
+}
+
+/// The id the next appended entry gets: one above every id ever given out.
 fn next_id(tx: &Transaction<'_>) -> StoreResult<i64> {
-    let highest: i64 = tx
-        .prepare_cached(
-            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0), \
-                        coalesce((SELECT max(id) FROM logs), 0))",
-        )
-        .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-        .map_err(|err| engine_error("reading the id counter", err))?;
-    highest
+    highest_id(tx)?
         .checked_add(1)
         .ok_or(store_core::StoreError::IdsExhausted { last: MAX_LOG_ID })
 }
@@ -740,14 +743,7 @@ impl LogStore for SqliteLogStore {
 
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.write("an import", |tx| {
-            let highest: i64 = tx
-                .query_row(
-                    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0)",
-                    [],
-                    |row| row.get(0),
-                )
-                .map_err(|err| engine_error("reading the id counter", err))?;
-            batch.check(u64::try_from(highest).unwrap_or(0))?;
+            batch.check(u64::try_from(highest_id(tx)?).unwrap_or(0))?;
             for run in &batch.runs {
                 if select_run(tx, &run.run_id)?.is_some() {
                     return Err(store_core::existing_run(&run.run_id));
