@@ -88,32 +88,14 @@ impl RedbBlobStore {
     fn lookup(&self, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
         self.engine.read(|tx| lookup_in(tx, digest))
     }
-
-    /// Runs `work` in a write transaction, committed when it returns `Ok(true)` and dropped
-    /// (aborted) when it returns `Ok(false)` or an error.
-    fn write_if(
-        &self,
-        context: &str,
-        work: impl FnOnce(&WriteTransaction) -> StoreResult<bool>,
-    ) -> StoreResult<bool> {
-        let tx = self.engine.begin_write(context, self.durability)?;
-        let commit = work(&tx).map_err(|err| self.engine.check(err))?;
-        if commit {
-            self.engine.commit(tx, context)?;
-        }
-        Ok(commit)
-    }
 }
 
 impl BlobStore for RedbBlobStore {
     fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
-        let mut written = None;
-        self.write_if("writing a blob", |tx| {
-            let (digest, commit) = write_chunks(tx, source)?;
-            written = Some(digest);
-            Ok(commit)
-        })?;
-        written.ok_or_else(|| StoreError::invalid("blob", "the write produced no digest"))
+        self.engine
+            .write_if("writing a blob", self.durability, |tx| {
+                write_chunks(tx, source)
+            })
     }
 
     fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
@@ -139,7 +121,7 @@ impl BlobStore for RedbBlobStore {
 
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
         let context = format!("deleting blob {digest}");
-        self.write_if(&context, |tx| {
+        self.engine.write_if(&context, self.durability, |tx| {
             let mut blobs = tx
                 .open_table(BLOBS)
                 .map_err(|err| engine_error(&context, err))?;
@@ -148,7 +130,7 @@ impl BlobStore for RedbBlobStore {
                 .map_err(|err| engine_error(&context, err))?
                 .map(|row| row.value());
             let Some((blob_id, _)) = removed else {
-                return Ok(false);
+                return Ok((false, false));
             };
             let mut chunks = tx
                 .open_table(BLOB_CHUNKS)
@@ -156,7 +138,7 @@ impl BlobStore for RedbBlobStore {
             chunks
                 .retain_in((blob_id, 0)..=(blob_id, u32::MAX), |_, _| false)
                 .map_err(|err| engine_error(&context, err))?;
-            Ok(true)
+            Ok((true, true))
         })
     }
 

@@ -107,11 +107,33 @@ impl Engine {
         }
     }
 
+    /// Runs `work` in one write transaction with `durability`, and commits it when `work`
+    /// returns `Ok((value, true))`; with `Ok((value, false))` or an error the transaction is
+    /// dropped, which aborts it, and nothing is written.
+    ///
+    /// # Errors
+    /// [`StoreError::Poisoned`] after a failed write, or when this one fails to reach the
+    /// disk; `work`'s errors; engine errors.
+    pub(crate) fn write_if<T>(
+        &self,
+        context: &str,
+        durability: redb::Durability,
+        work: impl FnOnce(&WriteTransaction) -> StoreResult<(T, bool)>,
+    ) -> StoreResult<T> {
+        let tx = self.begin_write(context, durability)?;
+        let (value, commit) = work(&tx).map_err(|err| self.check(err))?;
+        if commit {
+            tx.commit()
+                .map_err(|err| self.check(engine_error(format!("committing {context}"), err)))?;
+        }
+        Ok(value)
+    }
+
     /// Begins a write transaction with `durability`.
     ///
     /// # Errors
     /// [`StoreError::Poisoned`] after a failed write; engine errors.
-    pub(crate) fn begin_write(
+    fn begin_write(
         &self,
         context: &str,
         durability: redb::Durability,
@@ -132,15 +154,6 @@ impl Engine {
             })
             .map_err(|err| self.check(err))?;
         Ok(tx)
-    }
-
-    /// Commits `tx`.
-    ///
-    /// # Errors
-    /// [`StoreError::Poisoned`] when the commit failed to reach the disk; engine errors.
-    pub(crate) fn commit(&self, tx: WriteTransaction, context: &str) -> StoreResult<()> {
-        tx.commit()
-            .map_err(|err| self.check(engine_error(format!("committing {context}"), err)))
     }
 
     /// Runs `work` on a snapshot. After a failed write, and once when the failure is met

@@ -102,10 +102,9 @@ impl RedbLogStore {
         } else {
             self.durability
         };
-        let tx = self.engine.begin_write(context, durability)?;
-        let value = work(&tx).map_err(|err| self.engine.check(err))?;
-        self.engine.commit(tx, context)?;
-        Ok(value)
+        self.engine.write_if(context, durability, |tx| {
+            work(tx).map(|value| (value, true))
+        })
     }
 
     fn write<T>(
