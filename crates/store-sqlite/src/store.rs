@@ -141,6 +141,30 @@ fn insert_entries(tx: &Transaction<'_>, entries: Vec<PreparedEntry>) -> StoreRes
         .collect()
 }
 
+/// Appends one entry (see [`insert_entries`]).
+fn insert_entry(tx: &Transaction<'_>, entry: PreparedEntry) -> StoreResult<LogEntry> {
+    insert_entries(tx, vec![entry])?
+        .pop()
+        .ok_or_else(|| store_core::StoreError::invalid("entry", "was not appended"))
+}
+
+/// `entries` as read, unless one of them does not `belong` to what was asked: a damaged index
+/// named it, which is [`store_core::StoreError::CorruptValue`] with `why` it does not belong.
+fn refuse_strays(
+    entries: Vec<LogEntry>,
+    belongs: impl Fn(&LogEntry) -> bool,
+    why: impl Fn(&LogEntry) -> String,
+) -> StoreResult<Vec<LogEntry>> {
+    match entries.iter().find(|entry| !belongs(entry)) {
+        Some(stray) => Err(store_core::StoreError::corrupt(
+            "logs",
+            stray.id,
+            why(stray),
+        )),
+        None => Ok(entries),
+    }
+}
+
 /// Writes `entry` under its own id, with its checksum.
 fn write_entry(tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult<()> {
     let id = id_to_sql(entry.id);
@@ -388,11 +412,7 @@ fn thread_query(
 impl LogStore for SqliteLogStore {
     fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
         let entry = entry.prepare(now_millis())?;
-        self.write("an append", |tx| {
-            insert_entries(tx, vec![entry])?
-                .pop()
-                .ok_or_else(|| store_core::StoreError::invalid("entry", "was not appended"))
-        })
+        self.write("an append", |tx| insert_entry(tx, entry))
     }
 
     fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
@@ -417,15 +437,11 @@ impl LogStore for SqliteLogStore {
                 .query(params_from_iter(values))
                 .map_err(|err| engine_error("querying the log", err))?;
             let entries = rows::collect(conn, rows, "querying the log", rows::log_entry)?;
-            // A damaged index can name a row that is whole but not what was asked for.
-            match entries.iter().find(|entry| !query.matches(entry)) {
-                Some(stray) => Err(store_core::StoreError::corrupt(
-                    "logs",
-                    stray.id,
-                    "an index names this entry for a query it does not match",
-                )),
-                None => Ok(entries),
-            }
+            refuse_strays(
+                entries,
+                |entry| query.matches(entry),
+                |_| "an index names this entry for a query it does not match".to_owned(),
+            )
         })
     }
 
@@ -441,11 +457,7 @@ impl LogStore for SqliteLogStore {
                     audit,
                 } => {
                     upsert_run(tx, &run)?;
-                    let audit = insert_entries(tx, vec![audit.prepare(now)?])?
-                        .pop()
-                        .ok_or_else(|| {
-                            store_core::StoreError::invalid("audit", "was not appended")
-                        })?;
+                    let audit = insert_entry(tx, audit.prepare(now)?)?;
                     Ok(TransitionOutcome::Applied {
                         run,
                         previous,
@@ -490,9 +502,7 @@ impl LogStore for SqliteLogStore {
     fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
         let entry = message.to_log_entry()?.prepare(now_millis())?;
         self.write("a thread message", |tx| {
-            let entry = insert_entries(tx, vec![entry])?
-                .pop()
-                .ok_or_else(|| store_core::StoreError::invalid("message", "was not appended"))?;
+            let entry = insert_entry(tx, entry)?;
             index_thread_row(
                 tx,
                 entry.id,
@@ -639,18 +649,16 @@ impl LogStore for SqliteLogStore {
                 .query(values)
                 .map_err(|err| engine_error(format!("reading the entries of {day}"), err))?;
             let entries = rows::collect(conn, rows, "reading a day", rows::log_entry)?;
-            // A damaged day column or index can name an entry of another day.
-            match entries.iter().find(|entry| entry.ts.date_naive() != day) {
-                Some(stray) => Err(store_core::StoreError::corrupt(
-                    "logs",
-                    stray.id,
+            refuse_strays(
+                entries,
+                |entry| entry.ts.date_naive() == day,
+                |stray| {
                     format!(
                         "indexed under {day}, but it is of {}",
                         stray.ts.date_naive()
-                    ),
-                )),
-                None => Ok(entries),
-            }
+                    )
+                },
+            )
         })
     }
 
