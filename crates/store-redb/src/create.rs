@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use store_core::{StoreError, StoreResult};
+use store_core::{FileOps, StoreError, StoreResult};
 
 /// A temporary file of a creation older than this is a killed creator's: a live one takes
 /// milliseconds.
@@ -117,11 +117,7 @@ fn replace_empty(_temporary: &Path, _path: &Path) -> StoreResult<()> {
 /// Removes temporary files of creations of `path` that a killed process left behind.
 fn sweep_leftovers(path: &Path) {
     let prefix = temporary_prefix(path);
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let Ok(entries) = std::fs::read_dir(folder) else {
+    let Ok(entries) = std::fs::read_dir(folder_of(path)) else {
         return;
     };
     let now = SystemTime::now();
@@ -142,16 +138,16 @@ fn sweep_leftovers(path: &Path) {
 
 /// Makes the new name durable: a sync of the folder that holds it.
 fn sync_folder(path: &Path) -> StoreResult<()> {
-    let folder = match path.parent() {
+    let folder = folder_of(path);
+    store_core::RealFiles
+        .sync_dir(folder)
+        .map_err(|err| io_error(folder, "syncing the store's folder", err))
+}
+
+/// The folder `path` is in (`.` for a bare file name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
-    };
-    #[cfg(unix)]
-    {
-        File::open(folder)
-            .and_then(|f| f.sync_all())
-            .map_err(|err| io_error(folder, "syncing the store's folder", err))?;
     }
-    let _ = folder;
-    Ok(())
 }
