@@ -330,7 +330,10 @@ fn a_line_of_another_day_is_an_error_naming_file_and_line_and_the_day_is_not_rew
 #[test]
 fn a_fifo_or_a_dangling_link_in_place_of_a_day_file_is_an_error_not_a_hang() {
     for (name, make) in [
-        ("fifo", make_fifo as fn(&std::path::Path)),
+        (
+            "fifo",
+            store_core::conformance::make_fifo as fn(&std::path::Path),
+        ),
         ("dangling link", |path: &std::path::Path| {
             std::os::unix::fs::symlink("/nonexistent/archive/volume", path).expect("a link")
         }),
@@ -367,15 +370,6 @@ fn a_fifo_or_a_dangling_link_in_place_of_a_day_file_is_an_error_not_a_hang() {
             .file_type();
         assert!(!kind.is_file(), "{name}: replaced");
     }
-}
-
-#[cfg(unix)]
-fn make_fifo(path: &std::path::Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("mkfifo runs");
-    assert!(status.success(), "mkfifo {}", path.display());
 }
 
 #[test]

@@ -6,16 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use store_blob::FsBlobStore;
-use store_core::conformance::within_bound;
+use store_core::conformance::{make_fifo, within_bound};
 use store_core::{BlobHealth, BlobStore, Digest, StoreError, VerifyReport};
-
-fn mkfifo(path: &Path) {
-    let status = std::process::Command::new("mkfifo")
-        .arg(path)
-        .status()
-        .expect("mkfifo runs");
-    assert!(status.success(), "mkfifo {}", path.display());
-}
 
 /// Puts something at the first path; the second is a good copy of the blob elsewhere.
 type Make = fn(&Path, &Path);
@@ -23,7 +15,7 @@ type Make = fn(&Path, &Path);
 /// The ways something other than a regular file can stand under a blob's name.
 fn odd_things() -> Vec<(&'static str, Make)> {
     vec![
-        ("a FIFO", |path, _| mkfifo(path)),
+        ("a FIFO", |path, _| make_fifo(path)),
         ("a link to /dev/zero", |path, _| {
             std::os::unix::fs::symlink("/dev/zero", path).expect("link")
         }),

@@ -154,6 +154,19 @@ pub fn within_bound<T: Send + 'static>(what: &str, call: impl FnOnce() -> T + Se
         .unwrap_or_else(|_| panic!("{what} did not return: it hangs"))
 }
 
+/// Makes a FIFO at `path` (with the system's `mkfifo`), for the cases that put one where a
+/// file should be.
+///
+/// # Panics
+/// When `mkfifo` cannot make it: the case cannot run.
+pub fn make_fifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
 /// Follows a cursor page by page until a page comes back empty, and returns every item in
 /// the order seen. `fetch` gets the cursor of the previous page's last item (`None` first).
 ///
