@@ -6,12 +6,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use store_core::{LogQuery, LogStore, NewLogEntry, RunTransition, WorkflowRunStatus};
+use store_core::{LogBackend, LogQuery, NewLogEntry, RunTransition, WorkflowRunStatus};
 
 const QUERY_ROWS: usize = 50;
 const QUERY_LOG: usize = 100_000;
 
-fn backends(dir: &Path) -> [(&'static str, Box<dyn LogStore>); 2] {
+fn backends(dir: &Path) -> [(&'static str, Box<dyn LogBackend>); 2] {
     [
         (
             "sqlite",

@@ -33,7 +33,24 @@ mod migrate;
 
 pub use location::{Backend, DEFAULT_LOCATION, Location};
 pub use migrate::{ContentSummary, migrate, summarise};
-pub use store_core::*;
+pub use store_blob::FsBlobStore;
+pub use store_core::{
+    AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobStore, DEFAULT_QUERY_LIMIT, DaySpan, Digest,
+    Durability, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance,
+    LogQuery, LogStats, LogStore, LogTransfer, MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES,
+    MemoryLogStore, NewLogEntry, Order, RunQuery, RunTransition, StoreError, StoreResult,
+    THREAD_KIND, THREAD_SOURCE, TRANSITIONS, ThreadIndexRow, ThreadMessage, ThreadRoundRow,
+    TransitionOutcome, VerifyReport, WorkflowRun, WorkflowRunStatus, is_allowed, max_ts, min_ts,
+};
+
+/// Old log days moved out of the store to JSON-lines files, one per UTC day, exactly once
+/// and crash-safe (the `store-archive` crate).
+pub mod archive {
+    pub use store_archive::{
+        ArchiveOptions, ArchiveReport, DayReport, Progress, WATERMARK_KEY, archive_logs,
+        archive_logs_with_progress, read_archive,
+    };
+}
 #[cfg(feature = "redb")]
 pub use store_redb::{RedbBlobStore, RedbLogStore, RedbOptions};
 #[cfg(feature = "sqlite")]
@@ -43,7 +60,7 @@ pub use store_sqlite::{SqliteBlobStore, SqliteLogStore, SqliteOptions, Synchrono
 #[non_exhaustive]
 pub struct Store {
     /// The log, runs, threads and meta.
-    pub log: Box<dyn LogStore>,
+    pub log: Box<dyn LogBackend>,
     /// The blobs, in a file of their own beside the log's (see [`Location::blob_path`]),
     /// so that a large upload never holds the log's write lock.
     pub blobs: Box<dyn BlobStore>,
@@ -54,7 +71,7 @@ pub struct Store {
 impl Store {
     /// A store made of stores opened some other way (a backend crate's own options, a
     /// store of the caller's), for what takes a `Store`, such as [`migrate`].
-    pub fn new(log: Box<dyn LogStore>, blobs: Box<dyn BlobStore>, location: Location) -> Self {
+    pub fn new(log: Box<dyn LogBackend>, blobs: Box<dyn BlobStore>, location: Location) -> Self {
         Store {
             log,
             blobs,
@@ -116,7 +133,7 @@ pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
 }
 
 /// A log store and the blob store beside it.
-type Opened = (Box<dyn LogStore>, Box<dyn BlobStore>);
+type Opened = (Box<dyn LogBackend>, Box<dyn BlobStore>);
 
 #[cfg_attr(
     not(any(feature = "sqlite", feature = "redb")),

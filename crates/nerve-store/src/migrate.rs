@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 use store_core::{
-    BlobStore, Digest, Hasher, ImportBatch, LogQuery, RunQuery, StoreError, StoreResult,
-    ThreadIndexRow, blob_read_error,
+    BlobStore, Digest, ImportBatch, LogQuery, RunQuery, StoreError, StoreResult, ThreadIndexRow,
+    kit::Hasher,
 };
 
 use crate::Store;
@@ -149,8 +149,8 @@ fn is_empty(store: &Store) -> StoreResult<bool> {
 /// leaves `to` with a prefix of `from` (remove it and start again).
 ///
 /// # Errors
-/// [`StoreError::InvalidInput`] when `to` is not empty or the copy does not match; the
-/// stores' errors.
+/// [`StoreError::InvalidInput`] when `to` is not empty, [`StoreError::CopyMismatch`] when
+/// the copy does not match; the stores' errors.
 pub fn migrate(
     from: &Store,
     to: &Store,
@@ -213,10 +213,11 @@ pub fn migrate(
     copy_blobs(from.blobs.as_ref(), to.blobs.as_ref())?;
     let (source, target) = (summarise(from)?, summarise(to)?);
     if source != target {
-        return Err(StoreError::invalid(
-            "target",
-            format!("the copy does not match its source: {source:?} against {target:?}"),
-        ));
+        return Err(StoreError::CopyMismatch {
+            target: to.location.to_string(),
+            source_summary: format!("{source:?}"),
+            target_summary: format!("{target:?}"),
+        });
     }
     Ok(target)
 }
@@ -227,7 +228,7 @@ fn copy_blobs(from: &dyn BlobStore, to: &dyn BlobStore) -> StoreResult<()> {
             continue;
         };
         let written = to.write_from(&mut reader).map_err(|err| match err {
-            StoreError::Io { source, .. } => blob_read_error(source, &digest.to_hex()),
+            StoreError::Io { source, .. } => StoreError::from_blob_read(source, &digest.to_hex()),
             other => other,
         })?;
         if written != digest {

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use nerve_store::{Backend, LogQuery, LogStore, NewLogEntry, StoreError, StoreResult};
+use nerve_store::{Backend, LogBackend, LogQuery, NewLogEntry, StoreError, StoreResult};
 
 fn location(dir: &Path, backend: Backend) -> String {
     let file = match backend {
@@ -66,13 +66,13 @@ fn redb_opens_by_location_when_its_feature_is_on_and_is_refused_by_name_when_off
     }
 }
 
-fn open_sqlite(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+fn open_sqlite(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     Ok(Box::new(store_sqlite::SqliteLogStore::open(
         dir.join("nerve.db"),
     )?))
 }
 
-fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     Ok(Box::new(store_redb::RedbLogStore::open(
         dir.join("nerve.redb"),
     )?))

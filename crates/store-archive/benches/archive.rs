@@ -80,7 +80,7 @@ fn bare_archive(dir: &Path) -> u64 {
         .expect("cache_size");
     let folder = dir.join("bare-archive/logs");
     std::fs::create_dir_all(&folder).expect("folder");
-    let cutoff = store_core::number_of_day((now() - chrono::Duration::days(30)).date_naive());
+    let cutoff = store_core::kit::number_of_day((now() - chrono::Duration::days(30)).date_naive());
     let days: Vec<i64> = conn
         .prepare(&format!(
             "SELECT DISTINCT {DAY_EXPR} FROM logs WHERE {DAY_EXPR} < ?1 ORDER BY 1"
@@ -92,7 +92,9 @@ fn bare_archive(dir: &Path) -> u64 {
         .expect("days");
     let mut moved = 0;
     for day in days {
-        let name = store_core::day_of_number(day).expect("a day").to_string();
+        let name = store_core::kit::day_of_number(day)
+            .expect("a day")
+            .to_string();
         let temp = folder.join(format!(".{name}.tmp"));
         let mut out = BufWriter::with_capacity(256 * 1024, File::create(&temp).expect("create"));
         let mut stmt = conn

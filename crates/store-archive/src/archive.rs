@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store_core::{
-    DaySpan, FileOps, LogEntry, LogStore, RealFiles, StoreError, StoreResult, day_stream,
+    DaySpan, LogEntry, LogMaintenance, StoreError, StoreResult,
+    kit::{FileOps, RealFiles, day_stream},
 };
 
 use crate::read::DayFile;
@@ -23,7 +24,7 @@ pub struct ArchiveOptions {
     /// Days kept in the store: a day is archived only when it is more than this many days
     /// before `now`'s day. 30 by default.
     pub retain_days: u32,
-    /// Give the freed space back afterwards (`LogStore::compact`); off by default.
+    /// Give the freed space back afterwards (`LogMaintenance::compact`); off by default.
     pub vacuum: bool,
     /// Report what would move, and move nothing.
     pub dry_run: bool,
@@ -104,7 +105,10 @@ pub struct Progress {
 /// # Errors
 /// Store and file errors, and [`StoreError::ArchiveLine`] for a day file that is not
 /// readable whole (that day is left as it was). Days finished before an error stay done.
-pub fn archive_logs(store: &dyn LogStore, options: &ArchiveOptions) -> StoreResult<ArchiveReport> {
+pub fn archive_logs(
+    store: &dyn LogMaintenance,
+    options: &ArchiveOptions,
+) -> StoreResult<ArchiveReport> {
     archive_logs_with(store, options, &RealFiles, &mut |_| {})
 }
 
@@ -113,7 +117,7 @@ pub fn archive_logs(store: &dyn LogStore, options: &ArchiveOptions) -> StoreResu
 /// # Errors
 /// As [`archive_logs`].
 pub fn archive_logs_with_progress(
-    store: &dyn LogStore,
+    store: &dyn LogMaintenance,
     options: &ArchiveOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> StoreResult<ArchiveReport> {
@@ -126,7 +130,7 @@ pub fn archive_logs_with_progress(
 /// # Errors
 /// As [`archive_logs`].
 pub fn archive_logs_with(
-    store: &dyn LogStore,
+    store: &dyn LogMaintenance,
     options: &ArchiveOptions,
     files: &dyn FileOps,
     progress: &mut dyn FnMut(Progress),
@@ -200,7 +204,7 @@ fn lock_archive(folder: &Path) -> StoreResult<File> {
 }
 
 /// The first day that is not eligible.
-fn cutoff(store: &dyn LogStore, options: &ArchiveOptions) -> StoreResult<NaiveDate> {
+fn cutoff(store: &dyn LogMaintenance, options: &ArchiveOptions) -> StoreResult<NaiveDate> {
     let today = options.now.date_naive();
     let retained = today
         .checked_sub_signed(Duration::days(i64::from(options.retain_days)))
@@ -214,7 +218,7 @@ fn cutoff(store: &dyn LogStore, options: &ArchiveOptions) -> StoreResult<NaiveDa
 
 fn io_error(path: &Path, context: &str, source: std::io::Error) -> StoreError {
     StoreError::Io {
-        path: path.to_owned(),
+        path: Some(path.to_owned()),
         context: context.to_owned(),
         source,
     }
@@ -264,7 +268,7 @@ impl DayWriter<'_> {
 /// Archives one day: the merge of its file (if any) with its entries in the store, then
 /// the deletion of those entries with the watermark.
 fn archive_day(
-    store: &dyn LogStore,
+    store: &dyn LogMaintenance,
     day: NaiveDate,
     folder: &Path,
     dry_run: bool,

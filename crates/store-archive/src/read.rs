@@ -25,7 +25,7 @@ impl DayFile {
     /// FIFO or a device in its place is refused at once rather than read from forever.
     pub(crate) fn open(path: &Path, day: NaiveDate) -> StoreResult<Self> {
         let io_error = |source| StoreError::Io {
-            path: path.to_owned(),
+            path: Some(path.to_owned()),
             context: "opening an archive file".into(),
             source,
         };
@@ -144,7 +144,7 @@ pub fn read_archive(
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => Some(StoreError::Io {
-            path: folder.clone(),
+            path: Some(folder.clone()),
             context: "listing the archive".into(),
             source,
         }),

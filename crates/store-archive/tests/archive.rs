@@ -352,12 +352,12 @@ fn a_fifo_or_a_dangling_link_in_place_of_a_day_file_is_an_error_not_a_hang() {
         })
         .unwrap_or_else(|| panic!("{name}: reading is an error"));
         assert!(
-            matches!(&err, StoreError::Io { path, .. } if *path == file),
+            matches!(&err, StoreError::Io { path: Some(path), .. } if *path == file),
             "{name}: {err}"
         );
         let err = archive_logs(store.as_ref(), &options).expect_err("archiving over it");
         assert!(
-            matches!(&err, StoreError::Io { path, .. } if *path == file),
+            matches!(&err, StoreError::Io { path: Some(path), .. } if *path == file),
             "{name}: {err}"
         );
         assert_eq!(

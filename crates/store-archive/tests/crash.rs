@@ -11,18 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::NaiveDate;
 use common::{BACKENDS, archived, assert_exactly_once, day, fill, options, watermark};
 use store_archive::{archive_logs, archive_logs_with};
-use store_core::conformance::{FailAt, all_entries};
-use store_core::{
-    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, NewLogEntry,
-    RunQuery, RunTransition, StoreError, StoreResult, ThreadIndexRow, ThreadMessage,
-    ThreadRoundRow, TransitionOutcome, WorkflowRun,
-};
+use store_core::conformance::{FailAt, Fault, Faulty, all_entries};
+use store_core::{LogBackend, LogEntry, LogId, StoreError};
 
 const DAYS: [i64; 3] = [4, 3, 2];
 
 /// Nothing is lost: every original entry is in the archive or the store (maybe both).
 fn assert_nothing_lost(
-    store: &dyn LogStore,
+    store: &dyn LogBackend,
     options: &store_archive::ArchiveOptions,
     original: &[LogEntry],
 ) {
@@ -40,7 +36,7 @@ fn assert_nothing_lost(
 }
 
 fn assert_rerun_completes(
-    store: &dyn LogStore,
+    store: &dyn LogBackend,
     options: &store_archive::ArchiveOptions,
     original: &[LogEntry],
 ) {
@@ -96,99 +92,32 @@ fn a_run_failing_at_any_file_step_loses_nothing_and_a_rerun_finishes_exactly_onc
     }
 }
 
-/// A store whose `delete_days` fails on its `fail_at`th call, before doing anything or
-/// after committing (as when the commit reached the disk but its answer was lost).
-struct FailingStore<'a> {
-    inner: &'a dyn LogStore,
+/// The decision of a store whose `delete_days` fails on its `fail_at`th call, before doing
+/// anything or after committing (as when the commit reached the disk but its answer was
+/// lost).
+fn failing_delete(
     fail_at: usize,
     after_commit: bool,
-    calls: AtomicUsize,
-}
-
-impl LogStore for FailingStore<'_> {
-    fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
-        self.inner.append_batch(entries)
-    }
-    fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
-        self.inner.query(query)
-    }
-    fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
-        self.inner.transition_run(transition)
-    }
-    fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
-        self.inner.get_run(run_id)
-    }
-    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>> {
-        self.inner.list_active_runs()
-    }
-    fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
-        self.inner.list_runs(query)
-    }
-    fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
-        self.inner.append_thread_message(message)
-    }
-    fn thread_messages(
-        &self,
-        thread_id: &str,
-        after: Option<LogId>,
-        limit: usize,
-    ) -> StoreResult<Vec<ThreadRoundRow>> {
-        self.inner.thread_messages(thread_id, after, limit)
-    }
-    fn thread_rounds(&self, params: &GetThreadRoundsParams) -> StoreResult<Vec<ThreadRoundRow>> {
-        self.inner.thread_rounds(params)
-    }
-    fn last_round(&self, thread_id: &str) -> StoreResult<Option<u32>> {
-        self.inner.last_round(thread_id)
-    }
-    fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
-        self.inner.meta_get(key)
-    }
-    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
-        self.inner.meta_set(key, value)
-    }
-    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
-        self.inner.meta_delete(key)
-    }
-    fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if call != self.fail_at {
-            return self.inner.delete_days(spans, meta);
+) -> impl Fn(&'static str) -> Fault + Send + Sync {
+    let calls = AtomicUsize::new(0);
+    move |method| {
+        if method != "delete_days" {
+            return Fault::Pass;
         }
-        if self.after_commit {
-            self.inner.delete_days(spans, meta)?;
+        let call = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if call != fail_at {
+            return Fault::Pass;
         }
-        Err(StoreError::Io {
-            path: "(injected)".into(),
+        let err = StoreError::Io {
+            path: None,
             context: format!("deleting days, call {call}"),
             source: std::io::Error::other("injected store failure"),
-        })
-    }
-    fn day_entries(
-        &self,
-        day: NaiveDate,
-        after: Option<LogId>,
-        limit: usize,
-    ) -> StoreResult<Vec<LogEntry>> {
-        self.inner.day_entries(day, after, limit)
-    }
-    fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
-        self.inner.next_log_day(after)
-    }
-    fn log_stats(&self) -> StoreResult<store_core::LogStats> {
-        self.inner.log_stats()
-    }
-    fn compact(&self) -> StoreResult<()> {
-        self.inner.compact()
-    }
-    fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
-        self.inner.thread_index(after, limit)
-    }
-    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
-        self.inner.meta_entries()
-    }
-    fn import(&self, batch: ImportBatch) -> StoreResult<()> {
-        self.inner.import(batch)
+        };
+        if after_commit {
+            Fault::AfterCommit(err)
+        } else {
+            Fault::Before(err)
+        }
     }
 }
 
@@ -202,12 +131,7 @@ fn a_run_failing_at_any_store_step_loses_nothing_and_a_rerun_finishes_exactly_on
                 let store = open(dir.path()).expect("open");
                 let original = fill(store.as_ref(), &DAYS, 40);
                 let options = options(dir.path());
-                let failing = FailingStore {
-                    inner: store.as_ref(),
-                    fail_at,
-                    after_commit,
-                    calls: AtomicUsize::new(0),
-                };
+                let failing = Faulty::new(store.as_ref(), failing_delete(fail_at, after_commit));
                 let err =
                     archive_logs(&failing, &options).expect_err("the injected failure surfaces");
                 assert!(matches!(err, StoreError::Io { .. }), "{backend}: {err}");

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use store_blob::FsBlobStore;
-use store_core::{BlobStore, Digest, Hasher};
+use store_core::{BlobStore, Digest, kit::Hasher};
 
 const SIZES: [(&str, usize); 3] = [("1KiB", 1024), ("1MiB", 1 << 20), ("64MiB", 64 << 20)];
 

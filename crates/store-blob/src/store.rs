@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use store_core::{
-    BlobStore, Digest, FileOps, Hasher, RealFiles, StoreError, StoreResult, VerifyingReader,
+    BlobStore, Digest, StoreError, StoreResult,
+    kit::{FileOps, Hasher, RealFiles, VerifyingReader},
 };
 
 /// The folder under the root where writes are staged before their rename.
@@ -56,7 +57,7 @@ impl std::fmt::Debug for FsBlobStore {
 
 fn io_error(path: &Path, context: &str, source: io::Error) -> StoreError {
     StoreError::Io {
-        path: path.to_owned(),
+        path: Some(path.to_owned()),
         context: context.to_owned(),
         source,
     }

@@ -88,7 +88,7 @@ fn anything_but_a_regular_file_is_corrupt_at_once_and_a_rewrite_repairs_it() {
             // A folder is not replaced by a rename: the write says where, and keeps it.
             let err = rewrite.expect_err("a folder under the name");
             assert!(
-                matches!(&err, StoreError::Io { path: p, .. } if *p == path),
+                matches!(&err, StoreError::Io { path: Some(p), .. } if *p == path),
                 "{name}: {err}"
             );
             continue;

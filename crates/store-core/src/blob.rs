@@ -201,26 +201,29 @@ pub fn read_verified(mut reader: impl Read, what: &str) -> StoreResult<Vec<u8>> 
     let mut data = Vec::new();
     reader
         .read_to_end(&mut data)
-        .map_err(|err| blob_read_error(err, what))?;
+        .map_err(|err| StoreError::from_blob_read(err, what))?;
     Ok(data)
 }
 
-/// The [`StoreError`] inside an I/O error from a blob reader: the `Corrupt` a
-/// [`VerifyingReader`] raised, or [`StoreError::Io`] about `what`.
-pub fn blob_read_error(err: io::Error, what: &str) -> StoreError {
-    let as_io = |source: io::Error| StoreError::Io {
-        path: what.into(),
-        context: "reading a blob".into(),
-        source,
-    };
-    if !err.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
-        return as_io(err);
-    }
-    let kind = err.kind();
-    match err.into_inner().map(|inner| inner.downcast::<StoreError>()) {
-        Some(Ok(store_error)) => *store_error,
-        Some(Err(other)) => as_io(io::Error::new(kind, other)),
-        None => as_io(io::Error::from(kind)),
+impl StoreError {
+    /// The error an I/O error from a blob's reader ([`BlobStore::open`]) stands for: the
+    /// [`StoreError::Corrupt`] the reader raised when the content did not match its digest,
+    /// or [`StoreError::Io`] while reading `what` (the blob's digest, for example).
+    pub fn from_blob_read(err: io::Error, what: &str) -> StoreError {
+        let as_io = |source: io::Error| StoreError::Io {
+            path: None,
+            context: format!("reading blob {what}"),
+            source,
+        };
+        if !err.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
+            return as_io(err);
+        }
+        let kind = err.kind();
+        match err.into_inner().map(|inner| inner.downcast::<StoreError>()) {
+            Some(Ok(store_error)) => *store_error,
+            Some(Err(other)) => as_io(io::Error::new(kind, other)),
+            None => as_io(io::Error::from(kind)),
+        }
     }
 }
 
@@ -326,7 +329,7 @@ pub trait BlobStore: Send + Sync {
         let mut data = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
         reader
             .read_to_end(&mut data)
-            .map_err(|err| blob_read_error(err, &digest.to_hex()))?;
+            .map_err(|err| StoreError::from_blob_read(err, &digest.to_hex()))?;
         Ok(Some(data))
     }
 
@@ -379,7 +382,7 @@ pub trait BlobStore: Send + Sync {
         };
         match io::copy(&mut reader, &mut io::sink()) {
             Ok(_) => Ok(BlobHealth::Intact),
-            Err(err) => match blob_read_error(err, &digest.to_hex()) {
+            Err(err) => match StoreError::from_blob_read(err, &digest.to_hex()) {
                 StoreError::Corrupt { .. } => Ok(BlobHealth::Corrupt),
                 other => Err(other),
             },

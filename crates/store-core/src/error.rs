@@ -90,7 +90,8 @@ pub enum StoreError {
     /// an I/O error), because what reached the disk is unknown; reopen it to go on (after
     /// making room, for a full disk). Reads go on where the store can still serve them.
     #[error(
-        "the store at {path} refuses writes since a write failed to reach the disk ({cause});          reopen it"
+        "the store at {path} refuses writes since a write failed to reach the disk ({cause}); \
+         reopen it"
     )]
     Poisoned {
         /// The store's root or file.
@@ -200,17 +201,37 @@ pub enum StoreError {
         source: Box<dyn StdError + Send + Sync>,
     },
 
-    /// A file-system operation failed.
-    #[error("I/O error on {path} while {context}")]
+    /// A copy of a store (`nerve_store::migrate`) does not hold the same content as its
+    /// source. The target is incomplete or wrong: remove it and copy again.
+    #[error(
+        "the copy at {target} does not match its source: {source_summary} against {target_summary}"
+    )]
+    CopyMismatch {
+        /// Where the copy was written.
+        target: String,
+        /// What the source holds (counts and content digest).
+        source_summary: String,
+        /// What the copy holds.
+        target_summary: String,
+    },
+
+    /// A file-system operation (or a read of a caller's data) failed.
+    #[error("I/O error{} while {context}", on_path(path.as_deref()))]
     Io {
-        /// The file or folder.
-        path: PathBuf,
+        /// The file or folder, when the operation had one (reading a caller's reader has
+        /// none).
+        path: Option<PathBuf>,
         /// What the store was doing.
         context: String,
         /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+}
+
+fn on_path(path: Option<&std::path::Path>) -> String {
+    path.map(|path| format!(" on {}", path.display()))
+        .unwrap_or_default()
 }
 
 fn describe_from(from: Option<WorkflowRunStatus>) -> String {
@@ -221,6 +242,26 @@ fn describe_from(from: Option<WorkflowRunStatus>) -> String {
 }
 
 impl StoreError {
+    /// Whether the same call may succeed if made again later, unchanged: true for
+    /// [`StoreError::Busy`] (another writer held the lock), false for everything else, which
+    /// needs a different input, a reopen or a person. Nothing was written either way.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Busy { .. })
+    }
+
+    /// A [`StoreError::Io`] about `path`.
+    pub fn io(
+        path: impl Into<PathBuf>,
+        context: impl Into<String>,
+        source: std::io::Error,
+    ) -> Self {
+        StoreError::Io {
+            path: Some(path.into()),
+            context: context.into(),
+            source,
+        }
+    }
+
     /// Shorthand for [`StoreError::InvalidInput`].
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         StoreError::InvalidInput {

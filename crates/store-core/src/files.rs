@@ -6,6 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
 
+use crate::StoreResult;
+
 /// The steps of writing a file durably (a blob, an archive day), each a point where a crash
 /// or an error may strike. Stores take a `FileOps` so that tests can fail any step.
 pub trait FileOps: Send + Sync {
@@ -49,5 +51,21 @@ impl FileOps for RealFiles {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
+    }
+}
+
+/// Creates the folders above a store's file, so that opening `data/nerve.db` on a fresh
+/// machine works.
+///
+/// # Errors
+/// [`crate::StoreError::Io`] naming the folder.
+pub fn create_parent_folders(path: &std::path::Path) -> StoreResult<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent).map_err(|source| crate::StoreError::Io {
+            path: Some(parent.to_owned()),
+            context: "creating the store's folder".into(),
+            source,
+        }),
+        None => Ok(()),
     }
 }

@@ -17,7 +17,7 @@ pub struct ThreadIndexRow {
     pub role: String,
 }
 
-/// Content copied from another store, for [`crate::LogStore::import`]: entries with their
+/// Content copied from another store, for [`crate::LogTransfer::import`]: entries with their
 /// ids, the thread-index rows of those entries, runs as they are, meta pairs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ImportBatch {
@@ -33,7 +33,7 @@ pub struct ImportBatch {
 
 impl ImportBatch {
     /// Checks what can be checked without the target: entries valid, with ids and times a
-    /// store keeps ([`crate::MAX_LOG_ID`], [`crate::check_ts`]), in increasing id order, above
+    /// store keeps ([`crate::MAX_LOG_ID`], [`crate::kit::check_ts`]), in increasing id order, above
     /// `highest_given` (the target's highest id ever given out, 0 if none);
     /// thread rows naming entries of the batch; runs and meta keys well formed. Backends
     /// call it inside their write transaction, with the target's counter.

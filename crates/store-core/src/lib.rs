@@ -1,14 +1,21 @@
 //! The contract of nerve-store, the embedded persistence layer of the nerve workflow daemon.
 //!
-//! This crate holds what every backend shares and nothing that depends on one:
+//! The root holds what a program using a store works with, and nothing else:
 //!
 //! - the log: [`LogEntry`], [`NewLogEntry`], [`LogId`], [`LogQuery`];
 //! - workflow runs and their state machine: [`WorkflowRun`], [`WorkflowRunStatus`], the
-//!   transition table [`TRANSITIONS`] and [`plan_transition`], which applies it;
+//!   transition table [`TRANSITIONS`] and [`is_allowed`];
 //! - threads: [`ThreadMessage`], [`ThreadRoundRow`], [`GetThreadRoundsParams`];
-//! - the [`LogStore`] trait that backends implement, and the one error type [`StoreError`];
-//! - blobs: [`Digest`] and the [`BlobStore`] trait;
-//! - with the `conformance` feature, the suite every backend runs (`conformance`).
+//! - the traits: [`LogStore`] (what a daemon calls), [`LogMaintenance`] (what the archive
+//!   calls), [`LogTransfer`] (what a copy between stores calls), [`LogBackend`] (all three, for
+//!   a `Box<dyn LogBackend>`), and [`BlobStore`] with its [`Digest`];
+//! - the one error type [`StoreError`], and the choices a backend's options share:
+//!   [`Durability`];
+//! - [`MemoryLogStore`], the whole contract in memory, for tests of code that uses a store.
+//!
+//! What a backend author needs beyond that (batch preparation, the transition planner, day
+//! numbers, range checks, the file-operation seam) is in [`kit`]; with the `conformance`
+//! feature, the suite every backend runs is in `conformance`.
 //!
 //! Backends live in their own crates (`store-sqlite`, ...). Everything is synchronous; an
 //! async caller wraps calls in its runtime's blocking pool.
@@ -17,8 +24,11 @@ mod blob;
 mod error;
 mod files;
 mod import;
+pub mod kit;
 mod log;
 mod maintenance;
+mod memory;
+mod options;
 mod range;
 mod run;
 mod store;
@@ -27,30 +37,19 @@ mod thread;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use blob::{
-    BlobHealth, BlobStore, ChunkedReader, Digest, Hasher, VerifyReport, VerifyingReader,
-    blob_read_error, fill_buffer, read_verified,
-};
+pub use blob::{BlobHealth, BlobStore, Digest, VerifyReport};
 pub use error::{StoreError, StoreResult};
-pub use files::{FileOps, RealFiles};
-pub use import::{ImportBatch, ThreadIndexRow, existing_run};
-pub use log::{
-    DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order, PreparedEntry, format_ts,
-    now_millis, prepare_batch, time_from_millis, truncate_to_millis, ts_millis,
-};
-pub use maintenance::{
-    DAY_MILLIS, DAY_PAGE, DaySpan, LogStats, day_bounds, day_in_range, day_number, day_of_number,
-    day_stream, number_of_day,
-};
-pub use range::{
-    MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES, MAX_TS_MILLIS, MIN_TS_MILLIS, bound_millis,
-    check_log_id, check_optional_ts, check_size, check_ts, max_ts, millis_in_range, min_ts,
-};
+pub use import::{ImportBatch, ThreadIndexRow};
+pub use log::{DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order};
+pub use maintenance::{DaySpan, LogStats};
+pub use memory::MemoryLogStore;
+pub use options::Durability;
+pub use range::{MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES, max_ts, min_ts};
 pub use run::{
-    ALL_STATUSES, AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS,
-    TransitionOutcome, TransitionPlan, WorkflowRun, WorkflowRunStatus, is_allowed, plan_transition,
+    AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS, TransitionOutcome, WorkflowRun,
+    WorkflowRunStatus, is_allowed,
 };
-pub use store::{LogStore, check_meta_key, check_meta_pairs, create_parent_folders};
+pub use store::{LogBackend, LogMaintenance, LogStore, LogTransfer};
 pub use thread::{
     GetThreadRoundsParams, THREAD_KIND, THREAD_SOURCE, ThreadMessage, ThreadRoundRow,
 };

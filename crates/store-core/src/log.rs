@@ -92,7 +92,7 @@ impl NewLogEntry {
     /// # Errors
     /// [`StoreError::InvalidInput`] for an empty `source` or `kind`, a payload over
     /// [`crate::MAX_PAYLOAD_BYTES`], or a `ts` outside the times a store keeps
-    /// ([`crate::check_ts`]).
+    /// ([`crate::kit::check_ts`]).
     pub fn validate(&self) -> StoreResult<()> {
         if self.source.is_empty() {
             return Err(StoreError::invalid("source", "must not be empty"));
@@ -239,7 +239,7 @@ impl LogQuery {
     ///
     /// `since` and `until` are compared at their full precision: a bound finer than a
     /// millisecond, as `10:00:00.123500`, finds an entry at `.123` with `until` and not with
-    /// `since`. Backends walk their time index from [`crate::bound_millis`] of each bound,
+    /// `since`. Backends walk their time index from [`crate::kit::bound_millis`] of each bound,
     /// which gives the same answer.
     pub fn matches(&self, entry: &LogEntry) -> bool {
         self.source.as_ref().is_none_or(|s| *s == entry.source)
@@ -261,7 +261,7 @@ pub fn truncate_to_millis(ts: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// Decodes a stored time in milliseconds; one outside the times a store keeps
-/// ([`crate::MIN_TS_MILLIS`] to [`crate::MAX_TS_MILLIS`]) is damage, since no store writes
+/// ([`crate::kit::MIN_TS_MILLIS`] to [`crate::kit::MAX_TS_MILLIS`]) is damage, since no store writes
 /// one, reported as a [`StoreError::CorruptValue`] at `table` and `key`.
 ///
 /// # Errors
@@ -297,7 +297,7 @@ pub mod ts_millis {
         serializer.serialize_str(&super::format_ts(*ts))
     }
 
-    /// Reads an RFC 3339 time within the times a store keeps ([`crate::check_ts`]).
+    /// Reads an RFC 3339 time within the times a store keeps ([`crate::kit::check_ts`]).
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<DateTime<Utc>, D::Error> {

@@ -57,7 +57,7 @@ pub fn day_bounds(day: NaiveDate) -> (i64, i64) {
 pub const DAY_MILLIS: i64 = 86_400_000;
 
 /// The UTC day number (days since 1970-01-01, negative before) of a time in milliseconds:
-/// what backends index entries by for [`crate::LogStore::day_entries`].
+/// what backends index entries by for [`crate::LogMaintenance::day_entries`].
 pub fn day_number(millis: i64) -> i64 {
     millis.div_euclid(DAY_MILLIS)
 }
@@ -86,7 +86,7 @@ pub const DAY_PAGE: usize = 1000;
 /// whatever the day's size. Entries appended to the day while the stream runs are
 /// included when their id comes after the page being read.
 pub fn day_stream(
-    store: &dyn crate::LogStore,
+    store: &dyn crate::LogMaintenance,
     day: NaiveDate,
 ) -> impl Iterator<Item = crate::StoreResult<crate::LogEntry>> + '_ {
     let mut after: Option<LogId> = None;
@@ -142,8 +142,8 @@ mod tests {
         let first = NaiveDate::from_ymd_opt(0, 1, 1).expect("a date");
         let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
         assert!(day_in_range(first) && day_in_range(last));
-        assert_eq!(day_bounds(first).0, crate::MIN_TS_MILLIS);
-        assert_eq!(day_bounds(last).1 - 1, crate::MAX_TS_MILLIS);
+        assert_eq!(day_bounds(first).0, crate::kit::MIN_TS_MILLIS);
+        assert_eq!(day_bounds(last).1 - 1, crate::kit::MAX_TS_MILLIS);
         assert!(!day_in_range(first.pred_opt().expect("a date")));
     }
 }

@@ -38,7 +38,7 @@ pub enum WorkflowRunStatus {
 use WorkflowRunStatus::{Completed, Crashed, Dropped, Failed, Interrupted, Queued, Started};
 
 /// Every run status, in declaration order.
-pub const ALL_STATUSES: [WorkflowRunStatus; 7] = [
+pub(crate) const ALL_STATUSES: [WorkflowRunStatus; 7] = [
     Queued,
     Started,
     Completed,
@@ -70,6 +70,9 @@ pub const TRANSITIONS: &[(Option<WorkflowRunStatus>, &[WorkflowRunStatus])] = &[
 ];
 
 impl WorkflowRunStatus {
+    /// Every status, in the order of the lifecycle.
+    pub const ALL: [WorkflowRunStatus; 7] = ALL_STATUSES;
+
     /// The lowercase name used in storage, JSON and the CLI (`"queued"`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -274,7 +277,7 @@ pub const AUDIT_KIND: &str = "run.status";
 /// # Errors
 /// [`StoreError::InvalidInput`] for an empty `run_id` or `workflow`, a `detail` over
 /// [`crate::MAX_DETAIL_BYTES`] or an `at` outside the times a store keeps
-/// ([`crate::check_ts`]), [`StoreError::RunConflict`] when the run exists with another workflow or thread,
+/// ([`crate::kit::check_ts`]), [`StoreError::RunConflict`] when the run exists with another workflow or thread,
 /// [`StoreError::InvalidTransition`] when the table refuses the move.
 pub fn plan_transition(
     current: Option<&WorkflowRun>,

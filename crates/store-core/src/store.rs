@@ -1,4 +1,4 @@
-//! The `LogStore` trait: what every log backend promises.
+//! The log-store traits: what every log backend promises, split by who calls it.
 
 use crate::error::StoreResult;
 use crate::log::{LogEntry, LogId, LogQuery, NewLogEntry};
@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use crate::import::{ImportBatch, ThreadIndexRow};
 use crate::maintenance::{DaySpan, LogStats};
-use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
+use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun, WorkflowRunStatus};
 use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
 
 /// An embedded, append-only structured log with a materialised runs table, a thread index
@@ -15,7 +15,8 @@ use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
 /// Every method is one transaction: a write that returns `Ok` is committed at the store's
 /// durability level, and a write that returns `Err` changed nothing. Implementations are
 /// `Send + Sync`; readers do not block the writer. The trait is object-safe, so a daemon can
-/// hold a `Box<dyn LogStore>` and pick the backend at run time.
+/// hold a `Box<dyn LogBackend>` (or a [`LogBackend`], with the other capabilities) and pick the
+/// backend at run time.
 pub trait LogStore: Send + Sync {
     /// Appends one entry and returns it with its id and final timestamp.
     ///
@@ -48,7 +49,7 @@ pub trait LogStore: Send + Sync {
     /// Moves a run to a status, creating it on its first transition, and logs the change
     /// (source `"workflow"`, kind `"run.status"`, `ref_id` the run id) in the same
     /// transaction. Re-applying the current status changes nothing and reports
-    /// [`TransitionOutcome::Unchanged`]. The rules are [`crate::plan_transition`]'s.
+    /// [`TransitionOutcome::Unchanged`]. The rules are [`crate::kit::plan_transition`]'s.
     ///
     /// # Errors
     /// [`crate::StoreError::InvalidTransition`], [`crate::StoreError::RunConflict`] or
@@ -59,7 +60,16 @@ pub trait LogStore: Send + Sync {
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>>;
 
     /// Every queued or started run, oldest first: what crash recovery reads at start-up.
-    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>>;
+    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>> {
+        self.list_runs(&RunQuery {
+            statuses: WorkflowRunStatus::ALL
+                .into_iter()
+                .filter(|status| status.is_active())
+                .collect(),
+            limit: Some(usize::MAX),
+            ..RunQuery::default()
+        })
+    }
 
     /// The runs that match `query`, oldest first by (`created_at`, `run_id`).
     ///
@@ -100,7 +110,11 @@ pub trait LogStore: Send + Sync {
 
     /// Removes `key`; returns whether it was there.
     fn meta_delete(&self, key: &str) -> StoreResult<bool>;
+}
 
+/// What the archive needs beyond a daemon's calls: walking the log by UTC day, deleting the
+/// days it has copied out, and giving the space back (`docs/SPEC.md` section 1, maintenance).
+pub trait LogMaintenance: LogStore {
     /// Deletes the entries each span covers, with their thread-index rows, and stores the
     /// `meta` pairs, all in one transaction: after a crash either all of it happened or none.
     /// Returns how many entries were deleted. Ids of deleted entries are never given out
@@ -112,7 +126,7 @@ pub trait LogStore: Send + Sync {
 
     /// The entries of the UTC `day` with an id above `after`, in id order, at most `limit`:
     /// a page of the day, found through an index by (day, id), so paging through a day costs
-    /// O(log n) per page plus its entries. [`crate::day_stream`] pages through a whole day.
+    /// O(log n) per page plus its entries. [`crate::kit::day_stream`] pages through a whole day.
     fn day_entries(
         &self,
         day: NaiveDate,
@@ -134,7 +148,11 @@ pub trait LogStore: Send + Sync {
     /// # Errors
     /// Engine errors; [`crate::StoreError::Busy`] when another transaction prevents it.
     fn compact(&self) -> StoreResult<()>;
+}
 
+/// What copying a store into another needs beyond a daemon's calls (`nerve_store::migrate`):
+/// the thread index and the meta table read whole, and a write that keeps the copied ids.
+pub trait LogTransfer: LogStore {
     /// The thread-index rows of entries with an id above `after`, in id order, at most
     /// `limit`: with the entries, what rebuilds the threads in another store.
     fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>>;
@@ -151,28 +169,20 @@ pub trait LogStore: Send + Sync {
     fn import(&self, batch: ImportBatch) -> StoreResult<()>;
 }
 
+/// A log store with every capability: what a backend offers and what `nerve_store::open`
+/// returns, as a `Box<dyn LogBackend>`. It is implemented for every type that implements the
+/// three traits; a `&dyn LogBackend` converts to `&dyn LogStore`, `&dyn LogMaintenance` or
+/// `&dyn LogTransfer` where a function takes one capability.
+pub trait LogBackend: LogStore + LogMaintenance + LogTransfer {}
+
+impl<T: LogStore + LogMaintenance + LogTransfer + ?Sized> LogBackend for T {}
+
 /// Refuses any empty key among `pairs`; backends call it before writing anything.
 ///
 /// # Errors
 /// [`crate::StoreError::InvalidInput`] naming `key`.
 pub fn check_meta_pairs(pairs: &[(&str, &str)]) -> StoreResult<()> {
     pairs.iter().try_for_each(|(key, _)| check_meta_key(key))
-}
-
-/// Creates the folders above a store's file, so that opening `data/nerve.db` on a fresh
-/// machine works.
-///
-/// # Errors
-/// [`crate::StoreError::Io`] naming the folder.
-pub fn create_parent_folders(path: &std::path::Path) -> StoreResult<()> {
-    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(parent) => std::fs::create_dir_all(parent).map_err(|source| crate::StoreError::Io {
-            path: parent.to_owned(),
-            context: "creating the store's folder".into(),
-            source,
-        }),
-        None => Ok(()),
-    }
 }
 
 /// Refuses an empty meta key; backends call it before writing.

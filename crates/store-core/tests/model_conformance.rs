@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use store_core::conformance::MemoryLogStore;
-use store_core::{LogStore, StoreResult};
+use store_core::{LogBackend, StoreResult};
 
 /// One model per folder, so that reopening a folder finds what was written there, as a
 /// file-backed store would.
-fn open(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+fn open(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     static STORES: OnceLock<Mutex<HashMap<PathBuf, MemoryLogStore>>> = OnceLock::new();
     let mut stores = STORES
         .get_or_init(Mutex::default)

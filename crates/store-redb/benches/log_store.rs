@@ -13,7 +13,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use store_core::{
-    LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunTransition, WorkflowRunStatus, now_millis,
+    LogEntry, LogId, LogMaintenance, LogQuery, LogStore, NewLogEntry, RunTransition,
+    WorkflowRunStatus, kit::now_millis,
 };
 use store_redb::{Durability, RedbLogStore, RedbOptions};
 

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use store_core::{
-    BlobStore, ChunkedReader, Digest, Hasher, StoreError, StoreResult, VerifyingReader, fill_buffer,
+    BlobStore, Digest, StoreError, StoreResult,
+    kit::{ChunkedReader, Hasher, VerifyingReader, fill_buffer},
 };
 
 use crate::engine::Engine;
@@ -232,7 +233,7 @@ fn write_chunks(tx: &WriteTransaction, source: &mut dyn Read) -> StoreResult<(Di
         let mut total = 0u64;
         for seq in 0u32.. {
             let n = fill_buffer(source, &mut buffer).map_err(|err| StoreError::Io {
-                path: "(the blob's source)".into(),
+                path: None,
                 context: "reading the source".into(),
                 source: err,
             })?;

@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use store_core::{FileOps, StoreError, StoreResult};
+use store_core::{StoreError, StoreResult, kit::FileOps};
 
 /// A temporary file of a creation older than this is a killed creator's: a live one takes
 /// milliseconds.
@@ -22,7 +22,7 @@ const LEFTOVER_AGE: Duration = Duration::from_secs(10 * 60);
 
 fn io_error(path: &Path, context: &str, source: io::Error) -> StoreError {
     StoreError::Io {
-        path: path.to_owned(),
+        path: Some(path.to_owned()),
         context: context.to_owned(),
         source,
     }
@@ -139,7 +139,7 @@ fn sweep_leftovers(path: &Path) {
 /// Makes the new name durable: a sync of the folder that holds it.
 fn sync_folder(path: &Path) -> StoreResult<()> {
     let folder = folder_of(path);
-    store_core::RealFiles
+    store_core::kit::RealFiles
         .sync_dir(folder)
         .map_err(|err| io_error(folder, "syncing the store's folder", err))
 }

@@ -50,7 +50,7 @@ pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<D
              processes may share the file)",
         ));
     }
-    store_core::create_parent_folders(path)?;
+    store_core::kit::create_parent_folders(path)?;
     crate::create::ensure_created(path, |new_file| {
         let db = builder(options)
             .create(new_file)

@@ -191,9 +191,9 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
     if query.since.is_some() || query.until.is_some() {
         let index = open(tx, LOGS_BY_TS)?;
         // Bounds finer than the stored millisecond compare as `LogQuery::matches` does.
-        let since = query.since.map_or(i64::MIN, store_core::bound_millis);
+        let since = query.since.map_or(i64::MIN, store_core::kit::bound_millis);
         let range = match query.until {
-            Some(until) => index.range((since, 0)..(store_core::bound_millis(until), 0)),
+            Some(until) => index.range((since, 0)..(store_core::kit::bound_millis(until), 0)),
             None => index.range((since, 0)..),
         }
         .map_err(failed(walk))?;
@@ -445,7 +445,7 @@ pub(crate) fn day_entries(
     let Some(low) = after.map_or(Some(0), |a| a.0.checked_add(1)) else {
         return Ok(Vec::new());
     };
-    let number = store_core::number_of_day(day);
+    let number = store_core::kit::number_of_day(day);
     let index = open(tx, LOGS_BY_DAY)?;
     let logs = Logs::open(tx)?;
     let walk = "walking a day";
@@ -472,7 +472,7 @@ pub(crate) fn next_log_day(
 ) -> StoreResult<Option<chrono::NaiveDate>> {
     let index = open(tx, LOGS_BY_DAY)?;
     let from = after.map_or(i64::MIN, |day| {
-        store_core::number_of_day(day).saturating_add(1)
+        store_core::kit::number_of_day(day).saturating_add(1)
     });
     let mut range = index
         .range((from, 0)..)
@@ -481,7 +481,7 @@ pub(crate) fn next_log_day(
         return Ok(None);
     };
     let number = item.map_err(failed("finding the next day"))?.0.value().0;
-    store_core::day_of_number(number)
+    store_core::kit::day_of_number(number)
         .map(Some)
         .ok_or_else(|| StoreError::corrupt("logs_by_day", number, "day number out of range"))
 }
@@ -494,7 +494,7 @@ pub(crate) fn log_stats(tx: &ReadTransaction) -> StoreResult<store_core::LogStat
     let index = open(tx, LOGS_BY_DAY)?;
     let day = |key: Option<(i64, u64)>| {
         key.map(|(number, _)| {
-            store_core::day_of_number(number).ok_or_else(|| {
+            store_core::kit::day_of_number(number).ok_or_else(|| {
                 StoreError::corrupt("logs_by_day", number, "day number out of range")
             })
         })

@@ -4,10 +4,13 @@ use std::path::Path;
 
 use redb::{ReadTransaction, WriteTransaction};
 use store_core::{
-    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, NewLogEntry,
-    RunQuery, RunTransition, StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow,
-    TransitionOutcome, TransitionPlan, WorkflowRun, check_meta_key, check_meta_pairs, now_millis,
-    plan_transition, prepare_batch,
+    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogMaintenance, LogQuery,
+    LogStore, LogTransfer, NewLogEntry, RunQuery, RunTransition, StoreResult, ThreadIndexRow,
+    ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
+    kit::{
+        TransitionPlan, check_meta_key, check_meta_pairs, now_millis, plan_transition,
+        prepare_batch,
+    },
 };
 
 use crate::engine::Engine;
@@ -170,18 +173,6 @@ impl LogStore for RedbLogStore {
         self.read(|tx| read::run(tx, run_id))
     }
 
-    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>> {
-        let active = RunQuery {
-            statuses: vec![
-                store_core::WorkflowRunStatus::Queued,
-                store_core::WorkflowRunStatus::Started,
-            ],
-            limit: Some(usize::MAX),
-            ..RunQuery::default()
-        };
-        self.read(|tx| read::runs(tx, &active))
-    }
-
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
         self.read(|tx| read::runs(tx, query))
     }
@@ -242,7 +233,9 @@ impl LogStore for RedbLogStore {
             Ok(removed.is_some())
         })
     }
+}
 
+impl LogMaintenance for RedbLogStore {
     fn day_entries(
         &self,
         day: chrono::NaiveDate,
@@ -267,6 +260,18 @@ impl LogStore for RedbLogStore {
         self.compact_database()
     }
 
+    fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
+        check_meta_pairs(meta)?;
+        // Deletions are what the archive relies on: always on the disk when they return.
+        self.write_with("deleting days", true, |tx| {
+            let deleted = write::delete_spans(tx, spans)?;
+            set_meta(tx, meta)?;
+            Ok(deleted)
+        })
+    }
+}
+
+impl LogTransfer for RedbLogStore {
     fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
         self.read(|tx| read::thread_index(tx, after, limit))
     }
@@ -290,7 +295,7 @@ impl LogStore for RedbLogStore {
             drop(threads);
             for run in &batch.runs {
                 if write::read_run(tx, &run.run_id)?.is_some() {
-                    return Err(store_core::existing_run(&run.run_id));
+                    return Err(store_core::kit::existing_run(&run.run_id));
                 }
                 write::write_run(tx, run, None)?;
             }
@@ -300,16 +305,6 @@ impl LogStore for RedbLogStore {
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
             set_meta(tx, &pairs)
-        })
-    }
-
-    fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
-        check_meta_pairs(meta)?;
-        // Deletions are what the archive relies on: always on the disk when they return.
-        self.write_with("deleting days", true, |tx| {
-            let deleted = write::delete_spans(tx, spans)?;
-            set_meta(tx, meta)?;
-            Ok(deleted)
         })
     }
 }

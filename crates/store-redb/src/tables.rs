@@ -7,7 +7,7 @@
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize};
 use store_core::{
-    LogEntry, LogId, StoreError, StoreResult, WorkflowRun, WorkflowRunStatus, time_from_millis,
+    LogEntry, LogId, StoreError, StoreResult, WorkflowRun, WorkflowRunStatus, kit::time_from_millis,
 };
 
 /// id → [`LogRow`].

@@ -3,7 +3,8 @@
 
 use redb::{ReadableTable, Table, WriteTransaction};
 use store_core::{
-    DaySpan, LogEntry, LogId, PreparedEntry, StoreError, StoreResult, ThreadMessage, WorkflowRun,
+    DaySpan, LogEntry, LogId, StoreError, StoreResult, ThreadMessage, WorkflowRun,
+    kit::PreparedEntry,
 };
 
 use crate::open::engine_error;
@@ -89,7 +90,9 @@ impl<'t> LogTables<'t> {
                 .by_source_kind
                 .insert((entry.source.as_str(), entry.kind.as_str(), id), ())?;
             tables.by_ts.insert((ts, id), ())?;
-            tables.by_day.insert((store_core::day_number(ts), id), ())?;
+            tables
+                .by_day
+                .insert((store_core::kit::day_number(ts), id), ())?;
             Ok(())
         };
         write(self).map_err(engine("appending a log entry"))
@@ -117,7 +120,9 @@ impl<'t> LogTables<'t> {
             }
             tables.by_source_kind.remove((row.source, row.kind, id))?;
             tables.by_ts.remove((row.ts, id))?;
-            tables.by_day.remove((store_core::day_number(row.ts), id))?;
+            tables
+                .by_day
+                .remove((store_core::kit::day_number(row.ts), id))?;
             Ok(())
         };
         remove(self).map_err(engine(context))?;
@@ -126,7 +131,7 @@ impl<'t> LogTables<'t> {
 
     /// The ids the span covers, from the day index.
     fn ids_in(&self, span: &DaySpan) -> StoreResult<Vec<u64>> {
-        let day = store_core::number_of_day(span.day);
+        let day = store_core::kit::number_of_day(span.day);
         let range = self
             .by_day
             .range((day, 0)..=(day, span.through.0))
@@ -283,7 +288,7 @@ pub(crate) fn delete_spans(tx: &WriteTransaction, spans: &[DaySpan]) -> StoreRes
 #[cfg(test)]
 mod tests {
     use redb::{ReadableDatabase, ReadableTableMetadata};
-    use store_core::{DaySpan, LogStore, NewLogEntry};
+    use store_core::{DaySpan, LogMaintenance, LogStore, NewLogEntry};
 
     use crate::RedbLogStore;
     use crate::tables::{BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS};

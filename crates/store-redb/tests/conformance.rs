@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use store_core::{LogStore, StoreResult};
+use store_core::{LogBackend, StoreResult};
 use store_redb::RedbLogStore;
 
-fn open(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+fn open(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     Ok(Box::new(RedbLogStore::open(dir.join("nerve.redb"))?))
 }
 

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use store_core::{
-    LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunTransition, WorkflowRunStatus, now_millis,
+    LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunTransition, WorkflowRunStatus,
+    kit::now_millis,
 };
 use store_sqlite::SqliteLogStore;
 

@@ -10,11 +10,13 @@
 
 use std::path::Path;
 
-use store_core::{LogQuery, LogStore, NewLogEntry, RunQuery, RunTransition, WorkflowRunStatus};
+use store_core::{
+    LogBackend, LogQuery, LogStore, NewLogEntry, RunQuery, RunTransition, WorkflowRunStatus,
+};
 use store_sqlite::SqliteLogStore;
 
 /// Everything the reads answer, as text to compare; an error is its own answer.
-fn answers(store: &dyn LogStore) -> Vec<Result<String, String>> {
+fn answers(store: &dyn LogBackend) -> Vec<Result<String, String>> {
     let mut out = Vec::new();
     let mut push = |answer: Result<String, store_core::StoreError>| {
         out.push(answer.map_err(|err| err.to_string()));

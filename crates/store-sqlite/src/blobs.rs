@@ -5,7 +5,8 @@ use std::path::Path;
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use store_core::{
-    BlobStore, ChunkedReader, Digest, Hasher, StoreError, StoreResult, VerifyingReader, fill_buffer,
+    BlobStore, Digest, StoreError, StoreResult,
+    kit::{ChunkedReader, Hasher, VerifyingReader, fill_buffer},
 };
 
 use crate::connections::{Connections, Reader};
@@ -49,7 +50,7 @@ impl std::fmt::Debug for SqliteBlobStore {
 
 fn source_error(err: io::Error) -> StoreError {
     StoreError::Io {
-        path: "(the blob's source)".into(),
+        path: None,
         context: "reading the source".into(),
         source: err,
     }

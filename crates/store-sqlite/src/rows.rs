@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use rusqlite::{Connection, MAIN_DB, Row, Rows};
 use store_core::{
     LogEntry, LogId, StoreError, StoreResult, ThreadRoundRow, WorkflowRun, WorkflowRunStatus,
-    time_from_millis,
+    kit::time_from_millis,
 };
 
 use crate::checksum;

@@ -92,7 +92,7 @@ CREATE TABLE blob_chunks (
 ";
 
 /// The UTC day number of an entry: the column `day`, `ts` (milliseconds) floored to whole
-/// days before 1970 too ([`store_core::day_number`]), written with the row, which the
+/// days before 1970 too ([`store_core::kit::day_number`]), written with the row, which the
 /// `logs_by_day` index orders. A column rather than an index on the expression (schema 1),
 /// because SQLite refuses to write a column of a table in place (incremental blob I/O, how
 /// large payloads are written) while the table has an expression index or a generated
@@ -120,7 +120,7 @@ pub(crate) fn engine_error(context: impl Into<String>, err: rusqlite::Error) -> 
 /// missing, refuses a file that is not a nerve-store or whose schema is newer, switches to
 /// WAL, applies and checks the pragmas, and creates or checks the schema.
 pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
-    store_core::create_parent_folders(path)?;
+    store_core::kit::create_parent_folders(path)?;
     let mut conn = Connection::open(path)
         .map_err(|err| engine_error(format!("opening {}", path.display()), err))?;
     conn.busy_timeout(options.busy_timeout)

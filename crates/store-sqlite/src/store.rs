@@ -5,10 +5,13 @@ use std::path::Path;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params, params_from_iter};
 use store_core::{
-    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogQuery, LogStore, MAX_LOG_ID,
-    NewLogEntry, Order, PreparedEntry, RunQuery, RunTransition, StoreResult, ThreadIndexRow,
-    ThreadMessage, ThreadRoundRow, TransitionOutcome, TransitionPlan, WorkflowRun, bound_millis,
-    check_meta_key, check_meta_pairs, now_millis, plan_transition, prepare_batch,
+    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogMaintenance, LogQuery,
+    LogStore, LogTransfer, MAX_LOG_ID, NewLogEntry, Order, RunQuery, RunTransition, StoreResult,
+    ThreadIndexRow, ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
+    kit::{
+        PreparedEntry, TransitionPlan, bound_millis, check_meta_key, check_meta_pairs, now_millis,
+        plan_transition, prepare_batch,
+    },
 };
 
 use crate::checksum;
@@ -202,7 +205,7 @@ fn write_entry(tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult<()> {
                 payload,
                 ts,
                 crc,
-                store_core::day_number(ts)
+                store_core::kit::day_number(ts)
             ])
         })
         .map_err(|err| engine_error(format!("writing log entry {}", entry.id), err))?;
@@ -472,16 +475,6 @@ impl LogStore for SqliteLogStore {
         self.read(|conn| select_run(conn, run_id))
     }
 
-    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>> {
-        self.read(|conn| {
-            let sql = format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE status IN ('queued', 'started') \
-                 ORDER BY created_at, run_id"
-            );
-            run_query(conn, &sql, Vec::new(), "listing active runs")
-        })
-    }
-
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
         self.read(|conn| {
             if let Some(after) = &query.after
@@ -598,6 +591,18 @@ impl LogStore for SqliteLogStore {
         self.write("a meta write", |tx| set_meta(tx, key, value))
     }
 
+    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
+        self.write("a meta delete", |tx| {
+            let deleted = tx
+                .prepare_cached("DELETE FROM meta WHERE key = ?1")
+                .and_then(|mut stmt| stmt.execute([key]))
+                .map_err(|err| engine_error(format!("deleting meta key {key:?}"), err))?;
+            Ok(deleted > 0)
+        })
+    }
+}
+
+impl LogMaintenance for SqliteLogStore {
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
         check_meta_pairs(meta)?;
         self.write("deleting days", |tx| {
@@ -630,14 +635,14 @@ impl LogStore for SqliteLogStore {
         after: Option<LogId>,
         limit: usize,
     ) -> StoreResult<Vec<LogEntry>> {
-        if limit == 0 || !store_core::day_in_range(day) {
+        if limit == 0 || !store_core::kit::day_in_range(day) {
             return Ok(Vec::new());
         }
         let sql = format!(
             "SELECT {LOG_COLUMNS} FROM logs WHERE {DAY_EXPR} = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
         );
         let values = params![
-            store_core::number_of_day(day),
+            store_core::kit::number_of_day(day),
             after.map_or(0, id_to_sql),
             limit_to_sql(limit)
         ];
@@ -678,7 +683,7 @@ impl LogStore for SqliteLogStore {
         let day = |number: Option<i64>| {
             number
                 .map(|n| {
-                    store_core::day_of_number(n).ok_or_else(|| {
+                    store_core::kit::day_of_number(n).ok_or_else(|| {
                         store_core::StoreError::corrupt("logs", n, "day number out of range")
                     })
                 })
@@ -696,7 +701,7 @@ impl LogStore for SqliteLogStore {
         after: Option<chrono::NaiveDate>,
     ) -> StoreResult<Option<chrono::NaiveDate>> {
         let sql = format!("SELECT min({DAY_EXPR}) FROM logs WHERE {DAY_EXPR} > ?1");
-        let floor = after.map_or(i64::MIN, store_core::number_of_day);
+        let floor = after.map_or(i64::MIN, store_core::kit::number_of_day);
         let number: Option<i64> = self.read(|conn| {
             conn.prepare_cached(&sql)
                 .and_then(|mut stmt| stmt.query_row([floor], |row| row.get(0)))
@@ -704,7 +709,7 @@ impl LogStore for SqliteLogStore {
         })?;
         number
             .map(|n| {
-                store_core::day_of_number(n).ok_or_else(|| {
+                store_core::kit::day_of_number(n).ok_or_else(|| {
                     store_core::StoreError::corrupt("logs", n, "day number out of range")
                 })
             })
@@ -716,7 +721,9 @@ impl LogStore for SqliteLogStore {
         conn.execute_batch("VACUUM")
             .map_err(|err| engine_error(format!("compacting {}", self.path().display()), err))
     }
+}
 
+impl LogTransfer for SqliteLogStore {
     fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
         self.read(|conn| {
             let mut stmt = conn
@@ -754,7 +761,7 @@ impl LogStore for SqliteLogStore {
             batch.check(u64::try_from(highest_id(tx)?).unwrap_or(0))?;
             for run in &batch.runs {
                 if select_run(tx, &run.run_id)?.is_some() {
-                    return Err(store_core::existing_run(&run.run_id));
+                    return Err(store_core::kit::existing_run(&run.run_id));
                 }
                 upsert_run(tx, run)?;
             }
@@ -768,16 +775,6 @@ impl LogStore for SqliteLogStore {
                 set_meta(tx, key, value)?;
             }
             Ok(())
-        })
-    }
-
-    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
-        self.write("a meta delete", |tx| {
-            let deleted = tx
-                .prepare_cached("DELETE FROM meta WHERE key = ?1")
-                .and_then(|mut stmt| stmt.execute([key]))
-                .map_err(|err| engine_error(format!("deleting meta key {key:?}"), err))?;
-            Ok(deleted > 0)
         })
     }
 }

@@ -2,6 +2,7 @@
 //! and nothing else lost.
 
 use rusqlite::Connection;
+use store_core::LogTransfer;
 use store_core::{LogQuery, LogStore, NewLogEntry, RunTransition, StoreError, WorkflowRunStatus};
 use store_sqlite::SqliteLogStore;
 

@@ -1,8 +1,8 @@
 //! `archive` and `archive cat`.
 
 use nerve_store::Location;
+use nerve_store::archive::{ArchiveOptions, Progress, archive_logs_with_progress, read_archive};
 use serde_json::json;
-use store_archive::{ArchiveOptions, Progress, archive_logs_with_progress, read_archive};
 
 use crate::cli::{ArchiveArgs, ArchiveCommand};
 use crate::error::{CliError, CliResult};

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use nerve_store::{BlobHealth, Digest, Store, StoreError, blob_read_error};
+use nerve_store::{BlobHealth, Digest, Store, StoreError};
 use serde_json::json;
 
 use crate::cli::BlobCommand;
@@ -157,11 +157,11 @@ impl Read for Counting<'_> {
 }
 
 /// Copies a verifying reader to `sink`. An error the reader raised (a digest mismatch at
-/// the end) is the store's, through `blob_read_error`; any other is the copy's own.
+/// the end) is the store's, through `StoreError::from_blob_read`; any other is the copy's own.
 fn copy(reader: &mut dyn Read, sink: &mut dyn Write, digest: &Digest) -> CliResult<u64> {
     io::copy(reader, sink).map_err(|err| {
         if err.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
-            CliError::Store(blob_read_error(err, &digest.to_hex()))
+            CliError::Store(StoreError::from_blob_read(err, &digest.to_hex()))
         } else {
             CliError::Io {
                 context: format!("copying blob {digest}"),

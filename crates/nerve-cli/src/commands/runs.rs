@@ -1,7 +1,9 @@
 //! `runs list` and `runs show`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use nerve_store::{ALL_STATUSES, LogEntry, LogQuery, RunQuery, Store, StoreError, WorkflowRun};
+use nerve_store::{
+    LogEntry, LogQuery, RunQuery, Store, StoreError, WorkflowRun, WorkflowRunStatus,
+};
 use serde::Serialize;
 
 use crate::cli::RunsCommand;
@@ -22,7 +24,7 @@ pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResu
             limit,
         } => {
             if active {
-                let active = ALL_STATUSES.into_iter().filter(|s| s.is_active());
+                let active = WorkflowRunStatus::ALL.into_iter().filter(|s| s.is_active());
                 if status.is_empty() {
                     status = active.collect();
                 } else {

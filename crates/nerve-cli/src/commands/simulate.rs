@@ -10,9 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use nerve_store::{
-    ALL_STATUSES, NewLogEntry, RunTransition, Store, ThreadMessage, WorkflowRunStatus,
-};
+use nerve_store::{NewLogEntry, RunTransition, Store, ThreadMessage, WorkflowRunStatus};
 use serde_json::json;
 
 use crate::cli::SimulateArgs;
@@ -31,7 +29,7 @@ struct Counts {
     resumed: AtomicU64,
     blobs: AtomicU64,
     blob_bytes: AtomicU64,
-    by_status: [AtomicU64; ALL_STATUSES.len()],
+    by_status: [AtomicU64; WorkflowRunStatus::ALL.len()],
 }
 
 impl Counts {
@@ -95,7 +93,7 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
     let entries_per_second = entries as f64 / seconds;
     let held = store.log.log_stats()?;
     let active_now = store.log.list_active_runs()?.len();
-    let statuses: Vec<(WorkflowRunStatus, u64)> = ALL_STATUSES
+    let statuses: Vec<(WorkflowRunStatus, u64)> = WorkflowRunStatus::ALL
         .into_iter()
         .zip(&counts.by_status)
         .map(|(status, n)| (status, Counts::get(n)))
@@ -242,7 +240,7 @@ fn drive_run(store: &Store, id: &str, rng: &mut Rng, counts: &Counts) -> CliResu
             }
         }
     };
-    if let Some(slot) = ALL_STATUSES.iter().position(|s| *s == end) {
+    if let Some(slot) = WorkflowRunStatus::ALL.iter().position(|s| *s == end) {
         Counts::add(&counts.by_status[slot], 1);
     }
     Ok(())

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use nerve_store::{ALL_STATUSES, RunQuery, Store};
+use nerve_store::archive::WATERMARK_KEY;
+use nerve_store::{RunQuery, Store, WorkflowRunStatus};
 use serde_json::json;
-use store_archive::WATERMARK_KEY;
 
 use crate::error::CliResult;
 use crate::output::{Out, human_bytes, thousands};
@@ -15,7 +15,7 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
         limit: Some(usize::MAX),
         ..RunQuery::default()
     })?;
-    let per_status: Vec<(String, u64)> = ALL_STATUSES
+    let per_status: Vec<(String, u64)> = WorkflowRunStatus::ALL
         .into_iter()
         .map(|status| {
             let n = runs.iter().filter(|run| run.status == status).count() as u64;

@@ -9,18 +9,18 @@ use std::path::Path;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store_archive::{ArchiveOptions, WATERMARK_KEY, read_archive};
 use store_core::conformance::all_entries;
-use store_core::{LogEntry, LogId, LogStore, NewLogEntry, StoreResult, ThreadMessage};
+use store_core::{LogBackend, LogEntry, LogId, NewLogEntry, StoreResult, ThreadMessage};
 
 /// Opens the store kept in a folder.
-pub type Open = fn(&Path) -> StoreResult<Box<dyn LogStore>>;
+pub type Open = fn(&Path) -> StoreResult<Box<dyn LogBackend>>;
 
-pub fn open_sqlite(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+pub fn open_sqlite(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     Ok(Box::new(store_sqlite::SqliteLogStore::open(
         dir.join("nerve.db"),
     )?))
 }
 
-pub fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogStore>> {
+pub fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     Ok(Box::new(store_redb::RedbLogStore::open(
         dir.join("nerve.redb"),
     )?))
@@ -60,7 +60,7 @@ pub fn options(dir: &Path) -> ArchiveOptions {
 
 /// `per_day` entries on each of the days `days_ago` (times out of id order within a day),
 /// and a thread message on each day. Returns every entry as stored.
-pub fn fill(store: &dyn LogStore, days_ago_: &[i64], per_day: usize) -> Vec<LogEntry> {
+pub fn fill(store: &dyn LogBackend, days_ago_: &[i64], per_day: usize) -> Vec<LogEntry> {
     let mut stored = Vec::new();
     for (n, ago) in days_ago_.iter().enumerate() {
         let start = days_ago(*ago);
@@ -93,7 +93,11 @@ pub fn archived(options: &ArchiveOptions) -> Vec<LogEntry> {
 }
 
 /// Every original entry is in the archive or in the store, once, unchanged.
-pub fn assert_exactly_once(store: &dyn LogStore, options: &ArchiveOptions, original: &[LogEntry]) {
+pub fn assert_exactly_once(
+    store: &dyn LogBackend,
+    options: &ArchiveOptions,
+    original: &[LogEntry],
+) {
     let mut seen: BTreeMap<LogId, LogEntry> = BTreeMap::new();
     for entry in archived(options).into_iter().chain(all_entries(store)) {
         let id = entry.id;
@@ -112,6 +116,6 @@ pub fn assert_exactly_once(store: &dyn LogStore, options: &ArchiveOptions, origi
 }
 
 /// The watermark the store records.
-pub fn watermark(store: &dyn LogStore) -> Option<String> {
+pub fn watermark(store: &dyn LogBackend) -> Option<String> {
     store.meta_get(WATERMARK_KEY).expect("meta")
 }

@@ -210,7 +210,7 @@ fn assert_tamper_detected(open: OpenBlobStore, tamper: &dyn Tamper, damage: fn(&
         .read_to_end(&mut Vec::new())
         .expect_err("reading it to the end");
     assert!(
-        matches!(crate::blob_read_error(err, "test"), StoreError::Corrupt { digest: d } if d == digest),
+        matches!(StoreError::from_blob_read(err, "test"), StoreError::Corrupt { digest: d } if d == digest),
         "open() fails at the end"
     );
     assert!(

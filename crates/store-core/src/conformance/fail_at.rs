@@ -1,4 +1,4 @@
-//! A [`crate::FileOps`] that fails a chosen step: for crash tests through the seam.
+//! A [`crate::kit::FileOps`] that fails a chosen step: for crash tests through the seam.
 
 use std::fs::File;
 use std::io;
@@ -34,35 +34,35 @@ impl FailAt {
     }
 }
 
-impl crate::FileOps for std::sync::Arc<FailAt> {
+impl crate::kit::FileOps for std::sync::Arc<FailAt> {
     fn create_new(&self, path: &Path) -> io::Result<File> {
         self.step("create")?;
-        crate::RealFiles.create_new(path)
+        crate::kit::RealFiles.create_new(path)
     }
 
     fn write_all(&self, file: &mut File, data: &[u8]) -> io::Result<()> {
         self.step("write")?;
-        crate::RealFiles.write_all(file, data)
+        crate::kit::RealFiles.write_all(file, data)
     }
 
     fn sync_file(&self, file: &File) -> io::Result<()> {
         self.step("sync file")?;
-        crate::RealFiles.sync_file(file)
+        crate::kit::RealFiles.sync_file(file)
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
         self.step("create folder")?;
-        crate::RealFiles.create_dir_all(path)
+        crate::kit::RealFiles.create_dir_all(path)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.step("rename")?;
-        crate::RealFiles.rename(from, to)
+        crate::kit::RealFiles.rename(from, to)
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.step("sync folder")?;
-        crate::RealFiles.sync_dir(path)
+        crate::kit::RealFiles.sync_dir(path)
     }
 }
 

@@ -24,7 +24,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 fn closed_store_file(
     open: OpenStore,
     dir: &Path,
-    fill: impl FnOnce(&dyn crate::LogStore),
+    fill: impl FnOnce(&dyn crate::LogBackend),
 ) -> PathBuf {
     let store = open(dir).expect("a fresh store opens");
     fill(store.as_ref());

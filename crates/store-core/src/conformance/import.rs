@@ -5,14 +5,14 @@
 use super::log::{minutes, seed_varied};
 use super::{Fixture, OpenStore, all_entries, collect_pages, observable_state};
 use crate::{
-    DaySpan, ImportBatch, LogId, LogStore, NewLogEntry, RunQuery, RunTransition, StoreError,
+    DaySpan, ImportBatch, LogBackend, LogId, NewLogEntry, RunQuery, RunTransition, StoreError,
     ThreadIndexRow, ThreadMessage, WorkflowRunStatus,
 };
 
 const THREADS: [&str; 2] = ["t1", "t2"];
 
 /// A store with entries, a deleted day (gaps in the ids), runs, threads and meta.
-pub fn varied_source(store: &dyn LogStore) {
+pub fn varied_source(store: &dyn LogBackend) {
     seed_varied(store, 60);
     let day_one = minutes(0).date_naive();
     store
@@ -66,13 +66,13 @@ pub fn varied_source(store: &dyn LogStore) {
 }
 
 /// Everything a caller can observe of a store filled by [`varied_source`].
-pub fn observed(store: &dyn LogStore) -> String {
+pub fn observed(store: &dyn LogBackend) -> String {
     observable_state(store, &THREADS)
 }
 
 /// Copies `source` into `target` in batches of `per_batch` entries with their thread rows;
 /// runs and meta ride with the first batch.
-pub fn copy(source: &dyn LogStore, target: &dyn LogStore, per_batch: usize) {
+pub fn copy(source: &dyn LogBackend, target: &dyn LogBackend, per_batch: usize) {
     let entries = all_entries(source);
     let rows: Vec<ThreadIndexRow> = collect_pages(
         entries.len() + 2,

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::{Fixture, OpenStore, all_entries, collect_pages, reference_query};
-use crate::{DaySpan, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, Order, StoreError};
+use crate::{DaySpan, LogBackend, LogEntry, LogId, LogQuery, NewLogEntry, Order, StoreError};
 
 /// Midnight UTC of the day the suite's fixed times fall on.
 pub fn base_time() -> DateTime<Utc> {
@@ -24,7 +24,7 @@ fn day(offset: i64) -> NaiveDate {
 
 /// Appends a varied, deterministic log: three sources, four kinds, three references and
 /// entries without one, times that are not in id order. Returns the entries as stored.
-pub fn seed_varied(store: &dyn LogStore, count: usize) -> Vec<LogEntry> {
+pub fn seed_varied(store: &dyn LogBackend, count: usize) -> Vec<LogEntry> {
     let sources = ["daemon", "worker", "cli"];
     let kinds = ["start", "stop", "tick", "error"];
     let entries: Vec<NewLogEntry> = (0..count)
@@ -46,7 +46,7 @@ pub fn seed_varied(store: &dyn LogStore, count: usize) -> Vec<LogEntry> {
     stored
 }
 
-fn assert_matches_reference(store: &dyn LogStore, entries: &[LogEntry], query: &LogQuery) {
+fn assert_matches_reference(store: &dyn LogBackend, entries: &[LogEntry], query: &LogQuery) {
     let expected = reference_query(entries, query);
     let actual = store.query(query).expect("query");
     assert_eq!(
@@ -268,12 +268,12 @@ pub fn time_is_kept_to_the_millisecond(open: OpenStore) {
         .append(NewLogEntry::new("s", "k", "p").at(precise))
         .expect("append");
     assert_eq!(stored.ts, minutes(0) + Duration::milliseconds(123));
-    let before = crate::now_millis();
+    let before = crate::kit::now_millis();
     let stamped = fx
         .store()
         .append(NewLogEntry::new("s", "k", "now"))
         .expect("append");
-    let after = crate::now_millis();
+    let after = crate::kit::now_millis();
     assert!(
         before <= stamped.ts && stamped.ts <= after,
         "{stamped:?} stamped at the append"

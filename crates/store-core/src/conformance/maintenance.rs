@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate};
 
 use super::log::minutes;
 use super::{Fixture, OpenStore, all_entries};
-use crate::{DaySpan, LogEntry, LogId, LogStats, NewLogEntry, day_stream};
+use crate::{DaySpan, LogEntry, LogId, LogStats, NewLogEntry, kit::day_stream};
 
 fn on_day(day: i64, minute: i64, payload: &str) -> NewLogEntry {
     NewLogEntry::new("s", "k", payload).at(minutes(day * 24 * 60 + minute))
@@ -69,7 +69,7 @@ pub fn a_day_pages_in_id_order_without_other_days(open: OpenStore) {
 pub fn a_day_larger_than_a_page_streams_whole(open: OpenStore) {
     let fx = Fixture::new(open);
     let store = fx.store();
-    let size = crate::DAY_PAGE * 2 + 17;
+    let size = crate::kit::DAY_PAGE * 2 + 17;
     let batch = (0..size)
         .map(|i| on_day(0, (i % 1000) as i64, "x"))
         .collect();

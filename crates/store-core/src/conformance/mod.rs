@@ -7,7 +7,7 @@
 //! `#[test]` per case, so a failure names its case and no backend can miss one:
 //!
 //! ```text
-//! fn open(dir: &std::path::Path) -> store_core::StoreResult<Box<dyn store_core::LogStore>> {
+//! fn open(dir: &std::path::Path) -> store_core::StoreResult<Box<dyn store_core::LogBackend>> {
 //!     Ok(Box::new(store_sqlite::SqliteLogStore::open(dir.join("store.db"))?))
 //! }
 //! store_core::log_store_conformance!(open);
@@ -15,20 +15,21 @@
 
 use std::path::Path;
 
-use crate::{LogEntry, LogQuery, LogStore, Order, StoreResult};
+use crate::{LogBackend, LogEntry, LogQuery, StoreResult};
 
+pub use crate::MemoryLogStore;
 pub use fail_at::FailAt;
-pub use memory::MemoryLogStore;
+pub use faulty::{Fault, Faulty};
 
 pub mod bad_input;
 pub mod blobs;
 pub mod edges;
 mod fail_at;
+mod faulty;
 pub mod files;
 pub mod import;
 pub mod log;
 pub mod maintenance;
-mod memory;
 pub mod meta;
 pub mod model;
 pub mod processes;
@@ -37,12 +38,12 @@ pub mod threads;
 
 /// Opens (or reopens) the store kept in the folder `dir`. The backend picks its file names
 /// inside the folder; the folder exists and is empty the first time.
-pub type OpenStore = fn(&Path) -> StoreResult<Box<dyn LogStore>>;
+pub type OpenStore = fn(&Path) -> StoreResult<Box<dyn LogBackend>>;
 
 /// A store in a temporary folder that a case can close and open again.
 pub struct Fixture {
     open: OpenStore,
-    store: Option<Box<dyn LogStore>>,
+    store: Option<Box<dyn LogBackend>>,
     // Dropped last: the folder outlives the store.
     dir: tempfile::TempDir,
 }
@@ -63,7 +64,7 @@ impl Fixture {
     }
 
     /// The open store.
-    pub fn store(&self) -> &dyn LogStore {
+    pub fn store(&self) -> &dyn LogBackend {
         self.store
             .as_deref()
             .expect("the fixture holds an open store between reopens")
@@ -85,26 +86,17 @@ impl Fixture {
 }
 
 /// What `query` must return from a log holding `entries` (in id order): the reference
-/// semantics of [`LogQuery`], written as plainly as possible.
+/// semantics of [`LogQuery`], written as plainly as possible (the in-memory store answers
+/// with it).
 pub fn reference_query(entries: &[LogEntry], query: &LogQuery) -> Vec<LogEntry> {
-    let matching = entries.iter().filter(|entry| query.matches(entry)).cloned();
-    let limit = query.effective_limit();
-    match query.order {
-        Order::Ascending => matching.take(limit).collect(),
-        Order::Descending => {
-            let mut all: Vec<_> = matching.collect();
-            all.reverse();
-            all.truncate(limit);
-            all
-        }
-    }
+    crate::memory::answer_query(entries, query)
 }
 
 /// Every entry of the store, in id order.
 ///
 /// # Panics
 /// When the query fails.
-pub fn all_entries(store: &dyn LogStore) -> Vec<LogEntry> {
+pub fn all_entries(store: &dyn LogBackend) -> Vec<LogEntry> {
     store
         .query(&LogQuery {
             limit: Some(usize::MAX),
@@ -116,7 +108,7 @@ pub fn all_entries(store: &dyn LogStore) -> Vec<LogEntry> {
 /// Everything a caller can observe of a store through its listings: the whole log, every
 /// run, the active runs, the given threads round by round with their last round, and every
 /// meta pair, as one text to compare two stores by.
-pub fn observable_state(store: &dyn LogStore, threads: &[&str]) -> String {
+pub fn observable_state(store: &dyn LogBackend, threads: &[&str]) -> String {
     let all_runs = crate::RunQuery {
         limit: Some(usize::MAX),
         ..crate::RunQuery::default()
@@ -217,7 +209,7 @@ macro_rules! log_store_conformance {
     ($open:path, in_memory) => {
         fn __conformance_open(
             dir: &::std::path::Path,
-        ) -> $crate::StoreResult<::std::boxed::Box<dyn $crate::LogStore>> {
+        ) -> $crate::StoreResult<::std::boxed::Box<dyn $crate::LogBackend>> {
             $open(dir)
         }
         $crate::__conformance_cases! {

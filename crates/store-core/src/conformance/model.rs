@@ -12,7 +12,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use super::log::minutes;
 use super::{Fixture, MemoryLogStore, OpenStore, observable_state};
 use crate::{
-    DaySpan, GetThreadRoundsParams, LogId, LogQuery, LogStore, NewLogEntry, Order, RunQuery,
+    DaySpan, GetThreadRoundsParams, LogBackend, LogId, LogQuery, NewLogEntry, Order, RunQuery,
     RunTransition, StoreResult, ThreadMessage, WorkflowRunStatus,
 };
 
@@ -95,7 +95,7 @@ fn entry() -> impl Strategy<Value = NewLogEntry> {
 }
 
 fn status() -> impl Strategy<Value = WorkflowRunStatus> {
-    proptest::sample::select(crate::ALL_STATUSES.to_vec())
+    proptest::sample::select(crate::WorkflowRunStatus::ALL.to_vec())
 }
 
 fn id() -> impl Strategy<Value = u64> {
@@ -226,7 +226,7 @@ enum Side {
 }
 
 impl Side {
-    fn store(&self) -> &dyn LogStore {
+    fn store(&self) -> &dyn LogBackend {
         match self {
             Side::Store(fixture) => fixture.store(),
             Side::Model(model) => model,
@@ -251,7 +251,7 @@ fn answer<T: std::fmt::Debug>(result: StoreResult<T>) -> String {
 }
 
 /// What `op` answers on `store`; `Reopen` answers nothing.
-fn apply(store: &dyn LogStore, op: &Op) -> String {
+fn apply(store: &dyn LogBackend, op: &Op) -> String {
     match op {
         Op::Append(entry) => answer(store.append(entry.clone())),
         Op::AppendBatch(entries) => answer(store.append_batch(entries.clone())),
@@ -285,7 +285,7 @@ fn apply(store: &dyn LogStore, op: &Op) -> String {
 
 /// Everything a caller can observe: the listings, and each run and meta key of the pools
 /// read one by one (a separate read path in every backend).
-fn observe(store: &dyn LogStore) -> String {
+fn observe(store: &dyn LogBackend) -> String {
     let mut seen = observable_state(store, &THREADS);
     for run in RUNS {
         seen += &format!("run {run}: {}\n", answer(store.get_run(run)));

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::log::minutes;
 use super::{Fixture, OpenStore};
-use crate::{LogQuery, LogStore, NewLogEntry, RunTransition, WorkflowRunStatus};
+use crate::{LogBackend, LogQuery, NewLogEntry, RunTransition, WorkflowRunStatus};
 
 /// The environment variable that makes the case play the second process.
 pub const CHILD_STORE_ENV: &str = "NERVE_STORE_CONFORMANCE_CHILD";
@@ -29,7 +29,7 @@ const TEST_NAME: &str = "processes::a_second_process_reads_and_writes_beside_thi
 const EACH: usize = 40;
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn count(store: &dyn LogStore, ref_id: &str) -> usize {
+fn count(store: &dyn LogBackend, ref_id: &str) -> usize {
     store
         .query(&LogQuery {
             ref_id: Some(ref_id.into()),

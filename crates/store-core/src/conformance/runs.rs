@@ -7,7 +7,7 @@ use super::log::minutes;
 use super::{Fixture, OpenStore, all_entries, collect_pages};
 use crate::WorkflowRunStatus::{self, *};
 use crate::{
-    AUDIT_KIND, AUDIT_SOURCE, LogQuery, LogStore, RunQuery, RunTransition, StoreError,
+    AUDIT_KIND, AUDIT_SOURCE, LogBackend, LogQuery, RunQuery, RunTransition, StoreError,
     TransitionOutcome, WorkflowRun,
 };
 
@@ -46,7 +46,7 @@ fn transition(to: WorkflowRunStatus, at: DateTime<Utc>) -> RunTransition {
 }
 
 /// Moves `run-1` to `status` by a legal path (nothing for `None`); returns the run.
-fn bring_to(store: &dyn LogStore, status: Option<WorkflowRunStatus>) -> Option<WorkflowRun> {
+fn bring_to(store: &dyn LogBackend, status: Option<WorkflowRunStatus>) -> Option<WorkflowRun> {
     let path = match status {
         None => vec![],
         Some(direct @ (Queued | Started | Dropped)) => vec![direct],
@@ -131,7 +131,7 @@ pub fn transition_pair(open: OpenStore, from: Option<WorkflowRunStatus>, to: Wor
     }
 }
 
-fn apply(store: &dyn LogStore, to: WorkflowRunStatus, minute: i64) -> WorkflowRun {
+fn apply(store: &dyn LogBackend, to: WorkflowRunStatus, minute: i64) -> WorkflowRun {
     store
         .transition_run(transition(to, minutes(minute)))
         .unwrap_or_else(|err| panic!("transition to {to}: {err}"))

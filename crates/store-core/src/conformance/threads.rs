@@ -3,7 +3,7 @@
 use super::log::minutes;
 use super::{Fixture, OpenStore, all_entries, collect_pages};
 use crate::{
-    DaySpan, GetThreadRoundsParams, LogId, LogQuery, LogStore, StoreError, THREAD_KIND,
+    DaySpan, GetThreadRoundsParams, LogBackend, LogId, LogQuery, StoreError, THREAD_KIND,
     THREAD_SOURCE, ThreadMessage, ThreadRoundRow,
 };
 
@@ -17,7 +17,7 @@ fn message(thread: &str, round: u32, role: &str, minute: i64) -> ThreadMessage {
     }
 }
 
-fn append_all(store: &dyn LogStore, messages: &[ThreadMessage]) -> Vec<ThreadRoundRow> {
+fn append_all(store: &dyn LogBackend, messages: &[ThreadMessage]) -> Vec<ThreadRoundRow> {
     messages
         .iter()
         .map(|m| {
@@ -35,7 +35,7 @@ fn append_all(store: &dyn LogStore, messages: &[ThreadMessage]) -> Vec<ThreadRou
         .collect()
 }
 
-fn rounds(store: &dyn LogStore, params: GetThreadRoundsParams) -> Vec<ThreadRoundRow> {
+fn rounds(store: &dyn LogBackend, params: GetThreadRoundsParams) -> Vec<ThreadRoundRow> {
     store.thread_rounds(&params).expect("thread_rounds")
 }
 

@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::conformance::reference_query;
 use crate::{
-    DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStore, NewLogEntry, RunQuery,
-    RunTransition, StoreError, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome,
-    TransitionPlan, WorkflowRun, check_meta_key, check_meta_pairs, now_millis, plan_transition,
-    prepare_batch,
+    DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogMaintenance, LogQuery, LogStore,
+    LogTransfer, NewLogEntry, Order, RunQuery, RunTransition, StoreError, StoreResult,
+    ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
+    kit::{
+        TransitionPlan, check_meta_key, check_meta_pairs, now_millis, plan_transition,
+        prepare_batch,
+    },
 };
 
 #[derive(Debug, Default)]
@@ -28,7 +30,7 @@ struct State {
 
 impl State {
     /// Appends the whole batch, or nothing when it would pass [`crate::MAX_LOG_ID`].
-    fn append(&mut self, entries: Vec<crate::PreparedEntry>) -> StoreResult<Vec<LogEntry>> {
+    fn append(&mut self, entries: Vec<crate::kit::PreparedEntry>) -> StoreResult<Vec<LogEntry>> {
         let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
         if self.next_id.saturating_add(count) > crate::MAX_LOG_ID.0 {
             return Err(crate::StoreError::IdsExhausted {
@@ -93,7 +95,7 @@ impl LogStore for MemoryLogStore {
         query.validate()?;
         let state = self.state();
         let all: Vec<LogEntry> = state.entries.values().cloned().collect();
-        Ok(reference_query(&all, query))
+        Ok(answer_query(&all, query))
     }
 
     fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
@@ -120,18 +122,6 @@ impl LogStore for MemoryLogStore {
 
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
         Ok(self.state().runs.get(run_id).cloned())
-    }
-
-    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>> {
-        let mut active: Vec<_> = self
-            .state()
-            .runs
-            .values()
-            .filter(|r| r.status.is_active())
-            .cloned()
-            .collect();
-        by_creation(&mut active);
-        Ok(active)
     }
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
@@ -231,7 +221,9 @@ impl LogStore for MemoryLogStore {
     fn meta_delete(&self, key: &str) -> StoreResult<bool> {
         Ok(self.state().meta.remove(key).is_some())
     }
+}
 
+impl LogMaintenance for MemoryLogStore {
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
         check_meta_pairs(meta)?;
         let mut state = self.state();
@@ -293,7 +285,9 @@ impl LogStore for MemoryLogStore {
     fn compact(&self) -> StoreResult<()> {
         Ok(())
     }
+}
 
+impl LogTransfer for MemoryLogStore {
     fn thread_index(
         &self,
         after: Option<LogId>,
@@ -331,7 +325,7 @@ impl LogStore for MemoryLogStore {
             .iter()
             .find(|run| state.runs.contains_key(&run.run_id))
         {
-            return Err(crate::existing_run(&run.run_id));
+            return Err(crate::kit::existing_run(&run.run_id));
         }
         if let Some(last) = batch.last_id() {
             state.next_id = state.next_id.max(last.0);
@@ -349,5 +343,21 @@ impl LogStore for MemoryLogStore {
         }
         state.meta.extend(batch.meta);
         Ok(())
+    }
+}
+
+/// What `query` must return from a log holding `entries` (in id order): the reference
+/// semantics of [`crate::LogQuery`], written as plainly as possible.
+pub(crate) fn answer_query(entries: &[LogEntry], query: &LogQuery) -> Vec<LogEntry> {
+    let matching = entries.iter().filter(|entry| query.matches(entry)).cloned();
+    let limit = query.effective_limit();
+    match query.order {
+        Order::Ascending => matching.take(limit).collect(),
+        Order::Descending => {
+            let mut all: Vec<_> = matching.collect();
+            all.reverse();
+            all.truncate(limit);
+            all
+        }
     }
 }

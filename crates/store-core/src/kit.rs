@@ -1,0 +1,32 @@
+//! The implementers' kit: what a backend needs to keep the contract that a program using a
+//! store does not. Every rule of `docs/SPEC.md` that is not an engine's is written here once,
+//! so that backends stay thin adapters with no copied logic:
+//!
+//! - entries: [`prepare_batch`] checks and timestamps a batch before any write;
+//! - runs: [`plan_transition`] decides a transition from the stored run, the backend only
+//!   reads and writes what the [`TransitionPlan`] says;
+//! - time: the kept range ([`check_ts`], [`bound_millis`], ...) and UTC day numbers
+//!   ([`day_number`], [`day_bounds`], ...), which index entries by day;
+//! - blobs: the readers ([`ChunkedReader`], [`VerifyingReader`]) and the [`Hasher`];
+//! - files: the [`FileOps`] seam that crash tests fail step by step, and
+//!   [`create_parent_folders`].
+//!
+//! A program that only uses a store never needs this module.
+
+pub use crate::blob::{ChunkedReader, Hasher, VerifyingReader, fill_buffer, read_verified};
+pub use crate::files::{FileOps, RealFiles, create_parent_folders};
+pub use crate::import::existing_run;
+pub use crate::log::{
+    PreparedEntry, format_ts, now_millis, prepare_batch, time_from_millis, truncate_to_millis,
+    ts_millis,
+};
+pub use crate::maintenance::{
+    DAY_MILLIS, DAY_PAGE, day_bounds, day_in_range, day_number, day_of_number, day_stream,
+    number_of_day,
+};
+pub use crate::range::{
+    MAX_TS_MILLIS, MIN_TS_MILLIS, bound_millis, check_log_id, check_optional_ts, check_size,
+    check_ts, millis_in_range,
+};
+pub use crate::run::{TransitionPlan, plan_transition};
+pub use crate::store::{check_meta_key, check_meta_pairs};
