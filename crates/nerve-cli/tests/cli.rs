@@ -689,10 +689,7 @@ fn a_redb_store_held_by_another_process_is_named_as_locked() {
     cli.ok(&["meta", "set", "k", "v"]);
     let held = nerve_store::RedbLogStore::open_with(
         cli.path(),
-        nerve_store::RedbOptions {
-            multi_process: false,
-            ..nerve_store::RedbOptions::default()
-        },
+        nerve_store::RedbOptions::default().multi_process(false),
     )
     .expect("this process holds the file for itself");
     let err = cli.fails(&["meta", "get", "k"]);

@@ -54,7 +54,7 @@ pub mod archive {
 #[cfg(feature = "redb")]
 pub use store_redb::{RedbBlobStore, RedbLogStore, RedbOptions};
 #[cfg(feature = "sqlite")]
-pub use store_sqlite::{SqliteBlobStore, SqliteLogStore, SqliteOptions, Synchronous};
+pub use store_sqlite::{SqliteBlobStore, SqliteLogStore, SqliteOptions};
 
 /// An opened store: what a daemon or the CLI works with.
 #[non_exhaustive]
@@ -108,12 +108,22 @@ pub struct OpenOptions {
     /// `None` keeps the backend's default (64 MiB), right for a daemon; a batch job that
     /// reads the log through once, such as an archive run, wants a few MiB.
     pub cache_bytes: Option<usize>,
+    /// What a commit that returned survives. `None` keeps the backend's default (see
+    /// `SqliteOptions::durability` and `RedbOptions::durability`); a backend gives at least
+    /// the level asked for.
+    pub durability: Option<Durability>,
 }
 
 impl OpenOptions {
     /// These options with a page cache of `bytes`.
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = Some(bytes);
+        self
+    }
+
+    /// These options with commits at least as durable as `durability`.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = Some(durability);
         self
     }
 }
@@ -172,24 +182,26 @@ fn open_backend(location: &Location, options: &OpenOptions) -> StoreResult<Opene
 
 #[cfg(feature = "sqlite")]
 fn sqlite_options(options: &OpenOptions) -> store_sqlite::SqliteOptions {
-    let defaults = store_sqlite::SqliteOptions::default();
-    store_sqlite::SqliteOptions {
-        cache_size_kib: options
-            .cache_bytes
-            .map_or(defaults.cache_size_kib, |bytes| {
-                u32::try_from(bytes / 1024).unwrap_or(u32::MAX)
-            }),
-        ..defaults
+    let mut sqlite = store_sqlite::SqliteOptions::default();
+    if let Some(bytes) = options.cache_bytes {
+        sqlite = sqlite.cache_bytes(bytes);
     }
+    if let Some(durability) = options.durability {
+        sqlite = sqlite.durability(durability);
+    }
+    sqlite
 }
 
 #[cfg(feature = "redb")]
 fn redb_options(options: &OpenOptions) -> store_redb::RedbOptions {
-    let defaults = store_redb::RedbOptions::default();
-    store_redb::RedbOptions {
-        cache_size: options.cache_bytes.unwrap_or(defaults.cache_size),
-        ..defaults
+    let mut redb = store_redb::RedbOptions::default();
+    if let Some(bytes) = options.cache_bytes {
+        redb = redb.cache_bytes(bytes);
     }
+    if let Some(durability) = options.durability {
+        redb = redb.durability(durability);
+    }
+    redb
 }
 
 /// The README's code, compiled and run as doctests so that it stays true.

@@ -50,20 +50,17 @@ fn prepare(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The page cache a batch archive run opens the store with (per connection, KiB), unless
-/// `NERVE_CACHE_KIB` says otherwise: it streams the log once, so a daemon's large cache
+/// The page cache a batch archive run opens the store with (per connection, bytes), unless
+/// `NERVE_CACHE_BYTES` says otherwise: it streams the log once, so a daemon's large cache
 /// would only fill up.
-const BATCH_CACHE_KIB: u32 = 8 * 1024;
+const BATCH_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let cache_size_kib = match std::env::var("NERVE_CACHE_KIB") {
+    let cache_bytes = match std::env::var("NERVE_CACHE_BYTES") {
         Ok(text) => text.parse()?,
-        Err(_) => BATCH_CACHE_KIB,
+        Err(_) => BATCH_CACHE_BYTES,
     };
-    let options = SqliteOptions {
-        cache_size_kib,
-        ..SqliteOptions::default()
-    };
+    let options = SqliteOptions::default().cache_bytes(cache_bytes);
     let store = SqliteLogStore::open_with(dir.join("nerve.db"), options)?;
     let options = ArchiveOptions {
         dir: dir.join("archive"),

@@ -12,11 +12,12 @@ use chrono::DateTime;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
+use store_core::Durability;
 use store_core::{
     LogEntry, LogId, LogMaintenance, LogQuery, LogStore, NewLogEntry, RunTransition,
     WorkflowRunStatus, kit::now_millis,
 };
-use store_redb::{Durability, RedbLogStore, RedbOptions};
+use store_redb::{RedbLogStore, RedbOptions};
 
 const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
 const LOGS_BY_REF: TableDefinition<(&str, u64), ()> = TableDefinition::new("logs_by_ref");
@@ -185,11 +186,9 @@ fn query_fixture(rows: usize) -> PathBuf {
     let _ = std::fs::remove_file(&path);
     let refs = rows / QUERY_ROWS;
     let start = now_millis() - chrono::Duration::days(30);
-    let options = RedbOptions {
-        durability: Durability::Eventual,
-        multi_process: false,
-        ..RedbOptions::default()
-    };
+    let options = RedbOptions::default()
+        .durability(Durability::Deferred)
+        .multi_process(false);
     let store = RedbLogStore::open_with(&path, options).expect("create the fixture");
     for chunk in (0..rows).collect::<Vec<_>>().chunks(10_000) {
         let batch = chunk
@@ -383,10 +382,7 @@ fn bench_transition_run(c: &mut Criterion) {
 fn bench_multi_writer_cost(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let shared = RedbLogStore::open(dir.path().join("shared.redb")).expect("open");
-    let options = RedbOptions {
-        multi_process: false,
-        ..RedbOptions::default()
-    };
+    let options = RedbOptions::default().multi_process(false);
     let exclusive =
         RedbLogStore::open_with(dir.path().join("exclusive.redb"), options).expect("open");
     let mut group = c.benchmark_group("redb_append_multi_writer_cost");

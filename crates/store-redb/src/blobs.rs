@@ -68,7 +68,7 @@ impl RedbBlobStore {
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
         Ok(RedbBlobStore {
             engine: Engine::open(path.as_ref(), &options)?,
-            durability: options.durability.to_redb(),
+            durability: crate::options::redb_durability(options.durability),
         })
     }
 
@@ -77,7 +77,7 @@ impl RedbBlobStore {
     pub(crate) fn on_engine(engine: Engine, options: &RedbOptions) -> Self {
         RedbBlobStore {
             engine,
-            durability: options.durability.to_redb(),
+            durability: crate::options::redb_durability(options.durability),
         }
     }
 

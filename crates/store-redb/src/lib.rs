@@ -3,7 +3,7 @@
 //!
 //! - Rows are postcard-encoded; every query of the contract walks a secondary index table
 //!   whose key ends in the order it returns (O(log n + k)).
-//! - Durability: `redb::Durability::Immediate` by default (a commit is on the disk when it
+//! - Durability: [`store_core::Durability::PowerLoss`] (redb `Immediate`) by default (a commit is on the disk when it
 //!   returns).
 //! - Concurrency: `Send + Sync`; reads run on snapshots beside the writer; by default a
 //!   second process may open the same file and read and write (`ConcurrencyMode::MultiWriter`).
@@ -24,5 +24,5 @@ mod tables;
 mod write;
 
 pub use blobs::RedbBlobStore;
-pub use options::{Durability, RedbOptions};
+pub use options::RedbOptions;
 pub use store::RedbLogStore;

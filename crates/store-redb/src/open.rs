@@ -6,13 +6,14 @@ use std::path::Path;
 use redb::{ConcurrencyMode, Database, DatabaseError, ReadableTable, StorageError, TableHandle};
 use store_core::{StoreError, StoreResult};
 
-use crate::options::{Durability, RedbOptions};
+use crate::options::RedbOptions;
 use crate::tables::{
     BLOB_CHUNKS, BLOBS, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
     LOGS_BY_TS, META, NEXT_LOG_ID_KEY, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD,
     RUNS_BY_WORKFLOW, SCHEMA_VERSION, SCHEMA_VERSION_KEY, STORE_INFO, THREAD_MESSAGES,
     THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND,
 };
+use store_core::Durability;
 
 /// redb's error as a [`StoreError`]: another process holding the file becomes
 /// [`StoreError::Busy`], all else [`StoreError::Backend`], both with what the store was doing.
@@ -43,10 +44,10 @@ fn not_a_store(path: &Path, reason: impl Into<String>) -> StoreError {
 
 /// Opens (or creates) the database at `path` and checks or creates the store's schema.
 pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<Database> {
-    if options.multi_process && options.durability == Durability::Eventual {
+    if options.multi_process && options.durability == Durability::Deferred {
         return Err(StoreError::invalid(
             "durability",
-            "Eventual needs multi_process: false (redb refuses non-durable commits when other \
+            "deferred needs multi_process: false (redb refuses non-durable commits when other \
              processes may share the file)",
         ));
     }
@@ -80,7 +81,7 @@ pub(crate) fn builder(options: &RedbOptions) -> redb::Builder {
     };
     let mut builder = redb::Builder::new();
     builder
-        .set_cache_size(options.cache_size)
+        .set_cache_size(options.cache_bytes)
         .set_concurrency_mode(mode)
         .set_check_integrity_on_open(options.verify_on_open);
     builder

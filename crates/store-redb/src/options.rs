@@ -1,34 +1,34 @@
 //! How a redb store is opened.
 
-/// When a commit is on the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `redb::Durability::Immediate`, the default: a commit is on the disk when it returns;
-    /// it survives a crash of the process or a power loss.
-    #[default]
-    Immediate,
-    /// `redb::Durability::None`: a commit is made durable by the next immediate one (the
-    /// store makes every `delete_days` immediate). A crash may lose the latest commits, never
-    /// corrupt the file. Only for a single-process store (`multi_process: false`): redb
-    /// refuses non-durable commits when other processes may share the file.
-    Eventual,
-}
+use store_core::Durability;
 
-impl Durability {
-    /// redb's durability for a commit of this store.
-    pub(crate) const fn to_redb(self) -> redb::Durability {
-        match self {
-            Durability::Immediate => redb::Durability::Immediate,
-            Durability::Eventual => redb::Durability::None,
-        }
+/// redb's durability for a commit at `durability`: `Immediate`, but `None` for
+/// [`Durability::Deferred`]. redb has no level between the two, so
+/// [`Durability::ProcessCrash`] syncs as [`Durability::PowerLoss`] does.
+pub(crate) const fn redb_durability(durability: Durability) -> redb::Durability {
+    match durability {
+        Durability::Deferred => redb::Durability::None,
+        _ => redb::Durability::Immediate,
     }
 }
 
 /// The settings of a [`crate::RedbLogStore`]. `RedbOptions::default()` is what
-/// [`crate::RedbLogStore::open`] uses.
+/// [`crate::RedbLogStore::open`] uses; change it with the builder methods:
+///
+/// ```
+/// use store_redb::RedbOptions;
+/// let options = RedbOptions::default().multi_process(false).cache_bytes(4 << 20);
+/// # assert_eq!(options.cache_bytes, 4 << 20);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RedbOptions {
-    /// When a commit is on the disk; [`Durability::Immediate`] by default.
+    /// What a commit that returned survives; [`Durability::PowerLoss`] (redb `Immediate`)
+    /// by default. [`Durability::Deferred`] (redb `None`) makes a commit durable only with
+    /// the next synced one (the store syncs every `delete_days`): a crash of the process may
+    /// lose the newest commits and their ids be given out again, never corrupt the file. It
+    /// needs `multi_process: false`: redb refuses non-durable commits when other processes
+    /// may share the file.
     pub durability: Durability,
     /// Whether other processes may open the file for reading and writing while this one
     /// has it open (`redb::ConcurrencyMode::MultiWriter`); `true` by default, so that the
@@ -42,7 +42,7 @@ pub struct RedbOptions {
     /// tries to open it gets [`store_core::StoreError::Busy`].
     pub multi_process: bool,
     /// Bytes of memory redb may use to cache pages; 64 MiB by default.
-    pub cache_size: usize,
+    pub cache_bytes: usize,
     /// Verify the checksum of every page when the file is opened; `true` by default. redb
     /// may panic on a file damaged behind its back unless it was verified, and a store
     /// never panics on a damaged file; the cost is a read of the whole file at open. Turn
@@ -53,10 +53,36 @@ pub struct RedbOptions {
 impl Default for RedbOptions {
     fn default() -> Self {
         RedbOptions {
-            durability: Durability::Immediate,
+            durability: Durability::PowerLoss,
             multi_process: true,
-            cache_size: 64 * 1024 * 1024,
+            cache_bytes: 64 * 1024 * 1024,
             verify_on_open: true,
         }
+    }
+}
+
+impl RedbOptions {
+    /// These options with commits as durable as `durability`.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// These options sharing the file with other processes, or not.
+    pub fn multi_process(mut self, shared: bool) -> Self {
+        self.multi_process = shared;
+        self
+    }
+
+    /// These options with `bytes` of page cache.
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// These options verifying the whole file at open, or not.
+    pub fn verify_on_open(mut self, verify: bool) -> Self {
+        self.verify_on_open = verify;
+        self
     }
 }

@@ -70,11 +70,11 @@ impl RedbLogStore {
     ///
     /// # Errors
     /// As [`RedbLogStore::open`], and [`store_core::StoreError::InvalidInput`] for
-    /// [`crate::Durability::Eventual`] with `multi_process`.
+    /// [`store_core::Durability::Deferred`] with `multi_process`.
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
         Ok(RedbLogStore {
             engine: Engine::open(path.as_ref(), &options)?,
-            durability: options.durability.to_redb(),
+            durability: crate::options::redb_durability(options.durability),
         })
     }
 
@@ -83,7 +83,7 @@ impl RedbLogStore {
     pub(crate) fn on_engine(engine: Engine, options: &RedbOptions) -> Self {
         RedbLogStore {
             engine,
-            durability: options.durability.to_redb(),
+            durability: crate::options::redb_durability(options.durability),
         }
     }
 

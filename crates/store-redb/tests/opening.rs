@@ -2,8 +2,9 @@
 //! redb, another program's redb file, a newer schema, options that cannot work together.
 
 use redb::{ReadableDatabase, TableDefinition};
+use store_core::Durability;
 use store_core::{LogQuery, LogStore, NewLogEntry, StoreError};
-use store_redb::{Durability, RedbLogStore, RedbOptions};
+use store_redb::{RedbLogStore, RedbOptions};
 
 const STORE_INFO: TableDefinition<&str, u64> = TableDefinition::new("nerve_store");
 
@@ -78,12 +79,9 @@ fn a_newer_schema_is_refused_and_nothing_is_lost() {
 }
 
 #[test]
-fn eventual_durability_with_a_shared_file_is_refused_by_name() {
+fn deferred_durability_with_a_shared_file_is_refused_by_name() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = RedbOptions {
-        durability: Durability::Eventual,
-        ..RedbOptions::default()
-    };
+    let options = RedbOptions::default().durability(Durability::Deferred);
     let err = RedbLogStore::open_with(dir.path().join("nerve.redb"), options).expect_err("refused");
     assert!(
         matches!(
@@ -98,14 +96,12 @@ fn eventual_durability_with_a_shared_file_is_refused_by_name() {
 }
 
 #[test]
-fn eventual_durability_alone_keeps_what_it_wrote_across_a_clean_close() {
+fn deferred_durability_alone_keeps_what_it_wrote_across_a_clean_close() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("nerve.redb");
-    let options = RedbOptions {
-        durability: Durability::Eventual,
-        multi_process: false,
-        ..RedbOptions::default()
-    };
+    let options = RedbOptions::default()
+        .durability(Durability::Deferred)
+        .multi_process(false);
     let entry = RedbLogStore::open_with(&path, options.clone())
         .expect("open")
         .append(NewLogEntry::new("s", "k", "p"))
@@ -121,10 +117,7 @@ fn eventual_durability_alone_keeps_what_it_wrote_across_a_clean_close() {
 fn an_exclusive_store_refuses_a_second_opener_as_busy() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("nerve.redb");
-    let options = RedbOptions {
-        multi_process: false,
-        ..RedbOptions::default()
-    };
+    let options = RedbOptions::default().multi_process(false);
     let _held = RedbLogStore::open_with(&path, options).expect("the first opener");
     let err = RedbLogStore::open(&path).expect_err("a second opener");
     assert!(matches!(err, StoreError::Busy { .. }), "{err}");

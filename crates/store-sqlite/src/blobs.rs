@@ -10,8 +10,9 @@ use store_core::{
 };
 
 use crate::connections::{Connections, Reader};
-use crate::options::{SqliteOptions, Synchronous};
+use crate::options::SqliteOptions;
 use crate::schema::engine_error;
+use store_core::Durability;
 
 /// The largest chunk a blob is cut into: what a read or a write holds in memory at once.
 const CHUNK: usize = 256 * 1024;
@@ -59,17 +60,16 @@ fn source_error(err: io::Error) -> StoreError {
 impl SqliteBlobStore {
     /// Opens the blob store in the SQLite file at `path` (a store's file, or a file of its
     /// own), creating it if missing, with [`SqliteOptions::default`] but
-    /// [`Synchronous::Full`]: a blob write that has returned must survive a power loss, so
+    /// [`Durability::PowerLoss`]: a blob write that has returned must survive a power loss, so
     /// that a log entry written after it never names a lost blob.
     ///
     /// # Errors
     /// As [`crate::SqliteLogStore::open`].
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        let options = SqliteOptions {
-            synchronous: Synchronous::Full,
-            ..SqliteOptions::default()
-        };
-        Self::open_with(path, options)
+        Self::open_with(
+            path,
+            SqliteOptions::default().durability(Durability::PowerLoss),
+        )
     }
 
     /// Opens the blob store at `path` with `options`.

@@ -1,8 +1,9 @@
 //! The SQLite backend of nerve-store: [`SqliteLogStore`], a [`store_core::LogStore`] in one
 //! SQLite file in WAL mode, and [`SqliteBlobStore`], a [`store_core::BlobStore`] in one.
 //!
-//! - Durability: `synchronous=NORMAL` by default (a crash of the process loses nothing
-//!   committed), `FULL` on request ([`SqliteOptions`]).
+//! - Durability: [`store_core::Durability::ProcessCrash`] (`synchronous=NORMAL`) by default:
+//!   a crash of the process loses nothing committed; [`store_core::Durability::PowerLoss`]
+//!   (`FULL`) on request ([`SqliteOptions`]).
 //! - Concurrency: `Send + Sync`; one writer connection, a pool of read connections that
 //!   never wait for it; a second process may read and write the same file (WAL and a busy
 //!   timeout).
@@ -21,5 +22,5 @@ mod schema;
 mod store;
 
 pub use blobs::SqliteBlobStore;
-pub use options::{SqliteOptions, Synchronous};
+pub use options::SqliteOptions;
 pub use store::SqliteLogStore;

@@ -2,42 +2,48 @@
 
 use std::time::Duration;
 
-/// How hard a commit waits for the disk (`PRAGMA synchronous`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Synchronous {
-    /// `NORMAL`, the default: in WAL mode a commit survives a crash of the process; a power
-    /// loss may lose the last commits, never corrupt the file.
-    #[default]
-    Normal,
-    /// `FULL`: every commit is synced to the disk before it returns; survives a power loss.
-    /// About three times slower per single-entry commit.
-    Full,
-}
+use store_core::Durability;
 
-impl Synchronous {
-    pub(crate) const fn pragma_value(self) -> i64 {
-        match self {
-            Synchronous::Normal => 1,
-            Synchronous::Full => 2,
-        }
+/// SQLite's `PRAGMA synchronous` for a durability level: `FULL` (2) for
+/// [`Durability::PowerLoss`], `NORMAL` (1) otherwise. SQLite has no level weaker than
+/// `NORMAL` that keeps a WAL file whole through a power loss, so [`Durability::Deferred`] is
+/// `NORMAL` too.
+pub(crate) const fn synchronous_pragma(durability: Durability) -> i64 {
+    match durability {
+        Durability::PowerLoss => 2,
+        _ => 1,
     }
 }
 
 /// The settings of a [`crate::SqliteLogStore`]. `SqliteOptions::default()` is what
-/// [`crate::SqliteLogStore::open`] uses.
+/// [`crate::SqliteLogStore::open`] uses; change it with the builder methods:
+///
+/// ```
+/// use store_sqlite::SqliteOptions;
+/// let options = SqliteOptions::default()
+///     .durability(store_core::Durability::PowerLoss)
+///     .cache_bytes(4 << 20);
+/// # assert_eq!(options.cache_bytes, 4 << 20);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SqliteOptions {
-    /// Durability of commits; [`Synchronous::Normal`] by default.
-    pub synchronous: Synchronous,
+    /// What a commit that returned survives. [`Durability::ProcessCrash`]
+    /// (`synchronous=NORMAL` in WAL mode) by default: a crash of the process loses nothing,
+    /// a power loss may lose the newest commits, and their ids are then given out again.
+    /// [`Durability::PowerLoss`] (`synchronous=FULL`) syncs every commit; it costs a sync
+    /// per commit.
+    pub durability: Durability,
     /// How long an operation waits for another connection's lock (another process writing)
     /// before it fails with [`store_core::StoreError::Busy`]. 5 seconds by default.
     pub busy_timeout: Duration,
-    /// The page cache of each connection, in KiB (`PRAGMA cache_size = -N`), allocated as
-    /// pages are used. 64 MiB by default, so that the hot part of a large log's indexes stays
-    /// in memory for a long-running daemon (a 50-row query on a 1,000,000-entry log took
-    /// 55 µs with it, 78 µs with 32 MiB). A batch job that streams the whole log, such as an
-    /// archive run, wants a few MiB: the writer and each reader can each fill their cache.
-    pub cache_size_kib: u32,
+    /// Bytes of page cache of each connection (`PRAGMA cache_size = -KiB`, rounded down to
+    /// whole KiB), allocated as pages are used. 64 MiB by default, so that the hot part of a
+    /// large log's indexes stays in memory for a long-running daemon (a 50-row query on a
+    /// 1,000,000-entry log took 55 µs with it, 78 µs with 32 MiB). A batch job that streams
+    /// the whole log, such as an archive run, wants a few MiB: the writer and each reader can
+    /// each fill their cache.
+    pub cache_bytes: usize,
     /// Bytes of the file that readers may map into memory (`PRAGMA mmap_size`); 0 (off) by
     /// default. Mapping makes index reads cheaper, but an I/O error on a mapped page is a
     /// `SIGBUS` that kills the process instead of an error: turn it on knowingly.
@@ -50,11 +56,48 @@ pub struct SqliteOptions {
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
-            synchronous: Synchronous::Normal,
+            durability: Durability::ProcessCrash,
             busy_timeout: Duration::from_secs(5),
-            cache_size_kib: 64 * 1024,
+            cache_bytes: 64 * 1024 * 1024,
             mmap_size: 0,
             max_idle_readers: 4,
         }
+    }
+}
+
+impl SqliteOptions {
+    /// These options with commits as durable as `durability`.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// These options with a busy timeout of `timeout`.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// These options with `bytes` of page cache per connection.
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// These options with `bytes` of the file mapped into memory.
+    pub fn mmap_size(mut self, bytes: u64) -> Self {
+        self.mmap_size = bytes;
+        self
+    }
+
+    /// These options keeping at most `count` idle read connections.
+    pub fn max_idle_readers(mut self, count: usize) -> Self {
+        self.max_idle_readers = count;
+        self
+    }
+
+    /// `PRAGMA cache_size`'s argument for [`SqliteOptions::cache_bytes`]: negative KiB.
+    pub(crate) fn cache_size_pragma(&self) -> i64 {
+        -i64::try_from(self.cache_bytes / 1024).unwrap_or(i64::MAX)
     }
 }

@@ -193,9 +193,9 @@ fn apply_connection_pragmas(
         conn,
         path,
         "synchronous",
-        options.synchronous.pragma_value(),
+        crate::options::synchronous_pragma(options.durability),
     )?;
-    set_and_check(conn, path, "cache_size", -i64::from(options.cache_size_kib))?;
+    set_and_check(conn, path, "cache_size", options.cache_size_pragma())?;
     let mmap = i64::try_from(options.mmap_size)
         .map_err(|_| StoreError::invalid("mmap_size", "must fit in an i64"))?;
     // SQLite caps mmap_size at its compile-time maximum; read back the value it took.

@@ -71,10 +71,7 @@ fn two_handles_on_one_file_see_each_others_commits() {
 fn a_lock_held_past_the_busy_timeout_is_busy_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("nerve.db");
-    let options = SqliteOptions {
-        busy_timeout: Duration::from_millis(50),
-        ..SqliteOptions::default()
-    };
+    let options = SqliteOptions::default().busy_timeout(Duration::from_millis(50));
     let store = SqliteLogStore::open_with(&path, options).expect("open");
     let kept = store
         .append(NewLogEntry::new("s", "k", "kept"))

@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use rusqlite::Connection;
+use store_core::Durability;
 use store_core::{LogStore, NewLogEntry, StoreError};
-use store_sqlite::{SqliteLogStore, SqliteOptions, Synchronous};
+use store_sqlite::{SqliteLogStore, SqliteOptions};
 
 fn file_bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).expect("read the file")
@@ -15,10 +16,7 @@ fn file_bytes(path: &Path) -> Vec<u8> {
 fn full_durability_opens_and_keeps_what_it_wrote() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("nerve.db");
-    let options = SqliteOptions {
-        synchronous: Synchronous::Full,
-        ..SqliteOptions::default()
-    };
+    let options = SqliteOptions::default().durability(Durability::PowerLoss);
     let entry = SqliteLogStore::open_with(&path, options.clone())
         .expect("open with FULL")
         .append(NewLogEntry::new("s", "k", "p"))
