@@ -10,7 +10,7 @@ use store_core::{
 };
 
 use crate::engine::Engine;
-use crate::open::engine_error;
+use crate::error::Context;
 use crate::options::RedbOptions;
 use crate::tables::{BLOB_CHUNKS, BLOBS, NEXT_BLOB_ID_KEY, STORE_INFO};
 
@@ -106,9 +106,7 @@ impl BlobStore for RedbBlobStore {
         let Some((blob_id, _)) = lookup_in(&tx, digest)? else {
             return Ok(None);
         };
-        let chunks = tx
-            .open_table(BLOB_CHUNKS)
-            .map_err(|err| engine_error(context(), err))?;
+        let chunks = tx.open_table(BLOB_CHUNKS).context(context())?;
         let reader = ChunkedReader::new(move |seq| {
             let chunk = chunks.get((blob_id, seq)).map_err(io::Error::other)?;
             Ok(chunk.map(|data| data.value().to_vec()))
@@ -123,22 +121,18 @@ impl BlobStore for RedbBlobStore {
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
         let context = format!("deleting blob {digest}");
         self.engine.write_if(&context, self.durability, |tx| {
-            let mut blobs = tx
-                .open_table(BLOBS)
-                .map_err(|err| engine_error(&context, err))?;
+            let mut blobs = tx.open_table(BLOBS).context(&context)?;
             let removed = blobs
                 .remove(digest.as_bytes().as_slice())
-                .map_err(|err| engine_error(&context, err))?
+                .context(&context)?
                 .map(|row| row.value());
             let Some((blob_id, _)) = removed else {
                 return Ok((false, false));
             };
-            let mut chunks = tx
-                .open_table(BLOB_CHUNKS)
-                .map_err(|err| engine_error(&context, err))?;
+            let mut chunks = tx.open_table(BLOB_CHUNKS).context(&context)?;
             chunks
                 .retain_in((blob_id, 0)..=(blob_id, u32::MAX), |_, _| false)
-                .map_err(|err| engine_error(&context, err))?;
+                .context(&context)?;
             Ok((true, true))
         })
     }
@@ -151,12 +145,10 @@ impl BlobStore for RedbBlobStore {
 /// Every digest of the blobs table, in order.
 fn list_in(tx: &ReadTransaction) -> StoreResult<Vec<Digest>> {
     let context = "listing blobs";
-    let blobs = tx
-        .open_table(BLOBS)
-        .map_err(|err| engine_error(context, err))?;
+    let blobs = tx.open_table(BLOBS).context(context)?;
     let mut digests = Vec::new();
-    for item in blobs.iter().map_err(|err| engine_error(context, err))? {
-        let (key, _) = item.map_err(|err| engine_error(context, err))?;
+    for item in blobs.iter().context(context)? {
+        let (key, _) = item.context(context)?;
         let bytes: [u8; 32] = key.value().try_into().map_err(|_| {
             StoreError::corrupt(
                 "blobs",
@@ -173,12 +165,8 @@ fn list_in(tx: &ReadTransaction) -> StoreResult<Vec<Digest>> {
 /// in the same snapshot.
 fn lookup_in(tx: &ReadTransaction, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
     let context = || format!("looking up blob {digest}");
-    let blobs = tx
-        .open_table(BLOBS)
-        .map_err(|err| engine_error(context(), err))?;
-    let found = blobs
-        .get(digest.as_bytes().as_slice())
-        .map_err(|err| engine_error(context(), err))?;
+    let blobs = tx.open_table(BLOBS).context(context())?;
+    let found = blobs.get(digest.as_bytes().as_slice()).context(context())?;
     Ok(found.map(|row| row.value()))
 }
 
@@ -190,16 +178,14 @@ fn stored_copy_is_whole(
     digest: &Digest,
 ) -> StoreResult<bool> {
     let context = || format!("checking the stored copy of blob {digest}");
-    let chunks = tx
-        .open_table(BLOB_CHUNKS)
-        .map_err(|err| engine_error(context(), err))?;
+    let chunks = tx.open_table(BLOB_CHUNKS).context(context())?;
     let mut hasher = Hasher::new();
     let mut expected_seq = 0u32;
     for item in chunks
         .range((blob_id, 0)..=(blob_id, u32::MAX))
-        .map_err(|err| engine_error(context(), err))?
+        .context(context())?
     {
-        let (key, data) = item.map_err(|err| engine_error(context(), err))?;
+        let (key, data) = item.context(context())?;
         if key.value().1 != expected_seq {
             return Ok(false);
         }
@@ -217,18 +203,14 @@ fn write_chunks(tx: &WriteTransaction, source: &mut dyn Read) -> StoreResult<(Di
     let size;
     let blob_id;
     {
-        let mut info = tx
-            .open_table(STORE_INFO)
-            .map_err(|err| engine_error(context, err))?;
+        let mut info = tx.open_table(STORE_INFO).context(context)?;
         blob_id = info
             .get(NEXT_BLOB_ID_KEY)
-            .map_err(|err| engine_error(context, err))?
+            .context(context)?
             .map_or(1, |v| v.value());
         info.insert(NEXT_BLOB_ID_KEY, blob_id + 1)
-            .map_err(|err| engine_error(context, err))?;
-        let mut chunks = tx
-            .open_table(BLOB_CHUNKS)
-            .map_err(|err| engine_error(context, err))?;
+            .context(context)?;
+        let mut chunks = tx.open_table(BLOB_CHUNKS).context(context)?;
         let mut buffer = vec![0; CHUNK];
         let mut total = 0u64;
         for seq in 0u32.. {
@@ -243,19 +225,17 @@ fn write_chunks(tx: &WriteTransaction, source: &mut dyn Read) -> StoreResult<(Di
             hasher.update(&buffer[..n]);
             chunks
                 .insert((blob_id, seq), &buffer[..n])
-                .map_err(|err| engine_error(context, err))?;
+                .context(context)?;
             total += n as u64;
         }
         size = total;
     }
     let digest = hasher.finish();
     {
-        let mut blobs = tx
-            .open_table(BLOBS)
-            .map_err(|err| engine_error(context, err))?;
+        let mut blobs = tx.open_table(BLOBS).context(context)?;
         let known = blobs
             .get(digest.as_bytes().as_slice())
-            .map_err(|err| engine_error(context, err))?
+            .context(context)?
             .map(|row| row.value());
         if let Some((stored_id, stored_size)) = known {
             if stored_size == size && stored_copy_is_whole(tx, stored_id, &digest)? {
@@ -263,16 +243,14 @@ fn write_chunks(tx: &WriteTransaction, source: &mut dyn Read) -> StoreResult<(Di
                 return Ok((digest, false));
             }
             // The stored copy was damaged: the new one, just hashed, takes its place.
-            let mut chunks = tx
-                .open_table(BLOB_CHUNKS)
-                .map_err(|err| engine_error(context, err))?;
+            let mut chunks = tx.open_table(BLOB_CHUNKS).context(context)?;
             chunks
                 .retain_in((stored_id, 0)..=(stored_id, u32::MAX), |_, _| false)
-                .map_err(|err| engine_error(format!("repairing blob {digest}"), err))?;
+                .with_context(|| format!("repairing blob {digest}"))?;
         }
         blobs
             .insert(digest.as_bytes().as_slice(), (blob_id, size))
-            .map_err(|err| engine_error(context, err))?;
+            .context(context)?;
     }
     Ok((digest, true))
 }

@@ -15,7 +15,8 @@ use std::sync::{RwLock, RwLockReadGuard};
 use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, WriteTransaction};
 use store_core::{StoreError, StoreResult};
 
-use crate::open::{engine_error, open_database, read_only_builder};
+use crate::error::{Context, engine_error};
+use crate::open::{open_database, read_only_builder};
 use crate::options::RedbOptions;
 
 enum State {
@@ -83,7 +84,7 @@ impl Engine {
     ) -> StoreResult<Self> {
         let db = crate::open::builder(options)
             .create_with_backend(backend)
-            .map_err(|err| engine_error("opening through a test backend", err))?;
+            .context("opening through a test backend")?;
         crate::open::check_or_create_schema(&db, path)?;
         Ok(Engine {
             path: path.to_owned(),
@@ -141,7 +142,7 @@ impl Engine {
         let began = match &*self.state() {
             State::Open(db) => db
                 .begin_write()
-                .map_err(|err| engine_error(format!("starting a transaction for {context}"), err)),
+                .with_context(|| format!("starting a transaction for {context}")),
             State::Poisoned { cause, .. } => return Err(self.poisoned(cause)),
         };
         let mut tx = began.map_err(|err| self.check(err))?;
@@ -183,13 +184,11 @@ impl Engine {
         let context = "starting a read transaction";
         self.retry_reader();
         match &*self.state() {
-            State::Open(db) => db.begin_read().map_err(|err| engine_error(context, err)),
+            State::Open(db) => db.begin_read().context(context),
             State::Poisoned {
                 reader: Some(reader),
                 ..
-            } => reader
-                .begin_read()
-                .map_err(|err| engine_error(context, err)),
+            } => reader.begin_read().context(context),
             State::Poisoned { cause, .. } => Err(self.poisoned(cause)),
         }
     }

@@ -14,6 +14,7 @@
 mod blobs;
 mod create;
 mod engine;
+mod error;
 #[cfg(test)]
 mod full_disk_tests;
 mod open;

@@ -6,6 +6,7 @@ use std::path::Path;
 use redb::{ConcurrencyMode, Database, DatabaseError, ReadableTable, StorageError, TableHandle};
 use store_core::{StoreError, StoreResult};
 
+use crate::error::{Context, engine_error};
 use crate::options::RedbOptions;
 use crate::tables::{
     BLOB_CHUNKS, BLOBS, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
@@ -14,25 +15,6 @@ use crate::tables::{
     THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND,
 };
 use store_core::Durability;
-
-/// redb's error as a [`StoreError`]: another process holding the file becomes
-/// [`StoreError::Busy`], all else [`StoreError::Backend`], both with what the store was doing.
-pub(crate) fn engine_error(context: impl Into<String>, err: impl Into<redb::Error>) -> StoreError {
-    let context = context.into();
-    match err.into() {
-        err @ (redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch) => {
-            StoreError::Busy {
-                context,
-                source: Box::new(err),
-            }
-        }
-        err => StoreError::Backend {
-            backend: "redb",
-            context,
-            source: Box::new(err),
-        },
-    }
-}
 
 fn not_a_store(path: &Path, reason: impl Into<String>) -> StoreError {
     StoreError::NotAStore {
@@ -141,28 +123,21 @@ fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
 /// program's database and a newer schema without changing anything.
 pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<()> {
     let context = || format!("checking the schema of {}", path.display());
-    let tx = db
-        .begin_write()
-        .map_err(|err| engine_error(context(), err))?;
+    let tx = db.begin_write().context(context())?;
     let tables: Vec<String> = tx
         .list_tables()
-        .map_err(|err| engine_error(context(), err))?
+        .context(context())?
         .map(|table| table.name().to_owned())
         .collect();
     if tables.is_empty() {
-        create_tables(&tx).map_err(|err| engine_error(context(), err))?;
+        create_tables(&tx).context(context())?;
         {
-            let mut info = tx
-                .open_table(STORE_INFO)
-                .map_err(|err| engine_error(context(), err))?;
+            let mut info = tx.open_table(STORE_INFO).context(context())?;
             info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)
-                .map_err(|err| engine_error(context(), err))?;
-            info.insert(NEXT_LOG_ID_KEY, 1)
-                .map_err(|err| engine_error(context(), err))?;
+                .context(context())?;
+            info.insert(NEXT_LOG_ID_KEY, 1).context(context())?;
         }
-        return tx
-            .commit()
-            .map_err(|err| engine_error("committing the new schema", err));
+        return tx.commit().context("committing the new schema");
     }
     if !tables.iter().any(|name| name == STORE_INFO.name()) {
         return Err(not_a_store(
@@ -182,7 +157,7 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
     })?;
     let version = info
         .get(SCHEMA_VERSION_KEY)
-        .map_err(|err| engine_error(context(), err))?
+        .context(context())?
         .map(|v| v.value());
     drop(info);
     match version {
@@ -193,14 +168,12 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
         }),
         Some(SCHEMA_VERSION) if tables.iter().any(|n| n == LOG_PAYLOAD_CHUNKS.name()) => {
             // Nothing to migrate: leave the file exactly as it was.
-            tx.abort().map_err(|err| engine_error(context(), err))
+            tx.abort().context(context())
         }
         Some(SCHEMA_VERSION) => {
             // A file from before big payloads were chunked: the table they need, empty.
-            tx.open_table(LOG_PAYLOAD_CHUNKS)
-                .map_err(|err| engine_error(context(), err))?;
-            tx.commit()
-                .map_err(|err| engine_error("adding the payload chunk table", err))
+            tx.open_table(LOG_PAYLOAD_CHUNKS).context(context())?;
+            tx.commit().context("adding the payload chunk table")
         }
         other => Err(not_a_store(
             path,

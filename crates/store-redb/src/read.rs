@@ -7,7 +7,7 @@ use store_core::{
     ThreadRoundRow, WorkflowRun,
 };
 
-use crate::open::engine_error;
+use crate::error::Context;
 use crate::tables::{
     LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow,
     PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW,
@@ -19,11 +19,7 @@ fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
     table: TableDefinition<'_, K, V>,
 ) -> StoreResult<ReadOnlyTable<K, V>> {
     tx.open_table(table)
-        .map_err(|err| engine_error(format!("opening table {table}"), err))
-}
-
-fn failed(context: &'static str) -> impl Fn(redb::StorageError) -> StoreError {
-    move |err| engine_error(context, err)
+        .with_context(|| format!("opening table {table}"))
 }
 
 /// The log's rows and the chunks of its big payloads, in one snapshot.
@@ -42,7 +38,7 @@ impl Logs {
 
     /// The entry `id`, if it exists.
     pub(crate) fn entry(&self, id: u64) -> StoreResult<Option<LogEntry>> {
-        let Some(bytes) = self.rows.get(id).map_err(failed("reading a log entry"))? else {
+        let Some(bytes) = self.rows.get(id).context("reading a log entry")? else {
             return Ok(None);
         };
         self.decode(id, bytes.value()).map(Some)
@@ -66,10 +62,10 @@ impl Logs {
         let last = self
             .payload_chunks
             .range((id, 0)..=(id, u32::MAX))
-            .map_err(failed(walk))?
+            .context(walk)?
             .next_back()
             .transpose()
-            .map_err(failed(walk))?
+            .context(walk)?
             .map_or(0, |(key, _)| key.value().1 as usize + 1);
         let capacity = last.min(crate::tables::MAX_PAYLOAD_CHUNKS) * PAYLOAD_CHUNK;
         let mut bytes = Vec::with_capacity(capacity);
@@ -77,9 +73,9 @@ impl Logs {
         for item in self
             .payload_chunks
             .range((id, 0)..=(id, u32::MAX))
-            .map_err(failed(walk))?
+            .context(walk)?
         {
-            let (key, chunk) = item.map_err(failed(walk))?;
+            let (key, chunk) = item.context(walk)?;
             if key.value().1 != expected {
                 return Err(StoreError::corrupt(
                     "log_payload_chunks",
@@ -150,10 +146,8 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
 
     if let Some(ref_id) = query.ref_id.as_deref() {
         let index = open(tx, LOGS_BY_REF)?;
-        let range = index
-            .range((ref_id, low)..(ref_id, high))
-            .map_err(failed(walk))?;
-        let ids = range.map(|item| item.map(|(key, _)| key.value().1).map_err(failed(walk)));
+        let range = index.range((ref_id, low)..(ref_id, high)).context(walk)?;
+        let ids = range.map(|item| item.map(|(key, _)| key.value().1).context(walk));
         return if descending {
             collect_entries(&logs, query, ids.rev())
         } else {
@@ -164,8 +158,8 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         let index = open(tx, LOGS_BY_SOURCE_KIND)?;
         let range = index
             .range((source, kind, low)..(source, kind, high))
-            .map_err(failed(walk))?;
-        let ids = range.map(|item| item.map(|(key, _)| key.value().2).map_err(failed(walk)));
+            .context(walk)?;
+        let ids = range.map(|item| item.map(|(key, _)| key.value().2).context(walk));
         return if descending {
             collect_entries(&logs, query, ids.rev())
         } else {
@@ -175,8 +169,8 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
     if let Some(source) = query.source.as_deref() {
         let index = open(tx, LOGS_BY_SOURCE_KIND)?;
         let mut ids = Vec::new();
-        for item in index.range((source, "", 0)..).map_err(failed(walk))? {
-            let (key, _) = item.map_err(failed(walk))?;
+        for item in index.range((source, "", 0)..).context(walk)? {
+            let (key, _) = item.context(walk)?;
             let (found, _, id) = key.value();
             if found != source {
                 break;
@@ -196,10 +190,10 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
             Some(until) => index.range((since, 0)..(store_core::kit::bound_millis(until), 0)),
             None => index.range((since, 0)..),
         }
-        .map_err(failed(walk))?;
+        .context(walk)?;
         let mut ids = Vec::new();
         for item in range {
-            let (key, _) = item.map_err(failed(walk))?;
+            let (key, _) = item.context(walk)?;
             let id = key.value().1;
             if (low..high).contains(&id) {
                 ids.push(id);
@@ -208,9 +202,9 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         sort_in_order(&mut ids, descending);
         return collect_entries(&logs, query, ids.into_iter().map(Ok));
     }
-    let range = logs.rows.range(low..high).map_err(failed(walk))?;
+    let range = logs.rows.range(low..high).context(walk)?;
     let mut out = Vec::new();
-    let rows = range.map(|item| item.map_err(failed(walk)));
+    let rows = range.map(|item| item.context(walk));
     let rows: Box<dyn Iterator<Item = _>> = if descending {
         Box::new(rows.rev())
     } else {
@@ -233,7 +227,7 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
 /// The run `run_id`.
 pub(crate) fn run(tx: &ReadTransaction, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
     let runs = open(tx, RUNS)?;
-    let found = runs.get(run_id).map_err(failed("reading a run"))?;
+    let found = runs.get(run_id).context("reading a run")?;
     found
         .map(|bytes| RunRow::decode_run(run_id, bytes.value()))
         .transpose()
@@ -252,10 +246,10 @@ fn run_keys(
         Some((created, id)) => table.range((prefix, created, id)..),
         None => table.range((prefix, i64::MIN, "")..),
     }
-    .map_err(failed(walk))?;
+    .context(walk)?;
     let mut keys = Vec::new();
     for item in range {
-        let (key, _) = item.map_err(failed(walk))?;
+        let (key, _) = item.context(walk)?;
         let (found, created, id) = key.value();
         if found != prefix {
             break;
@@ -304,10 +298,10 @@ pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<Wo
             Some(c) => table.range(c..),
             None => table.range((i64::MIN, "")..),
         }
-        .map_err(failed(walk))?;
+        .context(walk)?;
         let mut keys = Vec::new();
         for item in range {
-            let (key, _) = item.map_err(failed(walk))?;
+            let (key, _) = item.context(walk)?;
             let (created, id) = key.value();
             if cursor.is_some_and(|c| (created, id) <= c) {
                 continue;
@@ -368,16 +362,16 @@ pub(crate) fn thread_messages(
     let mut out = Vec::new();
     for item in index
         .range((thread_id, low)..=(thread_id, u64::MAX))
-        .map_err(failed(walk))?
+        .context(walk)?
     {
         if out.len() >= limit {
             break;
         }
-        let (key, _) = item.map_err(failed(walk))?;
+        let (key, _) = item.context(walk)?;
         let id = key.value().1;
         let bytes = messages
             .get(id)
-            .map_err(failed(walk))?
+            .context(walk)?
             .ok_or_else(|| StoreError::corrupt("thread_messages", id, "indexed but not stored"))?;
         let row = ThreadRow::decode(id, bytes.value())?;
         out.push(thread_row(&logs, id, row.round, row.role.to_owned())?);
@@ -400,9 +394,9 @@ pub(crate) fn thread_rounds(
         let index = open(tx, THREADS_BY_ROLE)?;
         let range = index
             .range((thread, role, from, 0)..=(thread, role, u32::MAX, u64::MAX))
-            .map_err(failed(walk))?;
+            .context(walk)?;
         for item in range.take(limit) {
-            let (key, _) = item.map_err(failed(walk))?;
+            let (key, _) = item.context(walk)?;
             let (_, _, round, id) = key.value();
             out.push(thread_row(&logs, id, round, role.to_owned())?);
         }
@@ -410,9 +404,9 @@ pub(crate) fn thread_rounds(
         let index = open(tx, THREADS_BY_ROUND)?;
         let range = index
             .range((thread, from, 0)..=(thread, u32::MAX, u64::MAX))
-            .map_err(failed(walk))?;
+            .context(walk)?;
         for item in range.take(limit) {
-            let (key, role) = item.map_err(failed(walk))?;
+            let (key, role) = item.context(walk)?;
             let (_, round, id) = key.value();
             out.push(thread_row(&logs, id, round, role.value().to_owned())?);
         }
@@ -425,12 +419,12 @@ pub(crate) fn last_round(tx: &ReadTransaction, thread_id: &str) -> StoreResult<O
     let index = open(tx, THREADS_BY_ROUND)?;
     let mut range = index
         .range((thread_id, 0, 0)..=(thread_id, u32::MAX, u64::MAX))
-        .map_err(failed("reading the last round"))?;
+        .context("reading the last round")?;
     range
         .next_back()
         .map(|item| {
             item.map(|(key, _)| key.value().1)
-                .map_err(failed("reading the last round"))
+                .context("reading the last round")
         })
         .transpose()
 }
@@ -452,10 +446,10 @@ pub(crate) fn day_entries(
     let mut out = Vec::new();
     for item in index
         .range((number, low)..=(number, u64::MAX))
-        .map_err(failed(walk))?
+        .context(walk)?
         .take(limit)
     {
-        let (key, _) = item.map_err(failed(walk))?;
+        let (key, _) = item.context(walk)?;
         let id = key.value().1;
         out.push(
             logs.entry(id)?
@@ -474,13 +468,11 @@ pub(crate) fn next_log_day(
     let from = after.map_or(i64::MIN, |day| {
         store_core::kit::number_of_day(day).saturating_add(1)
     });
-    let mut range = index
-        .range((from, 0)..)
-        .map_err(failed("finding the next day"))?;
+    let mut range = index.range((from, 0)..).context("finding the next day")?;
     let Some(item) = range.next() else {
         return Ok(None);
     };
-    let number = item.map_err(failed("finding the next day"))?.0.value().0;
+    let number = item.context("finding the next day")?.0.value().0;
     store_core::kit::day_of_number(number)
         .map(Some)
         .ok_or_else(|| StoreError::corrupt("logs_by_day", number, "day number out of range"))
@@ -490,7 +482,7 @@ pub(crate) fn next_log_day(
 /// the day index.
 pub(crate) fn log_stats(tx: &ReadTransaction) -> StoreResult<store_core::LogStats> {
     let walk = "counting the log";
-    let entries = open(tx, LOGS)?.len().map_err(failed(walk))?;
+    let entries = open(tx, LOGS)?.len().context(walk)?;
     let index = open(tx, LOGS_BY_DAY)?;
     let day = |key: Option<(i64, u64)>| {
         key.map(|(number, _)| {
@@ -500,8 +492,8 @@ pub(crate) fn log_stats(tx: &ReadTransaction) -> StoreResult<store_core::LogStat
         })
         .transpose()
     };
-    let first = index.first().map_err(failed(walk))?;
-    let last = index.last().map_err(failed(walk))?;
+    let first = index.first().context(walk)?;
+    let last = index.last().context(walk)?;
     Ok(store_core::LogStats {
         entries,
         first_day: day(first.map(|(key, _)| key.value()))?,
@@ -521,8 +513,8 @@ pub(crate) fn thread_index(
     let messages = open(tx, THREAD_MESSAGES)?;
     let walk = "reading the thread index";
     let mut out = Vec::new();
-    for item in messages.range(low..).map_err(failed(walk))?.take(limit) {
-        let (key, bytes) = item.map_err(failed(walk))?;
+    for item in messages.range(low..).context(walk)?.take(limit) {
+        let (key, bytes) = item.context(walk)?;
         let id = key.value();
         let row = ThreadRow::decode(id, bytes.value())?;
         out.push(store_core::ThreadIndexRow {
@@ -540,8 +532,8 @@ pub(crate) fn meta_entries(tx: &ReadTransaction) -> StoreResult<Vec<(String, Str
     let meta = open(tx, crate::tables::META)?;
     let walk = "listing meta";
     let mut out = Vec::new();
-    for item in meta.range::<&str>(..).map_err(failed(walk))? {
-        let (key, value) = item.map_err(failed(walk))?;
+    for item in meta.range::<&str>(..).context(walk)? {
+        let (key, value) = item.context(walk)?;
         out.push((key.value().to_owned(), value.value().to_owned()));
     }
     Ok(out)

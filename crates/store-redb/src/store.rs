@@ -14,7 +14,7 @@ use store_core::{
 };
 
 use crate::engine::Engine;
-use crate::open::engine_error;
+use crate::error::Context;
 use crate::options::RedbOptions;
 use crate::read;
 use crate::tables::META;
@@ -207,12 +207,10 @@ impl LogStore for RedbLogStore {
 
     fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
         self.read(|tx| {
-            let meta = tx
-                .open_table(META)
-                .map_err(|err| engine_error("opening meta", err))?;
+            let meta = tx.open_table(META).context("opening meta")?;
             let value = meta
                 .get(key)
-                .map_err(|err| engine_error(format!("reading meta key {key:?}"), err))?;
+                .with_context(|| format!("reading meta key {key:?}"))?;
             Ok(value.map(|v| v.value().to_owned()))
         })
     }
@@ -224,12 +222,10 @@ impl LogStore for RedbLogStore {
 
     fn meta_delete(&self, key: &str) -> StoreResult<bool> {
         self.write("a meta delete", |tx| {
-            let mut meta = tx
-                .open_table(META)
-                .map_err(|err| engine_error("opening meta", err))?;
+            let mut meta = tx.open_table(META).context("opening meta")?;
             let removed = meta
                 .remove(key)
-                .map_err(|err| engine_error(format!("deleting meta key {key:?}"), err))?;
+                .with_context(|| format!("deleting meta key {key:?}"))?;
             Ok(removed.is_some())
         })
     }
@@ -315,19 +311,17 @@ impl RedbLogStore {
         self.engine.exclusive(|db| {
             db.compact()
                 .map(|_| ())
-                .map_err(|err| engine_error(format!("compacting {path}"), err))
+                .with_context(|| format!("compacting {path}"))
         })
     }
 }
 
 fn set_meta(tx: &WriteTransaction, pairs: &[(&str, &str)]) -> StoreResult<()> {
-    let mut table = tx
-        .open_table(META)
-        .map_err(|err| engine_error("opening meta", err))?;
+    let mut table = tx.open_table(META).context("opening meta")?;
     for (key, value) in pairs {
         table
             .insert(*key, *value)
-            .map_err(|err| engine_error(format!("writing meta key {key:?}"), err))?;
+            .with_context(|| format!("writing meta key {key:?}"))?;
     }
     Ok(())
 }

@@ -7,17 +7,13 @@ use store_core::{
     kit::PreparedEntry,
 };
 
-use crate::open::engine_error;
+use crate::error::Context;
 use crate::tables::{
     BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
     LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS,
     RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID,
     THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow, encode,
 };
-
-fn engine(context: &str) -> impl Fn(redb::Error) -> StoreError + '_ {
-    move |err| engine_error(context, err)
-}
 
 /// The log's tables in a write transaction, and the id counter.
 pub(crate) struct LogTables<'t> {
@@ -48,7 +44,7 @@ impl<'t> LogTables<'t> {
                 next_id,
             })
         };
-        open().map_err(engine(context))
+        open().context(context)
     }
 
     /// Appends `entry` under the next id, with its index rows.
@@ -95,16 +91,13 @@ impl<'t> LogTables<'t> {
                 .insert((store_core::kit::day_number(ts), id), ())?;
             Ok(())
         };
-        write(self).map_err(engine("appending a log entry"))
+        write(self).context("appending a log entry")
     }
 
     /// Deletes the entry `id` with its index rows; returns whether it was there.
     fn delete(&mut self, id: u64) -> StoreResult<bool> {
         let context = "deleting a log entry";
-        let removed = self
-            .logs
-            .remove(id)
-            .map_err(|err| engine_error(context, err))?;
+        let removed = self.logs.remove(id).context(context)?;
         let Some(bytes) = removed.map(|guard| guard.value().to_vec()) else {
             return Ok(false);
         };
@@ -125,7 +118,7 @@ impl<'t> LogTables<'t> {
                 .remove((store_core::kit::day_number(row.ts), id))?;
             Ok(())
         };
-        remove(self).map_err(engine(context))?;
+        remove(self).context(context)?;
         Ok(true)
     }
 
@@ -135,12 +128,9 @@ impl<'t> LogTables<'t> {
         let range = self
             .by_day
             .range((day, 0)..=(day, span.through.0))
-            .map_err(|err| engine_error("reading a day", err))?;
+            .context("reading a day")?;
         range
-            .map(|item| {
-                item.map(|(key, _)| key.value().1)
-                    .map_err(|err| engine_error("reading a day", err))
-            })
+            .map(|item| item.map(|(key, _)| key.value().1).context("reading a day"))
             .collect()
     }
 
@@ -148,19 +138,15 @@ impl<'t> LogTables<'t> {
     pub(crate) fn finish(mut self) -> StoreResult<()> {
         self.info
             .insert(NEXT_LOG_ID_KEY, self.next_id)
-            .map_err(|err| engine_error("saving the id counter", err))?;
+            .context("saving the id counter")?;
         Ok(())
     }
 }
 
 /// The run `run_id` as stored in the transaction.
 pub(crate) fn read_run(tx: &WriteTransaction, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
-    let runs = tx
-        .open_table(RUNS)
-        .map_err(|err| engine_error("opening runs", err))?;
-    let found = runs
-        .get(run_id)
-        .map_err(|err| engine_error("reading a run", err))?;
+    let runs = tx.open_table(RUNS).context("opening runs")?;
+    let found = runs.get(run_id).context("reading a run")?;
     found
         .map(|bytes| RunRow::decode_run(run_id, bytes.value()))
         .transpose()
@@ -193,7 +179,7 @@ pub(crate) fn write_run(
         by_status.insert((run.status.as_str(), created, id), ())?;
         Ok(())
     };
-    write().map_err(|err| engine_error(format!("writing run {:?}", run.run_id), err))
+    write().with_context(|| format!("writing run {:?}", run.run_id))
 }
 
 /// The thread index's tables in a write transaction.
@@ -214,7 +200,7 @@ impl<'t> ThreadTables<'t> {
                 by_role: tx.open_table(THREADS_BY_ROLE)?,
             })
         };
-        open().map_err(engine("opening the thread tables"))
+        open().context("opening the thread tables")
     }
 
     /// Indexes the thread message held by the entry `id`.
@@ -243,16 +229,13 @@ impl<'t> ThreadTables<'t> {
             tables.by_role.insert((thread, role, round, id), ())?;
             Ok(())
         };
-        write(self).map_err(engine("indexing a thread message"))
+        write(self).context("indexing a thread message")
     }
 
     /// Removes the index rows of the entry `id`, if it held a message.
     fn unindex(&mut self, id: u64) -> StoreResult<()> {
         let context = "removing a thread message from the index";
-        let removed = self
-            .messages
-            .remove(id)
-            .map_err(|err| engine_error(context, err))?;
+        let removed = self.messages.remove(id).context(context)?;
         let Some(bytes) = removed.map(|guard| guard.value().to_vec()) else {
             return Ok(());
         };
@@ -265,7 +248,7 @@ impl<'t> ThreadTables<'t> {
                 .remove((row.thread_id, row.role, row.round, id))?;
             Ok(())
         };
-        remove(self).map_err(engine(context))
+        remove(self).context(context)
     }
 }
 

@@ -10,8 +10,8 @@ use store_core::{
 };
 
 use crate::connections::{Connections, Reader};
+use crate::error::Context;
 use crate::options::SqliteOptions;
-use crate::schema::engine_error;
 use store_core::Durability;
 
 /// The largest chunk a blob is cut into: what a read or a write holds in memory at once.
@@ -97,7 +97,7 @@ impl SqliteBlobStore {
                 })
                 .optional()
             })
-            .map_err(|err| engine_error(format!("looking up blob {digest}"), err))
+            .with_context(|| format!("looking up blob {digest}"))
     }
 }
 
@@ -106,7 +106,7 @@ impl BlobStore for SqliteBlobStore {
         let mut conn = self.conns.writer();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|err| engine_error("starting a blob write", err))?;
+            .context("starting a blob write")?;
         let context = "writing a blob";
         let blob_id: i64 = tx
             // Above every id in use: an empty blob has a row but no chunks.
@@ -116,14 +116,14 @@ impl BlobStore for SqliteBlobStore {
                 [],
                 |row| row.get(0),
             )
-            .map_err(|err| engine_error(context, err))?;
+            .context(context)?;
         let mut hasher = Hasher::new();
         let mut buffer = vec![0; CHUNK];
         let mut size: i64 = 0;
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO blob_chunks (blob_id, seq, data) VALUES (?1, ?2, ?3)")
-                .map_err(|err| engine_error(context, err))?;
+                .context(context)?;
             for seq in 0i64.. {
                 let n = fill_buffer(source, &mut buffer).map_err(source_error)?;
                 if n == 0 {
@@ -132,7 +132,7 @@ impl BlobStore for SqliteBlobStore {
                 hasher.update(&buffer[..n]);
                 insert
                     .execute(params![blob_id, seq, &buffer[..n]])
-                    .map_err(|err| engine_error(context, err))?;
+                    .context(context)?;
                 size += n as i64;
             }
         }
@@ -144,7 +144,7 @@ impl BlobStore for SqliteBlobStore {
                 |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
-            .map_err(|err| engine_error(context, err))?;
+            .context(context)?;
         match known {
             Some((stored_id, stored_size)) => {
                 if stored_size == size && stored_copy_is_whole(&tx, stored_id, &digest)? {
@@ -159,18 +159,17 @@ impl BlobStore for SqliteBlobStore {
                             params![digest.as_bytes().as_slice(), blob_id, size],
                         )
                     })
-                    .map_err(|err| engine_error(format!("repairing blob {digest}"), err))?;
+                    .with_context(|| format!("repairing blob {digest}"))?;
             }
             None => {
                 tx.execute(
                     "INSERT INTO blobs (digest, blob_id, size) VALUES (?1, ?2, ?3)",
                     params![digest.as_bytes().as_slice(), blob_id, size],
                 )
-                .map_err(|err| engine_error(context, err))?;
+                .context(context)?;
             }
         }
-        tx.commit()
-            .map_err(|err| engine_error("committing a blob", err))?;
+        tx.commit().context("committing a blob")?;
         Ok(digest)
     }
 
@@ -179,14 +178,14 @@ impl BlobStore for SqliteBlobStore {
         // One read transaction from the first chunk to the last: one snapshot.
         reader
             .execute_batch("BEGIN")
-            .map_err(|err| engine_error("starting a blob read", err))?;
+            .context("starting a blob read")?;
         let found: Option<i64> = reader
             .prepare_cached("SELECT blob_id FROM blobs WHERE digest = ?1")
             .and_then(|mut stmt| {
                 stmt.query_row([digest.as_bytes().as_slice()], |row| row.get(0))
                     .optional()
             })
-            .map_err(|err| engine_error(format!("looking up blob {digest}"), err))?;
+            .with_context(|| format!("looking up blob {digest}"))?;
         let Some(blob_id) = found else {
             let _ = reader.execute_batch("ROLLBACK");
             return Ok(None);
@@ -215,7 +214,7 @@ impl BlobStore for SqliteBlobStore {
         let mut conn = self.conns.writer();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|err| engine_error("starting a blob delete", err))?;
+            .context("starting a blob delete")?;
         let context = format!("deleting blob {digest}");
         let blob_id: Option<i64> = tx
             .query_row(
@@ -224,13 +223,13 @@ impl BlobStore for SqliteBlobStore {
                 |row| row.get(0),
             )
             .optional()
-            .map_err(|err| engine_error(&context, err))?;
+            .context(&context)?;
         let Some(blob_id) = blob_id else {
             return Ok(false);
         };
         tx.execute("DELETE FROM blob_chunks WHERE blob_id = ?1", [blob_id])
-            .map_err(|err| engine_error(&context, err))?;
-        tx.commit().map_err(|err| engine_error(&context, err))?;
+            .context(&context)?;
+        tx.commit().context(&context)?;
         Ok(true)
     }
 
@@ -238,12 +237,12 @@ impl BlobStore for SqliteBlobStore {
         let reader = self.conns.reader()?;
         let mut stmt = reader
             .prepare_cached("SELECT digest FROM blobs ORDER BY digest")
-            .map_err(|err| engine_error("listing blobs", err))?;
+            .context("listing blobs")?;
         let rows = stmt
             .query_map([], |row| row.get::<_, Vec<u8>>(0))
-            .map_err(|err| engine_error("listing blobs", err))?;
+            .context("listing blobs")?;
         rows.map(|row| {
-            let bytes = row.map_err(|err| engine_error("listing blobs", err))?;
+            let bytes = row.context("listing blobs")?;
             let array: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
                 StoreError::corrupt("blobs", hex_of(&bytes), "a digest is 32 bytes")
             })?;
@@ -263,13 +262,11 @@ fn stored_copy_is_whole(
     let context = || format!("checking the stored copy of blob {digest}");
     let mut stmt = tx
         .prepare_cached("SELECT seq, data FROM blob_chunks WHERE blob_id = ?1 ORDER BY seq")
-        .map_err(|err| engine_error(context(), err))?;
-    let mut rows = stmt
-        .query([blob_id])
-        .map_err(|err| engine_error(context(), err))?;
+        .context(context())?;
+    let mut rows = stmt.query([blob_id]).context(context())?;
     let mut hasher = Hasher::new();
     let mut expected_seq = 0i64;
-    while let Some(row) = rows.next().map_err(|err| engine_error(context(), err))? {
+    while let Some(row) = rows.next().context(context())? {
         let seq = row.get_ref(0).ok().and_then(|v| v.as_i64().ok());
         let data = row.get_ref(1).ok().and_then(|v| v.as_blob().ok());
         let (Some(seq), Some(data)) = (seq, data) else {

@@ -15,6 +15,7 @@
 mod blobs;
 mod checksum;
 mod connections;
+mod error;
 mod migrate;
 mod options;
 mod rows;

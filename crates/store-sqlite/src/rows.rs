@@ -11,7 +11,7 @@ use store_core::{
 };
 
 use crate::checksum;
-use crate::schema::engine_error;
+use crate::error::Context;
 
 /// The columns [`log_entry`] reads, in order.
 ///
@@ -131,7 +131,7 @@ fn big_payload(conn: &Connection, id: i64) -> StoreResult<String> {
     let context = || format!("reading the payload of entry {id}");
     let mut blob = conn
         .blob_open(MAIN_DB, c"logs", c"big_payload", id, true)
-        .map_err(|err| engine_error(context(), err))?;
+        .context(context())?;
     let mut bytes = Vec::with_capacity(blob.len());
     blob.read_to_end(&mut bytes)
         .map_err(|err| StoreError::corrupt("logs", id, format!("payload: {err}")))?;
@@ -145,7 +145,7 @@ pub(crate) fn write_big_payload(conn: &Connection, id: i64, payload: &str) -> St
     let context = || format!("writing the payload of entry {id}");
     let mut blob = conn
         .blob_open(MAIN_DB, c"logs", c"big_payload", id, false)
-        .map_err(|err| engine_error(context(), err))?;
+        .context(context())?;
     blob.write_all(payload.as_bytes())
         .map_err(|err| StoreError::Backend {
             backend: "sqlite",
@@ -254,7 +254,7 @@ pub(crate) fn collect<T>(
     decode: fn(&Connection, &Row<'_>) -> StoreResult<T>,
 ) -> StoreResult<Vec<T>> {
     let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(|err| engine_error(context, err))? {
+    while let Some(row) = rows.next().context(context)? {
         out.push(decode(conn, row)?);
     }
     Ok(out)

@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 use store_core::{StoreError, StoreResult};
 
+use crate::error::{Context, engine_error};
 use crate::options::SqliteOptions;
 
 /// `PRAGMA application_id` of a nerve-store file: "nerv" in ASCII. A file with another id is
@@ -99,32 +100,14 @@ CREATE TABLE blob_chunks (
 /// column.
 pub(crate) const DAY_EXPR: &str = "day";
 
-/// The engine's error as a [`StoreError`]: lock time-outs become [`StoreError::Busy`], all
-/// else [`StoreError::Backend`], both with what the store was doing.
-pub(crate) fn engine_error(context: impl Into<String>, err: rusqlite::Error) -> StoreError {
-    let context = context.into();
-    match err.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
-            context,
-            source: Box::new(err),
-        },
-        _ => StoreError::Backend {
-            backend: "sqlite",
-            context,
-            source: Box::new(err),
-        },
-    }
-}
-
 /// Opens the writer connection of the store at `path`: creates the file and its folders if
 /// missing, refuses a file that is not a nerve-store or whose schema is newer, switches to
 /// WAL, applies and checks the pragmas, and creates or checks the schema.
 pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
     store_core::kit::create_parent_folders(path)?;
-    let mut conn = Connection::open(path)
-        .map_err(|err| engine_error(format!("opening {}", path.display()), err))?;
+    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
     conn.busy_timeout(options.busy_timeout)
-        .map_err(|err| engine_error("setting the busy timeout", err))?;
+        .context("setting the busy timeout")?;
     check_identity(&conn, path)?;
 
     let mode = switch_to_wal(&conn, options)?;
@@ -173,9 +156,9 @@ fn switch_to_wal(conn: &Connection, options: &SqliteOptions) -> StoreResult<Stri
 pub(crate) fn open_reader(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
-        .map_err(|err| engine_error(format!("opening {} to read", path.display()), err))?;
+        .with_context(|| format!("opening {} to read", path.display()))?;
     conn.busy_timeout(options.busy_timeout)
-        .map_err(|err| engine_error("setting the busy timeout", err))?;
+        .context("setting the busy timeout")?;
     apply_connection_pragmas(&conn, path, options)?;
     set_and_check(&conn, path, "query_only", 1)?;
     Ok(conn)
@@ -200,12 +183,12 @@ fn apply_connection_pragmas(
         .map_err(|_| StoreError::invalid("mmap_size", "must fit in an i64"))?;
     // SQLite caps mmap_size at its compile-time maximum; read back the value it took.
     conn.pragma_update(None, "mmap_size", mmap)
-        .map_err(|err| engine_error("setting mmap_size", err))?;
+        .context("setting mmap_size")?;
     set_and_check(conn, path, "foreign_keys", 0)?;
     set_and_check(conn, path, "temp_store", 2)?;
     let busy: i64 = conn
         .pragma_query_value(None, "busy_timeout", |row| row.get(0))
-        .map_err(|err| engine_error("reading busy_timeout", err))?;
+        .context("reading busy_timeout")?;
     let wanted = i64::try_from(options.busy_timeout.as_millis()).unwrap_or(i64::MAX);
     expect_setting(path, "busy_timeout", &wanted.to_string(), &busy.to_string())
 }
@@ -217,10 +200,10 @@ fn set_and_check(
     value: i64,
 ) -> StoreResult<()> {
     conn.pragma_update(None, pragma, value)
-        .map_err(|err| engine_error(format!("setting {pragma}"), err))?;
+        .with_context(|| format!("setting {pragma}"))?;
     let actual: i64 = conn
         .pragma_query_value(None, pragma, |row| row.get(0))
-        .map_err(|err| engine_error(format!("reading {pragma}"), err))?;
+        .with_context(|| format!("reading {pragma}"))?;
     expect_setting(path, pragma, &value.to_string(), &actual.to_string())
 }
 
@@ -317,22 +300,22 @@ fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> {
 fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|err| engine_error("reading user_version", err))?;
+        .context("reading user_version")?;
     if version == SCHEMA_VERSION {
         return Ok(());
     }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|err| engine_error("starting the schema transaction", err))?;
+        .context("starting the schema transaction")?;
     let version: i64 = tx
         .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(|err| engine_error("reading user_version", err))?;
+        .context("reading user_version")?;
     if version == 0 {
         tx.execute_batch(SCHEMA_V2).map_err(|err| {
             engine_error(format!("creating the schema in {}", path.display()), err)
         })?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
-            .map_err(|err| engine_error("writing application_id", err))?;
+            .context("writing application_id")?;
     } else if version == 1 {
         crate::migrate::v1_to_v2(&tx).map_err(|err| {
             engine_error(format!("migrating {} to schema 2", path.display()), err)
@@ -340,8 +323,7 @@ fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(|err| engine_error("writing user_version", err))?;
+            .context("writing user_version")?;
     }
-    tx.commit()
-        .map_err(|err| engine_error("committing the schema", err))
+    tx.commit().context("committing the schema")
 }

@@ -16,12 +16,13 @@ use store_core::{
 
 use crate::checksum;
 use crate::connections::Connections;
+use crate::error::{Context, engine_error};
 use crate::options::SqliteOptions;
 use crate::rows::{
     self, BIG_PAYLOAD, LOG_COLUMNS, RUN_COLUMNS, THREAD_INDEX_COLUMNS, THREAD_ROW_COLUMNS,
     id_to_sql, limit_to_sql, to_millis,
 };
-use crate::schema::{DAY_EXPR, engine_error};
+use crate::schema::DAY_EXPR;
 
 /// A [`LogStore`] in one SQLite file in WAL mode.
 ///
@@ -93,10 +94,10 @@ impl SqliteLogStore {
         let mut conn = self.conns.writer();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|err| engine_error(format!("starting a transaction for {context}"), err))?;
+            .with_context(|| format!("starting a transaction for {context}"))?;
         let value = work(&tx)?;
         tx.commit()
-            .map_err(|err| engine_error(format!("committing {context}"), err))?;
+            .with_context(|| format!("committing {context}"))?;
         Ok(value)
     }
 
@@ -114,7 +115,7 @@ fn highest_id(tx: &Transaction<'_>) -> StoreResult<i64> {
                     coalesce((SELECT max(id) FROM logs), 0))",
     )
     .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-    .map_err(|err| engine_error("reading the id counter", err))
+    .context("reading the id counter")
 }
 
 /// The id the next appended entry gets: one above every id ever given out.
@@ -208,7 +209,7 @@ fn write_entry(tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult<()> {
                 store_core::kit::day_number(ts)
             ])
         })
-        .map_err(|err| engine_error(format!("writing log entry {}", entry.id), err))?;
+        .with_context(|| format!("writing log entry {}", entry.id))?;
     if big {
         rows::write_big_payload(tx, id, &entry.payload)?;
     }
@@ -230,7 +231,7 @@ fn index_thread_row(
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )
     .and_then(|mut insert| insert.execute(params![id, thread_id, round, role, crc]))
-    .map_err(|err| engine_error(format!("indexing the thread message {log_id}"), err))?;
+    .with_context(|| format!("indexing the thread message {log_id}"))?;
     Ok(())
 }
 
@@ -240,17 +241,17 @@ fn set_meta(tx: &Transaction<'_>, key: &str, value: &str) -> StoreResult<()> {
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, crc = excluded.crc",
     )
     .and_then(|mut stmt| stmt.execute(params![key, value, checksum::meta_row(key, value)]))
-    .map_err(|err| engine_error(format!("writing meta key {key:?}"), err))?;
+    .with_context(|| format!("writing meta key {key:?}"))?;
     Ok(())
 }
 
 fn select_run(conn: &Connection, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
     let mut stmt = conn
         .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1"))
-        .map_err(|err| engine_error("preparing the run lookup", err))?;
+        .context("preparing the run lookup")?;
     let rows = stmt
         .query([run_id])
-        .map_err(|err| engine_error(format!("reading run {run_id:?}"), err))?;
+        .with_context(|| format!("reading run {run_id:?}"))?;
     Ok(rows::collect(conn, rows, "reading a run", rows::workflow_run)?.pop())
 }
 
@@ -267,7 +268,7 @@ fn upsert_run(tx: &Transaction<'_>, run: &WorkflowRun) -> StoreResult<()> {
                 finished_at = excluded.finished_at, detail = excluded.detail,
                 crc = excluded.crc",
         )
-        .map_err(|err| engine_error("preparing the run upsert", err))?;
+        .context("preparing the run upsert")?;
     stmt.execute(params![
         run.run_id,
         run.workflow,
@@ -281,7 +282,7 @@ fn upsert_run(tx: &Transaction<'_>, run: &WorkflowRun) -> StoreResult<()> {
         run.detail,
         checksum::run_row(run),
     ])
-    .map_err(|err| engine_error(format!("writing run {:?}", run.run_id), err))?;
+    .with_context(|| format!("writing run {:?}", run.run_id))?;
     Ok(())
 }
 
@@ -391,10 +392,8 @@ fn run_query(
 ) -> StoreResult<Vec<WorkflowRun>> {
     let mut stmt = conn
         .prepare_cached(sql)
-        .map_err(|err| engine_error(format!("preparing {context}"), err))?;
-    let rows = stmt
-        .query(params_from_iter(values))
-        .map_err(|err| engine_error(context, err))?;
+        .with_context(|| format!("preparing {context}"))?;
+    let rows = stmt.query(params_from_iter(values)).context(context)?;
     rows::collect(conn, rows, context, rows::workflow_run)
 }
 
@@ -405,10 +404,10 @@ fn thread_query(
 ) -> StoreResult<Vec<ThreadRoundRow>> {
     let mut stmt = conn
         .prepare_cached(sql)
-        .map_err(|err| engine_error("preparing a thread query", err))?;
+        .context("preparing a thread query")?;
     let rows = stmt
         .query(params_from_iter(values))
-        .map_err(|err| engine_error("reading a thread", err))?;
+        .context("reading a thread")?;
     rows::collect(conn, rows, "reading a thread", rows::thread_row)
 }
 
@@ -433,12 +432,10 @@ impl LogStore for SqliteLogStore {
         }
         let (sql, values) = log_query_sql(query);
         self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(&sql)
-                .map_err(|err| engine_error("preparing a log query", err))?;
+            let mut stmt = conn.prepare_cached(&sql).context("preparing a log query")?;
             let rows = stmt
                 .query(params_from_iter(values))
-                .map_err(|err| engine_error("querying the log", err))?;
+                .context("querying the log")?;
             let entries = rows::collect(conn, rows, "querying the log", rows::log_entry)?;
             refuse_strays(
                 entries,
@@ -576,10 +573,10 @@ impl LogStore for SqliteLogStore {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT key, value, crc FROM meta WHERE key = ?1")
-                .map_err(|err| engine_error(format!("reading meta key {key:?}"), err))?;
+                .with_context(|| format!("reading meta key {key:?}"))?;
             let rows = stmt
                 .query([key])
-                .map_err(|err| engine_error(format!("reading meta key {key:?}"), err))?;
+                .with_context(|| format!("reading meta key {key:?}"))?;
             Ok(rows::collect(conn, rows, "reading meta", rows::meta_pair)?
                 .pop()
                 .map(|(_, value)| value))
@@ -596,7 +593,7 @@ impl LogStore for SqliteLogStore {
             let deleted = tx
                 .prepare_cached("DELETE FROM meta WHERE key = ?1")
                 .and_then(|mut stmt| stmt.execute([key]))
-                .map_err(|err| engine_error(format!("deleting meta key {key:?}"), err))?;
+                .with_context(|| format!("deleting meta key {key:?}"))?;
             Ok(deleted > 0)
         })
     }
@@ -616,11 +613,11 @@ impl LogMaintenance for SqliteLogStore {
                      (SELECT id FROM logs WHERE ts >= ?1 AND ts < ?2 AND id <= ?3)",
                 )
                 .and_then(|mut stmt| stmt.execute(bounds))
-                .map_err(|err| engine_error(&context, err))?;
+                .context(&context)?;
                 deleted += tx
                     .prepare_cached("DELETE FROM logs WHERE ts >= ?1 AND ts < ?2 AND id <= ?3")
                     .and_then(|mut stmt| stmt.execute(bounds))
-                    .map_err(|err| engine_error(&context, err))?;
+                    .context(&context)?;
             }
             for (key, value) in meta {
                 set_meta(tx, key, value)?;
@@ -647,12 +644,10 @@ impl LogMaintenance for SqliteLogStore {
             limit_to_sql(limit)
         ];
         self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(&sql)
-                .map_err(|err| engine_error("preparing a day query", err))?;
+            let mut stmt = conn.prepare_cached(&sql).context("preparing a day query")?;
             let rows = stmt
                 .query(values)
-                .map_err(|err| engine_error(format!("reading the entries of {day}"), err))?;
+                .with_context(|| format!("reading the entries of {day}"))?;
             let entries = rows::collect(conn, rows, "reading a day", rows::log_entry)?;
             refuse_strays(
                 entries,
@@ -678,7 +673,7 @@ impl LogMaintenance for SqliteLogStore {
                 .and_then(|mut stmt| {
                     stmt.query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                 })
-                .map_err(|err| engine_error("counting the log", err))
+                .context("counting the log")
         })?;
         let day = |number: Option<i64>| {
             number
@@ -705,7 +700,7 @@ impl LogMaintenance for SqliteLogStore {
         let number: Option<i64> = self.read(|conn| {
             conn.prepare_cached(&sql)
                 .and_then(|mut stmt| stmt.query_row([floor], |row| row.get(0)))
-                .map_err(|err| engine_error("finding the next day of the log", err))
+                .context("finding the next day of the log")
         })?;
         number
             .map(|n| {
@@ -719,7 +714,7 @@ impl LogMaintenance for SqliteLogStore {
     fn compact(&self) -> StoreResult<()> {
         let conn = self.conns.writer();
         conn.execute_batch("VACUUM")
-            .map_err(|err| engine_error(format!("compacting {}", self.path().display()), err))
+            .with_context(|| format!("compacting {}", self.path().display()))
     }
 }
 
@@ -731,10 +726,10 @@ impl LogTransfer for SqliteLogStore {
                     "SELECT {THREAD_INDEX_COLUMNS} FROM thread_messages \
                      WHERE log_id > ?1 ORDER BY log_id LIMIT ?2"
                 ))
-                .map_err(|err| engine_error("preparing the thread index export", err))?;
+                .context("preparing the thread index export")?;
             let rows = stmt
                 .query(params![after.map_or(0, id_to_sql), limit_to_sql(limit)])
-                .map_err(|err| engine_error("reading the thread index", err))?;
+                .context("reading the thread index")?;
             rows::collect(
                 conn,
                 rows,
@@ -748,10 +743,8 @@ impl LogTransfer for SqliteLogStore {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT key, value, crc FROM meta ORDER BY key")
-                .map_err(|err| engine_error("listing meta", err))?;
-            let rows = stmt
-                .query([])
-                .map_err(|err| engine_error("listing meta", err))?;
+                .context("listing meta")?;
+            let rows = stmt.query([]).context("listing meta")?;
             rows::collect(conn, rows, "listing meta", rows::meta_pair)
         })
     }

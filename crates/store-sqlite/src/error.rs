@@ -1,0 +1,41 @@
+//! SQLite's errors as [`StoreError`]s, in one place: every engine call of the backend goes
+//! through [`Context`], so a lock time-out is [`StoreError::Busy`] wherever it strikes.
+
+use rusqlite::ErrorCode;
+use store_core::{StoreError, StoreResult};
+
+/// The engine's error as a [`StoreError`]: lock time-outs become [`StoreError::Busy`], all
+/// else [`StoreError::Backend`], both with what the store was doing.
+pub(crate) fn engine_error(context: impl Into<String>, err: rusqlite::Error) -> StoreError {
+    let context = context.into();
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
+            context,
+            source: Box::new(err),
+        },
+        _ => StoreError::Backend {
+            backend: "sqlite",
+            context,
+            source: Box::new(err),
+        },
+    }
+}
+
+/// What the store was doing when an engine call failed, attached to the call's result.
+pub(crate) trait Context<T> {
+    /// The result, its error mapped by [`engine_error`] with `context`.
+    fn context(self, context: impl Into<String>) -> StoreResult<T>;
+
+    /// As [`Context::context`], the context built only on failure.
+    fn with_context<S: Into<String>>(self, context: impl FnOnce() -> S) -> StoreResult<T>;
+}
+
+impl<T> Context<T> for Result<T, rusqlite::Error> {
+    fn context(self, context: impl Into<String>) -> StoreResult<T> {
+        self.map_err(|err| engine_error(context, err))
+    }
+
+    fn with_context<S: Into<String>>(self, context: impl FnOnce() -> S) -> StoreResult<T> {
+        self.map_err(|err| engine_error(context(), err))
+    }
+}
