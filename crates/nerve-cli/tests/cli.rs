@@ -832,30 +832,22 @@ fn a_damaged_blob_fails_verify_and_stops_migrate_naming_the_partial_copy() {
     assert!(err.contains("hold part of the copy: remove them"), "{err}");
 }
 
-/// Every case above, once per backend, named `sqlite::case` and `redb::case`.
-macro_rules! backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[test] fn $case() { super::$case("sqlite") })*
-        }
-        mod redb {
-            $(#[test] fn $case() { super::$case("redb") })*
-        }
-    };
-}
-
-backends! {
-    simulate_reports_what_it_stored_and_stats_agree,
-    logs_query_applies_every_filter_and_pages,
-    logs_tail_prints_the_last_entries_and_follows_another_process,
-    runs_list_filters_by_status_and_show_prints_the_history,
-    thread_show_prints_the_conversation_round_by_round,
-    meta_sets_gets_lists_and_deletes,
-    blobs_round_trip_through_files_and_standard_streams,
-    archive_moves_old_days_out_and_cat_reads_them_back,
-    an_unknown_run_is_one_line_naming_it_and_what_to_do,
-    a_bad_digest_is_one_line_quoting_it,
-    a_file_that_is_not_a_store_is_named_and_left_alone,
-    a_missing_store_is_not_created_by_a_command_that_reads,
-    a_read_only_store_is_named_with_what_to_do,
-}
+// Every case above, once per backend, named `sqlite::case` and `redb::case`.
+store_core::for_each_backend!(
+    backends: { sqlite => "sqlite", redb => "redb" },
+    cases: {
+        simulate_reports_what_it_stored_and_stats_agree,
+        logs_query_applies_every_filter_and_pages,
+        logs_tail_prints_the_last_entries_and_follows_another_process,
+        runs_list_filters_by_status_and_show_prints_the_history,
+        thread_show_prints_the_conversation_round_by_round,
+        meta_sets_gets_lists_and_deletes,
+        blobs_round_trip_through_files_and_standard_streams,
+        archive_moves_old_days_out_and_cat_reads_them_back,
+        an_unknown_run_is_one_line_naming_it_and_what_to_do,
+        a_bad_digest_is_one_line_quoting_it,
+        a_file_that_is_not_a_store_is_named_and_left_alone,
+        a_missing_store_is_not_created_by_a_command_that_reads,
+        a_read_only_store_is_named_with_what_to_do,
+    }
+);

@@ -48,23 +48,25 @@ fn check_refused_by_feature(backend: Backend) {
     );
 }
 
-#[test]
-fn sqlite_opens_by_location_when_its_feature_is_on_and_is_refused_by_name_when_off() {
-    if cfg!(feature = "sqlite") {
-        check_round_trip(Backend::Sqlite);
+/// A backend opens by location when its feature is on, and is refused naming the feature
+/// when it is off.
+fn opens_by_location_when_its_feature_is_on_and_is_refused_by_name_when_off(
+    (backend, built): (Backend, bool),
+) {
+    if built {
+        check_round_trip(backend);
     } else {
-        check_refused_by_feature(Backend::Sqlite);
+        check_refused_by_feature(backend);
     }
 }
 
-#[test]
-fn redb_opens_by_location_when_its_feature_is_on_and_is_refused_by_name_when_off() {
-    if cfg!(feature = "redb") {
-        check_round_trip(Backend::Redb);
-    } else {
-        check_refused_by_feature(Backend::Redb);
-    }
-}
+store_core::for_each_backend!(
+    backends: {
+        sqlite => (Backend::Sqlite, cfg!(feature = "sqlite")),
+        redb => (Backend::Redb, cfg!(feature = "redb")),
+    },
+    cases: { opens_by_location_when_its_feature_is_on_and_is_refused_by_name_when_off }
+);
 
 fn open_sqlite(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     Ok(Box::new(store_sqlite::SqliteLogStore::open(

@@ -3,235 +3,217 @@
 
 mod common;
 
-use common::{BACKENDS, assert_exactly_once, day, days_ago, fill, options, watermark};
+use common::{Backend, REDB, SQLITE, assert_exactly_once, day, days_ago, fill, options, watermark};
 use store_archive::{Progress, archive_logs, archive_logs_with_progress, read_archive};
 use store_core::conformance::all_entries;
 use store_core::{NewLogEntry, RunTransition, StoreError, WorkflowRunStatus};
 
-#[test]
-fn complete_days_older_than_the_retention_move_and_the_rest_stays() {
-    for (backend, open) in BACKENDS {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(dir.path()).expect("open");
-        let original = fill(store.as_ref(), &[40, 31, 30, 2, 0], 20);
-        let options = store_archive::ArchiveOptions {
-            retain_days: 30,
-            ..options(dir.path())
-        };
-        let report = archive_logs(store.as_ref(), &options).expect("archive");
+fn complete_days_older_than_the_retention_move_and_the_rest_stays((backend, open): Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).expect("open");
+    let original = fill(store.as_ref(), &[40, 31, 30, 2, 0], 20);
+    let options = store_archive::ArchiveOptions {
+        retain_days: 30,
+        ..options(dir.path())
+    };
+    let report = archive_logs(store.as_ref(), &options).expect("archive");
 
-        let moved: Vec<_> = report.days.iter().map(|d| d.day).collect();
-        assert_eq!(
-            moved,
-            vec![day(40), day(31)],
-            "{backend}: only days more than 30 days old"
-        );
-        assert_eq!(report.rows, 42, "{backend}: 21 entries a day");
-        assert_eq!(report.cutoff, Some(day(30)));
-        assert!(
-            all_entries(store.as_ref())
-                .iter()
-                .all(|e| e.ts >= days_ago(30)),
-            "{backend}"
-        );
-        assert_eq!(
-            watermark(store.as_ref()).as_deref(),
-            Some(day(31).to_string().as_str())
-        );
-        assert_exactly_once(store.as_ref(), &options, &original);
-        for day_report in &report.days {
-            let size = std::fs::metadata(&day_report.file)
-                .expect("the day's file")
-                .len();
-            assert_eq!(
-                size, day_report.bytes,
-                "{backend}: the report counts the file's bytes"
-            );
-        }
-        assert_eq!(
-            report.bytes,
-            report.days.iter().map(|d| d.bytes).sum::<u64>()
-        );
-
-        let again = archive_logs(store.as_ref(), &options).expect("a second run");
-        assert!(again.days.is_empty(), "{backend}: nothing left to move");
-    }
-}
-
-#[test]
-fn today_and_the_days_of_active_runs_stay() {
-    for (backend, open) in BACKENDS {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(dir.path()).expect("open");
-        let original = fill(store.as_ref(), &[5, 4, 3, 0], 5);
-        store
-            .transition_run(
-                RunTransition::new("resumable", "wf", WorkflowRunStatus::Started).at(days_ago(4)),
-            )
-            .expect("a run started 4 days ago, still active");
-        let mut original = original;
-        original.extend(
-            all_entries(store.as_ref())
-                .into_iter()
-                .filter(|e| e.source == "workflow"),
-        );
-        let report = archive_logs(store.as_ref(), &options(dir.path())).expect("archive");
-        let moved: Vec<_> = report.days.iter().map(|d| d.day).collect();
-        assert_eq!(
-            moved,
-            vec![day(5)],
-            "{backend}: days from the active run's creation on stay"
-        );
-        assert_exactly_once(store.as_ref(), &options(dir.path()), &original);
-
-        store
-            .transition_run(
-                RunTransition::new("resumable", "wf", WorkflowRunStatus::Completed).at(days_ago(4)),
-            )
-            .expect("the run ends");
-        original.extend(
-            all_entries(store.as_ref())
-                .into_iter()
-                .filter(|e| e.source == "workflow")
-                .skip(1),
-        );
-        let report = archive_logs(store.as_ref(), &options(dir.path())).expect("archive again");
-        let moved: Vec<_> = report.days.iter().map(|d| d.day).collect();
-        assert_eq!(
-            moved,
-            vec![day(4), day(3)],
-            "{backend}: with no active run, all but today"
-        );
-        assert!(
-            all_entries(store.as_ref())
-                .iter()
-                .all(|e| e.ts >= days_ago(0))
-        );
-        assert_exactly_once(store.as_ref(), &options(dir.path()), &original);
-    }
-}
-
-#[test]
-fn each_line_is_one_entry_as_the_spec_writes_it_in_id_order() {
-    for (backend, open) in BACKENDS {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(dir.path()).expect("open");
-        let entries = fill(store.as_ref(), &[3], 30);
-        archive_logs(store.as_ref(), &options(dir.path())).expect("archive");
-        let file = dir
-            .path()
-            .join("archive/logs")
-            .join(format!("{}.jsonl", day(3)));
-        let text = std::fs::read_to_string(&file).expect("the day file");
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), entries.len(), "{backend}");
-        let first = &entries[0];
-        let expected = format!(
-            r#"{{"id":{},"source":"worker","type":"tick","refId":"{}","payload":"{}","ts":"{}"}}"#,
-            first.id,
-            first.ref_id.as_deref().expect("a ref"),
-            first.payload.replace('"', "\\\""),
-            first
-                .ts
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-        );
-        assert_eq!(lines[0], expected, "{backend}");
-        let ids: Vec<u64> = lines
+    let moved: Vec<_> = report.days.iter().map(|d| d.day).collect();
+    assert_eq!(
+        moved,
+        vec![day(40), day(31)],
+        "{backend}: only days more than 30 days old"
+    );
+    assert_eq!(report.rows, 42, "{backend}: 21 entries a day");
+    assert_eq!(report.cutoff, Some(day(30)));
+    assert!(
+        all_entries(store.as_ref())
             .iter()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).expect("JSON")["id"]
-                    .as_u64()
-                    .expect("id")
-            })
-            .collect();
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "{backend}: lines in id order"
-        );
-        assert!(text.ends_with('\n'));
-    }
-}
-
-#[test]
-fn late_arrivals_join_their_days_file_without_loss_or_duplicates() {
-    for (backend, open) in BACKENDS {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(dir.path()).expect("open");
-        let mut original = fill(store.as_ref(), &[3, 2], 10);
-        archive_logs(store.as_ref(), &options(dir.path())).expect("first run");
-        let late = store
-            .append_batch(vec![
-                NewLogEntry::new("late", "k", "1").at(days_ago(3) + chrono::Duration::hours(5)),
-                NewLogEntry::new("late", "k", "2").at(days_ago(2)),
-            ])
-            .expect("late arrivals for archived days");
-        original.extend(late);
-        let report = archive_logs(store.as_ref(), &options(dir.path())).expect("second run");
-        assert_eq!(report.rows, 2, "{backend}: only the late arrivals move");
-        assert!(all_entries(store.as_ref()).is_empty());
-        assert_exactly_once(store.as_ref(), &options(dir.path()), &original);
-        let day3: Vec<_> = read_archive(&options(dir.path()).dir, day(3)..=day(3))
-            .collect::<Result<Vec<_>, _>>()
-            .expect("day 3");
-        assert_eq!(day3.len(), 12, "{backend}");
-        assert!(
-            day3.windows(2).all(|w| w[0].id < w[1].id),
-            "{backend}: the merged file is in id order"
-        );
-    }
-}
-
-#[test]
-fn a_dry_run_reports_and_moves_nothing() {
-    for (backend, open) in BACKENDS {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(dir.path()).expect("open");
-        let original = fill(store.as_ref(), &[3, 2], 10);
-        let dry = store_archive::ArchiveOptions {
-            dry_run: true,
-            ..options(dir.path())
-        };
-        let report = archive_logs(store.as_ref(), &dry).expect("dry run");
-        assert!(report.dry_run);
-        assert_eq!((report.days.len(), report.rows), (2, 22), "{backend}");
+            .all(|e| e.ts >= days_ago(30)),
+        "{backend}"
+    );
+    assert_eq!(
+        watermark(store.as_ref()).as_deref(),
+        Some(day(31).to_string().as_str())
+    );
+    assert_exactly_once(store.as_ref(), &options, &original);
+    for day_report in &report.days {
+        let size = std::fs::metadata(&day_report.file)
+            .expect("the day's file")
+            .len();
         assert_eq!(
-            all_entries(store.as_ref()),
-            original,
-            "{backend}: the store is untouched"
-        );
-        assert!(
-            !dir.path().join("archive").exists(),
-            "{backend}: no file written"
-        );
-        assert_eq!(watermark(store.as_ref()), None);
-        let real = archive_logs(store.as_ref(), &options(dir.path())).expect("the real run");
-        assert_eq!(
-            (real.rows, real.bytes),
-            (report.rows, report.bytes),
-            "{backend}: the dry run was right"
+            size, day_report.bytes,
+            "{backend}: the report counts the file's bytes"
         );
     }
+    assert_eq!(
+        report.bytes,
+        report.days.iter().map(|d| d.bytes).sum::<u64>()
+    );
+
+    let again = archive_logs(store.as_ref(), &options).expect("a second run");
+    assert!(again.days.is_empty(), "{backend}: nothing left to move");
 }
 
-#[test]
-fn vacuum_compacts_after_moving_and_progress_counts_days_and_rows() {
-    for (backend, open) in BACKENDS {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(dir.path()).expect("open");
-        let original = fill(store.as_ref(), &[4, 3, 2], 50);
-        let options = store_archive::ArchiveOptions {
-            vacuum: true,
-            ..options(dir.path())
-        };
-        let mut seen: Vec<Progress> = Vec::new();
-        let report = archive_logs_with_progress(store.as_ref(), &options, &mut |p| seen.push(p))
-            .expect("archive with vacuum");
-        assert!(report.vacuumed, "{backend}");
-        let days: Vec<_> = seen.iter().map(|p| (p.days_done, p.days_total)).collect();
-        assert_eq!(days, vec![(1, 3), (2, 3), (3, 3)], "{backend}");
-        assert_eq!(seen.last().map(|p| p.rows_done), Some(153));
-        assert_exactly_once(store.as_ref(), &options, &original);
-    }
+fn today_and_the_days_of_active_runs_stay((backend, open): Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).expect("open");
+    let original = fill(store.as_ref(), &[5, 4, 3, 0], 5);
+    store
+        .transition_run(
+            RunTransition::new("resumable", "wf", WorkflowRunStatus::Started).at(days_ago(4)),
+        )
+        .expect("a run started 4 days ago, still active");
+    let mut original = original;
+    original.extend(
+        all_entries(store.as_ref())
+            .into_iter()
+            .filter(|e| e.source == "workflow"),
+    );
+    let report = archive_logs(store.as_ref(), &options(dir.path())).expect("archive");
+    let moved: Vec<_> = report.days.iter().map(|d| d.day).collect();
+    assert_eq!(
+        moved,
+        vec![day(5)],
+        "{backend}: days from the active run's creation on stay"
+    );
+    assert_exactly_once(store.as_ref(), &options(dir.path()), &original);
+
+    store
+        .transition_run(
+            RunTransition::new("resumable", "wf", WorkflowRunStatus::Completed).at(days_ago(4)),
+        )
+        .expect("the run ends");
+    original.extend(
+        all_entries(store.as_ref())
+            .into_iter()
+            .filter(|e| e.source == "workflow")
+            .skip(1),
+    );
+    let report = archive_logs(store.as_ref(), &options(dir.path())).expect("archive again");
+    let moved: Vec<_> = report.days.iter().map(|d| d.day).collect();
+    assert_eq!(
+        moved,
+        vec![day(4), day(3)],
+        "{backend}: with no active run, all but today"
+    );
+    assert!(
+        all_entries(store.as_ref())
+            .iter()
+            .all(|e| e.ts >= days_ago(0))
+    );
+    assert_exactly_once(store.as_ref(), &options(dir.path()), &original);
+}
+
+fn each_line_is_one_entry_as_the_spec_writes_it_in_id_order((backend, open): Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).expect("open");
+    let entries = fill(store.as_ref(), &[3], 30);
+    archive_logs(store.as_ref(), &options(dir.path())).expect("archive");
+    let file = dir
+        .path()
+        .join("archive/logs")
+        .join(format!("{}.jsonl", day(3)));
+    let text = std::fs::read_to_string(&file).expect("the day file");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), entries.len(), "{backend}");
+    let first = &entries[0];
+    let expected = format!(
+        r#"{{"id":{},"source":"worker","type":"tick","refId":"{}","payload":"{}","ts":"{}"}}"#,
+        first.id,
+        first.ref_id.as_deref().expect("a ref"),
+        first.payload.replace('"', "\\\""),
+        first
+            .ts
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    assert_eq!(lines[0], expected, "{backend}");
+    let ids: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON")["id"]
+                .as_u64()
+                .expect("id")
+        })
+        .collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "{backend}: lines in id order"
+    );
+    assert!(text.ends_with('\n'));
+}
+
+fn late_arrivals_join_their_days_file_without_loss_or_duplicates((backend, open): Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).expect("open");
+    let mut original = fill(store.as_ref(), &[3, 2], 10);
+    archive_logs(store.as_ref(), &options(dir.path())).expect("first run");
+    let late = store
+        .append_batch(vec![
+            NewLogEntry::new("late", "k", "1").at(days_ago(3) + chrono::Duration::hours(5)),
+            NewLogEntry::new("late", "k", "2").at(days_ago(2)),
+        ])
+        .expect("late arrivals for archived days");
+    original.extend(late);
+    let report = archive_logs(store.as_ref(), &options(dir.path())).expect("second run");
+    assert_eq!(report.rows, 2, "{backend}: only the late arrivals move");
+    assert!(all_entries(store.as_ref()).is_empty());
+    assert_exactly_once(store.as_ref(), &options(dir.path()), &original);
+    let day3: Vec<_> = read_archive(&options(dir.path()).dir, day(3)..=day(3))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("day 3");
+    assert_eq!(day3.len(), 12, "{backend}");
+    assert!(
+        day3.windows(2).all(|w| w[0].id < w[1].id),
+        "{backend}: the merged file is in id order"
+    );
+}
+
+fn a_dry_run_reports_and_moves_nothing((backend, open): Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).expect("open");
+    let original = fill(store.as_ref(), &[3, 2], 10);
+    let dry = store_archive::ArchiveOptions {
+        dry_run: true,
+        ..options(dir.path())
+    };
+    let report = archive_logs(store.as_ref(), &dry).expect("dry run");
+    assert!(report.dry_run);
+    assert_eq!((report.days.len(), report.rows), (2, 22), "{backend}");
+    assert_eq!(
+        all_entries(store.as_ref()),
+        original,
+        "{backend}: the store is untouched"
+    );
+    assert!(
+        !dir.path().join("archive").exists(),
+        "{backend}: no file written"
+    );
+    assert_eq!(watermark(store.as_ref()), None);
+    let real = archive_logs(store.as_ref(), &options(dir.path())).expect("the real run");
+    assert_eq!(
+        (real.rows, real.bytes),
+        (report.rows, report.bytes),
+        "{backend}: the dry run was right"
+    );
+}
+
+fn vacuum_compacts_after_moving_and_progress_counts_days_and_rows((backend, open): Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).expect("open");
+    let original = fill(store.as_ref(), &[4, 3, 2], 50);
+    let options = store_archive::ArchiveOptions {
+        vacuum: true,
+        ..options(dir.path())
+    };
+    let mut seen: Vec<Progress> = Vec::new();
+    let report = archive_logs_with_progress(store.as_ref(), &options, &mut |p| seen.push(p))
+        .expect("archive with vacuum");
+    assert!(report.vacuumed, "{backend}");
+    let days: Vec<_> = seen.iter().map(|p| (p.days_done, p.days_total)).collect();
+    assert_eq!(days, vec![(1, 3), (2, 3), (3, 3)], "{backend}");
+    assert_eq!(seen.last().map(|p| p.rows_done), Some(153));
+    assert_exactly_once(store.as_ref(), &options, &original);
 }
 
 #[test]
@@ -372,32 +354,42 @@ fn a_fifo_or_a_dangling_link_in_place_of_a_day_file_is_an_error_not_a_hang() {
     }
 }
 
-#[test]
-fn a_second_run_while_one_holds_the_archive_is_busy_and_changes_nothing() {
-    for (backend, open) in BACKENDS {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(dir.path()).expect("open");
-        let original = fill(store.as_ref(), &[3, 2], 10);
-        let options = options(dir.path());
-        let folder = options.dir.join("logs");
-        std::fs::create_dir_all(&folder).expect("the archive folder");
-        let held = std::fs::File::create(folder.join(".archive.lock")).expect("the lock file");
-        held.lock().expect("another run holds the archive");
+fn a_second_run_while_one_holds_the_archive_is_busy_and_changes_nothing((backend, open): Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).expect("open");
+    let original = fill(store.as_ref(), &[3, 2], 10);
+    let options = options(dir.path());
+    let folder = options.dir.join("logs");
+    std::fs::create_dir_all(&folder).expect("the archive folder");
+    let held = std::fs::File::create(folder.join(".archive.lock")).expect("the lock file");
+    held.lock().expect("another run holds the archive");
 
-        let err = archive_logs(store.as_ref(), &options).expect_err("the archive is held");
-        assert!(matches!(err, StoreError::Busy { .. }), "{backend}: {err}");
-        assert_eq!(
-            all_entries(store.as_ref()),
-            original,
-            "{backend}: nothing moved"
-        );
-        assert!(
-            common::archived(&options).is_empty(),
-            "{backend}: no day file written"
-        );
+    let err = archive_logs(store.as_ref(), &options).expect_err("the archive is held");
+    assert!(matches!(err, StoreError::Busy { .. }), "{backend}: {err}");
+    assert_eq!(
+        all_entries(store.as_ref()),
+        original,
+        "{backend}: nothing moved"
+    );
+    assert!(
+        common::archived(&options).is_empty(),
+        "{backend}: no day file written"
+    );
 
-        drop(held);
-        archive_logs(store.as_ref(), &options).expect("once released, the run goes through");
-        assert_exactly_once(store.as_ref(), &options, &original);
-    }
+    drop(held);
+    archive_logs(store.as_ref(), &options).expect("once released, the run goes through");
+    assert_exactly_once(store.as_ref(), &options, &original);
 }
+
+store_core::for_each_backend!(
+    backends: { sqlite => SQLITE, redb => REDB },
+    cases: {
+        complete_days_older_than_the_retention_move_and_the_rest_stays,
+        today_and_the_days_of_active_runs_stay,
+        each_line_is_one_entry_as_the_spec_writes_it_in_id_order,
+        late_arrivals_join_their_days_file_without_loss_or_duplicates,
+        a_dry_run_reports_and_moves_nothing,
+        vacuum_compacts_after_moving_and_progress_counts_days_and_rows,
+        a_second_run_while_one_holds_the_archive_is_busy_and_changes_nothing,
+    }
+);

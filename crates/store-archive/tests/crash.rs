@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
-use common::{BACKENDS, archived, assert_exactly_once, day, fill, options, watermark};
+use common::{Backend, REDB, SQLITE, archived, assert_exactly_once, day, fill, options, watermark};
 use store_archive::{archive_logs, archive_logs_with};
 use store_core::conformance::{FailAt, Fault, Faulty, all_entries};
 use store_core::{LogBackend, LogEntry, LogId, StoreError};
@@ -56,40 +56,39 @@ fn assert_rerun_completes(
     );
 }
 
-#[test]
-fn a_run_failing_at_any_file_step_loses_nothing_and_a_rerun_finishes_exactly_once() {
-    for (backend, open) in BACKENDS {
-        let counting = std::sync::Arc::new(FailAt::new(usize::MAX));
+fn a_run_failing_at_any_file_step_loses_nothing_and_a_rerun_finishes_exactly_once(
+    (backend, open): Backend,
+) {
+    let counting = std::sync::Arc::new(FailAt::new(usize::MAX));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).expect("open");
+    fill(store.as_ref(), &DAYS, 40);
+    archive_logs_with(store.as_ref(), &options(dir.path()), &counting, &mut |_| {})
+        .expect("a clean run");
+    let steps = counting.steps();
+    assert!(
+        steps > 5 * DAYS.len(),
+        "{backend}: folder, then create, writes, sync, rename, sync a day: {steps}"
+    );
+
+    for fail_at in 1..=steps {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open(dir.path()).expect("open");
-        fill(store.as_ref(), &DAYS, 40);
-        archive_logs_with(store.as_ref(), &options(dir.path()), &counting, &mut |_| {})
-            .expect("a clean run");
-        let steps = counting.steps();
+        let original = fill(store.as_ref(), &DAYS, 40);
+        let options = options(dir.path());
+        let faults = std::sync::Arc::new(FailAt::new(fail_at));
+        let err = archive_logs_with(store.as_ref(), &options, &faults, &mut |_| {})
+            .expect_err("the injected failure surfaces");
         assert!(
-            steps > 5 * DAYS.len(),
-            "{backend}: folder, then create, writes, sync, rename, sync a day: {steps}"
+            matches!(err, StoreError::Io { .. }),
+            "{backend} step {fail_at}: {err}"
         );
-
-        for fail_at in 1..=steps {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let store = open(dir.path()).expect("open");
-            let original = fill(store.as_ref(), &DAYS, 40);
-            let options = options(dir.path());
-            let faults = std::sync::Arc::new(FailAt::new(fail_at));
-            let err = archive_logs_with(store.as_ref(), &options, &faults, &mut |_| {})
-                .expect_err("the injected failure surfaces");
-            assert!(
-                matches!(err, StoreError::Io { .. }),
-                "{backend} step {fail_at}: {err}"
-            );
-            assert_nothing_lost(store.as_ref(), &options, &original);
-            drop(store);
-            let store = open(dir.path()).expect("reopen after the failure");
-            assert_rerun_completes(store.as_ref(), &options, &original);
-        }
-        eprintln!("{backend}: {steps} file steps failed in turn");
+        assert_nothing_lost(store.as_ref(), &options, &original);
+        drop(store);
+        let store = open(dir.path()).expect("reopen after the failure");
+        assert_rerun_completes(store.as_ref(), &options, &original);
     }
+    eprintln!("{backend}: {steps} file steps failed in turn");
 }
 
 /// The decision of a store whose `delete_days` fails on its `fail_at`th call, before doing
@@ -121,25 +120,31 @@ fn failing_delete(
     }
 }
 
-#[test]
-fn a_run_failing_at_any_store_step_loses_nothing_and_a_rerun_finishes_exactly_once() {
-    for (backend, open) in BACKENDS {
-        let mut covered = 0;
-        for fail_at in 1..=DAYS.len() {
-            for after_commit in [false, true] {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let store = open(dir.path()).expect("open");
-                let original = fill(store.as_ref(), &DAYS, 40);
-                let options = options(dir.path());
-                let failing = Faulty::new(store.as_ref(), failing_delete(fail_at, after_commit));
-                let err =
-                    archive_logs(&failing, &options).expect_err("the injected failure surfaces");
-                assert!(matches!(err, StoreError::Io { .. }), "{backend}: {err}");
-                assert_nothing_lost(store.as_ref(), &options, &original);
-                assert_rerun_completes(store.as_ref(), &options, &original);
-                covered += 1;
-            }
+fn a_run_failing_at_any_store_step_loses_nothing_and_a_rerun_finishes_exactly_once(
+    (backend, open): Backend,
+) {
+    let mut covered = 0;
+    for fail_at in 1..=DAYS.len() {
+        for after_commit in [false, true] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = open(dir.path()).expect("open");
+            let original = fill(store.as_ref(), &DAYS, 40);
+            let options = options(dir.path());
+            let failing = Faulty::new(store.as_ref(), failing_delete(fail_at, after_commit));
+            let err = archive_logs(&failing, &options).expect_err("the injected failure surfaces");
+            assert!(matches!(err, StoreError::Io { .. }), "{backend}: {err}");
+            assert_nothing_lost(store.as_ref(), &options, &original);
+            assert_rerun_completes(store.as_ref(), &options, &original);
+            covered += 1;
         }
-        assert_eq!(covered, 2 * DAYS.len(), "{backend}");
     }
+    assert_eq!(covered, 2 * DAYS.len(), "{backend}");
 }
+
+store_core::for_each_backend!(
+    backends: { sqlite => SQLITE, redb => REDB },
+    cases: {
+        a_run_failing_at_any_file_step_loses_nothing_and_a_rerun_finishes_exactly_once,
+        a_run_failing_at_any_store_step_loses_nothing_and_a_rerun_finishes_exactly_once,
+    }
+);

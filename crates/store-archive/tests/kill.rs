@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use common::{BACKENDS, Open, archived, assert_exactly_once, fill, options};
+use common::{Backend, Open, REDB, SQLITE, archived, assert_exactly_once, fill, options};
 use store_archive::archive_logs;
 use store_core::LogId;
 use store_core::conformance::all_entries;
@@ -25,7 +25,12 @@ const PER_DAY: usize = 3000;
 
 fn spawn_archiver(dir: &Path, backend: &str) -> Child {
     Command::new(std::env::current_exe().expect("the test binary"))
-        .args([TEST_NAME, "--exact", "--test-threads", "1"])
+        .args([
+            &format!("{backend}::{TEST_NAME}"),
+            "--exact",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_DIR, dir)
         .env(CHILD_BACKEND, backend)
         .stdout(Stdio::null())
@@ -35,8 +40,8 @@ fn spawn_archiver(dir: &Path, backend: &str) -> Child {
 
 /// The archiving process: opens the store and archives it, then exits.
 fn archiver(dir: &Path, backend: &str) {
-    let (_, open) = BACKENDS
-        .iter()
+    let (_, open) = [SQLITE, REDB]
+        .into_iter()
         .find(|(name, _)| *name == backend)
         .expect("a known backend");
     let store = open(dir).expect("the archiver opens the store");
@@ -49,58 +54,62 @@ fn prepared(open: Open, dir: &Path) -> Vec<store_core::LogEntry> {
     fill(store.as_ref(), &DAYS, PER_DAY)
 }
 
-#[test]
-fn an_archiving_process_killed_at_any_moment_loses_nothing() {
+fn an_archiving_process_killed_at_any_moment_loses_nothing((backend, open): Backend) {
     if let (Some(dir), Ok(backend)) = (std::env::var_os(CHILD_DIR), std::env::var(CHILD_BACKEND)) {
         return archiver(Path::new(&dir), &backend);
     }
-    for (backend, open) in BACKENDS {
-        // How long a whole run takes, process start included.
+    // How long a whole run takes, process start included.
+    let dir = tempfile::tempdir().expect("temp dir");
+    prepared(open, dir.path());
+    let started = Instant::now();
+    let status = spawn_archiver(dir.path(), backend).wait().expect("wait");
+    assert!(
+        status.success(),
+        "{backend}: an uninterrupted run succeeds: {status}"
+    );
+    let full_run = started.elapsed();
+
+    let mut interrupted = 0;
+    for kill in 0..KILLS_PER_BACKEND {
         let dir = tempfile::tempdir().expect("temp dir");
-        prepared(open, dir.path());
-        let started = Instant::now();
-        let status = spawn_archiver(dir.path(), backend).wait().expect("wait");
-        assert!(
-            status.success(),
-            "{backend}: an uninterrupted run succeeds: {status}"
-        );
-        let full_run = started.elapsed();
+        let original = prepared(open, dir.path());
+        // Moments spread over the run, each nudged within its slot.
+        let slot = full_run / KILLS_PER_BACKEND;
+        let nudge = slot.mul_f64(f64::from((kill * 7919) % 10) / 10.0);
+        let delay = slot * kill + nudge;
+        let mut child = spawn_archiver(dir.path(), backend);
+        std::thread::sleep(delay);
+        let was_running = child.try_wait().expect("poll").is_none();
+        child.kill().ok();
+        child.wait().expect("reap");
+        interrupted += u32::from(was_running);
 
-        let mut interrupted = 0;
-        for kill in 0..KILLS_PER_BACKEND {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let original = prepared(open, dir.path());
-            // Moments spread over the run, each nudged within its slot.
-            let slot = full_run / KILLS_PER_BACKEND;
-            let nudge = slot.mul_f64(f64::from((kill * 7919) % 10) / 10.0);
-            let delay = slot * kill + nudge;
-            let mut child = spawn_archiver(dir.path(), backend);
-            std::thread::sleep(delay);
-            let was_running = child.try_wait().expect("poll").is_none();
-            child.kill().ok();
-            child.wait().expect("reap");
-            interrupted += u32::from(was_running);
-
-            let store = open(dir.path()).expect("the store opens after the kill");
-            let options = options(dir.path());
-            let present: BTreeSet<LogId> = archived(&options)
-                .iter()
-                .chain(&all_entries(store.as_ref()))
-                .map(|e| e.id)
-                .collect();
-            assert!(
-                original.iter().all(|e| present.contains(&e.id)),
-                "{backend}: killed after {delay:?}, an entry was lost"
-            );
-            archive_logs(store.as_ref(), &options).expect("the rerun completes");
-            assert_exactly_once(store.as_ref(), &options, &original);
-        }
-        eprintln!(
-            "{backend}: {KILLS_PER_BACKEND} kills over a {full_run:?} run, {interrupted} while it ran"
-        );
+        let store = open(dir.path()).expect("the store opens after the kill");
+        let options = options(dir.path());
+        let present: BTreeSet<LogId> = archived(&options)
+            .iter()
+            .chain(&all_entries(store.as_ref()))
+            .map(|e| e.id)
+            .collect();
         assert!(
-            interrupted >= KILLS_PER_BACKEND / 2,
-            "{backend}: most kills land during the run"
+            original.iter().all(|e| present.contains(&e.id)),
+            "{backend}: killed after {delay:?}, an entry was lost"
         );
+        archive_logs(store.as_ref(), &options).expect("the rerun completes");
+        assert_exactly_once(store.as_ref(), &options, &original);
     }
+    eprintln!(
+        "{backend}: {KILLS_PER_BACKEND} kills over a {full_run:?} run, {interrupted} while it ran"
+    );
+    assert!(
+        interrupted >= KILLS_PER_BACKEND / 2,
+        "{backend}: most kills land during the run"
+    );
 }
+
+store_core::for_each_backend!(
+    backends: { sqlite => SQLITE, redb => REDB },
+    cases: {
+        an_archiving_process_killed_at_any_moment_loses_nothing,
+    }
+);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use store_core::conformance::MemoryLogStore;
+use store_core::MemoryLogStore;
 use store_core::{LogBackend, StoreResult};
 
 /// One model per folder, so that reopening a folder finds what was written there, as a
@@ -19,4 +19,4 @@ fn open(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     Ok(Box::new(stores.entry(dir.to_owned()).or_default().clone()))
 }
 
-store_core::log_store_conformance!(open, in_memory);
+store_core::log_store_conformance!(in_memory: open);

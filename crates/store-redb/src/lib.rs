@@ -17,6 +17,8 @@ mod engine;
 mod error;
 #[cfg(test)]
 mod full_disk_tests;
+#[cfg(feature = "conformance")]
+pub mod harness;
 mod open;
 mod options;
 mod read;

@@ -1,12 +1,7 @@
-//! Runs the whole log-store conformance suite of `store-core` against `RedbLogStore`.
+//! Runs the conformance suites of `store-core` against `RedbLogStore` and `RedbBlobStore`,
+//! through the backend's harness.
 
-use std::path::Path;
+use store_redb::harness::RedbHarness;
 
-use store_core::{LogBackend, StoreResult};
-use store_redb::RedbLogStore;
-
-fn open(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
-    Ok(Box::new(RedbLogStore::open(dir.join("nerve.redb"))?))
-}
-
-store_core::log_store_conformance!(open);
+store_core::log_store_conformance!(harness: &RedbHarness, capabilities: [files, processes]);
+store_core::blob_store_conformance!(harness: &RedbHarness);

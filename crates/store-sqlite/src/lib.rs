@@ -16,6 +16,8 @@ mod blobs;
 mod checksum;
 mod connections;
 mod error;
+#[cfg(feature = "conformance")]
+pub mod harness;
 mod migrate;
 mod options;
 mod rows;

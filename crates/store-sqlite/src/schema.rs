@@ -267,11 +267,20 @@ fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> {
         return Ok(());
     }
     if id.application_id != APPLICATION_ID {
+        let tables: String = conn
+            .query_row(
+                "SELECT coalesce(group_concat(name, ', '), '') FROM \
+                 (SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name)",
+                [],
+                |row| row.get(0),
+            )
+            .with_context(|| format!("listing the tables of {}", path.display()))?;
         return Err(StoreError::NotAStore {
             path: path.to_owned(),
             backend: "sqlite",
             reason: format!(
-                "it is a SQLite database of another program (application_id {:#x})",
+                "it is a SQLite database of another program (application_id {:#x}, tables: \
+                 {tables})",
                 id.application_id
             ),
         });

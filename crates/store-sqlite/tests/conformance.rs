@@ -1,12 +1,7 @@
-//! Runs the whole log-store conformance suite of `store-core` against `SqliteLogStore`.
+//! Runs the conformance suites of `store-core` against `SqliteLogStore` and
+//! `SqliteBlobStore`, through the backend's harness.
 
-use std::path::Path;
+use store_sqlite::harness::SqliteHarness;
 
-use store_core::{LogBackend, StoreResult};
-use store_sqlite::SqliteLogStore;
-
-fn open(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
-    Ok(Box::new(SqliteLogStore::open(dir.join("nerve.db"))?))
-}
-
-store_core::log_store_conformance!(open);
+store_core::log_store_conformance!(harness: &SqliteHarness, capabilities: [files, processes]);
+store_core::blob_store_conformance!(harness: &SqliteHarness);

@@ -1,16 +1,11 @@
-//! What `SqliteLogStore::open` accepts and refuses: new files and folders, another
-//! program's file, a newer schema, a setting SQLite would silently ignore.
-
-use std::path::Path;
+//! What `SqliteLogStore::open` does beyond the conformance suite's cases: the durable
+//! setting, the migration of schema 1, a setting SQLite would silently ignore, two stores
+//! creating one schema.
 
 use rusqlite::Connection;
 use store_core::Durability;
 use store_core::{LogStore, NewLogEntry, StoreError};
 use store_sqlite::{SqliteLogStore, SqliteOptions};
-
-fn file_bytes(path: &Path) -> Vec<u8> {
-    std::fs::read(path).expect("read the file")
-}
 
 #[test]
 fn full_durability_opens_and_keeps_what_it_wrote() {
@@ -26,57 +21,6 @@ fn full_durability_opens_and_keeps_what_it_wrote() {
         .query(&store_core::LogQuery::default())
         .expect("query");
     assert_eq!(all, vec![entry]);
-}
-
-#[test]
-fn another_programs_sqlite_database_is_refused_and_left_alone() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("other.db");
-    let conn = Connection::open(&path).expect("create another program's database");
-    conn.execute_batch("CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT); INSERT INTO accounts (owner) VALUES ('ada');")
-        .expect("its schema");
-    drop(conn);
-    let before = file_bytes(&path);
-    let err = SqliteLogStore::open(&path).expect_err("another program's database");
-    assert!(matches!(&err, StoreError::NotAStore { .. }), "{err}");
-    assert_eq!(file_bytes(&path), before, "the file is not touched");
-}
-
-#[test]
-fn a_newer_schema_is_refused_with_both_versions() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("nerve.db");
-    let entry = SqliteLogStore::open(&path)
-        .expect("create")
-        .append(NewLogEntry::new("s", "k", "kept"))
-        .expect("append");
-    let conn = Connection::open(&path).expect("raw connection");
-    conn.pragma_update(None, "user_version", 99)
-        .expect("pretend a newer build wrote it");
-    drop(conn);
-    let err = SqliteLogStore::open(&path).expect_err("a newer schema");
-    assert!(
-        matches!(
-            &err,
-            StoreError::SchemaTooNew {
-                found: 99,
-                supported: 2,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(err.to_string().contains("newer"), "{err}");
-
-    let conn = Connection::open(&path).expect("raw connection");
-    conn.pragma_update(None, "user_version", 2)
-        .expect("back to this version");
-    drop(conn);
-    let store = SqliteLogStore::open(&path).expect("opens again at its own version");
-    let all = store
-        .query(&store_core::LogQuery::default())
-        .expect("query");
-    assert_eq!(all, vec![entry], "the refusal lost nothing");
 }
 
 /// A file of schema 1 (no row checksums) is migrated when opened: every row keeps its

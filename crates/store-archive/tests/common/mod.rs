@@ -26,8 +26,12 @@ pub fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     )?))
 }
 
-/// Both backends, by name.
-pub const BACKENDS: [(&str, Open); 2] = [("sqlite", open_sqlite), ("redb", open_redb)];
+/// A backend by name, as the per-backend tests take it.
+pub type Backend = (&'static str, Open);
+/// The SQLite backend.
+pub const SQLITE: Backend = ("sqlite", open_sqlite);
+/// The redb backend.
+pub const REDB: Backend = ("redb", open_redb);
 
 /// The fixed "now" of the tests: 2026-11-24T12:00:00Z.
 pub fn now() -> DateTime<Utc> {

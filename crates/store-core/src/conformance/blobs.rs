@@ -1,25 +1,17 @@
 //! SPEC 2, blobs: round trips, dedupe, concurrent writers, digests, tamper detection, list
 //! and delete, and writes that fail part way.
 //!
-//! Tampering goes behind the store's back, as damage on the disk would, through a
-//! [`Tamper`] each backend provides for its own storage.
+//! Tampering goes behind the store's back, as damage on the disk would, through the
+//! [`BlobHarness`] each backend provides for its own storage.
 
 use std::io::Read;
 use std::path::Path;
 
+use super::BlobHarness;
 use crate::{BlobHealth, BlobStore, Digest, StoreError, StoreResult, VerifyReport};
 
 /// Opens (or reopens) the blob store kept in the folder `dir`.
 pub type OpenBlobStore = fn(&Path) -> StoreResult<Box<dyn BlobStore>>;
-
-/// What a backend's storage lets a test do to a blob behind the store's back. Called with
-/// the store closed.
-pub trait Tamper: Sync {
-    /// Makes the stored content of `digest` be `content` instead, keeping its name.
-    fn replace_content(&self, dir: &Path, digest: &Digest, content: &[u8]);
-    /// Removes the blob's content, as a lost file would.
-    fn remove(&self, dir: &Path, digest: &Digest);
-}
 
 /// A blob store in a temporary folder that a case can close and open again.
 struct BlobFixture {
@@ -189,7 +181,11 @@ pub fn only_a_well_formed_digest_names_a_blob(open: OpenBlobStore) {
 
 /// After `damage` changes the content of one of two blobs, every way of reading it says
 /// so, and the other blob is untouched.
-fn assert_tamper_detected(open: OpenBlobStore, tamper: &dyn Tamper, damage: fn(&[u8]) -> Vec<u8>) {
+fn assert_tamper_detected(
+    open: OpenBlobStore,
+    tamper: &dyn BlobHarness,
+    damage: fn(&[u8]) -> Vec<u8>,
+) {
     let mut fx = BlobFixture::new(open);
     let victim = content(300_000, 3);
     let bystander = content(1000, 4);
@@ -264,7 +260,7 @@ fn assert_whole(store: &dyn BlobStore, digest: &Digest, content: &[u8]) {
 
 /// One flipped bit in the middle is detected by `read`, `open`, `exists`, `verify` and
 /// `verify_all`; writing the same bytes again repairs it.
-pub fn a_flipped_byte_is_detected(open: OpenBlobStore, tamper: &dyn Tamper) {
+pub fn a_flipped_byte_is_detected(open: OpenBlobStore, tamper: &dyn BlobHarness) {
     assert_tamper_detected(open, tamper, |data| {
         let mut data = data.to_vec();
         let middle = data.len() / 2;
@@ -274,18 +270,18 @@ pub fn a_flipped_byte_is_detected(open: OpenBlobStore, tamper: &dyn Tamper) {
 }
 
 /// A blob cut short is detected everywhere it is read.
-pub fn a_truncated_blob_is_detected(open: OpenBlobStore, tamper: &dyn Tamper) {
+pub fn a_truncated_blob_is_detected(open: OpenBlobStore, tamper: &dyn BlobHarness) {
     assert_tamper_detected(open, tamper, |data| data[..data.len() - 4096].to_vec());
 }
 
 /// A blob whose bytes were all zeroed, length kept, is detected everywhere it is read.
-pub fn a_zero_filled_blob_is_detected(open: OpenBlobStore, tamper: &dyn Tamper) {
+pub fn a_zero_filled_blob_is_detected(open: OpenBlobStore, tamper: &dyn BlobHarness) {
     assert_tamper_detected(open, tamper, |data| vec![0; data.len()]);
 }
 
 /// A blob whose content is gone reads as absent everywhere, and `verify_all` checks the
 /// rest.
-pub fn a_missing_blob_is_absent(open: OpenBlobStore, tamper: &dyn Tamper) {
+pub fn a_missing_blob_is_absent(open: OpenBlobStore, tamper: &dyn BlobHarness) {
     let mut fx = BlobFixture::new(open);
     let lost = fx.store().write(&content(5000, 5)).expect("write");
     let kept = fx.store().write(&content(5000, 6)).expect("write");
@@ -370,19 +366,22 @@ pub fn a_write_whose_source_fails_leaves_nothing(open: OpenBlobStore) {
     );
 }
 
-/// Expands to one `#[test]` per case of the blob suite, against the store opened by
-/// `$open` (an [`OpenBlobStore`]) and damaged by `$tamper` (a `&'static dyn Tamper`).
+/// Expands to one `#[test]` per case of the blob suite, against the blob store of `$harness`
+/// (a `&'static` [`BlobHarness`]), which also damages it behind its back.
 #[macro_export]
 macro_rules! blob_store_conformance {
-    ($open:path, $tamper:expr) => {
+    (harness: $harness:expr) => {
         mod blob {
             use super::*;
+            fn __blob_harness() -> &'static dyn $crate::conformance::BlobHarness {
+                $harness
+            }
             fn __blob_open(
                 dir: &::std::path::Path,
             ) -> $crate::StoreResult<::std::boxed::Box<dyn $crate::BlobStore>> {
-                $open(dir)
+                __blob_harness().open_blobs(dir)
             }
-            $crate::__blob_cases!(__blob_open, $tamper;
+            $crate::__blob_cases!(__blob_open, __blob_harness();
                 plain: round_trips_from_empty_to_64_mib, the_same_content_is_stored_once,
                     concurrent_writers_of_the_same_content_all_succeed,
                     only_a_well_formed_digest_names_a_blob, list_and_delete,

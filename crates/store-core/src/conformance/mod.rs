@@ -1,32 +1,35 @@
 //! The conformance suite: the contract of `docs/SPEC.md` as plain functions that every backend
 //! runs.
 //!
-//! Each case takes an [`OpenStore`]: a way to open the store kept in a folder, fresh the
-//! first time and again for the cases that reopen it. A backend's `tests/conformance.rs`
-//! calls [`log_store_conformance!`](crate::log_store_conformance) once and gets one
-//! `#[test]` per case, so a failure names its case and no backend can miss one:
+//! A backend hands the suite one [`Harness`]: how to open its store in a folder (fresh the
+//! first time, again for the cases that reopen it), and how to damage what it stored behind
+//! its back. Its `tests/conformance.rs` calls
+//! [`log_store_conformance!`](crate::log_store_conformance) once with it and gets one
+//! `#[test]` per case, so a failure names its case and no backend can miss one; blob stores
+//! do the same with a [`BlobHarness`] and
+//! [`blob_store_conformance!`](crate::blob_store_conformance). Most cases need only the
+//! opening, an [`OpenStore`]; the cases in [`damage`] take the harness itself.
 //!
-//! ```text
-//! fn open(dir: &std::path::Path) -> store_core::StoreResult<Box<dyn store_core::LogBackend>> {
-//!     Ok(Box::new(store_sqlite::SqliteLogStore::open(dir.join("store.db"))?))
-//! }
-//! store_core::log_store_conformance!(open);
-//! ```
+//! Tests of code built on a store (the archive, the facade, the CLI) name their backend the
+//! same way: [`for_each_backend!`](crate::for_each_backend) repeats a set of tests per
+//! backend, in a module named after it.
 
 use std::path::Path;
 
 use crate::{LogBackend, LogEntry, LogQuery, StoreResult};
 
-pub use crate::MemoryLogStore;
 pub use fail_at::FailAt;
 pub use faulty::{Fault, Faulty};
+pub use harness::{BlobHarness, Harness};
 
 pub mod bad_input;
 pub mod blobs;
+pub mod damage;
 pub mod edges;
 mod fail_at;
 mod faulty;
 pub mod files;
+mod harness;
 pub mod import;
 pub mod log;
 pub mod maintenance;
@@ -182,15 +185,58 @@ pub fn collect_pages<T, C>(
     panic!("still paging after {max_pages} pages: the cursor does not advance");
 }
 
-/// Expands to one `#[test]` per case of the log-store suite, against the store opened by
-/// `$open` (an [`OpenStore`] function). Call it once, at the top of a backend's
-/// `tests/conformance.rs`. With `, in_memory` it leaves out the cases that need a file (to
-/// damage, or for a second process to open): that form is for the reference model, not for
-/// backends.
+/// Expands to one `#[test]` per case of the log-store suite. Call it once, at the top of a
+/// backend's `tests/conformance.rs`, with the backend's [`Harness`] (a `&'static` value) and
+/// the capabilities the backend has, each of which adds the cases that need it:
+///
+/// - `files`: the store lives in a file of its own in the folder (the cases damage it,
+///   replace it with an empty file, a garbage file, notes);
+/// - `processes`: a second process can open the store beside this one (the cases run the
+///   test binary again as that process, and kill it while it creates a store).
+///
+/// ```text
+/// store_core::log_store_conformance!(harness: &SqliteHarness, capabilities: [files, processes]);
+/// ```
+///
+/// The form `in_memory: open` (an [`OpenStore`] function) runs every case that needs
+/// neither a harness nor a capability: it is for the reference model, not for backends.
 #[macro_export]
 macro_rules! log_store_conformance {
-    ($open:path) => {
-        $crate::log_store_conformance!($open, in_memory);
+    (harness: $harness:expr, capabilities: [$($capability:ident),* $(,)?]) => {
+        fn __conformance_harness() -> &'static dyn $crate::conformance::Harness {
+            $harness
+        }
+        fn __conformance_open(
+            dir: &::std::path::Path,
+        ) -> $crate::StoreResult<::std::boxed::Box<dyn $crate::LogBackend>> {
+            __conformance_harness().open(dir)
+        }
+        $crate::__conformance_suite!();
+        mod damage {
+            $crate::__harness_cases!(damage:
+                a_damaged_run_row_is_a_corrupt_value_naming_table_and_key,
+                a_damaged_log_row_is_a_corrupt_value_and_other_rows_still_read,
+                another_programs_database_is_refused_and_left_alone,
+                a_newer_schema_is_refused_with_both_versions_and_nothing_is_lost,
+            );
+        }
+        $( $crate::__conformance_capability!($capability); )*
+    };
+    (in_memory: $open:path) => {
+        fn __conformance_open(
+            dir: &::std::path::Path,
+        ) -> $crate::StoreResult<::std::boxed::Box<dyn $crate::LogBackend>> {
+            $open(dir)
+        }
+        $crate::__conformance_suite!();
+    };
+}
+
+/// The cases a capability of [`log_store_conformance!`](crate::log_store_conformance) adds.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_capability {
+    (files) => {
         $crate::__conformance_cases! {
             files {
                 opening_creates_missing_folders,
@@ -198,20 +244,37 @@ macro_rules! log_store_conformance {
                 a_garbage_filled_file_is_an_error_not_a_panic,
                 an_empty_file_becomes_a_store,
             }
+        }
+    };
+    (processes) => {
+        $crate::__conformance_cases! {
             processes {
                 a_second_process_reads_and_writes_beside_this_one,
                 a_store_killed_while_it_is_created_opens_fresh_or_whole,
             }
         }
     };
-    // For the reference model only: every case but those that need a file (one to damage,
-    // or one another process can open).
-    ($open:path, in_memory) => {
-        fn __conformance_open(
-            dir: &::std::path::Path,
-        ) -> $crate::StoreResult<::std::boxed::Box<dyn $crate::LogBackend>> {
-            $open(dir)
-        }
+}
+
+/// Cases that take the harness itself.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __harness_cases {
+    ($module:ident: $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::conformance::$module::$case(super::__conformance_harness())
+            }
+        )*
+    };
+}
+
+/// Every case that needs only a way to open the store: what the model runs too.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_suite {
+    () => {
         $crate::__conformance_cases! {
             log {
                 ids_strictly_increase_in_commit_order,
@@ -345,6 +408,41 @@ macro_rules! __transition_cell {
             #[allow(unused_imports)]
             use $crate::WorkflowRunStatus::*;
             $crate::conformance::runs::transition_pair(super::super::$open, $from, $to);
+        }
+    };
+}
+
+/// Expands to one `#[test]` per (backend, case), in a module named after the backend, so
+/// that a failure names its backend: what the tests of code built on a store (the archive,
+/// the facade, the CLI) use instead of looping over backends inside one test. Each case is
+/// a function of the crate taking what `=>` gives for the backend (a name, an open
+/// function, a harness):
+///
+/// ```text
+/// fn a_case(open: Open) { ... }
+/// store_core::for_each_backend!(backends: { sqlite => open_sqlite, redb => open_redb },
+///     cases: { a_case });
+/// ```
+#[macro_export]
+macro_rules! for_each_backend {
+    (backends: { $($backend:ident => $arg:expr),* $(,)? }, cases: $cases:tt) => {
+        $( $crate::__backend_cases!($backend, $arg, $cases); )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __backend_cases {
+    ($backend:ident, $arg:expr, { $($case:ident),* $(,)? }) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    super::$case($arg)
+                }
+            )*
         }
     };
 }

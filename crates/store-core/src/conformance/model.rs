@@ -10,7 +10,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use super::log::minutes;
-use super::{Fixture, MemoryLogStore, OpenStore, observable_state};
+use super::{Fixture, OpenStore, observable_state};
+use crate::MemoryLogStore;
 use crate::{
     DaySpan, GetThreadRoundsParams, LogBackend, LogId, LogQuery, NewLogEntry, Order, RunQuery,
     RunTransition, StoreResult, ThreadMessage, WorkflowRunStatus,

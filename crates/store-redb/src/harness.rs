@@ -1,0 +1,163 @@
+//! The conformance harness of the redb backend (feature `conformance`): how the suite of
+//! `store-core` opens its stores and damages them behind their backs, through a raw redb
+//! handle on the store's own table definitions.
+
+use std::path::{Path, PathBuf};
+
+use redb::{ReadableTable, TableDefinition};
+use store_core::conformance::{BlobHarness, Harness};
+use store_core::{BlobStore, Digest, LogBackend, LogId, StoreResult};
+
+use crate::tables::{
+    BLOB_CHUNKS, BLOBS, LOGS, RUNS, SCHEMA_VERSION, SCHEMA_VERSION_KEY, STORE_INFO,
+};
+
+/// The redb backend under test: the log in `nerve.redb` of the folder, the blobs in
+/// `nerve.blobs.redb`, reached behind the stores' backs with a raw handle (the file is
+/// opened for several processes, so that works while a store has it open).
+pub struct RedbHarness;
+
+/// The log store's file in `dir`.
+pub fn log_file(dir: &Path) -> PathBuf {
+    dir.join("nerve.redb")
+}
+
+/// The blob store's file in `dir`.
+pub fn blob_file(dir: &Path) -> PathBuf {
+    dir.join("nerve.blobs.redb")
+}
+
+/// Runs `change` in one committed write transaction on the file at `path`.
+fn write_raw(path: &Path, change: impl FnOnce(&redb::WriteTransaction)) {
+    let db = redb::Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(path)
+        .expect("a raw handle");
+    let tx = db.begin_write().expect("begin");
+    change(&tx);
+    tx.commit().expect("commit");
+}
+
+impl Harness for RedbHarness {
+    fn open(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        Ok(Box::new(crate::RedbLogStore::open(log_file(dir))?))
+    }
+
+    fn damage_run(&self, dir: &Path, run_id: &str) {
+        write_raw(&log_file(dir), |tx| {
+            let old = tx
+                .open_table(RUNS)
+                .expect("runs")
+                .insert(run_id, [0xff_u8, 0xff, 0xff].as_slice())
+                .expect("bytes that are not a run")
+                .is_some();
+            assert!(old, "the run's row");
+        });
+    }
+
+    fn damage_entry(&self, dir: &Path, id: LogId) {
+        write_raw(&log_file(dir), |tx| {
+            let old = tx
+                .open_table(LOGS)
+                .expect("logs")
+                .insert(id.0, [1_u8].as_slice())
+                .expect("bytes that are not an entry")
+                .is_some();
+            assert!(old, "the entry's row");
+        });
+    }
+
+    fn schema_version(&self) -> i64 {
+        i64::try_from(SCHEMA_VERSION).expect("a small version")
+    }
+
+    fn set_schema_version(&self, dir: &Path, version: i64) {
+        let version = u64::try_from(version).expect("a version redb keeps");
+        write_raw(&log_file(dir), |tx| {
+            tx.open_table(STORE_INFO)
+                .expect("the store's bookkeeping")
+                .insert(SCHEMA_VERSION_KEY, version)
+                .expect("the version");
+        });
+    }
+
+    fn put_foreign_store(&self, dir: &Path) {
+        let accounts: TableDefinition<&str, u64> = TableDefinition::new("accounts");
+        let db = redb::Database::create(log_file(dir)).expect("another program's database");
+        let tx = db.begin_write().expect("begin");
+        tx.open_table(accounts)
+            .expect("its table")
+            .insert("ada", 10)
+            .expect("its row");
+        tx.commit().expect("commit");
+    }
+
+    /// Its tables and their rows: opening a redb file for writing verifies it and commits
+    /// the result (a new header), so its bytes change even when nothing else does.
+    fn foreign_store_contents(&self, dir: &Path) -> Vec<u8> {
+        let accounts: TableDefinition<&str, u64> = TableDefinition::new("accounts");
+        let db = redb::Database::create(log_file(dir)).expect("the foreign database");
+        let tx = redb::ReadableDatabase::begin_read(&db).expect("read");
+        let tables: Vec<String> = tx
+            .list_tables()
+            .expect("tables")
+            .map(|table| redb::TableHandle::name(&table).to_owned())
+            .collect();
+        let rows: Vec<(String, u64)> = tx
+            .open_table(accounts)
+            .expect("its table")
+            .iter()
+            .expect("its rows")
+            .map(|row| {
+                let (key, value) = row.expect("a row");
+                (key.value().to_owned(), value.value())
+            })
+            .collect();
+        format!("{tables:?} {rows:?}").into_bytes()
+    }
+}
+
+/// Runs `damage` on the blob's id in one committed transaction on the blob file.
+fn with_blob(dir: &Path, digest: &Digest, damage: impl FnOnce(&redb::WriteTransaction, u64)) {
+    write_raw(&blob_file(dir), |tx| {
+        let (id, _) = tx
+            .open_table(BLOBS)
+            .expect("blobs")
+            .get(digest.as_bytes().as_slice())
+            .expect("get")
+            .expect("the blob's row")
+            .value();
+        damage(tx, id);
+    });
+}
+
+impl BlobHarness for RedbHarness {
+    fn open_blobs(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
+        Ok(Box::new(crate::RedbBlobStore::open(blob_file(dir))?))
+    }
+
+    fn replace_content(&self, dir: &Path, digest: &Digest, content: &[u8]) {
+        with_blob(dir, digest, |tx, id| {
+            let mut chunks = tx.open_table(BLOB_CHUNKS).expect("chunks");
+            chunks
+                .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)
+                .expect("drop the chunks");
+            chunks
+                .insert((id, 0), content)
+                .expect("write other content");
+        });
+    }
+
+    fn remove(&self, dir: &Path, digest: &Digest) {
+        with_blob(dir, digest, |tx, id| {
+            tx.open_table(BLOB_CHUNKS)
+                .expect("chunks")
+                .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)
+                .expect("drop the chunks");
+            tx.open_table(BLOBS)
+                .expect("blobs")
+                .remove(digest.as_bytes().as_slice())
+                .expect("drop the row");
+        });
+    }
+}
