@@ -11,94 +11,97 @@ use store_core::{
 };
 
 /// id → [`LogRow`].
-pub(crate) const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
+pub const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
 /// (ref_id, id).
-pub(crate) const LOGS_BY_REF: TableDefinition<(&str, u64), ()> =
-    TableDefinition::new("logs_by_ref");
+pub const LOGS_BY_REF: TableDefinition<(&str, u64), ()> = TableDefinition::new("logs_by_ref");
 /// (source, kind, id).
-pub(crate) const LOGS_BY_SOURCE_KIND: TableDefinition<(&str, &str, u64), ()> =
+pub const LOGS_BY_SOURCE_KIND: TableDefinition<(&str, &str, u64), ()> =
     TableDefinition::new("logs_by_source_kind");
 /// (UTC day number, id): a day's entries in id order.
-pub(crate) const LOGS_BY_DAY: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_day");
+pub const LOGS_BY_DAY: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_day");
 /// (ts in ms, id).
-pub(crate) const LOGS_BY_TS: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_ts");
+pub const LOGS_BY_TS: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_ts");
 
 /// (id, chunk number) → up to [`PAYLOAD_CHUNK`] bytes of the payload of entry `id`, for a
 /// payload over [`BIG_PAYLOAD`] (its row in [`LOGS`] holds an empty payload then). Kept apart
 /// so that no value of the log is larger than a chunk: redb holds a whole value in memory
 /// more than once while it writes it.
-pub(crate) const LOG_PAYLOAD_CHUNKS: TableDefinition<(u64, u32), &[u8]> =
+pub const LOG_PAYLOAD_CHUNKS: TableDefinition<(u64, u32), &[u8]> =
     TableDefinition::new("log_payload_chunks");
 
 /// Payloads over this many bytes are stored in [`LOG_PAYLOAD_CHUNKS`].
-pub(crate) const BIG_PAYLOAD: usize = 1024 * 1024;
+pub const BIG_PAYLOAD: usize = 1024 * 1024;
 
 /// The size of a chunk of a big payload.
-pub(crate) const PAYLOAD_CHUNK: usize = 256 * 1024;
+pub const PAYLOAD_CHUNK: usize = 256 * 1024;
 
 /// How many chunks the largest accepted payload takes.
-pub(crate) const MAX_PAYLOAD_CHUNKS: usize = store_core::MAX_PAYLOAD_BYTES.div_ceil(PAYLOAD_CHUNK);
+pub const MAX_PAYLOAD_CHUNKS: usize = store_core::MAX_PAYLOAD_BYTES.div_ceil(PAYLOAD_CHUNK);
 
 /// run_id → [`RunRow`].
-pub(crate) const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
+pub const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
 /// (created_at, run_id).
-pub(crate) const RUNS_BY_CREATED: TableDefinition<(i64, &str), ()> =
+pub const RUNS_BY_CREATED: TableDefinition<(i64, &str), ()> =
     TableDefinition::new("runs_by_created");
-/// (status, created_at, run_id); (workflow, ...); (thread_id, ...) for runs with a thread.
-pub(crate) const RUNS_BY_STATUS: RunIndex = TableDefinition::new("runs_by_status");
-pub(crate) const RUNS_BY_WORKFLOW: RunIndex = TableDefinition::new("runs_by_workflow");
-pub(crate) const RUNS_BY_THREAD: RunIndex = TableDefinition::new("runs_by_thread");
+/// (status, created_at, run_id).
+pub const RUNS_BY_STATUS: RunIndex = TableDefinition::new("runs_by_status");
+/// (workflow, created_at, run_id).
+pub const RUNS_BY_WORKFLOW: RunIndex = TableDefinition::new("runs_by_workflow");
+/// (thread_id, created_at, run_id), for runs with a thread.
+pub const RUNS_BY_THREAD: RunIndex = TableDefinition::new("runs_by_thread");
 /// The shape of the three run indexes above: (a run field, created_at, run_id).
-pub(crate) type RunIndex = TableDefinition<'static, (&'static str, i64, &'static str), ()>;
+pub type RunIndex = TableDefinition<'static, (&'static str, i64, &'static str), ()>;
 
 /// log id → [`ThreadRow`], for the entries that hold thread messages.
-pub(crate) const THREAD_MESSAGES: TableDefinition<u64, &[u8]> =
-    TableDefinition::new("thread_messages");
+pub const THREAD_MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("thread_messages");
 /// (thread_id, log id).
-pub(crate) const THREADS_BY_ID: TableDefinition<(&str, u64), ()> =
-    TableDefinition::new("threads_by_id");
+pub const THREADS_BY_ID: TableDefinition<(&str, u64), ()> = TableDefinition::new("threads_by_id");
 /// (thread_id, round, log id) → role.
-pub(crate) const THREADS_BY_ROUND: TableDefinition<(&str, u32, u64), &str> =
+pub const THREADS_BY_ROUND: TableDefinition<(&str, u32, u64), &str> =
     TableDefinition::new("threads_by_round");
 /// (thread_id, role, round, log id).
-pub(crate) const THREADS_BY_ROLE: TableDefinition<(&str, &str, u32, u64), ()> =
+pub const THREADS_BY_ROLE: TableDefinition<(&str, &str, u32, u64), ()> =
     TableDefinition::new("threads_by_role");
 
 /// digest (32 bytes) → (blob id, size in bytes).
-pub(crate) const BLOBS: TableDefinition<&[u8], (u64, u64)> = TableDefinition::new("blobs");
+pub const BLOBS: TableDefinition<&[u8], (u64, u64)> = TableDefinition::new("blobs");
 /// (blob id, chunk number) → up to 256 KiB of the blob's content.
-pub(crate) const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> =
-    TableDefinition::new("blob_chunks");
+pub const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("blob_chunks");
 
 /// key → value, the store's `meta`.
-pub(crate) const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+pub const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// The store's own bookkeeping: [`SCHEMA_VERSION_KEY`], [`NEXT_LOG_ID_KEY`].
-pub(crate) const STORE_INFO: TableDefinition<&str, u64> = TableDefinition::new("nerve_store");
+pub const STORE_INFO: TableDefinition<&str, u64> = TableDefinition::new("nerve_store");
 
 /// Under [`STORE_INFO`]: the id the next blob write stages its chunks under.
-pub(crate) const NEXT_BLOB_ID_KEY: &str = "next_blob_id";
+pub const NEXT_BLOB_ID_KEY: &str = "next_blob_id";
 /// Under [`STORE_INFO`]: the schema version the file was written with.
-pub(crate) const SCHEMA_VERSION_KEY: &str = "schema_version";
+pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// Under [`STORE_INFO`]: the id the next appended entry gets. Kept apart from the log so
 /// that deleting the newest entries never lets their ids come back.
-pub(crate) const NEXT_LOG_ID_KEY: &str = "next_log_id";
+pub const NEXT_LOG_ID_KEY: &str = "next_log_id";
 
 /// The schema this build creates and understands.
-pub(crate) const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 1;
 
 /// A log entry as stored under its id.
 #[derive(Serialize, Deserialize)]
-pub(crate) struct LogRow<'a> {
-    pub(crate) source: &'a str,
-    pub(crate) kind: &'a str,
-    pub(crate) ref_id: Option<&'a str>,
-    pub(crate) payload: &'a str,
-    pub(crate) ts: i64,
+pub struct LogRow<'a> {
+    /// The entry's `source`.
+    pub source: &'a str,
+    /// The entry's `kind`.
+    pub kind: &'a str,
+    /// The entry's `ref_id`.
+    pub ref_id: Option<&'a str>,
+    /// The payload, or empty when it is big (then in [`LOG_PAYLOAD_CHUNKS`]).
+    pub payload: &'a str,
+    /// Milliseconds since 1970, UTC.
+    pub ts: i64,
 }
 
 impl<'a> LogRow<'a> {
     /// The row of `entry`: its payload inline, or empty when it is big (stored in chunks).
-    pub(crate) fn of(entry: &'a LogEntry) -> Self {
+    pub fn of(entry: &'a LogEntry) -> Self {
         LogRow {
             source: &entry.source,
             kind: &entry.kind,
@@ -112,11 +115,13 @@ impl<'a> LogRow<'a> {
         }
     }
 
-    pub(crate) fn decode(id: u64, bytes: &'a [u8]) -> StoreResult<Self> {
+    /// The row stored under `id`, or [`StoreError::CorruptValue`] naming it.
+    pub fn decode(id: u64, bytes: &'a [u8]) -> StoreResult<Self> {
         postcard::from_bytes(bytes).map_err(|err| StoreError::corrupt("logs", id, err.to_string()))
     }
 
-    pub(crate) fn into_entry(self, id: u64) -> StoreResult<LogEntry> {
+    /// The entry this row of `id` holds (its payload inline).
+    pub fn into_entry(self, id: u64) -> StoreResult<LogEntry> {
         Ok(LogEntry {
             id: LogId(id),
             source: self.source.to_owned(),
@@ -130,20 +135,30 @@ impl<'a> LogRow<'a> {
 
 /// A workflow run as stored under its id.
 #[derive(Serialize, Deserialize)]
-pub(crate) struct RunRow<'a> {
-    pub(crate) workflow: &'a str,
-    pub(crate) thread_id: Option<&'a str>,
-    pub(crate) status: &'a str,
-    pub(crate) attempt: u32,
-    pub(crate) created_at: i64,
-    pub(crate) updated_at: i64,
-    pub(crate) started_at: Option<i64>,
-    pub(crate) finished_at: Option<i64>,
-    pub(crate) detail: Option<&'a str>,
+pub struct RunRow<'a> {
+    /// The run's workflow.
+    pub workflow: &'a str,
+    /// The run's thread.
+    pub thread_id: Option<&'a str>,
+    /// Its status, as [`WorkflowRunStatus::as_str`] spells it.
+    pub status: &'a str,
+    /// How many times it started.
+    pub attempt: u32,
+    /// Milliseconds since 1970 of its first transition.
+    pub created_at: i64,
+    /// Milliseconds since 1970 of its last transition.
+    pub updated_at: i64,
+    /// Milliseconds since 1970 of its first start.
+    pub started_at: Option<i64>,
+    /// Milliseconds since 1970 of its final status.
+    pub finished_at: Option<i64>,
+    /// The detail of its last transition.
+    pub detail: Option<&'a str>,
 }
 
 impl<'a> RunRow<'a> {
-    pub(crate) fn of(run: &'a WorkflowRun) -> Self {
+    /// The row of `run`.
+    pub fn of(run: &'a WorkflowRun) -> Self {
         RunRow {
             workflow: &run.workflow,
             thread_id: run.thread_id.as_deref(),
@@ -157,7 +172,8 @@ impl<'a> RunRow<'a> {
         }
     }
 
-    pub(crate) fn decode_run(run_id: &str, bytes: &[u8]) -> StoreResult<WorkflowRun> {
+    /// The run stored under `run_id`, or [`StoreError::CorruptValue`] naming it.
+    pub fn decode_run(run_id: &str, bytes: &[u8]) -> StoreResult<WorkflowRun> {
         let row: RunRow<'_> = postcard::from_bytes(bytes)
             .map_err(|err| StoreError::corrupt("runs", run_id, err.to_string()))?;
         let status = row.status.parse::<WorkflowRunStatus>().map_err(|_| {
@@ -185,21 +201,25 @@ impl<'a> RunRow<'a> {
 
 /// Where a thread message sits: stored under the id of the entry that holds it.
 #[derive(Serialize, Deserialize)]
-pub(crate) struct ThreadRow<'a> {
-    pub(crate) thread_id: &'a str,
-    pub(crate) round: u32,
-    pub(crate) role: &'a str,
+pub struct ThreadRow<'a> {
+    /// The thread.
+    pub thread_id: &'a str,
+    /// The round within the thread.
+    pub round: u32,
+    /// Who wrote the message.
+    pub role: &'a str,
 }
 
 impl<'a> ThreadRow<'a> {
-    pub(crate) fn decode(id: u64, bytes: &'a [u8]) -> StoreResult<Self> {
+    /// The row stored under `id`, or [`StoreError::CorruptValue`] naming it.
+    pub fn decode(id: u64, bytes: &'a [u8]) -> StoreResult<Self> {
         postcard::from_bytes(bytes)
             .map_err(|err| StoreError::corrupt("thread_messages", id, err.to_string()))
     }
 }
 
 /// Encodes a row; postcard into a `Vec` fails only on a serializer bug, reported as such.
-pub(crate) fn encode<T: Serialize>(
+pub fn encode<T: Serialize>(
     table: &'static str,
     key: &dyn std::fmt::Display,
     row: &T,

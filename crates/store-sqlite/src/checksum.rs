@@ -63,7 +63,7 @@ impl RowCrc {
 }
 
 /// The checksum of a `logs` row.
-pub(crate) fn log_row(
+pub fn log_row(
     id: i64,
     source: &str,
     kind: &str,
@@ -82,7 +82,7 @@ pub(crate) fn log_row(
 }
 
 /// The checksum of a `runs` row, over its columns as stored.
-pub(crate) fn run_row(run: &store_core::WorkflowRun) -> i64 {
+pub fn run_row(run: &store_core::WorkflowRun) -> i64 {
     RowCrc::new("runs")
         .str(&run.run_id)
         .str(&run.workflow)
@@ -98,7 +98,7 @@ pub(crate) fn run_row(run: &store_core::WorkflowRun) -> i64 {
 }
 
 /// The checksum of a `thread_messages` row.
-pub(crate) fn thread_row(log_id: i64, thread_id: &str, round: i64, role: &str) -> i64 {
+pub fn thread_row(log_id: i64, thread_id: &str, round: i64, role: &str) -> i64 {
     RowCrc::new("thread_messages")
         .int(log_id)
         .str(thread_id)
@@ -108,7 +108,7 @@ pub(crate) fn thread_row(log_id: i64, thread_id: &str, round: i64, role: &str) -
 }
 
 /// The checksum of a `meta` row.
-pub(crate) fn meta_row(key: &str, value: &str) -> i64 {
+pub fn meta_row(key: &str, value: &str) -> i64 {
     RowCrc::new("meta").str(key).str(value).finish()
 }
 

@@ -12,10 +12,12 @@ use std::time::Instant;
 
 const USAGE: &str = "usage:
   cargo xtask conformance [--backend sqlite|redb|all] [--cases N]
-      the conformance suite and the model-based property tests, N generated sequences
-      each (default 1000), release build; with all, also SQLite against redb
+      the conformance suites (log and blobs) and the model-based property tests, N
+      generated sequences each (default 1000), release build; with all, also the file
+      blob store and SQLite against redb
   cargo xtask bench [--backend sqlite|redb|all]
-      the criterion benches, then each store operation's ratio to its bare engine
+      each store beside its bare engine, interleaved (median ratio and spread); with
+      all, also the backends beside each other and the blob benches with their ratios
   cargo xtask ci
       what CI checks: fmt, clippy (both feature sets), the tests (both feature sets)";
 
@@ -129,6 +131,17 @@ fn conformance(options: &Options) -> Result<(), String> {
         );
     }
     if options.backends.len() == 2 {
+        cargo(
+            &[
+                "test",
+                "--release",
+                "-p",
+                "store-blob",
+                "--test",
+                "conformance",
+            ],
+            &env,
+        )?;
         let started = Instant::now();
         cargo(
             &[
@@ -152,18 +165,28 @@ fn conformance(options: &Options) -> Result<(), String> {
 }
 
 fn bench(options: &Options) -> Result<(), String> {
-    for backend in &options.backends {
-        cargo(
-            &["bench", "-p", &crate_of(backend), "--bench", "log_store"],
-            &[],
-        )?;
-    }
+    // The log bench prints its own comparisons (interleaved, median and spread); the blob
+    // bench is criterion's, summarised as ratios below.
+    let mut log = vec!["bench", "-p", "nerve-bench", "--bench", "log", "--"];
+    log.extend(options.backends.iter().copied());
     if options.backends.len() == 2 {
-        cargo(&["bench", "-p", "nerve-store", "--bench", "backends"], &[])?;
-        cargo(&["bench", "-p", "store-blob", "--bench", "blobs"], &[])?;
+        log.push("backends");
     }
-    print!("{}", ratio_table(&root().join("target/criterion"))?);
+    cargo(&log, &[])?;
+    if options.backends.len() == 2 {
+        cargo(&["bench", "-p", "nerve-bench", "--bench", "blobs"], &[])?;
+        print!("{}", ratio_table(&target_dir().join("criterion"))?);
+    }
     Ok(())
+}
+
+/// Where cargo puts what it builds: `CARGO_TARGET_DIR` when set (relative to the root, as
+/// cargo reads it), `target/` at the root otherwise.
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
 }
 
 /// The mean time of each function of each criterion group, as `(group, function, ns)`.

@@ -1,0 +1,183 @@
+//! The benches of nerve-store, written once: the work ([`LogWork`]), done by a store
+//! ([`StoreSide`]) and by its bare engine on the store's own schema ([`sqlite::BareSqlite`],
+//! [`redb::BareRedb`]), measured by [`interleave`] so that a ratio is read from one run.
+//!
+//! On a shared machine the load drifts by more than the differences a bench looks for, so a
+//! run that does all of one side and then all of the other measures the drift. [`interleave`]
+//! runs the two sides in short slices, alternately, many times, and reports the median of the
+//! per-slice ratios with their spread.
+
+pub mod redb;
+pub mod sqlite;
+pub mod workload;
+
+use std::time::{Duration, Instant};
+
+use store_core::{LogBackend, LogQuery, NewLogEntry, RunTransition, WorkflowRunStatus};
+
+/// The work a log bench measures. A store does it through its traits; a bare engine does the
+/// same writes and reads by hand on the store's own tables, with nothing of the store around
+/// them: the baseline a store's overhead is a ratio to.
+pub trait LogWork {
+    /// Appends one entry in a transaction of its own.
+    fn append(&mut self, entry: NewLogEntry);
+    /// Appends the entries in one transaction.
+    fn append_batch(&mut self, entries: Vec<NewLogEntry>);
+    /// Moves run `run_id` (of workflow `wf`, thread `t`) from `from` to `to`, with its audit
+    /// entry, in one transaction.
+    fn transition(&mut self, run_id: &str, from: Option<WorkflowRunStatus>, to: WorkflowRunStatus);
+    /// The first `limit` entries with this `ref_id`, in id order; returns how many were read.
+    fn query_by_ref(&mut self, ref_id: &str, limit: usize) -> usize;
+}
+
+/// A store doing the work through its traits.
+pub struct StoreSide(pub Box<dyn LogBackend>);
+
+impl LogWork for StoreSide {
+    fn append(&mut self, entry: NewLogEntry) {
+        self.0.append(entry).expect("append");
+    }
+
+    fn append_batch(&mut self, entries: Vec<NewLogEntry>) {
+        self.0.append_batch(entries).expect("append a batch");
+    }
+
+    fn transition(
+        &mut self,
+        run_id: &str,
+        _from: Option<WorkflowRunStatus>,
+        to: WorkflowRunStatus,
+    ) {
+        let transition =
+            RunTransition::new(run_id, workload::WORKFLOW, to).in_thread(workload::THREAD);
+        self.0.transition_run(transition).expect("transition");
+    }
+
+    fn query_by_ref(&mut self, ref_id: &str, limit: usize) -> usize {
+        let query = LogQuery {
+            ref_id: Some(ref_id.to_owned()),
+            limit: Some(limit),
+            ..LogQuery::default()
+        };
+        self.0.query(&query).expect("query").len()
+    }
+}
+
+/// The per-operation times of two sides measured slice by slice, and their ratios.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// What was measured.
+    pub name: String,
+    /// Per-operation time of the first side, one per slice.
+    pub first: Vec<Duration>,
+    /// Per-operation time of the second side, one per slice.
+    pub second: Vec<Duration>,
+}
+
+impl Comparison {
+    /// The ratio first ÷ second of each slice pair.
+    pub fn ratios(&self) -> Vec<f64> {
+        self.first
+            .iter()
+            .zip(&self.second)
+            .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64().max(f64::MIN_POSITIVE))
+            .collect()
+    }
+
+    /// One line: the median per-operation time of each side, the median ratio, and the
+    /// ratios' spread (25th to 75th percentile).
+    pub fn summary(&self, first: &str, second: &str) -> String {
+        let ratios = self.ratios();
+        let per_op = |times: &[Duration]| {
+            quantile(
+                &times.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+                0.5,
+            ) * 1e6
+        };
+        format!(
+            "{:<38} {first} {:>10.2} µs  {second} {:>10.2} µs  ratio {:.3} (IQR {:.3}–{:.3}, {} slices)",
+            self.name,
+            per_op(&self.first),
+            per_op(&self.second),
+            quantile(&ratios, 0.5),
+            quantile(&ratios, 0.25),
+            quantile(&ratios, 0.75),
+            ratios.len(),
+        )
+    }
+}
+
+/// The `q` quantile of `values` (0.5: the median), by linear interpolation; 0 for none.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let at = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (low, high) = (at.floor() as usize, at.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (at - low as f64)
+}
+
+/// Runs `slices` rounds of `ops` operations on each side, alternating which side goes first,
+/// and returns each side's per-operation time per round. `first` and `second` get the
+/// number of the operation (counting on across rounds, so each side can make every
+/// operation new work) and do one operation.
+pub fn interleave(
+    name: &str,
+    slices: usize,
+    ops: usize,
+    mut first: impl FnMut(usize),
+    mut second: impl FnMut(usize),
+) -> Comparison {
+    let mut comparison = Comparison {
+        name: name.to_owned(),
+        first: Vec::with_capacity(slices),
+        second: Vec::with_capacity(slices),
+    };
+    let per_op = |elapsed: Duration| elapsed / u32::try_from(ops.max(1)).unwrap_or(u32::MAX);
+    let time = |side: &mut dyn FnMut(usize), slice: usize| {
+        let started = Instant::now();
+        for op in slice * ops..(slice + 1) * ops {
+            side(op);
+        }
+        per_op(started.elapsed())
+    };
+    for slice in 0..slices {
+        if slice % 2 == 0 {
+            let a = time(&mut first, slice);
+            let b = time(&mut second, slice);
+            comparison.first.push(a);
+            comparison.second.push(b);
+        } else {
+            let b = time(&mut second, slice);
+            let a = time(&mut first, slice);
+            comparison.first.push(a);
+            comparison.second.push(b);
+        }
+    }
+    comparison
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_between_sorted_values() {
+        let values = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(quantile(&values, 0.0), 1.0);
+        assert_eq!(quantile(&values, 1.0), 4.0);
+        assert_eq!(quantile(&values, 0.5), 2.5);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn interleaving_runs_every_operation_of_both_sides_once_in_order() {
+        let (mut seen_a, mut seen_b) = (Vec::new(), Vec::new());
+        let comparison = interleave("count", 3, 2, |op| seen_a.push(op), |op| seen_b.push(op));
+        assert_eq!(seen_a, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(seen_b, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(comparison.ratios().len(), 3);
+    }
+}
