@@ -1,5 +1,5 @@
 //! redb by hand: redb doing the store's writes and reads on the file the store created,
-//! through the store's own table definitions and row encodings (`store_redb::tables`), so
+//! through the store's own table definitions and row encodings (`store_redb::schema`), so
 //! that the bare side writes every table the store writes (the day index included) and
 //! nothing drifts from the schema.
 
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use store_core::kit::{day_number, now_millis};
 use store_core::{LogEntry, LogId, NewLogEntry, WorkflowRun, WorkflowRunStatus};
-use store_redb::tables::{
+use store_redb::schema::{
     LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, RUNS,
     RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO, encode,
 };

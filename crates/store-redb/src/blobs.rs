@@ -12,7 +12,7 @@ use store_core::{
 use crate::engine::Engine;
 use crate::error::Context;
 use crate::options::RedbOptions;
-use crate::tables::{BLOB_CHUNKS, BLOBS, NEXT_BLOB_ID_KEY, STORE_INFO};
+use crate::schema::{BLOB_CHUNKS, BLOBS, NEXT_BLOB_ID_KEY, STORE_INFO};
 
 /// The largest chunk a blob is cut into.
 const CHUNK: usize = 256 * 1024;

@@ -8,7 +8,7 @@ use redb::{ReadableTable, TableDefinition};
 use store_core::conformance::{BlobHarness, Harness};
 use store_core::{BlobStore, Digest, LogBackend, LogId, StoreResult};
 
-use crate::tables::{
+use crate::schema::{
     BLOB_CHUNKS, BLOBS, LOGS, RUNS, SCHEMA_VERSION, SCHEMA_VERSION_KEY, STORE_INFO,
 };
 

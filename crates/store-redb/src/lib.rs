@@ -23,13 +23,13 @@ mod open;
 mod options;
 mod read;
 mod store;
-// The tables are public with the harness, so that the bench's bare side writes the store's
-// own schema; otherwise the crate's own.
+// The schema is public with the harness, so that the bench's bare side writes the store's
+// own tables; otherwise the crate's own.
 #[cfg(feature = "conformance")]
-pub mod tables;
+pub mod schema;
 #[cfg(not(feature = "conformance"))]
 #[allow(unreachable_pub)]
-mod tables;
+mod schema;
 mod write;
 
 pub use blobs::RedbBlobStore;

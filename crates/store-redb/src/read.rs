@@ -8,7 +8,7 @@ use store_core::{
 };
 
 use crate::error::Context;
-use crate::tables::{
+use crate::schema::{
     LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow,
     PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW,
     RunIndex, RunRow, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
@@ -67,7 +67,7 @@ impl Logs {
             .transpose()
             .context(walk)?
             .map_or(0, |(key, _)| key.value().1 as usize + 1);
-        let capacity = last.min(crate::tables::MAX_PAYLOAD_CHUNKS) * PAYLOAD_CHUNK;
+        let capacity = last.min(crate::schema::MAX_PAYLOAD_CHUNKS) * PAYLOAD_CHUNK;
         let mut bytes = Vec::with_capacity(capacity);
         let mut expected = 0u32;
         for item in self
@@ -529,7 +529,7 @@ pub(crate) fn thread_index(
 
 /// Every meta pair, by key.
 pub(crate) fn meta_entries(tx: &ReadTransaction) -> StoreResult<Vec<(String, String)>> {
-    let meta = open(tx, crate::tables::META)?;
+    let meta = open(tx, crate::schema::META)?;
     let walk = "listing meta";
     let mut out = Vec::new();
     for item in meta.range::<&str>(..).context(walk)? {

@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::error::Context;
 use crate::options::RedbOptions;
 use crate::read;
-use crate::tables::META;
+use crate::schema::META;
 use crate::write::{self, LogTables, ThreadTables};
 
 /// A [`LogStore`] in one redb file.

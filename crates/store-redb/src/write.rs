@@ -8,7 +8,7 @@ use store_core::{
 };
 
 use crate::error::Context;
-use crate::tables::{
+use crate::schema::{
     BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
     LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS,
     RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID,
@@ -274,7 +274,7 @@ mod tests {
     use store_core::{DaySpan, LogMaintenance, LogStore, NewLogEntry};
 
     use crate::RedbLogStore;
-    use crate::tables::{BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS};
+    use crate::schema::{BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS};
 
     fn chunks_stored(path: &std::path::Path) -> u64 {
         let db = redb::Database::open(path).expect("open the file");

@@ -9,8 +9,8 @@ use store_core::{
     kit::{ChunkedReader, Hasher, VerifyingReader, fill_buffer},
 };
 
-use crate::connections::{Connections, Reader};
 use crate::error::Context;
+use crate::open::{Connections, Reader};
 use crate::options::SqliteOptions;
 use store_core::Durability;
 

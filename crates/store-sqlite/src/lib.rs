@@ -19,15 +19,16 @@ pub mod checksum;
 #[cfg(not(feature = "conformance"))]
 #[allow(unreachable_pub)]
 mod checksum;
-mod connections;
 mod error;
 #[cfg(feature = "conformance")]
 pub mod harness;
 mod migrate;
+mod open;
 mod options;
-mod rows;
+mod read;
 mod schema;
 mod store;
+mod write;
 
 pub use blobs::SqliteBlobStore;
 pub use options::SqliteOptions;

@@ -91,7 +91,7 @@ pub(crate) fn v1_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         while let Some(row) = rows.next()? {
             let run_id: String = row.get(0)?;
             // A row that does not decode keeps checksum 0, which reads as the damage it is.
-            if let Ok(run) = crate::rows::workflow_run_v1(row) {
+            if let Ok(run) = crate::read::workflow_run_v1(row) {
                 runs.push((run_id, checksum::run_row(&run)));
             }
         }
@@ -106,6 +106,6 @@ pub(crate) fn v1_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The columns of a run in schema 1, as [`crate::rows::workflow_run_v1`] reads them.
+/// The columns of a run in schema 1, as [`crate::read::workflow_run_v1`] reads them.
 const V1_RUN_COLUMNS: &str = "run_id, workflow, thread_id, status, attempt, created_at, \
      updated_at, started_at, finished_at, detail";

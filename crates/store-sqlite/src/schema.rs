@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use store_core::{StoreError, StoreResult};
 
 use crate::error::{Context, engine_error};
-use crate::options::SqliteOptions;
 
 /// `PRAGMA application_id` of a nerve-store file: "nerv" in ASCII. A file with another id is
 /// another program's database.
@@ -100,131 +99,6 @@ CREATE TABLE blob_chunks (
 /// column.
 pub(crate) const DAY_EXPR: &str = "day";
 
-/// Opens the writer connection of the store at `path`: creates the file and its folders if
-/// missing, refuses a file that is not a nerve-store or whose schema is newer, switches to
-/// WAL, applies and checks the pragmas, and creates or checks the schema.
-pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
-    store_core::kit::create_parent_folders(path)?;
-    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
-    conn.busy_timeout(options.busy_timeout)
-        .context("setting the busy timeout")?;
-    check_identity(&conn, path)?;
-
-    let mode = switch_to_wal(&conn, options)?;
-    expect_setting(path, "journal_mode", "wal", &mode)?;
-    apply_connection_pragmas(&conn, path, options)?;
-    create_schema(&mut conn, path)?;
-    Ok(conn)
-}
-
-/// Puts the file in WAL mode (which persists in the file) and returns the mode SQLite
-/// reports. Changing the mode needs the file to itself, and SQLite answers `BUSY` at once,
-/// without waiting, while another connection holds it, as when two processes open a new
-/// file together; so the switch is retried until the busy timeout.
-fn switch_to_wal(conn: &Connection, options: &SqliteOptions) -> StoreResult<String> {
-    let read_mode = |conn: &Connection| -> rusqlite::Result<String> {
-        conn.pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0))
-            .map(|mode| mode.to_ascii_lowercase())
-    };
-    let deadline = std::time::Instant::now() + options.busy_timeout;
-    loop {
-        let attempt = read_mode(conn).and_then(|mode| {
-            if mode == "wal" {
-                Ok(mode)
-            } else {
-                conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| {
-                    row.get::<_, String>(0)
-                })
-                .map(|mode| mode.to_ascii_lowercase())
-            }
-        });
-        match attempt {
-            Ok(mode) => return Ok(mode),
-            Err(err)
-                if err.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            Err(err) => return Err(engine_error("switching to WAL", err)),
-        }
-    }
-}
-
-/// Opens a read connection to a store that [`open_writer`] has already set up. The
-/// connection refuses writes (`query_only`), whatever a caller's SQL would try.
-pub(crate) fn open_reader(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
-        .with_context(|| format!("opening {} to read", path.display()))?;
-    conn.busy_timeout(options.busy_timeout)
-        .context("setting the busy timeout")?;
-    apply_connection_pragmas(&conn, path, options)?;
-    set_and_check(&conn, path, "query_only", 1)?;
-    Ok(conn)
-}
-
-/// The per-connection pragmas, each read back: SQLite ignores a value it does not know
-/// without an error, and a store that silently runs without its durability setting is worse
-/// than one that refuses to open.
-fn apply_connection_pragmas(
-    conn: &Connection,
-    path: &Path,
-    options: &SqliteOptions,
-) -> StoreResult<()> {
-    set_and_check(
-        conn,
-        path,
-        "synchronous",
-        crate::options::synchronous_pragma(options.durability),
-    )?;
-    set_and_check(conn, path, "cache_size", options.cache_size_pragma())?;
-    let mmap = i64::try_from(options.mmap_size)
-        .map_err(|_| StoreError::invalid("mmap_size", "must fit in an i64"))?;
-    // SQLite caps mmap_size at its compile-time maximum; read back the value it took.
-    conn.pragma_update(None, "mmap_size", mmap)
-        .context("setting mmap_size")?;
-    set_and_check(conn, path, "foreign_keys", 0)?;
-    set_and_check(conn, path, "temp_store", 2)?;
-    let busy: i64 = conn
-        .pragma_query_value(None, "busy_timeout", |row| row.get(0))
-        .context("reading busy_timeout")?;
-    let wanted = i64::try_from(options.busy_timeout.as_millis()).unwrap_or(i64::MAX);
-    expect_setting(path, "busy_timeout", &wanted.to_string(), &busy.to_string())
-}
-
-fn set_and_check(
-    conn: &Connection,
-    path: &Path,
-    pragma: &'static str,
-    value: i64,
-) -> StoreResult<()> {
-    conn.pragma_update(None, pragma, value)
-        .with_context(|| format!("setting {pragma}"))?;
-    let actual: i64 = conn
-        .pragma_query_value(None, pragma, |row| row.get(0))
-        .with_context(|| format!("reading {pragma}"))?;
-    expect_setting(path, pragma, &value.to_string(), &actual.to_string())
-}
-
-fn expect_setting(
-    path: &Path,
-    setting: &'static str,
-    wanted: &str,
-    actual: &str,
-) -> StoreResult<()> {
-    if wanted == actual {
-        Ok(())
-    } else {
-        Err(StoreError::SettingNotApplied {
-            path: path.to_owned(),
-            setting,
-            wanted: wanted.to_owned(),
-            actual: actual.to_owned(),
-        })
-    }
-}
-
 /// What the file says it is.
 struct Identity {
     application_id: i64,
@@ -260,7 +134,7 @@ fn read_identity(conn: &Connection, path: &Path) -> StoreResult<Identity> {
 
 /// Refuses another program's database and a newer schema; accepts an empty file (a new
 /// store) and a nerve-store of this version.
-fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> {
+pub(crate) fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> {
     let id = read_identity(conn, path)?;
     let fresh = id.application_id == 0 && id.user_version == 0 && id.objects == 0;
     if fresh {
@@ -306,7 +180,7 @@ fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> {
 /// transaction that checks again inside, so two processes opening a new file at once create
 /// it once. A file that has the current schema is only read: opening a store never waits
 /// for another process's writer.
-fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<()> {
+pub(crate) fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .context("reading user_version")?;

@@ -1,26 +1,37 @@
 //! `SqliteLogStore`: the `LogStore` contract on SQLite.
 
+use crate::read::log_query_sql;
+use crate::read::refuse_strays;
+use crate::read::run_query;
+use crate::read::run_query_sql;
+use crate::read::select_run;
+use crate::read::thread_query;
+use crate::write::highest_id;
+use crate::write::index_thread_row;
+use crate::write::insert_entries;
+use crate::write::insert_entry;
+use crate::write::set_meta;
+use crate::write::upsert_run;
+use crate::write::write_entry;
 use std::path::Path;
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params, params_from_iter};
 use store_core::{
     DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogMaintenance, LogQuery,
-    LogStore, LogTransfer, MAX_LOG_ID, NewLogEntry, Order, RunQuery, RunTransition, StoreResult,
-    ThreadIndexRow, ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
+    LogStore, LogTransfer, NewLogEntry, RunQuery, RunTransition, StoreResult, ThreadIndexRow,
+    ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
     kit::{
-        PreparedEntry, TransitionPlan, bound_millis, check_meta_key, check_meta_pairs, now_millis,
-        plan_transition, prepare_batch,
+        TransitionPlan, check_meta_key, check_meta_pairs, now_millis, plan_transition,
+        prepare_batch,
     },
 };
 
-use crate::checksum;
-use crate::connections::Connections;
 use crate::error::{Context, engine_error};
+use crate::open::Connections;
 use crate::options::SqliteOptions;
-use crate::rows::{
-    self, BIG_PAYLOAD, LOG_COLUMNS, RUN_COLUMNS, THREAD_INDEX_COLUMNS, THREAD_ROW_COLUMNS,
-    id_to_sql, limit_to_sql, to_millis,
+use crate::read::{
+    self, LOG_COLUMNS, THREAD_INDEX_COLUMNS, THREAD_ROW_COLUMNS, id_to_sql, limit_to_sql,
 };
 use crate::schema::DAY_EXPR;
 
@@ -107,310 +118,6 @@ impl SqliteLogStore {
     }
 }
 
-/// The highest id ever given out, 0 for none: `AUTOINCREMENT` keeps it in `sqlite_sequence`,
-/// deleted or not.
-fn highest_id(tx: &Transaction<'_>) -> StoreResult<i64> {
-    tx.prepare_cached(
-        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0), \
-                    coalesce((SELECT max(id) FROM logs), 0))",
-    )
-    .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-    .context("reading the id counter")
-}
-
-/// The id the next appended entry gets: one above every id ever given out.
-fn next_id(tx: &Transaction<'_>) -> StoreResult<i64> {
-    highest_id(tx)?
-        .checked_add(1)
-        .ok_or(store_core::StoreError::IdsExhausted { last: MAX_LOG_ID })
-}
-
-/// Appends `entries` under consecutive ids, each row with its checksum (which covers the id,
-/// so the id is chosen here rather than by SQLite).
-fn insert_entries(tx: &Transaction<'_>, entries: Vec<PreparedEntry>) -> StoreResult<Vec<LogEntry>> {
-    let first = next_id(tx)?;
-    let room = id_to_sql(MAX_LOG_ID) - first;
-    if i64::try_from(entries.len()).is_ok_and(|count| count > room.saturating_add(1)) {
-        return Err(store_core::StoreError::IdsExhausted { last: MAX_LOG_ID });
-    }
-    let mut next = first as u64;
-    entries
-        .into_iter()
-        .map(|entry| {
-            let entry = entry.with_id(LogId(next));
-            next += 1;
-            write_entry(tx, &entry)?;
-            Ok(entry)
-        })
-        .collect()
-}
-
-/// Appends one entry (see [`insert_entries`]).
-fn insert_entry(tx: &Transaction<'_>, entry: PreparedEntry) -> StoreResult<LogEntry> {
-    insert_entries(tx, vec![entry])?
-        .pop()
-        .ok_or_else(|| store_core::StoreError::invalid("entry", "was not appended"))
-}
-
-/// `entries` as read, unless one of them does not `belong` to what was asked: a damaged index
-/// named it, which is [`store_core::StoreError::CorruptValue`] with `why` it does not belong.
-fn refuse_strays(
-    entries: Vec<LogEntry>,
-    belongs: impl Fn(&LogEntry) -> bool,
-    why: impl Fn(&LogEntry) -> String,
-) -> StoreResult<Vec<LogEntry>> {
-    match entries.iter().find(|entry| !belongs(entry)) {
-        Some(stray) => Err(store_core::StoreError::corrupt(
-            "logs",
-            stray.id,
-            why(stray),
-        )),
-        None => Ok(entries),
-    }
-}
-
-/// Writes `entry` under its own id, with its checksum.
-fn write_entry(tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult<()> {
-    let id = id_to_sql(entry.id);
-    let ts = to_millis(entry.ts);
-    let crc = checksum::log_row(
-        id,
-        &entry.source,
-        &entry.kind,
-        entry.ref_id.as_deref(),
-        &entry.payload,
-        ts,
-    );
-    let big = entry.payload.len() > BIG_PAYLOAD;
-    // A big payload is inserted as a zero-filled blob of its size in the last column (SQLite
-    // writes the zeros into the pages without building the value) and then written in place.
-    let sql = if big {
-        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc, day, big_payload) \
-         VALUES (?1, ?2, ?3, ?4, '', ?6, ?7, ?8, zeroblob(?5))"
-    } else {
-        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc, day) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-    };
-    let payload = if big {
-        rusqlite::types::ToSqlOutput::from(entry.payload.len() as i64)
-    } else {
-        rusqlite::types::ToSqlOutput::from(entry.payload.as_str())
-    };
-    tx.prepare_cached(sql)
-        .and_then(|mut insert| {
-            insert.execute(params![
-                id,
-                entry.source,
-                entry.kind,
-                entry.ref_id,
-                payload,
-                ts,
-                crc,
-                store_core::kit::day_number(ts)
-            ])
-        })
-        .with_context(|| format!("writing log entry {}", entry.id))?;
-    if big {
-        rows::write_big_payload(tx, id, &entry.payload)?;
-    }
-    Ok(())
-}
-
-/// Indexes the entry `log_id` as a message of `thread_id`, `round`, `role`.
-fn index_thread_row(
-    tx: &Transaction<'_>,
-    log_id: LogId,
-    thread_id: &str,
-    round: u32,
-    role: &str,
-) -> StoreResult<()> {
-    let id = id_to_sql(log_id);
-    let crc = checksum::thread_row(id, thread_id, i64::from(round), role);
-    tx.prepare_cached(
-        "INSERT INTO thread_messages (log_id, thread_id, round, role, crc) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut insert| insert.execute(params![id, thread_id, round, role, crc]))
-    .with_context(|| format!("indexing the thread message {log_id}"))?;
-    Ok(())
-}
-
-fn set_meta(tx: &Transaction<'_>, key: &str, value: &str) -> StoreResult<()> {
-    tx.prepare_cached(
-        "INSERT INTO meta (key, value, crc) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, crc = excluded.crc",
-    )
-    .and_then(|mut stmt| stmt.execute(params![key, value, checksum::meta_row(key, value)]))
-    .with_context(|| format!("writing meta key {key:?}"))?;
-    Ok(())
-}
-
-fn select_run(conn: &Connection, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1"))
-        .context("preparing the run lookup")?;
-    let rows = stmt
-        .query([run_id])
-        .with_context(|| format!("reading run {run_id:?}"))?;
-    Ok(rows::collect(conn, rows, "reading a run", rows::workflow_run)?.pop())
-}
-
-fn upsert_run(tx: &Transaction<'_>, run: &WorkflowRun) -> StoreResult<()> {
-    // An upsert, never `INSERT OR REPLACE`, which deletes the row first.
-    let mut stmt = tx
-        .prepare_cached(
-            "INSERT INTO runs (run_id, workflow, thread_id, status, attempt, created_at, updated_at, \
-                               started_at, finished_at, detail, crc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (run_id) DO UPDATE SET
-                status = excluded.status, attempt = excluded.attempt,
-                updated_at = excluded.updated_at, started_at = excluded.started_at,
-                finished_at = excluded.finished_at, detail = excluded.detail,
-                crc = excluded.crc",
-        )
-        .context("preparing the run upsert")?;
-    stmt.execute(params![
-        run.run_id,
-        run.workflow,
-        run.thread_id,
-        run.status.as_str(),
-        run.attempt,
-        to_millis(run.created_at),
-        to_millis(run.updated_at),
-        run.started_at.map(to_millis),
-        run.finished_at.map(to_millis),
-        run.detail,
-        checksum::run_row(run),
-    ])
-    .with_context(|| format!("writing run {:?}", run.run_id))?;
-    Ok(())
-}
-
-/// The SQL of a log query and its parameters. Equality on `ref_id` or `source` lets SQLite
-/// walk the matching index in id order; a query bounded only by time is pointed at the `ts`
-/// index, which SQLite would otherwise pass over for a full walk in id order.
-fn log_query_sql(query: &LogQuery) -> (String, Vec<Value>) {
-    let mut conditions = Vec::new();
-    let mut values = Vec::new();
-    let mut push = |condition: &str, value: Value| {
-        values.push(value);
-        conditions.push(format!("{condition} ?{}", values.len()));
-    };
-    if let Some(ref_id) = &query.ref_id {
-        push("ref_id =", Value::Text(ref_id.clone()));
-    }
-    if let Some(source) = &query.source {
-        push("source =", Value::Text(source.clone()));
-    }
-    if let Some(kind) = &query.kind {
-        push("kind =", Value::Text(kind.clone()));
-    }
-    // Bounds finer than the stored millisecond compare as `LogQuery::matches` does.
-    if let Some(since) = query.since {
-        push("ts >=", Value::Integer(bound_millis(since)));
-    }
-    if let Some(until) = query.until {
-        push("ts <", Value::Integer(bound_millis(until)));
-    }
-    if let Some(after) = query.after {
-        push("id >", Value::Integer(id_to_sql(after)));
-    }
-    // Every id is below a `before` past the highest id a store keeps: no condition then.
-    if let Some(before) = query.before.filter(|before| *before <= MAX_LOG_ID) {
-        push("id <", Value::Integer(id_to_sql(before)));
-    }
-    let time_only = query.ref_id.is_none()
-        && query.source.is_none()
-        && (query.since.is_some() || query.until.is_some());
-    let index = if time_only {
-        " INDEXED BY logs_by_ts"
-    } else {
-        ""
-    };
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    let order = match query.order {
-        Order::Ascending => "ASC",
-        Order::Descending => "DESC",
-    };
-    values.push(Value::Integer(limit_to_sql(query.effective_limit())));
-    let sql = format!(
-        "SELECT {LOG_COLUMNS} FROM logs{index}{filter} ORDER BY id {order} LIMIT ?{}",
-        values.len()
-    );
-    (sql, values)
-}
-
-/// The SQL of a run listing and its parameters.
-fn run_query_sql(query: &RunQuery) -> (String, Vec<Value>) {
-    let mut conditions = Vec::new();
-    let mut values = Vec::new();
-    if !query.statuses.is_empty() {
-        let mut placeholders = Vec::new();
-        for status in &query.statuses {
-            values.push(Value::Text(status.as_str().to_owned()));
-            placeholders.push(format!("?{}", values.len()));
-        }
-        conditions.push(format!("status IN ({})", placeholders.join(", ")));
-    }
-    if let Some(workflow) = &query.workflow {
-        values.push(Value::Text(workflow.clone()));
-        conditions.push(format!("workflow = ?{}", values.len()));
-    }
-    if let Some(thread_id) = &query.thread_id {
-        values.push(Value::Text(thread_id.clone()));
-        conditions.push(format!("thread_id = ?{}", values.len()));
-    }
-    if let Some(after) = &query.after {
-        values.push(Value::Text(after.clone()));
-        let n = values.len();
-        conditions.push(format!(
-            "(created_at, run_id) > (SELECT created_at, run_id FROM runs WHERE run_id = ?{n})"
-        ));
-    }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    values.push(Value::Integer(limit_to_sql(query.effective_limit())));
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM runs{filter} ORDER BY created_at, run_id LIMIT ?{}",
-        values.len()
-    );
-    (sql, values)
-}
-
-fn run_query(
-    conn: &Connection,
-    sql: &str,
-    values: Vec<Value>,
-    context: &str,
-) -> StoreResult<Vec<WorkflowRun>> {
-    let mut stmt = conn
-        .prepare_cached(sql)
-        .with_context(|| format!("preparing {context}"))?;
-    let rows = stmt.query(params_from_iter(values)).context(context)?;
-    rows::collect(conn, rows, context, rows::workflow_run)
-}
-
-fn thread_query(
-    conn: &Connection,
-    sql: &str,
-    values: Vec<Value>,
-) -> StoreResult<Vec<ThreadRoundRow>> {
-    let mut stmt = conn
-        .prepare_cached(sql)
-        .context("preparing a thread query")?;
-    let rows = stmt
-        .query(params_from_iter(values))
-        .context("reading a thread")?;
-    rows::collect(conn, rows, "reading a thread", rows::thread_row)
-}
-
 impl LogStore for SqliteLogStore {
     fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
         let entry = entry.prepare(now_millis())?;
@@ -436,7 +143,7 @@ impl LogStore for SqliteLogStore {
             let rows = stmt
                 .query(params_from_iter(values))
                 .context("querying the log")?;
-            let entries = rows::collect(conn, rows, "querying the log", rows::log_entry)?;
+            let entries = read::collect(conn, rows, "querying the log", read::log_entry)?;
             refuse_strays(
                 entries,
                 |entry| query.matches(entry),
@@ -577,7 +284,7 @@ impl LogStore for SqliteLogStore {
             let rows = stmt
                 .query([key])
                 .with_context(|| format!("reading meta key {key:?}"))?;
-            Ok(rows::collect(conn, rows, "reading meta", rows::meta_pair)?
+            Ok(read::collect(conn, rows, "reading meta", read::meta_pair)?
                 .pop()
                 .map(|(_, value)| value))
         })
@@ -648,7 +355,7 @@ impl LogMaintenance for SqliteLogStore {
             let rows = stmt
                 .query(values)
                 .with_context(|| format!("reading the entries of {day}"))?;
-            let entries = rows::collect(conn, rows, "reading a day", rows::log_entry)?;
+            let entries = read::collect(conn, rows, "reading a day", read::log_entry)?;
             refuse_strays(
                 entries,
                 |entry| entry.ts.date_naive() == day,
@@ -730,11 +437,11 @@ impl LogTransfer for SqliteLogStore {
             let rows = stmt
                 .query(params![after.map_or(0, id_to_sql), limit_to_sql(limit)])
                 .context("reading the thread index")?;
-            rows::collect(
+            read::collect(
                 conn,
                 rows,
                 "reading the thread index",
-                rows::thread_index_row,
+                read::thread_index_row,
             )
         })
     }
@@ -745,7 +452,7 @@ impl LogTransfer for SqliteLogStore {
                 .prepare_cached("SELECT key, value, crc FROM meta ORDER BY key")
                 .context("listing meta")?;
             let rows = stmt.query([]).context("listing meta")?;
-            rows::collect(conn, rows, "listing meta", rows::meta_pair)
+            read::collect(conn, rows, "listing meta", read::meta_pair)
         })
     }
 
@@ -775,6 +482,7 @@ impl LogTransfer for SqliteLogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use store_core::Order;
 
     /// The plan SQLite picks for each query shape of SPEC 1 that must cost O(log n + k):
     /// it must search an index, not scan the table, and must not sort the whole result.

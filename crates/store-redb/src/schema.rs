@@ -1,14 +1,20 @@
-//! The tables of a redb store and the encoding of their rows.
+//! The schema of a redb store: its tables, the encoding of their rows, and the check (or
+//! creation) of the schema when a file is opened.
 //!
 //! Main tables hold postcard-encoded rows; every secondary index is a table whose key ends
 //! in what the query orders by (the log id, or a run's creation time and id), with an
 //! empty value unless noted, so a query is a range walk in order: O(log n + k).
 
-use redb::TableDefinition;
+use std::path::Path;
+
+use redb::{Database, ReadableTable, TableDefinition, TableHandle};
 use serde::{Deserialize, Serialize};
 use store_core::{
     LogEntry, LogId, StoreError, StoreResult, WorkflowRun, WorkflowRunStatus, kit::time_from_millis,
 };
+
+use crate::error::{Context, engine_error};
+use crate::open::not_a_store;
 
 /// id → [`LogRow`].
 pub const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
@@ -226,4 +232,91 @@ pub fn encode<T: Serialize>(
 ) -> StoreResult<Vec<u8>> {
     postcard::to_allocvec(row)
         .map_err(|err| StoreError::corrupt(table, key, format!("encoding: {err}")))
+}
+
+/// Every table of the schema, so that a new file gets all of them at once.
+pub(crate) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::TableError> {
+    tx.open_table(LOGS)?;
+    tx.open_table(LOGS_BY_REF)?;
+    tx.open_table(LOGS_BY_SOURCE_KIND)?;
+    tx.open_table(LOGS_BY_TS)?;
+    tx.open_table(LOGS_BY_DAY)?;
+    tx.open_table(RUNS)?;
+    tx.open_table(RUNS_BY_CREATED)?;
+    tx.open_table(RUNS_BY_STATUS)?;
+    tx.open_table(RUNS_BY_WORKFLOW)?;
+    tx.open_table(RUNS_BY_THREAD)?;
+    tx.open_table(THREAD_MESSAGES)?;
+    tx.open_table(THREADS_BY_ID)?;
+    tx.open_table(THREADS_BY_ROUND)?;
+    tx.open_table(THREADS_BY_ROLE)?;
+    tx.open_table(META)?;
+    tx.open_table(BLOBS)?;
+    tx.open_table(BLOB_CHUNKS)?;
+    tx.open_table(LOG_PAYLOAD_CHUNKS)?;
+    Ok(())
+}
+
+/// Accepts an empty file (creating the schema in one transaction, so two processes opening
+/// a new file create it once) and a store of this schema version; refuses another
+/// program's database and a newer schema without changing anything.
+pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<()> {
+    let context = || format!("checking the schema of {}", path.display());
+    let tx = db.begin_write().context(context())?;
+    let tables: Vec<String> = tx
+        .list_tables()
+        .context(context())?
+        .map(|table| table.name().to_owned())
+        .collect();
+    if tables.is_empty() {
+        create_tables(&tx).context(context())?;
+        {
+            let mut info = tx.open_table(STORE_INFO).context(context())?;
+            info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)
+                .context(context())?;
+            info.insert(NEXT_LOG_ID_KEY, 1).context(context())?;
+        }
+        return tx.commit().context("committing the new schema");
+    }
+    if !tables.iter().any(|name| name == STORE_INFO.name()) {
+        return Err(not_a_store(
+            path,
+            format!(
+                "it is a redb database of another program (tables: {})",
+                tables.join(", ")
+            ),
+        ));
+    }
+    let info = tx.open_table(STORE_INFO).map_err(|err| match err {
+        redb::TableError::TableTypeMismatch { .. } => not_a_store(
+            path,
+            format!("its table {} has another layout", STORE_INFO.name()),
+        ),
+        err => engine_error(context(), err),
+    })?;
+    let version = info
+        .get(SCHEMA_VERSION_KEY)
+        .context(context())?
+        .map(|v| v.value());
+    drop(info);
+    match version {
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: i64::try_from(found).unwrap_or(i64::MAX),
+            supported: i64::try_from(SCHEMA_VERSION).unwrap_or(i64::MAX),
+        }),
+        Some(SCHEMA_VERSION) if tables.iter().any(|n| n == LOG_PAYLOAD_CHUNKS.name()) => {
+            // Nothing to migrate: leave the file exactly as it was.
+            tx.abort().context(context())
+        }
+        Some(SCHEMA_VERSION) => {
+            // A file from before big payloads were chunked: the table they need, empty.
+            tx.open_table(LOG_PAYLOAD_CHUNKS).context(context())?;
+            tx.commit().context("adding the payload chunk table")
+        }
+        other => Err(not_a_store(
+            path,
+            format!("its schema version {other:?} is unknown"),
+        )),
+    }
 }

@@ -1,13 +1,16 @@
-//! Rows to values and back. A column that does not decode (wrong type, invalid UTF-8, an
-//! out-of-range time) is a [`StoreError::CorruptValue`] naming the table and key.
+//! Reading: the queries' SQL, and rows to values. A column that does not decode (wrong type,
+//! invalid UTF-8, an out-of-range time) is a [`StoreError::CorruptValue`] naming the table
+//! and key.
 
 use chrono::{DateTime, Utc};
-use std::io::{Read, Write};
+use std::io::Read;
 
-use rusqlite::{Connection, MAIN_DB, Row, Rows};
+use rusqlite::types::Value;
+use rusqlite::{Connection, MAIN_DB, Row, Rows, params_from_iter};
+use store_core::kit::{bound_millis, time_from_millis};
 use store_core::{
-    LogEntry, LogId, StoreError, StoreResult, ThreadRoundRow, WorkflowRun, WorkflowRunStatus,
-    kit::time_from_millis,
+    LogEntry, LogId, LogQuery, MAX_LOG_ID, Order, RunQuery, StoreError, StoreResult,
+    ThreadRoundRow, WorkflowRun, WorkflowRunStatus,
 };
 
 use crate::checksum;
@@ -139,21 +142,6 @@ fn big_payload(conn: &Connection, id: i64) -> StoreResult<String> {
         .map_err(|err| StoreError::corrupt("logs", id, format!("payload: {err}")))
 }
 
-/// Writes `payload` in place into the zero-filled `big_payload` of its size that entry `id`
-/// holds.
-pub(crate) fn write_big_payload(conn: &Connection, id: i64, payload: &str) -> StoreResult<()> {
-    let context = || format!("writing the payload of entry {id}");
-    let mut blob = conn
-        .blob_open(MAIN_DB, c"logs", c"big_payload", id, false)
-        .context(context())?;
-    blob.write_all(payload.as_bytes())
-        .map_err(|err| StoreError::Backend {
-            backend: "sqlite",
-            context: context(),
-            source: Box::new(err),
-        })
-}
-
 /// A `runs` row, selected as [`RUN_COLUMNS`], checked against its checksum.
 pub(crate) fn workflow_run(_conn: &Connection, row: &Row<'_>) -> StoreResult<WorkflowRun> {
     let run = workflow_run_v1(row)?;
@@ -258,4 +246,156 @@ pub(crate) fn collect<T>(
         out.push(decode(conn, row)?);
     }
     Ok(out)
+}
+
+/// `entries` as read, unless one of them does not `belong` to what was asked: a damaged index
+/// named it, which is [`store_core::StoreError::CorruptValue`] with `why` it does not belong.
+pub(crate) fn refuse_strays(
+    entries: Vec<LogEntry>,
+    belongs: impl Fn(&LogEntry) -> bool,
+    why: impl Fn(&LogEntry) -> String,
+) -> StoreResult<Vec<LogEntry>> {
+    match entries.iter().find(|entry| !belongs(entry)) {
+        Some(stray) => Err(store_core::StoreError::corrupt(
+            "logs",
+            stray.id,
+            why(stray),
+        )),
+        None => Ok(entries),
+    }
+}
+
+pub(crate) fn select_run(conn: &Connection, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?1"))
+        .context("preparing the run lookup")?;
+    let rows = stmt
+        .query([run_id])
+        .with_context(|| format!("reading run {run_id:?}"))?;
+    Ok(collect(conn, rows, "reading a run", workflow_run)?.pop())
+}
+
+/// The SQL of a log query and its parameters. Equality on `ref_id` or `source` lets SQLite
+/// walk the matching index in id order; a query bounded only by time is pointed at the `ts`
+/// index, which SQLite would otherwise pass over for a full walk in id order.
+pub(crate) fn log_query_sql(query: &LogQuery) -> (String, Vec<Value>) {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    let mut push = |condition: &str, value: Value| {
+        values.push(value);
+        conditions.push(format!("{condition} ?{}", values.len()));
+    };
+    if let Some(ref_id) = &query.ref_id {
+        push("ref_id =", Value::Text(ref_id.clone()));
+    }
+    if let Some(source) = &query.source {
+        push("source =", Value::Text(source.clone()));
+    }
+    if let Some(kind) = &query.kind {
+        push("kind =", Value::Text(kind.clone()));
+    }
+    // Bounds finer than the stored millisecond compare as `LogQuery::matches` does.
+    if let Some(since) = query.since {
+        push("ts >=", Value::Integer(bound_millis(since)));
+    }
+    if let Some(until) = query.until {
+        push("ts <", Value::Integer(bound_millis(until)));
+    }
+    if let Some(after) = query.after {
+        push("id >", Value::Integer(id_to_sql(after)));
+    }
+    // Every id is below a `before` past the highest id a store keeps: no condition then.
+    if let Some(before) = query.before.filter(|before| *before <= MAX_LOG_ID) {
+        push("id <", Value::Integer(id_to_sql(before)));
+    }
+    let time_only = query.ref_id.is_none()
+        && query.source.is_none()
+        && (query.since.is_some() || query.until.is_some());
+    let index = if time_only {
+        " INDEXED BY logs_by_ts"
+    } else {
+        ""
+    };
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    let order = match query.order {
+        Order::Ascending => "ASC",
+        Order::Descending => "DESC",
+    };
+    values.push(Value::Integer(limit_to_sql(query.effective_limit())));
+    let sql = format!(
+        "SELECT {LOG_COLUMNS} FROM logs{index}{filter} ORDER BY id {order} LIMIT ?{}",
+        values.len()
+    );
+    (sql, values)
+}
+
+/// The SQL of a run listing and its parameters.
+pub(crate) fn run_query_sql(query: &RunQuery) -> (String, Vec<Value>) {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    if !query.statuses.is_empty() {
+        let mut placeholders = Vec::new();
+        for status in &query.statuses {
+            values.push(Value::Text(status.as_str().to_owned()));
+            placeholders.push(format!("?{}", values.len()));
+        }
+        conditions.push(format!("status IN ({})", placeholders.join(", ")));
+    }
+    if let Some(workflow) = &query.workflow {
+        values.push(Value::Text(workflow.clone()));
+        conditions.push(format!("workflow = ?{}", values.len()));
+    }
+    if let Some(thread_id) = &query.thread_id {
+        values.push(Value::Text(thread_id.clone()));
+        conditions.push(format!("thread_id = ?{}", values.len()));
+    }
+    if let Some(after) = &query.after {
+        values.push(Value::Text(after.clone()));
+        let n = values.len();
+        conditions.push(format!(
+            "(created_at, run_id) > (SELECT created_at, run_id FROM runs WHERE run_id = ?{n})"
+        ));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    values.push(Value::Integer(limit_to_sql(query.effective_limit())));
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs{filter} ORDER BY created_at, run_id LIMIT ?{}",
+        values.len()
+    );
+    (sql, values)
+}
+
+pub(crate) fn run_query(
+    conn: &Connection,
+    sql: &str,
+    values: Vec<Value>,
+    context: &str,
+) -> StoreResult<Vec<WorkflowRun>> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .with_context(|| format!("preparing {context}"))?;
+    let rows = stmt.query(params_from_iter(values)).context(context)?;
+    collect(conn, rows, context, workflow_run)
+}
+
+pub(crate) fn thread_query(
+    conn: &Connection,
+    sql: &str,
+    values: Vec<Value>,
+) -> StoreResult<Vec<ThreadRoundRow>> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .context("preparing a thread query")?;
+    let rows = stmt
+        .query(params_from_iter(values))
+        .context("reading a thread")?;
+    collect(conn, rows, "reading a thread", thread_row)
 }

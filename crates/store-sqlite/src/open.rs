@@ -1,0 +1,248 @@
+//! Opening a store's file: its connections set up and checked (WAL, the pragmas read back
+//! after they are set), one writer and a pool of readers.
+//!
+//! WAL lets readers run beside the writer, so reads never wait for the writer's lock: they
+//! take an idle reader connection (or open one) and give it back when done.
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use store_core::{StoreError, StoreResult};
+
+use crate::error::{Context, engine_error};
+use crate::options::SqliteOptions;
+use crate::schema::{check_identity, create_schema};
+
+/// Room for every query shape the store builds: the log query alone has a few dozen.
+const STATEMENT_CACHE_CAPACITY: usize = 128;
+
+pub(crate) struct Connections {
+    path: PathBuf,
+    options: SqliteOptions,
+    writer: Mutex<Connection>,
+    idle_readers: Mutex<Vec<Connection>>,
+}
+
+impl Connections {
+    pub(crate) fn open(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        let writer = open_writer(path, &options).map_err(|err| read_only(path, err))?;
+        writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        Ok(Connections {
+            path: path.to_owned(),
+            options,
+            writer: Mutex::new(writer),
+            idle_readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The writer connection, held exclusively until the guard drops. A panic in another
+    /// thread while it held the lock leaves no half-done transaction behind (SQLite rolls an
+    /// unfinished one back when its `Transaction` drops), so a poisoned lock is taken over.
+    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A read connection, returned to the pool when the guard drops.
+    pub(crate) fn reader(&self) -> StoreResult<Reader<'_>> {
+        let idle = self
+            .idle_readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = open_reader(&self.path, &self.options)?;
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+                conn
+            }
+        };
+        Ok(Reader {
+            pool: self,
+            conn: Some(conn),
+        })
+    }
+}
+
+pub(crate) struct Reader<'a> {
+    pool: &'a Connections,
+    conn: Option<Connection>,
+}
+
+impl Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        // `conn` is `Some` from construction until `drop` takes it.
+        self.conn
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("reader used after drop"))
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let mut idle = self
+                .pool
+                .idle_readers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if idle.len() < self.pool.options.max_idle_readers {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+/// An open that failed because SQLite may not write the file (or create its `-wal` and
+/// `-shm` beside it) as [`StoreError::ReadOnly`]; any other error as it is.
+fn read_only(path: &Path, err: StoreError) -> StoreError {
+    match err {
+        StoreError::Backend { source, .. }
+            if source
+                .downcast_ref::<rusqlite::Error>()
+                .and_then(rusqlite::Error::sqlite_error_code)
+                == Some(rusqlite::ErrorCode::ReadOnly) =>
+        {
+            StoreError::ReadOnly {
+                path: path.to_owned(),
+                source,
+            }
+        }
+        err => err,
+    }
+}
+
+/// Opens the writer connection of the store at `path`: creates the file and its folders if
+/// missing, refuses a file that is not a nerve-store or whose schema is newer, switches to
+/// WAL, applies and checks the pragmas, and creates or checks the schema.
+pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
+    store_core::kit::create_parent_folders(path)?;
+    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    conn.busy_timeout(options.busy_timeout)
+        .context("setting the busy timeout")?;
+    check_identity(&conn, path)?;
+
+    let mode = switch_to_wal(&conn, options)?;
+    expect_setting(path, "journal_mode", "wal", &mode)?;
+    apply_connection_pragmas(&conn, path, options)?;
+    create_schema(&mut conn, path)?;
+    Ok(conn)
+}
+
+/// Puts the file in WAL mode (which persists in the file) and returns the mode SQLite
+/// reports. Changing the mode needs the file to itself, and SQLite answers `BUSY` at once,
+/// without waiting, while another connection holds it, as when two processes open a new
+/// file together; so the switch is retried until the busy timeout.
+pub(crate) fn switch_to_wal(conn: &Connection, options: &SqliteOptions) -> StoreResult<String> {
+    let read_mode = |conn: &Connection| -> rusqlite::Result<String> {
+        conn.pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0))
+            .map(|mode| mode.to_ascii_lowercase())
+    };
+    let deadline = std::time::Instant::now() + options.busy_timeout;
+    loop {
+        let attempt = read_mode(conn).and_then(|mode| {
+            if mode == "wal" {
+                Ok(mode)
+            } else {
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| {
+                    row.get::<_, String>(0)
+                })
+                .map(|mode| mode.to_ascii_lowercase())
+            }
+        });
+        match attempt {
+            Ok(mode) => return Ok(mode),
+            Err(err)
+                if err.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(err) => return Err(engine_error("switching to WAL", err)),
+        }
+    }
+}
+
+/// Opens a read connection to a store that [`open_writer`] has already set up. The
+/// connection refuses writes (`query_only`), whatever a caller's SQL would try.
+pub(crate) fn open_reader(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .with_context(|| format!("opening {} to read", path.display()))?;
+    conn.busy_timeout(options.busy_timeout)
+        .context("setting the busy timeout")?;
+    apply_connection_pragmas(&conn, path, options)?;
+    set_and_check(&conn, path, "query_only", 1)?;
+    Ok(conn)
+}
+
+/// The per-connection pragmas, each read back: SQLite ignores a value it does not know
+/// without an error, and a store that silently runs without its durability setting is worse
+/// than one that refuses to open.
+pub(crate) fn apply_connection_pragmas(
+    conn: &Connection,
+    path: &Path,
+    options: &SqliteOptions,
+) -> StoreResult<()> {
+    set_and_check(
+        conn,
+        path,
+        "synchronous",
+        crate::options::synchronous_pragma(options.durability),
+    )?;
+    set_and_check(conn, path, "cache_size", options.cache_size_pragma())?;
+    let mmap = i64::try_from(options.mmap_size)
+        .map_err(|_| StoreError::invalid("mmap_size", "must fit in an i64"))?;
+    // SQLite caps mmap_size at its compile-time maximum; read back the value it took.
+    conn.pragma_update(None, "mmap_size", mmap)
+        .context("setting mmap_size")?;
+    set_and_check(conn, path, "foreign_keys", 0)?;
+    set_and_check(conn, path, "temp_store", 2)?;
+    let busy: i64 = conn
+        .pragma_query_value(None, "busy_timeout", |row| row.get(0))
+        .context("reading busy_timeout")?;
+    let wanted = i64::try_from(options.busy_timeout.as_millis()).unwrap_or(i64::MAX);
+    expect_setting(path, "busy_timeout", &wanted.to_string(), &busy.to_string())
+}
+
+pub(crate) fn set_and_check(
+    conn: &Connection,
+    path: &Path,
+    pragma: &'static str,
+    value: i64,
+) -> StoreResult<()> {
+    conn.pragma_update(None, pragma, value)
+        .with_context(|| format!("setting {pragma}"))?;
+    let actual: i64 = conn
+        .pragma_query_value(None, pragma, |row| row.get(0))
+        .with_context(|| format!("reading {pragma}"))?;
+    expect_setting(path, pragma, &value.to_string(), &actual.to_string())
+}
+
+pub(crate) fn expect_setting(
+    path: &Path,
+    setting: &'static str,
+    wanted: &str,
+    actual: &str,
+) -> StoreResult<()> {
+    if wanted == actual {
+        Ok(())
+    } else {
+        Err(StoreError::SettingNotApplied {
+            path: path.to_owned(),
+            setting,
+            wanted: wanted.to_owned(),
+            actual: actual.to_owned(),
+        })
+    }
+}
