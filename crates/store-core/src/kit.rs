@@ -7,13 +7,15 @@
 //!   reads and writes what the [`TransitionPlan`] says;
 //! - time: the kept range ([`check_ts`], [`bound_millis`], ...) and UTC day numbers
 //!   ([`day_number`], [`day_bounds`], ...), which index entries by day;
-//! - blobs: the readers ([`ChunkedReader`], [`VerifyingReader`]) and the [`Hasher`];
+//! - blobs: the chunked write of a database blob store ([`write_chunked`] over its
+//!   [`ChunkRows`]), the readers ([`ChunkedReader`], [`VerifyingReader`]) and the [`Hasher`];
 //! - files: the [`FileOps`] seam that crash tests fail step by step, and
 //!   [`create_parent_folders`].
 //!
 //! A program that only uses a store never needs this module.
 
 pub use crate::blob::{ChunkedReader, Hasher, VerifyingReader, fill_buffer, read_verified};
+pub use crate::chunked::{BLOB_CHUNK, ChunkRows, write_chunked};
 pub use crate::files::{FileOps, RealFiles, create_parent_folders};
 pub use crate::import::existing_run;
 pub use crate::log::{

@@ -21,6 +21,7 @@
 //! async caller wraps calls in its runtime's blocking pool.
 
 mod blob;
+mod chunked;
 mod error;
 mod files;
 mod import;

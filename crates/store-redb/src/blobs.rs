@@ -6,16 +6,13 @@ use std::path::Path;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use store_core::{
     BlobStore, Digest, StoreError, StoreResult,
-    kit::{ChunkedReader, Hasher, VerifyingReader, fill_buffer},
+    kit::{ChunkRows, ChunkedReader, VerifyingReader, write_chunked},
 };
 
 use crate::engine::Engine;
 use crate::error::Context;
 use crate::options::RedbOptions;
 use crate::schema::{BLOB_CHUNKS, BLOBS, NEXT_BLOB_ID_KEY, STORE_INFO};
-
-/// The largest chunk a blob is cut into.
-const CHUNK: usize = 256 * 1024;
 
 /// A [`BlobStore`] in a redb file: each blob a row naming it by digest and its content in
 /// chunks of 256 KiB.
@@ -170,87 +167,67 @@ fn lookup_in(tx: &ReadTransaction, digest: &Digest) -> StoreResult<Option<(u64, 
     Ok(found.map(|row| row.value()))
 }
 
-/// Whether the chunks stored under `blob_id` are, in order and without a gap, content that
-/// hashes to `digest`.
-fn stored_copy_is_whole(
-    tx: &redb::WriteTransaction,
-    blob_id: u64,
-    digest: &Digest,
-) -> StoreResult<bool> {
-    let context = || format!("checking the stored copy of blob {digest}");
-    let chunks = tx.open_table(BLOB_CHUNKS).context(context())?;
-    let mut hasher = Hasher::new();
-    let mut expected_seq = 0u32;
-    for item in chunks
-        .range((blob_id, 0)..=(blob_id, u32::MAX))
-        .context(context())?
-    {
-        let (key, data) = item.context(context())?;
-        if key.value().1 != expected_seq {
-            return Ok(false);
-        }
-        hasher.update(data.value());
-        expected_seq = expected_seq.saturating_add(1);
+/// The blob tables of one write transaction, as [`write_chunked`] drives them.
+struct Rows<'t> {
+    tx: &'t WriteTransaction,
+    chunks: redb::Table<'t, (u64, u32), &'static [u8]>,
+}
+
+const WRITING: &str = "writing a blob";
+
+impl ChunkRows for Rows<'_> {
+    fn new_blob_id(&mut self) -> StoreResult<u64> {
+        let mut info = self.tx.open_table(STORE_INFO).context(WRITING)?;
+        let id = info
+            .get(NEXT_BLOB_ID_KEY)
+            .context(WRITING)?
+            .map_or(1, |v| v.value());
+        info.insert(NEXT_BLOB_ID_KEY, id + 1).context(WRITING)?;
+        Ok(id)
     }
-    Ok(hasher.finish() == *digest)
+
+    fn put_chunk(&mut self, id: u64, seq: u32, data: &[u8]) -> StoreResult<()> {
+        self.chunks.insert((id, seq), data).context(WRITING)?;
+        Ok(())
+    }
+
+    fn named(&mut self, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
+        let blobs = self.tx.open_table(BLOBS).context(WRITING)?;
+        let found = blobs.get(digest.as_bytes().as_slice()).context(WRITING)?;
+        Ok(found.map(|row| row.value()))
+    }
+
+    fn each_chunk(&mut self, id: u64, visit: &mut dyn FnMut(u32, &[u8])) -> StoreResult<bool> {
+        let context = "checking the stored copy of a blob";
+        for item in self
+            .chunks
+            .range((id, 0)..=(id, u32::MAX))
+            .context(context)?
+        {
+            let (key, data) = item.context(context)?;
+            visit(key.value().1, data.value());
+        }
+        Ok(true)
+    }
+
+    fn drop_chunks(&mut self, id: u64) -> StoreResult<()> {
+        self.chunks
+            .retain_in((id, 0)..=(id, u32::MAX), |_, _| false)
+            .context("dropping a damaged copy of a blob")
+    }
+
+    fn name(&mut self, digest: &Digest, id: u64, size: u64) -> StoreResult<()> {
+        let mut blobs = self.tx.open_table(BLOBS).context(WRITING)?;
+        blobs
+            .insert(digest.as_bytes().as_slice(), (id, size))
+            .context(WRITING)?;
+        Ok(())
+    }
 }
 
 /// Stages the chunks of `source` under a new blob id in `tx` and names them by their digest.
 /// Returns the digest and whether to commit: not when a whole copy was there already.
 fn write_chunks(tx: &WriteTransaction, source: &mut dyn Read) -> StoreResult<(Digest, bool)> {
-    let context = "writing a blob";
-    let mut hasher = Hasher::new();
-    let size;
-    let blob_id;
-    {
-        let mut info = tx.open_table(STORE_INFO).context(context)?;
-        blob_id = info
-            .get(NEXT_BLOB_ID_KEY)
-            .context(context)?
-            .map_or(1, |v| v.value());
-        info.insert(NEXT_BLOB_ID_KEY, blob_id + 1)
-            .context(context)?;
-        let mut chunks = tx.open_table(BLOB_CHUNKS).context(context)?;
-        let mut buffer = vec![0; CHUNK];
-        let mut total = 0u64;
-        for seq in 0u32.. {
-            let n = fill_buffer(source, &mut buffer).map_err(|err| StoreError::Io {
-                path: None,
-                context: "reading the source".into(),
-                source: err,
-            })?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-            chunks
-                .insert((blob_id, seq), &buffer[..n])
-                .context(context)?;
-            total += n as u64;
-        }
-        size = total;
-    }
-    let digest = hasher.finish();
-    {
-        let mut blobs = tx.open_table(BLOBS).context(context)?;
-        let known = blobs
-            .get(digest.as_bytes().as_slice())
-            .context(context)?
-            .map(|row| row.value());
-        if let Some((stored_id, stored_size)) = known {
-            if stored_size == size && stored_copy_is_whole(tx, stored_id, &digest)? {
-                // Already stored whole: the transaction is dropped, and the chunks with it.
-                return Ok((digest, false));
-            }
-            // The stored copy was damaged: the new one, just hashed, takes its place.
-            let mut chunks = tx.open_table(BLOB_CHUNKS).context(context)?;
-            chunks
-                .retain_in((stored_id, 0)..=(stored_id, u32::MAX), |_, _| false)
-                .with_context(|| format!("repairing blob {digest}"))?;
-        }
-        blobs
-            .insert(digest.as_bytes().as_slice(), (blob_id, size))
-            .context(context)?;
-    }
-    Ok((digest, true))
+    let chunks = tx.open_table(BLOB_CHUNKS).context(WRITING)?;
+    write_chunked(&mut Rows { tx, chunks }, source)
 }

@@ -6,16 +6,13 @@ use std::path::Path;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use store_core::{
     BlobStore, Digest, StoreError, StoreResult,
-    kit::{ChunkedReader, Hasher, VerifyingReader, fill_buffer},
+    kit::{ChunkRows, ChunkedReader, VerifyingReader, write_chunked},
 };
 
 use crate::error::Context;
 use crate::open::{Connections, Reader};
 use crate::options::SqliteOptions;
 use store_core::Durability;
-
-/// The largest chunk a blob is cut into: what a read or a write holds in memory at once.
-const CHUNK: usize = 256 * 1024;
 
 /// A [`BlobStore`] in a SQLite file: each blob a row naming it by digest and its content
 /// in chunks of 256 KiB, so reads and writes stream.
@@ -46,14 +43,6 @@ impl std::fmt::Debug for SqliteBlobStore {
         f.debug_struct("SqliteBlobStore")
             .field("path", &self.conns.path())
             .finish_non_exhaustive()
-    }
-}
-
-fn source_error(err: io::Error) -> StoreError {
-    StoreError::Io {
-        path: None,
-        context: "reading the source".into(),
-        source: err,
     }
 }
 
@@ -107,69 +96,11 @@ impl BlobStore for SqliteBlobStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context("starting a blob write")?;
-        let context = "writing a blob";
-        let blob_id: i64 = tx
-            // Above every id in use: an empty blob has a row but no chunks.
-            .query_row(
-                "SELECT max(coalesce((SELECT max(blob_id) FROM blobs), 0), \
-                            coalesce((SELECT max(blob_id) FROM blob_chunks), 0)) + 1",
-                [],
-                |row| row.get(0),
-            )
-            .context(context)?;
-        let mut hasher = Hasher::new();
-        let mut buffer = vec![0; CHUNK];
-        let mut size: i64 = 0;
-        {
-            let mut insert = tx
-                .prepare_cached("INSERT INTO blob_chunks (blob_id, seq, data) VALUES (?1, ?2, ?3)")
-                .context(context)?;
-            for seq in 0i64.. {
-                let n = fill_buffer(source, &mut buffer).map_err(source_error)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buffer[..n]);
-                insert
-                    .execute(params![blob_id, seq, &buffer[..n]])
-                    .context(context)?;
-                size += n as i64;
-            }
+        let (digest, commit) = write_chunked(&mut Rows(&tx), source)?;
+        if commit {
+            tx.commit().context("committing a blob")?;
         }
-        let digest = hasher.finish();
-        let known: Option<(i64, i64)> = tx
-            .query_row(
-                "SELECT blob_id, size FROM blobs WHERE digest = ?1",
-                [digest.as_bytes().as_slice()],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-            .context(context)?;
-        match known {
-            Some((stored_id, stored_size)) => {
-                if stored_size == size && stored_copy_is_whole(&tx, stored_id, &digest)? {
-                    // Already stored whole: dropping the transaction rolls the chunks back.
-                    return Ok(digest);
-                }
-                // The stored copy was damaged: the new one, just hashed, takes its place.
-                tx.execute("DELETE FROM blob_chunks WHERE blob_id = ?1", [stored_id])
-                    .and_then(|_| {
-                        tx.execute(
-                            "UPDATE blobs SET blob_id = ?2, size = ?3 WHERE digest = ?1",
-                            params![digest.as_bytes().as_slice(), blob_id, size],
-                        )
-                    })
-                    .with_context(|| format!("repairing blob {digest}"))?;
-            }
-            None => {
-                tx.execute(
-                    "INSERT INTO blobs (digest, blob_id, size) VALUES (?1, ?2, ?3)",
-                    params![digest.as_bytes().as_slice(), blob_id, size],
-                )
-                .context(context)?;
-            }
-        }
-        tx.commit().context("committing a blob")?;
+        // Otherwise dropping the transaction rolls the staged chunks back.
         Ok(digest)
     }
 
@@ -252,33 +183,97 @@ impl BlobStore for SqliteBlobStore {
     }
 }
 
-/// Whether the chunks stored under `blob_id` are, in order and without a gap, content that
-/// hashes to `digest`. A chunk that does not decode as bytes is damage: not whole.
-fn stored_copy_is_whole(
-    tx: &rusqlite::Transaction<'_>,
-    blob_id: i64,
-    digest: &Digest,
-) -> StoreResult<bool> {
-    let context = || format!("checking the stored copy of blob {digest}");
-    let mut stmt = tx
-        .prepare_cached("SELECT seq, data FROM blob_chunks WHERE blob_id = ?1 ORDER BY seq")
-        .context(context())?;
-    let mut rows = stmt.query([blob_id]).context(context())?;
-    let mut hasher = Hasher::new();
-    let mut expected_seq = 0i64;
-    while let Some(row) = rows.next().context(context())? {
-        let seq = row.get_ref(0).ok().and_then(|v| v.as_i64().ok());
-        let data = row.get_ref(1).ok().and_then(|v| v.as_blob().ok());
-        let (Some(seq), Some(data)) = (seq, data) else {
-            return Ok(false);
-        };
-        if seq != expected_seq {
-            return Ok(false);
-        }
-        hasher.update(data);
-        expected_seq += 1;
+/// The blob tables of one write transaction, as [`write_chunked`] drives them.
+struct Rows<'a, 'c>(&'a rusqlite::Transaction<'c>);
+
+const WRITING: &str = "writing a blob";
+
+/// A blob id or size as SQLite keeps it.
+fn to_sql(value: u64) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| StoreError::invalid("blob", "larger than SQLite keeps"))
+}
+
+/// A blob id or size as read from SQLite; a negative one is a damaged row.
+fn from_sql(value: i64, digest: &Digest) -> StoreResult<u64> {
+    u64::try_from(value).map_err(|_| StoreError::corrupt("blobs", digest, "a negative id or size"))
+}
+
+impl ChunkRows for Rows<'_, '_> {
+    fn new_blob_id(&mut self) -> StoreResult<u64> {
+        let id: i64 = self
+            .0
+            // Above every id in use: an empty blob has a row but no chunks.
+            .query_row(
+                "SELECT max(coalesce((SELECT max(blob_id) FROM blobs), 0), \
+                            coalesce((SELECT max(blob_id) FROM blob_chunks), 0)) + 1",
+                [],
+                |row| row.get(0),
+            )
+            .context(WRITING)?;
+        u64::try_from(id).map_err(|_| StoreError::corrupt("blobs", id, "a negative blob id"))
     }
-    Ok(hasher.finish() == *digest)
+
+    fn put_chunk(&mut self, id: u64, seq: u32, data: &[u8]) -> StoreResult<()> {
+        let id = to_sql(id)?;
+        self.0
+            .prepare_cached("INSERT INTO blob_chunks (blob_id, seq, data) VALUES (?1, ?2, ?3)")
+            .and_then(|mut insert| insert.execute(params![id, seq, data]))
+            .context(WRITING)?;
+        Ok(())
+    }
+
+    fn named(&mut self, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
+        let found: Option<(i64, i64)> = self
+            .0
+            .prepare_cached("SELECT blob_id, size FROM blobs WHERE digest = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row([digest.as_bytes().as_slice()], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+            })
+            .context(WRITING)?;
+        found
+            .map(|(id, size)| Ok((from_sql(id, digest)?, from_sql(size, digest)?)))
+            .transpose()
+    }
+
+    fn each_chunk(&mut self, id: u64, visit: &mut dyn FnMut(u32, &[u8])) -> StoreResult<bool> {
+        let context = "checking the stored copy of a blob";
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT seq, data FROM blob_chunks WHERE blob_id = ?1 ORDER BY seq")
+            .context(context)?;
+        let mut rows = stmt.query([to_sql(id)?]).context(context)?;
+        while let Some(row) = rows.next().context(context)? {
+            let seq = row.get_ref(0).ok().and_then(|v| v.as_i64().ok());
+            let data = row.get_ref(1).ok().and_then(|v| v.as_blob().ok());
+            match (seq.and_then(|seq| u32::try_from(seq).ok()), data) {
+                (Some(seq), Some(data)) => visit(seq, data),
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    fn drop_chunks(&mut self, id: u64) -> StoreResult<()> {
+        self.0
+            .execute("DELETE FROM blob_chunks WHERE blob_id = ?1", [to_sql(id)?])
+            .context("dropping a damaged copy of a blob")?;
+        Ok(())
+    }
+
+    fn name(&mut self, digest: &Digest, id: u64, size: u64) -> StoreResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO blobs (digest, blob_id, size) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (digest) DO UPDATE SET blob_id = excluded.blob_id, \
+                 size = excluded.size",
+                params![digest.as_bytes().as_slice(), to_sql(id)?, to_sql(size)?],
+            )
+            .context(WRITING)?;
+        Ok(())
+    }
 }
 
 fn hex_of(bytes: &[u8]) -> String {

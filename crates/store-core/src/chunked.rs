@@ -1,0 +1,108 @@
+//! The chunked blob write of the database blob stores, written once: a blob's content is
+//! streamed into chunks under a new id, hashed on the way, and named by its digest only at
+//! the end; content already stored whole is left as it is, a damaged copy is replaced.
+
+use std::io::Read;
+
+use crate::blob::Hasher;
+use crate::{Digest, StoreError, StoreResult};
+
+/// How many bytes each chunk holds (the last one may hold fewer): 256 KiB, small enough
+/// that a reader holds one at a time, large enough that a 64 MiB blob is 256 rows.
+pub const BLOB_CHUNK: usize = 256 * 1024;
+
+/// The rows a database blob store keeps blobs in, seen from inside one write transaction:
+/// `blobs` (digest → id, size) and `blob_chunks` ((id, seq) → bytes). [`write_chunked`]
+/// drives them; the transaction commits only when it says so.
+pub trait ChunkRows {
+    /// An id above every blob id in use (chunks staged under an id that was never named
+    /// included), taken for this write.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn new_blob_id(&mut self) -> StoreResult<u64>;
+
+    /// Stores chunk `seq` of blob `id`.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn put_chunk(&mut self, id: u64, seq: u32, data: &[u8]) -> StoreResult<()>;
+
+    /// The id and size `digest` is stored under, if it is.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn named(&mut self, digest: &Digest) -> StoreResult<Option<(u64, u64)>>;
+
+    /// Calls `visit` with each chunk of blob `id` in the order of its `seq`; returns false,
+    /// without visiting the rest, at a chunk that cannot be read as a number and bytes.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn each_chunk(&mut self, id: u64, visit: &mut dyn FnMut(u32, &[u8])) -> StoreResult<bool>;
+
+    /// Removes every chunk of blob `id`.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn drop_chunks(&mut self, id: u64) -> StoreResult<()>;
+
+    /// Names blob `id` of `size` bytes by `digest`, replacing the row of an earlier copy.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn name(&mut self, digest: &Digest, id: u64, size: u64) -> StoreResult<()>;
+}
+
+/// Streams `source` into chunks of `rows` under a new id and names them by their digest.
+/// Returns the digest and whether to commit: false when a whole copy of the same content was
+/// stored already (dropping the transaction drops the new chunks); when the stored copy was
+/// damaged, its chunks are removed and the new copy takes its name.
+///
+/// # Errors
+/// [`StoreError::Io`] when `source` fails; the engine's errors. The caller rolls back.
+pub fn write_chunked(
+    rows: &mut dyn ChunkRows,
+    source: &mut dyn Read,
+) -> StoreResult<(Digest, bool)> {
+    let id = rows.new_blob_id()?;
+    let mut hasher = Hasher::new();
+    let mut buffer = vec![0; BLOB_CHUNK];
+    let mut size = 0u64;
+    for seq in 0u32.. {
+        let n = crate::blob::fill_buffer(source, &mut buffer).map_err(|source| StoreError::Io {
+            path: None,
+            context: "reading the blob's source".into(),
+            source,
+        })?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        rows.put_chunk(id, seq, &buffer[..n])?;
+        size += n as u64;
+    }
+    let digest = hasher.finish();
+    if let Some((stored_id, stored_size)) = rows.named(&digest)? {
+        if stored_size == size && copy_is_whole(rows, stored_id, &digest)? {
+            return Ok((digest, false));
+        }
+        rows.drop_chunks(stored_id)?;
+    }
+    rows.name(&digest, id, size)?;
+    Ok((digest, true))
+}
+
+/// Whether the chunks of blob `id` are, in order and without a gap, content that hashes to
+/// `digest`.
+fn copy_is_whole(rows: &mut dyn ChunkRows, id: u64, digest: &Digest) -> StoreResult<bool> {
+    let mut hasher = Hasher::new();
+    let mut expected = 0u32;
+    let mut in_order = true;
+    let readable = rows.each_chunk(id, &mut |seq, data| {
+        in_order &= seq == expected;
+        expected = expected.saturating_add(1);
+        hasher.update(data);
+    })?;
+    Ok(readable && in_order && hasher.finish() == *digest)
+}
