@@ -21,7 +21,12 @@ fuzz_target!(|data: &[u8]| {
                 assert!(last.is_none_or(|id| id < entry.id));
                 last = Some(entry.id);
             }
-            Err(StoreError::ArchiveLine { path, .. } | StoreError::Io { path, .. }) => {
+            Err(
+                StoreError::ArchiveLine { path, .. }
+                | StoreError::Io {
+                    path: Some(path), ..
+                },
+            ) => {
                 assert_eq!(path, file);
                 break;
             }

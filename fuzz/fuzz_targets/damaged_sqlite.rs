@@ -9,9 +9,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use store_core::{LogStore, StoreResult};
+use store_core::{LogBackend, StoreResult};
 
-fn open(path: &Path) -> StoreResult<Box<dyn LogStore>> {
+fn open(path: &Path) -> StoreResult<Box<dyn LogBackend>> {
     Ok(Box::new(store_sqlite::SqliteLogStore::open(path)?))
 }
 

@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use store_core::{
-    GetThreadRoundsParams, LogQuery, LogStore, NewLogEntry, RunQuery, RunTransition, StoreResult,
+    GetThreadRoundsParams, LogBackend, LogQuery, NewLogEntry, RunQuery, RunTransition, StoreResult,
     ThreadMessage, WorkflowRunStatus,
 };
 
 /// Opens the store file at a path.
-pub type Open = fn(&Path) -> StoreResult<Box<dyn LogStore>>;
+pub type Open = fn(&Path) -> StoreResult<Box<dyn LogBackend>>;
 
 /// The bytes of a closed store file made by `open`, with entries, a run, a message and meta.
 pub fn pristine(open: Open, name: &str) -> Vec<u8> {
@@ -56,7 +56,7 @@ pub fn open_damaged(open: Open, name: &str, pristine: &[u8], offset: u32, patch:
 
 /// Calls every read of `store`, and one write; the answers do not matter, only that each
 /// returns.
-pub fn read_everything(store: &dyn LogStore) {
+pub fn read_everything(store: &dyn LogBackend) {
     let all = LogQuery {
         limit: Some(10_000),
         ..LogQuery::default()

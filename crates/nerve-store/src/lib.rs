@@ -25,12 +25,32 @@
 //! # }
 //! ```
 //!
-//! The backend crates (`store-sqlite`, `store-redb`) stay usable on their own, with their
-//! full options.
+//! This crate is the only one a downstream crate needs: beside the stores it re-exports the
+//! archive ([`archive`]), the file blob store ([`FsBlobStore`]), the time types of the API
+//! ([`chrono`]), and [`MemoryLogStore`], the whole contract in memory, for the downstream
+//! crate's own tests:
+//!
+//! ```
+//! use nerve_store::{LogStore, MemoryLogStore, NewLogEntry};
+//!
+//! fn record_boot(store: &dyn LogStore) -> nerve_store::StoreResult<()> {
+//!     store.append(NewLogEntry::new("daemon", "boot", "{}")).map(|_| ())
+//! }
+//!
+//! let store = MemoryLogStore::new();
+//! record_boot(&store).expect("a boot");
+//! assert_eq!(store.query(&Default::default()).expect("query").len(), 1);
+//! ```
+//!
+//! `examples/downstream` in the repository is such a crate. The backend crates
+//! (`store-sqlite`, `store-redb`) stay usable on their own, with their full options.
 
 mod location;
 mod migrate;
 
+/// The time types of the API (`DateTime<Utc>`), so that a downstream crate uses the same
+/// version as the store without depending on chrono itself.
+pub use chrono;
 pub use location::{Backend, DEFAULT_LOCATION, Location};
 pub use migrate::{ContentSummary, migrate, summarise};
 pub use store_blob::FsBlobStore;
