@@ -34,7 +34,11 @@ const BACKENDS: [Backend; 2] = [
     Backend {
         name: "sqlite",
         file: "db",
-        fresh: nerve_bench::sqlite::fresh_store_file,
+        fresh: |dir, name| {
+            nerve_bench::fresh_store_file(dir, name, |path| {
+                Ok(Box::new(store_sqlite::SqliteLogStore::open(path)?))
+            })
+        },
         store: |path| {
             StoreSide(Box::new(
                 store_sqlite::SqliteLogStore::open(path).expect("open the store"),
@@ -45,7 +49,11 @@ const BACKENDS: [Backend; 2] = [
     Backend {
         name: "redb",
         file: "redb",
-        fresh: nerve_bench::redb::fresh_store_file,
+        fresh: |dir, name| {
+            nerve_bench::fresh_store_file(dir, name, |path| {
+                Ok(Box::new(store_redb::RedbLogStore::open(path)?))
+            })
+        },
         store: |path| {
             StoreSide(Box::new(
                 store_redb::RedbLogStore::open(path).expect("open the store"),

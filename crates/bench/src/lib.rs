@@ -30,6 +30,18 @@ pub trait LogWork {
     fn query_by_ref(&mut self, ref_id: &str, limit: usize) -> usize;
 }
 
+/// A new store file at `dir/name`, created by `open` (so with the store's own schema) and
+/// closed: what a bare side opens by hand.
+pub fn fresh_store_file(
+    dir: &std::path::Path,
+    name: &str,
+    open: impl FnOnce(&std::path::Path) -> store_core::StoreResult<Box<dyn LogBackend>>,
+) -> std::path::PathBuf {
+    let path = dir.join(name);
+    drop(open(&path).expect("create the schema"));
+    path
+}
+
 /// A store doing the work through its traits.
 pub struct StoreSide(pub Box<dyn LogBackend>);
 

@@ -3,7 +3,7 @@
 //! that the bare side writes every table the store writes (the day index included) and
 //! nothing drifts from the schema.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, WriteTransaction};
 use store_core::kit::{day_number, now_millis};
@@ -20,13 +20,6 @@ use crate::workload::{THREAD, WORKFLOW};
 /// processes, 64 MiB of cache, `Immediate` commits), doing the work by hand.
 pub struct BareRedb {
     db: Database,
-}
-
-/// A new redb store file at `dir/name`, created by the store (so with its tables), closed.
-pub fn fresh_store_file(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    drop(store_redb::RedbLogStore::open(&path).expect("create the schema"));
-    path
 }
 
 impl BareRedb {

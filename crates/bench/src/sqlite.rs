@@ -1,7 +1,7 @@
 //! SQLite by hand: rusqlite doing the store's writes and reads on the file the store created,
 //! so that the schema (tables, indexes, the `crc` and `day` columns) is the store's own.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -16,13 +16,6 @@ use crate::workload::{THREAD, WORKFLOW};
 /// `synchronous=NORMAL`, 64 MiB of cache, a busy timeout), doing the work by hand.
 pub struct BareSqlite {
     conn: Connection,
-}
-
-/// A new SQLite store file at `dir/name`, created by the store (so with its schema), closed.
-pub fn fresh_store_file(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    drop(store_sqlite::SqliteLogStore::open(&path).expect("create the schema"));
-    path
 }
 
 impl BareSqlite {
