@@ -279,3 +279,55 @@ impl StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn only_a_lock_held_by_another_writer_is_worth_retrying_unchanged() {
+        let busy = StoreError::Busy {
+            context: "appending".into(),
+            source: "database is locked".into(),
+        };
+        assert!(busy.is_retryable());
+        let others = [
+            StoreError::invalid("source", "must not be empty"),
+            StoreError::corrupt("logs", 7, "not UTF-8"),
+            StoreError::Poisoned {
+                path: "nerve.db".into(),
+                cause: "no space left".into(),
+            },
+            StoreError::Io {
+                path: None,
+                context: "reading the blob's source".into(),
+                source: std::io::Error::other("gone"),
+            },
+        ];
+        for err in others {
+            assert!(!err.is_retryable(), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_io_error_names_its_path_only_when_it_has_one() {
+        let with = StoreError::Io {
+            path: Some("data/archive".into()),
+            context: "creating a folder".into(),
+            source: std::io::Error::other("denied"),
+        };
+        assert_eq!(
+            with.to_string(),
+            "I/O error on data/archive while creating a folder"
+        );
+        let without = StoreError::Io {
+            path: None,
+            context: "reading the blob's source".into(),
+            source: std::io::Error::other("gone"),
+        };
+        assert_eq!(
+            without.to_string(),
+            "I/O error while reading the blob's source"
+        );
+    }
+}
