@@ -102,3 +102,35 @@ fn the_digest_tells_stores_apart() {
         summarise(&other).expect("other").digest
     );
 }
+
+/// A source that changes while it is copied (here: a meta key written after the meta table
+/// was read, as a running daemon would) does not match its copy: `CopyMismatch`, naming the
+/// target.
+#[test]
+fn a_source_that_changes_during_the_copy_is_a_copy_mismatch_naming_the_target() {
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let live = nerve_store::MemoryLogStore::new();
+    varied_source(&live);
+    let location: Location = format!("sqlite:{}", dirs[0].path().join("live.db").display())
+        .parse()
+        .expect("a location");
+    let blobs = nerve_store::FsBlobStore::open(dirs[0].path().join("blobs")).expect("blobs");
+    let source = Store::new(Box::new(live.clone()), Box::new(blobs), location);
+    let target = redb(dirs[1].path());
+    let err = migrate(&source, &target, &mut |_| {
+        nerve_store::LogStore::meta_set(&live, "daemon.late", "written during the copy")
+            .expect("the daemon writes on");
+    })
+    .expect_err("the copy cannot match a source that moved");
+    let named = target.location.to_string();
+    assert!(
+        matches!(&err, StoreError::CopyMismatch { target, .. } if *target == named),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("does not match its source"),
+        "{err}"
+    );
+}

@@ -15,8 +15,8 @@ use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
 /// Every method is one transaction: a write that returns `Ok` is committed at the store's
 /// durability level, and a write that returns `Err` changed nothing. Implementations are
 /// `Send + Sync`; readers do not block the writer. The trait is object-safe, so a daemon can
-/// hold a `Box<dyn LogBackend>` (or a [`LogBackend`], with the other capabilities) and pick the
-/// backend at run time.
+/// hold a `Box<dyn LogStore>` (or a `Box<dyn LogBackend>`, with the other capabilities) and
+/// pick the backend at run time.
 pub trait LogStore: Send + Sync {
     /// Appends one entry and returns it with its id and final timestamp.
     ///
