@@ -142,18 +142,37 @@ pub fn interleave(
     mut first: impl FnMut(usize),
     mut second: impl FnMut(usize),
 ) -> Comparison {
+    let timed = |side: &mut dyn FnMut(usize), op: usize| {
+        let started = Instant::now();
+        side(op);
+        started.elapsed()
+    };
+    interleave_timed(
+        name,
+        slices,
+        ops,
+        |op| timed(&mut first, op),
+        |op| timed(&mut second, op),
+    )
+}
+
+/// [`interleave`] for operations that time themselves: each call returns how long the part
+/// that counts took (a bench that clears up after an operation leaves the clearing out).
+pub fn interleave_timed(
+    name: &str,
+    slices: usize,
+    ops: usize,
+    mut first: impl FnMut(usize) -> Duration,
+    mut second: impl FnMut(usize) -> Duration,
+) -> Comparison {
     let mut comparison = Comparison {
         name: name.to_owned(),
         first: Vec::with_capacity(slices),
         second: Vec::with_capacity(slices),
     };
-    let per_op = |elapsed: Duration| elapsed / u32::try_from(ops.max(1)).unwrap_or(u32::MAX);
-    let time = |side: &mut dyn FnMut(usize), slice: usize| {
-        let started = Instant::now();
-        for op in slice * ops..(slice + 1) * ops {
-            side(op);
-        }
-        per_op(started.elapsed())
+    let per_op = |total: Duration| total / u32::try_from(ops.max(1)).unwrap_or(u32::MAX);
+    let time = |side: &mut dyn FnMut(usize) -> Duration, slice: usize| {
+        per_op((slice * ops..(slice + 1) * ops).map(&mut *side).sum())
     };
     for slice in 0..slices {
         if slice % 2 == 0 {

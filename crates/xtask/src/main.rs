@@ -17,7 +17,7 @@ const USAGE: &str = "usage:
       blob store and SQLite against redb
   cargo xtask bench [--backend sqlite|redb|all]
       each store beside its bare engine, interleaved (median ratio and spread); with
-      all, also the backends beside each other and the blob benches with their ratios
+      all, also the backends beside each other and the blob stores beside the bare work
   cargo xtask ci
       what CI checks: fmt, clippy (both feature sets), the tests (both feature sets)";
 
@@ -165,8 +165,8 @@ fn conformance(options: &Options) -> Result<(), String> {
 }
 
 fn bench(options: &Options) -> Result<(), String> {
-    // The log bench prints its own comparisons (interleaved, median and spread); the blob
-    // bench is criterion's, summarised as ratios below.
+    // Each bench prints its comparisons itself: the two sides interleaved, the median ratio
+    // and its spread.
     let mut log = vec!["bench", "-p", "nerve-bench", "--bench", "log", "--"];
     log.extend(options.backends.iter().copied());
     if options.backends.len() == 2 {
@@ -175,91 +175,8 @@ fn bench(options: &Options) -> Result<(), String> {
     cargo(&log, &[])?;
     if options.backends.len() == 2 {
         cargo(&["bench", "-p", "nerve-bench", "--bench", "blobs"], &[])?;
-        print!("{}", ratio_table(&target_dir().join("criterion"))?);
     }
     Ok(())
-}
-
-/// Where cargo puts what it builds: `CARGO_TARGET_DIR` when set (relative to the root, as
-/// cargo reads it), `target/` at the root otherwise.
-fn target_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root().join(dir),
-        None => root().join("target"),
-    }
-}
-
-/// The mean time of each function of each criterion group, as `(group, function, ns)`.
-fn estimates(dir: &Path) -> Result<Vec<(String, String, f64)>, String> {
-    let mut found = Vec::new();
-    let groups =
-        std::fs::read_dir(dir).map_err(|err| format!("reading {}: {err}", dir.display()))?;
-    for group in groups.flatten().filter(|e| e.path().is_dir()) {
-        let Ok(functions) = std::fs::read_dir(group.path()) else {
-            continue;
-        };
-        for function in functions.flatten() {
-            let file = function.path().join("new/estimates.json");
-            let Ok(text) = std::fs::read_to_string(&file) else {
-                continue;
-            };
-            let json: serde_json::Value =
-                serde_json::from_str(&text).map_err(|err| format!("{}: {err}", file.display()))?;
-            let Some(mean) = json["mean"]["point_estimate"].as_f64() else {
-                return Err(format!("{}: no mean.point_estimate", file.display()));
-            };
-            found.push((
-                group.file_name().to_string_lossy().into_owned(),
-                function.file_name().to_string_lossy().into_owned(),
-                mean,
-            ));
-        }
-    }
-    found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    Ok(found)
-}
-
-fn human(ns: f64) -> String {
-    match ns {
-        ns if ns >= 1e6 => format!("{:.2} ms", ns / 1e6),
-        ns if ns >= 1e3 => format!("{:.1} µs", ns / 1e3),
-        ns => format!("{ns:.0} ns"),
-    }
-}
-
-/// Every function of each group beside the group's baseline: `bare_*` in the benches of a
-/// store, `sqlite` in the cross-backend groups, `exclusive_writer` for redb's multi-writer
-/// cost.
-fn ratio_table(dir: &Path) -> Result<String, String> {
-    let all = estimates(dir)?;
-    let mut table =
-        String::from("| group | subject | baseline | ratio |\n| --- | --- | --- | --- |\n");
-    let mut groups: Vec<&String> = all.iter().map(|(g, _, _)| g).collect();
-    groups.dedup();
-    for group in groups {
-        let functions: Vec<(&String, f64)> = all
-            .iter()
-            .filter(|(g, _, _)| g == group)
-            .map(|(_, f, ns)| (f, *ns))
-            .collect();
-        // The baseline, by the groups' naming conventions; every other function is compared
-        // with it.
-        let baseline = ["bare", "sqlite", "exclusive_writer"]
-            .iter()
-            .find_map(|prefix| functions.iter().find(|(f, _)| f.starts_with(prefix)));
-        let Some((baseline, b)) = baseline else {
-            continue;
-        };
-        for (subject, s) in functions.iter().filter(|(f, _)| f != baseline) {
-            table += &format!(
-                "| {group} | {subject} {} | {baseline} {} | {:.2} |\n",
-                human(*s),
-                human(*b),
-                s / b
-            );
-        }
-    }
-    Ok(table)
 }
 
 fn ci() -> Result<(), String> {
