@@ -1,15 +1,15 @@
 //! Archiving 1,000,000 entries over 10 days from a SQLite store, beside the bare work done
 //! by hand with rusqlite: select a day's rows in id order, write them as JSON lines with
-//! serde_json to a synced, renamed file, delete them. Both start each iteration from a copy
-//! of the same store file; the copy is not measured.
+//! serde_json to a synced, renamed file, delete them. Both start each run from a copy of the
+//! same store file (the copy is not measured), interleaved (see `nerve_bench::interleave`).
+//! `cargo bench -p nerve-bench --bench archive`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::Instant;
 
 use chrono::DateTime;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rusqlite::Connection;
 use store_archive::{ArchiveOptions, archive_logs};
 use store_core::{LogEntry, LogId, LogStore, NewLogEntry};
@@ -138,10 +138,11 @@ fn bare_archive(dir: &Path) -> u64 {
             bounds,
         )
         .expect("delete");
+        let key = "nerve.archive.logs.watermark";
         tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('nerve.archive.logs.watermark', ?1) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [&name],
+            "INSERT INTO meta (key, value, crc) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, crc = excluded.crc",
+            rusqlite::params![key, &name, store_sqlite::checksum::meta_row(key, &name)],
         )
         .expect("watermark");
         tx.commit().expect("commit");
@@ -149,45 +150,40 @@ fn bare_archive(dir: &Path) -> u64 {
     moved
 }
 
-fn bench_archive(c: &mut Criterion) {
-    let fixture = fixture();
-    let mut group = c.benchmark_group("archive_1m_over_10_days");
-    group.throughput(Throughput::Elements(ENTRIES as u64));
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(60));
-    group.bench_function("store", |b| {
-        b.iter_batched(
-            || copy_of(&fixture),
-            |dir| {
-                let store = SqliteLogStore::open(dir.path().join("nerve.db")).expect("open");
-                let options = ArchiveOptions {
-                    dir: dir.path().join("archive"),
-                    retain_days: 30,
-                    vacuum: false,
-                    dry_run: false,
-                    now: now(),
-                };
-                let report = archive_logs(&store, &options).expect("archive");
-                assert_eq!(report.rows, ENTRIES as u64);
-                drop(store);
-                dir
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    group.bench_function("bare_rusqlite", |b| {
-        b.iter_batched(
-            || copy_of(&fixture),
-            |dir| {
-                assert_eq!(bare_archive(dir.path()), ENTRIES as u64);
-                dir
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    group.finish();
-}
+/// Slices of the comparison: each archives a whole copy of the fixture once per side.
+const SLICES: usize = 9;
 
-criterion_group!(benches, bench_archive);
-criterion_main!(benches);
+fn main() {
+    let fixture = fixture();
+    let comparison = nerve_bench::interleave_timed(
+        "archive 1,000,000 entries over 10 days",
+        SLICES,
+        1,
+        |_| {
+            let dir = copy_of(&fixture);
+            let started = Instant::now();
+            let store = SqliteLogStore::open(dir.path().join("nerve.db")).expect("open");
+            let options = ArchiveOptions {
+                dir: dir.path().join("archive"),
+                retain_days: 30,
+                vacuum: false,
+                dry_run: false,
+                now: now(),
+            };
+            let report = archive_logs(&store, &options).expect("archive");
+            drop(store);
+            let took = started.elapsed();
+            assert_eq!(report.rows, ENTRIES as u64);
+            took
+        },
+        |_| {
+            let dir = copy_of(&fixture);
+            let started = Instant::now();
+            let moved = bare_archive(dir.path());
+            let took = started.elapsed();
+            assert_eq!(moved, ENTRIES as u64);
+            took
+        },
+    );
+    println!("{}", comparison.summary("store", "bare"));
+}

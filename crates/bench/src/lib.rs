@@ -100,22 +100,31 @@ impl Comparison {
     /// ratios' spread (25th to 75th percentile).
     pub fn summary(&self, first: &str, second: &str) -> String {
         let ratios = self.ratios();
-        let per_op = |times: &[Duration]| {
-            quantile(
+        let median = |times: &[Duration]| {
+            human(quantile(
                 &times.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
                 0.5,
-            ) * 1e6
+            ))
         };
         format!(
-            "{:<38} {first} {:>10.2} µs  {second} {:>10.2} µs  ratio {:.3} (IQR {:.3}–{:.3}, {} slices)",
+            "{:<38} {first} {:>9}  {second} {:>9}  ratio {:.3} (IQR {:.3}–{:.3}, {} slices)",
             self.name,
-            per_op(&self.first),
-            per_op(&self.second),
+            median(&self.first),
+            median(&self.second),
             quantile(&ratios, 0.5),
             quantile(&ratios, 0.25),
             quantile(&ratios, 0.75),
             ratios.len(),
         )
+    }
+}
+
+/// `seconds` as people write a duration: `35.2 µs`, `5.44 ms`, `5.47 s`.
+pub fn human(seconds: f64) -> String {
+    match seconds {
+        s if s >= 1.0 => format!("{s:.2} s"),
+        s if s >= 1e-3 => format!("{:.2} ms", s * 1e3),
+        s => format!("{:.1} µs", s * 1e6),
     }
 }
 
@@ -193,6 +202,13 @@ pub fn interleave_timed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_in_the_unit_that_fits() {
+        assert_eq!(human(5.469), "5.47 s");
+        assert_eq!(human(0.005_436), "5.44 ms");
+        assert_eq!(human(0.000_035_2), "35.2 µs");
+    }
 
     #[test]
     fn quantiles_interpolate_between_sorted_values() {
