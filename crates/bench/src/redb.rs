@@ -134,15 +134,7 @@ impl LogWork for BareRedb {
                 .insert((to.as_str(), created, run_id), ())
                 .expect("index");
         }
-        let audit = NewLogEntry::new(
-            store_core::AUDIT_SOURCE,
-            store_core::AUDIT_KIND,
-            format!(
-                "{{\"runId\":\"{run_id}\",\"from\":{},\"to\":\"{to}\"}}",
-                from.map_or("null".to_owned(), |s| format!("\"{s}\""))
-            ),
-        )
-        .with_ref(run_id);
+        let audit = crate::workload::audit_entry(run_id, from, to);
         append(&tx, &[audit], now.timestamp_millis());
         tx.commit().expect("commit");
     }

@@ -143,15 +143,7 @@ impl LogWork for BareSqlite {
             ])
         })
         .expect("write the run");
-        let audit = NewLogEntry::new(
-            store_core::AUDIT_SOURCE,
-            store_core::AUDIT_KIND,
-            format!(
-                "{{\"runId\":\"{run_id}\",\"from\":{},\"to\":\"{to}\"}}",
-                from.map_or("null".to_owned(), |s| format!("\"{s}\""))
-            ),
-        )
-        .with_ref(run_id);
+        let audit = crate::workload::audit_entry(run_id, from, to);
         let id = next_id(&tx);
         insert_entry(&tx, id, &audit, now.timestamp_millis());
         tx.commit().expect("commit");

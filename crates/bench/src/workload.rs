@@ -36,6 +36,22 @@ pub fn transition(i: usize) -> (String, Option<WorkflowRunStatus>, WorkflowRunSt
     (format!("run-{}", i / 3), from, to)
 }
 
+/// The audit entry a bare side writes for a transition of `run_id` from `from` to `to`: a
+/// small JSON payload, as the store's is.
+pub fn audit_entry(
+    run_id: &str,
+    from: Option<WorkflowRunStatus>,
+    to: WorkflowRunStatus,
+) -> NewLogEntry {
+    let from = from.map_or("null".to_owned(), |status| format!("\"{status}\""));
+    NewLogEntry::new(
+        store_core::AUDIT_SOURCE,
+        store_core::AUDIT_KIND,
+        format!("{{\"runId\":\"{run_id}\",\"from\":{from},\"to\":\"{to}\"}}"),
+    )
+    .with_ref(run_id)
+}
+
 /// The reference the `i`th query of a fixture of `rows` entries reads: spread over all of
 /// them, so that the cache holds no more of the answer than it would in use.
 pub fn query_ref(i: usize, rows: usize) -> String {
