@@ -1,7 +1,7 @@
-//! `MemoryLogStore`: the whole `LogStore` contract as plainly as it can be written, over a
-//! few `BTreeMap`s. It is the reference model of the property tests, and runs the
-//! conformance suite itself, so the model is checked against the spec before backends are
-//! checked against the model.
+//! `MemoryLogStore`: the whole contract as plainly as it can be written, over a few
+//! `BTreeMap`s. It is the reference model of the property tests, and runs the conformance
+//! suite itself, so the model is checked against the spec before backends are checked
+//! against the model; downstream crates test their own code on it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -61,7 +61,10 @@ impl State {
     }
 }
 
-/// An in-memory [`LogStore`]: the reference model, following `docs/SPEC.md` section 1. Clones
+/// The whole contract of `docs/SPEC.md` section 1 in memory, with every capability
+/// ([`crate::LogBackend`]): for the tests of code that uses a store, and the reference model
+/// the backends are checked against. It passes the conformance suite but keeps nothing when
+/// the process ends, and is not tuned for size: one `Mutex` around a few `BTreeMap`s. Clones
 /// share one state, so a clone kept aside plays the file that a "reopen" finds again.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryLogStore {
