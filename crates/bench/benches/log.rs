@@ -6,11 +6,12 @@
 //! median time per operation of each side, the median of the per-slice ratios and their
 //! interquartile range.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nerve_bench::workload::{self, QUERY_ROWS};
 use nerve_bench::{LogWork, StoreSide, interleave, redb::BareRedb, sqlite::BareSqlite};
 use store_core::kit::now_millis;
+use store_core::{LogBackend, StoreResult};
 
 /// Slices per comparison, and operations per slice of each kind.
 const SLICES: usize = 41;
@@ -21,51 +22,44 @@ const TRANSITIONS: usize = 30;
 const QUERIES: usize = 200;
 const FIXTURES: [usize; 2] = [10_000, 1_000_000];
 
-/// One backend: how to make a fresh store file and open each side on it.
+/// One backend: how to open its store, and its bare side, on a file.
 struct Backend {
     name: &'static str,
     file: &'static str,
-    fresh: fn(&Path, &str) -> std::path::PathBuf,
-    store: fn(&Path) -> StoreSide,
+    open: fn(&Path) -> StoreResult<Box<dyn LogBackend>>,
     bare: fn(&Path) -> Box<dyn LogWork>,
+}
+
+impl Backend {
+    /// A new store file at `dir/name`, created by the store and closed.
+    fn fresh(&self, dir: &Path, name: &str) -> PathBuf {
+        nerve_bench::fresh_store_file(dir, name, self.open)
+    }
+
+    /// The store on the file at `path`.
+    fn store(&self, path: &Path) -> StoreSide {
+        StoreSide((self.open)(path).expect("open the store"))
+    }
 }
 
 const BACKENDS: [Backend; 2] = [
     Backend {
         name: "sqlite",
         file: "db",
-        fresh: |dir, name| {
-            nerve_bench::fresh_store_file(dir, name, |path| {
-                Ok(Box::new(store_sqlite::SqliteLogStore::open(path)?))
-            })
-        },
-        store: |path| {
-            StoreSide(Box::new(
-                store_sqlite::SqliteLogStore::open(path).expect("open the store"),
-            ))
-        },
+        open: |path| Ok(Box::new(store_sqlite::SqliteLogStore::open(path)?)),
         bare: |path| Box::new(BareSqlite::open(path)),
     },
     Backend {
         name: "redb",
         file: "redb",
-        fresh: |dir, name| {
-            nerve_bench::fresh_store_file(dir, name, |path| {
-                Ok(Box::new(store_redb::RedbLogStore::open(path)?))
-            })
-        },
-        store: |path| {
-            StoreSide(Box::new(
-                store_redb::RedbLogStore::open(path).expect("open the store"),
-            ))
-        },
+        open: |path| Ok(Box::new(store_redb::RedbLogStore::open(path)?)),
         bare: |path| Box::new(BareRedb::open(path)),
     },
 ];
 
 /// A store file of `rows` entries built by the store, kept under `target/` between runs
 /// and read through once, so that neither side pays for a cold operating-system cache.
-fn query_fixture(backend: &Backend, rows: usize) -> std::path::PathBuf {
+fn query_fixture(backend: &Backend, rows: usize) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-data");
     std::fs::create_dir_all(&dir).expect("the bench data folder");
     let path = dir.join(format!("{}-{rows}.{}", backend.name, backend.file));
@@ -74,7 +68,7 @@ fn query_fixture(backend: &Backend, rows: usize) -> std::path::PathBuf {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        let store = (backend.store)(&path);
+        let store = backend.store(&path);
         workload::fill_query_fixture(
             store.0.as_ref(),
             rows,
@@ -116,16 +110,14 @@ fn writes(label: &str, first: &str, second: &str, make: &dyn Fn(&Path) -> [Box<d
 fn store_against_bare(backend: &Backend) {
     writes(backend.name, "store", "bare", &|dir| {
         [
-            Box::new((backend.store)(&(backend.fresh)(
-                dir,
-                &format!("store.{}", backend.file),
-            ))) as Box<dyn LogWork>,
-            (backend.bare)(&(backend.fresh)(dir, &format!("bare.{}", backend.file))),
+            Box::new(backend.store(&backend.fresh(dir, &format!("store.{}", backend.file))))
+                as Box<dyn LogWork>,
+            (backend.bare)(&backend.fresh(dir, &format!("bare.{}", backend.file))),
         ]
     });
     for rows in FIXTURES {
         let path = query_fixture(backend, rows);
-        let mut store = (backend.store)(&path);
+        let mut store = backend.store(&path);
         let mut bare = (backend.bare)(&path);
         let query = |side: &mut dyn LogWork, op: usize| {
             let found = side.query_by_ref(&workload::query_ref(op, rows), QUERY_ROWS);
@@ -146,8 +138,8 @@ fn backends_against_each_other() {
     let [sqlite, redb] = &BACKENDS;
     writes("backends", "sqlite", "redb", &|dir| {
         [
-            Box::new((sqlite.store)(&(sqlite.fresh)(dir, "nerve.db"))) as Box<dyn LogWork>,
-            Box::new((redb.store)(&(redb.fresh)(dir, "nerve.redb"))),
+            Box::new(sqlite.store(&sqlite.fresh(dir, "nerve.db"))) as Box<dyn LogWork>,
+            Box::new(redb.store(&redb.fresh(dir, "nerve.redb"))),
         ]
     });
     // What sharing the file with other processes costs redb (its default), against the file
@@ -155,9 +147,9 @@ fn backends_against_each_other() {
     writes("redb_multi_process", "shared", "exclusive", &|dir| {
         let exclusive = store_redb::RedbOptions::default().multi_process(false);
         [
-            Box::new((redb.store)(&(redb.fresh)(dir, "shared.redb"))) as Box<dyn LogWork>,
+            Box::new(redb.store(&redb.fresh(dir, "shared.redb"))) as Box<dyn LogWork>,
             Box::new(StoreSide(Box::new(
-                store_redb::RedbLogStore::open_with((redb.fresh)(dir, "exclusive.redb"), exclusive)
+                store_redb::RedbLogStore::open_with(redb.fresh(dir, "exclusive.redb"), exclusive)
                     .expect("open exclusive"),
             ))),
         ]
