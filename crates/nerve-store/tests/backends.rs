@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use nerve_store::{Backend, LogBackend, LogQuery, NewLogEntry, StoreError, StoreResult};
+use store_core::conformance::Harness;
 
 fn location(dir: &Path, backend: Backend) -> String {
     let file = match backend {
@@ -69,15 +70,11 @@ store_core::for_each_backend!(
 );
 
 fn open_sqlite(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
-    Ok(Box::new(store_sqlite::SqliteLogStore::open(
-        dir.join("nerve.db"),
-    )?))
+    store_sqlite::harness::SqliteHarness.open(dir)
 }
 
 fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
-    Ok(Box::new(store_redb::RedbLogStore::open(
-        dir.join("nerve.redb"),
-    )?))
+    store_redb::harness::RedbHarness.open(dir)
 }
 
 /// The same generated sequences on SQLite and on redb give the same answers and leave the

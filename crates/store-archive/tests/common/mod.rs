@@ -8,22 +8,18 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store_archive::{ArchiveOptions, WATERMARK_KEY, read_archive};
-use store_core::conformance::all_entries;
+use store_core::conformance::{Harness, all_entries};
 use store_core::{LogBackend, LogEntry, LogId, NewLogEntry, StoreResult, ThreadMessage};
 
 /// Opens the store kept in a folder.
 pub type Open = fn(&Path) -> StoreResult<Box<dyn LogBackend>>;
 
 pub fn open_sqlite(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
-    Ok(Box::new(store_sqlite::SqliteLogStore::open(
-        dir.join("nerve.db"),
-    )?))
+    store_sqlite::harness::SqliteHarness.open(dir)
 }
 
 pub fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
-    Ok(Box::new(store_redb::RedbLogStore::open(
-        dir.join("nerve.redb"),
-    )?))
+    store_redb::harness::RedbHarness.open(dir)
 }
 
 /// A backend by name, as the per-backend tests take it.
