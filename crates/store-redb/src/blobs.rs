@@ -170,6 +170,7 @@ fn lookup_in(tx: &ReadTransaction, digest: &Digest) -> StoreResult<Option<(u64, 
 /// The blob tables of one write transaction, as [`write_chunked`] drives them.
 struct Rows<'t> {
     tx: &'t WriteTransaction,
+    blobs: redb::Table<'t, &'static [u8], (u64, u64)>,
     chunks: redb::Table<'t, (u64, u32), &'static [u8]>,
 }
 
@@ -192,8 +193,10 @@ impl ChunkRows for Rows<'_> {
     }
 
     fn named(&mut self, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
-        let blobs = self.tx.open_table(BLOBS).context(WRITING)?;
-        let found = blobs.get(digest.as_bytes().as_slice()).context(WRITING)?;
+        let found = self
+            .blobs
+            .get(digest.as_bytes().as_slice())
+            .context(WRITING)?;
         Ok(found.map(|row| row.value()))
     }
 
@@ -217,8 +220,7 @@ impl ChunkRows for Rows<'_> {
     }
 
     fn name(&mut self, digest: &Digest, id: u64, size: u64) -> StoreResult<()> {
-        let mut blobs = self.tx.open_table(BLOBS).context(WRITING)?;
-        blobs
+        self.blobs
             .insert(digest.as_bytes().as_slice(), (id, size))
             .context(WRITING)?;
         Ok(())
@@ -228,6 +230,7 @@ impl ChunkRows for Rows<'_> {
 /// Stages the chunks of `source` under a new blob id in `tx` and names them by their digest.
 /// Returns the digest and whether to commit: not when a whole copy was there already.
 fn write_chunks(tx: &WriteTransaction, source: &mut dyn Read) -> StoreResult<(Digest, bool)> {
+    let blobs = tx.open_table(BLOBS).context(WRITING)?;
     let chunks = tx.open_table(BLOB_CHUNKS).context(WRITING)?;
-    write_chunked(&mut Rows { tx, chunks }, source)
+    write_chunked(&mut Rows { tx, blobs, chunks }, source)
 }
