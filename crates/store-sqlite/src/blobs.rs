@@ -78,16 +78,20 @@ impl SqliteBlobStore {
 
     fn lookup(&self, digest: &Digest) -> StoreResult<Option<(i64, i64)>> {
         let reader = self.conns.reader()?;
-        reader
-            .prepare_cached("SELECT blob_id, size FROM blobs WHERE digest = ?1")
-            .and_then(|mut stmt| {
-                stmt.query_row([digest.as_bytes().as_slice()], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()
-            })
-            .with_context(|| format!("looking up blob {digest}"))
+        lookup_in(&reader, digest)
     }
+}
+
+/// The (blob id, size) row of `digest`, read on `conn` (a reader, or the write transaction).
+fn lookup_in(conn: &rusqlite::Connection, digest: &Digest) -> StoreResult<Option<(i64, i64)>> {
+    conn.prepare_cached("SELECT blob_id, size FROM blobs WHERE digest = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([digest.as_bytes().as_slice()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()
+        })
+        .with_context(|| format!("looking up blob {digest}"))
 }
 
 impl BlobStore for SqliteBlobStore {
@@ -223,17 +227,7 @@ impl ChunkRows for Rows<'_, '_> {
     }
 
     fn named(&mut self, digest: &Digest) -> StoreResult<Option<(u64, u64)>> {
-        let found: Option<(i64, i64)> = self
-            .0
-            .prepare_cached("SELECT blob_id, size FROM blobs WHERE digest = ?1")
-            .and_then(|mut stmt| {
-                stmt.query_row([digest.as_bytes().as_slice()], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()
-            })
-            .context(WRITING)?;
-        found
+        lookup_in(self.0, digest)?
             .map(|(id, size)| Ok((from_sql(id, digest)?, from_sql(size, digest)?)))
             .transpose()
     }
