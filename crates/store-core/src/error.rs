@@ -229,6 +229,30 @@ pub enum StoreError {
     },
 }
 
+/// An engine's error shared by the calls of a group whose commit it failed: it reads as the
+/// original and leads to the original's own source.
+#[derive(Debug, Clone)]
+pub struct SharedSource(std::sync::Arc<dyn StdError + Send + Sync>);
+
+impl std::fmt::Display for SharedSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl StdError for SharedSource {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0.source()
+    }
+}
+
+impl SharedSource {
+    /// The original error, to downcast it to the engine's type.
+    pub fn original(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
 fn on_path(path: Option<&std::path::Path>) -> String {
     path.map(|path| format!(" on {}", path.display()))
         .unwrap_or_default()
@@ -247,6 +271,173 @@ impl StoreError {
     /// needs a different input, a reopen or a person. Nothing was written either way.
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Busy { .. })
+    }
+
+    /// `count` errors of the same variant and message as this one, for every call of a
+    /// group that failed together. Engine errors become one shared source
+    /// ([`SharedSource`]), so each copy's `source()` chain reads as the original's.
+    pub(crate) fn into_copies(self, count: usize) -> Vec<StoreError> {
+        use std::sync::Arc;
+        let shared = |source: Box<dyn StdError + Send + Sync>| SharedSource(Arc::from(source));
+        let copy: Box<dyn Fn() -> StoreError> = match self {
+            StoreError::Busy { context, source } => {
+                let source = shared(source);
+                Box::new(move || StoreError::Busy {
+                    context: context.clone(),
+                    source: Box::new(source.clone()),
+                })
+            }
+            StoreError::ReadOnly { path, source } => {
+                let source = shared(source);
+                Box::new(move || StoreError::ReadOnly {
+                    path: path.clone(),
+                    source: Box::new(source.clone()),
+                })
+            }
+            StoreError::Backend {
+                backend,
+                context,
+                source,
+            } => {
+                let source = shared(source);
+                Box::new(move || StoreError::Backend {
+                    backend,
+                    context: context.clone(),
+                    source: Box::new(source.clone()),
+                })
+            }
+            StoreError::Io {
+                path,
+                context,
+                source,
+            } => {
+                let kind = source.kind();
+                let source = SharedSource(Arc::new(source));
+                Box::new(move || StoreError::Io {
+                    path: path.clone(),
+                    context: context.clone(),
+                    source: std::io::Error::new(kind, source.clone()),
+                })
+            }
+            plain => Box::new(move || plain.clone_plain()),
+        };
+        (0..count).map(|_| copy()).collect()
+    }
+
+    /// A copy of a variant that holds no engine error (every variant but `Busy`, `ReadOnly`,
+    /// `Backend` and `Io`, which [`StoreError::into_copies`] shares instead).
+    fn clone_plain(&self) -> StoreError {
+        use StoreError as E;
+        match self {
+            E::InvalidInput { field, reason } => E::InvalidInput {
+                field,
+                reason: reason.clone(),
+            },
+            E::InvalidTransition { run_id, from, to } => E::InvalidTransition {
+                run_id: run_id.clone(),
+                from: *from,
+                to: *to,
+            },
+            E::RunConflict {
+                run_id,
+                field,
+                stored,
+                given,
+            } => E::RunConflict {
+                run_id: run_id.clone(),
+                field,
+                stored: stored.clone(),
+                given: given.clone(),
+            },
+            E::IdsExhausted { last } => E::IdsExhausted { last: *last },
+            E::UnknownRun { run_id } => E::UnknownRun {
+                run_id: run_id.clone(),
+            },
+            E::InvalidDigest { input, reason } => E::InvalidDigest {
+                input: input.clone(),
+                reason: reason.clone(),
+            },
+            E::Corrupt { digest } => E::Corrupt { digest: *digest },
+            E::Poisoned { path, cause } => E::Poisoned {
+                path: path.clone(),
+                cause: cause.clone(),
+            },
+            E::ArchiveLine { path, line, reason } => E::ArchiveLine {
+                path: path.clone(),
+                line: *line,
+                reason: reason.clone(),
+            },
+            E::CorruptValue { table, key, reason } => E::CorruptValue {
+                table,
+                key: key.clone(),
+                reason: reason.clone(),
+            },
+            E::SchemaTooNew {
+                path,
+                found,
+                supported,
+            } => E::SchemaTooNew {
+                path: path.clone(),
+                found: *found,
+                supported: *supported,
+            },
+            E::NotAStore {
+                path,
+                backend,
+                reason,
+            } => E::NotAStore {
+                path: path.clone(),
+                backend,
+                reason: reason.clone(),
+            },
+            E::SettingNotApplied {
+                path,
+                setting,
+                wanted,
+                actual,
+            } => E::SettingNotApplied {
+                path: path.clone(),
+                setting,
+                wanted: wanted.clone(),
+                actual: actual.clone(),
+            },
+            E::CopyMismatch {
+                target,
+                source_summary,
+                target_summary,
+            } => E::CopyMismatch {
+                target: target.clone(),
+                source_summary: source_summary.clone(),
+                target_summary: target_summary.clone(),
+            },
+            // Not reached: `into_copies` shares these instead of rebuilding them.
+            E::Busy { context, source } => E::Busy {
+                context: context.clone(),
+                source: source.to_string().into(),
+            },
+            E::ReadOnly { path, source } => E::ReadOnly {
+                path: path.clone(),
+                source: source.to_string().into(),
+            },
+            E::Backend {
+                backend,
+                context,
+                source,
+            } => E::Backend {
+                backend,
+                context: context.clone(),
+                source: source.to_string().into(),
+            },
+            E::Io {
+                path,
+                context,
+                source,
+            } => E::Io {
+                path: path.clone(),
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+        }
     }
 
     /// A [`StoreError::Io`] about `path`.

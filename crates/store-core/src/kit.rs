@@ -3,6 +3,10 @@
 //! so that backends stay thin adapters with no copied logic:
 //!
 //! - entries: [`prepare_batch`] checks and timestamps a batch before any write;
+//! - writes: every write is a unit; [`prepare_unit`] checks it in the caller's thread, a
+//!   [`CommitQueue`] in front of the backend's writer gathers the units that wait together
+//!   into one group, and [`apply_group`] decides and writes each unit of the group through
+//!   the backend's [`UnitTx`], so that one transaction and one sync commit them all;
 //! - runs: [`plan_transition`] decides a transition from the stored run, the backend only
 //!   reads and writes what the [`TransitionPlan`] says;
 //! - time: the kept range ([`check_ts`], [`bound_millis`], ...) and UTC day numbers
@@ -16,6 +20,10 @@
 
 pub use crate::blob::{ChunkedReader, Hasher, VerifyingReader, fill_buffer, read_verified};
 pub use crate::chunked::{BLOB_CHUNK, ChunkRows, write_chunked};
+pub use crate::commit::{
+    PreparedUnit, UnitResult, UnitTx, apply_group, fail_all, is_engine_failure, prepare_unit,
+};
+pub use crate::error::SharedSource;
 pub use crate::files::{FileOps, RealFiles, create_parent_folders};
 pub use crate::import::existing_run;
 pub use crate::log::{
@@ -26,6 +34,7 @@ pub use crate::maintenance::{
     DAY_MILLIS, DAY_PAGE, day_bounds, day_in_range, day_number, day_of_number, day_stream,
     number_of_day,
 };
+pub use crate::pipeline::{CommitQueue, MAX_GROUP};
 pub use crate::range::{
     MAX_TS_MILLIS, MIN_TS_MILLIS, bound_millis, check_log_id, check_optional_ts, check_size,
     check_ts, millis_in_range,

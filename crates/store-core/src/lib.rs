@@ -22,6 +22,7 @@
 
 mod blob;
 mod chunked;
+mod commit;
 mod error;
 mod files;
 mod import;
@@ -30,10 +31,12 @@ mod log;
 mod maintenance;
 mod memory;
 mod options;
+mod pipeline;
 mod range;
 mod run;
 mod store;
 mod thread;
+mod unit;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -54,3 +57,4 @@ pub use store::{LogBackend, LogMaintenance, LogStore, LogTransfer};
 pub use thread::{
     GetThreadRoundsParams, THREAD_KIND, THREAD_SOURCE, ThreadMessage, ThreadRoundRow,
 };
+pub use unit::{Write, WriteUnit, Written};

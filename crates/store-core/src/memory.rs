@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::{
     DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogMaintenance, LogQuery, LogStore,
-    LogTransfer, NewLogEntry, Order, RunQuery, RunTransition, StoreError, StoreResult,
-    ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
+    LogTransfer, Order, RunQuery, StoreError, StoreResult, ThreadRoundRow, TransitionOutcome,
+    WorkflowRun, WriteUnit, Written,
+    commit::PreparedWrite,
     kit::{
-        TransitionPlan, check_meta_key, check_meta_pairs, now_millis, plan_transition,
-        prepare_batch,
+        PreparedEntry, TransitionPlan, check_meta_pairs, now_millis, plan_transition, prepare_unit,
     },
 };
 
@@ -28,24 +28,107 @@ struct State {
     meta: BTreeMap<String, String>,
 }
 
+/// What a unit changed, to put back when a later write of the unit is refused.
+#[derive(Default)]
+struct Undo {
+    next_id: Option<u64>,
+    entries: Vec<u64>,
+    runs: Vec<(String, Option<WorkflowRun>)>,
+    meta: Vec<(String, Option<String>)>,
+}
+
+impl Undo {
+    fn roll_back(self, state: &mut State) {
+        for id in self.entries {
+            state.entries.remove(&id);
+            state.threads.remove(&id);
+        }
+        for (run_id, before) in self.runs.into_iter().rev() {
+            match before {
+                Some(run) => state.runs.insert(run_id, run),
+                None => state.runs.remove(&run_id),
+            };
+        }
+        for (key, before) in self.meta.into_iter().rev() {
+            match before {
+                Some(value) => state.meta.insert(key, value),
+                None => state.meta.remove(&key),
+            };
+        }
+        if let Some(next_id) = self.next_id {
+            state.next_id = next_id;
+        }
+    }
+}
+
 impl State {
-    /// Appends the whole batch, or nothing when it would pass [`crate::MAX_LOG_ID`].
-    fn append(&mut self, entries: Vec<crate::kit::PreparedEntry>) -> StoreResult<Vec<LogEntry>> {
-        let count = u64::try_from(entries.len()).unwrap_or(u64::MAX);
-        if self.next_id.saturating_add(count) > crate::MAX_LOG_ID.0 {
-            return Err(crate::StoreError::IdsExhausted {
-                last: LogId(self.next_id),
+    /// Appends one entry under the next id, or nothing past [`crate::MAX_LOG_ID`].
+    fn append(&mut self, entry: PreparedEntry, undo: &mut Undo) -> StoreResult<LogEntry> {
+        if self.next_id >= crate::MAX_LOG_ID.0 {
+            return Err(StoreError::IdsExhausted {
+                last: crate::MAX_LOG_ID,
             });
         }
-        Ok(entries
-            .into_iter()
-            .map(|entry| {
-                self.next_id += 1;
-                let stored = entry.with_id(LogId(self.next_id));
-                self.entries.insert(self.next_id, stored.clone());
-                stored
-            })
-            .collect())
+        undo.next_id.get_or_insert(self.next_id);
+        self.next_id += 1;
+        let stored = entry.with_id(LogId(self.next_id));
+        self.entries.insert(self.next_id, stored.clone());
+        undo.entries.push(self.next_id);
+        Ok(stored)
+    }
+
+    /// Applies one write of a unit, noting in `undo` what it changed.
+    fn apply(
+        &mut self,
+        write: PreparedWrite,
+        now: chrono::DateTime<chrono::Utc>,
+        undo: &mut Undo,
+    ) -> StoreResult<Written> {
+        Ok(match write {
+            PreparedWrite::Append(entry) => Written::Appended(self.append(entry, undo)?),
+            PreparedWrite::ThreadMessage {
+                entry,
+                thread_id,
+                round,
+                role,
+            } => {
+                let stored = self.append(entry, undo)?;
+                self.threads.insert(stored.id.0, (thread_id, round, role));
+                Written::ThreadMessage(stored)
+            }
+            PreparedWrite::Transition(transition) => {
+                match plan_transition(self.runs.get(&transition.run_id), &transition, now)? {
+                    TransitionPlan::Unchanged(run) => {
+                        Written::Transitioned(TransitionOutcome::Unchanged { run })
+                    }
+                    TransitionPlan::Apply {
+                        run,
+                        previous,
+                        audit,
+                    } => {
+                        let audit = self.append(audit.prepare(now)?, undo)?;
+                        let before = self.runs.insert(run.run_id.clone(), run.clone());
+                        undo.runs.push((run.run_id.clone(), before));
+                        Written::Transitioned(TransitionOutcome::Applied {
+                            run,
+                            previous,
+                            audit,
+                        })
+                    }
+                }
+            }
+            PreparedWrite::MetaSet { key, value } => {
+                let before = self.meta.insert(key.clone(), value);
+                undo.meta.push((key, before));
+                Written::MetaSet
+            }
+            PreparedWrite::MetaDelete { key } => {
+                let before = self.meta.remove(&key);
+                let existed = before.is_some();
+                undo.meta.push((key, before));
+                Written::MetaDeleted { existed }
+            }
+        })
     }
 
     fn thread_row(&self, id: u64) -> Option<ThreadRoundRow> {
@@ -89,9 +172,19 @@ fn by_creation(runs: &mut [WorkflowRun]) {
 }
 
 impl LogStore for MemoryLogStore {
-    fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
-        let prepared = prepare_batch(entries, now_millis())?;
-        self.state().append(prepared)
+    fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
+        let unit = prepare_unit(unit, now_millis())?;
+        let mut state = self.state();
+        let mut undo = Undo::default();
+        let written = unit
+            .writes
+            .into_iter()
+            .map(|write| state.apply(write, unit.now, &mut undo))
+            .collect::<StoreResult<Vec<_>>>();
+        if written.is_err() {
+            undo.roll_back(&mut state);
+        }
+        written
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
@@ -99,28 +192,6 @@ impl LogStore for MemoryLogStore {
         let state = self.state();
         let all: Vec<LogEntry> = state.entries.values().cloned().collect();
         Ok(answer_query(&all, query))
-    }
-
-    fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
-        let now = now_millis();
-        let mut state = self.state();
-        match plan_transition(state.runs.get(&transition.run_id), &transition, now)? {
-            TransitionPlan::Unchanged(run) => Ok(TransitionOutcome::Unchanged { run }),
-            TransitionPlan::Apply {
-                run,
-                previous,
-                audit,
-            } => {
-                let audit = audit.prepare(now)?;
-                let audit = state.append(vec![audit])?.remove(0);
-                state.runs.insert(run.run_id.clone(), run.clone());
-                Ok(TransitionOutcome::Applied {
-                    run,
-                    previous,
-                    audit,
-                })
-            }
-        }
     }
 
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
@@ -155,17 +226,6 @@ impl LogStore for MemoryLogStore {
         by_creation(&mut runs);
         runs.truncate(query.effective_limit());
         Ok(runs)
-    }
-
-    fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
-        let entry = message.to_log_entry()?.prepare(now_millis())?;
-        let mut state = self.state();
-        let stored = state.append(vec![entry])?.remove(0);
-        state.threads.insert(
-            stored.id.0,
-            (message.thread_id, message.round, message.role),
-        );
-        Ok(stored)
     }
 
     fn thread_messages(
@@ -213,16 +273,6 @@ impl LogStore for MemoryLogStore {
 
     fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
         Ok(self.state().meta.get(key).cloned())
-    }
-
-    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
-        check_meta_key(key)?;
-        self.state().meta.insert(key.to_owned(), value.to_owned());
-        Ok(())
-    }
-
-    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
-        Ok(self.state().meta.remove(key).is_some())
     }
 }
 

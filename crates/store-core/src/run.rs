@@ -181,6 +181,24 @@ pub struct RunTransition {
 }
 
 impl RunTransition {
+    /// Checks what can be checked without the stored run: a `run_id` and a `workflow`, a
+    /// `detail` within [`crate::MAX_DETAIL_BYTES`], an `at` within the times a store keeps.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming the field.
+    pub fn validate(&self) -> StoreResult<()> {
+        if self.run_id.is_empty() {
+            return Err(StoreError::invalid("run_id", "must not be empty"));
+        }
+        if self.workflow.is_empty() {
+            return Err(StoreError::invalid("workflow", "must not be empty"));
+        }
+        if let Some(detail) = &self.detail {
+            crate::range::check_size("detail", detail, crate::MAX_DETAIL_BYTES)?;
+        }
+        crate::range::check_optional_ts("at", self.at)
+    }
+
     /// A transition of `run_id` of `workflow` to `to`, now, without a thread or detail.
     pub fn new(
         run_id: impl Into<String>,
@@ -284,16 +302,7 @@ pub fn plan_transition(
     transition: &RunTransition,
     now: DateTime<Utc>,
 ) -> StoreResult<TransitionPlan> {
-    if transition.run_id.is_empty() {
-        return Err(StoreError::invalid("run_id", "must not be empty"));
-    }
-    if transition.workflow.is_empty() {
-        return Err(StoreError::invalid("workflow", "must not be empty"));
-    }
-    if let Some(detail) = &transition.detail {
-        crate::range::check_size("detail", detail, crate::MAX_DETAIL_BYTES)?;
-    }
-    crate::range::check_optional_ts("at", transition.at)?;
+    transition.validate()?;
     let at = truncate_to_millis(transition.at.unwrap_or(now));
     crate::range::check_ts("at", at)?;
     let to = transition.to;

@@ -8,12 +8,17 @@ use crate::import::{ImportBatch, ThreadIndexRow};
 use crate::maintenance::{DaySpan, LogStats};
 use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun, WorkflowRunStatus};
 use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
+use crate::unit::{Write, WriteUnit, Written};
 
 /// An embedded, append-only structured log with a materialised runs table, a thread index
 /// and a small key-value table, as `docs/SPEC.md` section 1 states it.
 ///
 /// Every method is one transaction: a write that returns `Ok` is committed at the store's
-/// durability level, and a write that returns `Err` changed nothing. Implementations are
+/// durability level, and a write that returns `Err` changed nothing. Every write is a
+/// [`WriteUnit`] committed by [`LogStore::write_unit`], the one write method a backend
+/// implements; the others are provided on top of it. Backends commit the units that
+/// threads submit at the same time together, in one transaction and one sync, and each call
+/// returns when its own write is durable. Implementations are
 /// `Send + Sync`; readers do not block the writer. The trait is object-safe, so a daemon can
 /// hold a `Box<dyn LogStore>` (or a `Box<dyn LogBackend>`, with the other capabilities) and
 /// pick the backend at run time.
@@ -24,12 +29,10 @@ pub trait LogStore: Send + Sync {
     /// [`crate::StoreError::InvalidInput`] for an empty `source` or `kind`; an engine error
     /// otherwise. Nothing is written on error.
     fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
-        // Refused here rather than by `append_batch`, whose errors speak of a batch.
-        entry.validate()?;
-        let mut stored = self.append_batch(vec![entry])?;
-        stored.pop().ok_or_else(|| {
-            crate::StoreError::invalid("append_batch", "returned no entry for a batch of one")
-        })
+        match one_write(self, Write::Append(entry))? {
+            Written::Appended(entry) => Ok(entry),
+            other => Err(unexpected("an append", &other)),
+        }
     }
 
     /// Appends the entries in order, atomically: after a crash or an error the batch is there
@@ -39,7 +42,51 @@ pub trait LogStore: Send + Sync {
     /// # Errors
     /// [`crate::StoreError::InvalidInput`] naming the first invalid entry; nothing of the
     /// batch is written.
-    fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>>;
+    fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Checked here first, so that a refusal names the entry of the batch.
+        for (index, entry) in entries.iter().enumerate() {
+            entry.validate().map_err(|err| match err {
+                crate::StoreError::InvalidInput { field, reason } => {
+                    crate::StoreError::InvalidInput {
+                        field,
+                        reason: format!("{reason} (entry {index} of the batch)"),
+                    }
+                }
+                other => other,
+            })?;
+        }
+        let count = entries.len();
+        let written = self.write_unit(entries.into_iter().map(Write::Append).collect())?;
+        let stored: Vec<LogEntry> = written
+            .into_iter()
+            .filter_map(|written| match written {
+                Written::Appended(entry) => Some(entry),
+                _ => None,
+            })
+            .collect();
+        if stored.len() != count {
+            return Err(crate::StoreError::invalid(
+                "append_batch",
+                format!("the store returned {} entries for {count}", stored.len()),
+            ));
+        }
+        Ok(stored)
+    }
+
+    /// Commits every write of `unit` as one fact: in one transaction, in order, all of them or
+    /// none. Each write sees the ones before it (a unit may queue a run and start it), the
+    /// entries they append get consecutive ids in the unit's order, and one durable commit
+    /// covers them all. Returns what each write did, at its position. An empty unit is a
+    /// no-op.
+    ///
+    /// # Errors
+    /// The first refused write's error, as the single call would give it ([`LogStore::append`],
+    /// [`LogStore::transition_run`], ...); an [`crate::StoreError::InvalidInput`] names the
+    /// write (`write 2 of the unit`). Nothing of the unit is written on error.
+    fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>>;
 
     /// The entries that match every filter of `query`, in its order, at most its limit.
     /// Costs O(log n + k) when filtered by `ref_id`, by `source` (and `kind`) or by a `ts`
@@ -54,7 +101,12 @@ pub trait LogStore: Send + Sync {
     /// # Errors
     /// [`crate::StoreError::InvalidTransition`], [`crate::StoreError::RunConflict`] or
     /// [`crate::StoreError::InvalidInput`]; nothing is written on error.
-    fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome>;
+    fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
+        match one_write(self, Write::Transition(transition))? {
+            Written::Transitioned(outcome) => Ok(outcome),
+            other => Err(unexpected("a transition", &other)),
+        }
+    }
 
     /// The run with this id, if any.
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>>;
@@ -82,7 +134,12 @@ pub trait LogStore: Send + Sync {
     ///
     /// # Errors
     /// [`crate::StoreError::InvalidInput`] for an empty `thread_id` or `role`.
-    fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry>;
+    fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
+        match one_write(self, Write::ThreadMessage(message))? {
+            Written::ThreadMessage(entry) => Ok(entry),
+            other => Err(unexpected("a thread message", &other)),
+        }
+    }
 
     /// The thread's messages with an id above `after`, in id order, at most `limit`.
     fn thread_messages(
@@ -106,10 +163,40 @@ pub trait LogStore: Send + Sync {
     ///
     /// # Errors
     /// [`crate::StoreError::InvalidInput`] for an empty key.
-    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()>;
+    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
+        let write = Write::MetaSet {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        };
+        match one_write(self, write)? {
+            Written::MetaSet => Ok(()),
+            other => Err(unexpected("a meta write", &other)),
+        }
+    }
 
     /// Removes `key`; returns whether it was there.
-    fn meta_delete(&self, key: &str) -> StoreResult<bool>;
+    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
+        let write = Write::MetaDelete {
+            key: key.to_owned(),
+        };
+        match one_write(self, write)? {
+            Written::MetaDeleted { existed } => Ok(existed),
+            other => Err(unexpected("a meta delete", &other)),
+        }
+    }
+}
+
+/// Commits `write` as a unit of its own and returns what it did.
+fn one_write<S: LogStore + ?Sized>(store: &S, write: Write) -> StoreResult<Written> {
+    store
+        .write_unit(WriteUnit::new().with(write))?
+        .pop()
+        .ok_or_else(|| crate::StoreError::invalid("write_unit", "returned nothing for a write"))
+}
+
+/// A backend answered a write with the result of another kind of write.
+fn unexpected(call: &str, written: &Written) -> crate::StoreError {
+    crate::StoreError::invalid("write_unit", format!("answered {call} with {written:?}"))
 }
 
 /// What the archive needs beyond a daemon's calls: walking the log by UTC day, deleting the

@@ -48,6 +48,12 @@ pub struct RedbOptions {
     /// never panics on a damaged file; the cost is a read of the whole file at open. Turn
     /// it off only for a file nothing but redb writes.
     pub verify_on_open: bool,
+    /// Whether writes from threads that wait for the writer at the same time commit together,
+    /// in one write transaction and one durable commit (group commit); `true` by default.
+    /// Each call still returns its own result and only once its write is durable, and a
+    /// refused call writes nothing while the others commit. `false` commits every call on its
+    /// own: only for comparing the two.
+    pub group_commit: bool,
 }
 
 impl Default for RedbOptions {
@@ -57,6 +63,7 @@ impl Default for RedbOptions {
             multi_process: true,
             cache_bytes: 64 * 1024 * 1024,
             verify_on_open: true,
+            group_commit: true,
         }
     }
 }
@@ -77,6 +84,12 @@ impl RedbOptions {
     /// These options with `bytes` of page cache.
     pub fn cache_bytes(mut self, bytes: usize) -> Self {
         self.cache_bytes = bytes;
+        self
+    }
+
+    /// These options committing concurrent writes together, or each alone.
+    pub fn group_commit(mut self, grouping: bool) -> Self {
+        self.group_commit = grouping;
         self
     }
 

@@ -5,11 +5,11 @@ use std::path::Path;
 use redb::{ReadTransaction, WriteTransaction};
 use store_core::{
     DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogMaintenance, LogQuery,
-    LogStore, LogTransfer, NewLogEntry, RunQuery, RunTransition, StoreResult, ThreadIndexRow,
-    ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
+    LogStore, LogTransfer, RunQuery, StoreResult, ThreadIndexRow, ThreadRoundRow, WorkflowRun,
+    WriteUnit, Written,
     kit::{
-        TransitionPlan, check_meta_key, check_meta_pairs, now_millis, plan_transition,
-        prepare_batch,
+        CommitQueue, PreparedUnit, UnitResult, apply_group, check_meta_pairs, fail_all, now_millis,
+        prepare_unit,
     },
 };
 
@@ -18,7 +18,7 @@ use crate::error::Context;
 use crate::options::RedbOptions;
 use crate::read;
 use crate::schema::META;
-use crate::write::{self, LogTables, ThreadTables};
+use crate::write::{self, GroupTx, LogTables, ThreadTables, set_meta};
 
 /// A [`LogStore`] in one redb file.
 ///
@@ -43,6 +43,8 @@ use crate::write::{self, LogTables, ThreadTables};
 pub struct RedbLogStore {
     engine: Engine,
     durability: redb::Durability,
+    /// Group commit in front of redb's one write transaction.
+    queue: CommitQueue<()>,
 }
 
 impl std::fmt::Debug for RedbLogStore {
@@ -75,6 +77,7 @@ impl RedbLogStore {
         Ok(RedbLogStore {
             engine: Engine::open(path.as_ref(), &options)?,
             durability: crate::options::redb_durability(options.durability),
+            queue: CommitQueue::new((), options.group_commit),
         })
     }
 
@@ -84,6 +87,7 @@ impl RedbLogStore {
         RedbLogStore {
             engine,
             durability: crate::options::redb_durability(options.durability),
+            queue: CommitQueue::new((), options.group_commit),
         }
     }
 
@@ -121,52 +125,37 @@ impl RedbLogStore {
     fn read<T>(&self, work: impl Fn(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
         self.engine.read(work)
     }
+
+    /// Commits one group of units in one write transaction: each unit's own result, or, when
+    /// the engine fails, that failure for every unit with nothing written.
+    fn commit_group(&self, units: Vec<PreparedUnit>) -> Vec<UnitResult> {
+        let count = units.len();
+        let results = self
+            .engine
+            .write_if("a group of writes", self.durability, |tx| {
+                let mut group = GroupTx::open(tx)?;
+                let results = apply_group(&mut group, units)?;
+                group.finish()?;
+                // A group that every unit refused has nothing to commit.
+                let commit = results.iter().any(Result::is_ok);
+                Ok((results, commit))
+            });
+        results.unwrap_or_else(|err| fail_all(err, count))
+    }
 }
 
 impl LogStore for RedbLogStore {
-    fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
-        if entries.is_empty() {
+    fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
+        if unit.is_empty() {
             return Ok(Vec::new());
         }
-        let entries = prepare_batch(entries, now_millis())?;
-        self.write("a batch append", |tx| {
-            let mut logs = LogTables::open(tx)?;
-            let stored = entries
-                .into_iter()
-                .map(|entry| logs.append(entry))
-                .collect::<StoreResult<Vec<_>>>()?;
-            logs.finish()?;
-            Ok(stored)
-        })
+        let unit = prepare_unit(unit, now_millis())?;
+        self.queue
+            .submit(unit, |(), units| self.commit_group(units))
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
         self.read(|tx| read::query(tx, query))
-    }
-
-    fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
-        let now = now_millis();
-        self.write("a run transition", |tx| {
-            let current = write::read_run(tx, &transition.run_id)?;
-            match plan_transition(current.as_ref(), &transition, now)? {
-                TransitionPlan::Unchanged(run) => Ok(TransitionOutcome::Unchanged { run }),
-                TransitionPlan::Apply {
-                    run,
-                    previous,
-                    audit,
-                } => {
-                    write::write_run(tx, &run, current.as_ref())?;
-                    let mut logs = LogTables::open(tx)?;
-                    let audit = logs.append(audit.prepare(now)?)?;
-                    logs.finish()?;
-                    Ok(TransitionOutcome::Applied {
-                        run,
-                        previous,
-                        audit,
-                    })
-                }
-            }
-        })
     }
 
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
@@ -175,17 +164,6 @@ impl LogStore for RedbLogStore {
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
         self.read(|tx| read::runs(tx, query))
-    }
-
-    fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
-        let entry = message.to_log_entry()?.prepare(now_millis())?;
-        self.write("a thread message", |tx| {
-            let mut logs = LogTables::open(tx)?;
-            let entry = logs.append(entry)?;
-            logs.finish()?;
-            ThreadTables::open(tx)?.index(entry.id.0, &message)?;
-            Ok(entry)
-        })
     }
 
     fn thread_messages(
@@ -212,21 +190,6 @@ impl LogStore for RedbLogStore {
                 .get(key)
                 .with_context(|| format!("reading meta key {key:?}"))?;
             Ok(value.map(|v| v.value().to_owned()))
-        })
-    }
-
-    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
-        check_meta_key(key)?;
-        self.write("a meta write", |tx| set_meta(tx, &[(key, value)]))
-    }
-
-    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
-        self.write("a meta delete", |tx| {
-            let mut meta = tx.open_table(META).context("opening meta")?;
-            let removed = meta
-                .remove(key)
-                .with_context(|| format!("deleting meta key {key:?}"))?;
-            Ok(removed.is_some())
         })
     }
 }
@@ -314,14 +277,4 @@ impl RedbLogStore {
                 .with_context(|| format!("compacting {path}"))
         })
     }
-}
-
-fn set_meta(tx: &WriteTransaction, pairs: &[(&str, &str)]) -> StoreResult<()> {
-    let mut table = tx.open_table(META).context("opening meta")?;
-    for (key, value) in pairs {
-        table
-            .insert(*key, *value)
-            .with_context(|| format!("writing meta key {key:?}"))?;
-    }
-    Ok(())
 }

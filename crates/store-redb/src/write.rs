@@ -2,17 +2,14 @@
 //! theirs, thread messages, deletions.
 
 use redb::{ReadableTable, Table, WriteTransaction};
-use store_core::{
-    DaySpan, LogEntry, LogId, StoreError, StoreResult, ThreadMessage, WorkflowRun,
-    kit::PreparedEntry,
-};
+use store_core::{DaySpan, LogEntry, LogId, StoreResult, WorkflowRun, kit::UnitTx};
 
 use crate::error::Context;
 use crate::schema::{
     BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
-    LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS,
-    RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID,
-    THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow, encode,
+    LOGS_BY_TS, LogRow, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED,
+    RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO, THREAD_MESSAGES,
+    THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow, encode,
 };
 
 /// The log's tables in a write transaction, and the id counter.
@@ -45,20 +42,6 @@ impl<'t> LogTables<'t> {
             })
         };
         open().context(context)
-    }
-
-    /// Appends `entry` under the next id, with its index rows.
-    pub(crate) fn append(&mut self, entry: PreparedEntry) -> StoreResult<LogEntry> {
-        let id = self.next_id;
-        if id > store_core::MAX_LOG_ID.0 {
-            return Err(StoreError::IdsExhausted {
-                last: store_core::MAX_LOG_ID,
-            });
-        }
-        self.next_id = id + 1;
-        let entry = entry.with_id(LogId(id));
-        self.insert(&entry)?;
-        Ok(entry)
     }
 
     /// The highest id ever given out (0 when none).
@@ -143,6 +126,85 @@ impl<'t> LogTables<'t> {
     }
 }
 
+/// A group's write transaction as `apply_group` uses it: the log tables stay open for the
+/// whole group, the thread tables from the first message on.
+pub(crate) struct GroupTx<'t> {
+    tx: &'t WriteTransaction,
+    logs: LogTables<'t>,
+    threads: Option<ThreadTables<'t>>,
+}
+
+impl<'t> GroupTx<'t> {
+    pub(crate) fn open(tx: &'t WriteTransaction) -> StoreResult<Self> {
+        Ok(GroupTx {
+            tx,
+            logs: LogTables::open(tx)?,
+            threads: None,
+        })
+    }
+
+    /// Saves the id counter; call once, after the group's last unit and before the commit.
+    pub(crate) fn finish(self) -> StoreResult<()> {
+        drop(self.threads);
+        self.logs.finish()
+    }
+}
+
+impl UnitTx for GroupTx<'_> {
+    fn run(&mut self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+        read_run(self.tx, run_id)
+    }
+
+    fn next_id(&mut self) -> StoreResult<u64> {
+        Ok(self.logs.next_id)
+    }
+
+    fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
+        self.logs.insert(entry)
+    }
+
+    fn index_thread(
+        &mut self,
+        id: LogId,
+        thread_id: &str,
+        round: u32,
+        role: &str,
+    ) -> StoreResult<()> {
+        let threads = match &mut self.threads {
+            Some(threads) => threads,
+            None => self.threads.insert(ThreadTables::open(self.tx)?),
+        };
+        threads.index_row(id.0, thread_id, round, role)
+    }
+
+    fn write_run(&mut self, run: &WorkflowRun, stored: Option<&WorkflowRun>) -> StoreResult<()> {
+        write_run(self.tx, run, stored)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        set_meta(self.tx, &[(key, value)])
+    }
+
+    fn delete_meta(&mut self, key: &str) -> StoreResult<bool> {
+        let mut meta = self.tx.open_table(META).context("opening meta")?;
+        let removed = meta
+            .remove(key)
+            .with_context(|| format!("deleting meta key {key:?}"))?;
+        Ok(removed.is_some())
+    }
+}
+
+/// Stores the `pairs` in meta.
+pub(crate) fn set_meta(tx: &WriteTransaction, pairs: &[(&str, &str)]) -> StoreResult<()> {
+    let mut table = tx.open_table(META).context("opening meta")?;
+    for (key, value) in pairs {
+        table
+            .insert(*key, *value)
+            .with_context(|| format!("writing meta key {key:?}"))?;
+    }
+    Ok(())
+}
+
 /// The run `run_id` as stored in the transaction.
 pub(crate) fn read_run(tx: &WriteTransaction, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
     let runs = tx.open_table(RUNS).context("opening runs")?;
@@ -201,11 +263,6 @@ impl<'t> ThreadTables<'t> {
             })
         };
         open().context("opening the thread tables")
-    }
-
-    /// Indexes the thread message held by the entry `id`.
-    pub(crate) fn index(&mut self, id: u64, message: &ThreadMessage) -> StoreResult<()> {
-        self.index_row(id, &message.thread_id, message.round, &message.role)
     }
 
     /// Indexes the entry `id` as the message of `thread`, `round`, `role`.

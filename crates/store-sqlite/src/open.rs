@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+use store_core::kit::{CommitQueue, PreparedUnit, UnitResult};
 use store_core::{StoreError, StoreResult};
 
 use crate::error::{Context, engine_error};
@@ -21,7 +22,7 @@ const STATEMENT_CACHE_CAPACITY: usize = 128;
 pub(crate) struct Connections {
     path: PathBuf,
     options: SqliteOptions,
-    writer: Mutex<Connection>,
+    writer: CommitQueue<Connection>,
     idle_readers: Mutex<Vec<Connection>>,
 }
 
@@ -31,9 +32,9 @@ impl Connections {
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(Connections {
             path: path.to_owned(),
-            options,
-            writer: Mutex::new(writer),
+            writer: CommitQueue::new(writer, options.group_commit),
             idle_readers: Mutex::new(Vec::new()),
+            options,
         })
     }
 
@@ -45,9 +46,13 @@ impl Connections {
     /// thread while it held the lock leaves no half-done transaction behind (SQLite rolls an
     /// unfinished one back when its `Transaction` drops), so a poisoned lock is taken over.
     pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.writer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.writer.writer()
+    }
+
+    /// Commits `unit` with the units other threads submit at the same time, in one
+    /// transaction and one sync (see [`CommitQueue`]), and returns what it wrote.
+    pub(crate) fn submit(&self, unit: PreparedUnit) -> UnitResult {
+        self.writer.submit(unit, crate::write::commit_group)
     }
 
     /// A read connection, returned to the pool when the guard drops.

@@ -28,11 +28,15 @@ pub(crate) const fn synchronous_pragma(durability: Durability) -> i64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SqliteOptions {
-    /// What a commit that returned survives. [`Durability::ProcessCrash`]
-    /// (`synchronous=NORMAL` in WAL mode) by default: a crash of the process loses nothing,
-    /// a power loss may lose the newest commits, and their ids are then given out again.
-    /// [`Durability::PowerLoss`] (`synchronous=FULL`) syncs every commit; it costs a sync
-    /// per commit.
+    /// What a commit that returned survives. [`Durability::PowerLoss`]
+    /// (`synchronous=FULL` in WAL mode) by default: every commit syncs the write-ahead log
+    /// before it returns, so nothing that returned is lost, whatever happens to the machine.
+    /// With group commit the sync is shared by every call committed in the same group.
+    ///
+    /// [`Durability::ProcessCrash`] (and [`Durability::Deferred`], the same here:
+    /// `synchronous=NORMAL`) syncs only at checkpoints: a crash of the process loses nothing,
+    /// but a power loss or a crash of the operating system may lose the newest commits that
+    /// returned, and the ids of lost entries are then given out again to new entries.
     pub durability: Durability,
     /// How long an operation waits for another connection's lock (another process writing)
     /// before it fails with [`store_core::StoreError::Busy`]. 5 seconds by default.
@@ -51,16 +55,23 @@ pub struct SqliteOptions {
     /// How many idle read connections the store keeps for reuse. 4 by default; more
     /// concurrent readers open more connections and close the surplus when done.
     pub max_idle_readers: usize,
+    /// Whether writes from threads that wait for the writer at the same time commit together,
+    /// in one transaction and one sync (group commit); `true` by default. Each call still
+    /// returns its own result and only once its write is durable, and a refused call writes
+    /// nothing while the others commit. `false` commits every call on its own, as a plain
+    /// connection would: only for comparing the two.
+    pub group_commit: bool,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions {
-            durability: Durability::ProcessCrash,
+            durability: Durability::PowerLoss,
             busy_timeout: Duration::from_secs(5),
             cache_bytes: 64 * 1024 * 1024,
             mmap_size: 0,
             max_idle_readers: 4,
+            group_commit: true,
         }
     }
 }
@@ -93,6 +104,12 @@ impl SqliteOptions {
     /// These options keeping at most `count` idle read connections.
     pub fn max_idle_readers(mut self, count: usize) -> Self {
         self.max_idle_readers = count;
+        self
+    }
+
+    /// These options committing concurrent writes together, or each alone.
+    pub fn group_commit(mut self, grouping: bool) -> Self {
+        self.group_commit = grouping;
         self
     }
 

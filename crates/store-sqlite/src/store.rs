@@ -8,8 +8,6 @@ use crate::read::select_run;
 use crate::read::thread_query;
 use crate::write::highest_id;
 use crate::write::index_thread_row;
-use crate::write::insert_entries;
-use crate::write::insert_entry;
 use crate::write::set_meta;
 use crate::write::upsert_run;
 use crate::write::write_entry;
@@ -19,12 +17,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params, params_from_iter};
 use store_core::{
     DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogMaintenance, LogQuery,
-    LogStore, LogTransfer, NewLogEntry, RunQuery, RunTransition, StoreResult, ThreadIndexRow,
-    ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
-    kit::{
-        TransitionPlan, check_meta_key, check_meta_pairs, now_millis, plan_transition,
-        prepare_batch,
-    },
+    LogStore, LogTransfer, RunQuery, StoreResult, ThreadIndexRow, ThreadRoundRow, WorkflowRun,
+    WriteUnit, Written,
+    kit::{check_meta_pairs, now_millis, prepare_unit},
 };
 
 use crate::error::{Context, engine_error};
@@ -119,17 +114,11 @@ impl SqliteLogStore {
 }
 
 impl LogStore for SqliteLogStore {
-    fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
-        let entry = entry.prepare(now_millis())?;
-        self.write("an append", |tx| insert_entry(tx, entry))
-    }
-
-    fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
-        if entries.is_empty() {
+    fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
+        if unit.is_empty() {
             return Ok(Vec::new());
         }
-        let entries = prepare_batch(entries, now_millis())?;
-        self.write("a batch append", |tx| insert_entries(tx, entries))
+        self.conns.submit(prepare_unit(unit, now_millis())?)
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
@@ -152,29 +141,6 @@ impl LogStore for SqliteLogStore {
         })
     }
 
-    fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
-        let now = now_millis();
-        self.write("a run transition", |tx| {
-            let current = select_run(tx, &transition.run_id)?;
-            match plan_transition(current.as_ref(), &transition, now)? {
-                TransitionPlan::Unchanged(run) => Ok(TransitionOutcome::Unchanged { run }),
-                TransitionPlan::Apply {
-                    run,
-                    previous,
-                    audit,
-                } => {
-                    upsert_run(tx, &run)?;
-                    let audit = insert_entry(tx, audit.prepare(now)?)?;
-                    Ok(TransitionOutcome::Applied {
-                        run,
-                        previous,
-                        audit,
-                    })
-                }
-            }
-        })
-    }
-
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
         self.read(|conn| select_run(conn, run_id))
     }
@@ -193,21 +159,6 @@ impl LogStore for SqliteLogStore {
             }
             let (sql, values) = run_query_sql(query);
             run_query(conn, &sql, values, "listing runs")
-        })
-    }
-
-    fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
-        let entry = message.to_log_entry()?.prepare(now_millis())?;
-        self.write("a thread message", |tx| {
-            let entry = insert_entry(tx, entry)?;
-            index_thread_row(
-                tx,
-                entry.id,
-                &message.thread_id,
-                message.round,
-                &message.role,
-            )?;
-            Ok(entry)
         })
     }
 
@@ -287,21 +238,6 @@ impl LogStore for SqliteLogStore {
             Ok(read::collect(conn, rows, "reading meta", read::meta_pair)?
                 .pop()
                 .map(|(_, value)| value))
-        })
-    }
-
-    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
-        check_meta_key(key)?;
-        self.write("a meta write", |tx| set_meta(tx, key, value))
-    }
-
-    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
-        self.write("a meta delete", |tx| {
-            let deleted = tx
-                .prepare_cached("DELETE FROM meta WHERE key = ?1")
-                .and_then(|mut stmt| stmt.execute([key]))
-                .with_context(|| format!("deleting meta key {key:?}"))?;
-            Ok(deleted > 0)
         })
     }
 }

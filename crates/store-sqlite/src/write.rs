@@ -3,13 +3,101 @@
 
 use std::io::Write;
 
-use rusqlite::{Connection, MAIN_DB, Transaction, params};
-use store_core::kit::PreparedEntry;
-use store_core::{LogEntry, LogId, MAX_LOG_ID, StoreError, StoreResult, WorkflowRun};
+use rusqlite::{Connection, MAIN_DB, Transaction, TransactionBehavior, params};
+use store_core::kit::{PreparedUnit, UnitResult, UnitTx, apply_group, fail_all};
+use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun};
 
 use crate::checksum;
 use crate::error::Context;
-use crate::read::{BIG_PAYLOAD, id_to_sql, to_millis};
+use crate::read::{BIG_PAYLOAD, id_to_sql, select_run, to_millis};
+
+/// Commits one group of units in one immediate transaction: each unit's own result, or, when
+/// the engine fails (the lock, the disk), that failure for every unit with nothing written.
+pub(crate) fn commit_group(conn: &mut Connection, units: Vec<PreparedUnit>) -> Vec<UnitResult> {
+    let count = units.len();
+    let tx = match conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("starting the transaction of a group of writes")
+    {
+        Ok(tx) => tx,
+        Err(err) => return fail_all(err, count),
+    };
+    let results = match apply_group(&mut GroupTx::new(&tx), units) {
+        Ok(results) => results,
+        // Dropping the transaction rolls back what the group had written.
+        Err(err) => return fail_all(err, count),
+    };
+    if results.iter().all(Result::is_err) {
+        return results;
+    }
+    match tx.commit().context("committing a group of writes") {
+        Ok(()) => results,
+        Err(err) => fail_all(err, count),
+    }
+}
+
+/// A group's write transaction as [`apply_group`] uses it. The id counter is read once per
+/// group and kept here as entries are written.
+struct GroupTx<'a, 'c> {
+    tx: &'a Transaction<'c>,
+    next_id: Option<u64>,
+}
+
+impl<'a, 'c> GroupTx<'a, 'c> {
+    fn new(tx: &'a Transaction<'c>) -> Self {
+        GroupTx { tx, next_id: None }
+    }
+}
+
+impl UnitTx for GroupTx<'_, '_> {
+    fn run(&mut self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+        select_run(self.tx, run_id)
+    }
+
+    fn next_id(&mut self) -> StoreResult<u64> {
+        if let Some(next) = self.next_id {
+            return Ok(next);
+        }
+        // At most `i64::MAX`, so one more fits a `u64`.
+        let next = u64::try_from(highest_id(self.tx)?).unwrap_or(0) + 1;
+        self.next_id = Some(next);
+        Ok(next)
+    }
+
+    fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
+        write_entry(self.tx, entry)?;
+        let after = entry.id.0.saturating_add(1);
+        self.next_id = Some(self.next_id.map_or(after, |next| next.max(after)));
+        Ok(())
+    }
+
+    fn index_thread(
+        &mut self,
+        id: LogId,
+        thread_id: &str,
+        round: u32,
+        role: &str,
+    ) -> StoreResult<()> {
+        index_thread_row(self.tx, id, thread_id, round, role)
+    }
+
+    fn write_run(&mut self, run: &WorkflowRun, _stored: Option<&WorkflowRun>) -> StoreResult<()> {
+        upsert_run(self.tx, run)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        set_meta(self.tx, key, value)
+    }
+
+    fn delete_meta(&mut self, key: &str) -> StoreResult<bool> {
+        let deleted = self
+            .tx
+            .prepare_cached("DELETE FROM meta WHERE key = ?1")
+            .and_then(|mut stmt| stmt.execute([key]))
+            .with_context(|| format!("deleting meta key {key:?}"))?;
+        Ok(deleted > 0)
+    }
+}
 
 /// The highest id ever given out, 0 for none: `AUTOINCREMENT` keeps it in `sqlite_sequence`,
 /// deleted or not.
@@ -20,43 +108,6 @@ pub(crate) fn highest_id(tx: &Transaction<'_>) -> StoreResult<i64> {
     )
     .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
     .context("reading the id counter")
-}
-
-/// The id the next appended entry gets: one above every id ever given out.
-pub(crate) fn next_id(tx: &Transaction<'_>) -> StoreResult<i64> {
-    highest_id(tx)?
-        .checked_add(1)
-        .ok_or(store_core::StoreError::IdsExhausted { last: MAX_LOG_ID })
-}
-
-/// Appends `entries` under consecutive ids, each row with its checksum (which covers the id,
-/// so the id is chosen here rather than by SQLite).
-pub(crate) fn insert_entries(
-    tx: &Transaction<'_>,
-    entries: Vec<PreparedEntry>,
-) -> StoreResult<Vec<LogEntry>> {
-    let first = next_id(tx)?;
-    let room = id_to_sql(MAX_LOG_ID) - first;
-    if i64::try_from(entries.len()).is_ok_and(|count| count > room.saturating_add(1)) {
-        return Err(store_core::StoreError::IdsExhausted { last: MAX_LOG_ID });
-    }
-    let mut next = first as u64;
-    entries
-        .into_iter()
-        .map(|entry| {
-            let entry = entry.with_id(LogId(next));
-            next += 1;
-            write_entry(tx, &entry)?;
-            Ok(entry)
-        })
-        .collect()
-}
-
-/// Appends one entry (see [`insert_entries`]).
-pub(crate) fn insert_entry(tx: &Transaction<'_>, entry: PreparedEntry) -> StoreResult<LogEntry> {
-    insert_entries(tx, vec![entry])?
-        .pop()
-        .ok_or_else(|| store_core::StoreError::invalid("entry", "was not appended"))
 }
 
 /// Writes `entry` under its own id, with its checksum.

@@ -7,6 +7,7 @@ use crate::{
     DaySpan, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance,
     LogQuery, LogStats, LogStore, LogTransfer, NewLogEntry, RunQuery, RunTransition, StoreError,
     StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
+    WriteUnit, Written,
 };
 
 /// What [`Faulty`] does with one call.
@@ -57,6 +58,12 @@ impl<'a> Faulty<'a> {
 impl LogStore for Faulty<'_> {
     fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
         self.call("append_batch", || self.inner.append_batch(entries))
+    }
+    fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
+        self.call("write_unit", || self.inner.write_unit(unit))
+    }
+    fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
+        self.call("append", || self.inner.append(entry))
     }
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
         self.call("query", || self.inner.query(query))

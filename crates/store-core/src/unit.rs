@@ -1,0 +1,169 @@
+//! Write units: several writes that commit as one fact.
+
+use crate::log::{LogEntry, NewLogEntry};
+use crate::run::{RunTransition, TransitionOutcome};
+use crate::thread::ThreadMessage;
+
+/// One write of a [`WriteUnit`]: any write a daemon makes through [`crate::LogStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Write {
+    /// As [`crate::LogStore::append`].
+    Append(NewLogEntry),
+    /// As [`crate::LogStore::transition_run`]. It sees the unit's earlier writes: a unit may
+    /// queue a run and start it.
+    Transition(RunTransition),
+    /// As [`crate::LogStore::append_thread_message`].
+    ThreadMessage(ThreadMessage),
+    /// As [`crate::LogStore::meta_set`].
+    MetaSet {
+        /// Must not be empty.
+        key: String,
+        /// The value stored under `key`.
+        value: String,
+    },
+    /// As [`crate::LogStore::meta_delete`].
+    MetaDelete {
+        /// The key removed.
+        key: String,
+    },
+}
+
+/// What one write of a unit did, at the same position as the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Written {
+    /// The entry as stored, with its id and final timestamp.
+    Appended(LogEntry),
+    /// The transition's outcome; an applied one holds its audit entry.
+    Transitioned(TransitionOutcome),
+    /// The entry that holds the thread message.
+    ThreadMessage(LogEntry),
+    /// The meta value was stored.
+    MetaSet,
+    /// The meta key was removed; `existed` says whether it was there.
+    MetaDeleted {
+        /// Whether the key held a value before.
+        existed: bool,
+    },
+}
+
+impl Written {
+    /// The log entry this write appended, if it appended one: an append, a thread message,
+    /// an applied transition's audit entry.
+    pub fn entry(&self) -> Option<&LogEntry> {
+        match self {
+            Written::Appended(entry) | Written::ThreadMessage(entry) => Some(entry),
+            Written::Transitioned(TransitionOutcome::Applied { audit, .. }) => Some(audit),
+            Written::Transitioned(TransitionOutcome::Unchanged { .. })
+            | Written::MetaSet
+            | Written::MetaDeleted { .. } => None,
+        }
+    }
+}
+
+/// Writes that commit as one fact: all of them or none, in one transaction and one durable
+/// commit, the entries they append under consecutive ids in the unit's order.
+///
+/// A daemon that moves a run, logs what happened and records a thread message submits them
+/// together with [`crate::LogStore::write_unit`], so that no crash and no refusal can leave
+/// one without the others:
+///
+/// ```
+/// use store_core::{LogStore, MemoryLogStore, NewLogEntry, RunTransition, WorkflowRunStatus, WriteUnit};
+///
+/// # fn main() -> Result<(), store_core::StoreError> {
+/// let store = MemoryLogStore::new();
+/// let unit = WriteUnit::new()
+///     .transition(RunTransition::new("run-1", "deploy", WorkflowRunStatus::Started))
+///     .append(NewLogEntry::new("worker", "step", "{}").with_ref("run-1"));
+/// let written = store.write_unit(unit)?;
+/// let ids: Vec<u64> = written.iter().filter_map(|w| w.entry()).map(|e| e.id.0).collect();
+/// assert_eq!(ids, vec![1, 2]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteUnit {
+    writes: Vec<Write>,
+}
+
+impl WriteUnit {
+    /// An empty unit; committing it writes nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The same unit with `write` last.
+    pub fn with(mut self, write: Write) -> Self {
+        self.writes.push(write);
+        self
+    }
+
+    /// The same unit with an append last.
+    pub fn append(self, entry: NewLogEntry) -> Self {
+        self.with(Write::Append(entry))
+    }
+
+    /// The same unit with a run transition last.
+    pub fn transition(self, transition: RunTransition) -> Self {
+        self.with(Write::Transition(transition))
+    }
+
+    /// The same unit with a thread message last.
+    pub fn thread_message(self, message: ThreadMessage) -> Self {
+        self.with(Write::ThreadMessage(message))
+    }
+
+    /// The same unit with a meta write last.
+    pub fn meta_set(self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.with(Write::MetaSet {
+            key: key.into(),
+            value: value.into(),
+        })
+    }
+
+    /// The same unit with a meta deletion last.
+    pub fn meta_delete(self, key: impl Into<String>) -> Self {
+        self.with(Write::MetaDelete { key: key.into() })
+    }
+
+    /// Adds `write` at the end.
+    pub fn push(&mut self, write: Write) {
+        self.writes.push(write);
+    }
+
+    /// The writes, in order.
+    pub fn writes(&self) -> &[Write] {
+        &self.writes
+    }
+
+    /// How many writes the unit holds.
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    /// Whether the unit holds no write.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// The writes, in order, by value.
+    pub fn into_writes(self) -> Vec<Write> {
+        self.writes
+    }
+}
+
+impl From<Vec<Write>> for WriteUnit {
+    fn from(writes: Vec<Write>) -> Self {
+        WriteUnit { writes }
+    }
+}
+
+impl FromIterator<Write> for WriteUnit {
+    fn from_iter<I: IntoIterator<Item = Write>>(iter: I) -> Self {
+        WriteUnit {
+            writes: iter.into_iter().collect(),
+        }
+    }
+}
