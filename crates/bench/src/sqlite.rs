@@ -13,19 +13,26 @@ use crate::LogWork;
 use crate::workload::{THREAD, WORKFLOW};
 
 /// A connection to a store's file set up as the store sets up its own by default (WAL,
-/// `synchronous=NORMAL`, 64 MiB of cache, a busy timeout), doing the work by hand.
+/// `synchronous=FULL`, 64 MiB of cache, a busy timeout), doing the work by hand.
 pub struct BareSqlite {
     conn: Connection,
 }
 
 impl BareSqlite {
-    /// A bare connection to the store file at `path`.
+    /// A bare connection to the store file at `path`, synced as the store's default
+    /// (`synchronous=FULL`).
     pub fn open(path: &Path) -> Self {
+        Self::open_synced(path, 2)
+    }
+
+    /// A bare connection to the store file at `path` with `PRAGMA synchronous = level`
+    /// (2: `FULL`, 1: `NORMAL`).
+    pub fn open_synced(path: &Path, level: i64) -> Self {
         let conn = Connection::open(path).expect("open a bare connection");
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
             .expect("WAL");
-        conn.pragma_update(None, "synchronous", 1)
-            .expect("synchronous=NORMAL");
+        conn.pragma_update(None, "synchronous", level)
+            .expect("synchronous");
         conn.pragma_update(None, "cache_size", -64 * 1024)
             .expect("cache_size");
         conn.busy_timeout(Duration::from_secs(5))

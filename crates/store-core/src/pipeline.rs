@@ -1,13 +1,16 @@
 //! The commit pipeline: calls from many threads share one transaction and one sync.
 //!
-//! Every write waits for the writer (a mutex around the backend's write handle). While one
-//! thread holds it and commits, the calls that arrive queue up; the next thread to get the
-//! writer with its own call still queued commits every queued call as one group, and hands
-//! each call its own result. A thread that gets the writer and finds its call already
-//! committed by another returns at once. Nothing waits for company: a lone call commits as
-//! soon as it has the writer, so it costs a lock and a queue push more than a plain commit.
+//! Calls queue in arrival order. The call at the front of the queue leads: it takes every
+//! queued call (itself first, at most [`MAX_GROUP`]), commits them as one group through the
+//! backend's writer, hands each call its own result and wakes it, and wakes the call that is
+//! now at the front, which leads the next group with everything that queued meanwhile. So
+//! while one group commits, the next one gathers, and nothing waits for company: a lone call
+//! is at the front at once and commits at once, for the cost of a lock and a queue push.
+//! Results are handed over under the queue's lock, never the writer's, so a thread whose
+//! call is done returns while the next group commits.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::commit::{PreparedUnit, UnitResult};
 use crate::error::StoreError;
@@ -16,19 +19,28 @@ use crate::error::StoreError;
 /// long the first call of a group waits for the last.
 pub const MAX_GROUP: usize = 512;
 
-/// The result a call gets from whoever commits its group.
-type Slot = Arc<Mutex<Option<UnitResult>>>;
-
+/// A call waiting in the queue.
 struct Queued {
+    ticket: u64,
     unit: PreparedUnit,
-    slot: Slot,
+    wake: Arc<Condvar>,
+}
+
+#[derive(Default)]
+struct Queue {
+    next_ticket: u64,
+    waiting: VecDeque<Queued>,
+    /// Results of committed calls whose threads have not taken them yet, by ticket.
+    done: HashMap<u64, UnitResult>,
+    /// Whether a group is being committed (its calls have left `waiting`).
+    leading: bool,
 }
 
 /// A backend's write handle `W` and the queue of calls waiting for it (see the module
 /// documentation of `kit` for the protocol). With grouping off, each call commits alone.
 pub struct CommitQueue<W> {
     writer: Mutex<W>,
-    queued: Mutex<Vec<Queued>>,
+    queue: Mutex<Queue>,
     grouping: bool,
 }
 
@@ -42,7 +54,7 @@ impl<W> std::fmt::Debug for CommitQueue<W> {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while a lock was held leaves nothing half done behind it: the writer's
-    // transaction rolls back as it drops, and the queue and the slots are plain values.
+    // transaction rolls back as it drops, and the queue holds plain values.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -52,7 +64,7 @@ impl<W> CommitQueue<W> {
     pub fn new(writer: W, grouping: bool) -> Self {
         CommitQueue {
             writer: Mutex::new(writer),
-            queued: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
             grouping,
         }
     }
@@ -70,7 +82,7 @@ impl<W> CommitQueue<W> {
     pub fn submit(
         &self,
         unit: PreparedUnit,
-        mut commit: impl FnMut(&mut W, Vec<PreparedUnit>) -> Vec<UnitResult>,
+        commit: impl FnOnce(&mut W, Vec<PreparedUnit>) -> Vec<UnitResult>,
     ) -> UnitResult {
         if !self.grouping {
             let mut writer = lock(&self.writer);
@@ -78,30 +90,46 @@ impl<W> CommitQueue<W> {
                 .pop()
                 .unwrap_or_else(|| Err(lost()));
         }
-        let slot: Slot = Arc::new(Mutex::new(None));
-        lock(&self.queued).push(Queued {
+        let wake = Arc::new(Condvar::new());
+        let mut queue = lock(&self.queue);
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.waiting.push_back(Queued {
+            ticket,
             unit,
-            slot: Arc::clone(&slot),
+            wake: Arc::clone(&wake),
         });
-        let mut writer = lock(&self.writer);
         loop {
-            // Whoever committed this call's group did so holding the writer, so once we hold
-            // it the slot is either filled or the call is still in the queue.
-            if let Some(result) = lock(&slot).take() {
+            if let Some(result) = queue.done.remove(&ticket) {
                 return result;
             }
-            let group: Vec<Queued> = {
-                let mut queued = lock(&self.queued);
-                let take = queued.len().min(MAX_GROUP);
-                queued.drain(..take).collect()
-            };
-            let (units, slots): (Vec<_>, Vec<_>) =
-                group.into_iter().map(|q| (q.unit, q.slot)).unzip();
-            let mut delivery = Delivery { slots, next: 0 };
-            for result in commit(&mut writer, units) {
-                delivery.deliver(result);
+            let first = queue.waiting.front().map(|queued| queued.ticket);
+            if !queue.leading && first == Some(ticket) {
+                break;
             }
+            queue = wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
         }
+        // This call leads: it commits the front of the queue, itself first.
+        queue.leading = true;
+        let take = queue.waiting.len().min(MAX_GROUP);
+        let group: Vec<Queued> = queue.waiting.drain(..take).collect();
+        drop(queue);
+        let mut units = Vec::with_capacity(group.len());
+        let mut delivery = Delivery {
+            queue: &self.queue,
+            calls: Vec::with_capacity(group.len()),
+        };
+        for queued in group {
+            units.push(queued.unit);
+            delivery.calls.push((queued.ticket, queued.wake));
+        }
+        let results = commit(&mut lock(&self.writer), units);
+        delivery.deliver(results);
+        drop(delivery);
+        lock(&self.queue)
+            .done
+            .remove(&ticket)
+            .unwrap_or_else(|| Err(lost()))
     }
 
     /// The writer to itself until the guard drops, between groups: for the writes that do
@@ -118,26 +146,36 @@ fn lost() -> StoreError {
     )
 }
 
-/// Hands results to the calls of a group in order; on drop (a short result list, or a panic
-/// in the commit), every call not served gets an error instead of waiting for ever.
-struct Delivery {
-    slots: Vec<Slot>,
-    next: usize,
+/// A leader's group: hands each call its result and wakes it, then ends the leadership and
+/// wakes the call now at the front. On drop without results (a panic in the commit), every
+/// call gets an error instead of waiting for ever.
+struct Delivery<'a> {
+    queue: &'a Mutex<Queue>,
+    calls: Vec<(u64, Arc<Condvar>)>,
 }
 
-impl Delivery {
-    fn deliver(&mut self, result: UnitResult) {
-        if let Some(slot) = self.slots.get(self.next) {
-            *lock(slot) = Some(result);
-            self.next += 1;
+impl Delivery<'_> {
+    fn deliver(&mut self, results: Vec<UnitResult>) {
+        let mut queue = lock(self.queue);
+        let mut results = results.into_iter();
+        for (ticket, wake) in self.calls.drain(..) {
+            queue
+                .done
+                .insert(ticket, results.next().unwrap_or_else(|| Err(lost())));
+            wake.notify_one();
         }
     }
 }
 
-impl Drop for Delivery {
+impl Drop for Delivery<'_> {
     fn drop(&mut self) {
-        for slot in &self.slots[self.next..] {
-            *lock(slot) = Some(Err(lost()));
+        if !self.calls.is_empty() {
+            self.deliver(Vec::new());
+        }
+        let mut queue = lock(self.queue);
+        queue.leading = false;
+        if let Some(next) = queue.waiting.front() {
+            next.wake.notify_one();
         }
     }
 }

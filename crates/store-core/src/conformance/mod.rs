@@ -38,6 +38,7 @@ pub mod model;
 pub mod processes;
 pub mod runs;
 pub mod threads;
+pub mod units;
 
 /// Opens (or reopens) the store kept in the folder `dir`. The backend picks its file names
 /// inside the folder; the folder exists and is empty the first time.
@@ -324,6 +325,12 @@ macro_rules! __conformance_suite {
             import {
                 a_copy_imported_into_an_empty_store_is_observably_the_same,
                 an_import_that_would_reuse_an_id_or_a_run_writes_nothing,
+            }
+            units {
+                a_unit_commits_every_write_as_one_fact,
+                a_refused_write_refuses_the_whole_unit,
+                an_empty_unit_is_a_no_op,
+                many_threads_each_get_the_answer_the_model_gives,
             }
             model {
                 store_agrees_with_the_model,

@@ -11,11 +11,11 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use super::log::minutes;
 use super::{Fixture, OpenStore, observable_state};
-use crate::MemoryLogStore;
 use crate::{
     DaySpan, GetThreadRoundsParams, LogBackend, LogId, LogQuery, NewLogEntry, Order, RunQuery,
     RunTransition, StoreResult, ThreadMessage, WorkflowRunStatus,
 };
+use crate::{MemoryLogStore, Write, WriteUnit};
 
 const SOURCES: [&str; 3] = ["daemon", "worker", ""];
 const KINDS: [&str; 2] = ["tick", "stop"];
@@ -56,6 +56,8 @@ pub enum Op {
         limit: usize,
     },
     ThreadRounds(GetThreadRoundsParams),
+    /// Several of the writes above as one unit.
+    Unit(WriteUnit),
     /// Close the store and open it again (the model keeps its state).
     Reopen,
 }
@@ -153,6 +155,7 @@ fn op() -> impl Strategy<Value = Op> {
                 detail: detail.then(|| format!("to {to}")),
             })
         });
+    let transition = transition.boxed();
     let message = (pick(THREADS), pick(ROLES), 0u32..4, time(), 0u8..4).prop_map(
         |(thread_id, role, round, ts, n)| {
             Op::Message(ThreadMessage {
@@ -164,6 +167,7 @@ fn op() -> impl Strategy<Value = Op> {
             })
         },
     );
+    let message = message.boxed();
     let list_runs = (
         proptest::collection::vec(status(), 0..3),
         proptest::option::of(pick(WORKFLOWS)),
@@ -194,7 +198,22 @@ fn op() -> impl Strategy<Value = Op> {
                 limit,
             })
         });
+    let write = prop_oneof![
+        3 => entry().prop_map(Write::Append),
+        3 => transition.clone().prop_map(|op| match op {
+            Op::Transition(transition) => Write::Transition(transition),
+            _ => unreachable!("the transition strategy makes transitions"),
+        }),
+        2 => message.clone().prop_map(|op| match op {
+            Op::Message(message) => Write::ThreadMessage(message),
+            _ => unreachable!("the message strategy makes messages"),
+        }),
+        1 => (pick(META_KEYS), 0u8..3).prop_map(|(key, v)| Write::MetaSet { key, value: format!("v{v}") }),
+        1 => pick(META_KEYS).prop_map(|key| Write::MetaDelete { key }),
+    ];
+    let unit = proptest::collection::vec(write, 0..5).prop_map(|writes| Op::Unit(writes.into()));
     prop_oneof![
+        4 => unit,
         6 => entry().prop_map(Op::Append),
         3 => proptest::collection::vec(entry(), 0..5).prop_map(Op::AppendBatch),
         6 => transition,
@@ -280,6 +299,7 @@ fn apply(store: &dyn LogBackend, op: &Op) -> String {
             limit,
         } => answer(store.thread_messages(thread, after.map(LogId), *limit)),
         Op::ThreadRounds(params) => answer(store.thread_rounds(params)),
+        Op::Unit(unit) => answer(store.write_unit(unit.clone())),
         Op::Reopen => String::new(),
     }
 }
