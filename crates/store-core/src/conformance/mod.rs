@@ -252,6 +252,7 @@ macro_rules! __conformance_capability {
             processes {
                 a_second_process_reads_and_writes_beside_this_one,
                 a_store_killed_while_it_is_created_opens_fresh_or_whole,
+                every_acknowledged_call_of_many_threads_survives_kill_9,
             }
         }
     };

@@ -209,3 +209,164 @@ pub fn a_store_killed_while_it_is_created_opens_fresh_or_whole(open: OpenStore) 
         "the children created {folders} stores: too few to have been killed mid-way"
     );
 }
+
+/// The environment variable that makes the kill case play the process that is killed.
+pub const CHILD_WRITERS_ENV: &str = "NERVE_STORE_CONFORMANCE_WRITERS";
+/// The name the conformance macro gives the kill case's test.
+const WRITERS_TEST_NAME: &str =
+    "processes::every_acknowledged_call_of_many_threads_survives_kill_9";
+const WRITER_THREADS: usize = 8;
+/// Acknowledgements the parent waits for before it kills the child.
+const ACKS_BEFORE_KILL: usize = 300;
+
+/// The killed process: eight threads write until the process is killed, and after each call
+/// returns print what it was told: `ok <payload> <id>...` for a call that wrote, `refused
+/// <payload>` for one the store refused. A line is printed only after the call returned.
+fn writers(open: OpenStore, dir: &Path) {
+    use std::io::Write as _;
+    let store = open(dir).expect("the child opens the store");
+    let store = store.as_ref();
+    std::thread::scope(|scope| {
+        for thread in 0..WRITER_THREADS {
+            scope.spawn(move || {
+                for n in 0u64.. {
+                    let tag = format!("w{thread}-{n}");
+                    let run = format!("run-{thread}-{}", n / 4);
+                    let unit = match n % 4 {
+                        0 => crate::WriteUnit::new().append(NewLogEntry::new("w", "note", &tag)),
+                        1 => crate::WriteUnit::new()
+                            .transition(RunTransition::new(&run, "wf", WorkflowRunStatus::Started))
+                            .append(NewLogEntry::new("w", "step", &tag).with_ref(&run)),
+                        2 => crate::WriteUnit::new()
+                            .append(NewLogEntry::new("w", "note", &tag))
+                            // Refused: the run is started, not queued.
+                            .transition(RunTransition::new(&run, "wf", WorkflowRunStatus::Queued)),
+                        _ => crate::WriteUnit::new()
+                            .transition(RunTransition::new(
+                                &run,
+                                "wf",
+                                WorkflowRunStatus::Completed,
+                            ))
+                            .append(NewLogEntry::new("w", "done", &tag).with_ref(&run)),
+                    };
+                    let line = match store.write_unit(unit) {
+                        Ok(written) => {
+                            let ids: Vec<String> = written
+                                .iter()
+                                .filter_map(crate::Written::entry)
+                                .map(|entry| entry.id.to_string())
+                                .collect();
+                            format!("ok {tag} {}\n", ids.join(" "))
+                        }
+                        Err(_) => format!("refused {tag}\n"),
+                    };
+                    let mut out = std::io::stdout().lock();
+                    if out
+                        .write_all(line.as_bytes())
+                        .and_then(|()| out.flush())
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// A process with eight writer threads, killed (SIGKILL) while they write, loses none of
+/// the calls it acknowledged and keeps nothing of the calls it refused: after reopening,
+/// every acknowledged call's entries are there under the ids it was given, with its
+/// payload, no refused call's entry is, and ids are unique and increasing.
+pub fn every_acknowledged_call_of_many_threads_survives_kill_9(open: OpenStore) {
+    use std::io::BufRead as _;
+    if let Some(dir) = std::env::var_os(CHILD_WRITERS_ENV) {
+        return writers(open, Path::new(&dir));
+    }
+    let mut fx = Fixture::new(open);
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut child = Command::new(exe)
+        .args([
+            WRITERS_TEST_NAME,
+            "--exact",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ])
+        .env(CHILD_WRITERS_ENV, fx.dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the writers");
+    let stdout = child.stdout.take().expect("the child's output");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut seen = Acknowledged::default();
+    let start = Instant::now();
+    while seen.written.len() < ACKS_BEFORE_KILL {
+        match lines.next() {
+            Some(Ok(line)) => seen.read(&line),
+            _ => panic!("the writers stopped before they were killed"),
+        }
+        assert!(start.elapsed() < PATIENCE, "the writers are too slow");
+    }
+    child.kill().expect("kill the writers");
+    // What the child printed before it died was acknowledged too.
+    for line in lines.map_while(Result::ok) {
+        seen.read(&line);
+    }
+    child.wait().expect("reap the writers");
+
+    fx.reopen();
+    let log = super::all_entries(fx.store());
+    let by_id: std::collections::HashMap<u64, &crate::LogEntry> =
+        log.iter().map(|entry| (entry.id.0, entry)).collect();
+    for (tag, ids) in &seen.written {
+        assert!(!ids.is_empty(), "{tag} wrote entries");
+        let last = ids.last().and_then(|id| by_id.get(id));
+        assert!(
+            last.is_some_and(|entry| entry.payload == *tag),
+            "the acknowledged call {tag} is there under id {ids:?}"
+        );
+        for id in ids {
+            assert!(by_id.contains_key(id), "{tag}: entry {id} is there");
+        }
+    }
+    for tag in &seen.refused {
+        assert!(
+            !log.iter().any(|entry| entry.payload == *tag),
+            "the refused call {tag} left nothing"
+        );
+    }
+    assert!(!seen.refused.is_empty(), "the writers made refused calls");
+    assert!(
+        log.windows(2).all(|w| w[0].id < w[1].id),
+        "ids are unique and increase"
+    );
+    fx.store()
+        .append(NewLogEntry::new("parent", "after", "p"))
+        .expect("the store takes writes after the kill");
+}
+
+/// What the killed writers acknowledged, from their output.
+#[derive(Default)]
+struct Acknowledged {
+    /// Each call that wrote: its payload tag and the ids it was given.
+    written: Vec<(String, Vec<u64>)>,
+    /// The tags of refused calls.
+    refused: Vec<String>,
+}
+
+impl Acknowledged {
+    fn read(&mut self, line: &str) {
+        let mut words = line.split(' ');
+        match (words.next(), words.next()) {
+            (Some("ok"), Some(tag)) => {
+                let ids = words.filter_map(|id| id.parse().ok()).collect();
+                self.written.push((tag.to_owned(), ids));
+            }
+            (Some("refused"), Some(tag)) => self.refused.push(tag.to_owned()),
+            // The test harness's own lines, and a line cut by the kill.
+            _ => {}
+        }
+    }
+}
