@@ -70,6 +70,18 @@ pub(crate) struct SimulateArgs {
     /// The seed of the workload's choices: the same seed makes the same choices.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
+    /// What each commit survives: power-loss (the default), process-crash or deferred.
+    #[arg(long, value_parser = parse_durability)]
+    pub(crate) durability: Option<nerve_store::Durability>,
+    /// Commit every write on its own instead of together with the writes of other workers
+    /// (for comparing the two).
+    #[arg(long)]
+    pub(crate) no_group_commit: bool,
+}
+
+fn parse_durability(text: &str) -> Result<nerve_store::Durability, String> {
+    text.parse()
+        .map_err(|err: nerve_store::StoreError| err.to_string())
 }
 
 /// Filters shared by `logs query` and `logs tail`.

@@ -60,7 +60,8 @@ pub use store_core::{
     LogQuery, LogStats, LogStore, LogTransfer, MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES,
     MemoryLogStore, NewLogEntry, Order, RunQuery, RunTransition, StoreError, StoreResult,
     THREAD_KIND, THREAD_SOURCE, TRANSITIONS, ThreadIndexRow, ThreadMessage, ThreadRoundRow,
-    TransitionOutcome, VerifyReport, WorkflowRun, WorkflowRunStatus, is_allowed, max_ts, min_ts,
+    TransitionOutcome, VerifyReport, WorkflowRun, WorkflowRunStatus, Write, WriteUnit, Written,
+    is_allowed, max_ts, min_ts,
 };
 
 /// Old log days moved out of the store to JSON-lines files, one per UTC day, exactly once
@@ -132,6 +133,10 @@ pub struct OpenOptions {
     /// `SqliteOptions::durability` and `RedbOptions::durability`); a backend gives at least
     /// the level asked for.
     pub durability: Option<Durability>,
+    /// Whether writes that wait for the writer at the same time commit together (group
+    /// commit). `None` keeps the backend's default, on; `Some(false)` commits every call
+    /// alone, only to compare the two.
+    pub group_commit: Option<bool>,
 }
 
 impl OpenOptions {
@@ -144,6 +149,12 @@ impl OpenOptions {
     /// These options with commits at least as durable as `durability`.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = Some(durability);
+        self
+    }
+
+    /// These options committing concurrent writes together, or each alone.
+    pub fn group_commit(mut self, grouping: bool) -> Self {
+        self.group_commit = Some(grouping);
         self
     }
 }
@@ -209,6 +220,9 @@ fn sqlite_options(options: &OpenOptions) -> store_sqlite::SqliteOptions {
     if let Some(durability) = options.durability {
         sqlite = sqlite.durability(durability);
     }
+    if let Some(grouping) = options.group_commit {
+        sqlite = sqlite.group_commit(grouping);
+    }
     sqlite
 }
 
@@ -220,6 +234,9 @@ fn redb_options(options: &OpenOptions) -> store_redb::RedbOptions {
     }
     if let Some(durability) = options.durability {
         redb = redb.durability(durability);
+    }
+    if let Some(grouping) = options.group_commit {
+        redb = redb.group_commit(grouping);
     }
     redb
 }

@@ -2,7 +2,6 @@
 //! store does not. Every rule of `docs/SPEC.md` that is not an engine's is written here once,
 //! so that backends stay thin adapters with no copied logic:
 //!
-//! - entries: [`prepare_batch`] checks and timestamps a batch before any write;
 //! - writes: every write is a unit; [`prepare_unit`] checks it in the caller's thread, a
 //!   [`CommitQueue`] in front of the backend's writer gathers the units that wait together
 //!   into one group, and [`apply_group`] decides and writes each unit of the group through
@@ -27,8 +26,7 @@ pub use crate::error::SharedSource;
 pub use crate::files::{FileOps, RealFiles, create_parent_folders};
 pub use crate::import::existing_run;
 pub use crate::log::{
-    PreparedEntry, format_ts, now_millis, prepare_batch, time_from_millis, truncate_to_millis,
-    ts_millis,
+    PreparedEntry, format_ts, now_millis, time_from_millis, truncate_to_millis, ts_millis,
 };
 pub use crate::maintenance::{
     DAY_MILLIS, DAY_PAGE, day_bounds, day_in_range, day_number, day_of_number, day_stream,

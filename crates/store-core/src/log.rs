@@ -152,30 +152,6 @@ impl PreparedEntry {
     }
 }
 
-/// Checks and stamps a whole batch, so that one bad entry refuses the batch before anything
-/// is written.
-///
-/// # Errors
-/// The first entry's [`StoreError::InvalidInput`], naming its position in the batch.
-pub fn prepare_batch(
-    entries: Vec<NewLogEntry>,
-    now: DateTime<Utc>,
-) -> StoreResult<Vec<PreparedEntry>> {
-    entries
-        .into_iter()
-        .enumerate()
-        .map(|(index, entry)| {
-            entry.prepare(now).map_err(|err| match err {
-                StoreError::InvalidInput { field, reason } => StoreError::InvalidInput {
-                    field,
-                    reason: format!("{reason} (entry {index} of the batch)"),
-                },
-                other => other,
-            })
-        })
-        .collect()
-}
-
 /// The order of a query's results, by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -356,15 +332,5 @@ mod tests {
             matches!(err, StoreError::InvalidInput { field: "kind", .. }),
             "{err}"
         );
-    }
-
-    #[test]
-    fn a_batch_error_names_the_entry() {
-        let batch = vec![
-            NewLogEntry::new("s", "k", "p"),
-            NewLogEntry::new("s", "", "p"),
-        ];
-        let err = prepare_batch(batch, now_millis()).unwrap_err();
-        assert!(err.to_string().contains("entry 1 of the batch"), "{err}");
     }
 }

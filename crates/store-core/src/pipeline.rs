@@ -179,3 +179,136 @@ impl Drop for Delivery<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::commit::{fail_all, prepare_unit};
+    use crate::kit::now_millis;
+    use crate::{NewLogEntry, WriteUnit, Written};
+
+    impl<W> CommitQueue<W> {
+        /// How many calls wait in the queue.
+        fn queued(&self) -> usize {
+            lock(&self.queue).waiting.len()
+        }
+    }
+
+    fn unit(payload: &str) -> PreparedUnit {
+        prepare_unit(
+            WriteUnit::new().append(NewLogEntry::new("s", "k", payload)),
+            now_millis(),
+        )
+        .expect("a valid unit")
+    }
+
+    /// Answers each unit with its own payload (as an entry), so that a call can tell its
+    /// answer from another's.
+    fn echo(units: Vec<PreparedUnit>) -> Vec<UnitResult> {
+        units
+            .into_iter()
+            .map(|unit| match unit.writes.into_iter().next() {
+                Some(crate::commit::PreparedWrite::Append(entry)) => {
+                    Ok(vec![Written::Appended(entry.with_id(crate::LogId(0)))])
+                }
+                _ => Ok(Vec::new()),
+            })
+            .collect()
+    }
+
+    fn payload(result: &UnitResult) -> String {
+        match result {
+            Ok(written) => written
+                .first()
+                .and_then(Written::entry)
+                .map(|entry| entry.payload.clone())
+                .unwrap_or_default(),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn calls_that_wait_together_commit_in_one_group_and_each_gets_its_own_answer() {
+        const CALLS: usize = 8;
+        let queue = CommitQueue::new((), true);
+        let groups = Mutex::new(Vec::new());
+        let first = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for call in 0..CALLS {
+                let (queue, groups, first) = (&queue, &groups, &first);
+                scope.spawn(move || {
+                    let answer = queue.submit(unit(&call.to_string()), |(), units| {
+                        // The first group holds the writer until every other call queued.
+                        if first.fetch_add(1, Ordering::SeqCst) == 0 {
+                            while queue.queued() < CALLS - units.len() {
+                                std::thread::yield_now();
+                            }
+                        }
+                        lock(groups).push(units.len());
+                        echo(units)
+                    });
+                    assert_eq!(payload(&answer), call.to_string());
+                });
+            }
+        });
+        let groups = groups.into_inner().expect("groups");
+        assert_eq!(
+            groups.len(),
+            2,
+            "the calls that waited made one group: {groups:?}"
+        );
+        assert_eq!(groups.iter().sum::<usize>(), CALLS);
+    }
+
+    #[test]
+    fn an_engine_failure_reaches_every_call_of_its_group() {
+        const CALLS: usize = 6;
+        let queue = CommitQueue::new((), true);
+        let first = AtomicUsize::new(0);
+        let first_group = AtomicUsize::new(0);
+        let answers = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for call in 0..CALLS {
+                let (queue, first, answers) = (&queue, &first, &answers);
+                let first_group = &first_group;
+                scope.spawn(move || {
+                    let answer = queue.submit(unit(&call.to_string()), |(), units| {
+                        if first.fetch_add(1, Ordering::SeqCst) == 0 {
+                            while queue.queued() < CALLS - units.len() {
+                                std::thread::yield_now();
+                            }
+                            first_group.store(units.len(), Ordering::SeqCst);
+                            return echo(units);
+                        }
+                        let busy = StoreError::Busy {
+                            context: "committing a group of writes".into(),
+                            source: "database is locked".into(),
+                        };
+                        fail_all(busy, units.len())
+                    });
+                    lock(answers).push(answer);
+                });
+            }
+        });
+        let answers = answers.into_inner().expect("answers");
+        let failed: Vec<&StoreError> = answers.iter().filter_map(|a| a.as_ref().err()).collect();
+        let failed_group = CALLS - first_group.load(Ordering::SeqCst);
+        assert!(failed_group > 0);
+        assert_eq!(failed.len(), failed_group, "every call of the failed group");
+        for err in failed {
+            assert!(err.is_retryable(), "each copy is still Busy: {err}");
+            let source = std::error::Error::source(err).map(ToString::to_string);
+            assert_eq!(source.as_deref(), Some("database is locked"));
+        }
+    }
+
+    #[test]
+    fn a_short_answer_fails_the_calls_left_without_one() {
+        let queue = CommitQueue::new((), true);
+        let answer = queue.submit(unit("x"), |(), _| Vec::new());
+        let err = answer.expect_err("no answer is an error");
+        assert!(err.to_string().contains("no result"), "{err}");
+    }
+}

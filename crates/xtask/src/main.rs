@@ -173,6 +173,14 @@ fn bench(options: &Options) -> Result<(), String> {
         log.push("backends");
     }
     cargo(&log, &[])?;
+    // Group commit: single calls from 1, 4 and 16 threads beside batches, the pipeline beside
+    // one commit per call, and (with both backends) SQLite beside redb.
+    let mut commit = vec!["bench", "-p", "nerve-bench", "--bench", "commit", "--"];
+    commit.extend(options.backends.iter().copied());
+    if options.backends.len() == 2 {
+        commit.extend(["pipeline", "backends"]);
+    }
+    cargo(&commit, &[])?;
     if options.backends.len() == 2 {
         cargo(&["bench", "-p", "nerve-bench", "--bench", "blobs"], &[])?;
     }

@@ -23,7 +23,16 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
     let mut out = Out::new(cli.json);
     let store = cli.store.as_str();
     match cli.command {
-        Command::Simulate(args) => simulate::run(&open(store)?, &args, &mut out),
+        Command::Simulate(args) => {
+            let mut options = OpenOptions::default();
+            if let Some(durability) = args.durability {
+                options = options.durability(durability);
+            }
+            if args.no_group_commit {
+                options = options.group_commit(false);
+            }
+            simulate::run(&nerve_store::open_with(store, &options)?, &args, &mut out)
+        }
         Command::Logs(command) => logs::run(&open_existing(store)?, command, &mut out),
         Command::Runs(command) => runs::run(&open_existing(store)?, command, &mut out),
         Command::Thread(command) => thread::run(&open_existing(store)?, command, &mut out),
