@@ -118,6 +118,7 @@ impl<W> CommitQueue<W> {
         let mut delivery = Delivery {
             queue: &self.queue,
             calls: Vec::with_capacity(group.len()),
+            delivered: false,
         };
         for queued in group {
             units.push(queued.unit);
@@ -146,22 +147,36 @@ fn lost() -> StoreError {
     )
 }
 
-/// A leader's group: hands each call its result and wakes it, then ends the leadership and
-/// wakes the call now at the front. On drop without results (a panic in the commit), every
+/// A leader's group: hands each call its result, ends the leadership and wakes the call now
+/// at the front and the calls served. On drop without results (a panic in the commit), every
 /// call gets an error instead of waiting for ever.
 struct Delivery<'a> {
     queue: &'a Mutex<Queue>,
     calls: Vec<(u64, Arc<Condvar>)>,
+    delivered: bool,
 }
 
 impl Delivery<'_> {
+    /// Hands each call its result and ends the leadership, under the queue's lock; then,
+    /// outside it, wakes the call now at the front first (it leads the next group at once)
+    /// and the calls of this group after it.
     fn deliver(&mut self, results: Vec<UnitResult>) {
+        self.delivered = true;
         let mut queue = lock(self.queue);
         let mut results = results.into_iter();
+        let mut wakes = Vec::with_capacity(self.calls.len() + 1);
         for (ticket, wake) in self.calls.drain(..) {
             queue
                 .done
                 .insert(ticket, results.next().unwrap_or_else(|| Err(lost())));
+            wakes.push(wake);
+        }
+        queue.leading = false;
+        if let Some(next) = queue.waiting.front() {
+            wakes.insert(0, Arc::clone(&next.wake));
+        }
+        drop(queue);
+        for wake in wakes {
             wake.notify_one();
         }
     }
@@ -169,13 +184,8 @@ impl Delivery<'_> {
 
 impl Drop for Delivery<'_> {
     fn drop(&mut self) {
-        if !self.calls.is_empty() {
+        if !self.delivered {
             self.deliver(Vec::new());
-        }
-        let mut queue = lock(self.queue);
-        queue.leading = false;
-        if let Some(next) = queue.waiting.front() {
-            next.wake.notify_one();
         }
     }
 }
