@@ -161,6 +161,58 @@ fn after_a_full_disk_writes_are_poisoned_reads_are_served_and_nothing_is_lost() 
         .expect("writes after reopening");
 }
 
+/// Threads writing together when the disk fills: every call that fails gets `Poisoned`,
+/// every call that returned is there after reopening, and nothing else is.
+#[test]
+fn a_full_disk_under_group_commit_poisons_every_waiting_call_and_keeps_what_returned() {
+    const THREADS: usize = 8;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.redb");
+    let (engine, full) = engine_on_filling_disk(&path);
+    let store = RedbLogStore::on_engine(engine, &RedbOptions::default());
+    let answers: Vec<Vec<Result<store_core::LogEntry, StoreError>>> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..THREADS)
+            .map(|thread| {
+                let (store, full) = (&store, &full);
+                scope.spawn(move || {
+                    (0..30)
+                        .map(|n| {
+                            if thread == 0 && n == 10 {
+                                full.store(true, Ordering::SeqCst);
+                            }
+                            store.append(NewLogEntry::new("s", "k", format!("{thread}-{n}")))
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .map(|writer| writer.join().expect("no panic"))
+            .collect()
+    });
+    let mut returned = Vec::new();
+    for answer in answers.into_iter().flatten() {
+        match answer {
+            Ok(entry) => returned.push(entry),
+            Err(err) => assert_poisoned(err, &path),
+        }
+    }
+    assert!(
+        returned.len() < THREADS * 30,
+        "the disk filled under the writers"
+    );
+    drop(store);
+    full.store(false, Ordering::SeqCst);
+    let store = RedbLogStore::open(&path).expect("reopen");
+    returned.sort_by_key(|entry| entry.id);
+    assert_eq!(
+        all_entries(&store),
+        returned,
+        "what returned, and nothing else"
+    );
+}
+
 #[test]
 fn a_blob_store_on_a_full_disk_refuses_writes_and_serves_what_it_has() {
     let dir = tempfile::tempdir().expect("temp dir");

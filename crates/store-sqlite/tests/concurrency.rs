@@ -95,3 +95,44 @@ fn a_lock_held_past_the_busy_timeout_is_busy_and_writes_nothing() {
         .expect("append once released");
     assert_eq!(all(&store), vec![kept, next]);
 }
+
+/// While another connection holds the write lock past the busy timeout, every call of every
+/// group waiting for it fails with the same retryable `Busy`, and none of them is written;
+/// once the lock is free the same calls go through.
+#[test]
+fn a_lock_held_elsewhere_fails_every_call_of_the_waiting_groups_and_writes_nothing() {
+    const THREADS: usize = 6;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let options = SqliteOptions::default().busy_timeout(Duration::from_millis(200));
+    let store = SqliteLogStore::open_with(&path, options).expect("open");
+    let mut holder = Connection::open(&path).expect("another connection");
+    let lock = holder
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .expect("take the write lock");
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let store = &store;
+                scope.spawn(move || store.append(NewLogEntry::new("s", "k", i.to_string())))
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|call| call.join().expect("no panic"))
+            .collect()
+    });
+    for answer in answers {
+        let err = answer.expect_err("the lock is held");
+        assert!(
+            matches!(err, StoreError::Busy { .. }) && err.is_retryable(),
+            "{err}"
+        );
+    }
+    drop(lock);
+    assert!(all(&store).is_empty(), "nothing of the failed groups");
+    let entry = store
+        .append(NewLogEntry::new("s", "k", "after"))
+        .expect("the lock is free");
+    assert_eq!(all(&store), vec![entry]);
+}
