@@ -288,11 +288,7 @@ fn backends() {
 }
 
 fn main() {
-    let wanted: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with("--"))
-        .collect();
-    let runs = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let runs = nerve_bench::selected;
     if runs("sqlite") {
         single_against_batch("sqlite", sqlite);
     }

@@ -157,12 +157,7 @@ fn backends_against_each_other() {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; anything else names what to run.
-    let wanted: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with("--"))
-        .collect();
-    let runs = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
+    let runs = nerve_bench::selected;
     for backend in &BACKENDS {
         if runs(backend.name) {
             store_against_bare(backend);

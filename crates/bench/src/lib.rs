@@ -75,6 +75,16 @@ impl LogWork for StoreSide {
     }
 }
 
+/// What the command line asks a bench to run: `selected("sqlite")` is true when no name
+/// was given or `sqlite` was (`cargo bench` passes `--bench`, which is no name).
+pub fn selected(name: &str) -> bool {
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with("--"))
+        .collect();
+    wanted.is_empty() || wanted.iter().any(|w| w == name)
+}
+
 /// The per-operation times of two sides measured slice by slice, and their ratios.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {

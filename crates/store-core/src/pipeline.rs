@@ -6,6 +6,10 @@
 //! now at the front, which leads the next group with everything that queued meanwhile. So
 //! while one group commits, the next one gathers, and nothing waits for company: a lone call
 //! is at the front at once and commits at once, for the cost of a lock and a queue push.
+//! Only when the last group held several calls does a new leader yield its core once
+//! before it takes its group, so that the threads just served, which on a busy machine are
+//! still on their way back, can join it (4 threads on 2 cores: about a quarter more calls
+//! per second); no timer is involved.
 //! Results are handed over under the queue's lock, never the writer's, so a thread whose
 //! call is done returns while the next group commits.
 
@@ -34,6 +38,8 @@ struct Queue {
     done: HashMap<u64, UnitResult>,
     /// Whether a group is being committed (its calls have left `waiting`).
     leading: bool,
+    /// How many calls the last group committed.
+    last_group: usize,
 }
 
 /// A backend's write handle `W` and the queue of calls waiting for it (see the module
@@ -111,8 +117,16 @@ impl<W> CommitQueue<W> {
         }
         // This call leads: it commits the front of the queue, itself first.
         queue.leading = true;
+        if queue.last_group > 1 {
+            // Calls came together last time: the threads the last group served are
+            // likely about to call again. Let them run once before taking the group.
+            drop(queue);
+            std::thread::yield_now();
+            queue = lock(&self.queue);
+        }
         let take = queue.waiting.len().min(MAX_GROUP);
         let group: Vec<Queued> = queue.waiting.drain(..take).collect();
+        queue.last_group = group.len();
         drop(queue);
         let mut units = Vec::with_capacity(group.len());
         let mut delivery = Delivery {
