@@ -127,7 +127,7 @@ fn a_power_cut_under_eight_writer_threads_loses_no_call_that_returned() {
         let cut_after = 20 + (next(&mut seed) % 300) as usize;
         let mut returned: Vec<(u64, String)> = Vec::new();
         let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut read = |line: String, returned: &mut Vec<(u64, String)>| {
+        let read = |line: String, returned: &mut Vec<(u64, String)>| {
             let mut words = line.split(' ');
             if let (Some("ok"), Some(id), Some(tag)) = (words.next(), words.next(), words.next())
                 && let Ok(id) = id.parse()
