@@ -135,10 +135,10 @@ impl RedbLogStore {
             .write_if("a group of writes", self.durability, |tx| {
                 let mut group = GroupTx::open(tx)?;
                 let results = apply_group(&mut group, units)?;
-                group.finish()?;
-                // A group that every unit refused has nothing to commit.
-                let commit = results.iter().any(Result::is_ok);
-                Ok((results, commit))
+                // A group that every unit refused, or that only redelivered transitions, has
+                // nothing to commit: it is dropped instead, without a sync.
+                let wrote = group.finish()?;
+                Ok((results, wrote))
             });
         results.unwrap_or_else(|err| fail_all(err, count))
     }

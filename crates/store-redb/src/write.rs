@@ -132,6 +132,9 @@ pub(crate) struct GroupTx<'t> {
     tx: &'t WriteTransaction,
     logs: LogTables<'t>,
     threads: Option<ThreadTables<'t>>,
+    /// Whether any unit wrote a row: a group of redelivered transitions has nothing to
+    /// commit, and is not worth a durable commit.
+    wrote: bool,
 }
 
 impl<'t> GroupTx<'t> {
@@ -140,13 +143,18 @@ impl<'t> GroupTx<'t> {
             tx,
             logs: LogTables::open(tx)?,
             threads: None,
+            wrote: false,
         })
     }
 
     /// Saves the id counter; call once, after the group's last unit and before the commit.
-    pub(crate) fn finish(self) -> StoreResult<()> {
+    /// Returns whether the group wrote anything.
+    pub(crate) fn finish(self) -> StoreResult<bool> {
         drop(self.threads);
-        self.logs.finish()
+        if self.wrote {
+            self.logs.finish()?;
+        }
+        Ok(self.wrote)
     }
 }
 
@@ -160,6 +168,7 @@ impl UnitTx for GroupTx<'_> {
     }
 
     fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
+        self.wrote = true;
         self.logs.insert(entry)
     }
 
@@ -170,6 +179,7 @@ impl UnitTx for GroupTx<'_> {
         round: u32,
         role: &str,
     ) -> StoreResult<()> {
+        self.wrote = true;
         let threads = match &mut self.threads {
             Some(threads) => threads,
             None => self.threads.insert(ThreadTables::open(self.tx)?),
@@ -178,10 +188,12 @@ impl UnitTx for GroupTx<'_> {
     }
 
     fn write_run(&mut self, run: &WorkflowRun, stored: Option<&WorkflowRun>) -> StoreResult<()> {
+        self.wrote = true;
         write_run(self.tx, run, stored)
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        self.wrote = true;
         set_meta(self.tx, &[(key, value)])
     }
 
@@ -189,8 +201,10 @@ impl UnitTx for GroupTx<'_> {
         let mut meta = self.tx.open_table(META).context("opening meta")?;
         let removed = meta
             .remove(key)
-            .with_context(|| format!("deleting meta key {key:?}"))?;
-        Ok(removed.is_some())
+            .with_context(|| format!("deleting meta key {key:?}"))?
+            .is_some();
+        self.wrote |= removed;
+        Ok(removed)
     }
 }
 
