@@ -1,17 +1,5 @@
-//! The commit pipeline: calls from many threads share one transaction and one sync.
-//!
-//! Calls queue in arrival order. The call at the front of the queue leads: it takes every
-//! queued call (itself first, at most [`MAX_GROUP`]), commits them as one group through the
-//! backend's writer, hands each call its own result and wakes it, and wakes the call that is
-//! now at the front, which leads the next group with everything that queued meanwhile. So
-//! while one group commits, the next one gathers, and nothing waits for company: a lone call
-//! is at the front at once and commits at once, for the cost of a lock and a queue push.
-//! Only when the last group held several calls does a new leader yield its core once
-//! before it takes its group, so that the threads just served, which on a busy machine are
-//! still on their way back, can join it (4 threads on 2 cores: about a quarter more calls
-//! per second); no timer is involved.
-//! Results are handed over under the queue's lock, never the writer's, so a thread whose
-//! call is done returns while the next group commits.
+//! The commit pipeline: calls from many threads share one transaction and one sync. The
+//! protocol is [`CommitQueue`]'s.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -42,8 +30,22 @@ struct Queue {
     last_group: usize,
 }
 
-/// A backend's write handle `W` and the queue of calls waiting for it (see the module
-/// documentation of `kit` for the protocol). With grouping off, each call commits alone.
+/// A backend's write handle `W` and the queue of the calls waiting for it: calls from many
+/// threads share one transaction and one sync, and each returns its own result once its
+/// group has committed. With grouping off, each call commits alone.
+///
+/// Calls queue in arrival order. The call at the front of the queue leads: it takes every
+/// queued call (itself first, at most [`MAX_GROUP`]), commits them as one group through the
+/// backend's writer, hands each call its own result, and wakes the call now at the front
+/// first, which leads the next group with everything that queued meanwhile, and then the
+/// calls it served. So while one group commits the next one gathers, and nothing waits for
+/// company: a lone call is at the front at once and commits at once, for the cost of a lock
+/// and a queue push. Results are handed over under the queue's lock, never the writer's.
+///
+/// Only when the last group held several calls does a new leader yield its core once before
+/// it takes its group, so that the threads just served, which on a busy machine are still on
+/// their way back, can join it (4 threads on 2 cores: about a quarter more calls per
+/// second). No timer is involved.
 pub struct CommitQueue<W> {
     writer: Mutex<W>,
     queue: Mutex<Queue>,
