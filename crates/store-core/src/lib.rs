@@ -6,6 +6,7 @@
 //! - workflow runs and their state machine: [`WorkflowRun`], [`WorkflowRunStatus`], the
 //!   transition table [`TRANSITIONS`] and [`is_allowed`];
 //! - threads: [`ThreadMessage`], [`ThreadRoundRow`], [`GetThreadRoundsParams`];
+//! - several writes as one fact: [`WriteUnit`] of [`Write`]s, answered with [`Written`]s;
 //! - the traits: [`LogStore`] (what a daemon calls), [`LogMaintenance`] (what the archive
 //!   calls), [`LogTransfer`] (what a copy between stores calls), [`LogBackend`] (all three, for
 //!   a `Box<dyn LogBackend>`), and [`BlobStore`] with its [`Digest`];
@@ -13,9 +14,9 @@
 //!   [`Durability`];
 //! - [`MemoryLogStore`], the whole contract in memory, for tests of code that uses a store.
 //!
-//! What a backend author needs beyond that (batch preparation, the transition planner, day
-//! numbers, range checks, the file-operation seam) is in [`kit`]; with the `conformance`
-//! feature, the suite every backend runs is in `conformance`.
+//! What a backend author needs beyond that (the commit queue and the group commit of units,
+//! the transition planner, day numbers, range checks, the file-operation seam) is in
+//! [`kit`]; with the `conformance` feature, the suite every backend runs is in `conformance`.
 //!
 //! Backends live in their own crates (`store-sqlite`, ...). Everything is synchronous; an
 //! async caller wraps calls in its runtime's blocking pool.
