@@ -70,6 +70,11 @@ pub(crate) struct SimulateArgs {
     /// The seed of the workload's choices: the same seed makes the same choices.
     #[arg(long)]
     pub(crate) seed: Option<u64>,
+    /// Spread the runs over the past DAYS days instead of stamping them now, so that the
+    /// store holds history (for `archive` to move, say): run n of N starts N - n shares of
+    /// the span ago, and its steps follow it a quarter of a second apart.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub(crate) days: Option<u32>,
     /// What each commit survives: power-loss (the default), process-crash or deferred.
     #[arg(long, value_parser = parse_durability)]
     pub(crate) durability: Option<nerve_store::Durability>,

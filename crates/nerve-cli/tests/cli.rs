@@ -165,6 +165,40 @@ fn simulate_reports_what_it_stored_and_stats_agree(backend: &str) {
     assert!(text.contains("runs         80 ("), "{text}");
 }
 
+/// `simulate --days` spreads its runs over past days, leaves no run in flight but recent
+/// ones, and so gives `archive` whole days to move: what leaves the store is what the
+/// archive reports, and what is left starts at the first kept day.
+fn simulate_over_past_days_gives_the_archive_history(backend: &str) {
+    let cli = Cli::new(backend);
+    let [report] = cli
+        .json(&["simulate", "--runs", "120", "--days", "6", "--seed", "11"])
+        .try_into()
+        .expect("one summary");
+    let entries = u64_of(&report, "entries");
+    let [before] = cli.json(&["stats"]).try_into().expect("one stats object");
+    let today = Utc::now().date_naive();
+    let first = str_of(&before, "firstDay");
+    assert_eq!(first, (today - Duration::days(6)).to_string(), "{before}");
+    assert_eq!(str_of(&before, "lastDay"), today.to_string());
+
+    let archived = cli.json(&["archive", "--retain-days", "2"]);
+    let [summary] = archived
+        .iter()
+        .filter(|line| line.get("entries").is_some() && line.get("day").is_none())
+        .cloned()
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap_or_else(|lines: Vec<Value>| panic!("one summary among {lines:?}"));
+    let moved = u64_of(&summary, "entries");
+    assert!(moved > 0, "whole past days moved: {summary}");
+    let [after] = cli.json(&["stats"]).try_into().expect("one stats object");
+    assert_eq!(u64_of(&after, "entries"), entries - moved);
+    assert!(
+        str_of(&after, "firstDay") > first,
+        "the oldest days left the store: {after}"
+    );
+}
+
 fn logs_query_applies_every_filter_and_pages(backend: &str) {
     let cli = Cli::new(backend);
     let now = Utc::now();
@@ -837,6 +871,7 @@ store_core::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb" },
     cases: {
         simulate_reports_what_it_stored_and_stats_agree,
+        simulate_over_past_days_gives_the_archive_history,
         logs_query_applies_every_filter_and_pages,
         logs_tail_prints_the_last_entries_and_follows_another_process,
         runs_list_filters_by_status_and_show_prints_the_history,

@@ -53,6 +53,7 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
     let next = AtomicU64::new(0);
     let bar = progress::bar(args.runs, "runs");
     let started = Instant::now();
+    let now = chrono::Utc::now();
 
     let result: CliResult<()> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..args.workers)
@@ -64,7 +65,8 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
                             return Ok(());
                         }
                         let mut rng = Rng::new(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                        drive_run(store, &format!("{batch}-{i:06}"), &mut rng, &counts)?;
+                        let clock = Clock::for_run(args.days, i, args.runs, now);
+                        drive_run(store, &format!("{batch}-{i:06}"), &mut rng, &counts, &clock)?;
                         bar.inc(1);
                     }
                 })
@@ -166,15 +168,25 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
 }
 
 /// One run, from admission to where the dice leave it.
-fn drive_run(store: &Store, id: &str, rng: &mut Rng, counts: &Counts) -> CliResult<()> {
+fn drive_run(
+    store: &Store,
+    id: &str,
+    rng: &mut Rng,
+    counts: &Counts,
+    clock: &Clock,
+) -> CliResult<()> {
     use WorkflowRunStatus::*;
     let run_id = format!("run-{id}");
     let thread_id = format!("thread-{id}");
     let workflow = WORKFLOWS[rng.below(WORKFLOWS.len() as u64) as usize];
     let step = |to, detail: &str| {
-        RunTransition::new(&run_id, workflow, to)
+        let transition = RunTransition::new(&run_id, workflow, to)
             .in_thread(&thread_id)
-            .with_detail(detail)
+            .with_detail(detail);
+        match clock.tick() {
+            Some(at) => transition.at(at),
+            None => transition,
+        }
     };
     let transition = |to, detail: &str| -> CliResult<()> {
         if store.log.transition_run(step(to, detail))?.is_applied() {
@@ -184,9 +196,11 @@ fn drive_run(store: &Store, id: &str, rng: &mut Rng, counts: &Counts) -> CliResu
         Ok(())
     };
     let log = |source: &str, kind: &str, payload: String| -> CliResult<()> {
-        store
-            .log
-            .append(NewLogEntry::new(source, kind, payload).with_ref(&run_id))?;
+        let entry = NewLogEntry::new(source, kind, payload).with_ref(&run_id);
+        store.log.append(match clock.tick() {
+            Some(ts) => entry.at(ts),
+            None => entry,
+        })?;
         Counts::add(&counts.entries, 1);
         Ok(())
     };
@@ -202,7 +216,15 @@ fn drive_run(store: &Store, id: &str, rng: &mut Rng, counts: &Counts) -> CliResu
         Dropped
     } else {
         transition(Started, "worker picked it up")?;
-        converse(store, &thread_id, 1 + rng.below(3), rng, counts, &log)?;
+        converse(
+            store,
+            &thread_id,
+            1 + rng.below(3),
+            rng,
+            counts,
+            clock,
+            &log,
+        )?;
         if rng.chance(10) {
             // The worker died; crash recovery finds the run active and resumes it, and the
             // thread continues from its last round.
@@ -210,7 +232,15 @@ fn drive_run(store: &Store, id: &str, rng: &mut Rng, counts: &Counts) -> CliResu
             log("daemon", "recover", json!({ "run": run_id }).to_string())?;
             transition(Started, "resumed after a crash")?;
             Counts::add(&counts.resumed, 1);
-            converse(store, &thread_id, 1 + rng.below(2), rng, counts, &log)?;
+            converse(
+                store,
+                &thread_id,
+                1 + rng.below(2),
+                rng,
+                counts,
+                clock,
+                &log,
+            )?;
         }
         if rng.chance(20) {
             let bytes = 1024 * (1 + rng.below(64)) as usize;
@@ -229,7 +259,8 @@ fn drive_run(store: &Store, id: &str, rng: &mut Rng, counts: &Counts) -> CliResu
             )?;
         }
         match rng.below(100) {
-            0..=2 => Started, // still running when the simulation stops
+            // Still running when the simulation stops.
+            0..=2 if clock.recent => Started,
             3..=14 => {
                 transition(Failed, "tool error")?;
                 Failed
@@ -254,6 +285,7 @@ fn converse(
     rounds: u64,
     rng: &mut Rng,
     counts: &Counts,
+    clock: &Clock,
     log: &dyn Fn(&str, &str, String) -> CliResult<()>,
 ) -> CliResult<()> {
     let first = store
@@ -263,7 +295,7 @@ fn converse(
     for round in first..first + rounds as u32 {
         let length = 8 + rng.below(24);
         let question = words(rng, length);
-        message(store, thread_id, "user", round, &question)?;
+        message(store, thread_id, "user", round, &question, clock)?;
         log(
             "worker",
             "tool_call",
@@ -272,22 +304,62 @@ fn converse(
         )?;
         let length = 40 + rng.below(120);
         let answer = words(rng, length);
-        message(store, thread_id, "assistant", round, &answer)?;
+        message(store, thread_id, "assistant", round, &answer, clock)?;
         Counts::add(&counts.messages, 2);
         Counts::add(&counts.entries, 2);
     }
     Ok(())
 }
 
-fn message(store: &Store, thread_id: &str, role: &str, round: u32, text: &str) -> CliResult<()> {
+fn message(
+    store: &Store,
+    thread_id: &str,
+    role: &str,
+    round: u32,
+    text: &str,
+    clock: &Clock,
+) -> CliResult<()> {
     store.log.append_thread_message(ThreadMessage {
         thread_id: thread_id.to_owned(),
         role: role.to_owned(),
         round,
         payload: json!({ "text": text }).to_string(),
-        ts: None,
+        ts: clock.tick(),
     })?;
     Ok(())
+}
+
+/// The time of each step of one run: `None` (the store stamps it) unless the simulation
+/// spreads its runs over past days.
+struct Clock {
+    next: std::cell::Cell<Option<chrono::DateTime<chrono::Utc>>>,
+    /// Whether the run starts within the last day: only such a run may still be in flight
+    /// when the simulation stops, as in a daemon, whose runs last minutes, not days.
+    recent: bool,
+}
+
+impl Clock {
+    /// The clock of run `run` of `runs`: with `days`, it starts `(runs - run) / runs` of
+    /// that span before `now`.
+    fn for_run(days: Option<u32>, run: u64, runs: u64, now: chrono::DateTime<chrono::Utc>) -> Self {
+        const DAY_MILLIS: i64 = 86_400_000;
+        let back = days.map(|days| {
+            let span = i64::from(days) * DAY_MILLIS;
+            span - span.saturating_mul(run as i64) / (runs.max(1) as i64)
+        });
+        Clock {
+            next: std::cell::Cell::new(back.map(|back| now - chrono::Duration::milliseconds(back))),
+            recent: back.is_none_or(|back| back <= DAY_MILLIS),
+        }
+    }
+
+    /// This step's time, and the next one's a quarter of a second later.
+    fn tick(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let now = self.next.get();
+        self.next
+            .set(now.map(|at| at + chrono::Duration::milliseconds(250)));
+        now
+    }
 }
 
 /// `n` words of filler text.
