@@ -68,45 +68,34 @@ static void snapshot(int fd) {
     pthread_mutex_unlock(&lock);
 }
 
-int open(const char *path, int flags, ...) {
-    int (*real)(const char *, int, ...) = dlsym(RTLD_NEXT, "open");
-    va_list args;
-    va_start(args, flags);
-    mode_t mode = (flags & O_CREAT) ? va_arg(args, mode_t) : 0;
-    va_end(args);
-    int fd = real(path, flags, mode);
-    track(fd, path);
-    return fd;
-}
-
-int open64(const char *path, int flags, ...) {
-    int (*real)(const char *, int, ...) = dlsym(RTLD_NEXT, "open64");
-    va_list args;
-    va_start(args, flags);
-    mode_t mode = (flags & O_CREAT) ? va_arg(args, mode_t) : 0;
-    va_end(args);
-    int fd = real(path, flags, mode);
-    track(fd, path);
-    return fd;
-}
-
-int fsync(int fd) {
-    int (*real)(int) = dlsym(RTLD_NEXT, "fsync");
-    int result = real(fd);
-    if (result == 0) {
-        snapshot(fd);
+/* The real `name` (open or open64) called with the mode when the flags create a file. */
+#define FORWARD_OPEN(name)                                              \
+    int name(const char *path, int flags, ...) {                        \
+        int (*real)(const char *, int, ...) = dlsym(RTLD_NEXT, #name);  \
+        va_list args;                                                   \
+        va_start(args, flags);                                          \
+        mode_t mode = (flags & O_CREAT) ? va_arg(args, mode_t) : 0;     \
+        va_end(args);                                                   \
+        int fd = real(path, flags, mode);                               \
+        track(fd, path);                                                \
+        return fd;                                                      \
     }
-    return result;
-}
 
-int fdatasync(int fd) {
-    int (*real)(int) = dlsym(RTLD_NEXT, "fdatasync");
-    int result = real(fd);
-    if (result == 0) {
-        snapshot(fd);
+/* The real `name` (fsync or fdatasync), then the copy of what it made durable. */
+#define FORWARD_SYNC(name)                                              \
+    int name(int fd) {                                                  \
+        int (*real)(int) = dlsym(RTLD_NEXT, #name);                     \
+        int result = real(fd);                                          \
+        if (result == 0) {                                              \
+            snapshot(fd);                                               \
+        }                                                               \
+        return result;                                                  \
     }
-    return result;
-}
+
+FORWARD_OPEN(open)
+FORWARD_OPEN(open64)
+FORWARD_SYNC(fsync)
+FORWARD_SYNC(fdatasync)
 
 int close(int fd) {
     if (fd >= 0 && fd < MAX_FDS) {
