@@ -75,6 +75,11 @@ pub(crate) struct SimulateArgs {
     /// the span ago, and its steps follow it a quarter of a second apart.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub(crate) days: Option<u32>,
+    /// Commit each worker's writes as one write unit every RUNS runs instead of one commit
+    /// per step: the fast way to fill a store with history for benches (blobs are still
+    /// written, and synced, before the unit that names them).
+    #[arg(long, value_name = "RUNS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) batch: Option<u32>,
     /// What each commit survives: power-loss (the default), process-crash or deferred.
     #[arg(long, value_parser = parse_durability)]
     pub(crate) durability: Option<nerve_store::Durability>,

@@ -199,6 +199,31 @@ fn simulate_over_past_days_gives_the_archive_history(backend: &str) {
     );
 }
 
+/// `simulate --batch` commits several runs as one write unit and stores the same workload
+/// as one commit per step: the same counts, and the store holds them.
+fn simulate_in_batches_stores_the_same_workload(backend: &str) {
+    let summary = |args: &[&str]| -> (Value, u64) {
+        let cli = Cli::new(backend);
+        let [report] = cli.json(args).try_into().expect("one summary");
+        let [stats] = cli.json(&["stats"]).try_into().expect("one stats object");
+        (report, u64_of(&stats, "entries"))
+    };
+    let plain = &["simulate", "--runs", "60", "--seed", "5", "--workers", "2"];
+    let (one_by_one, stored) = summary(plain);
+    let (batched, stored_batched) = summary(&[plain.as_slice(), &["--batch", "7"]].concat());
+    for field in [
+        "entries",
+        "transitions",
+        "threadMessages",
+        "blobs",
+        "finalStatus",
+    ] {
+        assert_eq!(batched[field], one_by_one[field], "{field}");
+    }
+    assert_eq!(stored_batched, stored);
+    assert_eq!(stored, u64_of(&one_by_one, "entries"));
+}
+
 fn logs_query_applies_every_filter_and_pages(backend: &str) {
     let cli = Cli::new(backend);
     let now = Utc::now();
@@ -872,6 +897,7 @@ store_core::for_each_backend!(
     cases: {
         simulate_reports_what_it_stored_and_stats_agree,
         simulate_over_past_days_gives_the_archive_history,
+        simulate_in_batches_stores_the_same_workload,
         logs_query_applies_every_filter_and_pages,
         logs_tail_prints_the_last_entries_and_follows_another_process,
         runs_list_filters_by_status_and_show_prints_the_history,

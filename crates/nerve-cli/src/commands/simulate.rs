@@ -10,7 +10,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use nerve_store::{NewLogEntry, RunTransition, Store, ThreadMessage, WorkflowRunStatus};
+use nerve_store::{
+    NewLogEntry, RunTransition, Store, ThreadMessage, WorkflowRunStatus, Write, WriteUnit, Written,
+};
 use serde_json::json;
 
 use crate::cli::SimulateArgs;
@@ -59,14 +61,21 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
         let workers: Vec<_> = (0..args.workers)
             .map(|_| {
                 scope.spawn(|| -> CliResult<()> {
+                    let writes = Writes::new(store, &counts, args.batch);
+                    let mut in_unit = 0;
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= args.runs {
-                            return Ok(());
+                            return writes.flush();
                         }
                         let mut rng = Rng::new(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
                         let clock = Clock::for_run(args.days, i, args.runs, now);
-                        drive_run(store, &format!("{batch}-{i:06}"), &mut rng, &counts, &clock)?;
+                        drive_run(&writes, &format!("{batch}-{i:06}"), &mut rng, &clock)?;
+                        in_unit += 1;
+                        if args.batch.is_some_and(|runs| in_unit >= runs) {
+                            writes.flush()?;
+                            in_unit = 0;
+                        }
                         bar.inc(1);
                     }
                 })
@@ -167,14 +176,88 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
     Ok(())
 }
 
+/// Where a worker's writes go: each to the store as it is made, its own durable commit, as
+/// the daemon does; or, with `--batch`, into one write unit committed every few runs.
+struct Writes<'a> {
+    store: &'a Store,
+    counts: &'a Counts,
+    unit: Option<std::cell::RefCell<WriteUnit>>,
+}
+
+impl<'a> Writes<'a> {
+    fn new(store: &'a Store, counts: &'a Counts, batch: Option<u32>) -> Self {
+        Writes {
+            store,
+            counts,
+            unit: batch.map(|_| std::cell::RefCell::new(WriteUnit::new())),
+        }
+    }
+
+    /// Commits `write` now, or adds it to the unit.
+    fn write(&self, write: Write) -> CliResult<()> {
+        match &self.unit {
+            Some(unit) => unit.borrow_mut().push(write),
+            None => {
+                let written = self.store.log.write_unit(WriteUnit::new().with(write))?;
+                self.count(&written);
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the unit, if there is one and it holds anything.
+    fn flush(&self) -> CliResult<()> {
+        if let Some(unit) = &self.unit {
+            let unit = std::mem::take(&mut *unit.borrow_mut());
+            if !unit.is_empty() {
+                let written = self.store.log.write_unit(unit)?;
+                self.count(&written);
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&self, written: &[Written]) {
+        for written in written {
+            match written {
+                Written::Transitioned(outcome) if outcome.is_applied() => {
+                    Counts::add(&self.counts.transitions, 1);
+                    Counts::add(&self.counts.entries, 1);
+                }
+                Written::Appended(_) => Counts::add(&self.counts.entries, 1),
+                Written::ThreadMessage(_) => {
+                    Counts::add(&self.counts.messages, 1);
+                    Counts::add(&self.counts.entries, 1);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The last round of `thread`: the store's, or the unit's when it holds messages of it.
+    fn last_round(&self, thread: &str) -> CliResult<Option<u32>> {
+        let pending = self.unit.as_ref().and_then(|unit| {
+            unit.borrow()
+                .writes()
+                .iter()
+                .filter_map(|write| match write {
+                    Write::ThreadMessage(message) if message.thread_id == thread => {
+                        Some(message.round)
+                    }
+                    _ => None,
+                })
+                .max()
+        });
+        match pending {
+            Some(round) => Ok(Some(round)),
+            None => Ok(self.store.log.last_round(thread)?),
+        }
+    }
+}
+
 /// One run, from admission to where the dice leave it.
-fn drive_run(
-    store: &Store,
-    id: &str,
-    rng: &mut Rng,
-    counts: &Counts,
-    clock: &Clock,
-) -> CliResult<()> {
+fn drive_run(writes: &Writes<'_>, id: &str, rng: &mut Rng, clock: &Clock) -> CliResult<()> {
+    let (store, counts) = (writes.store, writes.counts);
     use WorkflowRunStatus::*;
     let run_id = format!("run-{id}");
     let thread_id = format!("thread-{id}");
@@ -188,21 +271,14 @@ fn drive_run(
             None => transition,
         }
     };
-    let transition = |to, detail: &str| -> CliResult<()> {
-        if store.log.transition_run(step(to, detail))?.is_applied() {
-            Counts::add(&counts.transitions, 1);
-            Counts::add(&counts.entries, 1);
-        }
-        Ok(())
-    };
+    let transition =
+        |to, detail: &str| -> CliResult<()> { writes.write(Write::Transition(step(to, detail))) };
     let log = |source: &str, kind: &str, payload: String| -> CliResult<()> {
         let entry = NewLogEntry::new(source, kind, payload).with_ref(&run_id);
-        store.log.append(match clock.tick() {
+        writes.write(Write::Append(match clock.tick() {
             Some(ts) => entry.at(ts),
             None => entry,
-        })?;
-        Counts::add(&counts.entries, 1);
-        Ok(())
+        }))
     };
 
     transition(Queued, "admitted")?;
@@ -216,15 +292,7 @@ fn drive_run(
         Dropped
     } else {
         transition(Started, "worker picked it up")?;
-        converse(
-            store,
-            &thread_id,
-            1 + rng.below(3),
-            rng,
-            counts,
-            clock,
-            &log,
-        )?;
+        converse(writes, &thread_id, 1 + rng.below(3), rng, clock, &log)?;
         if rng.chance(10) {
             // The worker died; crash recovery finds the run active and resumes it, and the
             // thread continues from its last round.
@@ -232,15 +300,7 @@ fn drive_run(
             log("daemon", "recover", json!({ "run": run_id }).to_string())?;
             transition(Started, "resumed after a crash")?;
             Counts::add(&counts.resumed, 1);
-            converse(
-                store,
-                &thread_id,
-                1 + rng.below(2),
-                rng,
-                counts,
-                clock,
-                &log,
-            )?;
+            converse(writes, &thread_id, 1 + rng.below(2), rng, clock, &log)?;
         }
         if rng.chance(20) {
             let bytes = 1024 * (1 + rng.below(64)) as usize;
@@ -280,22 +340,18 @@ fn drive_run(
 /// `rounds` rounds of conversation after the thread's last one: the user asks, the
 /// worker logs a tool call, the assistant answers.
 fn converse(
-    store: &Store,
+    writes: &Writes<'_>,
     thread_id: &str,
     rounds: u64,
     rng: &mut Rng,
-    counts: &Counts,
     clock: &Clock,
     log: &dyn Fn(&str, &str, String) -> CliResult<()>,
 ) -> CliResult<()> {
-    let first = store
-        .log
-        .last_round(thread_id)?
-        .map_or(1, |round| round + 1);
+    let first = writes.last_round(thread_id)?.map_or(1, |round| round + 1);
     for round in first..first + rounds as u32 {
         let length = 8 + rng.below(24);
         let question = words(rng, length);
-        message(store, thread_id, "user", round, &question, clock)?;
+        message(writes, thread_id, "user", round, &question, clock)?;
         log(
             "worker",
             "tool_call",
@@ -304,29 +360,26 @@ fn converse(
         )?;
         let length = 40 + rng.below(120);
         let answer = words(rng, length);
-        message(store, thread_id, "assistant", round, &answer, clock)?;
-        Counts::add(&counts.messages, 2);
-        Counts::add(&counts.entries, 2);
+        message(writes, thread_id, "assistant", round, &answer, clock)?;
     }
     Ok(())
 }
 
 fn message(
-    store: &Store,
+    writes: &Writes<'_>,
     thread_id: &str,
     role: &str,
     round: u32,
     text: &str,
     clock: &Clock,
 ) -> CliResult<()> {
-    store.log.append_thread_message(ThreadMessage {
+    writes.write(Write::ThreadMessage(ThreadMessage {
         thread_id: thread_id.to_owned(),
         role: role.to_owned(),
         round,
         payload: json!({ "text": text }).to_string(),
         ts: clock.tick(),
-    })?;
-    Ok(())
+    }))
 }
 
 /// The time of each step of one run: `None` (the store stamps it) unless the simulation
