@@ -97,4 +97,11 @@ pub fn read_everything(store: &dyn LogBackend) {
         let _ = store.next_log_day(Some(day));
     }
     let _ = store.append(store_core::NewLogEntry::new("s", "k", "p"));
+    // A unit whose transition reads the (maybe damaged) run row inside the write.
+    let _ = store.write_unit(
+        store_core::WriteUnit::new()
+            .transition(RunTransition::new("run", "wf", WorkflowRunStatus::Completed).in_thread("t"))
+            .append(store_core::NewLogEntry::new("s", "k", "unit").with_ref("run"))
+            .meta_set("k", "w"),
+    );
 }
