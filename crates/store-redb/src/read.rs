@@ -10,8 +10,8 @@ use store_core::{
 use crate::error::Context;
 use crate::schema::{
     LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow,
-    PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW,
-    RunIndex, RunRow, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
+    PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow,
+    THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
 };
 
 fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -234,35 +234,37 @@ pub(crate) fn run(tx: &ReadTransaction, run_id: &str) -> StoreResult<Option<Work
 }
 
 /// The (created_at, run_id) keys under `prefix` in a run index, after `cursor`, in order.
-fn run_keys(
-    tx: &ReadTransaction,
-    index: RunIndex,
-    prefix: &str,
-    cursor: Option<(i64, &str)>,
-) -> StoreResult<Vec<(i64, String)>> {
-    let table = open(tx, index)?;
+/// A run index's table, as `runs` walks it.
+type RunIndexTable = ReadOnlyTable<(&'static str, i64, &'static str), ()>;
+
+/// The (created, run id) keys of `prefix` in a run index, after `cursor`, in order: read one
+/// at a time as the caller goes, so a listing stops at its limit.
+fn prefix_keys<'t>(
+    table: &'t RunIndexTable,
+    prefix: &'t str,
+    cursor: Option<(i64, &'t str)>,
+) -> StoreResult<impl Iterator<Item = StoreResult<(i64, String)>> + 't> {
     let walk = "walking a run index";
     let range = match cursor {
         Some((created, id)) => table.range((prefix, created, id)..),
         None => table.range((prefix, i64::MIN, "")..),
     }
     .context(walk)?;
-    let mut keys = Vec::new();
-    for item in range {
-        let (key, _) = item.context(walk)?;
-        let (found, created, id) = key.value();
-        if found != prefix {
-            break;
-        }
-        if cursor.is_some_and(|c| (created, id) <= c) {
-            continue;
-        }
-        keys.push((created, id.to_owned()));
-    }
-    Ok(keys)
+    Ok(range
+        .map(move |item| {
+            let (key, _) = item.context(walk)?;
+            let (found, created, id) = key.value();
+            Ok((found == prefix).then(|| (created, id.to_owned())))
+        })
+        .map_while(|item: StoreResult<Option<(i64, String)>>| item.transpose())
+        .filter(move |item| {
+            !matches!(item, Ok((created, id)) if cursor.is_some_and(|c| (*created, id.as_str()) <= c))
+        }))
 }
 
-/// The runs that match `query`, by (created_at, run_id).
+/// The runs that match `query`, by (created_at, run_id). The walk follows one index (the
+/// thread's, the workflow's, each status's merged in order, or the creation order) and
+/// stops at the limit: O(log n + k) for a listing by one filter.
 pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
     let cursor_run = match &query.after {
         Some(after) => Some(run(tx, after)?.ok_or_else(|| StoreError::UnknownRun {
@@ -277,49 +279,74 @@ pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<Wo
     let cursor = cursor_run
         .as_ref()
         .map(|r| (r.created_at.timestamp_millis(), r.run_id.as_str()));
-    let keys: Vec<(i64, String)> = if let Some(thread) = &query.thread_id {
-        run_keys(tx, RUNS_BY_THREAD, thread, cursor)?
+    let mut statuses: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    let (table, prefixes): (RunIndexTable, Vec<&str>) = if let Some(thread) = &query.thread_id {
+        (open(tx, RUNS_BY_THREAD)?, vec![thread.as_str()])
     } else if let Some(workflow) = &query.workflow {
-        run_keys(tx, RUNS_BY_WORKFLOW, workflow, cursor)?
-    } else if !query.statuses.is_empty() {
-        let mut keys = Vec::new();
-        let mut statuses = query.statuses.clone();
-        statuses.sort_unstable();
-        statuses.dedup();
-        for status in statuses {
-            keys.extend(run_keys(tx, RUNS_BY_STATUS, status.as_str(), cursor)?);
-        }
-        keys.sort_unstable();
-        keys
+        (open(tx, RUNS_BY_WORKFLOW)?, vec![workflow.as_str()])
+    } else if !statuses.is_empty() {
+        (open(tx, RUNS_BY_STATUS)?, statuses)
     } else {
-        let table = open(tx, RUNS_BY_CREATED)?;
-        let walk = "walking the runs by creation";
-        let range = match cursor {
-            Some(c) => table.range(c..),
-            None => table.range((i64::MIN, "")..),
-        }
-        .context(walk)?;
-        let mut keys = Vec::new();
-        for item in range {
-            let (key, _) = item.context(walk)?;
-            let (created, id) = key.value();
-            if cursor.is_some_and(|c| (created, id) <= c) {
-                continue;
-            }
-            keys.push((created, id.to_owned()));
-            if keys.len() >= limit {
-                break;
-            }
-        }
-        keys
+        return runs_by_creation(tx, query, cursor, limit);
     };
+    let mut walks = prefixes
+        .into_iter()
+        .map(|prefix| Ok(prefix_keys(&table, prefix, cursor)?.peekable()))
+        .collect::<StoreResult<Vec<_>>>()?;
     let mut out = Vec::new();
-    for (_, run_id) in keys {
+    while out.len() < limit {
+        // The walk whose next key comes first; a failed read comes first of all.
+        let next = walks
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(at, walk)| walk.peek().map(|key| (at, key)))
+            .min_by(|(_, a), (_, b)| match (a, b) {
+                (Ok(a), Ok(b)) => a.cmp(b),
+                (Err(_), _) => std::cmp::Ordering::Less,
+                (_, Err(_)) => std::cmp::Ordering::Greater,
+            })
+            .map(|(at, _)| at);
+        let Some(at) = next else { break };
+        let Some(key) = walks[at].next() else { break };
+        let (_, run_id) = key?;
+        let found = run(tx, &run_id)?.ok_or_else(|| {
+            StoreError::corrupt("runs", &run_id, "an index names a run that is not there")
+        })?;
+        if query.matches(&found) {
+            out.push(found);
+        }
+    }
+    Ok(out)
+}
+
+/// [`runs`] for a query with no thread, workflow or status: through the creation index.
+fn runs_by_creation(
+    tx: &ReadTransaction,
+    query: &RunQuery,
+    cursor: Option<(i64, &str)>,
+    limit: usize,
+) -> StoreResult<Vec<WorkflowRun>> {
+    let table = open(tx, RUNS_BY_CREATED)?;
+    let walk = "walking the runs by creation";
+    let range = match cursor {
+        Some(c) => table.range(c..),
+        None => table.range((i64::MIN, "")..),
+    }
+    .context(walk)?;
+    let mut out = Vec::new();
+    for item in range {
         if out.len() >= limit {
             break;
         }
-        let found = run(tx, &run_id)?.ok_or_else(|| {
-            StoreError::corrupt("runs", &run_id, "an index names a run that is not there")
+        let (key, _) = item.context(walk)?;
+        let (created, id) = key.value();
+        if cursor.is_some_and(|c| (created, id) <= c) {
+            continue;
+        }
+        let found = run(tx, id)?.ok_or_else(|| {
+            StoreError::corrupt("runs", id, "an index names a run that is not there")
         })?;
         if query.matches(&found) {
             out.push(found);

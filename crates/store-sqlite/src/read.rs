@@ -334,43 +334,60 @@ pub(crate) fn log_query_sql(query: &LogQuery) -> (String, Vec<Value>) {
 }
 
 /// The SQL of a run listing and its parameters.
+/// The SQL of a run listing and its values. Every shape walks one index in (created_at,
+/// run_id) order and stops at the limit; several statuses are one walk each of the status
+/// index, merged in order (a `UNION ALL` under one `ORDER BY`, which SQLite runs as a merge
+/// of its arms), so no shape sorts its matches.
 pub(crate) fn run_query_sql(query: &RunQuery) -> (String, Vec<Value>) {
-    let mut conditions = Vec::new();
     let mut values = Vec::new();
-    if !query.statuses.is_empty() {
-        let mut placeholders = Vec::new();
-        for status in &query.statuses {
-            values.push(Value::Text(status.as_str().to_owned()));
-            placeholders.push(format!("?{}", values.len()));
-        }
-        conditions.push(format!("status IN ({})", placeholders.join(", ")));
+    let mut statuses: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    values.push(Value::Integer(limit_to_sql(query.effective_limit())));
+    let order = "ORDER BY created_at, run_id LIMIT ?1";
+    if statuses.len() <= 1 {
+        let filter = run_filter(query, statuses.first().copied(), &mut values);
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs{filter} {order}");
+        return (sql, values);
+    }
+    let arms: Vec<String> = statuses
+        .into_iter()
+        .map(|status| {
+            let filter = run_filter(query, Some(status), &mut values);
+            format!("SELECT {RUN_COLUMNS} FROM runs{filter}")
+        })
+        .collect();
+    (format!("{} {order}", arms.join(" UNION ALL ")), values)
+}
+
+/// The `WHERE` clause of one walk of a run listing: `status` (one of the query's), and the
+/// query's other filters, each bound as a new value.
+fn run_filter(query: &RunQuery, status: Option<&str>, values: &mut Vec<Value>) -> String {
+    let mut conditions = Vec::new();
+    let bind = |value: String, values: &mut Vec<Value>| {
+        values.push(Value::Text(value));
+        values.len()
+    };
+    if let Some(status) = status {
+        conditions.push(format!("status = ?{}", bind(status.to_owned(), values)));
     }
     if let Some(workflow) = &query.workflow {
-        values.push(Value::Text(workflow.clone()));
-        conditions.push(format!("workflow = ?{}", values.len()));
+        conditions.push(format!("workflow = ?{}", bind(workflow.clone(), values)));
     }
     if let Some(thread_id) = &query.thread_id {
-        values.push(Value::Text(thread_id.clone()));
-        conditions.push(format!("thread_id = ?{}", values.len()));
+        conditions.push(format!("thread_id = ?{}", bind(thread_id.clone(), values)));
     }
     if let Some(after) = &query.after {
-        values.push(Value::Text(after.clone()));
-        let n = values.len();
+        let n = bind(after.clone(), values);
         conditions.push(format!(
             "(created_at, run_id) > (SELECT created_at, run_id FROM runs WHERE run_id = ?{n})"
         ));
     }
-    let filter = if conditions.is_empty() {
+    if conditions.is_empty() {
         String::new()
     } else {
         format!(" WHERE {}", conditions.join(" AND "))
-    };
-    values.push(Value::Integer(limit_to_sql(query.effective_limit())));
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM runs{filter} ORDER BY created_at, run_id LIMIT ?{}",
-        values.len()
-    );
-    (sql, values)
+    }
 }
 
 pub(crate) fn run_query(

@@ -418,7 +418,88 @@ impl LogTransfer for SqliteLogStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use store_core::Order;
+    use store_core::{Order, WorkflowRunStatus};
+
+    /// The plan SQLite picks for `sql` with `values`, one line per step.
+    fn plan(conn: &Connection, sql: &str, values: Vec<Value>) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain");
+        let steps: Vec<String> = stmt
+            .query_map(params_from_iter(values), |row| row.get::<_, String>(3))
+            .expect("plan")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        steps.join("; ")
+    }
+
+    /// Every `list_runs` shape of SPEC 1 searches an index in (created_at, run_id) order and
+    /// stops at its limit: no scan of the runs, no sort of every match.
+    #[test]
+    fn run_listings_search_an_index_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteLogStore::open(dir.path().join("plans.db")).expect("open");
+        let reader = store.conns.reader().expect("reader");
+        let shapes = [
+            (
+                "one status",
+                RunQuery {
+                    statuses: vec![WorkflowRunStatus::Queued],
+                    ..RunQuery::default()
+                },
+            ),
+            (
+                "the active statuses",
+                RunQuery {
+                    statuses: vec![WorkflowRunStatus::Queued, WorkflowRunStatus::Started],
+                    ..RunQuery::default()
+                },
+            ),
+            (
+                "a workflow",
+                RunQuery {
+                    workflow: Some("wf".into()),
+                    ..RunQuery::default()
+                },
+            ),
+            (
+                "a thread",
+                RunQuery {
+                    thread_id: Some("t".into()),
+                    ..RunQuery::default()
+                },
+            ),
+            (
+                "a cursor alone",
+                RunQuery {
+                    after: Some("r".into()),
+                    ..RunQuery::default()
+                },
+            ),
+            (
+                "a status after a cursor",
+                RunQuery {
+                    statuses: vec![WorkflowRunStatus::Started],
+                    after: Some("r".into()),
+                    ..RunQuery::default()
+                },
+            ),
+        ];
+        for (name, query) in shapes {
+            let (sql, values) = run_query_sql(&query);
+            let plan = plan(&reader, &sql, values);
+            assert!(
+                plan.contains("USING INDEX runs_by")
+                    || plan.contains("USING COVERING INDEX runs_by"),
+                "{name}: {plan}"
+            );
+            assert!(!plan.contains("SCAN runs"), "{name} scans the runs: {plan}");
+            assert!(
+                !plan.contains("TEMP B-TREE"),
+                "{name} sorts every match: {plan}"
+            );
+        }
+    }
 
     /// The plan SQLite picks for each query shape of SPEC 1 that must cost O(log n + k):
     /// it must search an index, not scan the table, and must not sort the whole result.
