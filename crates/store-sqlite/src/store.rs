@@ -556,14 +556,7 @@ mod tests {
                 "logs_by_day",
             ),
         ] {
-            let plan: Vec<String> = reader
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .expect("explain")
-                .query_map([], |row| row.get::<_, String>(3))
-                .expect("plan")
-                .collect::<Result<_, _>>()
-                .expect("plan rows");
-            let plan = plan.join("; ");
+            let plan = plan(&reader, &sql, Vec::new());
             assert!(
                 plan.contains(index)
                     && !plan.contains("SCAN logs")
@@ -573,15 +566,7 @@ mod tests {
         }
         for (name, query, index) in shapes {
             let (sql, values) = log_query_sql(&query);
-            let mut stmt = reader
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .expect("explain");
-            let plan: Vec<String> = stmt
-                .query_map(params_from_iter(values), |row| row.get::<_, String>(3))
-                .expect("plan")
-                .collect::<Result<_, _>>()
-                .expect("plan rows");
-            let plan = plan.join("; ");
+            let plan = plan(&reader, &sql, values);
             assert!(
                 plan.contains(&format!("SEARCH logs USING INDEX {index}")),
                 "{name}: {plan}"
