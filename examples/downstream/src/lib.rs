@@ -5,19 +5,24 @@
 use nerve_store::archive::{ArchiveOptions, ArchiveReport, archive_logs};
 use nerve_store::{
     LogMaintenance, LogQuery, LogStore, NewLogEntry, RunTransition, StoreResult, WorkflowRunStatus,
+    WriteUnit,
 };
 
-/// Records that the daemon started and queues its first run; returns the run's id.
+/// Records that the daemon started and queues its first run, as one fact: both or neither;
+/// returns the run's id.
 ///
 /// # Errors
-/// The store's.
+/// The store's; a run id already past `Queued` is refused, and then no boot is logged.
 pub fn boot(store: &dyn LogStore, run_id: &str) -> StoreResult<String> {
-    store.append(NewLogEntry::new("daemon", "boot", "{}"))?;
-    store.transition_run(RunTransition::new(
-        run_id,
-        "nightly",
-        WorkflowRunStatus::Queued,
-    ))?;
+    store.write_unit(
+        WriteUnit::new()
+            .append(NewLogEntry::new("daemon", "boot", "{}"))
+            .transition(RunTransition::new(
+                run_id,
+                "nightly",
+                WorkflowRunStatus::Queued,
+            )),
+    )?;
     Ok(run_id.to_owned())
 }
 
@@ -67,6 +72,24 @@ mod tests {
         assert_eq!(boots(&store).expect("count"), 2);
         let run = store.get_run("run-1").expect("read").expect("the run");
         assert_eq!(run.status, WorkflowRunStatus::Queued);
+    }
+
+    #[test]
+    fn a_refused_boot_logs_nothing() {
+        let store = MemoryLogStore::new();
+        store
+            .transition_run(RunTransition::new(
+                "run-1",
+                "nightly",
+                WorkflowRunStatus::Started,
+            ))
+            .expect("a started run");
+        let err = boot(&store, "run-1").expect_err("a started run cannot be queued");
+        assert!(
+            matches!(err, nerve_store::StoreError::InvalidTransition { .. }),
+            "{err}"
+        );
+        assert_eq!(boots(&store).expect("count"), 0, "the boot went with it");
     }
 
     #[test]
