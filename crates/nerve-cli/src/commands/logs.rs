@@ -13,6 +13,9 @@ use crate::time::parse_time;
 /// How many new entries one look of `--follow` reads at most.
 const FOLLOW_PAGE: usize = 1_000;
 
+/// How many entries `logs query` reads at a time when it pages.
+const QUERY_PAGE: usize = 10_000;
+
 pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResult<()> {
     match command {
         LogsCommand::Query {
@@ -33,13 +36,7 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
                 },
                 ..filter_query(&filter)?
             };
-            let entries = store.log.query(&query)?;
-            let mut table = entry_table();
-            print_entries(out, &mut table, &entries)?;
-            if !out.json() {
-                out.table(&table)?;
-            }
-            Ok(())
+            query_entries(store, query, out)
         }
         LogsCommand::Tail {
             filter,
@@ -99,6 +96,69 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
             }
         }
     }
+}
+
+/// Prints what `query` finds. A query without time bounds pages through the log by id, a
+/// page of [`QUERY_PAGE`] entries at a time, each printed as soon as it is read, so memory
+/// does not grow with `--limit`; a table longer than one page goes out row by row in the
+/// widths of its first page. A time range is read in one go, since each page would walk the
+/// whole range again.
+fn query_entries(store: &Store, query: LogQuery, out: &mut Out) -> CliResult<()> {
+    let mut table = entry_table();
+    if query.since.is_some() || query.until.is_some() {
+        print_entries(out, &mut table, &store.log.query(&query)?)?;
+        return if out.json() {
+            Ok(())
+        } else {
+            out.table(&table)
+        };
+    }
+    let mut left = query.effective_limit();
+    let mut cursor = None;
+    let mut widths: Option<Vec<usize>> = None;
+    loop {
+        let page = store
+            .log
+            .query(&page_of(&query, cursor, left.min(QUERY_PAGE)))?;
+        left -= page.len();
+        cursor = page.last().map(|entry| entry.id).or(cursor);
+        let done = page.len() < QUERY_PAGE || left == 0;
+        print_entries(out, &mut table, &page)?;
+        if !out.json() {
+            if widths.is_none() && done {
+                // It all fits one page: one aligned table.
+                return out.table(&table);
+            }
+            if widths.is_none() {
+                let first = table.widths();
+                out.line(table.format_header(&first))?;
+                widths = Some(first);
+            }
+            if let Some(widths) = &widths {
+                for row in table.take_rows() {
+                    out.line(table.format_row(&row, widths))?;
+                }
+            }
+        }
+        out.flush()?;
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// The next page of `query` after the entry `cursor` (in the query's order), at most `limit`.
+fn page_of(query: &LogQuery, cursor: Option<LogId>, limit: usize) -> LogQuery {
+    let mut page = LogQuery {
+        limit: Some(limit),
+        ..query.clone()
+    };
+    match (query.order, cursor) {
+        (Order::Ascending, Some(last)) => page.after = Some(last),
+        (Order::Descending, Some(last)) => page.before = Some(last),
+        (_, None) => {}
+    }
+    page
 }
 
 /// The query the filter flags describe.
