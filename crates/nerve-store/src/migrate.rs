@@ -3,7 +3,7 @@
 use serde::Serialize;
 use store_core::{
     BlobStore, Digest, ImportBatch, LogQuery, RunQuery, StoreError, StoreResult, ThreadIndexRow,
-    kit::Hasher,
+    WorkflowRun, kit::Hasher,
 };
 
 use crate::Store;
@@ -97,13 +97,14 @@ pub fn summarise(store: &Store) -> StoreResult<ContentSummary> {
         }
         thread_rows += page.len() as u64;
     }
-    let runs = store.log.list_runs(&RunQuery {
-        limit: Some(usize::MAX),
-        ..RunQuery::default()
+    let mut runs = 0;
+    for_each_run_page(store, |page| {
+        for run in &page {
+            canonical.add("run", run)?;
+        }
+        runs += page.len() as u64;
+        Ok(())
     })?;
-    for run in &runs {
-        canonical.add("run", run)?;
-    }
     let meta = store.log.meta_entries()?;
     for pair in &meta {
         canonical.add("meta", pair)?;
@@ -115,11 +116,36 @@ pub fn summarise(store: &Store) -> StoreResult<ContentSummary> {
     Ok(ContentSummary {
         entries,
         thread_rows,
-        runs: runs.len() as u64,
+        runs,
         meta: meta.len() as u64,
         blobs: blobs.len() as u64,
         digest: canonical.hasher.finish(),
     })
+}
+
+/// Hands the runs of `store` to `each` a page of [`PAGE`] at a time, oldest first, so that
+/// no walk holds every run.
+fn for_each_run_page(
+    store: &Store,
+    mut each: impl FnMut(Vec<WorkflowRun>) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let mut after = None;
+    loop {
+        let page = store.log.list_runs(&RunQuery {
+            after: after.take(),
+            limit: Some(PAGE),
+            ..RunQuery::default()
+        })?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        after = Some(last.run_id.clone());
+        let done = page.len() < PAGE;
+        each(page)?;
+        if done {
+            return Ok(());
+        }
+    }
 }
 
 fn is_empty(store: &Store) -> StoreResult<bool> {
@@ -145,8 +171,9 @@ fn is_empty(store: &Store) -> StoreResult<bool> {
 /// into `to`, which must be empty, then summarises both and fails unless they hold the same
 /// content. `progress` hears the number of entries copied so far.
 ///
-/// Entries go over in transactions of 10,000 with their thread rows; a failure part way
-/// leaves `to` with a prefix of `from` (remove it and start again).
+/// Entries go over in transactions of 10,000 with their thread rows, then runs in pages of
+/// 10,000, so memory does not grow with the store; a failure part way leaves `to` with part
+/// of `from` (remove it and start again).
 ///
 /// # Errors
 /// [`StoreError::InvalidInput`] when `to` is not empty, [`StoreError::CopyMismatch`] when
@@ -165,10 +192,6 @@ pub fn migrate(
             ),
         ));
     }
-    let mut runs = from.log.list_runs(&RunQuery {
-        limit: Some(usize::MAX),
-        ..RunQuery::default()
-    })?;
     let mut meta = from.log.meta_entries()?;
     let mut rows: Vec<ThreadIndexRow> = Vec::new();
     let mut rows_after = None;
@@ -195,21 +218,27 @@ pub fn migrate(
         let batch = ImportBatch {
             thread_rows: rows.drain(..split).collect(),
             entries,
-            runs: std::mem::take(&mut runs),
             meta: std::mem::take(&mut meta),
+            ..ImportBatch::default()
         };
         copied += batch.entries.len() as u64;
         to.log.import(batch)?;
         after = Some(last);
         progress(copied);
     }
-    if !runs.is_empty() || !meta.is_empty() {
+    if !meta.is_empty() {
         to.log.import(ImportBatch {
-            runs,
             meta,
             ..ImportBatch::default()
         })?;
     }
+    // Runs after the entries, a page per transaction.
+    for_each_run_page(from, |runs| {
+        to.log.import(ImportBatch {
+            runs,
+            ..ImportBatch::default()
+        })
+    })?;
     copy_blobs(from.blobs.as_ref(), to.blobs.as_ref())?;
     let (source, target) = (summarise(from)?, summarise(to)?);
     if source != target {

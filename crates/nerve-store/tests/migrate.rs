@@ -134,3 +134,36 @@ fn a_source_that_changes_during_the_copy_is_a_copy_mismatch_naming_the_target() 
         "{err}"
     );
 }
+
+/// Runs go over a page of 10,000 at a time: a store with more runs than a page arrives
+/// whole, every run as it was, in the same order.
+#[test]
+fn more_runs_than_a_page_all_arrive() {
+    use nerve_store::{RunQuery, RunTransition, WorkflowRunStatus, WriteUnit};
+    const RUNS: usize = 10_050;
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let from = sqlite(dirs[0].path());
+    let unit: WriteUnit = (0..RUNS)
+        .map(|i| {
+            nerve_store::Write::Transition(RunTransition::new(
+                format!("run-{i:05}"),
+                "wf",
+                WorkflowRunStatus::Queued,
+            ))
+        })
+        .collect();
+    from.log.write_unit(unit).expect("the runs");
+    let to = redb(dirs[1].path());
+    let summary = migrate(&from, &to, &mut |_| {}).expect("migrate");
+    assert_eq!(summary.runs, RUNS as u64);
+    let all = RunQuery {
+        limit: Some(usize::MAX),
+        ..RunQuery::default()
+    };
+    assert_eq!(
+        to.log.list_runs(&all).expect("runs"),
+        from.log.list_runs(&all).expect("runs")
+    );
+}
