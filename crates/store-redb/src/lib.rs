@@ -3,8 +3,10 @@
 //!
 //! - Rows are postcard-encoded; every query of the contract walks a secondary index table
 //!   whose key ends in the order it returns (O(log n + k)).
-//! - Durability: [`store_core::Durability::PowerLoss`] (redb `Immediate`) by default (a commit is on the disk when it
-//!   returns).
+//! - Durability: [`store_core::Durability::PowerLoss`] (redb `Immediate`) by default (a
+//!   commit is on the disk when it returns). Calls from threads that wait for the writer
+//!   together commit as one group, in one write transaction and one durable commit
+//!   ([`RedbOptions`]: `group_commit`).
 //! - Concurrency: `Send + Sync`; reads run on snapshots beside the writer; by default a
 //!   second process may open the same file and read and write (`ConcurrencyMode::MultiWriter`).
 //! - Safety: the file's identity and schema version are checked at open, its pages are

@@ -1,9 +1,10 @@
 //! The SQLite backend of nerve-store: [`SqliteLogStore`], a [`store_core::LogStore`] in one
 //! SQLite file in WAL mode, and [`SqliteBlobStore`], a [`store_core::BlobStore`] in one.
 //!
-//! - Durability: [`store_core::Durability::ProcessCrash`] (`synchronous=NORMAL`) by default:
-//!   a crash of the process loses nothing committed; [`store_core::Durability::PowerLoss`]
-//!   (`FULL`) on request ([`SqliteOptions`]).
+//! - Durability: [`store_core::Durability::PowerLoss`] (`synchronous=FULL`) by default: a
+//!   call that returned survives a power loss. Calls from threads that wait for the writer
+//!   together commit as one group, in one transaction and one sync ([`SqliteOptions`]:
+//!   `group_commit`); [`store_core::Durability::ProcessCrash`] (`NORMAL`) on request.
 //! - Concurrency: `Send + Sync`; one writer connection, a pool of read connections that
 //!   never wait for it; a second process may read and write the same file (WAL and a busy
 //!   timeout).
