@@ -338,7 +338,11 @@ pub(crate) fn log_query_sql(query: &LogQuery) -> (String, Vec<Value>) {
 /// run_id) order and stops at the limit; several statuses are one walk each of the status
 /// index, merged in order (a `UNION ALL` under one `ORDER BY`, which SQLite runs as a merge
 /// of its arms), so no shape sorts its matches.
-pub(crate) fn run_query_sql(query: &RunQuery) -> (String, Vec<Value>) {
+///
+/// `cursor` is the (created_at, run_id) of the run named by `query.after`, which the caller
+/// has read: bound as values, the walk starts at it (a subquery in the condition would be
+/// evaluated for every row walked past).
+pub(crate) fn run_query_sql(query: &RunQuery, cursor: Option<(i64, &str)>) -> (String, Vec<Value>) {
     let mut values = Vec::new();
     let mut statuses: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
     statuses.sort_unstable();
@@ -346,14 +350,14 @@ pub(crate) fn run_query_sql(query: &RunQuery) -> (String, Vec<Value>) {
     values.push(Value::Integer(limit_to_sql(query.effective_limit())));
     let order = "ORDER BY created_at, run_id LIMIT ?1";
     if statuses.len() <= 1 {
-        let filter = run_filter(query, statuses.first().copied(), &mut values);
+        let filter = run_filter(query, statuses.first().copied(), cursor, &mut values);
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs{filter} {order}");
         return (sql, values);
     }
     let arms: Vec<String> = statuses
         .into_iter()
         .map(|status| {
-            let filter = run_filter(query, Some(status), &mut values);
+            let filter = run_filter(query, Some(status), cursor, &mut values);
             format!("SELECT {RUN_COLUMNS} FROM runs{filter}")
         })
         .collect();
@@ -362,7 +366,12 @@ pub(crate) fn run_query_sql(query: &RunQuery) -> (String, Vec<Value>) {
 
 /// The `WHERE` clause of one walk of a run listing: `status` (one of the query's), and the
 /// query's other filters, each bound as a new value.
-fn run_filter(query: &RunQuery, status: Option<&str>, values: &mut Vec<Value>) -> String {
+fn run_filter(
+    query: &RunQuery,
+    status: Option<&str>,
+    cursor: Option<(i64, &str)>,
+    values: &mut Vec<Value>,
+) -> String {
     let mut conditions = Vec::new();
     let bind = |value: String, values: &mut Vec<Value>| {
         values.push(Value::Text(value));
@@ -377,11 +386,11 @@ fn run_filter(query: &RunQuery, status: Option<&str>, values: &mut Vec<Value>) -
     if let Some(thread_id) = &query.thread_id {
         conditions.push(format!("thread_id = ?{}", bind(thread_id.clone(), values)));
     }
-    if let Some(after) = &query.after {
-        let n = bind(after.clone(), values);
-        conditions.push(format!(
-            "(created_at, run_id) > (SELECT created_at, run_id FROM runs WHERE run_id = ?{n})"
-        ));
+    if let Some((created_at, run_id)) = cursor {
+        values.push(Value::Integer(created_at));
+        let created = values.len();
+        let run = bind(run_id.to_owned(), values);
+        conditions.push(format!("(created_at, run_id) > (?{created}, ?{run})"));
     }
     if conditions.is_empty() {
         String::new()

@@ -147,17 +147,21 @@ impl LogStore for SqliteLogStore {
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
         self.read(|conn| {
-            if let Some(after) = &query.after
-                && select_run(conn, after)?.is_none()
-            {
-                return Err(store_core::StoreError::UnknownRun {
-                    run_id: after.clone(),
-                });
-            }
+            let cursor = match &query.after {
+                Some(after) => Some(select_run(conn, after)?.ok_or_else(|| {
+                    store_core::StoreError::UnknownRun {
+                        run_id: after.clone(),
+                    }
+                })?),
+                None => None,
+            };
             if query.effective_limit() == 0 {
                 return Ok(Vec::new());
             }
-            let (sql, values) = run_query_sql(query);
+            let cursor = cursor
+                .as_ref()
+                .map(|run| (crate::read::to_millis(run.created_at), run.run_id.as_str()));
+            let (sql, values) = run_query_sql(query, cursor);
             run_query(conn, &sql, values, "listing runs")
         })
     }
@@ -486,7 +490,8 @@ mod tests {
             ),
         ];
         for (name, query) in shapes {
-            let (sql, values) = run_query_sql(&query);
+            let cursor = query.after.as_deref().map(|run| (0, run));
+            let (sql, values) = run_query_sql(&query, cursor);
             let plan = plan(&reader, &sql, values);
             assert!(
                 plan.contains("USING INDEX runs_by")
