@@ -9,20 +9,45 @@ use serde_json::json;
 use crate::error::CliResult;
 use crate::output::{Out, human_bytes, thousands};
 
+/// How many runs the store holds of each status, in the order of `WorkflowRunStatus::ALL`,
+/// counted a page of runs at a time so that memory does not grow with the runs.
+fn count_runs(store: &Store) -> CliResult<[u64; WorkflowRunStatus::ALL.len()]> {
+    const PAGE: usize = 10_000;
+    let mut counts = [0; WorkflowRunStatus::ALL.len()];
+    let mut after = None;
+    loop {
+        let page = store.log.list_runs(&RunQuery {
+            after: after.take(),
+            limit: Some(PAGE),
+            ..RunQuery::default()
+        })?;
+        for run in &page {
+            if let Some(slot) = WorkflowRunStatus::ALL.iter().position(|s| *s == run.status) {
+                counts[slot] += 1;
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = Some(last.run_id.clone()),
+            _ => return Ok(counts),
+        }
+    }
+}
+
 pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
     let log = store.log.log_stats()?;
-    let runs = store.log.list_runs(&RunQuery {
-        limit: Some(usize::MAX),
-        ..RunQuery::default()
-    })?;
+    let counts = count_runs(store)?;
+    let runs = counts.iter().sum::<u64>();
     let per_status: Vec<(String, u64)> = WorkflowRunStatus::ALL
         .into_iter()
-        .map(|status| {
-            let n = runs.iter().filter(|run| run.status == status).count() as u64;
-            (status.to_string(), n)
-        })
+        .zip(counts)
+        .map(|(status, n)| (status.to_string(), n))
         .collect();
-    let active = runs.iter().filter(|run| run.status.is_active()).count() as u64;
+    let active = WorkflowRunStatus::ALL
+        .into_iter()
+        .zip(counts)
+        .filter(|(status, _)| status.is_active())
+        .map(|(_, n)| n)
+        .sum::<u64>();
     let watermark = store.log.meta_get(WATERMARK_KEY)?;
     let blobs = store.blobs.list()?.len() as u64;
     let log_file = files_size(&store.location.path);
@@ -40,7 +65,7 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
             "entries": log.entries,
             "firstDay": log.first_day,
             "lastDay": log.last_day,
-            "runs": runs.len(),
+            "runs": runs,
             "runsByStatus": statuses,
             "activeRuns": active,
             "blobs": blobs,
@@ -66,7 +91,7 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
         ),
         (
             "runs",
-            format!("{} ({})", thousands(runs.len() as u64), statuses.join(", ")),
+            format!("{} ({})", thousands(runs), statuses.join(", ")),
         ),
         (
             "active runs",
