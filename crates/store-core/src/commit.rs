@@ -42,18 +42,6 @@ pub(crate) enum PreparedWrite {
     },
 }
 
-impl PreparedUnit {
-    /// How many writes the unit holds.
-    pub fn len(&self) -> usize {
-        self.writes.len()
-    }
-
-    /// Whether the unit holds no write (committing it writes nothing).
-    pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
-    }
-}
-
 /// Checks every write of `unit` that can be checked without the store, and fixes the time of
 /// the writes that give none: `now`.
 ///

@@ -246,13 +246,6 @@ impl StdError for SharedSource {
     }
 }
 
-impl SharedSource {
-    /// The original error, to downcast it to the engine's type.
-    pub fn original(&self) -> &(dyn StdError + Send + Sync + 'static) {
-        &*self.0
-    }
-}
-
 fn on_path(path: Option<&std::path::Path>) -> String {
     path.map(|path| format!(" on {}", path.display()))
         .unwrap_or_default()

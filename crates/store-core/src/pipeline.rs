@@ -77,11 +77,6 @@ impl<W> CommitQueue<W> {
         }
     }
 
-    /// Whether calls that wait together commit together.
-    pub fn grouping(&self) -> bool {
-        self.grouping
-    }
-
     /// Commits `unit`, with every call queued beside it, through `commit`, and returns its
     /// own result once its group is committed.
     ///
