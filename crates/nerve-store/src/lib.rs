@@ -52,7 +52,7 @@ mod migrate;
 /// version as the store without depending on chrono itself.
 pub use chrono;
 pub use location::{Backend, DEFAULT_LOCATION, Location};
-pub use migrate::{ContentSummary, migrate, summarise};
+pub use migrate::{ContentSummary, for_each_run_page, migrate, summarise};
 pub use store_blob::FsBlobStore;
 pub use store_core::{
     AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobStore, DEFAULT_QUERY_LIMIT, DaySpan, Digest,

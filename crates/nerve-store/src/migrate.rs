@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 use store_core::{
-    BlobStore, Digest, ImportBatch, LogQuery, RunQuery, StoreError, StoreResult, ThreadIndexRow,
-    WorkflowRun, kit::Hasher,
+    BlobStore, Digest, ImportBatch, LogQuery, LogStore, RunQuery, StoreError, StoreResult,
+    ThreadIndexRow, WorkflowRun, kit::Hasher,
 };
 
 use crate::Store;
@@ -98,7 +98,7 @@ pub fn summarise(store: &Store) -> StoreResult<ContentSummary> {
         thread_rows += page.len() as u64;
     }
     let mut runs = 0;
-    for_each_run_page(store, |page| {
+    for_each_run_page(store.log.as_ref(), |page| {
         for run in &page {
             canonical.add("run", run)?;
         }
@@ -123,15 +123,18 @@ pub fn summarise(store: &Store) -> StoreResult<ContentSummary> {
     })
 }
 
-/// Hands the runs of `store` to `each` a page of [`PAGE`] at a time, oldest first, so that
-/// no walk holds every run.
-fn for_each_run_page(
-    store: &Store,
+/// Hands every run of `log` to `each`, a page of 10,000 at a time, oldest first: a walk
+/// over all runs (a copy, a count) whose memory does not grow with them.
+///
+/// # Errors
+/// The store's, and the first error `each` returns (the walk stops there).
+pub fn for_each_run_page(
+    log: &dyn LogStore,
     mut each: impl FnMut(Vec<WorkflowRun>) -> StoreResult<()>,
 ) -> StoreResult<()> {
     let mut after = None;
     loop {
-        let page = store.log.list_runs(&RunQuery {
+        let page = log.list_runs(&RunQuery {
             after: after.take(),
             limit: Some(PAGE),
             ..RunQuery::default()
@@ -233,7 +236,7 @@ pub fn migrate(
         })?;
     }
     // Runs after the entries, a page per transaction.
-    for_each_run_page(from, |runs| {
+    for_each_run_page(from.log.as_ref(), |runs| {
         to.log.import(ImportBatch {
             runs,
             ..ImportBatch::default()

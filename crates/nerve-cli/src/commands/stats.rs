@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use nerve_store::archive::WATERMARK_KEY;
-use nerve_store::{RunQuery, Store, WorkflowRunStatus};
+use nerve_store::{Store, WorkflowRunStatus, for_each_run_page};
 use serde_json::json;
 
 use crate::error::CliResult;
@@ -12,25 +12,16 @@ use crate::output::{Out, human_bytes, thousands};
 /// How many runs the store holds of each status, in the order of `WorkflowRunStatus::ALL`,
 /// counted a page of runs at a time so that memory does not grow with the runs.
 fn count_runs(store: &Store) -> CliResult<[u64; WorkflowRunStatus::ALL.len()]> {
-    const PAGE: usize = 10_000;
     let mut counts = [0; WorkflowRunStatus::ALL.len()];
-    let mut after = None;
-    loop {
-        let page = store.log.list_runs(&RunQuery {
-            after: after.take(),
-            limit: Some(PAGE),
-            ..RunQuery::default()
-        })?;
+    for_each_run_page(store.log.as_ref(), |page| {
         for run in &page {
             if let Some(slot) = WorkflowRunStatus::ALL.iter().position(|s| *s == run.status) {
                 counts[slot] += 1;
             }
         }
-        match page.last() {
-            Some(last) if page.len() == PAGE => after = Some(last.run_id.clone()),
-            _ => return Ok(counts),
-        }
-    }
+        Ok(())
+    })?;
+    Ok(counts)
 }
 
 pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
