@@ -18,5 +18,5 @@ fn open(path: &Path) -> StoreResult<Box<dyn LogBackend>> {
 fuzz_target!(|input: (u32, Vec<u8>)| {
     static PRISTINE: OnceLock<Vec<u8>> = OnceLock::new();
     let pristine = PRISTINE.get_or_init(|| store_reads::pristine(open, "nerve.db"));
-    store_reads::open_damaged(open, "nerve.db", pristine, input.0, &input.1);
+    store_reads::open_damaged(open, "nerve.db", pristine, (input.0, &input.1), None);
 });

@@ -40,8 +40,58 @@ pub fn pristine(open: Open, name: &str) -> Vec<u8> {
 }
 
 /// Writes `patch` over `pristine` at `offset` (modulo its length), opens the result with
-/// `open` and calls everything.
-pub fn open_damaged(open: Open, name: &str, pristine: &[u8], offset: u32, patch: &[u8]) {
+/// `open` and calls everything. With `trust`, the damaged file is first made to look as the
+/// store left it when it last closed it cleanly (redb's seal: damage from a failing disk),
+/// and only reads are made: redb 4.6 may abort in its own cleanup when a commit meets such
+/// a page, which no caller can catch.
+///
+/// A panic the store catches (redb panics on some damaged pages; the store returns
+/// `StoreError::Damaged` instead) is not a finding, so libFuzzer's hook, which aborts at
+/// every panic, is replaced by one that keeps the message; a panic that leaves the store
+/// is printed with it and aborts.
+pub fn open_damaged(
+    open: Open,
+    name: &str,
+    pristine: &[u8],
+    (offset, patch): (u32, &[u8]),
+    trust: Option<fn(&Path)>,
+) {
+    quiet_caught_panics();
+    let escaped =
+        std::panic::catch_unwind(|| damage_and_read(open, name, pristine, (offset, patch), trust));
+    if escaped.is_err() {
+        LAST_PANIC.with(|last| eprintln!("a panic left the store: {}", last.borrow()));
+        std::process::abort();
+    }
+}
+
+thread_local! {
+    static LAST_PANIC: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn quiet_caught_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info.location().map(ToString::to_string).unwrap_or_default();
+            // A backtrace only under RUST_BACKTRACE=1: capturing one at every caught panic
+            // would slow the fuzzer down.
+            let trace = std::backtrace::Backtrace::capture();
+            if std::env::var_os("FUZZ_PRINT_PANICS").is_some() {
+                eprintln!("caught: {info}");
+            }
+            LAST_PANIC.with(|last| *last.borrow_mut() = format!("{info} at {location}\n{trace}"));
+        }));
+    });
+}
+
+fn damage_and_read(
+    open: Open,
+    name: &str,
+    pristine: &[u8],
+    (offset, patch): (u32, &[u8]),
+    trust: Option<fn(&Path)>,
+) {
     let mut bytes = pristine.to_vec();
     let at = offset as usize % bytes.len();
     let end = (at + patch.len()).min(bytes.len());
@@ -49,13 +99,18 @@ pub fn open_damaged(open: Open, name: &str, pristine: &[u8], offset: u32, patch:
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join(name);
     std::fs::write(&path, &bytes).expect("write the damaged file");
+    if let Some(trust) = trust {
+        trust(&path);
+    }
     if let Ok(store) = open(&path) {
         read_everything(store.as_ref());
+        if trust.is_none() {
+            write_something(store.as_ref());
+        }
     }
 }
 
-/// Calls every read of `store`, and one write; the answers do not matter, only that each
-/// returns.
+/// Calls every read of `store`; the answers do not matter, only that each returns.
 pub fn read_everything(store: &dyn LogBackend) {
     let all = LogQuery {
         limit: Some(10_000),
@@ -96,8 +151,11 @@ pub fn read_everything(store: &dyn LogBackend) {
         let _ = store.day_entries(day, None, 100);
         let _ = store.next_log_day(Some(day));
     }
+}
+
+/// Makes a write and a unit whose transition reads the (maybe damaged) run row.
+pub fn write_something(store: &dyn LogBackend) {
     let _ = store.append(store_core::NewLogEntry::new("s", "k", "p"));
-    // A unit whose transition reads the (maybe damaged) run row inside the write.
     let _ = store.write_unit(
         store_core::WriteUnit::new()
             .transition(RunTransition::new("run", "wf", WorkflowRunStatus::Completed).in_thread("t"))

@@ -54,6 +54,10 @@ pub(crate) enum Command {
     Blob(BlobCommand),
     /// What the store holds: entries, runs per status, days, archive watermark, file sizes.
     Stats,
+    /// Verify everything the store holds, reading all of it: the log's file (SQLite's
+    /// integrity check, redb's page checksums), every blob, every archive file. Exits
+    /// non-zero when anything is damaged
+    Check,
     /// Copy a whole store into a new one (usually of the other backend), verified.
     Migrate(MigrateArgs),
 }

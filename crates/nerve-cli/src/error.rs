@@ -117,7 +117,9 @@ fn hint(err: &StoreError) -> Option<String> {
         StoreError::Corrupt { .. } => {
             "`nerve-store blob verify --all` lists every damaged blob; restore them from a backup"
         }
-        StoreError::CorruptValue { .. } => "the file is damaged: restore it from a backup",
+        StoreError::CorruptValue { .. } | StoreError::Damaged { .. } => {
+            "the file is damaged: `nerve-store check` says what else is; restore it from a backup"
+        }
         StoreError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
             "check the permissions of the store's folder and files"
         }

@@ -680,6 +680,52 @@ fn archive_moves_old_days_out_and_cat_reads_them_back(backend: &str) {
     assert!(text.starts_with("moved 0 entries"), "{text}");
 }
 
+fn check_verifies_the_log_the_blobs_and_the_archive_and_names_damage(backend: &str) {
+    let cli = Cli::new(backend);
+    {
+        let store = cli.store();
+        let old = (0..30)
+            .map(|i| {
+                NewLogEntry::new("w", "s", format!("old {i}")).at(Utc::now() - Duration::days(40))
+            })
+            .collect();
+        store.log.append_batch(old).expect("old entries");
+        store
+            .log
+            .append(NewLogEntry::new("w", "s", "recent"))
+            .expect("recent");
+        store.blobs.write(b"a blob").expect("a blob");
+    }
+    cli.ok(&["archive", "--retain-days", "30"]);
+    let text = cli.ok(&["check"]);
+    assert!(text.contains(": sound"), "{text}");
+    assert!(text.contains("1 blob checked, 0 corrupt"), "{text}");
+    assert!(text.contains("30 entries readable"), "{text}");
+    let [report] = cli.json(&["check"]).try_into().expect("one object");
+    assert_eq!(str_of(&report, "log"), "sound");
+    assert_eq!(u64_of(&report, "archivedEntries"), 30);
+
+    let day_file = std::fs::read_dir(cli.dir.path().join("archive/logs"))
+        .expect("the archive's folder")
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "jsonl"))
+        .expect("a day file");
+    let lines = std::fs::read_to_string(&day_file).expect("the day file");
+    std::fs::write(&day_file, format!("{{\"id\": not json\n{lines}")).expect("damage the day file");
+    let output = cli.run(&["check"]);
+    assert!(!output.status.success(), "damage fails the check");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(&*day_file.file_name().expect("a name").to_string_lossy()),
+        "the damaged file is named: {err}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(": sound"),
+        "what is sound is still reported"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Errors for people.
 
@@ -954,6 +1000,7 @@ store_core::for_each_backend!(
         meta_sets_gets_lists_and_deletes,
         blobs_round_trip_through_files_and_standard_streams,
         archive_moves_old_days_out_and_cat_reads_them_back,
+        check_verifies_the_log_the_blobs_and_the_archive_and_names_damage,
         an_unknown_run_is_one_line_naming_it_and_what_to_do,
         a_bad_digest_is_one_line_quoting_it,
         a_file_that_is_not_a_store_is_named_and_left_alone,

@@ -55,7 +55,7 @@ pub use location::{Backend, DEFAULT_LOCATION, Location};
 pub use migrate::{ContentSummary, for_each_run_page, migrate, summarise};
 pub use store_blob::FsBlobStore;
 pub use store_core::{
-    AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobStore, DEFAULT_QUERY_LIMIT, DaySpan, Digest,
+    AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobStore, Checked, DEFAULT_QUERY_LIMIT, DaySpan, Digest,
     Durability, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance,
     LogQuery, LogStats, LogStore, LogTransfer, MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES,
     MemoryLogStore, NewLogEntry, Order, RunQuery, RunTransition, StoreError, StoreResult,

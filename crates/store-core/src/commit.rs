@@ -292,6 +292,7 @@ pub fn is_engine_failure(err: &StoreError) -> bool {
     match err {
         StoreError::Busy { .. }
         | StoreError::Poisoned { .. }
+        | StoreError::Damaged { .. }
         | StoreError::ReadOnly { .. }
         | StoreError::Backend { .. }
         | StoreError::Io { .. } => true,

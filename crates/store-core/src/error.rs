@@ -100,6 +100,20 @@ pub enum StoreError {
         cause: String,
     },
 
+    /// A store's file is damaged: the engine found pages or rows that are not what it wrote
+    /// (changed, cut short or zeroed behind its back), at open, in a read, or in a `check`.
+    /// Nothing was written by the failed call; the store refuses further writes until it is
+    /// reopened. Restore the file from a backup; what can still be read is readable.
+    #[error("the {backend} file {path} is damaged: {detail}")]
+    Damaged {
+        /// The store's file.
+        path: PathBuf,
+        /// The engine (`"sqlite"`, `"redb"`).
+        backend: &'static str,
+        /// What the engine found, in its own words.
+        detail: String,
+    },
+
     /// A line of an archive file is not an entry: the file was changed or cut short. The
     /// archive refuses to rewrite a day whose file it cannot read whole.
     #[error("{path}:{line}: not an archived log entry: {reason}")]
@@ -354,6 +368,15 @@ impl StoreError {
             E::Poisoned { path, cause } => E::Poisoned {
                 path: path.clone(),
                 cause: cause.clone(),
+            },
+            E::Damaged {
+                path,
+                backend,
+                detail,
+            } => E::Damaged {
+                path: path.clone(),
+                backend,
+                detail: detail.clone(),
             },
             E::ArchiveLine { path, line, reason } => E::ArchiveLine {
                 path: path.clone(),

@@ -16,6 +16,20 @@ pub struct LogStats {
     pub last_day: Option<NaiveDate>,
 }
 
+/// What a check of a store's file found, when it found nothing it could not mend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Checked {
+    /// Every page and row the engine can verify is as it wrote it.
+    Sound,
+    /// The engine's own bookkeeping was wrong and it rebuilt it (redb's allocator state,
+    /// as after a failed commit); every entry is as it was.
+    Repaired {
+        /// What was rebuilt, in the engine's words.
+        what: String,
+    },
+}
+
 /// The entries of one UTC day whose id is at most `through`: what one archive pass copied
 /// out of that day. An entry that lands in the day later (a caller's explicit `ts`) gets a
 /// higher id, so it is outside the span and is not deleted unseen.

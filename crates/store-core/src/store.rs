@@ -235,6 +235,17 @@ pub trait LogMaintenance: LogStore {
     /// # Errors
     /// Engine errors; [`crate::StoreError::Busy`] when another transaction prevents it.
     fn compact(&self) -> StoreResult<()>;
+
+    /// Verifies everything the engine can verify of the store's file, reading all of it
+    /// (SQLite's `integrity_check`; every page checksum and the allocator state of redb),
+    /// without changing any entry: what an operator runs when a file is in doubt, since an
+    /// open reads only what it needs. Costs a read of the whole file.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::Damaged`] naming what is wrong; [`crate::StoreError::Busy`]
+    /// when a transaction of this store (a blob being read) or another process's writer
+    /// prevents it; engine errors.
+    fn check(&self) -> StoreResult<crate::Checked>;
 }
 
 /// What copying a store into another needs beyond a daemon's calls (`nerve_store::migrate`):

@@ -104,9 +104,14 @@ impl BlobStore for RedbBlobStore {
             return Ok(None);
         };
         let chunks = tx.open_table(BLOB_CHUNKS).context(context())?;
+        let path = self.engine.path().to_owned();
+        let doing = context();
         let reader = ChunkedReader::new(move |seq| {
-            let chunk = chunks.get((blob_id, seq)).map_err(io::Error::other)?;
-            Ok(chunk.map(|data| data.value().to_vec()))
+            crate::engine::contain(&path, &doing, || {
+                let chunk = chunks.get((blob_id, seq)).context(&doing)?;
+                Ok(chunk.map(|data| data.value().to_vec()))
+            })
+            .map_err(io::Error::other)
         });
         Ok(Some(Box::new(VerifyingReader::new(reader, *digest))))
     }

@@ -8,7 +8,15 @@
 //! the disk: a read-only one, or, when redb wants the file repaired first (as after a
 //! failed commit in the multi-process mode), one that repairs it, used for reads only.
 //! Writes stay refused until the store is reopened.
+//!
+//! redb trusts a file that was shut down cleanly (the store does not read the whole file at
+//! every open), and panics on some pages damaged behind its back. Every call into redb runs
+//! in [`contain`], which turns such a panic into [`StoreError::Damaged`] and poisons the
+//! handle as a failed write does. redb's transactions unwind cleanly (a write transaction
+//! dropped by a panic marks the file for repair at its next open).
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
 
@@ -63,15 +71,22 @@ pub(crate) struct Engine {
     options: RedbOptions,
     /// Written when the handle is replaced (poisoning) or needed alone (`compact`).
     state: RwLock<State>,
+    /// Whether the file is sealed when this handle closes cleanly ([`crate::seal`]).
+    seals: bool,
 }
 
 impl Engine {
-    /// Opens (or creates) the database at `path` and checks its schema.
+    /// Opens (or creates) the database at `path` and checks its schema; checks the whole
+    /// file as it opens unless it is as this store left it ([`crate::seal`]).
     pub(crate) fn open(path: &Path, options: &RedbOptions) -> StoreResult<Self> {
+        let mut checked = options.clone();
+        checked.verify_on_open |= !crate::seal::is_sealed(path);
+        let db = contain(path, "opening the file", || open_database(path, &checked))?;
         Ok(Engine {
             path: path.to_owned(),
             options: options.clone(),
-            state: RwLock::new(State::Open(open_database(path, options)?)),
+            state: RwLock::new(State::Open(db)),
+            seals: true,
         })
     }
 
@@ -90,6 +105,7 @@ impl Engine {
             path: path.to_owned(),
             options: options.clone(),
             state: RwLock::new(State::Open(db)),
+            seals: false,
         })
     }
 
@@ -121,13 +137,16 @@ impl Engine {
         durability: redb::Durability,
         work: impl FnOnce(&WriteTransaction) -> StoreResult<(T, bool)>,
     ) -> StoreResult<T> {
-        let tx = self.begin_write(context, durability)?;
-        let (value, commit) = work(&tx).map_err(|err| self.check(err))?;
-        if commit {
-            tx.commit()
-                .map_err(|err| self.check(engine_error(format!("committing {context}"), err)))?;
-        }
-        Ok(value)
+        contain(&self.path, context, || {
+            let tx = self.begin_write(context, durability)?;
+            let (value, commit) = work(&tx)?;
+            if commit {
+                tx.commit()
+                    .map_err(|err| engine_error(format!("committing {context}"), err))?;
+            }
+            Ok(value)
+        })
+        .map_err(|err| self.check(err))
     }
 
     /// Begins a write transaction with `durability`.
@@ -166,11 +185,16 @@ impl Engine {
         &self,
         work: impl Fn(&ReadTransaction) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        match self.begin_read().and_then(|tx| work(&tx)) {
+        let attempt = || {
+            contain(&self.path, "reading", || {
+                self.begin_read().and_then(|tx| work(&tx))
+            })
+        };
+        match attempt() {
             Err(err) if self.latched(&err) => {
                 let err = self.check(err);
                 // Served by the read-only handle if there is one; its error otherwise.
-                self.begin_read().and_then(|tx| work(&tx)).map_err(|_| err)
+                attempt().map_err(|_| err)
             }
             other => other.map_err(|err| self.check(err)),
         }
@@ -217,17 +241,20 @@ impl Engine {
         let result = {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
             match &mut *state {
-                State::Open(db) => work(db),
+                State::Open(db) => contain(&self.path, "working on the whole file", || work(db)),
                 State::Poisoned { cause, .. } => return Err(self.poisoned(cause)),
             }
         };
         result.map_err(|err| self.check(err))
     }
 
-    /// Whether `err` is redb's latched I/O failure, or the I/O failure that latches it.
+    /// Whether `err` is redb's latched I/O failure, or the I/O failure that latches it, or
+    /// damage redb gave up on: what poisons the handle.
     fn latched(&self, err: &StoreError) -> bool {
-        let StoreError::Backend { source, .. } = err else {
-            return false;
+        let source = match err {
+            StoreError::Damaged { .. } => return true,
+            StoreError::Backend { source, .. } => source,
+            _ => return false,
         };
         matches!(
             source.downcast_ref::<redb::Error>(),
@@ -237,28 +264,116 @@ impl Engine {
 
     /// `err` as the caller gets it: when it is an I/O failure that redb has latched, the
     /// handle is poisoned (closed, and replaced by a read-only one) and the error is
-    /// [`StoreError::Poisoned`], naming the failure.
+    /// [`StoreError::Poisoned`], naming the failure. Damage poisons the handle the same way,
+    /// and the caller gets the [`StoreError::Damaged`] that says what was found.
     pub(crate) fn check(&self, err: StoreError) -> StoreError {
         if !self.latched(&err) {
             return err;
         }
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         if let State::Poisoned { cause, .. } = &*state {
-            return self.poisoned(cause);
+            return match err {
+                StoreError::Damaged { .. } => err,
+                _ => self.poisoned(cause),
+            };
         }
         let cause = error_chain(&err);
         // Closing the failed handle releases its file locks, which a read-only handle needs.
-        *state = State::Poisoned {
-            cause: cause.clone(),
-            reader: None,
-        };
+        close(std::mem::replace(
+            &mut *state,
+            State::Poisoned {
+                cause: cause.clone(),
+                reader: None,
+            },
+        ));
         let reader = Reader::open(&self.path, &self.options);
         *state = State::Poisoned {
             cause: cause.clone(),
             reader,
         };
-        self.poisoned(&cause)
+        match err {
+            StoreError::Damaged { .. } => err,
+            _ => self.poisoned(&cause),
+        }
     }
+}
+
+impl Drop for Engine {
+    /// Closes the file. redb writes as it closes, and on a damaged file that can panic:
+    /// the panic stays in [`close`], since a store never panics on a damaged file (and a
+    /// panic from a drop during another panic aborts the program).
+    fn drop(&mut self) {
+        let state = std::mem::replace(
+            self.state.get_mut().unwrap_or_else(|p| p.into_inner()),
+            State::Poisoned {
+                cause: String::new(),
+                reader: None,
+            },
+        );
+        let clean = matches!(state, State::Open(_));
+        if close(state) && clean && self.seals {
+            crate::seal::seal(&self.path);
+        } else if self.seals {
+            crate::seal::break_seal(&self.path);
+        }
+    }
+}
+
+/// Closes the handles of `state`, a panic of redb's while closing a damaged file included;
+/// whether they closed without one, and without an error.
+fn close(state: State) -> bool {
+    catch_unwind(AssertUnwindSafe(move || match state {
+        State::Open(db) => db.close().is_ok(),
+        State::Poisoned { .. } => {
+            drop(state);
+            false
+        }
+    }))
+    .unwrap_or(false)
+}
+
+/// Runs `work` (calls into redb on the file at `path`), and turns redb's report of a
+/// corrupted file, and a panic in it, into [`StoreError::Damaged`]: redb panics on some
+/// pages damaged behind its back rather than report them. `doing` says what the call was
+/// for.
+pub(crate) fn contain<T>(
+    path: &Path,
+    doing: &str,
+    work: impl FnOnce() -> StoreResult<T>,
+) -> StoreResult<T> {
+    let damaged = |detail| StoreError::Damaged {
+        path: path.to_owned(),
+        backend: "redb",
+        detail,
+    };
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(Err(StoreError::Backend {
+            backend: "redb",
+            context,
+            source,
+        })) => Err(match source.downcast_ref::<redb::Error>() {
+            Some(redb::Error::Corrupted(found)) => damaged(format!("{found} (while {context})")),
+            _ => StoreError::Backend {
+                backend: "redb",
+                context,
+                source,
+            },
+        }),
+        Ok(result) => result,
+        Err(panic) => Err(damaged(format!(
+            "redb gave up while {doing}: {}",
+            panic_message(&*panic)
+        ))),
+    }
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
 }
 
 /// An error and its sources as one sentence.

@@ -9,9 +9,13 @@
 //!   ([`RedbOptions`]: `group_commit`).
 //! - Concurrency: `Send + Sync`; reads run on snapshots beside the writer; by default a
 //!   second process may open the same file and read and write (`ConcurrencyMode::MultiWriter`).
-//! - Safety: the file's identity and schema version are checked at open, its pages are
-//!   verified at open (redb may panic on an unverified damaged file), and a value that does
-//!   not decode is a [`store_core::StoreError::CorruptValue`] naming the table and key.
+//! - Safety: the file's identity and schema version are checked at open. Its pages are
+//!   verified at open unless the file is as this store left it when it last closed it
+//!   cleanly (`FILE.sealed` beside it says so), and redb verifies and repairs it after an
+//!   unclean shutdown, so an open after a clean shutdown reads a few pages at any size. A
+//!   damaged page met later (redb panics on some) is a [`store_core::StoreError::Damaged`];
+//!   a value that does not decode is a [`store_core::StoreError::CorruptValue`] naming the
+//!   table and key.
 
 mod blobs;
 mod create;
@@ -32,6 +36,7 @@ pub mod schema;
 #[cfg(not(feature = "conformance"))]
 #[allow(unreachable_pub)]
 mod schema;
+mod seal;
 mod write;
 
 pub use blobs::RedbBlobStore;

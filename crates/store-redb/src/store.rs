@@ -219,6 +219,24 @@ impl LogMaintenance for RedbLogStore {
         self.compact_database()
     }
 
+    fn check(&self) -> StoreResult<store_core::Checked> {
+        let path = self.engine.path().display().to_string();
+        self.engine.exclusive(|db| match db.check_integrity() {
+            Ok(true) => Ok(store_core::Checked::Sound),
+            Ok(false) => Ok(store_core::Checked::Repaired {
+                what: "redb's allocator state (its record of free pages); every table verified"
+                    .into(),
+            }),
+            Err(err @ redb::DatabaseError::TransactionInProgress) => {
+                Err(store_core::StoreError::Busy {
+                    context: format!("checking {path} while a blob of this store is being read"),
+                    source: Box::new(err),
+                })
+            }
+            Err(err) => Err(crate::error::engine_error(format!("checking {path}"), err)),
+        })
+    }
+
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
         check_meta_pairs(meta)?;
         // Deletions are what the archive relies on: always on the disk when they return.

@@ -49,3 +49,46 @@ fn an_exclusive_store_refuses_a_second_opener_as_busy() {
     let err = RedbLogStore::open(&path).expect_err("a second opener");
     assert!(matches!(err, StoreError::Busy { .. }), "{err}");
 }
+
+/// A store that closed cleanly and whose file is as it left it opens without a check of the
+/// whole file; damage behind that (a failing disk) is met by the reads that reach it, as a
+/// typed error, and the store then refuses writes.
+#[test]
+fn a_trusted_file_opens_unchecked_and_damage_in_it_is_an_error_when_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.redb");
+    let store = RedbLogStore::open(&path).expect("create");
+    let batch = (0..4000)
+        .map(|i| NewLogEntry::new("s", "k", format!("entry {i} {}", "x".repeat(200))))
+        .collect();
+    store.append_batch(batch).expect("fill pages");
+    drop(store);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let (from, to) = (bytes.len() * 3 / 10, bytes.len() * 6 / 10);
+    for (i, byte) in bytes[from..to].iter_mut().enumerate() {
+        *byte = u8::try_from(i * 31 % 251).expect("below 251");
+    }
+    std::fs::write(&path, &bytes).expect("damage the middle");
+
+    store_redb::harness::seal_as_closed_cleanly(&path);
+    let store = RedbLogStore::open(&path).expect("a trusted file opens unchecked");
+    let everything = LogQuery {
+        limit: Some(usize::MAX),
+        ..LogQuery::default()
+    };
+    let err = store
+        .query(&everything)
+        .expect_err("the damaged pages are read");
+    assert!(
+        matches!(
+            err,
+            StoreError::Damaged { .. } | StoreError::CorruptValue { .. }
+        ),
+        "{err}"
+    );
+    drop(store);
+
+    std::fs::write(&path, &bytes).expect("the same damage, not trusted");
+    let err = RedbLogStore::open(&path).expect_err("an untrusted file is checked whole");
+    assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+}

@@ -1,6 +1,8 @@
 //! SQLite's errors as [`StoreError`]s, in one place: every engine call of the backend goes
 //! through [`Context`], so a lock time-out is [`StoreError::Busy`] wherever it strikes.
 
+use std::path::Path;
+
 use rusqlite::ErrorCode;
 use store_core::{StoreError, StoreResult};
 
@@ -37,5 +39,30 @@ impl<T> Context<T> for Result<T, rusqlite::Error> {
 
     fn with_context<S: Into<String>>(self, context: impl FnOnce() -> S) -> StoreResult<T> {
         self.map_err(|err| engine_error(context(), err))
+    }
+}
+
+/// `err` as met on the store at `path`: SQLite's report of a damaged file (a malformed
+/// page, a file that stopped being a database) becomes [`StoreError::Damaged`], naming the
+/// file; every other error is unchanged.
+pub(crate) fn on_file(path: &Path, err: StoreError) -> StoreError {
+    let StoreError::Backend {
+        backend: "sqlite",
+        context,
+        source,
+    } = &err
+    else {
+        return err;
+    };
+    let Some(engine) = source.downcast_ref::<rusqlite::Error>() else {
+        return err;
+    };
+    match engine.sqlite_error_code() {
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Damaged {
+            path: path.to_owned(),
+            backend: "sqlite",
+            detail: format!("{engine} (while {context})"),
+        },
+        _ => err,
     }
 }

@@ -22,7 +22,7 @@ use store_core::{
     kit::{check_meta_pairs, now_millis, prepare_unit},
 };
 
-use crate::error::{Context, engine_error};
+use crate::error::{Context, engine_error, on_file};
 use crate::open::Connections;
 use crate::options::SqliteOptions;
 use crate::read::{
@@ -80,8 +80,9 @@ impl SqliteLogStore {
     /// # Errors
     /// As [`SqliteLogStore::open`].
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<Self> {
+        let path = path.as_ref();
         Ok(SqliteLogStore {
-            conns: Connections::open(path.as_ref(), options)?,
+            conns: Connections::open(path, options).map_err(|err| on_file(path, err))?,
         })
     }
 
@@ -98,18 +99,21 @@ impl SqliteLogStore {
         work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut conn = self.conns.writer();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .with_context(|| format!("starting a transaction for {context}"))?;
-        let value = work(&tx)?;
-        tx.commit()
-            .with_context(|| format!("committing {context}"))?;
-        Ok(value)
+        let written = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .with_context(|| format!("starting a transaction for {context}"))?;
+            let value = work(&tx)?;
+            tx.commit()
+                .with_context(|| format!("committing {context}"))?;
+            Ok(value)
+        })();
+        written.map_err(|err| on_file(self.path(), err))
     }
 
     fn read<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let reader = self.conns.reader()?;
-        work(&reader)
+        work(&reader).map_err(|err| on_file(self.path(), err))
     }
 }
 
@@ -118,7 +122,9 @@ impl LogStore for SqliteLogStore {
         if unit.is_empty() {
             return Ok(Vec::new());
         }
-        self.conns.submit(prepare_unit(unit, now_millis())?)
+        self.conns
+            .submit(prepare_unit(unit, now_millis())?)
+            .map_err(|err| on_file(self.path(), err))
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
@@ -362,6 +368,29 @@ impl LogMaintenance for SqliteLogStore {
         let conn = self.conns.writer();
         conn.execute_batch("VACUUM")
             .with_context(|| format!("compacting {}", self.path().display()))
+    }
+
+    fn check(&self) -> StoreResult<store_core::Checked> {
+        /// The most problems SQLite lists before it stops looking.
+        const PROBLEMS: u32 = 20;
+        let problems: Vec<String> = self.read(|conn| {
+            let context = || format!("checking {}", self.path().display());
+            let mut statement = conn
+                .prepare(&format!("PRAGMA integrity_check({PROBLEMS})"))
+                .with_context(context)?;
+            let rows = statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .with_context(context)?;
+            rows.collect::<Result<_, _>>().with_context(context)
+        })?;
+        if problems == ["ok"] {
+            return Ok(store_core::Checked::Sound);
+        }
+        Err(store_core::StoreError::Damaged {
+            path: self.path().to_owned(),
+            backend: "sqlite",
+            detail: format!("integrity_check found: {}", problems.join("; ")),
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod archive;
 mod blob;
+mod check;
 mod logs;
 mod meta;
 mod migrate;
@@ -52,6 +53,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
             blob::run(&store, command, &mut out)
         }
         Command::Stats => stats::run(&open_existing(store)?, &mut out),
+        Command::Check => check::run(&open_existing(store)?, &mut out),
         Command::Migrate(args) => migrate::run(&args, &mut out),
     }
 }

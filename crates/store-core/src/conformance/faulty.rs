@@ -130,6 +130,9 @@ impl LogMaintenance for Faulty<'_> {
     fn compact(&self) -> StoreResult<()> {
         self.call("compact", || self.inner.compact())
     }
+    fn check(&self) -> StoreResult<crate::Checked> {
+        self.call("check", || self.inner.check())
+    }
 }
 
 impl LogTransfer for Faulty<'_> {

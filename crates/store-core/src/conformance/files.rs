@@ -2,15 +2,34 @@
 //! store without touching it, and a damaged file is an error, never a panic.
 //!
 //! The cases find the store's file as the one file an opened-then-closed store leaves in
-//! its folder (SQLite's `-wal` and `-shm` are gone once it is closed cleanly).
+//! its folder (SQLite's `-wal` and `-shm` are gone once it is closed cleanly), beside small
+//! files named after it (redb's `.sealed`, which says it was closed cleanly).
 
 use std::path::{Path, PathBuf};
 
 use super::{OpenStore, all_entries};
 use crate::{LogQuery, NewLogEntry, StoreError};
 
-/// The files a closed store left in `dir`.
+/// The files a closed store left in `dir`, but for those named after another of them (a
+/// file's companions: `nerve.redb.sealed` beside `nerve.redb`).
 fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let all = every_file_in(dir);
+    all.iter()
+        .filter(|file| {
+            !all.iter().any(|other| {
+                other != *file
+                    && file
+                        .as_os_str()
+                        .to_string_lossy()
+                        .starts_with(&*other.to_string_lossy())
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Every file in `dir`, sorted.
+fn every_file_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("list the store's folder")
         .map(|entry| entry.expect("a folder entry").path())
@@ -100,7 +119,7 @@ pub fn a_garbage_filled_file_is_an_error_not_a_panic(open: OpenStore) {
     assert!(
         matches!(
             &err,
-            StoreError::Backend { .. }
+            StoreError::Damaged { .. }
                 | StoreError::NotAStore { .. }
                 | StoreError::CorruptValue { .. }
         ),
@@ -123,4 +142,30 @@ pub fn an_empty_file_becomes_a_store(open: OpenStore) {
     drop(store);
     let store = open(&dir).expect("it opens again");
     assert_eq!(all_entries(store.as_ref()), vec![entry]);
+}
+
+/// A store file damaged in its middle (pages an open need not read) is reported as
+/// [`StoreError::Damaged`], naming the file, by the open or else by a check: never as
+/// sound.
+pub fn damage_in_the_middle_of_a_file_is_found_by_its_open_or_its_check(open: OpenStore) {
+    let root = tempfile::tempdir().expect("temp dir");
+    let path = closed_store_file(open, root.path(), |store| {
+        let batch = (0..4000)
+            .map(|i| NewLogEntry::new("s", "k", format!("entry {i} {}", "x".repeat(200))))
+            .collect();
+        store.append_batch(batch).expect("fill pages");
+    });
+    let mut bytes = std::fs::read(&path).expect("read");
+    let (from, to) = (bytes.len() * 4 / 10, bytes.len() * 5 / 10);
+    for (i, byte) in bytes[from..to].iter_mut().enumerate() {
+        *byte = u8::try_from(i * 31 % 251).expect("below 251");
+    }
+    std::fs::write(&path, &bytes).expect("damage the middle");
+    let err = open(root.path())
+        .and_then(|store| store.check())
+        .expect_err("damage is found");
+    assert!(
+        matches!(&err, StoreError::Damaged { path: named, .. } if *named == path),
+        "{err}"
+    );
 }

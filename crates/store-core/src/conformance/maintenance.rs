@@ -1,11 +1,11 @@
 //! SPEC 1, maintenance (what the archive needs): a day's entries in id order, page by page
-//! and as a stream; the days that have entries; compacting.
+//! and as a stream; the days that have entries; compacting; checking the file.
 
 use chrono::{Duration, NaiveDate};
 
 use super::log::minutes;
 use super::{Fixture, OpenStore, all_entries};
-use crate::{DaySpan, LogEntry, LogId, LogStats, NewLogEntry, kit::day_stream};
+use crate::{Checked, DaySpan, LogEntry, LogId, LogStats, NewLogEntry, kit::day_stream};
 
 fn on_day(day: i64, minute: i64, payload: &str) -> NewLogEntry {
     NewLogEntry::new("s", "k", payload).at(minutes(day * 24 * 60 + minute))
@@ -177,4 +177,27 @@ pub fn compact_keeps_every_entry_and_id(open: OpenStore) {
     assert!(next.id > kept[49].id && next.id > old[499].id);
     fx.reopen();
     assert_eq!(all_entries(fx.store()).len(), 51);
+}
+
+/// A check of a store that nothing damaged finds it sound, and changes nothing: every entry
+/// stays, and writes go on with the next ids.
+pub fn a_check_finds_a_sound_store_sound_and_changes_nothing(open: OpenStore) {
+    let mut fx = Fixture::new(open);
+    let store = fx.store();
+    let written = store
+        .append_batch((0..300).map(|i| on_day(i / 100, i, "x")).collect())
+        .expect("entries");
+    store.meta_set("k", "v").expect("meta");
+    assert_eq!(store.check().expect("check"), Checked::Sound);
+    assert_eq!(all_entries(store), written);
+    let next = store
+        .append(on_day(4, 0, "after"))
+        .expect("append after the check");
+    assert!(next.id > written[299].id);
+    fx.reopen();
+    assert_eq!(
+        fx.store().check().expect("check after reopening"),
+        Checked::Sound
+    );
+    assert_eq!(all_entries(fx.store()).len(), 301);
 }

@@ -243,6 +243,7 @@ macro_rules! __conformance_capability {
                 opening_creates_missing_folders,
                 a_file_that_is_not_a_store_is_refused_and_left_alone,
                 a_garbage_filled_file_is_an_error_not_a_panic,
+                damage_in_the_middle_of_a_file_is_found_by_its_open_or_its_check,
                 an_empty_file_becomes_a_store,
             }
         }
@@ -322,6 +323,7 @@ macro_rules! __conformance_suite {
                 next_log_day_walks_the_days_with_entries,
                 log_stats_counts_entries_and_finds_the_first_and_last_day,
                 compact_keeps_every_entry_and_id,
+                a_check_finds_a_sound_store_sound_and_changes_nothing,
             }
             import {
                 a_copy_imported_into_an_empty_store_is_observably_the_same,

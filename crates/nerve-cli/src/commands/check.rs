@@ -1,0 +1,72 @@
+//! `check`: everything the store can verify, read whole: the log's file (the engine's own
+//! check), every blob against its digest, every archive file line by line.
+
+use nerve_store::archive::read_archive;
+use nerve_store::chrono::NaiveDate;
+use nerve_store::{Checked, Store, StoreError};
+use serde_json::json;
+
+use crate::error::CliResult;
+use crate::output::{Out, counted, thousands};
+
+pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
+    let log = store.log.check();
+    let blobs = store.blobs.verify_all()?;
+    let archive_dir = super::default_archive_dir(&store.location);
+    let mut archived = 0_u64;
+    let mut archive_damage = None;
+    for entry in read_archive(&archive_dir, NaiveDate::MIN..=NaiveDate::MAX) {
+        match entry {
+            Ok(_) => archived += 1,
+            Err(err) => {
+                archive_damage = Some(err);
+                break;
+            }
+        }
+    }
+
+    let log_verdict = match &log {
+        Ok(Checked::Sound) => "sound".to_owned(),
+        Ok(Checked::Repaired { what }) => format!("repaired {what}"),
+        Ok(other) => format!("{other:?}"),
+        Err(err) => format!("damaged: {err}"),
+    };
+    let archive_verdict = match &archive_damage {
+        None => format!("{} entries readable", thousands(archived)),
+        Some(err) => format!("damaged: {err}"),
+    };
+    if out.json() {
+        out.object(&json!({
+            "store": store.location.to_string(),
+            "log": log_verdict,
+            "blobsChecked": blobs.checked,
+            "blobsCorrupt": blobs.corrupt.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "archive": archive_dir,
+            "archivedEntries": archived,
+            "archiveDamage": archive_damage.as_ref().map(ToString::to_string),
+        }))?;
+    } else {
+        out.line(format!("log      {}: {log_verdict}", store.location))?;
+        out.line(format!(
+            "blobs    {} checked, {} corrupt",
+            counted(blobs.checked, "blob", "blobs"),
+            thousands(blobs.corrupt.len() as u64)
+        ))?;
+        for digest in &blobs.corrupt {
+            out.line(format!("         corrupt {digest}"))?;
+        }
+        out.line(format!(
+            "archive  {}: {archive_verdict}",
+            archive_dir.display()
+        ))?;
+    }
+    out.flush()?;
+    log?;
+    if let Some(first) = blobs.corrupt.first() {
+        return Err(StoreError::Corrupt { digest: *first }.into());
+    }
+    if let Some(err) = archive_damage {
+        return Err(err.into());
+    }
+    Ok(())
+}
