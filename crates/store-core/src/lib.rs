@@ -46,7 +46,7 @@ pub use blob::{BlobHealth, BlobStore, Digest, VerifyReport};
 pub use error::{StoreError, StoreResult};
 pub use import::{ImportBatch, ThreadIndexRow};
 pub use log::{DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order};
-pub use maintenance::{Checked, DaySpan, LogStats};
+pub use maintenance::{Checked, DaySpan, LogStats, RunCounts};
 pub use memory::MemoryLogStore;
 pub use options::Durability;
 pub use range::{MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES, max_ts, min_ts};

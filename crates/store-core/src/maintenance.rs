@@ -3,9 +3,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::log::LogId;
+use crate::run::WorkflowRunStatus;
 
-/// The size and time span of a log, read in one snapshot: what `stats` shows without
-/// reading the log through.
+/// The size and time span of a log and its runs by status, read in one snapshot from
+/// counters and the ends of an index: what `stats` shows without reading the store through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LogStats {
     /// Entries in the store (archived entries are no longer counted).
@@ -14,6 +15,42 @@ pub struct LogStats {
     pub first_day: Option<NaiveDate>,
     /// The last UTC day with entries; `None` for an empty log.
     pub last_day: Option<NaiveDate>,
+    /// The runs in the store, by status.
+    pub runs: RunCounts,
+}
+
+/// How many runs a store holds of each status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunCounts([u64; WorkflowRunStatus::ALL.len()]);
+
+impl RunCounts {
+    /// The runs of `status`.
+    pub fn get(&self, status: WorkflowRunStatus) -> u64 {
+        self.0[slot(status)]
+    }
+
+    /// These counts with `count` runs of `status`.
+    pub fn with(mut self, status: WorkflowRunStatus, count: u64) -> Self {
+        self.0[slot(status)] = count;
+        self
+    }
+
+    /// Every run, whatever its status.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Each status with its runs, in the order of [`WorkflowRunStatus::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = (WorkflowRunStatus, u64)> + '_ {
+        WorkflowRunStatus::ALL.into_iter().zip(self.0)
+    }
+}
+
+fn slot(status: WorkflowRunStatus) -> usize {
+    WorkflowRunStatus::ALL
+        .iter()
+        .position(|s| *s == status)
+        .unwrap_or_default()
 }
 
 /// What a check of a store's file found, when it found nothing it could not mend.

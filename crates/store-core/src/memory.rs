@@ -315,10 +315,17 @@ impl LogMaintenance for MemoryLogStore {
     fn log_stats(&self) -> StoreResult<crate::LogStats> {
         let state = self.state();
         let days = || state.entries.values().map(|e| e.ts.date_naive());
+        let runs = state
+            .runs
+            .values()
+            .fold(crate::RunCounts::default(), |counts, run| {
+                counts.with(run.status, counts.get(run.status) + 1)
+            });
         Ok(crate::LogStats {
             entries: state.entries.len() as u64,
             first_day: days().min(),
             last_day: days().max(),
+            runs,
         })
     }
 

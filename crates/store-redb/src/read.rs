@@ -10,8 +10,9 @@ use store_core::{
 use crate::error::Context;
 use crate::schema::{
     LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow,
-    PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow,
-    THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
+    PAYLOAD_CHUNK, RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD,
+    RUNS_BY_WORKFLOW, RunRow, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND,
+    ThreadRow,
 };
 
 fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -521,10 +522,20 @@ pub(crate) fn log_stats(tx: &ReadTransaction) -> StoreResult<store_core::LogStat
     };
     let first = index.first().context(walk)?;
     let last = index.last().context(walk)?;
+    let mut runs = store_core::RunCounts::default();
+    for item in open(tx, RUN_COUNTS)?.iter().context(walk)? {
+        let (name, n) = item.context(walk)?;
+        let name = name.value();
+        let status = name
+            .parse::<store_core::WorkflowRunStatus>()
+            .map_err(|_| StoreError::corrupt("run_counts", name, "not a run status"))?;
+        runs = runs.with(status, n.value());
+    }
     Ok(store_core::LogStats {
         entries,
         first_day: day(first.map(|(key, _)| key.value()))?,
         last_day: day(last.map(|(key, _)| key.value()))?,
+        runs,
     })
 }
 

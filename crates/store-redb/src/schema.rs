@@ -87,8 +87,14 @@ pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// that deleting the newest entries never lets their ids come back.
 pub const NEXT_LOG_ID_KEY: &str = "next_log_id";
 
-/// The schema this build creates and understands.
-pub const SCHEMA_VERSION: u64 = 1;
+/// status → how many runs have it, kept by every write of a run, so that counting the runs
+/// of each status reads a few rows instead of the status index (schema version 2).
+pub const RUN_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("run_counts");
+
+/// The schema this build creates and understands. Version 1 (without [`RUN_COUNTS`]) is
+/// migrated when opened; an older build refuses a file of version 2, whose counters it
+/// would not keep.
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// A log entry as stored under its id.
 #[derive(Serialize, Deserialize)]
@@ -254,6 +260,7 @@ pub(crate) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::Tab
     tx.open_table(BLOBS)?;
     tx.open_table(BLOB_CHUNKS)?;
     tx.open_table(LOG_PAYLOAD_CHUNKS)?;
+    tx.open_table(RUN_COUNTS)?;
     Ok(())
 }
 
@@ -305,18 +312,44 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
             found: i64::try_from(found).unwrap_or(i64::MAX),
             supported: i64::try_from(SCHEMA_VERSION).unwrap_or(i64::MAX),
         }),
-        Some(SCHEMA_VERSION) if tables.iter().any(|n| n == LOG_PAYLOAD_CHUNKS.name()) => {
+        Some(SCHEMA_VERSION) => {
             // Nothing to migrate: leave the file exactly as it was.
             tx.abort().context(context())
         }
-        Some(SCHEMA_VERSION) => {
-            // A file from before big payloads were chunked: the table they need, empty.
+        Some(1) => {
+            // A file from before big payloads were chunked gets the table they need, empty,
+            // and every version-1 file its run counters, counted once from the index.
             tx.open_table(LOG_PAYLOAD_CHUNKS).context(context())?;
-            tx.commit().context("adding the payload chunk table")
+            count_runs_into_counters(&tx).context("counting the runs for their counters")?;
+            tx.open_table(STORE_INFO)
+                .and_then(|mut info| {
+                    info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
+                    Ok(())
+                })
+                .context("writing the schema version")?;
+            tx.commit().context("migrating to schema 2")
         }
         other => Err(not_a_store(
             path,
             format!("its schema version {other:?} is unknown"),
         )),
     }
+}
+
+/// Fills [`RUN_COUNTS`] from the status index, one status prefix at a time.
+fn count_runs_into_counters(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    use redb::ReadableTable;
+    let by_status = tx.open_table(RUNS_BY_STATUS)?;
+    let mut counts = tx.open_table(RUN_COUNTS)?;
+    for status in store_core::WorkflowRunStatus::ALL {
+        let name = status.as_str();
+        let n = by_status
+            .range((name, i64::MIN, "")..)?
+            .take_while(|item| item.as_ref().is_ok_and(|(key, _)| key.value().0 == name))
+            .count() as u64;
+        if n > 0 {
+            counts.insert(name, n)?;
+        }
+    }
+    Ok(())
 }

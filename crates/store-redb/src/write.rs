@@ -7,7 +7,7 @@ use store_core::{DaySpan, LogEntry, LogId, StoreResult, WorkflowRun, kit::UnitTx
 use crate::error::Context;
 use crate::schema::{
     BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
-    LOGS_BY_TS, LogRow, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK, RUNS, RUNS_BY_CREATED,
+    LOGS_BY_TS, LogRow, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK, RUN_COUNTS, RUNS, RUNS_BY_CREATED,
     RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO, THREAD_MESSAGES,
     THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow, encode,
 };
@@ -253,6 +253,16 @@ pub(crate) fn write_run(
             }
         }
         by_status.insert((run.status.as_str(), created, id), ())?;
+        let moved_from = previous.map(|old| old.status);
+        if moved_from != Some(run.status) {
+            let mut counts = tx.open_table(RUN_COUNTS)?;
+            if let Some(old) = moved_from {
+                let n = counts.get(old.as_str())?.map_or(0, |n| n.value());
+                counts.insert(old.as_str(), n.saturating_sub(1))?;
+            }
+            let n = counts.get(run.status.as_str())?.map_or(0, |n| n.value());
+            counts.insert(run.status.as_str(), n + 1)?;
+        }
         Ok(())
     };
     write().with_context(|| format!("writing run {:?}", run.run_id))

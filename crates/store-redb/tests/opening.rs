@@ -92,3 +92,49 @@ fn a_trusted_file_opens_unchecked_and_damage_in_it_is_an_error_when_read() {
     let err = RedbLogStore::open(&path).expect_err("an untrusted file is checked whole");
     assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
 }
+
+/// A file of schema 1 (no run counters) is migrated when opened: the counters count the
+/// runs the file holds, and go on from there.
+#[test]
+fn a_schema_1_file_gets_run_counters_that_count_what_it_holds() {
+    use store_core::{LogMaintenance, RunTransition, WorkflowRunStatus};
+    use store_redb::schema::{RUN_COUNTS, SCHEMA_VERSION_KEY, STORE_INFO};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.redb");
+    let store = RedbLogStore::open(&path).expect("create");
+    for (run, to) in [
+        ("a", WorkflowRunStatus::Queued),
+        ("b", WorkflowRunStatus::Started),
+        ("c", WorkflowRunStatus::Started),
+        ("c", WorkflowRunStatus::Completed),
+    ] {
+        store
+            .transition_run(RunTransition::new(run, "wf", to))
+            .expect("a transition");
+    }
+    let stats = store.log_stats().expect("stats");
+    drop(store);
+
+    let raw = redb::Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(&path)
+        .expect("a raw handle");
+    let tx = raw.begin_write().expect("begin");
+    tx.delete_table(RUN_COUNTS).expect("what schema 1 lacked");
+    tx.open_table(STORE_INFO)
+        .expect("info")
+        .insert(SCHEMA_VERSION_KEY, 1)
+        .expect("schema 1");
+    tx.commit().expect("commit");
+    drop(raw);
+
+    let store = RedbLogStore::open(&path).expect("a schema 1 file opens");
+    assert_eq!(store.log_stats().expect("stats"), stats);
+    store
+        .transition_run(RunTransition::new("a", "wf", WorkflowRunStatus::Started))
+        .expect("a transition after the migration");
+    let runs = store.log_stats().expect("stats").runs;
+    assert_eq!(runs.get(WorkflowRunStatus::Queued), 0);
+    assert_eq!(runs.get(WorkflowRunStatus::Started), 2);
+    assert_eq!(runs.get(WorkflowRunStatus::Completed), 1);
+}

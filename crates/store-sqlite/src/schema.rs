@@ -12,9 +12,41 @@ use crate::error::{Context, engine_error};
 /// another program's database.
 pub(crate) const APPLICATION_ID: i64 = 0x6e65_7276;
 
-/// `PRAGMA user_version` of the schema this build creates and understands. Version 1 (the
-/// same tables without row checksums) is migrated when opened.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+/// `PRAGMA user_version` of the schema this build creates and understands. Versions 1 (the
+/// same tables without row checksums) and 2 (without counters) are migrated when opened.
+pub(crate) const SCHEMA_VERSION: i64 = 3;
+
+/// What schema version 3 adds to version 2: `counts`, the number of entries (`logs`) and of
+/// runs of each status (`runs:STATUS`), kept by triggers in the transaction of every insert,
+/// update and delete, whatever path wrote it (a unit, an import, `delete_days`), so that
+/// `log_stats` reads counters instead of counting rows.
+pub(crate) const SCHEMA_V3_COUNTS: &str = "
+CREATE TABLE counts (
+    name TEXT PRIMARY KEY NOT NULL,
+    n    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO counts (name, n) SELECT 'logs', count(*) FROM logs;
+INSERT INTO counts (name, n) SELECT 'runs:' || status, count(*) FROM runs GROUP BY status;
+CREATE TRIGGER logs_count_insert AFTER INSERT ON logs BEGIN
+    UPDATE counts SET n = n + 1 WHERE name = 'logs';
+END;
+CREATE TRIGGER logs_count_delete AFTER DELETE ON logs BEGIN
+    UPDATE counts SET n = n - 1 WHERE name = 'logs';
+END;
+CREATE TRIGGER runs_count_insert AFTER INSERT ON runs BEGIN
+    INSERT INTO counts (name, n) VALUES ('runs:' || NEW.status, 1)
+        ON CONFLICT (name) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER runs_count_update AFTER UPDATE OF status ON runs
+    WHEN OLD.status IS NOT NEW.status BEGIN
+    UPDATE counts SET n = n - 1 WHERE name = 'runs:' || OLD.status;
+    INSERT INTO counts (name, n) VALUES ('runs:' || NEW.status, 1)
+        ON CONFLICT (name) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER runs_count_delete AFTER DELETE ON runs BEGIN
+    UPDATE counts SET n = n - 1 WHERE name = 'runs:' || OLD.status;
+END;
+";
 
 /// Schema version 2.
 ///
@@ -203,6 +235,10 @@ pub(crate) fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<(
         crate::migrate::v1_to_v2(&tx).map_err(|err| {
             engine_error(format!("migrating {} to schema 2", path.display()), err)
         })?;
+    }
+    if version < 3 {
+        tx.execute_batch(SCHEMA_V3_COUNTS)
+            .map_err(|err| engine_error(format!("adding counters to {}", path.display()), err))?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)

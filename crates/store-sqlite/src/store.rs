@@ -316,18 +316,38 @@ impl LogMaintenance for SqliteLogStore {
     }
 
     fn log_stats(&self) -> StoreResult<store_core::LogStats> {
-        // Three subqueries, so that min and max are each one seek of the day index.
+        // One snapshot: the counters, and min and max as one seek of the day index each.
         let sql = format!(
-            "SELECT (SELECT count(*) FROM logs), (SELECT min({DAY_EXPR}) FROM logs), \
+            "SELECT (SELECT n FROM counts WHERE name = 'logs'), (SELECT min({DAY_EXPR}) FROM logs), \
              (SELECT max({DAY_EXPR}) FROM logs)"
         );
-        let (entries, first, last): (i64, Option<i64>, Option<i64>) = self.read(|conn| {
-            conn.prepare_cached(&sql)
+        let (entries, first, last, per_status) = self.read(|conn| {
+            let tx = conn.unchecked_transaction().context("starting a read")?;
+            let (entries, first, last): (Option<i64>, Option<i64>, Option<i64>) = tx
+                .prepare_cached(&sql)
                 .and_then(|mut stmt| {
                     stmt.query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
                 })
-                .context("counting the log")
+                .context("reading the log's counters")?;
+            let per_status: Vec<(String, i64)> = tx
+                .prepare_cached("SELECT name, n FROM counts WHERE name LIKE 'runs:%'")
+                .and_then(|mut stmt| {
+                    stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                        .collect()
+                })
+                .context("reading the run counters")?;
+            Ok((entries, first, last, per_status))
         })?;
+        let mut runs = store_core::RunCounts::default();
+        for (name, n) in per_status {
+            let status = name
+                .strip_prefix("runs:")
+                .and_then(|status| status.parse::<store_core::WorkflowRunStatus>().ok())
+                .ok_or_else(|| {
+                    store_core::StoreError::corrupt("counts", &name, "no such status")
+                })?;
+            runs = runs.with(status, u64::try_from(n).unwrap_or_default());
+        }
         let day = |number: Option<i64>| {
             number
                 .map(|n| {
@@ -338,9 +358,12 @@ impl LogMaintenance for SqliteLogStore {
                 .transpose()
         };
         Ok(store_core::LogStats {
-            entries: u64::try_from(entries).unwrap_or_default(),
+            entries: entries
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or_default(),
             first_day: day(first)?,
             last_day: day(last)?,
+            runs,
         })
     }
 

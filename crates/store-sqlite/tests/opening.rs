@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 use store_core::Durability;
-use store_core::{LogStore, NewLogEntry, StoreError};
+use store_core::{LogMaintenance, LogStore, NewLogEntry, StoreError};
 use store_sqlite::{SqliteLogStore, SqliteOptions};
 
 #[test]
@@ -23,8 +23,9 @@ fn full_durability_opens_and_keeps_what_it_wrote() {
     assert_eq!(all, vec![entry]);
 }
 
-/// A file of schema 1 (no row checksums) is migrated when opened: every row keeps its
-/// content, gains its checksum, and is read back checked; the next open changes nothing.
+/// A file of schema 1 (no row checksums, no counters) is migrated when opened: every row
+/// keeps its content, gains its checksum, and is read back checked; the counters count what
+/// the file holds; the next open changes nothing.
 #[test]
 fn a_schema_1_file_is_migrated_to_row_checksums() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -52,12 +53,16 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
         .expect("a message");
     store.meta_set("k", "v").expect("meta");
     let before = store_core::conformance::observable_state(&store, &["t"]);
+    let stats = store.log_stats().expect("stats");
     drop(store);
 
-    // What schema 1 was: the same tables without their checksums.
+    // What schema 1 was: the same tables without their checksums (and without counters).
     let conn = Connection::open(&path).expect("raw connection");
     conn.execute_batch(
-        "DROP INDEX logs_by_day; ALTER TABLE logs DROP COLUMN day;
+        "DROP TRIGGER logs_count_insert; DROP TRIGGER logs_count_delete;
+         DROP TRIGGER runs_count_insert; DROP TRIGGER runs_count_update;
+         DROP TRIGGER runs_count_delete; DROP TABLE counts;
+         DROP INDEX logs_by_day; ALTER TABLE logs DROP COLUMN day;
          ALTER TABLE logs DROP COLUMN big_payload;
          CREATE INDEX logs_by_day ON logs
              ((ts - (ts % 86400000 + 86400000) % 86400000) / 86400000, id);
@@ -77,12 +82,17 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
         store_core::conformance::all_entries(&store)[..entries.len()],
         entries[..]
     );
+    assert_eq!(
+        store.log_stats().expect("stats"),
+        stats,
+        "the counters start from what the file holds"
+    );
     drop(store);
     let conn = Connection::open(&path).expect("raw connection");
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let unchecked: i64 = conn
         .query_row("SELECT count(*) FROM logs WHERE crc = 0", [], |row| {
             row.get(0)

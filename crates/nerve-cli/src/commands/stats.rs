@@ -2,40 +2,24 @@
 
 use std::path::{Path, PathBuf};
 
+use nerve_store::Store;
 use nerve_store::archive::WATERMARK_KEY;
-use nerve_store::{Store, WorkflowRunStatus, for_each_run_page};
 use serde_json::json;
 
 use crate::error::CliResult;
 use crate::output::{Out, human_bytes, thousands};
 
-/// How many runs the store holds of each status, in the order of `WorkflowRunStatus::ALL`,
-/// counted a page of runs at a time so that memory does not grow with the runs.
-fn count_runs(store: &Store) -> CliResult<[u64; WorkflowRunStatus::ALL.len()]> {
-    let mut counts = [0; WorkflowRunStatus::ALL.len()];
-    for_each_run_page(store.log.as_ref(), |page| {
-        for run in &page {
-            if let Some(slot) = WorkflowRunStatus::ALL.iter().position(|s| *s == run.status) {
-                counts[slot] += 1;
-            }
-        }
-        Ok(())
-    })?;
-    Ok(counts)
-}
-
 pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
     let log = store.log.log_stats()?;
-    let counts = count_runs(store)?;
-    let runs = counts.iter().sum::<u64>();
-    let per_status: Vec<(String, u64)> = WorkflowRunStatus::ALL
-        .into_iter()
-        .zip(counts)
+    let runs = log.runs.total();
+    let per_status: Vec<(String, u64)> = log
+        .runs
+        .iter()
         .map(|(status, n)| (status.to_string(), n))
         .collect();
-    let active = WorkflowRunStatus::ALL
-        .into_iter()
-        .zip(counts)
+    let active = log
+        .runs
+        .iter()
         .filter(|(status, _)| status.is_active())
         .map(|(_, n)| n)
         .sum::<u64>();

@@ -5,7 +5,10 @@ use chrono::{Duration, NaiveDate};
 
 use super::log::minutes;
 use super::{Fixture, OpenStore, all_entries};
-use crate::{Checked, DaySpan, LogEntry, LogId, LogStats, NewLogEntry, kit::day_stream};
+use crate::{
+    Checked, DaySpan, LogEntry, LogId, LogStats, NewLogEntry, RunCounts, RunTransition,
+    WorkflowRunStatus, WriteUnit, kit::day_stream,
+};
 
 fn on_day(day: i64, minute: i64, payload: &str) -> NewLogEntry {
     NewLogEntry::new("s", "k", payload).at(minutes(day * 24 * 60 + minute))
@@ -130,6 +133,7 @@ pub fn log_stats_counts_entries_and_finds_the_first_and_last_day(open: OpenStore
         entries: 23,
         first_day: Some(day(-2)),
         last_day: Some(day(9)),
+        runs: RunCounts::default(),
     };
     assert_eq!(store.log_stats().expect("stats"), expected);
     store
@@ -145,6 +149,7 @@ pub fn log_stats_counts_entries_and_finds_the_first_and_last_day(open: OpenStore
         entries: 21,
         first_day: Some(day(4)),
         last_day: Some(day(4)),
+        runs: RunCounts::default(),
     };
     assert_eq!(store.log_stats().expect("stats"), after_delete);
     assert_eq!(all_entries(store).len(), 21);
@@ -200,4 +205,49 @@ pub fn a_check_finds_a_sound_store_sound_and_changes_nothing(open: OpenStore) {
         Checked::Sound
     );
     assert_eq!(all_entries(fx.store()).len(), 301);
+}
+
+/// `log_stats` counts the runs of each status as they move, and a refused transition or
+/// unit moves nothing; the counts survive reopening.
+pub fn log_stats_counts_runs_by_status_as_they_move(open: OpenStore) {
+    use WorkflowRunStatus::{Completed, Failed, Queued, Started};
+    let mut fx = Fixture::new(open);
+    let store = fx.store();
+    let step = |run: &str, to| {
+        store
+            .transition_run(RunTransition::new(run, "wf", to))
+            .expect("a valid transition");
+    };
+    for (run, path) in [
+        ("a", &[Queued, Started, Completed][..]),
+        ("b", &[Started][..]),
+        ("c", &[Queued][..]),
+        ("d", &[Started, Failed][..]),
+        ("e", &[Queued, Started][..]),
+    ] {
+        for to in path {
+            step(run, *to);
+        }
+    }
+    store
+        .transition_run(RunTransition::new("a", "wf", Started))
+        .expect_err("completed is final");
+    store
+        .write_unit(
+            WriteUnit::new()
+                .transition(RunTransition::new("c", "wf", Started))
+                .transition(RunTransition::new("b", "wf", Queued)),
+        )
+        .expect_err("a unit with an invalid transition writes nothing");
+    let expected = RunCounts::default()
+        .with(Queued, 1)
+        .with(Started, 2)
+        .with(Completed, 1)
+        .with(Failed, 1);
+    let stats = store.log_stats().expect("stats");
+    assert_eq!(stats.runs, expected);
+    assert_eq!(stats.runs.total(), 5);
+    assert_eq!(stats.entries, all_entries(store).len() as u64);
+    fx.reopen();
+    assert_eq!(fx.store().log_stats().expect("stats").runs, expected);
 }

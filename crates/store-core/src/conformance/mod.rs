@@ -322,6 +322,7 @@ macro_rules! __conformance_suite {
                 a_day_larger_than_a_page_streams_whole,
                 next_log_day_walks_the_days_with_entries,
                 log_stats_counts_entries_and_finds_the_first_and_last_day,
+                log_stats_counts_runs_by_status_as_they_move,
                 compact_keeps_every_entry_and_id,
                 a_check_finds_a_sound_store_sound_and_changes_nothing,
             }
