@@ -785,7 +785,18 @@ fn a_missing_store_is_not_created_by_a_command_that_reads(backend: &str) {
 fn a_read_only_store_is_named_with_what_to_do(backend: &str) {
     let cli = Cli::new(backend);
     cli.ok(&["simulate", "--runs", "3"]);
-    let before = cli.json(&["stats"]);
+    // What the store holds; not its files' sizes, which redb's check at the next open (the
+    // permissions changed the files, so they no longer match their seals) may change.
+    let content = |cli: &Cli| {
+        let mut stats = cli.json(&["stats"]);
+        for object in &mut stats {
+            if let Value::Object(fields) = object {
+                fields.retain(|key, _| !key.ends_with("FileBytes"));
+            }
+        }
+        stats
+    };
+    let before = content(&cli);
     // As root, permissions do not stop writes: the binary runs as `nobody` then, from a
     // copy it may execute.
     let root = is_root();
@@ -820,7 +831,7 @@ fn a_read_only_store_is_named_with_what_to_do(backend: &str) {
     for entry in std::fs::read_dir(cli.dir.path()).expect("the folder") {
         set_mode(&entry.expect("an entry").path(), 0o644);
     }
-    assert_eq!(cli.json(&["stats"]), before, "nothing changed");
+    assert_eq!(content(&cli), before, "nothing changed");
 }
 
 fn is_root() -> bool {

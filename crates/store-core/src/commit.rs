@@ -21,6 +21,29 @@ use crate::unit::{Write, WriteUnit, Written};
 pub struct PreparedUnit {
     pub(crate) writes: Vec<PreparedWrite>,
     pub(crate) now: DateTime<Utc>,
+    /// The writes whose entry takes the unit's time (it gave none).
+    stamped: Vec<usize>,
+}
+
+impl PreparedUnit {
+    /// Moves the unit's time, and that of the entries that gave none, to `now` when it is
+    /// later: the commit's time rather than the call's, so that entries the store stamps
+    /// come in time order in id order (calls that prepared in one order can commit in
+    /// another).
+    fn restamp(&mut self, now: DateTime<Utc>) {
+        if now <= self.now {
+            return;
+        }
+        self.now = now;
+        for &index in &self.stamped {
+            match &mut self.writes[index] {
+                PreparedWrite::Append(entry) | PreparedWrite::ThreadMessage { entry, .. } => {
+                    entry.ts = now;
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -50,6 +73,17 @@ pub(crate) enum PreparedWrite {
 /// reason names the write (`write 2 of the unit`).
 pub fn prepare_unit(unit: WriteUnit, now: DateTime<Utc>) -> StoreResult<PreparedUnit> {
     let several = unit.len() > 1;
+    let stamped = unit
+        .writes()
+        .iter()
+        .enumerate()
+        .filter(|(_, write)| match write {
+            Write::Append(entry) => entry.ts.is_none(),
+            Write::ThreadMessage(message) => message.ts.is_none(),
+            _ => false,
+        })
+        .map(|(index, _)| index)
+        .collect();
     let writes = unit
         .into_writes()
         .into_iter()
@@ -64,7 +98,11 @@ pub fn prepare_unit(unit: WriteUnit, now: DateTime<Utc>) -> StoreResult<Prepared
             })
         })
         .collect::<StoreResult<_>>()?;
-    Ok(PreparedUnit { writes, now })
+    Ok(PreparedUnit {
+        writes,
+        now,
+        stamped,
+    })
 }
 
 fn prepare_write(write: Write, now: DateTime<Utc>) -> StoreResult<PreparedWrite> {
@@ -161,7 +199,9 @@ pub fn apply_group<T: UnitTx + ?Sized>(
     units: Vec<PreparedUnit>,
 ) -> StoreResult<Vec<UnitResult>> {
     let mut results = Vec::with_capacity(units.len());
-    for unit in units {
+    let now = crate::log::now_millis();
+    for mut unit in units {
+        unit.restamp(now);
         let steps = match plan_unit(tx, unit) {
             Ok(steps) => steps,
             Err(err) if is_engine_failure(&err) => return Err(err),

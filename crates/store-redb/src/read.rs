@@ -9,10 +9,10 @@ use store_core::{
 
 use crate::error::Context;
 use crate::schema::{
-    LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow,
-    PAYLOAD_CHUNK, RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD,
-    RUNS_BY_WORKFLOW, RunRow, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND,
-    ThreadRow,
+    LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS,
+    LOGS_LATE_BY_TS, LogRow, PAYLOAD_CHUNK, RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS,
+    RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE,
+    THREADS_BY_ROUND, ThreadRow,
 };
 
 fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -184,24 +184,7 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         return collect_entries(&logs, query, ids.into_iter().map(Ok));
     }
     if query.since.is_some() || query.until.is_some() {
-        let index = open(tx, LOGS_BY_TS)?;
-        // Bounds finer than the stored millisecond compare as `LogQuery::matches` does.
-        let since = query.since.map_or(i64::MIN, store_core::kit::bound_millis);
-        let range = match query.until {
-            Some(until) => index.range((since, 0)..(store_core::kit::bound_millis(until), 0)),
-            None => index.range((since, 0)..),
-        }
-        .context(walk)?;
-        let mut ids = Vec::new();
-        for item in range {
-            let (key, _) = item.context(walk)?;
-            let id = key.value().1;
-            if (low..high).contains(&id) {
-                ids.push(id);
-            }
-        }
-        sort_in_order(&mut ids, descending);
-        return collect_entries(&logs, query, ids.into_iter().map(Ok));
+        return time_range(tx, &logs, query, low..high);
     }
     let range = logs.rows.range(low..high).context(walk)?;
     let mut out = Vec::new();
@@ -223,6 +206,86 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         }
     }
     Ok(out)
+}
+
+/// A time range, with ids bounded to `ids`. Entries that are not late come in `ts` order in
+/// id order ([`LOGS_BY_TS`] holds them), so the ones in the range are the ids between the
+/// first at or after `since` and the last before `until`: one seek each, then a walk of the
+/// log by id that stops at the limit. The late entries of the range ([`LOGS_LATE_BY_TS`])
+/// outside those ids are read whole and go before and after the walk, in id order.
+/// O(log n + k + late entries in the range).
+fn time_range(
+    tx: &ReadTransaction,
+    logs: &Logs,
+    query: &LogQuery,
+    ids: std::ops::Range<u64>,
+) -> StoreResult<Vec<LogEntry>> {
+    let walk = "walking the time index";
+    // Bounds finer than the stored millisecond compare as `LogQuery::matches` does.
+    let since = query.since.map_or(i64::MIN, store_core::kit::bound_millis);
+    let until = query.until.map(store_core::kit::bound_millis);
+    let in_order = open(tx, LOGS_BY_TS)?;
+    let first = in_order
+        .range((since, 0)..)
+        .context(walk)?
+        .next()
+        .transpose()
+        .context(walk)?;
+    let last = match until {
+        Some(until) => in_order.range(..(until, 0)).context(walk)?.next_back(),
+        None => in_order.iter().context(walk)?.next_back(),
+    }
+    .transpose()
+    .context(walk)?;
+    let span = first
+        .zip(last)
+        .map(|((first, _), (last, _))| (first.value().1, last.value().1))
+        .filter(|(first, last)| first <= last);
+
+    let late = open(tx, LOGS_LATE_BY_TS)?;
+    let range = match until {
+        Some(until) => late.range((since, 0)..(until, 0)),
+        None => late.range((since, 0)..),
+    }
+    .context(walk)?;
+    let (mut below, mut above) = (Vec::new(), Vec::new());
+    for item in range {
+        let id = item.context(walk)?.0.value().1;
+        match span {
+            _ if !ids.contains(&id) => {}
+            Some((first, _)) if id < first => below.push(id),
+            Some((_, last)) if id > last => above.push(id),
+            Some(_) => {} // walked with the entries that are not late
+            None => below.push(id),
+        }
+    }
+    below.sort_unstable();
+    above.sort_unstable();
+    let between = match span {
+        Some((first, last)) => first.max(ids.start)..last.saturating_add(1).min(ids.end),
+        None => 0..0,
+    };
+    let walked = logs
+        .rows
+        .range(between.clone())
+        .context(walk)?
+        .map(|item| item.map(|(key, _)| key.value()).context(walk));
+    if query.order == Order::Descending {
+        let ids = above
+            .into_iter()
+            .rev()
+            .map(Ok)
+            .chain(walked.rev())
+            .chain(below.into_iter().rev().map(Ok));
+        collect_entries(logs, query, ids)
+    } else {
+        let ids = below
+            .into_iter()
+            .map(Ok)
+            .chain(walked)
+            .chain(above.into_iter().map(Ok));
+        collect_entries(logs, query, ids)
+    }
 }
 
 /// The run `run_id`.

@@ -25,7 +25,8 @@ pub const LOGS_BY_SOURCE_KIND: TableDefinition<(&str, &str, u64), ()> =
     TableDefinition::new("logs_by_source_kind");
 /// (UTC day number, id): a day's entries in id order.
 pub const LOGS_BY_DAY: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_day");
-/// (ts in ms, id).
+/// (ts in ms, id) of the entries that are not late ([`LOGS_LATE_BY_TS`]): in `ts` order,
+/// these are in id order too.
 pub const LOGS_BY_TS: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_ts");
 
 /// (id, chunk number) → up to [`PAYLOAD_CHUNK`] bytes of the payload of entry `id`, for a
@@ -86,6 +87,26 @@ pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// Under [`STORE_INFO`]: the id the next appended entry gets. Kept apart from the log so
 /// that deleting the newest entries never lets their ids come back.
 pub const NEXT_LOG_ID_KEY: &str = "next_log_id";
+
+/// (ts, id) of the entries that are late: written with a `ts` below that of an entry
+/// written before them (an explicit time in the past, a clock step). [`LOGS_BY_TS`] holds
+/// the others, which therefore come in `ts` order in id order (schema version 2).
+pub const LOGS_LATE_BY_TS: TableDefinition<(i64, u64), ()> =
+    TableDefinition::new("logs_late_by_ts");
+
+/// Under [`STORE_INFO`]: the highest `ts` ever written, as [`encode_ts`] makes it: what a new
+/// entry must reach not to be late.
+pub const MAX_TS_KEY: &str = "max_ts";
+
+/// A `ts` as a `u64` of the same order, for [`STORE_INFO`].
+pub fn encode_ts(ts: i64) -> u64 {
+    (ts as u64) ^ (1 << 63)
+}
+
+/// The `ts` [`encode_ts`] made `value` of.
+pub fn decode_ts(value: u64) -> i64 {
+    (value ^ (1 << 63)) as i64
+}
 
 /// status → how many runs have it, kept by every write of a run, so that counting the runs
 /// of each status reads a few rows instead of the status index (schema version 2).
@@ -261,6 +282,7 @@ pub(crate) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::Tab
     tx.open_table(BLOB_CHUNKS)?;
     tx.open_table(LOG_PAYLOAD_CHUNKS)?;
     tx.open_table(RUN_COUNTS)?;
+    tx.open_table(LOGS_LATE_BY_TS)?;
     Ok(())
 }
 
@@ -321,6 +343,7 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
             // and every version-1 file its run counters, counted once from the index.
             tx.open_table(LOG_PAYLOAD_CHUNKS).context(context())?;
             count_runs_into_counters(&tx).context("counting the runs for their counters")?;
+            split_late_entries(&tx).context("moving late entries to their own time index")?;
             tx.open_table(STORE_INFO)
                 .and_then(|mut info| {
                     info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
@@ -350,6 +373,33 @@ fn count_runs_into_counters(tx: &redb::WriteTransaction) -> Result<(), redb::Err
         if n > 0 {
             counts.insert(name, n)?;
         }
+    }
+    Ok(())
+}
+
+/// Moves the (ts, id) of every late entry from [`LOGS_BY_TS`] to [`LOGS_LATE_BY_TS`], walking
+/// the log in id order, and records the highest `ts`.
+fn split_late_entries(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    use redb::ReadableTable;
+    let logs = tx.open_table(LOGS)?;
+    let mut in_order = tx.open_table(LOGS_BY_TS)?;
+    let mut late = tx.open_table(LOGS_LATE_BY_TS)?;
+    let mut highest: Option<i64> = None;
+    for item in logs.iter()? {
+        let (id, bytes) = item?;
+        let id = id.value();
+        let ts = LogRow::decode(id, bytes.value())
+            .map_err(|err| redb::Error::Corrupted(err.to_string()))?
+            .ts;
+        if highest.is_some_and(|highest| ts < highest) {
+            in_order.remove((ts, id))?;
+            late.insert((ts, id), ())?;
+        }
+        highest = Some(highest.map_or(ts, |highest| highest.max(ts)));
+    }
+    if let Some(highest) = highest {
+        tx.open_table(STORE_INFO)?
+            .insert(MAX_TS_KEY, encode_ts(highest))?;
     }
     Ok(())
 }

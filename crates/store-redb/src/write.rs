@@ -7,9 +7,10 @@ use store_core::{DaySpan, LogEntry, LogId, StoreResult, WorkflowRun, kit::UnitTx
 use crate::error::Context;
 use crate::schema::{
     BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
-    LOGS_BY_TS, LogRow, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK, RUN_COUNTS, RUNS, RUNS_BY_CREATED,
-    RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO, THREAD_MESSAGES,
-    THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow, encode,
+    LOGS_BY_TS, LOGS_LATE_BY_TS, LogRow, MAX_TS_KEY, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK,
+    RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow,
+    STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
+    decode_ts, encode, encode_ts,
 };
 
 /// The log's tables in a write transaction, and the id counter.
@@ -20,8 +21,11 @@ pub(crate) struct LogTables<'t> {
     by_ts: Table<'t, (i64, u64), ()>,
     by_day: Table<'t, (i64, u64), ()>,
     payload_chunks: Table<'t, (u64, u32), &'static [u8]>,
+    late_by_ts: Table<'t, (i64, u64), ()>,
     info: Table<'t, &'static str, u64>,
     next_id: u64,
+    /// The highest `ts` ever written: an entry below it is late.
+    max_ts: Option<i64>,
 }
 
 impl<'t> LogTables<'t> {
@@ -30,6 +34,7 @@ impl<'t> LogTables<'t> {
         let open = || -> Result<Self, redb::Error> {
             let info = tx.open_table(STORE_INFO)?;
             let next_id = info.get(NEXT_LOG_ID_KEY)?.map_or(1, |v| v.value());
+            let max_ts = info.get(MAX_TS_KEY)?.map(|v| decode_ts(v.value()));
             Ok(LogTables {
                 logs: tx.open_table(LOGS)?,
                 by_ref: tx.open_table(LOGS_BY_REF)?,
@@ -37,8 +42,10 @@ impl<'t> LogTables<'t> {
                 by_ts: tx.open_table(LOGS_BY_TS)?,
                 by_day: tx.open_table(LOGS_BY_DAY)?,
                 payload_chunks: tx.open_table(LOG_PAYLOAD_CHUNKS)?,
+                late_by_ts: tx.open_table(LOGS_LATE_BY_TS)?,
                 info,
                 next_id,
+                max_ts,
             })
         };
         open().context(context)
@@ -68,7 +75,12 @@ impl<'t> LogTables<'t> {
             tables
                 .by_source_kind
                 .insert((entry.source.as_str(), entry.kind.as_str(), id), ())?;
-            tables.by_ts.insert((ts, id), ())?;
+            if tables.max_ts.is_some_and(|highest| ts < highest) {
+                tables.late_by_ts.insert((ts, id), ())?;
+            } else {
+                tables.by_ts.insert((ts, id), ())?;
+                tables.max_ts = Some(ts);
+            }
             tables
                 .by_day
                 .insert((store_core::kit::day_number(ts), id), ())?;
@@ -95,7 +107,9 @@ impl<'t> LogTables<'t> {
                 tables.by_ref.remove((ref_id, id))?;
             }
             tables.by_source_kind.remove((row.source, row.kind, id))?;
-            tables.by_ts.remove((row.ts, id))?;
+            if tables.by_ts.remove((row.ts, id))?.is_none() {
+                tables.late_by_ts.remove((row.ts, id))?;
+            }
             tables
                 .by_day
                 .remove((store_core::kit::day_number(row.ts), id))?;
@@ -122,6 +136,11 @@ impl<'t> LogTables<'t> {
         self.info
             .insert(NEXT_LOG_ID_KEY, self.next_id)
             .context("saving the id counter")?;
+        if let Some(highest) = self.max_ts {
+            self.info
+                .insert(MAX_TS_KEY, encode_ts(highest))
+                .context("saving the highest time")?;
+        }
         Ok(())
     }
 }

@@ -93,12 +93,15 @@ fn a_trusted_file_opens_unchecked_and_damage_in_it_is_an_error_when_read() {
     assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
 }
 
-/// A file of schema 1 (no run counters) is migrated when opened: the counters count the
-/// runs the file holds, and go on from there.
+/// A file of schema 1 (no run counters, one time index) is migrated when opened: the
+/// counters count the runs the file holds and go on from there, and time ranges over its late
+/// entries answer as before.
 #[test]
-fn a_schema_1_file_gets_run_counters_that_count_what_it_holds() {
+fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
     use store_core::{LogMaintenance, RunTransition, WorkflowRunStatus};
-    use store_redb::schema::{RUN_COUNTS, SCHEMA_VERSION_KEY, STORE_INFO};
+    use store_redb::schema::{
+        LOGS_BY_TS, LOGS_LATE_BY_TS, RUN_COUNTS, SCHEMA_VERSION_KEY, STORE_INFO,
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("nerve.redb");
     let store = RedbLogStore::open(&path).expect("create");
@@ -112,6 +115,27 @@ fn a_schema_1_file_gets_run_counters_that_count_what_it_holds() {
             .transition_run(RunTransition::new(run, "wf", to))
             .expect("a transition");
     }
+    // Entries in time order, and some late ones among them.
+    let batch = (0..200_i64)
+        .map(|i| {
+            let minute = if i % 5 == 2 { i - 30 } else { i };
+            NewLogEntry::new("s", "k", format!("{i}"))
+                .at(chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute))
+        })
+        .collect();
+    let written = store.append_batch(batch).expect("entries");
+    let range = LogQuery {
+        since: Some(chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(40)),
+        until: Some(chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(90)),
+        limit: Some(usize::MAX),
+        ..LogQuery::default()
+    };
+    let in_range: Vec<_> = written
+        .iter()
+        .filter(|e| range.matches(e))
+        .cloned()
+        .collect();
+    assert_eq!(store.query(&range).expect("a range"), in_range);
     let stats = store.log_stats().expect("stats");
     drop(store);
 
@@ -121,6 +145,24 @@ fn a_schema_1_file_gets_run_counters_that_count_what_it_holds() {
         .expect("a raw handle");
     let tx = raw.begin_write().expect("begin");
     tx.delete_table(RUN_COUNTS).expect("what schema 1 lacked");
+    {
+        // Schema 1 kept every entry's (ts, id) in one time index.
+        use redb::ReadableTable;
+        let late: Vec<(i64, u64)> = tx
+            .open_table(LOGS_LATE_BY_TS)
+            .expect("the late index")
+            .iter()
+            .expect("iterate")
+            .map(|item| item.expect("a key").0.value())
+            .collect();
+        assert!(!late.is_empty(), "some entries were late");
+        let mut by_ts = tx.open_table(LOGS_BY_TS).expect("the time index");
+        for key in late {
+            by_ts.insert(key, ()).expect("back in the one index");
+        }
+    }
+    tx.delete_table(LOGS_LATE_BY_TS)
+        .expect("what schema 1 lacked");
     tx.open_table(STORE_INFO)
         .expect("info")
         .insert(SCHEMA_VERSION_KEY, 1)
@@ -130,6 +172,7 @@ fn a_schema_1_file_gets_run_counters_that_count_what_it_holds() {
 
     let store = RedbLogStore::open(&path).expect("a schema 1 file opens");
     assert_eq!(store.log_stats().expect("stats"), stats);
+    assert_eq!(store.query(&range).expect("a range"), in_range);
     store
         .transition_run(RunTransition::new("a", "wf", WorkflowRunStatus::Started))
         .expect("a transition after the migration");

@@ -109,3 +109,27 @@ pub(crate) fn v1_to_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 /// The columns of a run in schema 1, as [`crate::read::workflow_run_v1`] reads them.
 const V1_RUN_COLUMNS: &str = "run_id, workflow, thread_id, status, attempt, created_at, \
      updated_at, started_at, finished_at, detail";
+
+/// Marks every entry whose `ts` is below that of an entry before it (by id) as `late`, a
+/// page at a time in id order: schema 3's split of the time index.
+pub(crate) fn mark_late_entries(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let mut after = i64::MIN;
+    let mut highest = i64::MIN;
+    loop {
+        let page: Vec<(i64, i64)> = tx
+            .prepare_cached("SELECT id, ts FROM logs WHERE id > ?1 ORDER BY id LIMIT ?2")?
+            .query_map(params![after, PAGE], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(&(last, _)) = page.last() else {
+            return Ok(());
+        };
+        let mut mark = tx.prepare_cached("UPDATE logs SET late = 1 WHERE id = ?1")?;
+        for (id, ts) in page {
+            if ts < highest {
+                mark.execute([id])?;
+            }
+            highest = highest.max(ts);
+        }
+        after = last;
+    }
+}

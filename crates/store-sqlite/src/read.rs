@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use std::io::Read;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, MAIN_DB, Row, Rows, params_from_iter};
+use rusqlite::{Connection, MAIN_DB, OptionalExtension, Row, Rows, params_from_iter};
 use store_core::kit::{bound_millis, time_from_millis};
 use store_core::{
     LogEntry, LogId, LogQuery, MAX_LOG_ID, Order, RunQuery, StoreError, StoreResult,
@@ -279,8 +279,103 @@ pub(crate) fn select_run(conn: &Connection, run_id: &str) -> StoreResult<Option<
 /// walk the matching index in id order; a query bounded only by time is pointed at the `ts`
 /// index, which SQLite would otherwise pass over for a full walk in id order.
 pub(crate) fn log_query_sql(query: &LogQuery) -> (String, Vec<Value>) {
-    let mut conditions = Vec::new();
     let mut values = Vec::new();
+    let conditions = log_conditions(query, &mut values);
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    values.push(Value::Integer(limit_to_sql(query.effective_limit())));
+    let sql = format!(
+        "SELECT {LOG_COLUMNS} FROM logs{filter} ORDER BY id {} LIMIT ?{}",
+        order_sql(query),
+        values.len()
+    );
+    (sql, values)
+}
+
+/// Whether `query` is answered as a time range ([`time_query_sql`]): a range with no
+/// `ref_id` (a reference's entries are few, and walked by its own index).
+pub(crate) fn is_time_range(query: &LogQuery) -> bool {
+    query.ref_id.is_none() && (query.since.is_some() || query.until.is_some())
+}
+
+/// The ids of the first and the last entry that is not late with a `ts` in the query's
+/// range, from one seek each of `logs_by_ts`; `None` when there is none. Entries that are not
+/// late come in `ts` order in id order, so every one of them in the range lies between the
+/// two, and every one between the two is in the range.
+pub(crate) fn in_order_span(
+    conn: &Connection,
+    query: &LogQuery,
+) -> StoreResult<Option<(i64, i64)>> {
+    let seek = |sql: &str, bound: i64| -> StoreResult<Option<i64>> {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.query_row([bound], |row| row.get(0)).optional())
+            .context("finding the ends of a time range")
+    };
+    let first = match query.since {
+        Some(since) => seek(
+            "SELECT id FROM logs INDEXED BY logs_by_ts WHERE late = 0 AND ts >= ?1 \
+             ORDER BY ts, id LIMIT 1",
+            bound_millis(since),
+        )?,
+        None => Some(i64::MIN),
+    };
+    let last = match query.until {
+        Some(until) => seek(
+            "SELECT id FROM logs INDEXED BY logs_by_ts WHERE late = 0 AND ts < ?1 \
+             ORDER BY ts DESC, id DESC LIMIT 1",
+            bound_millis(until),
+        )?,
+        None => Some(i64::MAX),
+    };
+    Ok(first.zip(last).filter(|(first, last)| first <= last))
+}
+
+/// The SQL of a time-range query and its values: the entries that are not late walked in id
+/// order between the ends `span` gives (by rowid, or by `logs_by_source_kind` with a source
+/// and kind), merged in id order with the late entries of the range, the only part that is
+/// read whole and sorted (`logs_late_by_ts`). O(log n + k + late entries in the range).
+pub(crate) fn time_query_sql(query: &LogQuery, span: Option<(i64, i64)>) -> (String, Vec<Value>) {
+    let mut values = Vec::new();
+    let mut arms = Vec::new();
+    if let Some((first, last)) = span {
+        let mut conditions = log_conditions(query, &mut values);
+        values.push(Value::Integer(first));
+        conditions.push(format!("id >= ?{}", values.len()));
+        values.push(Value::Integer(last));
+        conditions.push(format!("id <= ?{}", values.len()));
+        arms.push(format!(
+            "SELECT {LOG_COLUMNS} FROM logs WHERE late = 0 AND {}",
+            conditions.join(" AND ")
+        ));
+    }
+    let conditions = log_conditions(query, &mut values);
+    arms.push(format!(
+        "SELECT {LOG_COLUMNS} FROM logs INDEXED BY logs_late_by_ts WHERE late = 1 AND {}",
+        conditions.join(" AND ")
+    ));
+    values.push(Value::Integer(limit_to_sql(query.effective_limit())));
+    let sql = format!(
+        "{} ORDER BY id {} LIMIT ?{}",
+        arms.join(" UNION ALL "),
+        order_sql(query),
+        values.len()
+    );
+    (sql, values)
+}
+
+fn order_sql(query: &LogQuery) -> &'static str {
+    match query.order {
+        Order::Ascending => "ASC",
+        Order::Descending => "DESC",
+    }
+}
+
+/// The query's filters as SQL conditions, each bound as a new value in `values`.
+fn log_conditions(query: &LogQuery, values: &mut Vec<Value>) -> Vec<String> {
+    let mut conditions = Vec::new();
     let mut push = |condition: &str, value: Value| {
         values.push(value);
         conditions.push(format!("{condition} ?{}", values.len()));
@@ -308,29 +403,7 @@ pub(crate) fn log_query_sql(query: &LogQuery) -> (String, Vec<Value>) {
     if let Some(before) = query.before.filter(|before| *before <= MAX_LOG_ID) {
         push("id <", Value::Integer(id_to_sql(before)));
     }
-    let time_only = query.ref_id.is_none()
-        && query.source.is_none()
-        && (query.since.is_some() || query.until.is_some());
-    let index = if time_only {
-        " INDEXED BY logs_by_ts"
-    } else {
-        ""
-    };
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
-    let order = match query.order {
-        Order::Ascending => "ASC",
-        Order::Descending => "DESC",
-    };
-    values.push(Value::Integer(limit_to_sql(query.effective_limit())));
-    let sql = format!(
-        "SELECT {LOG_COLUMNS} FROM logs{index}{filter} ORDER BY id {order} LIMIT ?{}",
-        values.len()
-    );
-    (sql, values)
+    conditions
 }
 
 /// The SQL of a run listing and its parameters.

@@ -16,21 +16,42 @@ pub(crate) const APPLICATION_ID: i64 = 0x6e65_7276;
 /// same tables without row checksums) and 2 (without counters) are migrated when opened.
 pub(crate) const SCHEMA_VERSION: i64 = 3;
 
-/// What schema version 3 adds to version 2: `counts`, the number of entries (`logs`) and of
-/// runs of each status (`runs:STATUS`), kept by triggers in the transaction of every insert,
-/// update and delete, whatever path wrote it (a unit, an import, `delete_days`), so that
-/// `log_stats` reads counters instead of counting rows.
+/// What schema version 3 adds to version 2, in two parts around the marking of late
+/// entries ([`crate::migrate::mark_late_entries`]).
+///
+/// `counts` holds the number of entries (`logs`), of runs of each status (`runs:STATUS`) and
+/// the highest `ts` ever written (`max_ts`), kept by triggers in the transaction of every
+/// insert, update and delete, whatever path wrote it (a unit, an import, `delete_days`), so
+/// that `log_stats` reads counters instead of counting rows.
+///
+/// An entry is `late` when its `ts` is below the highest `ts` written before it. Entries that
+/// are not late come in `ts` order in id order, so the entries of a time range among them are
+/// one range of ids, whose ends one seek each of `logs_by_ts` finds; the late ones (explicit
+/// times in the past, clock steps) have their own index, `logs_late_by_ts`, and are the only
+/// part of a time range that is read whole (`read::log_query_sql`).
+pub(crate) const SCHEMA_V3_COLUMNS: &str = "
+ALTER TABLE logs ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
+";
+
+/// The second part of schema 3: the indexes and counters, on a `logs` whose `late` is right.
 pub(crate) const SCHEMA_V3_COUNTS: &str = "
+DROP INDEX logs_by_ts;
+CREATE INDEX logs_by_ts ON logs (ts, id) WHERE late = 0;
+CREATE INDEX logs_late_by_ts ON logs (ts, id) WHERE late = 1;
 CREATE TABLE counts (
     name TEXT PRIMARY KEY NOT NULL,
     n    INTEGER NOT NULL
 ) WITHOUT ROWID;
 INSERT INTO counts (name, n) SELECT 'logs', count(*) FROM logs;
+INSERT INTO counts (name, n) SELECT 'max_ts', coalesce(max(ts), -9223372036854775808) FROM logs;
 INSERT INTO counts (name, n) SELECT 'runs:' || status, count(*) FROM runs GROUP BY status;
-CREATE TRIGGER logs_count_insert AFTER INSERT ON logs BEGIN
+CREATE TRIGGER logs_insert AFTER INSERT ON logs BEGIN
     UPDATE counts SET n = n + 1 WHERE name = 'logs';
+    UPDATE logs SET late = 1
+        WHERE id = NEW.id AND NEW.ts < (SELECT n FROM counts WHERE name = 'max_ts');
+    UPDATE counts SET n = NEW.ts WHERE name = 'max_ts' AND n < NEW.ts;
 END;
-CREATE TRIGGER logs_count_delete AFTER DELETE ON logs BEGIN
+CREATE TRIGGER logs_delete AFTER DELETE ON logs BEGIN
     UPDATE counts SET n = n - 1 WHERE name = 'logs';
 END;
 CREATE TRIGGER runs_count_insert AFTER INSERT ON runs BEGIN
@@ -237,8 +258,14 @@ pub(crate) fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<(
         })?;
     }
     if version < 3 {
-        tx.execute_batch(SCHEMA_V3_COUNTS)
-            .map_err(|err| engine_error(format!("adding counters to {}", path.display()), err))?;
+        let to_v3 = || {
+            tx.execute_batch(SCHEMA_V3_COLUMNS)?;
+            crate::migrate::mark_late_entries(&tx)?;
+            tx.execute_batch(SCHEMA_V3_COUNTS)
+        };
+        to_v3().map_err(|err| {
+            engine_error(format!("migrating {} to schema 3", path.display()), err)
+        })?;
     }
     if version < SCHEMA_VERSION {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)

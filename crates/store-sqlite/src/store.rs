@@ -132,9 +132,15 @@ impl LogStore for SqliteLogStore {
         if query.effective_limit() == 0 {
             return Ok(Vec::new());
         }
-        let (sql, values) = log_query_sql(query);
         self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&sql).context("preparing a log query")?;
+            // The ends of a time range and the walk between them see one snapshot.
+            let tx = conn.unchecked_transaction().context("starting a read")?;
+            let (sql, values) = if read::is_time_range(query) {
+                read::time_query_sql(query, read::in_order_span(&tx, query)?)
+            } else {
+                log_query_sql(query)
+            };
+            let mut stmt = tx.prepare_cached(&sql).context("preparing a log query")?;
             let rows = stmt
                 .query(params_from_iter(values))
                 .context("querying the log")?;
@@ -583,15 +589,6 @@ mod tests {
                 "logs_by_source_kind",
             ),
             (
-                "ts range",
-                LogQuery {
-                    since: Some(now_millis()),
-                    until: Some(now_millis()),
-                    ..LogQuery::default()
-                },
-                "logs_by_ts",
-            ),
-            (
                 "ref_id descending after a cursor",
                 LogQuery {
                     ref_id: Some("r".into()),
@@ -628,12 +625,85 @@ mod tests {
                 plan.contains(&format!("SEARCH logs USING INDEX {index}")),
                 "{name}: {plan}"
             );
-            if name != "ts range" {
+            assert!(
+                !plan.contains("TEMP B-TREE"),
+                "{name} sorts its result: {plan}"
+            );
+        }
+        let range = |query: LogQuery| LogQuery {
+            since: Some(now_millis()),
+            until: Some(now_millis() + chrono::Duration::hours(24)),
+            ..query
+        };
+        let time_shapes = [
+            ("a range", range(LogQuery::default())),
+            (
+                "since alone",
+                LogQuery {
+                    since: Some(now_millis()),
+                    ..LogQuery::default()
+                },
+            ),
+            (
+                "until alone",
+                LogQuery {
+                    until: Some(now_millis()),
+                    ..LogQuery::default()
+                },
+            ),
+            (
+                "a range descending after a cursor",
+                range(LogQuery {
+                    before: Some(LogId(10)),
+                    order: Order::Descending,
+                    ..LogQuery::default()
+                }),
+            ),
+            (
+                "a range of a source and kind",
+                range(LogQuery {
+                    source: Some("s".into()),
+                    kind: Some("k".into()),
+                    ..LogQuery::default()
+                }),
+            ),
+        ];
+        for (name, query) in time_shapes {
+            assert!(read::is_time_range(&query), "{name}");
+            // The ends: one seek each of the index of entries that are not late.
+            for (sql, bound) in [
+                (
+                    "SELECT id FROM logs INDEXED BY logs_by_ts WHERE late = 0 AND ts >= ?1 \
+                     ORDER BY ts, id LIMIT 1",
+                    0,
+                ),
+                (
+                    "SELECT id FROM logs INDEXED BY logs_by_ts WHERE late = 0 AND ts < ?1 \
+                     ORDER BY ts DESC, id DESC LIMIT 1",
+                    0,
+                ),
+            ] {
+                let plan = plan(&reader, sql, vec![Value::Integer(bound)]);
                 assert!(
-                    !plan.contains("TEMP B-TREE"),
-                    "{name} sorts its result: {plan}"
+                    plan.contains("SEARCH logs USING COVERING INDEX logs_by_ts")
+                        && !plan.contains("TEMP B-TREE"),
+                    "{name}: {plan}"
                 );
             }
+            // The walk between them is searched, in id order; only the late entries of the
+            // range are sorted.
+            let (sql, values) = read::time_query_sql(&query, Some((1, 1000)));
+            let plan = plan(&reader, &sql, values);
+            assert!(!plan.contains("SCAN logs"), "{name} scans: {plan}");
+            assert!(
+                plan.contains("SEARCH logs USING INDEX logs_late_by_ts"),
+                "{name}: {plan}"
+            );
+            assert_eq!(
+                plan.matches("TEMP B-TREE").count(),
+                1,
+                "{name}: only the late entries are sorted: {plan}"
+            );
         }
     }
 }

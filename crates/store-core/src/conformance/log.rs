@@ -484,3 +484,86 @@ pub fn delete_days_removes_only_what_the_spans_cover(open: OpenStore) {
     assert_eq!(all_entries(store), expected);
     assert_eq!(store.delete_days(&[], &[]).expect("no spans"), 0);
 }
+
+/// Time ranges answer exactly, in id order, over entries that mostly come in time order (with
+/// ties) and some of which were written late (an explicit time before entries already
+/// written), with every other filter, both orders, cursors and limits, before and after
+/// reopening.
+pub fn time_ranges_match_the_reference_over_late_entries(open: OpenStore) {
+    let mut fx = Fixture::new(open);
+    let batch: Vec<NewLogEntry> = (0..300_i64)
+        .map(|i| {
+            let minute = if i % 7 == 3 {
+                i / 3 - 20 - i % 13
+            } else {
+                i / 3
+            };
+            NewLogEntry::new(["a", "b"][usize::from(i % 2 == 0)], "k", format!("{i}"))
+                .at(minutes(minute) + Duration::milliseconds(i % 3))
+        })
+        .collect();
+    let mut entries = Vec::new();
+    for chunk in batch.chunks(25) {
+        entries.extend(fx.store().append_batch(chunk.to_vec()).expect("a batch"));
+    }
+    // And entries the store stamps itself, after all of those.
+    for i in 0..5 {
+        entries.push(
+            fx.store()
+                .append(NewLogEntry::new("a", "k", format!("now {i}")))
+                .expect("append"),
+        );
+    }
+    let bounds = [-30, 0, 17, 33, 50, 71, 99, 120];
+    let queries = |entries: &[LogEntry]| {
+        let mut queries = Vec::new();
+        for (n, since) in bounds.iter().enumerate() {
+            for until in &bounds[n..] {
+                for order in [Order::Ascending, Order::Descending] {
+                    queries.push(LogQuery {
+                        since: Some(minutes(*since)),
+                        until: Some(minutes(*until) + Duration::milliseconds(1)),
+                        order,
+                        limit: Some(7),
+                        ..LogQuery::default()
+                    });
+                    queries.push(LogQuery {
+                        since: Some(minutes(*since)),
+                        until: Some(minutes(*until)),
+                        source: Some("a".into()),
+                        kind: Some("k".into()),
+                        after: Some(entries[40].id),
+                        before: Some(entries[250].id),
+                        order,
+                        limit: None,
+                        ..LogQuery::default()
+                    });
+                }
+            }
+            queries.push(LogQuery {
+                since: Some(minutes(*since)),
+                limit: Some(usize::MAX),
+                ..LogQuery::default()
+            });
+            queries.push(LogQuery {
+                until: Some(minutes(*since)),
+                order: Order::Descending,
+                limit: Some(usize::MAX),
+                ..LogQuery::default()
+            });
+        }
+        queries
+    };
+    for query in queries(&entries) {
+        assert_matches_reference(fx.store(), &entries, &query);
+    }
+    fx.reopen();
+    let late = fx
+        .store()
+        .append(NewLogEntry::new("b", "k", "late after reopening").at(minutes(10)))
+        .expect("a late entry");
+    entries.push(late);
+    for query in queries(&entries) {
+        assert_matches_reference(fx.store(), &entries, &query);
+    }
+}

@@ -290,6 +290,7 @@ macro_rules! __conformance_suite {
                 each_query_field_alone_matches_the_reference,
                 every_combination_of_query_fields_matches_the_reference,
                 cursors_page_through_a_large_result_without_gaps_or_repeats,
+                time_ranges_match_the_reference_over_late_entries,
                 limit_zero_default_and_huge,
                 delete_days_removes_only_what_the_spans_cover,
             }
