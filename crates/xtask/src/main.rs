@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo xtask conformance [--backend sqlite|redb|all] [--cases N]
-//! cargo xtask bench [--backend sqlite|redb|all]
+//! cargo xtask bench [--backend sqlite|redb|all] [--sizes 10k,1m,10m]
 //! cargo xtask ci
 //! ```
 
@@ -15,9 +15,11 @@ const USAGE: &str = "usage:
       the conformance suites (log and blobs) and the model-based property tests, N
       generated sequences each (default 1000), release build; with all, also the file
       blob store and SQLite against redb
-  cargo xtask bench [--backend sqlite|redb|all]
+  cargo xtask bench [--backend sqlite|redb|all] [--sizes 10k,1m,10m]
       each store beside its bare engine, interleaved (median ratio and spread); with
-      all, also the backends beside each other and the blob stores beside the bare work
+      all, also the backends beside each other and the blob stores beside the bare work;
+      then the cost of every operation at each size beside the smallest (default 10k,1m;
+      10m builds stores of a few GB and takes minutes)
   cargo xtask ci
       what CI checks: fmt, clippy (both feature sets), the tests (both feature sets)";
 
@@ -41,6 +43,8 @@ fn main() -> ExitCode {
 struct Options {
     backends: Vec<&'static str>,
     cases: u32,
+    /// The store sizes of the growth bench.
+    sizes: String,
 }
 
 impl Options {
@@ -48,6 +52,7 @@ impl Options {
         let mut options = Options {
             backends: vec!["sqlite", "redb"],
             cases: 1000,
+            sizes: "10k,1m".to_owned(),
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -72,6 +77,7 @@ impl Options {
                         .parse()
                         .map_err(|_| format!("--cases takes a whole number, not {text:?}"))?;
                 }
+                "--sizes" => options.sizes = value()?.clone(),
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
             }
         }
@@ -184,6 +190,12 @@ fn bench(options: &Options) -> Result<(), String> {
     if options.backends.len() == 2 {
         cargo(&["bench", "-p", "nerve-bench", "--bench", "blobs"], &[])?;
     }
+    // Cost growth: every operation at each size beside the smallest.
+    let sizes = format!("--sizes={}", options.sizes);
+    let mut growth = vec!["bench", "-p", "nerve-bench", "--bench", "growth", "--"];
+    growth.extend(options.backends.iter().copied());
+    growth.push(&sizes);
+    cargo(&growth, &[])?;
     Ok(())
 }
 
