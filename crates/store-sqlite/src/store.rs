@@ -6,11 +6,11 @@ use crate::read::run_query;
 use crate::read::run_query_sql;
 use crate::read::select_run;
 use crate::read::thread_query;
+use crate::write::LogCounters;
 use crate::write::highest_id;
 use crate::write::index_thread_row;
 use crate::write::set_meta;
 use crate::write::upsert_run;
-use crate::write::write_entry;
 use std::path::Path;
 
 use rusqlite::types::Value;
@@ -264,20 +264,26 @@ impl LogMaintenance for SqliteLogStore {
         self.write("deleting days", |tx| {
             let mut deleted = 0;
             for span in spans {
-                let (start, end) = span.bounds();
-                let bounds = params![start, end, id_to_sql(span.through)];
+                // Through the (day, id) index: the day's entries up to the span's last id.
+                let (start, _) = span.bounds();
+                let bounds = params![store_core::kit::day_number(start), id_to_sql(span.through)];
                 let context = format!("deleting {} through id {}", span.day, span.through);
-                tx.prepare_cached(
+                tx.prepare_cached(&format!(
                     "DELETE FROM thread_messages WHERE log_id IN \
-                     (SELECT id FROM logs WHERE ts >= ?1 AND ts < ?2 AND id <= ?3)",
-                )
+                     (SELECT id FROM logs WHERE {DAY_EXPR} = ?1 AND id <= ?2)"
+                ))
                 .and_then(|mut stmt| stmt.execute(bounds))
                 .context(&context)?;
                 deleted += tx
-                    .prepare_cached("DELETE FROM logs WHERE ts >= ?1 AND ts < ?2 AND id <= ?3")
+                    .prepare_cached(&format!(
+                        "DELETE FROM logs WHERE {DAY_EXPR} = ?1 AND id <= ?2"
+                    ))
                     .and_then(|mut stmt| stmt.execute(bounds))
                     .context(&context)?;
             }
+            tx.prepare_cached("UPDATE counts SET n = n - ?1 WHERE name = 'logs'")
+                .and_then(|mut stmt| stmt.execute([deleted as i64]))
+                .context("counting the deleted entries")?;
             for (key, value) in meta {
                 set_meta(tx, key, value)?;
             }
@@ -463,9 +469,11 @@ impl LogTransfer for SqliteLogStore {
                 }
                 upsert_run(tx, run)?;
             }
+            let mut counters = LogCounters::default();
             for entry in &batch.entries {
-                write_entry(tx, entry)?;
+                counters.write(tx, entry)?;
             }
+            counters.save(tx)?;
             for row in &batch.thread_rows {
                 index_thread_row(tx, row.log_id, &row.thread_id, row.round, &row.role)?;
             }
@@ -607,6 +615,18 @@ mod tests {
             ),
             (
                 format!("SELECT min({DAY_EXPR}) FROM logs WHERE {DAY_EXPR} > 7"),
+                "logs_by_day",
+            ),
+            // What `delete_days` deletes, and the thread rows it deletes with them.
+            (
+                format!("DELETE FROM logs WHERE {DAY_EXPR} = 7 AND id <= 100"),
+                "logs_by_day",
+            ),
+            (
+                format!(
+                    "DELETE FROM thread_messages WHERE log_id IN \
+                     (SELECT id FROM logs WHERE {DAY_EXPR} = 7 AND id <= 100)"
+                ),
                 "logs_by_day",
             ),
         ] {

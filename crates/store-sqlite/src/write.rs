@@ -22,13 +22,17 @@ pub(crate) fn commit_group(conn: &mut Connection, units: Vec<PreparedUnit>) -> V
         Ok(tx) => tx,
         Err(err) => return fail_all(err, count),
     };
-    let results = match apply_group(&mut GroupTx::new(&tx), units) {
+    let mut group = GroupTx::new(&tx);
+    let results = match apply_group(&mut group, units) {
         Ok(results) => results,
         // Dropping the transaction rolls back what the group had written.
         Err(err) => return fail_all(err, count),
     };
     if results.iter().all(Result::is_err) {
         return results;
+    }
+    if let Err(err) = group.counters.save(&tx) {
+        return fail_all(err, count);
     }
     match tx.commit().context("committing a group of writes") {
         Ok(()) => results,
@@ -41,11 +45,16 @@ pub(crate) fn commit_group(conn: &mut Connection, units: Vec<PreparedUnit>) -> V
 struct GroupTx<'a, 'c> {
     tx: &'a Transaction<'c>,
     next_id: Option<u64>,
+    counters: LogCounters,
 }
 
 impl<'a, 'c> GroupTx<'a, 'c> {
     fn new(tx: &'a Transaction<'c>) -> Self {
-        GroupTx { tx, next_id: None }
+        GroupTx {
+            tx,
+            next_id: None,
+            counters: LogCounters::default(),
+        }
     }
 }
 
@@ -65,7 +74,7 @@ impl UnitTx for GroupTx<'_, '_> {
     }
 
     fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
-        write_entry(self.tx, entry)?;
+        self.counters.write(self.tx, entry)?;
         let after = entry.id.0.saturating_add(1);
         self.next_id = Some(self.next_id.map_or(after, |next| next.max(after)));
         Ok(())
@@ -110,8 +119,52 @@ pub(crate) fn highest_id(tx: &Transaction<'_>) -> StoreResult<i64> {
     .context("reading the id counter")
 }
 
-/// Writes `entry` under its own id, with its checksum.
-pub(crate) fn write_entry(tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult<()> {
+/// The log's counters (`counts`: entries, the highest `ts`) as one transaction changes them:
+/// read when first needed, written back once by [`LogCounters::save`].
+#[derive(Default)]
+pub(crate) struct LogCounters {
+    /// The highest `ts` ever written, once read.
+    max_ts: Option<i64>,
+    /// Entries written by this transaction.
+    added: i64,
+}
+
+impl LogCounters {
+    /// Writes `entry` (see [`write_entry`]), late when its `ts` is below the highest written
+    /// before it.
+    pub(crate) fn write(&mut self, tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult<()> {
+        let highest = match self.max_ts {
+            Some(highest) => highest,
+            None => tx
+                .prepare_cached("SELECT n FROM counts WHERE name = 'max_ts'")
+                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+                .context("reading the highest time written")?,
+        };
+        let ts = to_millis(entry.ts);
+        write_entry(tx, entry, ts < highest)?;
+        self.max_ts = Some(highest.max(ts));
+        self.added += 1;
+        Ok(())
+    }
+
+    /// Stores the counters, before the transaction commits.
+    pub(crate) fn save(self, tx: &Transaction<'_>) -> StoreResult<()> {
+        let Some(highest) = self.max_ts else {
+            return Ok(());
+        };
+        tx.prepare_cached(
+            "UPDATE counts SET n = CASE name WHEN 'logs' THEN n + ?1 ELSE ?2 END \
+             WHERE name IN ('logs', 'max_ts')",
+        )
+        .and_then(|mut stmt| stmt.execute(params![self.added, highest]))
+        .context("saving the log's counters")?;
+        Ok(())
+    }
+}
+
+/// Writes `entry` under its own id, with its checksum; `late` says whether its `ts` is below
+/// that of an entry written before it (schema 3).
+fn write_entry(tx: &Transaction<'_>, entry: &LogEntry, late: bool) -> StoreResult<()> {
     let id = id_to_sql(entry.id);
     let ts = to_millis(entry.ts);
     let crc = checksum::log_row(
@@ -126,11 +179,11 @@ pub(crate) fn write_entry(tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult
     // A big payload is inserted as a zero-filled blob of its size in the last column (SQLite
     // writes the zeros into the pages without building the value) and then written in place.
     let sql = if big {
-        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc, day, big_payload) \
-         VALUES (?1, ?2, ?3, ?4, '', ?6, ?7, ?8, zeroblob(?5))"
+        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc, day, late, big_payload) \
+         VALUES (?1, ?2, ?3, ?4, '', ?6, ?7, ?8, ?9, zeroblob(?5))"
     } else {
-        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc, day) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+        "INSERT INTO logs (id, source, kind, ref_id, payload, ts, crc, day, late) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
     };
     let payload = if big {
         rusqlite::types::ToSqlOutput::from(entry.payload.len() as i64)
@@ -147,7 +200,8 @@ pub(crate) fn write_entry(tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult
                 payload,
                 ts,
                 crc,
-                store_core::kit::day_number(ts)
+                store_core::kit::day_number(ts),
+                late
             ])
         })
         .with_context(|| format!("writing log entry {}", entry.id))?;
