@@ -140,20 +140,27 @@ fn build(backend: &Backend, dir: &Path, entries: usize) -> Sized {
 /// What one slice of an operation does, and how many operations it counts.
 type Slice = fn(&mut Sized) -> usize;
 
-fn by_ref(sized: &mut Sized) -> usize {
+/// Makes `QUERIES` calls of `call`; returns how many.
+fn queries(sized: &mut Sized, mut call: impl FnMut(&mut Sized)) -> usize {
     for _ in 0..QUERIES {
+        call(sized);
+    }
+    QUERIES
+}
+
+fn by_ref(sized: &mut Sized) -> usize {
+    queries(sized, |sized| {
         let run = sized.spread(sized.entries / PER_RUN);
         let query = LogQuery {
             ref_id: Some(format!("run-{run}")),
             ..LogQuery::default()
         };
         sized.store().query(&query).expect("by ref");
-    }
-    QUERIES
+    })
 }
 
 fn by_source_kind(sized: &mut Sized) -> usize {
-    for _ in 0..QUERIES {
+    queries(sized, |sized| {
         let pair = sized.spread(16);
         let after = sized.spread(sized.entries) as u64;
         let query = LogQuery {
@@ -164,12 +171,11 @@ fn by_source_kind(sized: &mut Sized) -> usize {
             ..LogQuery::default()
         };
         sized.store().query(&query).expect("by source and kind");
-    }
-    QUERIES
+    })
 }
 
 fn by_time(sized: &mut Sized) -> usize {
-    for _ in 0..QUERIES {
+    queries(sized, |sized| {
         let span = sized.span_ms();
         let from = sized.spread(usize::try_from(span).unwrap_or(usize::MAX));
         let since = sized.start + chrono::Duration::milliseconds(from as i64);
@@ -180,29 +186,26 @@ fn by_time(sized: &mut Sized) -> usize {
             ..LogQuery::default()
         };
         sized.store().query(&query).expect("by a time range");
-    }
-    QUERIES
+    })
 }
 
 /// The first 10 started runs: one run in a hundred is started, so 10 at the smallest size,
 /// and every size answers as many.
 fn runs_by_status(sized: &mut Sized) -> usize {
-    for _ in 0..QUERIES {
+    queries(sized, |sized| {
         let query = RunQuery {
             statuses: vec![WorkflowRunStatus::Started],
             limit: Some(10),
             ..RunQuery::default()
         };
         sized.store().list_runs(&query).expect("runs by status");
-    }
-    QUERIES
+    })
 }
 
 fn log_stats(sized: &mut Sized) -> usize {
-    for _ in 0..QUERIES {
+    queries(sized, |sized| {
         sized.store().log_stats().expect("log stats");
-    }
-    QUERIES
+    })
 }
 
 fn append(sized: &mut Sized) -> usize {

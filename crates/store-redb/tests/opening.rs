@@ -115,26 +115,7 @@ fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
             .transition_run(RunTransition::new(run, "wf", to))
             .expect("a transition");
     }
-    // Entries in time order, and some late ones among them.
-    let batch = (0..200_i64)
-        .map(|i| {
-            let minute = if i % 5 == 2 { i - 30 } else { i };
-            NewLogEntry::new("s", "k", format!("{i}"))
-                .at(chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute))
-        })
-        .collect();
-    let written = store.append_batch(batch).expect("entries");
-    let range = LogQuery {
-        since: Some(chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(40)),
-        until: Some(chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(90)),
-        limit: Some(usize::MAX),
-        ..LogQuery::default()
-    };
-    let in_range: Vec<_> = written
-        .iter()
-        .filter(|e| range.matches(e))
-        .cloned()
-        .collect();
+    let (range, in_range) = store_core::conformance::append_late_entries(&store);
     assert_eq!(store.query(&range).expect("a range"), in_range);
     let stats = store.log_stats().expect("stats");
     drop(store);

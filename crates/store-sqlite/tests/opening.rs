@@ -52,26 +52,7 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
         })
         .expect("a message");
     store.meta_set("k", "v").expect("meta");
-    // Entries in time order, and some late ones among them.
-    let batch = (0..200_i64)
-        .map(|i| {
-            let minute = if i % 5 == 2 { i - 30 } else { i };
-            NewLogEntry::new("s", "k", format!("{i}"))
-                .at(chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute))
-        })
-        .collect();
-    let written = store.append_batch(batch).expect("entries");
-    let range = store_core::LogQuery {
-        since: Some(chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(40)),
-        until: Some(chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(90)),
-        limit: Some(usize::MAX),
-        ..store_core::LogQuery::default()
-    };
-    let in_range: Vec<_> = written
-        .iter()
-        .filter(|e| range.matches(e))
-        .cloned()
-        .collect();
+    let (range, in_range) = store_core::conformance::append_late_entries(&store);
     let before = store_core::conformance::observable_state(&store, &["t"]);
     let stats = store.log_stats().expect("stats");
     drop(store);

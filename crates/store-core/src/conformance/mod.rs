@@ -96,6 +96,28 @@ pub fn reference_query(entries: &[LogEntry], query: &LogQuery) -> Vec<LogEntry> 
     crate::memory::answer_query(entries, query)
 }
 
+/// Appends 200 entries in time order with some late ones among them (a time before an
+/// entry already written), for tests of a file's migration: returns a time range over them
+/// and the entries it must answer, as `LogQuery::matches` selects them.
+pub fn append_late_entries(store: &dyn LogBackend) -> (LogQuery, Vec<LogEntry>) {
+    let at = |minute: i64| chrono::DateTime::UNIX_EPOCH + chrono::Duration::minutes(minute);
+    let batch = (0..200_i64)
+        .map(|i| {
+            let minute = if i % 5 == 2 { i - 30 } else { i };
+            crate::NewLogEntry::new("s", "k", format!("{i}")).at(at(minute))
+        })
+        .collect();
+    let written = store.append_batch(batch).expect("entries");
+    let range = LogQuery {
+        since: Some(at(40)),
+        until: Some(at(90)),
+        limit: Some(usize::MAX),
+        ..LogQuery::default()
+    };
+    let in_range = written.into_iter().filter(|e| range.matches(e)).collect();
+    (range, in_range)
+}
+
 /// Every entry of the store, in id order.
 ///
 /// # Panics
