@@ -7,7 +7,7 @@ use nerve_store::WorkflowRunStatus;
 
 /// Look into a nerve store, archive it, and move it between backends.
 #[derive(Debug, Parser)]
-#[command(name = "nerve-store", version)]
+#[command(name = "nerve-store", version, after_help = crate::error::EXIT_STATUSES)]
 pub(crate) struct Cli {
     /// Where the store lives: sqlite:PATH, redb:PATH, or a path ending in .db, .sqlite,
     /// .sqlite3 (SQLite) or .redb (redb). Blobs live beside it, in NAME.blobs.EXT.

@@ -6,6 +6,27 @@ use std::io;
 
 use nerve_store::StoreError;
 
+/// The exit statuses of `nerve-store`, each a kind of failure a script can tell apart
+/// (listed in `--help`; 2 is clap's, for a command line it cannot parse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Any other failure.
+    Failed = 1,
+    /// What was asked for is not there: a store, a run, a thread, a meta key, a blob.
+    NotFound = 3,
+    /// Something stored is damaged: the file, a row, a blob, an archive line, a copy.
+    Damaged = 4,
+    /// Another process holds the store's lock.
+    Locked = 5,
+    /// The store may not be written by this user.
+    ReadOnly = 6,
+}
+
+/// What `--help` says of the exit statuses.
+pub(crate) const EXIT_STATUSES: &str = "Exit status: 0 done; 1 failed; 2 a command line that does \
+not parse; 3 not found (a store, run, thread, meta key or blob); 4 damaged (the store's file, a \
+row, a blob, an archive file, a copy); 5 locked by another process; 6 read-only to this user";
+
 /// The result of a command.
 pub(crate) type CliResult<T> = Result<T, CliError>;
 
@@ -20,6 +41,8 @@ pub(crate) enum CliError {
         what: String,
         /// What to do about it.
         hint: String,
+        /// Whether what is wrong is that something asked for is not there.
+        missing: bool,
     },
     /// Reading or writing a file or a stream of the command's own (not the store's).
     Io {
@@ -36,6 +59,35 @@ impl CliError {
         CliError::Refused {
             what: what.into(),
             hint: hint.into(),
+            missing: false,
+        }
+    }
+
+    /// A refusal because what was asked for (a store, a key, a blob, a thread) is not there.
+    pub(crate) fn not_found(what: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError::Refused {
+            what: what.into(),
+            hint: hint.into(),
+            missing: true,
+        }
+    }
+
+    /// The exit status that says what kind of failure this is ([`Exit`]).
+    pub(crate) fn exit(&self) -> Exit {
+        match self {
+            CliError::Refused { missing: true, .. } => Exit::NotFound,
+            CliError::Store(err) => match err {
+                StoreError::UnknownRun { .. } => Exit::NotFound,
+                StoreError::Damaged { .. }
+                | StoreError::Corrupt { .. }
+                | StoreError::CorruptValue { .. }
+                | StoreError::ArchiveLine { .. }
+                | StoreError::CopyMismatch { .. } => Exit::Damaged,
+                StoreError::Busy { .. } => Exit::Locked,
+                StoreError::ReadOnly { .. } => Exit::ReadOnly,
+                _ => Exit::Failed,
+            },
+            _ => Exit::Failed,
         }
     }
 
@@ -68,7 +120,7 @@ impl fmt::Display for CliError {
                 }
                 Ok(())
             }
-            CliError::Refused { what, hint } => write!(f, "{what}; {hint}"),
+            CliError::Refused { what, hint, .. } => write!(f, "{what}; {hint}"),
             CliError::Io { context, source } => {
                 write!(f, "{context}: {source}")?;
                 if source.kind() == io::ErrorKind::PermissionDenied {

@@ -3,7 +3,8 @@
 //!
 //! Every command takes `--store LOCATION` (or `NERVE_STORE`; `sqlite:./data/nerve.db` by
 //! default) and `--json`, which prints one JSON object per line instead of tables. An
-//! error is one line on stderr, saying what is wrong and what to do, and a non-zero exit.
+//! error is one line on stderr, saying what is wrong and what to do, and an exit status that
+//! says what kind of failure it was (`error::Exit`).
 
 mod cli;
 mod commands;
@@ -24,7 +25,7 @@ fn main() -> ExitCode {
         Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("nerve-store: {err}");
-            ExitCode::FAILURE
+            ExitCode::from(err.exit() as u8)
         }
     }
 }

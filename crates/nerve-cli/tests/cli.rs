@@ -61,9 +61,9 @@ impl Cli {
         json_lines(&self.ok(&args))
     }
 
-    /// Runs a command that must fail; its one line of error.
-    fn fails(&self, args: &[&str]) -> String {
-        failed(args, self.run(args))
+    /// Runs a command that must fail with the exit status `code`; its one line of error.
+    fn fails(&self, code: i32, args: &[&str]) -> String {
+        failed(args, self.run(args), code)
     }
 
     /// The store, opened by the library, for setting up and checking.
@@ -80,9 +80,11 @@ fn succeeded(args: &[&str], output: Output) -> String {
 
 /// Checks that a command failed as people should see it: a non-zero exit, one line on
 /// stderr that starts with the program's name, no panic and no backtrace.
-fn failed(args: &[&str], output: Output) -> String {
+/// The one line of error of a command that failed with the exit status `code` (1 failed, 3
+/// not found, 4 damaged, 5 locked, 6 read-only, as `--help` lists them).
+fn failed(args: &[&str], output: Output, code: i32) -> String {
     let stderr = String::from_utf8(output.stderr).expect("UTF-8 errors");
-    assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+    assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
     assert!(stderr.starts_with("nerve-store: "), "{args:?}: {stderr}");
     assert!(
@@ -537,7 +539,7 @@ fn meta_sets_gets_lists_and_deletes(backend: &str) {
     assert_eq!(keys, ["owner", "region"]);
     assert_eq!(cli.ok(&["meta", "delete", "owner"]), "deleted owner\n");
     assert_eq!(cli.ok(&["meta", "delete", "owner"]), "owner was not set\n");
-    let err = cli.fails(&["meta", "get", "owner"]);
+    let err = cli.fails(3, &["meta", "get", "owner"]);
     assert!(err.contains(r#"no meta key "owner""#), "{err}");
     assert_eq!(
         cli.store().log.meta_get("region").expect("read"),
@@ -612,9 +614,9 @@ fn blobs_round_trip_through_files_and_standard_streams(backend: &str) {
     assert_eq!(all["corrupt"], serde_json::json!([]));
 
     let absent = "0".repeat(64);
-    let err = cli.fails(&["blob", "get", &absent]);
+    let err = cli.fails(3, &["blob", "get", &absent]);
     assert!(err.contains(&format!("no blob {absent}")), "{err}");
-    let err = cli.fails(&["blob", "verify", &absent]);
+    let err = cli.fails(3, &["blob", "verify", &absent]);
     assert!(err.contains("blob ls"), "{err}");
 }
 
@@ -714,7 +716,11 @@ fn check_verifies_the_log_the_blobs_and_the_archive_and_names_damage(backend: &s
     let lines = std::fs::read_to_string(&day_file).expect("the day file");
     std::fs::write(&day_file, format!("{{\"id\": not json\n{lines}")).expect("damage the day file");
     let output = cli.run(&["check"]);
-    assert!(!output.status.success(), "damage fails the check");
+    assert_eq!(output.status.code(), Some(4), "damage fails the check");
+    assert!(
+        cli.ok(&["--help"]).contains("4 damaged"),
+        "--help lists the exit statuses"
+    );
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
         err.contains(&*day_file.file_name().expect("a name").to_string_lossy()),
@@ -732,10 +738,10 @@ fn check_verifies_the_log_the_blobs_and_the_archive_and_names_damage(backend: &s
 fn an_unknown_run_is_one_line_naming_it_and_what_to_do(backend: &str) {
     let cli = Cli::new(backend);
     three_runs(&cli);
-    let err = cli.fails(&["runs", "show", "run-nope"]);
+    let err = cli.fails(3, &["runs", "show", "run-nope"]);
     assert!(err.contains(r#"unknown run "run-nope""#), "{err}");
     assert!(err.contains("nerve-store runs list"), "{err}");
-    let err = cli.fails(&["runs", "list", "--after", "run-nope"]);
+    let err = cli.fails(3, &["runs", "list", "--after", "run-nope"]);
     assert!(err.contains(r#"unknown run "run-nope""#), "{err}");
 }
 
@@ -743,7 +749,7 @@ fn a_bad_digest_is_one_line_quoting_it(backend: &str) {
     let cli = Cli::new(backend);
     cli.ok(&["meta", "set", "k", "v"]);
     for bad in ["abc", &"G".repeat(64), &"A".repeat(64)] {
-        let err = cli.fails(&["blob", "get", bad]);
+        let err = cli.fails(1, &["blob", "get", bad]);
         assert!(
             err.contains(&format!("{bad:?} is not a blob digest")),
             "{err}"
@@ -761,7 +767,7 @@ fn a_file_that_is_not_a_store_is_named_and_left_alone(backend: &str) {
         &["meta", "set", "k", "v"],
         &["simulate", "--runs", "1"],
     ] {
-        let err = cli.fails(args);
+        let err = cli.fails(1, args);
         assert!(err.contains("is not a nerve-store"), "{err}");
         assert!(err.contains("check --store"), "{err}");
     }
@@ -776,7 +782,7 @@ fn a_missing_store_is_not_created_by_a_command_that_reads(backend: &str) {
         &["runs", "list"],
         &["blob", "ls"],
     ] {
-        let err = cli.fails(args);
+        let err = cli.fails(3, args);
         assert!(err.contains("no store at"), "{err}");
     }
     assert!(!cli.path().exists());
@@ -823,7 +829,7 @@ fn a_read_only_store_is_named_with_what_to_do(backend: &str) {
         command.output().expect("the binary runs")
     };
     for args in [&["meta", "set", "k", "v"][..], &["stats"]] {
-        let err = failed(args, run(args));
+        let err = failed(args, run(args), 6);
         assert!(err.contains("is read-only to this process"), "{err}");
         assert!(err.contains("run as a user that may write it"), "{err}");
     }
@@ -856,7 +862,7 @@ fn a_redb_store_held_by_another_process_is_named_as_locked() {
         nerve_store::RedbOptions::default().multi_process(false),
     )
     .expect("this process holds the file for itself");
-    let err = cli.fails(&["meta", "get", "k"]);
+    let err = cli.fails(5, &["meta", "get", "k"]);
     assert!(err.contains("is locked by another writer"), "{err}");
     assert!(err.contains("try again when it is done"), "{err}");
     drop(held);
@@ -872,7 +878,7 @@ fn a_sqlite_store_whose_write_lock_is_held_is_named_as_locked() {
         .expect("hold the write lock");
     // Reads go on beside the writer; a write waits for the busy timeout, then says so.
     assert_eq!(cli.ok(&["meta", "get", "k"]), "v\n");
-    let err = cli.fails(&["meta", "set", "k", "w"]);
+    let err = cli.fails(5, &["meta", "set", "k", "w"]);
     assert!(err.contains("is locked by another writer"), "{err}");
     conn.execute_batch("ROLLBACK").expect("let go");
     assert_eq!(cli.ok(&["meta", "get", "k"]), "v\n");
@@ -926,13 +932,16 @@ fn migrate_sqlite_to_redb_to_sqlite_keeps_the_content_digest() {
         "meta went over"
     );
 
-    let err = first.fails(&[
-        "migrate",
-        "--from",
-        &first.location,
-        "--to",
-        &middle.location,
-    ]);
+    let err = first.fails(
+        1,
+        &[
+            "migrate",
+            "--from",
+            &first.location,
+            "--to",
+            &middle.location,
+        ],
+    );
     assert!(err.contains("is not empty"), "{err}");
     let text = first.ok(&[
         "migrate",
@@ -960,7 +969,7 @@ fn a_damaged_blob_fails_verify_and_stops_migrate_naming_the_partial_copy() {
         .and_then(|conn| conn.execute("UPDATE blob_chunks SET data = X'00'", []))
         .expect("damage the blob behind the store's back");
 
-    let err = source.fails(&["blob", "verify", "--all"]);
+    let err = source.fails(4, &["blob", "verify", "--all"]);
     assert!(err.contains(&format!("blob {digest} is corrupt")), "{err}");
     let [report] = json_lines(
         &String::from_utf8(source.run(&["--json", "blob", "verify", "--all"]).stdout)
@@ -971,16 +980,19 @@ fn a_damaged_blob_fails_verify_and_stops_migrate_naming_the_partial_copy() {
     assert_eq!(report["corrupt"], serde_json::json!([digest]));
     let output = source.run(&["blob", "get", digest]);
     assert!(output.stdout.is_empty(), "no damaged byte goes out");
-    let err = failed(&["blob", "get"], output);
+    let err = failed(&["blob", "get"], output, 4);
     assert!(err.contains("is corrupt"), "{err}");
     let copy = source.dir.path().join("copy.bin");
-    let err = source.fails(&[
-        "blob",
-        "get",
-        digest,
-        "-o",
-        copy.to_str().expect("UTF-8 path"),
-    ]);
+    let err = source.fails(
+        4,
+        &[
+            "blob",
+            "get",
+            digest,
+            "-o",
+            copy.to_str().expect("UTF-8 path"),
+        ],
+    );
     assert!(err.contains("is corrupt"), "{err}");
     assert!(!copy.exists(), "-o writes nothing for a damaged blob");
     let leftovers: Vec<_> = std::fs::read_dir(source.dir.path())
@@ -991,7 +1003,7 @@ fn a_damaged_blob_fails_verify_and_stops_migrate_naming_the_partial_copy() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     let target = format!("redb:{}", source.dir.path().join("copy.redb").display());
-    let err = source.fails(&["migrate", "--from", &source.location, "--to", &target]);
+    let err = source.fails(1, &["migrate", "--from", &source.location, "--to", &target]);
     assert!(err.contains("migrate failed"), "{err}");
     assert!(err.contains("hold part of the copy: remove them"), "{err}");
 }

@@ -127,7 +127,7 @@ pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResu
 }
 
 fn missing(store: &Store, digest: &Digest) -> CliError {
-    CliError::refused(
+    CliError::not_found(
         format!("no blob {digest} in {}", store.location),
         "`nerve-store blob ls` lists the blobs there are",
     )

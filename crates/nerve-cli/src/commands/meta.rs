@@ -11,7 +11,7 @@ pub(crate) fn run(store: &Store, command: MetaCommand, out: &mut Out) -> CliResu
     match command {
         MetaCommand::Get { key } => {
             let Some(value) = store.log.meta_get(&key)? else {
-                return Err(CliError::refused(
+                return Err(CliError::not_found(
                     format!("no meta key {key:?} in {}", store.location),
                     "`nerve-store meta ls` lists the keys there are",
                 ));

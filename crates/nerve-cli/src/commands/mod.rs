@@ -69,7 +69,7 @@ fn open_existing(location: &str) -> CliResult<Store> {
 fn existing(location: &str) -> CliResult<Location> {
     let parsed: Location = location.parse()?;
     if !parsed.path.exists() {
-        return Err(CliError::refused(
+        return Err(CliError::not_found(
             format!("no store at {parsed}"),
             "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things on",
         ));

@@ -13,7 +13,7 @@ pub(crate) fn run(store: &Store, command: ThreadCommand, out: &mut Out) -> CliRe
         from_round,
     } = command;
     let Some(last_round) = store.log.last_round(&thread)? else {
-        return Err(CliError::refused(
+        return Err(CliError::not_found(
             format!("thread {thread:?} has no messages in {}", store.location),
             "`nerve-store runs list` shows each run's thread",
         ));
