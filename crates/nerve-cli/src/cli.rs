@@ -24,6 +24,12 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// Create the store if there is none at --store. Without it, a writing command (meta
+    /// set, blob put) creates a store only at the default location, so that a mistyped
+    /// --store is an error rather than a new empty store; simulate always may.
+    #[arg(long, global = true)]
+    pub(crate) create: bool,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -519,7 +519,13 @@ fn thread_show_prints_the_conversation_round_by_round(backend: &str) {
 
 fn meta_sets_gets_lists_and_deletes(backend: &str) {
     let cli = Cli::new(backend);
-    assert_eq!(cli.ok(&["meta", "set", "owner", "ops"]), "owner = ops\n");
+    let err = cli.fails(3, &["meta", "set", "owner", "ops"]);
+    assert!(err.contains("--create makes an empty one"), "{err}");
+    assert!(!cli.path().exists(), "a mistyped --store makes no store");
+    assert_eq!(
+        cli.ok(&["--create", "meta", "set", "owner", "ops"]),
+        "owner = ops\n"
+    );
     assert_eq!(
         cli.ok(&["meta", "set", "owner", "sre"]),
         "owner = sre (was ops)\n"
@@ -552,7 +558,12 @@ fn blobs_round_trip_through_files_and_standard_streams(backend: &str) {
     let file = cli.dir.path().join("report.bin");
     let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(&file, &content).expect("a file to store");
-    let file_digest = cli.ok(&["blob", "put", file.to_str().expect("UTF-8 path")]);
+    let file_digest = cli.ok(&[
+        "--create",
+        "blob",
+        "put",
+        file.to_str().expect("UTF-8 path"),
+    ]);
     let file_digest = file_digest.trim();
     assert_eq!(file_digest.len(), 64);
 
@@ -735,6 +746,44 @@ fn check_verifies_the_log_the_blobs_and_the_archive_and_names_damage(backend: &s
 // ---------------------------------------------------------------------------------------
 // Errors for people.
 
+fn a_blob_file_as_the_store_and_a_missing_blob_file_are_named(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["--create", "meta", "set", "k", "v"]);
+    let path = cli.path();
+    let extension = path
+        .extension()
+        .expect("an extension")
+        .to_string_lossy()
+        .into_owned();
+    let blobs = path.with_file_name(format!("nerve.blobs.{extension}"));
+    assert!(blobs.exists(), "a store is created with its blob file");
+
+    let as_store = format!("{backend}:{}", blobs.display());
+    let output = cli
+        .command(&["stats"])
+        .env("NERVE_STORE", &as_store)
+        .output();
+    let err = failed(&["stats"], output.expect("the binary runs"), 1);
+    assert!(err.contains("is the blob file of the store at"), "{err}");
+    let doubled = path.with_file_name(format!("nerve.blobs.blobs.{extension}"));
+    assert!(!doubled.exists(), "no store was made of the blob file");
+
+    std::fs::remove_file(&blobs).expect("lose the blob file");
+    for args in [
+        &["blob", "verify", "--all"][..],
+        &["stats"],
+        &["meta", "set", "k", "w"],
+    ] {
+        let err = cli.fails(3, args);
+        assert!(err.contains("is missing"), "{err}");
+        assert!(
+            err.contains(&*blobs.to_string_lossy()),
+            "the file is named: {err}"
+        );
+    }
+    assert!(!blobs.exists(), "no empty blob file was made in its place");
+}
+
 fn an_unknown_run_is_one_line_naming_it_and_what_to_do(backend: &str) {
     let cli = Cli::new(backend);
     three_runs(&cli);
@@ -747,7 +796,7 @@ fn an_unknown_run_is_one_line_naming_it_and_what_to_do(backend: &str) {
 
 fn a_bad_digest_is_one_line_quoting_it(backend: &str) {
     let cli = Cli::new(backend);
-    cli.ok(&["meta", "set", "k", "v"]);
+    cli.ok(&["--create", "meta", "set", "k", "v"]);
     for bad in ["abc", &"G".repeat(64), &"A".repeat(64)] {
         let err = cli.fails(1, &["blob", "get", bad]);
         assert!(
@@ -856,7 +905,7 @@ fn set_mode(path: &Path, mode: u32) {
 #[test]
 fn a_redb_store_held_by_another_process_is_named_as_locked() {
     let cli = Cli::new("redb");
-    cli.ok(&["meta", "set", "k", "v"]);
+    cli.ok(&["--create", "meta", "set", "k", "v"]);
     let held = nerve_store::RedbLogStore::open_with(
         cli.path(),
         nerve_store::RedbOptions::default().multi_process(false),
@@ -872,7 +921,7 @@ fn a_redb_store_held_by_another_process_is_named_as_locked() {
 #[test]
 fn a_sqlite_store_whose_write_lock_is_held_is_named_as_locked() {
     let cli = Cli::new("sqlite");
-    cli.ok(&["meta", "set", "k", "v"]);
+    cli.ok(&["--create", "meta", "set", "k", "v"]);
     let conn = rusqlite::Connection::open(cli.path()).expect("a second connection");
     conn.execute_batch("BEGIN IMMEDIATE")
         .expect("hold the write lock");
@@ -888,7 +937,7 @@ fn a_sqlite_store_whose_write_lock_is_held_is_named_as_locked() {
 fn migrate_sqlite_to_redb_to_sqlite_keeps_the_content_digest() {
     let first = Cli::new("sqlite");
     first.ok(&["simulate", "--runs", "60", "--seed", "3"]);
-    first.ok(&["meta", "set", "owner", "ops"]);
+    first.ok(&["--create", "meta", "set", "owner", "ops"]);
     let middle = Cli::new("redb");
     let last = Cli::new("sqlite");
 
@@ -959,7 +1008,7 @@ fn migrate_sqlite_to_redb_to_sqlite_keeps_the_content_digest() {
 #[test]
 fn a_damaged_blob_fails_verify_and_stops_migrate_naming_the_partial_copy() {
     let source = Cli::new("sqlite");
-    source.ok(&["meta", "set", "k", "v"]);
+    source.ok(&["--create", "meta", "set", "k", "v"]);
     let file = source.dir.path().join("a.bin");
     std::fs::write(&file, b"the content as written").expect("a file");
     let digest = source.ok(&["blob", "put", file.to_str().expect("UTF-8 path")]);
@@ -1025,6 +1074,7 @@ store_core::for_each_backend!(
         archive_moves_old_days_out_and_cat_reads_them_back,
         check_verifies_the_log_the_blobs_and_the_archive_and_names_damage,
         an_unknown_run_is_one_line_naming_it_and_what_to_do,
+        a_blob_file_as_the_store_and_a_missing_blob_file_are_named,
         a_bad_digest_is_one_line_quoting_it,
         a_file_that_is_not_a_store_is_named_and_left_alone,
         a_missing_store_is_not_created_by_a_command_that_reads,

@@ -173,6 +173,38 @@ pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
     })
 }
 
+/// Opens the log of the store at `location` alone, without its blob file, with the backend's
+/// default options, creating it if missing: for a tool that must tell whether a file is a
+/// store before it looks for the blob file beside it.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_log(location: &str) -> StoreResult<Box<dyn LogBackend>> {
+    let location: Location = location.parse()?;
+    open_log_at(&location, &OpenOptions::default())
+}
+
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "redb")),
+    allow(unused_variables)
+)]
+fn open_log_at(location: &Location, options: &OpenOptions) -> StoreResult<Box<dyn LogBackend>> {
+    match location.backend {
+        #[cfg(feature = "sqlite")]
+        Backend::Sqlite => Ok(Box::new(store_sqlite::SqliteLogStore::open_with(
+            &location.path,
+            sqlite_options(options),
+        )?)),
+        #[cfg(feature = "redb")]
+        Backend::Redb => Ok(Box::new(store_redb::RedbLogStore::open_with(
+            &location.path,
+            redb_options(options),
+        )?)),
+        #[allow(unreachable_patterns)]
+        backend => Err(not_built(backend)),
+    }
+}
+
 /// A log store and the blob store beside it.
 type Opened = (Box<dyn LogBackend>, Box<dyn BlobStore>);
 
@@ -181,34 +213,28 @@ type Opened = (Box<dyn LogBackend>, Box<dyn BlobStore>);
     allow(unused_variables)
 )]
 fn open_backend(location: &Location, options: &OpenOptions) -> StoreResult<Opened> {
+    let log = open_log_at(location, options)?;
     #[cfg(any(feature = "sqlite", feature = "redb"))]
     let blobs = location.blob_path();
     match location.backend {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => Ok((
-            Box::new(store_sqlite::SqliteLogStore::open_with(
-                &location.path,
-                sqlite_options(options),
-            )?),
-            Box::new(store_sqlite::SqliteBlobStore::open(blobs)?),
-        )),
+        Backend::Sqlite => Ok((log, Box::new(store_sqlite::SqliteBlobStore::open(blobs)?))),
         #[cfg(feature = "redb")]
-        Backend::Redb => Ok((
-            Box::new(store_redb::RedbLogStore::open_with(
-                &location.path,
-                redb_options(options),
-            )?),
-            Box::new(store_redb::RedbBlobStore::open(blobs)?),
-        )),
+        Backend::Redb => Ok((log, Box::new(store_redb::RedbBlobStore::open(blobs)?))),
         #[allow(unreachable_patterns)]
-        backend => Err(StoreError::invalid(
-            "location",
-            format!(
-                "the {backend} backend is not built into this program; enable the cargo \
-                 feature \"{backend}\" of nerve-store"
-            ),
-        )),
+        backend => Err(not_built(backend)),
     }
+}
+
+/// The error for a backend whose cargo feature is off.
+fn not_built(backend: Backend) -> StoreError {
+    StoreError::invalid(
+        "location",
+        format!(
+            "the {backend} backend is not built into this program; enable the cargo feature \
+             \"{backend}\" of nerve-store"
+        ),
+    )
 }
 
 #[cfg(feature = "sqlite")]

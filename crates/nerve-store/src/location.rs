@@ -46,6 +46,22 @@ pub struct Location {
 }
 
 impl Location {
+    /// The store's own file when this location names the blob file of one instead
+    /// (`data/nerve.blobs.db` is the blob file of `data/nerve.db`).
+    fn store_of_blob_file(&self) -> Option<PathBuf> {
+        let name = self.path.file_name()?.to_str()?;
+        let (stem, extension) = match name.rsplit_once('.') {
+            Some((stem, extension)) if stem.ends_with(".blobs") => (stem, Some(extension)),
+            _ if name.ends_with(".blobs") => (name, None),
+            _ => return None,
+        };
+        let store = stem.strip_suffix(".blobs")?;
+        Some(self.path.with_file_name(match extension {
+            Some(extension) => format!("{store}.{extension}"),
+            None => store.to_owned(),
+        }))
+    }
+
     /// The file of the blob store that goes with this location's log: the log's file name
     /// with `.blobs` before its extension (`data/nerve.db` → `data/nerve.blobs.db`).
     pub fn blob_path(&self) -> PathBuf {
@@ -96,16 +112,44 @@ impl FromStr for Location {
         if path.is_empty() {
             return Err(bad(format!("{text:?} has no path after the backend")));
         }
-        Ok(Location {
+        let location = Location {
             backend,
             path: PathBuf::from(path),
-        })
+        };
+        if let Some(store) = location.store_of_blob_file() {
+            return Err(bad(format!(
+                "{} is the blob file of the store at {}: name the store's own file",
+                location.path.display(),
+                store.display()
+            )));
+        }
+        Ok(location)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blob_file_is_refused_as_a_location_naming_its_store() {
+        for (text, store) in [
+            ("sqlite:data/nerve.blobs.db", "data/nerve.db"),
+            ("x.blobs.redb", "x.redb"),
+            ("redb:a/nerve.blobs", "a/nerve"),
+        ] {
+            let err = parse(text).expect_err("a blob file");
+            assert!(
+                err.to_string()
+                    .contains(&format!("the blob file of the store at {store}")),
+                "{text}: {err}"
+            );
+        }
+        assert!(
+            parse("sqlite:data/blobs.db").is_ok(),
+            "a store may be called blobs"
+        );
+    }
 
     fn parse(text: &str) -> StoreResult<Location> {
         text.parse()

@@ -39,7 +39,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         Command::Thread(command) => thread::run(&open_existing(store)?, command, &mut out),
         Command::Meta(command) => {
             let store = match command {
-                MetaCommand::Set { .. } => open(store)?,
+                MetaCommand::Set { .. } => open_for_writing(store, cli.create)?,
                 _ => open_existing(store)?,
             };
             meta::run(&store, command, &mut out)
@@ -47,7 +47,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         Command::Archive(args) => archive::run(store, args, &mut out),
         Command::Blob(command) => {
             let store = match command {
-                BlobCommand::Put { .. } => open(store)?,
+                BlobCommand::Put { .. } => open_for_writing(store, cli.create)?,
                 _ => open_existing(store)?,
             };
             blob::run(&store, command, &mut out)
@@ -65,16 +65,41 @@ fn open_existing(location: &str) -> CliResult<Store> {
     open(location)
 }
 
-/// `location` parsed, if a store exists there; otherwise the error that says so.
+/// `location` parsed, if a store exists there, its blob file too; otherwise the error that
+/// says which is missing.
 fn existing(location: &str) -> CliResult<Location> {
     let parsed: Location = location.parse()?;
     if !parsed.path.exists() {
         return Err(CliError::not_found(
             format!("no store at {parsed}"),
-            "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things on",
+            "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things \
+             on, and --create makes an empty one for a writing command",
+        ));
+    }
+    let blobs = parsed.blob_path();
+    if !blobs.exists() {
+        // A file that is not a store is named as such first.
+        drop(nerve_store::open_log(location)?);
+        return Err(CliError::not_found(
+            format!(
+                "the blob file {} of the store at {parsed} is missing",
+                blobs.display()
+            ),
+            "restore it from a backup; every store is created with one",
         ));
     }
     Ok(parsed)
+}
+
+/// Opens the store at `location` for a command that writes: an existing store, or a new one
+/// at the default location or when `create` was asked for.
+fn open_for_writing(location: &str, create: bool) -> CliResult<Store> {
+    let parsed: Location = location.parse()?;
+    let default: Location = nerve_store::DEFAULT_LOCATION.parse()?;
+    if create || (!parsed.path.exists() && parsed == default) {
+        return open(location);
+    }
+    open_existing(location)
 }
 
 /// Opens the store at `location` with the backend's defaults, creating it if missing.
