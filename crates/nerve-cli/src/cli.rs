@@ -64,6 +64,9 @@ pub(crate) enum Command {
     /// integrity check, redb's page checksums), every blob, every archive file. Exits
     /// non-zero when anything is damaged
     Check,
+    /// Give the space of deleted entries (archived days) back to the file system: SQLite
+    /// VACUUM, redb compact. Keeps every entry and id; takes as long as rewriting the file
+    Compact,
     /// Copy a whole store into a new one (usually of the other backend), verified.
     Migrate(MigrateArgs),
 }

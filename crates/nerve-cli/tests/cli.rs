@@ -693,6 +693,27 @@ fn archive_moves_old_days_out_and_cat_reads_them_back(backend: &str) {
     assert!(text.starts_with("moved 0 entries"), "{text}");
 }
 
+fn compact_gives_back_the_space_of_archived_days_and_keeps_every_entry(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["simulate", "--runs", "300", "--days", "60", "--seed", "2"]);
+    cli.ok(&["archive", "--retain-days", "10"]);
+    let everything = ["logs", "query", "--limit", "100000"];
+    let before = cli.json(&everything);
+    assert!(!before.is_empty(), "recent days stay");
+    let [report] = cli.json(&["compact"]).try_into().expect("one object");
+    assert!(
+        u64_of(&report, "bytesAfter") < u64_of(&report, "bytesBefore"),
+        "the archived days' space is given back: {report}"
+    );
+    assert_eq!(
+        cli.json(&everything),
+        before,
+        "every entry stays, with its id"
+    );
+    let text = cli.ok(&["compact"]);
+    assert!(text.starts_with("compacted "), "{text}");
+}
+
 fn check_verifies_the_log_the_blobs_and_the_archive_and_names_damage(backend: &str) {
     let cli = Cli::new(backend);
     {
@@ -1073,6 +1094,7 @@ store_core::for_each_backend!(
         blobs_round_trip_through_files_and_standard_streams,
         archive_moves_old_days_out_and_cat_reads_them_back,
         check_verifies_the_log_the_blobs_and_the_archive_and_names_damage,
+        compact_gives_back_the_space_of_archived_days_and_keeps_every_entry,
         an_unknown_run_is_one_line_naming_it_and_what_to_do,
         a_blob_file_as_the_store_and_a_missing_blob_file_are_named,
         a_bad_digest_is_one_line_quoting_it,

@@ -3,6 +3,7 @@
 mod archive;
 mod blob;
 mod check;
+mod compact;
 mod logs;
 mod meta;
 mod migrate;
@@ -54,6 +55,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Stats => stats::run(&open_existing(store)?, &mut out),
         Command::Check => check::run(&open_existing(store)?, &mut out),
+        Command::Compact => compact::run(&open_existing(store)?, &mut out),
         Command::Migrate(args) => migrate::run(&args, &mut out),
     }
 }

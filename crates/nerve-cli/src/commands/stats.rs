@@ -108,7 +108,7 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
 }
 
 /// The size of a store's file with its SQLite companions (`-wal`, `-shm`) if any.
-fn files_size(path: &Path) -> u64 {
+pub(crate) fn files_size(path: &Path) -> u64 {
     let mut names = vec![path.to_path_buf()];
     for suffix in ["-wal", "-shm"] {
         let mut name = path.as_os_str().to_owned();
