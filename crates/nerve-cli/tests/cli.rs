@@ -305,12 +305,36 @@ fn logs_query_applies_every_filter_and_pages(backend: &str) {
 
     let table = cli.ok(&["logs", "query", "--ref", "run-1", "--limit", "2"]);
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines.len(), 3, "a header and two rows: {table}");
+    assert_eq!(lines.len(), 4, "a header, two rows and a note: {table}");
     assert!(lines[0].starts_with("ID") && lines[0].ends_with("PAYLOAD"));
     assert!(
         lines[1].contains("run-1") && lines[1].contains(r#"{"i":1}"#),
         "{table}"
     );
+    let last_shown = written
+        .iter()
+        .filter(|entry| entry.ref_id.as_deref() == Some("run-1"))
+        .nth(1)
+        .expect("a second entry of run-1")
+        .id;
+    assert!(
+        lines[3].starts_with(&format!(
+            "2 shown, and there are more: --after {last_shown} "
+        )),
+        "a table cut by --limit says so, and where to go on: {table}"
+    );
+    let all = cli.ok(&["logs", "query", "--ref", "run-1", "--limit", "1000"]);
+    assert!(!all.contains("shown, and there are more"), "{all}");
+    let json = cli.run(&["--json", "logs", "query", "--ref", "run-1", "--limit", "2"]);
+    assert_eq!(
+        json_lines(&succeeded(&["--json"], json)).len(),
+        2,
+        "JSON lines are the entries only"
+    );
+    // A time range pages like the rest: the same entries in order, whatever the page.
+    let since = written[3].ts.to_rfc3339();
+    let ranged = cli.json(&["logs", "query", "--since", &since, "--limit", "1000"]);
+    assert_eq!(ranged, as_json(&written[3..]));
 }
 
 /// A query longer than a page (`logs query` reads 10,000 entries at a time) comes out
@@ -450,6 +474,15 @@ fn runs_list_filters_by_status_and_show_prints_the_history(backend: &str) {
         ids(cli.json(&["runs", "list", "--after", "run-done", "--limit", "1"])),
         ["run-busy"]
     );
+    let cut = cli.ok(&["runs", "list", "--limit", "2"]);
+    assert!(
+        cut.lines()
+            .last()
+            .is_some_and(|line| line.starts_with("2 shown, and there are more: --after run-busy ")),
+        "a list cut by --limit says so: {cut}"
+    );
+    let whole = cli.ok(&["runs", "list", "--limit", "3"]);
+    assert!(!whole.contains("there are more"), "{whole}");
 
     let [run] = cli
         .json(&["runs", "show", "run-done"])

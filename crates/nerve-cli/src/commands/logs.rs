@@ -7,7 +7,7 @@ use nerve_store::{LogEntry, LogId, LogQuery, Order, Store};
 
 use crate::cli::{LogFilter, LogsCommand};
 use crate::error::{CliError, CliResult};
-use crate::output::{Out, Table};
+use crate::output::{Out, Table, thousands};
 use crate::time::parse_time;
 
 /// How many new entries one look of `--follow` reads at most.
@@ -98,21 +98,13 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
     }
 }
 
-/// Prints what `query` finds. A query without time bounds pages through the log by id, a
-/// page of [`QUERY_PAGE`] entries at a time, each printed as soon as it is read, so memory
-/// does not grow with `--limit`; a table longer than one page goes out row by row in the
-/// widths of its first page. A time range is read in one go, since each page would walk the
-/// whole range again.
+/// Prints what `query` finds, paging through it by id, a page of [`QUERY_PAGE`] entries at a
+/// time, each printed as soon as it is read, so memory does not grow with `--limit` (each
+/// page of a time range costs its own entries: the range is not walked again); a table
+/// longer than one page goes out row by row in the widths of its first page. A table cut
+/// short by the limit says so in a last line.
 fn query_entries(store: &Store, query: LogQuery, out: &mut Out) -> CliResult<()> {
     let mut table = entry_table();
-    if query.since.is_some() || query.until.is_some() {
-        print_entries(out, &mut table, &store.log.query(&query)?)?;
-        return if out.json() {
-            Ok(())
-        } else {
-            out.table(&table)
-        };
-    }
     let mut left = query.effective_limit();
     let mut cursor = None;
     let mut widths: Option<Vec<usize>> = None;
@@ -124,10 +116,15 @@ fn query_entries(store: &Store, query: LogQuery, out: &mut Out) -> CliResult<()>
         cursor = page.last().map(|entry| entry.id).or(cursor);
         let done = page.len() < QUERY_PAGE || left == 0;
         print_entries(out, &mut table, &page)?;
+        let cut = done && left == 0 && !out.json() && {
+            let next = store.log.query(&page_of(&query, cursor, 1))?;
+            !next.is_empty()
+        };
         if !out.json() {
             if widths.is_none() && done {
                 // It all fits one page: one aligned table.
-                return out.table(&table);
+                out.table(&table)?;
+                return cut_note(out, cut, query.effective_limit(), cursor);
             }
             if widths.is_none() {
                 let first = table.widths();
@@ -142,8 +139,21 @@ fn query_entries(store: &Store, query: LogQuery, out: &mut Out) -> CliResult<()>
         }
         out.flush()?;
         if done {
-            return Ok(());
+            return cut_note(out, cut, query.effective_limit(), cursor);
         }
+    }
+}
+
+/// The last line of a table that `--limit` cut short: how many were shown, and how to see
+/// the next ones.
+fn cut_note(out: &mut Out, cut: bool, shown: usize, last: Option<LogId>) -> CliResult<()> {
+    match last {
+        Some(LogId(last)) if cut => out.line(format!(
+            "{} shown, and there are more: --after {last} (--before, with --desc) shows the \
+             next ones, a larger --limit more at once",
+            thousands(shown as u64)
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -31,13 +31,17 @@ pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResu
                     status.retain(|s| s.is_active());
                 }
             }
-            let runs = store.log.list_runs(&RunQuery {
+            // One more than asked for tells whether the table is cut short.
+            let mut runs = store.log.list_runs(&RunQuery {
                 statuses: status,
                 workflow,
                 thread_id: thread,
                 after,
-                limit: Some(limit),
+                limit: Some(limit.saturating_add(1)),
             })?;
+            let cut = runs.len() > limit;
+            runs.truncate(limit);
+            let last = runs.last().map(|run| run.run_id.clone());
             if out.json() {
                 for run in &runs {
                     out.object(run)?;
@@ -58,7 +62,15 @@ pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResu
                     run.thread_id.unwrap_or_else(|| "-".into()),
                 ]);
             }
-            out.table(&table)
+            out.table(&table)?;
+            match last {
+                Some(last) if cut => out.line(format!(
+                    "{} shown, and there are more: --after {last} shows the next ones, a \
+                     larger --limit more at once",
+                    crate::output::thousands(limit as u64)
+                )),
+                _ => Ok(()),
+            }
         }
         RunsCommand::Show { run } => {
             let Some(found) = store.log.get_run(&run)? else {
