@@ -716,6 +716,19 @@ fn archive_moves_old_days_out_and_cat_reads_them_back(backend: &str) {
     );
 
     let first_old_day = (now - Duration::days(46)).date_naive().to_string();
+    let reaching_back = cli.ok(&["logs", "query", "--since", &first_old_day]);
+    assert!(
+        reaching_back
+            .lines()
+            .last()
+            .is_some_and(|line| line.contains(&format!(
+                "days up to {last_old_day} are archived, not in the store: \
+             `nerve-store archive cat {first_old_day}..{last_old_day}`"
+            ))),
+        "a range that reaches into archived days says so: {reaching_back}"
+    );
+    let recent_only = cli.ok(&["logs", "query", "--since", "1d"]);
+    assert!(!recent_only.contains("are archived"), "{recent_only}");
     let range = format!("{first_old_day}..{last_old_day}");
     let mut back = cli.json(&["archive", "cat", &range]);
     back.sort_by_key(|e| u64_of(e, "id"));

@@ -9,6 +9,7 @@ use crate::cli::{LogFilter, LogsCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::{Out, Table, thousands};
 use crate::time::parse_time;
+use nerve_store::archive::WATERMARK_KEY;
 
 /// How many new entries one look of `--follow` reads at most.
 const FOLLOW_PAGE: usize = 1_000;
@@ -36,7 +37,8 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
                 },
                 ..filter_query(&filter)?
             };
-            query_entries(store, query, out)
+            query_entries(store, &query, out)?;
+            archived_note(store, &query, out)
         }
         LogsCommand::Tail {
             filter,
@@ -103,7 +105,7 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
 /// page of a time range costs its own entries: the range is not walked again); a table
 /// longer than one page goes out row by row in the widths of its first page. A table cut
 /// short by the limit says so in a last line.
-fn query_entries(store: &Store, query: LogQuery, out: &mut Out) -> CliResult<()> {
+fn query_entries(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()> {
     let mut table = entry_table();
     let mut left = query.effective_limit();
     let mut cursor = None;
@@ -111,13 +113,13 @@ fn query_entries(store: &Store, query: LogQuery, out: &mut Out) -> CliResult<()>
     loop {
         let page = store
             .log
-            .query(&page_of(&query, cursor, left.min(QUERY_PAGE)))?;
+            .query(&page_of(query, cursor, left.min(QUERY_PAGE)))?;
         left -= page.len();
         cursor = page.last().map(|entry| entry.id).or(cursor);
         let done = page.len() < QUERY_PAGE || left == 0;
         print_entries(out, &mut table, &page)?;
         let cut = done && left == 0 && !out.json() && {
-            let next = store.log.query(&page_of(&query, cursor, 1))?;
+            let next = store.log.query(&page_of(query, cursor, 1))?;
             !next.is_empty()
         };
         if !out.json() {
@@ -142,6 +144,31 @@ fn query_entries(store: &Store, query: LogQuery, out: &mut Out) -> CliResult<()>
             return cut_note(out, cut, query.effective_limit(), cursor);
         }
     }
+}
+
+/// After a table whose time range reaches into days the archive moved out of the store, a
+/// line that says so and how to read them (`archive cat`).
+fn archived_note(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()> {
+    if out.json() {
+        return Ok(());
+    }
+    let Some(watermark) = store.log.meta_get(WATERMARK_KEY)? else {
+        return Ok(());
+    };
+    let Ok(last) = watermark.parse::<chrono::NaiveDate>() else {
+        return Ok(());
+    };
+    if query.since.is_some_and(|since| since.date_naive() > last) {
+        return Ok(());
+    }
+    let first = query.since.map_or_else(
+        || "FIRST".to_owned(),
+        |since| since.date_naive().to_string(),
+    );
+    out.line(format!(
+        "days up to {last} are archived, not in the store: `nerve-store archive cat \
+         {first}..{last}` reads them"
+    ))
 }
 
 /// The last line of a table that `--limit` cut short: how many were shown, and how to see
