@@ -67,6 +67,15 @@ pub(crate) enum Command {
     /// Give the space of deleted entries (archived days) back to the file system: SQLite
     /// VACUUM, redb compact. Keeps every entry and id; takes as long as rewriting the file
     Compact,
+    /// Print the completion script of a shell, generated from this command line
+    /// (`nerve-store completions bash > /etc/bash_completion.d/nerve-store`)
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, in roff, generated from this command line
+    /// (`nerve-store man > /usr/local/share/man/man1/nerve-store.1`)
+    Man,
     /// Copy a whole store into a new one (usually of the other backend), verified.
     Migrate(MigrateArgs),
 }

@@ -970,6 +970,30 @@ fn set_mode(path: &Path, mode: u32) {
 // Cases that are about one backend's lock, or about both at once.
 
 #[test]
+fn completions_and_the_man_page_come_from_the_command_line_itself() {
+    let cli = Cli::new("sqlite");
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let script = cli.ok(&["completions", shell]);
+        for command in ["simulate", "check", "compact", "migrate", "archive"] {
+            assert!(script.contains(command), "{shell} completes {command}");
+        }
+    }
+    let err = cli.run(&["completions", "tcsh"]);
+    assert_eq!(
+        err.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+    let page = cli.ok(&["man"]);
+    assert!(
+        page.contains(".TH nerve-store 1"),
+        "a roff man page: {page}"
+    );
+    assert!(page.contains("Exit status"), "with the exit statuses");
+    assert!(!cli.path().exists(), "neither opens a store");
+}
+
+#[test]
 fn a_redb_store_held_by_another_process_is_named_as_locked() {
     let cli = Cli::new("redb");
     cli.ok(&["--create", "meta", "set", "k", "v"]);

@@ -56,8 +56,33 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         Command::Stats => stats::run(&open_existing(store)?, &mut out),
         Command::Check => check::run(&open_existing(store)?, &mut out),
         Command::Compact => compact::run(&open_existing(store)?, &mut out),
+        Command::Completions { shell } => {
+            // Generated into memory first: the generator panics on a write error, and a
+            // reader that stops early (`| head`) is not one.
+            let mut script = Vec::new();
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "nerve-store", &mut script);
+            print_bytes(&script, "writing the completion script")
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .map_err(CliError::io("rendering the man page"))?;
+            print_bytes(&page, "writing the man page")
+        }
         Command::Migrate(args) => migrate::run(&args, &mut out),
     }
+}
+
+/// Writes `bytes` to standard output.
+fn print_bytes(bytes: &[u8], context: &str) -> CliResult<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(CliError::io(context))
 }
 
 /// Opens the store at `location`, which must exist: a command that only reads (or
