@@ -10,14 +10,37 @@ use crate::error::{CliError, CliResult};
 pub(crate) struct Out {
     json: bool,
     stdout: io::StdoutLock<'static>,
+    /// The width table lines are cut to: the terminal's, or `COLUMNS` when set; `None` when
+    /// the output goes to a file or a pipe, whole.
+    width: Option<usize>,
 }
 
 impl Out {
     /// Standard output; JSON lines when `json`.
     pub(crate) fn new(json: bool) -> Self {
+        let columns = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|columns| columns.parse::<usize>().ok())
+            .filter(|columns| *columns > 0);
+        let terminal = || {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_, columns)| usize::from(columns))
+                .filter(|columns| *columns > 0)
+        };
         Out {
             json,
             stdout: io::stdout().lock(),
+            width: columns.or_else(terminal),
+        }
+    }
+
+    /// Prints one line of a table, cut to the terminal's width ([`fit`]): a table never
+    /// wraps.
+    pub(crate) fn row_line(&mut self, text: &str) -> CliResult<()> {
+        match self.width {
+            Some(width) => self.line(fit(text, width)),
+            None => self.line(text),
         }
     }
 
@@ -52,9 +75,9 @@ impl Out {
     /// Prints `table`, its columns aligned.
     pub(crate) fn table(&mut self, table: &Table) -> CliResult<()> {
         let widths = table.widths();
-        self.line(table.format_header(&widths))?;
+        self.row_line(&table.format_header(&widths))?;
         for row in &table.rows {
-            self.line(table.format_row(row, &widths))?;
+            self.row_line(&table.format_row(row, &widths))?;
         }
         Ok(())
     }
@@ -145,6 +168,16 @@ impl Table {
     }
 }
 
+/// `line` cut to `width` characters, its last one `…` where it was cut.
+pub(crate) fn fit(line: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    if line.chars().count() <= width {
+        return line.into();
+    }
+    let mut cut: String = line.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut.into()
+}
+
 /// `text` with its line breaks and other control characters escaped.
 fn one_line(text: &str) -> String {
     if !text.chars().any(char::is_control) {
@@ -197,6 +230,14 @@ pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_wider_than_the_terminal_is_cut_with_an_ellipsis() {
+        assert_eq!(fit("short", 10), "short");
+        assert_eq!(fit("exactly10!", 10), "exactly10!");
+        assert_eq!(fit("one that is too long", 10), "one that …");
+        assert_eq!(fit("ünïcödé wide", 5), "ünïc…");
+    }
 
     #[test]
     fn columns_align_to_the_widest_cell_and_the_last_runs_on() {

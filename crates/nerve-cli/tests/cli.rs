@@ -37,9 +37,11 @@ impl Cli {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BINARY);
+        // Lines whole, whatever the terminal the tests run in says its width is.
         command
             .args(args)
             .env("NERVE_STORE", &self.location)
+            .env_remove("COLUMNS")
             .current_dir(self.dir.path());
         command
     }
@@ -739,6 +741,30 @@ fn archive_moves_old_days_out_and_cat_reads_them_back(backend: &str) {
     assert!(text.starts_with("moved 0 entries"), "{text}");
 }
 
+fn tables_are_cut_to_the_terminal_width_and_never_wrap(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["simulate", "--runs", "5"]);
+    for args in [&["logs", "query", "--limit", "20"][..], &["runs", "list"]] {
+        let whole = cli.ok(args);
+        assert!(
+            whole.lines().any(|line| line.chars().count() > 60),
+            "{args:?}: some lines are wider than 60 when whole"
+        );
+        let output = cli.command(args).env("COLUMNS", "60").output();
+        let cut = succeeded(args, output.expect("the binary runs"));
+        let rows = cut
+            .lines()
+            .take_while(|line| !line.contains("shown, and there are more"));
+        for line in rows {
+            assert!(line.chars().count() <= 60, "{args:?}: {line:?}");
+        }
+        assert!(
+            cut.contains('…'),
+            "{args:?}: a cut line ends in an ellipsis: {cut}"
+        );
+    }
+}
+
 fn compact_gives_back_the_space_of_archived_days_and_keeps_every_entry(backend: &str) {
     let cli = Cli::new(backend);
     cli.ok(&["simulate", "--runs", "300", "--days", "60", "--seed", "2"]);
@@ -1165,6 +1191,7 @@ store_core::for_each_backend!(
         archive_moves_old_days_out_and_cat_reads_them_back,
         check_verifies_the_log_the_blobs_and_the_archive_and_names_damage,
         compact_gives_back_the_space_of_archived_days_and_keeps_every_entry,
+        tables_are_cut_to_the_terminal_width_and_never_wrap,
         an_unknown_run_is_one_line_naming_it_and_what_to_do,
         a_blob_file_as_the_store_and_a_missing_blob_file_are_named,
         a_bad_digest_is_one_line_quoting_it,
