@@ -194,6 +194,18 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// `duration` as people write it: `850 ms`, `12.3 s`, `27 min 57 s`, `2 h 05 min`.
+pub(crate) fn human_duration(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs_f64();
+    let whole = duration.as_secs();
+    match whole {
+        0 => format!("{} ms", duration.as_millis()),
+        1..60 => format!("{seconds:.1} s"),
+        60..3600 => format!("{} min {:02} s", whole / 60, whole % 60),
+        _ => format!("{} h {:02} min", whole / 3600, whole % 3600 / 60),
+    }
+}
+
 /// `bytes` as people read sizes: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`.
 pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -230,6 +242,21 @@ pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        use std::time::Duration;
+        assert_eq!(human_duration(Duration::from_millis(850)), "850 ms");
+        assert_eq!(human_duration(Duration::from_millis(12_340)), "12.3 s");
+        assert_eq!(
+            human_duration(Duration::from_secs(27 * 60 + 57)),
+            "27 min 57 s"
+        );
+        assert_eq!(
+            human_duration(Duration::from_secs(2 * 3600 + 5 * 60 + 9)),
+            "2 h 05 min"
+        );
+    }
 
     #[test]
     fn a_line_wider_than_the_terminal_is_cut_with_an_ellipsis() {

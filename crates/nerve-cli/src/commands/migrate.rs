@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::cli::MigrateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{Out, counted, thousands};
+use crate::output::{Out, counted, human_duration, thousands};
 use crate::progress;
 
 pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
@@ -57,12 +57,13 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
         }));
     }
     out.line(format!(
-        "copied {}, {}, {}, {} and {} from {from} to {to} in {elapsed:.2?} ({} entries/s)",
+        "copied {}, {}, {}, {} and {} from {from} to {to} in {} ({} entries/s)",
         counted(summary.entries, "entry", "entries"),
         counted(summary.thread_rows, "thread row", "thread rows"),
         counted(summary.runs, "run", "runs"),
         counted(summary.meta, "meta key", "meta keys"),
         counted(summary.blobs, "blob", "blobs"),
+        human_duration(elapsed),
         thousands(rate as u64),
     ))?;
     out.line(format!(

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::cli::SimulateArgs;
 use crate::error::{CliError, CliResult};
-use crate::output::{Out, counted, human_bytes, thousands};
+use crate::output::{Out, counted, human_bytes, human_duration, thousands};
 use crate::progress;
 
 const WORKFLOWS: [&str; 4] = ["summarise", "triage", "translate", "review"];
@@ -141,10 +141,11 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
         .collect();
     let lines = [
         format!(
-            "simulated {} runs on {} with {} in {elapsed:.2?} (seed {seed})",
+            "simulated {} runs on {} with {} in {} (seed {seed})",
             thousands(args.runs),
             store.location,
-            counted(u64::from(args.workers), "worker", "workers")
+            counted(u64::from(args.workers), "worker", "workers"),
+            human_duration(elapsed)
         ),
         format!(
             "  speed      {} runs/s, {} log entries/s",
