@@ -24,6 +24,11 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub(crate) json: bool,
 
+    /// No progress bars, and no notes after tables (that a list was cut short, that days
+    /// are archived): only what was asked for, and errors.
+    #[arg(long, short, global = true)]
+    pub(crate) quiet: bool,
+
     /// Create the store if there is none at --store. Without it, a writing command (meta
     /// set, blob put) creates a store only at the default location, so that a mistyped
     /// --store is an error rather than a new empty store; simulate always may.

@@ -9,6 +9,8 @@ use crate::error::{CliError, CliResult};
 /// Standard output, in the form the user asked for.
 pub(crate) struct Out {
     json: bool,
+    /// `--quiet`: the notes after a table are left out.
+    quiet: bool,
     stdout: io::StdoutLock<'static>,
     /// The width table lines are cut to: the terminal's, or `COLUMNS` when set; `None` when
     /// the output goes to a file or a pipe, whole.
@@ -16,8 +18,8 @@ pub(crate) struct Out {
 }
 
 impl Out {
-    /// Standard output; JSON lines when `json`.
-    pub(crate) fn new(json: bool) -> Self {
+    /// Standard output; JSON lines when `json`; without the notes after tables when `quiet`.
+    pub(crate) fn new(json: bool, quiet: bool) -> Self {
         let columns = std::env::var("COLUMNS")
             .ok()
             .and_then(|columns| columns.parse::<usize>().ok())
@@ -30,9 +32,19 @@ impl Out {
         };
         Out {
             json,
+            quiet,
             stdout: io::stdout().lock(),
             width: columns.or_else(terminal),
         }
+    }
+
+    /// Prints a note for people after a table (that it was cut short, that some days are
+    /// archived): never in JSON, nor under `--quiet`.
+    pub(crate) fn note(&mut self, text: impl std::fmt::Display) -> CliResult<()> {
+        if self.json || self.quiet {
+            return Ok(());
+        }
+        self.line(text)
     }
 
     /// Prints one line of a table, cut to the terminal's width ([`fit`]): a table never

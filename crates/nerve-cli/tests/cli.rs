@@ -325,6 +325,12 @@ fn logs_query_applies_every_filter_and_pages(backend: &str) {
         )),
         "a table cut by --limit says so, and where to go on: {table}"
     );
+    let quiet = cli.ok(&["--quiet", "logs", "query", "--ref", "run-1", "--limit", "2"]);
+    assert_eq!(
+        quiet.lines().count(),
+        3,
+        "--quiet leaves the note out: {quiet}"
+    );
     let all = cli.ok(&["logs", "query", "--ref", "run-1", "--limit", "1000"]);
     assert!(!all.contains("shown, and there are more"), "{all}");
     let json = cli.run(&["--json", "logs", "query", "--ref", "run-1", "--limit", "2"]);

@@ -149,9 +149,6 @@ fn query_entries(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()
 /// After a table whose time range reaches into days the archive moved out of the store, a
 /// line that says so and how to read them (`archive cat`).
 fn archived_note(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()> {
-    if out.json() {
-        return Ok(());
-    }
     let Some(watermark) = store.log.meta_get(WATERMARK_KEY)? else {
         return Ok(());
     };
@@ -165,7 +162,7 @@ fn archived_note(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()
         || "FIRST".to_owned(),
         |since| since.date_naive().to_string(),
     );
-    out.line(format!(
+    out.note(format!(
         "days up to {last} are archived, not in the store: `nerve-store archive cat \
          {first}..{last}` reads them"
     ))
@@ -175,7 +172,7 @@ fn archived_note(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()
 /// the next ones.
 fn cut_note(out: &mut Out, cut: bool, shown: usize, last: Option<LogId>) -> CliResult<()> {
     match last {
-        Some(LogId(last)) if cut => out.line(format!(
+        Some(LogId(last)) if cut => out.note(format!(
             "{} shown, and there are more: --after {last} (--before, with --desc) shows the \
              next ones, a larger --limit more at once",
             thousands(shown as u64)

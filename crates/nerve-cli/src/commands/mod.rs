@@ -22,7 +22,10 @@ use crate::output::Out;
 
 /// Runs the command `cli` names.
 pub(crate) fn run(cli: Cli) -> CliResult<()> {
-    let mut out = Out::new(cli.json);
+    let mut out = Out::new(cli.json, cli.quiet);
+    if cli.quiet {
+        crate::progress::quiet();
+    }
     let store = cli.store.as_str();
     match cli.command {
         Command::Simulate(args) => {

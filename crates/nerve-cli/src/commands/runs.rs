@@ -64,7 +64,7 @@ pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResu
             }
             out.table(&table)?;
             match last {
-                Some(last) if cut => out.line(format!(
+                Some(last) if cut => out.note(format!(
                     "{} shown, and there are more: --after {last} shows the next ones, a \
                      larger --limit more at once",
                     crate::output::thousands(limit as u64)
