@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use nerve_store::WorkflowRunStatus;
 
+use crate::output::Format;
+
 /// Look into a nerve store, archive it, and move it between backends.
 #[derive(Debug, Parser)]
 #[command(name = "nerve-store", version, after_help = crate::error::EXIT_STATUSES)]
@@ -20,9 +22,13 @@ pub(crate) struct Cli {
     )]
     pub(crate) store: String,
 
-    /// Print one JSON object per line instead of tables.
+    /// Print one JSON object per line instead of tables (--format json).
     #[arg(long, global = true)]
     pub(crate) json: bool,
+
+    /// How to print: aligned tables, JSON lines, or tables as CSV (a header line first).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
 
     /// No progress bars, and no notes after tables (that a list was cut short, that days
     /// are archived): only what was asked for, and errors.

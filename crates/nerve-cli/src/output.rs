@@ -6,9 +6,22 @@ use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 
+/// The form of what commands print (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// Aligned tables, for people.
+    Table,
+    /// One JSON object per line.
+    Json,
+    /// Tables as comma-separated values, a header line first (RFC 4180 quoting).
+    Csv,
+}
+
 /// Standard output, in the form the user asked for.
 pub(crate) struct Out {
     json: bool,
+    /// Tables as CSV.
+    csv: bool,
     /// `--quiet`: the notes after a table are left out.
     quiet: bool,
     stdout: io::StdoutLock<'static>,
@@ -18,8 +31,8 @@ pub(crate) struct Out {
 }
 
 impl Out {
-    /// Standard output; JSON lines when `json`; without the notes after tables when `quiet`.
-    pub(crate) fn new(json: bool, quiet: bool) -> Self {
+    /// Standard output in `format`; without the notes after tables when `quiet`.
+    pub(crate) fn new(format: Format, quiet: bool) -> Self {
         let columns = std::env::var("COLUMNS")
             .ok()
             .and_then(|columns| columns.parse::<usize>().ok())
@@ -31,7 +44,8 @@ impl Out {
                 .filter(|columns| *columns > 0)
         };
         Out {
-            json,
+            json: format == Format::Json,
+            csv: format == Format::Csv,
             quiet,
             stdout: io::stdout().lock(),
             width: columns.or_else(terminal),
@@ -41,7 +55,7 @@ impl Out {
     /// Prints a note for people after a table (that it was cut short, that some days are
     /// archived): never in JSON, nor under `--quiet`.
     pub(crate) fn note(&mut self, text: impl std::fmt::Display) -> CliResult<()> {
-        if self.json || self.quiet {
+        if self.json || self.csv || self.quiet {
             return Ok(());
         }
         self.line(text)
@@ -49,11 +63,27 @@ impl Out {
 
     /// Prints one line of a table, cut to the terminal's width ([`fit`]): a table never
     /// wraps.
-    pub(crate) fn row_line(&mut self, text: &str) -> CliResult<()> {
+    fn row_line(&mut self, text: &str) -> CliResult<()> {
         match self.width {
             Some(width) => self.line(fit(text, width)),
             None => self.line(text),
         }
+    }
+
+    /// Prints the header of `table`, its columns `widths` wide (or as CSV).
+    pub(crate) fn header(&mut self, table: &Table, widths: &[usize]) -> CliResult<()> {
+        if self.csv {
+            return self.line(csv_line(&table.headers));
+        }
+        self.row_line(&table.format_header(widths))
+    }
+
+    /// Prints one `row` of `table`, its columns `widths` wide (or as CSV).
+    pub(crate) fn row(&mut self, table: &Table, row: &[String], widths: &[usize]) -> CliResult<()> {
+        if self.csv {
+            return self.line(csv_line(row));
+        }
+        self.row_line(&table.format_row(row, widths))
     }
 
     /// Whether the user asked for JSON.
@@ -87,9 +117,9 @@ impl Out {
     /// Prints `table`, its columns aligned.
     pub(crate) fn table(&mut self, table: &Table) -> CliResult<()> {
         let widths = table.widths();
-        self.row_line(&table.format_header(&widths))?;
+        self.header(table, &widths)?;
         for row in &table.rows {
-            self.row_line(&table.format_row(row, &widths))?;
+            self.row(table, row, &widths)?;
         }
         Ok(())
     }
@@ -180,6 +210,22 @@ impl Table {
     }
 }
 
+/// `cells` as one CSV line: a cell with a comma, a quote or a line break in quotes, its
+/// quotes doubled (RFC 4180).
+fn csv_line(cells: &[String]) -> String {
+    cells
+        .iter()
+        .map(|cell| {
+            if cell.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", cell.replace('"', "\"\""))
+            } else {
+                cell.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// `line` cut to `width` characters, its last one `…` where it was cut.
 pub(crate) fn fit(line: &str, width: usize) -> std::borrow::Cow<'_, str> {
     if line.chars().count() <= width {
@@ -254,6 +300,17 @@ pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_quotes_what_would_break_a_line_or_a_cell() {
+        let cells = |cells: &[&str]| cells.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+        assert_eq!(csv_line(&cells(&["a", "b c", ""])), "a,b c,");
+        assert_eq!(
+            csv_line(&cells(&[r#"{"k":"v","n":1}"#, "x"])),
+            r#""{""k"":""v"",""n"":1}",x"#
+        );
+        assert_eq!(csv_line(&cells(&["two\nlines"])), "\"two\nlines\"");
+    }
 
     #[test]
     fn durations_read_as_people_write_them() {

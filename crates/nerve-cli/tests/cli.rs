@@ -325,6 +325,16 @@ fn logs_query_applies_every_filter_and_pages(backend: &str) {
         )),
         "a table cut by --limit says so, and where to go on: {table}"
     );
+    let csv = cli.ok(&[
+        "--format", "csv", "logs", "query", "--ref", "run-1", "--limit", "2",
+    ]);
+    let csv: Vec<&str> = csv.lines().collect();
+    assert_eq!(csv.len(), 3, "a header and two rows, no note: {csv:?}");
+    assert_eq!(csv[0], "ID,TIME,SOURCE,TYPE,REF,PAYLOAD");
+    assert!(
+        csv[1].ends_with(r#",daemon,step,run-1,"{""i"":1}""#),
+        "a cell with quotes is quoted, its quotes doubled: {csv:?}"
+    );
     let quiet = cli.ok(&["--quiet", "logs", "query", "--ref", "run-1", "--limit", "2"]);
     assert_eq!(
         quiet.lines().count(),

@@ -65,7 +65,7 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
             }
             let widths = table.widths();
             if !out.json() {
-                out.row_line(&table.format_header(&widths))?;
+                out.header(&table, &widths)?;
             }
             let mut cursor = match last.last() {
                 Some(entry) => Some(entry.id),
@@ -82,7 +82,7 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
             };
             loop {
                 for row in table.take_rows() {
-                    out.row_line(&table.format_row(&row, &widths))?;
+                    out.row(&table, &row, &widths)?;
                 }
                 out.flush()?;
                 std::thread::sleep(Duration::from_millis(interval));
@@ -130,12 +130,12 @@ fn query_entries(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()
             }
             if widths.is_none() {
                 let first = table.widths();
-                out.row_line(&table.format_header(&first))?;
+                out.header(&table, &first)?;
                 widths = Some(first);
             }
             if let Some(widths) = &widths {
                 for row in table.take_rows() {
-                    out.row_line(&table.format_row(&row, widths))?;
+                    out.row(&table, &row, widths)?;
                 }
             }
         }

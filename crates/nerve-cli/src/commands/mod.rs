@@ -22,7 +22,12 @@ use crate::output::Out;
 
 /// Runs the command `cli` names.
 pub(crate) fn run(cli: Cli) -> CliResult<()> {
-    let mut out = Out::new(cli.json, cli.quiet);
+    let format = if cli.json {
+        crate::output::Format::Json
+    } else {
+        cli.format
+    };
+    let mut out = Out::new(format, cli.quiet);
     if cli.quiet {
         crate::progress::quiet();
     }
