@@ -261,13 +261,17 @@ fn time_range(
     }
     below.sort_unstable();
     above.sort_unstable();
+    // Empty when the cursor lies past the span's ids (never an inverted range).
     let between = match span {
-        Some((first, last)) => first.max(ids.start)..last.saturating_add(1).min(ids.end),
+        Some((first, last)) => {
+            let end = last.saturating_add(1).min(ids.end);
+            first.max(ids.start).min(end)..end
+        }
         None => 0..0,
     };
     let walked = logs
         .rows
-        .range(between.clone())
+        .range(between)
         .context(walk)?
         .map(|item| item.map(|(key, _)| key.value()).context(walk));
     if query.order == Order::Descending {

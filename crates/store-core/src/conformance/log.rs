@@ -551,6 +551,20 @@ pub fn time_ranges_match_the_reference_over_late_entries(open: OpenStore) {
                 limit: Some(usize::MAX),
                 ..LogQuery::default()
             });
+            // Cursors past either end of the range's ids.
+            queries.push(LogQuery {
+                since: Some(minutes(*since)),
+                until: Some(minutes(*since + 17)),
+                after: Some(entries[290].id),
+                ..LogQuery::default()
+            });
+            queries.push(LogQuery {
+                since: Some(minutes(*since)),
+                until: Some(minutes(*since + 17)),
+                before: Some(entries[2].id),
+                order: Order::Descending,
+                ..LogQuery::default()
+            });
         }
         queries
     };
