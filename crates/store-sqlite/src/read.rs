@@ -301,6 +301,14 @@ pub(crate) fn is_time_range(query: &LogQuery) -> bool {
     query.ref_id.is_none() && (query.since.is_some() || query.until.is_some())
 }
 
+/// The id of the first entry that is not late at or after a time (`?1`, ms).
+pub(crate) const FIRST_IN_ORDER_FROM: &str = "SELECT id FROM logs INDEXED BY logs_by_ts \
+     WHERE late = 0 AND ts >= ?1 ORDER BY ts, id LIMIT 1";
+
+/// The id of the last entry that is not late before a time (`?1`, ms).
+pub(crate) const LAST_IN_ORDER_BEFORE: &str = "SELECT id FROM logs INDEXED BY logs_by_ts \
+     WHERE late = 0 AND ts < ?1 ORDER BY ts DESC, id DESC LIMIT 1";
+
 /// The ids of the first and the last entry that is not late with a `ts` in the query's
 /// range, from one seek each of `logs_by_ts`; `None` when there is none. Entries that are not
 /// late come in `ts` order in id order, so every one of them in the range lies between the
@@ -315,19 +323,11 @@ pub(crate) fn in_order_span(
             .context("finding the ends of a time range")
     };
     let first = match query.since {
-        Some(since) => seek(
-            "SELECT id FROM logs INDEXED BY logs_by_ts WHERE late = 0 AND ts >= ?1 \
-             ORDER BY ts, id LIMIT 1",
-            bound_millis(since),
-        )?,
+        Some(since) => seek(FIRST_IN_ORDER_FROM, bound_millis(since))?,
         None => Some(i64::MIN),
     };
     let last = match query.until {
-        Some(until) => seek(
-            "SELECT id FROM logs INDEXED BY logs_by_ts WHERE late = 0 AND ts < ?1 \
-             ORDER BY ts DESC, id DESC LIMIT 1",
-            bound_millis(until),
-        )?,
+        Some(until) => seek(LAST_IN_ORDER_BEFORE, bound_millis(until))?,
         None => Some(i64::MAX),
     };
     Ok(first.zip(last).filter(|(first, last)| first <= last))

@@ -133,14 +133,19 @@ impl LogStore for SqliteLogStore {
             return Ok(Vec::new());
         }
         self.read(|conn| {
-            // The ends of a time range and the walk between them see one snapshot.
-            let tx = conn.unchecked_transaction().context("starting a read")?;
-            let (sql, values) = if read::is_time_range(query) {
-                read::time_query_sql(query, read::in_order_span(&tx, query)?)
+            // The ends of a time range and the walk between them see one snapshot; every
+            // other query is one statement, a snapshot of its own.
+            let time_range = read::is_time_range(query);
+            let _snapshot = time_range
+                .then(|| conn.unchecked_transaction())
+                .transpose()
+                .context("starting a read")?;
+            let (sql, values) = if time_range {
+                read::time_query_sql(query, read::in_order_span(conn, query)?)
             } else {
                 log_query_sql(query)
             };
-            let mut stmt = tx.prepare_cached(&sql).context("preparing a log query")?;
+            let mut stmt = conn.prepare_cached(&sql).context("preparing a log query")?;
             let rows = stmt
                 .query(params_from_iter(values))
                 .context("querying the log")?;
@@ -696,19 +701,8 @@ mod tests {
         for (name, query) in time_shapes {
             assert!(read::is_time_range(&query), "{name}");
             // The ends: one seek each of the index of entries that are not late.
-            for (sql, bound) in [
-                (
-                    "SELECT id FROM logs INDEXED BY logs_by_ts WHERE late = 0 AND ts >= ?1 \
-                     ORDER BY ts, id LIMIT 1",
-                    0,
-                ),
-                (
-                    "SELECT id FROM logs INDEXED BY logs_by_ts WHERE late = 0 AND ts < ?1 \
-                     ORDER BY ts DESC, id DESC LIMIT 1",
-                    0,
-                ),
-            ] {
-                let plan = plan(&reader, sql, vec![Value::Integer(bound)]);
+            for sql in [read::FIRST_IN_ORDER_FROM, read::LAST_IN_ORDER_BEFORE] {
+                let plan = plan(&reader, sql, vec![Value::Integer(0)]);
                 assert!(
                     plan.contains("SEARCH logs USING COVERING INDEX logs_by_ts")
                         && !plan.contains("TEMP B-TREE"),
