@@ -77,14 +77,14 @@ impl CliError {
         match self {
             CliError::Refused { missing: true, .. } => Exit::NotFound,
             CliError::Store(err) => match err {
-                StoreError::UnknownRun { .. } => Exit::NotFound,
+                StoreError::UnknownRun { .. } | StoreError::NoStore { .. } => Exit::NotFound,
                 StoreError::Damaged { .. }
                 | StoreError::Corrupt { .. }
                 | StoreError::CorruptValue { .. }
                 | StoreError::ArchiveLine { .. }
                 | StoreError::CopyMismatch { .. } => Exit::Damaged,
                 StoreError::Busy { .. } => Exit::Locked,
-                StoreError::ReadOnly { .. } => Exit::ReadOnly,
+                StoreError::ReadOnly { .. } | StoreError::OpenedReadOnly { .. } => Exit::ReadOnly,
                 _ => Exit::Failed,
             },
             _ => Exit::Failed,

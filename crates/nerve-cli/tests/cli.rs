@@ -946,21 +946,16 @@ fn a_missing_store_is_not_created_by_a_command_that_reads(backend: &str) {
     assert!(!cli.path().exists());
 }
 
-fn a_read_only_store_is_named_with_what_to_do(backend: &str) {
+fn a_user_who_may_not_write_the_store_reads_it_and_is_refused_writes(backend: &str) {
     let cli = Cli::new(backend);
     cli.ok(&["simulate", "--runs", "3"]);
-    // What the store holds; not its files' sizes, which redb's check at the next open (the
-    // permissions changed the files, so they no longer match their seals) may change.
-    let content = |cli: &Cli| {
-        let mut stats = cli.json(&["stats"]);
-        for object in &mut stats {
-            if let Value::Object(fields) = object {
-                fields.retain(|key, _| !key.ends_with("FileBytes"));
-            }
-        }
-        stats
-    };
-    let before = content(&cli);
+    let blob = cli.dir.path().join("blob.txt");
+    std::fs::write(&blob, "blob content").expect("a file");
+    let digest = cli.ok(&["blob", "put", blob.to_str().expect("UTF-8 path")]);
+    std::fs::remove_file(&blob).expect("remove the file");
+    cli.ok(&["meta", "set", "owner", "ops"]);
+    let before = cli.json(&["stats"]);
+    let runs = cli.ok(&["runs", "list"]);
     // As root, permissions do not stop writes: the binary runs as `nobody` then, from a
     // copy it may execute.
     let root = is_root();
@@ -974,11 +969,13 @@ fn a_read_only_store_is_named_with_what_to_do(backend: &str) {
         }
     }
     set_mode(cli.dir.path(), 0o555);
+    let files = folder_files(cli.dir.path());
     let run = |args: &[&str]| {
         let mut command = Command::new(&binary);
         command
             .args(args)
             .env("NERVE_STORE", &cli.location)
+            .env_remove("COLUMNS")
             .current_dir(cli.dir.path());
         if root {
             use std::os::unix::process::CommandExt;
@@ -986,16 +983,60 @@ fn a_read_only_store_is_named_with_what_to_do(backend: &str) {
         }
         command.output().expect("the binary runs")
     };
-    for args in [&["meta", "set", "k", "v"][..], &["stats"]] {
+    let read = |args: &[&str]| {
+        let output = run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?} as a reader: {stderr}");
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    };
+    assert_eq!(json_lines(&read(&["--json", "stats"])), before);
+    assert_eq!(read(&["runs", "list"]), runs);
+    assert!(read(&["logs", "query", "--limit", "5"]).lines().count() > 1);
+    assert!(read(&["blob", "ls"]).contains(digest.trim()));
+    assert_eq!(read(&["blob", "get", digest.trim()]), "blob content");
+    assert!(read(&["blob", "verify", "--all"]).contains("blobs checked, 0 corrupt"));
+    assert_eq!(read(&["meta", "get", "owner"]).trim(), "ops");
+    for args in [&["meta", "set", "k", "v"][..], &["compact"]] {
         let err = failed(args, run(args), 6);
         assert!(err.contains("is read-only to this process"), "{err}");
         assert!(err.contains("run as a user that may write it"), "{err}");
     }
+    assert_eq!(
+        folder_files(cli.dir.path()),
+        files,
+        "the readers created and changed nothing"
+    );
     set_mode(cli.dir.path(), 0o755);
     for entry in std::fs::read_dir(cli.dir.path()).expect("the folder") {
         set_mode(&entry.expect("an entry").path(), 0o644);
     }
-    assert_eq!(content(&cli), before, "nothing changed");
+    let mut after = cli.json(&["stats"]);
+    let mut before = before;
+    for stats in [&mut after, &mut before] {
+        for object in stats.iter_mut() {
+            if let Value::Object(fields) = object {
+                // redb checks a file whose permissions changed at its next open for writing,
+                // which may grow it.
+                fields.retain(|key, _| !key.ends_with("FileBytes"));
+            }
+        }
+    }
+    assert_eq!(after, before, "nothing changed");
+}
+
+/// Every file of `dir` by name, with its bytes.
+fn folder_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("the folder")
+        .map(|entry| {
+            let entry = entry.expect("an entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            (name, bytes)
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 fn is_root() -> bool {
@@ -1213,6 +1254,6 @@ store_core::for_each_backend!(
         a_bad_digest_is_one_line_quoting_it,
         a_file_that_is_not_a_store_is_named_and_left_alone,
         a_missing_store_is_not_created_by_a_command_that_reads,
-        a_read_only_store_is_named_with_what_to_do,
+        a_user_who_may_not_write_the_store_reads_it_and_is_refused_writes,
     }
 );

@@ -137,6 +137,11 @@ pub struct OpenOptions {
     /// commit). `None` keeps the backend's default, on; `Some(false)` commits every call
     /// alone, only to compare the two.
     pub group_commit: Option<bool>,
+    /// Open for reading only: nothing is created, no lock is taken that a writer waits for,
+    /// the files may be read-only to this process, and reads follow a daemon writing beside
+    /// it. Writes and maintenance that writes return [`StoreError::OpenedReadOnly`]; a
+    /// missing store (or blob file) is [`StoreError::NoStore`]. `false` by default.
+    pub read_only: bool,
 }
 
 impl OpenOptions {
@@ -157,6 +162,22 @@ impl OpenOptions {
         self.group_commit = Some(grouping);
         self
     }
+
+    /// These options opening the store for reading only, or for reading and writing.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+}
+
+/// Opens the existing store at `location` for reading only (see
+/// [`OpenOptions::read_only`]): what a command that only looks at a store uses, beside a
+/// running daemon or as a user who may not write the files.
+///
+/// # Errors
+/// [`StoreError::NoStore`] when the log or its blob file is missing; otherwise as [`open`].
+pub fn open_read_only(location: &str) -> StoreResult<Store> {
+    open_with(location, &OpenOptions::default().read_only(true))
 }
 
 /// [`open`] with options.
@@ -180,8 +201,17 @@ pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
 /// # Errors
 /// As [`open`].
 pub fn open_log(location: &str) -> StoreResult<Box<dyn LogBackend>> {
+    open_log_with(location, &OpenOptions::default())
+}
+
+/// [`open_log`] with options: with [`OpenOptions::read_only`], it tells whether a file is a
+/// store without changing anything.
+///
+/// # Errors
+/// As [`open_with`].
+pub fn open_log_with(location: &str, options: &OpenOptions) -> StoreResult<Box<dyn LogBackend>> {
     let location: Location = location.parse()?;
-    open_log_at(&location, &OpenOptions::default())
+    open_log_at(&location, options)
 }
 
 #[cfg_attr(
@@ -218,9 +248,23 @@ fn open_backend(location: &Location, options: &OpenOptions) -> StoreResult<Opene
     let blobs = location.blob_path();
     match location.backend {
         #[cfg(feature = "sqlite")]
-        Backend::Sqlite => Ok((log, Box::new(store_sqlite::SqliteBlobStore::open(blobs)?))),
+        Backend::Sqlite => Ok((
+            log,
+            Box::new(store_sqlite::SqliteBlobStore::open_with(
+                blobs,
+                store_sqlite::SqliteOptions::default()
+                    .durability(Durability::PowerLoss)
+                    .read_only(options.read_only),
+            )?),
+        )),
         #[cfg(feature = "redb")]
-        Backend::Redb => Ok((log, Box::new(store_redb::RedbBlobStore::open(blobs)?))),
+        Backend::Redb => Ok((
+            log,
+            Box::new(store_redb::RedbBlobStore::open_with(
+                blobs,
+                store_redb::RedbOptions::default().read_only(options.read_only),
+            )?),
+        )),
         #[allow(unreachable_patterns)]
         backend => Err(not_built(backend)),
     }
@@ -249,7 +293,7 @@ fn sqlite_options(options: &OpenOptions) -> store_sqlite::SqliteOptions {
     if let Some(grouping) = options.group_commit {
         sqlite = sqlite.group_commit(grouping);
     }
-    sqlite
+    sqlite.read_only(options.read_only)
 }
 
 #[cfg(feature = "redb")]
@@ -264,7 +308,7 @@ fn redb_options(options: &OpenOptions) -> store_redb::RedbOptions {
     if let Some(grouping) = options.group_commit {
         redb = redb.group_commit(grouping);
     }
-    redb
+    redb.read_only(options.read_only)
 }
 
 /// The README's code, compiled and run as doctests so that it stays true.

@@ -20,6 +20,12 @@ impl BlobHarness for FsHarness {
         Ok(Box::new(crate::FsBlobStore::open(dir.join("blobs"))?))
     }
 
+    fn open_blobs_read_only(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
+        Ok(Box::new(crate::FsBlobStore::open_read_only(
+            dir.join("blobs"),
+        )?))
+    }
+
     fn replace_content(&self, dir: &Path, digest: &Digest, content: &[u8]) {
         std::fs::write(blob_path(dir, digest), content).expect("overwrite the blob's file");
     }

@@ -45,6 +45,7 @@ pub struct FsBlobStore {
     files: Box<dyn FileOps>,
     poisoned: Mutex<Option<String>>,
     next_temp: AtomicU64,
+    read_only: bool,
 }
 
 impl std::fmt::Debug for FsBlobStore {
@@ -86,9 +87,54 @@ impl FsBlobStore {
             files,
             poisoned: Mutex::new(None),
             next_temp: AtomicU64::new(0),
+            read_only: false,
         };
         store.sweep(DEFAULT_GRACE)?;
         Ok(store)
+    }
+
+    /// Opens the existing store at `root` for reading only: nothing is created or swept,
+    /// the folder may be read-only to this process, and writes and deletes return
+    /// [`StoreError::OpenedReadOnly`].
+    ///
+    /// # Errors
+    /// [`StoreError::NoStore`] when there is no folder at `root`; [`StoreError::Io`] when
+    /// it cannot be read.
+    pub fn open_read_only(root: impl AsRef<Path>) -> StoreResult<Self> {
+        let root = root.as_ref();
+        match std::fs::metadata(root) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(io_error(
+                    root,
+                    "opening the blob store",
+                    io::Error::new(io::ErrorKind::NotADirectory, "not a folder"),
+                ));
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NoStore {
+                    path: root.to_owned(),
+                });
+            }
+            Err(err) => return Err(io_error(root, "opening the blob store", err)),
+        }
+        Ok(FsBlobStore {
+            root: root.to_owned(),
+            files: Box::new(RealFiles),
+            poisoned: Mutex::new(None),
+            next_temp: AtomicU64::new(0),
+            read_only: true,
+        })
+    }
+
+    fn check_writable(&self, operation: &'static str) -> StoreResult<()> {
+        if self.read_only {
+            return Err(StoreError::OpenedReadOnly {
+                path: self.root.clone(),
+                operation,
+            });
+        }
+        Ok(())
     }
 
     /// The folder the store lives in.
@@ -243,6 +289,7 @@ impl FsBlobStore {
 
 impl BlobStore for FsBlobStore {
     fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
+        self.check_writable("write a blob")?;
         self.check_poisoned()?;
         let temp = self.temp_path();
         let written = self
@@ -291,6 +338,7 @@ impl BlobStore for FsBlobStore {
     }
 
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
+        self.check_writable("delete a blob")?;
         let path = self.path_of(digest);
         match std::fs::remove_file(&path) {
             Ok(()) => {

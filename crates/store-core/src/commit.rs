@@ -346,6 +346,9 @@ pub fn is_engine_failure(err: &StoreError) -> bool {
         | StoreError::ArchiveLine { .. }
         | StoreError::CorruptValue { .. }
         | StoreError::SchemaTooNew { .. }
+        | StoreError::SchemaTooOld { .. }
+        | StoreError::NoStore { .. }
+        | StoreError::OpenedReadOnly { .. }
         | StoreError::NotAStore { .. }
         | StoreError::SettingNotApplied { .. }
         | StoreError::CopyMismatch { .. } => false,

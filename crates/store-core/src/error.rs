@@ -153,6 +153,38 @@ pub enum StoreError {
         supported: i64,
     },
 
+    /// A store opened read-only was at an older schema version, which only an open for
+    /// writing migrates. Nothing was changed; open it once for writing (the daemon does).
+    #[error(
+        "{path} has schema version {found}, older than the {current} this build reads; \
+         open it once for writing (the daemon does) to migrate it"
+    )]
+    SchemaTooOld {
+        /// The store's file.
+        path: PathBuf,
+        /// The version the file records.
+        found: i64,
+        /// The version this build reads.
+        current: i64,
+    },
+
+    /// No store exists where one was to be opened without creating it (a read-only open).
+    #[error("no store at {path}")]
+    NoStore {
+        /// Where the store was looked for.
+        path: PathBuf,
+    },
+
+    /// A write (or maintenance) call on a store opened read-only. Nothing was written; open
+    /// the store for writing to change it.
+    #[error("the store at {path} was opened read-only: it cannot {operation}")]
+    OpenedReadOnly {
+        /// The store's file.
+        path: PathBuf,
+        /// What was refused (`"write"`, `"compact"`, ...).
+        operation: &'static str,
+    },
+
     /// The file exists but is not a store of this backend (another program's database,
     /// or not a database at all). Nothing was changed.
     #[error("{path} is not a nerve-store {backend} store: {reason}")]
@@ -396,6 +428,20 @@ impl StoreError {
                 path: path.clone(),
                 found: *found,
                 supported: *supported,
+            },
+            E::SchemaTooOld {
+                path,
+                found,
+                current,
+            } => E::SchemaTooOld {
+                path: path.clone(),
+                found: *found,
+                current: *current,
+            },
+            E::NoStore { path } => E::NoStore { path: path.clone() },
+            E::OpenedReadOnly { path, operation } => E::OpenedReadOnly {
+                path: path.clone(),
+                operation,
             },
             E::NotAStore {
                 path,

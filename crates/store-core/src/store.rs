@@ -244,7 +244,8 @@ pub trait LogMaintenance: LogStore {
     /// # Errors
     /// [`crate::StoreError::Damaged`] naming what is wrong; [`crate::StoreError::Busy`]
     /// when a transaction of this store (a blob being read) or another process's writer
-    /// prevents it; engine errors.
+    /// prevents it; [`crate::StoreError::OpenedReadOnly`] on a store opened read-only (a
+    /// check may repair what it finds, as redb's does); engine errors.
     fn check(&self) -> StoreResult<crate::Checked>;
 }
 

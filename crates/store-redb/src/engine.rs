@@ -29,6 +29,8 @@ use crate::options::RedbOptions;
 
 enum State {
     Open(Database),
+    /// Opened read-only ([`RedbOptions::read_only`]): reads only, never poisoned by a write.
+    ReadOnly(ReadOnlyDatabase),
     /// A write failed to reach the disk. `reader` is the handle reads go to once the failed
     /// one is closed and the file could be opened again (tried again at each read until then).
     Poisoned {
@@ -79,6 +81,17 @@ impl Engine {
     /// Opens (or creates) the database at `path` and checks its schema; checks the whole
     /// file as it opens unless it is as this store left it ([`crate::seal`]).
     pub(crate) fn open(path: &Path, options: &RedbOptions) -> StoreResult<Self> {
+        if options.read_only {
+            let db = contain(path, "opening the file read-only", || {
+                crate::open::open_read_only(path, options)
+            })?;
+            return Ok(Engine {
+                path: path.to_owned(),
+                options: options.clone(),
+                state: RwLock::new(State::ReadOnly(db)),
+                seals: false,
+            });
+        }
         let mut checked = options.clone();
         checked.verify_on_open |= !crate::seal::is_sealed(path);
         let db = contain(path, "opening the file", || open_database(path, &checked))?;
@@ -115,6 +128,13 @@ impl Engine {
 
     fn state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn opened_read_only(&self, operation: &'static str) -> StoreError {
+        StoreError::OpenedReadOnly {
+            path: self.path.clone(),
+            operation,
+        }
     }
 
     fn poisoned(&self, cause: &str) -> StoreError {
@@ -162,6 +182,7 @@ impl Engine {
             State::Open(db) => db
                 .begin_write()
                 .with_context(|| format!("starting a transaction for {context}")),
+            State::ReadOnly(_) => return Err(self.opened_read_only("write")),
             State::Poisoned { cause, .. } => return Err(self.poisoned(cause)),
         };
         let mut tx = began.map_err(|err| self.check(err))?;
@@ -209,6 +230,7 @@ impl Engine {
         self.retry_reader();
         match &*self.state() {
             State::Open(db) => db.begin_read().context(context),
+            State::ReadOnly(db) => db.begin_read().context(context),
             State::Poisoned {
                 reader: Some(reader),
                 ..
@@ -230,18 +252,22 @@ impl Engine {
         }
     }
 
-    /// Runs `work` with the writable database to itself (redb's `compact` needs `&mut`).
+    /// Runs `work` with the writable database to itself (redb's `compact` needs `&mut`);
+    /// `operation` names it for a store opened read-only.
     ///
     /// # Errors
-    /// [`StoreError::Poisoned`] after a failed write; `work`'s errors.
+    /// [`StoreError::OpenedReadOnly`] for a store opened read-only; [`StoreError::Poisoned`]
+    /// after a failed write; `work`'s errors.
     pub(crate) fn exclusive<T>(
         &self,
+        operation: &'static str,
         work: impl FnOnce(&mut Database) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let result = {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
             match &mut *state {
                 State::Open(db) => contain(&self.path, "working on the whole file", || work(db)),
+                State::ReadOnly(_) => return Err(self.opened_read_only(operation)),
                 State::Poisoned { cause, .. } => return Err(self.poisoned(cause)),
             }
         };
@@ -324,6 +350,7 @@ impl Drop for Engine {
 fn close(state: State) -> bool {
     catch_unwind(AssertUnwindSafe(move || match state {
         State::Open(db) => db.close().is_ok(),
+        State::ReadOnly(db) => db.close().is_ok(),
         State::Poisoned { .. } => {
             drop(state);
             false

@@ -43,6 +43,13 @@ impl Harness for RedbHarness {
         Ok(Box::new(crate::RedbLogStore::open(log_file(dir))?))
     }
 
+    fn open_read_only(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        Ok(Box::new(crate::RedbLogStore::open_with(
+            log_file(dir),
+            crate::RedbOptions::default().read_only(true),
+        )?))
+    }
+
     fn damage_run(&self, dir: &Path, run_id: &str) {
         write_raw(&log_file(dir), |tx| {
             let old = tx
@@ -134,6 +141,13 @@ fn with_blob(dir: &Path, digest: &Digest, damage: impl FnOnce(&redb::WriteTransa
 impl BlobHarness for RedbHarness {
     fn open_blobs(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
         Ok(Box::new(crate::RedbBlobStore::open(blob_file(dir))?))
+    }
+
+    fn open_blobs_read_only(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
+        Ok(Box::new(crate::RedbBlobStore::open_with(
+            blob_file(dir),
+            crate::RedbOptions::default().read_only(true),
+        )?))
     }
 
     fn replace_content(&self, dir: &Path, digest: &Digest, content: &[u8]) {

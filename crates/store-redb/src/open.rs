@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use redb::{ConcurrencyMode, Database, DatabaseError, StorageError};
+use redb::{ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, StorageError};
 use store_core::{Durability, StoreError, StoreResult};
 
 use crate::error::engine_error;
@@ -39,6 +39,31 @@ pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<D
         .create(path)
         .map_err(|err| open_error(path, err))?;
     check_or_create_schema(&db, path)?;
+    Ok(db)
+}
+
+/// Opens the existing store at `path` read-only ([`RedbOptions::read_only`]) and checks
+/// that it is a store of this schema version, without writing anything.
+pub(crate) fn open_read_only(path: &Path, options: &RedbOptions) -> StoreResult<ReadOnlyDatabase> {
+    match std::fs::metadata(path) {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::NoStore {
+                path: path.to_owned(),
+            });
+        }
+        Err(err) => return Err(StoreError::io(path, "looking for the store", err)),
+    }
+    let db = read_only_builder(options)
+        .open_read_only(path)
+        .map_err(|err| match err {
+            DatabaseError::RepairAborted => StoreError::OpenedReadOnly {
+                path: path.to_owned(),
+                operation: "repair the file after an unclean shutdown (open it for writing once)",
+            },
+            err => open_error(path, err),
+        })?;
+    crate::schema::check_schema_read_only(&db, path)?;
     Ok(db)
 }
 

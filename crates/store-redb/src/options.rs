@@ -60,6 +60,16 @@ pub struct RedbOptions {
     /// refused call writes nothing while the others commit. `false` commits every call on its
     /// own: only for comparing the two.
     pub group_commit: bool,
+    /// Open the store for reading only (`redb::ReadOnlyDatabase`): nothing is created (the
+    /// file must be a store of this schema version), no write lock is taken, and the file may
+    /// be read-only to this process. Beside a process that writes the file (in the
+    /// `multi_process` mode), reads follow its commits. Every write, and every maintenance
+    /// call that writes, returns [`store_core::StoreError::OpenedReadOnly`]. `false` by
+    /// default.
+    ///
+    /// A file that was not shut down cleanly needs a repair that only an open for writing
+    /// makes: a read-only open of it fails, naming the remedy.
+    pub read_only: bool,
 }
 
 impl Default for RedbOptions {
@@ -70,6 +80,7 @@ impl Default for RedbOptions {
             cache_bytes: 64 * 1024 * 1024,
             verify_on_open: false,
             group_commit: true,
+            read_only: false,
         }
     }
 }
@@ -96,6 +107,12 @@ impl RedbOptions {
     /// These options committing concurrent writes together, or each alone.
     pub fn group_commit(mut self, grouping: bool) -> Self {
         self.group_commit = grouping;
+        self
+    }
+
+    /// These options opening the store for reading only, or for reading and writing.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 

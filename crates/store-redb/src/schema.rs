@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableTable, TableDefinition, TableHandle};
+use redb::{
+    Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
+};
 use serde::{Deserialize, Serialize};
 use store_core::{
     LogEntry, LogId, StoreError, StoreResult, WorkflowRun, WorkflowRunStatus, kit::time_from_millis,
@@ -352,6 +354,63 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
                 .context("writing the schema version")?;
             tx.commit().context("migrating to schema 2")
         }
+        other => Err(not_a_store(
+            path,
+            format!("its schema version {other:?} is unknown"),
+        )),
+    }
+}
+
+/// Accepts a store of this schema version, read through a read-only handle; refuses
+/// anything a read-only handle cannot use as it is (an empty file, another program's
+/// database, an older schema that needs migrating, a newer one).
+pub(crate) fn check_schema_read_only(db: &ReadOnlyDatabase, path: &Path) -> StoreResult<()> {
+    let context = || format!("checking the schema of {}", path.display());
+    let tx = db.begin_read().context(context())?;
+    let tables: Vec<String> = tx
+        .list_tables()
+        .context(context())?
+        .map(|table| table.name().to_owned())
+        .collect();
+    if tables.is_empty() {
+        return Err(not_a_store(
+            path,
+            "it is empty: no store was created in it yet",
+        ));
+    }
+    if !tables.iter().any(|name| name == STORE_INFO.name()) {
+        return Err(not_a_store(
+            path,
+            format!(
+                "it is a redb database of another program (tables: {})",
+                tables.join(", ")
+            ),
+        ));
+    }
+    let info = tx.open_table(STORE_INFO).map_err(|err| match err {
+        redb::TableError::TableTypeMismatch { .. } => not_a_store(
+            path,
+            format!("its table {} has another layout", STORE_INFO.name()),
+        ),
+        err => engine_error(context(), err),
+    })?;
+    let version = info
+        .get(SCHEMA_VERSION_KEY)
+        .context(context())?
+        .map(|v| v.value());
+    let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    match version {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: as_i64(found),
+            supported: as_i64(SCHEMA_VERSION),
+        }),
+        Some(found) if found >= 1 => Err(StoreError::SchemaTooOld {
+            path: path.to_owned(),
+            found: as_i64(found),
+            current: as_i64(SCHEMA_VERSION),
+        }),
         other => Err(not_a_store(
             path,
             format!("its schema version {other:?} is unknown"),

@@ -221,20 +221,23 @@ impl LogMaintenance for RedbLogStore {
 
     fn check(&self) -> StoreResult<store_core::Checked> {
         let path = self.engine.path().display().to_string();
-        self.engine.exclusive(|db| match db.check_integrity() {
-            Ok(true) => Ok(store_core::Checked::Sound),
-            Ok(false) => Ok(store_core::Checked::Repaired {
-                what: "redb's allocator state (its record of free pages); every table verified"
-                    .into(),
-            }),
-            Err(err @ redb::DatabaseError::TransactionInProgress) => {
-                Err(store_core::StoreError::Busy {
-                    context: format!("checking {path} while a blob of this store is being read"),
-                    source: Box::new(err),
-                })
-            }
-            Err(err) => Err(crate::error::engine_error(format!("checking {path}"), err)),
-        })
+        self.engine
+            .exclusive("check", |db| match db.check_integrity() {
+                Ok(true) => Ok(store_core::Checked::Sound),
+                Ok(false) => Ok(store_core::Checked::Repaired {
+                    what: "redb's allocator state (its record of free pages); every table verified"
+                        .into(),
+                }),
+                Err(err @ redb::DatabaseError::TransactionInProgress) => {
+                    Err(store_core::StoreError::Busy {
+                        context: format!(
+                            "checking {path} while a blob of this store is being read"
+                        ),
+                        source: Box::new(err),
+                    })
+                }
+                Err(err) => Err(crate::error::engine_error(format!("checking {path}"), err)),
+            })
     }
 
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
@@ -289,7 +292,7 @@ impl LogTransfer for RedbLogStore {
 impl RedbLogStore {
     fn compact_database(&self) -> StoreResult<()> {
         let path = self.engine.path().display().to_string();
-        self.engine.exclusive(|db| {
+        self.engine.exclusive("compact", |db| {
             db.compact()
                 .map(|_| ())
                 .with_context(|| format!("compacting {path}"))

@@ -96,7 +96,7 @@ fn lookup_in(conn: &rusqlite::Connection, digest: &Digest) -> StoreResult<Option
 
 impl BlobStore for SqliteBlobStore {
     fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
-        let mut conn = self.conns.writer();
+        let mut conn = self.conns.writer("write a blob")?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context("starting a blob write")?;
@@ -146,7 +146,7 @@ impl BlobStore for SqliteBlobStore {
     }
 
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
-        let mut conn = self.conns.writer();
+        let mut conn = self.conns.writer("delete a blob")?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context("starting a blob delete")?;

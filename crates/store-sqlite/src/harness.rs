@@ -30,6 +30,13 @@ impl Harness for SqliteHarness {
         Ok(Box::new(crate::SqliteLogStore::open(log_file(dir))?))
     }
 
+    fn open_read_only(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        Ok(Box::new(crate::SqliteLogStore::open_with(
+            log_file(dir),
+            crate::SqliteOptions::default().read_only(true),
+        )?))
+    }
+
     fn damage_run(&self, dir: &Path, run_id: &str) {
         let changed = raw(&log_file(dir))
             .execute(
@@ -85,6 +92,13 @@ fn blob_id(conn: &Connection, digest: &Digest) -> i64 {
 impl BlobHarness for SqliteHarness {
     fn open_blobs(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
         Ok(Box::new(crate::SqliteBlobStore::open(blob_file(dir))?))
+    }
+
+    fn open_blobs_read_only(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
+        Ok(Box::new(crate::SqliteBlobStore::open_with(
+            blob_file(dir),
+            crate::SqliteOptions::default().read_only(true),
+        )?))
     }
 
     fn replace_content(&self, dir: &Path, digest: &Digest, content: &[u8]) {

@@ -6,6 +6,7 @@
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -22,20 +23,59 @@ const STATEMENT_CACHE_CAPACITY: usize = 128;
 pub(crate) struct Connections {
     path: PathBuf,
     options: SqliteOptions,
-    writer: CommitQueue<Connection>,
+    /// The one writer; `None` for a store opened read-only.
+    writer: Option<CommitQueue<Connection>>,
     idle_readers: Mutex<Vec<Connection>>,
+    /// For a store opened read-only while no connection had the file open: whether its
+    /// readers still open it immutable ([`ReadMode`]).
+    immutable: AtomicBool,
 }
 
 impl Connections {
     pub(crate) fn open(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        if options.read_only {
+            return Self::open_read_only(path, options);
+        }
         let writer = open_writer(path, &options).map_err(|err| read_only(path, err))?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(Connections {
             path: path.to_owned(),
-            writer: CommitQueue::new(writer, options.group_commit),
+            writer: Some(CommitQueue::new(writer, options.group_commit)),
             idle_readers: Mutex::new(Vec::new()),
             options,
+            immutable: AtomicBool::new(false),
         })
+    }
+
+    /// A store with readers only: nothing is created, no lock is taken that a writer would
+    /// wait for, and the file (and its folder) may be read-only to this process.
+    fn open_read_only(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
+        match std::fs::metadata(path) {
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::NoStore {
+                    path: path.to_owned(),
+                });
+            }
+            Err(err) => return Err(StoreError::io(path, "looking for the store", err)),
+        }
+        let conns = Connections {
+            path: path.to_owned(),
+            writer: None,
+            idle_readers: Mutex::new(Vec::new()),
+            immutable: AtomicBool::new(ReadMode::now(path) == ReadMode::Immutable),
+            options,
+        };
+        let first = conns.reader()?;
+        if first.mode == ReadMode::Shared {
+            // An immutable connection reads the file as if it had no journal at all.
+            let mode: String = first
+                .pragma_query_value(None, "journal_mode", |row| row.get(0))
+                .context("reading journal_mode")?;
+            expect_setting(path, "journal_mode", "wal", &mode.to_ascii_lowercase())?;
+        }
+        drop(first);
+        Ok(conns)
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -45,18 +85,43 @@ impl Connections {
     /// The writer connection, held exclusively until the guard drops. A panic in another
     /// thread while it held the lock leaves no half-done transaction behind (SQLite rolls an
     /// unfinished one back when its `Transaction` drops), so a poisoned lock is taken over.
-    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.writer.writer()
+    ///
+    /// # Errors
+    /// [`StoreError::OpenedReadOnly`] for a store opened read-only.
+    pub(crate) fn writer(
+        &self,
+        operation: &'static str,
+    ) -> StoreResult<MutexGuard<'_, Connection>> {
+        Ok(self.queue(operation)?.writer())
+    }
+
+    /// Whether the store may `operation`: an error for a store opened read-only.
+    ///
+    /// # Errors
+    /// [`StoreError::OpenedReadOnly`] for a store opened read-only.
+    pub(crate) fn writable(&self, operation: &'static str) -> StoreResult<()> {
+        self.queue(operation).map(|_| ())
+    }
+
+    fn queue(&self, operation: &'static str) -> StoreResult<&CommitQueue<Connection>> {
+        self.writer
+            .as_ref()
+            .ok_or_else(|| StoreError::OpenedReadOnly {
+                path: self.path.clone(),
+                operation,
+            })
     }
 
     /// Commits `unit` with the units other threads submit at the same time, in one
     /// transaction and one sync (see [`CommitQueue`]), and returns what it wrote.
     pub(crate) fn submit(&self, unit: PreparedUnit) -> UnitResult {
-        self.writer.submit(unit, crate::write::commit_group)
+        self.queue("write")?
+            .submit(unit, crate::write::commit_group)
     }
 
     /// A read connection, returned to the pool when the guard drops.
     pub(crate) fn reader(&self) -> StoreResult<Reader<'_>> {
+        let immutable = self.read_mode_now();
         let idle = self
             .idle_readers
             .lock()
@@ -65,7 +130,10 @@ impl Connections {
         let conn = match idle {
             Some(conn) => conn,
             None => {
-                let conn = open_reader(&self.path, &self.options)?;
+                let conn = match (&self.writer, immutable) {
+                    (Some(_), _) => open_reader(&self.path, &self.options)?,
+                    (None, mode) => open_read_only_reader(&self.path, &self.options, mode)?,
+                };
                 conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
                 conn
             }
@@ -73,13 +141,61 @@ impl Connections {
         Ok(Reader {
             pool: self,
             conn: Some(conn),
+            mode: immutable,
         })
+    }
+
+    /// How a new reader opens the file now. A store opened read-only while no connection
+    /// had the file open reads it immutable, until a connection that may write opens it (its
+    /// `-wal` file appears): from then on, new readers share the file as usual, and the
+    /// immutable ones are closed as they come back to the pool.
+    fn read_mode_now(&self) -> ReadMode {
+        if !self.immutable.load(Ordering::Acquire) {
+            return ReadMode::Shared;
+        }
+        if ReadMode::now(&self.path) == ReadMode::Shared {
+            self.immutable.store(false, Ordering::Release);
+            self.idle_readers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clear();
+            return ReadMode::Shared;
+        }
+        ReadMode::Immutable
+    }
+}
+
+/// How a read-only store's reader opens the file.
+///
+/// SQLite's readers of a WAL file share its `-wal` and `-shm` files with the writer. When
+/// no connection has the file open, those do not exist, and a read-only connection creates
+/// them, and leaves them behind, or fails when the folder is read-only to it. So a
+/// read-only store opens the file *immutable* while they are missing: SQLite then reads the
+/// file alone, takes no lock and creates nothing. That is sound while nothing writes the
+/// file; a writer that opens it makes its `-wal` appear first, and the store's next reader
+/// shares the file with it (see [`Connections::read_mode_now`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadMode {
+    Shared,
+    Immutable,
+}
+
+impl ReadMode {
+    fn now(path: &Path) -> ReadMode {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        if Path::new(&wal).exists() {
+            ReadMode::Shared
+        } else {
+            ReadMode::Immutable
+        }
     }
 }
 
 pub(crate) struct Reader<'a> {
     pool: &'a Connections,
     conn: Option<Connection>,
+    mode: ReadMode,
 }
 
 impl Deref for Reader<'_> {
@@ -101,7 +217,9 @@ impl Drop for Reader<'_> {
                 .idle_readers
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if idle.len() < self.pool.options.max_idle_readers {
+            let stale =
+                self.mode == ReadMode::Immutable && !self.pool.immutable.load(Ordering::Acquire);
+            if !stale && idle.len() < self.pool.options.max_idle_readers {
                 idle.push(conn);
             }
         }
@@ -189,6 +307,46 @@ pub(crate) fn open_reader(path: &Path, options: &SqliteOptions) -> StoreResult<C
     apply_connection_pragmas(&conn, path, options)?;
     set_and_check(&conn, path, "query_only", 1)?;
     Ok(conn)
+}
+
+/// Opens a read connection of a store opened read-only: `mode=ro` (and `immutable=1` for
+/// [`ReadMode::Immutable`]), so that SQLite writes nothing and creates nothing.
+fn open_read_only_reader(
+    path: &Path,
+    options: &SqliteOptions,
+    mode: ReadMode,
+) -> StoreResult<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut uri = format!("file:{}?mode=ro", uri_path(path));
+    if mode == ReadMode::Immutable {
+        uri.push_str("&immutable=1");
+    }
+    let conn = Connection::open_with_flags(&uri, flags)
+        .with_context(|| format!("opening {} read-only", path.display()))?;
+    conn.busy_timeout(options.busy_timeout)
+        .context("setting the busy timeout")?;
+    // Before anything else reads the file: another program's file is named as such.
+    crate::schema::check_readable(&conn, path)?;
+    apply_connection_pragmas(&conn, path, options)?;
+    set_and_check(&conn, path, "query_only", 1)?;
+    Ok(conn)
+}
+
+/// `path` as the path of a `file:` URI: every byte but the unreserved ones and `/`
+/// percent-encoded, so that a `?`, `#` or `%` in a file name stays part of it.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt as _;
+    let mut out = String::new();
+    for &byte in path.as_os_str().as_bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// The per-connection pragmas, each read back: SQLite ignores a value it does not know

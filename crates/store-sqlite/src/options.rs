@@ -61,6 +61,16 @@ pub struct SqliteOptions {
     /// nothing while the others commit. `false` commits every call on its own, as a plain
     /// connection would: only for comparing the two.
     pub group_commit: bool,
+    /// Open the store for reading only: nothing is created (the file must be a store of
+    /// this schema version), no lock is taken that a writer would wait for, and the file and
+    /// its folder may be read-only to this process. Every write, and every maintenance call
+    /// that writes, returns [`store_core::StoreError::OpenedReadOnly`]. `false` by default.
+    ///
+    /// Beside a process that has the file open, the store reads the file as SQLite readers
+    /// always do, through its `-wal` and `-shm`. When none has it open, those files do not
+    /// exist, and the store reads the file *immutable* (without locks, creating nothing)
+    /// until a writer opens it; from then on its new readers share the file with the writer.
+    pub read_only: bool,
 }
 
 impl Default for SqliteOptions {
@@ -72,6 +82,7 @@ impl Default for SqliteOptions {
             mmap_size: 0,
             max_idle_readers: 4,
             group_commit: true,
+            read_only: false,
         }
     }
 }
@@ -110,6 +121,12 @@ impl SqliteOptions {
     /// These options committing concurrent writes together, or each alone.
     pub fn group_commit(mut self, grouping: bool) -> Self {
         self.group_commit = grouping;
+        self
+    }
+
+    /// These options opening the store for reading only, or for reading and writing.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 

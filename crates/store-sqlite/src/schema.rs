@@ -178,6 +178,28 @@ fn read_identity(conn: &Connection, path: &Path) -> StoreResult<Identity> {
     })
 }
 
+/// What a read-only open accepts: a nerve-store of this schema version, and nothing a
+/// read-only open cannot use as it is (an empty file, an older schema that needs migrating).
+pub(crate) fn check_readable(conn: &Connection, path: &Path) -> StoreResult<()> {
+    check_identity(conn, path)?;
+    let id = read_identity(conn, path)?;
+    if id.application_id == 0 && id.user_version == 0 {
+        return Err(StoreError::NotAStore {
+            path: path.to_owned(),
+            backend: "sqlite",
+            reason: "it is empty: no store was created in it yet".into(),
+        });
+    }
+    if id.user_version < SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooOld {
+            path: path.to_owned(),
+            found: id.user_version,
+            current: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
 /// Refuses another program's database and a newer schema; accepts an empty file (a new
 /// store) and a nerve-store of this version.
 pub(crate) fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> {

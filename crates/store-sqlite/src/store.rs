@@ -92,20 +92,20 @@ impl SqliteLogStore {
     }
 
     /// Runs `work` in one immediate write transaction and commits it; on error nothing of it
-    /// stays.
+    /// stays. `operation` says what it does (`"delete days"`).
     fn write<T>(
         &self,
-        context: &str,
+        operation: &'static str,
         work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = self.conns.writer();
+        let mut conn = self.conns.writer(operation)?;
         let written = (|| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .with_context(|| format!("starting a transaction for {context}"))?;
+                .with_context(|| format!("starting a transaction to {operation}"))?;
             let value = work(&tx)?;
             tx.commit()
-                .with_context(|| format!("committing {context}"))?;
+                .with_context(|| format!("committing a transaction to {operation}"))?;
             Ok(value)
         })();
         written.map_err(|err| on_file(self.path(), err))
@@ -266,7 +266,7 @@ impl LogStore for SqliteLogStore {
 impl LogMaintenance for SqliteLogStore {
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
         check_meta_pairs(meta)?;
-        self.write("deleting days", |tx| {
+        self.write("delete days", |tx| {
             let mut deleted = 0;
             for span in spans {
                 // Through the (day, id) index: the day's entries up to the span's last id.
@@ -405,7 +405,7 @@ impl LogMaintenance for SqliteLogStore {
     }
 
     fn compact(&self) -> StoreResult<()> {
-        let conn = self.conns.writer();
+        let conn = self.conns.writer("compact")?;
         let context = || format!("compacting {}", self.path().display());
         conn.execute_batch("VACUUM").with_context(context)?;
         // VACUUM rewrites the file through the WAL, which holds all of it until a checkpoint:
@@ -418,6 +418,7 @@ impl LogMaintenance for SqliteLogStore {
     fn check(&self) -> StoreResult<store_core::Checked> {
         /// The most problems SQLite lists before it stops looking.
         const PROBLEMS: u32 = 20;
+        self.conns.writable("check")?;
         let problems: Vec<String> = self.read(|conn| {
             let context = || format!("checking {}", self.path().display());
             let mut statement = conn
@@ -471,7 +472,7 @@ impl LogTransfer for SqliteLogStore {
     }
 
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
-        self.write("an import", |tx| {
+        self.write("import", |tx| {
             batch.check(u64::try_from(highest_id(tx)?).unwrap_or(0))?;
             for run in &batch.runs {
                 if select_run(tx, &run.run_id)?.is_some() {

@@ -28,7 +28,7 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         return Ok(());
     }
 
-    let store = super::open_for_batch(location)?;
+    let store = super::open_for_batch(location, args.dry_run)?;
     let dir = args
         .dir
         .unwrap_or_else(|| super::default_archive_dir(&parsed));

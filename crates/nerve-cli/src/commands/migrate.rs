@@ -19,7 +19,7 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
             "migrate into a new file",
         ));
     }
-    let source = super::open_for_batch(&args.from)?;
+    let source = super::open_for_batch(&args.from, true)?;
     let new_target = !to.path.exists();
     let target = super::open(&args.to)?;
     let total = source.log.log_stats()?.entries;

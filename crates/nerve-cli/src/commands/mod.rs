@@ -43,13 +43,14 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
             }
             simulate::run(&nerve_store::open_with(store, &options)?, &args, &mut out)
         }
-        Command::Logs(command) => logs::run(&open_existing(store)?, command, &mut out),
-        Command::Runs(command) => runs::run(&open_existing(store)?, command, &mut out),
-        Command::Thread(command) => thread::run(&open_existing(store)?, command, &mut out),
+        Command::Logs(command) => logs::run(&open_to_read(store)?, command, &mut out),
+        Command::Runs(command) => runs::run(&open_to_read(store)?, command, &mut out),
+        Command::Thread(command) => thread::run(&open_to_read(store)?, command, &mut out),
         Command::Meta(command) => {
             let store = match command {
                 MetaCommand::Set { .. } => open_for_writing(store, cli.create)?,
-                _ => open_existing(store)?,
+                MetaCommand::Delete { .. } => open_existing(store)?,
+                MetaCommand::Get { .. } | MetaCommand::Ls => open_to_read(store)?,
             };
             meta::run(&store, command, &mut out)
         }
@@ -57,11 +58,13 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         Command::Blob(command) => {
             let store = match command {
                 BlobCommand::Put { .. } => open_for_writing(store, cli.create)?,
-                _ => open_existing(store)?,
+                BlobCommand::Get { .. } | BlobCommand::Ls | BlobCommand::Verify { .. } => {
+                    open_to_read(store)?
+                }
             };
             blob::run(&store, command, &mut out)
         }
-        Command::Stats => stats::run(&open_existing(store)?, &mut out),
+        Command::Stats => stats::run(&open_to_read(store)?, &mut out),
         Command::Check => check::run(&open_existing(store)?, &mut out),
         Command::Compact => compact::run(&open_existing(store)?, &mut out),
         Command::Completions { shell } => {
@@ -93,11 +96,19 @@ fn print_bytes(bytes: &[u8], context: &str) -> CliResult<()> {
         .map_err(CliError::io(context))
 }
 
-/// Opens the store at `location`, which must exist: a command that only reads (or
-/// removes) must not leave an empty store behind a mistyped path.
+/// Opens the store at `location`, which must exist, for a command that changes it: a
+/// command that removes or maintains must not leave an empty store behind a mistyped path.
 fn open_existing(location: &str) -> CliResult<Store> {
     existing(location)?;
     open(location)
+}
+
+/// Opens the store at `location`, which must exist, for a command that only reads: read-only,
+/// so that it creates nothing, takes no lock the daemon waits for, and works for a user
+/// who may not write the files.
+fn open_to_read(location: &str) -> CliResult<Store> {
+    existing(location)?;
+    Ok(nerve_store::open_read_only(location)?)
 }
 
 /// `location` parsed, if a store exists there, its blob file too; otherwise the error that
@@ -114,7 +125,10 @@ fn existing(location: &str) -> CliResult<Location> {
     let blobs = parsed.blob_path();
     if !blobs.exists() {
         // A file that is not a store is named as such first.
-        drop(nerve_store::open_log(location)?);
+        drop(nerve_store::open_log_with(
+            location,
+            &OpenOptions::default().read_only(true),
+        )?);
         return Err(CliError::not_found(
             format!(
                 "the blob file {} of the store at {parsed} is missing",
@@ -143,13 +157,15 @@ fn open(location: &str) -> CliResult<Store> {
 }
 
 /// Opens the store at `location` for a command that reads the log through once: a small
-/// page cache, since a daemon's large one would only fill up.
-fn open_for_batch(location: &str) -> CliResult<Store> {
+/// page cache, since a daemon's large one would only fill up; read-only when it only reads.
+fn open_for_batch(location: &str, read_only: bool) -> CliResult<Store> {
     const BATCH_CACHE_BYTES: usize = 8 << 20;
     existing(location)?;
     Ok(nerve_store::open_with(
         location,
-        &OpenOptions::default().cache_bytes(BATCH_CACHE_BYTES),
+        &OpenOptions::default()
+            .cache_bytes(BATCH_CACHE_BYTES)
+            .read_only(read_only),
     )?)
 }
 

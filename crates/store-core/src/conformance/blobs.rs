@@ -366,6 +366,57 @@ pub fn a_write_whose_source_fails_leaves_nothing(open: OpenBlobStore) {
     );
 }
 
+/// A blob store opened read-only reads, opens, lists and verifies what was written, and
+/// refuses writes and deletes with `OpenedReadOnly`, keeping every blob; where there is no
+/// store it fails with `NoStore` and creates nothing.
+pub fn a_read_only_blob_store_reads_and_refuses_writes(
+    open: OpenBlobStore,
+    harness: &dyn BlobHarness,
+) {
+    let empty = tempfile::tempdir().expect("temp dir");
+    let err = harness
+        .open_blobs_read_only(empty.path())
+        .map(|_| ())
+        .expect_err("no blob store there");
+    assert!(matches!(err, StoreError::NoStore { .. }), "{err}");
+    assert_eq!(
+        std::fs::read_dir(empty.path()).expect("folder").count(),
+        0,
+        "nothing created"
+    );
+
+    let mut fx = BlobFixture::new(open);
+    let kept = content(300_000, 7);
+    let digest = fx.store().write(&kept).expect("write");
+    drop(fx.store.take());
+    let store = harness
+        .open_blobs_read_only(fx.dir.path())
+        .expect("open read-only");
+    assert_whole(store.as_ref(), &digest, &kept);
+    assert_eq!(store.list().expect("list"), vec![digest]);
+    assert_eq!(
+        store.verify_all().expect("verify_all"),
+        VerifyReport {
+            checked: 1,
+            corrupt: vec![]
+        }
+    );
+    for (what, result) in [
+        ("write", store.write(b"new").map(|_| ())),
+        ("write again", store.write(&kept).map(|_| ())),
+        ("delete", store.delete(&digest).map(|_| ())),
+    ] {
+        assert!(
+            matches!(result, Err(StoreError::OpenedReadOnly { .. })),
+            "{what}: {result:?}"
+        );
+    }
+    assert_eq!(store.list().expect("list"), vec![digest], "nothing changed");
+    drop(store);
+    fx.behind_its_back(|_| {});
+    assert_whole(fx.store(), &digest, &kept);
+}
+
 /// Expands to one `#[test]` per case of the blob suite, against the blob store of `$harness`
 /// (a `&'static` [`BlobHarness`]), which also damages it behind its back.
 #[macro_export]
@@ -387,7 +438,8 @@ macro_rules! blob_store_conformance {
                     only_a_well_formed_digest_names_a_blob, list_and_delete,
                     a_write_whose_source_fails_leaves_nothing;
                 tampered: a_flipped_byte_is_detected, a_truncated_blob_is_detected,
-                    a_zero_filled_blob_is_detected, a_missing_blob_is_absent);
+                    a_zero_filled_blob_is_detected, a_missing_blob_is_absent,
+                    a_read_only_blob_store_reads_and_refuses_writes);
         }
     };
 }

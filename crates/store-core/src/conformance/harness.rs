@@ -19,6 +19,13 @@ pub trait Harness: Sync {
     /// The backend's errors on opening.
     fn open(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>>;
 
+    /// Opens the store kept in the folder `dir` for reading only (the backend's `read_only`
+    /// option): it creates nothing, and refuses every write.
+    ///
+    /// # Errors
+    /// The backend's errors on opening, [`crate::StoreError::NoStore`] when there is none.
+    fn open_read_only(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>>;
+
     /// Changes the stored row of run `run_id` so that it no longer decodes as a run (for
     /// example an unknown status, or bytes that are not a row).
     fn damage_run(&self, dir: &Path, run_id: &str);
@@ -53,6 +60,13 @@ pub trait BlobHarness: Sync {
     /// # Errors
     /// The backend's errors on opening.
     fn open_blobs(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>>;
+
+    /// Opens the blob store kept in the folder `dir` for reading only: it creates nothing,
+    /// and refuses every write and delete.
+    ///
+    /// # Errors
+    /// The backend's errors on opening, [`crate::StoreError::NoStore`] when there is none.
+    fn open_blobs_read_only(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>>;
 
     /// Makes the stored content of `digest` be `content` instead, keeping its name.
     fn replace_content(&self, dir: &Path, digest: &Digest, content: &[u8]);

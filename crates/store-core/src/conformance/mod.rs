@@ -36,6 +36,7 @@ pub mod maintenance;
 pub mod meta;
 pub mod model;
 pub mod processes;
+pub mod read_only;
 pub mod runs;
 pub mod threads;
 pub mod units;
@@ -241,6 +242,14 @@ macro_rules! log_store_conformance {
                 a_damaged_log_row_is_a_corrupt_value_and_other_rows_still_read,
                 another_programs_database_is_refused_and_left_alone,
                 a_newer_schema_is_refused_with_both_versions_and_nothing_is_lost,
+            );
+        }
+        mod read_only {
+            $crate::__harness_cases!(read_only:
+                a_read_only_store_reads_everything_and_refuses_every_write,
+                a_read_only_open_creates_nothing,
+                a_read_only_open_of_an_older_schema_is_refused_and_changes_nothing,
+                a_read_only_store_follows_a_writer_beside_it,
             );
         }
         $( $crate::__conformance_capability!($capability); )*

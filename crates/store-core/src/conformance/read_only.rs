@@ -1,0 +1,222 @@
+//! SPEC 1, opening read-only: a store opened for reading answers every read as the store
+//! itself would, refuses every write with `OpenedReadOnly` without changing anything,
+//! creates nothing, and follows a writer that has the file open beside it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+
+use super::harness::Harness;
+use super::observable_state;
+use crate::{
+    DaySpan, ImportBatch, LogBackend, LogId, NewLogEntry, RunTransition, StoreError, StoreResult,
+    ThreadMessage, WorkflowRunStatus, WriteUnit,
+};
+
+/// Every file in `dir` with its length and contents, to compare a folder before and after.
+fn folder_contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("the store's folder")
+        .map(|entry| {
+            let entry = entry.expect("a folder entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = std::fs::read(entry.path()).expect("a file of the store");
+            (name, bytes)
+        })
+        .collect()
+}
+
+fn a_written_store(harness: &dyn Harness, dir: &Path) {
+    let store = harness.open(dir).expect("create");
+    store
+        .append_batch(vec![
+            NewLogEntry::new("s", "k", "one").with_ref("r"),
+            NewLogEntry::new("s", "k", "two"),
+        ])
+        .expect("entries");
+    store
+        .transition_run(RunTransition::new(
+            "run-1",
+            "wf",
+            WorkflowRunStatus::Started,
+        ))
+        .expect("a run");
+    store
+        .append_thread_message(ThreadMessage {
+            thread_id: "t".into(),
+            role: "user".into(),
+            round: 1,
+            payload: "hi".into(),
+            ts: None,
+        })
+        .expect("a message");
+    store.meta_set("key", "value").expect("meta");
+}
+
+fn assert_refused<T: std::fmt::Debug>(what: &str, result: StoreResult<T>) {
+    match result {
+        Err(StoreError::OpenedReadOnly { .. }) => {}
+        other => panic!("{what} on a read-only store: {other:?}"),
+    }
+}
+
+/// A read-only open answers every read as the store does, and refuses every write, the
+/// maintenance writes included, naming the store; nothing it refused was written.
+pub fn a_read_only_store_reads_everything_and_refuses_every_write(harness: &dyn Harness) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    a_written_store(harness, dir.path());
+    let writable = harness.open(dir.path()).expect("reopen");
+    let expected = observable_state(writable.as_ref(), &["t"]);
+    let day: NaiveDate = writable
+        .next_log_day(None)
+        .expect("the first day")
+        .expect("a day with entries");
+    let expected_day = writable.day_entries(day, None, 100).expect("a day");
+    drop(writable);
+
+    let store = harness.open_read_only(dir.path()).expect("open read-only");
+    assert_eq!(observable_state(store.as_ref(), &["t"]), expected);
+    assert_eq!(store.next_log_day(None).expect("the first day"), Some(day));
+    assert_eq!(
+        store.day_entries(day, None, 100).expect("a day"),
+        expected_day
+    );
+
+    assert_refused("append", store.append(NewLogEntry::new("s", "k", "new")));
+    assert_refused(
+        "append_batch",
+        store.append_batch(vec![NewLogEntry::new("s", "k", "new")]),
+    );
+    assert_refused(
+        "transition_run",
+        store.transition_run(RunTransition::new(
+            "run-1",
+            "wf",
+            WorkflowRunStatus::Completed,
+        )),
+    );
+    assert_refused(
+        "append_thread_message",
+        store.append_thread_message(ThreadMessage {
+            thread_id: "t".into(),
+            role: "user".into(),
+            round: 2,
+            payload: "again".into(),
+            ts: None,
+        }),
+    );
+    assert_refused("meta_set", store.meta_set("key", "other"));
+    assert_refused("meta_delete", store.meta_delete("key"));
+    assert_refused(
+        "write_unit",
+        store.write_unit(WriteUnit::new().append(NewLogEntry::new("s", "k", "unit"))),
+    );
+    assert_refused(
+        "delete_days",
+        store.delete_days(&[DaySpan::new(day, LogId(u64::MAX))], &[]),
+    );
+    assert_refused(
+        "import",
+        store.import(ImportBatch {
+            meta: vec![("other".into(), "x".into())],
+            ..ImportBatch::default()
+        }),
+    );
+    assert_refused("compact", store.compact());
+    assert_refused("check", store.check());
+    assert_eq!(
+        observable_state(store.as_ref(), &["t"]),
+        expected,
+        "the refusals wrote nothing"
+    );
+    drop(store);
+    let writable = harness.open(dir.path()).expect("reopen for writing");
+    assert_eq!(observable_state(writable.as_ref(), &["t"]), expected);
+}
+
+/// A read-only open creates nothing: where there is no store it fails with `NoStore` and
+/// the folder stays empty; on a closed store it leaves every file as it was, byte for byte.
+pub fn a_read_only_open_creates_nothing(harness: &dyn Harness) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let err = harness
+        .open_read_only(dir.path())
+        .map(|_| ())
+        .expect_err("no store there");
+    assert!(matches!(err, StoreError::NoStore { .. }), "{err}");
+    assert!(folder_contents(dir.path()).is_empty(), "nothing created");
+
+    a_written_store(harness, dir.path());
+    let before = folder_contents(dir.path());
+    let store = harness.open_read_only(dir.path()).expect("open read-only");
+    let _ = observable_state(store.as_ref(), &["t"]);
+    assert_eq!(folder_contents(dir.path()), before, "while open");
+    drop(store);
+    assert_eq!(folder_contents(dir.path()), before, "after closing");
+}
+
+/// A store at an older schema version, which only an open for writing migrates, is
+/// refused by a read-only open with both versions, and left as it was.
+pub fn a_read_only_open_of_an_older_schema_is_refused_and_changes_nothing(harness: &dyn Harness) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    a_written_store(harness, dir.path());
+    let current = harness.schema_version();
+    harness.set_schema_version(dir.path(), current - 1);
+    let before = folder_contents(dir.path());
+    let err = harness
+        .open_read_only(dir.path())
+        .map(|_| ())
+        .expect_err("an older schema");
+    assert!(
+        matches!(&err, StoreError::SchemaTooOld { found, current: known, .. }
+            if *found == current - 1 && *known == current),
+        "{err}"
+    );
+    assert_eq!(folder_contents(dir.path()), before, "left as it was");
+    harness.set_schema_version(dir.path(), current + 1);
+    let err = harness
+        .open_read_only(dir.path())
+        .map(|_| ())
+        .expect_err("a newer schema");
+    assert!(matches!(err, StoreError::SchemaTooNew { .. }), "{err}");
+}
+
+/// Entries a writer appends while a read-only store is open are read by it, whether the
+/// writer opened the file before the read-only store or after it.
+pub fn a_read_only_store_follows_a_writer_beside_it(harness: &dyn Harness) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    a_written_store(harness, dir.path());
+    let count = |store: &dyn LogBackend| store.log_stats().expect("stats").entries;
+
+    // The reader first, on a store nobody has open; then a writer.
+    let reader = harness.open_read_only(dir.path()).expect("open read-only");
+    let before = count(reader.as_ref());
+    let writer = harness.open(dir.path()).expect("a writer beside it");
+    let appended = writer
+        .append(NewLogEntry::new("s", "k", "while the reader is open"))
+        .expect("append");
+    assert_eq!(count(reader.as_ref()), before + 1, "the reader follows");
+    let found = reader
+        .query(&crate::LogQuery {
+            after: Some(LogId(appended.id.0 - 1)),
+            ..crate::LogQuery::default()
+        })
+        .expect("query after");
+    assert_eq!(found, vec![appended]);
+    drop(reader);
+
+    // A writer first; then the reader.
+    let reader = harness
+        .open_read_only(dir.path())
+        .expect("open beside a writer");
+    writer
+        .append(NewLogEntry::new("s", "k", "second"))
+        .expect("append");
+    assert_eq!(count(reader.as_ref()), before + 2);
+    drop(writer);
+    assert_eq!(
+        count(reader.as_ref()),
+        before + 2,
+        "after the writer closed"
+    );
+}
