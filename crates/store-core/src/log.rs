@@ -45,17 +45,23 @@ pub struct LogEntry {
 }
 
 /// An entry to append; the store assigns the id, and the time when `ts` is `None`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Serialises as a [`LogEntry`] does, without its id: `{"source":"s","type":"k",
+/// "refId":null,"payload":"p","ts":null}`; `refId` and `ts` may be left out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct NewLogEntry {
     /// See [`LogEntry::source`]; must not be empty.
     pub source: String,
     /// See [`LogEntry::kind`]; must not be empty.
+    #[serde(rename = "type")]
     pub kind: String,
     /// See [`LogEntry::ref_id`].
+    #[serde(rename = "refId", default)]
     pub ref_id: Option<String>,
     /// See [`LogEntry::payload`].
     pub payload: String,
     /// When it happened; `None` means the time of the append. Truncated to milliseconds.
+    #[serde(default, with = "crate::run::opt_ts_millis")]
     pub ts: Option<DateTime<Utc>>,
 }
 
@@ -172,17 +178,24 @@ pub const DEFAULT_QUERY_LIMIT: usize = 100;
 /// `after = last id` in ascending order and backward with `before = last id` in descending
 /// order. A query by `ref_id`, by `source` (and `kind`) or by a `ts` range walks an index:
 /// its cost is O(log n + k), not a scan of the log.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Serialises with the names of [`LogEntry`]'s JSON (`type`, `refId`) and camelCase for the
+/// rest; every field may be left out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct LogQuery {
     /// Only entries from this source.
     pub source: Option<String>,
     /// Only entries of this type.
+    #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Only entries about this reference.
     pub ref_id: Option<String>,
     /// Only entries with `ts >= since`.
+    #[serde(with = "crate::run::opt_ts_millis")]
     pub since: Option<DateTime<Utc>>,
     /// Only entries with `ts < until`.
+    #[serde(with = "crate::run::opt_ts_millis")]
     pub until: Option<DateTime<Utc>>,
     /// Only entries with `id > after`.
     pub after: Option<LogId>,

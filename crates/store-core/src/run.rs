@@ -164,25 +164,38 @@ pub struct WorkflowRun {
 }
 
 /// A request to move a run to a status, creating the run if it does not exist.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A run's workflow and thread are fixed when it is created. A transition of an existing run
+/// may omit them (`None`: [`RunTransition::of`]) and the stored ones are kept; one that names
+/// them must name the stored ones, or it is refused as [`StoreError::RunConflict`] (two runs
+/// would share an id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RunTransition {
     /// The run; must not be empty.
     pub run_id: String,
-    /// The workflow; must not be empty, and must match the run's if it exists.
-    pub workflow: String,
-    /// The thread; must match the run's if it exists.
+    /// The workflow: needed to create the run (not empty); for an existing run, `None`
+    /// keeps the stored one and a value must match it.
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// The thread: for a new run, its thread (`None`: none); for an existing run, `None`
+    /// keeps the stored one and a value must match it.
+    #[serde(default)]
     pub thread_id: Option<String>,
     /// The status to move to.
     pub to: WorkflowRunStatus,
     /// When it happened; `None` means now. Truncated to milliseconds.
+    #[serde(default, with = "opt_ts_millis")]
     pub at: Option<DateTime<Utc>>,
     /// A detail kept on the run and in the audit entry (an error message, a reason).
+    #[serde(default)]
     pub detail: Option<String>,
 }
 
 impl RunTransition {
-    /// Checks what can be checked without the stored run: a `run_id` and a `workflow`, a
-    /// `detail` within [`crate::MAX_DETAIL_BYTES`], an `at` within the times a store keeps.
+    /// Checks what can be checked without the stored run: a `run_id`, a `workflow` that is
+    /// not empty when given, a `detail` within [`crate::MAX_DETAIL_BYTES`], an `at` within
+    /// the times a store keeps.
     ///
     /// # Errors
     /// [`StoreError::InvalidInput`] naming the field.
@@ -190,7 +203,7 @@ impl RunTransition {
         if self.run_id.is_empty() {
             return Err(StoreError::invalid("run_id", "must not be empty"));
         }
-        if self.workflow.is_empty() {
+        if self.workflow.as_deref() == Some("") {
             return Err(StoreError::invalid("workflow", "must not be empty"));
         }
         if let Some(detail) = &self.detail {
@@ -199,15 +212,25 @@ impl RunTransition {
         crate::range::check_optional_ts("at", self.at)
     }
 
-    /// A transition of `run_id` of `workflow` to `to`, now, without a thread or detail.
+    /// A transition of `run_id` of `workflow` to `to`, now, without a thread or detail:
+    /// what creates a run (and moves it, if it exists with that workflow and no thread).
     pub fn new(
         run_id: impl Into<String>,
         workflow: impl Into<String>,
         to: WorkflowRunStatus,
     ) -> Self {
         RunTransition {
+            workflow: Some(workflow.into()),
+            ..RunTransition::of(run_id, to)
+        }
+    }
+
+    /// A transition of the existing run `run_id` to `to`, now, keeping its workflow and
+    /// thread. For a run that does not exist it is refused: a new run needs its workflow.
+    pub fn of(run_id: impl Into<String>, to: WorkflowRunStatus) -> Self {
+        RunTransition {
             run_id: run_id.into(),
-            workflow: workflow.into(),
+            workflow: None,
             thread_id: None,
             to,
             at: None,
@@ -307,11 +330,19 @@ pub fn plan_transition(
     crate::range::check_ts("at", at)?;
     let to = transition.to;
 
-    if let Some(run) = current {
-        check_identity(run, transition)?;
-        if run.status == to {
-            return Ok(TransitionPlan::Unchanged(run.clone()));
+    // A transition that omits the workflow moves an existing run; it cannot create one.
+    let unknown = || StoreError::UnknownRun {
+        run_id: transition.run_id.clone(),
+    };
+    match current {
+        Some(run) => {
+            check_identity(run, transition)?;
+            if run.status == to {
+                return Ok(TransitionPlan::Unchanged(run.clone()));
+            }
         }
+        None if transition.workflow.is_none() => return Err(unknown()),
+        None => {}
     }
     let from = current.map(|run| run.status);
     if !is_allowed(from, to) {
@@ -325,7 +356,7 @@ pub fn plan_transition(
     let run = match current {
         None => WorkflowRun {
             run_id: transition.run_id.clone(),
-            workflow: transition.workflow.clone(),
+            workflow: transition.workflow.clone().ok_or_else(unknown)?,
             thread_id: transition.thread_id.clone(),
             status: to,
             attempt: 1,
@@ -370,18 +401,18 @@ fn check_identity(run: &WorkflowRun, transition: &RunTransition) -> StoreResult<
         stored: stored.unwrap_or("(none)").to_owned(),
         given: given.unwrap_or("(none)").to_owned(),
     };
-    if run.workflow != transition.workflow {
-        return Err(conflict(
-            "workflow",
-            Some(&run.workflow),
-            Some(&transition.workflow),
-        ));
+    if let Some(workflow) = &transition.workflow
+        && *workflow != run.workflow
+    {
+        return Err(conflict("workflow", Some(&run.workflow), Some(workflow)));
     }
-    if run.thread_id != transition.thread_id {
+    if let Some(thread) = &transition.thread_id
+        && run.thread_id.as_ref() != Some(thread)
+    {
         return Err(conflict(
             "thread_id",
             run.thread_id.as_deref(),
-            transition.thread_id.as_deref(),
+            Some(thread),
         ));
     }
     Ok(())
@@ -403,7 +434,9 @@ fn audit_payload(run: &WorkflowRun, from: Option<WorkflowRunStatus>) -> String {
 }
 
 /// A filter over the runs table. Runs come oldest first, by (`created_at`, `run_id`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Serialises with camelCase names; every field may be left out.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct RunQuery {
     /// Only runs in one of these statuses; all statuses when empty.
     pub statuses: Vec<WorkflowRunStatus>,
@@ -435,21 +468,23 @@ impl RunQuery {
     }
 }
 
-mod opt_ts_millis {
+/// An optional time as `YYYY-MM-DDTHH:MM:SS.mmmZ` or `null`, read within the times a store
+/// keeps.
+pub(crate) mod opt_ts_millis {
     use chrono::{DateTime, Utc};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Serialize, Deserialize)]
     struct Wrapped(#[serde(with = "crate::log::ts_millis")] DateTime<Utc>);
 
-    pub(super) fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         ts: &Option<DateTime<Utc>>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         ts.map(Wrapped).serialize(serializer)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<DateTime<Utc>>, D::Error> {
         Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|w| w.0))

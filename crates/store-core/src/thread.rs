@@ -13,8 +13,10 @@ pub const THREAD_KIND: &str = "message";
 
 /// One message of a workflow thread. Stored as a log entry (source `"thread"`, kind
 /// `"message"`, `ref_id` the thread id, the payload as given) and indexed by (thread,
-/// round, role) in the same transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// round, role) in the same transaction. Serialises with camelCase names; `ts` may be left
+/// out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ThreadMessage {
     /// The thread; must not be empty.
     pub thread_id: String,
@@ -25,6 +27,7 @@ pub struct ThreadMessage {
     /// The message, usually JSON; returned byte for byte.
     pub payload: String,
     /// When it was said; `None` means the time of the append.
+    #[serde(default, with = "crate::run::opt_ts_millis")]
     pub ts: Option<DateTime<Utc>>,
 }
 
@@ -50,8 +53,10 @@ impl ThreadMessage {
     }
 }
 
-/// A page of a thread's messages by round: which rounds, which role, how many.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// A page of a thread's messages by round: which rounds, which role, how many. Serialises
+/// with camelCase names; every field may be left out (the store refuses an empty thread).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct GetThreadRoundsParams {
     /// The thread.
     pub thread_id: String,

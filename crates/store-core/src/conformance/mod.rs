@@ -332,6 +332,7 @@ macro_rules! __conformance_suite {
                 redelivered_transitions_change_nothing,
                 a_refused_transition_changes_nothing,
                 a_run_id_reused_for_another_workflow_or_thread_is_refused,
+                a_transition_that_omits_workflow_and_thread_keeps_the_stored_ones,
                 active_runs_are_listed_oldest_first_after_reopening,
                 list_runs_filters_and_pages,
             }

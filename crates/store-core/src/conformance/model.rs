@@ -139,7 +139,8 @@ fn query() -> impl Strategy<Value = LogQuery> {
 fn op() -> impl Strategy<Value = Op> {
     let transition = (
         pick(RUNS),
-        prop_oneof![4 => Just(WORKFLOWS[0]), 1 => Just(WORKFLOWS[1])],
+        // `None` moves an existing run keeping its workflow, and cannot create one.
+        prop_oneof![4 => Just(Some(WORKFLOWS[0])), 1 => Just(Some(WORKFLOWS[1])), 1 => Just(None)],
         status(),
         time(),
         proptest::option::of(pick(THREADS)),
@@ -148,7 +149,7 @@ fn op() -> impl Strategy<Value = Op> {
         .prop_map(|(run, workflow, to, at, thread, detail)| {
             Op::Transition(RunTransition {
                 run_id: run,
-                workflow: workflow.to_owned(),
+                workflow: workflow.map(str::to_owned),
                 thread_id: thread,
                 to,
                 at: Some(at),

@@ -282,11 +282,14 @@ pub fn a_run_id_reused_for_another_workflow_or_thread_is_refused(open: OpenStore
     let log = all_entries(store);
     let other_workflow = RunTransition::new(RUN, "another", Completed).in_thread(THREAD);
     let other_thread = RunTransition::new(RUN, WORKFLOW, Completed).in_thread("another");
-    let no_thread = RunTransition::new(RUN, WORKFLOW, Completed);
+    let only_another_thread = RunTransition {
+        thread_id: Some("another".into()),
+        ..RunTransition::of(RUN, Completed)
+    };
     for (field, attempt) in [
         ("workflow", other_workflow),
         ("thread_id", other_thread),
-        ("thread_id", no_thread),
+        ("thread_id", only_another_thread),
     ] {
         let err = store
             .transition_run(attempt)
@@ -298,6 +301,43 @@ pub fn a_run_id_reused_for_another_workflow_or_thread_is_refused(open: OpenStore
     }
     assert_eq!(store.get_run(RUN).expect("get_run"), Some(run));
     assert_eq!(all_entries(store), log);
+}
+
+/// A transition of an existing run may omit its workflow and thread: the stored ones are
+/// kept. One that omits the workflow cannot create a run: it is `UnknownRun`, and writes
+/// nothing.
+pub fn a_transition_that_omits_workflow_and_thread_keeps_the_stored_ones(open: OpenStore) {
+    let fx = Fixture::new(open);
+    let store = fx.store();
+    let started = apply(store, Started, 0);
+    assert_eq!(started.thread_id.as_deref(), Some(THREAD));
+    let log = all_entries(store);
+    let err = store
+        .transition_run(RunTransition::of("ghost", Started))
+        .expect_err("no run to move");
+    assert!(
+        matches!(&err, StoreError::UnknownRun { run_id } if run_id == "ghost"),
+        "{err}"
+    );
+    assert_eq!(store.get_run("ghost").expect("get_run"), None);
+    assert_eq!(all_entries(store), log, "the refusal wrote nothing");
+
+    let interrupted = store
+        .transition_run(RunTransition::of(RUN, Interrupted).at(minutes(1)))
+        .expect("a transition that names only the run");
+    let run = interrupted.run();
+    assert_eq!(run.workflow, WORKFLOW);
+    assert_eq!(run.thread_id.as_deref(), Some(THREAD));
+    assert_eq!(run.status, Interrupted);
+    let resumed = store
+        .transition_run(RunTransition::new(RUN, WORKFLOW, Started).at(minutes(2)))
+        .expect("the workflow without the thread");
+    assert_eq!(resumed.run().thread_id.as_deref(), Some(THREAD));
+    assert_eq!(resumed.run().attempt, 2);
+    assert_eq!(
+        store.get_run(RUN).expect("get_run").as_ref(),
+        Some(resumed.run())
+    );
 }
 
 /// After a restart, the queued and started runs, and only they, come back oldest first,
