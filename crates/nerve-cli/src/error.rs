@@ -20,12 +20,15 @@ pub(crate) enum Exit {
     Locked = 5,
     /// The store may not be written by this user.
     ReadOnly = 6,
+    /// Stopped by Ctrl-C (SIGINT) or SIGTERM, at a step's end: the message says what
+    /// state is left.
+    Interrupted = 130,
 }
 
 /// What `--help` says of the exit statuses.
 pub(crate) const EXIT_STATUSES: &str = "Exit status: 0 done; 1 failed; 2 a command line that does \
 not parse; 3 not found (a store, run, thread, meta key or blob); 4 damaged (the store's file, a \
-row, a blob, an archive file, a copy); 5 locked by another process; 6 read-only to this user";
+row, a blob, an archive file, a copy, an incomplete copy); 5 locked by another process; 6 read-only to this user; 130 interrupted by Ctrl-C (what state is left is said)";
 
 /// The result of a command.
 pub(crate) type CliResult<T> = Result<T, CliError>;
@@ -43,6 +46,11 @@ pub(crate) enum CliError {
         hint: String,
         /// Whether what is wrong is that something asked for is not there.
         missing: bool,
+    },
+    /// The command stopped because it was asked to (Ctrl-C): `state` says what is left.
+    Interrupted {
+        /// What was done, and what is left.
+        state: String,
     },
     /// Reading or writing a file or a stream of the command's own (not the store's).
     Io {
@@ -76,13 +84,16 @@ impl CliError {
     pub(crate) fn exit(&self) -> Exit {
         match self {
             CliError::Refused { missing: true, .. } => Exit::NotFound,
+            CliError::Interrupted { .. } => Exit::Interrupted,
             CliError::Store(err) => match err {
                 StoreError::UnknownRun { .. } | StoreError::NoStore { .. } => Exit::NotFound,
                 StoreError::Damaged { .. }
                 | StoreError::Corrupt { .. }
                 | StoreError::CorruptValue { .. }
                 | StoreError::ArchiveLine { .. }
-                | StoreError::CopyMismatch { .. } => Exit::Damaged,
+                | StoreError::CopyMismatch { .. }
+                | StoreError::IncompleteCopy { .. } => Exit::Damaged,
+                StoreError::Interrupted { .. } => Exit::Interrupted,
                 StoreError::Busy { .. } => Exit::Locked,
                 StoreError::ReadOnly { .. } | StoreError::OpenedReadOnly { .. } => Exit::ReadOnly,
                 _ => Exit::Failed,
@@ -121,6 +132,7 @@ impl fmt::Display for CliError {
                 Ok(())
             }
             CliError::Refused { what, hint, .. } => write!(f, "{what}; {hint}"),
+            CliError::Interrupted { state } => write!(f, "interrupted: {state}"),
             CliError::Io { context, source } => {
                 write!(f, "{context}: {source}")?;
                 if source.kind() == io::ErrorKind::PermissionDenied {
@@ -171,6 +183,15 @@ fn hint(err: &StoreError) -> Option<String> {
         }
         StoreError::CorruptValue { .. } | StoreError::Damaged { .. } => {
             "the file is damaged: `nerve-store check` says what else is; restore it from a backup"
+        }
+        StoreError::OpenedReadOnly { .. } => {
+            "the command opened the store read-only; this is a bug of the command, report it"
+        }
+        StoreError::IncompleteCopy { path, .. } => {
+            return Some(format!(
+                "remove {} and its blob file, then run `nerve-store migrate` again",
+                path.display()
+            ));
         }
         StoreError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
             "check the permissions of the store's folder and files"

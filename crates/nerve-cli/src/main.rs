@@ -9,6 +9,7 @@
 mod cli;
 mod commands;
 mod error;
+mod interrupt;
 mod output;
 mod progress;
 mod time;

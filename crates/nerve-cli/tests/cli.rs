@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use chrono::{Duration, Utc};
-use nerve_store::{LogQuery, NewLogEntry, RunTransition, ThreadMessage, WorkflowRunStatus};
+use nerve_store::{
+    Location, LogQuery, NewLogEntry, RunTransition, ThreadMessage, WorkflowRunStatus,
+};
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_nerve-store");
@@ -1228,7 +1230,137 @@ fn a_damaged_blob_fails_verify_and_stops_migrate_naming_the_partial_copy() {
     let target = format!("redb:{}", source.dir.path().join("copy.redb").display());
     let err = source.fails(1, &["migrate", "--from", &source.location, "--to", &target]);
     assert!(err.contains("migrate failed"), "{err}");
-    assert!(err.contains("hold part of the copy: remove them"), "{err}");
+    assert!(
+        err.contains("holds part of the copy, marked incomplete"),
+        "{err}"
+    );
+    assert!(err.contains("remove both and run migrate again"), "{err}");
+}
+
+/// Sends SIGINT to `child` once `ready` holds (polled every millisecond, for at most 60 s),
+/// as Ctrl-C at the terminal does, and waits for it to end.
+fn interrupt_when(mut child: Child, ready: impl Fn() -> bool) -> Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the command never got there"
+        );
+        assert!(
+            child.try_wait().expect("the child").is_none(),
+            "the command ended before it could be interrupted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "SIGINT sent");
+    child.wait_with_output().expect("the command ends")
+}
+
+/// Ctrl-C during `migrate` stops it at the end of a page, exit 130, saying how far it got
+/// and that the target is marked incomplete; every command then refuses the target, naming
+/// the remedy, a rerun into it included; once it is removed, a rerun copies the whole store.
+fn ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_removed(backend: &str) {
+    let source = Cli::new(backend);
+    source.ok(&[
+        "simulate", "--runs", "3000", "--batch", "100", "--days", "10", "--seed", "7",
+    ]);
+    let (other, file) = if backend == "redb" {
+        ("sqlite", "copy.db")
+    } else {
+        ("redb", "copy.redb")
+    };
+    let target_path = source.dir.path().join(file);
+    let target = format!("{other}:{}", target_path.display());
+    let child = source
+        .command(&["migrate", "--from", &source.location, "--to", &target])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("migrate starts");
+    let output = interrupt_when(child, || target_path.exists());
+    let err = failed(&["migrate"], output, 130);
+    assert!(err.contains("interrupted: migrate stopped after"), "{err}");
+    assert!(err.contains("marked incomplete"), "{err}");
+    for args in [
+        &["--store", &target, "stats"][..],
+        &["--store", &target, "logs", "query"],
+        &["migrate", "--from", &source.location, "--to", &target],
+    ] {
+        let err = source.fails(4, args);
+        assert!(err.contains("is an incomplete copy of"), "{args:?}: {err}");
+        assert!(err.contains("remove"), "{args:?}: {err}");
+    }
+    let blobs: Location = target.parse().expect("a location");
+    std::fs::remove_file(&target_path).expect("remove the copy");
+    std::fs::remove_file(blobs.blob_path()).expect("remove its blob file");
+    let done = source.ok(&["migrate", "--from", &source.location, "--to", &target]);
+    assert!(
+        done.contains("verified: both stores hold the same content"),
+        "{done}"
+    );
+}
+
+/// Ctrl-C during `archive` lets it finish the day it is on and stop, exit 130, with counts
+/// that are true (what it says moved is what left the store); a rerun moves the rest, and
+/// every entry is then exactly once in the store or the archive.
+fn ctrl_c_in_archive_stops_after_a_day_with_true_counts_and_a_rerun_finishes(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&[
+        "simulate", "--runs", "3000", "--batch", "100", "--days", "30", "--seed", "9",
+    ]);
+    let entries = |cli: &Cli| {
+        cli.json(&["stats"])[0]["entries"]
+            .as_u64()
+            .expect("entries")
+    };
+    let before = entries(&cli);
+    let lock = cli
+        .dir
+        .path()
+        .join("archive")
+        .join("logs")
+        .join(".archive.lock");
+    let child = cli
+        .command(&["archive", "--retain-days", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("archive starts");
+    let output = interrupt_when(child, || lock.exists());
+    let err = failed(&["archive"], output, 130);
+    let moved: u64 = err
+        .split_once("days, ")
+        .and_then(|(_, rest)| rest.split_once(" entries moved"))
+        .map(|(n, _)| n.replace(',', ""))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the count in: {err}"));
+    assert!(err.contains("interrupted: archive stopped after"), "{err}");
+    assert!(err.contains("a rerun moves them"), "{err}");
+    let middle = entries(&cli);
+    assert!(middle > 0, "days are left for the rerun");
+    assert_eq!(before - middle, moved, "the count is what left the store");
+    let [report] = cli
+        .json(&["archive", "--retain-days", "1"])
+        .try_into()
+        .expect("one report");
+    let after = entries(&cli);
+    assert_eq!(report["entries"].as_u64(), Some(middle - after), "{report}");
+    let first = Utc::now().date_naive() - Duration::days(40);
+    let archived = cli.ok(&[
+        "--json",
+        "archive",
+        "cat",
+        &format!("{first}..{}", Utc::now().date_naive()),
+    ]);
+    assert_eq!(
+        archived.lines().count() as u64 + after,
+        before,
+        "every entry once, in the store or the archive"
+    );
 }
 
 // Every case above, once per backend, named `sqlite::case` and `redb::case`.
@@ -1255,5 +1387,7 @@ store_core::for_each_backend!(
         a_file_that_is_not_a_store_is_named_and_left_alone,
         a_missing_store_is_not_created_by_a_command_that_reads,
         a_user_who_may_not_write_the_store_reads_it_and_is_refused_writes,
+        ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_removed,
+        ctrl_c_in_archive_stops_after_a_day_with_true_counts_and_a_rerun_finishes,
     }
 );

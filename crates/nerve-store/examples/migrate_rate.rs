@@ -39,11 +39,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let redb = open(&format!("redb:{}", dir.join("copy.redb").display()))?;
     let started = Instant::now();
-    let summary = migrate(&source, &redb, &mut |_| {})?;
+    let summary = migrate(&source, &redb, &mut |_| std::ops::ControlFlow::Continue(()))?;
     let to_redb = started.elapsed();
     let back = open(&format!("sqlite:{}", dir.join("back.db").display()))?;
     let started = Instant::now();
-    let again = migrate(&redb, &back, &mut |_| {})?;
+    let again = migrate(&redb, &back, &mut |_| std::ops::ControlFlow::Continue(()))?;
     let to_sqlite = started.elapsed();
     assert_eq!(summary, again, "the round trip keeps the content");
     let rate = |d: std::time::Duration| summary.entries as f64 / d.as_secs_f64();

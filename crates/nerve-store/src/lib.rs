@@ -52,7 +52,7 @@ mod migrate;
 /// version as the store without depending on chrono itself.
 pub use chrono;
 pub use location::{Backend, DEFAULT_LOCATION, Location};
-pub use migrate::{ContentSummary, for_each_run_page, migrate, summarise};
+pub use migrate::{ContentSummary, INCOMPLETE_KEY, for_each_run_page, migrate, summarise};
 pub use store_blob::FsBlobStore;
 pub use store_core::{
     AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobStore, Checked, DEFAULT_QUERY_LIMIT, DaySpan, Digest,
@@ -114,8 +114,8 @@ impl std::fmt::Debug for Store {
 ///
 /// # Errors
 /// [`StoreError::InvalidInput`] for a location that names no backend, or a backend whose
-/// cargo feature is off (the message names the feature); otherwise the backend's errors
-/// on opening.
+/// cargo feature is off (the message names the feature); [`StoreError::IncompleteCopy`]
+/// for a copy that [`migrate`] did not finish; otherwise the backend's errors on opening.
 pub fn open(location: &str) -> StoreResult<Store> {
     open_with(location, &OpenOptions::default())
 }
@@ -142,6 +142,10 @@ pub struct OpenOptions {
     /// it. Writes and maintenance that writes return [`StoreError::OpenedReadOnly`]; a
     /// missing store (or blob file) is [`StoreError::NoStore`]. `false` by default.
     pub read_only: bool,
+    /// Open a store that [`migrate`] began copying and did not finish, which [`open_with`]
+    /// otherwise refuses ([`StoreError::IncompleteCopy`]): only to look into one. `false` by
+    /// default.
+    pub allow_incomplete: bool,
 }
 
 impl OpenOptions {
@@ -168,6 +172,12 @@ impl OpenOptions {
         self.read_only = read_only;
         self
     }
+
+    /// These options opening an incomplete copy too, or refusing it.
+    pub fn allow_incomplete(mut self, allow: bool) -> Self {
+        self.allow_incomplete = allow;
+        self
+    }
 }
 
 /// Opens the existing store at `location` for reading only (see
@@ -187,6 +197,14 @@ pub fn open_read_only(location: &str) -> StoreResult<Store> {
 pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
     let location: Location = location.parse()?;
     let (log, blobs) = open_backend(&location, options)?;
+    if !options.allow_incomplete
+        && let Some(source) = log.meta_get(migrate::INCOMPLETE_KEY)?
+    {
+        return Err(StoreError::IncompleteCopy {
+            path: location.path.clone(),
+            source_location: source,
+        });
+    }
     Ok(Store {
         log,
         blobs,

@@ -1,9 +1,11 @@
 //! Moving a whole store to another (the other backend, usually), ids kept, verified.
 
+use std::ops::ControlFlow;
+
 use serde::Serialize;
 use store_core::{
-    BlobStore, Digest, ImportBatch, LogQuery, LogStore, RunQuery, StoreError, StoreResult,
-    ThreadIndexRow, WorkflowRun, kit::Hasher,
+    BlobStore, Digest, ImportBatch, LogBackend, LogQuery, LogStore, RunQuery, StoreError,
+    StoreResult, ThreadIndexRow, WorkflowRun, kit::Hasher,
 };
 
 use crate::Store;
@@ -28,6 +30,24 @@ pub struct ContentSummary {
     /// every blob's digest: equal for two stores that hold the same content, whatever their
     /// backends.
     pub digest: Digest,
+}
+
+impl std::fmt::Display for ContentSummary {
+    /// `10 entries, 2 thread rows, 3 runs, 1 meta pair, 0 blobs, digest 5f…`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        write!(
+            f,
+            "{}, {}, {}, {}, {}, digest {}",
+            plural(self.entries, "entry", "entries"),
+            plural(self.thread_rows, "thread row", "thread rows"),
+            plural(self.runs, "run", "runs"),
+            plural(self.meta, "meta pair", "meta pairs"),
+            plural(self.blobs, "blob", "blobs"),
+            self.digest
+        )
+    }
 }
 
 /// Feeds values to a hasher as canonical JSON lines, counting them.
@@ -62,6 +82,12 @@ struct ThreadRowLine<'a> {
 /// # Errors
 /// The stores' errors.
 pub fn summarise(store: &Store) -> StoreResult<ContentSummary> {
+    summarise_parts(store.log.as_ref(), &store.blobs.list()?)
+}
+
+/// The summary of the log `log` and the blobs named `blobs`. The mark of an incomplete copy
+/// is not content: it is left out.
+fn summarise_parts(log: &dyn LogBackend, blobs: &[Digest]) -> StoreResult<ContentSummary> {
     let mut canonical = Canonical {
         hasher: Hasher::new(),
         line: Vec::new(),
@@ -69,7 +95,7 @@ pub fn summarise(store: &Store) -> StoreResult<ContentSummary> {
     let (mut entries, mut thread_rows) = (0, 0);
     let mut after = None;
     loop {
-        let page = store.log.query(&LogQuery {
+        let page = log.query(&LogQuery {
             after,
             limit: Some(PAGE),
             ..LogQuery::default()
@@ -83,7 +109,7 @@ pub fn summarise(store: &Store) -> StoreResult<ContentSummary> {
     }
     let mut after = None;
     loop {
-        let page = store.log.thread_index(after, PAGE)?;
+        let page = log.thread_index(after, PAGE)?;
         let Some(last) = page.last() else { break };
         after = Some(last.log_id);
         for row in &page {
@@ -98,19 +124,19 @@ pub fn summarise(store: &Store) -> StoreResult<ContentSummary> {
         thread_rows += page.len() as u64;
     }
     let mut runs = 0;
-    for_each_run_page(store.log.as_ref(), |page| {
+    for_each_run_page(log, |page| {
         for run in &page {
             canonical.add("run", run)?;
         }
         runs += page.len() as u64;
         Ok(())
     })?;
-    let meta = store.log.meta_entries()?;
+    let mut meta = log.meta_entries()?;
+    meta.retain(|(key, _)| key != INCOMPLETE_KEY);
     for pair in &meta {
         canonical.add("meta", pair)?;
     }
-    let blobs = store.blobs.list()?;
-    for digest in &blobs {
+    for digest in blobs {
         canonical.add("blob", digest)?;
     }
     Ok(ContentSummary {
@@ -170,21 +196,34 @@ fn is_empty(store: &Store) -> StoreResult<bool> {
         && store.blobs.list()?.is_empty())
 }
 
+/// The meta key that marks a store as an incomplete copy: set by [`migrate`] before it
+/// copies anything, removed once the copy is verified. [`crate::open`] refuses a store that
+/// holds it ([`StoreError::IncompleteCopy`]); its value names the source.
+pub const INCOMPLETE_KEY: &str = "nerve.migrate.incomplete";
+
 /// Copies every log entry (ids kept), thread-index row, run, meta pair and blob of `from`
 /// into `to`, which must be empty, then summarises both and fails unless they hold the same
-/// content. `progress` hears the number of entries copied so far.
+/// content. `progress` hears the number of entries copied so far, after each page, and
+/// stops the copy when it answers [`ControlFlow::Break`] (on Ctrl-C, say).
 ///
-/// Entries go over in transactions of 10,000 with their thread rows, then runs in pages of
-/// 10,000, so memory does not grow with the store; a failure part way leaves `to` with part
-/// of `from` (remove it and start again).
+/// The copy reads one snapshot of `from` ([`LogTransfer::with_snapshot`]), so a daemon
+/// may go on writing it: the copy holds `from` as it was when the copy began, and is
+/// verified against that snapshot. Blobs, immutable by their names, are those `from` held
+/// then; one deleted since is left out of the copy and of its check.
+///
+/// Until the copy is verified, `to` carries the mark [`INCOMPLETE_KEY`], and
+/// [`crate::open`] refuses it: a copy cut short (an error, Ctrl-C, a crash) is never taken
+/// for a store. Entries go over in transactions of 10,000 with their thread rows, then runs
+/// in pages of 10,000, so memory does not grow with the store.
 ///
 /// # Errors
-/// [`StoreError::InvalidInput`] when `to` is not empty, [`StoreError::CopyMismatch`] when
-/// the copy does not match; the stores' errors.
+/// [`StoreError::InvalidInput`] when `to` is not empty, [`StoreError::Interrupted`] when
+/// `progress` stopped it, [`StoreError::CopyMismatch`] when the copy does not match; the
+/// stores' errors. `to` is left marked incomplete after each: remove it and copy again.
 pub fn migrate(
     from: &Store,
     to: &Store,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> StoreResult<ContentSummary> {
     if !is_empty(to)? {
         return Err(StoreError::invalid(
@@ -195,14 +234,54 @@ pub fn migrate(
             ),
         ));
     }
-    let mut meta = from.log.meta_entries()?;
+    to.log
+        .meta_set(INCOMPLETE_KEY, &from.location.to_string())?;
+    let blobs = from.blobs.list()?;
+    let mut summary = None;
+    from.log.with_snapshot(&mut |view| {
+        let entries = copy_log(view, to, progress)?;
+        let copied = copy_blobs(from.blobs.as_ref(), to.blobs.as_ref(), &blobs, &mut || {
+            progress(entries)
+        })?;
+        let (source, target) = (
+            summarise_parts(view, &copied)?,
+            summarise_parts(to.log.as_ref(), &to.blobs.list()?)?,
+        );
+        if source != target {
+            return Err(StoreError::CopyMismatch {
+                target: to.location.to_string(),
+                source_summary: source.to_string(),
+                target_summary: target.to_string(),
+            });
+        }
+        summary = Some(target);
+        Ok(())
+    })?;
+    to.log.meta_delete(INCOMPLETE_KEY)?;
+    summary.ok_or_else(|| StoreError::invalid("snapshot", "the copy did not run"))
+}
+
+fn interrupted() -> StoreError {
+    StoreError::Interrupted {
+        operation: "migrate",
+    }
+}
+
+/// Copies the log of `from` (a snapshot) into `to`: entries with their thread rows, meta,
+/// then runs. Returns the number of entries copied.
+fn copy_log(
+    from: &dyn LogBackend,
+    to: &Store,
+    progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
+) -> StoreResult<u64> {
+    let mut meta = from.meta_entries()?;
     let mut rows: Vec<ThreadIndexRow> = Vec::new();
     let mut rows_after = None;
     let mut rows_done = false;
     let mut after = None;
     let mut copied = 0;
     loop {
-        let entries = from.log.query(&LogQuery {
+        let entries = from.query(&LogQuery {
             after,
             limit: Some(PAGE),
             ..LogQuery::default()
@@ -212,7 +291,7 @@ pub fn migrate(
         };
         // The thread rows of this page's entries: rows come in id order too.
         while !rows_done && rows.last().is_none_or(|row| row.log_id <= last) {
-            let page = from.log.thread_index(rows_after, PAGE)?;
+            let page = from.thread_index(rows_after, PAGE)?;
             rows_done = page.len() < PAGE;
             rows_after = page.last().map(|row| row.log_id).or(rows_after);
             rows.extend(page);
@@ -227,7 +306,9 @@ pub fn migrate(
         copied += batch.entries.len() as u64;
         to.log.import(batch)?;
         after = Some(last);
-        progress(copied);
+        if progress(copied).is_break() {
+            return Err(interrupted());
+        }
     }
     if !meta.is_empty() {
         to.log.import(ImportBatch {
@@ -236,36 +317,43 @@ pub fn migrate(
         })?;
     }
     // Runs after the entries, a page per transaction.
-    for_each_run_page(from.log.as_ref(), |runs| {
+    for_each_run_page(from, |runs| {
         to.log.import(ImportBatch {
             runs,
             ..ImportBatch::default()
-        })
+        })?;
+        if progress(copied).is_break() {
+            return Err(interrupted());
+        }
+        Ok(())
     })?;
-    copy_blobs(from.blobs.as_ref(), to.blobs.as_ref())?;
-    let (source, target) = (summarise(from)?, summarise(to)?);
-    if source != target {
-        return Err(StoreError::CopyMismatch {
-            target: to.location.to_string(),
-            source_summary: format!("{source:?}"),
-            target_summary: format!("{target:?}"),
-        });
-    }
-    Ok(target)
+    Ok(copied)
 }
 
-fn copy_blobs(from: &dyn BlobStore, to: &dyn BlobStore) -> StoreResult<()> {
-    for digest in from.list()? {
-        let Some(mut reader) = from.open(&digest)? else {
+/// Copies the blobs named `digests` that `from` still holds, asking `go_on` before each;
+/// returns those it copied.
+fn copy_blobs(
+    from: &dyn BlobStore,
+    to: &dyn BlobStore,
+    digests: &[Digest],
+    go_on: &mut dyn FnMut() -> ControlFlow<()>,
+) -> StoreResult<Vec<Digest>> {
+    let mut copied = Vec::with_capacity(digests.len());
+    for digest in digests {
+        if go_on().is_break() {
+            return Err(interrupted());
+        }
+        let Some(mut reader) = from.open(digest)? else {
             continue;
         };
         let written = to.write_from(&mut reader).map_err(|err| match err {
             StoreError::Io { source, .. } => StoreError::from_blob_read(source, &digest.to_hex()),
             other => other,
         })?;
-        if written != digest {
-            return Err(StoreError::Corrupt { digest });
+        if written != *digest {
+            return Err(StoreError::Corrupt { digest: *digest });
         }
+        copied.push(*digest);
     }
-    Ok(())
+    Ok(copied)
 }

@@ -1,6 +1,7 @@
 //! `migrate` copies a whole store to the other backend, ids kept, and proves it by the
 //! content digest; it refuses a target that is not empty.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use nerve_store::{Backend, Location, Store, StoreError, migrate, summarise};
@@ -37,9 +38,13 @@ fn sqlite_to_redb_to_sqlite_keeps_every_entry_run_thread_meta_and_blob() {
     }
     let middle = redb(dirs[1].path());
     let mut heard = Vec::new();
-    let summary = migrate(&first, &middle, &mut |n| heard.push(n)).expect("sqlite to redb");
+    let summary = migrate(&first, &middle, &mut |n| {
+        heard.push(n);
+        ControlFlow::Continue(())
+    })
+    .expect("sqlite to redb");
     let last = sqlite(dirs[2].path());
-    let back = migrate(&middle, &last, &mut |_| {}).expect("redb to sqlite");
+    let back = migrate(&middle, &last, &mut |_| ControlFlow::Continue(())).expect("redb to sqlite");
 
     assert_eq!(
         back, summary,
@@ -67,7 +72,8 @@ fn a_target_that_is_not_empty_is_refused_and_left_alone() {
     let target = redb(dirs[1].path());
     target.blobs.write(b"already here").expect("a blob");
     let before = summarise(&target).expect("summary");
-    let err = migrate(&source, &target, &mut |_| {}).expect_err("a target with content");
+    let err = migrate(&source, &target, &mut |_| ControlFlow::Continue(()))
+        .expect_err("a target with content");
     assert!(
         matches!(
             &err,
@@ -103,35 +109,122 @@ fn the_digest_tells_stores_apart() {
     );
 }
 
-/// A source that changes while it is copied (here: a meta key written after the meta table
-/// was read, as a running daemon would) does not match its copy: `CopyMismatch`, naming the
-/// target.
-#[test]
-fn a_source_that_changes_during_the_copy_is_a_copy_mismatch_naming_the_target() {
+/// A source that a daemon writes while it is copied (here: a second handle on the same
+/// file, writing at every page) is copied as it was when the copy began, and the copy is
+/// verified against that snapshot: nothing written after it is in the copy, and the source
+/// keeps it.
+fn a_source_written_during_the_copy_is_copied_as_it_was_when_the_copy_began(
+    open_source: fn(&Path) -> Store,
+    open_daemon: fn(&Path) -> Box<dyn nerve_store::LogBackend>,
+) {
     let dirs: Vec<_> = (0..2)
         .map(|_| tempfile::tempdir().expect("temp dir"))
         .collect();
-    let live = nerve_store::MemoryLogStore::new();
-    varied_source(&live);
-    let location: Location = format!("sqlite:{}", dirs[0].path().join("live.db").display())
-        .parse()
-        .expect("a location");
-    let blobs = nerve_store::FsBlobStore::open(dirs[0].path().join("blobs")).expect("blobs");
-    let source = Store::new(Box::new(live.clone()), Box::new(blobs), location);
+    let source = open_source(dirs[0].path());
+    varied_source(source.log.as_ref());
+    let at_start = summarise(&source).expect("the source before the copy");
+    let daemon = open_daemon(dirs[0].path());
     let target = redb(dirs[1].path());
-    let err = migrate(&source, &target, &mut |_| {
-        nerve_store::LogStore::meta_set(&live, "daemon.late", "written during the copy")
+    let mut pages = 0;
+    let summary = migrate(&source, &target, &mut |_| {
+        pages += 1;
+        daemon
+            .meta_set("daemon.late", "written during the copy")
             .expect("the daemon writes on");
+        daemon
+            .append(nerve_store::NewLogEntry::new("daemon", "late", "{}"))
+            .expect("the daemon appends");
+        ControlFlow::Continue(())
     })
-    .expect_err("the copy cannot match a source that moved");
-    let named = target.location.to_string();
+    .expect("a copy of the snapshot");
+    assert!(pages > 0);
+    assert_eq!(summary, at_start, "the copy holds the source as it was");
+    assert_eq!(summarise(&target).expect("the copy"), at_start);
+    assert_eq!(target.log.meta_get("daemon.late").expect("meta"), None);
+    assert_eq!(
+        source.log.meta_get("daemon.late").expect("meta").as_deref(),
+        Some("written during the copy"),
+        "the source kept what the daemon wrote"
+    );
+}
+
+#[test]
+fn a_live_sqlite_source_is_copied_as_one_snapshot() {
+    a_source_written_during_the_copy_is_copied_as_it_was_when_the_copy_began(sqlite, |dir| {
+        Box::new(store_sqlite::SqliteLogStore::open(dir.join("nerve.db")).expect("a daemon"))
+    });
+}
+
+#[test]
+fn a_live_redb_source_is_copied_as_one_snapshot() {
+    a_source_written_during_the_copy_is_copied_as_it_was_when_the_copy_began(redb, |dir| {
+        Box::new(store_redb::RedbLogStore::open(dir.join("nerve.redb")).expect("a daemon"))
+    });
+}
+
+/// A copy stopped part way (its progress answered `Break`, as on Ctrl-C) is `Interrupted`
+/// and leaves the target marked incomplete: `open` refuses it, naming the source, until it
+/// is removed; `allow_incomplete` opens it to look into it.
+#[test]
+fn an_interrupted_copy_is_marked_incomplete_and_refused_by_open() {
+    use nerve_store::{INCOMPLETE_KEY, OpenOptions};
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let source = sqlite(dirs[0].path());
+    let entries = (0..25_000)
+        .map(|i| nerve_store::NewLogEntry::new("s", "k", i.to_string()))
+        .collect();
+    source
+        .log
+        .append_batch(entries)
+        .expect("three pages of entries");
+    // A target of the backend the facade is built with, so that `open` can open it.
+    let target = if cfg!(feature = "sqlite") {
+        sqlite(dirs[1].path())
+    } else {
+        redb(dirs[1].path())
+    };
+    let location = target.location.to_string();
+    let err = migrate(&source, &target, &mut |copied| {
+        if copied >= 10_000 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .expect_err("stopped after the first page");
     assert!(
-        matches!(&err, StoreError::CopyMismatch { target, .. } if *target == named),
+        matches!(
+            err,
+            StoreError::Interrupted {
+                operation: "migrate"
+            }
+        ),
         "{err}"
     );
+    assert_eq!(
+        target
+            .log
+            .meta_get(INCOMPLETE_KEY)
+            .expect("meta")
+            .as_deref(),
+        Some(source.location.to_string().as_str())
+    );
+    drop(target);
+    let err = nerve_store::open(&location).expect_err("an incomplete copy");
     assert!(
-        err.to_string().contains("does not match its source"),
+        matches!(&err, StoreError::IncompleteCopy { source_location, .. }
+            if *source_location == source.location.to_string()),
         "{err}"
+    );
+    assert!(err.to_string().contains("incomplete copy"), "{err}");
+    let opened = nerve_store::open_with(&location, &OpenOptions::default().allow_incomplete(true))
+        .expect("opened to look into it");
+    assert_eq!(
+        opened.log.log_stats().expect("stats").entries,
+        10_000,
+        "the first page"
     );
 }
 
@@ -156,7 +249,7 @@ fn more_runs_than_a_page_all_arrive() {
         .collect();
     from.log.write_unit(unit).expect("the runs");
     let to = redb(dirs[1].path());
-    let summary = migrate(&from, &to, &mut |_| {}).expect("migrate");
+    let summary = migrate(&from, &to, &mut |_| ControlFlow::Continue(())).expect("migrate");
     assert_eq!(summary.runs, RUNS as u64);
     let all = RunQuery {
         limit: Some(usize::MAX),

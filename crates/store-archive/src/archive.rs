@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -49,8 +50,12 @@ impl Default for ArchiveOptions {
 pub struct DayReport {
     /// The UTC day.
     pub day: NaiveDate,
-    /// Entries moved out of the store into the day's file (would move, in a dry run).
+    /// Entries that left the store for the day's file (would leave, in a dry run): the
+    /// count the store's deletion returned.
     pub rows: u64,
+    /// Of those, the entries the day's file held already, written by a run interrupted
+    /// before it deleted them from the store.
+    pub recovered: u64,
     /// Bytes those entries take in the file.
     pub bytes: u64,
     /// The day's file.
@@ -62,10 +67,15 @@ pub struct DayReport {
 pub struct ArchiveReport {
     /// Every day that was (or, in a dry run, would be) archived, oldest first.
     pub days: Vec<DayReport>,
-    /// Entries moved, all days together.
+    /// Entries that left the store, all days together.
     pub rows: u64,
-    /// Bytes written, all days together.
+    /// Of those, the entries already in their day's file from an interrupted run.
+    pub recovered: u64,
+    /// Bytes those entries take in the files, all days together.
     pub bytes: u64,
+    /// Whether the run stopped early because its progress callback asked it to: the days
+    /// in `days` are done, the rest are left for the next run.
+    pub interrupted: bool,
     /// The first day not eligible: every archived day is before it.
     pub cutoff: Option<NaiveDate>,
     /// Whether the run moved nothing because it was asked not to.
@@ -109,17 +119,21 @@ pub fn archive_logs(
     store: &dyn LogMaintenance,
     options: &ArchiveOptions,
 ) -> StoreResult<ArchiveReport> {
-    archive_logs_with(store, options, &RealFiles, &mut |_| {})
+    archive_logs_with(store, options, &RealFiles, &mut |_| {
+        ControlFlow::Continue(())
+    })
 }
 
-/// [`archive_logs`] that reports its progress after each day.
+/// [`archive_logs`] that reports its progress after each day, and stops there when
+/// `progress` answers [`ControlFlow::Break`] (on Ctrl-C, say): the days done stay done, the
+/// report says it was interrupted, and a rerun goes on from there.
 ///
 /// # Errors
 /// As [`archive_logs`].
 pub fn archive_logs_with_progress(
     store: &dyn LogMaintenance,
     options: &ArchiveOptions,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> StoreResult<ArchiveReport> {
     archive_logs_with(store, options, &RealFiles, progress)
 }
@@ -133,7 +147,7 @@ pub fn archive_logs_with(
     store: &dyn LogMaintenance,
     options: &ArchiveOptions,
     files: &dyn FileOps,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> StoreResult<ArchiveReport> {
     let cutoff = cutoff(store, options)?;
     let mut days = Vec::new();
@@ -164,13 +178,18 @@ pub fn archive_logs_with(
     for (done, day) in days.iter().enumerate() {
         let day_report = archive_day(store, *day, &folder, options.dry_run, files, &mut watermark)?;
         report.rows += day_report.rows;
+        report.recovered += day_report.recovered;
         report.bytes += day_report.bytes;
         report.days.push(day_report);
-        progress(Progress {
+        let asked = progress(Progress {
             days_done: done + 1,
             days_total: days.len(),
             rows_done: report.rows,
         });
+        if asked.is_break() && done + 1 < days.len() {
+            report.interrupted = true;
+            break;
+        }
     }
     if options.vacuum && !options.dry_run && report.rows > 0 {
         store.compact()?;
@@ -298,6 +317,7 @@ fn archive_day(
     };
     let write_error = |err| io_error(&temp, "writing a day file", err);
     let mut rows = 0;
+    let mut recovered = 0;
     let mut bytes = 0;
     let mut through = None;
     for entry in day_stream(store, day) {
@@ -315,27 +335,32 @@ fn archive_day(
             if next > entry.id {
                 break;
             }
-            in_file |= next == entry.id;
             let line = archived
                 .as_mut()
                 .and_then(DayFile::take)
                 .unwrap_or_default();
+            if next == entry.id {
+                in_file = true;
+                bytes += line.len() as u64 + 1;
+            }
             if let Some(writer) = writer.as_mut() {
                 writer.raw(&line).map_err(write_error)?;
             }
         }
+        rows += 1;
         if in_file {
+            recovered += 1;
             continue;
         }
-        rows += 1;
         match writer.as_mut() {
             Some(writer) => bytes += writer.entry(&entry).map_err(write_error)?,
             None => bytes += serde_json::to_vec(&entry).map_or(0, |line| line.len() as u64 + 1),
         }
     }
-    let report = DayReport {
+    let mut report = DayReport {
         day,
         rows,
+        recovered,
         bytes,
         file: path.clone(),
     };
@@ -370,7 +395,10 @@ fn archive_day(
             Some(current) if current >= mark.as_str() => current.to_owned(),
             _ => mark,
         };
-        store.delete_days(&[DaySpan::new(day, through)], &[(WATERMARK_KEY, &newest)])?;
+        // What left the store, as the store counts it: an entry of the day written after
+        // the walk (an id above `through`) stays for the next run.
+        report.rows =
+            store.delete_days(&[DaySpan::new(day, through)], &[(WATERMARK_KEY, &newest)])?;
         *watermark = Some(newest);
     }
     Ok(report)

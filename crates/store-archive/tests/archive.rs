@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::ops::ControlFlow;
+
 use common::{Backend, REDB, SQLITE, assert_exactly_once, day, days_ago, fill, options, watermark};
 use store_archive::{Progress, archive_logs, archive_logs_with_progress, read_archive};
 use store_core::conformance::all_entries;
@@ -207,12 +209,51 @@ fn vacuum_compacts_after_moving_and_progress_counts_days_and_rows((backend, open
         ..options(dir.path())
     };
     let mut seen: Vec<Progress> = Vec::new();
-    let report = archive_logs_with_progress(store.as_ref(), &options, &mut |p| seen.push(p))
-        .expect("archive with vacuum");
+    let report = archive_logs_with_progress(store.as_ref(), &options, &mut |p| {
+        seen.push(p);
+        ControlFlow::Continue(())
+    })
+    .expect("archive with vacuum");
     assert!(report.vacuumed, "{backend}");
     let days: Vec<_> = seen.iter().map(|p| (p.days_done, p.days_total)).collect();
     assert_eq!(days, vec![(1, 3), (2, 3), (3, 3)], "{backend}");
     assert_eq!(seen.last().map(|p| p.rows_done), Some(153));
+    assert_exactly_once(store.as_ref(), &options, &original);
+}
+
+/// A run whose progress callback asks it to stop (Ctrl-C) finishes the day it is on and
+/// stops: the report says so and counts what left; a rerun moves the rest, and every entry
+/// ends exactly once in the archive or the store.
+fn a_run_asked_to_stop_finishes_its_day_and_a_rerun_moves_the_rest((backend, open): Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path()).expect("open");
+    let original = fill(store.as_ref(), &[5, 4, 3, 2], 30);
+    let options = options(dir.path());
+    let before = all_entries(store.as_ref()).len() as u64;
+    let report = archive_logs_with_progress(store.as_ref(), &options, &mut |p| {
+        if p.days_done == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .expect("an interrupted run");
+    assert!(report.interrupted, "{backend}");
+    assert_eq!(report.days.len(), 2, "{backend}: two days done");
+    let middle = all_entries(store.as_ref()).len() as u64;
+    assert_eq!(
+        report.rows,
+        before - middle,
+        "{backend}: the counts are true"
+    );
+    let rest = archive_logs(store.as_ref(), &options).expect("the rerun");
+    assert!(!rest.interrupted);
+    assert_eq!(rest.days.len(), 2, "{backend}: the other two days");
+    assert_eq!(
+        rest.rows,
+        middle - all_entries(store.as_ref()).len() as u64,
+        "{backend}"
+    );
     assert_exactly_once(store.as_ref(), &options, &original);
 }
 
@@ -390,6 +431,7 @@ store_core::for_each_backend!(
         late_arrivals_join_their_days_file_without_loss_or_duplicates,
         a_dry_run_reports_and_moves_nothing,
         vacuum_compacts_after_moving_and_progress_counts_days_and_rows,
+        a_run_asked_to_stop_finishes_its_day_and_a_rerun_moves_the_rest,
         a_second_run_while_one_holds_the_archive_is_busy_and_changes_nothing,
     }
 );

@@ -40,7 +40,16 @@ fn assert_rerun_completes(
     options: &store_archive::ArchiveOptions,
     original: &[LogEntry],
 ) {
-    archive_logs(store, options).expect("the rerun completes");
+    let before = all_entries(store).len() as u64;
+    let report = archive_logs(store, options).expect("the rerun completes");
+    let after = all_entries(store).len() as u64;
+    assert_eq!(
+        report.rows,
+        before - after,
+        "the rerun counts every entry that left the store ({} of them already in their files)",
+        report.recovered
+    );
+    assert!(report.recovered <= report.rows);
     assert_exactly_once(store, options, original);
     assert_eq!(
         watermark(store).as_deref(),
@@ -63,8 +72,10 @@ fn a_run_failing_at_any_file_step_loses_nothing_and_a_rerun_finishes_exactly_onc
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open(dir.path()).expect("open");
     fill(store.as_ref(), &DAYS, 40);
-    archive_logs_with(store.as_ref(), &options(dir.path()), &counting, &mut |_| {})
-        .expect("a clean run");
+    archive_logs_with(store.as_ref(), &options(dir.path()), &counting, &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .expect("a clean run");
     let steps = counting.steps();
     assert!(
         steps > 5 * DAYS.len(),
@@ -77,8 +88,10 @@ fn a_run_failing_at_any_file_step_loses_nothing_and_a_rerun_finishes_exactly_onc
         let original = fill(store.as_ref(), &DAYS, 40);
         let options = options(dir.path());
         let faults = std::sync::Arc::new(FailAt::new(fail_at));
-        let err = archive_logs_with(store.as_ref(), &options, &faults, &mut |_| {})
-            .expect_err("the injected failure surfaces");
+        let err = archive_logs_with(store.as_ref(), &options, &faults, &mut |_| {
+            std::ops::ControlFlow::Continue(())
+        })
+        .expect_err("the injected failure surfaces");
         assert!(
             matches!(err, StoreError::Io { .. }),
             "{backend} step {fail_at}: {err}"

@@ -347,6 +347,8 @@ pub fn is_engine_failure(err: &StoreError) -> bool {
         | StoreError::CorruptValue { .. }
         | StoreError::SchemaTooNew { .. }
         | StoreError::SchemaTooOld { .. }
+        | StoreError::Interrupted { .. }
+        | StoreError::IncompleteCopy { .. }
         | StoreError::NoStore { .. }
         | StoreError::OpenedReadOnly { .. }
         | StoreError::NotAStore { .. }

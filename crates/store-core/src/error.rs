@@ -261,6 +261,26 @@ pub enum StoreError {
         target_summary: String,
     },
 
+    /// A long operation stopped because its caller asked it to (a progress callback that
+    /// answered `Break`, on Ctrl-C): what it finished stays finished, and its documentation
+    /// says what state is left.
+    #[error("{operation} was interrupted")]
+    Interrupted {
+        /// The operation (`"migrate"`, `"backup"`).
+        operation: &'static str,
+    },
+
+    /// The store is a copy that `nerve_store::migrate` began and did not finish and verify
+    /// (it was interrupted, failed or crashed), so it may hold only part of its source. It is
+    /// not opened for use: remove it and copy again.
+    #[error("{path} is an incomplete copy of {source_location}: the copy was cut short")]
+    IncompleteCopy {
+        /// The store's file.
+        path: PathBuf,
+        /// The store it was being copied from.
+        source_location: String,
+    },
+
     /// A file-system operation (or a read of a caller's data) failed.
     #[error("I/O error{} while {context}", on_path(path.as_deref()))]
     Io {
@@ -428,6 +448,14 @@ impl StoreError {
                 path: path.clone(),
                 found: *found,
                 supported: *supported,
+            },
+            E::Interrupted { operation } => E::Interrupted { operation },
+            E::IncompleteCopy {
+                path,
+                source_location,
+            } => E::IncompleteCopy {
+                path: path.clone(),
+                source_location: source_location.clone(),
             },
             E::SchemaTooOld {
                 path,

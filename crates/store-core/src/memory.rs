@@ -16,7 +16,7 @@ use crate::{
     },
 };
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct State {
     /// By id, so iteration is id order.
     entries: BTreeMap<u64, LogEntry>,
@@ -152,6 +152,8 @@ impl State {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryLogStore {
     state: Arc<Mutex<State>>,
+    /// A snapshot's view ([`LogTransfer::with_snapshot`]): reads only.
+    frozen: bool,
 }
 
 impl MemoryLogStore {
@@ -165,6 +167,16 @@ impl MemoryLogStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn writable(&self, operation: &'static str) -> StoreResult<()> {
+        if self.frozen {
+            return Err(crate::StoreError::OpenedReadOnly {
+                path: "a snapshot of a memory store".into(),
+                operation,
+            });
+        }
+        Ok(())
+    }
 }
 
 fn by_creation(runs: &mut [WorkflowRun]) {
@@ -173,6 +185,7 @@ fn by_creation(runs: &mut [WorkflowRun]) {
 
 impl LogStore for MemoryLogStore {
     fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
+        self.writable("write")?;
         let unit = prepare_unit(unit, now_millis())?;
         let mut state = self.state();
         let mut undo = Undo::default();
@@ -278,6 +291,7 @@ impl LogStore for MemoryLogStore {
 
 impl LogMaintenance for MemoryLogStore {
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
+        self.writable("delete days")?;
         check_meta_pairs(meta)?;
         let mut state = self.state();
         let doomed: Vec<u64> = state
@@ -343,11 +357,12 @@ impl LogMaintenance for MemoryLogStore {
     }
 
     fn compact(&self) -> StoreResult<()> {
-        Ok(())
+        self.writable("compact")
     }
 
     /// Nothing is stored outside memory, so nothing can be damaged behind its back.
     fn check(&self) -> StoreResult<crate::Checked> {
+        self.writable("check")?;
         Ok(crate::Checked::Sound)
     }
 }
@@ -383,6 +398,7 @@ impl LogTransfer for MemoryLogStore {
     }
 
     fn import(&self, batch: crate::ImportBatch) -> StoreResult<()> {
+        self.writable("import")?;
         let mut state = self.state();
         batch.check(state.next_id)?;
         if let Some(run) = batch
@@ -408,6 +424,17 @@ impl LogTransfer for MemoryLogStore {
         }
         state.meta.extend(batch.meta);
         Ok(())
+    }
+
+    fn with_snapshot(
+        &self,
+        work: &mut dyn FnMut(&dyn crate::LogBackend) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let view = MemoryLogStore {
+            state: Arc::new(Mutex::new(self.state().clone())),
+            frozen: true,
+        };
+        work(&view)
     }
 }
 

@@ -266,6 +266,20 @@ pub trait LogTransfer: LogStore {
     /// [`crate::StoreError::InvalidInput`] (see [`ImportBatch::check`]), and for a run the
     /// store already has; nothing of the batch is written then.
     fn import(&self, batch: ImportBatch) -> StoreResult<()>;
+
+    /// Runs `work` on a view of the store pinned to one snapshot, taken when the call
+    /// begins: every read through the view sees the store as it was then, whatever this
+    /// handle or another process writes meanwhile, and every write through it is
+    /// [`crate::StoreError::OpenedReadOnly`]. What a copy of a live store reads (`migrate`,
+    /// `backup`). The snapshot holds back the engine's reuse of old pages while `work` runs:
+    /// keep it short-lived in a daemon.
+    ///
+    /// # Errors
+    /// The engine's errors taking the snapshot, and `work`'s.
+    fn with_snapshot(
+        &self,
+        work: &mut dyn FnMut(&dyn LogBackend) -> StoreResult<()>,
+    ) -> StoreResult<()>;
 }
 
 /// A log store with every capability: what a backend offers and what `nerve_store::open`

@@ -31,6 +31,8 @@ enum State {
     Open(Database),
     /// Opened read-only ([`RedbOptions::read_only`]): reads only, never poisoned by a write.
     ReadOnly(ReadOnlyDatabase),
+    /// A snapshot's view ([`Engine::snapshot`]): every read in one read transaction.
+    Snapshot(ReadTransaction),
     /// A write failed to reach the disk. `reader` is the handle reads go to once the failed
     /// one is closed and the file could be opened again (tried again at each read until then).
     Poisoned {
@@ -100,6 +102,20 @@ impl Engine {
             options: options.clone(),
             state: RwLock::new(State::Open(db)),
             seals: true,
+        })
+    }
+
+    /// A view of the file as it is now that reads one snapshot and never writes: one read
+    /// transaction, held until the view drops.
+    ///
+    /// # Errors
+    /// As [`Engine::begin_read`].
+    pub(crate) fn snapshot(&self) -> StoreResult<Engine> {
+        Ok(Engine {
+            path: self.path.clone(),
+            options: self.options.clone(),
+            state: RwLock::new(State::Snapshot(self.begin_read()?)),
+            seals: false,
         })
     }
 
@@ -182,7 +198,9 @@ impl Engine {
             State::Open(db) => db
                 .begin_write()
                 .with_context(|| format!("starting a transaction for {context}")),
-            State::ReadOnly(_) => return Err(self.opened_read_only("write")),
+            State::ReadOnly(_) | State::Snapshot(_) => {
+                return Err(self.opened_read_only("write"));
+            }
             State::Poisoned { cause, .. } => return Err(self.poisoned(cause)),
         };
         let mut tx = began.map_err(|err| self.check(err))?;
@@ -206,6 +224,13 @@ impl Engine {
         &self,
         work: impl Fn(&ReadTransaction) -> StoreResult<T>,
     ) -> StoreResult<T> {
+        let pinned = match &*self.state() {
+            State::Snapshot(tx) => Some(contain(&self.path, "reading a snapshot", || work(tx))),
+            _ => None,
+        };
+        if let Some(result) = pinned {
+            return result.map_err(|err| self.check(err));
+        }
         let attempt = || {
             contain(&self.path, "reading", || {
                 self.begin_read().and_then(|tx| work(&tx))
@@ -231,6 +256,10 @@ impl Engine {
         match &*self.state() {
             State::Open(db) => db.begin_read().context(context),
             State::ReadOnly(db) => db.begin_read().context(context),
+            State::Snapshot(_) => Err(StoreError::invalid(
+                "snapshot",
+                "a snapshot's reads run inside it; it starts no transaction of its own",
+            )),
             State::Poisoned {
                 reader: Some(reader),
                 ..
@@ -267,7 +296,9 @@ impl Engine {
             let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
             match &mut *state {
                 State::Open(db) => contain(&self.path, "working on the whole file", || work(db)),
-                State::ReadOnly(_) => return Err(self.opened_read_only(operation)),
+                State::ReadOnly(_) | State::Snapshot(_) => {
+                    return Err(self.opened_read_only(operation));
+                }
                 State::Poisoned { cause, .. } => return Err(self.poisoned(cause)),
             }
         };
@@ -351,6 +382,7 @@ fn close(state: State) -> bool {
     catch_unwind(AssertUnwindSafe(move || match state {
         State::Open(db) => db.close().is_ok(),
         State::ReadOnly(db) => db.close().is_ok(),
+        State::Snapshot(tx) => tx.close().is_ok(),
         State::Poisoned { .. } => {
             drop(state);
             false

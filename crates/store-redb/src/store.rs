@@ -260,6 +260,18 @@ impl LogTransfer for RedbLogStore {
         self.read(read::meta_entries)
     }
 
+    fn with_snapshot(
+        &self,
+        work: &mut dyn FnMut(&dyn store_core::LogBackend) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let view = RedbLogStore {
+            engine: self.engine.snapshot()?,
+            durability: self.durability,
+            queue: CommitQueue::new((), false),
+        };
+        work(&view)
+    }
+
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.write("an import", |tx| {
             let mut logs = LogTables::open(tx)?;

@@ -7,7 +7,7 @@
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use store_core::kit::{CommitQueue, PreparedUnit, UnitResult};
@@ -29,6 +29,32 @@ pub(crate) struct Connections {
     /// For a store opened read-only while no connection had the file open: whether its
     /// readers still open it immutable ([`ReadMode`]).
     immutable: AtomicBool,
+    /// A snapshot's one connection, inside a read transaction that fixed what it sees
+    /// ([`Connections::snapshot`]); every reader is this one.
+    pinned: Option<Pinned>,
+}
+
+/// A snapshot's one connection: lent to one reader at a time, and waited for by the others.
+struct Pinned {
+    conn: Mutex<Option<Connection>>,
+    returned: Condvar,
+}
+
+impl Pinned {
+    fn take(&self) -> Connection {
+        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = slot.take() {
+                return conn;
+            }
+            slot = self.returned.wait(slot).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+        self.returned.notify_one();
+    }
 }
 
 impl Connections {
@@ -44,6 +70,29 @@ impl Connections {
             idle_readers: Mutex::new(Vec::new()),
             options,
             immutable: AtomicBool::new(false),
+            pinned: None,
+        })
+    }
+
+    /// Connections that read one snapshot of the file, as it is now, and never write:
+    /// one reader connection inside a read transaction, begun and fixed by a first read.
+    ///
+    /// # Errors
+    /// Engine errors opening or reading.
+    pub(crate) fn snapshot(&self) -> StoreResult<Connections> {
+        let conn = self.open_reader()?;
+        conn.execute_batch("BEGIN; SELECT count(*) FROM sqlite_schema;")
+            .context("starting a snapshot")?;
+        Ok(Connections {
+            path: self.path.clone(),
+            options: self.options.clone(),
+            writer: None,
+            idle_readers: Mutex::new(Vec::new()),
+            immutable: AtomicBool::new(false),
+            pinned: Some(Pinned {
+                conn: Mutex::new(Some(conn)),
+                returned: Condvar::new(),
+            }),
         })
     }
 
@@ -65,6 +114,7 @@ impl Connections {
             idle_readers: Mutex::new(Vec::new()),
             immutable: AtomicBool::new(ReadMode::now(path) == ReadMode::Immutable),
             options,
+            pinned: None,
         };
         let first = conns.reader()?;
         if first.mode == ReadMode::Shared {
@@ -119,9 +169,16 @@ impl Connections {
             .submit(unit, crate::write::commit_group)
     }
 
-    /// A read connection, returned to the pool when the guard drops.
+    /// A read connection, returned to the pool when the guard drops; a snapshot's own.
     pub(crate) fn reader(&self) -> StoreResult<Reader<'_>> {
-        let immutable = self.read_mode_now();
+        if let Some(pinned) = &self.pinned {
+            return Ok(Reader {
+                pool: self,
+                conn: Connected::Pinned(Some(pinned.take())),
+                mode: ReadMode::Shared,
+            });
+        }
+        let mode = self.read_mode_now();
         let idle = self
             .idle_readers
             .lock()
@@ -129,20 +186,23 @@ impl Connections {
             .pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => {
-                let conn = match (&self.writer, immutable) {
-                    (Some(_), _) => open_reader(&self.path, &self.options)?,
-                    (None, mode) => open_read_only_reader(&self.path, &self.options, mode)?,
-                };
-                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-                conn
-            }
+            None => self.open_reader()?,
         };
         Ok(Reader {
             pool: self,
-            conn: Some(conn),
-            mode: immutable,
+            conn: Connected::Pooled(Some(conn)),
+            mode,
         })
+    }
+
+    /// A new read connection, as this store's readers open the file now.
+    fn open_reader(&self) -> StoreResult<Connection> {
+        let conn = match &self.writer {
+            Some(_) => open_reader(&self.path, &self.options)?,
+            None => open_read_only_reader(&self.path, &self.options, self.read_mode_now())?,
+        };
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        Ok(conn)
     }
 
     /// How a new reader opens the file now. A store opened read-only while no connection
@@ -194,24 +254,38 @@ impl ReadMode {
 
 pub(crate) struct Reader<'a> {
     pool: &'a Connections,
-    conn: Option<Connection>,
+    conn: Connected,
     mode: ReadMode,
+}
+
+/// A reader's connection: one of the pool's, given back when the reader drops, or a
+/// snapshot's one connection, held while the reader lives.
+enum Connected {
+    Pooled(Option<Connection>),
+    Pinned(Option<Connection>),
 }
 
 impl Deref for Reader<'_> {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
-        // `conn` is `Some` from construction until `drop` takes it.
-        self.conn
-            .as_ref()
+        let (Connected::Pooled(conn) | Connected::Pinned(conn)) = &self.conn;
+        // `Some` from construction until `drop` takes it.
+        conn.as_ref()
             .unwrap_or_else(|| unreachable!("reader used after drop"))
     }
 }
 
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        if let Connected::Pinned(conn) = &mut self.conn
+            && let (Some(conn), Some(pinned)) = (conn.take(), &self.pool.pinned)
+        {
+            pinned.give_back(conn);
+        }
+        if let Connected::Pooled(conn) = &mut self.conn
+            && let Some(conn) = conn.take()
+        {
             let mut idle = self
                 .pool
                 .idle_readers

@@ -136,7 +136,7 @@ impl LogStore for SqliteLogStore {
             // The ends of a time range and the walk between them see one snapshot; every
             // other query is one statement, a snapshot of its own.
             let time_range = read::is_time_range(query);
-            let _snapshot = time_range
+            let _snapshot = (time_range && conn.is_autocommit())
                 .then(|| conn.unchecked_transaction())
                 .transpose()
                 .context("starting a read")?;
@@ -339,7 +339,13 @@ impl LogMaintenance for SqliteLogStore {
              (SELECT max({DAY_EXPR}) FROM logs)"
         );
         let (entries, first, last, per_status) = self.read(|conn| {
-            let tx = conn.unchecked_transaction().context("starting a read")?;
+            // Inside a snapshot's transaction already, or in one of its own.
+            let _snapshot = conn
+                .is_autocommit()
+                .then(|| conn.unchecked_transaction())
+                .transpose()
+                .context("starting a read")?;
+            let tx: &Connection = conn;
             let (entries, first, last): (Option<i64>, Option<i64>, Option<i64>) = tx
                 .prepare_cached(&sql)
                 .and_then(|mut stmt| {
@@ -469,6 +475,19 @@ impl LogTransfer for SqliteLogStore {
             let rows = stmt.query([]).context("listing meta")?;
             read::collect(conn, rows, "listing meta", read::meta_pair)
         })
+    }
+
+    fn with_snapshot(
+        &self,
+        work: &mut dyn FnMut(&dyn store_core::LogBackend) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let view = SqliteLogStore {
+            conns: self
+                .conns
+                .snapshot()
+                .map_err(|err| on_file(self.path(), err))?,
+        };
+        work(&view)
     }
 
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {

@@ -1,11 +1,14 @@
 //! `archive` and `archive cat`.
 
+use std::ops::ControlFlow;
+
 use nerve_store::Location;
 use nerve_store::archive::{ArchiveOptions, Progress, archive_logs_with_progress, read_archive};
 use serde_json::json;
 
 use crate::cli::{ArchiveArgs, ArchiveCommand};
 use crate::error::{CliError, CliResult};
+use crate::interrupt::Interrupt;
 use crate::output::{Out, Table, human_bytes, thousands};
 use crate::progress;
 use crate::time::parse_day_range;
@@ -28,6 +31,7 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         return Ok(());
     }
 
+    let interrupt = Interrupt::catch()?;
     let store = super::open_for_batch(location, args.dry_run)?;
     let dir = args
         .dir
@@ -40,28 +44,51 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         ..ArchiveOptions::default()
     };
     let bar = progress::bar(0, "days");
+    let mut total_days = 0;
     let report = archive_logs_with_progress(store.log.as_ref(), &options, &mut |p: Progress| {
+        total_days = p.days_total;
         bar.set_length(p.days_total as u64);
         bar.set_position(p.days_done as u64);
         bar.set_message(format!("{} entries", thousands(p.rows_done)));
+        if interrupt.asked() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     });
     bar.finish_and_clear();
     let report = report?;
+    let interrupted = report.interrupted.then(|| CliError::Interrupted {
+        state: format!(
+            "archive stopped after {} of {total_days} days, {} entries moved; the days it \
+             finished are in {} and gone from the store, the rest are still in the store, \
+             and a rerun moves them",
+            report.days.len(),
+            thousands(report.rows),
+            dir.display()
+        ),
+    });
     if out.json() {
         let days: Vec<_> = report
             .days
             .iter()
-            .map(|d| json!({ "day": d.day, "entries": d.rows, "bytes": d.bytes, "file": d.file }))
+            .map(|d| {
+                json!({ "day": d.day, "entries": d.rows, "recovered": d.recovered,
+                        "bytes": d.bytes, "file": d.file })
+            })
             .collect();
-        return out.object(&json!({
+        out.object(&json!({
             "dir": dir,
             "dryRun": report.dry_run,
             "cutoff": report.cutoff,
             "days": days,
             "entries": report.rows,
+            "recovered": report.recovered,
             "bytes": report.bytes,
             "vacuumed": report.vacuumed,
-        }));
+            "interrupted": report.interrupted,
+        }))?;
+        return interrupted.map_or(Ok(()), Err);
     }
     let mut table = Table::new(&["DAY", "ENTRIES", "BYTES", "FILE"]);
     for day in &report.days {
@@ -84,8 +111,16 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         || "no day is old enough".to_owned(),
         |day| format!("days up to {day}"),
     );
+    let recovered = if report.recovered > 0 {
+        format!(
+            ", {} of them already in their day's file from an interrupted run",
+            thousands(report.recovered)
+        )
+    } else {
+        String::new()
+    };
     out.line(format!(
-        "{verb} {} entries ({}) in {} days to {} ({cutoff}, {} days kept){}",
+        "{verb} {} entries ({}) in {} days to {} ({cutoff}, {} days kept){recovered}{}",
         thousands(report.rows),
         human_bytes(report.bytes),
         report.days.len(),
@@ -96,5 +131,6 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         } else {
             ""
         },
-    ))
+    ))?;
+    interrupted.map_or(Ok(()), Err)
 }

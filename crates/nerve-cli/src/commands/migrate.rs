@@ -1,5 +1,6 @@
 //! `migrate --from --to`.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use nerve_store::Location;
@@ -7,6 +8,7 @@ use serde_json::json;
 
 use crate::cli::MigrateArgs;
 use crate::error::{CliError, CliResult};
+use crate::interrupt::Interrupt;
 use crate::output::{Out, counted, human_duration, thousands};
 use crate::progress;
 
@@ -19,27 +21,44 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
             "migrate into a new file",
         ));
     }
+    // Caught before the target exists: Ctrl-C from then on leaves it marked incomplete.
+    let interrupt = Interrupt::catch()?;
     let source = super::open_for_batch(&args.from, true)?;
     let new_target = !to.path.exists();
     let target = super::open(&args.to)?;
     let total = source.log.log_stats()?.entries;
     let bar = progress::bar(total, "entries");
     let started = Instant::now();
-    let summary = nerve_store::migrate(&source, &target, &mut |copied| bar.set_position(copied));
-    bar.finish_and_clear();
-    let summary = summary.map_err(|err| {
-        if new_target {
-            CliError::refused(
-                format!("migrate failed: {}", CliError::Store(err)),
-                format!(
-                    "{} and {} hold part of the copy: remove them and run it again",
-                    to.path.display(),
-                    to.blob_path().display()
-                ),
-            )
+    let mut copied = 0;
+    let summary = nerve_store::migrate(&source, &target, &mut |n| {
+        copied = n;
+        bar.set_position(n);
+        if interrupt.asked() {
+            ControlFlow::Break(())
         } else {
-            CliError::Store(err)
+            ControlFlow::Continue(())
         }
+    });
+    bar.finish_and_clear();
+    let left = || {
+        format!(
+            "{} (and {}) holds part of the copy, marked incomplete, so no command opens it: \
+             remove {} and run migrate again",
+            to.path.display(),
+            to.blob_path().display(),
+            if new_target { "both" } else { "them" },
+        )
+    };
+    let summary = summary.map_err(|err| match err {
+        nerve_store::StoreError::Interrupted { .. } => CliError::Interrupted {
+            state: format!(
+                "migrate stopped after {} of {} entries; {}",
+                thousands(copied),
+                thousands(total),
+                left()
+            ),
+        },
+        err => CliError::refused(format!("migrate failed: {}", CliError::Store(err)), left()),
     })?;
     let elapsed = started.elapsed();
     let rate = summary.entries as f64 / elapsed.as_secs_f64().max(1e-9);

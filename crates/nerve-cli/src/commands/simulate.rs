@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::cli::SimulateArgs;
 use crate::error::{CliError, CliResult};
+use crate::interrupt::Interrupt;
 use crate::output::{Out, counted, human_bytes, human_duration, thousands};
 use crate::progress;
 
@@ -53,6 +54,8 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
     let batch = format!("{:x}", chrono::Utc::now().timestamp_millis());
     let counts = Counts::default();
     let next = AtomicU64::new(0);
+    let done = AtomicU64::new(0);
+    let interrupt = Interrupt::catch()?;
     let bar = progress::bar(args.runs, "runs");
     let started = Instant::now();
     let now = chrono::Utc::now();
@@ -64,6 +67,10 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
                     let writes = Writes::new(store, &counts, args.batch);
                     let mut in_unit = 0;
                     loop {
+                        // Asked to stop, a worker finishes the run it was on, never one half.
+                        if interrupt.asked() {
+                            return writes.flush();
+                        }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= args.runs {
                             return writes.flush();
@@ -76,6 +83,7 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
                             writes.flush()?;
                             in_unit = 0;
                         }
+                        done.fetch_add(1, Ordering::Relaxed);
                         bar.inc(1);
                     }
                 })
@@ -100,8 +108,16 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
     let elapsed = started.elapsed();
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let entries = Counts::get(&counts.entries);
-    let runs_per_second = args.runs as f64 / seconds;
+    let runs_per_second = done.load(Ordering::Relaxed) as f64 / seconds;
     let entries_per_second = entries as f64 / seconds;
+    let simulated = done.load(Ordering::Relaxed);
+    let interrupted = interrupt.asked().then(|| CliError::Interrupted {
+        state: format!(
+            "simulate stopped after {} of {} runs; every step of those runs is in the store",
+            thousands(simulated),
+            thousands(args.runs)
+        ),
+    });
     let held = store.log.log_stats()?;
     let active_now = store.log.list_active_runs()?.len();
     let statuses: Vec<(WorkflowRunStatus, u64)> = WorkflowRunStatus::ALL
@@ -116,9 +132,9 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
             .iter()
             .map(|(status, n)| (status.to_string(), json!(n)))
             .collect();
-        return out.object(&json!({
+        out.object(&json!({
             "store": store.location.to_string(),
-            "runs": args.runs,
+            "runs": simulated,
             "workers": args.workers,
             "seed": seed,
             "seconds": seconds,
@@ -133,7 +149,8 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
             "finalStatus": by_status,
             "storeEntries": held.entries,
             "storeActiveRuns": active_now,
-        }));
+        }))?;
+        return interrupted.map_or(Ok(()), Err);
     }
     let statuses: Vec<String> = statuses
         .iter()
@@ -142,7 +159,7 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
     let lines = [
         format!(
             "simulated {} runs on {} with {} in {} (seed {seed})",
-            thousands(args.runs),
+            thousands(simulated),
             store.location,
             counted(u64::from(args.workers), "worker", "workers"),
             human_duration(elapsed)
@@ -174,7 +191,7 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
     for line in lines {
         out.line(line)?;
     }
-    Ok(())
+    interrupted.map_or(Ok(()), Err)
 }
 
 /// Where a worker's writes go: each to the store as it is made, its own durable commit, as

@@ -145,4 +145,19 @@ impl LogTransfer for Faulty<'_> {
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.call("import", || self.inner.import(batch))
     }
+    /// The view is faulty too: its calls are decided by the same `decide`.
+    fn with_snapshot(
+        &self,
+        work: &mut dyn FnMut(&dyn LogBackend) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        self.call("with_snapshot", || {
+            self.inner.with_snapshot(&mut |view| {
+                let faulty = Faulty {
+                    inner: view,
+                    decide: Box::new(|method| (self.decide)(method)),
+                };
+                work(&faulty)
+            })
+        })
+    }
 }

@@ -250,6 +250,7 @@ macro_rules! log_store_conformance {
                 a_read_only_open_creates_nothing,
                 a_read_only_open_of_an_older_schema_is_refused_and_changes_nothing,
                 a_read_only_store_follows_a_writer_beside_it,
+                a_snapshot_reads_the_store_as_it_was_while_writers_go_on,
             );
         }
         $( $crate::__conformance_capability!($capability); )*

@@ -220,3 +220,59 @@ pub fn a_read_only_store_follows_a_writer_beside_it(harness: &dyn Harness) {
         "after the writer closed"
     );
 }
+
+/// A snapshot's view reads the store as it was when the view was taken, every call alike,
+/// while this handle and a second one on the same file write on; writes through the view
+/// are refused; after it, the store holds everything that was written.
+pub fn a_snapshot_reads_the_store_as_it_was_while_writers_go_on(harness: &dyn Harness) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    a_written_store(harness, dir.path());
+    let store = harness.open(dir.path()).expect("reopen");
+    let other = harness.open(dir.path()).expect("a second handle");
+    let before = observable_state(store.as_ref(), &["t"]);
+    let mut seen = Vec::new();
+    store
+        .with_snapshot(&mut |view| {
+            seen.push(observable_state(view, &["t"]));
+            store.append(NewLogEntry::new("s", "k", "after the snapshot"))?;
+            other.transition_run(RunTransition::new(
+                "run-1",
+                "wf",
+                WorkflowRunStatus::Completed,
+            ))?;
+            other.append_thread_message(ThreadMessage {
+                thread_id: "t".into(),
+                role: "assistant".into(),
+                round: 1,
+                payload: "later".into(),
+                ts: None,
+            })?;
+            store.meta_set("key", "changed")?;
+            store.meta_set("new key", "x")?;
+            seen.push(observable_state(view, &["t"]));
+            assert_refused("append", view.append(NewLogEntry::new("s", "k", "view")));
+            assert_refused("meta_set", view.meta_set("key", "view"));
+            assert_refused("compact", view.compact());
+            Ok(())
+        })
+        .expect("work on a snapshot");
+    assert_eq!(
+        seen,
+        vec![before.clone(), before.clone()],
+        "one snapshot throughout"
+    );
+    let after = observable_state(store.as_ref(), &["t"]);
+    assert_ne!(after, before);
+    assert_eq!(
+        store.meta_get("key").expect("meta").as_deref(),
+        Some("changed")
+    );
+    assert_eq!(
+        store.get_run("run-1").expect("run").map(|run| run.status),
+        Some(WorkflowRunStatus::Completed)
+    );
+    drop(other);
+    drop(store);
+    let reopened = harness.open(dir.path()).expect("reopen");
+    assert_eq!(observable_state(reopened.as_ref(), &["t"]), after);
+}
