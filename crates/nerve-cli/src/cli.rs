@@ -89,6 +89,14 @@ pub(crate) enum Command {
     Man,
     /// Copy a whole store into a new one (usually of the other backend), verified.
     Migrate(MigrateArgs),
+    /// Copy the store into new files while the daemon goes on writing it: one snapshot,
+    /// blobs included, verified by content digest and checked by the engine
+    Backup {
+        /// Where the copy goes: new files (`PATH.db`, `redb:PATH`, ...); the blob file goes
+        /// beside it.
+        #[arg(long, value_name = "LOCATION")]
+        to: String,
+    },
 }
 
 /// `simulate`.

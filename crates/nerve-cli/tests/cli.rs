@@ -1363,6 +1363,71 @@ fn ctrl_c_in_archive_stops_after_a_day_with_true_counts_and_a_rerun_finishes(bac
     );
 }
 
+/// `backup` while another process writes the store: the copy is one snapshot, verified and
+/// checked, so `check` of the copy finds it sound; it holds a prefix of what the writer
+/// wrote; and a backup never writes over files that exist.
+fn backup_while_another_process_writes_is_a_sound_snapshot(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["simulate", "--runs", "50", "--seed", "3"]);
+    let mut writer = cli
+        .command(&[
+            "simulate",
+            "--runs",
+            "100000",
+            "--workers",
+            "2",
+            "--seed",
+            "4",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("a writer beside the backup");
+    let copy = cli.dir.path().join(if backend == "redb" {
+        "backup.redb"
+    } else {
+        "backup.db"
+    });
+    let to = format!("{backend}:{}", copy.display());
+    let done = cli.ok(&["backup", "--to", &to]);
+    let still_writing = writer.try_wait().expect("the writer").is_none();
+    let _ = Command::new("kill")
+        .args(["-INT", &writer.id().to_string()])
+        .status();
+    let ended = writer.wait_with_output().expect("the writer ends");
+    assert!(still_writing, "the writer wrote all through the backup");
+    assert!(
+        matches!(ended.status.code(), Some(0 | 130)),
+        "{}",
+        String::from_utf8_lossy(&ended.stderr)
+    );
+    assert!(
+        done.contains("verified: the copy holds the store as it was"),
+        "{done}"
+    );
+    assert!(done.contains("its check: sound"), "{done}");
+    let checked = cli.ok(&["--store", &to, "check"]);
+    assert!(checked.contains(": sound"), "{checked}");
+    let copied = cli.json(&["--store", &to, "stats"])[0]["entries"]
+        .as_u64()
+        .expect("entries");
+    let source = cli.json(&["stats"])[0]["entries"]
+        .as_u64()
+        .expect("entries");
+    assert!(copied > 0 && copied < source, "{copied} of {source}");
+    let first = cli.json(&["--store", &to, "logs", "query", "--limit", "100000"]);
+    let original = cli.json(&["logs", "query", "--limit", &copied.to_string()]);
+    assert_eq!(
+        first, original,
+        "the copy is the store's first entries, as they were"
+    );
+    let err = cli.fails(1, &["backup", "--to", &to]);
+    assert!(
+        err.contains("exists: a backup goes to new files only"),
+        "{err}"
+    );
+}
+
 // Every case above, once per backend, named `sqlite::case` and `redb::case`.
 store_core::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb" },
@@ -1389,5 +1454,6 @@ store_core::for_each_backend!(
         a_user_who_may_not_write_the_store_reads_it_and_is_refused_writes,
         ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_removed,
         ctrl_c_in_archive_stops_after_a_day_with_true_counts_and_a_rerun_finishes,
+        backup_while_another_process_writes_is_a_sound_snapshot,
     }
 );

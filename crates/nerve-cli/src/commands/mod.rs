@@ -1,6 +1,7 @@
 //! One module per command; [`run`] dispatches.
 
 mod archive;
+mod backup;
 mod blob;
 mod check;
 mod compact;
@@ -83,6 +84,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
             print_bytes(&page, "writing the man page")
         }
         Command::Migrate(args) => migrate::run(&args, &mut out),
+        Command::Backup { to } => backup::run(store, &to, &mut out),
     }
 }
 

@@ -1,0 +1,78 @@
+//! `backup --to`: an online copy of the store, verified and checked.
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use nerve_store::{Checked, StoreError};
+use serde_json::json;
+
+use crate::error::{CliError, CliResult};
+use crate::interrupt::Interrupt;
+use crate::output::{Out, counted, human_duration};
+use crate::progress;
+
+pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
+    let interrupt = Interrupt::catch()?;
+    let store = super::open_to_read(location)?;
+    let total = store.log.log_stats()?.entries;
+    let bar = progress::bar(total, "entries");
+    let started = Instant::now();
+    let mut copied = 0;
+    let report = nerve_store::backup(&store, to, &mut |n| {
+        copied = n;
+        bar.set_position(n);
+        if interrupt.asked() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    bar.finish_and_clear();
+    let report = report.map_err(|err| match err {
+        StoreError::Interrupted { .. } => CliError::Interrupted {
+            state: format!(
+                "backup stopped after {copied} entries; nothing was kept at {to}, and the \
+                 store is as it was"
+            ),
+        },
+        err => CliError::Store(err),
+    })?;
+    let elapsed = started.elapsed();
+    let checked = match &report.checked {
+        Checked::Sound => "sound".to_owned(),
+        Checked::Repaired { what } => format!("repaired {what}"),
+        other => format!("{other:?}"),
+    };
+    let summary = report.summary;
+    if out.json() {
+        return out.object(&json!({
+            "from": store.location.to_string(),
+            "to": report.location.to_string(),
+            "blobFile": report.location.blob_path(),
+            "entries": summary.entries,
+            "threadRows": summary.thread_rows,
+            "runs": summary.runs,
+            "meta": summary.meta,
+            "blobs": summary.blobs,
+            "digest": summary.digest,
+            "check": checked,
+            "seconds": elapsed.as_secs_f64(),
+        }));
+    }
+    out.line(format!(
+        "backed up {}, {}, {} and {} from {} to {} (blobs in {}) in {}",
+        counted(summary.entries, "entry", "entries"),
+        counted(summary.runs, "run", "runs"),
+        counted(summary.meta, "meta key", "meta keys"),
+        counted(summary.blobs, "blob", "blobs"),
+        store.location,
+        report.location,
+        report.location.blob_path().display(),
+        human_duration(elapsed),
+    ))?;
+    out.line(format!(
+        "verified: the copy holds the store as it was when the backup began, digest {}; \
+         its check: {checked}",
+        summary.digest
+    ))
+}
