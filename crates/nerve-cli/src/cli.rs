@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use nerve_store::WorkflowRunStatus;
 
 use crate::output::Format;
+use crate::paint::ColorChoice;
 
 /// Look into a nerve store, archive it, and move it between backends.
 #[derive(Debug, Parser)]
@@ -40,6 +41,11 @@ pub(crate) struct Cli {
     /// --store is an error rather than a new empty store; simulate always may.
     #[arg(long, global = true)]
     pub(crate) create: bool,
+
+    /// When to colour verdicts and errors: on a terminal without NO_COLOR (auto), always,
+    /// or never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub(crate) color: ColorChoice,
 
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -175,6 +181,10 @@ pub(crate) enum LogsCommand {
         /// Newest first.
         #[arg(long)]
         desc: bool,
+        /// Read the archived days of the range too (from the archive beside the store), in
+        /// id order with the store's entries: one answer over the whole history.
+        #[arg(long)]
+        archive: bool,
     },
     /// The last entries, and with --follow every entry appended after them, by any process.
     Tail {

@@ -11,6 +11,7 @@ mod commands;
 mod error;
 mod interrupt;
 mod output;
+mod paint;
 mod progress;
 mod time;
 
@@ -20,12 +21,13 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    paint::choose(cli.color);
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `nerve-store logs query | head`: the reader has what it wanted.
         Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("nerve-store: {err}");
+            eprintln!("{} {err}", paint::error_prefix());
             ExitCode::from(err.exit() as u8)
         }
     }

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
 
 /// Whether `--quiet` was given: no bars then.
 static QUIET: AtomicBool = AtomicBool::new(false);
@@ -21,10 +21,16 @@ pub(crate) fn bar(total: u64, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     let template = format!(
         "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{human_pos}}/{{human_len}} {unit} \
-         ({{per_sec}}, {{eta}} left) {{msg}}"
+         ({{rate}}, {{eta}} left) {{msg}}"
     );
     if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style);
+        // As people write rates: `15,490/s`, not indicatif's `15490.2817/s`.
+        bar.set_style(style.with_key(
+            "rate",
+            |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", crate::output::thousands(state.per_sec() as u64));
+            },
+        ));
     }
     bar
 }

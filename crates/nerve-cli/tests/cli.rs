@@ -1055,6 +1055,36 @@ fn set_mode(path: &Path, mode: u32) {
 // Cases that are about one backend's lock, or about both at once.
 
 #[test]
+fn colour_is_for_terminals_unless_asked_and_never_under_no_color() {
+    let cli = Cli::new("sqlite");
+    cli.ok(&["simulate", "--runs", "2"]);
+    const ESCAPE: char = '\u{1b}';
+    let always = cli.ok(&["--color", "always", "check"]);
+    assert!(always.contains(&format!("{ESCAPE}[32msound")), "{always:?}");
+    for args in [
+        &["check"][..],
+        &["--color", "never", "check"],
+        &["--color", "auto", "check"],
+    ] {
+        let plain = cli.ok(args);
+        assert!(!plain.contains(ESCAPE), "{args:?}: {plain:?}");
+        assert!(plain.contains(": sound"), "{plain}");
+    }
+    let output = cli
+        .command(&["--color", "always", "--store", "sqlite:missing.db", "stats"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with(&format!("{ESCAPE}[31m")), "{stderr:?}");
+    let output = cli
+        .command(&["--color", "auto", "check"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("runs");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(ESCAPE));
+}
+
+#[test]
 fn completions_and_the_man_page_come_from_the_command_line_itself() {
     let cli = Cli::new("sqlite");
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
@@ -1428,6 +1458,60 @@ fn backup_while_another_process_writes_is_a_sound_snapshot(backend: &str) {
     );
 }
 
+/// `logs query --archive` answers over the whole history: the archived days of the range
+/// merged in id order with the store's entries, every filter applied to both, `--limit`
+/// and its note as without it; `--desc` with it is refused, saying why.
+fn logs_query_with_the_archive_answers_over_the_whole_history(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["simulate", "--runs", "300", "--days", "10", "--seed", "5"]);
+    let everything = cli.json(&["logs", "query", "--limit", "1000000"]);
+    cli.ok(&["archive", "--retain-days", "3"]);
+    let left = cli.json(&["logs", "query", "--limit", "1000000"]);
+    assert!(left.len() < everything.len(), "days were archived");
+    assert_eq!(
+        cli.json(&["logs", "query", "--archive", "--limit", "1000000"]),
+        everything,
+        "archive and store together, in id order"
+    );
+    let since = (Utc::now() - Duration::days(6)).to_rfc3339();
+    let until = (Utc::now() - Duration::days(2)).to_rfc3339();
+    let in_range = |entries: &[Value]| -> Vec<Value> {
+        entries
+            .iter()
+            .filter(|entry| {
+                let ts = chrono::DateTime::parse_from_rfc3339(entry["ts"].as_str().expect("ts"))
+                    .expect("a time");
+                ts >= chrono::DateTime::parse_from_rfc3339(&since).expect("since")
+                    && ts < chrono::DateTime::parse_from_rfc3339(&until).expect("until")
+                    && entry["source"] == "workflow"
+            })
+            .cloned()
+            .collect()
+    };
+    let ranged = cli.json(&[
+        "logs",
+        "query",
+        "--archive",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--source",
+        "workflow",
+        "--limit",
+        "1000000",
+    ]);
+    assert_eq!(ranged, in_range(&everything));
+    assert!(!ranged.is_empty());
+    let first = cli.ok(&["logs", "query", "--archive", "--limit", "5"]);
+    assert!(first.contains("5 shown, and there are more"), "{first}");
+    let err = cli.fails(1, &["logs", "query", "--archive", "--desc"]);
+    assert!(
+        err.contains("--archive reads the archive's days in id order"),
+        "{err}"
+    );
+}
+
 // Every case above, once per backend, named `sqlite::case` and `redb::case`.
 store_core::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb" },
@@ -1455,5 +1539,6 @@ store_core::for_each_backend!(
         ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_removed,
         ctrl_c_in_archive_stops_after_a_day_with_true_counts_and_a_rerun_finishes,
         backup_while_another_process_writes_is_a_sound_snapshot,
+        logs_query_with_the_archive_answers_over_the_whole_history,
     }
 );

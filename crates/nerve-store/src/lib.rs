@@ -71,7 +71,7 @@ pub use store_core::{
 pub mod archive {
     pub use store_archive::{
         ArchiveOptions, ArchiveReport, DayReport, Progress, WATERMARK_KEY, archive_logs,
-        archive_logs_with_progress, read_archive,
+        archive_logs_with_progress, read_archive, read_archive_by_id,
     };
 }
 #[cfg(feature = "redb")]

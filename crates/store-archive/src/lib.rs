@@ -29,4 +29,4 @@ pub use archive::{
     ArchiveOptions, ArchiveReport, DayReport, Progress, WATERMARK_KEY, archive_logs,
     archive_logs_with, archive_logs_with_progress,
 };
-pub use read::read_archive;
+pub use read::{read_archive, read_archive_by_id};

@@ -24,6 +24,11 @@ impl DayFile {
     /// Opens the file of `day`. Only a regular file (or a link to one) is a day file: a
     /// FIFO or a device in its place is refused at once rather than read from forever.
     pub(crate) fn open(path: &Path, day: NaiveDate) -> StoreResult<Self> {
+        Self::open_buffered(path, day, 256 * 1024)
+    }
+
+    /// [`DayFile::open`] with a read buffer of `capacity` bytes.
+    fn open_buffered(path: &Path, day: NaiveDate, capacity: usize) -> StoreResult<Self> {
         let io_error = |source| StoreError::Io {
             path: Some(path.to_owned()),
             context: "opening an archive file".into(),
@@ -40,7 +45,7 @@ impl DayFile {
         Ok(DayFile {
             path: path.to_owned(),
             day,
-            lines: BufReader::with_capacity(256 * 1024, file).lines(),
+            lines: BufReader::with_capacity(capacity, file).lines(),
             line: 0,
             next: None,
             last_id: None,
@@ -118,6 +123,36 @@ fn day_of_file(name: &str) -> Option<NaiveDate> {
     name.strip_suffix(".jsonl")?.parse().ok()
 }
 
+/// The day files of `<dir>/logs` for the days in `days`, in date order.
+fn day_files(
+    dir: &Path,
+    days: &RangeInclusive<NaiveDate>,
+) -> StoreResult<Vec<(NaiveDate, PathBuf)>> {
+    let folder = dir.join("logs");
+    let mut files: Vec<(NaiveDate, PathBuf)> = Vec::new();
+    match std::fs::read_dir(&folder) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                if let Some(day) = day_of_file(&entry.file_name().to_string_lossy())
+                    && days.contains(&day)
+                {
+                    files.push((day, entry.path()));
+                }
+            }
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: Some(folder),
+                context: "listing the archive".into(),
+                source,
+            });
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
 /// Streams every archived entry of the days in `days`, day by day in date order and within
 /// a day in id order, from `<dir>/logs/YYYY-MM-DD.jsonl`. Days without a file are skipped.
 ///
@@ -128,28 +163,10 @@ pub fn read_archive(
     dir: impl AsRef<Path>,
     days: RangeInclusive<NaiveDate>,
 ) -> impl Iterator<Item = StoreResult<LogEntry>> {
-    let folder = dir.as_ref().join("logs");
-    let mut files: Vec<(NaiveDate, PathBuf)> = Vec::new();
-    let listing = std::fs::read_dir(&folder);
-    let mut failed = match listing {
-        Ok(entries) => {
-            for entry in entries.flatten() {
-                if let Some(day) = day_of_file(&entry.file_name().to_string_lossy())
-                    && days.contains(&day)
-                {
-                    files.push((day, entry.path()));
-                }
-            }
-            None
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => Some(StoreError::Io {
-            path: Some(folder.clone()),
-            context: "listing the archive".into(),
-            source,
-        }),
+    let (mut failed, files) = match day_files(dir.as_ref(), &days) {
+        Ok(files) => (None, files),
+        Err(err) => (Some(err), Vec::new()),
     };
-    files.sort();
     let mut files = files.into_iter();
     let mut current: Option<DayFile> = None;
     let mut done = false;
@@ -181,5 +198,82 @@ pub fn read_archive(
             }
         }
         None
+    })
+}
+
+/// Streams every archived entry of the days in `days` in id order across all of them, as
+/// the store itself lists entries: a day's late arrivals, archived by a later run with
+/// higher ids, come where their ids put them. The day files are read side by side, one
+/// line of each held at a time, so memory does not grow with the days.
+///
+/// # Errors
+/// As [`read_archive`].
+pub fn read_archive_by_id(
+    dir: impl AsRef<Path>,
+    days: RangeInclusive<NaiveDate>,
+) -> impl Iterator<Item = StoreResult<LogEntry>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    let mut failed = None;
+    let mut open: Vec<DayFile> = Vec::new();
+    match day_files(dir.as_ref(), &days) {
+        Ok(files) => {
+            for (day, path) in files {
+                // Small buffers: every day of the range is open at once.
+                match DayFile::open_buffered(&path, day, 16 * 1024) {
+                    Ok(file) => open.push(file),
+                    Err(err) => {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+            }
+        }
+        Err(err) => failed = Some(err),
+    }
+    let mut heap: Option<BinaryHeap<(Reverse<LogId>, usize)>> = None;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        if let Some(err) = failed.take() {
+            done = true;
+            return Some(Err(err));
+        }
+        let mut step = || -> StoreResult<Option<LogEntry>> {
+            let heap = match &mut heap {
+                Some(heap) => heap,
+                None => {
+                    let mut first = BinaryHeap::new();
+                    for (index, file) in open.iter_mut().enumerate() {
+                        if let Some(id) = file.peek_id()? {
+                            first.push((Reverse(id), index));
+                        }
+                    }
+                    heap.insert(first)
+                }
+            };
+            let Some((_, index)) = heap.pop() else {
+                return Ok(None);
+            };
+            let entry = open[index].next_entry()?;
+            if let Some(id) = open[index].peek_id()? {
+                heap.push((Reverse(id), index));
+            }
+            Ok(entry)
+        };
+        match step() {
+            Ok(Some(entry)) => Some(Ok(entry)),
+            Ok(None) => {
+                done = true;
+                None
+            }
+            Err(err) => {
+                done = true;
+                Some(Err(err))
+            }
+        }
     })
 }

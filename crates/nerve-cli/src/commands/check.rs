@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::error::CliResult;
 use crate::output::{Out, counted, thousands};
+use crate::paint;
 
 pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
     let log = store.log.check();
@@ -35,6 +36,13 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
         None => format!("{} entries readable", thousands(archived)),
         Some(err) => format!("damaged: {err}"),
     };
+    let painted = |verdict: &str, sound: bool| {
+        if sound {
+            paint::good(verdict)
+        } else {
+            paint::bad(verdict)
+        }
+    };
     if out.json() {
         out.object(&json!({
             "store": store.location.to_string(),
@@ -46,18 +54,26 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
             "archiveDamage": archive_damage.as_ref().map(ToString::to_string),
         }))?;
     } else {
-        out.line(format!("log      {}: {log_verdict}", store.location))?;
         out.line(format!(
-            "blobs    {} checked, {} corrupt",
+            "log      {}: {}",
+            store.location,
+            painted(&log_verdict, log.is_ok())
+        ))?;
+        out.line(format!(
+            "blobs    {} checked, {}",
             counted(blobs.checked, "blob", "blobs"),
-            thousands(blobs.corrupt.len() as u64)
+            painted(
+                &format!("{} corrupt", thousands(blobs.corrupt.len() as u64)),
+                blobs.corrupt.is_empty()
+            )
         ))?;
         for digest in &blobs.corrupt {
             out.line(format!("         corrupt {digest}"))?;
         }
         out.line(format!(
-            "archive  {}: {archive_verdict}",
-            archive_dir.display()
+            "archive  {}: {}",
+            archive_dir.display(),
+            painted(&archive_verdict, archive_damage.is_none())
         ))?;
     }
     out.flush()?;

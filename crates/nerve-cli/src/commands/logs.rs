@@ -1,15 +1,16 @@
 //! `logs query` and `logs tail [--follow]`.
 
+use std::path::Path;
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{NaiveDate, SecondsFormat, Utc};
 use nerve_store::{LogEntry, LogId, LogQuery, Order, Store};
 
 use crate::cli::{LogFilter, LogsCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::{Out, Table, thousands};
 use crate::time::parse_time;
-use nerve_store::archive::WATERMARK_KEY;
+use nerve_store::archive::{WATERMARK_KEY, read_archive_by_id};
 
 /// How many new entries one look of `--follow` reads at most.
 const FOLLOW_PAGE: usize = 1_000;
@@ -25,6 +26,7 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
             before,
             limit,
             desc,
+            archive,
         } => {
             let query = LogQuery {
                 after: after.map(LogId),
@@ -37,8 +39,18 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
                 },
                 ..filter_query(&filter)?
             };
-            query_entries(store, &query, out)?;
-            archived_note(store, &query, out)
+            if !archive {
+                query_entries(store, &query, None, out)?;
+                return archived_note(store, &query, out);
+            }
+            if desc {
+                return Err(CliError::refused(
+                    "--archive reads the archive's days in id order only",
+                    "leave out --desc, or read newest first without --archive",
+                ));
+            }
+            let dir = super::default_archive_dir(&store.location);
+            query_entries(store, &query, Some(&dir), out)
         }
         LogsCommand::Tail {
             filter,
@@ -100,33 +112,109 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
     }
 }
 
-/// Prints what `query` finds, paging through it by id, a page of [`QUERY_PAGE`] entries at a
-/// time, each printed as soon as it is read, so memory does not grow with `--limit` (each
-/// page of a time range costs its own entries: the range is not walked again); a table
-/// longer than one page goes out row by row in the widths of its first page. A table cut
-/// short by the limit says so in a last line.
-fn query_entries(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()> {
-    let mut table = entry_table();
-    let mut left = query.effective_limit();
+/// Prints what `query` finds, paging through the store by id, a page of [`QUERY_PAGE`]
+/// entries at a time, each printed as soon as it is read, so memory does not grow with
+/// `--limit` (each page of a time range costs its own entries: the range is not walked
+/// again); with `archive`, the archive's days of the query's range too, merged in by id, so
+/// that one answer covers the whole history. A table longer than one page goes out row by
+/// row in the widths of its first page; one cut short by the limit says so in a last line.
+fn query_entries(
+    store: &Store,
+    query: &LogQuery,
+    archive: Option<&Path>,
+    out: &mut Out,
+) -> CliResult<()> {
+    let stored = stored_entries(store, query);
+    let Some(dir) = archive else {
+        return print_stream(out, stored, query.effective_limit());
+    };
+    let first = query
+        .since
+        .map_or(NaiveDate::MIN, |since| since.date_naive());
+    let last = query
+        .until
+        .map_or(NaiveDate::MAX, |until| until.date_naive());
+    let archived = read_archive_by_id(dir, first..=last)
+        .filter(|entry| entry.as_ref().map_or(true, |entry| query.matches(entry)))
+        .map(|entry| entry.map_err(CliError::from));
+    print_stream(out, merge_by_id(archived, stored), query.effective_limit())
+}
+
+/// The entries of `query` in the store, read a page at a time as the stream is consumed.
+fn stored_entries(store: &Store, query: &LogQuery) -> impl Iterator<Item = CliResult<LogEntry>> {
+    // One more than the limit shows whether a list was cut short.
+    let page_size = query.effective_limit().saturating_add(1).min(QUERY_PAGE);
+    let mut page = std::collections::VecDeque::new();
     let mut cursor = None;
+    let mut exhausted = false;
+    std::iter::from_fn(move || {
+        if page.is_empty() && !exhausted {
+            match store.log.query(&page_of(query, cursor, page_size)) {
+                Ok(entries) => {
+                    exhausted = entries.len() < page_size;
+                    cursor = entries.last().map(|entry| entry.id).or(cursor);
+                    page.extend(entries);
+                }
+                Err(err) => {
+                    exhausted = true;
+                    return Some(Err(err.into()));
+                }
+            }
+        }
+        page.pop_front().map(Ok)
+    })
+}
+
+/// Two streams of entries in ascending id order (whose ids never repeat: an entry is in
+/// the archive or the store), as one.
+fn merge_by_id(
+    left: impl Iterator<Item = CliResult<LogEntry>>,
+    right: impl Iterator<Item = CliResult<LogEntry>>,
+) -> impl Iterator<Item = CliResult<LogEntry>> {
+    let (mut left, mut right) = (left.peekable(), right.peekable());
+    std::iter::from_fn(move || match (left.peek(), right.peek()) {
+        (Some(Err(_)), _) | (Some(Ok(_)), None) => left.next(),
+        (_, Some(Err(_))) | (None, Some(Ok(_))) => right.next(),
+        (Some(Ok(a)), Some(Ok(b))) => {
+            if a.id < b.id {
+                left.next()
+            } else {
+                right.next()
+            }
+        }
+        (None, None) => None,
+    })
+}
+
+/// Prints at most `limit` entries of `entries`, a page of [`QUERY_PAGE`] at a time.
+fn print_stream(
+    out: &mut Out,
+    entries: impl Iterator<Item = CliResult<LogEntry>>,
+    limit: usize,
+) -> CliResult<()> {
+    let mut entries = entries.peekable();
+    let mut table = entry_table();
     let mut widths: Option<Vec<usize>> = None;
+    let mut shown = 0;
+    let mut last = None;
     loop {
-        let page = store
-            .log
-            .query(&page_of(query, cursor, left.min(QUERY_PAGE)))?;
-        left -= page.len();
-        cursor = page.last().map(|entry| entry.id).or(cursor);
-        let done = page.len() < QUERY_PAGE || left == 0;
+        let mut page = Vec::new();
+        while page.len() < QUERY_PAGE && shown + page.len() < limit {
+            match entries.next() {
+                Some(entry) => page.push(entry?),
+                None => break,
+            }
+        }
+        shown += page.len();
+        last = page.last().map(|entry| entry.id).or(last);
+        let done = page.len() < QUERY_PAGE || shown == limit;
         print_entries(out, &mut table, &page)?;
-        let cut = done && left == 0 && !out.json() && {
-            let next = store.log.query(&page_of(query, cursor, 1))?;
-            !next.is_empty()
-        };
+        let cut = done && shown == limit && !out.json() && entries.peek().is_some();
         if !out.json() {
             if widths.is_none() && done {
                 // It all fits one page: one aligned table.
                 out.table(&table)?;
-                return cut_note(out, cut, query.effective_limit(), cursor);
+                return cut_note(out, cut, limit, last);
             }
             if widths.is_none() {
                 let first = table.widths();
@@ -141,7 +229,7 @@ fn query_entries(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()
         }
         out.flush()?;
         if done {
-            return cut_note(out, cut, query.effective_limit(), cursor);
+            return cut_note(out, cut, limit, last);
         }
     }
 }
