@@ -45,10 +45,14 @@
 //! `examples/downstream` in the repository is such a crate. The backend crates
 //! (`store-sqlite`, `store-redb`) stay usable on their own, with their full options.
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod backup;
 mod location;
 mod migrate;
 
+#[cfg(feature = "tokio")]
+pub use asynchronous::AsyncStore;
 pub use backup::{BackupReport, backup};
 /// The time types of the API (`DateTime<Utc>`), so that a downstream crate uses the same
 /// version as the store without depending on chrono itself.

@@ -206,7 +206,7 @@ pub const INCOMPLETE_KEY: &str = "nerve.migrate.incomplete";
 /// content. `progress` hears the number of entries copied so far, after each page, and
 /// stops the copy when it answers [`ControlFlow::Break`] (on Ctrl-C, say).
 ///
-/// The copy reads one snapshot of `from` ([`LogTransfer::with_snapshot`]), so a daemon
+/// The copy reads one snapshot of `from` ([`store_core::LogTransfer::with_snapshot`]), so a daemon
 /// may go on writing it: the copy holds `from` as it was when the copy began, and is
 /// verified against that snapshot. Blobs, immutable by their names, are those `from` held
 /// then; one deleted since is left out of the copy and of its check.

@@ -1,0 +1,215 @@
+//! The store from async code (feature `tokio`): every call runs on tokio's blocking pool,
+//! so that a commit's sync never holds up the runtime's worker threads, and the timers and
+//! sockets of the tasks beside it.
+
+use std::sync::Arc;
+
+use store_core::{
+    Digest, GetThreadRoundsParams, LogEntry, LogQuery, LogStats, NewLogEntry, RunQuery,
+    RunTransition, StoreError, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome,
+    WorkflowRun, WriteUnit, Written,
+};
+
+use crate::Store;
+
+/// A [`Store`] for tokio tasks: the daemon's calls as `async fn`s, each run on the blocking
+/// pool (`tokio::task::spawn_blocking`) over the one store every backend implements. Cheap
+/// to clone: clones share the store, and so its group commit, which is what makes many
+/// tasks' durable writes cost one sync between them.
+///
+/// It must be used inside a tokio runtime (it spawns there). Anything the methods here do
+/// not cover is [`AsyncStore::call`] away.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let file = if cfg!(feature = "sqlite") { "nerve.db" } else { "nerve.redb" };
+/// # let location = format!("{}", dir.path().join(file).display());
+/// use nerve_store::{AsyncStore, NewLogEntry};
+///
+/// let store = AsyncStore::new(nerve_store::open(&location)?);
+/// let entry = store.append(NewLogEntry::new("daemon", "boot", "{}")).await?;
+/// assert_eq!(store.log_stats().await?.entries, 1);
+/// # let _ = entry;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AsyncStore {
+    store: Arc<Store>,
+}
+
+impl AsyncStore {
+    /// An async handle on `store`.
+    pub fn new(store: Store) -> Self {
+        AsyncStore {
+            store: Arc::new(store),
+        }
+    }
+
+    /// The store itself, for a blocking caller (a thread of its own, a `spawn_blocking`).
+    pub fn blocking(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs `work` with the store on the blocking pool and returns what it returned: any
+    /// call of [`crate::LogBackend`] or [`crate::BlobStore`], or several in a row.
+    ///
+    /// # Errors
+    /// `work`'s; [`StoreError::Interrupted`] when the runtime shut down before it ran. A
+    /// panic in `work` is resumed in the caller.
+    pub async fn call<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> StoreResult<T> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || work(&store)).await {
+            Ok(result) => result,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => Err(StoreError::Interrupted {
+                operation: "a store call (the runtime shut down)",
+            }),
+        }
+    }
+
+    /// As [`crate::LogStore::append`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::append`].
+    pub async fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
+        self.call(move |store| store.log.append(entry)).await
+    }
+
+    /// As [`crate::LogStore::append_batch`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::append_batch`].
+    pub async fn append_batch(&self, entries: Vec<NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
+        self.call(move |store| store.log.append_batch(entries))
+            .await
+    }
+
+    /// As [`crate::LogStore::write_unit`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::write_unit`].
+    pub async fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
+        self.call(move |store| store.log.write_unit(unit)).await
+    }
+
+    /// As [`crate::LogStore::transition_run`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::transition_run`].
+    pub async fn transition_run(
+        &self,
+        transition: RunTransition,
+    ) -> StoreResult<TransitionOutcome> {
+        self.call(move |store| store.log.transition_run(transition))
+            .await
+    }
+
+    /// As [`crate::LogStore::append_thread_message`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::append_thread_message`].
+    pub async fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
+        self.call(move |store| store.log.append_thread_message(message))
+            .await
+    }
+
+    /// As [`crate::LogStore::query`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::query`].
+    pub async fn query(&self, query: LogQuery) -> StoreResult<Vec<LogEntry>> {
+        self.call(move |store| store.log.query(&query)).await
+    }
+
+    /// As [`crate::LogStore::get_run`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::get_run`].
+    pub async fn get_run(&self, run_id: impl Into<String>) -> StoreResult<Option<WorkflowRun>> {
+        let run_id = run_id.into();
+        self.call(move |store| store.log.get_run(&run_id)).await
+    }
+
+    /// As [`crate::LogStore::list_runs`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::list_runs`].
+    pub async fn list_runs(&self, query: RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+        self.call(move |store| store.log.list_runs(&query)).await
+    }
+
+    /// As [`crate::LogStore::list_active_runs`]: what crash recovery reads at start-up.
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::list_active_runs`].
+    pub async fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>> {
+        self.call(|store| store.log.list_active_runs()).await
+    }
+
+    /// As [`crate::LogStore::thread_rounds`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::thread_rounds`].
+    pub async fn thread_rounds(
+        &self,
+        params: GetThreadRoundsParams,
+    ) -> StoreResult<Vec<ThreadRoundRow>> {
+        self.call(move |store| store.log.thread_rounds(&params))
+            .await
+    }
+
+    /// As [`crate::LogStore::meta_get`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::meta_get`].
+    pub async fn meta_get(&self, key: impl Into<String>) -> StoreResult<Option<String>> {
+        let key = key.into();
+        self.call(move |store| store.log.meta_get(&key)).await
+    }
+
+    /// As [`crate::LogStore::meta_set`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::meta_set`].
+    pub async fn meta_set(
+        &self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> StoreResult<()> {
+        let (key, value) = (key.into(), value.into());
+        self.call(move |store| store.log.meta_set(&key, &value))
+            .await
+    }
+
+    /// As [`crate::LogMaintenance::log_stats`].
+    ///
+    /// # Errors
+    /// As [`crate::LogMaintenance::log_stats`].
+    pub async fn log_stats(&self) -> StoreResult<LogStats> {
+        self.call(|store| store.log.log_stats()).await
+    }
+
+    /// As [`crate::BlobStore::write`]: durable when it returns, so a log entry written after
+    /// it may name it.
+    ///
+    /// # Errors
+    /// As [`crate::BlobStore::write`].
+    pub async fn write_blob(&self, content: Vec<u8>) -> StoreResult<Digest> {
+        self.call(move |store| store.blobs.write(&content)).await
+    }
+
+    /// As [`crate::BlobStore::read`].
+    ///
+    /// # Errors
+    /// As [`crate::BlobStore::read`].
+    pub async fn read_blob(&self, digest: Digest) -> StoreResult<Option<Vec<u8>>> {
+        self.call(move |store| store.blobs.read(&digest)).await
+    }
+}
