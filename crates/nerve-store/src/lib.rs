@@ -202,7 +202,15 @@ pub fn open_read_only(location: &str) -> StoreResult<Store> {
 /// As [`open`].
 pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
     let location: Location = location.parse()?;
+    let started = std::time::Instant::now();
     let (log, blobs) = open_backend(&location, options)?;
+    tracing::info!(
+        target: "nerve_store::open",
+        store = %location,
+        read_only = options.read_only,
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "opened the store"
+    );
     if !options.allow_incomplete
         && let Some(source) = log.meta_get(migrate::INCOMPLETE_KEY)?
     {

@@ -236,6 +236,12 @@ pub fn migrate(
     }
     to.log
         .meta_set(INCOMPLETE_KEY, &from.location.to_string())?;
+    tracing::info!(
+        target: "nerve_store::migrate",
+        from = %from.location,
+        to = %to.location,
+        "copying a snapshot"
+    );
     let blobs = from.blobs.list()?;
     let mut summary = None;
     from.log.with_snapshot(&mut |view| {
@@ -258,6 +264,9 @@ pub fn migrate(
         Ok(())
     })?;
     to.log.meta_delete(INCOMPLETE_KEY)?;
+    if let Some(summary) = &summary {
+        tracing::info!(target: "nerve_store::migrate", to = %to.location, %summary, "copy verified");
+    }
     summary.ok_or_else(|| StoreError::invalid("snapshot", "the copy did not run"))
 }
 
@@ -306,6 +315,7 @@ fn copy_log(
         copied += batch.entries.len() as u64;
         to.log.import(batch)?;
         after = Some(last);
+        tracing::debug!(target: "nerve_store::migrate", entries = copied, "copied a page");
         if progress(copied).is_break() {
             return Err(interrupted());
         }

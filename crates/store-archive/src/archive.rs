@@ -177,6 +177,15 @@ pub fn archive_logs_with(
     let mut watermark = store.meta_get(WATERMARK_KEY)?;
     for (done, day) in days.iter().enumerate() {
         let day_report = archive_day(store, *day, &folder, options.dry_run, files, &mut watermark)?;
+        tracing::info!(
+            target: "nerve_store::archive",
+            day = %day_report.day,
+            entries = day_report.rows,
+            recovered = day_report.recovered,
+            bytes = day_report.bytes,
+            dry_run = options.dry_run,
+            "archived a day"
+        );
         report.rows += day_report.rows;
         report.recovered += day_report.recovered;
         report.bytes += day_report.bytes;
@@ -195,6 +204,13 @@ pub fn archive_logs_with(
         store.compact()?;
         report.vacuumed = true;
     }
+    tracing::info!(
+        target: "nerve_store::archive",
+        days = report.days.len(),
+        entries = report.rows,
+        interrupted = report.interrupted,
+        "archive run done"
+    );
     Ok(report)
 }
 

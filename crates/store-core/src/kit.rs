@@ -32,10 +32,28 @@ pub use crate::maintenance::{
     DAY_MILLIS, DAY_PAGE, day_bounds, day_in_range, day_number, day_of_number, day_stream,
     number_of_day,
 };
-pub use crate::pipeline::{CommitQueue, MAX_GROUP};
+pub use crate::pipeline::{CommitQueue, MAX_GROUP, SLOW};
 pub use crate::range::{
     MAX_TS_MILLIS, MIN_TS_MILLIS, bound_millis, check_log_id, check_optional_ts, check_size,
     check_ts, millis_in_range,
 };
 pub use crate::run::{TransitionPlan, plan_transition};
 pub use crate::store::{check_meta_key, check_meta_pairs};
+
+/// Runs `read`, a read of the store at `path`, and reports it when it took [`SLOW`] or more:
+/// a `warn` event of target `nerve_store::read` naming the store and the time it took.
+pub fn traced_read<T>(path: &std::path::Path, read: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let value = read();
+    let elapsed = started.elapsed();
+    if elapsed >= SLOW {
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        tracing::warn!(
+            target: "nerve_store::read",
+            store = %path.display(),
+            micros,
+            "slow read"
+        );
+    }
+    value
+}

@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::commit::{PreparedUnit, UnitResult};
 use crate::error::StoreError;
@@ -89,7 +90,7 @@ impl<W> CommitQueue<W> {
     ) -> UnitResult {
         if !self.grouping {
             let mut writer = lock(&self.writer);
-            return commit(&mut writer, vec![unit])
+            return traced(commit, &mut writer, vec![unit])
                 .pop()
                 .unwrap_or_else(|| Err(lost()));
         }
@@ -135,7 +136,7 @@ impl<W> CommitQueue<W> {
             units.push(queued.unit);
             delivery.calls.push((queued.ticket, queued.wake));
         }
-        let results = commit(&mut lock(&self.writer), units);
+        let results = traced(commit, &mut lock(&self.writer), units);
         delivery.deliver(results);
         drop(delivery);
         lock(&self.queue)
@@ -149,6 +150,31 @@ impl<W> CommitQueue<W> {
     pub fn writer(&self) -> MutexGuard<'_, W> {
         lock(&self.writer)
     }
+}
+
+/// A commit that takes longer than this is reported as slow (a `warn` event).
+pub const SLOW: Duration = Duration::from_millis(100);
+
+/// Runs `commit` on a group and reports it: a `debug` event of target `nerve_store::commit`
+/// with the group's size, how many of its calls were refused or failed, and how long the
+/// commit took; a `warn` event instead when it took [`SLOW`] or more.
+fn traced<W>(
+    commit: impl FnOnce(&mut W, Vec<PreparedUnit>) -> Vec<UnitResult>,
+    writer: &mut W,
+    units: Vec<PreparedUnit>,
+) -> Vec<UnitResult> {
+    let calls = units.len();
+    let started = Instant::now();
+    let results = commit(writer, units);
+    let elapsed = started.elapsed();
+    let refused = results.iter().filter(|result| result.is_err()).count();
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if elapsed >= SLOW {
+        tracing::warn!(target: "nerve_store::commit", calls, refused, micros, "slow commit");
+    } else {
+        tracing::debug!(target: "nerve_store::commit", calls, refused, micros, "committed a group");
+    }
+    results
 }
 
 fn lost() -> StoreError {

@@ -95,6 +95,13 @@ impl Engine {
             });
         }
         let mut checked = options.clone();
+        if !options.verify_on_open && !crate::seal::is_sealed(path) && path.exists() {
+            tracing::info!(
+                target: "nerve_store::open",
+                store = %path.display(),
+                "checking the whole file: it is not as this store left it at its last clean close"
+            );
+        }
         checked.verify_on_open |= !crate::seal::is_sealed(path);
         let db = contain(path, "opening the file", || open_database(path, &checked))?;
         Ok(Engine {

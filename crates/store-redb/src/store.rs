@@ -123,7 +123,7 @@ impl RedbLogStore {
     }
 
     fn read<T>(&self, work: impl Fn(&ReadTransaction) -> StoreResult<T>) -> StoreResult<T> {
-        self.engine.read(work)
+        store_core::kit::traced_read(self.engine.path(), || self.engine.read(work))
     }
 
     /// Commits one group of units in one write transaction: each unit's own result, or, when

@@ -112,6 +112,10 @@ impl SqliteLogStore {
     }
 
     fn read<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        store_core::kit::traced_read(self.path(), || self.read_now(work))
+    }
+
+    fn read_now<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let reader = self.conns.reader()?;
         work(&reader).map_err(|err| on_file(self.path(), err))
     }
