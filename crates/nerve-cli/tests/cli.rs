@@ -742,8 +742,8 @@ fn archive_moves_old_days_out_and_cat_reads_them_back(backend: &str) {
             .lines()
             .last()
             .is_some_and(|line| line.contains(&format!(
-                "days up to {last_old_day} are archived, not in the store: \
-             `nerve-store archive cat {first_old_day}..{last_old_day}`"
+                "days up to {last_old_day} are archived, not in the store: --archive reads \
+                 them too, `nerve-store archive cat {first_old_day}..{last_old_day}` alone"
             ))),
         "a range that reaches into archived days says so: {reaching_back}"
     );

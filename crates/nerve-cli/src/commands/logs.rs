@@ -251,8 +251,8 @@ fn archived_note(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()
         |since| since.date_naive().to_string(),
     );
     out.note(format!(
-        "days up to {last} are archived, not in the store: `nerve-store archive cat \
-         {first}..{last}` reads them"
+        "days up to {last} are archived, not in the store: --archive reads them too, \
+         `nerve-store archive cat {first}..{last}` alone"
     ))
 }
 
