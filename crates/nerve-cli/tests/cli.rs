@@ -98,6 +98,32 @@ fn failed(args: &[&str], output: Output, code: i32) -> String {
     stderr
 }
 
+/// The records of an RFC 4180 text: fields split at commas, a quoted field's doubled quotes
+/// made one, commas and line breaks inside quotes kept.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    rows
+}
+
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("{line:?}: {err}")))
@@ -337,6 +363,23 @@ fn logs_query_applies_every_filter_and_pages(backend: &str) {
         csv[1].ends_with(r#",daemon,step,run-1,"{""i"":1}""#),
         "a cell with quotes is quoted, its quotes doubled: {csv:?}"
     );
+    // Parsed back, the CSV holds what --json holds, cell for cell.
+    let rows = parse_csv(&cli.ok(&["--format", "csv", "logs", "query", "--limit", "50"]));
+    let objects = cli.json(&["logs", "query", "--limit", "50"]);
+    assert_eq!(
+        rows.len(),
+        objects.len() + 1,
+        "a header, then a row per entry"
+    );
+    for (row, object) in rows[1..].iter().zip(&objects) {
+        let text = |key: &str| match &object[key] {
+            Value::String(text) => text.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let expected = ["id", "ts", "source", "type", "refId", "payload"].map(text);
+        assert_eq!(row.as_slice(), expected.as_slice());
+    }
     let quiet = cli.ok(&["--quiet", "logs", "query", "--ref", "run-1", "--limit", "2"]);
     assert_eq!(
         quiet.lines().count(),
