@@ -3,6 +3,7 @@
 //! ```text
 //! cargo xtask conformance [--backend sqlite|redb|all] [--cases N]
 //! cargo xtask bench [--backend sqlite|redb|all] [--sizes 10k,1m,10m]
+//! cargo xtask test
 //! cargo xtask ci
 //! ```
 
@@ -20,6 +21,10 @@ const USAGE: &str = "usage:
       all, also the backends beside each other and the blob stores beside the bare work;
       then the cost of every operation at each size beside the smallest (default 10k,1m;
       10m builds stores of a few GB and takes minutes)
+  cargo xtask test
+      every test (cargo test --workspace), after installing PostgreSQL's server binaries
+      (Debian's postgresql package) when they are missing: the store-postgres tests start
+      throwaway servers from them
   cargo xtask ci
       what CI checks: fmt, clippy (both feature sets), the tests (both feature sets)";
 
@@ -29,6 +34,7 @@ fn main() -> ExitCode {
         Some("conformance") => Options::parse(&args[1..]).and_then(|o| conformance(&o)),
         Some("bench") => Options::parse(&args[1..]).and_then(|o| bench(&o)),
         Some("ci") => ci(),
+        Some("test") => test(),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -199,6 +205,67 @@ fn bench(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether PostgreSQL's server binaries are here: `initdb` on the `PATH` or under Debian's
+/// `/usr/lib/postgresql/*/bin`.
+fn has_postgres_server() -> bool {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("initdb").is_file()));
+    on_path
+        || std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|versions| {
+            versions
+                .flatten()
+                .any(|version| version.path().join("bin/initdb").is_file())
+        })
+}
+
+/// Installs Debian's `postgresql` package when the server binaries are missing (as root, or
+/// through sudo).
+fn ensure_postgres_server() -> Result<(), String> {
+    if has_postgres_server() {
+        return Ok(());
+    }
+    eprintln!("xtask: PostgreSQL's server is missing: installing Debian's postgresql package");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    let run = |args: &[&str]| -> Result<(), String> {
+        let mut command = if root {
+            Command::new(args[0])
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg(args[0]);
+            sudo
+        };
+        let status = command
+            .args(&args[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|err| format!("could not run {}: {err}", args.join(" ")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed ({status}): install PostgreSQL's server (Debian: apt-get install \
+                 postgresql) and run the tests again",
+                args.join(" ")
+            ))
+        }
+    };
+    run(&["apt-get", "update", "-qq"])?;
+    run(&["apt-get", "install", "-y", "-qq", "postgresql"])?;
+    if has_postgres_server() {
+        Ok(())
+    } else {
+        Err("the postgresql package is installed, but no initdb was found".to_owned())
+    }
+}
+
+fn test() -> Result<(), String> {
+    ensure_postgres_server()?;
+    cargo(&["test", "--workspace"], &[])
+}
+
 fn ci() -> Result<(), String> {
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
     cargo(
@@ -245,7 +312,7 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings".to_owned())],
     )?;
-    cargo(&["test", "--workspace"], &[])?;
+    test()?;
     cargo(&[&["test"][..], &redb_only].concat(), &[])?;
     eprintln!("xtask: ci passed");
     Ok(())

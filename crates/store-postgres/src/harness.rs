@@ -1,0 +1,427 @@
+//! The conformance harness (feature `conformance`): a throwaway PostgreSQL server started
+//! from the system's binaries for the test process, and a fresh schema per store folder.
+//!
+//! The server is made with `initdb` in a temporary folder (as the `postgres` user when the
+//! tests run as root, since `initdb` refuses root), listens on a free loopback port, and is
+//! started with the parent-death signal set (`setpriv --pdeathsig`), so that it stops when
+//! the test process ends, whether the tests passed, failed or the process was killed. When
+//! no server can be started, every case that needs one fails, saying what to install.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use store_core::conformance::{BlobHarness, Harness};
+use store_core::{BlobStore, Digest, LogBackend, LogId, StoreResult};
+
+use crate::{PgLogStore, PgOptions};
+
+/// A server for the tests of this process.
+#[derive(Debug)]
+pub struct TestServer {
+    /// `postgres://nerve@127.0.0.1:PORT/postgres`.
+    pub url: String,
+    /// The cluster's folder; removed by the next test process once this one has ended.
+    pub dir: PathBuf,
+}
+
+static SERVER: OnceLock<Result<TestServer, String>> = OnceLock::new();
+
+/// The server of this test process, started at the first call.
+///
+/// # Panics
+/// When no server can be started: the message says why and what to install.
+pub fn server() -> &'static TestServer {
+    match SERVER.get_or_init(start) {
+        Ok(server) => server,
+        Err(why) => panic!(
+            "no PostgreSQL server for the tests: {why}. Install Debian's `postgresql` package \
+             (apt-get install postgresql), which provides initdb and postgres; `.ci/run` does"
+        ),
+    }
+}
+
+/// The folder of the server's binaries: where `initdb` is on the `PATH`, else the newest
+/// `/usr/lib/postgresql/*/bin` (Debian keeps them there).
+fn binaries() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if dir.join("initdb").is_file() && dir.join("postgres").is_file() {
+                return Ok(dir);
+            }
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|_| "initdb is not on the PATH and /usr/lib/postgresql does not exist".to_owned())?
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .filter(|bin| bin.join("initdb").is_file())
+        .collect();
+    versions.sort_by_key(|bin| {
+        bin.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    versions
+        .pop()
+        .ok_or_else(|| "no initdb under /usr/lib/postgresql/*/bin".to_owned())
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
+}
+
+/// `program` and `args` as the server's user: `postgres` when this process is root.
+fn as_server_user(program: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("setpriv");
+    if is_root() {
+        command.args(["--reuid=postgres", "--regid=postgres", "--init-groups"]);
+    }
+    command.arg("--pdeathsig=TERM").arg(program).args(args);
+    command
+}
+
+/// Removes the folders of servers whose test process has ended.
+fn sweep(temp: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("nerve-pg-")
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The server of the test process that started this one, if it has one: a child process
+/// of a case (a second writer, a process to kill) works on its parent's stores.
+fn parents_server(temp: &Path) -> Option<TestServer> {
+    let prefix = format!("nerve-pg-{}-", std::os::unix::process::parent_id());
+    std::fs::read_dir(temp).ok()?.flatten().find_map(|entry| {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            return None;
+        }
+        let url = std::fs::read_to_string(entry.path().join("url")).ok()?;
+        postgres::Client::connect(url.trim(), postgres::NoTls).ok()?;
+        Some(TestServer {
+            url: url.trim().to_owned(),
+            dir: entry.path(),
+        })
+    })
+}
+
+fn start() -> Result<TestServer, String> {
+    let temp = std::env::temp_dir();
+    if let Some(server) = parents_server(&temp) {
+        return Ok(server);
+    }
+    let bin = binaries()?;
+    sweep(&temp);
+    let dir = temp.join(format!(
+        "nerve-pg-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    std::fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
+    if is_root() {
+        let owned = Command::new("chown")
+            .args(["postgres:", &dir.display().to_string()])
+            .status()
+            .map_err(|err| format!("chown: {err}"))?;
+        if !owned.success() {
+            return Err(
+                "chown of the server's folder to postgres failed (is there a postgres user?)"
+                    .into(),
+            );
+        }
+    }
+    let data = dir.join("data");
+    let data_arg = data.display().to_string();
+    let init = as_server_user(
+        &bin.join("initdb"),
+        &[
+            "-D",
+            &data_arg,
+            "-U",
+            "nerve",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+    )
+    .stdout(Stdio::null())
+    .output()
+    .map_err(|err| format!("running initdb: {err}"))?;
+    if !init.status.success() {
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&init.stderr).trim()
+        ));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|err| format!("finding a free port: {err}"))?
+        .port();
+    let socket = dir.display().to_string();
+    let port_arg = port.to_string();
+    let log = std::fs::File::create(dir.join("server.log")).map_err(|err| err.to_string())?;
+    let mut server = as_server_user(
+        &bin.join("postgres"),
+        &[
+            "-D",
+            &data_arg,
+            "-p",
+            &port_arg,
+            "-k",
+            &socket,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=300",
+            "-c",
+            "fsync=on",
+        ],
+    );
+    server.stdout(Stdio::null()).stderr(log);
+    // The parent-death signal follows the thread that started the server: one that lives
+    // as long as the process.
+    let (started, child) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let spawned = server.spawn();
+        match spawned {
+            Ok(mut child) => {
+                let _ = started.send(Ok(child.id()));
+                let _ = child.wait();
+            }
+            Err(err) => {
+                let _ = started.send(Err(err.to_string()));
+            }
+        }
+    });
+    child
+        .recv()
+        .map_err(|err| err.to_string())?
+        .map_err(|err| format!("starting postgres: {err}"))?;
+    let url = format!("postgres://nerve@127.0.0.1:{port}/postgres");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match postgres::Client::connect(&url, postgres::NoTls) {
+            Ok(_) => break,
+            Err(err) if Instant::now() > deadline => {
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                return Err(format!(
+                    "the server did not accept connections: {err}; {log}"
+                ));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    std::fs::write(dir.join("url"), &url).map_err(|err| format!("recording the URL: {err}"))?;
+    Ok(TestServer { url, dir })
+}
+
+/// The file in a store's folder that names its schema on the test server.
+fn schema_file(dir: &Path) -> PathBuf {
+    dir.join("pg-store")
+}
+
+/// The schema of the store kept in `dir` and the server it is on: made up (and recorded in
+/// the folder) at the first call, so that a reopen, and a second process given the folder,
+/// find the same store on the same server.
+fn store_of(dir: &Path) -> (String, String) {
+    if let Ok(text) = std::fs::read_to_string(schema_file(dir))
+        && let Some((schema, url)) = text.trim().split_once(' ')
+    {
+        return (schema.to_owned(), url.to_owned());
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let schema = format!(
+        "nerve_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let url = server().url.clone();
+    std::fs::create_dir_all(dir).expect("the store's folder");
+    std::fs::write(schema_file(dir), format!("{schema} {url}")).expect("record the schema");
+    (schema, url)
+}
+
+/// The schema of the store kept in `dir`.
+pub fn schema_of(dir: &Path) -> String {
+    store_of(dir).0
+}
+
+/// The options of the store kept in `dir` on the test server.
+pub fn options(dir: &Path) -> PgOptions {
+    let (schema, url) = store_of(dir);
+    PgOptions::new(url, schema).expect("a schema name")
+}
+
+/// A client on the test server, for going behind a store's back.
+pub fn raw() -> postgres::Client {
+    postgres::Client::connect(&server().url, postgres::NoTls).expect("a raw client")
+}
+
+/// PostgreSQL under test.
+pub struct PgHarness;
+
+impl Harness for PgHarness {
+    fn open(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        Ok(Box::new(PgLogStore::open_with(options(dir))?))
+    }
+
+    fn open_read_only(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        if !schema_file(dir).exists() {
+            return Err(store_core::StoreError::NoStore {
+                path: dir.to_owned(),
+            });
+        }
+        Ok(Box::new(PgLogStore::open_with(
+            options(dir).read_only(true),
+        )?))
+    }
+
+    fn damage_run(&self, dir: &Path, run_id: &str) {
+        let changed = raw()
+            .execute(
+                &format!(
+                    "UPDATE \"{}\".runs SET status = 'paused' WHERE run_id = $1",
+                    schema_of(dir)
+                ),
+                &[&run_id.as_bytes()],
+            )
+            .expect("an unknown status");
+        assert_eq!(changed, 1, "the run's row");
+    }
+
+    fn damage_entry(&self, dir: &Path, id: LogId) {
+        let changed = raw()
+            .execute(
+                &format!(
+                    "UPDATE \"{}\".logs SET source = '\\xff'::bytea WHERE id = $1",
+                    schema_of(dir)
+                ),
+                &[&crate::read::id_to_sql(id)],
+            )
+            .expect("bytes that are not UTF-8");
+        assert_eq!(changed, 1, "the entry's row");
+    }
+
+    fn schema_version(&self) -> i64 {
+        i64::from(crate::schema::SCHEMA_VERSION)
+    }
+
+    fn set_schema_version(&self, dir: &Path, version: i64) {
+        let version = i32::try_from(version).expect("a version PostgreSQL keeps");
+        raw()
+            .execute(
+                &format!(
+                    "UPDATE \"{}\".store_identity SET schema_version = $1",
+                    schema_of(dir)
+                ),
+                &[&version],
+            )
+            .expect("the version");
+    }
+
+    fn put_foreign_store(&self, dir: &Path) {
+        let s = schema_of(dir);
+        raw()
+            .batch_execute(&format!(
+                "CREATE SCHEMA \"{s}\"; CREATE TABLE \"{s}\".accounts (name text PRIMARY KEY, \
+                 balance bigint); INSERT INTO \"{s}\".accounts VALUES ('ada', 10);"
+            ))
+            .expect("another program's schema");
+    }
+
+    fn foreign_store_contents(&self, dir: &Path) -> Vec<u8> {
+        let s = schema_of(dir);
+        let mut client = raw();
+        let tables: Vec<String> = client
+            .query(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 \
+                 ORDER BY 1",
+                &[&s],
+            )
+            .expect("tables")
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let rows: Vec<(String, i64)> = client
+            .query(
+                &format!("SELECT name, balance FROM \"{s}\".accounts ORDER BY name"),
+                &[],
+            )
+            .expect("rows")
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        format!("{tables:?} {rows:?}").into_bytes()
+    }
+}
+
+impl BlobHarness for PgHarness {
+    fn open_blobs(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
+        Ok(Box::new(crate::PgBlobStore::open_with(options(dir))?))
+    }
+
+    fn open_blobs_read_only(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
+        if !schema_file(dir).exists() {
+            return Err(store_core::StoreError::NoStore {
+                path: dir.to_owned(),
+            });
+        }
+        Ok(Box::new(crate::PgBlobStore::open_with(
+            options(dir).read_only(true),
+        )?))
+    }
+
+    fn replace_content(&self, dir: &Path, digest: &Digest, content: &[u8]) {
+        let s = schema_of(dir);
+        let mut client = raw();
+        let id: i64 = client
+            .query_one(
+                &format!("SELECT blob_id FROM \"{s}\".blobs WHERE digest = $1"),
+                &[&digest.as_bytes().as_slice()],
+            )
+            .expect("the blob's row")
+            .get(0);
+        client
+            .execute(
+                &format!("DELETE FROM \"{s}\".blob_chunks WHERE blob_id = $1"),
+                &[&id],
+            )
+            .expect("drop its chunks");
+        client
+            .execute(
+                &format!("INSERT INTO \"{s}\".blob_chunks (blob_id, seq, data) VALUES ($1, 0, $2)"),
+                &[&id, &content],
+            )
+            .expect("other content");
+    }
+
+    fn remove(&self, dir: &Path, digest: &Digest) {
+        let s = schema_of(dir);
+        raw()
+            .execute(
+                &format!("DELETE FROM \"{s}\".blobs WHERE digest = $1"),
+                &[&digest.as_bytes().as_slice()],
+            )
+            .expect("remove the blob");
+    }
+}

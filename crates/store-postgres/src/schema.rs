@@ -1,0 +1,224 @@
+//! The store's tables in its schema: created at the first open, checked at every open, under
+//! a lock so that daemons opening a new store together create it once.
+
+use std::path::PathBuf;
+
+use postgres::Client;
+use store_core::{StoreError, StoreResult};
+
+use crate::error::Context;
+
+/// The schema version this build writes and reads.
+pub(crate) const SCHEMA_VERSION: i32 = 1;
+
+/// What `store_identity.application` holds in a nerve-store schema.
+pub(crate) const APPLICATION: &str = "nerve-store";
+
+/// The tables of schema version 1, in the schema `{s}`. Strings are `bytea` (`text` refuses
+/// NUL); times are UTC milliseconds; `day` is the UTC day number of `ts` (floor division).
+const TABLES_V1: &str = r#"
+CREATE TABLE {s}.store_identity (
+    one bool PRIMARY KEY DEFAULT true CHECK (one),
+    application text NOT NULL,
+    schema_version int NOT NULL);
+CREATE TABLE {s}.log_counter (
+    one bool PRIMARY KEY DEFAULT true CHECK (one),
+    last_id bigint NOT NULL CHECK (last_id >= 0),
+    entries bigint NOT NULL);
+CREATE TABLE {s}.logs (
+    id bigint PRIMARY KEY CHECK (id > 0),
+    source bytea NOT NULL,
+    kind bytea NOT NULL,
+    ref_id bytea,
+    payload bytea NOT NULL,
+    ts bigint NOT NULL,
+    day bigint GENERATED ALWAYS AS
+        ((ts - (((ts % 86400000) + 86400000) % 86400000)) / 86400000) STORED);
+CREATE INDEX logs_by_ref ON {s}.logs (ref_id, id);
+CREATE INDEX logs_by_source_kind ON {s}.logs (source, kind, id);
+CREATE INDEX logs_by_ts ON {s}.logs (ts, id);
+CREATE INDEX logs_by_day ON {s}.logs (day, id);
+CREATE TABLE {s}.runs (
+    run_id bytea PRIMARY KEY,
+    workflow bytea NOT NULL,
+    thread_id bytea,
+    status text NOT NULL,
+    attempt bigint NOT NULL,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    started_at bigint,
+    finished_at bigint,
+    detail bytea);
+CREATE INDEX runs_by_created ON {s}.runs (created_at, run_id);
+CREATE INDEX runs_by_status ON {s}.runs (status, created_at, run_id);
+CREATE INDEX runs_by_workflow ON {s}.runs (workflow, created_at, run_id);
+CREATE INDEX runs_by_thread ON {s}.runs (thread_id, created_at, run_id);
+CREATE TABLE {s}.run_counts (
+    status text PRIMARY KEY,
+    n bigint NOT NULL);
+CREATE TABLE {s}.thread_messages (
+    log_id bigint PRIMARY KEY REFERENCES {s}.logs (id) ON DELETE CASCADE,
+    thread_id bytea NOT NULL,
+    round bigint NOT NULL,
+    role bytea NOT NULL);
+CREATE INDEX thread_by_id ON {s}.thread_messages (thread_id, log_id);
+CREATE INDEX thread_by_round ON {s}.thread_messages (thread_id, round, log_id);
+CREATE TABLE {s}.meta (
+    key bytea PRIMARY KEY,
+    value bytea NOT NULL);
+CREATE TABLE {s}.blobs (
+    digest bytea PRIMARY KEY,
+    blob_id bigint NOT NULL,
+    size bigint NOT NULL);
+CREATE TABLE {s}.blob_chunks (
+    blob_id bigint NOT NULL,
+    seq bigint NOT NULL,
+    data bytea NOT NULL,
+    PRIMARY KEY (blob_id, seq));
+"#;
+
+/// `name` as a quoted identifier (the name is checked to need no escaping).
+pub(crate) fn quoted(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// Creates the store in `schema` when the schema holds no table, and otherwise checks that
+/// it is a nerve-store of this version; one transaction, under an advisory lock on the
+/// schema's name. `location` names the store in errors.
+pub(crate) fn create_or_check(
+    client: &mut Client,
+    schema: &str,
+    location: &str,
+) -> StoreResult<()> {
+    let context = "checking the store's schema";
+    let mut tx = client.transaction().context(context)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('nerve-store schema ' || $1, 0))",
+        &[&schema],
+    )
+    .context(context)?;
+    let tables: Vec<String> = tx
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 \
+             ORDER BY table_name",
+            &[&schema],
+        )
+        .context(context)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let not_a_store = |reason: String| StoreError::NotAStore {
+        path: PathBuf::from(location),
+        backend: "postgres",
+        reason,
+    };
+    if tables.is_empty() {
+        let s = quoted(schema);
+        tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s};"))
+            .context("creating the store's schema")?;
+        tx.batch_execute(&TABLES_V1.replace("{s}", &s))
+            .context("creating the store's tables")?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {s}.store_identity (application, schema_version) VALUES ($1, $2)"
+            ),
+            &[&APPLICATION, &SCHEMA_VERSION],
+        )
+        .context("recording the store's identity")?;
+        tx.execute(
+            &format!("INSERT INTO {s}.log_counter (last_id, entries) VALUES (0, 0)"),
+            &[],
+        )
+        .context("creating the id counter")?;
+        return tx.commit().context("committing the new store");
+    }
+    if !tables.iter().any(|table| table == "store_identity") {
+        return Err(not_a_store(format!(
+            "its schema {schema:?} holds another program's tables ({})",
+            tables.join(", ")
+        )));
+    }
+    let s = quoted(schema);
+    let identity = tx
+        .query_opt(
+            &format!("SELECT application, schema_version FROM {s}.store_identity"),
+            &[],
+        )
+        .map_err(|_| not_a_store("its store_identity table has another layout".into()))?;
+    let Some(identity) = identity else {
+        return Err(not_a_store("its store_identity table is empty".into()));
+    };
+    let application: String = identity
+        .try_get(0)
+        .map_err(|_| not_a_store("its store_identity table has another layout".into()))?;
+    let version: i32 = identity
+        .try_get(1)
+        .map_err(|_| not_a_store("its store_identity table has another layout".into()))?;
+    if application != APPLICATION {
+        return Err(not_a_store(format!(
+            "its store_identity names {application:?}, not {APPLICATION:?}"
+        )));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            path: PathBuf::from(location),
+            found: i64::from(version),
+            supported: i64::from(SCHEMA_VERSION),
+        });
+    }
+    if version < 1 {
+        return Err(not_a_store(format!(
+            "its schema version {version} is unknown"
+        )));
+    }
+    tx.commit().context(context)
+}
+
+/// Checks, without changing anything, that `schema` holds a nerve-store of this version:
+/// what a read-only open accepts.
+pub(crate) fn check_read_only(
+    client: &mut Client,
+    schema: &str,
+    location: &str,
+) -> StoreResult<()> {
+    let context = "checking the store's schema";
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+        .context(context)?
+        .is_some();
+    if !exists {
+        return Err(StoreError::NoStore {
+            path: PathBuf::from(location),
+        });
+    }
+    let s = quoted(schema);
+    let version: Option<i32> = client
+        .query_opt(
+            &format!("SELECT schema_version FROM {s}.store_identity"),
+            &[],
+        )
+        .map_err(|_| StoreError::NotAStore {
+            path: PathBuf::from(location),
+            backend: "postgres",
+            reason: format!("its schema {schema:?} holds no store"),
+        })?
+        .map(|row| row.get(0));
+    match version {
+        Some(SCHEMA_VERSION) => Ok(()),
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+            path: PathBuf::from(location),
+            found: i64::from(found),
+            supported: i64::from(SCHEMA_VERSION),
+        }),
+        Some(found) => Err(StoreError::SchemaTooOld {
+            path: PathBuf::from(location),
+            found: i64::from(found),
+            current: i64::from(SCHEMA_VERSION),
+        }),
+        None => Err(StoreError::NotAStore {
+            path: PathBuf::from(location),
+            backend: "postgres",
+            reason: "its store_identity table is empty".into(),
+        }),
+    }
+}

@@ -1,0 +1,624 @@
+//! `PgLogStore`: the traits of `store-core` on a pool of PostgreSQL connections.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use postgres::NoTls;
+use r2d2::{Pool, PooledConnection};
+use r2d2_postgres::PostgresConnectionManager;
+use store_core::kit::{
+    CommitQueue, check_meta_pairs, day_in_range, day_of_number, number_of_day, prepare_unit,
+};
+use store_core::{
+    DaySpan, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance,
+    LogQuery, LogStats, LogStore, LogTransfer, RunCounts, RunQuery, StoreError, StoreResult,
+    ThreadIndexRow, ThreadRoundRow, WorkflowRun, WorkflowRunStatus, WriteUnit, Written,
+};
+
+use crate::error::{Context, not_on_a_runtime, pool_error};
+use crate::options::PgOptions;
+use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
+use crate::schema::{create_or_check, quoted};
+use crate::write::{GroupTx, begin, commit_group, read_run, set_meta, write_run};
+
+type Connection = PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// A log store in one PostgreSQL schema, shared by every process that opens it: see the
+/// crate's documentation for how ids stay in commit order across them.
+///
+/// Every call takes a connection from the store's pool (at most
+/// [`PgOptions::pool_size`]); writes from threads of one process that wait at the same time
+/// commit together in one transaction.
+pub struct PgLogStore {
+    pool: Pool<PostgresConnectionManager<NoTls>>,
+    /// The schema, quoted, as every statement names it.
+    s: String,
+    location: String,
+    queue: CommitQueue<()>,
+    /// A snapshot's view ([`LogTransfer::with_snapshot`]): every read on one connection in
+    /// one `REPEATABLE READ` transaction, and no write.
+    pinned: Option<std::sync::Mutex<Connection>>,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for PgLogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgLogStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgLogStore {
+    /// Opens the store at `location` (`postgres://…?schema=NAME`) with the default pool and
+    /// timeouts, creating its schema and tables if the schema holds none.
+    ///
+    /// # Errors
+    /// As [`PgLogStore::open_with`].
+    pub fn open(location: &str) -> StoreResult<Self> {
+        Self::open_with(PgOptions::from_location(location)?)
+    }
+
+    /// Opens the store `options` name. The schema and its tables are created in one
+    /// transaction under a lock when the schema holds no table, so daemons that open a new
+    /// store together create it once.
+    ///
+    /// # Errors
+    /// [`StoreError::NotAStore`] for a schema that holds another program's tables,
+    /// [`StoreError::SchemaTooNew`] for a newer schema version, [`StoreError::Backend`] when
+    /// the server cannot be reached; [`StoreError::InvalidInput`] on a tokio worker thread.
+    pub fn open_with(options: PgOptions) -> StoreResult<Self> {
+        not_on_a_runtime()?;
+        let location = options.location();
+        let mut config: postgres::Config = options
+            .url
+            .parse()
+            .map_err(|err: postgres::Error| StoreError::invalid("location", err.to_string()))?;
+        let session = format!(
+            "-c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+            options.lock_timeout.as_millis(),
+            options.idle_in_transaction_timeout.as_millis()
+        );
+        config.options(&session);
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = Pool::builder()
+            .max_size(options.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)
+            .map_err(|err| pool_error(&format!("opening {location}"), err))?;
+        let store = PgLogStore {
+            pool,
+            s: quoted(&options.schema),
+            location,
+            queue: CommitQueue::new((), true),
+            pinned: None,
+            read_only: options.read_only,
+        };
+        let mut conn = store.connection("opening the store")?;
+        if options.read_only {
+            crate::schema::check_read_only(&mut conn, &options.schema, &store.location)?;
+        } else {
+            create_or_check(&mut conn, &options.schema, &store.location)?;
+        }
+        drop(conn);
+        Ok(store)
+    }
+
+    /// The pool the store's calls take connections from.
+    pub(crate) fn pool(&self) -> &Pool<PostgresConnectionManager<NoTls>> {
+        &self.pool
+    }
+
+    /// The store's schema, quoted.
+    pub(crate) fn schema(&self) -> &str {
+        &self.s
+    }
+
+    /// Where the store is: its URL with the `schema` parameter.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn connection(&self, context: &str) -> StoreResult<Connection> {
+        not_on_a_runtime()?;
+        self.pool.get().map_err(|err| pool_error(context, err))
+    }
+
+    fn writable(&self, operation: &'static str) -> StoreResult<()> {
+        if self.pinned.is_some() || self.read_only {
+            return Err(StoreError::OpenedReadOnly {
+                path: self.location.clone().into(),
+                operation,
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `work` on a connection: the snapshot's own, or one of the pool's.
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&mut postgres::Client) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        not_on_a_runtime()?;
+        store_core::kit::traced_read(std::path::Path::new(&self.location), || {
+            match &self.pinned {
+                Some(pinned) => {
+                    let mut conn = pinned.lock().unwrap_or_else(|p| p.into_inner());
+                    work(&mut conn)
+                }
+                None => {
+                    let mut conn = self.connection("reading")?;
+                    work(&mut conn)
+                }
+            }
+        })
+    }
+
+    /// Runs `work` in one writing transaction that holds the counter row, and commits it.
+    fn write<T>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&mut GroupTx<'_, '_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.writable(operation)?;
+        let mut conn = self.connection(operation)?;
+        let _between_groups = self.queue.writer();
+        let (mut tx, last) = begin(&mut conn, &self.s)?;
+        let mut group = GroupTx::new(&mut tx, &self.s, last);
+        let value = work(&mut group)?;
+        group.finish()?;
+        tx.commit().context(operation)?;
+        Ok(value)
+    }
+
+    fn query_logs(
+        &self,
+        sql: &str,
+        values: &read::Values,
+        context: &str,
+    ) -> StoreResult<Vec<LogEntry>> {
+        self.read(|conn| {
+            conn.query(sql, &params(values))
+                .context(context)?
+                .iter()
+                .map(read::log_entry)
+                .collect()
+        })
+    }
+
+    fn thread_query(
+        &self,
+        sql: &str,
+        values: &read::Values,
+        thread_id: &str,
+    ) -> StoreResult<Vec<ThreadRoundRow>> {
+        self.read(|conn| {
+            conn.query(sql, &params(values))
+                .context("reading a thread")?
+                .iter()
+                .map(|row| read::thread_row(row, thread_id))
+                .collect()
+        })
+    }
+}
+
+/// The counters and day bounds `log_stats` reads, and the run counts.
+type StatsRows = (Option<i64>, Option<i64>, Option<i64>, Vec<(String, i64)>);
+
+fn stats_rows(
+    conn: &mut impl postgres::GenericClient,
+    sql: &str,
+    counts: &str,
+) -> StoreResult<StatsRows> {
+    let row = conn
+        .query_one(sql, &[])
+        .context("reading the log's counters")?;
+    let per_status = conn
+        .query(counts, &[])
+        .context("reading the run counters")?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    Ok((row.get(0), row.get(1), row.get(2), per_status))
+}
+
+const THREAD_ROW_COLUMNS: &str = "t.round, t.role, l.id, l.ts, l.payload";
+
+impl LogStore for PgLogStore {
+    fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
+        if unit.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writable("write")?;
+        let unit = prepare_unit(unit, store_core::kit::now_millis())?;
+        let mut conn = self.connection("writing")?;
+        let s = self.s.clone();
+        self.queue
+            .submit(unit, |_, units| commit_group(&mut conn, &s, units))
+    }
+
+    fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        query.validate()?;
+        if query.effective_limit() == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, values) = read::log_query_sql(&self.s, query);
+        self.query_logs(&sql, &values, "querying the log")
+    }
+
+    fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+        self.read(|conn| read_run(conn, &self.s, run_id))
+    }
+
+    fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+        let cursor = match &query.after {
+            Some(after) => Some(self.get_run(after)?.ok_or_else(|| StoreError::UnknownRun {
+                run_id: after.clone(),
+            })?),
+            None => None,
+        };
+        if query.effective_limit() == 0 {
+            return Ok(Vec::new());
+        }
+        let cursor = cursor
+            .as_ref()
+            .map(|run| (run.created_at.timestamp_millis(), run.run_id.as_str()));
+        let (sql, values) = read::run_query_sql(&self.s, query, cursor);
+        self.read(|conn| {
+            conn.query(&sql, &params(&values))
+                .context("listing runs")?
+                .iter()
+                .map(read::run)
+                .collect()
+        })
+    }
+
+    fn thread_messages(
+        &self,
+        thread_id: &str,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ThreadRoundRow>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let s = &self.s;
+        let sql = format!(
+            "SELECT {THREAD_ROW_COLUMNS} FROM {s}.thread_messages t JOIN {s}.logs l \
+             ON l.id = t.log_id WHERE t.thread_id = $1 AND t.log_id > $2 ORDER BY t.log_id \
+             LIMIT $3"
+        );
+        let values: read::Values = vec![
+            Box::new(thread_id.as_bytes().to_vec()),
+            Box::new(after.map_or(0, id_to_sql)),
+            Box::new(limit_to_sql(limit)),
+        ];
+        self.thread_query(&sql, &values, thread_id)
+    }
+
+    fn thread_rounds(&self, params_: &GetThreadRoundsParams) -> StoreResult<Vec<ThreadRoundRow>> {
+        if params_.effective_limit() == 0 {
+            return Ok(Vec::new());
+        }
+        let s = &self.s;
+        let mut values: read::Values = vec![
+            Box::new(params_.thread_id.as_bytes().to_vec()),
+            Box::new(params_.from_round.map_or(0, i64::from)),
+            Box::new(limit_to_sql(params_.effective_limit())),
+        ];
+        let role = match &params_.role {
+            Some(role) => {
+                values.push(Box::new(role.as_bytes().to_vec()));
+                " AND t.role = $4"
+            }
+            None => "",
+        };
+        let sql = format!(
+            "SELECT {THREAD_ROW_COLUMNS} FROM {s}.thread_messages t JOIN {s}.logs l \
+             ON l.id = t.log_id WHERE t.thread_id = $1 AND t.round >= $2{role} \
+             ORDER BY t.round, t.log_id LIMIT $3"
+        );
+        self.thread_query(&sql, &values, &params_.thread_id)
+    }
+
+    fn last_round(&self, thread_id: &str) -> StoreResult<Option<u32>> {
+        let sql = format!(
+            "SELECT max(round) FROM {}.thread_messages WHERE thread_id = $1",
+            self.s
+        );
+        self.read(|conn| {
+            let max: Option<i64> = conn
+                .query_one(&sql, &[&thread_id.as_bytes()])
+                .context("reading a thread's last round")?
+                .get(0);
+            max.map(|round| {
+                u32::try_from(round).map_err(|_| {
+                    StoreError::corrupt(
+                        "thread_messages",
+                        thread_id,
+                        format!("round {round} is out of range"),
+                    )
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
+        let sql = format!("SELECT value FROM {}.meta WHERE key = $1", self.s);
+        self.read(|conn| {
+            conn.query_opt(&sql, &[&key.as_bytes()])
+                .context("reading meta")?
+                .map(|row| {
+                    String::from_utf8(row.get::<_, Vec<u8>>(0))
+                        .map_err(|_| StoreError::corrupt("meta", key, "a value that is not UTF-8"))
+                })
+                .transpose()
+        })
+    }
+}
+
+impl LogMaintenance for PgLogStore {
+    fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
+        check_meta_pairs(meta)?;
+        let s = self.s.clone();
+        self.write("delete days", |group| {
+            let mut deleted = 0u64;
+            for span in spans {
+                let n = group
+                    .tx
+                    .execute(
+                        &format!("DELETE FROM {s}.logs WHERE day = $1 AND id <= $2"),
+                        &[&number_of_day(span.day), &id_to_sql(span.through)],
+                    )
+                    .context("deleting a day")?;
+                deleted += n;
+            }
+            group
+                .tx
+                .execute(
+                    &format!("UPDATE {s}.log_counter SET entries = entries - $1"),
+                    &[&i64::try_from(deleted).unwrap_or(i64::MAX)],
+                )
+                .context("counting the deleted entries")?;
+            for (key, value) in meta {
+                set_meta(group.tx, &s, key, value)?;
+            }
+            Ok(deleted)
+        })
+    }
+
+    fn day_entries(
+        &self,
+        day: NaiveDate,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        if limit == 0 || !day_in_range(day) {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM {}.logs WHERE day = $1 AND id > $2 ORDER BY day, id LIMIT $3",
+            self.s
+        );
+        let values: read::Values = vec![
+            Box::new(number_of_day(day)),
+            Box::new(after.map_or(0, id_to_sql)),
+            Box::new(limit_to_sql(limit)),
+        ];
+        let entries = self.query_logs(&sql, &values, "reading a day")?;
+        if let Some(stray) = entries.iter().find(|entry| entry.ts.date_naive() != day) {
+            return Err(StoreError::corrupt(
+                "logs",
+                stray.id,
+                format!(
+                    "indexed under {day}, but it is of {}",
+                    stray.ts.date_naive()
+                ),
+            ));
+        }
+        Ok(entries)
+    }
+
+    fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
+        let sql = format!("SELECT min(day) FROM {}.logs WHERE day > $1", self.s);
+        let after = after.map_or(i64::MIN, number_of_day);
+        let number: Option<i64> = self.read(|conn| {
+            Ok(conn
+                .query_one(&sql, &[&after])
+                .context("finding the next day")?
+                .get(0))
+        })?;
+        number
+            .map(|n| {
+                day_of_number(n)
+                    .ok_or_else(|| StoreError::corrupt("logs", n, "day number out of range"))
+            })
+            .transpose()
+    }
+
+    fn log_stats(&self) -> StoreResult<LogStats> {
+        let s = &self.s;
+        let sql = format!(
+            "SELECT (SELECT entries FROM {s}.log_counter), (SELECT min(day) FROM {s}.logs), \
+             (SELECT max(day) FROM {s}.logs)"
+        );
+        let counts = format!("SELECT status, n FROM {s}.run_counts");
+        let (entries, first, last, per_status) = self.read(|conn| {
+            // One snapshot: a snapshot's view is one already.
+            if self.pinned.is_some() {
+                return stats_rows(conn, &sql, &counts);
+            }
+            let mut tx = conn
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .context("starting a read")?;
+            let rows = stats_rows(&mut tx, &sql, &counts)?;
+            tx.commit().context("ending a read")?;
+            Ok(rows)
+        })?;
+        let mut runs = RunCounts::default();
+        for (name, n) in per_status {
+            let status: WorkflowRunStatus = name
+                .parse()
+                .map_err(|_| StoreError::corrupt("run_counts", &name, "no such status"))?;
+            runs = runs.with(status, u64::try_from(n).unwrap_or_default());
+        }
+        let day = |number: Option<i64>| {
+            number
+                .map(|n| {
+                    day_of_number(n)
+                        .ok_or_else(|| StoreError::corrupt("logs", n, "day number out of range"))
+                })
+                .transpose()
+        };
+        Ok(LogStats {
+            entries: entries.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            first_day: day(first)?,
+            last_day: day(last)?,
+            runs,
+        })
+    }
+
+    /// `VACUUM (ANALYZE)` of the store's tables: the space of deleted rows becomes reusable
+    /// by the store (it is not given back to the operating system, which would take the
+    /// tables' exclusive lock: `VACUUM FULL`).
+    fn compact(&self) -> StoreResult<()> {
+        self.writable("compact")?;
+        let mut conn = self.connection("compacting")?;
+        for table in ["logs", "thread_messages", "runs", "meta", "log_counter"] {
+            conn.batch_execute(&format!("VACUUM (ANALYZE) {}.{table}", self.s))
+                .context("vacuuming")?;
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL checks its pages as it reads them (with data checksums on, their
+    /// checksums too); `check` reads every row of the store and decodes it.
+    fn check(&self) -> StoreResult<store_core::Checked> {
+        self.writable("check")?;
+        let s = &self.s;
+        let logs =
+            format!("SELECT {LOG_COLUMNS} FROM {s}.logs WHERE id > $1 ORDER BY id LIMIT 10000");
+        let mut after = 0i64;
+        loop {
+            let rows = self.read(|conn| {
+                conn.query(&logs, &[&after])
+                    .context("checking the log")?
+                    .iter()
+                    .map(read::log_entry)
+                    .collect::<StoreResult<Vec<_>>>()
+            })?;
+            let Some(last) = rows.last() else { break };
+            after = id_to_sql(last.id);
+        }
+        let runs = format!("SELECT {} FROM {s}.runs", read::RUN_COLUMNS);
+        self.read(|conn| {
+            for row in conn.query(&runs, &[]).context("checking the runs")? {
+                read::run(&row)?;
+            }
+            Ok(())
+        })?;
+        Ok(store_core::Checked::Sound)
+    }
+}
+
+impl LogTransfer for PgLogStore {
+    fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
+        let sql = format!(
+            "SELECT log_id, thread_id, round, role FROM {}.thread_messages WHERE log_id > $1 \
+             ORDER BY log_id LIMIT $2",
+            self.s
+        );
+        self.read(|conn| {
+            conn.query(&sql, &[&after.map_or(0, id_to_sql), &limit_to_sql(limit)])
+                .context("reading the thread index")?
+                .iter()
+                .map(|row| {
+                    let id: i64 = row.get(0);
+                    let thread: Vec<u8> = row.get(1);
+                    let round: i64 = row.get(2);
+                    let role: Vec<u8> = row.get(3);
+                    let bad = |reason: &str| StoreError::corrupt("thread_messages", id, reason);
+                    Ok(ThreadIndexRow {
+                        log_id: LogId(u64::try_from(id).map_err(|_| bad("a negative id"))?),
+                        thread_id: String::from_utf8(thread).map_err(|_| bad("not UTF-8"))?,
+                        round: u32::try_from(round).map_err(|_| bad("a round out of range"))?,
+                        role: String::from_utf8(role).map_err(|_| bad("not UTF-8"))?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
+        let sql = format!("SELECT key, value FROM {}.meta ORDER BY key", self.s);
+        self.read(|conn| {
+            conn.query(&sql, &[])
+                .context("listing meta")?
+                .iter()
+                .map(|row| {
+                    let key = String::from_utf8(row.get::<_, Vec<u8>>(0))
+                        .map_err(|_| StoreError::corrupt("meta", "a key", "not UTF-8"))?;
+                    let value = String::from_utf8(row.get::<_, Vec<u8>>(1))
+                        .map_err(|_| StoreError::corrupt("meta", &key, "not UTF-8"))?;
+                    Ok((key, value))
+                })
+                .collect()
+        })
+    }
+
+    fn import(&self, batch: ImportBatch) -> StoreResult<()> {
+        let s = self.s.clone();
+        self.write("import", |group| {
+            batch.check(u64::try_from(group.last).unwrap_or(0))?;
+            for run in &batch.runs {
+                if read_run(group.tx, &s, &run.run_id)?.is_some() {
+                    return Err(store_core::kit::existing_run(&run.run_id));
+                }
+            }
+            for entry in &batch.entries {
+                group.import_entry(entry);
+            }
+            for row in &batch.thread_rows {
+                group.import_thread(row.log_id, &row.thread_id, row.round, &row.role);
+            }
+            for run in &batch.runs {
+                write_run(group.tx, &s, run, None)?;
+            }
+            for (key, value) in &batch.meta {
+                set_meta(group.tx, &s, key, value)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn with_snapshot(
+        &self,
+        work: &mut dyn FnMut(&dyn LogBackend) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut conn = self.connection("taking a snapshot")?;
+        conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
+            .context("starting a snapshot")?;
+        let view = PgLogStore {
+            pool: self.pool.clone(),
+            s: self.s.clone(),
+            location: self.location.clone(),
+            queue: CommitQueue::new((), false),
+            pinned: Some(std::sync::Mutex::new(conn)),
+            read_only: true,
+        };
+        let result = work(&view);
+        if let Some(pinned) = view.pinned {
+            let mut conn = pinned.into_inner().unwrap_or_else(|p| p.into_inner());
+            let _ = conn.batch_execute("ROLLBACK");
+        }
+        result
+    }
+}

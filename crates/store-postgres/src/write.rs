@@ -1,0 +1,285 @@
+//! Writes: a group of units in one transaction that holds the store's counter row from its
+//! first statement to its commit.
+
+use postgres::{Client, GenericClient, Transaction};
+use store_core::kit::{PreparedUnit, UnitResult, UnitTx, apply_group, fail_all};
+use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun};
+
+use crate::error::Context;
+use crate::read::{RUN_COLUMNS, id_to_sql};
+
+/// Begins a writing transaction on `client` in the schema `s` and takes the counter row:
+/// from here to the commit no other writer of the store runs, in any process. Returns the
+/// transaction, the last id given out and the number of entries.
+pub(crate) fn begin<'c>(client: &'c mut Client, s: &str) -> StoreResult<(Transaction<'c>, i64)> {
+    let mut tx = client.transaction().context("starting a write")?;
+    let row = tx
+        .query_one(
+            &format!("SELECT last_id FROM {s}.log_counter FOR UPDATE"),
+            &[],
+        )
+        .context("taking the store's id counter")?;
+    let last: i64 = row.get(0);
+    Ok((tx, last))
+}
+
+/// A group's transaction as [`apply_group`] drives it. Entries and thread rows are sent in
+/// one statement each when the group is done ([`GroupTx::finish`]); runs and meta at once,
+/// since later units of the group read them.
+pub(crate) struct GroupTx<'t, 'c> {
+    pub(crate) tx: &'t mut Transaction<'c>,
+    pub(crate) s: &'t str,
+    /// The last id given out, this group's included.
+    pub(crate) last: i64,
+    entries: Vec<LogEntry>,
+    threads: Vec<(i64, String, u32, String)>,
+    /// The largest id among entries written under their own ids (an import).
+    imported_max: i64,
+}
+
+impl<'t, 'c> GroupTx<'t, 'c> {
+    pub(crate) fn new(tx: &'t mut Transaction<'c>, s: &'t str, last: i64) -> Self {
+        GroupTx {
+            tx,
+            s,
+            last,
+            entries: Vec::new(),
+            threads: Vec::new(),
+            imported_max: 0,
+        }
+    }
+
+    /// Sends the group's entries and thread rows, and moves the counter past the ids given
+    /// out (and past every imported id).
+    pub(crate) fn finish(self) -> StoreResult<()> {
+        let s = self.s;
+        let n = i64::try_from(self.entries.len()).unwrap_or(i64::MAX);
+        if !self.entries.is_empty() {
+            let mut ids = Vec::with_capacity(self.entries.len());
+            let mut sources = Vec::with_capacity(self.entries.len());
+            let mut kinds = Vec::with_capacity(self.entries.len());
+            let mut refs: Vec<Option<Vec<u8>>> = Vec::with_capacity(self.entries.len());
+            let mut payloads = Vec::with_capacity(self.entries.len());
+            let mut times = Vec::with_capacity(self.entries.len());
+            for entry in self.entries {
+                ids.push(id_to_sql(entry.id));
+                sources.push(entry.source.into_bytes());
+                kinds.push(entry.kind.into_bytes());
+                refs.push(entry.ref_id.map(String::into_bytes));
+                payloads.push(entry.payload.into_bytes());
+                times.push(entry.ts.timestamp_millis());
+            }
+            self.tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
+                         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], \
+                         $4::bytea[], $5::bytea[], $6::bigint[])"
+                    ),
+                    &[&ids, &sources, &kinds, &refs, &payloads, &times],
+                )
+                .context("writing log entries")?;
+        }
+        if !self.threads.is_empty() {
+            let mut ids = Vec::with_capacity(self.threads.len());
+            let mut threads = Vec::with_capacity(self.threads.len());
+            let mut rounds = Vec::with_capacity(self.threads.len());
+            let mut roles = Vec::with_capacity(self.threads.len());
+            for (id, thread, round, role) in self.threads {
+                ids.push(id);
+                threads.push(thread.into_bytes());
+                rounds.push(i64::from(round));
+                roles.push(role.into_bytes());
+            }
+            self.tx
+                .execute(
+                    &format!(
+                        "INSERT INTO {s}.thread_messages (log_id, thread_id, round, role) \
+                         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], \
+                         $4::bytea[])"
+                    ),
+                    &[&ids, &threads, &rounds, &roles],
+                )
+                .context("indexing thread messages")?;
+        }
+        let last = self.last.max(self.imported_max);
+        self.tx
+            .execute(
+                &format!("UPDATE {s}.log_counter SET last_id = $1, entries = entries + $2"),
+                &[&last, &n],
+            )
+            .context("moving the id counter")?;
+        Ok(())
+    }
+
+    /// Queues an entry written under its own id (an import).
+    pub(crate) fn import_entry(&mut self, entry: &LogEntry) {
+        self.imported_max = self.imported_max.max(id_to_sql(entry.id));
+        self.entries.push(entry.clone());
+    }
+
+    /// Queues a thread row of an imported entry.
+    pub(crate) fn import_thread(&mut self, id: LogId, thread_id: &str, round: u32, role: &str) {
+        self.threads
+            .push((id_to_sql(id), thread_id.to_owned(), round, role.to_owned()));
+    }
+}
+
+/// The run `run_id` as the transaction `tx` sees it.
+pub(crate) fn read_run(
+    tx: &mut impl GenericClient,
+    s: &str,
+    run_id: &str,
+) -> StoreResult<Option<WorkflowRun>> {
+    tx.query_opt(
+        &format!("SELECT {RUN_COLUMNS} FROM {s}.runs WHERE run_id = $1"),
+        &[&run_id.as_bytes()],
+    )
+    .context("reading a run")?
+    .map(|row| crate::read::run(&row))
+    .transpose()
+}
+
+/// Writes `run` in `tx`, replacing `stored`, and moves the run counters.
+pub(crate) fn write_run(
+    tx: &mut impl GenericClient,
+    s: &str,
+    run: &WorkflowRun,
+    stored: Option<&WorkflowRun>,
+) -> StoreResult<()> {
+    let millis = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
+    tx.execute(
+        &format!(
+            "INSERT INTO {s}.runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (run_id) DO UPDATE SET workflow = excluded.workflow, \
+             thread_id = excluded.thread_id, status = excluded.status, \
+             attempt = excluded.attempt, created_at = excluded.created_at, \
+             updated_at = excluded.updated_at, started_at = excluded.started_at, \
+             finished_at = excluded.finished_at, detail = excluded.detail"
+        ),
+        &[
+            &run.run_id.as_bytes(),
+            &run.workflow.as_bytes(),
+            &run.thread_id.as_ref().map(|t| t.as_bytes()),
+            &run.status.as_str(),
+            &i64::from(run.attempt),
+            &millis(run.created_at),
+            &millis(run.updated_at),
+            &run.started_at.map(millis),
+            &run.finished_at.map(millis),
+            &run.detail.as_ref().map(|d| d.as_bytes()),
+        ],
+    )
+    .context("writing a run")?;
+    match stored {
+        Some(old) if old.status == run.status => {}
+        Some(old) => {
+            count_runs(tx, s, old.status.as_str(), -1)?;
+            count_runs(tx, s, run.status.as_str(), 1)?;
+        }
+        None => count_runs(tx, s, run.status.as_str(), 1)?,
+    }
+    Ok(())
+}
+
+/// Moves the count of runs in `status` by `by`.
+fn count_runs(tx: &mut impl GenericClient, s: &str, status: &str, by: i64) -> StoreResult<()> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {s}.run_counts (status, n) VALUES ($1, $2) \
+             ON CONFLICT (status) DO UPDATE SET n = {s}.run_counts.n + excluded.n"
+        ),
+        &[&status, &by],
+    )
+    .context("counting runs")?;
+    Ok(())
+}
+
+/// Stores `value` under `key` in `tx`.
+pub(crate) fn set_meta(
+    tx: &mut impl GenericClient,
+    s: &str,
+    key: &str,
+    value: &str,
+) -> StoreResult<()> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {s}.meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        ),
+        &[&key.as_bytes(), &value.as_bytes()],
+    )
+    .context("writing meta")?;
+    Ok(())
+}
+
+impl UnitTx for GroupTx<'_, '_> {
+    fn run(&mut self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+        read_run(self.tx, self.s, run_id)
+    }
+
+    fn next_id(&mut self) -> StoreResult<u64> {
+        u64::try_from(self.last)
+            .map(|last| last + 1)
+            .map_err(|_| StoreError::corrupt("log_counter", "last_id", "negative"))
+    }
+
+    fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
+        self.last = self.last.max(id_to_sql(entry.id));
+        self.entries.push(entry.clone());
+        Ok(())
+    }
+
+    fn index_thread(
+        &mut self,
+        id: LogId,
+        thread_id: &str,
+        round: u32,
+        role: &str,
+    ) -> StoreResult<()> {
+        self.threads
+            .push((id_to_sql(id), thread_id.to_owned(), round, role.to_owned()));
+        Ok(())
+    }
+
+    fn write_run(&mut self, run: &WorkflowRun, stored: Option<&WorkflowRun>) -> StoreResult<()> {
+        write_run(self.tx, self.s, run, stored)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        set_meta(self.tx, self.s, key, value)
+    }
+
+    fn delete_meta(&mut self, key: &str) -> StoreResult<bool> {
+        let deleted = self
+            .tx
+            .execute(
+                &format!("DELETE FROM {}.meta WHERE key = $1", self.s),
+                &[&key.as_bytes()],
+            )
+            .context("deleting meta")?;
+        Ok(deleted > 0)
+    }
+}
+
+/// Commits the units of one group in one transaction on `client`; every call gets the
+/// group's error when the transaction fails.
+pub(crate) fn commit_group(
+    client: &mut Client,
+    s: &str,
+    units: Vec<PreparedUnit>,
+) -> Vec<UnitResult> {
+    let count = units.len();
+    let attempt = (|| {
+        let (mut tx, last) = begin(client, s)?;
+        let mut group = GroupTx::new(&mut tx, s, last);
+        let results = apply_group(&mut group, units)?;
+        group.finish()?;
+        tx.commit().context("committing a group of writes")?;
+        Ok(results)
+    })();
+    match attempt {
+        Ok(results) => results,
+        Err(err) => fail_all(err, count),
+    }
+}
