@@ -1127,6 +1127,66 @@ fn colour_is_for_terminals_unless_asked_and_never_under_no_color() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains(ESCAPE));
 }
 
+/// Every kind of command works against a store on PostgreSQL (`postgres://…?schema=NAME`),
+/// and `migrate` carries a store to it and back with the content digest checked.
+#[test]
+fn the_command_line_works_on_postgresql_and_migrates_to_it_and_back() {
+    let cli = Cli::new("sqlite");
+    let pg_dir = cli.dir.path().join("pg");
+    let pg = store_postgres::harness::options(&pg_dir).location();
+    let other = store_postgres::harness::options(&cli.dir.path().join("pg2")).location();
+    // A reading command and a writing one without --create find no store there.
+    let err = cli.fails(3, &["--store", &pg, "stats"]);
+    assert!(err.contains("no store at"), "{err}");
+    cli.fails(3, &["--store", &pg, "meta", "set", "k", "v"]);
+    cli.ok(&["--store", &pg, "simulate", "--runs", "40", "--seed", "8"]);
+    let stats = cli.json(&["--store", &pg, "stats"]);
+    let entries = stats[0]["entries"].as_u64().expect("entries");
+    assert!(entries > 100, "{stats:?}");
+    assert!(
+        cli.ok(&["--store", &pg, "stats"])
+            .contains("log and blobs in the store's schema")
+    );
+    assert_eq!(
+        cli.json(&["--store", &pg, "logs", "query", "--limit", "5"])
+            .len(),
+        5
+    );
+    assert!(cli.ok(&["--store", &pg, "runs", "list"]).contains("RUN"));
+    cli.ok(&["--store", &pg, "meta", "set", "deploy", "1.4.2"]);
+    assert_eq!(
+        cli.ok(&["--store", &pg, "meta", "get", "deploy"]).trim(),
+        "1.4.2"
+    );
+    assert!(cli.ok(&["--store", &pg, "check"]).contains(": sound"));
+    let copy = format!("sqlite:{}", cli.dir.path().join("copy.db").display());
+    let there = cli.ok(&["migrate", "--from", &pg, "--to", &copy]);
+    assert!(
+        there.contains("verified: both stores hold the same content"),
+        "{there}"
+    );
+    let back = cli.ok(&["migrate", "--from", &copy, "--to", &other]);
+    assert!(
+        back.contains("verified: both stores hold the same content"),
+        "{back}"
+    );
+    let digest = |text: &str| {
+        text.rsplit_once("digest ")
+            .map(|(_, d)| d.trim().to_owned())
+            .expect("a digest")
+    };
+    assert_eq!(
+        digest(&there),
+        digest(&back),
+        "the same content all the way"
+    );
+    let backup = format!("sqlite:{}", cli.dir.path().join("backup.db").display());
+    assert!(
+        cli.ok(&["--store", &pg, "backup", "--to", &backup])
+            .contains("its check: sound")
+    );
+}
+
 #[test]
 fn completions_and_the_man_page_come_from_the_command_line_itself() {
     let cli = Cli::new("sqlite");

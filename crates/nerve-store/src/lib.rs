@@ -247,7 +247,7 @@ pub fn open_log_with(location: &str, options: &OpenOptions) -> StoreResult<Box<d
 }
 
 #[cfg_attr(
-    not(any(feature = "sqlite", feature = "redb")),
+    not(any(feature = "sqlite", feature = "redb", feature = "postgres")),
     allow(unused_variables)
 )]
 fn open_log_at(location: &Location, options: &OpenOptions) -> StoreResult<Box<dyn LogBackend>> {
@@ -262,6 +262,10 @@ fn open_log_at(location: &Location, options: &OpenOptions) -> StoreResult<Box<dy
             &location.path,
             redb_options(options),
         )?)),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => Ok(Box::new(store_postgres::PgLogStore::open_with(
+            postgres_options(location, options)?,
+        )?)),
         #[allow(unreachable_patterns)]
         backend => Err(not_built(backend)),
     }
@@ -271,7 +275,7 @@ fn open_log_at(location: &Location, options: &OpenOptions) -> StoreResult<Box<dy
 type Opened = (Box<dyn LogBackend>, Box<dyn BlobStore>);
 
 #[cfg_attr(
-    not(any(feature = "sqlite", feature = "redb")),
+    not(any(feature = "sqlite", feature = "redb", feature = "postgres")),
     allow(unused_variables)
 )]
 fn open_backend(location: &Location, options: &OpenOptions) -> StoreResult<Opened> {
@@ -296,6 +300,13 @@ fn open_backend(location: &Location, options: &OpenOptions) -> StoreResult<Opene
                 blobs,
                 store_redb::RedbOptions::default().read_only(options.read_only),
             )?),
+        )),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => Ok((
+            log,
+            Box::new(store_postgres::PgBlobStore::open_with(postgres_options(
+                location, options,
+            )?)?),
         )),
         #[allow(unreachable_patterns)]
         backend => Err(not_built(backend)),
@@ -326,6 +337,17 @@ fn sqlite_options(options: &OpenOptions) -> store_sqlite::SqliteOptions {
         sqlite = sqlite.group_commit(grouping);
     }
     sqlite.read_only(options.read_only)
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_options(
+    location: &Location,
+    options: &OpenOptions,
+) -> StoreResult<store_postgres::PgOptions> {
+    Ok(
+        store_postgres::PgOptions::from_location(&location.path.display().to_string())?
+            .read_only(options.read_only),
+    )
 }
 
 #[cfg(feature = "redb")]

@@ -16,6 +16,9 @@ pub enum Backend {
     Sqlite,
     /// redb (`store-redb`), cargo feature `redb`.
     Redb,
+    /// PostgreSQL (`store-postgres`), cargo feature `postgres`: a store is a schema on a
+    /// server, named by a `postgres://…?schema=NAME` location.
+    Postgres,
 }
 
 impl Backend {
@@ -24,6 +27,7 @@ impl Backend {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Redb => "redb",
+            Backend::Postgres => "postgres",
         }
     }
 }
@@ -36,16 +40,22 @@ impl fmt::Display for Backend {
 
 /// A backend and the path of its file, parsed from `sqlite:PATH`, `redb:PATH`, or a bare
 /// `PATH` whose extension names the backend (`.db`, `.sqlite`, `.sqlite3` for SQLite,
-/// `.redb` for redb).
+/// `.redb` for redb); or a PostgreSQL store, `postgres://…?schema=NAME`, whose `path` is
+/// that URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
     /// The engine.
     pub backend: Backend,
-    /// The store's file.
+    /// The store's file; for PostgreSQL, its URL.
     pub path: PathBuf,
 }
 
 impl Location {
+    /// Whether the store lives on a server (PostgreSQL) rather than in files here.
+    pub fn is_server(&self) -> bool {
+        self.backend == Backend::Postgres
+    }
+
     /// The store's own file when this location names the blob file of one instead
     /// (`data/nerve.blobs.db` is the blob file of `data/nerve.db`).
     fn store_of_blob_file(&self) -> Option<PathBuf> {
@@ -63,8 +73,12 @@ impl Location {
     }
 
     /// The file of the blob store that goes with this location's log: the log's file name
-    /// with `.blobs` before its extension (`data/nerve.db` → `data/nerve.blobs.db`).
+    /// with `.blobs` before its extension (`data/nerve.db` → `data/nerve.blobs.db`). A
+    /// PostgreSQL store keeps its blobs in its own schema: its URL.
     pub fn blob_path(&self) -> PathBuf {
+        if self.is_server() {
+            return self.path.clone();
+        }
         let stem = self
             .path
             .file_stem()
@@ -79,6 +93,9 @@ impl Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_server() {
+            return write!(f, "{}", self.path.display());
+        }
         write!(f, "{}:{}", self.backend, self.path.display())
     }
 }
@@ -88,6 +105,17 @@ impl FromStr for Location {
 
     fn from_str(text: &str) -> StoreResult<Self> {
         let bad = |reason: String| StoreError::invalid("location", reason);
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            if !text.contains("schema=") {
+                return Err(bad(format!(
+                    "{text:?} names no schema: add ?schema=NAME (one store per schema)"
+                )));
+            }
+            return Ok(Location {
+                backend: Backend::Postgres,
+                path: PathBuf::from(text),
+            });
+        }
         let (backend, path) = if let Some(path) = text.strip_prefix("sqlite:") {
             (Backend::Sqlite, path)
         } else if let Some(path) = text.strip_prefix("redb:") {

@@ -10,6 +10,11 @@ fn location(dir: &Path, backend: Backend) -> String {
     let file = match backend {
         Backend::Sqlite => "nerve.db",
         Backend::Redb => "nerve.redb",
+        // A store on the test server when the feature is on; no server is asked otherwise.
+        Backend::Postgres if cfg!(feature = "postgres") => {
+            return store_postgres::harness::options(dir).location();
+        }
+        Backend::Postgres => return "postgres://nerve@127.0.0.1:1/off?schema=off".to_owned(),
     };
     format!("{backend}:{}", dir.join(file).display())
 }
@@ -65,6 +70,7 @@ store_core::for_each_backend!(
     backends: {
         sqlite => (Backend::Sqlite, cfg!(feature = "sqlite")),
         redb => (Backend::Redb, cfg!(feature = "redb")),
+        postgres => (Backend::Postgres, cfg!(feature = "postgres")),
     },
     cases: { opens_by_location_when_its_feature_is_on_and_is_refused_by_name_when_off }
 );

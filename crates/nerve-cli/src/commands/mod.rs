@@ -117,6 +117,14 @@ fn open_to_read(location: &str) -> CliResult<Store> {
 /// says which is missing.
 fn existing(location: &str) -> CliResult<Location> {
     let parsed: Location = location.parse()?;
+    if parsed.is_server() {
+        // A store on a server exists when its schema holds one: a read-only open says.
+        drop(nerve_store::open_log_with(
+            location,
+            &OpenOptions::default().read_only(true),
+        )?);
+        return Ok(parsed);
+    }
     if !parsed.path.exists() {
         return Err(CliError::not_found(
             format!("no store at {parsed}"),
@@ -171,8 +179,13 @@ fn open_for_batch(location: &str, read_only: bool) -> CliResult<Store> {
     )?)
 }
 
-/// The archive's folder unless told otherwise: `archive` beside the store's file.
+/// The archive's folder unless told otherwise: `archive` beside the store's file (in the
+/// current folder for a store on a server).
 fn default_archive_dir(location: &Location) -> PathBuf {
+    if location.is_server() {
+        // A server's store has no folder here: the current one.
+        return PathBuf::from("archive");
+    }
     location
         .path
         .parent()

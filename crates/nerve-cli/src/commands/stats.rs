@@ -45,8 +45,8 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
             "activeRuns": active,
             "blobs": blobs,
             "archiveWatermark": watermark,
-            "logFileBytes": log_file,
-            "blobFileBytes": blob_file,
+            "logFileBytes": (!store.location.is_server()).then_some(log_file),
+            "blobFileBytes": (!store.location.is_server()).then_some(blob_file),
             "archiveDir": archive_dir,
             "archiveBytes": archive,
         }));
@@ -102,6 +102,19 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
         ),
     ];
     for (name, value) in lines {
+        let value = match name {
+            // A store on a server has no files here.
+            "log file" if store.location.is_server() => {
+                "log and blobs in the store's schema".to_owned()
+            }
+            "blob file" if store.location.is_server() => continue,
+            _ => value,
+        };
+        let name = if name == "log file" && store.location.is_server() {
+            "server"
+        } else {
+            name
+        };
         out.line(format!("{name:<13}{value}"))?;
     }
     Ok(())
