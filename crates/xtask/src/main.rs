@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's own commands.
 //!
 //! ```text
-//! cargo xtask conformance [--backend sqlite|redb|all] [--cases N]
+//! cargo xtask conformance [--backend sqlite|redb|postgres|all] [--cases N]
 //! cargo xtask bench [--backend sqlite|redb|all] [--sizes 10k,1m,10m]
 //! cargo xtask test
 //! cargo xtask ci
@@ -12,10 +12,11 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 const USAGE: &str = "usage:
-  cargo xtask conformance [--backend sqlite|redb|all] [--cases N]
+  cargo xtask conformance [--backend sqlite|redb|postgres|all] [--cases N]
       the conformance suites (log and blobs) and the model-based property tests, N
       generated sequences each (default 1000), release build; with all, also the file
-      blob store and SQLite against redb
+      blob store and SQLite against redb; with postgres (on a throwaway server, installed
+      first if missing), also PostgreSQL against SQLite
   cargo xtask bench [--backend sqlite|redb|all] [--sizes 10k,1m,10m]
       each store beside its bare engine, interleaved (median ratio and spread); with
       all, also the backends beside each other and the blob stores beside the bare work;
@@ -71,9 +72,12 @@ impl Options {
                     options.backends = match value()?.as_str() {
                         "sqlite" => vec!["sqlite"],
                         "redb" => vec!["redb"],
+                        "postgres" => vec!["postgres"],
                         "all" => vec!["sqlite", "redb"],
                         other => {
-                            return Err(format!("unknown backend {other:?}: sqlite, redb or all"));
+                            return Err(format!(
+                                "unknown backend {other:?}: sqlite, redb, postgres or all"
+                            ));
                         }
                     }
                 }
@@ -123,6 +127,22 @@ fn crate_of(backend: &str) -> String {
 fn conformance(options: &Options) -> Result<(), String> {
     let env = [("PROPTEST_CASES", options.cases.to_string())];
     let start = Instant::now();
+    if options.backends == ["postgres"] {
+        ensure_postgres_server()?;
+        for test in ["conformance", "against_sqlite"] {
+            let started = Instant::now();
+            cargo(
+                &["test", "--release", "-p", "store-postgres", "--test", test],
+                &env,
+            )?;
+            eprintln!(
+                "xtask: postgres: {test} with {} cases in {:.1?}",
+                options.cases,
+                started.elapsed()
+            );
+        }
+        return Ok(());
+    }
     for backend in &options.backends {
         let started = Instant::now();
         cargo(
