@@ -34,14 +34,44 @@ fn rate(threads: usize, each: usize, call: impl Fn(usize, usize) + Sync) -> f64 
     (threads * each) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn child(backend: &str, dir: &Path, each: usize) {
+fn child(backend: &str, dir: &Path, each: usize, what: &str) {
     let store = open(backend, dir);
     let me = std::process::id();
     for i in 0..each {
-        store
-            .append(NewLogEntry::new("proc", "append", i.to_string()).with_ref(format!("p{me}")))
-            .expect("append");
+        if what == "transitions" {
+            store
+                .transition_run(RunTransition::new(
+                    format!("proc-{me}-{i}"),
+                    "wf",
+                    WorkflowRunStatus::Started,
+                ))
+                .expect("transition");
+        } else {
+            store
+                .append(
+                    NewLogEntry::new("proc", "append", i.to_string()).with_ref(format!("p{me}")),
+                )
+                .expect("append");
+        }
     }
+}
+
+/// Calls per second of 4 processes making 400 calls of `what` each.
+fn processes(exe: &Path, backend: &str, dir: &Path, what: &str) -> f64 {
+    let started = Instant::now();
+    let mut children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(exe)
+                .args([backend, &dir.display().to_string(), "400", what])
+                .env(CHILD_ENV, "1")
+                .spawn()
+                .expect("a writer process")
+        })
+        .collect();
+    for child in &mut children {
+        assert!(child.wait().expect("a child").success());
+    }
+    1600.0 / started.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -51,6 +81,7 @@ fn main() {
             &args[1],
             Path::new(&args[2]),
             args[3].parse().expect("a count"),
+            &args[4],
         );
     }
     let exe = std::env::current_exe().expect("this example");
@@ -83,22 +114,10 @@ fn main() {
             });
             line += &format!(" transitions/{threads}t {r:>6.0}/s");
         }
-        let started = Instant::now();
-        let mut children: Vec<_> = (0..4)
-            .map(|_| {
-                Command::new(&exe)
-                    .args([backend, &dir.path().display().to_string(), "400"])
-                    .env(CHILD_ENV, "1")
-                    .spawn()
-                    .expect("a writer process")
-            })
-            .collect();
-        for child in &mut children {
-            assert!(child.wait().expect("a child").success());
-        }
         line += &format!(
-            " appends/4proc {:>6.0}/s",
-            1600.0 / started.elapsed().as_secs_f64()
+            " appends/4proc {:>6.0}/s transitions/4proc {:>6.0}/s",
+            processes(&exe, backend, dir.path(), "appends"),
+            processes(&exe, backend, dir.path(), "transitions")
         );
         let started = Instant::now();
         for b in 0..10 {

@@ -142,3 +142,79 @@ fn a_call_on_a_tokio_worker_thread_is_an_error_naming_the_remedy() {
     });
     assert!(moved.is_ok(), "off the runtime it works: {moved:?}");
 }
+
+/// Daemons (here: store handles with pools of their own) racing on one run: its first
+/// transition is applied once and seen by the others as unchanged, and of two final
+/// statuses asked for at once exactly one is applied, the other refused by the table.
+#[test]
+fn daemons_racing_on_one_run_apply_each_step_once() {
+    use store_core::{RunTransition, TransitionOutcome, WorkflowRunStatus};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let daemons: Vec<PgLogStore> = (0..4)
+        .map(|_| PgLogStore::open_with(options(dir.path())).expect("a daemon's store"))
+        .collect();
+    for round in 0..10 {
+        let run = format!("run-{round}");
+        let started: Vec<TransitionOutcome> = std::thread::scope(|scope| {
+            let handles: Vec<_> = daemons
+                .iter()
+                .map(|daemon| {
+                    let run = run.clone();
+                    scope.spawn(move || {
+                        daemon
+                            .transition_run(RunTransition::new(
+                                run,
+                                "wf",
+                                WorkflowRunStatus::Started,
+                            ))
+                            .expect("a start")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a daemon"))
+                .collect()
+        });
+        assert_eq!(
+            started.iter().filter(|o| o.is_applied()).count(),
+            1,
+            "{run}: created once: {started:?}"
+        );
+        let ends: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = daemons
+                .iter()
+                .zip(
+                    [WorkflowRunStatus::Completed, WorkflowRunStatus::Failed]
+                        .iter()
+                        .cycle(),
+                )
+                .map(|(daemon, to)| {
+                    let run = run.clone();
+                    scope.spawn(move || daemon.transition_run(RunTransition::of(run, *to)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a daemon"))
+                .collect()
+        });
+        let applied = ends
+            .iter()
+            .filter(|end| matches!(end, Ok(outcome) if outcome.is_applied()))
+            .count();
+        assert_eq!(applied, 1, "{run}: one final status: {ends:?}");
+        assert!(
+            ends.iter()
+                .all(|end| matches!(end, Ok(_) | Err(StoreError::InvalidTransition { .. }))),
+            "{run}: the others are unchanged or refused: {ends:?}"
+        );
+        let audit = daemons[0]
+            .query(&LogQuery {
+                ref_id: Some(run.clone()),
+                ..LogQuery::default()
+            })
+            .expect("the run's audit entries");
+        assert_eq!(audit.len(), 2, "{run}: one audit entry per applied step");
+    }
+}
