@@ -2,6 +2,7 @@
 //! end of the step it is on, so that it can say what state it leaves; a second SIGINT ends
 //! the process at once, as Ctrl-C does elsewhere.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -33,5 +34,14 @@ impl Interrupt {
     /// Whether a stop was asked for.
     pub(crate) fn asked(&self) -> bool {
         self.asked.load(Ordering::Relaxed)
+    }
+
+    /// What a long operation's progress callback answers: stop once a stop was asked for.
+    pub(crate) fn go_on(&self) -> ControlFlow<()> {
+        if self.asked() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 }

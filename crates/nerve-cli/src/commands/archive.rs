@@ -1,7 +1,5 @@
 //! `archive` and `archive cat`.
 
-use std::ops::ControlFlow;
-
 use nerve_store::Location;
 use nerve_store::archive::{ArchiveOptions, Progress, archive_logs_with_progress, read_archive};
 use serde_json::json;
@@ -50,11 +48,7 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         bar.set_length(p.days_total as u64);
         bar.set_position(p.days_done as u64);
         bar.set_message(format!("{} entries", thousands(p.rows_done)));
-        if interrupt.asked() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        interrupt.go_on()
     });
     bar.finish_and_clear();
     let report = report?;

@@ -1,9 +1,8 @@
 //! `backup --to`: an online copy of the store, verified and checked.
 
-use std::ops::ControlFlow;
 use std::time::Instant;
 
-use nerve_store::{Checked, StoreError};
+use nerve_store::StoreError;
 use serde_json::json;
 
 use crate::error::{CliError, CliResult};
@@ -21,11 +20,7 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
     let report = nerve_store::backup(&store, to, &mut |n| {
         copied = n;
         bar.set_position(n);
-        if interrupt.asked() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        interrupt.go_on()
     });
     bar.finish_and_clear();
     let report = report.map_err(|err| match err {
@@ -38,11 +33,7 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
         err => CliError::Store(err),
     })?;
     let elapsed = started.elapsed();
-    let checked = match &report.checked {
-        Checked::Sound => "sound".to_owned(),
-        Checked::Repaired { what } => format!("repaired {what}"),
-        other => format!("{other:?}"),
-    };
+    let checked = super::check::verdict(&report.checked);
     let summary = report.summary;
     if out.json() {
         return out.object(&json!({

@@ -27,9 +27,7 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
     }
 
     let log_verdict = match &log {
-        Ok(Checked::Sound) => "sound".to_owned(),
-        Ok(Checked::Repaired { what }) => format!("repaired {what}"),
-        Ok(other) => format!("{other:?}"),
+        Ok(checked) => verdict(checked),
         Err(err) => format!("damaged: {err}"),
     };
     let archive_verdict = match &archive_damage {
@@ -85,4 +83,13 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
         return Err(err.into());
     }
     Ok(())
+}
+
+/// What a store's own check found, as `check` and `backup` print it.
+pub(crate) fn verdict(checked: &Checked) -> String {
+    match checked {
+        Checked::Sound => "sound".to_owned(),
+        Checked::Repaired { what } => format!("repaired {what}"),
+        other => format!("{other:?}"),
+    }
 }

@@ -1,6 +1,5 @@
 //! `migrate --from --to`.
 
-use std::ops::ControlFlow;
 use std::time::Instant;
 
 use nerve_store::Location;
@@ -33,11 +32,7 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
     let summary = nerve_store::migrate(&source, &target, &mut |n| {
         copied = n;
         bar.set_position(n);
-        if interrupt.asked() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        interrupt.go_on()
     });
     bar.finish_and_clear();
     let left = || {
