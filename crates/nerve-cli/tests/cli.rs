@@ -1139,7 +1139,9 @@ fn the_command_line_works_on_postgresql_and_migrates_to_it_and_back() {
     let err = cli.fails(3, &["--store", &pg, "stats"]);
     assert!(err.contains("no store at"), "{err}");
     cli.fails(3, &["--store", &pg, "meta", "set", "k", "v"]);
-    cli.ok(&["--store", &pg, "simulate", "--runs", "40", "--seed", "8"]);
+    cli.ok(&[
+        "--store", &pg, "simulate", "--runs", "40", "--days", "3", "--seed", "8",
+    ]);
     let stats = cli.json(&["--store", &pg, "stats"]);
     let entries = stats[0]["entries"].as_u64().expect("entries");
     assert!(entries > 100, "{stats:?}");
@@ -1179,6 +1181,30 @@ fn the_command_line_works_on_postgresql_and_migrates_to_it_and_back() {
         digest(&there),
         digest(&back),
         "the same content all the way"
+    );
+    let archive_dir = cli.dir.path().join("pg-archive");
+    let archive_dir = archive_dir.to_str().expect("UTF-8 path");
+    let [report] = cli
+        .json(&[
+            "--store",
+            &pg,
+            "archive",
+            "--retain-days",
+            "0",
+            "--dir",
+            archive_dir,
+        ])
+        .try_into()
+        .expect("one report");
+    let moved = report["entries"].as_u64().expect("entries moved");
+    assert!(moved > 0, "{report}");
+    let left = cli.json(&["--store", &pg, "stats"])[0]["entries"]
+        .as_u64()
+        .expect("entries");
+    assert_eq!(
+        left + moved,
+        entries,
+        "every entry in the store or the archive"
     );
     let backup = format!("sqlite:{}", cli.dir.path().join("backup.db").display());
     assert!(
