@@ -235,10 +235,12 @@ impl LogStore for PgLogStore {
         }
         self.writable("write")?;
         let unit = prepare_unit(unit, store_core::kit::now_millis())?;
-        let mut conn = self.connection("writing")?;
-        let s = self.s.clone();
+        // Only the call that leads a group needs a connection, and only while it commits.
         self.queue
-            .submit(unit, |_, units| commit_group(&mut conn, &s, units))
+            .submit(unit, |_, units| match self.connection("writing") {
+                Ok(mut conn) => commit_group(&mut conn, &self.s, units),
+                Err(err) => store_core::kit::fail_all(err, units.len()),
+            })
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
