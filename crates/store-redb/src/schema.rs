@@ -309,27 +309,7 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
         }
         return tx.commit().context("committing the new schema");
     }
-    if !tables.iter().any(|name| name == STORE_INFO.name()) {
-        return Err(not_a_store(
-            path,
-            format!(
-                "it is a redb database of another program (tables: {})",
-                tables.join(", ")
-            ),
-        ));
-    }
-    let info = tx.open_table(STORE_INFO).map_err(|err| match err {
-        redb::TableError::TableTypeMismatch { .. } => not_a_store(
-            path,
-            format!("its table {} has another layout", STORE_INFO.name()),
-        ),
-        err => engine_error(context(), err),
-    })?;
-    let version = info
-        .get(SCHEMA_VERSION_KEY)
-        .context(context())?
-        .map(|v| v.value());
-    drop(info);
+    let version = recorded_version(path, &tables, || tx.open_table(STORE_INFO), &context)?;
     match version {
         Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
             path: path.to_owned(),
@@ -361,6 +341,38 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
     }
 }
 
+/// The schema version the store's info table records, once the file's `tables` show it is a
+/// store of this program; the table is opened (`open_info`) only then, so that a write
+/// transaction creates nothing in another program's file. Another program's database, or
+/// an info table of another layout, is `NotAStore`.
+fn recorded_version<T: ReadableTable<&'static str, u64>>(
+    path: &Path,
+    tables: &[String],
+    open_info: impl FnOnce() -> Result<T, redb::TableError>,
+    context: &dyn Fn() -> String,
+) -> StoreResult<Option<u64>> {
+    if !tables.iter().any(|name| name == STORE_INFO.name()) {
+        return Err(not_a_store(
+            path,
+            format!(
+                "it is a redb database of another program (tables: {})",
+                tables.join(", ")
+            ),
+        ));
+    }
+    let info = open_info().map_err(|err| match err {
+        redb::TableError::TableTypeMismatch { .. } => not_a_store(
+            path,
+            format!("its table {} has another layout", STORE_INFO.name()),
+        ),
+        err => engine_error(context(), err),
+    })?;
+    Ok(info
+        .get(SCHEMA_VERSION_KEY)
+        .context(context())?
+        .map(|v| v.value()))
+}
+
 /// Accepts a store of this schema version, read through a read-only handle; refuses
 /// anything a read-only handle cannot use as it is (an empty file, another program's
 /// database, an older schema that needs migrating, a newer one).
@@ -378,26 +390,7 @@ pub(crate) fn check_schema_read_only(db: &ReadOnlyDatabase, path: &Path) -> Stor
             "it is empty: no store was created in it yet",
         ));
     }
-    if !tables.iter().any(|name| name == STORE_INFO.name()) {
-        return Err(not_a_store(
-            path,
-            format!(
-                "it is a redb database of another program (tables: {})",
-                tables.join(", ")
-            ),
-        ));
-    }
-    let info = tx.open_table(STORE_INFO).map_err(|err| match err {
-        redb::TableError::TableTypeMismatch { .. } => not_a_store(
-            path,
-            format!("its table {} has another layout", STORE_INFO.name()),
-        ),
-        err => engine_error(context(), err),
-    })?;
-    let version = info
-        .get(SCHEMA_VERSION_KEY)
-        .context(context())?
-        .map(|v| v.value());
+    let version = recorded_version(path, &tables, || tx.open_table(STORE_INFO), &context)?;
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     match version {
         Some(SCHEMA_VERSION) => Ok(()),
