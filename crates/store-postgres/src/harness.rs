@@ -258,7 +258,41 @@ fn store_of(dir: &Path) -> (String, String) {
     let url = server().url.clone();
     std::fs::create_dir_all(dir).expect("the store's folder");
     std::fs::write(schema_file(dir), format!("{schema} {url}")).expect("record the schema");
+    release_finished(Some((dir.to_path_buf(), schema.clone())));
     (schema, url)
+}
+
+/// The schemas this process made, each with the folder that names it: a schema whose
+/// folder is gone belongs to a case that has ended (its fixture removes the folder after
+/// closing the store), and is dropped the next time a schema is made, so that thousands of
+/// generated cases keep only the live ones on the server's disk.
+static MADE: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Drops the schemas of ended cases and records `made`. A schema that cannot be dropped yet
+/// (a store left open holds a lock on it) is kept for the next round; the server's folder
+/// goes with the test process in any case.
+fn release_finished(made: Option<(PathBuf, String)>) {
+    let mut list = MADE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (ended, live): (Vec<_>, Vec<_>) = list
+        .drain(..)
+        .partition(|(dir, _)| !schema_file(dir).exists());
+    *list = live;
+    list.extend(made);
+    if ended.is_empty() {
+        return;
+    }
+    let Ok(mut client) = postgres::Client::connect(&server().url, postgres::NoTls) else {
+        list.extend(ended);
+        return;
+    };
+    for (dir, schema) in ended {
+        let drop = format!("SET lock_timeout = '2s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+        if client.batch_execute(&drop).is_err() {
+            list.push((dir, schema));
+        }
+    }
 }
 
 /// The schema of the store kept in `dir`.

@@ -163,3 +163,36 @@ fn a_server_that_is_not_there_is_an_error() {
     );
     assert!(err.to_string().contains("opening"), "{err}");
 }
+
+/// The harness keeps thousands of generated cases within the server's disk: the schema of a
+/// case whose folder is gone is dropped when the next store is made.
+#[test]
+fn the_schema_of_an_ended_case_is_dropped() {
+    let schema_exists = |schema: &str| -> bool {
+        raw()
+            .query_one(
+                "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
+                &[&schema],
+            )
+            .expect("the catalog")
+            .get::<_, i64>(0)
+            == 1
+    };
+    let ended = tempfile::tempdir().expect("temp dir");
+    let ended_schema = schema_of(ended.path());
+    drop(append_some(ended.path()));
+    assert!(
+        schema_exists(&ended_schema),
+        "the case's store is on the server"
+    );
+    drop(ended);
+
+    let next = tempfile::tempdir().expect("temp dir");
+    let next_schema = schema_of(next.path());
+    drop(append_some(next.path()));
+    assert!(
+        !schema_exists(&ended_schema),
+        "the ended case's schema was dropped"
+    );
+    assert!(schema_exists(&next_schema), "the live case's schema stays");
+}
