@@ -4,6 +4,10 @@
 //!
 //! `cargo bench -p nerve-bench --bench growth [-- sqlite|redb] [--sizes=10k,1m,10m]`
 //! (10k and 1M by default: a 10M store takes minutes to build and a few GB of disk).
+//! `--keep=DIR` builds the stores in DIR and reuses them in later runs, for looking into one
+//! operation at size (`--only=query` measures only the operations whose name holds `query`);
+//! a kept store holds the earlier runs' appends and lost its archived days, so the figures
+//! to report come from a run on fresh stores.
 //!
 //! The stores of all sizes are built first and kept open; then each operation runs in short
 //! slices on each size in turn, slice after slice, so that the machine's drift falls on every
@@ -96,6 +100,9 @@ fn fixture_entry(i: usize, start: DateTime<Utc>) -> NewLogEntry {
 /// hundred still started, the others completed) in batches, closes it, and opens it again.
 fn build(backend: &Backend, dir: &Path, entries: usize) -> Sized {
     let path = dir.join(format!("{entries}")).join(backend.file);
+    if let Some(kept) = kept(backend, &path, entries) {
+        return kept;
+    }
     let start = Utc::now()
         - chrono::Duration::milliseconds(
             i64::try_from(entries).unwrap_or(i64::MAX) * SPACING_MS + 86_400_000,
@@ -121,6 +128,8 @@ fn build(backend: &Backend, dir: &Path, entries: usize) -> Sized {
         store.write_unit(unit).expect("a unit of runs");
     }
     drop(store);
+    std::fs::write(path.parent().expect("a folder").join("built"), "")
+        .expect("mark the store built");
     eprintln!(
         "growth: built {} {} entries in {:.1?}",
         backend.name,
@@ -135,6 +144,38 @@ fn build(backend: &Backend, dir: &Path, entries: usize) -> Sized {
         start,
         seq: 0,
     }
+}
+
+/// The store of `entries` entries that an earlier run left at `path` (with `--keep=DIR`),
+/// opened, with the time of its first entry as its start; none when it is not there or not
+/// whole (a run stopped while building it leaves no `built` mark).
+fn kept(backend: &Backend, path: &Path, entries: usize) -> Option<Sized> {
+    let folder = path.parent()?;
+    if !folder.join("built").exists() {
+        return None;
+    }
+    let store = (backend.open)(path).ok()?;
+    let first = store
+        .query(&LogQuery {
+            limit: Some(1),
+            ..LogQuery::default()
+        })
+        .ok()?;
+    let start = first.first()?.ts;
+    eprintln!(
+        "growth: kept {} {} entries from {}",
+        backend.name,
+        thousands(entries),
+        folder.display()
+    );
+    Some(Sized {
+        entries,
+        store: Some(store),
+        path: path.to_path_buf(),
+        open: backend.open,
+        start,
+        seq: 0,
+    })
 }
 
 /// What one slice of an operation does, and how many operations it counts.
@@ -348,11 +389,17 @@ fn main() {
     // `cargo bench` passes --bench; the sizes and backends are ours.
     let sizes = sizes_from_args();
     let root = tempfile::tempdir().expect("temp dir");
+    // `--keep=DIR` builds the stores there, or reuses the ones a run left there.
+    let keep = std::env::args()
+        .find_map(|arg| arg.strip_prefix("--keep=").map(PathBuf::from))
+        .unwrap_or_else(|| root.path().to_path_buf());
+    // `--only=TEXT` measures only the operations whose name holds TEXT.
+    let only = std::env::args().find_map(|arg| arg.strip_prefix("--only=").map(str::to_owned));
     for backend in &BACKENDS {
         if !selected(backend.name) {
             continue;
         }
-        let dir = root.path().join(backend.name);
+        let dir = keep.join(backend.name);
         let mut stores: Vec<Sized> = sizes.iter().map(|n| build(backend, &dir, *n)).collect();
         let header: Vec<String> = sizes
             .iter()
@@ -376,7 +423,12 @@ fn main() {
             ("append (durable)", append),
             ("batch of 1,000, per entry", batch),
         ] {
-            row(name, &measure(&mut stores, slice), timed);
+            if only.as_deref().is_none_or(|only| name.contains(only)) {
+                row(name, &measure(&mut stores, slice), timed);
+            }
+        }
+        if only.is_some() {
+            continue;
         }
         let bytes: Vec<f64> = stores
             .iter()

@@ -11,6 +11,7 @@ use store_core::{LogEntry, LogId, NewLogEntry, WorkflowRun, WorkflowRunStatus};
 use store_redb::schema::{
     LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS, LogRow, NEXT_LOG_ID_KEY, RUNS,
     RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO, encode,
+    row_copy,
 };
 
 use crate::LogWork;
@@ -35,7 +36,7 @@ impl BareRedb {
 }
 
 /// Appends `entries` at `ts` as the store does: take the counter, write each row and its four
-/// index rows, put the counter back.
+/// index rows (a copy of the row in two of them), put the counter back.
 fn append(tx: &WriteTransaction, entries: &[NewLogEntry], ts: i64) {
     let mut info = tx.open_table(STORE_INFO).expect("info");
     let mut next = info
@@ -59,11 +60,12 @@ fn append(tx: &WriteTransaction, entries: &[NewLogEntry], ts: i64) {
         };
         let bytes = encode("logs", &id, &row).expect("encode");
         logs.insert(id, bytes.as_slice()).expect("insert");
+        let copy = row_copy(&bytes);
         if let Some(ref_id) = &entry.ref_id {
-            by_ref.insert((ref_id.as_str(), id), ()).expect("index");
+            by_ref.insert((ref_id.as_str(), id), copy).expect("index");
         }
         by_source_kind
-            .insert((entry.source.as_str(), entry.kind.as_str(), id), ())
+            .insert((entry.source.as_str(), entry.kind.as_str(), id), copy)
             .expect("index");
         by_ts.insert((ts, id), ()).expect("index");
         by_day.insert((day_number(ts), id), ()).expect("index");
@@ -149,9 +151,18 @@ impl LogWork for BareRedb {
             .expect("range")
             .take(limit)
         {
-            let id = item.expect("an index row").0.value().1;
-            let bytes = logs.get(id).expect("get").expect("the row");
-            let row = LogRow::decode(id, bytes.value()).expect("decode");
+            let (key, copy) = item.expect("an index row");
+            let id = key.value().1;
+            let bytes = if copy.value().is_empty() {
+                logs.get(id)
+                    .expect("get")
+                    .expect("the row")
+                    .value()
+                    .to_vec()
+            } else {
+                copy.value().to_vec()
+            };
+            let row = LogRow::decode(id, &bytes).expect("decode");
             found.push(LogEntry {
                 id: LogId(id),
                 source: row.source.to_owned(),

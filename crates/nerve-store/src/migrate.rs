@@ -131,11 +131,14 @@ fn summarise_parts(log: &dyn LogBackend, blobs: &[Digest]) -> StoreResult<Conten
         runs += page.len() as u64;
         Ok(())
     })?;
-    let mut meta = log.meta_entries()?;
-    meta.retain(|(key, _)| key != INCOMPLETE_KEY);
-    for pair in &meta {
-        canonical.add("meta", pair)?;
-    }
+    let mut meta = 0;
+    for_each_meta_page(log, |page| {
+        for pair in page.iter().filter(|(key, _)| key != INCOMPLETE_KEY) {
+            canonical.add("meta", pair)?;
+            meta += 1;
+        }
+        Ok(())
+    })?;
     for digest in blobs {
         canonical.add("blob", digest)?;
     }
@@ -143,7 +146,7 @@ fn summarise_parts(log: &dyn LogBackend, blobs: &[Digest]) -> StoreResult<Conten
         entries,
         thread_rows,
         runs,
-        meta: meta.len() as u64,
+        meta,
         blobs: blobs.len() as u64,
         digest: canonical.hasher.finish(),
     })
@@ -177,6 +180,25 @@ pub fn for_each_run_page(
     }
 }
 
+/// Calls `each` with the meta pairs of `log`, a page at a time, in key order.
+fn for_each_meta_page(
+    log: &dyn LogBackend,
+    mut each: impl FnMut(Vec<(String, String)>) -> StoreResult<()>,
+) -> StoreResult<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = log.meta_page(after.as_deref(), PAGE)?;
+        let done = page.len() < PAGE;
+        after = page.last().map(|(key, _)| key.clone());
+        if !page.is_empty() {
+            each(page)?;
+        }
+        if done {
+            return Ok(());
+        }
+    }
+}
+
 fn is_empty(store: &Store) -> StoreResult<bool> {
     Ok(store
         .log
@@ -192,7 +214,7 @@ fn is_empty(store: &Store) -> StoreResult<bool> {
                 ..RunQuery::default()
             })?
             .is_empty()
-        && store.log.meta_entries()?.is_empty()
+        && store.log.meta_page(None, 1)?.is_empty()
         && store.blobs.list()?.is_empty())
 }
 
@@ -276,14 +298,13 @@ fn interrupted() -> StoreError {
     }
 }
 
-/// Copies the log of `from` (a snapshot) into `to`: entries with their thread rows, meta,
-/// then runs. Returns the number of entries copied.
+/// Copies the log of `from` (a snapshot) into `to`: entries with their thread rows, then
+/// meta, then runs, a page per transaction. Returns the number of entries copied.
 fn copy_log(
     from: &dyn LogBackend,
     to: &Store,
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> StoreResult<u64> {
-    let mut meta = from.meta_entries()?;
     let mut rows: Vec<ThreadIndexRow> = Vec::new();
     let mut rows_after = None;
     let mut rows_done = false;
@@ -309,7 +330,6 @@ fn copy_log(
         let batch = ImportBatch {
             thread_rows: rows.drain(..split).collect(),
             entries,
-            meta: std::mem::take(&mut meta),
             ..ImportBatch::default()
         };
         copied += batch.entries.len() as u64;
@@ -320,12 +340,12 @@ fn copy_log(
             return Err(interrupted());
         }
     }
-    if !meta.is_empty() {
+    for_each_meta_page(from, |meta| {
         to.log.import(ImportBatch {
             meta,
             ..ImportBatch::default()
-        })?;
-    }
+        })
+    })?;
     // Runs after the entries, a page per transaction.
     for_each_run_page(from, |runs| {
         to.log.import(ImportBatch {

@@ -388,11 +388,14 @@ impl LogTransfer for MemoryLogStore {
             .collect())
     }
 
-    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
+    fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |key| Bound::Excluded(key.to_owned()));
         Ok(self
             .state()
             .meta
-            .iter()
+            .range((from, Bound::Unbounded))
+            .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }

@@ -250,14 +250,30 @@ pub trait LogMaintenance: LogStore {
 }
 
 /// What copying a store into another needs beyond a daemon's calls (`nerve_store::migrate`):
-/// the thread index and the meta table read whole, and a write that keeps the copied ids.
+/// the thread index and the meta table read page by page, and a write that keeps the copied
+/// ids.
 pub trait LogTransfer: LogStore {
     /// The thread-index rows of entries with an id above `after`, in id order, at most
     /// `limit`: with the entries, what rebuilds the threads in another store.
     fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>>;
 
-    /// Every meta pair, by key.
-    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>>;
+    /// The meta pairs with a key above `after` (every key when `None`), in key order (by
+    /// the keys' UTF-8 bytes), at most `limit`: a copy pages through them as through the log.
+    fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>>;
+
+    /// Every meta pair, by key, read a page at a time.
+    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
+        const PAGE: usize = 1000;
+        let mut out: Vec<(String, String)> = Vec::new();
+        loop {
+            let page = self.meta_page(out.last().map(|(key, _)| key.as_str()), PAGE)?;
+            let last = page.len() < PAGE;
+            out.extend(page);
+            if last {
+                return Ok(out);
+            }
+        }
+    }
 
     /// Writes content copied from another store, in one transaction, keeping the entries'
     /// ids: the store's id counter moves past the last of them, so ids stay never reused.

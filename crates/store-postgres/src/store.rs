@@ -559,10 +559,16 @@ impl LogTransfer for PgLogStore {
         })
     }
 
-    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
-        let sql = format!("SELECT key, value FROM {}.meta ORDER BY key", self.s);
+    fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
+        let sql = format!(
+            "SELECT key, value FROM {}.meta WHERE $1::bytea IS NULL OR key > $1 \
+             ORDER BY key LIMIT $2",
+            self.s
+        );
+        let after = after.map(str::as_bytes);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|conn| {
-            conn.query(&sql, &[])
+            conn.query(&sql, &[&after, &limit])
                 .context("listing meta")?
                 .iter()
                 .map(|row| {

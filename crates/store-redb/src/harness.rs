@@ -9,7 +9,8 @@ use store_core::conformance::{BlobHarness, Harness};
 use store_core::{BlobStore, Digest, LogBackend, LogId, StoreResult};
 
 use crate::schema::{
-    BLOB_CHUNKS, BLOBS, LOGS, RUNS, SCHEMA_VERSION, SCHEMA_VERSION_KEY, STORE_INFO,
+    BLOB_CHUNKS, BLOBS, LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LogRow, RUNS, SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY, STORE_INFO,
 };
 
 /// The redb backend under test: the log in `nerve.redb` of the folder, the blobs in
@@ -62,15 +63,30 @@ impl Harness for RedbHarness {
         });
     }
 
+    /// The row is kept three times (in the log and copied in two indexes): every copy is
+    /// damaged, so that whichever one a query reads does not decode.
     fn damage_entry(&self, dir: &Path, id: LogId) {
         write_raw(&log_file(dir), |tx| {
-            let old = tx
+            let bad = [1_u8];
+            let bytes = tx
                 .open_table(LOGS)
                 .expect("logs")
-                .insert(id.0, [1_u8].as_slice())
+                .insert(id.0, bad.as_slice())
                 .expect("bytes that are not an entry")
-                .is_some();
-            assert!(old, "the entry's row");
+                .expect("the entry's row")
+                .value()
+                .to_vec();
+            let row = LogRow::decode(id.0, &bytes).expect("the row as it was");
+            if let Some(ref_id) = row.ref_id {
+                tx.open_table(LOGS_BY_REF)
+                    .expect("by ref")
+                    .insert((ref_id, id.0), bad.as_slice())
+                    .expect("its copy by reference");
+            }
+            tx.open_table(LOGS_BY_SOURCE_KIND)
+                .expect("by source and kind")
+                .insert((row.source, row.kind, id.0), bad.as_slice())
+                .expect("its copy by source and kind");
         });
     }
 

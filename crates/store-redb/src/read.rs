@@ -1,7 +1,10 @@
 //! Reads in one redb read transaction (one snapshot): each query walks the index that
 //! orders it and fetches rows by key.
 
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    AccessGuard, ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
 use store_core::{
     GetThreadRoundsParams, LogEntry, LogId, LogQuery, Order, RunQuery, StoreError, StoreResult,
     ThreadRoundRow, WorkflowRun,
@@ -116,6 +119,35 @@ fn collect_entries(
     Ok(out)
 }
 
+/// Collects entries from an index that keeps a copy of each row ([`LOGS_BY_REF`],
+/// [`LOGS_BY_SOURCE_KIND`]), in the order given, that pass the query's filters, up to its
+/// limit; a row that was too big to copy is read from the log.
+fn collect_copies(
+    logs: &Logs,
+    query: &LogQuery,
+    rows: impl Iterator<Item = StoreResult<(u64, AccessGuard<'static, &'static [u8]>)>>,
+) -> StoreResult<Vec<LogEntry>> {
+    let limit = query.effective_limit();
+    let mut out = Vec::new();
+    for item in rows {
+        if out.len() >= limit {
+            break;
+        }
+        let (id, copy) = item?;
+        let entry = if copy.value().is_empty() {
+            logs.entry(id)?.ok_or_else(|| {
+                StoreError::corrupt("logs", id, "an index names an entry that is not there")
+            })?
+        } else {
+            logs.decode(id, copy.value())?
+        };
+        if query.matches(&entry) {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
 fn sort_in_order(ids: &mut [u64], descending: bool) {
     ids.sort_unstable();
     if descending {
@@ -148,11 +180,11 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
     if let Some(ref_id) = query.ref_id.as_deref() {
         let index = open(tx, LOGS_BY_REF)?;
         let range = index.range((ref_id, low)..(ref_id, high)).context(walk)?;
-        let ids = range.map(|item| item.map(|(key, _)| key.value().1).context(walk));
+        let rows = range.map(|item| item.map(|(key, row)| (key.value().1, row)).context(walk));
         return if descending {
-            collect_entries(&logs, query, ids.rev())
+            collect_copies(&logs, query, rows.rev())
         } else {
-            collect_entries(&logs, query, ids)
+            collect_copies(&logs, query, rows)
         };
     }
     if let (Some(source), Some(kind)) = (query.source.as_deref(), query.kind.as_deref()) {
@@ -160,11 +192,11 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         let range = index
             .range((source, kind, low)..(source, kind, high))
             .context(walk)?;
-        let ids = range.map(|item| item.map(|(key, _)| key.value().2).context(walk));
+        let rows = range.map(|item| item.map(|(key, row)| (key.value().2, row)).context(walk));
         return if descending {
-            collect_entries(&logs, query, ids.rev())
+            collect_copies(&logs, query, rows.rev())
         } else {
-            collect_entries(&logs, query, ids)
+            collect_copies(&logs, query, rows)
         };
     }
     if let Some(source) = query.source.as_deref() {
@@ -633,11 +665,21 @@ pub(crate) fn thread_index(
 }
 
 /// Every meta pair, by key.
-pub(crate) fn meta_entries(tx: &ReadTransaction) -> StoreResult<Vec<(String, String)>> {
+pub(crate) fn meta_page(
+    tx: &ReadTransaction,
+    after: Option<&str>,
+    limit: usize,
+) -> StoreResult<Vec<(String, String)>> {
+    use std::ops::Bound;
     let meta = open(tx, crate::schema::META)?;
     let walk = "listing meta";
+    let from = after.map_or(Bound::Unbounded, Bound::Excluded);
     let mut out = Vec::new();
-    for item in meta.range::<&str>(..).context(walk)? {
+    for item in meta
+        .range::<&str>((from, Bound::Unbounded))
+        .context(walk)?
+        .take(limit)
+    {
         let (key, value) = item.context(walk)?;
         out.push((key.value().to_owned(), value.value().to_owned()));
     }

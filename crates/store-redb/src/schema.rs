@@ -20,11 +20,32 @@ use crate::open::not_a_store;
 
 /// id → [`LogRow`].
 pub const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
-/// (ref_id, id).
-pub const LOGS_BY_REF: TableDefinition<(&str, u64), ()> = TableDefinition::new("logs_by_ref");
-/// (source, kind, id).
-pub const LOGS_BY_SOURCE_KIND: TableDefinition<(&str, &str, u64), ()> =
+/// (ref_id, id) → the entry's [`LogRow`] again, or nothing when the row is over
+/// [`ROW_COPY_LIMIT`]: a query by reference reads its entries where it finds them, from a few
+/// neighbouring pages, instead of one page of [`LOGS`] per entry (schema version 3).
+pub const LOGS_BY_REF: TableDefinition<(&str, u64), &[u8]> =
+    TableDefinition::new("log_rows_by_ref");
+/// (source, kind, id) → the entry's [`LogRow`] again, as [`LOGS_BY_REF`].
+pub const LOGS_BY_SOURCE_KIND: TableDefinition<(&str, &str, u64), &[u8]> =
+    TableDefinition::new("log_rows_by_source_kind");
+/// Rows over this many bytes are not copied into [`LOGS_BY_REF`] and [`LOGS_BY_SOURCE_KIND`]:
+/// their index value is empty (no row encodes to nothing), and the row is read from [`LOGS`].
+/// A copy costs as much as the row; past a page or so it saves no page read.
+pub const ROW_COPY_LIMIT: usize = 2048;
+/// The index by reference of schema versions 1 and 2: (ref_id, id) only.
+pub const KEYS_BY_REF: TableDefinition<(&str, u64), ()> = TableDefinition::new("logs_by_ref");
+/// The index by (source, kind) of schema versions 1 and 2: keys only.
+pub const KEYS_BY_SOURCE_KIND: TableDefinition<(&str, &str, u64), ()> =
     TableDefinition::new("logs_by_source_kind");
+
+/// The value an index by reference or by (source, kind) keeps for `row` (its encoded bytes).
+pub fn row_copy(row: &[u8]) -> &[u8] {
+    if row.len() <= ROW_COPY_LIMIT {
+        row
+    } else {
+        &[]
+    }
+}
 /// (UTC day number, id): a day's entries in id order.
 pub const LOGS_BY_DAY: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_day");
 /// (ts in ms, id) of the entries that are not late ([`LOGS_LATE_BY_TS`]): in `ts` order,
@@ -114,10 +135,10 @@ pub fn decode_ts(value: u64) -> i64 {
 /// of each status reads a few rows instead of the status index (schema version 2).
 pub const RUN_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("run_counts");
 
-/// The schema this build creates and understands. Version 1 (without [`RUN_COUNTS`]) is
-/// migrated when opened; an older build refuses a file of version 2, whose counters it
-/// would not keep.
-pub const SCHEMA_VERSION: u64 = 2;
+/// The schema this build creates and understands. Versions 1 (without [`RUN_COUNTS`]) and 2
+/// (indexes of keys only, [`KEYS_BY_REF`] and [`KEYS_BY_SOURCE_KIND`]) are migrated when
+/// opened; an older build refuses a file of version 3, whose row copies it would not keep.
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// A log entry as stored under its id.
 #[derive(Serialize, Deserialize)]
@@ -320,19 +341,24 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
             // Nothing to migrate: leave the file exactly as it was.
             tx.abort().context(context())
         }
-        Some(1) => {
-            // A file from before big payloads were chunked gets the table they need, empty,
-            // and every version-1 file its run counters, counted once from the index.
-            tx.open_table(LOG_PAYLOAD_CHUNKS).context(context())?;
-            count_runs_into_counters(&tx).context("counting the runs for their counters")?;
-            split_late_entries(&tx).context("moving late entries to their own time index")?;
+        Some(found @ (1 | 2)) => {
+            if found == 1 {
+                // A file from before big payloads were chunked gets the table they need,
+                // empty, and every version-1 file its run counters, counted once from the
+                // index.
+                tx.open_table(LOG_PAYLOAD_CHUNKS).context(context())?;
+                count_runs_into_counters(&tx).context("counting the runs for their counters")?;
+                split_late_entries(&tx).context("moving late entries to their own time index")?;
+            }
+            copy_rows_into_indexes(&tx).context("copying the log's rows into its indexes")?;
             tx.open_table(STORE_INFO)
                 .and_then(|mut info| {
                     info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
                     Ok(())
                 })
                 .context("writing the schema version")?;
-            tx.commit().context("migrating to schema 2")
+            tx.commit()
+                .context(format!("migrating from schema {found} to {SCHEMA_VERSION}"))
         }
         other => Err(not_a_store(
             path,
@@ -426,6 +452,30 @@ fn count_runs_into_counters(tx: &redb::WriteTransaction) -> Result<(), redb::Err
             counts.insert(name, n)?;
         }
     }
+    Ok(())
+}
+
+/// Builds [`LOGS_BY_REF`] and [`LOGS_BY_SOURCE_KIND`] from the log's rows, in id order, and
+/// drops the key-only indexes they replace.
+fn copy_rows_into_indexes(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    use redb::ReadableTable;
+    let logs = tx.open_table(LOGS)?;
+    let mut by_ref = tx.open_table(LOGS_BY_REF)?;
+    let mut by_source_kind = tx.open_table(LOGS_BY_SOURCE_KIND)?;
+    for item in logs.iter()? {
+        let (id, bytes) = item?;
+        let id = id.value();
+        let bytes = bytes.value();
+        let row =
+            LogRow::decode(id, bytes).map_err(|err| redb::Error::Corrupted(err.to_string()))?;
+        let copy = row_copy(bytes);
+        if let Some(ref_id) = row.ref_id {
+            by_ref.insert((ref_id, id), copy)?;
+        }
+        by_source_kind.insert((row.source, row.kind, id), copy)?;
+    }
+    tx.delete_table(KEYS_BY_REF)?;
+    tx.delete_table(KEYS_BY_SOURCE_KIND)?;
     Ok(())
 }
 

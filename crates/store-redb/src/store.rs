@@ -256,8 +256,8 @@ impl LogTransfer for RedbLogStore {
         self.read(|tx| read::thread_index(tx, after, limit))
     }
 
-    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
-        self.read(read::meta_entries)
+    fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
+        self.read(|tx| read::meta_page(tx, after, limit))
     }
 
     fn with_snapshot(

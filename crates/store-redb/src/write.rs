@@ -10,14 +10,14 @@ use crate::schema::{
     LOGS_BY_TS, LOGS_LATE_BY_TS, LogRow, MAX_TS_KEY, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK,
     RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow,
     STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
-    decode_ts, encode, encode_ts,
+    decode_ts, encode, encode_ts, row_copy,
 };
 
 /// The log's tables in a write transaction, and the id counter.
 pub(crate) struct LogTables<'t> {
     logs: Table<'t, u64, &'static [u8]>,
-    by_ref: Table<'t, (&'static str, u64), ()>,
-    by_source_kind: Table<'t, (&'static str, &'static str, u64), ()>,
+    by_ref: Table<'t, (&'static str, u64), &'static [u8]>,
+    by_source_kind: Table<'t, (&'static str, &'static str, u64), &'static [u8]>,
     by_ts: Table<'t, (i64, u64), ()>,
     by_day: Table<'t, (i64, u64), ()>,
     payload_chunks: Table<'t, (u64, u32), &'static [u8]>,
@@ -69,12 +69,13 @@ impl<'t> LogTables<'t> {
                 }
             }
             tables.logs.insert(id, row.as_slice())?;
+            let copy = row_copy(&row);
             if let Some(ref_id) = &entry.ref_id {
-                tables.by_ref.insert((ref_id.as_str(), id), ())?;
+                tables.by_ref.insert((ref_id.as_str(), id), copy)?;
             }
             tables
                 .by_source_kind
-                .insert((entry.source.as_str(), entry.kind.as_str(), id), ())?;
+                .insert((entry.source.as_str(), entry.kind.as_str(), id), copy)?;
             if tables.max_ts.is_some_and(|highest| ts < highest) {
                 tables.late_by_ts.insert((ts, id), ())?;
             } else {

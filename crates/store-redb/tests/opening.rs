@@ -144,6 +144,7 @@ fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
     }
     tx.delete_table(LOGS_LATE_BY_TS)
         .expect("what schema 1 lacked");
+    back_to_key_only_indexes(&tx);
     tx.open_table(STORE_INFO)
         .expect("info")
         .insert(SCHEMA_VERSION_KEY, 1)
@@ -161,4 +162,98 @@ fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
     assert_eq!(runs.get(WorkflowRunStatus::Queued), 0);
     assert_eq!(runs.get(WorkflowRunStatus::Started), 2);
     assert_eq!(runs.get(WorkflowRunStatus::Completed), 1);
+}
+
+/// Puts back the indexes by reference and by (source, kind) of schema versions 1 and 2, which
+/// held keys only, in place of those that copy the rows.
+fn back_to_key_only_indexes(tx: &redb::WriteTransaction) {
+    use redb::ReadableTable;
+    use store_redb::schema::{KEYS_BY_REF, KEYS_BY_SOURCE_KIND, LOGS_BY_REF, LOGS_BY_SOURCE_KIND};
+    {
+        let copies = tx.open_table(LOGS_BY_REF).expect("by ref");
+        let mut keys = tx.open_table(KEYS_BY_REF).expect("the old index");
+        for item in copies.iter().expect("iterate") {
+            let (key, _) = item.expect("a row");
+            keys.insert(key.value(), ()).expect("a key");
+        }
+        let copies = tx
+            .open_table(LOGS_BY_SOURCE_KIND)
+            .expect("by source and kind");
+        let mut keys = tx.open_table(KEYS_BY_SOURCE_KIND).expect("the old index");
+        for item in copies.iter().expect("iterate") {
+            let (key, _) = item.expect("a row");
+            keys.insert(key.value(), ()).expect("a key");
+        }
+    }
+    tx.delete_table(LOGS_BY_REF).expect("what schema 2 lacked");
+    tx.delete_table(LOGS_BY_SOURCE_KIND)
+        .expect("what schema 2 lacked");
+}
+
+/// A file of schema 2 (indexes by reference and by (source, kind) of keys only) is migrated
+/// when opened: its queries answer as before, from the rows copied into the indexes, a row
+/// too big to copy included, and the old indexes are gone.
+#[test]
+fn a_schema_2_file_gets_its_rows_copied_into_the_indexes() {
+    use store_core::{LogQuery, NewLogEntry};
+    use store_redb::schema::{ROW_COPY_LIMIT, SCHEMA_VERSION_KEY, STORE_INFO};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.redb");
+    let store = RedbLogStore::open(&path).expect("create");
+    let entries = store
+        .append_batch(vec![
+            NewLogEntry::new("s", "k", "small").with_ref("r"),
+            NewLogEntry::new("s", "k", "x".repeat(ROW_COPY_LIMIT * 2)).with_ref("r"),
+            NewLogEntry::new("s", "other", "no ref"),
+            NewLogEntry::new("t", "k", "another ref").with_ref("q"),
+        ])
+        .expect("entries");
+    drop(store);
+
+    let raw = redb::Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(&path)
+        .expect("a raw handle");
+    let tx = raw.begin_write().expect("begin");
+    back_to_key_only_indexes(&tx);
+    tx.open_table(STORE_INFO)
+        .expect("info")
+        .insert(SCHEMA_VERSION_KEY, 2)
+        .expect("schema 2");
+    tx.commit().expect("commit");
+    drop(raw);
+
+    let store = RedbLogStore::open(&path).expect("a schema 2 file opens");
+    let by_ref = LogQuery {
+        ref_id: Some("r".into()),
+        ..LogQuery::default()
+    };
+    assert_eq!(store.query(&by_ref).expect("by ref"), entries[..2].to_vec());
+    let by_pair = LogQuery {
+        source: Some("s".into()),
+        kind: Some("k".into()),
+        ..LogQuery::default()
+    };
+    assert_eq!(
+        store.query(&by_pair).expect("by pair"),
+        entries[..2].to_vec()
+    );
+    drop(store);
+
+    let raw = redb::Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(&path)
+        .expect("a raw handle");
+    let tx = redb::ReadableDatabase::begin_read(&raw).expect("read");
+    let tables: Vec<String> = tx
+        .list_tables()
+        .expect("tables")
+        .map(|t| redb::TableHandle::name(&t).to_owned())
+        .collect();
+    assert!(
+        !tables
+            .iter()
+            .any(|t| t == "logs_by_ref" || t == "logs_by_source_kind"),
+        "the key-only indexes are gone: {tables:?}"
+    );
 }

@@ -471,12 +471,18 @@ impl LogTransfer for SqliteLogStore {
         })
     }
 
-    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
+    fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|conn| {
             let mut stmt = conn
-                .prepare_cached("SELECT key, value, crc FROM meta ORDER BY key")
+                .prepare_cached(
+                    "SELECT key, value, crc FROM meta WHERE ?1 IS NULL OR key > ?1 \
+                     ORDER BY key LIMIT ?2",
+                )
                 .context("listing meta")?;
-            let rows = stmt.query([]).context("listing meta")?;
+            let rows = stmt
+                .query(rusqlite::params![after, limit])
+                .context("listing meta")?;
             read::collect(conn, rows, "listing meta", read::meta_pair)
         })
     }

@@ -139,8 +139,8 @@ impl LogTransfer for Faulty<'_> {
     fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
         self.call("thread_index", || self.inner.thread_index(after, limit))
     }
-    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
-        self.call("meta_entries", || self.inner.meta_entries())
+    fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
+        self.call("meta_page", || self.inner.meta_page(after, limit))
     }
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.call("import", || self.inner.import(batch))

@@ -23,6 +23,50 @@ pub fn set_get_overwrite_and_delete(open: OpenStore) {
     assert_eq!(store.meta_get("other").expect("get").as_deref(), Some(""));
 }
 
+/// Meta pairs page in the order of their keys' UTF-8 bytes, from a cursor that need not be
+/// a key, up to the limit, and meta_entries reads them all in that order.
+pub fn meta_pages_in_key_order_from_a_cursor(open: OpenStore) {
+    let fx = Fixture::new(open);
+    let store = fx.store();
+    for key in ["b", "é", "a", "Z", "z", "aa"] {
+        store.meta_set(key, &format!("of {key}")).expect("set");
+    }
+    let keys = |page: Vec<(String, String)>| -> Vec<String> {
+        page.into_iter()
+            .map(|(key, value)| {
+                assert_eq!(value, format!("of {key}"), "each key with its own value");
+                key
+            })
+            .collect()
+    };
+    let in_order = ["Z", "a", "aa", "b", "z", "é"];
+    assert_eq!(keys(store.meta_entries().expect("all")), in_order);
+    assert_eq!(
+        keys(store.meta_page(None, 2).expect("first page")),
+        ["Z", "a"]
+    );
+    assert_eq!(
+        keys(store.meta_page(Some("a"), 2).expect("next page")),
+        ["aa", "b"]
+    );
+    assert_eq!(
+        keys(
+            store
+                .meta_page(Some("ab"), 10)
+                .expect("from a cursor that is no key")
+        ),
+        ["b", "z", "é"]
+    );
+    assert_eq!(
+        keys(store.meta_page(Some("é"), 10).expect("past the last")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        keys(store.meta_page(None, 0).expect("no room")),
+        Vec::<String>::new()
+    );
+}
+
 /// Meta values are there after reopening, deletions too.
 pub fn meta_survives_reopening(open: OpenStore) {
     let mut fx = Fixture::new(open);

@@ -350,6 +350,7 @@ macro_rules! __conformance_suite {
                 meta_survives_reopening,
                 delete_days_writes_meta_in_the_same_transaction,
                 an_empty_key_is_refused,
+                meta_pages_in_key_order_from_a_cursor,
             }
             maintenance {
                 a_day_pages_in_id_order_without_other_days,
