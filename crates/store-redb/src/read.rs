@@ -95,28 +95,40 @@ impl Logs {
     }
 }
 
-/// Collects entries by id, in the order given, that pass the query's filters, up to its
-/// limit. An index row whose entry is missing is damage, reported as such.
-fn collect_entries(
-    logs: &Logs,
+/// The entry `id` that an index names: missing, it is damage, reported as such.
+fn named_entry(logs: &Logs, id: u64) -> StoreResult<LogEntry> {
+    logs.entry(id)?
+        .ok_or_else(|| StoreError::corrupt("logs", id, "an index names an entry that is not there"))
+}
+
+/// The entries given, in their order, that pass the query's filters, up to its limit: the
+/// entries are read only as far as the limit.
+fn collect_matching(
     query: &LogQuery,
-    ids: impl Iterator<Item = StoreResult<u64>>,
+    entries: impl Iterator<Item = StoreResult<LogEntry>>,
 ) -> StoreResult<Vec<LogEntry>> {
     let limit = query.effective_limit();
     let mut out = Vec::new();
-    for id in ids {
+    for entry in entries {
         if out.len() >= limit {
             break;
         }
-        let id = id?;
-        let entry = logs.entry(id)?.ok_or_else(|| {
-            StoreError::corrupt("logs", id, "an index names an entry that is not there")
-        })?;
+        let entry = entry?;
         if query.matches(&entry) {
             out.push(entry);
         }
     }
     Ok(out)
+}
+
+/// Collects entries by id, in the order given, that pass the query's filters, up to its
+/// limit.
+fn collect_entries(
+    logs: &Logs,
+    query: &LogQuery,
+    ids: impl Iterator<Item = StoreResult<u64>>,
+) -> StoreResult<Vec<LogEntry>> {
+    collect_matching(query, ids.map(|id| named_entry(logs, id?)))
 }
 
 /// Collects entries from an index that keeps a copy of each row ([`LOGS_BY_REF`],
@@ -127,25 +139,17 @@ fn collect_copies(
     query: &LogQuery,
     rows: impl Iterator<Item = StoreResult<(u64, AccessGuard<'static, &'static [u8]>)>>,
 ) -> StoreResult<Vec<LogEntry>> {
-    let limit = query.effective_limit();
-    let mut out = Vec::new();
-    for item in rows {
-        if out.len() >= limit {
-            break;
-        }
-        let (id, copy) = item?;
-        let entry = if copy.value().is_empty() {
-            logs.entry(id)?.ok_or_else(|| {
-                StoreError::corrupt("logs", id, "an index names an entry that is not there")
-            })?
-        } else {
-            logs.decode(id, copy.value())?
-        };
-        if query.matches(&entry) {
-            out.push(entry);
-        }
-    }
-    Ok(out)
+    collect_matching(
+        query,
+        rows.map(|row| {
+            let (id, copy) = row?;
+            if copy.value().is_empty() {
+                named_entry(logs, id)
+            } else {
+                logs.decode(id, copy.value())
+            }
+        }),
+    )
 }
 
 fn sort_in_order(ids: &mut [u64], descending: bool) {

@@ -120,10 +120,7 @@ fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
     let stats = store.log_stats().expect("stats");
     drop(store);
 
-    let raw = redb::Database::builder()
-        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
-        .create(&path)
-        .expect("a raw handle");
+    let raw = raw_handle(&path);
     let tx = raw.begin_write().expect("begin");
     tx.delete_table(RUN_COUNTS).expect("what schema 1 lacked");
     {
@@ -210,10 +207,7 @@ fn a_schema_2_file_gets_its_rows_copied_into_the_indexes() {
         .expect("entries");
     drop(store);
 
-    let raw = redb::Database::builder()
-        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
-        .create(&path)
-        .expect("a raw handle");
+    let raw = raw_handle(&path);
     let tx = raw.begin_write().expect("begin");
     back_to_key_only_indexes(&tx);
     tx.open_table(STORE_INFO)
@@ -240,10 +234,7 @@ fn a_schema_2_file_gets_its_rows_copied_into_the_indexes() {
     );
     drop(store);
 
-    let raw = redb::Database::builder()
-        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
-        .create(&path)
-        .expect("a raw handle");
+    let raw = raw_handle(&path);
     let tx = redb::ReadableDatabase::begin_read(&raw).expect("read");
     let tables: Vec<String> = tx
         .list_tables()
@@ -256,4 +247,12 @@ fn a_schema_2_file_gets_its_rows_copied_into_the_indexes() {
             .any(|t| t == "logs_by_ref" || t == "logs_by_source_kind"),
         "the key-only indexes are gone: {tables:?}"
     );
+}
+
+/// A handle on the store's file beside the store, as another process of the store opens it.
+fn raw_handle(path: &std::path::Path) -> redb::Database {
+    redb::Database::builder()
+        .set_concurrency_mode(redb::ConcurrencyMode::MultiWriter)
+        .create(path)
+        .expect("a raw handle")
 }
