@@ -153,16 +153,12 @@ impl LogWork for BareRedb {
         {
             let (key, copy) = item.expect("an index row");
             let id = key.value().1;
-            let bytes = if copy.value().is_empty() {
-                logs.get(id)
-                    .expect("get")
-                    .expect("the row")
-                    .value()
-                    .to_vec()
-            } else {
-                copy.value().to_vec()
-            };
-            let row = LogRow::decode(id, &bytes).expect("decode");
+            let from_log = copy
+                .value()
+                .is_empty()
+                .then(|| logs.get(id).expect("get").expect("the row"));
+            let bytes = from_log.as_ref().map_or(copy.value(), |row| row.value());
+            let row = LogRow::decode(id, bytes).expect("decode");
             found.push(LogEntry {
                 id: LogId(id),
                 source: row.source.to_owned(),

@@ -668,7 +668,7 @@ pub(crate) fn thread_index(
     Ok(out)
 }
 
-/// Every meta pair, by key.
+/// The meta pairs with a key above `after`, by key, at most `limit`.
 pub(crate) fn meta_page(
     tx: &ReadTransaction,
     after: Option<&str>,

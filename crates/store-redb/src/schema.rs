@@ -468,11 +468,13 @@ fn copy_rows_into_indexes(tx: &redb::WriteTransaction) -> Result<(), redb::Error
         let bytes = bytes.value();
         let row =
             LogRow::decode(id, bytes).map_err(|err| redb::Error::Corrupted(err.to_string()))?;
-        let copy = row_copy(bytes);
-        if let Some(ref_id) = row.ref_id {
-            by_ref.insert((ref_id, id), copy)?;
-        }
-        by_source_kind.insert((row.source, row.kind, id), copy)?;
+        crate::write::insert_row_copies(
+            &mut by_ref,
+            &mut by_source_kind,
+            id,
+            (row.ref_id, row.source, row.kind),
+            bytes,
+        )?;
     }
     tx.delete_table(KEYS_BY_REF)?;
     tx.delete_table(KEYS_BY_SOURCE_KIND)?;

@@ -13,6 +13,25 @@ use crate::schema::{
     decode_ts, encode, encode_ts, row_copy,
 };
 
+/// Writes the index rows by reference and by (source, kind) of entry `id`, whose encoded
+/// row is `row`: each holds [`row_copy`] of it. Shared by every write of an entry and by the
+/// migration that builds these indexes for an older file.
+pub(crate) fn insert_row_copies(
+    by_ref: &mut Table<'_, (&'static str, u64), &'static [u8]>,
+    by_source_kind: &mut Table<'_, (&'static str, &'static str, u64), &'static [u8]>,
+    id: u64,
+    fields: (Option<&str>, &str, &str),
+    row: &[u8],
+) -> Result<(), redb::Error> {
+    let (ref_id, source, kind) = fields;
+    let copy = row_copy(row);
+    if let Some(ref_id) = ref_id {
+        by_ref.insert((ref_id, id), copy)?;
+    }
+    by_source_kind.insert((source, kind, id), copy)?;
+    Ok(())
+}
+
 /// The log's tables in a write transaction, and the id counter.
 pub(crate) struct LogTables<'t> {
     logs: Table<'t, u64, &'static [u8]>,
@@ -69,13 +88,13 @@ impl<'t> LogTables<'t> {
                 }
             }
             tables.logs.insert(id, row.as_slice())?;
-            let copy = row_copy(&row);
-            if let Some(ref_id) = &entry.ref_id {
-                tables.by_ref.insert((ref_id.as_str(), id), copy)?;
-            }
-            tables
-                .by_source_kind
-                .insert((entry.source.as_str(), entry.kind.as_str(), id), copy)?;
+            insert_row_copies(
+                &mut tables.by_ref,
+                &mut tables.by_source_kind,
+                id,
+                (entry.ref_id.as_deref(), &entry.source, &entry.kind),
+                &row,
+            )?;
             if tables.max_ts.is_some_and(|highest| ts < highest) {
                 tables.late_by_ts.insert((ts, id), ())?;
             } else {
