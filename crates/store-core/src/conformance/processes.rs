@@ -139,9 +139,19 @@ pub fn a_second_process_reads_and_writes_beside_this_one(open: OpenStore) {
 }
 
 /// The killed process: creates stores one after another in numbered folders, each with one
-/// entry, until it is killed.
+/// entry, until it is killed. Before it starts on store `n` it prints `creating n`, the
+/// signal the parent kills on.
 fn creator(open: OpenStore, dir: &Path) {
+    use std::io::Write as _;
     for n in 0u64.. {
+        let mut out = std::io::stdout().lock();
+        if writeln!(out, "creating {n}")
+            .and_then(|()| out.flush())
+            .is_err()
+        {
+            return;
+        }
+        drop(out);
         let store = open(&dir.join(n.to_string())).expect("the child creates a store");
         store
             .append(NewLogEntry::new("creator", "created", n.to_string()))
@@ -153,10 +163,18 @@ fn creator(open: OpenStore, dir: &Path) {
 /// store's folder, either nothing that stops the next open or the whole store: every folder
 /// opens, holds its one entry or none, and takes new writes. Ours or not, no file is
 /// refused for being half-made by us, and nothing is left that a reopen trips over.
+///
+/// The kills are driven by the child's own signals, not by a clock: the `k`th child is
+/// killed as soon as it says it starts on its `k`th store, so the kill lands while that
+/// store is being created however fast or loaded the machine is.
 pub fn a_store_killed_while_it_is_created_opens_fresh_or_whole(open: OpenStore) {
+    use std::io::BufRead as _;
     if let Some(dir) = std::env::var_os(CHILD_CREATOR_ENV) {
         return creator(open, Path::new(&dir));
     }
+    // A store of the parent's own, open throughout: whatever a backend starts for its first
+    // store (a test server) is then the parent's, and outlives the children that use it.
+    let _own = Fixture::new(open);
     let root = tempfile::tempdir().expect("temp dir");
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut folders = 0;
@@ -164,17 +182,28 @@ pub fn a_store_killed_while_it_is_created_opens_fresh_or_whole(open: OpenStore) 
         let dir = root.path().join(kill.to_string());
         std::fs::create_dir_all(&dir).expect("the child's folder");
         let mut child = Command::new(&exe)
-            .args([CREATION_TEST_NAME, "--exact", "--test-threads", "1"])
+            .args([
+                CREATION_TEST_NAME,
+                "--exact",
+                "--test-threads",
+                "1",
+                "--nocapture",
+            ])
             .env(CHILD_CREATOR_ENV, &dir)
-            .stdout(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start the child");
-        // Kills spread over the child's first fifth of a second: the first ones before it
-        // created anything, the later ones in the middle of its tenth or hundredth store.
-        std::thread::sleep(Duration::from_millis(5 + kill * 17));
+        let stdout = child.stdout.take().expect("the child's output");
+        // The test harness prints the test's name in front of the child's first line.
+        let signal = format!("creating {kill}");
+        let reached = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line == signal || line.ends_with(&format!(" {signal}")));
         child.kill().expect("kill the child");
         child.wait().expect("reap the child");
+        assert!(reached, "the child stopped before it started store {kill}");
         let mut created: Vec<_> = std::fs::read_dir(&dir)
             .expect("list the child's folders")
             .map(|entry| entry.expect("an entry").path())
@@ -204,9 +233,12 @@ pub fn a_store_killed_while_it_is_created_opens_fresh_or_whole(open: OpenStore) 
             assert_eq!(after.len(), before.len() + 1, "{}", store_dir.display());
         }
     }
+    // The `k`th child finished `k` stores before the one it was killed in, if it got as far
+    // as creating that one's folder.
+    let finished: u64 = (0..KILLS).sum();
     assert!(
-        folders > KILLS,
-        "the children created {folders} stores: too few to have been killed mid-way"
+        folders >= finished,
+        "the children left {folders} store folders, fewer than the {finished} they finished"
     );
 }
 
