@@ -13,11 +13,18 @@
 //!   verified at open unless the file is as this store left it when it last closed it
 //!   cleanly (`FILE.sealed` beside it says so), and redb verifies and repairs it after an
 //!   unclean shutdown, so an open after a clean shutdown reads a few pages at any size. A
-//!   damaged page met later (redb panics on some) is a [`store_core::StoreError::Damaged`];
-//!   a value that does not decode is a [`store_core::StoreError::CorruptValue`] naming the
-//!   table and key.
+//!   damaged page met later (redb panics on some) is a [`store_core::StoreError::Damaged`].
+//!   Every value read back as data carries a checksum of its table, key and bytes, checked
+//!   on every read: a value damaged on the disk, or one that does not decode, is a
+//!   [`store_core::StoreError::CorruptValue`] naming the table and key.
 
 mod blobs;
+// Public with the harness, as the schema is, for the tests that damage values.
+#[cfg(feature = "conformance")]
+pub mod checksum;
+#[cfg(not(feature = "conformance"))]
+#[allow(unreachable_pub)]
+mod checksum;
 mod create;
 mod engine;
 mod error;

@@ -87,7 +87,7 @@ impl Logs {
                     "a chunk is missing",
                 ));
             }
-            bytes.extend_from_slice(chunk.value());
+            bytes.extend_from_slice(crate::schema::chunk_bytes(id, expected, chunk.value())?);
             expected = expected.saturating_add(1);
         }
         String::from_utf8(bytes)
@@ -459,7 +459,28 @@ fn runs_by_creation(
     Ok(out)
 }
 
-fn thread_row(logs: &Logs, id: u64, round: u32, role: String) -> StoreResult<ThreadRoundRow> {
+/// The message of entry `id` as a thread index names it (`thread`, `round`, and `role`
+/// when the index holds it), once its thread row agrees: an index row whose key or value was
+/// damaged names a message of another thread, round or role, and is reported as damage.
+fn thread_row(
+    logs: &Logs,
+    messages: &ReadOnlyTable<u64, &'static [u8]>,
+    index: &'static str,
+    id: u64,
+    (thread, round, role): (&str, u32, Option<&str>),
+) -> StoreResult<ThreadRoundRow> {
+    let bytes = messages
+        .get(id)
+        .context("reading a thread message")?
+        .ok_or_else(|| StoreError::corrupt(index, id, "indexed but not stored"))?;
+    let row = ThreadRow::decode(id, bytes.value())?;
+    if row.thread_id != thread || row.round != round || role.is_some_and(|role| role != row.role) {
+        return Err(StoreError::corrupt(
+            index,
+            id,
+            "the index does not agree with the message's thread row",
+        ));
+    }
     let entry = logs.entry(id)?.ok_or_else(|| {
         StoreError::corrupt(
             "thread_messages",
@@ -469,7 +490,7 @@ fn thread_row(logs: &Logs, id: u64, round: u32, role: String) -> StoreResult<Thr
     })?;
     Ok(ThreadRoundRow {
         round,
-        role,
+        role: row.role.to_owned(),
         log_id: entry.id,
         ts: entry.ts,
         payload: entry.payload,
@@ -503,9 +524,15 @@ pub(crate) fn thread_messages(
         let bytes = messages
             .get(id)
             .context(walk)?
-            .ok_or_else(|| StoreError::corrupt("thread_messages", id, "indexed but not stored"))?;
-        let row = ThreadRow::decode(id, bytes.value())?;
-        out.push(thread_row(&logs, id, row.round, row.role.to_owned())?);
+            .ok_or_else(|| StoreError::corrupt("threads_by_id", id, "indexed but not stored"))?;
+        let round = ThreadRow::decode(id, bytes.value())?.round;
+        out.push(thread_row(
+            &logs,
+            &messages,
+            "threads_by_id",
+            id,
+            (thread_id, round, None),
+        )?);
     }
     Ok(out)
 }
@@ -517,6 +544,7 @@ pub(crate) fn thread_rounds(
 ) -> StoreResult<Vec<ThreadRoundRow>> {
     let limit = params.effective_limit();
     let logs = Logs::open(tx)?;
+    let messages = open(tx, THREAD_MESSAGES)?;
     let thread = params.thread_id.as_str();
     let from = params.from_round.unwrap_or(0);
     let walk = "walking a thread by round";
@@ -529,7 +557,8 @@ pub(crate) fn thread_rounds(
         for item in range.take(limit) {
             let (key, _) = item.context(walk)?;
             let (_, _, round, id) = key.value();
-            out.push(thread_row(&logs, id, round, role.to_owned())?);
+            let named = (thread, round, Some(role));
+            out.push(thread_row(&logs, &messages, "threads_by_role", id, named)?);
         }
     } else {
         let index = open(tx, THREADS_BY_ROUND)?;
@@ -539,25 +568,41 @@ pub(crate) fn thread_rounds(
         for item in range.take(limit) {
             let (key, role) = item.context(walk)?;
             let (_, round, id) = key.value();
-            out.push(thread_row(&logs, id, round, role.value().to_owned())?);
+            let named = (thread, round, Some(role.value()));
+            out.push(thread_row(&logs, &messages, "threads_by_round", id, named)?);
         }
     }
     Ok(out)
 }
 
-/// The highest round of a thread.
+/// The highest round of a thread, once the message the index names for it agrees.
 pub(crate) fn last_round(tx: &ReadTransaction, thread_id: &str) -> StoreResult<Option<u32>> {
     let index = open(tx, THREADS_BY_ROUND)?;
-    let mut range = index
+    let walk = "reading the last round";
+    let last = index
         .range((thread_id, 0, 0)..=(thread_id, u32::MAX, u64::MAX))
-        .context("reading the last round")?;
-    range
+        .context(walk)?
         .next_back()
-        .map(|item| {
-            item.map(|(key, _)| key.value().1)
-                .context("reading the last round")
-        })
         .transpose()
+        .context(walk)?;
+    let Some((key, _)) = last else {
+        return Ok(None);
+    };
+    let (_, round, id) = key.value();
+    let messages = open(tx, THREAD_MESSAGES)?;
+    let bytes = messages
+        .get(id)
+        .context(walk)?
+        .ok_or_else(|| StoreError::corrupt("threads_by_round", id, "indexed but not stored"))?;
+    let row = ThreadRow::decode(id, bytes.value())?;
+    if row.thread_id != thread_id || row.round != round {
+        return Err(StoreError::corrupt(
+            "threads_by_round",
+            id,
+            "the index does not agree with the message's thread row",
+        ));
+    }
+    Ok(Some(round))
 }
 
 /// A page of a day's entries, from the day index.
@@ -685,7 +730,11 @@ pub(crate) fn meta_page(
         .take(limit)
     {
         let (key, value) = item.context(walk)?;
-        out.push((key.value().to_owned(), value.value().to_owned()));
+        let key = key.value();
+        out.push((
+            key.to_owned(),
+            crate::schema::meta_text(key, value.value())?,
+        ));
     }
     Ok(out)
 }

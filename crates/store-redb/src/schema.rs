@@ -15,6 +15,7 @@ use store_core::{
     LogEntry, LogId, StoreError, StoreResult, WorkflowRun, WorkflowRunStatus, kit::time_from_millis,
 };
 
+use crate::checksum::{checked, chunk_key, id_key, with_checksum};
 use crate::error::{Context, engine_error};
 use crate::open::not_a_store;
 
@@ -98,8 +99,10 @@ pub const BLOBS: TableDefinition<&[u8], (u64, u64)> = TableDefinition::new("blob
 /// (blob id, chunk number) → up to 256 KiB of the blob's content.
 pub const BLOB_CHUNKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("blob_chunks");
 
-/// key → value, the store's `meta`.
-pub const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
+/// key → value, the store's `meta`: the value's UTF-8 bytes and their checksum.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The meta table of schema versions 1 to 3: values without a checksum.
+pub const META_WITHOUT_CHECKSUMS: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// The store's own bookkeeping: [`SCHEMA_VERSION_KEY`], [`NEXT_LOG_ID_KEY`].
 pub const STORE_INFO: TableDefinition<&str, u64> = TableDefinition::new("nerve_store");
 
@@ -135,10 +138,11 @@ pub fn decode_ts(value: u64) -> i64 {
 /// of each status reads a few rows instead of the status index (schema version 2).
 pub const RUN_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("run_counts");
 
-/// The schema this build creates and understands. Versions 1 (without [`RUN_COUNTS`]) and 2
-/// (indexes of keys only, [`KEYS_BY_REF`] and [`KEYS_BY_SOURCE_KIND`]) are migrated when
-/// opened; an older build refuses a file of version 3, whose row copies it would not keep.
-pub const SCHEMA_VERSION: u64 = 3;
+/// The schema this build creates and understands. Versions 1 (without [`RUN_COUNTS`]), 2
+/// (indexes of keys only, [`KEYS_BY_REF`] and [`KEYS_BY_SOURCE_KIND`]) and 3 (values without
+/// checksums) are migrated when opened; an older build refuses a file of version 4, whose
+/// checksums it would neither check nor write.
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// A log entry as stored under its id.
 #[derive(Serialize, Deserialize)]
@@ -171,9 +175,25 @@ impl<'a> LogRow<'a> {
         }
     }
 
-    /// The row stored under `id`, or [`StoreError::CorruptValue`] naming it.
-    pub fn decode(id: u64, bytes: &'a [u8]) -> StoreResult<Self> {
-        postcard::from_bytes(bytes).map_err(|err| StoreError::corrupt("logs", id, err.to_string()))
+    /// The value stored under `id` for this row (in [`LOGS`], and copied into the indexes
+    /// that keep copies): its encoding and checksum.
+    pub fn encode(&self, id: u64) -> StoreResult<Vec<u8>> {
+        Ok(with_checksum(
+            "logs",
+            &id_key(id),
+            encode("logs", &id, self)?,
+        ))
+    }
+
+    /// The row stored under `id` (or a copy of it), its checksum checked; otherwise
+    /// [`StoreError::CorruptValue`] naming it.
+    pub fn decode(id: u64, value: &'a [u8]) -> StoreResult<Self> {
+        Self::decode_body(id, checked("logs", &id_key(id), &id, value)?)
+    }
+
+    /// The row from its encoding alone, without a checksum (schema versions 1 to 3).
+    pub fn decode_body(id: u64, body: &'a [u8]) -> StoreResult<Self> {
+        postcard::from_bytes(body).map_err(|err| StoreError::corrupt("logs", id, err.to_string()))
     }
 
     /// The entry this row of `id` holds (its payload inline).
@@ -228,8 +248,20 @@ impl<'a> RunRow<'a> {
         }
     }
 
-    /// The run stored under `run_id`, or [`StoreError::CorruptValue`] naming it.
-    pub fn decode_run(run_id: &str, bytes: &[u8]) -> StoreResult<WorkflowRun> {
+    /// The value stored under the run's id: its encoding and checksum.
+    pub fn encode(&self, run_id: &str) -> StoreResult<Vec<u8>> {
+        let body = encode("runs", &run_id, self)?;
+        Ok(with_checksum("runs", run_id.as_bytes(), body))
+    }
+
+    /// The run stored under `run_id`, its checksum checked; otherwise
+    /// [`StoreError::CorruptValue`] naming it.
+    pub fn decode_run(run_id: &str, value: &[u8]) -> StoreResult<WorkflowRun> {
+        Self::run_from_body(run_id, checked("runs", run_id.as_bytes(), &run_id, value)?)
+    }
+
+    /// The run from its encoding alone, without a checksum.
+    pub fn run_from_body(run_id: &str, bytes: &[u8]) -> StoreResult<WorkflowRun> {
         let row: RunRow<'_> = postcard::from_bytes(bytes)
             .map_err(|err| StoreError::corrupt("runs", run_id, err.to_string()))?;
         let status = row.status.parse::<WorkflowRunStatus>().map_err(|_| {
@@ -267,11 +299,41 @@ pub struct ThreadRow<'a> {
 }
 
 impl<'a> ThreadRow<'a> {
-    /// The row stored under `id`, or [`StoreError::CorruptValue`] naming it.
-    pub fn decode(id: u64, bytes: &'a [u8]) -> StoreResult<Self> {
+    /// The value stored under `id` for this row: its encoding and checksum.
+    pub fn encode(&self, id: u64) -> StoreResult<Vec<u8>> {
+        let body = encode("thread_messages", &id, self)?;
+        Ok(with_checksum("thread_messages", &id_key(id), body))
+    }
+
+    /// The row stored under `id`, its checksum checked; otherwise
+    /// [`StoreError::CorruptValue`] naming it.
+    pub fn decode(id: u64, value: &'a [u8]) -> StoreResult<Self> {
+        let bytes = checked("thread_messages", &id_key(id), &id, value)?;
         postcard::from_bytes(bytes)
             .map_err(|err| StoreError::corrupt("thread_messages", id, err.to_string()))
     }
+}
+
+/// The value [`LOG_PAYLOAD_CHUNKS`] holds for chunk `seq` of entry `id`'s payload.
+pub fn chunk_value(id: u64, seq: u32, chunk: &[u8]) -> Vec<u8> {
+    with_checksum("log_payload_chunks", &chunk_key(id, seq), chunk.to_vec())
+}
+
+/// The bytes of chunk `seq` of entry `id`'s payload, their checksum checked.
+pub fn chunk_bytes(id: u64, seq: u32, value: &[u8]) -> StoreResult<&[u8]> {
+    checked("log_payload_chunks", &chunk_key(id, seq), &id, value)
+}
+
+/// The value [`META`] holds for `value` under `key`.
+pub fn meta_value(key: &str, value: &str) -> Vec<u8> {
+    with_checksum("meta", key.as_bytes(), value.as_bytes().to_vec())
+}
+
+/// The meta value stored under `key`, its checksum checked.
+pub fn meta_text(key: &str, value: &[u8]) -> StoreResult<String> {
+    let bytes = checked("meta", key.as_bytes(), &key, value)?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| StoreError::corrupt("meta", key, "the value is not UTF-8"))
 }
 
 /// Encodes a row; postcard into a `Vec` fails only on a serializer bug, reported as such.
@@ -341,7 +403,8 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
             // Nothing to migrate: leave the file exactly as it was.
             tx.abort().context(context())
         }
-        Some(found @ (1 | 2)) => {
+        Some(found @ 1..=3) => {
+            add_checksums(&tx, found).context("adding checksums to the store's values")?;
             if found == 1 {
                 // A file from before big payloads were chunked gets the table they need,
                 // empty, and every version-1 file its run counters, counted once from the
@@ -350,7 +413,9 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
                 count_runs_into_counters(&tx).context("counting the runs for their counters")?;
                 split_late_entries(&tx).context("moving late entries to their own time index")?;
             }
-            copy_rows_into_indexes(&tx).context("copying the log's rows into its indexes")?;
+            if found < 3 {
+                copy_rows_into_indexes(&tx).context("copying the log's rows into its indexes")?;
+            }
             tx.open_table(STORE_INFO)
                 .and_then(|mut info| {
                     info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
@@ -435,6 +500,73 @@ pub(crate) fn check_schema_read_only(db: &ReadOnlyDatabase, path: &Path) -> Stor
             format!("its schema version {other:?} is unknown"),
         )),
     }
+}
+
+/// Rewrites every value of a file of schema version `found` (1 to 3) with its checksum
+/// (version 4): each table is copied, value by value, into a new one that then takes its
+/// name, so memory stays bounded at any size.
+fn add_checksums(tx: &redb::WriteTransaction, found: u64) -> Result<(), redb::Error> {
+    fn rewrite<K: redb::Key + 'static>(
+        tx: &redb::WriteTransaction,
+        table: TableDefinition<'static, K, &'static [u8]>,
+        checksummed: impl Fn(K::SelfType<'_>, &[u8]) -> Result<Vec<u8>, redb::Error>,
+    ) -> Result<(), redb::Error> {
+        let new_name = format!("{}.v4", table.name());
+        let new: TableDefinition<'_, K, &'static [u8]> = TableDefinition::new(&new_name);
+        {
+            let old = tx.open_table(table)?;
+            let mut new = tx.open_table(new)?;
+            for item in old.iter()? {
+                let (key, value) = item?;
+                let value = checksummed(key.value(), value.value())?;
+                new.insert(key.value(), value.as_slice())?;
+            }
+        }
+        tx.delete_table(table)?;
+        tx.rename_table(new, table)?;
+        Ok(())
+    }
+    let corrupt = |err: StoreError| redb::Error::Corrupted(err.to_string());
+    rewrite(tx, LOGS, |id, body| {
+        LogRow::decode_body(id, body).map_err(corrupt)?;
+        Ok(with_checksum("logs", &id_key(id), body.to_vec()))
+    })?;
+    if found == 3 {
+        // The copies: an empty value stays empty (a row too big to copy).
+        let copy = |id: u64, body: &[u8]| {
+            if body.is_empty() {
+                Vec::new()
+            } else {
+                with_checksum("logs", &id_key(id), body.to_vec())
+            }
+        };
+        rewrite(tx, LOGS_BY_REF, |(_, id), body| Ok(copy(id, body)))?;
+        rewrite(tx, LOGS_BY_SOURCE_KIND, |(_, _, id), body| {
+            Ok(copy(id, body))
+        })?;
+    }
+    // A version-1 file has no chunk table: this creates it, empty.
+    rewrite(tx, LOG_PAYLOAD_CHUNKS, |(id, seq), body| {
+        Ok(chunk_value(id, seq, body))
+    })?;
+    rewrite(tx, RUNS, |run_id, body| {
+        Ok(with_checksum("runs", run_id.as_bytes(), body.to_vec()))
+    })?;
+    rewrite(tx, THREAD_MESSAGES, |id, body| {
+        Ok(with_checksum("thread_messages", &id_key(id), body.to_vec()))
+    })?;
+    let pairs: Vec<(String, String)> = {
+        let old = tx.open_table(META_WITHOUT_CHECKSUMS)?;
+        old.iter()?
+            .map(|item| item.map(|(k, v)| (k.value().to_owned(), v.value().to_owned())))
+            .collect::<Result<_, _>>()?
+    };
+    tx.delete_table(META_WITHOUT_CHECKSUMS)?;
+    let mut meta = tx.open_table(META)?;
+    for (key, value) in &pairs {
+        meta.insert(key.as_str(), meta_value(key, value).as_slice())?;
+    }
+    Ok(())
 }
 
 /// Fills [`RUN_COUNTS`] from the status index, one status prefix at a time.

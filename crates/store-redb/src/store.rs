@@ -189,7 +189,9 @@ impl LogStore for RedbLogStore {
             let value = meta
                 .get(key)
                 .with_context(|| format!("reading meta key {key:?}"))?;
-            Ok(value.map(|v| v.value().to_owned()))
+            value
+                .map(|v| crate::schema::meta_text(key, v.value()))
+                .transpose()
         })
     }
 }

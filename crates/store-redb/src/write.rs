@@ -10,7 +10,7 @@ use crate::schema::{
     LOGS_BY_TS, LOGS_LATE_BY_TS, LogRow, MAX_TS_KEY, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK,
     RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow,
     STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
-    decode_ts, encode, encode_ts, row_copy,
+    chunk_value, decode_ts, encode_ts, meta_value, row_copy,
 };
 
 /// Writes the index rows by reference and by (source, kind) of entry `id`, whose encoded
@@ -79,12 +79,14 @@ impl<'t> LogTables<'t> {
     pub(crate) fn insert(&mut self, entry: &LogEntry) -> StoreResult<()> {
         let id = entry.id.0;
         self.next_id = self.next_id.max(id.saturating_add(1));
-        let row = encode("logs", &id, &LogRow::of(entry))?;
+        let row = LogRow::of(entry).encode(id)?;
         let ts = entry.ts.timestamp_millis();
         let write = |tables: &mut Self| -> Result<(), redb::Error> {
             if entry.payload.len() > BIG_PAYLOAD {
                 for (seq, chunk) in (0u32..).zip(entry.payload.as_bytes().chunks(PAYLOAD_CHUNK)) {
-                    tables.payload_chunks.insert((id, seq), chunk)?;
+                    tables
+                        .payload_chunks
+                        .insert((id, seq), chunk_value(id, seq, chunk).as_slice())?;
                 }
             }
             tables.logs.insert(id, row.as_slice())?;
@@ -252,7 +254,7 @@ pub(crate) fn set_meta(tx: &WriteTransaction, pairs: &[(&str, &str)]) -> StoreRe
     let mut table = tx.open_table(META).context("opening meta")?;
     for (key, value) in pairs {
         table
-            .insert(*key, *value)
+            .insert(*key, meta_value(key, value).as_slice())
             .with_context(|| format!("writing meta key {key:?}"))?;
     }
     Ok(())
@@ -274,7 +276,7 @@ pub(crate) fn write_run(
     run: &WorkflowRun,
     previous: Option<&WorkflowRun>,
 ) -> StoreResult<()> {
-    let row = encode("runs", &run.run_id, &RunRow::of(run))?;
+    let row = RunRow::of(run).encode(&run.run_id)?;
     let created = run.created_at.timestamp_millis();
     let id = run.run_id.as_str();
     let write = || -> Result<(), redb::Error> {
@@ -341,7 +343,7 @@ impl<'t> ThreadTables<'t> {
             round,
             role,
         };
-        let bytes = encode("thread_messages", &id, &row)?;
+        let bytes = row.encode(id)?;
         let write = |tables: &mut Self| -> Result<(), redb::Error> {
             tables.messages.insert(id, bytes.as_slice())?;
             tables.by_id.insert((thread, id), ())?;

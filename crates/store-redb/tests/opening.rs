@@ -141,6 +141,7 @@ fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
     }
     tx.delete_table(LOGS_LATE_BY_TS)
         .expect("what schema 1 lacked");
+    back_to_values_without_checksums(&tx);
     back_to_key_only_indexes(&tx);
     tx.open_table(STORE_INFO)
         .expect("info")
@@ -209,6 +210,7 @@ fn a_schema_2_file_gets_its_rows_copied_into_the_indexes() {
 
     let raw = raw_handle(&path);
     let tx = raw.begin_write().expect("begin");
+    back_to_values_without_checksums(&tx);
     back_to_key_only_indexes(&tx);
     tx.open_table(STORE_INFO)
         .expect("info")
@@ -246,6 +248,149 @@ fn a_schema_2_file_gets_its_rows_copied_into_the_indexes() {
             .iter()
             .any(|t| t == "logs_by_ref" || t == "logs_by_source_kind"),
         "the key-only indexes are gone: {tables:?}"
+    );
+}
+
+/// Puts back the values of schema versions 1 to 3, without their checksums (every value's
+/// last four bytes), and meta's values as plain strings.
+fn back_to_values_without_checksums(tx: &redb::WriteTransaction) {
+    use redb::{ReadableTable, TableDefinition, TableHandle};
+    use store_redb::checksum::CHECKSUM_BYTES;
+    use store_redb::schema::{
+        LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, META, META_WITHOUT_CHECKSUMS,
+        RUNS, THREAD_MESSAGES,
+    };
+    fn strip<K: redb::Key + 'static>(
+        tx: &redb::WriteTransaction,
+        table: TableDefinition<'static, K, &'static [u8]>,
+    ) {
+        let name = format!("{}.old", table.name());
+        let old: TableDefinition<'_, K, &'static [u8]> = TableDefinition::new(&name);
+        {
+            let current = tx.open_table(table).expect("a table");
+            let mut old = tx.open_table(old).expect("its old form");
+            for item in current.iter().expect("iterate") {
+                let (key, value) = item.expect("a row");
+                let value = value.value();
+                let body = &value[..value.len().saturating_sub(CHECKSUM_BYTES)];
+                old.insert(key.value(), body).expect("the value as it was");
+            }
+        }
+        tx.delete_table(table).expect("delete");
+        tx.rename_table(old, table).expect("rename");
+    }
+    strip(tx, LOGS);
+    strip(tx, LOGS_BY_REF);
+    strip(tx, LOGS_BY_SOURCE_KIND);
+    strip(tx, LOG_PAYLOAD_CHUNKS);
+    strip(tx, RUNS);
+    strip(tx, THREAD_MESSAGES);
+    let pairs: Vec<(String, String)> = tx
+        .open_table(META)
+        .expect("meta")
+        .iter()
+        .expect("iterate")
+        .map(|item| {
+            let (key, value) = item.expect("a pair");
+            let key = key.value().to_owned();
+            let value = store_redb::schema::meta_text(&key, value.value()).expect("a value");
+            (key, value)
+        })
+        .collect();
+    tx.delete_table(META).expect("delete meta");
+    let mut meta = tx.open_table(META_WITHOUT_CHECKSUMS).expect("the old meta");
+    for (key, value) in &pairs {
+        meta.insert(key.as_str(), value.as_str()).expect("a pair");
+    }
+}
+
+/// A file of schema 3 (values without checksums) is migrated when opened: every value
+/// reads back as it was written (a big payload's chunks, a run, a thread message, meta), and
+/// from then on a value damaged on the disk is `CorruptValue`, never an answer.
+#[test]
+fn a_schema_3_file_gets_checksums_on_its_values() {
+    use redb::ReadableTable;
+    use store_core::{GetThreadRoundsParams, RunTransition, ThreadMessage, WorkflowRunStatus};
+    use store_redb::schema::{BIG_PAYLOAD, LOGS, SCHEMA_VERSION_KEY, STORE_INFO};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.redb");
+    let store = RedbLogStore::open(&path).expect("create");
+    let small = store
+        .append(NewLogEntry::new("s", "k", "small").with_ref("r"))
+        .expect("an entry");
+    let big = store
+        .append(NewLogEntry::new("s", "k", "b".repeat(BIG_PAYLOAD + 1)))
+        .expect("a big payload");
+    store
+        .transition_run(RunTransition::new("run", "wf", WorkflowRunStatus::Started))
+        .expect("a run");
+    store
+        .append_thread_message(ThreadMessage {
+            thread_id: "t".into(),
+            role: "user".into(),
+            round: 1,
+            payload: "hello".into(),
+            ts: None,
+        })
+        .expect("a message");
+    store.meta_set("k", "v").expect("meta");
+    let run = store.get_run("run").expect("the run");
+    let rounds = GetThreadRoundsParams {
+        thread_id: "t".into(),
+        ..GetThreadRoundsParams::default()
+    };
+    let thread = store.thread_rounds(&rounds).expect("the thread");
+    drop(store);
+
+    let raw = raw_handle(&path);
+    let tx = raw.begin_write().expect("begin");
+    back_to_values_without_checksums(&tx);
+    tx.open_table(STORE_INFO)
+        .expect("info")
+        .insert(SCHEMA_VERSION_KEY, 3)
+        .expect("schema 3");
+    tx.commit().expect("commit");
+    drop(raw);
+
+    let store = RedbLogStore::open(&path).expect("a schema 3 file opens");
+    let all = store
+        .query(&LogQuery {
+            limit: Some(10),
+            ..LogQuery::default()
+        })
+        .expect("the log");
+    assert_eq!(all.first(), Some(&small));
+    assert!(all.contains(&big), "the big payload reads back whole");
+    assert_eq!(store.get_run("run").expect("the run"), run);
+    assert_eq!(store.thread_rounds(&rounds).expect("the thread"), thread);
+    assert_eq!(store.meta_get("k").expect("meta").as_deref(), Some("v"));
+    drop(store);
+
+    // A byte of the small entry's payload flipped in place, as a failing disk would.
+    let raw = raw_handle(&path);
+    let tx = raw.begin_write().expect("begin");
+    {
+        let mut logs = tx.open_table(LOGS).expect("logs");
+        let mut value = logs
+            .get(small.id.0)
+            .expect("get")
+            .expect("the row")
+            .value()
+            .to_vec();
+        let at = value
+            .windows(5)
+            .position(|w| w == b"small")
+            .expect("the payload");
+        value[at] ^= 0x04;
+        logs.insert(small.id.0, value.as_slice()).expect("put back");
+    }
+    tx.commit().expect("commit");
+    drop(raw);
+    let store = RedbLogStore::open(&path).expect("reopen");
+    let err = store.query(&LogQuery::default()).expect_err("damaged");
+    assert!(
+        matches!(err, StoreError::CorruptValue { table: "logs", .. }),
+        "{err}"
     );
 }
 
