@@ -9,8 +9,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use store_core::kit::{ChunkRows, ChunkedReader, VerifyingReader, write_chunked};
 use store_core::{BlobStore, Digest, StoreError, StoreResult};
 
-use crate::error::{Context, not_on_a_runtime, pool_error};
+use crate::error::{Context, pool_error};
 use crate::options::PgOptions;
+use crate::runtime::{DropOffRuntime, off_runtime, off_runtime_reading};
 
 type Connection = PooledConnection<PostgresConnectionManager<NoTls>>;
 
@@ -18,7 +19,8 @@ type Connection = PooledConnection<PostgresConnectionManager<NoTls>>;
 /// naming it by digest and its content in chunks of 256 KiB. A write is one transaction;
 /// a read of one blob is one `REPEATABLE READ` snapshot from its first chunk to its last.
 pub struct PgBlobStore {
-    pool: Pool<PostgresConnectionManager<NoTls>>,
+    /// Dropped off any tokio runtime, as the log store's.
+    pool: DropOffRuntime<Pool<PostgresConnectionManager<NoTls>>>,
     s: String,
     location: String,
     read_only: bool,
@@ -43,7 +45,7 @@ impl PgBlobStore {
         let read_only = options.read_only;
         let log = crate::PgLogStore::open_with(options)?;
         Ok(PgBlobStore {
-            pool: log.pool().clone(),
+            pool: DropOffRuntime::new(log.pool().clone()),
             s: log.schema().to_owned(),
             location: log.location().to_owned(),
             read_only,
@@ -59,7 +61,6 @@ impl PgBlobStore {
     }
 
     fn connection(&self, context: &str) -> StoreResult<Connection> {
-        not_on_a_runtime()?;
         self.pool.get().map_err(|err| pool_error(context, err))
     }
 
@@ -92,33 +93,41 @@ fn lookup(
 impl BlobStore for PgBlobStore {
     fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
         self.writable("write a blob")?;
-        let mut conn = self.connection("writing a blob")?;
-        let mut tx = conn.transaction().context("starting a blob write")?;
-        // One blob write at a time per store: the new id is read from the tables.
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('nerve-store blobs ' || $1, 0))",
-            &[&self.s],
-        )
-        .context("locking the blob ids")?;
-        let (digest, commit) = write_chunked(
-            &mut Rows {
-                tx: &mut tx,
-                s: &self.s,
-            },
-            source,
-        )?;
-        if commit {
-            tx.commit().context("committing a blob")?;
-        }
-        Ok(digest)
+        off_runtime_reading(source, |source| {
+            let mut conn = self.connection("writing a blob")?;
+            let mut tx = conn.transaction().context("starting a blob write")?;
+            // One blob write at a time per store: the new id is read from the tables.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('nerve-store blobs ' || $1, 0))",
+                &[&self.s],
+            )
+            .context("locking the blob ids")?;
+            let (digest, commit) = write_chunked(
+                &mut Rows {
+                    tx: &mut tx,
+                    s: &self.s,
+                },
+                source,
+            )?;
+            if commit {
+                tx.commit().context("committing a blob")?;
+            }
+            Ok(digest)
+        })
     }
 
     fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
-        let mut conn = self.connection("reading a blob")?;
-        conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .context("starting a blob read")?;
-        let Some((id, _)) = lookup(&mut *conn, &self.s, digest)? else {
-            let _ = conn.batch_execute("ROLLBACK");
+        let found = off_runtime(|| {
+            let mut conn = self.connection("reading a blob")?;
+            conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .context("starting a blob read")?;
+            let Some((id, _)) = lookup(&mut *conn, &self.s, digest)? else {
+                let _ = conn.batch_execute("ROLLBACK");
+                return Ok(None);
+            };
+            Ok::<_, StoreError>(Some((id, conn)))
+        })?;
+        let Some((id, conn)) = found else {
             return Ok(None);
         };
         let sql = format!(
@@ -127,22 +136,37 @@ impl BlobStore for PgBlobStore {
         );
         let mut snapshot = Snapshot(conn);
         let chunks = ChunkedReader::new(move |seq: u32| {
-            snapshot
-                .0
-                .query_opt(&sql, &[&id, &i64::from(seq)])
-                .map(|row| row.map(|row| row.get::<_, Vec<u8>>(0)))
-                .map_err(io::Error::other)
+            off_runtime(|| {
+                snapshot
+                    .0
+                    .query_opt(&sql, &[&id, &i64::from(seq)])
+                    .map(|row| row.map(|row| row.get::<_, Vec<u8>>(0)))
+                    .map_err(io::Error::other)
+            })
         });
         Ok(Some(Box::new(VerifyingReader::new(chunks, *digest))))
     }
 
     fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
-        let mut conn = self.connection("reading a blob's size")?;
-        Ok(lookup(&mut *conn, &self.s, digest)?.map(|(_, size)| u64::try_from(size).unwrap_or(0)))
+        off_runtime(|| {
+            let mut conn = self.connection("reading a blob's size")?;
+            Ok(lookup(&mut *conn, &self.s, digest)?
+                .map(|(_, size)| u64::try_from(size).unwrap_or(0)))
+        })
     }
 
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
         self.writable("delete a blob")?;
+        off_runtime(|| self.delete_here(digest))
+    }
+
+    fn list(&self) -> StoreResult<Vec<Digest>> {
+        off_runtime(|| self.list_here())
+    }
+}
+
+impl PgBlobStore {
+    fn delete_here(&self, digest: &Digest) -> StoreResult<bool> {
         let mut conn = self.connection("deleting a blob")?;
         let mut tx = conn.transaction().context("starting a blob delete")?;
         let id: Option<i64> = tx
@@ -167,7 +191,7 @@ impl BlobStore for PgBlobStore {
         Ok(true)
     }
 
-    fn list(&self) -> StoreResult<Vec<Digest>> {
+    fn list_here(&self) -> StoreResult<Vec<Digest>> {
         let mut conn = self.connection("listing blobs")?;
         conn.query(
             &format!("SELECT digest FROM {}.blobs ORDER BY digest", self.s),
@@ -192,7 +216,9 @@ struct Snapshot(Connection);
 
 impl Drop for Snapshot {
     fn drop(&mut self) {
-        let _ = self.0.batch_execute("ROLLBACK");
+        off_runtime(|| {
+            let _ = self.0.batch_execute("ROLLBACK");
+        });
     }
 }
 

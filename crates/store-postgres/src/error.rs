@@ -53,20 +53,3 @@ impl<T> Context<T> for Result<T, postgres::Error> {
         self.map_err(|err| engine_error(context, err))
     }
 }
-
-/// Refuses a call made on a thread that runs a tokio runtime: the sync client would panic
-/// there ("Cannot start a runtime from within a runtime").
-///
-/// # Errors
-/// [`StoreError::InvalidInput`] naming the remedy.
-pub(crate) fn not_on_a_runtime() -> StoreResult<()> {
-    match tokio::runtime::Handle::try_current() {
-        Ok(_) => Err(StoreError::invalid(
-            "thread",
-            "the PostgreSQL store was called on a tokio runtime's thread, where its sync client \
-             cannot run: call it inside tokio::task::spawn_blocking, or through \
-             nerve_store::AsyncStore",
-        )),
-        Err(_) => Ok(()),
-    }
-}

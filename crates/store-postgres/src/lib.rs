@@ -14,10 +14,10 @@
 //! Strings are `bytea` (PostgreSQL's `text` refuses NUL) and times `bigint` milliseconds
 //! (`timestamptz` cannot hold every time the other backends keep).
 //!
-//! The sync `postgres` client drives a tokio runtime of its own, and panics when called on a
-//! tokio worker thread; every call of the store checks for that first and returns
-//! [`StoreError::InvalidInput`] naming the remedy instead (`spawn_blocking`, or the facade's
-//! `AsyncStore`).
+//! The sync `postgres` client drives a tokio runtime of its own, and panics when it is called
+//! or dropped on a thread of another tokio runtime. The store never lets it meet one: on such
+//! a thread (a worker, `spawn_blocking`, the facade's `AsyncStore`) each call, and the drop of
+//! the store's pool, runs on a scoped thread of the store's own that the caller waits for.
 
 mod blobs;
 mod error;
@@ -25,6 +25,7 @@ mod error;
 pub mod harness;
 mod options;
 mod read;
+mod runtime;
 mod schema;
 mod store;
 mod write;

@@ -15,9 +15,10 @@ use store_core::{
     ThreadIndexRow, ThreadRoundRow, WorkflowRun, WorkflowRunStatus, WriteUnit, Written,
 };
 
-use crate::error::{Context, not_on_a_runtime, pool_error};
+use crate::error::{Context, pool_error};
 use crate::options::PgOptions;
 use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
+use crate::runtime::{DropOffRuntime, off_runtime};
 use crate::schema::{create_or_check, quoted};
 use crate::write::{GroupTx, begin, commit_group, read_run, set_meta, write_run};
 
@@ -30,7 +31,8 @@ type Connection = PooledConnection<PostgresConnectionManager<NoTls>>;
 /// [`PgOptions::pool_size`]); writes from threads of one process that wait at the same time
 /// commit together in one transaction.
 pub struct PgLogStore {
-    pool: Pool<PostgresConnectionManager<NoTls>>,
+    /// Dropped off any tokio runtime: closing its clients runs the sync client.
+    pool: DropOffRuntime<Pool<PostgresConnectionManager<NoTls>>>,
     /// The schema, quoted, as every statement names it.
     s: String,
     location: String,
@@ -66,9 +68,15 @@ impl PgLogStore {
     /// # Errors
     /// [`StoreError::NotAStore`] for a schema that holds another program's tables,
     /// [`StoreError::SchemaTooNew`] for a newer schema version, [`StoreError::Backend`] when
-    /// the server cannot be reached; [`StoreError::InvalidInput`] on a tokio worker thread.
+    /// the server cannot be reached.
+    ///
+    /// Any thread may open and call the store, a tokio runtime's included: there the sync
+    /// client runs on a thread of its own (see the crate's documentation).
     pub fn open_with(options: PgOptions) -> StoreResult<Self> {
-        not_on_a_runtime()?;
+        off_runtime(move || Self::open_here(options))
+    }
+
+    fn open_here(options: PgOptions) -> StoreResult<Self> {
         let location = options.location();
         let mut config: postgres::Config = options
             .url
@@ -91,7 +99,7 @@ impl PgLogStore {
             .build(manager)
             .map_err(|err| pool_error(&format!("opening {location}"), err))?;
         let store = PgLogStore {
-            pool,
+            pool: DropOffRuntime::new(pool),
             s: quoted(&options.schema),
             location,
             queue: CommitQueue::new((), true),
@@ -124,7 +132,6 @@ impl PgLogStore {
     }
 
     fn connection(&self, context: &str) -> StoreResult<Connection> {
-        not_on_a_runtime()?;
         self.pool.get().map_err(|err| pool_error(context, err))
     }
 
@@ -139,40 +146,43 @@ impl PgLogStore {
     }
 
     /// Runs `work` on a connection: the snapshot's own, or one of the pool's.
-    fn read<T>(
+    fn read<T: Send>(
         &self,
-        work: impl FnOnce(&mut postgres::Client) -> StoreResult<T>,
+        work: impl FnOnce(&mut postgres::Client) -> StoreResult<T> + Send,
     ) -> StoreResult<T> {
-        not_on_a_runtime()?;
-        store_core::kit::traced_read(std::path::Path::new(&self.location), || {
-            match &self.pinned {
-                Some(pinned) => {
-                    let mut conn = pinned.lock().unwrap_or_else(|p| p.into_inner());
-                    work(&mut conn)
+        off_runtime(|| {
+            store_core::kit::traced_read(std::path::Path::new(&self.location), || {
+                match &self.pinned {
+                    Some(pinned) => {
+                        let mut conn = pinned.lock().unwrap_or_else(|p| p.into_inner());
+                        work(&mut conn)
+                    }
+                    None => {
+                        let mut conn = self.connection("reading")?;
+                        work(&mut conn)
+                    }
                 }
-                None => {
-                    let mut conn = self.connection("reading")?;
-                    work(&mut conn)
-                }
-            }
+            })
         })
     }
 
     /// Runs `work` in one writing transaction that holds the counter row, and commits it.
-    fn write<T>(
+    fn write<T: Send>(
         &self,
         operation: &'static str,
-        work: impl FnOnce(&mut GroupTx<'_, '_>) -> StoreResult<T>,
+        work: impl FnOnce(&mut GroupTx<'_, '_>) -> StoreResult<T> + Send,
     ) -> StoreResult<T> {
         self.writable(operation)?;
-        let mut conn = self.connection(operation)?;
-        let _between_groups = self.queue.writer();
-        let (mut tx, last) = begin(&mut conn, &self.s)?;
-        let mut group = GroupTx::new(&mut tx, &self.s, last);
-        let value = work(&mut group)?;
-        group.finish()?;
-        tx.commit().context(operation)?;
-        Ok(value)
+        off_runtime(|| {
+            let mut conn = self.connection(operation)?;
+            let _between_groups = self.queue.writer();
+            let (mut tx, last) = begin(&mut conn, &self.s)?;
+            let mut group = GroupTx::new(&mut tx, &self.s, last);
+            let value = work(&mut group)?;
+            group.finish()?;
+            tx.commit().context(operation)?;
+            Ok(value)
+        })
     }
 
     fn query_logs(
@@ -236,11 +246,12 @@ impl LogStore for PgLogStore {
         self.writable("write")?;
         let unit = prepare_unit(unit, store_core::kit::now_millis())?;
         // Only the call that leads a group needs a connection, and only while it commits.
-        self.queue
-            .submit(unit, |_, units| match self.connection("writing") {
+        self.queue.submit(unit, |_, units| {
+            off_runtime(|| match self.connection("writing") {
                 Ok(mut conn) => commit_group(&mut conn, &self.s, units),
                 Err(err) => store_core::kit::fail_all(err, units.len()),
             })
+        })
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
@@ -493,12 +504,14 @@ impl LogMaintenance for PgLogStore {
     /// tables' exclusive lock: `VACUUM FULL`).
     fn compact(&self) -> StoreResult<()> {
         self.writable("compact")?;
-        let mut conn = self.connection("compacting")?;
-        for table in ["logs", "thread_messages", "runs", "meta", "log_counter"] {
-            conn.batch_execute(&format!("VACUUM (ANALYZE) {}.{table}", self.s))
-                .context("vacuuming")?;
-        }
-        Ok(())
+        off_runtime(|| {
+            let mut conn = self.connection("compacting")?;
+            for table in ["logs", "thread_messages", "runs", "meta", "log_counter"] {
+                conn.batch_execute(&format!("VACUUM (ANALYZE) {}.{table}", self.s))
+                    .context("vacuuming")?;
+            }
+            Ok(())
+        })
     }
 
     /// PostgreSQL checks its pages as it reads them (with data checksums on, their
@@ -611,11 +624,14 @@ impl LogTransfer for PgLogStore {
         &self,
         work: &mut dyn FnMut(&dyn LogBackend) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        let mut conn = self.connection("taking a snapshot")?;
-        conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
-            .context("starting a snapshot")?;
+        let conn = off_runtime(|| {
+            let mut conn = self.connection("taking a snapshot")?;
+            conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
+                .context("starting a snapshot")?;
+            Ok::<_, StoreError>(conn)
+        })?;
         let view = PgLogStore {
-            pool: self.pool.clone(),
+            pool: DropOffRuntime::new((*self.pool).clone()),
             s: self.s.clone(),
             location: self.location.clone(),
             queue: CommitQueue::new((), false),
@@ -625,7 +641,9 @@ impl LogTransfer for PgLogStore {
         let result = work(&view);
         if let Some(pinned) = view.pinned {
             let mut conn = pinned.into_inner().unwrap_or_else(|p| p.into_inner());
-            let _ = conn.batch_execute("ROLLBACK");
+            off_runtime(|| {
+                let _ = conn.batch_execute("ROLLBACK");
+            });
         }
         result
     }

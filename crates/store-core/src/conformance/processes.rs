@@ -29,6 +29,17 @@ const TEST_NAME: &str = "processes::a_second_process_reads_and_writes_beside_thi
 const EACH: usize = 40;
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// The full name of the running test whose case is `case`: the test harness names each
+/// test's thread after it, so a suite expanded inside a module (`sqlite::processes::…`)
+/// runs its child under the same name; `case` itself where the thread has another name.
+fn this_test(case: &str) -> String {
+    std::thread::current()
+        .name()
+        .filter(|name| name.ends_with(case))
+        .unwrap_or(case)
+        .to_owned()
+}
+
 fn count(store: &dyn LogBackend, ref_id: &str) -> usize {
     store
         .query(&LogQuery {
@@ -94,7 +105,12 @@ pub fn a_second_process_reads_and_writes_beside_this_one(open: OpenStore) {
         .expect("the parent starts a run");
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut second = Command::new(exe)
-        .args([TEST_NAME, "--exact", "--test-threads", "1"])
+        .args([
+            this_test(TEST_NAME).as_str(),
+            "--exact",
+            "--test-threads",
+            "1",
+        ])
         .env(CHILD_STORE_ENV, fx.dir())
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -183,7 +199,7 @@ pub fn a_store_killed_while_it_is_created_opens_fresh_or_whole(open: OpenStore) 
         std::fs::create_dir_all(&dir).expect("the child's folder");
         let mut child = Command::new(&exe)
             .args([
-                CREATION_TEST_NAME,
+                this_test(CREATION_TEST_NAME).as_str(),
                 "--exact",
                 "--test-threads",
                 "1",
@@ -319,7 +335,7 @@ pub fn every_acknowledged_call_of_many_threads_survives_kill_9(open: OpenStore) 
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut child = Command::new(exe)
         .args([
-            WRITERS_TEST_NAME,
+            this_test(WRITERS_TEST_NAME).as_str(),
             "--exact",
             "--test-threads",
             "1",

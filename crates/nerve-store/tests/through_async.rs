@@ -1,0 +1,278 @@
+//! The whole log-store conformance suite driven through `AsyncStore` (feature `tokio`), on
+//! every backend: each case's store is an adapter whose every call goes to the backend as
+//! the async adapter sends it, on tokio's blocking pool, through its named methods where it
+//! has one and `AsyncStore::call` otherwise. A backend that passes the sync suite and fails
+//! every async call (as PostgreSQL once did) fails here, case by case.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use nerve_store::{
+    AsyncStore, Backend, BlobStore, Digest, GetThreadRoundsParams, Location, LogBackend, LogEntry,
+    LogId, LogQuery, RunQuery, Store, StoreError, StoreResult, ThreadRoundRow, WorkflowRun,
+    WriteUnit, Written,
+};
+use store_core::conformance::Harness;
+use store_core::{
+    Checked, DaySpan, ImportBatch, LogMaintenance, LogStats, LogStore, LogTransfer, ThreadIndexRow,
+};
+
+/// A backend's store, called through `AsyncStore` from a runtime of its own.
+struct ThroughAsync {
+    store: AsyncStore,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl ThroughAsync {
+    fn new(log: Box<dyn LogBackend>, dir: &Path, backend: Backend) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a runtime");
+        let location = Location {
+            backend,
+            path: dir.to_path_buf(),
+        };
+        let store = AsyncStore::new(Store::new(log, Box::new(NoBlobs), location));
+        ThroughAsync {
+            store,
+            runtime: Arc::new(runtime),
+        }
+    }
+
+    /// `work` with the store, on the blocking pool, as `AsyncStore::call` runs it.
+    fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn LogBackend) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.runtime
+            .block_on(self.store.call(move |store| work(store.log.as_ref())))
+    }
+
+    fn run<T>(&self, future: impl Future<Output = T>) -> T {
+        self.runtime.block_on(future)
+    }
+}
+
+impl LogStore for ThroughAsync {
+    fn append(&self, entry: store_core::NewLogEntry) -> StoreResult<LogEntry> {
+        self.run(self.store.append(entry))
+    }
+
+    fn append_batch(&self, entries: Vec<store_core::NewLogEntry>) -> StoreResult<Vec<LogEntry>> {
+        self.run(self.store.append_batch(entries))
+    }
+
+    fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
+        self.run(self.store.write_unit(unit))
+    }
+
+    fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
+        self.run(self.store.query(query.clone()))
+    }
+
+    fn transition_run(
+        &self,
+        transition: store_core::RunTransition,
+    ) -> StoreResult<store_core::TransitionOutcome> {
+        self.run(self.store.transition_run(transition))
+    }
+
+    fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
+        self.run(self.store.get_run(run_id))
+    }
+
+    fn list_active_runs(&self) -> StoreResult<Vec<WorkflowRun>> {
+        self.run(self.store.list_active_runs())
+    }
+
+    fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+        self.run(self.store.list_runs(query.clone()))
+    }
+
+    fn append_thread_message(&self, message: store_core::ThreadMessage) -> StoreResult<LogEntry> {
+        self.run(self.store.append_thread_message(message))
+    }
+
+    fn thread_messages(
+        &self,
+        thread_id: &str,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ThreadRoundRow>> {
+        let thread_id = thread_id.to_owned();
+        self.call(move |store| store.thread_messages(&thread_id, after, limit))
+    }
+
+    fn thread_rounds(&self, params: &GetThreadRoundsParams) -> StoreResult<Vec<ThreadRoundRow>> {
+        self.run(self.store.thread_rounds(params.clone()))
+    }
+
+    fn last_round(&self, thread_id: &str) -> StoreResult<Option<u32>> {
+        let thread_id = thread_id.to_owned();
+        self.call(move |store| store.last_round(&thread_id))
+    }
+
+    fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
+        self.run(self.store.meta_get(key))
+    }
+
+    fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.run(self.store.meta_set(key, value))
+    }
+
+    fn meta_delete(&self, key: &str) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.call(move |store| store.meta_delete(&key))
+    }
+}
+
+impl LogMaintenance for ThroughAsync {
+    fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
+        let spans = spans.to_vec();
+        let meta: Vec<(String, String)> = meta
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.call(move |store| {
+            let pairs: Vec<(&str, &str)> =
+                meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            store.delete_days(&spans, &pairs)
+        })
+    }
+
+    fn day_entries(
+        &self,
+        day: NaiveDate,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<LogEntry>> {
+        self.call(move |store| store.day_entries(day, after, limit))
+    }
+
+    fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
+        self.call(move |store| store.next_log_day(after))
+    }
+
+    fn log_stats(&self) -> StoreResult<LogStats> {
+        self.run(self.store.log_stats())
+    }
+
+    fn compact(&self) -> StoreResult<()> {
+        self.call(|store| store.compact())
+    }
+
+    fn check(&self) -> StoreResult<Checked> {
+        self.call(|store| store.check())
+    }
+}
+
+impl LogTransfer for ThroughAsync {
+    fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
+        self.call(move |store| store.thread_index(after, limit))
+    }
+
+    fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
+        let after = after.map(str::to_owned);
+        self.call(move |store| store.meta_page(after.as_deref(), limit))
+    }
+
+    fn import(&self, batch: ImportBatch) -> StoreResult<()> {
+        self.call(move |store| store.import(batch))
+    }
+
+    /// The work borrows the caller's state, so it cannot move to the blocking pool: it runs
+    /// on the caller's thread inside the runtime's context, as on a `spawn_blocking` thread.
+    fn with_snapshot(
+        &self,
+        work: &mut dyn FnMut(&dyn LogBackend) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let _inside = self.runtime.enter();
+        self.store.blocking().log.with_snapshot(work)
+    }
+}
+
+/// No blobs: the log suite needs none, and the adapter's store must have a blob store.
+struct NoBlobs;
+
+impl BlobStore for NoBlobs {
+    fn write_from(&self, _: &mut dyn std::io::Read) -> StoreResult<Digest> {
+        Err(StoreError::invalid(
+            "blob",
+            "this test store keeps no blobs",
+        ))
+    }
+    fn open(&self, _: &Digest) -> StoreResult<Option<Box<dyn std::io::Read + Send + '_>>> {
+        Ok(None)
+    }
+    fn len(&self, _: &Digest) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
+    fn delete(&self, _: &Digest) -> StoreResult<bool> {
+        Ok(false)
+    }
+    fn list(&self) -> StoreResult<Vec<Digest>> {
+        Ok(Vec::new())
+    }
+}
+
+/// A backend's harness whose stores are called through `AsyncStore`; what damages a store
+/// behind its back goes to the backend's harness as it is.
+struct AsyncHarness {
+    inner: &'static (dyn Harness + Sync),
+    backend: Backend,
+}
+
+impl Harness for AsyncHarness {
+    fn open(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        let log = self.inner.open(dir)?;
+        Ok(Box::new(ThroughAsync::new(log, dir, self.backend)))
+    }
+    fn open_read_only(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        let log = self.inner.open_read_only(dir)?;
+        Ok(Box::new(ThroughAsync::new(log, dir, self.backend)))
+    }
+    fn damage_run(&self, dir: &Path, run_id: &str) {
+        self.inner.damage_run(dir, run_id);
+    }
+    fn damage_entry(&self, dir: &Path, id: LogId) {
+        self.inner.damage_entry(dir, id);
+    }
+    fn schema_version(&self) -> i64 {
+        self.inner.schema_version()
+    }
+    fn set_schema_version(&self, dir: &Path, version: i64) {
+        self.inner.set_schema_version(dir, version);
+    }
+    fn put_foreign_store(&self, dir: &Path) {
+        self.inner.put_foreign_store(dir);
+    }
+    fn foreign_store_contents(&self, dir: &Path) -> Vec<u8> {
+        self.inner.foreign_store_contents(dir)
+    }
+}
+
+mod sqlite {
+    static HARNESS: super::AsyncHarness = super::AsyncHarness {
+        inner: &store_sqlite::harness::SqliteHarness,
+        backend: nerve_store::Backend::Sqlite,
+    };
+    store_core::log_store_conformance!(harness: &HARNESS, capabilities: [files, processes]);
+}
+
+mod redb {
+    static HARNESS: super::AsyncHarness = super::AsyncHarness {
+        inner: &store_redb::harness::RedbHarness,
+        backend: nerve_store::Backend::Redb,
+    };
+    store_core::log_store_conformance!(harness: &HARNESS, capabilities: [files, processes]);
+}
+
+mod postgres {
+    static HARNESS: super::AsyncHarness = super::AsyncHarness {
+        inner: &store_postgres::harness::PgHarness,
+        backend: nerve_store::Backend::Postgres,
+    };
+    store_core::log_store_conformance!(harness: &HARNESS, capabilities: [processes]);
+}
