@@ -20,6 +20,9 @@ pub(crate) enum Exit {
     Locked = 5,
     /// The store may not be written by this user.
     ReadOnly = 6,
+    /// The store's server cannot be reached now (down, restarting, refusing connections):
+    /// the same command may succeed later.
+    Unavailable = 7,
     /// Stopped by Ctrl-C (SIGINT) or SIGTERM, at a step's end: the message says what
     /// state is left.
     Interrupted = 130,
@@ -28,7 +31,7 @@ pub(crate) enum Exit {
 /// What `--help` says of the exit statuses.
 pub(crate) const EXIT_STATUSES: &str = "Exit status: 0 done; 1 failed; 2 a command line that does \
 not parse; 3 not found (a store, run, thread, meta key or blob); 4 damaged (the store's file, a \
-row, a blob, an archive file, a copy, an incomplete copy); 5 locked by another process; 6 read-only to this user; 130 interrupted by Ctrl-C (what state is left is said)";
+row, a blob, an archive file, a copy, an incomplete copy); 5 locked by another process; 6 read-only to this user; 7 the store's server is unavailable (try again later); 130 interrupted by Ctrl-C (what state is left is said)";
 
 /// The result of a command.
 pub(crate) type CliResult<T> = Result<T, CliError>;
@@ -95,6 +98,7 @@ impl CliError {
                 | StoreError::IncompleteCopy { .. } => Exit::Damaged,
                 StoreError::Interrupted { .. } => Exit::Interrupted,
                 StoreError::Busy { .. } => Exit::Locked,
+                StoreError::Unavailable { .. } => Exit::Unavailable,
                 StoreError::ReadOnly { .. } | StoreError::OpenedReadOnly { .. } => Exit::ReadOnly,
                 _ => Exit::Failed,
             },
@@ -124,7 +128,13 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Store(err) => {
-                write!(f, "{err}")?;
+                // One line, whatever an engine put in its message.
+                let text = err.to_string();
+                write!(
+                    f,
+                    "{}",
+                    text.split_whitespace().collect::<Vec<_>>().join(" ")
+                )?;
                 write_causes(f, err)?;
                 if let Some(hint) = hint(err) {
                     write!(f, "; {hint}")?;
@@ -178,6 +188,9 @@ fn hint(err: &StoreError) -> Option<String> {
             "run as a user that may write it (the daemon's), or work on a copy"
         }
         StoreError::Poisoned { .. } => "check the disk, then run the command again",
+        StoreError::Unavailable { .. } => {
+            "check that the server is running and reachable, then run the command again"
+        }
         StoreError::Corrupt { .. } => {
             "`nerve-store blob verify --all` lists every damaged blob; restore them from a backup"
         }

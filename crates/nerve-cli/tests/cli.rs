@@ -1127,6 +1127,87 @@ fn colour_is_for_terminals_unless_asked_and_never_under_no_color() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains(ESCAPE));
 }
 
+/// A location's password never appears in anything the command line prints, whether the
+/// command succeeds or fails: reports, tables, JSON, the migrate report, "no store at", a
+/// server that refuses the connection (which fails at once, naming the server).
+#[test]
+fn a_password_in_a_location_is_never_printed() {
+    const SECRET: &str = "hunter2-secret";
+    let cli = Cli::new("sqlite");
+    // The test server trusts every login: any password opens the store.
+    let with_password = |dir: &str| {
+        store_postgres::harness::options(&cli.dir.path().join(dir))
+            .location()
+            .replacen("://nerve@", &format!("://nerve:{SECRET}@"), 1)
+    };
+    let pg = with_password("pg");
+    let other = with_password("pg2");
+    assert!(pg.contains(SECRET), "{pg}");
+    let copy = format!("sqlite:{}", cli.dir.path().join("copy.db").display());
+    let refused = format!("postgres://nerve:{SECRET}@127.0.0.1:1/none?schema=nowhere");
+    let mut printed = Vec::new();
+    let mut run = |args: &[&str]| {
+        let output = cli.run(args);
+        printed.push((
+            args.join(" "),
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        ));
+    };
+    run(&["--store", &pg, "stats"]);
+    run(&["--store", &pg, "simulate", "--runs", "20", "--seed", "3"]);
+    run(&["--store", &pg, "stats"]);
+    run(&["--json", "--store", &pg, "stats"]);
+    run(&["--store", &pg, "logs", "query", "--limit", "3"]);
+    run(&["--store", &pg, "check"]);
+    run(&["migrate", "--from", &pg, "--to", &copy]);
+    run(&["migrate", "--from", &copy, "--to", &other]);
+    run(&["--json", "migrate", "--from", &pg, "--to", &other]);
+    run(&["--store", &refused, "stats"]);
+    run(&["--store", &refused, "meta", "set", "k", "v"]);
+    run(&[
+        "--store",
+        &format!("postgres://nerve:{SECRET}@h/db"),
+        "stats",
+    ]);
+    for (args, status, text) in &printed {
+        assert!(
+            !text.contains(SECRET),
+            "{args} ({status:?}) printed it: {text}"
+        );
+    }
+    let statuses: Vec<_> = printed.iter().map(|(_, status, _)| *status).collect();
+    assert_eq!(
+        statuses,
+        [
+            Some(3),
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(1),
+            Some(7),
+            Some(7),
+            Some(1)
+        ],
+        "{printed:#?}"
+    );
+    let (_, _, refusal) = &printed[9];
+    assert!(
+        refusal.contains("127.0.0.1:1") && refusal.contains("refused"),
+        "{refusal}"
+    );
+    assert!(
+        printed[2].2.contains("nerve:***@"),
+        "the location is shown, masked: {}",
+        printed[2].2
+    );
+}
+
 /// Every kind of command works against a store on PostgreSQL (`postgres://…?schema=NAME`),
 /// and `migrate` carries a store to it and back with the content digest checked.
 #[test]

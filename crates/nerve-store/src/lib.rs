@@ -215,7 +215,7 @@ pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
         && let Some(source) = log.meta_get(migrate::INCOMPLETE_KEY)?
     {
         return Err(StoreError::IncompleteCopy {
-            path: location.path.clone(),
+            path: location.shown_path(),
             source_location: source,
         });
     }

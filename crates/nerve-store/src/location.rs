@@ -41,8 +41,9 @@ impl fmt::Display for Backend {
 /// A backend and the path of its file, parsed from `sqlite:PATH`, `redb:PATH`, or a bare
 /// `PATH` whose extension names the backend (`.db`, `.sqlite`, `.sqlite3` for SQLite,
 /// `.redb` for redb); or a PostgreSQL store, `postgres://…?schema=NAME`, whose `path` is
-/// that URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// that URL. `Display` and `Debug` show a URL's password masked (`***`), and so does
+/// [`Location::shown_path`]; `path` itself keeps it, for opening the store again.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Location {
     /// The engine.
     pub backend: Backend,
@@ -51,6 +52,15 @@ pub struct Location {
 }
 
 impl Location {
+    /// The path as it may be shown: for a server, the URL with its password masked.
+    pub fn shown_path(&self) -> PathBuf {
+        if self.is_server() {
+            PathBuf::from(store_core::redact_location(&self.path.to_string_lossy()))
+        } else {
+            self.path.clone()
+        }
+    }
+
     /// Whether the store lives on a server (PostgreSQL) rather than in files here.
     pub fn is_server(&self) -> bool {
         self.backend == Backend::Postgres
@@ -91,10 +101,19 @@ impl Location {
     }
 }
 
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Location")
+            .field("backend", &self.backend)
+            .field("path", &self.shown_path())
+            .finish()
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_server() {
-            return write!(f, "{}", self.path.display());
+            return write!(f, "{}", self.shown_path().display());
         }
         write!(f, "{}:{}", self.backend, self.path.display())
     }
@@ -108,7 +127,8 @@ impl FromStr for Location {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             if !text.contains("schema=") {
                 return Err(bad(format!(
-                    "{text:?} names no schema: add ?schema=NAME (one store per schema)"
+                    "{:?} names no schema: add ?schema=NAME (one store per schema)",
+                    store_core::redact_location(text)
                 )));
             }
             return Ok(Location {

@@ -331,6 +331,7 @@ fn write_steps<T: UnitTx + ?Sized>(tx: &mut T, steps: Vec<Step>) -> StoreResult<
 pub fn is_engine_failure(err: &StoreError) -> bool {
     match err {
         StoreError::Busy { .. }
+        | StoreError::Unavailable { .. }
         | StoreError::Poisoned { .. }
         | StoreError::Damaged { .. }
         | StoreError::ReadOnly { .. }

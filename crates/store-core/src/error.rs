@@ -223,6 +223,21 @@ pub enum StoreError {
         source: Box<dyn StdError + Send + Sync>,
     },
 
+    /// The store's server cannot be reached now: it refuses connections, is down or
+    /// restarting, or closed the connection mid-call. Nothing of the failed call was written
+    /// (a commit whose answer was lost is rolled back by the server); the same call may
+    /// succeed once the server is back, and the store reconnects by itself.
+    #[error("the {backend} server is unavailable ({context})")]
+    Unavailable {
+        /// The backend.
+        backend: &'static str,
+        /// What the store was doing, and the server it was trying (never a password).
+        context: String,
+        /// The client's error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+
     /// The store's file, or its folder, may not be written by this process: the operating
     /// system's permissions, or a read-only file system. Nothing was written.
     #[error("{path} is read-only to this process")]
@@ -326,10 +341,14 @@ fn describe_from(from: Option<WorkflowRunStatus>) -> String {
 
 impl StoreError {
     /// Whether the same call may succeed if made again later, unchanged: true for
-    /// [`StoreError::Busy`] (another writer held the lock), false for everything else, which
-    /// needs a different input, a reopen or a person. Nothing was written either way.
+    /// [`StoreError::Busy`] (another writer held the lock) and [`StoreError::Unavailable`]
+    /// (the server could not be reached), false for everything else, which needs a
+    /// different input, a reopen or a person. Nothing was written either way.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Busy { .. })
+        matches!(
+            self,
+            StoreError::Busy { .. } | StoreError::Unavailable { .. }
+        )
     }
 
     /// `count` errors of the same variant and message as this one, for every call of a
@@ -342,6 +361,18 @@ impl StoreError {
             StoreError::Busy { context, source } => {
                 let source = shared(source);
                 Box::new(move || StoreError::Busy {
+                    context: context.clone(),
+                    source: Box::new(source.clone()),
+                })
+            }
+            StoreError::Unavailable {
+                backend,
+                context,
+                source,
+            } => {
+                let source = shared(source);
+                Box::new(move || StoreError::Unavailable {
+                    backend,
                     context: context.clone(),
                     source: Box::new(source.clone()),
                 })
@@ -383,8 +414,8 @@ impl StoreError {
         (0..count).map(|_| copy()).collect()
     }
 
-    /// A copy of a variant that holds no engine error (every variant but `Busy`, `ReadOnly`,
-    /// `Backend` and `Io`, which [`StoreError::into_copies`] shares instead).
+    /// A copy of a variant that holds no engine error (every variant but `Busy`,
+    /// `Unavailable`, `ReadOnly`, `Backend` and `Io`, which [`StoreError::into_copies`] shares instead).
     fn clone_plain(&self) -> StoreError {
         use StoreError as E;
         match self {
@@ -507,6 +538,15 @@ impl StoreError {
             },
             E::ReadOnly { path, source } => E::ReadOnly {
                 path: path.clone(),
+                source: source.to_string().into(),
+            },
+            E::Unavailable {
+                backend,
+                context,
+                source,
+            } => E::Unavailable {
+                backend,
+                context: context.clone(),
                 source: source.to_string().into(),
             },
             E::Backend {

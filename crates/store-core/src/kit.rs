@@ -13,7 +13,9 @@
 //! - blobs: the chunked write of a database blob store ([`write_chunked`] over its
 //!   [`ChunkRows`]), the readers ([`ChunkedReader`], [`VerifyingReader`]) and the [`Hasher`];
 //! - files: the [`FileOps`] seam that crash tests fail step by step, and
-//!   [`create_parent_folders`].
+//!   [`create_parent_folders`];
+//! - panics: [`catch_quietly`], for an engine's panic the store turns into an error without
+//!   the panic hook printing it.
 //!
 //! A program that only uses a store never needs this module.
 
@@ -33,6 +35,7 @@ pub use crate::maintenance::{
     number_of_day,
 };
 pub use crate::pipeline::{CommitQueue, MAX_GROUP, SLOW};
+pub use crate::quiet::catch_quietly;
 pub use crate::range::{
     MAX_TS_MILLIS, MIN_TS_MILLIS, bound_millis, check_log_id, check_optional_ts, check_size,
     check_ts, millis_in_range,

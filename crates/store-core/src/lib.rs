@@ -33,8 +33,10 @@ mod maintenance;
 mod memory;
 mod options;
 mod pipeline;
+mod quiet;
 mod range;
 mod run;
+mod secret;
 mod store;
 mod thread;
 mod unit;
@@ -54,6 +56,7 @@ pub use run::{
     AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS, TransitionOutcome, WorkflowRun,
     WorkflowRunStatus, is_allowed,
 };
+pub use secret::redact_location;
 pub use store::{LogBackend, LogMaintenance, LogStore, LogTransfer};
 pub use thread::{
     GetThreadRoundsParams, THREAD_KIND, THREAD_SOURCE, ThreadMessage, ThreadRoundRow,

@@ -23,6 +23,7 @@ pub struct PgBlobStore {
     pool: DropOffRuntime<Pool<PostgresConnectionManager<NoTls>>>,
     s: String,
     location: String,
+    server: String,
     read_only: bool,
 }
 
@@ -48,6 +49,7 @@ impl PgBlobStore {
             pool: DropOffRuntime::new(log.pool().clone()),
             s: log.schema().to_owned(),
             location: log.location().to_owned(),
+            server: log.server().to_owned(),
             read_only,
         })
     }
@@ -61,7 +63,9 @@ impl PgBlobStore {
     }
 
     fn connection(&self, context: &str) -> StoreResult<Connection> {
-        self.pool.get().map_err(|err| pool_error(context, err))
+        self.pool
+            .get()
+            .map_err(|err| pool_error(context, &self.server, err))
     }
 
     fn writable(&self, operation: &'static str) -> StoreResult<()> {

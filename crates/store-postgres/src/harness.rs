@@ -126,113 +126,225 @@ fn start() -> Result<TestServer, String> {
     if let Some(server) = parents_server(&temp) {
         return Ok(server);
     }
-    let bin = binaries()?;
-    sweep(&temp);
-    let dir = temp.join(format!(
-        "nerve-pg-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
-    if is_root() {
-        let owned = Command::new("chown")
-            .args(["postgres:", &dir.display().to_string()])
-            .status()
-            .map_err(|err| format!("chown: {err}"))?;
-        if !owned.success() {
-            return Err(
-                "chown of the server's folder to postgres failed (is there a postgres user?)"
-                    .into(),
-            );
-        }
-    }
-    let data = dir.join("data");
-    let data_arg = data.display().to_string();
-    let init = as_server_user(
-        &bin.join("initdb"),
-        &[
-            "-D",
-            &data_arg,
-            "-U",
-            "nerve",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ],
-    )
-    .stdout(Stdio::null())
-    .output()
-    .map_err(|err| format!("running initdb: {err}"))?;
-    if !init.status.success() {
-        return Err(format!(
-            "initdb failed: {}",
-            String::from_utf8_lossy(&init.stderr).trim()
+    let cluster = Cluster::init(&temp)?;
+    cluster.launch()?;
+    std::fs::write(cluster.dir.join("url"), &cluster.url)
+        .map_err(|err| format!("recording the URL: {err}"))?;
+    Ok(TestServer {
+        url: cluster.url,
+        dir: cluster.dir,
+    })
+}
+
+/// A cluster made by `initdb` in a folder of its own, and the port it listens on.
+struct Cluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    url: String,
+}
+
+impl Cluster {
+    /// A new cluster under `temp`, on a free loopback port, not started.
+    fn init(temp: &Path) -> Result<Cluster, String> {
+        let bin = binaries()?;
+        sweep(temp);
+        let dir = temp.join(format!(
+            "nerve-pg-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
         ));
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map_err(|err| format!("finding a free port: {err}"))?
-        .port();
-    let socket = dir.display().to_string();
-    let port_arg = port.to_string();
-    let log = std::fs::File::create(dir.join("server.log")).map_err(|err| err.to_string())?;
-    let mut server = as_server_user(
-        &bin.join("postgres"),
-        &[
-            "-D",
-            &data_arg,
-            "-p",
-            &port_arg,
-            "-k",
-            &socket,
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "max_connections=300",
-            "-c",
-            "fsync=on",
-        ],
-    );
-    server.stdout(Stdio::null()).stderr(log);
-    // The parent-death signal follows the thread that started the server: one that lives
-    // as long as the process.
-    let (started, child) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let spawned = server.spawn();
-        match spawned {
-            Ok(mut child) => {
-                let _ = started.send(Ok(child.id()));
-                let _ = child.wait();
-            }
-            Err(err) => {
-                let _ = started.send(Err(err.to_string()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| format!("creating {}: {err}", dir.display()))?;
+        if is_root() {
+            let owned = Command::new("chown")
+                .args(["postgres:", &dir.display().to_string()])
+                .status()
+                .map_err(|err| format!("chown: {err}"))?;
+            if !owned.success() {
+                return Err(
+                    "chown of the server's folder to postgres failed (is there a postgres user?)"
+                        .into(),
+                );
             }
         }
-    });
-    child
-        .recv()
-        .map_err(|err| err.to_string())?
-        .map_err(|err| format!("starting postgres: {err}"))?;
-    let url = format!("postgres://nerve@127.0.0.1:{port}/postgres");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match postgres::Client::connect(&url, postgres::NoTls) {
-            Ok(_) => break,
-            Err(err) if Instant::now() > deadline => {
-                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                return Err(format!(
-                    "the server did not accept connections: {err}; {log}"
-                ));
+        let data_arg = dir.join("data").display().to_string();
+        let init = as_server_user(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                &data_arg,
+                "-U",
+                "nerve",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        )
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|err| format!("running initdb: {err}"))?;
+        if !init.status.success() {
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&init.stderr).trim()
+            ));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map_err(|err| format!("finding a free port: {err}"))?
+            .port();
+        let url = format!("postgres://nerve@127.0.0.1:{port}/postgres");
+        Ok(Cluster {
+            bin,
+            dir,
+            port,
+            url,
+        })
+    }
+
+    /// Starts the server and waits until it accepts connections; returns its process id.
+    fn launch(&self) -> Result<u32, String> {
+        let data_arg = self.dir.join("data").display().to_string();
+        let socket = self.dir.display().to_string();
+        let port_arg = self.port.to_string();
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))
+            .map_err(|err| err.to_string())?;
+        let mut server = as_server_user(
+            &self.bin.join("postgres"),
+            &[
+                "-D",
+                &data_arg,
+                "-p",
+                &port_arg,
+                "-k",
+                &socket,
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "fsync=on",
+            ],
+        );
+        server.stdout(Stdio::null()).stderr(log);
+        // The parent-death signal follows the thread that started the server: one that
+        // lives as long as the server.
+        let (started, child) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let spawned = server.spawn();
+            match spawned {
+                Ok(mut child) => {
+                    let _ = started.send(Ok(child.id()));
+                    let _ = child.wait();
+                }
+                Err(err) => {
+                    let _ = started.send(Err(err.to_string()));
+                }
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        });
+        let pid = child
+            .recv()
+            .map_err(|err| err.to_string())?
+            .map_err(|err| format!("starting postgres: {err}"))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match postgres::Client::connect(&self.url, postgres::NoTls) {
+                Ok(_) => return Ok(pid),
+                Err(err) if Instant::now() > deadline => {
+                    let log =
+                        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                    return Err(format!(
+                        "the server did not accept connections: {err}; {log}"
+                    ));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
         }
     }
-    std::fs::write(dir.join("url"), &url).map_err(|err| format!("recording the URL: {err}"))?;
-    Ok(TestServer { url, dir })
+}
+
+/// A server of a test's own, which the test may stop and start again (on the same port,
+/// with the same data): for what a store does while its server is down or restarting.
+/// It stops when the test process ends.
+pub struct OwnServer {
+    cluster: Cluster,
+    pid: Option<u32>,
+}
+
+impl OwnServer {
+    /// A new server, started.
+    ///
+    /// # Panics
+    /// When no server can be started: the message says why and what to install.
+    pub fn start() -> OwnServer {
+        let started = Cluster::init(&std::env::temp_dir()).and_then(|cluster| {
+            let pid = cluster.launch()?;
+            Ok(OwnServer {
+                cluster,
+                pid: Some(pid),
+            })
+        });
+        started.unwrap_or_else(|why| {
+            panic!(
+                "no PostgreSQL server for the test: {why}. Install Debian's `postgresql` \
+                 package (apt-get install postgresql); `.ci/run` does"
+            )
+        })
+    }
+
+    /// `postgres://nerve@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> &str {
+        &self.cluster.url
+    }
+
+    /// Stops the server (a fast shutdown: its clients' connections are closed) and waits
+    /// until its process has ended.
+    ///
+    /// # Panics
+    /// When the server cannot be signalled or does not end within a minute.
+    pub fn stop(&mut self) {
+        let Some(pid) = self.pid.take() else {
+            return;
+        };
+        let signalled = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success(), "the server {pid} was signalled");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Path::new("/proc").join(pid.to_string()).exists() {
+            assert!(Instant::now() < deadline, "the server {pid} did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the stopped server again and waits until it accepts connections.
+    ///
+    /// # Panics
+    /// When it does not start.
+    pub fn restart(&mut self) {
+        if self.pid.is_none() {
+            self.pid = Some(self.cluster.launch().expect("the server starts again"));
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
+        }
+    }
 }
 
 /// The file in a store's folder that names its schema on the test server.

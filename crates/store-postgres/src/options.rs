@@ -2,15 +2,17 @@
 
 use std::time::Duration;
 
-use store_core::{StoreError, StoreResult};
+use store_core::{StoreError, StoreResult, redact_location};
 
 /// The settings of a [`crate::PgLogStore`]: the server, the store's schema, the pool and
-/// the timeouts that keep a stalled client from stalling the fleet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the timeouts that keep a stalled client from stalling the fleet. Its `Debug` output
+/// shows the URL with any password masked (`***`).
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PgOptions {
     /// The server, as a libpq connection URL without the `schema` parameter
-    /// (`postgres://user@host:5432/db`).
+    /// (`postgres://user@host:5432/db`). It may hold a password: show
+    /// [`PgOptions::shown_location`], never this.
     pub url: String,
     /// The PostgreSQL schema the store lives in: one store per schema. Lowercase letters,
     /// digits and `_`, starting with a letter or `_`, at most 63 bytes.
@@ -28,41 +30,69 @@ pub struct PgOptions {
     /// Open for reading only: the schema must hold a store of this version (none is
     /// created), and every write is [`StoreError::OpenedReadOnly`]. `false` by default.
     pub read_only: bool,
+    /// How long the TCP connection to the server may take before it fails with
+    /// [`StoreError::Unavailable`]: a server that refuses fails at once, one that cannot be
+    /// reached after this long. 1 s by default; a `connect_timeout` parameter of the URL
+    /// (seconds, as libpq takes it) wins. The open's login after it (startup and
+    /// authentication) is bounded by this and [`PgOptions::lock_timeout`] together, so a
+    /// server that accepts and never answers fails the open too.
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &redact_location(&self.url))
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool_size)
+            .field("lock_timeout", &self.lock_timeout)
+            .field(
+                "idle_in_transaction_timeout",
+                &self.idle_in_transaction_timeout,
+            )
+            .field("read_only", &self.read_only)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
 }
 
 impl PgOptions {
-    /// The store at a location `postgres://…?schema=NAME` (or `postgresql://`): the URL's
-    /// `schema` parameter names the store's schema and is taken out of the URL the server
-    /// sees; every other parameter is the server's.
+    /// The store at a location `postgres://…?schema=NAME` (or `postgresql://`), parsed as a
+    /// URL (percent-encoding included): the `schema` parameter names the store's schema and
+    /// is taken out of the URL the server sees; every other parameter is the server's.
     ///
     /// # Errors
-    /// [`StoreError::InvalidInput`] (field `location`) for a URL without a schema, or with
-    /// a schema name this store does not accept.
+    /// [`StoreError::InvalidInput`] (field `location`) for text that is not a `postgres://`
+    /// URL, or a URL without a schema or with a schema name this store does not accept. The
+    /// message shows the location with its password masked.
     pub fn from_location(location: &str) -> StoreResult<Self> {
+        let shown = redact_location(location);
         let bad = |reason: String| StoreError::invalid("location", reason);
-        if !(location.starts_with("postgres://") || location.starts_with("postgresql://")) {
-            return Err(bad(format!("{location:?} is not a postgres:// URL")));
+        let parsed = url::Url::parse(location)
+            .map_err(|err| bad(format!("{shown:?} is not a postgres:// URL ({err})")))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(bad(format!("{shown:?} is not a postgres:// URL")));
         }
-        let (base, query) = location.split_once('?').unwrap_or((location, ""));
         let mut schema = None;
         let mut kept = Vec::new();
-        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
-            match pair.split_once('=') {
-                Some(("schema", name)) => schema = Some(name.to_owned()),
-                _ => kept.push(pair),
+        for (key, value) in parsed.query_pairs() {
+            if key == "schema" {
+                schema = Some(value.into_owned());
+            } else {
+                kept.push((key.into_owned(), value.into_owned()));
             }
         }
         let schema = schema.ok_or_else(|| {
             bad(format!(
-                "{location:?} names no schema: add ?schema=NAME (one store per schema)"
+                "{shown:?} names no schema: add ?schema=NAME (one store per schema)"
             ))
         })?;
-        let url = if kept.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{}", kept.join("&"))
-        };
-        Self::new(url, schema)
+        let mut server = parsed;
+        server.set_query(None);
+        if !kept.is_empty() {
+            server.query_pairs_mut().extend_pairs(&kept);
+        }
+        Self::new(server.to_string(), schema)
     }
 
     /// The store in `schema` on the server at `url`, with the default pool and timeouts.
@@ -79,6 +109,7 @@ impl PgOptions {
             lock_timeout: Duration::from_secs(5),
             idle_in_transaction_timeout: Duration::from_secs(10),
             read_only: false,
+            connect_timeout: Duration::from_secs(1),
         })
     }
 
@@ -100,7 +131,19 @@ impl PgOptions {
         self
     }
 
-    /// The location of the store: the URL with its `schema` parameter.
+    /// These options giving up on a connection that takes more than `timeout` to open.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The location as it may be shown: [`PgOptions::location`] with any password masked.
+    pub fn shown_location(&self) -> String {
+        redact_location(&self.location())
+    }
+
+    /// The location of the store: the URL with its `schema` parameter, password included,
+    /// for opening the store again. Show [`PgOptions::shown_location`] instead.
     pub fn location(&self) -> String {
         let separator = if self.url.contains('?') { '&' } else { '?' };
         format!("{}{separator}schema={}", self.url, self.schema)
@@ -152,6 +195,24 @@ mod tests {
             kept.location(),
             "postgresql://h/db?sslmode=disable&application_name=x&schema=s1"
         );
+    }
+
+    #[test]
+    fn a_location_is_parsed_as_a_url_and_shown_without_its_password() {
+        let options = PgOptions::from_location(
+            "postgres://nerve:p%40ss%2Fword@db.example:6432/fleet?schema=daemon_a&sslmode=disable",
+        )
+        .expect("a location");
+        assert_eq!(options.schema, "daemon_a");
+        let config: postgres::Config = options.url.parse().expect("the client reads it");
+        assert_eq!(config.get_password(), Some(&b"p@ss/word"[..]));
+        assert_eq!(
+            options.shown_location(),
+            "postgres://nerve:***@db.example:6432/fleet?sslmode=disable&schema=daemon_a"
+        );
+        assert!(!format!("{options:?}").contains("word"), "{options:?}");
+        let err = PgOptions::from_location("postgres://nerve:hunter2@h/db").expect_err("no schema");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

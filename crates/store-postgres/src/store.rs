@@ -1,7 +1,5 @@
 //! `PgLogStore`: the traits of `store-core` on a pool of PostgreSQL connections.
 
-use std::time::Duration;
-
 use chrono::NaiveDate;
 use postgres::NoTls;
 use r2d2::{Pool, PooledConnection};
@@ -35,7 +33,10 @@ pub struct PgLogStore {
     pool: DropOffRuntime<Pool<PostgresConnectionManager<NoTls>>>,
     /// The schema, quoted, as every statement names it.
     s: String,
+    /// The location as it is shown: its password masked.
     location: String,
+    /// The server's host and port, as errors name it.
+    server: String,
     queue: CommitQueue<()>,
     /// A snapshot's view ([`LogTransfer::with_snapshot`]): every read on one connection in
     /// one `REPEATABLE READ` transaction, and no write.
@@ -67,8 +68,10 @@ impl PgLogStore {
     ///
     /// # Errors
     /// [`StoreError::NotAStore`] for a schema that holds another program's tables,
-    /// [`StoreError::SchemaTooNew`] for a newer schema version, [`StoreError::Backend`] when
-    /// the server cannot be reached.
+    /// [`StoreError::SchemaTooNew`] for a newer schema version, [`StoreError::Unavailable`]
+    /// when the server refuses the connection or cannot be reached within the connect
+    /// time-out (naming its host and port), [`StoreError::Backend`] for any other failure
+    /// (a refused password, a database that does not exist). No message shows a password.
     ///
     /// Any thread may open and call the store, a tokio runtime's included: there the sync
     /// client runs on a thread of its own (see the crate's documentation).
@@ -77,11 +80,11 @@ impl PgLogStore {
     }
 
     fn open_here(options: PgOptions) -> StoreResult<Self> {
-        let location = options.location();
-        let mut config: postgres::Config = options
-            .url
-            .parse()
-            .map_err(|err: postgres::Error| StoreError::invalid("location", err.to_string()))?;
+        let location = options.shown_location();
+        let mut config: postgres::Config =
+            options.url.parse().map_err(|err: postgres::Error| {
+                StoreError::invalid("location", format!("{location}: {err}"))
+            })?;
         let session = format!(
             "-c lock_timeout={} -c idle_in_transaction_session_timeout={}",
             options.lock_timeout.as_millis(),
@@ -89,31 +92,39 @@ impl PgLogStore {
         );
         config.options(&session);
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
+            config.connect_timeout(options.connect_timeout);
         }
+        let server = crate::error::servers(&config);
+        // The first connection is made here rather than by the pool, which would retry a
+        // refused connection until its time-out and then say only that it timed out: a
+        // server that refuses fails the open at once, one that cannot be reached after the
+        // connect time-out, each naming the server and the cause.
+        let login_within = options.connect_timeout + options.lock_timeout;
+        let mut first = connect_within(&config, login_within, &server)?;
+        if options.read_only {
+            crate::schema::check_read_only(&mut first, &options.schema, &location)?;
+        } else {
+            create_or_check(&mut first, &options.schema, &location)?;
+        }
+        drop(first);
         let manager = PostgresConnectionManager::new(config, NoTls);
+        // A call waits for a connection as long as a statement waits for a lock: while
+        // every connection is busy, or while the server is down (then it is
+        // `Unavailable`, and the pool connects again once the server is back).
         let pool = Pool::builder()
             .max_size(options.pool_size)
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(10))
-            .build(manager)
-            .map_err(|err| pool_error(&format!("opening {location}"), err))?;
-        let store = PgLogStore {
+            .connection_timeout(options.lock_timeout.max(options.connect_timeout))
+            .build_unchecked(manager);
+        Ok(PgLogStore {
             pool: DropOffRuntime::new(pool),
             s: quoted(&options.schema),
             location,
+            server,
             queue: CommitQueue::new((), true),
             pinned: None,
             read_only: options.read_only,
-        };
-        let mut conn = store.connection("opening the store")?;
-        if options.read_only {
-            crate::schema::check_read_only(&mut conn, &options.schema, &store.location)?;
-        } else {
-            create_or_check(&mut conn, &options.schema, &store.location)?;
-        }
-        drop(conn);
-        Ok(store)
+        })
     }
 
     /// The pool the store's calls take connections from.
@@ -121,18 +132,25 @@ impl PgLogStore {
         &self.pool
     }
 
+    /// The server's host and port, as errors name it.
+    pub(crate) fn server(&self) -> &str {
+        &self.server
+    }
+
     /// The store's schema, quoted.
     pub(crate) fn schema(&self) -> &str {
         &self.s
     }
 
-    /// Where the store is: its URL with the `schema` parameter.
+    /// Where the store is: its URL with the `schema` parameter, any password masked.
     pub fn location(&self) -> &str {
         &self.location
     }
 
     fn connection(&self, context: &str) -> StoreResult<Connection> {
-        self.pool.get().map_err(|err| pool_error(context, err))
+        self.pool
+            .get()
+            .map_err(|err| pool_error(context, &self.server, err))
     }
 
     fn writable(&self, operation: &'static str) -> StoreResult<()> {
@@ -237,6 +255,39 @@ fn stats_rows(
 }
 
 const THREAD_ROW_COLUMNS: &str = "t.round, t.role, l.id, l.ts, l.payload";
+
+/// `config.connect`, bounded as a whole by `limit`: the client bounds the TCP connection
+/// (`connect_timeout`) but not the login after it, so a server that accepts and never
+/// answers would hold the open forever. Past `limit` the open is `Unavailable`; the attempt's
+/// thread is left to end by itself when the connection does.
+fn connect_within(
+    config: &postgres::Config,
+    limit: std::time::Duration,
+    server: &str,
+) -> StoreResult<postgres::Client> {
+    let context = || format!("connecting to {server}");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name("nerve-store-pg-connect".into())
+        .spawn(move || {
+            let _ = sender.send(config.connect(NoTls));
+        })
+        .map_err(|err| StoreError::Io {
+            path: None,
+            context: format!("starting a thread for {}", context()),
+            source: err,
+        })?;
+    match receiver.recv_timeout(limit) {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(err)) => Err(crate::error::engine_error(context(), err)),
+        Err(_) => Err(StoreError::Unavailable {
+            backend: "postgres",
+            context: context(),
+            source: format!("the server did not complete the login within {limit:?}").into(),
+        }),
+    }
+}
 
 impl LogStore for PgLogStore {
     fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
@@ -634,6 +685,7 @@ impl LogTransfer for PgLogStore {
             pool: DropOffRuntime::new((*self.pool).clone()),
             s: self.s.clone(),
             location: self.location.clone(),
+            server: self.server.clone(),
             queue: CommitQueue::new((), false),
             pinned: Some(std::sync::Mutex::new(conn)),
             read_only: true,

@@ -144,24 +144,94 @@ fn check_finds_a_damaged_row_that_no_query_read() {
     );
 }
 
-/// A server that cannot be reached is an error that names what the store was doing and
-/// the engine, not a hang and not a panic.
+/// A server that refuses the connection fails the open at once (no pool retrying until its
+/// time-out), as a retryable `Unavailable` naming the host and port and the cause, and
+/// never showing the location's password.
 #[test]
-fn a_server_that_is_not_there_is_an_error() {
-    let err = PgLogStore::open("postgres://nerve@127.0.0.1:1/none?schema=nowhere")
+fn a_server_that_refuses_fails_the_open_at_once_as_unavailable() {
+    let err = PgLogStore::open("postgres://nerve:hunter2@127.0.0.1:1/none?schema=nowhere")
         .map(|_| ())
         .expect_err("no server on port 1");
     assert!(
         matches!(
             err,
-            StoreError::Backend {
+            StoreError::Unavailable {
                 backend: "postgres",
                 ..
             }
         ),
         "{err}"
     );
-    assert!(err.to_string().contains("opening"), "{err}");
+    assert!(err.is_retryable(), "{err}");
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("127.0.0.1:1"), "{shown}");
+    assert!(shown.contains("refused"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+/// A server that accepts the connection but never answers (a hung host, a proxy with no
+/// server behind it) fails the open once the login's bound has passed, as `Unavailable`.
+#[test]
+fn a_server_that_never_answers_fails_the_open_as_unavailable() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = silent.local_addr().expect("its address").port();
+    // Accepts and holds every connection without a word.
+    let held = std::thread::spawn(move || {
+        let (connection, _) = silent.accept().expect("the store connects");
+        connection
+    });
+    let options = store_postgres::PgOptions::from_location(&format!(
+        "postgres://nerve@127.0.0.1:{port}/none?schema=nowhere"
+    ))
+    .expect("a location")
+    .connect_timeout(std::time::Duration::from_millis(300))
+    .lock_timeout(std::time::Duration::from_millis(300));
+    let err = PgLogStore::open_with(options)
+        .map(|_| ())
+        .expect_err("nothing answers");
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    drop(held.join().expect("the silent server"));
+}
+
+/// A server that goes down between calls: each call meanwhile is a retryable
+/// `Unavailable`, nothing is written, and once the server is back the same store (its pool
+/// reconnecting by itself) takes the next call, with every entry written before it there.
+#[test]
+fn a_store_rides_out_its_server_stopping_and_starting_again() {
+    let mut server = store_postgres::harness::OwnServer::start();
+    let options = store_postgres::PgOptions::new(server.url(), "restarts")
+        .expect("options")
+        .lock_timeout(std::time::Duration::from_secs(1));
+    let store = PgLogStore::open_with(options).expect("a store");
+    let before = store
+        .append(NewLogEntry::new("s", "k", "before"))
+        .expect("an entry");
+
+    server.stop();
+    for _ in 0..3 {
+        let err = store
+            .append(NewLogEntry::new("s", "k", "while down"))
+            .expect_err("the server is down");
+        assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+        assert!(err.is_retryable(), "{err}");
+        let err = store.query(&LogQuery::default()).expect_err("down");
+        assert!(err.is_retryable(), "{err}");
+    }
+
+    server.restart();
+    let after = store
+        .append(NewLogEntry::new("s", "k", "after"))
+        .expect("the store reconnects once the server is back");
+    let all = store.query(&LogQuery::default()).expect("the log");
+    assert_eq!(
+        all,
+        vec![before, after],
+        "nothing of the calls made while it was down"
+    );
 }
 
 /// The harness keeps thousands of generated cases within the server's disk: the schema of a

@@ -11,12 +11,11 @@
 //!
 //! redb trusts a file that was shut down cleanly (the store does not read the whole file at
 //! every open), and panics on some pages damaged behind its back. Every call into redb runs
-//! in [`contain`], which turns such a panic into [`StoreError::Damaged`] and poisons the
-//! handle as a failed write does. redb's transactions unwind cleanly (a write transaction
+//! in [`contain`], which turns such a panic into [`StoreError::Damaged`], without the panic
+//! hook printing it, and poisons the handle as a failed write does. redb's transactions unwind cleanly (a write transaction
 //! dropped by a panic marks the file for repair at its next open).
 
 use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
 
@@ -386,7 +385,7 @@ impl Drop for Engine {
 /// Closes the handles of `state`, a panic of redb's while closing a damaged file included;
 /// whether they closed without one, and without an error.
 fn close(state: State) -> bool {
-    catch_unwind(AssertUnwindSafe(move || match state {
+    store_core::kit::catch_quietly(move || match state {
         State::Open(db) => db.close().is_ok(),
         State::ReadOnly(db) => db.close().is_ok(),
         State::Snapshot(tx) => tx.close().is_ok(),
@@ -394,7 +393,7 @@ fn close(state: State) -> bool {
             drop(state);
             false
         }
-    }))
+    })
     .unwrap_or(false)
 }
 
@@ -412,7 +411,7 @@ pub(crate) fn contain<T>(
         backend: "redb",
         detail,
     };
-    match catch_unwind(AssertUnwindSafe(work)) {
+    match store_core::kit::catch_quietly(work) {
         Ok(Err(StoreError::Backend {
             backend: "redb",
             context,

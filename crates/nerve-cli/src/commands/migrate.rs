@@ -36,6 +36,12 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
     });
     bar.finish_and_clear();
     let left = || {
+        if to.is_server() {
+            return format!(
+                "the schema of {to} holds part of the copy, marked incomplete, so no command \
+                 opens it: drop that schema and run migrate again"
+            );
+        }
         format!(
             "{} (and {}) holds part of the copy, marked incomplete, so no command opens it: \
              remove {} and run migrate again",
@@ -53,6 +59,8 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
                 left()
             ),
         },
+        // Refused before anything was written (a target that is not empty): nothing is left.
+        err @ nerve_store::StoreError::InvalidInput { .. } => CliError::Store(err),
         err => CliError::refused(format!("migrate failed: {}", CliError::Store(err)), left()),
     })?;
     let elapsed = started.elapsed();

@@ -85,7 +85,7 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
             format!(
                 "{} ({})",
                 human_bytes(log_file),
-                store.location.path.display()
+                store.location.shown_path().display()
             ),
         ),
         (
