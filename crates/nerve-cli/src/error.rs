@@ -23,6 +23,8 @@ pub(crate) enum Exit {
     /// The store's server cannot be reached now (down, restarting, refusing connections):
     /// the same command may succeed later.
     Unavailable = 7,
+    /// The store was not closed cleanly, and a reading command cannot recover it.
+    NotClosedCleanly = 8,
     /// Stopped by Ctrl-C (SIGINT) or SIGTERM, at a step's end: the message says what
     /// state is left.
     Interrupted = 130,
@@ -31,7 +33,7 @@ pub(crate) enum Exit {
 /// What `--help` says of the exit statuses.
 pub(crate) const EXIT_STATUSES: &str = "Exit status: 0 done; 1 failed; 2 a command line that does \
 not parse; 3 not found (a store, run, thread, meta key or blob); 4 damaged (the store's file, a \
-row, a blob, an archive file, a copy, an incomplete copy); 5 locked by another process; 6 read-only to this user; 7 the store's server is unavailable (try again later); 130 interrupted by Ctrl-C (what state is left is said)";
+row, a blob, an archive file, a copy, an incomplete copy); 5 locked by another process; 6 read-only to this user; 7 the store's server is unavailable (try again later); 8 the store was not closed cleanly (the daemon's next open, or `nerve-store check`, recovers it); 130 interrupted by Ctrl-C (what state is left is said)";
 
 /// The result of a command.
 pub(crate) type CliResult<T> = Result<T, CliError>;
@@ -99,6 +101,7 @@ impl CliError {
                 StoreError::Interrupted { .. } => Exit::Interrupted,
                 StoreError::Busy { .. } => Exit::Locked,
                 StoreError::Unavailable { .. } => Exit::Unavailable,
+                StoreError::NotClosedCleanly { .. } => Exit::NotClosedCleanly,
                 StoreError::ReadOnly { .. } | StoreError::OpenedReadOnly { .. } => Exit::ReadOnly,
                 _ => Exit::Failed,
             },
@@ -188,6 +191,10 @@ fn hint(err: &StoreError) -> Option<String> {
             "run as a user that may write it (the daemon's), or work on a copy"
         }
         StoreError::Poisoned { .. } => "check the disk, then run the command again",
+        StoreError::NotClosedCleanly { .. } => {
+            "the daemon's next open recovers it, or `nerve-store check` (which opens it for \
+             writing) does"
+        }
         StoreError::Unavailable { .. } => {
             "check that the server is running and reachable, then run the command again"
         }

@@ -40,16 +40,13 @@ pub fn backup(
     let location: Location = to.parse()?;
     let files = [location.path.clone(), location.blob_path()];
     if let Some(taken) = files.iter().find(|file| file.exists()) {
-        return Err(StoreError::invalid(
-            "target",
-            format!(
-                "{} exists: a backup goes to new files only",
-                taken.display()
-            ),
-        ));
+        return Err(StoreError::invalid("target", leftover(to, taken)));
     }
     let made = (|| {
-        let target = crate::open(to)?;
+        let target = crate::open_with(
+            to,
+            &crate::OpenOptions::default().created_as_copy_of(&from.location),
+        )?;
         let summary = crate::migrate(from, &target, progress)?;
         let checked = target.log.check()?;
         Ok(BackupReport {
@@ -64,6 +61,30 @@ pub fn backup(
         }
     }
     made
+}
+
+/// Why a backup to `to` is refused where `taken` exists: the leftover of a backup or
+/// migrate that did not finish (marked incomplete) is named as such.
+fn leftover(to: &str, taken: &Path) -> String {
+    let marked = crate::open_with(
+        to,
+        &crate::OpenOptions::default()
+            .read_only(true)
+            .allow_incomplete(true),
+    )
+    .ok()
+    .and_then(|store| store.log.meta_get(crate::INCOMPLETE_KEY).ok().flatten());
+    match marked {
+        Some(source) => format!(
+            "{} is left from a copy of {source} that did not finish (it is marked \
+             incomplete): remove it and its blob file, then back up again",
+            taken.display()
+        ),
+        None => format!(
+            "{} exists: a backup goes to new files only",
+            taken.display()
+        ),
+    }
 }
 
 /// Removes `file` and the engines' files beside it (SQLite's `-wal`, `-shm` and `-journal`,

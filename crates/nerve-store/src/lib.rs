@@ -152,6 +152,12 @@ pub struct OpenOptions {
     /// otherwise refuses ([`StoreError::IncompleteCopy`]): only to look into one. `false` by
     /// default.
     pub allow_incomplete: bool,
+    /// When this open creates the store, mark it an incomplete copy of this source (meta
+    /// [`INCOMPLETE_KEY`]) in the very transaction that creates it, and open it although it
+    /// is marked: what [`migrate`]'s caller and [`backup`] do for their target, so that a
+    /// target stopped at any moment (killed while it is being created included) is never
+    /// taken for a whole store. `None` by default.
+    pub created_as_copy_of: Option<String>,
 }
 
 impl OpenOptions {
@@ -184,6 +190,25 @@ impl OpenOptions {
         self.allow_incomplete = allow;
         self
     }
+
+    /// These options creating the store, if it is created, marked as an incomplete copy of
+    /// `source` (shown without its password).
+    pub fn created_as_copy_of(mut self, source: &Location) -> Self {
+        self.created_as_copy_of = Some(source.to_string());
+        self
+    }
+
+    /// The meta pairs a backend writes when it creates the store.
+    #[cfg_attr(
+        not(any(feature = "sqlite", feature = "redb", feature = "postgres")),
+        allow(dead_code)
+    )]
+    fn meta_when_created(&self) -> Vec<(String, String)> {
+        self.created_as_copy_of
+            .iter()
+            .map(|source| (INCOMPLETE_KEY.to_owned(), source.clone()))
+            .collect()
+    }
 }
 
 /// Opens the existing store at `location` for reading only (see
@@ -212,6 +237,7 @@ pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
         "opened the store"
     );
     if !options.allow_incomplete
+        && options.created_as_copy_of.is_none()
         && let Some(source) = log.meta_get(migrate::INCOMPLETE_KEY)?
     {
         return Err(StoreError::IncompleteCopy {
@@ -336,7 +362,9 @@ fn sqlite_options(options: &OpenOptions) -> store_sqlite::SqliteOptions {
     if let Some(grouping) = options.group_commit {
         sqlite = sqlite.group_commit(grouping);
     }
-    sqlite.read_only(options.read_only)
+    sqlite
+        .read_only(options.read_only)
+        .meta_when_created(options.meta_when_created())
 }
 
 #[cfg(feature = "postgres")]
@@ -346,7 +374,8 @@ fn postgres_options(
 ) -> StoreResult<store_postgres::PgOptions> {
     Ok(
         store_postgres::PgOptions::from_location(&location.path.display().to_string())?
-            .read_only(options.read_only),
+            .read_only(options.read_only)
+            .meta_when_created(options.meta_when_created()),
     )
 }
 
@@ -363,6 +392,7 @@ fn redb_options(options: &OpenOptions) -> store_redb::RedbOptions {
         redb = redb.group_commit(grouping);
     }
     redb.read_only(options.read_only)
+        .meta_when_created(options.meta_when_created())
 }
 
 /// The README's code, compiled and run as doctests so that it stays true.

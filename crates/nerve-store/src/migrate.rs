@@ -82,12 +82,17 @@ struct ThreadRowLine<'a> {
 /// # Errors
 /// The stores' errors.
 pub fn summarise(store: &Store) -> StoreResult<ContentSummary> {
-    summarise_parts(store.log.as_ref(), &store.blobs.list()?)
+    summarise_parts(store.log.as_ref(), &store.blobs.list()?, &mut || Ok(()))
 }
 
 /// The summary of the log `log` and the blobs named `blobs`. The mark of an incomplete copy
-/// is not content: it is left out.
-fn summarise_parts(log: &dyn LogBackend, blobs: &[Digest]) -> StoreResult<ContentSummary> {
+/// is not content: it is left out. `go_on` is asked after each page, and its error stops
+/// the summary (a Ctrl-C during a verification).
+fn summarise_parts(
+    log: &dyn LogBackend,
+    blobs: &[Digest],
+    go_on: &mut dyn FnMut() -> StoreResult<()>,
+) -> StoreResult<ContentSummary> {
     let mut canonical = Canonical {
         hasher: Hasher::new(),
         line: Vec::new(),
@@ -106,6 +111,7 @@ fn summarise_parts(log: &dyn LogBackend, blobs: &[Digest]) -> StoreResult<Conten
             canonical.add("entry", entry)?;
         }
         entries += page.len() as u64;
+        go_on()?;
     }
     let mut after = None;
     loop {
@@ -122,6 +128,7 @@ fn summarise_parts(log: &dyn LogBackend, blobs: &[Digest]) -> StoreResult<Conten
             canonical.add("thread", &line)?;
         }
         thread_rows += page.len() as u64;
+        go_on()?;
     }
     let mut runs = 0;
     for_each_run_page(log, |page| {
@@ -129,7 +136,7 @@ fn summarise_parts(log: &dyn LogBackend, blobs: &[Digest]) -> StoreResult<Conten
             canonical.add("run", run)?;
         }
         runs += page.len() as u64;
-        Ok(())
+        go_on()
     })?;
     let mut meta = 0;
     for_each_meta_page(log, |page| {
@@ -214,7 +221,11 @@ fn is_empty(store: &Store) -> StoreResult<bool> {
                 ..RunQuery::default()
             })?
             .is_empty()
-        && store.log.meta_page(None, 1)?.is_empty()
+        && store
+            .log
+            .meta_page(None, 2)?
+            .iter()
+            .all(|(key, _)| key == INCOMPLETE_KEY)
         && store.blobs.list()?.is_empty())
 }
 
@@ -248,6 +259,13 @@ pub fn migrate(
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> StoreResult<ContentSummary> {
     if !is_empty(to)? {
+        // The leftover of an earlier copy that did not finish is named as such.
+        if let Some(source) = to.log.meta_get(INCOMPLETE_KEY)? {
+            return Err(StoreError::IncompleteCopy {
+                path: to.location.shown_path(),
+                source_location: source,
+            });
+        }
         return Err(StoreError::invalid(
             "target",
             format!(
@@ -272,8 +290,10 @@ pub fn migrate(
             progress(entries)
         })?;
         let (source, target) = (
-            summarise_parts(view, &copied)?,
-            summarise_parts(to.log.as_ref(), &to.blobs.list()?)?,
+            summarise_parts(view, &copied, &mut || go_on(progress(entries)))?,
+            summarise_parts(to.log.as_ref(), &to.blobs.list()?, &mut || {
+                go_on(progress(entries))
+            })?,
         );
         if source != target {
             return Err(StoreError::CopyMismatch {
@@ -290,6 +310,15 @@ pub fn migrate(
         tracing::info!(target: "nerve_store::migrate", to = %to.location, %summary, "copy verified");
     }
     summary.ok_or_else(|| StoreError::invalid("snapshot", "the copy did not run"))
+}
+
+/// Whether a long step goes on: its caller's answer as a result.
+fn go_on(asked: ControlFlow<()>) -> StoreResult<()> {
+    if asked.is_break() {
+        Err(interrupted())
+    } else {
+        Ok(())
+    }
 }
 
 fn interrupted() -> StoreError {

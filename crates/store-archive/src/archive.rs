@@ -162,8 +162,7 @@ pub fn archive_logs_with(
     let folder = options.dir.join("logs");
     // Held until the run ends; the operating system releases it if the process dies.
     let _lock = if !options.dry_run && !days.is_empty() {
-        files
-            .create_dir_all(&folder)
+        store_core::kit::create_folders(files, &folder)
             .map_err(|err| io_error(&folder, "creating the archive folder", err))?;
         Some(lock_archive(&folder)?)
     } else {

@@ -351,6 +351,7 @@ pub fn is_engine_failure(err: &StoreError) -> bool {
         | StoreError::Interrupted { .. }
         | StoreError::IncompleteCopy { .. }
         | StoreError::NoStore { .. }
+        | StoreError::NotClosedCleanly { .. }
         | StoreError::OpenedReadOnly { .. }
         | StoreError::NotAStore { .. }
         | StoreError::SettingNotApplied { .. }

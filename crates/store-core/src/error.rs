@@ -185,6 +185,18 @@ pub enum StoreError {
         operation: &'static str,
     },
 
+    /// A read-only open of a store that was not closed cleanly (the process that had it
+    /// open for writing stopped, or the machine did): the engine must recover it first,
+    /// which only an open for writing does. Nothing was changed.
+    #[error(
+        "the store at {path} was not closed cleanly: the next open for writing recovers it \
+         (a read-only open cannot)"
+    )]
+    NotClosedCleanly {
+        /// The store's file.
+        path: PathBuf,
+    },
+
     /// The file exists but is not a store of this backend (another program's database,
     /// or not a database at all). Nothing was changed.
     #[error("{path} is not a nerve-store {backend} store: {reason}")]
@@ -440,6 +452,7 @@ impl StoreError {
                 given: given.clone(),
             },
             E::IdsExhausted { last } => E::IdsExhausted { last: *last },
+            E::NotClosedCleanly { path } => E::NotClosedCleanly { path: path.clone() },
             E::UnknownRun { run_id } => E::UnknownRun {
                 run_id: run_id.clone(),
             },

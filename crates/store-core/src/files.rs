@@ -54,18 +54,67 @@ impl FileOps for RealFiles {
     }
 }
 
-/// Creates the folders above a store's file, so that opening `data/nerve.db` on a fresh
-/// machine works.
+/// Creates the folder `path` and its missing parents through `files`, durably: each folder
+/// it creates is synced into the folder that holds it, so that a power loss cannot take
+/// away a folder (and what was written into it since) that a later promise rests on.
+///
+/// # Errors
+/// The file system's, from creating or syncing.
+pub fn create_folders(files: &dyn FileOps, path: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(path);
+    while let Some(folder) = at.filter(|f| !f.as_os_str().is_empty() && !f.exists()) {
+        missing.push(folder.to_owned());
+        at = folder.parent();
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    files.create_dir_all(path)?;
+    // From the outermost new folder in, each is made durable in its parent.
+    for folder in missing.iter().rev() {
+        let parent = folder
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        files.sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Creates the folders above a store's file, durably ([`create_folders`]), so that opening
+/// `data/nerve.db` on a fresh machine works.
 ///
 /// # Errors
 /// [`crate::StoreError::Io`] naming the folder.
 pub fn create_parent_folders(path: &std::path::Path) -> StoreResult<()> {
     match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(parent) => std::fs::create_dir_all(parent).map_err(|source| crate::StoreError::Io {
-            path: Some(parent.to_owned()),
-            context: "creating the store's folder".into(),
-            source,
-        }),
+        Some(parent) => {
+            create_folders(&RealFiles, parent).map_err(|source| crate::StoreError::Io {
+                path: Some(parent.to_owned()),
+                context: "creating the store's folder".into(),
+                source,
+            })
+        }
         None => Ok(()),
     }
+}
+
+/// Syncs the folder that holds `path`, so that a file just created there (a new store's
+/// file) is still there after a power loss.
+///
+/// # Errors
+/// [`crate::StoreError::Io`] naming the folder.
+pub fn sync_parent_folder(path: &Path) -> StoreResult<()> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    RealFiles
+        .sync_dir(folder)
+        .map_err(|source| crate::StoreError::Io {
+            path: Some(folder.to_owned()),
+            context: "syncing the folder of a new store".into(),
+            source,
+        })
 }

@@ -25,7 +25,9 @@ pub use crate::commit::{
     PreparedUnit, UnitResult, UnitTx, apply_group, fail_all, is_engine_failure, prepare_unit,
 };
 pub use crate::error::SharedSource;
-pub use crate::files::{FileOps, RealFiles, create_parent_folders};
+pub use crate::files::{
+    FileOps, RealFiles, create_folders, create_parent_folders, sync_parent_folder,
+};
 pub use crate::import::existing_run;
 pub use crate::log::{
     PreparedEntry, format_ts, now_millis, time_from_millis, truncate_to_millis, ts_millis,

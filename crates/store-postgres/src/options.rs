@@ -37,6 +37,11 @@ pub struct PgOptions {
     /// authentication) is bounded by this and [`PgOptions::lock_timeout`] together, so a
     /// server that accepts and never answers fails the open too.
     pub connect_timeout: Duration,
+    /// Meta pairs written in the very transaction that creates the store, when this open
+    /// creates it (nothing is written when the store exists): a store is then never seen
+    /// without them, whenever its creator is stopped. `migrate` and `backup` mark a copy
+    /// incomplete this way. Empty by default.
+    pub meta_when_created: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for PgOptions {
@@ -52,6 +57,7 @@ impl std::fmt::Debug for PgOptions {
             )
             .field("read_only", &self.read_only)
             .field("connect_timeout", &self.connect_timeout)
+            .field("meta_when_created", &self.meta_when_created)
             .finish()
     }
 }
@@ -110,6 +116,7 @@ impl PgOptions {
             idle_in_transaction_timeout: Duration::from_secs(10),
             read_only: false,
             connect_timeout: Duration::from_secs(1),
+            meta_when_created: Vec::new(),
         })
     }
 
@@ -128,6 +135,12 @@ impl PgOptions {
     /// These options opening the store for reading only, or for reading and writing.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// These options writing `pairs` in meta in the transaction that creates the store.
+    pub fn meta_when_created(mut self, pairs: Vec<(String, String)>) -> Self {
+        self.meta_when_created = pairs;
         self
     }
 

@@ -89,6 +89,7 @@ pub(crate) fn create_or_check(
     client: &mut Client,
     schema: &str,
     location: &str,
+    meta_when_created: &[(String, String)],
 ) -> StoreResult<()> {
     let context = "checking the store's schema";
     let mut tx = client.transaction().context(context)?;
@@ -130,6 +131,9 @@ pub(crate) fn create_or_check(
             &[],
         )
         .context("creating the id counter")?;
+        for (key, value) in meta_when_created {
+            crate::write::set_meta(&mut tx, &s, key, value)?;
+        }
         return tx.commit().context("committing the new store");
     }
     if !tables.iter().any(|table| table == "store_identity") {

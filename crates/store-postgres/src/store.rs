@@ -104,7 +104,12 @@ impl PgLogStore {
         if options.read_only {
             crate::schema::check_read_only(&mut first, &options.schema, &location)?;
         } else {
-            create_or_check(&mut first, &options.schema, &location)?;
+            create_or_check(
+                &mut first,
+                &options.schema,
+                &location,
+                &options.meta_when_created,
+            )?;
         }
         drop(first);
         let manager = PostgresConnectionManager::new(config, NoTls);

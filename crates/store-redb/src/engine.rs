@@ -135,7 +135,7 @@ impl Engine {
         let db = crate::open::builder(options)
             .create_with_backend(backend)
             .context("opening through a test backend")?;
-        crate::schema::check_or_create_schema(&db, path)?;
+        crate::schema::check_or_create_schema(&db, path, &options.meta_when_created)?;
         Ok(Engine {
             path: path.to_owned(),
             options: options.clone(),

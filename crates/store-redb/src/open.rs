@@ -33,12 +33,12 @@ pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<D
         let db = builder(options)
             .create(new_file)
             .map_err(|err| open_error(new_file, err))?;
-        check_or_create_schema(&db, new_file)
+        check_or_create_schema(&db, new_file, &options.meta_when_created)
     })?;
     let db = builder(options)
         .create(path)
         .map_err(|err| open_error(path, err))?;
-    check_or_create_schema(&db, path)?;
+    check_or_create_schema(&db, path, &options.meta_when_created)?;
     Ok(db)
 }
 
@@ -57,9 +57,8 @@ pub(crate) fn open_read_only(path: &Path, options: &RedbOptions) -> StoreResult<
     let db = read_only_builder(options)
         .open_read_only(path)
         .map_err(|err| match err {
-            DatabaseError::RepairAborted => StoreError::OpenedReadOnly {
+            DatabaseError::RepairAborted => StoreError::NotClosedCleanly {
                 path: path.to_owned(),
-                operation: "repair the file after an unclean shutdown (open it for writing once)",
             },
             err => open_error(path, err),
         })?;

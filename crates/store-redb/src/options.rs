@@ -70,6 +70,11 @@ pub struct RedbOptions {
     /// A file that was not shut down cleanly needs a repair that only an open for writing
     /// makes: a read-only open of it fails, naming the remedy.
     pub read_only: bool,
+    /// Meta pairs written in the very transaction that creates the store, when this open
+    /// creates it (nothing is written when the store exists): a store is then never seen
+    /// without them, whenever its creator is stopped. `migrate` and `backup` mark a copy
+    /// incomplete this way. Empty by default.
+    pub meta_when_created: Vec<(String, String)>,
 }
 
 impl Default for RedbOptions {
@@ -81,6 +86,7 @@ impl Default for RedbOptions {
             verify_on_open: false,
             group_commit: true,
             read_only: false,
+            meta_when_created: Vec::new(),
         }
     }
 }
@@ -107,6 +113,12 @@ impl RedbOptions {
     /// These options committing concurrent writes together, or each alone.
     pub fn group_commit(mut self, grouping: bool) -> Self {
         self.group_commit = grouping;
+        self
+    }
+
+    /// These options writing `pairs` in meta in the transaction that creates the store.
+    pub fn meta_when_created(mut self, pairs: Vec<(String, String)>) -> Self {
+        self.meta_when_created = pairs;
         self
     }
 

@@ -374,7 +374,11 @@ pub(crate) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::Tab
 /// Accepts an empty file (creating the schema in one transaction, so two processes opening
 /// a new file create it once) and a store of this schema version; refuses another
 /// program's database and a newer schema without changing anything.
-pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<()> {
+pub(crate) fn check_or_create_schema(
+    db: &Database,
+    path: &Path,
+    meta_when_created: &[(String, String)],
+) -> StoreResult<()> {
     let context = || format!("checking the schema of {}", path.display());
     let tx = db.begin_write().context(context())?;
     let tables: Vec<String> = tx
@@ -389,6 +393,11 @@ pub(crate) fn check_or_create_schema(db: &Database, path: &Path) -> StoreResult<
             info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)
                 .context(context())?;
             info.insert(NEXT_LOG_ID_KEY, 1).context(context())?;
+            let mut meta = tx.open_table(META).context(context())?;
+            for (key, value) in meta_when_created {
+                meta.insert(key.as_str(), meta_value(key, value).as_slice())
+                    .context(context())?;
+            }
         }
         return tx.commit().context("committing the new schema");
     }

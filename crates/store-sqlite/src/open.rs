@@ -324,6 +324,7 @@ fn read_only(path: &Path, err: StoreError) -> StoreError {
 /// WAL, applies and checks the pragmas, and creates or checks the schema.
 pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
     store_core::kit::create_parent_folders(path)?;
+    let new_file = !path.exists();
     let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
     conn.busy_timeout(options.busy_timeout)
         .context("setting the busy timeout")?;
@@ -332,7 +333,11 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<C
     let mode = switch_to_wal(&conn, options)?;
     expect_setting(path, "journal_mode", "wal", &mode)?;
     apply_connection_pragmas(&conn, path, options)?;
-    create_schema(&mut conn, path)?;
+    create_schema(&mut conn, path, &options.meta_when_created)?;
+    if new_file {
+        // SQLite syncs the folder for its journal files, not for the database file itself.
+        store_core::kit::sync_parent_folder(path)?;
+    }
     Ok(conn)
 }
 

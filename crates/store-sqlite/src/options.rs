@@ -71,6 +71,11 @@ pub struct SqliteOptions {
     /// exist, and the store reads the file *immutable* (without locks, creating nothing)
     /// until a writer opens it; from then on its new readers share the file with the writer.
     pub read_only: bool,
+    /// Meta pairs written in the very transaction that creates the store, when this open
+    /// creates it (nothing is written when the store exists): a store is then never seen
+    /// without them, whenever its creator is stopped. `migrate` and `backup` mark a copy
+    /// incomplete this way. Empty by default.
+    pub meta_when_created: Vec<(String, String)>,
 }
 
 impl Default for SqliteOptions {
@@ -83,6 +88,7 @@ impl Default for SqliteOptions {
             max_idle_readers: 4,
             group_commit: true,
             read_only: false,
+            meta_when_created: Vec::new(),
         }
     }
 }
@@ -121,6 +127,12 @@ impl SqliteOptions {
     /// These options committing concurrent writes together, or each alone.
     pub fn group_commit(mut self, grouping: bool) -> Self {
         self.group_commit = grouping;
+        self
+    }
+
+    /// These options writing `pairs` in meta in the transaction that creates the store.
+    pub fn meta_when_created(mut self, pairs: Vec<(String, String)>) -> Self {
+        self.meta_when_created = pairs;
         self
     }
 

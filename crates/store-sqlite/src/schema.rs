@@ -248,7 +248,11 @@ pub(crate) fn check_identity(conn: &Connection, path: &Path) -> StoreResult<()> 
 /// transaction that checks again inside, so two processes opening a new file at once create
 /// it once. A file that has the current schema is only read: opening a store never waits
 /// for another process's writer.
-pub(crate) fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<()> {
+pub(crate) fn create_schema(
+    conn: &mut Connection,
+    path: &Path,
+    meta_when_created: &[(String, String)],
+) -> StoreResult<()> {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .context("reading user_version")?;
@@ -267,6 +271,9 @@ pub(crate) fn create_schema(conn: &mut Connection, path: &Path) -> StoreResult<(
         })?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .context("writing application_id")?;
+        for (key, value) in meta_when_created {
+            crate::write::set_meta(&tx, key, value)?;
+        }
     } else if version == 1 {
         crate::migrate::v1_to_v2(&tx).map_err(|err| {
             engine_error(format!("migrating {} to schema 2", path.display()), err)

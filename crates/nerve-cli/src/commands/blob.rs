@@ -185,7 +185,15 @@ fn write_verified_file(reader: &mut dyn Read, path: &Path, digest: &Digest) -> C
         file.sync_all()
             .map_err(CliError::io(format!("syncing {}", partial.display())))?;
         std::fs::rename(&partial, path)
-            .map_err(CliError::io(format!("renaming to {}", path.display())))
+            .map_err(CliError::io(format!("renaming to {}", path.display())))?;
+        // The new name survives a power loss only once its folder is synced.
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        File::open(folder)
+            .and_then(|folder| folder.sync_all())
+            .map_err(CliError::io(format!("syncing {}", folder.display())))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);

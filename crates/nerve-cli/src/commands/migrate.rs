@@ -24,7 +24,11 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
     let interrupt = Interrupt::catch()?;
     let source = super::open_for_batch(&args.from, true)?;
     let new_target = !to.path.exists();
-    let target = super::open(&args.to)?;
+    // A new target is marked incomplete in the transaction that creates it.
+    let target = nerve_store::open_with(
+        &args.to,
+        &nerve_store::OpenOptions::default().created_as_copy_of(&from),
+    )?;
     let total = source.log.log_stats()?.entries;
     let bar = progress::bar(total, "entries");
     let started = Instant::now();
@@ -59,8 +63,10 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
                 left()
             ),
         },
-        // Refused before anything was written (a target that is not empty): nothing is left.
-        err @ nerve_store::StoreError::InvalidInput { .. } => CliError::Store(err),
+        // Refused before anything was written (a target that is not empty, or the leftover
+        // of an earlier copy, which the error names): this run left nothing.
+        err @ (nerve_store::StoreError::InvalidInput { .. }
+        | nerve_store::StoreError::IncompleteCopy { .. }) => CliError::Store(err),
         err => CliError::refused(format!("migrate failed: {}", CliError::Store(err)), left()),
     })?;
     let elapsed = started.elapsed();

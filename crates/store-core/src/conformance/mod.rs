@@ -21,6 +21,7 @@ use crate::{LogBackend, LogEntry, LogQuery, StoreResult};
 pub use fail_at::FailAt;
 pub use faulty::{Fault, Faulty};
 pub use harness::{BlobHarness, Harness};
+pub use unsynced::LosesUnsynced;
 
 pub mod bad_input;
 pub mod blobs;
@@ -40,6 +41,7 @@ pub mod read_only;
 pub mod runs;
 pub mod threads;
 pub mod units;
+mod unsynced;
 
 /// Opens (or reopens) the store kept in the folder `dir`. The backend picks its file names
 /// inside the folder; the folder exists and is empty the first time.
