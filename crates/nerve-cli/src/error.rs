@@ -18,8 +18,8 @@ pub(crate) enum Exit {
     Damaged = 4,
     /// Another process holds the store's lock.
     Locked = 5,
-    /// The store may not be written by this user.
-    ReadOnly = 6,
+    /// The store, its folder or its files may not be read, entered or written by this user.
+    PermissionDenied = 6,
     /// The store's server cannot be reached now (down, restarting, refusing connections):
     /// the same command may succeed later.
     Unavailable = 7,
@@ -33,7 +33,7 @@ pub(crate) enum Exit {
 /// What `--help` says of the exit statuses.
 pub(crate) const EXIT_STATUSES: &str = "Exit status: 0 done; 1 failed; 2 a command line that does \
 not parse; 3 not found (a store, run, thread, meta key or blob); 4 damaged (the store's file, a \
-row, a blob, an archive file, a copy, an incomplete copy); 5 locked by another process; 6 read-only to this user; 7 the store's server is unavailable (try again later); 8 the store was not closed cleanly (the daemon's next open, or `nerve-store check`, recovers it); 130 interrupted by Ctrl-C (what state is left is said)";
+row, a blob, an archive file, a copy, an incomplete copy); 5 locked by another process; 6 permission denied (the store, its folder or its files may not be read, entered or written by this user); 7 the store's server is unavailable (try again later); 8 the store was not closed cleanly (the daemon's next open, or `nerve-store check`, recovers it); 130 interrupted by Ctrl-C (what state is left is said)";
 
 /// The result of a command.
 pub(crate) type CliResult<T> = Result<T, CliError>;
@@ -102,9 +102,19 @@ impl CliError {
                 StoreError::Busy { .. } => Exit::Locked,
                 StoreError::Unavailable { .. } => Exit::Unavailable,
                 StoreError::NotClosedCleanly { .. } => Exit::NotClosedCleanly,
-                StoreError::ReadOnly { .. } | StoreError::OpenedReadOnly { .. } => Exit::ReadOnly,
+                StoreError::ReadOnly { .. } | StoreError::OpenedReadOnly { .. } => {
+                    Exit::PermissionDenied
+                }
+                StoreError::Io { source, .. }
+                    if source.kind() == io::ErrorKind::PermissionDenied =>
+                {
+                    Exit::PermissionDenied
+                }
                 _ => Exit::Failed,
             },
+            CliError::Io { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
+                Exit::PermissionDenied
+            }
             _ => Exit::Failed,
         }
     }

@@ -1084,6 +1084,76 @@ fn folder_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// Permission problems are named as such, with the path and exit status 6: a store in a
+/// folder this user may not enter is not "no store"; a file this user may not read is not
+/// an internal URI; and a folder where the store's file should be is named as a folder.
+fn permission_problems_are_named_as_what_they_are(backend: &str) {
+    let cli = Cli::new(backend);
+    let file = if backend == "redb" {
+        "nerve.redb"
+    } else {
+        "nerve.db"
+    };
+    let locked = cli.dir.path().join("locked");
+    let location = format!("{backend}:{}", locked.join(file).display());
+    cli.ok(&["--store", &location, "simulate", "--runs", "3"]);
+    let binary = cli.dir.path().join("nerve-store");
+    std::fs::copy(BINARY, &binary).expect("a copy of the binary");
+    set_mode(&binary, 0o755);
+    set_mode(cli.dir.path(), 0o755);
+    // As root, permissions do not stop anything: the binary runs as `nobody` then.
+    let run = |args: &[&str]| {
+        let mut command = Command::new(&binary);
+        command.args(args).current_dir(cli.dir.path());
+        if is_root() {
+            use std::os::unix::process::CommandExt;
+            command.uid(65534).gid(65534);
+        }
+        command.output().expect("the binary runs")
+    };
+
+    set_mode(&locked, 0o000);
+    for args in [
+        &["--store", &location, "stats"][..],
+        &["--store", &location, "meta", "set", "k", "v"],
+    ] {
+        let err = failed(args, run(args), 6);
+        assert!(err.contains("may not be entered"), "{args:?}: {err}");
+        assert!(
+            err.contains(&locked.display().to_string()),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("no store"), "{args:?}: {err}");
+    }
+    set_mode(&locked, 0o755);
+    let store_file = locked.join(file);
+    set_mode(&store_file, 0o000);
+    let args = ["--store", &location, "logs", "query"];
+    let err = failed(&args, run(&args), 6);
+    assert!(err.contains("may not be read"), "{err}");
+    assert!(err.contains(&store_file.display().to_string()), "{err}");
+    assert!(
+        !err.contains("file:") && !err.contains("immutable"),
+        "{err}"
+    );
+    set_mode(&store_file, 0o644);
+
+    let folder = cli.dir.path().join(format!(
+        "folder.{}",
+        if backend == "redb" { "redb" } else { "db" }
+    ));
+    std::fs::create_dir(&folder).expect("a folder");
+    let at_folder = format!("{backend}:{}", folder.display());
+    for args in [
+        &["--store", &at_folder, "stats"][..],
+        &["--store", &at_folder, "meta", "set", "k", "v"],
+    ] {
+        let err = cli.fails(1, args);
+        assert!(err.contains("is a folder"), "{args:?}: {err}");
+        assert!(!err.contains("disk I/O error"), "{args:?}: {err}");
+    }
+}
+
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
@@ -1746,6 +1816,7 @@ store_core::for_each_backend!(
         a_file_that_is_not_a_store_is_named_and_left_alone,
         a_missing_store_is_not_created_by_a_command_that_reads,
         a_user_who_may_not_write_the_store_reads_it_and_is_refused_writes,
+        permission_problems_are_named_as_what_they_are,
         ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_removed,
         ctrl_c_in_archive_stops_after_a_day_with_true_counts_and_a_rerun_finishes,
         backup_while_another_process_writes_is_a_sound_snapshot,

@@ -100,6 +100,49 @@ pub fn create_parent_folders(path: &std::path::Path) -> StoreResult<()> {
     }
 }
 
+/// Checks what is at `path`, where a store's file is to be opened (`backend` names the
+/// engine), before the engine sees it, so that each problem is named as what it is: a
+/// folder in place of the file is [`crate::StoreError::NotAStore`] saying so; a folder on
+/// the way that this user may not enter, or (`read_only`) a file this user may not read, is
+/// [`crate::StoreError::Io`] of kind `PermissionDenied` naming the path; nothing there is
+/// [`crate::StoreError::NoStore`] for a read-only open, and fine for one that creates.
+///
+/// # Errors
+/// As above.
+pub fn check_store_path(path: &Path, backend: &'static str, read_only: bool) -> StoreResult<()> {
+    let io = |context: &str, source| crate::StoreError::Io {
+        path: Some(path.to_owned()),
+        context: context.to_owned(),
+        source,
+    };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(crate::StoreError::NotAStore {
+            path: path.to_owned(),
+            backend,
+            reason: "it is a folder, not a file: name the store's file inside it".to_owned(),
+        }),
+        Ok(_) if read_only => match File::open(path) {
+            Ok(_) => Ok(()),
+            Err(err) => Err(io("the store's file may not be read by this user", err)),
+        },
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            if read_only {
+                Err(crate::StoreError::NoStore {
+                    path: path.to_owned(),
+                })
+            } else {
+                Ok(())
+            }
+        }
+        Err(err) if err.kind() == io::ErrorKind::PermissionDenied => Err(io(
+            "a folder on the way to the store may not be entered by this user",
+            err,
+        )),
+        Err(err) => Err(io("looking for the store", err)),
+    }
+}
+
 /// Syncs the folder that holds `path`, so that a file just created there (a new store's
 /// file) is still there after a power loss.
 ///

@@ -29,6 +29,7 @@ pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<D
         ));
     }
     store_core::kit::create_parent_folders(path)?;
+    store_core::kit::check_store_path(path, "redb", false)?;
     crate::create::ensure_created(path, |new_file| {
         let db = builder(options)
             .create(new_file)
@@ -45,15 +46,7 @@ pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<D
 /// Opens the existing store at `path` read-only ([`RedbOptions::read_only`]) and checks
 /// that it is a store of this schema version, without writing anything.
 pub(crate) fn open_read_only(path: &Path, options: &RedbOptions) -> StoreResult<ReadOnlyDatabase> {
-    match std::fs::metadata(path) {
-        Ok(_) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(StoreError::NoStore {
-                path: path.to_owned(),
-            });
-        }
-        Err(err) => return Err(StoreError::io(path, "looking for the store", err)),
-    }
+    store_core::kit::check_store_path(path, "redb", true)?;
     let db = read_only_builder(options)
         .open_read_only(path)
         .map_err(|err| match err {

@@ -99,15 +99,7 @@ impl Connections {
     /// A store with readers only: nothing is created, no lock is taken that a writer would
     /// wait for, and the file (and its folder) may be read-only to this process.
     fn open_read_only(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
-        match std::fs::metadata(path) {
-            Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::NoStore {
-                    path: path.to_owned(),
-                });
-            }
-            Err(err) => return Err(StoreError::io(path, "looking for the store", err)),
-        }
+        store_core::kit::check_store_path(path, "sqlite", true)?;
         let conns = Connections {
             path: path.to_owned(),
             writer: None,
@@ -324,6 +316,7 @@ fn read_only(path: &Path, err: StoreError) -> StoreError {
 /// WAL, applies and checks the pragmas, and creates or checks the schema.
 pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
     store_core::kit::create_parent_folders(path)?;
+    store_core::kit::check_store_path(path, "sqlite", false)?;
     let new_file = !path.exists();
     let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
     conn.busy_timeout(options.busy_timeout)

@@ -125,12 +125,22 @@ fn existing(location: &str) -> CliResult<Location> {
         )?);
         return Ok(parsed);
     }
-    if !parsed.path.exists() {
+    // A folder on the way that this user may not enter is a permission problem, not a
+    // missing store; the library names it.
+    let found = parsed.path.try_exists().unwrap_or(true);
+    if !found {
         return Err(CliError::not_found(
             format!("no store at {parsed}"),
             "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things \
              on, and --create makes an empty one for a writing command",
         ));
+    }
+    if parsed.path.is_dir() || parsed.path.metadata().is_err() {
+        // A folder in place of the file, or one that may not be entered: the library says.
+        drop(nerve_store::open_log_with(
+            location,
+            &OpenOptions::default().read_only(true),
+        )?);
     }
     let blobs = parsed.blob_path();
     if !blobs.exists() {
