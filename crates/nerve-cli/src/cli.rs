@@ -79,7 +79,9 @@ pub(crate) enum Command {
     Stats,
     /// Verify everything the store holds, reading all of it: the log's file (SQLite's
     /// integrity check, redb's page checksums), every blob, every archive file. Exits
-    /// non-zero when anything is damaged
+    /// non-zero when anything is damaged. SQLite and PostgreSQL stores are checked
+    /// read-only; redb's check needs to open the file for writing (it may repair redb's own
+    /// bookkeeping), and recovers a file that was not closed cleanly
     Check,
     /// Give the space of deleted entries (archived days) back to the file system: SQLite
     /// VACUUM, redb compact. Keeps every entry and id; takes as long as rewriting the file

@@ -251,6 +251,9 @@ impl Harness for AsyncHarness {
     fn foreign_store_contents(&self, dir: &Path) -> Vec<u8> {
         self.inner.foreign_store_contents(dir)
     }
+    fn checks_read_only(&self) -> bool {
+        self.inner.checks_read_only()
+    }
 }
 
 mod sqlite {

@@ -427,6 +427,10 @@ pub fn raw() -> postgres::Client {
 pub struct PgHarness;
 
 impl Harness for PgHarness {
+    fn checks_read_only(&self) -> bool {
+        true
+    }
+
     fn open(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
         Ok(Box::new(PgLogStore::open_with(options(dir))?))
     }

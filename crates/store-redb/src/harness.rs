@@ -40,6 +40,10 @@ fn write_raw(path: &Path, change: impl FnOnce(&redb::WriteTransaction)) {
 }
 
 impl Harness for RedbHarness {
+    fn checks_read_only(&self) -> bool {
+        false
+    }
+
     fn open(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
         Ok(Box::new(crate::RedbLogStore::open(log_file(dir))?))
     }

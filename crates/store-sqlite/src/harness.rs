@@ -26,6 +26,10 @@ fn raw(path: &Path) -> Connection {
 }
 
 impl Harness for SqliteHarness {
+    fn checks_read_only(&self) -> bool {
+        true
+    }
+
     fn open(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
         Ok(Box::new(crate::SqliteLogStore::open(log_file(dir))?))
     }

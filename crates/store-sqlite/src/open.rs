@@ -137,14 +137,6 @@ impl Connections {
         Ok(self.queue(operation)?.writer())
     }
 
-    /// Whether the store may `operation`: an error for a store opened read-only.
-    ///
-    /// # Errors
-    /// [`StoreError::OpenedReadOnly`] for a store opened read-only.
-    pub(crate) fn writable(&self, operation: &'static str) -> StoreResult<()> {
-        self.queue(operation).map(|_| ())
-    }
-
     fn queue(&self, operation: &'static str) -> StoreResult<&CommitQueue<Connection>> {
         self.writer
             .as_ref()

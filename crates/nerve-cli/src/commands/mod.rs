@@ -66,7 +66,12 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
             blob::run(&store, command, &mut out)
         }
         Command::Stats => stats::run(&open_to_read(store)?, &mut out),
-        Command::Check => check::run(&open_existing(store)?, &mut out),
+        // redb checks its pages only through a handle that may write (its check may repair
+        // what it finds); SQLite and PostgreSQL check read-only.
+        Command::Check if store_location_is_redb(store) => {
+            check::run(&open_existing(store)?, &mut out)
+        }
+        Command::Check => check::run(&open_to_read(store)?, &mut out),
         Command::Compact => compact::run(&open_existing(store)?, &mut out),
         Command::Completions { shell } => {
             // Generated into memory first: the generator panics on a write error, and a
@@ -96,6 +101,13 @@ fn print_bytes(bytes: &[u8], context: &str) -> CliResult<()> {
         .write_all(bytes)
         .and_then(|()| stdout.flush())
         .map_err(CliError::io(context))
+}
+
+/// Whether `location` names a redb store (whose check needs a handle that may write).
+fn store_location_is_redb(location: &str) -> bool {
+    location
+        .parse::<Location>()
+        .is_ok_and(|parsed| parsed.backend == nerve_store::Backend::Redb)
 }
 
 /// Opens the store at `location`, which must exist, for a command that changes it: a

@@ -48,6 +48,11 @@ pub trait Harness: Sync {
     /// without writing to it; otherwise everything the engine reads back from it (tables and
     /// rows).
     fn foreign_store_contents(&self, dir: &Path) -> Vec<u8>;
+
+    /// Whether the engine checks a store opened read-only (`check` reads only), or needs a
+    /// handle that may write (redb's page check may repair what it finds): a capability,
+    /// which the read-only case asserts either way.
+    fn checks_read_only(&self) -> bool;
 }
 
 /// A blob backend under test: how to open its store in a folder, and how to change what it
