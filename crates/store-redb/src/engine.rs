@@ -76,6 +76,8 @@ pub(crate) struct Engine {
     state: RwLock<State>,
     /// Whether the file is sealed when this handle closes cleanly ([`crate::seal`]).
     seals: bool,
+    /// This writer's word to readers that the file was checked ([`crate::seal::Vouch`]).
+    vouch: Option<crate::seal::Vouch>,
 }
 
 impl Engine {
@@ -86,11 +88,27 @@ impl Engine {
             let db = contain(path, "opening the file read-only", || {
                 crate::open::open_read_only(path, options)
             })?;
+            // redb checks pages only through a handle that may write. A file that is not as
+            // the store left it at its last clean close, with no writer that checked it
+            // holding it now, is read through whole before it is trusted: every table, every
+            // value's checksum.
+            if !crate::seal::is_sealed_or_vouched(path) {
+                tracing::info!(
+                    target: "nerve_store::open",
+                    store = %path.display(),
+                    "reading the whole file through: it is not as this store left it at its \
+                     last clean close, and no writer that checked it has it open"
+                );
+                contain(path, "reading the whole file through", || {
+                    crate::schema::read_whole_file(&db)
+                })?;
+            }
             return Ok(Engine {
                 path: path.to_owned(),
                 options: options.clone(),
                 state: RwLock::new(State::ReadOnly(db)),
                 seals: false,
+                vouch: None,
             });
         }
         let mut checked = options.clone();
@@ -103,11 +121,14 @@ impl Engine {
         }
         checked.verify_on_open |= !crate::seal::is_sealed(path);
         let db = contain(path, "opening the file", || open_database(path, &checked))?;
+        // Checked as it opened, or as the store left it: readers may trust it meanwhile.
+        let vouch = crate::seal::vouch(path);
         Ok(Engine {
             path: path.to_owned(),
             options: options.clone(),
             state: RwLock::new(State::Open(db)),
             seals: true,
+            vouch,
         })
     }
 
@@ -122,6 +143,7 @@ impl Engine {
             options: self.options.clone(),
             state: RwLock::new(State::Snapshot(self.begin_read()?)),
             seals: false,
+            vouch: None,
         })
     }
 
@@ -141,6 +163,7 @@ impl Engine {
             options: options.clone(),
             state: RwLock::new(State::Open(db)),
             seals: false,
+            vouch: None,
         })
     }
 
@@ -374,11 +397,17 @@ impl Drop for Engine {
             },
         );
         let clean = matches!(state, State::Open(_));
+        let vouch = self.vouch.take();
         if close(state) && clean && self.seals {
-            crate::seal::seal(&self.path);
-        } else if self.seals {
+            match vouch {
+                Some(vouch) => crate::seal::seal_vouched(&self.path, vouch),
+                None => crate::seal::seal(&self.path),
+            }
+        } else if self.seals && vouch.is_none() {
             crate::seal::break_seal(&self.path);
         }
+        // An unclean close with a vouch leaves the seal file marked open: not sealed, and
+        // unlocked once the vouch drops here, so readers no longer trust the file.
     }
 }
 

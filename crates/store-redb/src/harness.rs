@@ -106,6 +106,8 @@ impl Harness for RedbHarness {
                 .insert(SCHEMA_VERSION_KEY, version)
                 .expect("the version");
         });
+        // As a store of that version would have left it at its clean close.
+        crate::seal::seal(&log_file(dir));
     }
 
     fn put_foreign_store(&self, dir: &Path) {

@@ -578,6 +578,72 @@ fn add_checksums(tx: &redb::WriteTransaction, found: u64) -> Result<(), redb::Er
     Ok(())
 }
 
+/// Reads every table of the file through, and every value that carries a checksum with its
+/// checksum checked: the whole-file check a read-only handle can make (redb checks its pages
+/// only through a handle that may write). A table the file does not have (a blob file has
+/// only the blob tables) is passed over.
+///
+/// # Errors
+/// [`StoreError::CorruptValue`] naming the first damaged value; engine errors (a damaged
+/// page) as the reads meet them.
+pub(crate) fn read_whole_file(db: &ReadOnlyDatabase) -> StoreResult<()> {
+    fn each<K: redb::Key + 'static, V: redb::Value + 'static>(
+        tx: &redb::ReadTransaction,
+        table: TableDefinition<'static, K, V>,
+        mut check: impl FnMut(K::SelfType<'_>, V::SelfType<'_>) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let context = || format!("reading table {table} through");
+        let opened = match tx.open_table(table) {
+            Ok(opened) => opened,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(err) => return Err(engine_error(context(), err)),
+        };
+        for item in opened.iter().context(context())? {
+            let (key, value) = item.context(context())?;
+            check(key.value(), value.value())?;
+        }
+        Ok(())
+    }
+    let tx = db.begin_read().context("reading the whole file through")?;
+    let copy = |id: u64, value: &[u8]| {
+        if value.is_empty() {
+            Ok(())
+        } else {
+            LogRow::decode(id, value).map(|_| ())
+        }
+    };
+    each(&tx, LOGS, |id, value| LogRow::decode(id, value).map(|_| ()))?;
+    each(&tx, LOGS_BY_REF, |(_, id), value| copy(id, value))?;
+    each(&tx, LOGS_BY_SOURCE_KIND, |(_, _, id), value| {
+        copy(id, value)
+    })?;
+    each(&tx, LOG_PAYLOAD_CHUNKS, |(id, seq), value| {
+        chunk_bytes(id, seq, value).map(|_| ())
+    })?;
+    each(&tx, RUNS, |run_id, value| {
+        RunRow::decode_run(run_id, value).map(|_| ())
+    })?;
+    each(&tx, THREAD_MESSAGES, |id, value| {
+        ThreadRow::decode(id, value).map(|_| ())
+    })?;
+    each(&tx, META, |key, value| meta_text(key, value).map(|_| ()))?;
+    each(&tx, LOGS_BY_DAY, |_, ()| Ok(()))?;
+    each(&tx, LOGS_BY_TS, |_, ()| Ok(()))?;
+    each(&tx, LOGS_LATE_BY_TS, |_, ()| Ok(()))?;
+    each(&tx, RUNS_BY_CREATED, |_, ()| Ok(()))?;
+    for index in [RUNS_BY_STATUS, RUNS_BY_WORKFLOW, RUNS_BY_THREAD] {
+        each(&tx, index, |_, ()| Ok(()))?;
+    }
+    each(&tx, THREADS_BY_ID, |_, ()| Ok(()))?;
+    each(&tx, THREADS_BY_ROUND, |_, _| Ok(()))?;
+    each(&tx, THREADS_BY_ROLE, |_, ()| Ok(()))?;
+    each(&tx, RUN_COUNTS, |_, _| Ok(()))?;
+    each(&tx, STORE_INFO, |_, _| Ok(()))?;
+    each(&tx, BLOBS, |_, _| Ok(()))?;
+    each(&tx, BLOB_CHUNKS, |_, _| Ok(()))?;
+    Ok(())
+}
+
 /// Fills [`RUN_COUNTS`] from the status index, one status prefix at a time.
 fn count_runs_into_counters(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     use redb::ReadableTable;

@@ -72,6 +72,77 @@ pub(crate) fn break_seal(path: &Path) {
     let _ = std::fs::remove_file(seal_path(path));
 }
 
+/// What the seal file says while writers have the file open: never a fingerprint, so the
+/// file is not taken as sealed until the last of them closes it cleanly.
+const OPEN_MARK: &[u8] = b"redb-seal 1 open\n";
+
+/// Writing a seal file's whole content in place, from its start.
+trait WriteAtStart {
+    fn write_all_at_start(self, content: &[u8]) -> std::io::Result<()>;
+}
+
+impl WriteAtStart for &std::fs::File {
+    fn write_all_at_start(mut self, content: &[u8]) -> std::io::Result<()> {
+        use std::io::{Seek as _, Write as _};
+        self.rewind()?;
+        self.write_all(content)
+    }
+}
+
+/// A writer's word, while it has the file open, that the file was checked when it opened
+/// it (or matched its seal): a shared lock on the seal file, held until this drops. Every
+/// writer holds one on the same file (the seal file is rewritten in place, never replaced,
+/// while any writer has it), so a read-only open can tell, by failing to lock it
+/// exclusively, that a writer that checked the file has it open now.
+pub(crate) struct Vouch(std::fs::File);
+
+/// Takes a writer's [`Vouch`] for the file at `path` and marks its seal open. `None` when the
+/// seal file cannot be made or locked (a read-only folder, say): then no reader is told the
+/// file was checked, and read-only opens refuse it until it is sealed again.
+pub(crate) fn vouch(path: &Path) -> Option<Vouch> {
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(seal_path(path))
+        .ok()?;
+    file.lock_shared().ok()?;
+    file.set_len(0).ok()?;
+    (&file).write_all_at_start(OPEN_MARK).ok()?;
+    Some(Vouch(file))
+}
+
+/// Closes a writer's [`Vouch`] after a clean close of the file at `path`, sealing the file
+/// when no other writer still has it open (an exclusive lock on the seal file is then
+/// granted); otherwise the last of them seals it. Best effort, as [`seal`].
+pub(crate) fn seal_vouched(path: &Path, vouch: Vouch) {
+    let Vouch(file) = vouch;
+    if file.unlock().is_err() || file.try_lock().is_err() {
+        return;
+    }
+    let Some(now) = fingerprint(path) else {
+        return;
+    };
+    // In place, on the inode every writer locks.
+    if file.set_len(0).is_ok() {
+        let _ = (&file).write_all_at_start(now.as_bytes());
+    }
+}
+
+/// Whether a read-only open may trust the file at `path` without checking it: it is sealed
+/// (as the store left it at its last clean close), or a writer that checked it when it
+/// opened it has it open now ([`Vouch`]).
+pub(crate) fn is_sealed_or_vouched(path: &Path) -> bool {
+    if is_sealed(path) {
+        return true;
+    }
+    let Ok(file) = std::fs::File::open(seal_path(path)) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
