@@ -1234,6 +1234,15 @@ fn a_password_in_a_location_is_never_printed() {
     run(&["migrate", "--from", &pg, "--to", &copy]);
     run(&["migrate", "--from", &copy, "--to", &other]);
     run(&["--json", "migrate", "--from", &pg, "--to", &other]);
+    run(&["--store", &pg, "backup", "--to", &with_password("pg3")]);
+    run(&[
+        "--json",
+        "--store",
+        &pg,
+        "backup",
+        "--to",
+        &with_password("pg4"),
+    ]);
     run(&["--store", &refused, "stats"]);
     run(&["--store", &refused, "meta", "set", "k", "v"]);
     run(&[
@@ -1260,13 +1269,15 @@ fn a_password_in_a_location_is_never_printed() {
             Some(0),
             Some(0),
             Some(1),
+            Some(0),
+            Some(0),
             Some(7),
             Some(7),
             Some(1)
         ],
         "{printed:#?}"
     );
-    let (_, _, refusal) = &printed[9];
+    let (_, _, refusal) = &printed[11];
     assert!(
         refusal.contains("127.0.0.1:1") && refusal.contains("refused"),
         "{refusal}"

@@ -61,6 +61,16 @@ impl Location {
         }
     }
 
+    /// [`Location::blob_path`] as it may be shown: for a server (whose blobs are in the
+    /// store's schema), the URL with its password masked.
+    pub fn shown_blob_path(&self) -> PathBuf {
+        if self.is_server() {
+            self.shown_path()
+        } else {
+            self.blob_path()
+        }
+    }
+
     /// Whether the store lives on a server (PostgreSQL) rather than in files here.
     pub fn is_server(&self) -> bool {
         self.backend == Backend::Postgres

@@ -39,7 +39,7 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
         return out.object(&json!({
             "from": store.location.to_string(),
             "to": report.location.to_string(),
-            "blobFile": report.location.blob_path(),
+            "blobFile": report.location.shown_blob_path(),
             "entries": summary.entries,
             "threadRows": summary.thread_rows,
             "runs": summary.runs,
@@ -58,7 +58,7 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
         counted(summary.blobs, "blob", "blobs"),
         store.location,
         report.location,
-        report.location.blob_path().display(),
+        report.location.shown_blob_path().display(),
         human_duration(elapsed),
     ))?;
     out.line(format!(

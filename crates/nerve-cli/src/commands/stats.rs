@@ -93,7 +93,7 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
             format!(
                 "{} ({})",
                 human_bytes(blob_file),
-                store.location.blob_path().display()
+                store.location.shown_blob_path().display()
             ),
         ),
         (
