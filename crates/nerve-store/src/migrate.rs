@@ -290,9 +290,9 @@ pub fn migrate(
             progress(entries)
         })?;
         let (source, target) = (
-            summarise_parts(view, &copied, &mut || go_on(progress(entries)))?,
+            summarise_parts(view, &copied, &mut || unless_stopped(progress(entries)))?,
             summarise_parts(to.log.as_ref(), &to.blobs.list()?, &mut || {
-                go_on(progress(entries))
+                unless_stopped(progress(entries))
             })?,
         );
         if source != target {
@@ -313,7 +313,7 @@ pub fn migrate(
 }
 
 /// Whether a long step goes on: its caller's answer as a result.
-fn go_on(asked: ControlFlow<()>) -> StoreResult<()> {
+fn unless_stopped(asked: ControlFlow<()>) -> StoreResult<()> {
     if asked.is_break() {
         Err(interrupted())
     } else {
@@ -365,9 +365,7 @@ fn copy_log(
         to.log.import(batch)?;
         after = Some(last);
         tracing::debug!(target: "nerve_store::migrate", entries = copied, "copied a page");
-        if progress(copied).is_break() {
-            return Err(interrupted());
-        }
+        unless_stopped(progress(copied))?;
     }
     for_each_meta_page(from, |meta| {
         to.log.import(ImportBatch {
@@ -381,10 +379,7 @@ fn copy_log(
             runs,
             ..ImportBatch::default()
         })?;
-        if progress(copied).is_break() {
-            return Err(interrupted());
-        }
-        Ok(())
+        unless_stopped(progress(copied))
     })?;
     Ok(copied)
 }
@@ -399,9 +394,7 @@ fn copy_blobs(
 ) -> StoreResult<Vec<Digest>> {
     let mut copied = Vec::with_capacity(digests.len());
     for digest in digests {
-        if go_on().is_break() {
-            return Err(interrupted());
-        }
+        unless_stopped(go_on())?;
         let Some(mut reader) = from.open(digest)? else {
             continue;
         };

@@ -4,7 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::StoreResult;
 
@@ -61,25 +61,37 @@ impl FileOps for RealFiles {
 /// # Errors
 /// The file system's, from creating or syncing.
 pub fn create_folders(files: &dyn FileOps, path: &Path) -> io::Result<()> {
-    let mut missing = Vec::new();
-    let mut at = Some(path);
-    while let Some(folder) = at.filter(|f| !f.as_os_str().is_empty() && !f.exists()) {
-        missing.push(folder.to_owned());
-        at = folder.parent();
-    }
+    let missing = missing_folders(path);
     if missing.is_empty() {
         return Ok(());
     }
     files.create_dir_all(path)?;
     // From the outermost new folder in, each is made durable in its parent.
     for folder in missing.iter().rev() {
-        let parent = folder
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| Path::new("."));
-        files.sync_dir(parent)?;
+        files.sync_dir(folder_of(folder))?;
     }
     Ok(())
+}
+
+/// `path` and those of its parents that do not exist yet, innermost first: what creating
+/// `path` with its parents makes.
+pub(crate) fn missing_folders(path: &Path) -> Vec<PathBuf> {
+    let mut missing = Vec::new();
+    let mut at = Some(path);
+    while let Some(folder) = at.filter(|f| !f.as_os_str().is_empty() && !f.exists()) {
+        missing.push(folder.to_owned());
+        at = folder.parent();
+    }
+    missing
+}
+
+/// The folder that holds `path` (`.` for a bare file name): the one to sync for a new
+/// name in it.
+pub fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
 }
 
 /// Creates the folders above a store's file, durably ([`create_folders`]), so that opening
@@ -149,10 +161,7 @@ pub fn check_store_path(path: &Path, backend: &'static str, read_only: bool) -> 
 /// # Errors
 /// [`crate::StoreError::Io`] naming the folder.
 pub fn sync_parent_folder(path: &Path) -> StoreResult<()> {
-    let folder = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
+    let folder = folder_of(path);
     RealFiles
         .sync_dir(folder)
         .map_err(|source| crate::StoreError::Io {

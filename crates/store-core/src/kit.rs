@@ -26,7 +26,8 @@ pub use crate::commit::{
 };
 pub use crate::error::SharedSource;
 pub use crate::files::{
-    FileOps, RealFiles, check_store_path, create_folders, create_parent_folders, sync_parent_folder,
+    FileOps, RealFiles, check_store_path, create_folders, create_parent_folders, folder_of,
+    sync_parent_folder,
 };
 pub use crate::import::existing_run;
 pub use crate::log::{

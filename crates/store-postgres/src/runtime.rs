@@ -46,7 +46,7 @@ pub(crate) fn off_runtime_reading<T: Send>(
                 at: 0,
             })
         });
-        let mut buffer = vec![0_u8; 256 * 1024];
+        let mut buffer = vec![0_u8; store_core::kit::BLOB_CHUNK];
         loop {
             let read = match source.read(&mut buffer) {
                 Ok(0) => break,

@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use store_core::{StoreError, StoreResult, kit::FileOps};
+use store_core::{StoreError, StoreResult};
 
 /// A temporary file of a creation older than this is a killed creator's: a live one takes
 /// milliseconds.
@@ -69,7 +69,8 @@ pub(crate) fn ensure_created(
     // Linked, renamed or failed, the temporary name is not needed any more.
     let _ = std::fs::remove_file(&temporary);
     created?;
-    sync_folder(path)
+    // The new name is durable once the folder that holds it is synced.
+    store_core::kit::sync_parent_folder(path)
 }
 
 /// Gives `temporary` the name `path` unless another process gave it one first, in which
@@ -117,7 +118,7 @@ fn replace_empty(_temporary: &Path, _path: &Path) -> StoreResult<()> {
 /// Removes temporary files of creations of `path` that a killed process left behind.
 fn sweep_leftovers(path: &Path) {
     let prefix = temporary_prefix(path);
-    let Ok(entries) = std::fs::read_dir(folder_of(path)) else {
+    let Ok(entries) = std::fs::read_dir(store_core::kit::folder_of(path)) else {
         return;
     };
     let now = SystemTime::now();
@@ -133,21 +134,5 @@ fn sweep_leftovers(path: &Path) {
         if ours && old {
             let _ = std::fs::remove_file(entry.path());
         }
-    }
-}
-
-/// Makes the new name durable: a sync of the folder that holds it.
-fn sync_folder(path: &Path) -> StoreResult<()> {
-    let folder = folder_of(path);
-    store_core::kit::RealFiles
-        .sync_dir(folder)
-        .map_err(|err| io_error(folder, "syncing the store's folder", err))
-}
-
-/// The folder `path` is in (`.` for a bare file name).
-fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
     }
 }

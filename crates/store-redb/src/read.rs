@@ -459,28 +459,45 @@ fn runs_by_creation(
     Ok(out)
 }
 
-/// The message of entry `id` as a thread index names it (`thread`, `round`, and `role`
-/// when the index holds it), once its thread row agrees: an index row whose key or value was
-/// damaged names a message of another thread, round or role, and is reported as damage.
-fn thread_row(
-    logs: &Logs,
+/// The thread row of entry `id` as the index `index` names it (its `thread`, and its
+/// `round` and `role` where the index holds them), once it agrees: an index row whose key
+/// or value was damaged names a message of another thread, round or role, and is reported
+/// as damage.
+/// Returns the message's round and role.
+fn agreeing_row(
     messages: &ReadOnlyTable<u64, &'static [u8]>,
     index: &'static str,
     id: u64,
-    (thread, round, role): (&str, u32, Option<&str>),
-) -> StoreResult<ThreadRoundRow> {
+    (thread, round, role): (&str, Option<u32>, Option<&str>),
+) -> StoreResult<(u32, String)> {
     let bytes = messages
         .get(id)
         .context("reading a thread message")?
         .ok_or_else(|| StoreError::corrupt(index, id, "indexed but not stored"))?;
     let row = ThreadRow::decode(id, bytes.value())?;
-    if row.thread_id != thread || row.round != round || role.is_some_and(|role| role != row.role) {
+    let agrees = row.thread_id == thread
+        && round.is_none_or(|round| round == row.round)
+        && role.is_none_or(|role| role == row.role);
+    if !agrees {
         return Err(StoreError::corrupt(
             index,
             id,
             "the index does not agree with the message's thread row",
         ));
     }
+    Ok((row.round, row.role.to_owned()))
+}
+
+/// The message of entry `id` as a thread index names it, once its thread row agrees
+/// ([`agreeing_row`]).
+fn thread_row(
+    logs: &Logs,
+    messages: &ReadOnlyTable<u64, &'static [u8]>,
+    index: &'static str,
+    id: u64,
+    named: (&str, Option<u32>, Option<&str>),
+) -> StoreResult<ThreadRoundRow> {
+    let (round, role) = agreeing_row(messages, index, id, named)?;
     let entry = logs.entry(id)?.ok_or_else(|| {
         StoreError::corrupt(
             "thread_messages",
@@ -490,7 +507,7 @@ fn thread_row(
     })?;
     Ok(ThreadRoundRow {
         round,
-        role: row.role.to_owned(),
+        role,
         log_id: entry.id,
         ts: entry.ts,
         payload: entry.payload,
@@ -521,18 +538,9 @@ pub(crate) fn thread_messages(
         }
         let (key, _) = item.context(walk)?;
         let id = key.value().1;
-        let bytes = messages
-            .get(id)
-            .context(walk)?
-            .ok_or_else(|| StoreError::corrupt("threads_by_id", id, "indexed but not stored"))?;
-        let round = ThreadRow::decode(id, bytes.value())?.round;
-        out.push(thread_row(
-            &logs,
-            &messages,
-            "threads_by_id",
-            id,
-            (thread_id, round, None),
-        )?);
+        // The index by id holds neither round nor role: the thread row says them.
+        let named = (thread_id, None, None);
+        out.push(thread_row(&logs, &messages, "threads_by_id", id, named)?);
     }
     Ok(out)
 }
@@ -557,7 +565,7 @@ pub(crate) fn thread_rounds(
         for item in range.take(limit) {
             let (key, _) = item.context(walk)?;
             let (_, _, round, id) = key.value();
-            let named = (thread, round, Some(role));
+            let named = (thread, Some(round), Some(role));
             out.push(thread_row(&logs, &messages, "threads_by_role", id, named)?);
         }
     } else {
@@ -568,7 +576,7 @@ pub(crate) fn thread_rounds(
         for item in range.take(limit) {
             let (key, role) = item.context(walk)?;
             let (_, round, id) = key.value();
-            let named = (thread, round, Some(role.value()));
+            let named = (thread, Some(round), Some(role.value()));
             out.push(thread_row(&logs, &messages, "threads_by_round", id, named)?);
         }
     }
@@ -590,18 +598,12 @@ pub(crate) fn last_round(tx: &ReadTransaction, thread_id: &str) -> StoreResult<O
     };
     let (_, round, id) = key.value();
     let messages = open(tx, THREAD_MESSAGES)?;
-    let bytes = messages
-        .get(id)
-        .context(walk)?
-        .ok_or_else(|| StoreError::corrupt("threads_by_round", id, "indexed but not stored"))?;
-    let row = ThreadRow::decode(id, bytes.value())?;
-    if row.thread_id != thread_id || row.round != round {
-        return Err(StoreError::corrupt(
-            "threads_by_round",
-            id,
-            "the index does not agree with the message's thread row",
-        ));
-    }
+    agreeing_row(
+        &messages,
+        "threads_by_round",
+        id,
+        (thread_id, Some(round), None),
+    )?;
     Ok(Some(round))
 }
 

@@ -76,17 +76,12 @@ pub(crate) fn break_seal(path: &Path) {
 /// file is not taken as sealed until the last of them closes it cleanly.
 const OPEN_MARK: &[u8] = b"redb-seal 1 open\n";
 
-/// Writing a seal file's whole content in place, from its start.
-trait WriteAtStart {
-    fn write_all_at_start(self, content: &[u8]) -> std::io::Result<()>;
-}
-
-impl WriteAtStart for &std::fs::File {
-    fn write_all_at_start(mut self, content: &[u8]) -> std::io::Result<()> {
-        use std::io::{Seek as _, Write as _};
-        self.rewind()?;
-        self.write_all(content)
-    }
+/// Makes `content` the whole of the seal file `file`, in place (the same inode).
+fn rewrite(mut file: &std::fs::File, content: &[u8]) -> std::io::Result<()> {
+    use std::io::{Seek as _, Write as _};
+    file.set_len(0)?;
+    file.rewind()?;
+    file.write_all(content)
 }
 
 /// A writer's word, while it has the file open, that the file was checked when it opened
@@ -98,7 +93,7 @@ pub(crate) struct Vouch(std::fs::File);
 
 /// Takes a writer's [`Vouch`] for the file at `path` and marks its seal open. `None` when the
 /// seal file cannot be made or locked (a read-only folder, say): then no reader is told the
-/// file was checked, and read-only opens refuse it until it is sealed again.
+/// file was checked, and read-only opens read it through whole until it is sealed again.
 pub(crate) fn vouch(path: &Path) -> Option<Vouch> {
     let file = std::fs::File::options()
         .read(true)
@@ -108,8 +103,7 @@ pub(crate) fn vouch(path: &Path) -> Option<Vouch> {
         .open(seal_path(path))
         .ok()?;
     file.lock_shared().ok()?;
-    file.set_len(0).ok()?;
-    (&file).write_all_at_start(OPEN_MARK).ok()?;
+    rewrite(&file, OPEN_MARK).ok()?;
     Some(Vouch(file))
 }
 
@@ -125,9 +119,7 @@ pub(crate) fn seal_vouched(path: &Path, vouch: Vouch) {
         return;
     };
     // In place, on the inode every writer locks.
-    if file.set_len(0).is_ok() {
-        let _ = (&file).write_all_at_start(now.as_bytes());
-    }
+    let _ = rewrite(&file, now.as_bytes());
 }
 
 /// Whether a read-only open may trust the file at `path` without checking it: it is sealed

@@ -147,16 +147,10 @@ fn existing(location: &str) -> CliResult<Location> {
              on, and --create makes an empty one for a writing command",
         ));
     }
-    if parsed.path.is_dir() || parsed.path.metadata().is_err() {
-        // A folder in place of the file, or one that may not be entered: the library says.
-        drop(nerve_store::open_log_with(
-            location,
-            &OpenOptions::default().read_only(true),
-        )?);
-    }
     let blobs = parsed.blob_path();
     if !blobs.exists() {
-        // A file that is not a store is named as such first.
+        // The library names what is there first: a file that is not a store, a folder in
+        // place of the file, a folder on the way that this user may not enter.
         drop(nerve_store::open_log_with(
             location,
             &OpenOptions::default().read_only(true),

@@ -31,16 +31,6 @@ impl LosesUnsynced {
             .insert(path.to_owned());
     }
 
-    /// The entries made and not synced into their folder since the last cut.
-    pub fn unsynced(&self) -> Vec<PathBuf> {
-        self.unsynced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .cloned()
-            .collect()
-    }
-
     /// Cuts the power: removes every entry that was not synced into its folder (a folder
     /// with everything in it), deepest first, and returns them.
     ///
@@ -78,12 +68,7 @@ impl FileOps for LosesUnsynced {
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        let mut missing = Vec::new();
-        let mut at = Some(path);
-        while let Some(folder) = at.filter(|f| !f.as_os_str().is_empty() && !f.exists()) {
-            missing.push(folder.to_owned());
-            at = folder.parent();
-        }
+        let missing = crate::files::missing_folders(path);
         RealFiles.create_dir_all(path)?;
         for folder in missing {
             self.made(&folder);
