@@ -1419,7 +1419,7 @@ fn a_redb_store_held_by_another_process_is_named_as_locked() {
 fn a_sqlite_store_whose_write_lock_is_held_is_named_as_locked() {
     let cli = Cli::new("sqlite");
     cli.ok(&["--create", "meta", "set", "k", "v"]);
-    let conn = rusqlite::Connection::open(cli.path()).expect("a second connection");
+    let conn = store_sqlite::harness::raw_connection(&cli.path());
     conn.execute_batch("BEGIN IMMEDIATE")
         .expect("hold the write lock");
     // Reads go on beside the writer; a write waits for the busy timeout, then says so.
@@ -1511,8 +1511,8 @@ fn a_damaged_blob_fails_verify_and_stops_migrate_naming_the_partial_copy() {
     let digest = source.ok(&["blob", "put", file.to_str().expect("UTF-8 path")]);
     let digest = digest.trim();
     let blob_file = source.dir.path().join("nerve.blobs.db");
-    rusqlite::Connection::open(&blob_file)
-        .and_then(|conn| conn.execute("UPDATE blob_chunks SET data = X'00'", []))
+    store_sqlite::harness::raw_connection(&blob_file)
+        .execute("UPDATE blob_chunks SET data = X'00'", [])
         .expect("damage the blob behind the store's back");
 
     let err = source.fails(4, &["blob", "verify", "--all"]);

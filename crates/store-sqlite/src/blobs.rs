@@ -9,7 +9,7 @@ use store_core::{
     kit::{ChunkRows, ChunkedReader, VerifyingReader, write_chunked},
 };
 
-use crate::error::Context;
+use crate::error::{Context, on_file};
 use crate::open::{Connections, Reader};
 use crate::options::SqliteOptions;
 use store_core::Durability;
@@ -67,7 +67,8 @@ impl SqliteBlobStore {
     /// As [`crate::SqliteLogStore::open`].
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<Self> {
         Ok(SqliteBlobStore {
-            conns: Connections::open(path.as_ref(), options)?,
+            conns: Connections::open(path.as_ref(), options)
+                .map_err(|err| on_file(path.as_ref(), err))?,
         })
     }
 
@@ -94,8 +95,10 @@ fn lookup_in(conn: &rusqlite::Connection, digest: &Digest) -> StoreResult<Option
         .with_context(|| format!("looking up blob {digest}"))
 }
 
-impl BlobStore for SqliteBlobStore {
-    fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
+/// The blob store's calls as the engine answers them; the trait's calls below map a damaged
+/// file's errors onto the file ([`on_file`]).
+impl SqliteBlobStore {
+    fn write_from_unmapped(&self, source: &mut dyn Read) -> StoreResult<Digest> {
         let mut conn = self.conns.writer("write a blob")?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -108,7 +111,7 @@ impl BlobStore for SqliteBlobStore {
         Ok(digest)
     }
 
-    fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
+    fn open_unmapped(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
         let reader = self.conns.reader()?;
         // One read transaction from the first chunk to the last: one snapshot.
         reader
@@ -126,6 +129,8 @@ impl BlobStore for SqliteBlobStore {
             return Ok(None);
         };
         let snapshot = ReadTransaction(reader);
+        let path = self.path().to_owned();
+        let digest = *digest;
         let chunks = ChunkedReader::new(move |seq| {
             snapshot
                 .0
@@ -134,18 +139,19 @@ impl BlobStore for SqliteBlobStore {
                     stmt.query_row(params![blob_id, seq], |row| row.get(0))
                         .optional()
                 })
-                .map_err(io::Error::other)
+                .with_context(|| format!("reading blob {digest}"))
+                .map_err(|err| io::Error::other(on_file(&path, err)))
         });
-        Ok(Some(Box::new(VerifyingReader::new(chunks, *digest))))
+        Ok(Some(Box::new(VerifyingReader::new(chunks, digest))))
     }
 
-    fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
+    fn len_unmapped(&self, digest: &Digest) -> StoreResult<Option<u64>> {
         Ok(self
             .lookup(digest)?
             .map(|(_, size)| u64::try_from(size).unwrap_or(0)))
     }
 
-    fn delete(&self, digest: &Digest) -> StoreResult<bool> {
+    fn delete_unmapped(&self, digest: &Digest) -> StoreResult<bool> {
         let mut conn = self.conns.writer("delete a blob")?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -168,7 +174,7 @@ impl BlobStore for SqliteBlobStore {
         Ok(true)
     }
 
-    fn list(&self) -> StoreResult<Vec<Digest>> {
+    fn list_unmapped(&self) -> StoreResult<Vec<Digest>> {
         let reader = self.conns.reader()?;
         let mut stmt = reader
             .prepare_cached("SELECT digest FROM blobs ORDER BY digest")
@@ -184,6 +190,33 @@ impl BlobStore for SqliteBlobStore {
             Ok(Digest::from_bytes(array))
         })
         .collect()
+    }
+}
+
+impl BlobStore for SqliteBlobStore {
+    fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
+        self.write_from_unmapped(source)
+            .map_err(|err| on_file(self.path(), err))
+    }
+
+    fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
+        self.open_unmapped(digest)
+            .map_err(|err| on_file(self.path(), err))
+    }
+
+    fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
+        self.len_unmapped(digest)
+            .map_err(|err| on_file(self.path(), err))
+    }
+
+    fn delete(&self, digest: &Digest) -> StoreResult<bool> {
+        self.delete_unmapped(digest)
+            .map_err(|err| on_file(self.path(), err))
+    }
+
+    fn list(&self) -> StoreResult<Vec<Digest>> {
+        self.list_unmapped()
+            .map_err(|err| on_file(self.path(), err))
     }
 }
 

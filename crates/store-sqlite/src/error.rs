@@ -42,9 +42,10 @@ impl<T> Context<T> for Result<T, rusqlite::Error> {
     }
 }
 
-/// `err` as met on the store at `path`: SQLite's report of a damaged file (a malformed
-/// page, a file that stopped being a database) becomes [`StoreError::Damaged`], naming the
-/// file; every other error is unchanged.
+/// `err` as met on the store at `path`: SQLite's report of a damaged file (a page that
+/// failed its checksum, a malformed page, a file that stopped being a database) becomes
+/// [`StoreError::Damaged`], naming the file (and the page, for a checksum); every other
+/// error is unchanged.
 pub(crate) fn on_file(path: &Path, err: StoreError) -> StoreError {
     let StoreError::Backend {
         backend: "sqlite",
@@ -57,6 +58,17 @@ pub(crate) fn on_file(path: &Path, err: StoreError) -> StoreError {
     let Some(engine) = source.downcast_ref::<rusqlite::Error>() else {
         return err;
     };
+    if sqlite_page_checksums::is_checksum_failure(engine) {
+        let page = sqlite_page_checksums::take_last_failure()
+            .map_or_else(|| "a page".to_owned(), |failure| failure.to_string());
+        return StoreError::Damaged {
+            path: path.to_owned(),
+            backend: "sqlite",
+            detail: format!(
+                "{page}: the bytes on the disk changed since they were written (while {context})"
+            ),
+        };
+    }
     match engine.sqlite_error_code() {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Damaged {
             path: path.to_owned(),

@@ -21,8 +21,12 @@ pub fn blob_file(dir: &Path) -> PathBuf {
     dir.join("nerve.blobs.db")
 }
 
-fn raw(path: &Path) -> Connection {
-    Connection::open(path).expect("a raw connection")
+/// A connection of its own to the SQLite file at `path`, as the store's own connections are
+/// made (through the page-checksum VFS), for tests that read or change the file behind the
+/// store's back. A plain SQLite connection that writes leaves pages without their sums, which
+/// the store then reports as damaged.
+pub fn raw_connection(path: &Path) -> Connection {
+    crate::open::connect(path, rusqlite::OpenFlags::default()).expect("a raw connection")
 }
 
 impl Harness for SqliteHarness {
@@ -42,7 +46,7 @@ impl Harness for SqliteHarness {
     }
 
     fn damage_run(&self, dir: &Path, run_id: &str) {
-        let changed = raw(&log_file(dir))
+        let changed = raw_connection(&log_file(dir))
             .execute(
                 "UPDATE runs SET status = 'paused' WHERE run_id = ?1",
                 [run_id],
@@ -53,7 +57,7 @@ impl Harness for SqliteHarness {
 
     fn damage_entry(&self, dir: &Path, id: LogId) {
         let id = i64::try_from(id.0).expect("an id SQLite keeps");
-        let changed = raw(&log_file(dir))
+        let changed = raw_connection(&log_file(dir))
             .execute("UPDATE logs SET payload = x'ff00fe' WHERE id = ?1", [id])
             .expect("a payload that is not UTF-8");
         assert_eq!(changed, 1, "the entry's row");
@@ -64,13 +68,13 @@ impl Harness for SqliteHarness {
     }
 
     fn set_schema_version(&self, dir: &Path, version: i64) {
-        raw(&log_file(dir))
+        raw_connection(&log_file(dir))
             .pragma_update(None, "user_version", version)
             .expect("set user_version");
     }
 
     fn put_foreign_store(&self, dir: &Path) {
-        raw(&log_file(dir))
+        raw_connection(&log_file(dir))
             .execute_batch(
                 "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT); \
                  INSERT INTO accounts (owner) VALUES ('ada');",
@@ -106,7 +110,7 @@ impl BlobHarness for SqliteHarness {
     }
 
     fn replace_content(&self, dir: &Path, digest: &Digest, content: &[u8]) {
-        let conn = raw(&blob_file(dir));
+        let conn = raw_connection(&blob_file(dir));
         let id = blob_id(&conn, digest);
         conn.execute("DELETE FROM blob_chunks WHERE blob_id = ?1", [id])
             .expect("drop the chunks");
@@ -118,7 +122,7 @@ impl BlobHarness for SqliteHarness {
     }
 
     fn remove(&self, dir: &Path, digest: &Digest) {
-        let conn = raw(&blob_file(dir));
+        let conn = raw_connection(&blob_file(dir));
         let id = blob_id(&conn, digest);
         conn.execute("DELETE FROM blob_chunks WHERE blob_id = ?1", [id])
             .expect("drop the chunks");

@@ -310,10 +310,12 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<C
     store_core::kit::create_parent_folders(path)?;
     store_core::kit::check_store_path(path, "sqlite", false)?;
     let new_file = !path.exists();
-    let mut conn = Connection::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut conn = connect(path, OpenFlags::default())
+        .with_context(|| format!("opening {}", path.display()))?;
     conn.busy_timeout(options.busy_timeout)
         .context("setting the busy timeout")?;
     check_identity(&conn, path)?;
+    crate::schema::checksum_pages(&conn, path)?;
 
     let mode = switch_to_wal(&conn, options)?;
     expect_setting(path, "journal_mode", "wal", &mode)?;
@@ -324,6 +326,15 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<C
         store_core::kit::sync_parent_folder(path)?;
     }
     Ok(conn)
+}
+
+/// Opens a connection to `path` (a path, or a `file:` URI with [`OpenFlags::SQLITE_OPEN_URI`])
+/// through the page-checksum VFS ([`sqlite_page_checksums`]), which every connection of the
+/// store uses: the one that writes keeps the sums of every page it writes, and every page read
+/// from the file is checked against its sums.
+pub(crate) fn connect(path: impl AsRef<Path>, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    sqlite_page_checksums::register()?;
+    Connection::open_with_flags_and_vfs(path, flags, sqlite_page_checksums::VFS_NAME)
 }
 
 /// Puts the file in WAL mode (which persists in the file) and returns the mode SQLite
@@ -364,8 +375,8 @@ pub(crate) fn switch_to_wal(conn: &Connection, options: &SqliteOptions) -> Store
 /// connection refuses writes (`query_only`), whatever a caller's SQL would try.
 pub(crate) fn open_reader(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
-        .with_context(|| format!("opening {} to read", path.display()))?;
+    let conn =
+        connect(path, flags).with_context(|| format!("opening {} to read", path.display()))?;
     conn.busy_timeout(options.busy_timeout)
         .context("setting the busy timeout")?;
     apply_connection_pragmas(&conn, path, options)?;
@@ -387,8 +398,8 @@ fn open_read_only_reader(
     if mode == ReadMode::Immutable {
         uri.push_str("&immutable=1");
     }
-    let conn = Connection::open_with_flags(&uri, flags)
-        .with_context(|| format!("opening {} read-only", path.display()))?;
+    let conn =
+        connect(&uri, flags).with_context(|| format!("opening {} read-only", path.display()))?;
     conn.busy_timeout(options.busy_timeout)
         .context("setting the busy timeout")?;
     // Before anything else reads the file: another program's file is named as such.

@@ -13,8 +13,14 @@ use crate::error::{Context, engine_error};
 pub(crate) const APPLICATION_ID: i64 = 0x6e65_7276;
 
 /// `PRAGMA user_version` of the schema this build creates and understands. Versions 1 (the
-/// same tables without row checksums) and 2 (without counters) are migrated when opened.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+/// same tables without row checksums), 2 (without counters) and 3 (without page checksums)
+/// are migrated when opened.
+pub(crate) const SCHEMA_VERSION: i64 = 4;
+
+/// The first schema whose pages carry checksums ([`checksum_pages`]). A build that does not
+/// keep them must not write such a file, so they are a schema version of their own: older
+/// builds refuse the file as newer than theirs.
+const PAGE_CHECKSUMS_SINCE: i64 = 4;
 
 /// What schema version 3 adds to version 2, in two parts around the marking of late
 /// entries ([`crate::migrate::mark_late_entries`]).
@@ -178,6 +184,55 @@ fn read_identity(conn: &Connection, path: &Path) -> StoreResult<Identity> {
     })
 }
 
+/// Makes sure every page of the file carries its checksum (schema 4): a new, empty file is
+/// given [`sqlite_page_checksums::RESERVED_BYTES`] per page before its first page is written;
+/// a file of an older schema is rewritten once by `VACUUM`, in one transaction (a crash
+/// leaves it as it was), before anything else of the migration; a file of schema 4 without
+/// them has a damaged header, and is refused as [`StoreError::Damaged`].
+pub(crate) fn checksum_pages(conn: &Connection, path: &Path) -> StoreResult<()> {
+    let id = read_identity(conn, path)?;
+    let reserved = sqlite_page_checksums::reserved_bytes(conn)
+        .context("reading the reserved bytes per page")?;
+    if reserved == sqlite_page_checksums::RESERVED_BYTES {
+        return Ok(());
+    }
+    if id.user_version >= PAGE_CHECKSUMS_SINCE {
+        return Err(pages_missing(path, reserved));
+    }
+    sqlite_page_checksums::request_checksums(conn).context("reserving room for page checksums")?;
+    if id.objects > 0 {
+        tracing::info!(
+            path = %path.display(),
+            "adding page checksums: rewriting the file once (VACUUM)"
+        );
+        conn.execute_batch("VACUUM").with_context(|| {
+            format!(
+                "rewriting {} with page checksums (schema 4)",
+                path.display()
+            )
+        })?;
+        let reserved = sqlite_page_checksums::reserved_bytes(conn)
+            .context("reading the reserved bytes per page")?;
+        if reserved != sqlite_page_checksums::RESERVED_BYTES {
+            return Err(pages_missing(path, reserved));
+        }
+    }
+    Ok(())
+}
+
+/// A file of schema 4 or later whose header does not reserve room for page checksums.
+fn pages_missing(path: &Path, reserved: u8) -> StoreError {
+    StoreError::Damaged {
+        path: path.to_owned(),
+        backend: "sqlite",
+        detail: format!(
+            "its header reserves {reserved} bytes per page where a store of schema \
+             {PAGE_CHECKSUMS_SINCE} or later reserves {} for page checksums",
+            sqlite_page_checksums::RESERVED_BYTES
+        ),
+    }
+}
+
 /// What a read-only open accepts: a nerve-store of this schema version, and nothing a
 /// read-only open cannot use as it is (an empty file, an older schema that needs migrating).
 pub(crate) fn check_readable(conn: &Connection, path: &Path) -> StoreResult<()> {
@@ -196,6 +251,11 @@ pub(crate) fn check_readable(conn: &Connection, path: &Path) -> StoreResult<()> 
             found: id.user_version,
             current: SCHEMA_VERSION,
         });
+    }
+    let reserved = sqlite_page_checksums::reserved_bytes(conn)
+        .context("reading the reserved bytes per page")?;
+    if reserved != sqlite_page_checksums::RESERVED_BYTES {
+        return Err(pages_missing(path, reserved));
     }
     Ok(())
 }

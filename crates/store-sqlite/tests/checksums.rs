@@ -1,8 +1,8 @@
-//! SQLite keeps no checksums of its own: the rows' checksums catch what the disk or a person
-//! changed, where the engine would answer with the changed value. (The damage every backend
-//! must catch is the conformance suite's, `damage`.)
-
-use rusqlite::Connection;
+//! SQLite keeps no checksums of its own. Two layers of the store's catch what the disk or a
+//! person changed, where the engine would answer with the changed value: a checksum in every
+//! page (the page-checksum VFS), checked on every page read, and a checksum in every row,
+//! checked on every row read. (The damage every backend must catch is the conformance
+//! suite's, `damage`.)
 use store_core::LogTransfer;
 use store_core::{LogQuery, LogStore, NewLogEntry, RunTransition, StoreError, WorkflowRunStatus};
 use store_sqlite::SqliteLogStore;
@@ -30,7 +30,7 @@ fn pristine_store(dir: &std::path::Path) -> (std::path::PathBuf, Vec<store_core:
             .expect("meta");
     }
     drop(store);
-    let conn = Connection::open(&path).expect("raw connection");
+    let conn = store_sqlite::harness::raw_connection(&path);
     conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
         .expect("checkpoint");
     drop(conn);
@@ -38,8 +38,9 @@ fn pristine_store(dir: &std::path::Path) -> (std::path::PathBuf, Vec<store_core:
 }
 
 /// `bytes` with one bit flipped inside every occurrence of `marker` (a free page may hold a
-/// stale copy of the row's page beside the live one).
-fn flip_inside(bytes: &[u8], marker: &str, bit: usize) -> Vec<u8> {
+/// stale copy of the row's page beside the live one); with `resum`, each damaged page's
+/// checksum rewritten to match, as a tool or a bug that rewrote the page would.
+fn flip_inside(bytes: &[u8], marker: &str, bit: usize, resum: bool) -> Vec<u8> {
     let found: Vec<usize> = bytes
         .windows(marker.len())
         .enumerate()
@@ -48,10 +49,44 @@ fn flip_inside(bytes: &[u8], marker: &str, bit: usize) -> Vec<u8> {
         .collect();
     assert!(!found.is_empty(), "{marker} is in the file");
     let mut damaged = bytes.to_vec();
+    let page_size = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
     for start in found {
-        damaged[start + (bit / 8) % marker.len()] ^= 1 << (bit % 8);
+        let at = start + (bit / 8) % marker.len();
+        damaged[at] ^= 1 << (bit % 8);
+        if resum {
+            let page = &mut damaged[at / page_size * page_size..][..page_size];
+            let sums = sqlite_page_checksums::page_checksum(page);
+            page[page_size - 8..].copy_from_slice(&sums);
+        }
     }
     damaged
+}
+
+/// A bit flipped on the disk anywhere in a page fails the page's checksum at the first read
+/// that meets it: `Damaged`, naming the file and the page, never an answer.
+#[test]
+fn a_bit_flipped_on_the_disk_fails_its_page_checksum_naming_the_page() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pristine, entries) = pristine_store(dir.path());
+    let bytes = std::fs::read(&pristine).expect("read the file");
+    let path = dir.path().join("damaged.db");
+    for (n, victim) in entries.iter().enumerate().step_by(13) {
+        std::fs::write(&path, flip_inside(&bytes, &victim.payload, n * 7, false))
+            .expect("a damaged copy");
+        let store = SqliteLogStore::open(&path).expect("the damaged file opens");
+        let all = LogQuery {
+            limit: Some(usize::MAX),
+            ..LogQuery::default()
+        };
+        match store.query(&all) {
+            Err(StoreError::Damaged {
+                path: p, detail, ..
+            }) if p == path
+                && detail.starts_with("page ")
+                && detail.contains("failed its checksum") => {}
+            other => panic!("expected a damaged page, got {other:?}"),
+        }
+    }
 }
 
 fn assert_corrupt_at<T: std::fmt::Debug>(
@@ -67,19 +102,18 @@ fn assert_corrupt_at<T: std::fmt::Debug>(
     }
 }
 
-/// SQLite keeps no checksums, so a bit flipped on the disk inside a row used to come back as
-/// a silently different answer. Every row carries a checksum now: a flip anywhere in a log
-/// entry's payload, a run's detail or a meta value is a `CorruptValue` naming the table and
-/// key, and the rows around it still read whole.
+/// Under the pages' checksums, every row carries its own: a flip anywhere in a log entry's
+/// payload, a run's detail or a meta value, in a page whose checksum was rewritten over it,
+/// is a `CorruptValue` naming the table and key, and the rows around it still read whole.
 #[test]
-fn a_bit_flipped_inside_a_row_on_the_disk_is_corrupt_never_a_wrong_answer() {
+fn a_bit_flipped_inside_a_row_under_a_matching_page_checksum_is_corrupt_never_a_wrong_answer() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (pristine, entries) = pristine_store(dir.path());
     let bytes = std::fs::read(&pristine).expect("read the file");
     let path = dir.path().join("damaged.db");
     for (n, victim) in entries.iter().enumerate().step_by(13) {
         let marker = &victim.payload;
-        std::fs::write(&path, flip_inside(&bytes, marker, n * 7)).expect("a damaged copy");
+        std::fs::write(&path, flip_inside(&bytes, marker, n * 7, true)).expect("a damaged copy");
         let store = SqliteLogStore::open(&path).expect("the damaged file opens");
         let all = LogQuery {
             limit: Some(usize::MAX),
@@ -111,12 +145,12 @@ fn a_bit_flipped_inside_a_row_on_the_disk_is_corrupt_never_a_wrong_answer() {
     }
     for i in (0..20).step_by(3) {
         let marker = format!("detail-{i:05}-of-the-run");
-        std::fs::write(&path, flip_inside(&bytes, &marker, i * 5)).expect("a damaged copy");
+        std::fs::write(&path, flip_inside(&bytes, &marker, i * 5, true)).expect("a damaged copy");
         let store = SqliteLogStore::open(&path).expect("the damaged file opens");
         let run = format!("run-{i}");
         assert_corrupt_at(store.get_run(&run), "runs", &run);
         let marker = format!("value-{i:05}-of-the-key");
-        std::fs::write(&path, flip_inside(&bytes, &marker, i * 5)).expect("a damaged copy");
+        std::fs::write(&path, flip_inside(&bytes, &marker, i * 5, true)).expect("a damaged copy");
         let store = SqliteLogStore::open(&path).expect("the damaged file opens");
         let key = format!("key-{i}");
         assert_corrupt_at(store.meta_get(&key), "meta", &key);
@@ -143,7 +177,7 @@ fn a_row_rewritten_behind_the_store_fails_its_checksum() {
     let entry = store
         .append(NewLogEntry::new("s", "k", "p").with_ref("r"))
         .expect("an entry");
-    let conn = Connection::open(&path).expect("raw connection");
+    let conn = store_sqlite::harness::raw_connection(&path);
     conn.execute("UPDATE thread_messages SET round = 2", [])
         .expect("move the message to another round");
     let params = store_core::GetThreadRoundsParams {

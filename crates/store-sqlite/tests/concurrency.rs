@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::TransactionBehavior;
 use store_core::{LogQuery, LogStore, NewLogEntry, RunTransition, StoreError, WorkflowRunStatus};
 use store_sqlite::{SqliteLogStore, SqliteOptions};
 
@@ -25,7 +25,7 @@ fn an_open_read_transaction_does_not_block_appends() {
     store
         .append(NewLogEntry::new("s", "k", "first"))
         .expect("append");
-    let mut reader = Connection::open(&path).expect("reader");
+    let mut reader = store_sqlite::harness::raw_connection(&path);
     let snapshot = reader
         .transaction_with_behavior(TransactionBehavior::Deferred)
         .expect("begin");
@@ -76,7 +76,7 @@ fn a_lock_held_past_the_busy_timeout_is_busy_and_writes_nothing() {
     let kept = store
         .append(NewLogEntry::new("s", "k", "kept"))
         .expect("append");
-    let mut other = Connection::open(&path).expect("another writer");
+    let mut other = store_sqlite::harness::raw_connection(&path);
     let lock = other
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .expect("take the write lock");
@@ -106,7 +106,7 @@ fn a_lock_held_elsewhere_fails_every_call_of_the_waiting_groups_and_writes_nothi
     let path = dir.path().join("nerve.db");
     let options = SqliteOptions::default().busy_timeout(Duration::from_millis(200));
     let store = SqliteLogStore::open_with(&path, options).expect("open");
-    let mut holder = Connection::open(&path).expect("another connection");
+    let mut holder = store_sqlite::harness::raw_connection(&path);
     let lock = holder
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .expect("take the write lock");

@@ -1,8 +1,10 @@
 //! What `SqliteLogStore::open` does beyond the conformance suite's cases: the durable
-//! setting, the migration of schema 1, a setting SQLite would silently ignore, two stores
+//! setting, the migrations of schema 1 and 3 (page checksums), a damaged header, a setting
+//! SQLite would silently ignore, two stores
 //! creating one schema.
 
-use rusqlite::Connection;
+use std::path::Path;
+
 use store_core::Durability;
 use store_core::{LogMaintenance, LogStore, NewLogEntry, StoreError};
 use store_sqlite::{SqliteLogStore, SqliteOptions};
@@ -58,7 +60,7 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
     drop(store);
 
     // What schema 1 was: the same tables without their checksums (and without counters).
-    let conn = Connection::open(&path).expect("raw connection");
+    let conn = store_sqlite::harness::raw_connection(&path);
     conn.execute_batch(
         "DROP TRIGGER runs_count_insert; DROP TRIGGER runs_count_update;
          DROP TRIGGER runs_count_delete; DROP TABLE counts;
@@ -96,11 +98,11 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
         .count();
     assert!(descents > 0, "the file has late entries");
     drop(store);
-    let conn = Connection::open(&path).expect("raw connection");
+    let conn = store_sqlite::harness::raw_connection(&path);
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let unchecked: i64 = conn
         .query_row("SELECT count(*) FROM logs WHERE crc = 0", [], |row| {
             row.get(0)
@@ -142,4 +144,116 @@ fn two_stores_open_at_once_create_the_schema_once() {
         .query(&store_core::LogQuery::default())
         .expect("query");
     assert_eq!(all.len(), 4);
+}
+
+/// A copy of the store file at `from` as schema 3 wrote it: the same schema and rows, in a
+/// file written by plain SQLite, without room for page checksums.
+fn as_schema_3_without_page_checksums(from: &Path, to: &Path) {
+    let conn = rusqlite::Connection::open(to).expect("a plain file");
+    conn.execute("ATTACH ?1 AS old", [from.to_str().expect("UTF-8 path")])
+        .expect("attach");
+    let objects = |kind: &str| -> Vec<(String, String)> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT name, sql FROM old.sqlite_schema
+                 WHERE type = ?1 AND sql IS NOT NULL AND name NOT LIKE 'sqlite_%'",
+            )
+            .expect("schema");
+        stmt.query_map([kind], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("schema rows")
+    };
+    for (name, sql) in objects("table") {
+        conn.execute_batch(&sql).expect("a table");
+        conn.execute_batch(&format!(
+            "INSERT INTO main.\"{name}\" SELECT * FROM old.\"{name}\""
+        ))
+        .expect("its rows");
+    }
+    for kind in ["index", "trigger"] {
+        for (_, sql) in objects(kind) {
+            conn.execute_batch(&sql).expect("an index or a trigger");
+        }
+    }
+    conn.execute_batch(
+        "DETACH old; PRAGMA application_id = 1852142198; PRAGMA user_version = 3;
+         PRAGMA journal_mode = WAL;",
+    )
+    .expect("identity");
+}
+
+#[test]
+fn a_schema_3_file_gains_page_checksums_at_its_first_writable_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let source = dir.path().join("source.db");
+    let store = SqliteLogStore::open(&source).expect("open");
+    for i in 0..500 {
+        store
+            .append(
+                NewLogEntry::new("s", "k", format!("entry {i}")).with_ref(format!("r{}", i % 7)),
+            )
+            .expect("append");
+    }
+    store.meta_set("k", "v").expect("meta");
+    let before = store_core::conformance::observable_state(&store, &[]);
+    drop(store);
+    let path = dir.path().join("nerve.db");
+    as_schema_3_without_page_checksums(&source, &path);
+    let header = std::fs::read(&path).expect("read");
+    assert_eq!(header[20], 0, "plain SQLite reserves nothing");
+
+    match SqliteLogStore::open_with(&path, SqliteOptions::default().read_only(true)) {
+        Err(StoreError::SchemaTooOld {
+            found: 3,
+            current: 4,
+            ..
+        }) => {}
+        other => panic!("a read-only open cannot migrate: {other:?}"),
+    }
+    let store = SqliteLogStore::open(&path).expect("a schema 3 file opens");
+    assert_eq!(
+        store_core::conformance::observable_state(&store, &[]),
+        before
+    );
+    store
+        .append(NewLogEntry::new("s", "k", "after"))
+        .expect("append");
+    drop(store);
+
+    let bytes = std::fs::read(&path).expect("read");
+    assert_eq!(bytes[20], sqlite_page_checksums::RESERVED_BYTES);
+    let page_size = usize::from(u16::from_be_bytes([bytes[16], bytes[17]]));
+    for (i, page) in bytes.chunks(page_size).enumerate() {
+        assert!(
+            sqlite_page_checksums::page_is_intact(page),
+            "page {} has its sums",
+            i + 1
+        );
+    }
+    let store = SqliteLogStore::open_with(&path, SqliteOptions::default().read_only(true))
+        .expect("read-only once migrated");
+    assert_eq!(store.log_stats().expect("stats").entries, 501);
+}
+
+/// A store file whose header lost its reserved bytes (a flipped bit in byte 20) is damaged,
+/// not a store without page checksums to be quietly read unchecked.
+#[test]
+fn a_header_that_lost_its_reserved_bytes_is_damaged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let store = SqliteLogStore::open(&path).expect("open");
+    store
+        .append(NewLogEntry::new("s", "k", "p"))
+        .expect("append");
+    drop(store);
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[20] ^= 0x08;
+    std::fs::write(&path, &bytes).expect("write");
+    for read_only in [false, true] {
+        match SqliteLogStore::open_with(&path, SqliteOptions::default().read_only(read_only)) {
+            Err(StoreError::Damaged { .. }) => {}
+            other => panic!("read_only {read_only}: {other:?}"),
+        }
+    }
 }
