@@ -28,6 +28,7 @@ mod checksum;
 mod create;
 mod engine;
 mod error;
+mod fence;
 #[cfg(test)]
 mod full_disk_tests;
 #[cfg(feature = "conformance")]

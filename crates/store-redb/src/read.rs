@@ -1,16 +1,18 @@
 //! Reads in one redb read transaction (one snapshot): each query walks the index that
-//! orders it and fetches rows by key.
+//! orders it and fetches rows by key. Every walk is fenced ([`crate::fence`]) and every
+//! index entry it passes is checked against the row it names, so that a key damaged on the
+//! disk is an error, never an entry silently missed or misplaced.
 
-use redb::{
-    AccessGuard, ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata,
-    TableDefinition,
-};
+use std::ops::Bound::{Excluded, Included, Unbounded};
+
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition};
 use store_core::{
     GetThreadRoundsParams, LogEntry, LogId, LogQuery, Order, RunQuery, StoreError, StoreResult,
     ThreadRoundRow, WorkflowRun,
 };
 
 use crate::error::Context;
+use crate::fence::{self, Start, Step};
 use crate::schema::{
     LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS,
     LOGS_LATE_BY_TS, LogRow, PAYLOAD_CHUNK, RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS,
@@ -24,6 +26,15 @@ fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
 ) -> StoreResult<ReadOnlyTable<K, V>> {
     tx.open_table(table)
         .with_context(|| format!("opening table {table}"))
+}
+
+/// An index entry whose key does not say what the row it names says.
+fn disagrees(index: &'static str, key: impl std::fmt::Display) -> StoreError {
+    StoreError::corrupt(
+        index,
+        key,
+        "the index does not agree with the row it names: a key was damaged on the disk",
+    )
 }
 
 /// The log's rows and the chunks of its big payloads, in one snapshot.
@@ -42,20 +53,51 @@ impl Logs {
 
     /// The entry `id`, if it exists.
     pub(crate) fn entry(&self, id: u64) -> StoreResult<Option<LogEntry>> {
-        let Some(bytes) = self.rows.get(id).context("reading a log entry")? else {
-            return Ok(None);
-        };
-        self.decode(id, bytes.value()).map(Some)
+        fence::get(
+            &self.rows,
+            "logs",
+            id,
+            |bytes| self.decode(id, bytes.value()),
+            |key, bytes| LogRow::decode(key.value(), bytes.value()).map(drop),
+        )
     }
 
     /// The entry `id` from its row's bytes, with its payload put together from its chunks
     /// when it is big (a big payload's row holds an empty one).
     fn decode(&self, id: u64, bytes: &[u8]) -> StoreResult<LogEntry> {
-        let mut entry = LogRow::decode(id, bytes)?.into_entry(id)?;
+        self.complete(id, LogRow::decode(id, bytes)?)
+    }
+
+    /// The entry of row `id`, with its big payload when it has one.
+    fn complete(&self, id: u64, row: LogRow<'_>) -> StoreResult<LogEntry> {
+        let mut entry = row.into_entry(id)?;
         if entry.payload.is_empty() {
             entry.payload = self.big_payload(id)?;
         }
         Ok(entry)
+    }
+
+    /// Hands `f` the row of entry `id` as the index `index` names it: decoded from `copy`
+    /// when the index keeps one, else from the log (a row too big to copy, an index of keys
+    /// only). A row the index names but the log does not hold is damage.
+    fn with_row<T>(
+        &self,
+        index: &'static str,
+        id: u64,
+        copy: Option<&[u8]>,
+        f: impl FnOnce(LogRow<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        if let Some(copy) = copy.filter(|copy| !copy.is_empty()) {
+            return f(LogRow::decode(id, copy)?);
+        }
+        let stored = self
+            .rows
+            .get(id)
+            .context("reading a log entry")?
+            .ok_or_else(|| {
+                StoreError::corrupt(index, id, "an index names an entry that is not there")
+            })?;
+        f(LogRow::decode(id, stored.value())?)
     }
 
     /// The chunks of entry `id`'s payload, joined; empty when it has none.
@@ -74,21 +116,31 @@ impl Logs {
         let capacity = last.min(crate::schema::MAX_PAYLOAD_CHUNKS) * PAYLOAD_CHUNK;
         let mut bytes = Vec::with_capacity(capacity);
         let mut expected = 0u32;
-        for item in self
-            .payload_chunks
-            .range((id, 0)..=(id, u32::MAX))
-            .context(walk)?
-        {
-            let (key, chunk) = item.context(walk)?;
-            if key.value().1 != expected {
-                return Err(StoreError::corrupt(
-                    "log_payload_chunks",
-                    id,
-                    "a chunk is missing",
-                ));
-            }
-            bytes.extend_from_slice(crate::schema::chunk_bytes(id, expected, chunk.value())?);
-            expected = expected.saturating_add(1);
+        let joined = &mut bytes;
+        let chunks = fence::walk(
+            &self.payload_chunks,
+            "log_payload_chunks",
+            Start::up(Included((id, 0))),
+            move |key, chunk| {
+                let (owner, seq) = key.value();
+                let chunk = crate::schema::chunk_bytes(owner, seq, chunk.value())?;
+                if owner != id {
+                    return Ok(Step::Past);
+                }
+                if seq != expected {
+                    return Err(StoreError::corrupt(
+                        "log_payload_chunks",
+                        id,
+                        "a chunk is missing",
+                    ));
+                }
+                expected = expected.saturating_add(1);
+                joined.extend_from_slice(chunk);
+                Ok(Step::Take(()))
+            },
+        )?;
+        for chunk in chunks {
+            chunk?;
         }
         String::from_utf8(bytes)
             .map_err(|err| StoreError::corrupt("log_payload_chunks", id, err.to_string()))
@@ -121,37 +173,6 @@ fn collect_matching(
     Ok(out)
 }
 
-/// Collects entries by id, in the order given, that pass the query's filters, up to its
-/// limit.
-fn collect_entries(
-    logs: &Logs,
-    query: &LogQuery,
-    ids: impl Iterator<Item = StoreResult<u64>>,
-) -> StoreResult<Vec<LogEntry>> {
-    collect_matching(query, ids.map(|id| named_entry(logs, id?)))
-}
-
-/// Collects entries from an index that keeps a copy of each row ([`LOGS_BY_REF`],
-/// [`LOGS_BY_SOURCE_KIND`]), in the order given, that pass the query's filters, up to its
-/// limit; a row that was too big to copy is read from the log.
-fn collect_copies(
-    logs: &Logs,
-    query: &LogQuery,
-    rows: impl Iterator<Item = StoreResult<(u64, AccessGuard<'static, &'static [u8]>)>>,
-) -> StoreResult<Vec<LogEntry>> {
-    collect_matching(
-        query,
-        rows.map(|row| {
-            let (id, copy) = row?;
-            if copy.value().is_empty() {
-                named_entry(logs, id)
-            } else {
-                logs.decode(id, copy.value())
-            }
-        }),
-    )
-}
-
 fn sort_in_order(ids: &mut [u64], descending: bool) {
     ids.sort_unstable();
     if descending {
@@ -178,70 +199,114 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         return Ok(Vec::new());
     }
     let logs = Logs::open(tx)?;
+    let logs = &logs;
     let descending = query.order == Order::Descending;
-    let walk = "walking a log index";
+    let ids = low..high;
 
     if let Some(ref_id) = query.ref_id.as_deref() {
         let index = open(tx, LOGS_BY_REF)?;
-        let range = index.range((ref_id, low)..(ref_id, high)).context(walk)?;
-        let rows = range.map(|item| item.map(|(key, row)| (key.value().1, row)).context(walk));
-        return if descending {
-            collect_copies(&logs, query, rows.rev())
+        let start = if descending {
+            Start::down(Excluded((ref_id, high)))
         } else {
-            collect_copies(&logs, query, rows)
+            Start::up(Included((ref_id, low)))
         };
+        let entries = fence::walk(&index, "logs_by_ref", start, |key, copy| {
+            let (found, id) = key.value();
+            logs.with_row("logs_by_ref", id, Some(copy.value()), |row| {
+                if row.ref_id != Some(found) {
+                    return Err(disagrees("logs_by_ref", id));
+                }
+                if found != ref_id || !ids.contains(&id) {
+                    return Ok(Step::Past);
+                }
+                Ok(Step::Take(logs.complete(id, row)?))
+            })
+        })?;
+        return collect_matching(query, entries);
     }
     if let (Some(source), Some(kind)) = (query.source.as_deref(), query.kind.as_deref()) {
         let index = open(tx, LOGS_BY_SOURCE_KIND)?;
-        let range = index
-            .range((source, kind, low)..(source, kind, high))
-            .context(walk)?;
-        let rows = range.map(|item| item.map(|(key, row)| (key.value().2, row)).context(walk));
-        return if descending {
-            collect_copies(&logs, query, rows.rev())
+        let start = if descending {
+            Start::down(Excluded((source, kind, high)))
         } else {
-            collect_copies(&logs, query, rows)
+            Start::up(Included((source, kind, low)))
         };
+        let entries = fence::walk(&index, "logs_by_source_kind", start, |key, copy| {
+            let (found_source, found_kind, id) = key.value();
+            logs.with_row("logs_by_source_kind", id, Some(copy.value()), |row| {
+                if row.source != found_source || row.kind != found_kind {
+                    return Err(disagrees("logs_by_source_kind", id));
+                }
+                if (found_source, found_kind) != (source, kind) || !ids.contains(&id) {
+                    return Ok(Step::Past);
+                }
+                Ok(Step::Take(logs.complete(id, row)?))
+            })
+        })?;
+        return collect_matching(query, entries);
     }
     if let Some(source) = query.source.as_deref() {
         let index = open(tx, LOGS_BY_SOURCE_KIND)?;
-        let mut ids = Vec::new();
-        for item in index.range((source, "", 0)..).context(walk)? {
-            let (key, _) = item.context(walk)?;
-            let (found, _, id) = key.value();
-            if found != source {
-                break;
-            }
-            if (low..high).contains(&id) {
-                ids.push(id);
-            }
-        }
-        sort_in_order(&mut ids, descending);
-        return collect_entries(&logs, query, ids.into_iter().map(Ok));
+        let start = Start::up(Included((source, "", 0)));
+        let mut found = fence::walk(&index, "logs_by_source_kind", start, |key, copy| {
+            let (found_source, found_kind, id) = key.value();
+            logs.with_row("logs_by_source_kind", id, Some(copy.value()), |row| {
+                if row.source != found_source || row.kind != found_kind {
+                    return Err(disagrees("logs_by_source_kind", id));
+                }
+                Ok(if found_source != source {
+                    Step::Past
+                } else if ids.contains(&id) {
+                    Step::Take(id)
+                } else {
+                    Step::Skip
+                })
+            })
+        })?
+        .collect::<StoreResult<Vec<u64>>>()?;
+        sort_in_order(&mut found, descending);
+        return collect_matching(query, found.into_iter().map(|id| named_entry(logs, id)));
     }
     if query.since.is_some() || query.until.is_some() {
-        return time_range(tx, &logs, query, low..high);
+        return time_range(tx, logs, query, ids);
     }
-    let range = logs.rows.range(low..high).context(walk)?;
-    let mut out = Vec::new();
-    let rows = range.map(|item| item.context(walk));
-    let rows: Box<dyn Iterator<Item = _>> = if descending {
-        Box::new(rows.rev())
+    collect_matching(query, log_walk(logs, ids, descending)?)
+}
+
+/// The log's entries with ids in `ids`, walked by id from one end.
+fn log_walk<'t>(
+    logs: &'t Logs,
+    ids: std::ops::Range<u64>,
+    descending: bool,
+) -> StoreResult<Box<dyn Iterator<Item = StoreResult<LogEntry>> + 't>> {
+    if ids.is_empty() {
+        return Ok(Box::new(std::iter::empty()));
+    }
+    let start = if descending {
+        Start::down(Excluded(ids.end))
     } else {
-        Box::new(rows)
+        Start::up(Included(ids.start))
     };
-    for item in rows {
-        if out.len() >= limit {
-            break;
-        }
-        let (key, bytes) = item?;
+    let walk = fence::walk(&logs.rows, "logs", start, move |key, bytes| {
         let id = key.value();
-        let entry = logs.decode(id, bytes.value())?;
-        if query.matches(&entry) {
-            out.push(entry);
+        let row = LogRow::decode(id, bytes.value())?;
+        if !ids.contains(&id) {
+            return Ok(Step::Past);
         }
-    }
-    Ok(out)
+        Ok(Step::Take(logs.complete(id, row)?))
+    })?;
+    Ok(Box::new(walk))
+}
+
+/// Checks that entry `id`, which the time index `index` files under `ts`, has that time.
+fn at_time(logs: &Logs, index: &'static str, ts: i64, id: u64) -> StoreResult<()> {
+    logs.with_row(index, id, None, |row| {
+        if row.ts == ts {
+            Ok(())
+        } else {
+            Err(disagrees(index, id))
+        }
+    })
 }
 
 /// A time range, with ids bounded to `ids`. Entries that are not late come in `ts` order in
@@ -256,37 +321,49 @@ fn time_range(
     query: &LogQuery,
     ids: std::ops::Range<u64>,
 ) -> StoreResult<Vec<LogEntry>> {
-    let walk = "walking the time index";
     // Bounds finer than the stored millisecond compare as `LogQuery::matches` does.
     let since = query.since.map_or(i64::MIN, store_core::kit::bound_millis);
     let until = query.until.map(store_core::kit::bound_millis);
     let in_order = open(tx, LOGS_BY_TS)?;
-    let first = in_order
-        .range((since, 0)..)
-        .context(walk)?
-        .next()
-        .transpose()
-        .context(walk)?;
-    let last = match until {
-        Some(until) => in_order.range(..(until, 0)).context(walk)?.next_back(),
-        None => in_order.iter().context(walk)?.next_back(),
-    }
-    .transpose()
-    .context(walk)?;
-    let span = first
-        .zip(last)
-        .map(|((first, _), (last, _))| (first.value().1, last.value().1))
-        .filter(|(first, last)| first <= last);
+    let id_at_time = |key: redb::AccessGuard<'_, (i64, u64)>| -> StoreResult<Step<u64>> {
+        let (ts, id) = key.value();
+        at_time(logs, "logs_by_ts", ts, id)?;
+        Ok(Step::Take(id))
+    };
+    let first = fence::walk(
+        &in_order,
+        "logs_by_ts",
+        Start::up(Included((since, 0))),
+        |k, _| id_at_time(k),
+    )?
+    .next()
+    .transpose()?;
+    let from_until = until.map_or(Unbounded, |until| Excluded((until, 0)));
+    let last = fence::walk(&in_order, "logs_by_ts", Start::down(from_until), |k, _| {
+        id_at_time(k)
+    })?
+    .next()
+    .transpose()?;
+    let span = first.zip(last).filter(|(first, last)| first <= last);
 
     let late = open(tx, LOGS_LATE_BY_TS)?;
-    let range = match until {
-        Some(until) => late.range((since, 0)..(until, 0)),
-        None => late.range((since, 0)..),
-    }
-    .context(walk)?;
     let (mut below, mut above) = (Vec::new(), Vec::new());
-    for item in range {
-        let id = item.context(walk)?.0.value().1;
+    let late_ids = fence::walk(
+        &late,
+        "logs_late_by_ts",
+        Start::up(Included((since, 0))),
+        |key, _| {
+            let (ts, id) = key.value();
+            at_time(logs, "logs_late_by_ts", ts, id)?;
+            Ok(if until.is_some_and(|until| ts >= until) {
+                Step::Past
+            } else {
+                Step::Take(id)
+            })
+        },
+    )?;
+    for id in late_ids {
+        let id = id?;
         match span {
             _ if !ids.contains(&id) => {}
             Some((first, _)) if id < first => below.push(id),
@@ -305,73 +382,105 @@ fn time_range(
         }
         None => 0..0,
     };
-    let walked = logs
-        .rows
-        .range(between)
-        .context(walk)?
-        .map(|item| item.map(|(key, _)| key.value()).context(walk));
+    let named = |id: u64| named_entry(logs, id);
     if query.order == Order::Descending {
-        let ids = above
+        let entries = above
             .into_iter()
             .rev()
-            .map(Ok)
-            .chain(walked.rev())
-            .chain(below.into_iter().rev().map(Ok));
-        collect_entries(logs, query, ids)
+            .map(named)
+            .chain(log_walk(logs, between, true)?)
+            .chain(below.into_iter().rev().map(named));
+        collect_matching(query, entries)
     } else {
-        let ids = below
+        let entries = below
             .into_iter()
-            .map(Ok)
-            .chain(walked)
-            .chain(above.into_iter().map(Ok));
-        collect_entries(logs, query, ids)
+            .map(named)
+            .chain(log_walk(logs, between, false)?)
+            .chain(above.into_iter().map(named));
+        collect_matching(query, entries)
     }
 }
 
 /// The run `run_id`.
 pub(crate) fn run(tx: &ReadTransaction, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
     let runs = open(tx, RUNS)?;
-    let found = runs.get(run_id).context("reading a run")?;
-    found
-        .map(|bytes| RunRow::decode_run(run_id, bytes.value()))
-        .transpose()
+    run_in(&runs, run_id)
 }
 
-/// The (created_at, run_id) keys under `prefix` in a run index, after `cursor`, in order.
+/// The run `run_id` from the runs table.
+fn run_in(
+    runs: &ReadOnlyTable<&'static str, &'static [u8]>,
+    run_id: &str,
+) -> StoreResult<Option<WorkflowRun>> {
+    fence::get(
+        runs,
+        "runs",
+        run_id,
+        |bytes| RunRow::decode_run(run_id, bytes.value()),
+        |key, bytes| RunRow::decode_run(key.value(), bytes.value()).map(drop),
+    )
+}
+
+/// The run a run index names under (`created`, `run_id`), once it agrees with the key: its
+/// creation time, and `field` (the index's own column) equal to `prefix` where the index
+/// has one.
+fn indexed_run(
+    runs: &ReadOnlyTable<&'static str, &'static [u8]>,
+    index: &'static str,
+    (prefix, created, run_id): (Option<&str>, i64, &str),
+    field: fn(&WorkflowRun) -> Option<&str>,
+) -> StoreResult<WorkflowRun> {
+    let run = run_in(runs, run_id)?.ok_or_else(|| {
+        StoreError::corrupt(index, run_id, "an index names a run that is not there")
+    })?;
+    let agrees = run.created_at.timestamp_millis() == created
+        && prefix.is_none_or(|prefix| field(&run) == Some(prefix));
+    if agrees {
+        Ok(run)
+    } else {
+        Err(disagrees(index, run_id))
+    }
+}
+
 /// A run index's table, as `runs` walks it.
 type RunIndexTable = ReadOnlyTable<(&'static str, i64, &'static str), ()>;
 
-/// The (created, run id) keys of `prefix` in a run index, after `cursor`, in order: read one
-/// at a time as the caller goes, so a listing stops at its limit.
-fn prefix_keys<'t>(
+/// The runs under `prefix` in a run index, after `cursor`, in (created, run id) order:
+/// read one at a time as the caller goes, so a listing stops at its limit.
+fn prefix_runs<'t>(
     table: &'t RunIndexTable,
+    runs: &'t ReadOnlyTable<&'static str, &'static [u8]>,
+    (index, field): (&'static str, fn(&WorkflowRun) -> Option<&str>),
     prefix: &'t str,
     cursor: Option<(i64, &'t str)>,
-) -> StoreResult<impl Iterator<Item = StoreResult<(i64, String)>> + 't> {
-    let walk = "walking a run index";
-    let range = match cursor {
-        Some((created, id)) => table.range((prefix, created, id)..),
-        None => table.range((prefix, i64::MIN, "")..),
-    }
-    .context(walk)?;
-    Ok(range
-        .map(move |item| {
-            let (key, _) = item.context(walk)?;
-            let (found, created, id) = key.value();
-            Ok((found == prefix).then(|| (created, id.to_owned())))
+) -> StoreResult<impl Iterator<Item = StoreResult<WorkflowRun>> + 't> {
+    let start = match cursor {
+        Some((created, id)) => Start::up(Excluded((prefix, created, id))),
+        None => Start::up(Included((prefix, i64::MIN, ""))),
+    };
+    fence::walk(table, index, start, move |key, _| {
+        let (found, created, id) = key.value();
+        let run = indexed_run(runs, index, (Some(found), created, id), field)?;
+        Ok(if found == prefix {
+            Step::Take(run)
+        } else {
+            Step::Past
         })
-        .map_while(|item: StoreResult<Option<(i64, String)>>| item.transpose())
-        .filter(move |item| {
-            !matches!(item, Ok((created, id)) if cursor.is_some_and(|c| (*created, id.as_str()) <= c))
-        }))
+    })
+}
+
+/// The key a run sorts by in the run indexes.
+fn run_order(run: &WorkflowRun) -> (i64, &str) {
+    (run.created_at.timestamp_millis(), run.run_id.as_str())
 }
 
 /// The runs that match `query`, by (created_at, run_id). The walk follows one index (the
 /// thread's, the workflow's, each status's merged in order, or the creation order) and
 /// stops at the limit: O(log n + k) for a listing by one filter.
 pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+    let runs = open(tx, RUNS)?;
     let cursor_run = match &query.after {
-        Some(after) => Some(run(tx, after)?.ok_or_else(|| StoreError::UnknownRun {
+        Some(after) => Some(run_in(&runs, after)?.ok_or_else(|| StoreError::UnknownRun {
             run_id: after.clone(),
         })?),
         None => None,
@@ -380,44 +489,54 @@ pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<Wo
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let cursor = cursor_run
-        .as_ref()
-        .map(|r| (r.created_at.timestamp_millis(), r.run_id.as_str()));
+    let cursor = cursor_run.as_ref().map(run_order);
     let mut statuses: Vec<&str> = query.statuses.iter().map(|s| s.as_str()).collect();
     statuses.sort_unstable();
     statuses.dedup();
-    let (table, prefixes): (RunIndexTable, Vec<&str>) = if let Some(thread) = &query.thread_id {
-        (open(tx, RUNS_BY_THREAD)?, vec![thread.as_str()])
-    } else if let Some(workflow) = &query.workflow {
-        (open(tx, RUNS_BY_WORKFLOW)?, vec![workflow.as_str()])
-    } else if !statuses.is_empty() {
-        (open(tx, RUNS_BY_STATUS)?, statuses)
-    } else {
-        return runs_by_creation(tx, query, cursor, limit);
-    };
+    type Field = fn(&WorkflowRun) -> Option<&str>;
+    let (table, index, field, prefixes): (RunIndexTable, &'static str, Field, Vec<&str>) =
+        if let Some(thread) = &query.thread_id {
+            let field: Field = |run| run.thread_id.as_deref();
+            (
+                open(tx, RUNS_BY_THREAD)?,
+                "runs_by_thread",
+                field,
+                vec![thread.as_str()],
+            )
+        } else if let Some(workflow) = &query.workflow {
+            let field: Field = |run| Some(run.workflow.as_str());
+            (
+                open(tx, RUNS_BY_WORKFLOW)?,
+                "runs_by_workflow",
+                field,
+                vec![workflow.as_str()],
+            )
+        } else if !statuses.is_empty() {
+            let field: Field = |run| Some(run.status.as_str());
+            (open(tx, RUNS_BY_STATUS)?, "runs_by_status", field, statuses)
+        } else {
+            return runs_by_creation(tx, &runs, query, cursor, limit);
+        };
     let mut walks = prefixes
         .into_iter()
-        .map(|prefix| Ok(prefix_keys(&table, prefix, cursor)?.peekable()))
+        .map(|prefix| Ok(prefix_runs(&table, &runs, (index, field), prefix, cursor)?.peekable()))
         .collect::<StoreResult<Vec<_>>>()?;
     let mut out = Vec::new();
     while out.len() < limit {
-        // The walk whose next key comes first; a failed read comes first of all.
+        // The walk whose next run comes first; a failed read comes first of all.
         let next = walks
             .iter_mut()
             .enumerate()
-            .filter_map(|(at, walk)| walk.peek().map(|key| (at, key)))
+            .filter_map(|(at, walk)| walk.peek().map(|run| (at, run)))
             .min_by(|(_, a), (_, b)| match (a, b) {
-                (Ok(a), Ok(b)) => a.cmp(b),
+                (Ok(a), Ok(b)) => run_order(a).cmp(&run_order(b)),
                 (Err(_), _) => std::cmp::Ordering::Less,
                 (_, Err(_)) => std::cmp::Ordering::Greater,
             })
             .map(|(at, _)| at);
         let Some(at) = next else { break };
-        let Some(key) = walks[at].next() else { break };
-        let (_, run_id) = key?;
-        let found = run(tx, &run_id)?.ok_or_else(|| {
-            StoreError::corrupt("runs", &run_id, "an index names a run that is not there")
-        })?;
+        let Some(found) = walks[at].next() else { break };
+        let found = found?;
         if query.matches(&found) {
             out.push(found);
         }
@@ -428,30 +547,24 @@ pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<Wo
 /// [`runs`] for a query with no thread, workflow or status: through the creation index.
 fn runs_by_creation(
     tx: &ReadTransaction,
+    runs: &ReadOnlyTable<&'static str, &'static [u8]>,
     query: &RunQuery,
     cursor: Option<(i64, &str)>,
     limit: usize,
 ) -> StoreResult<Vec<WorkflowRun>> {
     let table = open(tx, RUNS_BY_CREATED)?;
-    let walk = "walking the runs by creation";
-    let range = match cursor {
-        Some(c) => table.range(c..),
-        None => table.range((i64::MIN, "")..),
-    }
-    .context(walk)?;
+    let start = cursor.map_or(Start::up(Unbounded), |c| Start::up(Excluded(c)));
+    let walk = fence::walk(&table, "runs_by_created", start, |key, _| {
+        let (created, id) = key.value();
+        let run = indexed_run(runs, "runs_by_created", (None, created, id), |_| None)?;
+        Ok(Step::Take(run))
+    })?;
     let mut out = Vec::new();
-    for item in range {
+    for found in walk {
         if out.len() >= limit {
             break;
         }
-        let (key, _) = item.context(walk)?;
-        let (created, id) = key.value();
-        if cursor.is_some_and(|c| (created, id) <= c) {
-            continue;
-        }
-        let found = run(tx, id)?.ok_or_else(|| {
-            StoreError::corrupt("runs", id, "an index names a run that is not there")
-        })?;
+        let found = found?;
         if query.matches(&found) {
             out.push(found);
         }
@@ -488,16 +601,8 @@ fn agreeing_row(
     Ok((row.round, row.role.to_owned()))
 }
 
-/// The message of entry `id` as a thread index names it, once its thread row agrees
-/// ([`agreeing_row`]).
-fn thread_row(
-    logs: &Logs,
-    messages: &ReadOnlyTable<u64, &'static [u8]>,
-    index: &'static str,
-    id: u64,
-    named: (&str, Option<u32>, Option<&str>),
-) -> StoreResult<ThreadRoundRow> {
-    let (round, role) = agreeing_row(messages, index, id, named)?;
+/// The message of entry `id`, of `round` and `role` (as its thread row says them).
+fn message(logs: &Logs, id: u64, (round, role): (u32, String)) -> StoreResult<ThreadRoundRow> {
     let entry = logs.entry(id)?.ok_or_else(|| {
         StoreError::corrupt(
             "thread_messages",
@@ -514,6 +619,21 @@ fn thread_row(
     })
 }
 
+/// The thread walks' tables, in one snapshot.
+struct Threads {
+    logs: Logs,
+    messages: ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl Threads {
+    fn open(tx: &ReadTransaction) -> StoreResult<Self> {
+        Ok(Threads {
+            logs: Logs::open(tx)?,
+            messages: open(tx, THREAD_MESSAGES)?,
+        })
+    }
+}
+
 /// A thread's messages after `after`, in id order.
 pub(crate) fn thread_messages(
     tx: &ReadTransaction,
@@ -525,24 +645,22 @@ pub(crate) fn thread_messages(
         return Ok(Vec::new());
     };
     let index = open(tx, THREADS_BY_ID)?;
-    let messages = open(tx, THREAD_MESSAGES)?;
-    let logs = Logs::open(tx)?;
-    let walk = "walking a thread";
-    let mut out = Vec::new();
-    for item in index
-        .range((thread_id, low)..=(thread_id, u64::MAX))
-        .context(walk)?
-    {
-        if out.len() >= limit {
-            break;
-        }
-        let (key, _) = item.context(walk)?;
-        let id = key.value().1;
-        // The index by id holds neither round nor role: the thread row says them.
-        let named = (thread_id, None, None);
-        out.push(thread_row(&logs, &messages, "threads_by_id", id, named)?);
-    }
-    Ok(out)
+    let threads = Threads::open(tx)?;
+    let walk = fence::walk(
+        &index,
+        "threads_by_id",
+        Start::up(Included((thread_id, low))),
+        |key, _| {
+            let (thread, id) = key.value();
+            // The index by id holds neither round nor role: the thread row says them.
+            let row = agreeing_row(&threads.messages, "threads_by_id", id, (thread, None, None))?;
+            if thread != thread_id {
+                return Ok(Step::Past);
+            }
+            Ok(Step::Take(message(&threads.logs, id, row)?))
+        },
+    )?;
+    walk.take(limit).collect()
 }
 
 /// A thread's messages by round, then id.
@@ -551,60 +669,67 @@ pub(crate) fn thread_rounds(
     params: &GetThreadRoundsParams,
 ) -> StoreResult<Vec<ThreadRoundRow>> {
     let limit = params.effective_limit();
-    let logs = Logs::open(tx)?;
-    let messages = open(tx, THREAD_MESSAGES)?;
+    let threads = Threads::open(tx)?;
+    let threads = &threads;
     let thread = params.thread_id.as_str();
     let from = params.from_round.unwrap_or(0);
-    let walk = "walking a thread by round";
-    let mut out = Vec::new();
     if let Some(role) = params.role.as_deref() {
         let index = open(tx, THREADS_BY_ROLE)?;
-        let range = index
-            .range((thread, role, from, 0)..=(thread, role, u32::MAX, u64::MAX))
-            .context(walk)?;
-        for item in range.take(limit) {
-            let (key, _) = item.context(walk)?;
-            let (_, _, round, id) = key.value();
-            let named = (thread, Some(round), Some(role));
-            out.push(thread_row(&logs, &messages, "threads_by_role", id, named)?);
-        }
+        let start = Start::up(Included((thread, role, from, 0)));
+        let walk = fence::walk(&index, "threads_by_role", start, |key, _| {
+            let (found_thread, found_role, round, id) = key.value();
+            let named = (found_thread, Some(round), Some(found_role));
+            let row = agreeing_row(&threads.messages, "threads_by_role", id, named)?;
+            if (found_thread, found_role) != (thread, role) {
+                return Ok(Step::Past);
+            }
+            Ok(Step::Take(message(&threads.logs, id, row)?))
+        })?;
+        walk.take(limit).collect()
     } else {
         let index = open(tx, THREADS_BY_ROUND)?;
-        let range = index
-            .range((thread, from, 0)..=(thread, u32::MAX, u64::MAX))
-            .context(walk)?;
-        for item in range.take(limit) {
-            let (key, role) = item.context(walk)?;
-            let (_, round, id) = key.value();
-            let named = (thread, Some(round), Some(role.value()));
-            out.push(thread_row(&logs, &messages, "threads_by_round", id, named)?);
-        }
+        let start = Start::up(Included((thread, from, 0)));
+        let walk = fence::walk(&index, "threads_by_round", start, |key, role| {
+            let (found_thread, round, id) = key.value();
+            let named = (found_thread, Some(round), Some(role.value()));
+            let row = agreeing_row(&threads.messages, "threads_by_round", id, named)?;
+            if found_thread != thread {
+                return Ok(Step::Past);
+            }
+            Ok(Step::Take(message(&threads.logs, id, row)?))
+        })?;
+        walk.take(limit).collect()
     }
-    Ok(out)
 }
 
 /// The highest round of a thread, once the message the index names for it agrees.
 pub(crate) fn last_round(tx: &ReadTransaction, thread_id: &str) -> StoreResult<Option<u32>> {
     let index = open(tx, THREADS_BY_ROUND)?;
-    let walk = "reading the last round";
-    let last = index
-        .range((thread_id, 0, 0)..=(thread_id, u32::MAX, u64::MAX))
-        .context(walk)?
-        .next_back()
-        .transpose()
-        .context(walk)?;
-    let Some((key, _)) = last else {
-        return Ok(None);
-    };
-    let (_, round, id) = key.value();
     let messages = open(tx, THREAD_MESSAGES)?;
-    agreeing_row(
-        &messages,
-        "threads_by_round",
-        id,
-        (thread_id, Some(round), None),
-    )?;
-    Ok(Some(round))
+    let start = Start::down(Included((thread_id, u32::MAX, u64::MAX)));
+    fence::walk(&index, "threads_by_round", start, |key, role| {
+        let (thread, round, id) = key.value();
+        let named = (thread, Some(round), Some(role.value()));
+        agreeing_row(&messages, "threads_by_round", id, named)?;
+        Ok(if thread == thread_id {
+            Step::Take(round)
+        } else {
+            Step::Past
+        })
+    })?
+    .next()
+    .transpose()
+}
+
+/// Checks that entry `id`, which the day index files under day `number`, is of that day.
+fn of_day(logs: &Logs, number: i64, id: u64) -> StoreResult<()> {
+    logs.with_row("logs_by_day", id, None, |row| {
+        if store_core::kit::day_number(row.ts) == number {
+            Ok(())
+        } else {
+            Err(disagrees("logs_by_day", id))
+        }
+    })
 }
 
 /// A page of a day's entries, from the day index.
@@ -620,21 +745,46 @@ pub(crate) fn day_entries(
     let number = store_core::kit::number_of_day(day);
     let index = open(tx, LOGS_BY_DAY)?;
     let logs = Logs::open(tx)?;
-    let walk = "walking a day";
-    let mut out = Vec::new();
-    for item in index
-        .range((number, low)..=(number, u64::MAX))
-        .context(walk)?
-        .take(limit)
-    {
-        let (key, _) = item.context(walk)?;
-        let id = key.value().1;
-        out.push(
-            logs.entry(id)?
-                .ok_or_else(|| StoreError::corrupt("logs", id, "indexed by day but not stored"))?,
-        );
-    }
-    Ok(out)
+    let walk = fence::walk(
+        &index,
+        "logs_by_day",
+        Start::up(Included((number, low))),
+        |key, _| {
+            let (found, id) = key.value();
+            logs.with_row("logs_by_day", id, None, |row| {
+                if store_core::kit::day_number(row.ts) != found {
+                    return Err(disagrees("logs_by_day", id));
+                }
+                if found != number {
+                    return Ok(Step::Past);
+                }
+                Ok(Step::Take(logs.complete(id, row)?))
+            })
+        },
+    )?;
+    walk.take(limit).collect()
+}
+
+/// A day number of the day index as a date.
+fn day_of(number: i64) -> StoreResult<chrono::NaiveDate> {
+    store_core::kit::day_of_number(number)
+        .ok_or_else(|| StoreError::corrupt("logs_by_day", number, "day number out of range"))
+}
+
+/// The first (or, `descending`, last) day of the day index from `from`, once the entry
+/// filed under it agrees.
+fn day_from(
+    logs: &Logs,
+    index: &ReadOnlyTable<(i64, u64), ()>,
+    start: Start<(i64, u64)>,
+) -> StoreResult<Option<chrono::NaiveDate>> {
+    fence::walk(index, "logs_by_day", start, |key, _| {
+        let (number, id) = key.value();
+        of_day(logs, number, id)?;
+        Ok(Step::Take(day_of(number)?))
+    })?
+    .next()
+    .transpose()
 }
 
 /// The first day after `after` with entries, from the day index.
@@ -643,35 +793,23 @@ pub(crate) fn next_log_day(
     after: Option<chrono::NaiveDate>,
 ) -> StoreResult<Option<chrono::NaiveDate>> {
     let index = open(tx, LOGS_BY_DAY)?;
+    let logs = Logs::open(tx)?;
     let from = after.map_or(i64::MIN, |day| {
         store_core::kit::number_of_day(day).saturating_add(1)
     });
-    let mut range = index.range((from, 0)..).context("finding the next day")?;
-    let Some(item) = range.next() else {
-        return Ok(None);
-    };
-    let number = item.context("finding the next day")?.0.value().0;
-    store_core::kit::day_of_number(number)
-        .map(Some)
-        .ok_or_else(|| StoreError::corrupt("logs_by_day", number, "day number out of range"))
+    day_from(&logs, &index, Start::up(Included((from, 0))))
 }
 
-/// The entry count (kept by redb in the table's header) and the first and last keys of
+/// The entry count (kept by redb in the table's header) and the first and last days of
 /// the day index.
 pub(crate) fn log_stats(tx: &ReadTransaction) -> StoreResult<store_core::LogStats> {
+    use redb::ReadableTableMetadata as _;
     let walk = "counting the log";
-    let entries = open(tx, LOGS)?.len().context(walk)?;
+    let logs = Logs::open(tx)?;
+    let entries = logs.rows.len().context(walk)?;
     let index = open(tx, LOGS_BY_DAY)?;
-    let day = |key: Option<(i64, u64)>| {
-        key.map(|(number, _)| {
-            store_core::kit::day_of_number(number).ok_or_else(|| {
-                StoreError::corrupt("logs_by_day", number, "day number out of range")
-            })
-        })
-        .transpose()
-    };
-    let first = index.first().context(walk)?;
-    let last = index.last().context(walk)?;
+    let first_day = day_from(&logs, &index, Start::up(Unbounded))?;
+    let last_day = day_from(&logs, &index, Start::down(Unbounded))?;
     let mut runs = store_core::RunCounts::default();
     for item in open(tx, RUN_COUNTS)?.iter().context(walk)? {
         let (name, n) = item.context(walk)?;
@@ -683,8 +821,8 @@ pub(crate) fn log_stats(tx: &ReadTransaction) -> StoreResult<store_core::LogStat
     }
     Ok(store_core::LogStats {
         entries,
-        first_day: day(first.map(|(key, _)| key.value()))?,
-        last_day: day(last.map(|(key, _)| key.value()))?,
+        first_day,
+        last_day,
         runs,
     })
 }
@@ -699,20 +837,22 @@ pub(crate) fn thread_index(
         return Ok(Vec::new());
     };
     let messages = open(tx, THREAD_MESSAGES)?;
-    let walk = "reading the thread index";
-    let mut out = Vec::new();
-    for item in messages.range(low..).context(walk)?.take(limit) {
-        let (key, bytes) = item.context(walk)?;
-        let id = key.value();
-        let row = ThreadRow::decode(id, bytes.value())?;
-        out.push(store_core::ThreadIndexRow {
-            log_id: LogId(id),
-            thread_id: row.thread_id.to_owned(),
-            round: row.round,
-            role: row.role.to_owned(),
-        });
-    }
-    Ok(out)
+    let walk = fence::walk(
+        &messages,
+        "thread_messages",
+        Start::up(Included(low)),
+        |key, bytes| {
+            let id = key.value();
+            let row = ThreadRow::decode(id, bytes.value())?;
+            Ok(Step::Take(store_core::ThreadIndexRow {
+                log_id: LogId(id),
+                thread_id: row.thread_id.to_owned(),
+                round: row.round,
+                role: row.role.to_owned(),
+            }))
+        },
+    )?;
+    walk.take(limit).collect()
 }
 
 /// The meta pairs with a key above `after`, by key, at most `limit`.
@@ -721,22 +861,26 @@ pub(crate) fn meta_page(
     after: Option<&str>,
     limit: usize,
 ) -> StoreResult<Vec<(String, String)>> {
-    use std::ops::Bound;
     let meta = open(tx, crate::schema::META)?;
-    let walk = "listing meta";
-    let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-    let mut out = Vec::new();
-    for item in meta
-        .range::<&str>((from, Bound::Unbounded))
-        .context(walk)?
-        .take(limit)
-    {
-        let (key, value) = item.context(walk)?;
+    let from = after.map_or(Unbounded, Excluded);
+    let walk = fence::walk(&meta, "meta", Start::up(from), |key, value| {
         let key = key.value();
-        out.push((
+        Ok(Step::Take((
             key.to_owned(),
             crate::schema::meta_text(key, value.value())?,
-        ));
-    }
-    Ok(out)
+        )))
+    })?;
+    walk.take(limit).collect()
+}
+
+/// The meta value under `key`.
+pub(crate) fn meta_value(tx: &ReadTransaction, key: &str) -> StoreResult<Option<String>> {
+    let meta = open(tx, crate::schema::META)?;
+    fence::get(
+        &meta,
+        "meta",
+        key,
+        |value| crate::schema::meta_text(key, value.value()),
+        |found, value| crate::schema::meta_text(found.value(), value.value()).map(drop),
+    )
 }

@@ -17,7 +17,6 @@ use crate::engine::Engine;
 use crate::error::Context;
 use crate::options::RedbOptions;
 use crate::read;
-use crate::schema::META;
 use crate::write::{self, GroupTx, LogTables, ThreadTables, set_meta};
 
 /// A [`LogStore`] in one redb file.
@@ -184,15 +183,7 @@ impl LogStore for RedbLogStore {
     }
 
     fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
-        self.read(|tx| {
-            let meta = tx.open_table(META).context("opening meta")?;
-            let value = meta
-                .get(key)
-                .with_context(|| format!("reading meta key {key:?}"))?;
-            value
-                .map(|v| crate::schema::meta_text(key, v.value()))
-                .transpose()
-        })
+        self.read(|tx| read::meta_value(tx, key))
     }
 }
 

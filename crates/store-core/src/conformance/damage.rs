@@ -35,7 +35,10 @@ pub fn a_damaged_run_row_is_a_corrupt_value_naming_table_and_key(harness: &dyn H
 }
 
 /// An entry whose stored row no longer decodes is a `CorruptValue` naming the table and
-/// the id; a query that does not reach it still answers whole.
+/// the id; a query that does not reach it still answers whole. (A query reaches the entries
+/// of its range and, where the backend fences its walks, the one entry on each side: a
+/// damaged neighbour may be one of the range's own entries whose key was damaged. So the
+/// good row here has a whole neighbour, `a-2`, between it and the damaged one.)
 pub fn a_damaged_log_row_is_a_corrupt_value_and_other_rows_still_read(harness: &dyn Harness) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = harness.open(dir.path()).expect("open");
@@ -44,6 +47,9 @@ pub fn a_damaged_log_row_is_a_corrupt_value_and_other_rows_still_read(harness: &
         .expect("append");
     let bad = store
         .append(NewLogEntry::new("s", "k", "bad").with_ref("b"))
+        .expect("append");
+    store
+        .append(NewLogEntry::new("s", "k", "neighbour").with_ref("a-2"))
         .expect("append");
     harness.damage_entry(dir.path(), bad.id);
     let by_ref = |ref_id: &str| LogQuery {
