@@ -1,8 +1,8 @@
-//! The whole log-store conformance suite driven through `AsyncStore` (feature `tokio`), on
-//! every backend: each case's store is an adapter whose every call goes to the backend as
-//! the async adapter sends it, on tokio's blocking pool, through its named methods where it
-//! has one and `AsyncStore::call` otherwise. A backend that passes the sync suite and fails
-//! every async call (as PostgreSQL once did) fails here, case by case.
+//! The whole conformance suite, log store and blob store, driven through `AsyncStore`
+//! (feature `tokio`), on every backend: each case's store is an adapter whose every call goes
+//! to the backend as the async adapter sends it, on tokio's blocking pool, through its named
+//! methods where it has one and `AsyncStore::call` otherwise. A backend that passes the sync
+//! suite and fails every async call (as PostgreSQL once did) fails here, case by case.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use nerve_store::{
     LogId, LogQuery, RunQuery, Store, StoreError, StoreResult, ThreadRoundRow, WorkflowRun,
     WriteUnit, Written,
 };
-use store_core::conformance::Harness;
+use store_core::conformance::{BlobHarness, Harness};
 use store_core::{
     Checked, DaySpan, ImportBatch, LogMaintenance, LogStats, LogStore, LogTransfer, ThreadIndexRow,
 };
@@ -217,11 +217,133 @@ impl BlobStore for NoBlobs {
     }
 }
 
+/// A backend's blob store, called through `AsyncStore` from a runtime of its own: writes
+/// and whole reads through its named methods, the rest through `AsyncStore::call`.
+struct ThroughAsyncBlobs {
+    store: AsyncStore,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl ThroughAsyncBlobs {
+    fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn BlobStore) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.runtime
+            .block_on(self.store.call(move |store| work(store.blobs.as_ref())))
+    }
+}
+
+/// What a blob read on the blocking pool brought back: the bytes read, then the error that
+/// ended the read, if one did, which the reader returns where the backend's reader did.
+struct ReadBack {
+    bytes: std::io::Cursor<Vec<u8>>,
+    failed: Option<std::io::Error>,
+}
+
+impl std::io::Read for ReadBack {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.bytes.read(buf)?;
+        match (n, self.failed.take()) {
+            (0, Some(err)) if !buf.is_empty() => Err(err),
+            (_, failed) => {
+                self.failed = failed;
+                Ok(n)
+            }
+        }
+    }
+}
+
+impl BlobStore for ThroughAsyncBlobs {
+    fn write_from(&self, source: &mut dyn std::io::Read) -> StoreResult<Digest> {
+        let mut content = Vec::new();
+        source
+            .read_to_end(&mut content)
+            .map_err(|err| StoreError::from_blob_read(err, "reading the blob to write"))?;
+        self.runtime.block_on(self.store.write_blob(content))
+    }
+
+    fn read(&self, digest: &Digest) -> StoreResult<Option<Vec<u8>>> {
+        self.runtime.block_on(self.store.read_blob(*digest))
+    }
+
+    fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn std::io::Read + Send + '_>>> {
+        let digest = *digest;
+        let read = self.call(move |blobs| {
+            Ok(blobs.open(&digest)?.map(|mut reader| {
+                let mut bytes = Vec::new();
+                let failed = reader.read_to_end(&mut bytes).err();
+                ReadBack {
+                    bytes: std::io::Cursor::new(bytes),
+                    failed,
+                }
+            }))
+        })?;
+        Ok(read.map(|read| Box::new(read) as Box<dyn std::io::Read + Send>))
+    }
+
+    fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
+        let digest = *digest;
+        self.call(move |blobs| blobs.len(&digest))
+    }
+
+    fn delete(&self, digest: &Digest) -> StoreResult<bool> {
+        let digest = *digest;
+        self.call(move |blobs| blobs.delete(&digest))
+    }
+
+    fn list(&self) -> StoreResult<Vec<Digest>> {
+        self.call(|blobs| blobs.list())
+    }
+}
+
 /// A backend's harness whose stores are called through `AsyncStore`; what damages a store
 /// behind its back goes to the backend's harness as it is.
 struct AsyncHarness {
     inner: &'static (dyn Harness + Sync),
+    blobs: &'static (dyn BlobHarness + Sync),
     backend: Backend,
+}
+
+impl AsyncHarness {
+    /// The backend's blob store (`blobs`) beside its log store (`log`), both in `dir`,
+    /// behind one `AsyncStore`.
+    fn through_async(
+        &self,
+        dir: &Path,
+        log: Box<dyn LogBackend>,
+        blobs: Box<dyn BlobStore>,
+    ) -> Box<dyn BlobStore> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("a runtime");
+        let location = Location {
+            backend: self.backend,
+            path: dir.to_path_buf(),
+        };
+        let store = AsyncStore::new(Store::new(log, blobs, location));
+        Box::new(ThroughAsyncBlobs { store, runtime })
+    }
+}
+
+impl BlobHarness for AsyncHarness {
+    fn open_blobs(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
+        let log = self.inner.open(dir)?;
+        let blobs = self.blobs.open_blobs(dir)?;
+        Ok(self.through_async(dir, log, blobs))
+    }
+    fn open_blobs_read_only(&self, dir: &Path) -> StoreResult<Box<dyn BlobStore>> {
+        let log = self.inner.open_read_only(dir)?;
+        let blobs = self.blobs.open_blobs_read_only(dir)?;
+        Ok(self.through_async(dir, log, blobs))
+    }
+    fn replace_content(&self, dir: &Path, digest: &Digest, content: &[u8]) {
+        self.blobs.replace_content(dir, digest, content);
+    }
+    fn remove(&self, dir: &Path, digest: &Digest) {
+        self.blobs.remove(dir, digest);
+    }
 }
 
 impl Harness for AsyncHarness {
@@ -259,23 +381,29 @@ impl Harness for AsyncHarness {
 mod sqlite {
     static HARNESS: super::AsyncHarness = super::AsyncHarness {
         inner: &store_sqlite::harness::SqliteHarness,
+        blobs: &store_sqlite::harness::SqliteHarness,
         backend: nerve_store::Backend::Sqlite,
     };
     store_core::log_store_conformance!(harness: &HARNESS, capabilities: [files, processes]);
+    store_core::blob_store_conformance!(harness: &HARNESS);
 }
 
 mod redb {
     static HARNESS: super::AsyncHarness = super::AsyncHarness {
         inner: &store_redb::harness::RedbHarness,
+        blobs: &store_redb::harness::RedbHarness,
         backend: nerve_store::Backend::Redb,
     };
     store_core::log_store_conformance!(harness: &HARNESS, capabilities: [files, processes]);
+    store_core::blob_store_conformance!(harness: &HARNESS);
 }
 
 mod postgres {
     static HARNESS: super::AsyncHarness = super::AsyncHarness {
         inner: &store_postgres::harness::PgHarness,
+        blobs: &store_postgres::harness::PgHarness,
         backend: nerve_store::Backend::Postgres,
     };
     store_core::log_store_conformance!(harness: &HARNESS, capabilities: [processes]);
+    store_core::blob_store_conformance!(harness: &HARNESS);
 }
