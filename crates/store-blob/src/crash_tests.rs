@@ -19,13 +19,21 @@ fn staged_files(root: &Path) -> usize {
     std::fs::read_dir(root.join("tmp")).map_or(0, |entries| entries.count())
 }
 
+/// A folder whose store folders exist already, so that opening takes no file step and the
+/// steps counted are the write's alone.
+fn existing_store_folder() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("tmp")).expect("staging folder");
+    dir
+}
+
 #[test]
 fn a_write_failing_at_any_step_leaves_nothing_or_the_whole_blob() {
     let data = data();
     let digest = Digest::of(&data);
     // A write with no failure, to count its steps.
     let counter = std::sync::Arc::new(FailAt::new(usize::MAX));
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = existing_store_folder();
     let store = FsBlobStore::open_with_files(dir.path(), Box::new(counter.clone())).expect("open");
     store.write(&data).expect("an uninterrupted write");
     let total = counter.steps();
@@ -36,7 +44,7 @@ fn a_write_failing_at_any_step_leaves_nothing_or_the_whole_blob() {
 
     let mut failed_steps = Vec::new();
     for fail_at in 1..=total {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = existing_store_folder();
         let faults = std::sync::Arc::new(FailAt::new(fail_at));
         let store =
             FsBlobStore::open_with_files(dir.path(), Box::new(faults.clone())).expect("open");

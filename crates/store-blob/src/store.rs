@@ -80,7 +80,8 @@ impl FsBlobStore {
     /// # Errors
     /// As [`FsBlobStore::open`].
     pub fn open_with_files(root: &Path, files: Box<dyn FileOps>) -> StoreResult<Self> {
-        std::fs::create_dir_all(root.join(STAGING))
+        // Durably: a blob written into a new store must not lose its folder to a power cut.
+        store_core::kit::create_folders(files.as_ref(), &root.join(STAGING))
             .map_err(|err| io_error(root, "creating the blob store's folders", err))?;
         let store = FsBlobStore {
             root: root.to_owned(),
