@@ -80,6 +80,17 @@ where
     )
 }
 
+/// How the keys of two entries compare.
+fn in_one_borrow<'x, K: Key + 'static>(
+    a: &'x AccessGuard<'_, K>,
+    b: &'x AccessGuard<'_, K>,
+) -> Ordering
+where
+    for<'a> K::SelfType<'a>: Ord,
+{
+    a.value().cmp(&b.value())
+}
+
 /// Whether `key` lies inside `from` for a walk in the given direction.
 fn inside<K: Key + 'static>(from: &Bound<Vec<u8>>, descending: bool, key: &[u8]) -> bool {
     let (bound, open) = match from {
@@ -106,13 +117,13 @@ pub(crate) fn walk<'t, K, V, KR, T>(
     table: &'t impl ReadableTable<K, V>,
     name: &'static str,
     start: Start<KR>,
-    mut read: impl FnMut(AccessGuard<'t, K>, AccessGuard<'t, V>) -> StoreResult<Step<T>> + 't,
+    mut read: impl FnMut(&AccessGuard<'t, K>, &AccessGuard<'t, V>) -> StoreResult<Step<T>> + 't,
 ) -> StoreResult<impl Iterator<Item = StoreResult<T>> + 't>
 where
     K: Key + 'static,
     V: Value + 'static,
     KR: Borrow<K::SelfType<'t>> + Clone + 't,
-    for<'a> K::SelfType<'a>: std::fmt::Debug,
+    for<'a> K::SelfType<'a>: std::fmt::Debug + Ord,
 {
     let doing = move || format!("walking {name}");
     let Start { from, descending } = start;
@@ -129,15 +140,18 @@ where
     };
     if let Some(outside) = outside {
         let neighbour = if descending {
-            table.range((outside, Unbounded)).context(doing())?.next()
+            table
+                .range((outside, Unbounded))
+                .with_context(doing)?
+                .next()
         } else {
             table
                 .range((Unbounded, outside))
-                .context(doing())?
+                .with_context(doing)?
                 .next_back()
         };
         if let Some(item) = neighbour {
-            let (key, value) = item.context(doing())?;
+            let (key, value) = item.with_context(doing)?;
             key_bytes(&key, &mut scratch);
             if inside::<K>(&from_bytes, descending, &scratch) {
                 return Err(damaged(
@@ -146,21 +160,24 @@ where
                     "the seek landed inside the walk's start",
                 ));
             }
-            read(key, value)?;
+            read(&key, &value)?;
         }
     }
 
     let range = if descending {
-        table.range((Unbounded, from)).context(doing())?
+        table.range((Unbounded, from)).with_context(doing)?
     } else {
-        table.range((from, Unbounded)).context(doing())?
+        table.range((from, Unbounded)).with_context(doing)?
     };
     let entries: Box<dyn Iterator<Item = _> + 't> = if descending {
         Box::new(range.rev())
     } else {
         Box::new(range)
     };
-    let mut previous: Option<Vec<u8>> = None;
+    // The key met before this one. The keys' own order is redb's order of their bytes for
+    // every key type of the store (integers, strings, tuples of them), and compares without
+    // encoding them.
+    let mut previous: Option<AccessGuard<'t, K>> = None;
     let mut ended = false;
     let mut entries = entries;
     Ok(std::iter::from_fn(move || {
@@ -169,38 +186,39 @@ where
                 ended = true;
                 return None;
             };
-            let (key, value) = match item.context(doing()) {
+            let (key, value) = match item.with_context(doing) {
                 Ok(entry) => entry,
                 Err(err) => {
                     ended = true;
                     return Some(Err(err));
                 }
             };
-            key_bytes(&key, &mut scratch);
             let in_order = match &previous {
+                None => {
+                    key_bytes(&key, &mut scratch);
+                    inside::<K>(&from_bytes, descending, &scratch)
+                }
                 Some(previous) => {
-                    let order = K::compare(previous, &scratch);
+                    let order = in_one_borrow(previous, &key);
                     if descending {
                         order == Ordering::Greater
                     } else {
                         order == Ordering::Less
                     }
                 }
-                None => inside::<K>(&from_bytes, descending, &scratch),
             };
             if !in_order {
                 ended = true;
-                let why = if previous.is_some() {
-                    "the walk met its keys out of order"
-                } else {
+                let why = if previous.is_none() {
                     "the seek landed outside the walk's start"
+                } else {
+                    "the walk met its keys out of order"
                 };
                 return Some(Err(damaged(name, &key, why)));
             }
-            let last = previous.get_or_insert_with(Vec::new);
-            last.clear();
-            last.extend_from_slice(&scratch);
-            match read(key, value) {
+            let step = read(&key, &value);
+            previous = Some(key);
+            match step {
                 Ok(Step::Take(taken)) => return Some(Ok(taken)),
                 Ok(Step::Skip) => {}
                 Ok(Step::Past) => ended = true,
@@ -225,13 +243,13 @@ pub(crate) fn get<'t, K, V, KR, T>(
     name: &'static str,
     key: KR,
     read: impl FnOnce(AccessGuard<'t, V>) -> StoreResult<T>,
-    mut neighbour: impl FnMut(AccessGuard<'t, K>, AccessGuard<'t, V>) -> StoreResult<()> + 't,
+    mut neighbour: impl FnMut(&AccessGuard<'t, K>, &AccessGuard<'t, V>) -> StoreResult<()> + 't,
 ) -> StoreResult<Option<T>>
 where
     K: Key + 'static,
     V: Value + 'static,
     KR: Borrow<K::SelfType<'t>> + Clone + 't,
-    for<'a> K::SelfType<'a>: std::fmt::Debug,
+    for<'a> K::SelfType<'a>: std::fmt::Debug + Ord,
 {
     if let Some(value) = table
         .get(key.clone())
@@ -242,9 +260,9 @@ where
     let wanted = K::as_bytes(key.borrow()).as_ref().to_vec();
     let mut scratch = Vec::new();
     let mut after = walk(table, name, Start::up(Included(key)), move |k, v| {
-        key_bytes(&k, &mut scratch);
+        key_bytes(k, &mut scratch);
         if K::compare(&scratch, &wanted) == Ordering::Equal {
-            return Err(damaged(name, &k, "a lookup missed a key that a walk finds"));
+            return Err(damaged(name, k, "a lookup missed a key that a walk finds"));
         }
         neighbour(k, v)?;
         Ok(Step::<()>::Past)
@@ -253,4 +271,108 @@ where
         item?;
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::Bound::Included;
+
+    use redb::{Database, ReadableDatabase, TableDefinition};
+    use store_core::{StoreError, StoreResult};
+
+    use super::{Start, Step, walk};
+
+    /// An index of keys only, `entry-GROUP-ID`, and the rows it names: ID → GROUP.
+    const INDEX: TableDefinition<&str, ()> = TableDefinition::new("index");
+    const ROWS: TableDefinition<u64, &str> = TableDefinition::new("rows");
+
+    /// A file whose index holds 100 keys of each of groups a, b and c, with the key of one
+    /// of b's entries then changed on the disk to c's: it sorts past b's range, but sits in
+    /// the middle of it.
+    fn damaged_file(path: &std::path::Path) {
+        let db = Database::create(path).expect("create");
+        let tx = db.begin_write().expect("write");
+        {
+            let mut index = tx.open_table(INDEX).expect("index");
+            let mut rows = tx.open_table(ROWS).expect("rows");
+            for (g, group) in ["a", "b", "c"].into_iter().enumerate() {
+                for n in 0..100 {
+                    let id = 100 * g as u64 + n;
+                    index
+                        .insert(format!("entry-{group}-{id:04}").as_str(), ())
+                        .expect("insert");
+                    rows.insert(id, group).expect("insert");
+                }
+            }
+        }
+        tx.commit().expect("commit");
+        drop(db);
+        let mut bytes = std::fs::read(path).expect("read");
+        let victim = b"entry-b-0150";
+        let at = bytes
+            .windows(victim.len())
+            .position(|w| w == victim)
+            .expect("the key is in the file");
+        bytes[at + "entry-".len()] = b'c';
+        std::fs::write(path, bytes).expect("write");
+    }
+
+    /// Group b's entries, each checked against the row it names.
+    fn group_b(db: &Database) -> StoreResult<Vec<String>> {
+        let tx = db.begin_read().expect("read");
+        let index = tx.open_table(INDEX).expect("index");
+        let rows = tx.open_table(ROWS).expect("rows");
+        let start = Start::up(Included("entry-b-"));
+        let entries = walk(&index, "index", start, |key, _| {
+            let key = key.value();
+            let (group, id) = (&key[6..7], key[8..].parse::<u64>().expect("an id"));
+            let row = rows.get(id).expect("get").map(|g| g.value().to_owned());
+            if row.as_deref() != Some(group) {
+                return Err(StoreError::corrupt("index", key, "disagrees with its row"));
+            }
+            Ok(if group == "b" {
+                Step::Take(key.to_owned())
+            } else {
+                Step::Past
+            })
+        })?;
+        entries.collect()
+    }
+
+    #[test]
+    fn a_whole_index_is_walked_from_its_start_to_its_end() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("whole.redb");
+        damaged_file(&path);
+        // Undo the damage: the same file, whole.
+        let mut bytes = std::fs::read(&path).expect("read");
+        let damaged = b"entry-c-0150";
+        let at = bytes
+            .windows(damaged.len())
+            .position(|w| w == damaged)
+            .expect("the damaged key");
+        bytes[at + "entry-".len()] = b'b';
+        std::fs::write(&path, bytes).expect("write");
+        let db = Database::open(&path).expect("open");
+        let found = group_b(&db).expect("a whole walk");
+        assert_eq!(found.len(), 100);
+        assert_eq!(found.first().map(String::as_str), Some("entry-b-0100"));
+        assert_eq!(found.last().map(String::as_str), Some("entry-b-0199"));
+    }
+
+    /// Without the fence after, this walk would stop at the damaged key, which compares past
+    /// b's range, and answer b's first 50 entries as if they were all.
+    #[test]
+    fn a_walk_that_meets_a_damaged_key_fails_instead_of_stopping_short() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("damaged.redb");
+        damaged_file(&path);
+        let db = Database::open(&path).expect("open");
+        match group_b(&db) {
+            Err(StoreError::CorruptValue { table, key, .. }) => {
+                assert_eq!((table, key.as_str()), ("index", "entry-c-0150"));
+            }
+            other => panic!("a damaged key is an error, not {other:?}"),
+        }
+    }
 }

@@ -325,7 +325,7 @@ fn time_range(
     let since = query.since.map_or(i64::MIN, store_core::kit::bound_millis);
     let until = query.until.map(store_core::kit::bound_millis);
     let in_order = open(tx, LOGS_BY_TS)?;
-    let id_at_time = |key: redb::AccessGuard<'_, (i64, u64)>| -> StoreResult<Step<u64>> {
+    let id_at_time = |key: &redb::AccessGuard<'_, (i64, u64)>| -> StoreResult<Step<u64>> {
         let (ts, id) = key.value();
         at_time(logs, "logs_by_ts", ts, id)?;
         Ok(Step::Take(id))
