@@ -217,9 +217,13 @@ fn hint(err: &StoreError) -> Option<String> {
         StoreError::OpenedReadOnly { .. } => {
             "the command opened the store read-only; this is a bug of the command, report it"
         }
-        StoreError::IncompleteCopy { path, .. } => {
+        StoreError::IncompleteCopy {
+            path,
+            source_location,
+        } => {
             return Some(format!(
-                "remove {} and its blob file, then run `nerve-store migrate` again",
+                "run the migrate or backup from {source_location} that made it again to finish \
+                 it, or remove {} and its blob file",
                 path.display()
             ));
         }

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use chrono::{Duration, Utc};
-use nerve_store::{
-    Location, LogQuery, NewLogEntry, RunTransition, ThreadMessage, WorkflowRunStatus,
-};
+use nerve_store::{LogQuery, NewLogEntry, RunTransition, ThreadMessage, WorkflowRunStatus};
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_nerve-store");
@@ -1555,7 +1553,10 @@ fn a_damaged_blob_fails_verify_and_stops_migrate_naming_the_partial_copy() {
         err.contains("holds part of the copy, marked incomplete"),
         "{err}"
     );
-    assert!(err.contains("remove both and run migrate again"), "{err}");
+    assert!(
+        err.contains("run the same migrate again to finish it"),
+        "{err}"
+    );
 }
 
 /// Sends SIGINT to `child` once `ready` holds (polled every millisecond, for at most 60 s),
@@ -1583,8 +1584,11 @@ fn interrupt_when(mut child: Child, ready: impl Fn() -> bool) -> Output {
 
 /// Ctrl-C during `migrate` stops it at the end of a page, exit 130, saying how far it got
 /// and that the target is marked incomplete; every command then refuses the target, naming
-/// the remedy, a rerun into it included; once it is removed, a rerun copies the whole store.
-fn ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_removed(backend: &str) {
+/// the remedy, a migrate from another store into it included; the same migrate again
+/// resumes it, says so, and finishes it, verified.
+fn ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_a_rerun_finishes_it(
+    backend: &str,
+) {
     let source = Cli::new(backend);
     source.ok(&[
         "simulate", "--runs", "3000", "--batch", "100", "--days", "10", "--seed", "7",
@@ -1606,23 +1610,31 @@ fn ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_removed(backend
     let err = failed(&["migrate"], output, 130);
     assert!(err.contains("interrupted: migrate stopped after"), "{err}");
     assert!(err.contains("marked incomplete"), "{err}");
+    let another = Cli::new(backend);
+    another.ok(&["--create", "meta", "set", "k", "v"]);
     for args in [
         &["--store", &target, "stats"][..],
         &["--store", &target, "logs", "query"],
-        &["migrate", "--from", &source.location, "--to", &target],
+        &["migrate", "--from", &another.location, "--to", &target],
     ] {
         let err = source.fails(4, args);
         assert!(err.contains("is an incomplete copy of"), "{args:?}: {err}");
-        assert!(err.contains("remove"), "{args:?}: {err}");
+        assert!(err.contains("run the migrate or backup"), "{args:?}: {err}");
     }
-    let blobs: Location = target.parse().expect("a location");
-    std::fs::remove_file(&target_path).expect("remove the copy");
-    std::fs::remove_file(blobs.blob_path()).expect("remove its blob file");
-    let done = source.ok(&["migrate", "--from", &source.location, "--to", &target]);
+    let output = source.run(&["migrate", "--from", &source.location, "--to", &target]);
+    assert!(output.status.success(), "{output:?}");
+    let done = String::from_utf8_lossy(&output.stdout);
+    assert!(done.contains("resuming it"), "{done}");
     assert!(
         done.contains("verified: both stores hold the same content"),
         "{done}"
     );
+    let entries = |location: &str| {
+        source.json(&["--store", location, "stats"])[0]["entries"]
+            .as_u64()
+            .expect("entries")
+    };
+    assert_eq!(entries(&target), entries(&source.location));
 }
 
 /// Ctrl-C during `archive` lets it finish the day it is on and stop, exit 130, with counts
@@ -1828,7 +1840,7 @@ store_core::for_each_backend!(
         a_missing_store_is_not_created_by_a_command_that_reads,
         a_user_who_may_not_write_the_store_reads_it_and_is_refused_writes,
         permission_problems_are_named_as_what_they_are,
-        ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_removed,
+        ctrl_c_in_migrate_leaves_a_target_every_command_refuses_until_a_rerun_finishes_it,
         ctrl_c_in_archive_stops_after_a_day_with_true_counts_and_a_rerun_finishes,
         backup_while_another_process_writes_is_a_sound_snapshot,
         logs_query_with_the_archive_answers_over_the_whole_history,

@@ -3,6 +3,9 @@
 //! digest is the source's); every other target is absent or refused, an incomplete copy
 //! among them refused as one, and the command line says so too.
 //!
+//! Then the same command is run again on every target that is not whole, and finishes it:
+//! a rerun recognises its own leftover and resumes it, verified.
+//!
 //! The moments are events of the run seen from outside, not times: the process started;
 //! the target's file, then its blob file, appeared; the target's files grew past a fraction
 //! of their final size (from one whole run of the same kind); the run ended by itself.
@@ -33,19 +36,31 @@ fn blob_file(file: &Path) -> PathBuf {
 }
 
 /// The command that copies `source` to `target` (`migrate`, or `backup` when `backup`).
-fn spawn(source: &str, target: &str, backup: bool, dir: &Path) -> Child {
+fn command(source: &str, target: &str, backup: bool, dir: &Path) -> Command {
     let mut command = Command::new(BINARY);
     if backup {
         command.args(["--store", source, "backup", "--to", target]);
     } else {
         command.args(["migrate", "--from", source, "--to", target]);
     }
+    command.current_dir(dir);
     command
-        .current_dir(dir)
+}
+
+/// The copy, started.
+fn spawn(source: &str, target: &str, backup: bool, dir: &Path) -> Child {
+    command(source, target, backup, dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("the command starts")
+}
+
+/// The copy, run to its end.
+fn spawn_output(source: &str, target: &str, backup: bool, dir: &Path) -> std::process::Output {
+    command(source, target, backup, dir)
+        .output()
+        .expect("the command runs")
 }
 
 /// What the test waits for before the kill.
@@ -139,6 +154,7 @@ fn a_copy_killed_at_any_moment_is_whole_or_plainly_not_a_store() {
         .collect();
 
     let (mut whole, mut absent, mut incomplete, mut refused, mut killed) = (0, 0, 0, 0, 0);
+    let mut resumed = 0;
     for kill in 0..KILLS {
         let kind = kill % kinds.len();
         let (backend, extension, backup) = kinds[kind];
@@ -170,6 +186,17 @@ fn a_copy_killed_at_any_moment_is_whole_or_plainly_not_a_store() {
                     "{target} ({moment:?}) does not open ({err}), yet stats succeeded"
                 );
                 assert_eq!(stderr.lines().count(), 1, "{target}: one line: {stderr}");
+                // The same command again finishes the copy, from its leftover.
+                let again = spawn_output(&source, &target, backup, dir.path());
+                assert!(
+                    again.status.success(),
+                    "{target} ({moment:?}, backup {backup}, {err}): the rerun finishes it: {}",
+                    String::from_utf8_lossy(&again.stderr)
+                );
+                let store = nerve_store::open_read_only(&target).expect("whole after the rerun");
+                let found = nerve_store::summarise(&store).expect("a summary").digest;
+                assert_eq!(found, digest, "{target}: the rerun's copy is whole");
+                resumed += 1;
                 match err {
                     nerve_store::StoreError::NoStore { .. } => absent += 1,
                     nerve_store::StoreError::IncompleteCopy { .. } => {
@@ -188,7 +215,8 @@ fn a_copy_killed_at_any_moment_is_whole_or_plainly_not_a_store() {
     }
     eprintln!(
         "{KILLS} copies, {killed} killed while they ran: {whole} whole, {absent} absent, \
-         {incomplete} refused as incomplete, {refused} refused otherwise"
+         {incomplete} refused as incomplete, {refused} refused otherwise; {resumed} finished \
+         by a rerun of the same command"
     );
     assert!(
         killed >= KILLS / 2,

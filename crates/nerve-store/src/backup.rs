@@ -16,6 +16,9 @@ pub struct BackupReport {
     pub summary: ContentSummary,
     /// What the copy's own check found ([`store_core::LogMaintenance::check`]).
     pub checked: Checked,
+    /// Whether this backup finished one that an earlier run left unfinished at the same
+    /// place ([`crate::resume_migrate`]) rather than starting anew.
+    pub resumed: bool,
 }
 
 /// Copies `from` into a new store at `to` (a location: the same backend or the other), while
@@ -25,13 +28,15 @@ pub struct BackupReport {
 /// entries copied so far and stops the backup with [`ControlFlow::Break`].
 ///
 /// Nothing is left at `to` unless the whole backup succeeded: after an error or a stop, the
-/// files it created are removed.
+/// files it created are removed. A backup of `from` that an earlier run left unfinished at
+/// `to` (killed: it is marked incomplete, naming `from`) is finished instead, from where it
+/// stopped ([`crate::resume_migrate`]), and left as it was if that fails too.
 ///
 /// # Errors
-/// [`StoreError::InvalidInput`] when something exists at `to` already (a backup only makes
-/// new files) or `to` is not a location; [`StoreError::Interrupted`] when `progress` stopped
-/// it; [`StoreError::CopyMismatch`] or [`StoreError::Damaged`] when the copy is not whole;
-/// the stores' errors.
+/// [`StoreError::InvalidInput`] when something else exists at `to` already (a backup only
+/// makes new files) or `to` is not a location; [`StoreError::Interrupted`] when `progress`
+/// stopped it; [`StoreError::CopyMismatch`] or [`StoreError::Damaged`] when the copy is not
+/// whole; the stores' errors.
 pub fn backup(
     from: &Store,
     to: &str,
@@ -40,7 +45,20 @@ pub fn backup(
     let location: Location = to.parse()?;
     let files = [location.path.clone(), location.blob_path()];
     if let Some(taken) = files.iter().find(|file| file.exists()) {
-        return Err(StoreError::invalid("target", leftover(to, taken)));
+        let Some(target) = unfinished_copy(from, to) else {
+            return Err(StoreError::invalid(
+                "target",
+                leftover(taken, unfinished_copy_of(to)),
+            ));
+        };
+        let summary = crate::resume_migrate(from, &target, progress)?;
+        let checked = target.log.check()?;
+        return Ok(BackupReport {
+            location,
+            summary,
+            checked,
+            resumed: true,
+        });
     }
     let made = (|| {
         let target = crate::open_with(
@@ -53,6 +71,7 @@ pub fn backup(
             location: location.clone(),
             summary,
             checked,
+            resumed: false,
         })
     })();
     if made.is_err() {
@@ -63,21 +82,74 @@ pub fn backup(
     made
 }
 
-/// Why a backup to `to` is refused where `taken` exists: the leftover of a backup or
-/// migrate that did not finish (marked incomplete) is named as such.
-fn leftover(to: &str, taken: &Path) -> String {
-    let marked = crate::open_with(
+/// The store that an earlier, unfinished copy of `from` left at `to`, opened to finish it;
+/// `None` when what is at `to` is anything else, which is then left as it is.
+fn unfinished_copy(from: &Store, to: &str) -> Option<Store> {
+    let source = from.location.to_string();
+    let ours = |store: &Store| {
+        store
+            .log
+            .meta_get(crate::INCOMPLETE_KEY)
+            .ok()
+            .flatten()
+            .as_ref()
+            == Some(&source)
+    };
+    let looked = crate::open_with(
+        to,
+        &crate::OpenOptions::default()
+            .read_only(true)
+            .allow_incomplete(true),
+    );
+    match looked {
+        Ok(store) => {
+            if !ours(&store) {
+                return None;
+            }
+            drop(store);
+            crate::open_with(to, &crate::OpenOptions::default().allow_incomplete(true)).ok()
+        }
+        // Killed while the target was being created (a file with no store in it yet, a blob
+        // file not made yet) or while it was open (a redb file to repair): an open that may
+        // write finishes the creation, marked as this copy, or repairs the file. Another
+        // program's file is refused by that open before it writes anything, and an unmarked
+        // store is not ours.
+        Err(
+            StoreError::NotAStore { .. }
+            | StoreError::NoStore { .. }
+            | StoreError::NotClosedCleanly { .. },
+        ) => {
+            let store = crate::open_with(
+                to,
+                &crate::OpenOptions::default().created_as_copy_of(&from.location),
+            )
+            .ok()?;
+            ours(&store).then_some(store)
+        }
+        Err(_) => None,
+    }
+}
+
+/// The source of the copy that an earlier backup or migrate left unfinished at `to`, if
+/// what is there is one (marked incomplete).
+fn unfinished_copy_of(to: &str) -> Option<String> {
+    crate::open_with(
         to,
         &crate::OpenOptions::default()
             .read_only(true)
             .allow_incomplete(true),
     )
     .ok()
-    .and_then(|store| store.log.meta_get(crate::INCOMPLETE_KEY).ok().flatten());
+    .and_then(|store| store.log.meta_get(crate::INCOMPLETE_KEY).ok().flatten())
+}
+
+/// Why a backup is refused where `taken` exists: the leftover of a copy of another store
+/// that did not finish (`marked` names its source) is named as such.
+fn leftover(taken: &Path, marked: Option<String>) -> String {
     match marked {
         Some(source) => format!(
             "{} is left from a copy of {source} that did not finish (it is marked \
-             incomplete): remove it and its blob file, then back up again",
+             incomplete), not of this store: remove it and its blob file, then back up again",
             taken.display()
         ),
         None => format!(

@@ -58,7 +58,9 @@ pub use backup::{BackupReport, backup};
 /// version as the store without depending on chrono itself.
 pub use chrono;
 pub use location::{Backend, DEFAULT_LOCATION, Location};
-pub use migrate::{ContentSummary, INCOMPLETE_KEY, for_each_run_page, migrate, summarise};
+pub use migrate::{
+    ContentSummary, INCOMPLETE_KEY, for_each_run_page, migrate, resume_migrate, summarise,
+};
 pub use store_blob::FsBlobStore;
 pub use store_core::{
     AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobStore, Checked, DEFAULT_QUERY_LIMIT, DaySpan, Digest,

@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 
 use serde::Serialize;
 use store_core::{
-    BlobStore, Digest, ImportBatch, LogBackend, LogQuery, LogStore, RunQuery, StoreError,
+    BlobStore, Digest, ImportBatch, LogBackend, LogId, LogQuery, LogStore, RunQuery, StoreError,
     StoreResult, ThreadIndexRow, WorkflowRun, kit::Hasher,
 };
 
@@ -250,9 +250,11 @@ pub const INCOMPLETE_KEY: &str = "nerve.migrate.incomplete";
 /// in pages of 10,000, so memory does not grow with the store.
 ///
 /// # Errors
-/// [`StoreError::InvalidInput`] when `to` is not empty, [`StoreError::Interrupted`] when
-/// `progress` stopped it, [`StoreError::CopyMismatch`] when the copy does not match; the
-/// stores' errors. `to` is left marked incomplete after each: remove it and copy again.
+/// [`StoreError::InvalidInput`] when `to` is not empty, [`StoreError::IncompleteCopy`] when
+/// it is the leftover of a copy that did not finish (which [`resume_migrate`] finishes),
+/// [`StoreError::Interrupted`] when `progress` stopped it, [`StoreError::CopyMismatch`]
+/// when the copy does not match; the stores' errors. `to` is left marked incomplete after
+/// each.
 pub fn migrate(
     from: &Store,
     to: &Store,
@@ -276,6 +278,71 @@ pub fn migrate(
     }
     to.log
         .meta_set(INCOMPLETE_KEY, &from.location.to_string())?;
+    copy_verified(from, to, None, progress)
+}
+
+/// Finishes a copy of `from` into `to` that did not finish (killed, stopped, failed): `to`
+/// carries the mark [`INCOMPLETE_KEY`] naming `from`. Entries go on after the last one `to`
+/// holds (each went over in one transaction with its thread rows), then meta (written over),
+/// the runs `to` does not hold yet and the blobs; then both stores are summarised, from a new
+/// snapshot of `from`, as [`migrate`] does. A source that changed since the first attempt in
+/// what was already copied (a run moved on, a day archived) fails the verification: then
+/// the copy must start over into a new store.
+///
+/// # Errors
+/// [`StoreError::InvalidInput`] when `to` is not an incomplete copy, or one of another
+/// store; otherwise as [`migrate`]. `to` stays marked incomplete after each.
+pub fn resume_migrate(
+    from: &Store,
+    to: &Store,
+    progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
+) -> StoreResult<ContentSummary> {
+    let Some(source) = to.log.meta_get(INCOMPLETE_KEY)? else {
+        return Err(StoreError::invalid(
+            "target",
+            format!(
+                "{} is not an incomplete copy: there is nothing to resume",
+                to.location
+            ),
+        ));
+    };
+    if source != from.location.to_string() {
+        return Err(StoreError::invalid(
+            "source",
+            format!(
+                "{} is an incomplete copy of {source}, not of {}: resume it from {source}",
+                to.location, from.location
+            ),
+        ));
+    }
+    let last = to
+        .log
+        .query(&LogQuery {
+            limit: Some(1),
+            order: store_core::Order::Descending,
+            ..LogQuery::default()
+        })?
+        .first()
+        .map(|entry| entry.id);
+    tracing::info!(
+        target: "nerve_store::migrate",
+        from = %from.location,
+        to = %to.location,
+        after = ?last,
+        "resuming a copy"
+    );
+    copy_verified(from, to, Some(last), progress)
+}
+
+/// The copy of [`migrate`] and [`resume_migrate`]: from the start (`resume` `None`), or after
+/// the entry `resume` names (`Some(None)`: none went over yet), with the runs `to` holds
+/// already left out. Then the verification, and the mark's removal.
+fn copy_verified(
+    from: &Store,
+    to: &Store,
+    resume: Option<Option<LogId>>,
+    progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
+) -> StoreResult<ContentSummary> {
     tracing::info!(
         target: "nerve_store::migrate",
         from = %from.location,
@@ -285,7 +352,7 @@ pub fn migrate(
     let blobs = from.blobs.list()?;
     let mut summary = None;
     from.log.with_snapshot(&mut |view| {
-        let entries = copy_log(view, to, progress)?;
+        let entries = copy_log(view, to, resume, progress)?;
         let copied = copy_blobs(from.blobs.as_ref(), to.blobs.as_ref(), &blobs, &mut || {
             progress(entries)
         })?;
@@ -328,16 +395,19 @@ fn interrupted() -> StoreError {
 }
 
 /// Copies the log of `from` (a snapshot) into `to`: entries with their thread rows, then
-/// meta, then runs, a page per transaction. Returns the number of entries copied.
+/// meta, then runs, a page per transaction; when resuming, from after the entry named, and
+/// only the runs `to` does not hold. Returns the number of entries copied by this call.
 fn copy_log(
     from: &dyn LogBackend,
     to: &Store,
+    resume: Option<Option<LogId>>,
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> StoreResult<u64> {
     let mut rows: Vec<ThreadIndexRow> = Vec::new();
-    let mut rows_after = None;
+    // An entry's thread rows went over in its transaction: they go on after it too.
+    let mut after = resume.flatten();
+    let mut rows_after = after;
     let mut rows_done = false;
-    let mut after = None;
     let mut copied = 0;
     loop {
         let entries = from.query(&LogQuery {
@@ -374,7 +444,16 @@ fn copy_log(
         })
     })?;
     // Runs after the entries, a page per transaction.
-    for_each_run_page(from, |runs| {
+    for_each_run_page(from, |mut runs| {
+        if resume.is_some() {
+            let mut missing = Vec::with_capacity(runs.len());
+            for run in runs {
+                if to.log.get_run(&run.run_id)?.is_none() {
+                    missing.push(run);
+                }
+            }
+            runs = missing;
+        }
         to.log.import(ImportBatch {
             runs,
             ..ImportBatch::default()

@@ -260,3 +260,108 @@ fn more_runs_than_a_page_all_arrive() {
         from.log.list_runs(&all).expect("runs")
     );
 }
+
+/// A copy stopped part way (its progress answered `Break` after the first page of entries,
+/// then again among the runs) is finished by `resume_migrate`: entries go on after the last
+/// one the target holds, runs it holds are not copied twice, and the result is verified
+/// whole; the mark is gone. Resuming from another store, or a target that is not an
+/// incomplete copy, is refused.
+#[test]
+fn an_interrupted_copy_is_finished_by_resume_migrate() {
+    use nerve_store::{INCOMPLETE_KEY, RunTransition, WorkflowRunStatus, resume_migrate};
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let source = sqlite(dirs[0].path());
+    let entries = (0..25_000)
+        .map(|i| nerve_store::NewLogEntry::new("s", "k", i.to_string()))
+        .collect();
+    source.log.append_batch(entries).expect("three pages");
+    for r in 0..30 {
+        source
+            .log
+            .transition_run(RunTransition::new(
+                format!("run-{r}"),
+                "wf",
+                WorkflowRunStatus::Started,
+            ))
+            .expect("a run");
+    }
+    let target = redb(dirs[1].path());
+    let stop_at = |at: u64| {
+        move |copied: u64| {
+            if copied >= at {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+    };
+    migrate(&source, &target, &mut stop_at(10_000)).expect_err("stopped after a page");
+    assert_eq!(target.log.log_stats().expect("stats").entries, 10_000);
+    // Stopped again, after the next page.
+    resume_migrate(&source, &target, &mut stop_at(10_000)).expect_err("stopped again");
+    assert_eq!(target.log.log_stats().expect("stats").entries, 20_000);
+
+    let other = sqlite(dirs[2].path());
+    let err = resume_migrate(&other, &target, &mut |_| ControlFlow::Continue(()))
+        .expect_err("a copy of another store");
+    assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
+    assert!(err.to_string().contains("resume it from"), "{err}");
+
+    let summary = resume_migrate(&source, &target, &mut |_| ControlFlow::Continue(()))
+        .expect("the copy finished");
+    assert_eq!(summary, summarise(&source).expect("the source's summary"));
+    assert_eq!(target.log.meta_get(INCOMPLETE_KEY).expect("meta"), None);
+    assert_eq!(
+        target.log.log_stats().expect("stats"),
+        source.log.log_stats().expect("stats")
+    );
+    let err = resume_migrate(&source, &target, &mut |_| ControlFlow::Continue(()))
+        .expect_err("nothing to resume");
+    assert!(err.to_string().contains("nothing to resume"), "{err}");
+}
+
+/// A source that moved on, where the copy had already been, since the copy began: the
+/// resumed copy fails its verification rather than passing for a copy, and stays marked.
+#[test]
+fn a_resumed_copy_of_a_source_that_changed_fails_its_verification() {
+    use nerve_store::{INCOMPLETE_KEY, RunTransition, WorkflowRunStatus, resume_migrate};
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let source = sqlite(dirs[0].path());
+    source
+        .log
+        .transition_run(RunTransition::new("run", "wf", WorkflowRunStatus::Started))
+        .expect("a run");
+    let target = redb(dirs[1].path());
+    // Stopped after the runs went over, at the verification.
+    let mut asked = 0;
+    migrate(&source, &target, &mut |_| {
+        asked += 1;
+        if target_has_the_run(&target) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .expect_err("stopped");
+    assert!(asked > 0);
+    source
+        .log
+        .transition_run(RunTransition::new(
+            "run",
+            "wf",
+            WorkflowRunStatus::Completed,
+        ))
+        .expect("the run moves on");
+    let err = resume_migrate(&source, &target, &mut |_| ControlFlow::Continue(()))
+        .expect_err("the copy no longer matches");
+    assert!(matches!(err, StoreError::CopyMismatch { .. }), "{err}");
+    assert!(target.log.meta_get(INCOMPLETE_KEY).expect("meta").is_some());
+}
+
+fn target_has_the_run(target: &Store) -> bool {
+    target.log.get_run("run").ok().flatten().is_some()
+}

@@ -17,6 +17,10 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
     let bar = progress::bar(total, "entries");
     let started = Instant::now();
     let mut copied = 0;
+    // A backup that an earlier run left unfinished here is finished, and stays if stopped.
+    let earlier = to
+        .parse::<nerve_store::Location>()
+        .is_ok_and(|target| target.path.exists() || target.blob_path().exists());
     let report = nerve_store::backup(&store, to, &mut |n| {
         copied = n;
         bar.set_position(n);
@@ -24,6 +28,12 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
     });
     bar.finish_and_clear();
     let report = report.map_err(|err| match err {
+        StoreError::Interrupted { .. } if earlier => CliError::Interrupted {
+            state: format!(
+                "backup stopped after {copied} more entries; the unfinished copy stays at {to}, \
+                 marked incomplete: run the same backup again to finish it"
+            ),
+        },
         StoreError::Interrupted { .. } => CliError::Interrupted {
             state: format!(
                 "backup stopped after {copied} entries; nothing was kept at {to}, and the \
@@ -47,8 +57,15 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
             "blobs": summary.blobs,
             "digest": summary.digest,
             "check": checked,
+            "resumed": report.resumed,
             "seconds": elapsed.as_secs_f64(),
         }));
+    }
+    if report.resumed {
+        out.note(format!(
+            "{to} held part of an earlier backup of this store that did not finish: it was \
+             finished"
+        ))?;
     }
     out.line(format!(
         "backed up {}, {}, {} and {} from {} to {} (blobs in {}) in {}",

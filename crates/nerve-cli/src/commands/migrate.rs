@@ -33,25 +33,41 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
     let bar = progress::bar(total, "entries");
     let started = Instant::now();
     let mut copied = 0;
-    let summary = nerve_store::migrate(&source, &target, &mut |n| {
+    let mut step = |n| {
         copied = n;
         bar.set_position(n);
         interrupt.go_on()
-    });
+    };
+    let summary = match nerve_store::migrate(&source, &target, &mut step) {
+        // Its own leftover: an earlier migrate from the same source that did not finish.
+        Err(nerve_store::StoreError::IncompleteCopy {
+            source_location, ..
+        }) if source_location == from.to_string() => {
+            bar.suspend(|| {
+                out.note(format!(
+                    "{to} holds part of an earlier copy of {from} that did not finish: \
+                     resuming it"
+                ))
+            })?;
+            nerve_store::resume_migrate(&source, &target, &mut step)
+        }
+        other => other,
+    };
     bar.finish_and_clear();
     let left = || {
-        if to.is_server() {
-            return format!(
-                "the schema of {to} holds part of the copy, marked incomplete, so no command \
-                 opens it: drop that schema and run migrate again"
-            );
-        }
+        let place = if to.is_server() {
+            format!("the schema of {to}")
+        } else {
+            format!("{} (and {})", to.path.display(), to.blob_path().display())
+        };
         format!(
-            "{} (and {}) holds part of the copy, marked incomplete, so no command opens it: \
-             remove {} and run migrate again",
-            to.path.display(),
-            to.blob_path().display(),
-            if new_target { "both" } else { "them" },
+            "{place} holds part of the copy, marked incomplete, so no command opens it: run \
+             the same migrate again to finish it{}",
+            if new_target {
+                ""
+            } else {
+                " (or, if this source changed since the copy began, remove it and copy anew)"
+            }
         )
     };
     let summary = summary.map_err(|err| match err {
