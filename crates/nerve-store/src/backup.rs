@@ -67,6 +67,13 @@ pub fn backup(
         )?;
         let summary = crate::migrate(from, &target, progress)?;
         let checked = target.log.check()?;
+        // The check reads the whole copy and cannot stop part way: a stop asked for
+        // meanwhile is honoured now, before the backup is reported done.
+        if progress(summary.entries).is_break() {
+            return Err(StoreError::Interrupted {
+                operation: "backup",
+            });
+        }
         Ok(BackupReport {
             location: location.clone(),
             summary,

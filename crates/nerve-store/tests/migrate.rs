@@ -365,3 +365,47 @@ fn a_resumed_copy_of_a_source_that_changed_fails_its_verification() {
 fn target_has_the_run(target: &Store) -> bool {
     target.log.get_run("run").ok().flatten().is_some()
 }
+
+/// `backup` asks its caller once more after the copy's own check, which cannot stop part
+/// way, so that Ctrl-C during that check is honoured: stopped there, it is `Interrupted` and
+/// leaves nothing at the target.
+#[test]
+fn a_backup_asked_to_stop_during_its_check_stops_and_leaves_nothing() {
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let source = sqlite(dirs[0].path());
+    let entries = (0..100)
+        .map(|i| nerve_store::NewLogEntry::new("s", "k", i.to_string()))
+        .collect();
+    source.log.append_batch(entries).expect("entries");
+    let mut copy_asks = 0;
+    migrate(&source, &redb(dirs[1].path()), &mut |_| {
+        copy_asks += 1;
+        ControlFlow::Continue(())
+    })
+    .expect("a copy");
+    let target = dirs[2].path().join("backup.redb");
+    let to = format!("redb:{}", target.display());
+    let mut asks = 0;
+    let err = nerve_store::backup(&source, &to, &mut |_| {
+        asks += 1;
+        if asks > copy_asks {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .expect_err("stopped after the check");
+    assert_eq!(asks, copy_asks + 1, "one question after the copy's");
+    assert!(
+        matches!(
+            err,
+            StoreError::Interrupted {
+                operation: "backup"
+            }
+        ),
+        "{err}"
+    );
+    assert!(!target.exists(), "nothing left");
+}
