@@ -477,9 +477,15 @@ fn copy_blobs(
         let Some(mut reader) = from.open(digest)? else {
             continue;
         };
-        let written = to.write_from(&mut reader).map_err(|err| match err {
-            StoreError::Io { source, .. } => StoreError::from_blob_read(source, &digest.to_hex()),
-            other => other,
+        // A damaged source blob fails the read with its own error (`Corrupt`), carried
+        // through the target's write as the I/O error's inner error.
+        let written = to.write_from(&mut reader).map_err(|err| match &err {
+            StoreError::Io { source, .. } => source
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<StoreError>())
+                .cloned()
+                .unwrap_or(err),
+            _ => err,
         })?;
         if written != *digest {
             return Err(StoreError::Corrupt { digest: *digest });

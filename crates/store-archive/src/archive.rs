@@ -231,7 +231,7 @@ fn lock_archive(folder: &Path) -> StoreResult<File> {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy {
             context: format!("archiving: another archive run holds {}", path.display()),
-            source: "the archive is locked".into(),
+            source: store_core::kit::engine_message("the archive is locked"),
         }),
         Err(std::fs::TryLockError::Error(err)) => Err(io_error(&path, "locking the archive", err)),
     }
@@ -254,7 +254,7 @@ fn io_error(path: &Path, context: &str, source: std::io::Error) -> StoreError {
     StoreError::Io {
         path: Some(path.to_owned()),
         context: context.to_owned(),
-        source,
+        source: source.into(),
     }
 }
 

@@ -29,10 +29,10 @@ impl DayFile {
 
     /// [`DayFile::open`] with a read buffer of `capacity` bytes.
     fn open_buffered(path: &Path, day: NaiveDate, capacity: usize) -> StoreResult<Self> {
-        let io_error = |source| StoreError::Io {
+        let io_error = |source: std::io::Error| StoreError::Io {
             path: Some(path.to_owned()),
             context: "opening an archive file".into(),
-            source,
+            source: source.into(),
         };
         let kind = std::fs::metadata(path).map_err(io_error)?.file_type();
         if !kind.is_file() {
@@ -145,7 +145,7 @@ fn day_files(
             return Err(StoreError::Io {
                 path: Some(folder),
                 context: "listing the archive".into(),
-                source,
+                source: source.into(),
             });
         }
     }

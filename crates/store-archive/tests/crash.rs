@@ -123,7 +123,7 @@ fn failing_delete(
         let err = StoreError::Io {
             path: None,
             context: format!("deleting days, call {call}"),
-            source: std::io::Error::other("injected store failure"),
+            source: std::io::Error::other("injected store failure").into(),
         };
         if after_commit {
             Fault::AfterCommit(err)

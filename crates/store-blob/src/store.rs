@@ -60,7 +60,7 @@ fn io_error(path: &Path, context: &str, source: io::Error) -> StoreError {
     StoreError::Io {
         path: Some(path.to_owned()),
         context: context.to_owned(),
-        source,
+        source: source.into(),
     }
 }
 

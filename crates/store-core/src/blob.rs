@@ -213,7 +213,7 @@ impl StoreError {
         let as_io = |source: io::Error| StoreError::Io {
             path: None,
             context: format!("reading blob {what}"),
-            source,
+            source: source.into(),
         };
         if !err.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
             return as_io(err);

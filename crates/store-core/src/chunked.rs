@@ -73,7 +73,7 @@ pub fn write_chunked(
         let n = crate::blob::fill_buffer(source, &mut buffer).map_err(|source| StoreError::Io {
             path: None,
             context: "reading the blob's source".into(),
-            source,
+            source: source.into(),
         })?;
         if n == 0 {
             break;

@@ -359,8 +359,8 @@ pub fn is_engine_failure(err: &StoreError) -> bool {
     }
 }
 
-/// `err` for each of `count` calls: the same variant and message for each, the engine's
-/// error shared as their source. What a group's calls get when its commit failed.
+/// `err` for each of `count` calls: the same error for each, the engine's error shared as
+/// their source. What a group's calls get when its commit failed.
 pub fn fail_all<T>(err: StoreError, count: usize) -> Vec<StoreResult<T>> {
-    err.into_copies(count).into_iter().map(Err).collect()
+    vec![err; count].into_iter().map(Err).collect()
 }

@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::run::WorkflowRunStatus;
 
@@ -16,7 +17,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 ///
 /// A refused operation never changes what was stored: every write is one transaction, and
 /// an error rolls it back whole.
-#[derive(Debug, thiserror::Error)]
+///
+/// It clones: an engine's error is held shared ([`EngineError`]), so that every call of a
+/// group whose commit failed gets the same error, its `source()` chain the original's.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// An argument broke the contract (an empty `source`, an empty meta key, ...).
@@ -232,7 +236,7 @@ pub enum StoreError {
         context: String,
         /// The engine's error.
         #[source]
-        source: Box<dyn StdError + Send + Sync>,
+        source: EngineError,
     },
 
     /// The store's server cannot be reached now: it refuses connections, is down or
@@ -247,7 +251,7 @@ pub enum StoreError {
         context: String,
         /// The client's error.
         #[source]
-        source: Box<dyn StdError + Send + Sync>,
+        source: EngineError,
     },
 
     /// The store's file, or its folder, may not be written by this process: the operating
@@ -258,7 +262,7 @@ pub enum StoreError {
         path: PathBuf,
         /// The engine's or the operating system's error.
         #[source]
-        source: Box<dyn StdError + Send + Sync>,
+        source: EngineError,
     },
 
     /// The engine failed (I/O error, full disk, damaged file, ...). Nothing of the failed
@@ -271,7 +275,7 @@ pub enum StoreError {
         context: String,
         /// The engine's error.
         #[source]
-        source: Box<dyn StdError + Send + Sync>,
+        source: EngineError,
     },
 
     /// A copy of a store (`nerve_store::migrate`) does not hold the same content as its
@@ -316,27 +320,24 @@ pub enum StoreError {
         path: Option<PathBuf>,
         /// What the store was doing.
         context: String,
-        /// The operating system's error.
+        /// The operating system's error, shared as [`EngineError`] is.
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
 }
 
-/// An engine's error shared by the calls of a group whose commit it failed: it reads as the
-/// original and leads to the original's own source.
-#[derive(Debug, Clone)]
-pub struct SharedSource(std::sync::Arc<dyn StdError + Send + Sync>);
+/// An engine's error under a [`StoreError`], shared so that the error clones; it reads as
+/// the original, and `downcast_ref` reaches the original's type.
+pub type EngineError = Arc<dyn StdError + Send + Sync>;
 
-impl std::fmt::Display for SharedSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
+/// `err` as the source of a [`StoreError`].
+pub fn engine_error(err: impl StdError + Send + Sync + 'static) -> EngineError {
+    Arc::new(err)
 }
 
-impl StdError for SharedSource {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.0.source()
-    }
+/// A message as the source of a [`StoreError`], where the engine's error is only text.
+pub fn engine_message(message: impl Into<String>) -> EngineError {
+    Arc::from(Box::<dyn StdError + Send + Sync>::from(message.into()))
 }
 
 fn on_path(path: Option<&std::path::Path>) -> String {
@@ -363,226 +364,6 @@ impl StoreError {
         )
     }
 
-    /// `count` errors of the same variant and message as this one, for every call of a
-    /// group that failed together. Engine errors become one shared source
-    /// ([`SharedSource`]), so each copy's `source()` chain reads as the original's.
-    pub(crate) fn into_copies(self, count: usize) -> Vec<StoreError> {
-        use std::sync::Arc;
-        let shared = |source: Box<dyn StdError + Send + Sync>| SharedSource(Arc::from(source));
-        let copy: Box<dyn Fn() -> StoreError> = match self {
-            StoreError::Busy { context, source } => {
-                let source = shared(source);
-                Box::new(move || StoreError::Busy {
-                    context: context.clone(),
-                    source: Box::new(source.clone()),
-                })
-            }
-            StoreError::Unavailable {
-                backend,
-                context,
-                source,
-            } => {
-                let source = shared(source);
-                Box::new(move || StoreError::Unavailable {
-                    backend,
-                    context: context.clone(),
-                    source: Box::new(source.clone()),
-                })
-            }
-            StoreError::ReadOnly { path, source } => {
-                let source = shared(source);
-                Box::new(move || StoreError::ReadOnly {
-                    path: path.clone(),
-                    source: Box::new(source.clone()),
-                })
-            }
-            StoreError::Backend {
-                backend,
-                context,
-                source,
-            } => {
-                let source = shared(source);
-                Box::new(move || StoreError::Backend {
-                    backend,
-                    context: context.clone(),
-                    source: Box::new(source.clone()),
-                })
-            }
-            StoreError::Io {
-                path,
-                context,
-                source,
-            } => {
-                let kind = source.kind();
-                let source = SharedSource(Arc::new(source));
-                Box::new(move || StoreError::Io {
-                    path: path.clone(),
-                    context: context.clone(),
-                    source: std::io::Error::new(kind, source.clone()),
-                })
-            }
-            plain => Box::new(move || plain.clone_plain()),
-        };
-        (0..count).map(|_| copy()).collect()
-    }
-
-    /// A copy of a variant that holds no engine error (every variant but `Busy`,
-    /// `Unavailable`, `ReadOnly`, `Backend` and `Io`, which [`StoreError::into_copies`] shares instead).
-    fn clone_plain(&self) -> StoreError {
-        use StoreError as E;
-        match self {
-            E::InvalidInput { field, reason } => E::InvalidInput {
-                field,
-                reason: reason.clone(),
-            },
-            E::InvalidTransition { run_id, from, to } => E::InvalidTransition {
-                run_id: run_id.clone(),
-                from: *from,
-                to: *to,
-            },
-            E::RunConflict {
-                run_id,
-                field,
-                stored,
-                given,
-            } => E::RunConflict {
-                run_id: run_id.clone(),
-                field,
-                stored: stored.clone(),
-                given: given.clone(),
-            },
-            E::IdsExhausted { last } => E::IdsExhausted { last: *last },
-            E::NotClosedCleanly { path } => E::NotClosedCleanly { path: path.clone() },
-            E::UnknownRun { run_id } => E::UnknownRun {
-                run_id: run_id.clone(),
-            },
-            E::InvalidDigest { input, reason } => E::InvalidDigest {
-                input: input.clone(),
-                reason: reason.clone(),
-            },
-            E::Corrupt { digest } => E::Corrupt { digest: *digest },
-            E::Poisoned { path, cause } => E::Poisoned {
-                path: path.clone(),
-                cause: cause.clone(),
-            },
-            E::Damaged {
-                path,
-                backend,
-                detail,
-            } => E::Damaged {
-                path: path.clone(),
-                backend,
-                detail: detail.clone(),
-            },
-            E::ArchiveLine { path, line, reason } => E::ArchiveLine {
-                path: path.clone(),
-                line: *line,
-                reason: reason.clone(),
-            },
-            E::CorruptValue { table, key, reason } => E::CorruptValue {
-                table,
-                key: key.clone(),
-                reason: reason.clone(),
-            },
-            E::SchemaTooNew {
-                path,
-                found,
-                supported,
-            } => E::SchemaTooNew {
-                path: path.clone(),
-                found: *found,
-                supported: *supported,
-            },
-            E::Interrupted { operation } => E::Interrupted { operation },
-            E::IncompleteCopy {
-                path,
-                source_location,
-            } => E::IncompleteCopy {
-                path: path.clone(),
-                source_location: source_location.clone(),
-            },
-            E::SchemaTooOld {
-                path,
-                found,
-                current,
-            } => E::SchemaTooOld {
-                path: path.clone(),
-                found: *found,
-                current: *current,
-            },
-            E::NoStore { path } => E::NoStore { path: path.clone() },
-            E::OpenedReadOnly { path, operation } => E::OpenedReadOnly {
-                path: path.clone(),
-                operation,
-            },
-            E::NotAStore {
-                path,
-                backend,
-                reason,
-            } => E::NotAStore {
-                path: path.clone(),
-                backend,
-                reason: reason.clone(),
-            },
-            E::SettingNotApplied {
-                path,
-                setting,
-                wanted,
-                actual,
-            } => E::SettingNotApplied {
-                path: path.clone(),
-                setting,
-                wanted: wanted.clone(),
-                actual: actual.clone(),
-            },
-            E::CopyMismatch {
-                target,
-                source_summary,
-                target_summary,
-            } => E::CopyMismatch {
-                target: target.clone(),
-                source_summary: source_summary.clone(),
-                target_summary: target_summary.clone(),
-            },
-            // Not reached: `into_copies` shares these instead of rebuilding them.
-            E::Busy { context, source } => E::Busy {
-                context: context.clone(),
-                source: source.to_string().into(),
-            },
-            E::ReadOnly { path, source } => E::ReadOnly {
-                path: path.clone(),
-                source: source.to_string().into(),
-            },
-            E::Unavailable {
-                backend,
-                context,
-                source,
-            } => E::Unavailable {
-                backend,
-                context: context.clone(),
-                source: source.to_string().into(),
-            },
-            E::Backend {
-                backend,
-                context,
-                source,
-            } => E::Backend {
-                backend,
-                context: context.clone(),
-                source: source.to_string().into(),
-            },
-            E::Io {
-                path,
-                context,
-                source,
-            } => E::Io {
-                path: path.clone(),
-                context: context.clone(),
-                source: std::io::Error::new(source.kind(), source.to_string()),
-            },
-        }
-    }
-
     /// A [`StoreError::Io`] about `path`.
     pub fn io(
         path: impl Into<PathBuf>,
@@ -592,7 +373,7 @@ impl StoreError {
         StoreError::Io {
             path: Some(path.into()),
             context: context.into(),
-            source,
+            source: Arc::new(source),
         }
     }
 
@@ -622,7 +403,7 @@ mod tests {
     fn only_a_lock_held_by_another_writer_is_worth_retrying_unchanged() {
         let busy = StoreError::Busy {
             context: "appending".into(),
-            source: "database is locked".into(),
+            source: super::engine_message("database is locked"),
         };
         assert!(busy.is_retryable());
         let others = [
@@ -635,7 +416,7 @@ mod tests {
             StoreError::Io {
                 path: None,
                 context: "reading the blob's source".into(),
-                source: std::io::Error::other("gone"),
+                source: std::sync::Arc::new(std::io::Error::other("gone")),
             },
         ];
         for err in others {
@@ -648,7 +429,7 @@ mod tests {
         let with = StoreError::Io {
             path: Some("data/archive".into()),
             context: "creating a folder".into(),
-            source: std::io::Error::other("denied"),
+            source: std::sync::Arc::new(std::io::Error::other("denied")),
         };
         assert_eq!(
             with.to_string(),
@@ -657,7 +438,7 @@ mod tests {
         let without = StoreError::Io {
             path: None,
             context: "reading the blob's source".into(),
-            source: std::io::Error::other("gone"),
+            source: std::sync::Arc::new(std::io::Error::other("gone")),
         };
         assert_eq!(
             without.to_string(),

@@ -105,7 +105,7 @@ pub fn create_parent_folders(path: &std::path::Path) -> StoreResult<()> {
             create_folders(&RealFiles, parent).map_err(|source| crate::StoreError::Io {
                 path: Some(parent.to_owned()),
                 context: "creating the store's folder".into(),
-                source,
+                source: source.into(),
             })
         }
         None => Ok(()),
@@ -135,7 +135,10 @@ pub fn check_store_path(path: &Path, backend: &'static str, read_only: bool) -> 
         }),
         Ok(_) if read_only => match File::open(path) {
             Ok(_) => Ok(()),
-            Err(err) => Err(io("the store's file may not be read by this user", err)),
+            Err(err) => Err(io(
+                "the store's file may not be read by this user",
+                err.into(),
+            )),
         },
         Ok(_) => Ok(()),
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
@@ -149,9 +152,9 @@ pub fn check_store_path(path: &Path, backend: &'static str, read_only: bool) -> 
         }
         Err(err) if err.kind() == io::ErrorKind::PermissionDenied => Err(io(
             "a folder on the way to the store may not be entered by this user",
-            err,
+            err.into(),
         )),
-        Err(err) => Err(io("looking for the store", err)),
+        Err(err) => Err(io("looking for the store", err.into())),
     }
 }
 
@@ -167,6 +170,6 @@ pub fn sync_parent_folder(path: &Path) -> StoreResult<()> {
         .map_err(|source| crate::StoreError::Io {
             path: Some(folder.to_owned()),
             context: "syncing the folder of a new store".into(),
-            source,
+            source: source.into(),
         })
 }

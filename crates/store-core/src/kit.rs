@@ -24,7 +24,7 @@ pub use crate::chunked::{BLOB_CHUNK, ChunkRows, write_chunked};
 pub use crate::commit::{
     PreparedUnit, UnitResult, UnitTx, apply_group, fail_all, is_engine_failure, prepare_unit,
 };
-pub use crate::error::SharedSource;
+pub use crate::error::{engine_error, engine_message};
 pub use crate::files::{
     FileOps, RealFiles, check_store_path, create_folders, create_parent_folders, folder_of,
     sync_parent_folder,

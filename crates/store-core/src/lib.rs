@@ -45,7 +45,7 @@ mod unit;
 pub mod conformance;
 
 pub use blob::{BlobHealth, BlobStore, Digest, VerifyReport};
-pub use error::{StoreError, StoreResult};
+pub use error::{EngineError, StoreError, StoreResult};
 pub use import::{ImportBatch, ThreadIndexRow};
 pub use log::{DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order};
 pub use maintenance::{Checked, DaySpan, LogStats, RunCounts};

@@ -331,7 +331,7 @@ mod tests {
                         }
                         let busy = StoreError::Busy {
                             context: "committing a group of writes".into(),
-                            source: "database is locked".into(),
+                            source: crate::error::engine_message("database is locked"),
                         };
                         fail_all(busy, units.len())
                     });

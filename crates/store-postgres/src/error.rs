@@ -43,7 +43,7 @@ pub(crate) fn engine_error(context: impl Into<String>, err: postgres::Error) -> 
         return StoreError::Unavailable {
             backend: "postgres",
             context,
-            source: Box::new(err),
+            source: std::sync::Arc::new(err),
         };
     }
     let busy = err.code().is_some_and(|code| {
@@ -59,13 +59,13 @@ pub(crate) fn engine_error(context: impl Into<String>, err: postgres::Error) -> 
     if busy {
         StoreError::Busy {
             context,
-            source: Box::new(err),
+            source: std::sync::Arc::new(err),
         }
     } else {
         StoreError::Backend {
             backend: "postgres",
             context,
-            source: Box::new(err),
+            source: std::sync::Arc::new(err),
         }
     }
 }
@@ -100,7 +100,7 @@ pub(crate) fn pool_error(context: &str, server: &str, err: r2d2::Error) -> Store
     StoreError::Unavailable {
         backend: "postgres",
         context: format!("getting a connection to {server} for {context}"),
-        source: Box::new(err),
+        source: std::sync::Arc::new(err),
     }
 }
 

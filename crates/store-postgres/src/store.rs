@@ -281,7 +281,7 @@ fn connect_within(
         .map_err(|err| StoreError::Io {
             path: None,
             context: format!("starting a thread for {}", context()),
-            source: err,
+            source: err.into(),
         })?;
     match receiver.recv_timeout(limit) {
         Ok(Ok(client)) => Ok(client),
@@ -289,7 +289,9 @@ fn connect_within(
         Err(_) => Err(StoreError::Unavailable {
             backend: "postgres",
             context: context(),
-            source: format!("the server did not complete the login within {limit:?}").into(),
+            source: store_core::kit::engine_message(format!(
+                "the server did not complete the login within {limit:?}"
+            )),
         }),
     }
 }

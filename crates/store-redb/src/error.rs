@@ -12,13 +12,13 @@ pub(crate) fn engine_error(context: impl Into<String>, err: impl Into<redb::Erro
         err @ (redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch) => {
             StoreError::Busy {
                 context,
-                source: Box::new(err),
+                source: std::sync::Arc::new(err),
             }
         }
         err => StoreError::Backend {
             backend: "redb",
             context,
-            source: Box::new(err),
+            source: std::sync::Arc::new(err),
         },
     }
 }

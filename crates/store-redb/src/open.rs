@@ -96,7 +96,7 @@ fn open_error(path: &Path, err: DatabaseError) -> StoreError {
         {
             StoreError::ReadOnly {
                 path: path.to_owned(),
-                source: Box::new(io),
+                source: std::sync::Arc::new(io),
             }
         }
         DatabaseError::UpgradeRequired(version) => not_a_store(

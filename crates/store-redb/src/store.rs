@@ -226,7 +226,7 @@ impl LogMaintenance for RedbLogStore {
                         context: format!(
                             "checking {path} while a blob of this store is being read"
                         ),
-                        source: Box::new(err),
+                        source: std::sync::Arc::new(err),
                     })
                 }
                 Err(err) => Err(crate::error::engine_error(format!("checking {path}"), err)),

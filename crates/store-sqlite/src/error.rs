@@ -13,12 +13,12 @@ pub(crate) fn engine_error(context: impl Into<String>, err: rusqlite::Error) -> 
     match err.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
             context,
-            source: Box::new(err),
+            source: std::sync::Arc::new(err),
         },
         _ => StoreError::Backend {
             backend: "sqlite",
             context,
-            source: Box::new(err),
+            source: std::sync::Arc::new(err),
         },
     }
 }

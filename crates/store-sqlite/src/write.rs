@@ -282,6 +282,6 @@ pub(crate) fn write_big_payload(conn: &Connection, id: i64, payload: &str) -> St
         .map_err(|err| StoreError::Backend {
             backend: "sqlite",
             context: context(),
-            source: Box::new(err),
+            source: std::sync::Arc::new(err),
         })
 }
