@@ -1,9 +1,11 @@
 //! nerve-store: the embedded persistence layer of the nerve workflow daemon, as one crate to
 //! depend on.
 //!
-//! The backend is a cargo feature: `sqlite` (the default; SQLite in WAL mode) or `redb`.
-//! Both implement the same [`LogStore`] contract and pass the same conformance suite, so
-//! code written against the trait does not change with the feature:
+//! The backend is a cargo feature: `sqlite` (the default; SQLite in WAL mode, one file),
+//! `redb` (one file), or `postgres` (a PostgreSQL server, for a fleet of daemons sharing one
+//! store). Every backend implements the same [`LogStore`] contract and passes the same
+//! conformance suite, sync and through `AsyncStore` (feature `tokio`), so code written
+//! against the trait does not change with the feature:
 //!
 //! ```toml
 //! [dependencies]
@@ -43,7 +45,8 @@
 //! ```
 //!
 //! `examples/downstream` in the repository is such a crate. The backend crates
-//! (`store-sqlite`, `store-redb`) stay usable on their own, with their full options.
+//! (`store-sqlite`, `store-redb`, `store-postgres`) stay usable on their own, with their full
+//! options, which this crate re-exports behind each backend's feature.
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
@@ -80,6 +83,8 @@ pub mod archive {
         archive_logs_with_progress, read_archive, read_archive_by_id,
     };
 }
+#[cfg(feature = "postgres")]
+pub use store_postgres::{PgBlobStore, PgLogStore, PgOptions};
 #[cfg(feature = "redb")]
 pub use store_redb::{RedbBlobStore, RedbLogStore, RedbOptions};
 #[cfg(feature = "sqlite")]
