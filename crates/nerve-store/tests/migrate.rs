@@ -269,14 +269,7 @@ fn more_runs_than_a_page_all_arrive() {
 #[test]
 fn an_interrupted_copy_is_finished_by_resume_migrate() {
     use nerve_store::{INCOMPLETE_KEY, RunTransition, WorkflowRunStatus, resume_migrate};
-    let dirs: Vec<_> = (0..3)
-        .map(|_| tempfile::tempdir().expect("temp dir"))
-        .collect();
-    let source = sqlite(dirs[0].path());
-    let entries = (0..25_000)
-        .map(|i| nerve_store::NewLogEntry::new("s", "k", i.to_string()))
-        .collect();
-    source.log.append_batch(entries).expect("three pages");
+    let (dirs, source) = source_with_entries(3, 25_000);
     for r in 0..30 {
         source
             .log
@@ -362,6 +355,19 @@ fn a_resumed_copy_of_a_source_that_changed_fails_its_verification() {
     assert!(target.log.meta_get(INCOMPLETE_KEY).expect("meta").is_some());
 }
 
+/// `folders` temporary folders, and in the first a SQLite store of `entries` entries.
+fn source_with_entries(folders: usize, entries: usize) -> (Vec<tempfile::TempDir>, Store) {
+    let dirs: Vec<_> = (0..folders)
+        .map(|_| tempfile::tempdir().expect("temp dir"))
+        .collect();
+    let source = sqlite(dirs[0].path());
+    let batch = (0..entries)
+        .map(|i| nerve_store::NewLogEntry::new("s", "k", i.to_string()))
+        .collect();
+    source.log.append_batch(batch).expect("entries");
+    (dirs, source)
+}
+
 fn target_has_the_run(target: &Store) -> bool {
     target.log.get_run("run").ok().flatten().is_some()
 }
@@ -371,14 +377,7 @@ fn target_has_the_run(target: &Store) -> bool {
 /// leaves nothing at the target.
 #[test]
 fn a_backup_asked_to_stop_during_its_check_stops_and_leaves_nothing() {
-    let dirs: Vec<_> = (0..3)
-        .map(|_| tempfile::tempdir().expect("temp dir"))
-        .collect();
-    let source = sqlite(dirs[0].path());
-    let entries = (0..100)
-        .map(|i| nerve_store::NewLogEntry::new("s", "k", i.to_string()))
-        .collect();
-    source.log.append_batch(entries).expect("entries");
+    let (dirs, source) = source_with_entries(3, 100);
     let mut copy_asks = 0;
     migrate(&source, &redb(dirs[1].path()), &mut |_| {
         copy_asks += 1;

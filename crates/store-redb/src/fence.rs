@@ -307,13 +307,17 @@ mod tests {
         }
         tx.commit().expect("commit");
         drop(db);
+        set_group(path, "entry-b-0150", b'c');
+    }
+
+    /// Changes the group letter of the key `key` where it stands in the file.
+    fn set_group(path: &std::path::Path, key: &str, group: u8) {
         let mut bytes = std::fs::read(path).expect("read");
-        let victim = b"entry-b-0150";
         let at = bytes
-            .windows(victim.len())
-            .position(|w| w == victim)
+            .windows(key.len())
+            .position(|w| w == key.as_bytes())
             .expect("the key is in the file");
-        bytes[at + "entry-".len()] = b'c';
+        bytes[at + "entry-".len()] = group;
         std::fs::write(path, bytes).expect("write");
     }
 
@@ -345,14 +349,7 @@ mod tests {
         let path = dir.path().join("whole.redb");
         damaged_file(&path);
         // Undo the damage: the same file, whole.
-        let mut bytes = std::fs::read(&path).expect("read");
-        let damaged = b"entry-c-0150";
-        let at = bytes
-            .windows(damaged.len())
-            .position(|w| w == damaged)
-            .expect("the damaged key");
-        bytes[at + "entry-".len()] = b'b';
-        std::fs::write(&path, bytes).expect("write");
+        set_group(&path, "entry-c-0150", b'b');
         let db = Database::open(&path).expect("open");
         let found = group_b(&db).expect("a whole walk");
         assert_eq!(found.len(), 100);
