@@ -5,7 +5,9 @@ mod common;
 
 use std::ops::ControlFlow;
 
-use common::{Backend, REDB, SQLITE, assert_exactly_once, day, days_ago, fill, options, watermark};
+use common::{
+    Backend, POSTGRES, REDB, SQLITE, assert_exactly_once, day, days_ago, fill, options, watermark,
+};
 use store_archive::{Progress, archive_logs, archive_logs_with_progress, read_archive};
 use store_core::conformance::all_entries;
 use store_core::{NewLogEntry, RunTransition, StoreError, WorkflowRunStatus};
@@ -455,7 +457,7 @@ fn a_second_run_while_one_holds_the_archive_is_busy_and_changes_nothing((backend
 }
 
 store_core::for_each_backend!(
-    backends: { sqlite => SQLITE, redb => REDB },
+    backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES },
     cases: {
         complete_days_older_than_the_retention_move_and_the_rest_stays,
         today_and_the_days_of_active_runs_stay,

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
-use common::{Backend, REDB, SQLITE, archived, assert_exactly_once, day, fill, options, watermark};
+use common::{
+    Backend, POSTGRES, REDB, SQLITE, archived, assert_exactly_once, day, fill, options, watermark,
+};
 use store_archive::{archive_logs, archive_logs_with};
 use store_core::conformance::{FailAt, Fault, Faulty, all_entries};
 use store_core::{LogBackend, LogEntry, LogId, StoreError};
@@ -176,7 +178,7 @@ fn a_power_cut_after_a_run_loses_no_entry((backend, open): Backend) {
 }
 
 store_core::for_each_backend!(
-    backends: { sqlite => SQLITE, redb => REDB },
+    backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES },
     cases: {
         a_power_cut_after_a_run_loses_no_entry,
         a_run_failing_at_any_file_step_loses_nothing_and_a_rerun_finishes_exactly_once,

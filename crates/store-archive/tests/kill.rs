@@ -16,7 +16,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{Backend, Open, REDB, SQLITE, archived, assert_exactly_once, fill, options};
+use common::{Backend, Open, POSTGRES, REDB, SQLITE, archived, assert_exactly_once, fill, options};
 use store_archive::{archive_logs, archive_logs_with};
 use store_core::LogId;
 use store_core::conformance::all_entries;
@@ -88,7 +88,7 @@ impl FileOps for Announced {
 
 /// The archiving process: opens the store and archives it, then exits.
 fn archiver(dir: &Path, backend: &str) {
-    let (_, open) = [SQLITE, REDB]
+    let (_, open) = [SQLITE, REDB, POSTGRES]
         .into_iter()
         .find(|(name, _)| *name == backend)
         .expect("a known backend");
@@ -177,7 +177,7 @@ fn an_archiving_process_killed_at_any_moment_loses_nothing((backend, open): Back
 }
 
 store_core::for_each_backend!(
-    backends: { sqlite => SQLITE, redb => REDB },
+    backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES },
     cases: {
         an_archiving_process_killed_at_any_moment_loses_nothing,
     }

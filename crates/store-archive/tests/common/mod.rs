@@ -1,5 +1,5 @@
-//! What the archive tests share: both backends, a store with old days in it, and the
-//! exactly-once check of archive ∪ store.
+//! What the archive tests share: every backend (SQLite, redb, PostgreSQL), a store with old
+//! days in it, and the exactly-once check of archive ∪ store.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -22,12 +22,18 @@ pub fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
     store_redb::harness::RedbHarness.open(dir)
 }
 
+pub fn open_postgres(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+    store_postgres::harness::PgHarness.open(dir)
+}
+
 /// A backend by name, as the per-backend tests take it.
 pub type Backend = (&'static str, Open);
 /// The SQLite backend.
 pub const SQLITE: Backend = ("sqlite", open_sqlite);
 /// The redb backend.
 pub const REDB: Backend = ("redb", open_redb);
+/// The PostgreSQL backend, on the tests' throwaway server (a schema per folder).
+pub const POSTGRES: Backend = ("postgres", open_postgres);
 
 /// The fixed "now" of the tests: 2026-11-24T12:00:00Z.
 pub fn now() -> DateTime<Utc> {
