@@ -1,7 +1,7 @@
 //! An online copy of a store: one snapshot of it, blobs included, verified, into new files.
 
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use store_core::{Checked, StoreError, StoreResult};
 
@@ -82,8 +82,9 @@ pub fn backup(
         })
     })();
     if made.is_err() {
-        for file in &files {
-            remove_with_companions(file);
+        for file in location.files() {
+            // Best effort: a file that is not there is what is wanted.
+            let _ = std::fs::remove_file(file);
         }
     }
     made
@@ -163,20 +164,5 @@ fn leftover(taken: &Path, marked: Option<String>) -> String {
             "{} exists: a backup goes to new files only",
             taken.display()
         ),
-    }
-}
-
-/// Removes `file` and the engines' files beside it (SQLite's `-wal`, `-shm` and `-journal`,
-/// the store's `.sealed`), as far as they exist: what a failed backup made.
-fn remove_with_companions(file: &Path) {
-    let mut names: Vec<PathBuf> = vec![file.to_owned()];
-    for suffix in ["-wal", "-shm", "-journal", ".sealed"] {
-        let mut name = file.as_os_str().to_owned();
-        name.push(suffix);
-        names.push(PathBuf::from(name));
-    }
-    for name in names {
-        // Best effort: a file that is not there is what is wanted.
-        let _ = std::fs::remove_file(name);
     }
 }

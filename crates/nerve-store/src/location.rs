@@ -111,6 +111,93 @@ impl Location {
     }
 }
 
+impl Location {
+    /// The files the store at this location is made of, as far as they exist or may: its
+    /// log's file and its blob file, each with the engine's files beside it (SQLite's
+    /// `-wal`, `-shm` and `-journal`; the store's `.sealed` for redb). None for a store on
+    /// a server. What to copy, size or remove to copy, size or remove the store whole.
+    pub fn files(&self) -> Vec<PathBuf> {
+        if self.is_server() {
+            return Vec::new();
+        }
+        let mut files = self.with_engine_files(&self.path);
+        files.extend(self.with_engine_files(&self.blob_path()));
+        files
+    }
+
+    /// `file` and the files the engine keeps beside it.
+    fn with_engine_files(&self, file: &std::path::Path) -> Vec<PathBuf> {
+        let suffixes: &[&str] = match self.backend {
+            Backend::Sqlite => &["-wal", "-shm", "-journal"],
+            Backend::Redb => &[".sealed"],
+            Backend::Postgres => &[],
+        };
+        let beside = suffixes.iter().map(|suffix| {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        });
+        std::iter::once(file.to_owned()).chain(beside).collect()
+    }
+
+    /// The bytes the store's log takes on the disk now: its file and the engine's files
+    /// beside it (the blob file not included); 0 for a store on a server.
+    pub fn log_bytes(&self) -> u64 {
+        self.sized(&self.path)
+    }
+
+    /// The bytes the store's blob file takes on the disk now, with the engine's files beside
+    /// it; 0 for a store on a server.
+    pub fn blob_bytes(&self) -> u64 {
+        self.sized(&self.blob_path())
+    }
+
+    /// The total size of `file` and the engine's files beside it, as far as they exist.
+    fn sized(&self, file: &std::path::Path) -> u64 {
+        if self.is_server() {
+            return 0;
+        }
+        self.with_engine_files(file)
+            .iter()
+            .filter_map(|name| std::fs::metadata(name).ok())
+            .map(|meta| meta.len())
+            .sum()
+    }
+
+    /// The archive's folder of the store at this location unless told otherwise: `archive`
+    /// beside the store's file, or in the current folder for a store on a server.
+    pub fn archive_dir(&self) -> PathBuf {
+        if self.is_server() {
+            return PathBuf::from("archive");
+        }
+        self.path
+            .parent()
+            .map_or_else(|| PathBuf::from("archive"), |dir| dir.join("archive"))
+    }
+
+    /// Whether the stores at the two locations share a file (the same log file or the same
+    /// blob file), or are the same store on a server: a copy of one into the other would
+    /// write over what it reads.
+    pub fn shares_files_with(&self, other: &Location) -> bool {
+        if self.is_server() || other.is_server() {
+            return self.path == other.path;
+        }
+        let mine = [self.path.clone(), self.blob_path()];
+        [other.path.clone(), other.blob_path()]
+            .iter()
+            .any(|theirs| mine.iter().any(|file| same_file(file, theirs)))
+    }
+}
+
+/// Whether two paths name one file: equal, or the same file once resolved where both exist.
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    a == b
+        || matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(a), Ok(b)) if a == b
+        )
+}
+
 impl fmt::Debug for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Location")
@@ -188,6 +275,64 @@ impl FromStr for Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_lists_its_files_with_the_engines_own_beside_them() {
+        let files = |text: &str| -> Vec<String> {
+            parse(text)
+                .expect("a location")
+                .files()
+                .iter()
+                .map(|file| file.display().to_string())
+                .collect()
+        };
+        assert_eq!(
+            files("sqlite:data/nerve.db"),
+            [
+                "data/nerve.db",
+                "data/nerve.db-wal",
+                "data/nerve.db-shm",
+                "data/nerve.db-journal",
+                "data/nerve.blobs.db",
+                "data/nerve.blobs.db-wal",
+                "data/nerve.blobs.db-shm",
+                "data/nerve.blobs.db-journal",
+            ]
+        );
+        assert_eq!(
+            files("redb:x.redb"),
+            [
+                "x.redb",
+                "x.redb.sealed",
+                "x.blobs.redb",
+                "x.blobs.redb.sealed"
+            ]
+        );
+        assert!(files("postgres://u:p@db/nerve?schema=s").is_empty());
+    }
+
+    #[test]
+    fn the_archive_lives_beside_the_store_or_here_for_a_server() {
+        let dir = |text: &str| parse(text).expect("a location").archive_dir();
+        assert_eq!(dir("sqlite:data/nerve.db"), PathBuf::from("data/archive"));
+        assert_eq!(dir("nerve.redb"), PathBuf::from("archive"));
+        assert_eq!(
+            dir("postgres://db/nerve?schema=s"),
+            PathBuf::from("archive")
+        );
+    }
+
+    #[test]
+    fn two_locations_of_one_file_share_it_whatever_their_spelling() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("nerve.db"), b"").expect("a file");
+        let at = |text: String| parse(&text).expect("a location");
+        let plain = at(format!("sqlite:{}", dir.path().join("nerve.db").display()));
+        let dotted = at(format!("sqlite:{}/./nerve.db", dir.path().display()));
+        let other = at(format!("redb:{}", dir.path().join("nerve.redb").display()));
+        assert!(plain.shares_files_with(&dotted));
+        assert!(!plain.shares_files_with(&other));
+    }
 
     #[test]
     fn a_blob_file_is_refused_as_a_location_naming_its_store() {

@@ -250,7 +250,8 @@ pub const INCOMPLETE_KEY: &str = "nerve.migrate.incomplete";
 /// in pages of 10,000, so memory does not grow with the store.
 ///
 /// # Errors
-/// [`StoreError::InvalidInput`] when `to` is not empty, [`StoreError::IncompleteCopy`] when
+/// [`StoreError::InvalidInput`] when `to` is not empty or shares a file with `from`,
+/// [`StoreError::IncompleteCopy`] when
 /// it is the leftover of a copy that did not finish (which [`resume_migrate`] finishes),
 /// [`StoreError::Interrupted`] when `progress` stopped it, [`StoreError::CopyMismatch`]
 /// when the copy does not match; the stores' errors. `to` is left marked incomplete after
@@ -260,6 +261,7 @@ pub fn migrate(
     to: &Store,
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> StoreResult<ContentSummary> {
+    refuse_same_files(from, to)?;
     if !is_empty(to)? {
         // The leftover of an earlier copy that did not finish is named as such.
         if let Some(source) = to.log.meta_get(INCOMPLETE_KEY)? {
@@ -297,6 +299,7 @@ pub fn resume_migrate(
     to: &Store,
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> StoreResult<ContentSummary> {
+    refuse_same_files(from, to)?;
     let Some(source) = to.log.meta_get(INCOMPLETE_KEY)? else {
         return Err(StoreError::invalid(
             "target",
@@ -332,6 +335,20 @@ pub fn resume_migrate(
         "resuming a copy"
     );
     copy_verified(from, to, Some(last), progress)
+}
+
+/// Refuses a copy of a store into its own files ([`crate::Location::shares_files_with`]).
+fn refuse_same_files(from: &Store, to: &Store) -> StoreResult<()> {
+    if from.location.shares_files_with(&to.location) {
+        return Err(StoreError::invalid(
+            "target",
+            format!(
+                "{} and {} are the same files: copy into a new store",
+                from.location, to.location
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The copy of [`migrate`] and [`resume_migrate`]: from the start (`resume` `None`), or after

@@ -408,3 +408,20 @@ fn a_backup_asked_to_stop_during_its_check_stops_and_leaves_nothing() {
     );
     assert!(!target.exists(), "nothing left");
 }
+
+/// A copy of a store into its own files is refused before anything is written, by
+/// `migrate` and by `resume_migrate`.
+#[test]
+fn a_copy_into_its_own_files_is_refused() {
+    let (dirs, source) = source_with_entries(1, 10);
+    let same = sqlite(dirs[0].path());
+    for err in [
+        migrate(&source, &same, &mut |_| ControlFlow::Continue(())).expect_err("itself"),
+        nerve_store::resume_migrate(&source, &same, &mut |_| ControlFlow::Continue(()))
+            .expect_err("itself"),
+    ] {
+        assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
+        assert!(err.to_string().contains("are the same files"), "{err}");
+    }
+    assert_eq!(source.log.log_stats().expect("stats").entries, 10);
+}

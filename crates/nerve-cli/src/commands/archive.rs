@@ -14,7 +14,7 @@ use crate::time::parse_day_range;
 pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult<()> {
     let parsed: Location = location.parse()?;
     if let Some(ArchiveCommand::Cat { days, dir }) = args.read {
-        let dir = dir.unwrap_or_else(|| super::default_archive_dir(&parsed));
+        let dir = dir.unwrap_or_else(|| parsed.archive_dir());
         let (from, to) = parse_day_range(&days).map_err(|reason| {
             CliError::refused(reason, "write FROM..TO, as 2026-10-01..2026-10-07")
         })?;
@@ -31,9 +31,7 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
 
     let interrupt = Interrupt::catch()?;
     let store = super::open_for_batch(location, args.dry_run)?;
-    let dir = args
-        .dir
-        .unwrap_or_else(|| super::default_archive_dir(&parsed));
+    let dir = args.dir.unwrap_or_else(|| parsed.archive_dir());
     let options = ArchiveOptions {
         dir: dir.clone(),
         retain_days: args.retain_days,

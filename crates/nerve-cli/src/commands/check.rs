@@ -13,7 +13,7 @@ use crate::paint;
 pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
     let log = store.log.check();
     let blobs = store.blobs.verify_all()?;
-    let archive_dir = super::default_archive_dir(&store.location);
+    let archive_dir = store.location.archive_dir();
     let mut archived = 0_u64;
     let mut archive_damage = None;
     for entry in read_archive(&archive_dir, NaiveDate::MIN..=NaiveDate::MAX) {

@@ -8,9 +8,9 @@ use crate::error::CliResult;
 use crate::output::{Out, human_bytes};
 
 pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
-    let before = super::stats::files_size(&store.location.path);
+    let before = store.location.log_bytes();
     store.log.compact()?;
-    let after = super::stats::files_size(&store.location.path);
+    let after = store.location.log_bytes();
     if out.json() {
         return out.object(&json!({
             "store": store.location.to_string(),

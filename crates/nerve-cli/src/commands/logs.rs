@@ -49,7 +49,7 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
                     "leave out --desc, or read newest first without --archive",
                 ));
             }
-            let dir = super::default_archive_dir(&store.location);
+            let dir = store.location.archive_dir();
             query_entries(store, &query, Some(&dir), out)
         }
         LogsCommand::Tail {

@@ -14,7 +14,8 @@ use crate::progress;
 pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
     let from: Location = args.from.parse()?;
     let to: Location = args.to.parse()?;
-    if from.path == to.path || from.blob_path() == to.blob_path() {
+    // Before either is opened: the library refuses it too, once both are open.
+    if from.shares_files_with(&to) {
         return Err(CliError::refused(
             format!("{from} and {to} are the same files"),
             "migrate into a new file",

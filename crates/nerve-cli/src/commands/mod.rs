@@ -13,8 +13,6 @@ mod simulate;
 mod stats;
 mod thread;
 
-use std::path::PathBuf;
-
 use nerve_store::{Location, OpenOptions, Store};
 
 use crate::cli::{BlobCommand, Cli, Command, MetaCommand};
@@ -193,17 +191,4 @@ fn open_for_batch(location: &str, read_only: bool) -> CliResult<Store> {
             .cache_bytes(BATCH_CACHE_BYTES)
             .read_only(read_only),
     )?)
-}
-
-/// The archive's folder unless told otherwise: `archive` beside the store's file (in the
-/// current folder for a store on a server).
-fn default_archive_dir(location: &Location) -> PathBuf {
-    if location.is_server() {
-        // A server's store has no folder here: the current one.
-        return PathBuf::from("archive");
-    }
-    location
-        .path
-        .parent()
-        .map_or_else(|| PathBuf::from("archive"), |dir| dir.join("archive"))
 }

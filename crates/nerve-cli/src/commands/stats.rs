@@ -1,6 +1,6 @@
 //! `stats`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nerve_store::Store;
 use nerve_store::archive::WATERMARK_KEY;
@@ -25,9 +25,9 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
         .sum::<u64>();
     let watermark = store.log.meta_get(WATERMARK_KEY)?;
     let blobs = store.blobs.list()?.len() as u64;
-    let log_file = files_size(&store.location.path);
-    let blob_file = files_size(&store.location.blob_path());
-    let archive_dir = super::default_archive_dir(&store.location);
+    let log_file = store.location.log_bytes();
+    let blob_file = store.location.blob_bytes();
+    let archive_dir = store.location.archive_dir();
     let archive = folder_size(&archive_dir.join("logs"));
 
     if out.json() {
@@ -118,21 +118,6 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
         out.line(format!("{name:<13}{value}"))?;
     }
     Ok(())
-}
-
-/// The size of a store's file with its SQLite companions (`-wal`, `-shm`) if any.
-pub(crate) fn files_size(path: &Path) -> u64 {
-    let mut names = vec![path.to_path_buf()];
-    for suffix in ["-wal", "-shm"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        names.push(PathBuf::from(name));
-    }
-    names
-        .iter()
-        .filter_map(|name| std::fs::metadata(name).ok())
-        .map(|meta| meta.len())
-        .sum()
 }
 
 /// The total size of the files in `dir` (0 when there is none).
