@@ -384,8 +384,21 @@ fn a_backup_asked_to_stop_during_its_check_stops_and_leaves_nothing() {
         ControlFlow::Continue(())
     })
     .expect("a copy");
-    let target = dirs[2].path().join("backup.redb");
-    let to = format!("redb:{}", target.display());
+    // A target of a backend the facade is built with, so that `backup` can open it.
+    let target = dirs[2].path().join(if cfg!(feature = "sqlite") {
+        "backup.db"
+    } else {
+        "backup.redb"
+    });
+    let to = format!(
+        "{}:{}",
+        if cfg!(feature = "sqlite") {
+            "sqlite"
+        } else {
+            "redb"
+        },
+        target.display()
+    );
     let mut asks = 0;
     let err = nerve_store::backup(&source, &to, &mut |_| {
         asks += 1;
