@@ -187,6 +187,10 @@ fn write_causes(f: &mut fmt::Formatter<'_>, err: &StoreError) -> fmt::Result {
 fn hint(err: &StoreError) -> Option<String> {
     let hint = match err {
         StoreError::UnknownRun { .. } => "`nerve-store runs list` lists the store's runs",
+        StoreError::NoStore { .. } => {
+            "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things \
+             on, and --create makes an empty one for a writing command"
+        }
         StoreError::InvalidDigest { .. } => "`nerve-store blob ls` lists the digests there are",
         StoreError::NotAStore { .. } => {
             "check --store (or NERVE_STORE): it must name a store this program created, \

@@ -684,8 +684,14 @@ impl LogTransfer for PgLogStore {
     ) -> StoreResult<()> {
         let conn = off_runtime(|| {
             let mut conn = self.connection("taking a snapshot")?;
-            conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1")
-                .context("starting a snapshot")?;
+            // A snapshot only reads and takes no lock a writer waits for: the idle timeout
+            // that frees writers from a stalled transaction does not apply to it, so that a
+            // copy may take as long as its target needs between two reads of the source.
+            conn.batch_execute(
+                "SET idle_in_transaction_session_timeout = 0; \
+                 BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1",
+            )
+            .context("starting a snapshot")?;
             Ok::<_, StoreError>(conn)
         })?;
         let view = PgLogStore {
@@ -701,7 +707,8 @@ impl LogTransfer for PgLogStore {
         if let Some(pinned) = view.pinned {
             let mut conn = pinned.into_inner().unwrap_or_else(|p| p.into_inner());
             off_runtime(|| {
-                let _ = conn.batch_execute("ROLLBACK");
+                // Back to the store's own timeout before the connection serves a writer.
+                let _ = conn.batch_execute("ROLLBACK; RESET idle_in_transaction_session_timeout");
             });
         }
         result

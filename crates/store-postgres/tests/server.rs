@@ -266,3 +266,40 @@ fn the_schema_of_an_ended_case_is_dropped() {
     );
     assert!(schema_exists(&next_schema), "the live case's schema stays");
 }
+
+/// A snapshot (what `migrate` and `backup` read the source through) only reads and holds no
+/// lock a writer waits for: it outlives the idle timeout that ends a stalled writer's
+/// transaction, so a copy whose target is slow between two reads of the source goes on.
+/// The pause is three times the timeout the store was opened with, after which the server
+/// would have ended an ordinary transaction.
+#[test]
+fn a_snapshot_outlives_the_idle_timeout_of_writers() {
+    use store_core::LogTransfer;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let written = append_some(dir.path());
+    let mut opened = options(dir.path());
+    opened.idle_in_transaction_timeout = std::time::Duration::from_millis(300);
+    let store = PgLogStore::open_with(opened).expect("a store with a short idle timeout");
+    let all = LogQuery {
+        limit: Some(100),
+        ..LogQuery::default()
+    };
+    store
+        .with_snapshot(&mut |view| {
+            let before = view.query(&all)?;
+            std::thread::sleep(std::time::Duration::from_millis(900));
+            let after = view.query(&all)?;
+            assert_eq!(before, after);
+            assert_eq!(
+                before.len(),
+                written.len() + 1,
+                "the entries and the message"
+            );
+            Ok(())
+        })
+        .expect("the snapshot reads on after a pause longer than the idle timeout");
+    // The connection went back to the pool with the store's own timeout.
+    store
+        .append(NewLogEntry::new("s", "k", "after"))
+        .expect("a write after the snapshot");
+}
