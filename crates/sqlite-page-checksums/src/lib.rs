@@ -25,9 +25,9 @@
 //!   page (SQLite's buffer is never changed).
 //! - Not checked: pages read from the WAL. SQLite's WAL frames carry their own checksums,
 //!   which SQLite checks when it recovers the WAL, and every page reaches the database file,
-//!   checksummed, at the next checkpoint. (`cksumvfs` puts the sums into WAL pages too, by
-//!   writing into SQLite's buffer after SQLite summed the frame; this crate leaves the WAL to
-//!   SQLite.)
+//!   checksummed, at the next checkpoint. (`cksumvfs` puts the sums into WAL pages too,
+//!   writing them into SQLite's buffer as the page goes out; this crate never changes
+//!   SQLite's buffer and leaves the WAL to SQLite.)
 //! - Files without 8 reserved bytes per page are passed through unchecked; a caller that
 //!   expects checksums asks [`reserved_bytes`].
 
