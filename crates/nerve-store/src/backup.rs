@@ -45,12 +45,8 @@ pub fn backup(
     let location: Location = to.parse()?;
     let files = [location.path.clone(), location.blob_path()];
     if let Some(taken) = files.iter().find(|file| file.exists()) {
-        let Some(target) = unfinished_copy(from, to) else {
-            return Err(StoreError::invalid(
-                "target",
-                leftover(taken, unfinished_copy_of(to)),
-            ));
-        };
+        let target = unfinished_copy(from, to)
+            .map_err(|marked| StoreError::invalid("target", leftover(taken, marked)))?;
         let summary = crate::resume_migrate(from, &target, progress)?;
         let checked = target.log.check()?;
         return Ok(BackupReport {
@@ -91,32 +87,26 @@ pub fn backup(
 }
 
 /// The store that an earlier, unfinished copy of `from` left at `to`, opened to finish it;
-/// `None` when what is at `to` is anything else, which is then left as it is.
-fn unfinished_copy(from: &Store, to: &str) -> Option<Store> {
+/// when what is at `to` is anything else (which is then left as it is), the source that its
+/// incomplete mark names, if it has one.
+fn unfinished_copy(from: &Store, to: &str) -> Result<Store, Option<String>> {
     let source = from.location.to_string();
-    let ours = |store: &Store| {
-        store
-            .log
-            .meta_get(crate::INCOMPLETE_KEY)
-            .ok()
-            .flatten()
-            .as_ref()
-            == Some(&source)
-    };
+    let mark = |store: &Store| store.log.meta_get(crate::INCOMPLETE_KEY).ok().flatten();
     let looked = crate::open_with(
         to,
         &crate::OpenOptions::default()
             .read_only(true)
             .allow_incomplete(true),
     );
-    match looked {
-        Ok(store) => {
-            if !ours(&store) {
-                return None;
+    let store = match looked {
+        Ok(store) => match mark(&store) {
+            Some(marked) if marked == source => {
+                drop(store);
+                return crate::open_with(to, &crate::OpenOptions::default().allow_incomplete(true))
+                    .map_err(|_| None);
             }
-            drop(store);
-            crate::open_with(to, &crate::OpenOptions::default().allow_incomplete(true)).ok()
-        }
+            marked => return Err(marked),
+        },
         // Killed while the target was being created (a file with no store in it yet, a blob
         // file not made yet) or while it was open (a redb file to repair): an open that may
         // write finishes the creation, marked as this copy, or repairs the file. Another
@@ -126,29 +116,17 @@ fn unfinished_copy(from: &Store, to: &str) -> Option<Store> {
             StoreError::NotAStore { .. }
             | StoreError::NoStore { .. }
             | StoreError::NotClosedCleanly { .. },
-        ) => {
-            let store = crate::open_with(
-                to,
-                &crate::OpenOptions::default().created_as_copy_of(&from.location),
-            )
-            .ok()?;
-            ours(&store).then_some(store)
-        }
-        Err(_) => None,
+        ) => crate::open_with(
+            to,
+            &crate::OpenOptions::default().created_as_copy_of(&from.location),
+        )
+        .map_err(|_| None)?,
+        Err(_) => return Err(None),
+    };
+    match mark(&store) {
+        Some(marked) if marked == source => Ok(store),
+        marked => Err(marked),
     }
-}
-
-/// The source of the copy that an earlier backup or migrate left unfinished at `to`, if
-/// what is there is one (marked incomplete).
-fn unfinished_copy_of(to: &str) -> Option<String> {
-    crate::open_with(
-        to,
-        &crate::OpenOptions::default()
-            .read_only(true)
-            .allow_incomplete(true),
-    )
-    .ok()
-    .and_then(|store| store.log.meta_get(crate::INCOMPLETE_KEY).ok().flatten())
 }
 
 /// Why a backup is refused where `taken` exists: the leftover of a copy of another store

@@ -169,7 +169,7 @@ where
     } else {
         table.range((from, Unbounded)).with_context(doing)?
     };
-    let entries: Box<dyn Iterator<Item = _> + 't> = if descending {
+    let mut entries: Box<dyn Iterator<Item = _> + 't> = if descending {
         Box::new(range.rev())
     } else {
         Box::new(range)
@@ -179,7 +179,6 @@ where
     // encoding them.
     let mut previous: Option<AccessGuard<'t, K>> = None;
     let mut ended = false;
-    let mut entries = entries;
     Ok(std::iter::from_fn(move || {
         while !ended {
             let Some(item) = entries.next() else {
