@@ -157,7 +157,7 @@ fn timed<T>(work: impl FnOnce() -> T) -> (T, Duration) {
 
 fn main() {
     for (size_name, size, slices, ops) in SIZES {
-        let base = store_core::conformance::blobs::content(size, 1);
+        let base = store_conformance::blobs::content(size, 1);
         let stores = tempfile::tempdir().expect("a folder");
         for (name, mut subject) in subjects(stores.path()) {
             let dir = tempfile::tempdir().expect("a folder");

@@ -91,7 +91,9 @@ impl CliError {
             CliError::Refused { missing: true, .. } => Exit::NotFound,
             CliError::Interrupted { .. } => Exit::Interrupted,
             CliError::Store(err) => match err {
-                StoreError::UnknownRun { .. } | StoreError::NoStore { .. } => Exit::NotFound,
+                StoreError::UnknownRun { .. }
+                | StoreError::NoStore { .. }
+                | StoreError::BlobFileMissing { .. } => Exit::NotFound,
                 StoreError::Damaged { .. }
                 | StoreError::Corrupt { .. }
                 | StoreError::CorruptValue { .. }
@@ -190,6 +192,9 @@ fn hint(err: &StoreError) -> Option<String> {
         StoreError::NoStore { .. } => {
             "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things \
              on, and --create makes an empty one for a writing command"
+        }
+        StoreError::BlobFileMissing { .. } => {
+            "restore it from a backup; every store is created with one"
         }
         StoreError::InvalidDigest { .. } => "`nerve-store blob ls` lists the digests there are",
         StoreError::NotAStore { .. } => {

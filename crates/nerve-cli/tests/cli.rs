@@ -1831,7 +1831,7 @@ fn logs_query_with_the_archive_answers_over_the_whole_history(backend: &str) {
 
 // Every case above, once per backend, named `sqlite::case`, `redb::case` and
 // `postgres::case` (a schema of its own on the tests' throwaway server).
-store_core::for_each_backend!(
+store_conformance::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
     cases: {
         simulate_reports_what_it_stored_and_stats_agree,
@@ -1861,7 +1861,7 @@ store_core::for_each_backend!(
 /// the space it gives back): on the backends that keep a store in files.
 mod files {
     use super::*;
-    store_core::for_each_backend!(
+    store_conformance::for_each_backend!(
         backends: { sqlite => "sqlite", redb => "redb" },
         cases: {
             a_blob_file_as_the_store_and_a_missing_blob_file_are_named,

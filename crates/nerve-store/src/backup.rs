@@ -7,8 +7,10 @@ use store_core::{Checked, StoreError, StoreResult};
 
 use crate::{ContentSummary, Location, Store};
 
-/// What [`backup`] made.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What [`backup`] made. Serialises with camelCase names, the location as it may be shown
+/// (any password masked).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BackupReport {
     /// Where the copy is.
     pub location: Location,
@@ -115,6 +117,7 @@ fn unfinished_copy(from: &Store, to: &str) -> Result<Store, Option<String>> {
         Err(
             StoreError::NotAStore { .. }
             | StoreError::NoStore { .. }
+            | StoreError::BlobFileMissing { .. }
             | StoreError::NotClosedCleanly { .. },
         ) => crate::open_with(
             to,

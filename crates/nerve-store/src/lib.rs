@@ -51,6 +51,7 @@
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod backup;
+mod inspect;
 mod location;
 mod migrate;
 
@@ -60,6 +61,7 @@ pub use backup::{BackupReport, backup};
 /// The time types of the API (`DateTime<Utc>`), so that a downstream crate uses the same
 /// version as the store without depending on chrono itself.
 pub use chrono;
+pub use inspect::{StoreCheck, StoreStats, check, stats};
 pub use location::{Backend, DEFAULT_LOCATION, Location};
 pub use migrate::{
     ContentSummary, INCOMPLETE_KEY, for_each_run_page, migrate, resume_migrate, summarise,
@@ -69,10 +71,10 @@ pub use store_core::{
     AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobStore, Checked, DEFAULT_QUERY_LIMIT, DaySpan, Digest,
     Durability, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance,
     LogQuery, LogStats, LogStore, LogTransfer, MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES,
-    MemoryLogStore, NewLogEntry, Order, RunQuery, RunTransition, StoreError, StoreResult,
-    THREAD_KIND, THREAD_SOURCE, TRANSITIONS, ThreadIndexRow, ThreadMessage, ThreadRoundRow,
-    TransitionOutcome, VerifyReport, WorkflowRun, WorkflowRunStatus, Write, WriteUnit, Written,
-    is_allowed, max_ts, min_ts,
+    MemoryLogStore, NewLogEntry, Order, RunCounts, RunQuery, RunTransition, StoreError,
+    StoreOptions, StoreResult, THREAD_KIND, THREAD_SOURCE, TRANSITIONS, ThreadIndexRow,
+    ThreadMessage, ThreadRoundRow, TransitionOutcome, VerifyReport, WorkflowRun, WorkflowRunStatus,
+    Write, WriteUnit, Written, is_allowed, max_ts, min_ts,
 };
 
 /// Old log days moved out of the store to JSON-lines files, one per UTC day, exactly once
@@ -135,26 +137,18 @@ pub fn open(location: &str) -> StoreResult<Store> {
 
 /// How [`open_with`] opens a store; the default is what [`open`] does. For more, open
 /// through a backend crate and assemble a [`Store::new`].
+///
+/// The choices every backend offers are [`StoreOptions`] (the field `store`, with a builder
+/// method each: `.durability(…)`, `.read_only(true)`, `.create_if_missing(false)`, …); each
+/// backend's options say how it honours them, and PostgreSQL refuses `cache_bytes`. The
+/// blob store beside the log is opened with the same `read_only` and `create_if_missing`,
+/// always at [`Durability::PowerLoss`] (a digest recorded in the log names a blob already
+/// on the disk).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OpenOptions {
-    /// Bytes of page cache for the log: per connection for SQLite, for the file for redb.
-    /// `None` keeps the backend's default (64 MiB), right for a daemon; a batch job that
-    /// reads the log through once, such as an archive run, wants a few MiB.
-    pub cache_bytes: Option<usize>,
-    /// What a commit that returned survives. `None` keeps the backend's default (see
-    /// `SqliteOptions::durability` and `RedbOptions::durability`); a backend gives at least
-    /// the level asked for.
-    pub durability: Option<Durability>,
-    /// Whether writes that wait for the writer at the same time commit together (group
-    /// commit). `None` keeps the backend's default, on; `Some(false)` commits every call
-    /// alone, only to compare the two.
-    pub group_commit: Option<bool>,
-    /// Open for reading only: nothing is created, no lock is taken that a writer waits for,
-    /// the files may be read-only to this process, and reads follow a daemon writing beside
-    /// it. Writes and maintenance that writes return [`StoreError::OpenedReadOnly`]; a
-    /// missing store (or blob file) is [`StoreError::NoStore`]. `false` by default.
-    pub read_only: bool,
+    /// What every backend offers; `StoreOptions::default()` by default.
+    pub store: StoreOptions,
     /// Open a store that [`migrate`] began copying and did not finish, which [`open_with`]
     /// otherwise refuses ([`StoreError::IncompleteCopy`]): only to look into one. `false` by
     /// default.
@@ -168,29 +162,7 @@ pub struct OpenOptions {
 }
 
 impl OpenOptions {
-    /// These options with a page cache of `bytes`.
-    pub fn cache_bytes(mut self, bytes: usize) -> Self {
-        self.cache_bytes = Some(bytes);
-        self
-    }
-
-    /// These options with commits at least as durable as `durability`.
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = Some(durability);
-        self
-    }
-
-    /// These options committing concurrent writes together, or each alone.
-    pub fn group_commit(mut self, grouping: bool) -> Self {
-        self.group_commit = Some(grouping);
-        self
-    }
-
-    /// These options opening the store for reading only, or for reading and writing.
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
+    store_core::store_option_builders!();
 
     /// These options opening an incomplete copy too, or refusing it.
     pub fn allow_incomplete(mut self, allow: bool) -> Self {
@@ -210,20 +182,24 @@ impl OpenOptions {
         not(any(feature = "sqlite", feature = "redb", feature = "postgres")),
         allow(dead_code)
     )]
-    fn meta_when_created(&self) -> Vec<(String, String)> {
-        self.created_as_copy_of
-            .iter()
-            .map(|source| (INCOMPLETE_KEY.to_owned(), source.clone()))
-            .collect()
+    fn backend_options(&self) -> StoreOptions {
+        let mut store = self.store.clone();
+        store.meta_when_created.extend(
+            self.created_as_copy_of
+                .iter()
+                .map(|source| (INCOMPLETE_KEY.to_owned(), source.clone())),
+        );
+        store
     }
 }
 
 /// Opens the existing store at `location` for reading only (see
-/// [`OpenOptions::read_only`]): what a command that only looks at a store uses, beside a
+/// [`StoreOptions::read_only`]): what a command that only looks at a store uses, beside a
 /// running daemon or as a user who may not write the files.
 ///
 /// # Errors
-/// [`StoreError::NoStore`] when the log or its blob file is missing; otherwise as [`open`].
+/// [`StoreError::NoStore`] when the log is missing, [`StoreError::BlobFileMissing`] when
+/// its blob file is; otherwise as [`open`].
 pub fn open_read_only(location: &str) -> StoreResult<Store> {
     open_with(location, &OpenOptions::default().read_only(true))
 }
@@ -239,7 +215,7 @@ pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
     tracing::info!(
         target: "nerve_store::open",
         store = %location,
-        read_only = options.read_only,
+        read_only = options.store.read_only,
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "opened the store"
     );
@@ -313,26 +289,24 @@ type Opened = (Box<dyn LogBackend>, Box<dyn BlobStore>);
 )]
 fn open_backend(location: &Location, options: &OpenOptions) -> StoreResult<Opened> {
     let log = open_log_at(location, options)?;
-    #[cfg(any(feature = "sqlite", feature = "redb"))]
-    let blobs = location.blob_path();
     match location.backend {
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => Ok((
             log,
-            Box::new(store_sqlite::SqliteBlobStore::open_with(
-                blobs,
-                store_sqlite::SqliteOptions::default()
-                    .durability(Durability::PowerLoss)
-                    .read_only(options.read_only),
-            )?),
+            Box::new(open_blob_file(location, options, |path, store| {
+                let mut sqlite = store_sqlite::SqliteOptions::default();
+                sqlite.store = store;
+                store_sqlite::SqliteBlobStore::open_with(path, sqlite)
+            })?),
         )),
         #[cfg(feature = "redb")]
         Backend::Redb => Ok((
             log,
-            Box::new(store_redb::RedbBlobStore::open_with(
-                blobs,
-                store_redb::RedbOptions::default().read_only(options.read_only),
-            )?),
+            Box::new(open_blob_file(location, options, |path, store| {
+                let mut redb = store_redb::RedbOptions::default();
+                redb.store = store;
+                store_redb::RedbBlobStore::open_with(path, redb)
+            })?),
         )),
         #[cfg(feature = "postgres")]
         Backend::Postgres => Ok((
@@ -360,18 +334,8 @@ fn not_built(backend: Backend) -> StoreError {
 #[cfg(feature = "sqlite")]
 fn sqlite_options(options: &OpenOptions) -> store_sqlite::SqliteOptions {
     let mut sqlite = store_sqlite::SqliteOptions::default();
-    if let Some(bytes) = options.cache_bytes {
-        sqlite = sqlite.cache_bytes(bytes);
-    }
-    if let Some(durability) = options.durability {
-        sqlite = sqlite.durability(durability);
-    }
-    if let Some(grouping) = options.group_commit {
-        sqlite = sqlite.group_commit(grouping);
-    }
+    sqlite.store = options.backend_options();
     sqlite
-        .read_only(options.read_only)
-        .meta_when_created(options.meta_when_created())
 }
 
 #[cfg(feature = "postgres")]
@@ -379,27 +343,45 @@ fn postgres_options(
     location: &Location,
     options: &OpenOptions,
 ) -> StoreResult<store_postgres::PgOptions> {
-    Ok(
-        store_postgres::PgOptions::from_location(&location.path.display().to_string())?
-            .read_only(options.read_only)
-            .meta_when_created(options.meta_when_created()),
-    )
+    let mut postgres =
+        store_postgres::PgOptions::from_location(&location.path.display().to_string())?;
+    postgres.store = options.backend_options();
+    Ok(postgres)
 }
 
 #[cfg(feature = "redb")]
 fn redb_options(options: &OpenOptions) -> store_redb::RedbOptions {
     let mut redb = store_redb::RedbOptions::default();
-    if let Some(bytes) = options.cache_bytes {
-        redb = redb.cache_bytes(bytes);
-    }
-    if let Some(durability) = options.durability {
-        redb = redb.durability(durability);
-    }
-    if let Some(grouping) = options.group_commit {
-        redb = redb.group_commit(grouping);
-    }
-    redb.read_only(options.read_only)
-        .meta_when_created(options.meta_when_created())
+    redb.store = options.backend_options();
+    redb
+}
+
+/// The options of the blob store beside the log: opened as the log is (read-only, created
+/// or not), always at [`Durability::PowerLoss`], with the backend's own cache.
+#[cfg(any(feature = "sqlite", feature = "redb"))]
+fn blob_options(options: &OpenOptions) -> StoreOptions {
+    let mut blobs = StoreOptions::default();
+    blobs.read_only = options.store.read_only;
+    blobs.create_if_missing = options.store.create_if_missing;
+    blobs
+}
+
+/// The blob store of a file-backed store, whose log is open: a blob file that is missing
+/// when none may be created is [`StoreError::BlobFileMissing`], naming both files.
+#[cfg(any(feature = "sqlite", feature = "redb"))]
+fn open_blob_file<B>(
+    location: &Location,
+    options: &OpenOptions,
+    open: impl FnOnce(std::path::PathBuf, StoreOptions) -> StoreResult<B>,
+) -> StoreResult<B> {
+    let blobs = location.blob_path();
+    open(blobs.clone(), blob_options(options)).map_err(|err| match err {
+        StoreError::NoStore { path } if path == blobs => StoreError::BlobFileMissing {
+            store: location.shown_path(),
+            path,
+        },
+        other => other,
+    })
 }
 
 /// The README's code, compiled and run as doctests so that it stays true.

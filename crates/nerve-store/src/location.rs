@@ -216,6 +216,13 @@ impl fmt::Display for Location {
     }
 }
 
+/// Serialises as it is shown ([`Display`](fmt::Display)): a server's password masked.
+impl serde::Serialize for Location {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl FromStr for Location {
     type Err = StoreError;
 

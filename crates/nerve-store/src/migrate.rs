@@ -14,7 +14,8 @@ use crate::Store;
 const PAGE: usize = 10_000;
 
 /// What a store holds, counted, and one digest of all of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ContentSummary {
     /// Log entries.
     pub entries: u64,

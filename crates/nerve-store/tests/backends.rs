@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use nerve_store::{Backend, LogBackend, LogQuery, NewLogEntry, StoreError, StoreResult};
-use store_core::conformance::Harness;
+use store_conformance::Harness;
 
 fn location(dir: &Path, backend: Backend) -> String {
     let file = match backend {
@@ -66,7 +66,7 @@ fn opens_by_location_when_its_feature_is_on_and_is_refused_by_name_when_off(
     }
 }
 
-store_core::for_each_backend!(
+store_conformance::for_each_backend!(
     backends: {
         sqlite => (Backend::Sqlite, cfg!(feature = "sqlite")),
         redb => (Backend::Redb, cfg!(feature = "redb")),
@@ -87,13 +87,13 @@ fn open_redb(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
 /// same observable state after every step.
 #[test]
 fn sqlite_and_redb_agree_on_generated_workloads() {
-    store_core::conformance::model::stores_agree(("sqlite", open_sqlite), ("redb", open_redb));
+    store_conformance::model::stores_agree(("sqlite", open_sqlite), ("redb", open_redb));
 }
 
 /// Content copied from SQLite to redb and back, ids kept, is observably what it was.
 #[test]
 fn a_copy_from_sqlite_to_redb_and_back_is_observably_the_same() {
-    use store_core::conformance::import::{copy, observed, varied_source};
+    use store_conformance::import::{copy, observed, varied_source};
     let dirs: Vec<_> = (0..3)
         .map(|_| tempfile::tempdir().expect("temp dir"))
         .collect();

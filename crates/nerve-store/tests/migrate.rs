@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use nerve_store::{Backend, Location, Store, StoreError, migrate, summarise};
-use store_core::conformance::import::{observed, varied_source};
+use store_conformance::import::{observed, varied_source};
 
 fn sqlite(dir: &Path) -> Store {
     let location: Location = format!("sqlite:{}", dir.join("nerve.db").display())

@@ -13,7 +13,7 @@ use nerve_store::{
     LogId, LogQuery, RunQuery, Store, StoreError, StoreResult, ThreadRoundRow, WorkflowRun,
     WriteUnit, Written,
 };
-use store_core::conformance::{BlobHarness, Harness};
+use store_conformance::{BlobHarness, Harness};
 use store_core::{
     Checked, DaySpan, ImportBatch, LogMaintenance, LogStats, LogStore, LogTransfer, ThreadIndexRow,
 };
@@ -355,6 +355,10 @@ impl Harness for AsyncHarness {
         let log = self.inner.open_read_only(dir)?;
         Ok(Box::new(ThroughAsync::new(log, dir, self.backend)))
     }
+    fn open_existing(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        let log = self.inner.open_existing(dir)?;
+        Ok(Box::new(ThroughAsync::new(log, dir, self.backend)))
+    }
     fn damage_run(&self, dir: &Path, run_id: &str) {
         self.inner.damage_run(dir, run_id);
     }
@@ -384,8 +388,8 @@ mod sqlite {
         blobs: &store_sqlite::harness::SqliteHarness,
         backend: nerve_store::Backend::Sqlite,
     };
-    store_core::log_store_conformance!(harness: &HARNESS, capabilities: [files, processes]);
-    store_core::blob_store_conformance!(harness: &HARNESS);
+    store_conformance::log_store_conformance!(harness: &HARNESS, capabilities: [files, processes]);
+    store_conformance::blob_store_conformance!(harness: &HARNESS);
 }
 
 mod redb {
@@ -394,8 +398,8 @@ mod redb {
         blobs: &store_redb::harness::RedbHarness,
         backend: nerve_store::Backend::Redb,
     };
-    store_core::log_store_conformance!(harness: &HARNESS, capabilities: [files, processes]);
-    store_core::blob_store_conformance!(harness: &HARNESS);
+    store_conformance::log_store_conformance!(harness: &HARNESS, capabilities: [files, processes]);
+    store_conformance::blob_store_conformance!(harness: &HARNESS);
 }
 
 mod postgres {
@@ -404,6 +408,6 @@ mod postgres {
         blobs: &store_postgres::harness::PgHarness,
         backend: nerve_store::Backend::Postgres,
     };
-    store_core::log_store_conformance!(harness: &HARNESS, capabilities: [processes]);
-    store_core::blob_store_conformance!(harness: &HARNESS);
+    store_conformance::log_store_conformance!(harness: &HARNESS, capabilities: [processes]);
+    store_conformance::blob_store_conformance!(harness: &HARNESS);
 }

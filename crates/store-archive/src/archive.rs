@@ -45,8 +45,9 @@ impl Default for ArchiveOptions {
     }
 }
 
-/// What happened to one day.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What happened to one day. Serialises with camelCase names.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DayReport {
     /// The UTC day.
     pub day: NaiveDate,
@@ -62,8 +63,9 @@ pub struct DayReport {
     pub file: PathBuf,
 }
 
-/// What a run did.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What a run did. Serialises with camelCase names.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ArchiveReport {
     /// Every day that was (or, in a dry run, would be) archived, oldest first.
     pub days: Vec<DayReport>,

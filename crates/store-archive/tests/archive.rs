@@ -9,7 +9,7 @@ use common::{
     Backend, POSTGRES, REDB, SQLITE, assert_exactly_once, day, days_ago, fill, options, watermark,
 };
 use store_archive::{Progress, archive_logs, archive_logs_with_progress, read_archive};
-use store_core::conformance::all_entries;
+use store_conformance::all_entries;
 use store_core::{NewLogEntry, RunTransition, StoreError, WorkflowRunStatus};
 
 fn complete_days_older_than_the_retention_move_and_the_rest_stays((backend, open): Backend) {
@@ -387,10 +387,7 @@ fn a_line_of_another_day_is_an_error_naming_file_and_line_and_the_day_is_not_rew
 #[test]
 fn a_fifo_or_a_dangling_link_in_place_of_a_day_file_is_an_error_not_a_hang() {
     for (name, make) in [
-        (
-            "fifo",
-            store_core::conformance::make_fifo as fn(&std::path::Path),
-        ),
+        ("fifo", store_conformance::make_fifo as fn(&std::path::Path)),
         ("dangling link", |path: &std::path::Path| {
             std::os::unix::fs::symlink("/nonexistent/archive/volume", path).expect("a link")
         }),
@@ -404,7 +401,7 @@ fn a_fifo_or_a_dangling_link_in_place_of_a_day_file_is_an_error_not_a_hang() {
         let file = folder.join(format!("{}.jsonl", day(3)));
         make(&file);
         let archive = options.dir.clone();
-        let err = store_core::conformance::within_bound(name, move || {
+        let err = store_conformance::within_bound(name, move || {
             read_archive(&archive, day(3)..=day(3)).find_map(Result::err)
         })
         .unwrap_or_else(|| panic!("{name}: reading is an error"));
@@ -456,7 +453,7 @@ fn a_second_run_while_one_holds_the_archive_is_busy_and_changes_nothing((backend
     assert_exactly_once(store.as_ref(), &options, &original);
 }
 
-store_core::for_each_backend!(
+store_conformance::for_each_backend!(
     backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES },
     cases: {
         complete_days_older_than_the_retention_move_and_the_rest_stays,

@@ -13,7 +13,7 @@ use common::{
     Backend, POSTGRES, REDB, SQLITE, archived, assert_exactly_once, day, fill, options, watermark,
 };
 use store_archive::{archive_logs, archive_logs_with};
-use store_core::conformance::{FailAt, Fault, Faulty, all_entries};
+use store_conformance::{FailAt, Fault, Faulty, all_entries};
 use store_core::{LogBackend, LogEntry, LogId, StoreError};
 
 const DAYS: [i64; 3] = [4, 3, 2];
@@ -165,7 +165,7 @@ fn a_power_cut_after_a_run_loses_no_entry((backend, open): Backend) {
     let original = fill(store.as_ref(), &DAYS, 50);
     // The archive's folders do not exist yet: the run creates them.
     let options = options(dir.path());
-    let files = store_core::conformance::LosesUnsynced::new();
+    let files = store_conformance::LosesUnsynced::new();
     let report = archive_logs_with(store.as_ref(), &options, &files, &mut |_| {
         std::ops::ControlFlow::Continue(())
     })
@@ -177,7 +177,7 @@ fn a_power_cut_after_a_run_loses_no_entry((backend, open): Backend) {
     assert_rerun_completes(store.as_ref(), &options, &original);
 }
 
-store_core::for_each_backend!(
+store_conformance::for_each_backend!(
     backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES },
     cases: {
         a_power_cut_after_a_run_loses_no_entry,

@@ -18,8 +18,8 @@ use std::process::{Child, Command, Stdio};
 
 use common::{Backend, Open, POSTGRES, REDB, SQLITE, archived, assert_exactly_once, fill, options};
 use store_archive::{archive_logs, archive_logs_with};
+use store_conformance::all_entries;
 use store_core::LogId;
-use store_core::conformance::all_entries;
 use store_core::kit::{FileOps, RealFiles};
 
 const CHILD_DIR: &str = "NERVE_ARCHIVE_KILL_DIR";
@@ -176,7 +176,7 @@ fn an_archiving_process_killed_at_any_moment_loses_nothing((backend, open): Back
     );
 }
 
-store_core::for_each_backend!(
+store_conformance::for_each_backend!(
     backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES },
     cases: {
         an_archiving_process_killed_at_any_moment_loses_nothing,

@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use store_core::conformance::FailAt;
+use store_conformance::FailAt;
 use store_core::{BlobHealth, BlobStore, Digest, StoreError};
 
 use crate::store::FsBlobStore;

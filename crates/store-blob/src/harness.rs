@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use store_core::conformance::BlobHarness;
+use store_conformance::BlobHarness;
 use store_core::{BlobStore, Digest, StoreResult};
 
 /// The file blob store under test, in the folder `blobs` of the case's folder.

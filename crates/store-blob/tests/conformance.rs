@@ -1,11 +1,11 @@
-//! Runs the blob conformance suite of `store-core` against `FsBlobStore`, through its harness.
+//! Runs the blob conformance suite of `store-conformance` against `FsBlobStore`, through its harness.
 
 use store_blob::harness::FsHarness;
 
-store_core::blob_store_conformance!(harness: &FsHarness);
+store_conformance::blob_store_conformance!(harness: &FsHarness);
 
 /// The file operations of a test, shared with the store that does them.
-struct Shared(std::sync::Arc<store_core::conformance::LosesUnsynced>);
+struct Shared(std::sync::Arc<store_conformance::LosesUnsynced>);
 
 impl store_core::kit::FileOps for Shared {
     fn create_new(&self, path: &std::path::Path) -> std::io::Result<std::fs::File> {
@@ -36,7 +36,7 @@ fn a_power_cut_after_writes_into_a_new_store_loses_no_blob() {
     use store_core::BlobStore as _;
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("not").join("yet").join("blobs");
-    let files = std::sync::Arc::new(store_core::conformance::LosesUnsynced::new());
+    let files = std::sync::Arc::new(store_conformance::LosesUnsynced::new());
     let store = store_blob::FsBlobStore::open_with_files(&root, Box::new(Shared(files.clone())))
         .expect("open");
     let contents: Vec<Vec<u8>> = (0..20_u8).map(|i| vec![i; 1000 + usize::from(i)]).collect();

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use store_blob::FsBlobStore;
-use store_core::conformance::{make_fifo, within_bound};
+use store_conformance::{make_fifo, within_bound};
 use store_core::{BlobHealth, BlobStore, Digest, StoreError, VerifyReport};
 
 /// Puts something at the first path; the second is a good copy of the blob elsewhere.

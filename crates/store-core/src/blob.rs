@@ -1,57 +1,13 @@
-//! Content-addressed blobs: the `Digest` that names them and the `BlobStore` trait.
+//! Content-addressed blobs: the `BlobStore` trait, what its checks answer, and the text
+//! form of the [`Digest`] that names a blob.
 
-use std::fmt;
 use std::io::{self, Read};
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::Digest as _;
+use serde::{Deserialize, Deserializer};
 
+use crate::digest::Digest;
 use crate::error::{StoreError, StoreResult};
-
-/// The sha256 of a blob's content, and its name in a [`BlobStore`].
-///
-/// Shown and parsed as exactly 64 lowercase hex characters. Anything else (uppercase, another
-/// length, `../`, a NUL) is refused by [`Digest::from_str`], so no input can name a path
-/// outside a store.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Digest([u8; 32]);
-
-impl Digest {
-    /// The digest with these 32 bytes.
-    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        Digest(bytes)
-    }
-
-    /// The 32 bytes.
-    pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// The sha256 of `data`.
-    pub fn of(data: &[u8]) -> Self {
-        let mut hasher = Hasher::new();
-        hasher.update(data);
-        hasher.finish()
-    }
-
-    /// The 64 lowercase hex characters.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Digest({self})")
-    }
-}
 
 impl FromStr for Digest {
     type Err = StoreError;
@@ -83,13 +39,7 @@ impl FromStr for Digest {
         }
         let mut bytes = [0; 32];
         hex::decode_to_slice(text, &mut bytes).map_err(|_| refuse("not hex"))?;
-        Ok(Digest(bytes))
-    }
-}
-
-impl Serialize for Digest {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_hex())
+        Ok(Digest::from_bytes(bytes))
     }
 }
 
@@ -97,27 +47,6 @@ impl<'de> Deserialize<'de> for Digest {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// sha256 over bytes given in pieces; what a store hashes with while it writes or reads.
-#[derive(Clone, Default)]
-pub struct Hasher(sha2::Sha256);
-
-impl Hasher {
-    /// A hasher that has seen nothing.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds `data`.
-    pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data);
-    }
-
-    /// The digest of everything added.
-    pub fn finish(self) -> Digest {
-        Digest(self.0.finalize().into())
     }
 }
 
@@ -132,77 +61,14 @@ pub enum BlobHealth {
     Corrupt,
 }
 
-/// What [`BlobStore::verify_all`] found.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// What [`BlobStore::verify_all`] found. Serialises with camelCase names, digests as hex.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     /// How many blobs were re-hashed.
     pub checked: u64,
     /// Every blob whose content does not hash to its name, in digest order.
     pub corrupt: Vec<Digest>,
-}
-
-/// A reader over a blob's content that hashes what it yields and, at the end, fails with
-/// an [`io::ErrorKind::InvalidData`] error carrying [`StoreError::Corrupt`] if the content
-/// did not hash to the blob's name: a caller that reads to the end never takes tampered
-/// bytes for good ones.
-pub struct VerifyingReader<R> {
-    inner: R,
-    hasher: Option<Hasher>,
-    expected: Digest,
-    corrupt: bool,
-}
-
-impl<R: Read> VerifyingReader<R> {
-    /// Verifies `inner` against `expected` as it is read.
-    pub fn new(inner: R, expected: Digest) -> Self {
-        VerifyingReader {
-            inner,
-            hasher: Some(Hasher::new()),
-            expected,
-            corrupt: false,
-        }
-    }
-}
-
-impl<R: Read> Read for VerifyingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if n > 0 {
-            if let Some(hasher) = &mut self.hasher {
-                hasher.update(&buf[..n]);
-            }
-            return Ok(n);
-        }
-        // The end: compare once; a mismatch stays an error however often the end is read.
-        if let Some(found) = self.hasher.take().map(Hasher::finish) {
-            self.corrupt = found != self.expected;
-        }
-        if self.corrupt {
-            Err(corrupt_read(self.expected))
-        } else {
-            Ok(0)
-        }
-    }
-}
-
-fn corrupt_read(digest: Digest) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, StoreError::Corrupt { digest })
-}
-
-/// Reads `reader` to its end, mapping a verification failure back to
-/// [`StoreError::Corrupt`] and any other failure to [`StoreError::Io`] about `what`.
-///
-/// # Errors
-/// As above.
-pub fn read_verified(mut reader: impl Read, what: &str) -> StoreResult<Vec<u8>> {
-    let mut data = Vec::new();
-    reader
-        .read_to_end(&mut data)
-        .map_err(|err| StoreError::from_blob_read(err, what))?;
-    Ok(data)
 }
 
 impl StoreError {
@@ -224,66 +90,6 @@ impl StoreError {
             Some(Err(other)) => as_io(io::Error::new(kind, other)),
             None => as_io(io::Error::from(kind)),
         }
-    }
-}
-
-/// Reads from `source` until `buffer` is full or the source ends; returns how much it
-/// holds. What a store cuts a streamed blob into chunks with.
-///
-/// # Errors
-/// The source's error (an interrupted read is retried).
-pub fn fill_buffer(source: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match source.read(&mut buffer[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(filled)
-}
-
-/// A reader over a blob stored in numbered chunks: `fetch(n)` gives chunk `n` (from 0), or
-/// `None` after the last. Holds one chunk in memory at a time.
-pub struct ChunkedReader<F> {
-    fetch: F,
-    next: u32,
-    chunk: Vec<u8>,
-    at: usize,
-    done: bool,
-}
-
-impl<F: FnMut(u32) -> io::Result<Option<Vec<u8>>>> ChunkedReader<F> {
-    /// A reader that starts at chunk 0.
-    pub fn new(fetch: F) -> Self {
-        ChunkedReader {
-            fetch,
-            next: 0,
-            chunk: Vec::new(),
-            at: 0,
-            done: false,
-        }
-    }
-}
-
-impl<F: FnMut(u32) -> io::Result<Option<Vec<u8>>>> Read for ChunkedReader<F> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.chunk.len() && !self.done {
-            match (self.fetch)(self.next)? {
-                Some(chunk) => {
-                    self.chunk = chunk;
-                    self.at = 0;
-                    self.next += 1;
-                }
-                None => self.done = true,
-            }
-        }
-        let n = buf.len().min(self.chunk.len() - self.at);
-        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
     }
 }
 
@@ -408,6 +214,7 @@ pub trait BlobStore: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kit::blobs::{ChunkedReader, VerifyingReader, read_verified};
 
     const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

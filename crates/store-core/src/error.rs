@@ -4,7 +4,9 @@ use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::run::WorkflowRunStatus;
+use crate::digest::Digest;
+use crate::id::LogId;
+use crate::status::WorkflowRunStatus;
 
 /// The result of every fallible store operation.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -63,7 +65,7 @@ pub enum StoreError {
     #[error("the log has given out its last id ({last}): no more entries can be appended")]
     IdsExhausted {
         /// The highest id given out.
-        last: crate::LogId,
+        last: LogId,
     },
 
     /// A run named as a cursor or a target does not exist.
@@ -87,7 +89,7 @@ pub enum StoreError {
     #[error("blob {digest} is corrupt: its content does not match its digest")]
     Corrupt {
         /// The blob.
-        digest: crate::blob::Digest,
+        digest: Digest,
     },
 
     /// A store refuses writes after a write or sync failed to reach the disk (a full disk,
@@ -172,10 +174,22 @@ pub enum StoreError {
         current: i64,
     },
 
-    /// No store exists where one was to be opened without creating it (a read-only open).
+    /// No store exists where one was to be opened without creating it (a read-only open, or
+    /// one whose options say not to create).
     #[error("no store at {path}")]
     NoStore {
         /// Where the store was looked for.
+        path: PathBuf,
+    },
+
+    /// A store's log is there but its blob file is not (removed, or lost with a disk), and
+    /// the open may not create one: a new, empty blob file would leave the digests the log
+    /// records naming nothing. Nothing was created.
+    #[error("the blob file {path} of the store at {store} is missing")]
+    BlobFileMissing {
+        /// The store, as its location shows it.
+        store: PathBuf,
+        /// The blob file that is missing.
         path: PathBuf,
     },
 
@@ -330,16 +344,6 @@ pub enum StoreError {
 /// the original, and `downcast_ref` reaches the original's type.
 pub type EngineError = Arc<dyn StdError + Send + Sync>;
 
-/// `err` as the source of a [`StoreError`].
-pub fn engine_error(err: impl StdError + Send + Sync + 'static) -> EngineError {
-    Arc::new(err)
-}
-
-/// A message as the source of a [`StoreError`], where the engine's error is only text.
-pub fn engine_message(message: impl Into<String>) -> EngineError {
-    Arc::from(Box::<dyn StdError + Send + Sync>::from(message.into()))
-}
-
 fn on_path(path: Option<&std::path::Path>) -> String {
     path.map(|path| format!(" on {}", path.display()))
         .unwrap_or_default()
@@ -403,7 +407,9 @@ mod tests {
     fn only_a_lock_held_by_another_writer_is_worth_retrying_unchanged() {
         let busy = StoreError::Busy {
             context: "appending".into(),
-            source: super::engine_message("database is locked"),
+            source: std::sync::Arc::from(Box::<dyn std::error::Error + Send + Sync>::from(
+                "database is locked",
+            )),
         };
         assert!(busy.is_retryable());
         let others = [

@@ -1,7 +1,8 @@
 //! Moving a store's content to another store, ids kept: what `migrate` is made of.
 
 use crate::error::{StoreError, StoreResult};
-use crate::log::{LogEntry, LogId};
+use crate::id::LogId;
+use crate::log::LogEntry;
 use crate::run::WorkflowRun;
 
 /// Where a thread message sits: the thread, round and role of the log entry that holds it.
@@ -52,9 +53,9 @@ impl ImportBatch {
                     ),
                 ));
             }
-            crate::range::check_log_id("entries", entry.id)?;
-            crate::range::check_ts("entries", entry.ts)?;
-            crate::range::check_size("entries", &entry.payload, crate::MAX_PAYLOAD_BYTES)?;
+            crate::log::check_log_id("entries", entry.id)?;
+            crate::time::check_ts("entries", entry.ts)?;
+            crate::limits::check_size("entries", &entry.payload, crate::MAX_PAYLOAD_BYTES)?;
             if entry.source.is_empty() || entry.kind.is_empty() {
                 return Err(StoreError::invalid(
                     "entries",
@@ -95,18 +96,18 @@ impl ImportBatch {
                 ));
             }
             if let Some(detail) = &run.detail {
-                crate::range::check_size("runs", detail, crate::MAX_DETAIL_BYTES)?;
+                crate::limits::check_size("runs", detail, crate::MAX_DETAIL_BYTES)?;
             }
             for ts in [run.created_at, run.updated_at]
                 .into_iter()
                 .chain(run.started_at)
                 .chain(run.finished_at)
             {
-                crate::range::check_ts("runs", ts)?;
+                crate::time::check_ts("runs", ts)?;
             }
         }
         for (key, _) in &self.meta {
-            crate::store::check_meta_key(key)?;
+            crate::limits::check_meta_key(key)?;
         }
         Ok(())
     }

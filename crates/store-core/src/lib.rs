@@ -11,54 +11,51 @@
 //!   calls), [`LogTransfer`] (what a copy between stores calls), [`LogBackend`] (all three, for
 //!   a `Box<dyn LogBackend>`), and [`BlobStore`] with its [`Digest`];
 //! - the one error type [`StoreError`], and the choices a backend's options share:
-//!   [`Durability`];
+//!   [`StoreOptions`], embedded in every backend's options, with its [`Durability`];
 //! - [`MemoryLogStore`], the whole contract in memory, for tests of code that uses a store.
 //!
 //! What a backend author needs beyond that (the commit queue and the group commit of units,
 //! the transition planner, day numbers, range checks, the file-operation seam) is in
-//! [`kit`]; with the `conformance` feature, the suite every backend runs is in `conformance`.
+//! [`kit`]; the suite every backend runs is the crate `store-conformance`.
 //!
 //! Backends live in their own crates (`store-sqlite`, ...). Everything is synchronous; an
 //! async caller wraps calls in its runtime's blocking pool.
 
 mod blob;
-mod chunked;
-mod commit;
+mod digest;
 mod error;
-mod files;
+mod id;
 mod import;
 pub mod kit;
+mod limits;
 mod log;
 mod maintenance;
 mod memory;
 mod options;
-mod pipeline;
-mod quiet;
-mod range;
 mod run;
 mod secret;
+mod status;
 mod store;
 mod thread;
+mod time;
 mod unit;
 
-#[cfg(any(test, feature = "conformance"))]
-pub mod conformance;
-
-pub use blob::{BlobHealth, BlobStore, Digest, VerifyReport};
+pub use blob::{BlobHealth, BlobStore, VerifyReport};
+pub use digest::Digest;
 pub use error::{EngineError, StoreError, StoreResult};
+pub use id::{LogId, MAX_LOG_ID};
 pub use import::{ImportBatch, ThreadIndexRow};
-pub use log::{DEFAULT_QUERY_LIMIT, LogEntry, LogId, LogQuery, NewLogEntry, Order};
+pub use limits::{MAX_DETAIL_BYTES, MAX_PAYLOAD_BYTES};
+pub use log::{DEFAULT_QUERY_LIMIT, LogEntry, LogQuery, NewLogEntry, Order};
 pub use maintenance::{Checked, DaySpan, LogStats, RunCounts};
 pub use memory::MemoryLogStore;
-pub use options::Durability;
-pub use range::{MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES, max_ts, min_ts};
-pub use run::{
-    AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TRANSITIONS, TransitionOutcome, WorkflowRun,
-    WorkflowRunStatus, is_allowed,
-};
+pub use options::{Durability, StoreOptions};
+pub use run::{AUDIT_KIND, AUDIT_SOURCE, RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
 pub use secret::redact_location;
+pub use status::{TRANSITIONS, WorkflowRunStatus, is_allowed};
 pub use store::{LogBackend, LogMaintenance, LogStore, LogTransfer};
 pub use thread::{
     GetThreadRoundsParams, THREAD_KIND, THREAD_SOURCE, ThreadMessage, ThreadRoundRow,
 };
+pub use time::{max_ts, min_ts};
 pub use unit::{Write, WriteUnit, Written};

@@ -1,25 +1,11 @@
 //! Log entries, their ids, and the log query.
 
-use std::fmt;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, StoreResult};
-
-/// The id of a log entry: assigned by the store, strictly increasing in commit order, and
-/// never reused (not after deletion, archiving or reopening).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
-#[serde(transparent)]
-pub struct LogId(pub u64);
-
-impl fmt::Display for LogId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use crate::id::{LogId, MAX_LOG_ID};
+use crate::time::{truncate_to_millis, ts_millis};
 
 /// One stored log entry.
 ///
@@ -61,7 +47,7 @@ pub struct NewLogEntry {
     /// See [`LogEntry::payload`].
     pub payload: String,
     /// When it happened; `None` means the time of the append. Truncated to milliseconds.
-    #[serde(default, with = "crate::run::opt_ts_millis")]
+    #[serde(default, with = "crate::time::opt_ts_millis")]
     pub ts: Option<DateTime<Utc>>,
 }
 
@@ -106,8 +92,8 @@ impl NewLogEntry {
         if self.kind.is_empty() {
             return Err(StoreError::invalid("kind", "must not be empty"));
         }
-        crate::range::check_size("payload", &self.payload, crate::MAX_PAYLOAD_BYTES)?;
-        crate::range::check_optional_ts("ts", self.ts)
+        crate::limits::check_size("payload", &self.payload, crate::MAX_PAYLOAD_BYTES)?;
+        crate::time::check_optional_ts("ts", self.ts)
     }
 
     /// Checks the entry against the contract and fixes its timestamp: `now` when absent,
@@ -118,7 +104,7 @@ impl NewLogEntry {
     pub fn prepare(self, now: DateTime<Utc>) -> StoreResult<PreparedEntry> {
         self.validate()?;
         let ts = truncate_to_millis(self.ts.unwrap_or(now));
-        crate::range::check_ts("ts", ts)?;
+        crate::time::check_ts("ts", ts)?;
         Ok(PreparedEntry {
             source: self.source,
             kind: self.kind,
@@ -192,10 +178,10 @@ pub struct LogQuery {
     /// Only entries about this reference.
     pub ref_id: Option<String>,
     /// Only entries with `ts >= since`.
-    #[serde(with = "crate::run::opt_ts_millis")]
+    #[serde(with = "crate::time::opt_ts_millis")]
     pub since: Option<DateTime<Utc>>,
     /// Only entries with `ts < until`.
-    #[serde(with = "crate::run::opt_ts_millis")]
+    #[serde(with = "crate::time::opt_ts_millis")]
     pub until: Option<DateTime<Utc>>,
     /// Only entries with `id > after`.
     pub after: Option<LogId>,
@@ -219,8 +205,8 @@ impl LogQuery {
     /// # Errors
     /// [`StoreError::InvalidInput`] naming `since` or `until`.
     pub fn validate(&self) -> StoreResult<()> {
-        crate::range::check_optional_ts("since", self.since)?;
-        crate::range::check_optional_ts("until", self.until)
+        crate::time::check_optional_ts("since", self.since)?;
+        crate::time::check_optional_ts("until", self.until)
     }
 
     /// Whether `entry` satisfies every filter of the query (the limit and order aside).
@@ -244,65 +230,27 @@ impl LogQuery {
     }
 }
 
-/// `ts` truncated to whole milliseconds, the precision every store keeps.
-pub fn truncate_to_millis(ts: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ts.timestamp_millis()).unwrap_or(ts)
-}
-
-/// Decodes a stored time in milliseconds; one outside the times a store keeps
-/// ([`crate::kit::MIN_TS_MILLIS`] to [`crate::kit::MAX_TS_MILLIS`]) is damage, since no store writes
-/// one, reported as a [`StoreError::CorruptValue`] at `table` and `key`.
+/// Refuses a log id outside `1..=MAX_LOG_ID` (for ids a caller hands in, as an import does).
 ///
 /// # Errors
-/// [`StoreError::CorruptValue`].
-pub fn time_from_millis(
-    millis: i64,
-    table: &'static str,
-    key: &dyn std::fmt::Display,
-) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(millis)
-        .filter(|_| crate::range::millis_in_range(millis))
-        .ok_or_else(|| StoreError::corrupt(table, key, format!("time {millis} ms is out of range")))
-}
-
-/// `ts` as the store writes it: `2026-11-24T10:00:00.123Z`.
-pub fn format_ts(ts: DateTime<Utc>) -> String {
-    ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The current time at the store's precision.
-pub fn now_millis() -> DateTime<Utc> {
-    truncate_to_millis(Utc::now())
-}
-
-/// Serde for timestamps as `2026-11-24T10:00:00.123Z`: RFC 3339, UTC, always three
-/// fractional digits. Reading accepts any RFC 3339 time and truncates it to milliseconds.
-pub mod ts_millis {
-    use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
-
-    /// Writes `ts` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-    pub fn serialize<S: Serializer>(ts: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&super::format_ts(*ts))
+/// [`StoreError::InvalidInput`] naming `field`.
+pub fn check_log_id(field: &'static str, id: LogId) -> StoreResult<()> {
+    if id.0 >= 1 && id <= MAX_LOG_ID {
+        return Ok(());
     }
-
-    /// Reads an RFC 3339 time within the times a store keeps ([`crate::kit::check_ts`]).
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<DateTime<Utc>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        let ts = DateTime::parse_from_rfc3339(&text)
-            .map(|ts| super::truncate_to_millis(ts.with_timezone(&Utc)))
-            .map_err(|err| D::Error::custom(format!("bad timestamp {text:?}: {err}")))?;
-        crate::range::check_ts("ts", ts)
-            .map_err(|err| D::Error::custom(format!("bad timestamp {text:?}: {err}")))?;
-        Ok(ts)
-    }
+    Err(StoreError::invalid(
+        field,
+        format!(
+            "id {id} is outside the ids a store keeps, 1 to {}",
+            MAX_LOG_ID
+        ),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::now_millis;
 
     #[test]
     fn an_entry_serialises_as_the_archive_line() {
@@ -345,5 +293,14 @@ mod tests {
             matches!(err, StoreError::InvalidInput { field: "kind", .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn ids_run_from_one_to_i64_max() {
+        assert!(check_log_id("id", LogId(1)).is_ok());
+        assert!(check_log_id("id", MAX_LOG_ID).is_ok());
+        assert!(check_log_id("id", LogId(0)).is_err());
+        assert!(check_log_id("id", LogId(MAX_LOG_ID.0 + 1)).is_err());
+        assert!(check_log_id("id", LogId(u64::MAX)).is_err());
     }
 }

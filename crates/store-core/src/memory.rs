@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::{
     DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogMaintenance, LogQuery, LogStore,
-    LogTransfer, Order, RunQuery, StoreError, StoreResult, ThreadRoundRow, TransitionOutcome,
-    WorkflowRun, WriteUnit, Written,
-    commit::PreparedWrite,
+    LogTransfer, RunQuery, StoreError, StoreResult, ThreadRoundRow, TransitionOutcome, WorkflowRun,
+    WriteUnit, Written,
+    kit::commit::PreparedWrite,
     kit::{
-        PreparedEntry, TransitionPlan, check_meta_pairs, now_millis, plan_transition, prepare_unit,
+        PreparedEntry, TransitionPlan, answer_query, check_meta_pairs, now_millis, plan_transition,
+        prepare_unit,
     },
 };
 
@@ -438,21 +439,5 @@ impl LogTransfer for MemoryLogStore {
             frozen: true,
         };
         work(&view)
-    }
-}
-
-/// What `query` must return from a log holding `entries` (in id order): the reference
-/// semantics of [`crate::LogQuery`], written as plainly as possible.
-pub(crate) fn answer_query(entries: &[LogEntry], query: &LogQuery) -> Vec<LogEntry> {
-    let matching = entries.iter().filter(|entry| query.matches(entry)).cloned();
-    let limit = query.effective_limit();
-    match query.order {
-        Order::Ascending => matching.take(limit).collect(),
-        Order::Descending => {
-            let mut all: Vec<_> = matching.collect();
-            all.reverse();
-            all.truncate(limit);
-            all
-        }
     }
 }

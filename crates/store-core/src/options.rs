@@ -1,5 +1,6 @@
-//! The choices that every backend's options share, in one vocabulary, so that the facade can
-//! offer them whatever the backend.
+//! The choices that every backend's options share, in one vocabulary ([`StoreOptions`]),
+//! embedded in each backend's options as `store`, so that the facade offers them whatever
+//! the backend and translates none of them.
 
 /// What a commit that has returned survives. Each backend maps a level to its engine's
 /// settings (its options document how) and gives at least the level asked for: where the
@@ -57,6 +58,100 @@ impl std::str::FromStr for Durability {
             )
         })
     }
+}
+
+/// The choices every backend offers, in one struct that each backend's options embed as
+/// their `store` field (and the facade's `OpenOptions` too): what each means is written here
+/// once, and each backend's options say how it honours it. A backend honours every field or
+/// refuses the open with [`crate::StoreError::InvalidInput`] naming the field; none is
+/// ignored.
+///
+/// Each backend's options have a builder method per field (`.durability(…)`,
+/// `.read_only(true)`, …), written once by [`store_option_builders!`](crate::store_option_builders).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// What a commit that returned survives; [`Durability::PowerLoss`] by default.
+    pub durability: Durability,
+    /// Whether writes that wait for the writer at the same time commit together, in one
+    /// transaction and one sync (group commit); `true` by default. Each call still returns
+    /// its own result, once its write is durable, and a refused call writes nothing while
+    /// the others commit. `false` commits every call alone: only to compare the two.
+    pub group_commit: bool,
+    /// Bytes of cache the store keeps for its file; `None` keeps the backend's default.
+    pub cache_bytes: Option<usize>,
+    /// Open for reading only: nothing is created, every write is
+    /// [`crate::StoreError::OpenedReadOnly`], and a missing store is
+    /// [`crate::StoreError::NoStore`]. `false` by default.
+    pub read_only: bool,
+    /// Create the store when there is none; `true` by default. `false` makes a missing store
+    /// [`crate::StoreError::NoStore`] (as `sqlx`'s `create_if_missing(false)` does): what a
+    /// command that maintains or removes wants, so that a mistyped path is an error rather
+    /// than a new empty store.
+    pub create_if_missing: bool,
+    /// Meta pairs written in the very transaction that creates the store, when this open
+    /// creates it (nothing is written when the store exists): a store is then never seen
+    /// without them, whenever its creator is stopped. `migrate` and `backup` mark a copy
+    /// incomplete this way. Empty by default.
+    pub meta_when_created: Vec<(String, String)>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::PowerLoss,
+            group_commit: true,
+            cache_bytes: None,
+            read_only: false,
+            create_if_missing: true,
+            meta_when_created: Vec::new(),
+        }
+    }
+}
+
+/// The builder methods of the shared options, for the `impl` block of an options type whose
+/// [`StoreOptions`] is its field `store`: `durability`, `group_commit`, `cache_bytes`,
+/// `read_only`, `create_if_missing` and `meta_when_created`, each returning the options
+/// changed.
+#[macro_export]
+macro_rules! store_option_builders {
+    () => {
+        /// These options with commits at least as durable as `durability`.
+        pub fn durability(mut self, durability: $crate::Durability) -> Self {
+            self.store.durability = durability;
+            self
+        }
+
+        /// These options committing concurrent writes together, or each alone.
+        pub fn group_commit(mut self, grouping: bool) -> Self {
+            self.store.group_commit = grouping;
+            self
+        }
+
+        /// These options with `bytes` of cache.
+        pub fn cache_bytes(mut self, bytes: usize) -> Self {
+            self.store.cache_bytes = Some(bytes);
+            self
+        }
+
+        /// These options opening the store for reading only, or for reading and writing.
+        pub fn read_only(mut self, read_only: bool) -> Self {
+            self.store.read_only = read_only;
+            self
+        }
+
+        /// These options creating a missing store, or refusing it as `NoStore`.
+        pub fn create_if_missing(mut self, create: bool) -> Self {
+            self.store.create_if_missing = create;
+            self
+        }
+
+        /// These options writing `pairs` in meta in the transaction that creates the store.
+        pub fn meta_when_created(mut self, pairs: Vec<(String, String)>) -> Self {
+            self.store.meta_when_created = pairs;
+            self
+        }
+    };
 }
 
 #[cfg(test)]

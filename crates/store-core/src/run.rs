@@ -1,120 +1,16 @@
-//! Workflow runs and their state machine.
-//!
-//! The transition table is data ([`TRANSITIONS`]); every backend asks [`plan_transition`]
-//! what a transition does, inside its own write transaction, so the rules live here once.
+//! Workflow runs: the row a run is kept as, the transition that moves it and what it
+//! answers, and the query over runs. The statuses and their table are in `status`; what a
+//! transition does to a stored run is decided by the kit's `plan_transition`.
 
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, StoreResult};
-use crate::log::{LogEntry, NewLogEntry, truncate_to_millis};
-
-/// The status of a workflow run.
-///
-/// Active: `Queued`, `Started`. Final: `Completed`, `Failed`, `Dropped`. Resumable:
-/// `Crashed` (the worker died), `Interrupted` (a hot-reload drain stopped it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WorkflowRunStatus {
-    /// Admitted, waiting for a worker.
-    Queued,
-    /// Running on a worker.
-    Started,
-    /// Finished successfully.
-    Completed,
-    /// Finished unsuccessfully, or given up after a crash or interruption.
-    Failed,
-    /// The worker died while running it; it may be resumed.
-    Crashed,
-    /// A hot-reload drain stopped it; it may be resumed.
-    Interrupted,
-    /// Rejected at admission or evicted from the queue by overflow.
-    Dropped,
-}
-
-use WorkflowRunStatus::{Completed, Crashed, Dropped, Failed, Interrupted, Queued, Started};
-
-/// Every run status, in declaration order.
-pub(crate) const ALL_STATUSES: [WorkflowRunStatus; 7] = [
-    Queued,
-    Started,
-    Completed,
-    Failed,
-    Crashed,
-    Interrupted,
-    Dropped,
-];
-
-/// The transition table: for each status a run may be in (`None`: no run yet), the statuses
-/// it may move to. Anything not listed is refused. Re-applying the status a run already has
-/// is not a transition but an idempotent no-op (see [`plan_transition`]).
-///
-/// | from | to |
-/// | --- | --- |
-/// | (no run yet) | `Queued`, `Started` (no queue), `Dropped` (rejected at admission) |
-/// | `Queued` | `Started`, `Dropped` (evicted by queue overflow) |
-/// | `Started` | `Completed`, `Failed`, `Crashed`, `Interrupted`, `Dropped` |
-/// | `Crashed`, `Interrupted` | `Started` (resumed: `attempt` + 1), `Failed` (given up) |
-pub const TRANSITIONS: &[(Option<WorkflowRunStatus>, &[WorkflowRunStatus])] = &[
-    (None, &[Queued, Started, Dropped]),
-    (Some(Queued), &[Started, Dropped]),
-    (
-        Some(Started),
-        &[Completed, Failed, Crashed, Interrupted, Dropped],
-    ),
-    (Some(Crashed), &[Started, Failed]),
-    (Some(Interrupted), &[Started, Failed]),
-];
-
-impl WorkflowRunStatus {
-    /// Every status, in the order of the lifecycle.
-    pub const ALL: [WorkflowRunStatus; 7] = ALL_STATUSES;
-
-    /// The lowercase name used in storage, JSON and the CLI (`"queued"`, ...).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Queued => "queued",
-            Started => "started",
-            Completed => "completed",
-            Failed => "failed",
-            Crashed => "crashed",
-            Interrupted => "interrupted",
-            Dropped => "dropped",
-        }
-    }
-
-    /// Queued or started: what crash recovery must look at.
-    pub const fn is_active(self) -> bool {
-        matches!(self, Queued | Started)
-    }
-
-    /// Completed, failed or dropped: nothing may follow.
-    pub const fn is_final(self) -> bool {
-        matches!(self, Completed | Failed | Dropped)
-    }
-
-    /// Crashed or interrupted: may be started again.
-    pub const fn is_resumable(self) -> bool {
-        matches!(self, Crashed | Interrupted)
-    }
-}
-
-/// Whether [`TRANSITIONS`] lets a run in status `from` (`None`: no run yet) move to `to`.
-/// Says nothing of `from == Some(to)`, which is a no-op rather than a transition.
-pub fn is_allowed(from: Option<WorkflowRunStatus>, to: WorkflowRunStatus) -> bool {
-    TRANSITIONS
-        .iter()
-        .any(|(source, targets)| *source == from && targets.contains(&to))
-}
-
-impl fmt::Display for WorkflowRunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+use crate::log::LogEntry;
+use crate::status::{ALL_STATUSES, WorkflowRunStatus};
+use crate::time::opt_ts_millis;
 
 impl FromStr for WorkflowRunStatus {
     type Err = StoreError;
@@ -148,10 +44,10 @@ pub struct WorkflowRun {
     /// 1 for the first execution, plus one for each resume.
     pub attempt: u32,
     /// The time of its first transition.
-    #[serde(with = "crate::log::ts_millis")]
+    #[serde(with = "crate::time::ts_millis")]
     pub created_at: DateTime<Utc>,
     /// The time of its latest accepted change.
-    #[serde(with = "crate::log::ts_millis")]
+    #[serde(with = "crate::time::ts_millis")]
     pub updated_at: DateTime<Utc>,
     /// The time of its first `Started`.
     #[serde(with = "opt_ts_millis")]
@@ -207,9 +103,9 @@ impl RunTransition {
             return Err(StoreError::invalid("workflow", "must not be empty"));
         }
         if let Some(detail) = &self.detail {
-            crate::range::check_size("detail", detail, crate::MAX_DETAIL_BYTES)?;
+            crate::limits::check_size("detail", detail, crate::MAX_DETAIL_BYTES)?;
         }
-        crate::range::check_optional_ts("at", self.at)
+        crate::time::check_optional_ts("at", self.at)
     }
 
     /// A transition of `run_id` of `workflow` to `to`, now, without a thread or detail:
@@ -290,148 +186,10 @@ impl TransitionOutcome {
     }
 }
 
-/// What a backend must write for a transition, as decided by [`plan_transition`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransitionPlan {
-    /// Write `run` (insert or update) and append `audit`, in one transaction.
-    Apply {
-        /// The run's new row.
-        run: WorkflowRun,
-        /// Its status before (`None`: insert rather than update).
-        previous: Option<WorkflowRunStatus>,
-        /// The audit entry (source `"workflow"`, kind `"run.status"`, `ref_id` the run id).
-        audit: NewLogEntry,
-    },
-    /// Write nothing; report the run as unchanged.
-    Unchanged(WorkflowRun),
-}
-
 /// The source of the audit entries of run transitions.
 pub const AUDIT_SOURCE: &str = "workflow";
 /// The kind of the audit entries of run transitions.
 pub const AUDIT_KIND: &str = "run.status";
-
-/// Decides what `transition` does to `current` (the run as stored, or `None`), at `now` when
-/// the transition carries no time. Pure: backends call it inside their write transaction with
-/// the row they just read, then write what it returns.
-///
-/// # Errors
-/// [`StoreError::InvalidInput`] for an empty `run_id` or `workflow`, a `detail` over
-/// [`crate::MAX_DETAIL_BYTES`] or an `at` outside the times a store keeps
-/// ([`crate::kit::check_ts`]), [`StoreError::RunConflict`] when the run exists with another workflow or thread,
-/// [`StoreError::InvalidTransition`] when the table refuses the move.
-pub fn plan_transition(
-    current: Option<&WorkflowRun>,
-    transition: &RunTransition,
-    now: DateTime<Utc>,
-) -> StoreResult<TransitionPlan> {
-    transition.validate()?;
-    let at = truncate_to_millis(transition.at.unwrap_or(now));
-    crate::range::check_ts("at", at)?;
-    let to = transition.to;
-
-    // A transition that omits the workflow moves an existing run; it cannot create one.
-    let unknown = || StoreError::UnknownRun {
-        run_id: transition.run_id.clone(),
-    };
-    match current {
-        Some(run) => {
-            check_identity(run, transition)?;
-            if run.status == to {
-                return Ok(TransitionPlan::Unchanged(run.clone()));
-            }
-        }
-        None if transition.workflow.is_none() => return Err(unknown()),
-        None => {}
-    }
-    let from = current.map(|run| run.status);
-    if !is_allowed(from, to) {
-        return Err(StoreError::InvalidTransition {
-            run_id: transition.run_id.clone(),
-            from,
-            to,
-        });
-    }
-
-    let run = match current {
-        None => WorkflowRun {
-            run_id: transition.run_id.clone(),
-            workflow: transition.workflow.clone().ok_or_else(unknown)?,
-            thread_id: transition.thread_id.clone(),
-            status: to,
-            attempt: 1,
-            created_at: at,
-            updated_at: at,
-            started_at: (to == Started).then_some(at),
-            finished_at: to.is_final().then_some(at),
-            detail: transition.detail.clone(),
-        },
-        Some(run) => WorkflowRun {
-            status: to,
-            attempt: if run.status.is_resumable() && to == Started {
-                run.attempt.saturating_add(1)
-            } else {
-                run.attempt
-            },
-            updated_at: at,
-            started_at: run.started_at.or((to == Started).then_some(at)),
-            finished_at: to.is_final().then_some(at),
-            detail: transition.detail.clone(),
-            ..run.clone()
-        },
-    };
-    let audit = NewLogEntry {
-        source: AUDIT_SOURCE.to_owned(),
-        kind: AUDIT_KIND.to_owned(),
-        ref_id: Some(run.run_id.clone()),
-        payload: audit_payload(&run, from),
-        ts: Some(at),
-    };
-    Ok(TransitionPlan::Apply {
-        run,
-        previous: from,
-        audit,
-    })
-}
-
-fn check_identity(run: &WorkflowRun, transition: &RunTransition) -> StoreResult<()> {
-    let conflict = |field, stored: Option<&str>, given: Option<&str>| StoreError::RunConflict {
-        run_id: run.run_id.clone(),
-        field,
-        stored: stored.unwrap_or("(none)").to_owned(),
-        given: given.unwrap_or("(none)").to_owned(),
-    };
-    if let Some(workflow) = &transition.workflow
-        && *workflow != run.workflow
-    {
-        return Err(conflict("workflow", Some(&run.workflow), Some(workflow)));
-    }
-    if let Some(thread) = &transition.thread_id
-        && run.thread_id.as_ref() != Some(thread)
-    {
-        return Err(conflict(
-            "thread_id",
-            run.thread_id.as_deref(),
-            Some(thread),
-        ));
-    }
-    Ok(())
-}
-
-/// The audit entry's payload: the change as one JSON object, so the log alone can replay
-/// the runs table.
-fn audit_payload(run: &WorkflowRun, from: Option<WorkflowRunStatus>) -> String {
-    serde_json::json!({
-        "runId": run.run_id,
-        "workflow": run.workflow,
-        "threadId": run.thread_id,
-        "from": from,
-        "to": run.status,
-        "attempt": run.attempt,
-        "detail": run.detail,
-    })
-    .to_string()
-}
 
 /// A filter over the runs table. Runs come oldest first, by (`created_at`, `run_id`).
 /// Serialises with camelCase names; every field may be left out.
@@ -468,33 +226,9 @@ impl RunQuery {
     }
 }
 
-/// An optional time as `YYYY-MM-DDTHH:MM:SS.mmmZ` or `null`, read within the times a store
-/// keeps.
-pub(crate) mod opt_ts_millis {
-    use chrono::{DateTime, Utc};
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    struct Wrapped(#[serde(with = "crate::log::ts_millis")] DateTime<Utc>);
-
-    pub(crate) fn serialize<S: Serializer>(
-        ts: &Option<DateTime<Utc>>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        ts.map(Wrapped).serialize(serializer)
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<DateTime<Utc>>, D::Error> {
-        Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|w| w.0))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::now_millis;
 
     #[test]
     fn statuses_round_trip_through_their_names() {
@@ -515,58 +249,5 @@ mod tests {
             ),
             "{err}"
         );
-    }
-
-    #[test]
-    fn the_table_is_the_one_in_the_spec_for_all_56_pairs() {
-        let from_states = std::iter::once(None).chain(ALL_STATUSES.map(Some));
-        let mut checked = 0;
-        for from in from_states {
-            for to in ALL_STATUSES {
-                let spec = crate::conformance::runs::spec_allows(from, to);
-                assert_eq!(is_allowed(from, to), spec, "{from:?} -> {to}");
-                checked += 1;
-            }
-        }
-        assert_eq!(checked, 56);
-    }
-
-    #[test]
-    fn a_status_pads_like_a_string() {
-        assert_eq!(format!("[{:<9}]", Started), "[started  ]");
-    }
-
-    #[test]
-    fn each_status_is_exactly_one_of_active_final_resumable() {
-        for status in ALL_STATUSES {
-            let classes = [status.is_active(), status.is_final(), status.is_resumable()];
-            assert_eq!(classes.iter().filter(|c| **c).count(), 1, "{status}");
-        }
-    }
-
-    #[test]
-    fn a_resume_counts_an_attempt_and_keeps_the_first_start() {
-        let t0 = now_millis();
-        let start = RunTransition::new("r", "w", Started).at(t0);
-        let TransitionPlan::Apply { run, .. } = plan_transition(None, &start, t0).expect("plan")
-        else {
-            panic!("a new run is applied")
-        };
-        let crash = RunTransition::new("r", "w", Crashed);
-        let TransitionPlan::Apply { run, .. } =
-            plan_transition(Some(&run), &crash, t0).expect("plan")
-        else {
-            panic!("started -> crashed is applied")
-        };
-        let resume = RunTransition::new("r", "w", Started);
-        let later = t0 + chrono::Duration::seconds(5);
-        let TransitionPlan::Apply { run, .. } =
-            plan_transition(Some(&run), &resume, later).expect("plan")
-        else {
-            panic!("crashed -> started is applied")
-        };
-        assert_eq!(run.attempt, 2);
-        assert_eq!(run.started_at, Some(t0));
-        assert_eq!(run.updated_at, later);
     }
 }

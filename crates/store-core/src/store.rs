@@ -1,12 +1,14 @@
 //! The log-store traits: what every log backend promises, split by who calls it.
 
 use crate::error::StoreResult;
-use crate::log::{LogEntry, LogId, LogQuery, NewLogEntry};
+use crate::id::LogId;
+use crate::log::{LogEntry, LogQuery, NewLogEntry};
 use chrono::NaiveDate;
 
 use crate::import::{ImportBatch, ThreadIndexRow};
 use crate::maintenance::{DaySpan, LogStats};
-use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun, WorkflowRunStatus};
+use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
+use crate::status::WorkflowRunStatus;
 use crate::thread::{GetThreadRoundsParams, ThreadMessage, ThreadRoundRow};
 use crate::unit::{Write, WriteUnit, Written};
 
@@ -305,41 +307,3 @@ pub trait LogTransfer: LogStore {
 pub trait LogBackend: LogStore + LogMaintenance + LogTransfer {}
 
 impl<T: LogStore + LogMaintenance + LogTransfer + ?Sized> LogBackend for T {}
-
-/// Refuses any empty key among `pairs`; backends call it before writing anything.
-///
-/// # Errors
-/// [`crate::StoreError::InvalidInput`] naming `key`.
-pub fn check_meta_pairs(pairs: &[(&str, &str)]) -> StoreResult<()> {
-    pairs.iter().try_for_each(|(key, _)| check_meta_key(key))
-}
-
-/// Refuses an empty meta key; backends call it before writing.
-///
-/// # Errors
-/// [`crate::StoreError::InvalidInput`] naming `key`.
-pub fn check_meta_key(key: &str) -> StoreResult<()> {
-    if key.is_empty() {
-        return Err(crate::StoreError::invalid("key", "must not be empty"));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::{LogStore, MemoryLogStore, NewLogEntry, StoreError};
-
-    #[test]
-    fn a_refused_batch_names_the_entry_at_fault() {
-        let store = MemoryLogStore::new();
-        let batch = vec![
-            NewLogEntry::new("s", "k", "p"),
-            NewLogEntry::new("s", "", "p"),
-        ];
-        let err = store.append_batch(batch).expect_err("an empty kind");
-        assert!(
-            matches!(&err, StoreError::InvalidInput { field: "kind", reason } if reason.contains("entry 1 of the batch")),
-            "{err}"
-        );
-    }
-}

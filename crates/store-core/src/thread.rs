@@ -27,7 +27,7 @@ pub struct ThreadMessage {
     /// The message, usually JSON; returned byte for byte.
     pub payload: String,
     /// When it was said; `None` means the time of the append.
-    #[serde(default, with = "crate::run::opt_ts_millis")]
+    #[serde(default, with = "crate::time::opt_ts_millis")]
     pub ts: Option<DateTime<Utc>>,
 }
 
@@ -86,7 +86,7 @@ pub struct ThreadRoundRow {
     /// The id of the log entry that holds it.
     pub log_id: crate::LogId,
     /// When it was said.
-    #[serde(with = "crate::log::ts_millis")]
+    #[serde(with = "crate::time::ts_millis")]
     pub ts: DateTime<Utc>,
     /// The message.
     pub payload: String,

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use store_core::conformance::Harness;
+use store_conformance::Harness;
 use store_core::{LogBackend, LogQuery, NewLogEntry, RunTransition, WorkflowRunStatus};
 
 const CHILD_ENV: &str = "NERVE_FLEET_RATE_CHILD";

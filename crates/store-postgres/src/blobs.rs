@@ -43,7 +43,7 @@ impl PgBlobStore {
     /// As [`crate::PgLogStore::open_with`].
     pub fn open_with(options: PgOptions) -> StoreResult<Self> {
         // The log store's open creates or checks the schema, and its pool serves the blobs.
-        let read_only = options.read_only;
+        let read_only = options.store.read_only;
         let log = crate::PgLogStore::open_with(options)?;
         Ok(PgBlobStore {
             pool: DropOffRuntime::new(log.pool().clone()),

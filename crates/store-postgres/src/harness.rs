@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use store_core::conformance::{BlobHarness, Harness};
+use store_conformance::{BlobHarness, Harness};
 use store_core::{BlobStore, Digest, LogBackend, LogId, StoreResult};
 
 use crate::{PgLogStore, PgOptions};
@@ -418,6 +418,15 @@ pub fn options(dir: &Path) -> PgOptions {
     PgOptions::new(url, schema).expect("a schema name")
 }
 
+/// The value of the server setting `name` in a session of `store`'s pool: what the store's
+/// options set for every session it opens.
+pub fn session_setting(store: &PgLogStore, name: &str) -> String {
+    let mut conn = store.pool().get().expect("a pooled connection");
+    conn.query_one("SELECT current_setting($1)", &[&name])
+        .expect("the setting")
+        .get(0)
+}
+
 /// A client on the test server, for going behind a store's back.
 pub fn raw() -> postgres::Client {
     postgres::Client::connect(&server().url, postgres::NoTls).expect("a raw client")
@@ -443,6 +452,18 @@ impl Harness for PgHarness {
         }
         Ok(Box::new(PgLogStore::open_with(
             options(dir).read_only(true),
+        )?))
+    }
+
+    fn open_existing(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        // Where the folder names no store yet, a schema nobody made: the server answers.
+        let options = if schema_file(dir).exists() {
+            options(dir)
+        } else {
+            PgOptions::new(&server().url, format!("nerve_none_{}", std::process::id()))?
+        };
+        Ok(Box::new(PgLogStore::open_with(
+            options.create_if_missing(false),
         )?))
     }
 

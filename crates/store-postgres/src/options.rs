@@ -2,11 +2,30 @@
 
 use std::time::Duration;
 
-use store_core::{StoreError, StoreResult, redact_location};
+use store_core::{StoreError, StoreOptions, StoreResult, redact_location};
 
 /// The settings of a [`crate::PgLogStore`]: the server, the store's schema, the pool and
 /// the timeouts that keep a stalled client from stalling the fleet. Its `Debug` output
 /// shows the URL with any password masked (`***`).
+///
+/// How PostgreSQL honours the shared options ([`StoreOptions`], the field `store`):
+///
+/// - `durability`: every session of the store sets `synchronous_commit`, whatever the
+///   server's default: `on` for [`Durability::PowerLoss`](store_core::Durability::PowerLoss) and [`Durability::ProcessCrash`](store_core::Durability::ProcessCrash)
+///   (a commit that returned is in the server's synced WAL; PostgreSQL has no level between),
+///   `off` for [`Durability::Deferred`](store_core::Durability::Deferred) (a commit is synced by the server's WAL writer within
+///   about `3 × wal_writer_delay`; a crash of the server, not of the daemon, may lose the
+///   newest commits, never corrupt the database). Whether the server's `fsync` is on is the
+///   server's configuration, which a client cannot change.
+/// - `group_commit`: the calls of one process that wait together commit in one transaction;
+///   the server's own group commit serves the processes of a fleet.
+/// - `cache_bytes`: refused with [`StoreError::InvalidInput`] naming `cache_bytes`: the cache
+///   is the server's (`shared_buffers`), which a store cannot size.
+/// - `read_only`: the schema must hold a store of this version (none is created), and every
+///   write is [`StoreError::OpenedReadOnly`].
+/// - `create_if_missing`: `false` makes a schema that holds no store
+///   [`StoreError::NoStore`].
+/// - `meta_when_created`: written in the transaction that creates the store's tables.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PgOptions {
@@ -27,9 +46,8 @@ pub struct PgOptions {
     /// (a paused process, a lost network) holds the store's writers back for at most this
     /// long. 10 s by default.
     pub idle_in_transaction_timeout: Duration,
-    /// Open for reading only: the schema must hold a store of this version (none is
-    /// created), and every write is [`StoreError::OpenedReadOnly`]. `false` by default.
-    pub read_only: bool,
+    /// What every backend offers; how PostgreSQL honours each is said on [`PgOptions`].
+    pub store: StoreOptions,
     /// How long the TCP connection to the server may take before it fails with
     /// [`StoreError::Unavailable`]: a server that refuses fails at once, one that cannot be
     /// reached after this long. 1 s by default; a `connect_timeout` parameter of the URL
@@ -37,11 +55,6 @@ pub struct PgOptions {
     /// authentication) is bounded by this and [`PgOptions::lock_timeout`] together, so a
     /// server that accepts and never answers fails the open too.
     pub connect_timeout: Duration,
-    /// Meta pairs written in the very transaction that creates the store, when this open
-    /// creates it (nothing is written when the store exists): a store is then never seen
-    /// without them, whenever its creator is stopped. `migrate` and `backup` mark a copy
-    /// incomplete this way. Empty by default.
-    pub meta_when_created: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for PgOptions {
@@ -55,14 +68,15 @@ impl std::fmt::Debug for PgOptions {
                 "idle_in_transaction_timeout",
                 &self.idle_in_transaction_timeout,
             )
-            .field("read_only", &self.read_only)
+            .field("store", &self.store)
             .field("connect_timeout", &self.connect_timeout)
-            .field("meta_when_created", &self.meta_when_created)
             .finish()
     }
 }
 
 impl PgOptions {
+    store_core::store_option_builders!();
+
     /// The store at a location `postgres://…?schema=NAME` (or `postgresql://`), parsed as a
     /// URL (percent-encoding included): the `schema` parameter names the store's schema and
     /// is taken out of the URL the server sees; every other parameter is the server's.
@@ -114,9 +128,8 @@ impl PgOptions {
             pool_size: 8,
             lock_timeout: Duration::from_secs(5),
             idle_in_transaction_timeout: Duration::from_secs(10),
-            read_only: false,
+            store: StoreOptions::default(),
             connect_timeout: Duration::from_secs(1),
-            meta_when_created: Vec::new(),
         })
     }
 
@@ -129,18 +142,6 @@ impl PgOptions {
     /// These options with statements waiting at most `timeout` for a lock.
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
         self.lock_timeout = timeout;
-        self
-    }
-
-    /// These options opening the store for reading only, or for reading and writing.
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
-
-    /// These options writing `pairs` in meta in the transaction that creates the store.
-    pub fn meta_when_created(mut self, pairs: Vec<(String, String)>) -> Self {
-        self.meta_when_created = pairs;
         self
     }
 

@@ -178,6 +178,28 @@ pub(crate) fn create_or_check(
     tx.commit().context(context)
 }
 
+/// [`StoreError::NoStore`] unless `schema` holds a store's tables (of any version): what an
+/// open that may not create checks first.
+pub(crate) fn check_store_exists(
+    client: &mut Client,
+    schema: &str,
+    location: &str,
+) -> StoreResult<()> {
+    let found: Option<String> = client
+        .query_one(
+            "SELECT to_regclass(quote_ident($1) || '.store_identity')::text",
+            &[&schema],
+        )
+        .context("looking for the store's schema")?
+        .get(0);
+    if found.is_none() {
+        return Err(StoreError::NoStore {
+            path: PathBuf::from(location),
+        });
+    }
+    Ok(())
+}
+
 /// Checks, without changing anything, that `schema` holds a nerve-store of this version:
 /// what a read-only open accepts.
 pub(crate) fn check_read_only(

@@ -85,8 +85,20 @@ impl PgLogStore {
             options.url.parse().map_err(|err: postgres::Error| {
                 StoreError::invalid("location", format!("{location}: {err}"))
             })?;
+        if options.store.cache_bytes.is_some() {
+            return Err(StoreError::invalid(
+                "cache_bytes",
+                "a PostgreSQL store's cache is the server's (shared_buffers), which a store \
+                 cannot size: leave cache_bytes unset",
+            ));
+        }
+        let synchronous_commit = match options.store.durability {
+            store_core::Durability::Deferred => "off",
+            _ => "on",
+        };
         let session = format!(
-            "-c lock_timeout={} -c idle_in_transaction_session_timeout={}",
+            "-c lock_timeout={} -c idle_in_transaction_session_timeout={} \
+             -c synchronous_commit={synchronous_commit}",
             options.lock_timeout.as_millis(),
             options.idle_in_transaction_timeout.as_millis()
         );
@@ -101,14 +113,17 @@ impl PgLogStore {
         // connect time-out, each naming the server and the cause.
         let login_within = options.connect_timeout + options.lock_timeout;
         let mut first = connect_within(&config, login_within, &server)?;
-        if options.read_only {
+        if options.store.read_only {
             crate::schema::check_read_only(&mut first, &options.schema, &location)?;
         } else {
+            if !options.store.create_if_missing {
+                crate::schema::check_store_exists(&mut first, &options.schema, &location)?;
+            }
             create_or_check(
                 &mut first,
                 &options.schema,
                 &location,
-                &options.meta_when_created,
+                &options.store.meta_when_created,
             )?;
         }
         drop(first);
@@ -126,9 +141,9 @@ impl PgLogStore {
             s: quoted(&options.schema),
             location,
             server,
-            queue: CommitQueue::new((), true),
+            queue: CommitQueue::new((), options.store.group_commit),
             pinned: None,
-            read_only: options.read_only,
+            read_only: options.store.read_only,
         })
     }
 

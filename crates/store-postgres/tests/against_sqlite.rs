@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use store_core::conformance::Harness;
+use store_conformance::Harness;
 use store_core::{LogBackend, StoreResult};
 
 fn sqlite(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
@@ -16,5 +16,5 @@ fn postgres(dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
 
 #[test]
 fn postgres_and_sqlite_answer_every_generated_sequence_alike() {
-    store_core::conformance::model::stores_agree(("sqlite", sqlite), ("postgres", postgres));
+    store_conformance::model::stores_agree(("sqlite", sqlite), ("postgres", postgres));
 }

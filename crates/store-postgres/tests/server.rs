@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use store_core::conformance::Harness;
+use store_conformance::Harness;
 use store_core::{LogId, LogQuery, LogStore, NewLogEntry, StoreError};
 use store_postgres::PgLogStore;
-use store_postgres::harness::{PgHarness, options, raw, schema_of};
+use store_postgres::harness::{PgHarness, options, raw, schema_of, session_setting};
 
 fn append_some(dir: &Path) -> Vec<store_core::LogEntry> {
     let store = PgHarness.open(dir).expect("a store");
@@ -302,4 +302,41 @@ fn a_snapshot_outlives_the_idle_timeout_of_writers() {
     store
         .append(NewLogEntry::new("s", "k", "after"))
         .expect("a write after the snapshot");
+}
+
+/// The shared options, as PostgreSQL honours them: the durability sets `synchronous_commit` in
+/// every session whatever the server's default, and a page cache, which is the server's, is
+/// refused by name rather than ignored.
+#[test]
+fn durability_sets_synchronous_commit_and_a_cache_size_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (durability, expected) in [
+        (store_core::Durability::PowerLoss, "on"),
+        (store_core::Durability::ProcessCrash, "on"),
+        (store_core::Durability::Deferred, "off"),
+    ] {
+        let store =
+            PgLogStore::open_with(options(dir.path()).durability(durability)).expect("a store");
+        assert_eq!(
+            session_setting(&store, "synchronous_commit"),
+            expected,
+            "{durability}"
+        );
+        store
+            .append(NewLogEntry::new("s", "k", durability.as_str()))
+            .expect("it writes");
+    }
+    let err = PgLogStore::open_with(options(dir.path()).cache_bytes(8 << 20))
+        .map(|_| ())
+        .expect_err("the cache is the server's");
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidInput {
+                field: "cache_bytes",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }

@@ -65,7 +65,7 @@ impl RedbBlobStore {
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
         Ok(RedbBlobStore {
             engine: Engine::open(path.as_ref(), &options)?,
-            durability: crate::options::redb_durability(options.durability),
+            durability: crate::options::redb_durability(options.store.durability),
         })
     }
 
@@ -74,7 +74,7 @@ impl RedbBlobStore {
     pub(crate) fn on_engine(engine: Engine, options: &RedbOptions) -> Self {
         RedbBlobStore {
             engine,
-            durability: crate::options::redb_durability(options.durability),
+            durability: crate::options::redb_durability(options.store.durability),
         }
     }
 

@@ -84,7 +84,7 @@ impl Engine {
     /// Opens (or creates) the database at `path` and checks its schema; checks the whole
     /// file as it opens unless it is as this store left it ([`crate::seal`]).
     pub(crate) fn open(path: &Path, options: &RedbOptions) -> StoreResult<Self> {
-        if options.read_only {
+        if options.store.read_only {
             let db = contain(path, "opening the file read-only", || {
                 crate::open::open_read_only(path, options)
             })?;
@@ -100,7 +100,7 @@ impl Engine {
                      last clean close, and no writer that checked it has it open"
                 );
                 contain(path, "reading the whole file through", || {
-                    crate::schema::read_whole_file(&db)
+                    crate::upgrade::read_whole_file(&db)
                 })?;
             }
             return Ok(Engine {
@@ -157,7 +157,7 @@ impl Engine {
         let db = crate::open::builder(options)
             .create_with_backend(backend)
             .context("opening through a test backend")?;
-        crate::schema::check_or_create_schema(&db, path, &options.meta_when_created)?;
+        crate::upgrade::check_or_create_schema(&db, path, &options.store.meta_when_created)?;
         Ok(Engine {
             path: path.to_owned(),
             options: options.clone(),

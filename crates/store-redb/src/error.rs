@@ -41,3 +41,12 @@ impl<T, E: Into<redb::Error>> Context<T> for Result<T, E> {
         self.map_err(|err| engine_error(context(), err))
     }
 }
+
+/// [`StoreError::NotAStore`] for the file at `path`, saying why.
+pub(crate) fn not_a_store(path: &std::path::Path, reason: impl Into<String>) -> StoreError {
+    StoreError::NotAStore {
+        path: path.to_owned(),
+        backend: "redb",
+        reason: reason.into(),
+    }
+}

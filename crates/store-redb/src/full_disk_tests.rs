@@ -16,7 +16,7 @@ use redb::{BackendError, StorageBackend};
 
 /// What the I/O methods of a storage backend return.
 type BackendIoError = std::io::Error;
-use store_core::conformance::all_entries;
+use store_conformance::all_entries;
 use store_core::{BlobStore, LogMaintenance, LogQuery, LogStore, NewLogEntry, StoreError};
 
 use crate::engine::Engine;

@@ -1,11 +1,11 @@
 //! The conformance harness of the redb backend (feature `conformance`): how the suite of
-//! `store-core` opens its stores and damages them behind their backs, through a raw redb
+//! `store-conformance` opens its stores and damages them behind their backs, through a raw redb
 //! handle on the store's own table definitions.
 
 use std::path::{Path, PathBuf};
 
 use redb::{ReadableTable, TableDefinition};
-use store_core::conformance::{BlobHarness, Harness};
+use store_conformance::{BlobHarness, Harness};
 use store_core::{BlobStore, Digest, LogBackend, LogId, StoreResult};
 
 use crate::schema::{
@@ -52,6 +52,13 @@ impl Harness for RedbHarness {
         Ok(Box::new(crate::RedbLogStore::open_with(
             log_file(dir),
             crate::RedbOptions::default().read_only(true),
+        )?))
+    }
+
+    fn open_existing(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        Ok(Box::new(crate::RedbLogStore::open_with(
+            log_file(dir),
+            crate::RedbOptions::default().create_if_missing(false),
         )?))
     }
 

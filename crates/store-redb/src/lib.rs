@@ -45,8 +45,9 @@ pub mod schema;
 #[allow(unreachable_pub)]
 mod schema;
 mod seal;
+mod upgrade;
 mod write;
 
 pub use blobs::RedbBlobStore;
-pub use options::RedbOptions;
+pub use options::{DEFAULT_CACHE_BYTES, RedbOptions};
 pub use store::RedbLogStore;

@@ -6,47 +6,38 @@ use std::path::Path;
 use redb::{ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase, StorageError};
 use store_core::{Durability, StoreError, StoreResult};
 
-use crate::error::engine_error;
+use crate::error::{engine_error, not_a_store};
 use crate::options::RedbOptions;
-use crate::schema::check_or_create_schema;
-
-/// [`StoreError::NotAStore`] for the file at `path`, saying why.
-pub(crate) fn not_a_store(path: &Path, reason: impl Into<String>) -> StoreError {
-    StoreError::NotAStore {
-        path: path.to_owned(),
-        backend: "redb",
-        reason: reason.into(),
-    }
-}
+use crate::upgrade::check_or_create_schema;
 
 /// Opens (or creates) the database at `path` and checks or creates the store's schema.
 pub(crate) fn open_database(path: &Path, options: &RedbOptions) -> StoreResult<Database> {
-    if options.multi_process && options.durability == Durability::Deferred {
+    if options.multi_process && options.store.durability == Durability::Deferred {
         return Err(StoreError::invalid(
             "durability",
             "deferred needs multi_process: false (redb refuses non-durable commits when other \
              processes may share the file)",
         ));
     }
+    store_core::kit::check_store_path(path, "redb", &options.store)?;
     store_core::kit::create_parent_folders(path)?;
-    store_core::kit::check_store_path(path, "redb", false)?;
     crate::create::ensure_created(path, |new_file| {
         let db = builder(options)
             .create(new_file)
             .map_err(|err| open_error(new_file, err))?;
-        check_or_create_schema(&db, new_file, &options.meta_when_created)
+        check_or_create_schema(&db, new_file, &options.store.meta_when_created)
     })?;
     let db = builder(options)
         .create(path)
         .map_err(|err| open_error(path, err))?;
-    check_or_create_schema(&db, path, &options.meta_when_created)?;
+    check_or_create_schema(&db, path, &options.store.meta_when_created)?;
     Ok(db)
 }
 
 /// Opens the existing store at `path` read-only ([`RedbOptions::read_only`]) and checks
 /// that it is a store of this schema version, without writing anything.
 pub(crate) fn open_read_only(path: &Path, options: &RedbOptions) -> StoreResult<ReadOnlyDatabase> {
-    store_core::kit::check_store_path(path, "redb", true)?;
+    store_core::kit::check_store_path(path, "redb", &options.store)?;
     let db = read_only_builder(options)
         .open_read_only(path)
         .map_err(|err| match err {
@@ -55,7 +46,7 @@ pub(crate) fn open_read_only(path: &Path, options: &RedbOptions) -> StoreResult<
             },
             err => open_error(path, err),
         })?;
-    crate::schema::check_schema_read_only(&db, path)?;
+    crate::upgrade::check_schema_read_only(&db, path)?;
     Ok(db)
 }
 
@@ -75,7 +66,7 @@ pub(crate) fn builder(options: &RedbOptions) -> redb::Builder {
     };
     let mut builder = redb::Builder::new();
     builder
-        .set_cache_size(options.cache_bytes)
+        .set_cache_size(options.cache())
         .set_concurrency_mode(mode)
         .set_check_integrity_on_open(options.verify_on_open);
     builder

@@ -1,6 +1,6 @@
 //! How a redb store is opened.
 
-use store_core::Durability;
+use store_core::{Durability, StoreOptions};
 
 /// redb's durability for a commit at `durability`: `Immediate`, but `None` for
 /// [`Durability::Deferred`]. redb has no level between the two, so
@@ -18,18 +18,35 @@ pub(crate) const fn redb_durability(durability: Durability) -> redb::Durability 
 /// ```
 /// use store_redb::RedbOptions;
 /// let options = RedbOptions::default().multi_process(false).cache_bytes(4 << 20);
-/// # assert_eq!(options.cache_bytes, 4 << 20);
+/// # assert_eq!(options.store.cache_bytes, Some(4 << 20));
 /// ```
+///
+/// How redb honours the shared options ([`StoreOptions`], the field `store`):
+///
+/// - `durability`: [`Durability::PowerLoss`] is redb's `Immediate`; redb has no level
+///   between that and `None`, so [`Durability::ProcessCrash`] syncs as `PowerLoss` does.
+///   [`Durability::Deferred`] (redb `None`) makes a commit durable only with the next synced
+///   one (the store syncs every `delete_days`): a crash of the process may lose the newest
+///   commits and their ids be given out again, never corrupt the file. It needs
+///   `multi_process: false`: redb refuses non-durable commits when other processes may share
+///   the file, and so does the open, naming `durability`.
+/// - `cache_bytes`: the memory redb may use to cache pages; 64 MiB by default
+///   ([`DEFAULT_CACHE_BYTES`]).
+/// - `group_commit`: the calls that wait together commit in one write transaction and one
+///   durable commit.
+/// - `read_only`: the file is opened as a `redb::ReadOnlyDatabase`: nothing is created (the
+///   file must be a store of this schema version), no write lock is taken, and the file may
+///   be read-only to this process. Beside a process that writes the file (in the
+///   `multi_process` mode), reads follow its commits. A file that was not shut down cleanly
+///   needs a repair that only an open for writing makes: a read-only open of it fails,
+///   naming the remedy.
+/// - `create_if_missing`: `false` makes a missing file [`store_core::StoreError::NoStore`].
+/// - `meta_when_created`: written in the transaction that creates the schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RedbOptions {
-    /// What a commit that returned survives; [`Durability::PowerLoss`] (redb `Immediate`)
-    /// by default. [`Durability::Deferred`] (redb `None`) makes a commit durable only with
-    /// the next synced one (the store syncs every `delete_days`): a crash of the process may
-    /// lose the newest commits and their ids be given out again, never corrupt the file. It
-    /// needs `multi_process: false`: redb refuses non-durable commits when other processes
-    /// may share the file.
-    pub durability: Durability,
+    /// What every backend offers, and how redb honours each is said above.
+    pub store: StoreOptions,
     /// Whether other processes may open the file for reading and writing while this one
     /// has it open (`redb::ConcurrencyMode::MultiWriter`); `true` by default, so that the
     /// CLI can look into a running daemon's store.
@@ -41,8 +58,6 @@ pub struct RedbOptions {
     /// file is locked whole (`ConcurrencyMode::ExclusiveWriter`): a second process that
     /// tries to open it gets [`store_core::StoreError::Busy`].
     pub multi_process: bool,
-    /// Bytes of memory redb may use to cache pages; 64 MiB by default.
-    pub cache_bytes: usize,
     /// Verify the checksum of every page whenever the file is opened; `false` by default,
     /// because it reads the whole file (2.3 s at a million entries).
     ///
@@ -54,49 +69,23 @@ pub struct RedbOptions {
     /// panic, which needs the default `panic = "unwind"`: a program built with
     /// `panic = "abort"` should turn this on.
     pub verify_on_open: bool,
-    /// Whether writes from threads that wait for the writer at the same time commit together,
-    /// in one write transaction and one durable commit (group commit); `true` by default.
-    /// Each call still returns its own result and only once its write is durable, and a
-    /// refused call writes nothing while the others commit. `false` commits every call on its
-    /// own: only for comparing the two.
-    pub group_commit: bool,
-    /// Open the store for reading only (`redb::ReadOnlyDatabase`): nothing is created (the
-    /// file must be a store of this schema version), no write lock is taken, and the file may
-    /// be read-only to this process. Beside a process that writes the file (in the
-    /// `multi_process` mode), reads follow its commits. Every write, and every maintenance
-    /// call that writes, returns [`store_core::StoreError::OpenedReadOnly`]. `false` by
-    /// default.
-    ///
-    /// A file that was not shut down cleanly needs a repair that only an open for writing
-    /// makes: a read-only open of it fails, naming the remedy.
-    pub read_only: bool,
-    /// Meta pairs written in the very transaction that creates the store, when this open
-    /// creates it (nothing is written when the store exists): a store is then never seen
-    /// without them, whenever its creator is stopped. `migrate` and `backup` mark a copy
-    /// incomplete this way. Empty by default.
-    pub meta_when_created: Vec<(String, String)>,
 }
+
+/// The page cache when the options leave it to the backend: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Default for RedbOptions {
     fn default() -> Self {
         RedbOptions {
-            durability: Durability::PowerLoss,
+            store: StoreOptions::default(),
             multi_process: true,
-            cache_bytes: 64 * 1024 * 1024,
             verify_on_open: false,
-            group_commit: true,
-            read_only: false,
-            meta_when_created: Vec::new(),
         }
     }
 }
 
 impl RedbOptions {
-    /// These options with commits as durable as `durability`.
-    pub fn durability(mut self, durability: Durability) -> Self {
-        self.durability = durability;
-        self
-    }
+    store_core::store_option_builders!();
 
     /// These options sharing the file with other processes, or not.
     pub fn multi_process(mut self, shared: bool) -> Self {
@@ -104,33 +93,14 @@ impl RedbOptions {
         self
     }
 
-    /// These options with `bytes` of page cache.
-    pub fn cache_bytes(mut self, bytes: usize) -> Self {
-        self.cache_bytes = bytes;
-        self
-    }
-
-    /// These options committing concurrent writes together, or each alone.
-    pub fn group_commit(mut self, grouping: bool) -> Self {
-        self.group_commit = grouping;
-        self
-    }
-
-    /// These options writing `pairs` in meta in the transaction that creates the store.
-    pub fn meta_when_created(mut self, pairs: Vec<(String, String)>) -> Self {
-        self.meta_when_created = pairs;
-        self
-    }
-
-    /// These options opening the store for reading only, or for reading and writing.
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
-
     /// These options verifying the whole file at open, or not.
     pub fn verify_on_open(mut self, verify: bool) -> Self {
         self.verify_on_open = verify;
         self
+    }
+
+    /// The page cache these options give redb.
+    pub(crate) fn cache(&self) -> usize {
+        self.store.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES)
     }
 }

@@ -75,8 +75,8 @@ impl RedbLogStore {
     pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> StoreResult<Self> {
         Ok(RedbLogStore {
             engine: Engine::open(path.as_ref(), &options)?,
-            durability: crate::options::redb_durability(options.durability),
-            queue: CommitQueue::new((), options.group_commit),
+            durability: crate::options::redb_durability(options.store.durability),
+            queue: CommitQueue::new((), options.store.group_commit),
         })
     }
 
@@ -85,8 +85,8 @@ impl RedbLogStore {
     pub(crate) fn on_engine(engine: Engine, options: &RedbOptions) -> Self {
         RedbLogStore {
             engine,
-            durability: crate::options::redb_durability(options.durability),
-            queue: CommitQueue::new((), options.group_commit),
+            durability: crate::options::redb_durability(options.store.durability),
+            queue: CommitQueue::new((), options.store.group_commit),
         }
     }
 
@@ -302,5 +302,51 @@ impl RedbLogStore {
                 .map(|_| ())
                 .with_context(|| format!("compacting {path}"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    use store_core::{DaySpan, LogMaintenance, LogStore, NewLogEntry};
+
+    use super::RedbLogStore;
+    use crate::schema::{BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS};
+
+    fn chunks_stored(path: &std::path::Path) -> u64 {
+        let db = redb::Database::open(path).expect("open the file");
+        let tx = db.begin_read().expect("read");
+        tx.open_table(LOG_PAYLOAD_CHUNKS)
+            .expect("the chunk table")
+            .len()
+            .expect("its length")
+    }
+
+    /// A big payload's chunks live and die with its entry: deleting the entry's day leaves
+    /// none behind, and small payloads never have any.
+    #[test]
+    fn deleting_an_entry_deletes_the_chunks_of_its_payload() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nerve.redb");
+        let store = RedbLogStore::open(&path).expect("open");
+        let big = store
+            .append(NewLogEntry::new("s", "k", "b".repeat(BIG_PAYLOAD * 3 + 1)))
+            .expect("a big payload");
+        store
+            .append(NewLogEntry::new("s", "k", "small"))
+            .expect("a small one");
+        drop(store);
+        assert_eq!(
+            chunks_stored(&path),
+            13,
+            "3 MiB and a byte in 256 KiB chunks"
+        );
+        let store = RedbLogStore::open(&path).expect("reopen");
+        let deleted = store
+            .delete_days(&[DaySpan::new(big.ts.date_naive(), big.id)], &[])
+            .expect("delete the big entry");
+        assert_eq!(deleted, 1);
+        drop(store);
+        assert_eq!(chunks_stored(&path), 0);
     }
 }

@@ -1,7 +1,7 @@
-//! Runs the conformance suites of `store-core` against `RedbLogStore` and `RedbBlobStore`,
+//! Runs the conformance suites of `store-conformance` against `RedbLogStore` and `RedbBlobStore`,
 //! through the backend's harness.
 
 use store_redb::harness::RedbHarness;
 
-store_core::log_store_conformance!(harness: &RedbHarness, capabilities: [files, processes]);
-store_core::blob_store_conformance!(harness: &RedbHarness);
+store_conformance::log_store_conformance!(harness: &RedbHarness, capabilities: [files, processes]);
+store_conformance::blob_store_conformance!(harness: &RedbHarness);

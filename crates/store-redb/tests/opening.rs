@@ -115,7 +115,7 @@ fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
             .transition_run(RunTransition::new(run, "wf", to))
             .expect("a transition");
     }
-    let (range, in_range) = store_core::conformance::append_late_entries(&store);
+    let (range, in_range) = store_conformance::append_late_entries(&store);
     assert_eq!(store.query(&range).expect("a range"), in_range);
     let stats = store.log_stats().expect("stats");
     drop(store);

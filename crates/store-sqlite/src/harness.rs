@@ -1,10 +1,10 @@
 //! The conformance harness of the SQLite backend (feature `conformance`): how the suite of
-//! `store-core` opens its stores and damages them behind their backs.
+//! `store-conformance` opens its stores and damages them behind their backs.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
-use store_core::conformance::{BlobHarness, Harness};
+use store_conformance::{BlobHarness, Harness};
 use store_core::{BlobStore, Digest, LogBackend, LogId, StoreResult};
 
 /// The SQLite backend under test: the log in `nerve.db` of the folder, the blobs in
@@ -42,6 +42,13 @@ impl Harness for SqliteHarness {
         Ok(Box::new(crate::SqliteLogStore::open_with(
             log_file(dir),
             crate::SqliteOptions::default().read_only(true),
+        )?))
+    }
+
+    fn open_existing(&self, dir: &Path) -> StoreResult<Box<dyn LogBackend>> {
+        Ok(Box::new(crate::SqliteLogStore::open_with(
+            log_file(dir),
+            crate::SqliteOptions::default().create_if_missing(false),
         )?))
     }
 

@@ -32,5 +32,5 @@ mod store;
 mod write;
 
 pub use blobs::SqliteBlobStore;
-pub use options::SqliteOptions;
+pub use options::{DEFAULT_CACHE_BYTES, SqliteOptions};
 pub use store::SqliteLogStore;

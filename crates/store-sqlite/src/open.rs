@@ -59,14 +59,14 @@ impl Pinned {
 
 impl Connections {
     pub(crate) fn open(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
-        if options.read_only {
+        if options.store.read_only {
             return Self::open_read_only(path, options);
         }
         let writer = open_writer(path, &options).map_err(|err| read_only(path, err))?;
         writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(Connections {
             path: path.to_owned(),
-            writer: Some(CommitQueue::new(writer, options.group_commit)),
+            writer: Some(CommitQueue::new(writer, options.store.group_commit)),
             idle_readers: Mutex::new(Vec::new()),
             options,
             immutable: AtomicBool::new(false),
@@ -99,7 +99,7 @@ impl Connections {
     /// A store with readers only: nothing is created, no lock is taken that a writer would
     /// wait for, and the file (and its folder) may be read-only to this process.
     fn open_read_only(path: &Path, options: SqliteOptions) -> StoreResult<Self> {
-        store_core::kit::check_store_path(path, "sqlite", true)?;
+        store_core::kit::check_store_path(path, "sqlite", &options.store)?;
         let conns = Connections {
             path: path.to_owned(),
             writer: None,
@@ -307,8 +307,8 @@ fn read_only(path: &Path, err: StoreError) -> StoreError {
 /// missing, refuses a file that is not a nerve-store or whose schema is newer, switches to
 /// WAL, applies and checks the pragmas, and creates or checks the schema.
 pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<Connection> {
+    store_core::kit::check_store_path(path, "sqlite", &options.store)?;
     store_core::kit::create_parent_folders(path)?;
-    store_core::kit::check_store_path(path, "sqlite", false)?;
     let new_file = !path.exists();
     let mut conn = connect(path, OpenFlags::default())
         .with_context(|| format!("opening {}", path.display()))?;
@@ -320,7 +320,7 @@ pub(crate) fn open_writer(path: &Path, options: &SqliteOptions) -> StoreResult<C
     let mode = switch_to_wal(&conn, options)?;
     expect_setting(path, "journal_mode", "wal", &mode)?;
     apply_connection_pragmas(&conn, path, options)?;
-    create_schema(&mut conn, path, &options.meta_when_created)?;
+    create_schema(&mut conn, path, &options.store.meta_when_created)?;
     if new_file {
         // SQLite syncs the folder for its journal files, not for the database file itself.
         store_core::kit::sync_parent_folder(path)?;
@@ -436,7 +436,7 @@ pub(crate) fn apply_connection_pragmas(
         conn,
         path,
         "synchronous",
-        crate::options::synchronous_pragma(options.durability),
+        crate::options::synchronous_pragma(options.store.durability),
     )?;
     set_and_check(conn, path, "cache_size", options.cache_size_pragma())?;
     let mmap = i64::try_from(options.mmap_size)

@@ -54,8 +54,8 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
         })
         .expect("a message");
     store.meta_set("k", "v").expect("meta");
-    let (range, in_range) = store_core::conformance::append_late_entries(&store);
-    let before = store_core::conformance::observable_state(&store, &["t"]);
+    let (range, in_range) = store_conformance::append_late_entries(&store);
+    let before = store_conformance::observable_state(&store, &["t"]);
     let stats = store.log_stats().expect("stats");
     drop(store);
 
@@ -78,12 +78,9 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
     drop(conn);
 
     let store = SqliteLogStore::open(&path).expect("a schema 1 file opens");
+    assert_eq!(store_conformance::observable_state(&store, &["t"]), before);
     assert_eq!(
-        store_core::conformance::observable_state(&store, &["t"]),
-        before
-    );
-    assert_eq!(
-        store_core::conformance::all_entries(&store)[..entries.len()],
+        store_conformance::all_entries(&store)[..entries.len()],
         entries[..]
     );
     assert_eq!(
@@ -92,7 +89,7 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
         "the counters start from what the file holds"
     );
     assert_eq!(store.query(&range).expect("a range"), in_range);
-    let descents = store_core::conformance::all_entries(&store)
+    let descents = store_conformance::all_entries(&store)
         .windows(2)
         .filter(|pair| pair[1].ts < pair[0].ts)
         .count();
@@ -196,7 +193,7 @@ fn a_schema_3_file_gains_page_checksums_at_its_first_writable_open() {
             .expect("append");
     }
     store.meta_set("k", "v").expect("meta");
-    let before = store_core::conformance::observable_state(&store, &[]);
+    let before = store_conformance::observable_state(&store, &[]);
     drop(store);
     let path = dir.path().join("nerve.db");
     as_schema_3_without_page_checksums(&source, &path);
@@ -212,10 +209,7 @@ fn a_schema_3_file_gains_page_checksums_at_its_first_writable_open() {
         other => panic!("a read-only open cannot migrate: {other:?}"),
     }
     let store = SqliteLogStore::open(&path).expect("a schema 3 file opens");
-    assert_eq!(
-        store_core::conformance::observable_state(&store, &[]),
-        before
-    );
+    assert_eq!(store_conformance::observable_state(&store, &[]), before);
     store
         .append(NewLogEntry::new("s", "k", "after"))
         .expect("append");

@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use store_core::conformance::all_entries;
+use store_conformance::all_entries;
 use store_core::{LogId, LogStore, NewLogEntry};
 use store_sqlite::SqliteLogStore;
 

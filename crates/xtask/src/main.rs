@@ -5,7 +5,10 @@
 //! cargo xtask bench [--backend sqlite|redb|all] [--sizes 10k,1m,10m]
 //! cargo xtask test
 //! cargo xtask ci
+//! cargo xtask circles
 //! ```
+
+mod circles;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -27,11 +30,13 @@ const USAGE: &str = "usage:
       (Debian's postgresql package) when they are missing: the store-postgres tests start
       throwaway servers from them
   cargo xtask ci
-      what CI checks (and all .ci/run does): fmt; clippy, warnings and newer-than-MSRV
+      what CI checks (and all .ci/run does): fmt; no import circle; clippy, warnings and newer-than-MSRV
       APIs denied, on the workspace and on each feature set of the facade (each backend
       alone, none, all); docs; the fuzz targets' build; cargo deny (licences, duplicate
       versions, sources; installed if missing); every test, and the facade's with redb
-      alone";
+      alone
+  cargo xtask circles
+      names every circle of imports between the modules of a crate; fails if one exists";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +44,7 @@ fn main() -> ExitCode {
         Some("conformance") => Options::parse(&args[1..]).and_then(|o| conformance(&o)),
         Some("bench") => Options::parse(&args[1..]).and_then(|o| bench(&o)),
         Some("ci") => ci(),
+        Some("circles") => circles(),
         Some("test") => test(),
         _ => Err(USAGE.to_owned()),
     };
@@ -376,9 +382,21 @@ fn deny() -> Result<(), String> {
 /// workspace and on each feature set of the facade (MSRV included, see [`clippy`]); the
 /// documentation with warnings denied; the fuzz targets' build; the dependency tree; then
 /// every test, and the facade's tests with redb alone.
+/// Fails, naming each, when a crate has a circle of imports between its modules.
+fn circles() -> Result<(), String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let found = circles::find(&root)?;
+    if found.is_empty() {
+        eprintln!("xtask: no import circle in any crate");
+        return Ok(());
+    }
+    Err(format!("import circles:\n  {}", found.join("\n  ")))
+}
+
 fn ci() -> Result<(), String> {
     let started = Instant::now();
     cargo(&["fmt", "--all", "--", "--check"], &[])?;
+    circles()?;
     clippy(&["--workspace"])?;
     for features in FACADE_FEATURE_SETS {
         clippy(&[&["-p", "nerve-store"][..], features].concat())?;

@@ -43,7 +43,7 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
         err => CliError::Store(err),
     })?;
     let elapsed = started.elapsed();
-    let checked = super::check::verdict(&report.checked);
+    let checked = report.checked.to_string();
     let summary = report.summary;
     if out.json() {
         return out.object(&json!({

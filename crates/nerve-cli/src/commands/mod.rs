@@ -109,59 +109,18 @@ fn store_location_is_redb(location: &str) -> bool {
 }
 
 /// Opens the store at `location`, which must exist, for a command that changes it: a
-/// command that removes or maintains must not leave an empty store behind a mistyped path.
+/// command that removes or maintains must not leave an empty store behind a mistyped path
+/// (the library answers `NoStore`, or `BlobFileMissing` for a store without its blob file).
 fn open_existing(location: &str) -> CliResult<Store> {
-    existing(location)?;
-    open(location)
+    let options = OpenOptions::default().create_if_missing(false);
+    Ok(nerve_store::open_with(location, &options)?)
 }
 
 /// Opens the store at `location`, which must exist, for a command that only reads: read-only,
 /// so that it creates nothing, takes no lock the daemon waits for, and works for a user
 /// who may not write the files.
 fn open_to_read(location: &str) -> CliResult<Store> {
-    existing(location)?;
     Ok(nerve_store::open_read_only(location)?)
-}
-
-/// `location` parsed, if a store exists there, its blob file too; otherwise the error that
-/// says which is missing.
-fn existing(location: &str) -> CliResult<Location> {
-    let parsed: Location = location.parse()?;
-    if parsed.is_server() {
-        // A store on a server exists when its schema holds one: a read-only open says.
-        drop(nerve_store::open_log_with(
-            location,
-            &OpenOptions::default().read_only(true),
-        )?);
-        return Ok(parsed);
-    }
-    // A folder on the way that this user may not enter is a permission problem, not a
-    // missing store; the library names it.
-    let found = parsed.path.try_exists().unwrap_or(true);
-    if !found {
-        return Err(CliError::not_found(
-            format!("no store at {parsed}"),
-            "check --store (or NERVE_STORE); `nerve-store simulate` creates one to try things \
-             on, and --create makes an empty one for a writing command",
-        ));
-    }
-    let blobs = parsed.blob_path();
-    if !blobs.exists() {
-        // The library names what is there first: a file that is not a store, a folder in
-        // place of the file, a folder on the way that this user may not enter.
-        drop(nerve_store::open_log_with(
-            location,
-            &OpenOptions::default().read_only(true),
-        )?);
-        return Err(CliError::not_found(
-            format!(
-                "the blob file {} of the store at {parsed} is missing",
-                blobs.display()
-            ),
-            "restore it from a backup; every store is created with one",
-        ));
-    }
-    Ok(parsed)
 }
 
 /// Opens the store at `location` for a command that writes: an existing store, or a new one
@@ -180,15 +139,17 @@ fn open(location: &str) -> CliResult<Store> {
     Ok(nerve_store::open(location)?)
 }
 
-/// Opens the store at `location` for a command that reads the log through once: a small
-/// page cache, since a daemon's large one would only fill up; read-only when it only reads.
+/// Opens the store at `location`, which must exist, for a command that reads the log through
+/// once: a small page cache, since a daemon's large one would only fill up; read-only when
+/// it only reads.
 fn open_for_batch(location: &str, read_only: bool) -> CliResult<Store> {
     const BATCH_CACHE_BYTES: usize = 8 << 20;
-    existing(location)?;
-    Ok(nerve_store::open_with(
-        location,
-        &OpenOptions::default()
-            .cache_bytes(BATCH_CACHE_BYTES)
-            .read_only(read_only),
-    )?)
+    let mut options = OpenOptions::default()
+        .create_if_missing(false)
+        .read_only(read_only);
+    // A server's cache is the server's: PostgreSQL refuses the option.
+    if !location.parse::<Location>()?.is_server() {
+        options = options.cache_bytes(BATCH_CACHE_BYTES);
+    }
+    Ok(nerve_store::open_with(location, &options)?)
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store_archive::{ArchiveOptions, WATERMARK_KEY, read_archive};
-use store_core::conformance::{Harness, all_entries};
+use store_conformance::{Harness, all_entries};
 use store_core::{LogBackend, LogEntry, LogId, NewLogEntry, StoreResult, ThreadMessage};
 
 /// Opens the store kept in a folder.

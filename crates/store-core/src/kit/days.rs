@@ -1,0 +1,45 @@
+//! A day of the log as a stream: what the archive and a copy between stores read a day
+//! with, a page at a time.
+
+use chrono::NaiveDate;
+
+use crate::error::StoreResult;
+use crate::id::LogId;
+use crate::log::LogEntry;
+use crate::store::LogMaintenance;
+
+/// How many entries [`day_stream`] fetches at a time.
+pub const DAY_PAGE: usize = 1000;
+
+/// Every entry of `day` in id order, fetched [`DAY_PAGE`] at a time: memory stays flat
+/// whatever the day's size. Entries appended to the day while the stream runs are
+/// included when their id comes after the page being read.
+pub fn day_stream(
+    store: &dyn LogMaintenance,
+    day: NaiveDate,
+) -> impl Iterator<Item = StoreResult<LogEntry>> + '_ {
+    let mut after: Option<LogId> = None;
+    let mut page = std::vec::IntoIter::default();
+    let mut done = false;
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(entry) = page.next() {
+                return Some(Ok(entry));
+            }
+            if done {
+                return None;
+            }
+            match store.day_entries(day, after, DAY_PAGE) {
+                Ok(entries) => {
+                    done = entries.len() < DAY_PAGE;
+                    after = entries.last().map(|e: &LogEntry| e.id).or(after);
+                    page = entries.into_iter();
+                }
+                Err(err) => {
+                    done = true;
+                    return Some(Err(err));
+                }
+            }
+        }
+    })
+}
