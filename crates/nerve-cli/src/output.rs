@@ -173,9 +173,9 @@ impl Table {
             .map(|column| {
                 let cells = self.rows.iter().filter_map(|row| row.get(column));
                 cells
-                    .map(|cell| cell.chars().count())
+                    .map(|cell| console::measure_text_width(cell))
                     .chain([
-                        self.headers[column].chars().count(),
+                        console::measure_text_width(&self.headers[column]),
                         self.min_widths.get(column).copied().unwrap_or(0),
                     ])
                     .max()
@@ -193,7 +193,13 @@ impl Table {
                 line.push_str(cell);
             } else {
                 let width = widths.get(column).copied().unwrap_or(0);
-                line.push_str(&format!("{cell:<width$}  "));
+                line.push_str(&console::pad_str(
+                    cell,
+                    width,
+                    console::Alignment::Left,
+                    None,
+                ));
+                line.push_str("  ");
             }
         }
         line.trim_end().to_owned()
@@ -210,30 +216,28 @@ impl Table {
     }
 }
 
-/// `cells` as one CSV line: a cell with a comma, a quote or a line break in quotes, its
-/// quotes doubled (RFC 4180).
+/// `cells` as one CSV line, by the `csv` crate: a cell with a comma, a quote or a line
+/// break in quotes, its quotes doubled (RFC 4180).
 fn csv_line(cells: &[String]) -> String {
-    cells
-        .iter()
-        .map(|cell| {
-            if cell.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", cell.replace('"', "\"\""))
-            } else {
-                cell.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    // Writing into memory cannot fail; an empty line would be the answer if it did.
+    let bytes = writer
+        .write_record(cells)
+        .ok()
+        .and_then(|()| writer.into_inner().ok())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes)
+        .trim_end_matches('\n')
+        .to_owned()
 }
 
-/// `line` cut to `width` characters, its last one `…` where it was cut.
+/// `line` cut to `width` terminal columns, its last one `…` where it was cut: by display
+/// width (a CJK character or an emoji takes two columns), colour codes kept whole, as
+/// `console` measures it.
 pub(crate) fn fit(line: &str, width: usize) -> std::borrow::Cow<'_, str> {
-    if line.chars().count() <= width {
-        return line.into();
-    }
-    let mut cut: String = line.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    cut.into()
+    console::truncate_str(line, width, "…")
 }
 
 /// `text` with its line breaks and other control characters escaped.
@@ -252,7 +256,9 @@ fn one_line(text: &str) -> String {
         .collect()
 }
 
-/// `duration` as people write it: `850 ms`, `12.3 s`, `27 min 57 s`, `2 h 05 min`.
+/// `duration` as people write it: `850 ms`, `12.3 s`, `27 min 57 s`, `2 h 05 min`. Our own
+/// rather than indicatif's `HumanDuration`, which rounds to one unit (`28 minutes`): a
+/// timing is read to the second.
 pub(crate) fn human_duration(duration: std::time::Duration) -> String {
     let seconds = duration.as_secs_f64();
     let whole = duration.as_secs();
@@ -264,7 +270,9 @@ pub(crate) fn human_duration(duration: std::time::Duration) -> String {
     }
 }
 
-/// `bytes` as people read sizes: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`.
+/// `bytes` as people read sizes: `512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`. Our own rather
+/// than indicatif's `HumanBytes`, which prints two decimals (`337.03 KiB`): one is what
+/// `ls -h` and `du -h` users read, and it keeps size columns narrow.
 pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
@@ -279,17 +287,9 @@ pub(crate) fn human_bytes(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// `n` with thousands separated by commas.
+/// `n` with thousands separated by commas (indicatif's `HumanCount`).
 pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
+    indicatif::HumanCount(n).to_string()
 }
 
 /// `n` and the noun that goes with it: `1 blob`, `2,000 blobs`.
@@ -367,5 +367,27 @@ mod tests {
         assert_eq!(counted(1, "entry", "entries"), "1 entry");
         assert_eq!(counted(0, "entry", "entries"), "0 entries");
         assert_eq!(counted(2_000, "blob", "blobs"), "2,000 blobs");
+    }
+
+    #[test]
+    fn lines_are_cut_and_padded_by_terminal_columns_not_characters() {
+        let wide = "日本語のテキストと🙂";
+        let cut = fit(wide, 9);
+        assert_eq!(console::measure_text_width(&cut), 9, "{cut}");
+        assert!(cut.ends_with('…'), "{cut}");
+        assert_eq!(fit("short", 9), "short");
+        let mut table = Table::new(&["A", "B"]);
+        table.row(vec!["日本".to_owned(), "x".to_owned()]);
+        table.row(vec!["ab".to_owned(), "y".to_owned()]);
+        let widths = table.widths();
+        assert_eq!(widths[0], 4, "two wide characters take four columns");
+        let rows = table.take_rows();
+        let first = table.format_row(&rows[0], &widths);
+        let second = table.format_row(&rows[1], &widths);
+        assert_eq!(
+            console::measure_text_width(&first),
+            console::measure_text_width(&second),
+            "{first:?} {second:?}"
+        );
     }
 }

@@ -158,7 +158,7 @@ fn as_json(entries: &[nerve_store::LogEntry]) -> Vec<Value> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Happy paths, each run on both backends (see the `backends!` list at the end).
+// Happy paths, each run on every backend (see the `backends!` list at the end).
 
 fn simulate_reports_what_it_stored_and_stats_agree(backend: &str) {
     let cli = Cli::new(backend);

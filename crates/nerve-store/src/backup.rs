@@ -7,20 +7,28 @@ use store_core::{Checked, StoreError, StoreResult};
 
 use crate::{ContentSummary, Location, Store};
 
-/// What [`backup`] made. Serialises with camelCase names, the location as it may be shown
-/// (any password masked).
+/// What [`backup`] made. Serialises as one flat object with camelCase names: `to` (the
+/// location as it may be shown, any password masked), the summary's fields, `check` (the
+/// verdict as text) and `resumed`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupReport {
     /// Where the copy is.
+    #[serde(rename = "to")]
     pub location: Location,
     /// What it holds: the same as the store held when the backup began.
+    #[serde(flatten)]
     pub summary: ContentSummary,
     /// What the copy's own check found ([`store_core::LogMaintenance::check`]).
+    #[serde(rename = "check", serialize_with = "as_text")]
     pub checked: Checked,
     /// Whether this backup finished one that an earlier run left unfinished at the same
     /// place ([`crate::resume_migrate`]) rather than starting anew.
     pub resumed: bool,
+}
+
+fn as_text<S: serde::Serializer>(checked: &Checked, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(checked)
 }
 
 /// Copies `from` into a new store at `to` (a location: the same backend or the other), while
@@ -30,7 +38,7 @@ pub struct BackupReport {
 /// entries copied so far and stops the backup with [`ControlFlow::Break`].
 ///
 /// Nothing is left at `to` unless the whole backup succeeded: after an error or a stop, the
-/// files it created are removed. A backup of `from` that an earlier run left unfinished at
+/// store it created is removed (its files, or its schema on a server). A backup of `from` that an earlier run left unfinished at
 /// `to` (killed: it is marked incomplete, naming `from`) is finished instead, from where it
 /// stopped ([`crate::resume_migrate`]), and left as it was if that fails too.
 ///
@@ -45,10 +53,9 @@ pub fn backup(
     progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
 ) -> StoreResult<BackupReport> {
     let location: Location = to.parse()?;
-    let files = [location.path.clone(), location.blob_path()];
-    if let Some(taken) = files.iter().find(|file| file.exists()) {
+    if let Some(taken) = location.existing_file() {
         let target = unfinished_copy(from, to)
-            .map_err(|marked| StoreError::invalid("target", leftover(taken, marked)))?;
+            .map_err(|marked| StoreError::invalid("target", leftover(&taken, marked)))?;
         let summary = crate::resume_migrate(from, &target, progress)?;
         let checked = target.log.check()?;
         return Ok(BackupReport {
@@ -58,6 +65,13 @@ pub fn backup(
             resumed: true,
         });
     }
+    // Files found at `to` were dealt with above; on a server, a store this backup does not
+    // create is left alone whatever happens.
+    let created_here = !location.is_server()
+        || matches!(
+            crate::open_log_with(to, &crate::OpenOptions::default().read_only(true)),
+            Err(StoreError::NoStore { .. })
+        );
     let made = (|| {
         let target = crate::open_with(
             to,
@@ -79,11 +93,8 @@ pub fn backup(
             resumed: false,
         })
     })();
-    if made.is_err() {
-        for file in location.files() {
-            // Best effort: a file that is not there is what is wanted.
-            let _ = std::fs::remove_file(file);
-        }
+    if made.is_err() && created_here {
+        crate::remove_store(&location);
     }
     made
 }

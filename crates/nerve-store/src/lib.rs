@@ -64,7 +64,8 @@ pub use chrono;
 pub use inspect::{StoreCheck, StoreStats, check, stats};
 pub use location::{Backend, DEFAULT_LOCATION, Location};
 pub use migrate::{
-    ContentSummary, INCOMPLETE_KEY, for_each_run_page, migrate, resume_migrate, summarise,
+    ContentSummary, INCOMPLETE_KEY, check_copy_target, for_each_run_page, migrate, resume_migrate,
+    summarise,
 };
 pub use store_blob::FsBlobStore;
 pub use store_core::{
@@ -97,7 +98,7 @@ pub use store_sqlite::{SqliteBlobStore, SqliteLogStore, SqliteOptions};
 pub struct Store {
     /// The log, runs, threads and meta.
     pub log: Box<dyn LogBackend>,
-    /// The blobs, in a file of their own beside the log's (see [`Location::blob_path`]),
+    /// The blobs, in a file of their own beside the log's (see [`Location::blob_file`]),
     /// so that a large upload never holds the log's write lock.
     pub blobs: Box<dyn BlobStore>,
     /// Where it was opened.
@@ -263,12 +264,12 @@ fn open_log_at(location: &Location, options: &OpenOptions) -> StoreResult<Box<dy
     match location.backend {
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => Ok(Box::new(store_sqlite::SqliteLogStore::open_with(
-            &location.path,
+            file_of(location)?,
             sqlite_options(options),
         )?)),
         #[cfg(feature = "redb")]
         Backend::Redb => Ok(Box::new(store_redb::RedbLogStore::open_with(
-            &location.path,
+            file_of(location)?,
             redb_options(options),
         )?)),
         #[cfg(feature = "postgres")]
@@ -320,6 +321,33 @@ fn open_backend(location: &Location, options: &OpenOptions) -> StoreResult<Opene
     }
 }
 
+/// The log file of a location of a file backend: one whose backend was changed to a file
+/// backend while it names a server is refused.
+#[cfg(any(feature = "sqlite", feature = "redb"))]
+fn file_of(location: &Location) -> StoreResult<&std::path::Path> {
+    location.file().ok_or_else(|| {
+        StoreError::invalid(
+            "location",
+            format!("{location} names a server, not a {} file", location.backend),
+        )
+    })
+}
+
+/// Removes the store a copy created at `location` and could not finish: its files, or its
+/// schema on a server. Best effort: what is not there is what is wanted, and a failure leaves
+/// the store marked incomplete, which every open refuses.
+pub(crate) fn remove_store(location: &Location) {
+    for file in location.files() {
+        let _ = std::fs::remove_file(file);
+    }
+    #[cfg(feature = "postgres")]
+    if let Some(url) = location.url()
+        && let Ok(options) = store_postgres::PgOptions::from_location(url)
+    {
+        let _ = store_postgres::PgLogStore::remove(options);
+    }
+}
+
 /// The error for a backend whose cargo feature is off.
 fn not_built(backend: Backend) -> StoreError {
     StoreError::invalid(
@@ -343,8 +371,13 @@ fn postgres_options(
     location: &Location,
     options: &OpenOptions,
 ) -> StoreResult<store_postgres::PgOptions> {
-    let mut postgres =
-        store_postgres::PgOptions::from_location(&location.path.display().to_string())?;
+    let url = location.url().ok_or_else(|| {
+        StoreError::invalid(
+            "location",
+            format!("{location} names a file, not a PostgreSQL server"),
+        )
+    })?;
+    let mut postgres = store_postgres::PgOptions::from_location(url)?;
     postgres.store = options.backend_options();
     Ok(postgres)
 }
@@ -374,7 +407,9 @@ fn open_blob_file<B>(
     options: &OpenOptions,
     open: impl FnOnce(std::path::PathBuf, StoreOptions) -> StoreResult<B>,
 ) -> StoreResult<B> {
-    let blobs = location.blob_path();
+    let blobs = location
+        .blob_file()
+        .ok_or_else(|| StoreError::invalid("location", format!("{location} has no blob file")))?;
     open(blobs.clone(), blob_options(options)).map_err(|err| match err {
         StoreError::NoStore { path } if path == blobs => StoreError::BlobFileMissing {
             store: location.shown_path(),

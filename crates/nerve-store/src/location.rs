@@ -1,7 +1,7 @@
-//! Where a store lives: a backend and a path.
+//! Where a store lives: a backend and its file, or a server's URL.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use store_core::{StoreError, StoreResult};
@@ -38,76 +38,121 @@ impl fmt::Display for Backend {
     }
 }
 
+/// Where a store is: its log's file here (the blob file beside it), or a server.
+#[derive(Clone, PartialEq, Eq)]
+enum Place {
+    /// The log's file.
+    File(PathBuf),
+    /// `postgres://…?schema=NAME`, password included: never shown as it is.
+    Server(url::Url),
+}
+
 /// A backend and the path of its file, parsed from `sqlite:PATH`, `redb:PATH`, or a bare
 /// `PATH` whose extension names the backend (`.db`, `.sqlite`, `.sqlite3` for SQLite,
-/// `.redb` for redb); or a PostgreSQL store, `postgres://…?schema=NAME`, whose `path` is
-/// that URL. `Display` and `Debug` show a URL's password masked (`***`), and so does
-/// [`Location::shown_path`]; `path` itself keeps it, for opening the store again.
+/// `.redb` for redb); or a PostgreSQL store, `postgres://…?schema=NAME` (or
+/// `postgresql://`), parsed as a URL. `Display` and `Debug` show a URL's password masked
+/// (`***`), and so does [`Location::shown_path`]; [`Location::url`] keeps it, for opening
+/// the store again.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Location {
     /// The engine.
     pub backend: Backend,
-    /// The store's file; for PostgreSQL, its URL.
-    pub path: PathBuf,
+    place: Place,
 }
 
 impl Location {
-    /// The path as it may be shown: for a server, the URL with its password masked.
-    pub fn shown_path(&self) -> PathBuf {
-        if self.is_server() {
-            PathBuf::from(store_core::redact_location(&self.path.to_string_lossy()))
-        } else {
-            self.path.clone()
+    /// The store of a file backend (SQLite, redb) whose log is `path`, as
+    /// `"{backend}:{path}"` parses; for a store assembled by hand ([`crate::Store::new`]).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for [`Backend::Postgres`], whose stores are on a server:
+    /// parse its URL instead.
+    pub fn from_file(backend: Backend, path: impl Into<PathBuf>) -> StoreResult<Self> {
+        if backend == Backend::Postgres {
+            return Err(StoreError::invalid(
+                "location",
+                "a PostgreSQL store is named by its URL, not a file",
+            ));
+        }
+        Ok(Location {
+            backend,
+            place: Place::File(path.into()),
+        })
+    }
+
+    /// The store's log file; `None` for a store on a server.
+    pub fn file(&self) -> Option<&Path> {
+        match &self.place {
+            Place::File(path) => Some(path),
+            Place::Server(_) => None,
         }
     }
 
-    /// [`Location::blob_path`] as it may be shown: for a server (whose blobs are in the
+    /// The server's URL with the `schema` parameter, password included (for opening the
+    /// store, never for showing); `None` for a store in files.
+    pub fn url(&self) -> Option<&str> {
+        match &self.place {
+            Place::File(_) => None,
+            Place::Server(url) => Some(url.as_str()),
+        }
+    }
+
+    /// The log file, or the URL as a path: what an error's `path` names (the password
+    /// masked), never a file to open.
+    fn shown(&self) -> PathBuf {
+        match &self.place {
+            Place::File(path) => path.clone(),
+            Place::Server(url) => PathBuf::from(store_core::redact_location(url.as_str())),
+        }
+    }
+
+    /// The path as it may be shown: the log's file, or for a server the URL with its
+    /// password masked.
+    pub fn shown_path(&self) -> PathBuf {
+        self.shown()
+    }
+
+    /// [`Location::blob_file`] as it may be shown: for a server (whose blobs are in the
     /// store's schema), the URL with its password masked.
     pub fn shown_blob_path(&self) -> PathBuf {
-        if self.is_server() {
-            self.shown_path()
-        } else {
-            self.blob_path()
-        }
+        self.blob_file().unwrap_or_else(|| self.shown())
     }
 
     /// Whether the store lives on a server (PostgreSQL) rather than in files here.
     pub fn is_server(&self) -> bool {
-        self.backend == Backend::Postgres
+        matches!(self.place, Place::Server(_))
     }
 
     /// The store's own file when this location names the blob file of one instead
     /// (`data/nerve.blobs.db` is the blob file of `data/nerve.db`).
     fn store_of_blob_file(&self) -> Option<PathBuf> {
-        let name = self.path.file_name()?.to_str()?;
+        let path = self.file()?;
+        let name = path.file_name()?.to_str()?;
         let (stem, extension) = match name.rsplit_once('.') {
             Some((stem, extension)) if stem.ends_with(".blobs") => (stem, Some(extension)),
             _ if name.ends_with(".blobs") => (name, None),
             _ => return None,
         };
         let store = stem.strip_suffix(".blobs")?;
-        Some(self.path.with_file_name(match extension {
+        Some(path.with_file_name(match extension {
             Some(extension) => format!("{store}.{extension}"),
             None => store.to_owned(),
         }))
     }
 
     /// The file of the blob store that goes with this location's log: the log's file name
-    /// with `.blobs` before its extension (`data/nerve.db` → `data/nerve.blobs.db`). A
-    /// PostgreSQL store keeps its blobs in its own schema: its URL.
-    pub fn blob_path(&self) -> PathBuf {
-        if self.is_server() {
-            return self.path.clone();
-        }
-        let stem = self
-            .path
+    /// with `.blobs` before its extension (`data/nerve.db` → `data/nerve.blobs.db`); `None`
+    /// for a PostgreSQL store, which keeps its blobs in its own schema.
+    pub fn blob_file(&self) -> Option<PathBuf> {
+        let path = self.file()?;
+        let stem = path
             .file_stem()
             .map_or_else(|| "nerve".into(), |s| s.to_string_lossy().into_owned());
-        let name = match self.path.extension() {
+        let name = match path.extension() {
             Some(ext) => format!("{stem}.blobs.{}", ext.to_string_lossy()),
             None => format!("{stem}.blobs"),
         };
-        self.path.with_file_name(name)
+        Some(path.with_file_name(name))
     }
 }
 
@@ -117,12 +162,20 @@ impl Location {
     /// `-wal`, `-shm` and `-journal`; the store's `.sealed` for redb). None for a store on
     /// a server. What to copy, size or remove to copy, size or remove the store whole.
     pub fn files(&self) -> Vec<PathBuf> {
-        if self.is_server() {
-            return Vec::new();
-        }
-        let mut files = self.with_engine_files(&self.path);
-        files.extend(self.with_engine_files(&self.blob_path()));
-        files
+        [self.file().map(Path::to_owned), self.blob_file()]
+            .into_iter()
+            .flatten()
+            .flat_map(|file| self.with_engine_files(&file))
+            .collect()
+    }
+
+    /// The first of the log's file and the blob file that exists; `None` when neither does,
+    /// and always for a store on a server. What a copy that makes new files only refuses.
+    pub fn existing_file(&self) -> Option<PathBuf> {
+        [self.file().map(Path::to_owned), self.blob_file()]
+            .into_iter()
+            .flatten()
+            .find(|file| file.exists())
     }
 
     /// `file` and the files the engine keeps beside it.
@@ -143,20 +196,17 @@ impl Location {
     /// The bytes the store's log takes on the disk now: its file and the engine's files
     /// beside it (the blob file not included); 0 for a store on a server.
     pub fn log_bytes(&self) -> u64 {
-        self.sized(&self.path)
+        self.file().map_or(0, |file| self.sized(file))
     }
 
     /// The bytes the store's blob file takes on the disk now, with the engine's files beside
     /// it; 0 for a store on a server.
     pub fn blob_bytes(&self) -> u64 {
-        self.sized(&self.blob_path())
+        self.blob_file().map_or(0, |file| self.sized(&file))
     }
 
     /// The total size of `file` and the engine's files beside it, as far as they exist.
-    fn sized(&self, file: &std::path::Path) -> u64 {
-        if self.is_server() {
-            return 0;
-        }
+    fn sized(&self, file: &Path) -> u64 {
         self.with_engine_files(file)
             .iter()
             .filter_map(|name| std::fs::metadata(name).ok())
@@ -167,11 +217,8 @@ impl Location {
     /// The archive's folder of the store at this location unless told otherwise: `archive`
     /// beside the store's file, or in the current folder for a store on a server.
     pub fn archive_dir(&self) -> PathBuf {
-        if self.is_server() {
-            return PathBuf::from("archive");
-        }
-        self.path
-            .parent()
+        self.file()
+            .and_then(Path::parent)
             .map_or_else(|| PathBuf::from("archive"), |dir| dir.join("archive"))
     }
 
@@ -180,17 +227,23 @@ impl Location {
     /// write over what it reads.
     pub fn shares_files_with(&self, other: &Location) -> bool {
         if self.is_server() || other.is_server() {
-            return self.path == other.path;
+            return self.place == other.place;
         }
-        let mine = [self.path.clone(), self.blob_path()];
-        [other.path.clone(), other.blob_path()]
+        let files = |location: &Location| {
+            [location.file().map(Path::to_owned), location.blob_file()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+        };
+        let mine = files(self);
+        files(other)
             .iter()
             .any(|theirs| mine.iter().any(|file| same_file(file, theirs)))
     }
 }
 
 /// Whether two paths name one file: equal, or the same file once resolved where both exist.
-fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+fn same_file(a: &Path, b: &Path) -> bool {
     a == b
         || matches!(
             (std::fs::canonicalize(a), std::fs::canonicalize(b)),
@@ -202,17 +255,17 @@ impl fmt::Debug for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Location")
             .field("backend", &self.backend)
-            .field("path", &self.shown_path())
+            .field("place", &self.shown())
             .finish()
     }
 }
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_server() {
-            return write!(f, "{}", self.shown_path().display());
+        match &self.place {
+            Place::Server(_) => write!(f, "{}", self.shown().display()),
+            Place::File(path) => write!(f, "{}:{}", self.backend, path.display()),
         }
-        write!(f, "{}:{}", self.backend, self.path.display())
     }
 }
 
@@ -229,15 +282,17 @@ impl FromStr for Location {
     fn from_str(text: &str) -> StoreResult<Self> {
         let bad = |reason: String| StoreError::invalid("location", reason);
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            if !text.contains("schema=") {
+            let shown = store_core::redact_location(text);
+            let url = url::Url::parse(text)
+                .map_err(|err| bad(format!("{shown:?} is not a postgres:// URL ({err})")))?;
+            if !url.query_pairs().any(|(key, _)| key == "schema") {
                 return Err(bad(format!(
-                    "{:?} names no schema: add ?schema=NAME (one store per schema)",
-                    store_core::redact_location(text)
+                    "{shown:?} names no schema: add ?schema=NAME (one store per schema)"
                 )));
             }
             return Ok(Location {
                 backend: Backend::Postgres,
-                path: PathBuf::from(text),
+                place: Place::Server(url),
             });
         }
         let (backend, path) = if let Some(path) = text.strip_prefix("sqlite:") {
@@ -266,12 +321,12 @@ impl FromStr for Location {
         }
         let location = Location {
             backend,
-            path: PathBuf::from(path),
+            place: Place::File(PathBuf::from(path)),
         };
         if let Some(store) = location.store_of_blob_file() {
             return Err(bad(format!(
                 "{} is the blob file of the store at {}: name the store's own file",
-                location.path.display(),
+                path,
                 store.display()
             )));
         }
@@ -369,8 +424,8 @@ mod tests {
     fn a_prefix_names_the_backend_whatever_the_extension() {
         let location = parse("redb:data/nerve.db").expect("parses");
         assert_eq!(
-            (location.backend, location.path),
-            (Backend::Redb, PathBuf::from("data/nerve.db"))
+            (location.backend, location.file()),
+            (Backend::Redb, Some(Path::new("data/nerve.db")))
         );
         assert_eq!(
             parse("sqlite:x.redb").expect("parses").backend,
@@ -415,16 +470,20 @@ mod tests {
 
     #[test]
     fn blobs_live_in_a_file_beside_the_log() {
-        let path = |text: &str| parse(text).expect("parses").blob_path();
+        let path = |text: &str| parse(text).expect("parses").blob_file();
         assert_eq!(
             path("sqlite:data/nerve.db"),
-            PathBuf::from("data/nerve.blobs.db")
+            Some(PathBuf::from("data/nerve.blobs.db"))
         );
         assert_eq!(
             path("redb:/var/nerve.redb"),
-            PathBuf::from("/var/nerve.blobs.redb")
+            Some(PathBuf::from("/var/nerve.blobs.redb"))
         );
-        assert_eq!(path("sqlite:data/nerve"), PathBuf::from("data/nerve.blobs"));
+        assert_eq!(
+            path("sqlite:data/nerve"),
+            Some(PathBuf::from("data/nerve.blobs"))
+        );
+        assert_eq!(path("postgres://db/nerve?schema=s"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use store_core::{
     StoreResult, ThreadIndexRow, WorkflowRun, kit::Hasher,
 };
 
-use crate::Store;
+use crate::{Location, Store};
 
 /// How many entries one import transaction carries.
 const PAGE: usize = 10_000;
@@ -340,13 +340,20 @@ pub fn resume_migrate(
 
 /// Refuses a copy of a store into its own files ([`crate::Location::shares_files_with`]).
 fn refuse_same_files(from: &Store, to: &Store) -> StoreResult<()> {
-    if from.location.shares_files_with(&to.location) {
+    check_copy_target(&from.location, &to.location)
+}
+
+/// Refuses a copy of the store at `from` into `to` when the two share a file (or are the
+/// same store on a server): the copy would write over what it reads. [`migrate`] checks it
+/// once both stores are open; a program calls it before it opens (and so creates) `to`.
+///
+/// # Errors
+/// [`StoreError::InvalidInput`] naming `target`.
+pub fn check_copy_target(from: &Location, to: &Location) -> StoreResult<()> {
+    if from.shares_files_with(to) {
         return Err(StoreError::invalid(
             "target",
-            format!(
-                "{} and {} are the same files: copy into a new store",
-                from.location, to.location
-            ),
+            format!("{from} and {to} are the same files: copy into a new store"),
         ));
     }
     Ok(())

@@ -74,7 +74,7 @@ fn a_store_without_its_blob_file_is_named_and_no_blob_file_is_made(backend: Back
     let dir = tempfile::tempdir().expect("temp dir");
     let at = location(dir.path(), backend);
     let store = nerve_store::open(&at).expect("a store");
-    let blobs = store.location.blob_path();
+    let blobs = store.location.blob_file().expect("a blob file");
     drop(store);
     std::fs::remove_file(&blobs).expect("lose the blob file");
     for (what, opened) in [

@@ -11,8 +11,10 @@ fn sqlite(dir: &Path) -> Store {
     let location: Location = format!("sqlite:{}", dir.join("nerve.db").display())
         .parse()
         .expect("a location");
-    let log = store_sqlite::SqliteLogStore::open(&location.path).expect("sqlite log");
-    let blobs = store_sqlite::SqliteBlobStore::open(location.blob_path()).expect("sqlite blobs");
+    let log =
+        store_sqlite::SqliteLogStore::open(location.file().expect("a file")).expect("sqlite log");
+    let blobs = store_sqlite::SqliteBlobStore::open(location.blob_file().expect("a blob file"))
+        .expect("sqlite blobs");
     Store::new(Box::new(log), Box::new(blobs), location)
 }
 
@@ -21,9 +23,22 @@ fn redb(dir: &Path) -> Store {
         .parse()
         .expect("a location");
     assert_eq!(location.backend, Backend::Redb);
-    let log = store_redb::RedbLogStore::open(&location.path).expect("redb log");
-    let blobs = store_redb::RedbBlobStore::open(location.blob_path()).expect("redb blobs");
+    let log = store_redb::RedbLogStore::open(location.file().expect("a file")).expect("redb log");
+    let blobs = store_redb::RedbBlobStore::open(location.blob_file().expect("a blob file"))
+        .expect("redb blobs");
     Store::new(Box::new(log), Box::new(blobs), location)
+}
+
+/// A location in `dir` of a backend the facade is built with, so that `open` and `backup`
+/// can open it: SQLite, else redb, else PostgreSQL.
+fn built_location(dir: &Path) -> String {
+    if cfg!(feature = "sqlite") {
+        format!("sqlite:{}", dir.join("target.db").display())
+    } else if cfg!(feature = "redb") {
+        format!("redb:{}", dir.join("target.redb").display())
+    } else {
+        store_postgres::harness::options(dir).location()
+    }
 }
 
 #[test]
@@ -179,13 +194,8 @@ fn an_interrupted_copy_is_marked_incomplete_and_refused_by_open() {
         .log
         .append_batch(entries)
         .expect("three pages of entries");
-    // A target of the backend the facade is built with, so that `open` can open it.
-    let target = if cfg!(feature = "sqlite") {
-        sqlite(dirs[1].path())
-    } else {
-        redb(dirs[1].path())
-    };
-    let location = target.location.to_string();
+    let location = built_location(dirs[1].path());
+    let target = nerve_store::open(&location).expect("a target");
     let err = migrate(&source, &target, &mut |copied| {
         if copied >= 10_000 {
             ControlFlow::Break(())
@@ -384,21 +394,7 @@ fn a_backup_asked_to_stop_during_its_check_stops_and_leaves_nothing() {
         ControlFlow::Continue(())
     })
     .expect("a copy");
-    // A target of a backend the facade is built with, so that `backup` can open it.
-    let target = dirs[2].path().join(if cfg!(feature = "sqlite") {
-        "backup.db"
-    } else {
-        "backup.redb"
-    });
-    let to = format!(
-        "{}:{}",
-        if cfg!(feature = "sqlite") {
-            "sqlite"
-        } else {
-            "redb"
-        },
-        target.display()
-    );
+    let to = built_location(dirs[2].path());
     let mut asks = 0;
     let err = nerve_store::backup(&source, &to, &mut |_| {
         asks += 1;
@@ -419,7 +415,11 @@ fn a_backup_asked_to_stop_during_its_check_stops_and_leaves_nothing() {
         ),
         "{err}"
     );
-    assert!(!target.exists(), "nothing left");
+    let left = nerve_store::open_read_only(&to).map(|_| ());
+    assert!(
+        matches!(left, Err(StoreError::NoStore { .. })),
+        "nothing left: {left:?}"
+    );
 }
 
 /// A copy of a store into its own files is refused before anything is written, by

@@ -18,6 +18,17 @@ use store_core::{
     Checked, DaySpan, ImportBatch, LogMaintenance, LogStats, LogStore, LogTransfer, ThreadIndexRow,
 };
 
+/// Where the store under test is, as the facade names it.
+fn location_of(dir: &Path, backend: Backend) -> Location {
+    match backend {
+        Backend::Postgres => store_postgres::harness::options(dir)
+            .location()
+            .parse()
+            .expect("a location"),
+        file_backend => Location::from_file(file_backend, dir).expect("a file backend"),
+    }
+}
+
 /// A backend's store, called through `AsyncStore` from a runtime of its own.
 struct ThroughAsync {
     store: AsyncStore,
@@ -30,10 +41,7 @@ impl ThroughAsync {
             .worker_threads(2)
             .build()
             .expect("a runtime");
-        let location = Location {
-            backend,
-            path: dir.to_path_buf(),
-        };
+        let location = location_of(dir, backend);
         let store = AsyncStore::new(Store::new(log, Box::new(NoBlobs), location));
         ThroughAsync {
             store,
@@ -318,10 +326,7 @@ impl AsyncHarness {
             .worker_threads(2)
             .build()
             .expect("a runtime");
-        let location = Location {
-            backend: self.backend,
-            path: dir.to_path_buf(),
-        };
+        let location = location_of(dir, self.backend);
         let store = AsyncStore::new(Store::new(log, blobs, location));
         Box::new(ThroughAsyncBlobs { store, runtime })
     }

@@ -56,21 +56,28 @@ impl Subscriber for Events {
     fn exit(&self, _: &Id) {}
 }
 
+/// The store `name` in `dir`, of a backend the facade is built with.
 fn location(dir: &std::path::Path, name: &str) -> String {
-    let file = if cfg!(feature = "sqlite") {
-        format!("{name}.db")
+    if cfg!(feature = "sqlite") {
+        dir.join(format!("{name}.db")).display().to_string()
+    } else if cfg!(feature = "redb") {
+        dir.join(format!("{name}.redb")).display().to_string()
     } else {
-        format!("{name}.redb")
-    };
-    dir.join(file).display().to_string()
+        store_postgres::harness::options(&dir.join(name)).location()
+    }
 }
 
 #[test]
 fn opens_commits_archive_days_and_migrate_progress_are_reported() {
     let events = Events::default();
     let dir = tempfile::tempdir().expect("temp dir");
+    let first = location(dir.path(), "nerve");
+    let shown = first
+        .parse::<nerve_store::Location>()
+        .expect("a location")
+        .to_string();
     tracing::subscriber::with_default(events.clone(), || {
-        let store = nerve_store::open(&location(dir.path(), "nerve")).expect("open");
+        let store = nerve_store::open(&first).expect("open");
         store
             .log
             .append_batch(vec![
@@ -92,7 +99,7 @@ fn opens_commits_archive_days_and_migrate_progress_are_reported() {
     assert!(
         opens
             .iter()
-            .any(|line| line.contains("opened the store") && line.contains("nerve.")),
+            .any(|line| line.contains("opened the store") && line.contains(&shown)),
         "{opens:?}"
     );
     let commits = events.with_target("nerve_store::commit");

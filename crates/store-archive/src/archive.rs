@@ -45,7 +45,7 @@ impl Default for ArchiveOptions {
     }
 }
 
-/// What happened to one day. Serialises with camelCase names.
+/// What happened to one day. Serialises with camelCase names, `rows` as `entries`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DayReport {
@@ -53,6 +53,7 @@ pub struct DayReport {
     pub day: NaiveDate,
     /// Entries that left the store for the day's file (would leave, in a dry run): the
     /// count the store's deletion returned.
+    #[serde(rename = "entries")]
     pub rows: u64,
     /// Of those, the entries the day's file held already, written by a run interrupted
     /// before it deleted them from the store.
@@ -63,13 +64,14 @@ pub struct DayReport {
     pub file: PathBuf,
 }
 
-/// What a run did. Serialises with camelCase names.
+/// What a run did. Serialises with camelCase names, `rows` as `entries`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArchiveReport {
     /// Every day that was (or, in a dry run, would be) archived, oldest first.
     pub days: Vec<DayReport>,
     /// Entries that left the store, all days together.
+    #[serde(rename = "entries")]
     pub rows: u64,
     /// Of those, the entries already in their day's file from an interrupted run.
     pub recovered: u64,

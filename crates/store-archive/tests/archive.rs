@@ -1,4 +1,4 @@
-//! What `archive_logs` moves and what it leaves, on both backends: eligibility, the line
+//! What `archive_logs` moves and what it leaves, on every backend: eligibility, the line
 //! format, late arrivals, dry runs, vacuum, progress; and the reader's errors.
 
 mod common;

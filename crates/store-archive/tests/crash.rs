@@ -1,4 +1,4 @@
-//! An archive run failed at each of its steps, on both backends: every file step through
+//! An archive run failed at each of its steps, on every backend: every file step through
 //! the seam, and every store step (the deletion that records the watermark) failed before
 //! or after it commits. After the failure nothing is lost; after a rerun every entry is in
 //! the archive or the store exactly once, and the watermark names the last archived day.

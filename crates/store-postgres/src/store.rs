@@ -147,6 +147,32 @@ impl PgLogStore {
         })
     }
 
+    /// Removes the store that `options` name, its schema and everything in it: what a copy
+    /// that made the store and then failed, or was stopped, does so that nothing is left.
+    /// No store there is not an error. Close every handle on the store first: a statement
+    /// waits at most `lock_timeout` for the locks they hold.
+    ///
+    /// # Errors
+    /// The server's errors; [`StoreError::OpenedReadOnly`] for read-only options.
+    pub fn remove(options: PgOptions) -> StoreResult<()> {
+        if options.store.read_only {
+            return Err(StoreError::OpenedReadOnly {
+                path: options.shown_location().into(),
+                operation: "remove the store",
+            });
+        }
+        let store = match Self::open_with(options.create_if_missing(false)) {
+            Ok(store) => store,
+            Err(StoreError::NoStore { .. }) => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        off_runtime(|| {
+            let mut conn = store.connection("removing the store")?;
+            conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", store.s))
+                .context("removing the store")
+        })
+    }
+
     /// The pool the store's calls take connections from.
     pub(crate) fn pool(&self) -> &Pool<PostgresConnectionManager<NoTls>> {
         &self.pool

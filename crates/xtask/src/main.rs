@@ -14,39 +14,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-const USAGE: &str = "usage:
-  cargo xtask conformance [--backend sqlite|redb|postgres|all] [--cases N]
-      the conformance suites (log and blobs) and the model-based property tests, N
-      generated sequences each (default 1000), release build; with all, also the file
-      blob store and SQLite against redb; with postgres (on a throwaway server, installed
-      first if missing), also PostgreSQL against SQLite
-  cargo xtask bench [--backend sqlite|redb|all] [--sizes 10k,1m,10m]
-      each store beside its bare engine, interleaved (median ratio and spread); with
-      all, also the backends beside each other and the blob stores beside the bare work;
-      then the cost of every operation at each size beside the smallest (default 10k,1m;
-      10m builds stores of a few GB and takes minutes)
-  cargo xtask test
-      every test (cargo test --workspace), after installing PostgreSQL's server binaries
-      (Debian's postgresql package) when they are missing: the store-postgres tests start
-      throwaway servers from them
-  cargo xtask ci
-      what CI checks (and all .ci/run does): fmt; no import circle; clippy, warnings and newer-than-MSRV
-      APIs denied, on the workspace and on each feature set of the facade (each backend
-      alone, none, all); docs; the fuzz targets' build; cargo deny (licences, duplicate
-      versions, sources; installed if missing); every test, and the facade's with redb
-      alone
-  cargo xtask circles
-      names every circle of imports between the modules of a crate; fails if one exists";
+/// The project's own commands, run as `cargo xtask COMMAND`.
+#[derive(clap::Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+enum Xtask {
+    /// The conformance suites (log and blobs) and the model-based property tests, N
+    /// generated sequences each, release build; with all, also the file blob store and
+    /// SQLite against redb; with postgres (on a throwaway server, installed first if
+    /// missing), also PostgreSQL against SQLite.
+    Conformance(Options),
+    /// Each store beside its bare engine, interleaved (median ratio and spread); with all,
+    /// also the backends beside each other and the blob stores beside the bare work; then
+    /// the cost of every operation at each size beside the smallest (10m builds stores of a
+    /// few GB and takes minutes).
+    Bench(Options),
+    /// Every test (cargo test --workspace), after installing PostgreSQL's server binaries
+    /// (Debian's postgresql package) when they are missing: the store-postgres tests start
+    /// throwaway servers from them.
+    Test,
+    /// What CI checks (and all .ci/run does): fmt; no import circle; clippy, warnings and
+    /// newer-than-MSRV APIs denied, on the workspace and on each feature set of the facade
+    /// (each backend alone, none, all); docs; the fuzz targets' build; cargo deny
+    /// (licences, duplicate versions, sources; installed if missing); every test, and the
+    /// facade's with redb alone and with PostgreSQL alone.
+    Ci,
+    /// Names every circle of imports between the modules of a crate; fails if one exists.
+    Circles,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("conformance") => Options::parse(&args[1..]).and_then(|o| conformance(&o)),
-        Some("bench") => Options::parse(&args[1..]).and_then(|o| bench(&o)),
-        Some("ci") => ci(),
-        Some("circles") => circles(),
-        Some("test") => test(),
-        _ => Err(USAGE.to_owned()),
+    let result = match <Xtask as clap::Parser>::parse() {
+        Xtask::Conformance(options) => conformance(&options.resolved()),
+        Xtask::Bench(options) => bench(&options.resolved()),
+        Xtask::Ci => ci(),
+        Xtask::Circles => circles(),
+        Xtask::Test => test(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -57,51 +59,41 @@ fn main() -> ExitCode {
     }
 }
 
+/// Which backends a run covers.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Backends {
+    Sqlite,
+    Redb,
+    Postgres,
+    /// SQLite and redb, and the two beside each other.
+    All,
+}
+
+#[derive(clap::Args)]
 struct Options {
-    backends: Vec<&'static str>,
+    /// The backends to run.
+    #[arg(long = "backend", value_enum, default_value = "all")]
+    which: Backends,
+    /// Generated sequences per property test.
+    #[arg(long, default_value_t = 1000)]
     cases: u32,
     /// The store sizes of the growth bench.
+    #[arg(long, default_value = "10k,1m")]
     sizes: String,
+    #[arg(skip)]
+    backends: Vec<&'static str>,
 }
 
 impl Options {
-    fn parse(args: &[String]) -> Result<Self, String> {
-        let mut options = Options {
-            backends: vec!["sqlite", "redb"],
-            cases: 1000,
-            sizes: "10k,1m".to_owned(),
+    /// These options with `backends` filled from the choice.
+    fn resolved(mut self) -> Self {
+        self.backends = match self.which {
+            Backends::Sqlite => vec!["sqlite"],
+            Backends::Redb => vec!["redb"],
+            Backends::Postgres => vec!["postgres"],
+            Backends::All => vec!["sqlite", "redb"],
         };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            let mut value = || {
-                args.next()
-                    .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
-            };
-            match arg.as_str() {
-                "--backend" => {
-                    options.backends = match value()?.as_str() {
-                        "sqlite" => vec!["sqlite"],
-                        "redb" => vec!["redb"],
-                        "postgres" => vec!["postgres"],
-                        "all" => vec!["sqlite", "redb"],
-                        other => {
-                            return Err(format!(
-                                "unknown backend {other:?}: sqlite, redb, postgres or all"
-                            ));
-                        }
-                    }
-                }
-                "--cases" => {
-                    let text = value()?;
-                    options.cases = text
-                        .parse()
-                        .map_err(|_| format!("--cases takes a whole number, not {text:?}"))?;
-                }
-                "--sizes" => options.sizes = value()?.clone(),
-                other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-            }
-        }
-        Ok(options)
+        self
     }
 }
 
@@ -413,17 +405,21 @@ fn ci() -> Result<(), String> {
     )?;
     deny()?;
     test()?;
-    cargo(
-        &[
-            "test",
-            "-p",
-            "nerve-store",
-            "--no-default-features",
-            "--features",
-            "redb",
-        ],
-        &[],
-    )?;
+    // The facade's tests with one backend alone: the code under each feature's cfg is
+    // compiled and run as a downstream with that feature alone gets it.
+    for backend in ["redb", "postgres"] {
+        cargo(
+            &[
+                "test",
+                "-p",
+                "nerve-store",
+                "--no-default-features",
+                "--features",
+                backend,
+            ],
+            &[],
+        )?;
+    }
     eprintln!("xtask: ci passed in {} s", started.elapsed().as_secs());
     Ok(())
 }

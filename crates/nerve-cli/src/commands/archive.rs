@@ -1,8 +1,12 @@
 //! `archive` and `archive cat`.
 
+use std::path::Path;
+
 use nerve_store::Location;
-use nerve_store::archive::{ArchiveOptions, Progress, archive_logs_with_progress, read_archive};
-use serde_json::json;
+use nerve_store::archive::{
+    ArchiveOptions, ArchiveReport, Progress, archive_logs_with_progress, read_archive,
+};
+use serde::Serialize;
 
 use crate::cli::{ArchiveArgs, ArchiveCommand};
 use crate::error::{CliError, CliResult};
@@ -11,27 +15,22 @@ use crate::output::{Out, Table, human_bytes, thousands};
 use crate::progress;
 use crate::time::parse_day_range;
 
+/// An archive run's report as `--json` prints it: the library's, with the folder it used.
+#[derive(Serialize)]
+struct Shown<'a> {
+    dir: &'a Path,
+    #[serde(flatten)]
+    report: &'a ArchiveReport,
+}
+
 pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult<()> {
     let parsed: Location = location.parse()?;
     if let Some(ArchiveCommand::Cat { days, dir }) = args.read {
-        let dir = dir.unwrap_or_else(|| parsed.archive_dir());
-        let (from, to) = parse_day_range(&days).map_err(|reason| {
-            CliError::refused(reason, "write FROM..TO, as 2026-10-01..2026-10-07")
-        })?;
-        let mut table = super::logs::entry_table();
-        for entry in read_archive(&dir, from..=to) {
-            let entry = entry?;
-            super::logs::print_entries(out, &mut table, std::slice::from_ref(&entry))?;
-        }
-        if !out.json() {
-            out.table(&table)?;
-        }
-        return Ok(());
+        return cat(&dir.unwrap_or_else(|| parsed.archive_dir()), &days, out);
     }
-
     let interrupt = Interrupt::catch()?;
     let store = super::open_for_batch(location, args.dry_run)?;
-    let dir = args.dir.unwrap_or_else(|| parsed.archive_dir());
+    let dir = args.dir.clone().unwrap_or_else(|| parsed.archive_dir());
     let options = ArchiveOptions {
         dir: dir.clone(),
         retain_days: args.retain_days,
@@ -50,38 +49,46 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
     });
     bar.finish_and_clear();
     let report = report?;
-    let interrupted = report.interrupted.then(|| CliError::Interrupted {
-        state: format!(
-            "archive stopped after {} of {total_days} days, {} entries moved; the days it \
-             finished are in {} and gone from the store, the rest are still in the store, \
-             and a rerun moves them",
-            report.days.len(),
-            thousands(report.rows),
-            dir.display()
-        ),
-    });
     if out.json() {
-        let days: Vec<_> = report
-            .days
-            .iter()
-            .map(|d| {
-                json!({ "day": d.day, "entries": d.rows, "recovered": d.recovered,
-                        "bytes": d.bytes, "file": d.file })
-            })
-            .collect();
-        out.object(&json!({
-            "dir": dir,
-            "dryRun": report.dry_run,
-            "cutoff": report.cutoff,
-            "days": days,
-            "entries": report.rows,
-            "recovered": report.recovered,
-            "bytes": report.bytes,
-            "vacuumed": report.vacuumed,
-            "interrupted": report.interrupted,
-        }))?;
-        return interrupted.map_or(Ok(()), Err);
+        out.object(&Shown {
+            dir: &dir,
+            report: &report,
+        })?;
+    } else {
+        show(out, &report, &dir, args.retain_days)?;
     }
+    if report.interrupted {
+        return Err(CliError::Interrupted {
+            state: format!(
+                "archive stopped after {} of {total_days} days, {} entries moved; the days it \
+                 finished are in {} and gone from the store, the rest are still in the store, \
+                 and a rerun moves them",
+                report.days.len(),
+                thousands(report.rows),
+                dir.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `archive cat`: the entries of the days `days` in the archive at `dir`.
+fn cat(dir: &Path, days: &str, out: &mut Out) -> CliResult<()> {
+    let (from, to) = parse_day_range(days)
+        .map_err(|reason| CliError::refused(reason, "write FROM..TO, as 2026-10-01..2026-10-07"))?;
+    let mut table = super::logs::entry_table();
+    for entry in read_archive(dir, from..=to) {
+        let entry = entry?;
+        super::logs::print_entries(out, &mut table, std::slice::from_ref(&entry))?;
+    }
+    if !out.json() {
+        out.table(&table)?;
+    }
+    Ok(())
+}
+
+/// The report for people: a table of the days, then one line that sums it up.
+fn show(out: &mut Out, report: &ArchiveReport, dir: &Path, retain_days: u32) -> CliResult<()> {
     let mut table = Table::new(&["DAY", "ENTRIES", "BYTES", "FILE"]);
     for day in &report.days {
         table.row(vec![
@@ -111,18 +118,16 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
     } else {
         String::new()
     };
+    let vacuumed = if report.vacuumed {
+        "; store vacuumed"
+    } else {
+        ""
+    };
     out.line(format!(
-        "{verb} {} entries ({}) in {} days to {} ({cutoff}, {} days kept){recovered}{}",
+        "{verb} {} entries ({}) in {} days to {} ({cutoff}, {retain_days} days kept){recovered}{vacuumed}",
         thousands(report.rows),
         human_bytes(report.bytes),
         report.days.len(),
         dir.display(),
-        args.retain_days,
-        if report.vacuumed {
-            "; store vacuumed"
-        } else {
-            ""
-        },
-    ))?;
-    interrupted.map_or(Ok(()), Err)
+    ))
 }

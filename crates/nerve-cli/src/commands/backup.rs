@@ -2,8 +2,10 @@
 
 use std::time::Instant;
 
-use nerve_store::StoreError;
-use serde_json::json;
+use std::path::PathBuf;
+
+use nerve_store::{BackupReport, Location, StoreError};
+use serde::Serialize;
 
 use crate::error::{CliError, CliResult};
 use crate::interrupt::Interrupt;
@@ -20,7 +22,7 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
     // A backup that an earlier run left unfinished here is finished, and stays if stopped.
     let earlier = to
         .parse::<nerve_store::Location>()
-        .is_ok_and(|target| target.path.exists() || target.blob_path().exists());
+        .is_ok_and(|target| target.existing_file().is_some());
     let report = nerve_store::backup(&store, to, &mut |n| {
         copied = n;
         bar.set_position(n);
@@ -43,24 +45,37 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
         err => CliError::Store(err),
     })?;
     let elapsed = started.elapsed();
-    let checked = report.checked.to_string();
-    let summary = report.summary;
     if out.json() {
-        return out.object(&json!({
-            "from": store.location.to_string(),
-            "to": report.location.to_string(),
-            "blobFile": report.location.shown_blob_path(),
-            "entries": summary.entries,
-            "threadRows": summary.thread_rows,
-            "runs": summary.runs,
-            "meta": summary.meta,
-            "blobs": summary.blobs,
-            "digest": summary.digest,
-            "check": checked,
-            "resumed": report.resumed,
-            "seconds": elapsed.as_secs_f64(),
-        }));
+        return out.object(&Shown {
+            from: &store.location,
+            blob_file: report.location.shown_blob_path(),
+            report: &report,
+            seconds: elapsed.as_secs_f64(),
+        });
     }
+    show(out, &store.location, &report, elapsed)
+}
+
+/// A backup as `--json` shows it: the library's report with the source and the time.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Shown<'a> {
+    from: &'a Location,
+    blob_file: PathBuf,
+    #[serde(flatten)]
+    report: &'a BackupReport,
+    seconds: f64,
+}
+
+/// The backup for people.
+fn show(
+    out: &mut Out,
+    from: &Location,
+    report: &BackupReport,
+    elapsed: std::time::Duration,
+) -> CliResult<()> {
+    let summary = &report.summary;
+    let to = &report.location;
     if report.resumed {
         out.note(format!(
             "{to} held part of an earlier backup of this store that did not finish: it was \
@@ -68,19 +83,17 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
         ))?;
     }
     out.line(format!(
-        "backed up {}, {}, {} and {} from {} to {} (blobs in {}) in {}",
+        "backed up {}, {}, {} and {} from {from} to {to} (blobs in {}) in {}",
         counted(summary.entries, "entry", "entries"),
         counted(summary.runs, "run", "runs"),
         counted(summary.meta, "meta key", "meta keys"),
         counted(summary.blobs, "blob", "blobs"),
-        store.location,
-        report.location,
-        report.location.shown_blob_path().display(),
+        to.shown_blob_path().display(),
         human_duration(elapsed),
     ))?;
     out.line(format!(
         "verified: the copy holds the store as it was when the backup began, digest {}; \
-         its check: {checked}",
-        summary.digest
+         its check: {}",
+        summary.digest, report.checked
     ))
 }

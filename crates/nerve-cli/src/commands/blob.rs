@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use nerve_store::{BlobHealth, Digest, Store, StoreError};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::cli::BlobCommand;
 use crate::error::{CliError, CliResult};
@@ -14,6 +14,20 @@ use crate::output::{Out, Table, human_bytes};
 /// The largest blob `blob get` verifies whole in memory before writing it to standard
 /// output; a larger one is streamed.
 const WHOLE_TO_STDOUT: u64 = 64 << 20;
+
+/// A blob as `--json` shows it: `put` and `ls`.
+#[derive(Serialize)]
+struct Blob {
+    digest: Digest,
+    bytes: u64,
+}
+
+/// One blob's health as `verify DIGEST --json` shows it.
+#[derive(Serialize)]
+struct Health {
+    digest: Digest,
+    health: &'static str,
+}
 
 pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResult<()> {
     match command {
@@ -26,103 +40,116 @@ pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResu
                 put(store, &mut source)?
             };
             if out.json() {
-                out.object(&json!({ "digest": digest, "bytes": bytes }))
+                out.object(&Blob { digest, bytes })
             } else {
                 out.line(digest)
             }
         }
-        BlobCommand::Get { digest, output } => {
-            let digest: Digest = digest.parse()?;
-            let size = store.blobs.len(&digest)?;
-            if output.is_none() && size.is_some_and(|size| size <= WHOLE_TO_STDOUT) {
-                // Verified whole before a byte goes out.
-                let Some(content) = store.blobs.read(&digest)? else {
-                    return Err(missing(store, &digest));
-                };
-                let mut stdout = io::stdout().lock();
-                return stdout
-                    .write_all(&content)
-                    .and_then(|()| stdout.flush())
-                    .map_err(CliError::io("writing to standard output"));
-            }
-            let Some(mut reader) = store.blobs.open(&digest)? else {
-                return Err(missing(store, &digest));
-            };
-            match output {
-                Some(path) => write_verified_file(&mut reader, &path, &digest),
-                None => {
-                    // Too large to hold: streamed, so a damaged blob fails at its end,
-                    // after its bytes went out, with a non-zero exit.
-                    let mut stdout = io::stdout().lock();
-                    copy(&mut reader, &mut stdout, &digest)?;
-                    stdout
-                        .flush()
-                        .map_err(CliError::io("writing to standard output"))
-                }
-            }
+        BlobCommand::Get { digest, output } => get(store, &digest.parse()?, output.as_deref()),
+        BlobCommand::Ls => ls(store, out),
+        BlobCommand::Verify { all: true, .. } => verify_all(store, out),
+        BlobCommand::Verify {
+            digest: Some(digest),
+            ..
+        } => verify(store, &digest.parse()?, out),
+        BlobCommand::Verify { digest: None, .. } => Err(CliError::refused(
+            "nothing to verify",
+            "give a DIGEST, or --all",
+        )),
+    }
+}
+
+/// `blob get`: the blob's content, verified, to `output` or standard output.
+fn get(store: &Store, digest: &Digest, output: Option<&Path>) -> CliResult<()> {
+    let size = store.blobs.len(digest)?;
+    if output.is_none() && size.is_some_and(|size| size <= WHOLE_TO_STDOUT) {
+        // Verified whole before a byte goes out.
+        let Some(content) = store.blobs.read(digest)? else {
+            return Err(missing(store, digest));
+        };
+        let mut stdout = io::stdout().lock();
+        return stdout
+            .write_all(&content)
+            .and_then(|()| stdout.flush())
+            .map_err(CliError::io("writing to standard output"));
+    }
+    let Some(mut reader) = store.blobs.open(digest)? else {
+        return Err(missing(store, digest));
+    };
+    match output {
+        Some(path) => write_verified_file(&mut reader, path, digest),
+        None => {
+            // Too large to hold: streamed, so a damaged blob fails at its end, after its
+            // bytes went out, with a non-zero exit.
+            let mut stdout = io::stdout().lock();
+            copy(&mut reader, &mut stdout, digest)?;
+            stdout
+                .flush()
+                .map_err(CliError::io("writing to standard output"))
         }
-        BlobCommand::Ls => {
-            let digests = store.blobs.list()?;
-            let mut table = Table::new(&["DIGEST", "SIZE"]);
-            for digest in digests {
-                let Some(bytes) = store.blobs.len(&digest)? else {
-                    continue; // deleted since the listing
-                };
-                if out.json() {
-                    out.object(&json!({ "digest": digest, "bytes": bytes }))?;
-                } else {
-                    table.row(vec![digest.to_string(), human_bytes(bytes)]);
-                }
-            }
-            if !out.json() {
-                out.table(&table)?;
-            }
-            Ok(())
+    }
+}
+
+/// `blob ls`: every blob with its size.
+fn ls(store: &Store, out: &mut Out) -> CliResult<()> {
+    let mut table = Table::new(&["DIGEST", "SIZE"]);
+    for digest in store.blobs.list()? {
+        let Some(bytes) = store.blobs.len(&digest)? else {
+            continue; // deleted since the listing
+        };
+        if out.json() {
+            out.object(&Blob { digest, bytes })?;
+        } else {
+            table.row(vec![digest.to_string(), human_bytes(bytes)]);
         }
-        BlobCommand::Verify { digest, all } => {
-            if all {
-                let report = store.blobs.verify_all()?;
-                if out.json() {
-                    out.object(&json!({ "checked": report.checked, "corrupt": report.corrupt }))?;
-                } else {
-                    out.line(format!(
-                        "{} blobs checked, {} corrupt",
-                        report.checked,
-                        report.corrupt.len()
-                    ))?;
-                    for digest in &report.corrupt {
-                        out.line(format!("corrupt {digest}"))?;
-                    }
-                }
-                if let Some(first) = report.corrupt.first() {
-                    return Err(StoreError::Corrupt { digest: *first }.into());
-                }
-                return Ok(());
-            }
-            let Some(digest) = digest else {
-                return Err(CliError::refused(
-                    "nothing to verify",
-                    "give a DIGEST, or --all",
-                ));
-            };
-            let digest: Digest = digest.parse()?;
-            let health = store.blobs.verify(&digest)?;
-            let name = match health {
-                BlobHealth::Intact => "intact",
-                BlobHealth::Missing => "missing",
-                BlobHealth::Corrupt => "corrupt",
-            };
-            if out.json() {
-                out.object(&json!({ "digest": digest, "health": name }))?;
-            } else {
-                out.line(format!("{digest} {name}"))?;
-            }
-            match health {
-                BlobHealth::Intact => Ok(()),
-                BlobHealth::Missing => Err(missing(store, &digest)),
-                BlobHealth::Corrupt => Err(StoreError::Corrupt { digest }.into()),
-            }
+    }
+    if !out.json() {
+        out.table(&table)?;
+    }
+    Ok(())
+}
+
+/// `blob verify --all`: every blob re-hashed; fails on the first corrupt one.
+fn verify_all(store: &Store, out: &mut Out) -> CliResult<()> {
+    let report = store.blobs.verify_all()?;
+    if out.json() {
+        out.object(&report)?;
+    } else {
+        out.line(format!(
+            "{} blobs checked, {} corrupt",
+            report.checked,
+            report.corrupt.len()
+        ))?;
+        for digest in &report.corrupt {
+            out.line(format!("corrupt {digest}"))?;
         }
+    }
+    match report.corrupt.first() {
+        Some(first) => Err(StoreError::Corrupt { digest: *first }.into()),
+        None => Ok(()),
+    }
+}
+
+/// `blob verify DIGEST`: one blob re-hashed.
+fn verify(store: &Store, digest: &Digest, out: &mut Out) -> CliResult<()> {
+    let health = store.blobs.verify(digest)?;
+    let name = match health {
+        BlobHealth::Intact => "intact",
+        BlobHealth::Missing => "missing",
+        BlobHealth::Corrupt => "corrupt",
+    };
+    if out.json() {
+        out.object(&Health {
+            digest: *digest,
+            health: name,
+        })?;
+    } else {
+        out.line(format!("{digest} {name}"))?;
+    }
+    match health {
+        BlobHealth::Intact => Ok(()),
+        BlobHealth::Missing => Err(missing(store, digest)),
+        BlobHealth::Corrupt => Err(StoreError::Corrupt { digest: *digest }.into()),
     }
 }
 

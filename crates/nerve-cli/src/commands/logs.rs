@@ -57,58 +57,73 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
             lines,
             follow,
             interval,
-        } => {
-            let base = filter_query(&filter)?;
-            let mut last = store.log.query(&LogQuery {
-                limit: Some(lines),
-                order: Order::Descending,
-                ..base.clone()
-            })?;
-            last.reverse();
-            // Without --follow, the entries are aligned as a table; following, rows go out
-            // as they come, in columns at least as wide as the header's.
-            let mut table = entry_table().with_min_widths(&[6, 24, 10, 10, 12]);
-            print_entries(out, &mut table, &last)?;
-            if !follow {
-                if !out.json() {
-                    out.table(&table)?;
-                }
-                return Ok(());
-            }
-            let widths = table.widths();
-            if !out.json() {
-                out.header(&table, &widths)?;
-            }
-            let mut cursor = match last.last() {
-                Some(entry) => Some(entry.id),
-                // Nothing matched yet: follow from the log's current end, not its start.
-                None => store
-                    .log
-                    .query(&LogQuery {
-                        limit: Some(1),
-                        order: Order::Descending,
-                        ..LogQuery::default()
-                    })?
-                    .first()
-                    .map(|entry| entry.id),
-            };
-            loop {
-                for row in table.take_rows() {
-                    out.row(&table, &row, &widths)?;
-                }
-                out.flush()?;
-                std::thread::sleep(Duration::from_millis(interval));
-                let new = store.log.query(&LogQuery {
-                    after: cursor,
-                    limit: Some(FOLLOW_PAGE),
-                    ..base.clone()
-                })?;
-                if let Some(entry) = new.last() {
-                    cursor = Some(entry.id);
-                }
-                print_entries(out, &mut table, &new)?;
-            }
+        } => tail(
+            store,
+            &filter_query(&filter)?,
+            lines,
+            follow.then_some(interval),
+            out,
+        ),
+    }
+}
+
+/// `logs tail`: the last `lines` entries `base` matches; with `follow` (the interval in
+/// milliseconds), then every new one as it is committed, until interrupted.
+fn tail(
+    store: &Store,
+    base: &LogQuery,
+    lines: usize,
+    follow: Option<u64>,
+    out: &mut Out,
+) -> CliResult<()> {
+    let mut last = store.log.query(&LogQuery {
+        limit: Some(lines),
+        order: Order::Descending,
+        ..base.clone()
+    })?;
+    last.reverse();
+    // Without --follow, the entries are aligned as a table; following, rows go out as they
+    // come, in columns at least as wide as the header's.
+    let mut table = entry_table().with_min_widths(&[6, 24, 10, 10, 12]);
+    print_entries(out, &mut table, &last)?;
+    let Some(interval) = follow else {
+        if !out.json() {
+            out.table(&table)?;
         }
+        return Ok(());
+    };
+    let widths = table.widths();
+    if !out.json() {
+        out.header(&table, &widths)?;
+    }
+    let mut cursor = match last.last() {
+        Some(entry) => Some(entry.id),
+        // Nothing matched yet: follow from the log's current end, not its start.
+        None => store
+            .log
+            .query(&LogQuery {
+                limit: Some(1),
+                order: Order::Descending,
+                ..LogQuery::default()
+            })?
+            .first()
+            .map(|entry| entry.id),
+    };
+    loop {
+        for row in table.take_rows() {
+            out.row(&table, &row, &widths)?;
+        }
+        out.flush()?;
+        std::thread::sleep(Duration::from_millis(interval));
+        let new = store.log.query(&LogQuery {
+            after: cursor,
+            limit: Some(FOLLOW_PAGE),
+            ..base.clone()
+        })?;
+        if let Some(entry) = new.last() {
+            cursor = Some(entry.id);
+        }
+        print_entries(out, &mut table, &new)?;
     }
 }
 

@@ -71,24 +71,29 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Check => check::run(&open_to_read(store)?, &mut out),
         Command::Compact => compact::run(&open_existing(store)?, &mut out),
-        Command::Completions { shell } => {
-            // Generated into memory first: the generator panics on a write error, and a
-            // reader that stops early (`| head`) is not one.
-            let mut script = Vec::new();
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "nerve-store", &mut script);
-            print_bytes(&script, "writing the completion script")
-        }
-        Command::Man => {
-            let mut page = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-                .render(&mut page)
-                .map_err(CliError::io("rendering the man page"))?;
-            print_bytes(&page, "writing the man page")
-        }
+        Command::Completions { shell } => completions(shell),
+        Command::Man => man(),
         Command::Migrate(args) => migrate::run(&args, &mut out),
         Command::Backup { to } => backup::run(store, &to, &mut out),
     }
+}
+
+/// The completion script for `shell`, to standard output. Generated into memory first: the
+/// generator panics on a write error, and a reader that stops early (`| head`) is not one.
+fn completions(shell: clap_complete::Shell) -> CliResult<()> {
+    let mut script = Vec::new();
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "nerve-store", &mut script);
+    print_bytes(&script, "writing the completion script")
+}
+
+/// The man page, to standard output.
+fn man() -> CliResult<()> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+        .render(&mut page)
+        .map_err(CliError::io("rendering the man page"))?;
+    print_bytes(&page, "writing the man page")
 }
 
 /// Writes `bytes` to standard output.
@@ -128,7 +133,7 @@ fn open_to_read(location: &str) -> CliResult<Store> {
 fn open_for_writing(location: &str, create: bool) -> CliResult<Store> {
     let parsed: Location = location.parse()?;
     let default: Location = nerve_store::DEFAULT_LOCATION.parse()?;
-    if create || (!parsed.path.exists() && parsed == default) {
+    if create || (parsed.existing_file().is_none() && parsed == default) {
         return open(location);
     }
     open_existing(location)

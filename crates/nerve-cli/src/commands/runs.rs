@@ -31,88 +31,97 @@ pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResu
                     status.retain(|s| s.is_active());
                 }
             }
-            // One more than asked for tells whether the table is cut short.
-            let mut runs = store.log.list_runs(&RunQuery {
+            let query = RunQuery {
                 statuses: status,
                 workflow,
                 thread_id: thread,
                 after,
                 limit: Some(limit.saturating_add(1)),
-            })?;
-            let cut = runs.len() > limit;
-            runs.truncate(limit);
-            let last = runs.last().map(|run| run.run_id.clone());
-            if out.json() {
-                for run in &runs {
-                    out.object(run)?;
-                }
-                return Ok(());
-            }
-            let mut table = Table::new(&[
-                "RUN", "WORKFLOW", "STATUS", "ATTEMPT", "CREATED", "UPDATED", "THREAD",
-            ]);
-            for run in runs {
-                table.row(vec![
-                    run.run_id,
-                    run.workflow,
-                    run.status.to_string(),
-                    run.attempt.to_string(),
-                    time(run.created_at),
-                    time(run.updated_at),
-                    run.thread_id.unwrap_or_else(|| "-".into()),
-                ]);
-            }
-            out.table(&table)?;
-            match last {
-                Some(last) if cut => out.note(format!(
-                    "{} shown, and there are more: --after {last} shows the next ones, a \
-                     larger --limit more at once",
-                    crate::output::thousands(limit as u64)
-                )),
-                _ => Ok(()),
-            }
-        }
-        RunsCommand::Show { run } => {
-            let Some(found) = store.log.get_run(&run)? else {
-                return Err(StoreError::UnknownRun { run_id: run }.into());
             };
-            let history = history(store, &found)?;
-            if out.json() {
-                return out.object(&RunWithLog {
-                    run: &found,
-                    log: &history,
-                });
-            }
-            let optional_time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".into(), time);
-            let fields = [
-                ("run", found.run_id.clone()),
-                ("workflow", found.workflow.clone()),
-                (
-                    "thread",
-                    found.thread_id.clone().unwrap_or_else(|| "-".into()),
-                ),
-                ("status", found.status.to_string()),
-                ("attempt", found.attempt.to_string()),
-                ("created", time(found.created_at)),
-                ("started", optional_time(found.started_at)),
-                ("finished", optional_time(found.finished_at)),
-                ("updated", time(found.updated_at)),
-                ("detail", found.detail.clone().unwrap_or_else(|| "-".into())),
-            ];
-            for (name, value) in fields {
-                out.line(format!("{name:<10}{value}"))?;
-            }
-            out.line("")?;
-            out.line(format!(
-                "log entries about {} ({}):",
-                found.run_id,
-                history.len()
-            ))?;
-            let mut table = super::logs::entry_table();
-            super::logs::print_entries(out, &mut table, &history)?;
-            out.table(&table)
+            list(store, &query, limit, out)
         }
+        RunsCommand::Show { run } => show(store, run, out),
     }
+}
+
+/// `runs list`: the runs `query` matches, at most `limit` (the query asks for one more, to
+/// tell whether the table is cut short).
+fn list(store: &Store, query: &RunQuery, limit: usize, out: &mut Out) -> CliResult<()> {
+    let mut runs = store.log.list_runs(query)?;
+    let cut = runs.len() > limit;
+    runs.truncate(limit);
+    let last = runs.last().map(|run| run.run_id.clone());
+    if out.json() {
+        for run in &runs {
+            out.object(run)?;
+        }
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "RUN", "WORKFLOW", "STATUS", "ATTEMPT", "CREATED", "UPDATED", "THREAD",
+    ]);
+    for run in runs {
+        table.row(vec![
+            run.run_id,
+            run.workflow,
+            run.status.to_string(),
+            run.attempt.to_string(),
+            time(run.created_at),
+            time(run.updated_at),
+            run.thread_id.unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    out.table(&table)?;
+    match last {
+        Some(last) if cut => out.note(format!(
+            "{} shown, and there are more: --after {last} shows the next ones, a larger \
+             --limit more at once",
+            crate::output::thousands(limit as u64)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `runs show`: the run's fields, then its log entries.
+fn show(store: &Store, run: String, out: &mut Out) -> CliResult<()> {
+    let Some(found) = store.log.get_run(&run)? else {
+        return Err(StoreError::UnknownRun { run_id: run }.into());
+    };
+    let history = history(store, &found)?;
+    if out.json() {
+        return out.object(&RunWithLog {
+            run: &found,
+            log: &history,
+        });
+    }
+    let optional_time = |t: Option<DateTime<Utc>>| t.map_or_else(|| "-".into(), time);
+    let fields = [
+        ("run", found.run_id.clone()),
+        ("workflow", found.workflow.clone()),
+        (
+            "thread",
+            found.thread_id.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("status", found.status.to_string()),
+        ("attempt", found.attempt.to_string()),
+        ("created", time(found.created_at)),
+        ("started", optional_time(found.started_at)),
+        ("finished", optional_time(found.finished_at)),
+        ("updated", time(found.updated_at)),
+        ("detail", found.detail.clone().unwrap_or_else(|| "-".into())),
+    ];
+    for (name, value) in fields {
+        out.line(format!("{name:<10}{value}"))?;
+    }
+    out.line("")?;
+    out.line(format!(
+        "log entries about {} ({}):",
+        found.run_id,
+        history.len()
+    ))?;
+    let mut table = super::logs::entry_table();
+    super::logs::print_entries(out, &mut table, &history)?;
+    out.table(&table)
 }
 
 /// A run and its log entries, as `--json` prints them.

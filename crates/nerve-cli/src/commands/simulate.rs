@@ -7,12 +7,14 @@
 //! few are left in flight, as a daemon stopped at any moment would leave them. Every step
 //! is its own commit, as in the daemon.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use nerve_store::{
     NewLogEntry, RunTransition, Store, ThreadMessage, WorkflowRunStatus, Write, WriteUnit, Written,
 };
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::SimulateArgs;
@@ -45,153 +47,197 @@ impl Counts {
     }
 }
 
+/// What a simulation did, as `--json` prints it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    store: String,
+    runs: u64,
+    workers: u16,
+    seed: u64,
+    seconds: f64,
+    runs_per_second: f64,
+    entries_per_second: f64,
+    entries: u64,
+    transitions: u64,
+    thread_messages: u64,
+    resumed_after_crash: u64,
+    blobs: u64,
+    blob_bytes: u64,
+    /// The status each simulated run ended in, by status (those with none left out).
+    final_status: BTreeMap<&'static str, u64>,
+    store_entries: u64,
+    store_active_runs: u64,
+}
+
 pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResult<()> {
     let seed = args.seed.unwrap_or_else(|| {
         let now = chrono::Utc::now().timestamp_micros() as u64;
         now ^ u64::from(std::process::id()).rotate_left(32)
     });
+    let counts = Counts::default();
+    let interrupt = Interrupt::catch()?;
+    let started = Instant::now();
+    let simulated = drive_workers(store, args, seed, &counts, &interrupt)?;
+    let elapsed = started.elapsed();
+    let report = report(store, args, seed, &counts, simulated, elapsed)?;
+    if out.json() {
+        out.object(&report)?;
+    } else {
+        for line in lines(&report, &store.location, elapsed) {
+            out.line(line)?;
+        }
+    }
+    if interrupt.asked() {
+        return Err(CliError::Interrupted {
+            state: format!(
+                "simulate stopped after {} of {} runs; every step of those runs is in the store",
+                thousands(simulated),
+                thousands(args.runs)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Runs `args.runs` runs on `args.workers` threads until done or interrupted; returns how
+/// many runs were simulated whole.
+fn drive_workers(
+    store: &Store,
+    args: &SimulateArgs,
+    seed: u64,
+    counts: &Counts,
+    interrupt: &Interrupt,
+) -> CliResult<u64> {
     // Run ids unique to this simulation, so that running it again adds to the store.
     let batch = format!("{:x}", chrono::Utc::now().timestamp_millis());
-    let counts = Counts::default();
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
-    let interrupt = Interrupt::catch()?;
     let bar = progress::bar(args.runs, "runs");
-    let started = Instant::now();
     let now = chrono::Utc::now();
-
-    let result: CliResult<()> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..args.workers)
-            .map(|_| {
-                scope.spawn(|| -> CliResult<()> {
-                    let writes = Writes::new(store, &counts, args.batch);
-                    let mut in_unit = 0;
-                    loop {
-                        // Asked to stop, a worker finishes the run it was on, never one half.
-                        if interrupt.asked() {
-                            return writes.flush();
-                        }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= args.runs {
-                            return writes.flush();
-                        }
-                        let mut rng = Rng::new(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                        let clock = Clock::for_run(args.days, i, args.runs, now);
-                        drive_run(&writes, &format!("{batch}-{i:06}"), &mut rng, &clock)?;
-                        in_unit += 1;
-                        if args.batch.is_some_and(|runs| in_unit >= runs) {
-                            writes.flush()?;
-                            in_unit = 0;
-                        }
-                        done.fetch_add(1, Ordering::Relaxed);
-                        bar.inc(1);
-                    }
+    let worker = || -> CliResult<()> {
+        let writes = Writes::new(store, counts, args.batch);
+        let mut in_unit = 0;
+        loop {
+            // Asked to stop, a worker finishes the run it was on, never one half.
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if interrupt.asked() || i >= args.runs {
+                return writes.flush();
+            }
+            let mut rng = Rng::new(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let clock = Clock::for_run(args.days, i, args.runs, now);
+            drive_run(&writes, &format!("{batch}-{i:06}"), &mut rng, &clock)?;
+            in_unit += 1;
+            if args.batch.is_some_and(|runs| in_unit >= runs) {
+                writes.flush()?;
+                in_unit = 0;
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+            bar.inc(1);
+        }
+    };
+    let result = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..args.workers).map(|_| scope.spawn(worker)).collect();
+        // Every worker is joined before the first error is taken.
+        let outcomes: Vec<CliResult<()>> = workers
+            .into_iter()
+            .map(|worker| {
+                worker.join().unwrap_or_else(|_| {
+                    Err(CliError::refused(
+                        "a simulation worker panicked",
+                        "report this as a bug",
+                    ))
                 })
             })
             .collect();
-        let mut result = Ok(());
-        for worker in workers {
-            let outcome = worker.join().unwrap_or_else(|_| {
-                Err(CliError::refused(
-                    "a simulation worker panicked",
-                    "report this as a bug",
-                ))
-            });
-            if result.is_ok() {
-                result = outcome;
-            }
-        }
-        result
+        outcomes.into_iter().collect::<CliResult<()>>()
     });
     bar.finish_and_clear();
-    result?;
-    let elapsed = started.elapsed();
+    result.map(|()| done.load(Ordering::Relaxed))
+}
+
+/// The report of a simulation of `simulated` runs that took `elapsed`, with what the store
+/// holds after it.
+fn report(
+    store: &Store,
+    args: &SimulateArgs,
+    seed: u64,
+    counts: &Counts,
+    simulated: u64,
+    elapsed: std::time::Duration,
+) -> CliResult<Report> {
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let entries = Counts::get(&counts.entries);
-    let runs_per_second = done.load(Ordering::Relaxed) as f64 / seconds;
-    let entries_per_second = entries as f64 / seconds;
-    let simulated = done.load(Ordering::Relaxed);
-    let interrupted = interrupt.asked().then(|| CliError::Interrupted {
-        state: format!(
-            "simulate stopped after {} of {} runs; every step of those runs is in the store",
-            thousands(simulated),
-            thousands(args.runs)
-        ),
-    });
-    let held = store.log.log_stats()?;
-    let active_now = store.log.list_active_runs()?.len();
-    let statuses: Vec<(WorkflowRunStatus, u64)> = WorkflowRunStatus::ALL
-        .into_iter()
-        .zip(&counts.by_status)
-        .map(|(status, n)| (status, Counts::get(n)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    Ok(Report {
+        store: store.location.to_string(),
+        runs: simulated,
+        workers: args.workers,
+        seed,
+        seconds,
+        runs_per_second: simulated as f64 / seconds,
+        entries_per_second: entries as f64 / seconds,
+        entries,
+        transitions: Counts::get(&counts.transitions),
+        thread_messages: Counts::get(&counts.messages),
+        resumed_after_crash: Counts::get(&counts.resumed),
+        blobs: Counts::get(&counts.blobs),
+        blob_bytes: Counts::get(&counts.blob_bytes),
+        final_status: WorkflowRunStatus::ALL
+            .into_iter()
+            .zip(&counts.by_status)
+            .map(|(status, n)| (status.as_str(), Counts::get(n)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        store_entries: store.log.log_stats()?.entries,
+        store_active_runs: store.log.list_active_runs()?.len() as u64,
+    })
+}
 
-    if out.json() {
-        let by_status: serde_json::Map<String, serde_json::Value> = statuses
-            .iter()
-            .map(|(status, n)| (status.to_string(), json!(n)))
-            .collect();
-        out.object(&json!({
-            "store": store.location.to_string(),
-            "runs": simulated,
-            "workers": args.workers,
-            "seed": seed,
-            "seconds": seconds,
-            "runsPerSecond": runs_per_second,
-            "entriesPerSecond": entries_per_second,
-            "entries": entries,
-            "transitions": Counts::get(&counts.transitions),
-            "threadMessages": Counts::get(&counts.messages),
-            "resumedAfterCrash": Counts::get(&counts.resumed),
-            "blobs": Counts::get(&counts.blobs),
-            "blobBytes": Counts::get(&counts.blob_bytes),
-            "finalStatus": by_status,
-            "storeEntries": held.entries,
-            "storeActiveRuns": active_now,
-        }))?;
-        return interrupted.map_or(Ok(()), Err);
-    }
-    let statuses: Vec<String> = statuses
-        .iter()
-        .map(|(status, n)| format!("{status} {}", thousands(*n)))
+/// The report for people.
+fn lines(
+    report: &Report,
+    location: &nerve_store::Location,
+    elapsed: std::time::Duration,
+) -> Vec<String> {
+    let statuses: Vec<String> = WorkflowRunStatus::ALL
+        .into_iter()
+        .filter_map(|status| {
+            let n = report.final_status.get(status.as_str())?;
+            Some(format!("{status} {}", thousands(*n)))
+        })
         .collect();
-    let lines = [
+    vec![
         format!(
-            "simulated {} runs on {} with {} in {} (seed {seed})",
-            thousands(simulated),
-            store.location,
-            counted(u64::from(args.workers), "worker", "workers"),
-            human_duration(elapsed)
+            "simulated {} runs on {location} with {} in {} (seed {})",
+            thousands(report.runs),
+            counted(u64::from(report.workers), "worker", "workers"),
+            human_duration(elapsed),
+            report.seed
         ),
         format!(
             "  speed      {} runs/s, {} log entries/s",
-            thousands(runs_per_second as u64),
-            thousands(entries_per_second as u64)
+            thousands(report.runs_per_second as u64),
+            thousands(report.entries_per_second as u64)
         ),
         format!(
             "  wrote      {} log entries: {} run transitions, {} thread messages; {} blobs ({})",
-            thousands(entries),
-            thousands(Counts::get(&counts.transitions)),
-            thousands(Counts::get(&counts.messages)),
-            thousands(Counts::get(&counts.blobs)),
-            human_bytes(Counts::get(&counts.blob_bytes))
+            thousands(report.entries),
+            thousands(report.transitions),
+            thousands(report.thread_messages),
+            thousands(report.blobs),
+            human_bytes(report.blob_bytes)
         ),
         format!(
             "  statuses   {} ({} resumed after a crash)",
             statuses.join(", "),
-            thousands(Counts::get(&counts.resumed))
+            thousands(report.resumed_after_crash)
         ),
         format!(
             "the store now holds {} log entries; {} runs are in flight (what crash recovery would resume)",
-            thousands(held.entries),
-            thousands(active_now as u64)
+            thousands(report.store_entries),
+            thousands(report.store_active_runs)
         ),
-    ];
-    for line in lines {
-        out.line(line)?;
-    }
-    interrupted.map_or(Ok(()), Err)
+    ]
 }
 
 /// Where a worker's writes go: each to the store as it is made, its own durable commit, as
@@ -275,7 +321,7 @@ impl<'a> Writes<'a> {
 
 /// One run, from admission to where the dice leave it.
 fn drive_run(writes: &Writes<'_>, id: &str, rng: &mut Rng, clock: &Clock) -> CliResult<()> {
-    let (store, counts) = (writes.store, writes.counts);
+    let counts = writes.counts;
     use WorkflowRunStatus::*;
     let run_id = format!("run-{id}");
     let thread_id = format!("thread-{id}");
@@ -321,38 +367,59 @@ fn drive_run(writes: &Writes<'_>, id: &str, rng: &mut Rng, clock: &Clock) -> Cli
             converse(writes, &thread_id, 1 + rng.below(2), rng, clock, &log)?;
         }
         if rng.chance(20) {
-            let bytes = 1024 * (1 + rng.below(64)) as usize;
-            let mut content = Vec::with_capacity(bytes);
-            content.extend_from_slice(run_id.as_bytes());
-            while content.len() < bytes {
-                content.extend_from_slice(&rng.next().to_le_bytes());
-            }
-            let digest = store.blobs.write(&content)?;
-            Counts::add(&counts.blobs, 1);
-            Counts::add(&counts.blob_bytes, content.len() as u64);
+            let (digest, bytes) = write_artefact(writes, &run_id, rng)?;
             log(
                 "worker",
                 "artifact",
-                json!({ "digest": digest, "bytes": content.len() }).to_string(),
+                json!({ "digest": digest, "bytes": bytes }).to_string(),
             )?;
         }
-        match rng.below(100) {
-            // Still running when the simulation stops.
-            0..=2 if clock.recent => Started,
-            3..=14 => {
-                transition(Failed, "tool error")?;
-                Failed
-            }
-            _ => {
-                transition(Completed, "done")?;
-                Completed
-            }
-        }
+        finish(rng, clock, &transition)?
     };
     if let Some(slot) = WorkflowRunStatus::ALL.iter().position(|s| *s == end) {
         Counts::add(&counts.by_status[slot], 1);
     }
     Ok(())
+}
+
+/// How a started run ends: most complete, some fail, and a few recent ones are left in
+/// flight, as a daemon stopped at that moment would leave them.
+fn finish(
+    rng: &mut Rng,
+    clock: &Clock,
+    transition: &dyn Fn(WorkflowRunStatus, &str) -> CliResult<()>,
+) -> CliResult<WorkflowRunStatus> {
+    use WorkflowRunStatus::*;
+    Ok(match rng.below(100) {
+        // Still running when the simulation stops.
+        0..=2 if clock.recent => Started,
+        3..=14 => {
+            transition(Failed, "tool error")?;
+            Failed
+        }
+        _ => {
+            transition(Completed, "done")?;
+            Completed
+        }
+    })
+}
+
+/// A run's artefact: 1–64 KiB of content kept as a blob; its digest and size.
+fn write_artefact(
+    writes: &Writes<'_>,
+    run_id: &str,
+    rng: &mut Rng,
+) -> CliResult<(nerve_store::Digest, usize)> {
+    let bytes = 1024 * (1 + rng.below(64)) as usize;
+    let mut content = Vec::with_capacity(bytes);
+    content.extend_from_slice(run_id.as_bytes());
+    while content.len() < bytes {
+        content.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    let digest = writes.store.blobs.write(&content)?;
+    Counts::add(&writes.counts.blobs, 1);
+    Counts::add(&writes.counts.blob_bytes, content.len() as u64);
+    Ok((digest, content.len()))
 }
 
 /// `rounds` rounds of conversation after the thread's last one: the user asks, the
@@ -445,7 +512,10 @@ fn words(rng: &mut Rng, n: u64) -> String {
         .join(" ")
 }
 
-/// splitmix64: small, fast, and the same sequence for the same seed on every machine.
+/// splitmix64: small, fast, and the same sequence for the same seed on every machine and
+/// every release. Our own rather than `fastrand`, whose sequence for a seed is not promised
+/// across its versions: `--seed` promises the same workload, and the README's figures rest
+/// on it.
 struct Rng(u64);
 
 impl Rng {

@@ -50,6 +50,13 @@ fn lines(store: &Store, stats: &StoreStats) -> Vec<(&'static str, String)> {
         ("blobs", thousands(stats.blobs)),
         ("archived to", watermark),
     ];
+    lines.extend(files(store, stats));
+    lines
+}
+
+/// Where the store's files are and what they take; a store on a server has none here.
+fn files(store: &Store, stats: &StoreStats) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
     match (stats.log_file_bytes, stats.blob_file_bytes) {
         (Some(log), Some(blobs)) => lines.extend([
             (
