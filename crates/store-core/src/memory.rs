@@ -214,18 +214,9 @@ impl LogStore for MemoryLogStore {
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
         let state = self.state();
-        let cursor = match &query.after {
-            Some(after) => {
-                let run = state
-                    .runs
-                    .get(after)
-                    .ok_or_else(|| StoreError::UnknownRun {
-                        run_id: after.clone(),
-                    })?;
-                Some((run.created_at, run.run_id.clone()))
-            }
-            None => None,
-        };
+        let cursor = query
+            .cursor_run(|run_id| Ok(state.runs.get(run_id).cloned()))?
+            .map(|run| (run.created_at, run.run_id));
         let mut runs: Vec<_> = state
             .runs
             .values()

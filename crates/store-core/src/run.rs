@@ -210,6 +210,26 @@ pub struct RunQuery {
 }
 
 impl RunQuery {
+    /// The run this query's `after` cursor names, found by `get_run`; `None` without a
+    /// cursor. A listing resumes after that run's (`created_at`, `run_id`).
+    ///
+    /// # Errors
+    /// [`StoreError::UnknownRun`] for a cursor that names no run (a listing after it would
+    /// otherwise silently start over), and `get_run`'s errors.
+    pub fn cursor_run(
+        &self,
+        get_run: impl FnOnce(&str) -> StoreResult<Option<WorkflowRun>>,
+    ) -> StoreResult<Option<WorkflowRun>> {
+        let Some(after) = &self.after else {
+            return Ok(None);
+        };
+        get_run(after)?
+            .map(Some)
+            .ok_or_else(|| StoreError::UnknownRun {
+                run_id: after.clone(),
+            })
+    }
+
     /// The number of runs the query may return.
     pub fn effective_limit(&self) -> usize {
         self.limit.unwrap_or(crate::DEFAULT_QUERY_LIMIT)

@@ -367,12 +367,7 @@ impl LogStore for PgLogStore {
     }
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
-        let cursor = match &query.after {
-            Some(after) => Some(self.get_run(after)?.ok_or_else(|| StoreError::UnknownRun {
-                run_id: after.clone(),
-            })?),
-            None => None,
-        };
+        let cursor = query.cursor_run(|run_id| self.get_run(run_id))?;
         if query.effective_limit() == 0 {
             return Ok(Vec::new());
         }

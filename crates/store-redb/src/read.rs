@@ -479,12 +479,7 @@ fn run_order(run: &WorkflowRun) -> (i64, &str) {
 /// stops at the limit: O(log n + k) for a listing by one filter.
 pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
     let runs = open(tx, RUNS)?;
-    let cursor_run = match &query.after {
-        Some(after) => Some(run_in(&runs, after)?.ok_or_else(|| StoreError::UnknownRun {
-            run_id: after.clone(),
-        })?),
-        None => None,
-    };
+    let cursor_run = query.cursor_run(|run_id| run_in(&runs, run_id))?;
     let limit = query.effective_limit();
     if limit == 0 {
         return Ok(Vec::new());

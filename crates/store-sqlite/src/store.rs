@@ -168,14 +168,7 @@ impl LogStore for SqliteLogStore {
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
         self.read(|conn| {
-            let cursor = match &query.after {
-                Some(after) => Some(select_run(conn, after)?.ok_or_else(|| {
-                    store_core::StoreError::UnknownRun {
-                        run_id: after.clone(),
-                    }
-                })?),
-                None => None,
-            };
+            let cursor = query.cursor_run(|run_id| select_run(conn, run_id))?;
             if query.effective_limit() == 0 {
                 return Ok(Vec::new());
             }
