@@ -45,6 +45,13 @@ impl Counts {
     fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+
+    /// Counts a run that ended the simulation in `status`.
+    fn ended(&self, status: WorkflowRunStatus) {
+        if let Some(slot) = WorkflowRunStatus::ALL.iter().position(|s| *s == status) {
+            Counts::add(&self.by_status[slot], 1);
+        }
+    }
 }
 
 /// What a simulation did, as `--json` prints it.
@@ -326,17 +333,15 @@ fn drive_run(writes: &Writes<'_>, id: &str, rng: &mut Rng, clock: &Clock) -> Cli
     let run_id = format!("run-{id}");
     let thread_id = format!("thread-{id}");
     let workflow = WORKFLOWS[rng.below(WORKFLOWS.len() as u64) as usize];
-    let step = |to, detail: &str| {
-        let transition = RunTransition::new(&run_id, workflow, to)
+    let transition = |to, detail: &str| -> CliResult<()> {
+        let step = RunTransition::new(&run_id, workflow, to)
             .in_thread(&thread_id)
             .with_detail(detail);
-        match clock.tick() {
-            Some(at) => transition.at(at),
-            None => transition,
-        }
+        writes.write(Write::Transition(match clock.tick() {
+            Some(at) => step.at(at),
+            None => step,
+        }))
     };
-    let transition =
-        |to, detail: &str| -> CliResult<()> { writes.write(Write::Transition(step(to, detail))) };
     let log = |source: &str, kind: &str, payload: String| -> CliResult<()> {
         let entry = NewLogEntry::new(source, kind, payload).with_ref(&run_id);
         writes.write(Write::Append(match clock.tick() {
@@ -376,9 +381,7 @@ fn drive_run(writes: &Writes<'_>, id: &str, rng: &mut Rng, clock: &Clock) -> Cli
         }
         finish(rng, clock, &transition)?
     };
-    if let Some(slot) = WorkflowRunStatus::ALL.iter().position(|s| *s == end) {
-        Counts::add(&counts.by_status[slot], 1);
-    }
+    counts.ended(end);
     Ok(())
 }
 
