@@ -75,7 +75,7 @@ pub use store_core::{
     MemoryLogStore, NewLogEntry, Order, RunCounts, RunQuery, RunTransition, StoreError,
     StoreOptions, StoreResult, THREAD_KIND, THREAD_SOURCE, TRANSITIONS, ThreadIndexRow,
     ThreadMessage, ThreadRoundRow, TransitionOutcome, VerifyReport, WorkflowRun, WorkflowRunStatus,
-    Write, WriteUnit, Written, is_allowed, max_ts, min_ts,
+    Write, WriteUnit, Written, is_allowed, max_ts, min_ts, pages,
 };
 
 /// Old log days moved out of the store to JSON-lines files, one per UTC day, exactly once

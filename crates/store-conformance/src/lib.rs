@@ -43,6 +43,7 @@ pub mod log;
 pub mod maintenance;
 pub mod meta;
 pub mod model;
+pub mod pages;
 pub mod processes;
 pub mod read_only;
 pub mod runs;
@@ -346,6 +347,12 @@ macro_rules! __conformance_suite {
                 a_transition_that_omits_workflow_and_thread_keeps_the_stored_ones,
                 active_runs_are_listed_oldest_first_after_reopening,
                 list_runs_filters_and_pages,
+            }
+            pages {
+                every_matching_entry_is_fetched_page_by_page_in_both_orders,
+                every_matching_run_is_fetched_page_by_page,
+                every_message_of_a_thread_is_fetched_page_by_page,
+                a_follower_yields_what_another_handle_commits,
             }
             threads {
                 a_message_is_a_log_entry_indexed_by_thread_round_and_role,

@@ -140,7 +140,7 @@ pub trait BlobStore: Send + Sync {
     }
 
     /// A reader over the blob's content that verifies as it reads (see
-    /// [`VerifyingReader`]); `None` when it is not in the store.
+    /// [`VerifyingReader`](crate::kit::VerifyingReader)); `None` when it is not in the store.
     ///
     /// # Errors
     /// I/O or engine errors on opening.

@@ -5,10 +5,10 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 use sha2::Digest as _;
 
-/// The sha256 of a blob's content, and its name in a [`BlobStore`].
+/// The sha256 of a blob's content, and its name in a [`BlobStore`](crate::BlobStore).
 ///
 /// Shown and parsed as exactly 64 lowercase hex characters. Anything else (uppercase, another
-/// length, `../`, a NUL) is refused by [`Digest::from_str`], so no input can name a path
+/// length, `../`, a NUL) is refused by [`Digest::from_str`](std::str::FromStr::from_str), so no input can name a path
 /// outside a store.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest([u8; 32]);

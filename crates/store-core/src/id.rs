@@ -19,6 +19,6 @@ impl fmt::Display for LogId {
 }
 
 /// The highest log id any backend can keep (SQLite's integer keys are signed). A store that
-/// has given it out refuses further appends with [`StoreError::IdsExhausted`]; at a million
+/// has given it out refuses further appends with [`StoreError::IdsExhausted`](crate::StoreError::IdsExhausted); at a million
 /// appends a second that is 292,000 years away.
 pub const MAX_LOG_ID: LogId = LogId(i64::MAX as u64);

@@ -2,7 +2,8 @@
 //!
 //! The root holds what a program using a store works with, and nothing else:
 //!
-//! - the log: [`LogEntry`], [`NewLogEntry`], [`LogId`], [`LogQuery`];
+//! - the log: [`LogEntry`], [`NewLogEntry`], [`LogId`], [`LogQuery`]; every match of a
+//!   query, a page at a time, and a follower of the log, in [`pages`];
 //! - workflow runs and their state machine: [`WorkflowRun`], [`WorkflowRunStatus`], the
 //!   transition table [`TRANSITIONS`] and [`is_allowed`];
 //! - threads: [`ThreadMessage`], [`ThreadRoundRow`], [`GetThreadRoundsParams`];
@@ -32,6 +33,7 @@ mod log;
 mod maintenance;
 mod memory;
 mod options;
+pub mod pages;
 mod run;
 mod secret;
 mod status;

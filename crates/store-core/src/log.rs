@@ -187,13 +187,81 @@ pub struct LogQuery {
     pub after: Option<LogId>,
     /// Only entries with `id < before`.
     pub before: Option<LogId>,
-    /// At most this many entries; [`DEFAULT_QUERY_LIMIT`] when `None`.
+    /// At most this many entries. For one call of [`crate::LogStore::query`], `None` is
+    /// [`DEFAULT_QUERY_LIMIT`] (100): a query answers one page. [`LogQuery::fetch`] answers
+    /// every match, a page at a time, and `None` there means no cap.
     pub limit: Option<usize>,
     /// By id, ascending unless asked otherwise.
     pub order: Order,
 }
 
 impl LogQuery {
+    /// A query that matches every entry: filters are added with the builder methods below.
+    ///
+    /// ```
+    /// use store_core::LogQuery;
+    /// let query = LogQuery::new().source("worker").kind("tool.call").limit(500).descending();
+    /// assert_eq!(query.source.as_deref(), Some("worker"));
+    /// ```
+    pub fn new() -> Self {
+        LogQuery::default()
+    }
+
+    /// This query with entries from `source` only.
+    pub fn source(mut self, source: impl Into<String>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// This query with entries of type `kind` only.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// This query with entries about `ref_id` only.
+    pub fn ref_id(mut self, ref_id: impl Into<String>) -> Self {
+        self.ref_id = Some(ref_id.into());
+        self
+    }
+
+    /// This query with entries at `since` or later only.
+    pub fn since(mut self, since: DateTime<Utc>) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// This query with entries before `until` only.
+    pub fn until(mut self, until: DateTime<Utc>) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// This query with entries after the id `after` only (a cursor).
+    pub fn after(mut self, after: LogId) -> Self {
+        self.after = Some(after);
+        self
+    }
+
+    /// This query with entries before the id `before` only.
+    pub fn before(mut self, before: LogId) -> Self {
+        self.before = Some(before);
+        self
+    }
+
+    /// This query answering at most `limit` entries: one call of
+    /// [`crate::LogStore::query`], or in total through [`LogQuery::fetch`].
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// This query newest first.
+    pub fn descending(mut self) -> Self {
+        self.order = Order::Descending;
+        self
+    }
+
     /// The number of entries the query may return.
     pub fn effective_limit(&self) -> usize {
         self.limit.unwrap_or(DEFAULT_QUERY_LIMIT)

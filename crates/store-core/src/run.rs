@@ -205,11 +205,49 @@ pub struct RunQuery {
     /// A cursor: only runs that come after this run in the listing's order. An unknown run
     /// is [`StoreError::UnknownRun`].
     pub after: Option<String>,
-    /// At most this many runs; [`crate::DEFAULT_QUERY_LIMIT`] when `None`.
+    /// At most this many runs. For one call of [`crate::LogStore::list_runs`], `None` is
+    /// [`crate::DEFAULT_QUERY_LIMIT`] (100); [`RunQuery::fetch`] answers every match, and
+    /// `None` there means no cap.
     pub limit: Option<usize>,
 }
 
 impl RunQuery {
+    /// A query that matches every run: filters are added with the builder methods below.
+    pub fn new() -> Self {
+        RunQuery::default()
+    }
+
+    /// This query with runs in `status` too (every status while none is given).
+    pub fn status(mut self, status: WorkflowRunStatus) -> Self {
+        self.statuses.push(status);
+        self
+    }
+
+    /// This query with runs of `workflow` only.
+    pub fn workflow(mut self, workflow: impl Into<String>) -> Self {
+        self.workflow = Some(workflow.into());
+        self
+    }
+
+    /// This query with runs of the thread `thread_id` only.
+    pub fn thread(mut self, thread_id: impl Into<String>) -> Self {
+        self.thread_id = Some(thread_id.into());
+        self
+    }
+
+    /// This query with runs after `run_id` in the listing's order only (a cursor).
+    pub fn after(mut self, run_id: impl Into<String>) -> Self {
+        self.after = Some(run_id.into());
+        self
+    }
+
+    /// This query answering at most `limit` runs: one call of
+    /// [`crate::LogStore::list_runs`], or in total through [`RunQuery::fetch`].
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
     /// The run this query's `after` cursor names, found by `get_run`; `None` without a
     /// cursor. A listing resumes after that run's (`created_at`, `run_id`).
     ///

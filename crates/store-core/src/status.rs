@@ -43,7 +43,7 @@ pub(crate) const ALL_STATUSES: [WorkflowRunStatus; 7] = [
 
 /// The transition table: for each status a run may be in (`None`: no run yet), the statuses
 /// it may move to. Anything not listed is refused. Re-applying the status a run already has
-/// is not a transition but an idempotent no-op (see [`plan_transition`]).
+/// is not a transition but an idempotent no-op (see [`plan_transition`](crate::kit::plan_transition)).
 ///
 /// | from | to |
 /// | --- | --- |
