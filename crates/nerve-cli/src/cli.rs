@@ -188,6 +188,21 @@ pub(crate) enum LogsCommand {
         #[arg(long)]
         archive: bool,
     },
+    /// Appends one entry, durably, and prints its id: an operator's marker, a script's
+    /// note. It is committed when the command returns.
+    Append {
+        /// Who writes it.
+        #[arg(long, default_value = "operator")]
+        source: String,
+        /// What kind of entry it is.
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+        /// What it is about (a run id, ...).
+        #[arg(long = "ref", value_name = "REF")]
+        ref_id: Option<String>,
+        /// The payload, usually JSON; `-` reads it from standard input.
+        payload: String,
+    },
     /// The last entries, and with --follow every entry appended after them, by any process.
     Tail {
         #[command(flatten)]

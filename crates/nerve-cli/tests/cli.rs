@@ -725,6 +725,17 @@ fn blobs_round_trip_through_files_and_standard_streams(backend: &str) {
         cli.ok(&["blob", "verify", &stdin_digest]),
         format!("{stdin_digest} intact\n")
     );
+    // As people copy a digest: upper case, with the `sha256:` prefix of OCI and Docker.
+    let copied = format!("sha256:{}", stdin_digest.to_ascii_uppercase());
+    assert_eq!(
+        cli.ok(&["blob", "verify", &copied]),
+        format!("{stdin_digest} intact\n")
+    );
+    let out = cli.run(&["blob", "get", &copied]);
+    assert_eq!(
+        out.stdout, b"from standard input",
+        "blob get by a copied digest"
+    );
     let [all] = cli
         .json(&["blob", "verify", "--all"])
         .try_into()
@@ -963,7 +974,9 @@ fn an_unknown_run_is_one_line_naming_it_and_what_to_do(backend: &str) {
 fn a_bad_digest_is_one_line_quoting_it(backend: &str) {
     let cli = Cli::new(backend);
     cli.ok(&["--create", "meta", "set", "k", "v"]);
-    for bad in ["abc", &"G".repeat(64), &"A".repeat(64)] {
+    // Upper case and a `sha256:` prefix are read (a digest as people copy it); a wrong length
+    // or a letter past `f` is not.
+    for bad in ["abc", &"G".repeat(64), &format!("md5:{}", "a".repeat(64))] {
         let err = cli.fails(1, &["blob", "get", bad]);
         assert!(
             err.contains(&format!("{bad:?} is not a blob digest")),
@@ -1831,6 +1844,105 @@ fn logs_query_with_the_archive_answers_over_the_whole_history(backend: &str) {
 
 // Every case above, once per backend, named `sqlite::case`, `redb::case` and
 // `postgres::case` (a schema of its own on the tests' throwaway server).
+/// `logs tail -n N` over more than a page prints exactly the last N matching entries, oldest
+/// first: walked back from the end, not read from the start.
+fn logs_tail_of_more_than_a_page_is_the_last_entries_in_order(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["--create", "meta", "set", "k", "v"]);
+    let written = cli
+        .store()
+        .log
+        .append_batch(
+            (0..2_600)
+                .map(|i| {
+                    nerve_store::NewLogEntry::new(
+                        if i % 2 == 0 { "a" } else { "b" },
+                        "k",
+                        i.to_string(),
+                    )
+                })
+                .collect(),
+        )
+        .expect("entries");
+    let shown: Vec<u64> = cli
+        .json(&["logs", "tail", "-n", "1100", "--source", "a"])
+        .iter()
+        .map(|entry| u64_of(entry, "id"))
+        .collect();
+    let expected: Vec<u64> = written
+        .iter()
+        .filter(|entry| entry.source == "a")
+        .map(|entry| entry.id.0)
+        .skip(1_300 - 1_100)
+        .collect();
+    assert_eq!(shown, expected);
+    let all = cli.json(&["logs", "tail", "-n", "5000"]);
+    assert_eq!(all.len(), 2_600, "fewer entries than asked: all of them");
+}
+
+/// `logs append` writes one entry from the shell, from an argument or standard input, and
+/// prints its id; the entry is in the store when the command returns.
+fn logs_append_writes_an_entry_from_the_shell(backend: &str) {
+    let cli = Cli::new(backend);
+    let id: u64 = cli
+        .ok(&[
+            "--create",
+            "logs",
+            "append",
+            "--type",
+            "mark",
+            "--ref",
+            "run-1",
+            r#"{"note":"deploy"}"#,
+        ])
+        .trim()
+        .parse()
+        .expect("the new entry's id");
+    let mut child = cli
+        .command(&[
+            "--json", "logs", "append", "--source", "script", "--type", "note", "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("logs append - starts");
+    child
+        .stdin
+        .take()
+        .expect("its input")
+        .write_all(b"from standard input")
+        .expect("written");
+    let output = child.wait_with_output().expect("logs append - ends");
+    let [second] = json_lines(&succeeded(&["logs", "append", "-"], output))
+        .try_into()
+        .expect("one entry");
+    assert!(u64_of(&second, "id") > id);
+    assert_eq!(str_of(&second, "payload"), "from standard input");
+
+    let entries = cli
+        .store()
+        .log
+        .query(&nerve_store::LogQuery::default())
+        .expect("query");
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0].id.0, id);
+    assert_eq!(
+        (entries[0].source.as_str(), entries[0].kind.as_str()),
+        ("operator", "mark")
+    );
+    assert_eq!(entries[0].ref_id.as_deref(), Some("run-1"));
+    assert_eq!(entries[0].payload, r#"{"note":"deploy"}"#);
+    assert_eq!(entries[1].source, "script");
+    let refused = cli.run(&["logs", "append", "payload without a type"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a command line that does not parse"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--type"));
+}
+
 store_conformance::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
     cases: {
@@ -1854,6 +1966,8 @@ store_conformance::for_each_backend!(
         ctrl_c_in_archive_stops_after_a_day_with_true_counts_and_a_rerun_finishes,
         backup_while_another_process_writes_is_a_sound_snapshot,
         logs_query_with_the_archive_answers_over_the_whole_history,
+        logs_append_writes_an_entry_from_the_shell,
+        logs_tail_of_more_than_a_page_is_the_last_entries_in_order,
     }
 );
 

@@ -9,6 +9,29 @@ use serde::{Deserialize, Deserializer};
 use crate::digest::Digest;
 use crate::error::{StoreError, StoreResult};
 
+impl Digest {
+    /// Parses a digest as people copy it: in either case, with a `sha256:` prefix (as OCI
+    /// and Docker write digests) or without, surrounding blanks ignored. [`Digest::from_str`]
+    /// is the strict form a store writes and names files by.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidDigest`] for anything else, quoting the input.
+    pub fn parse_loose(text: &str) -> StoreResult<Self> {
+        let trimmed = text.trim();
+        let bare = match trimmed.get(..7) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("sha256:") => &trimmed[7..],
+            _ => trimmed,
+        };
+        bare.to_ascii_lowercase().parse().map_err(|err| match err {
+            StoreError::InvalidDigest { reason, .. } => StoreError::InvalidDigest {
+                input: text.chars().take(80).collect(),
+                reason,
+            },
+            other => other,
+        })
+    }
+}
+
 impl FromStr for Digest {
     type Err = StoreError;
 
@@ -217,6 +240,28 @@ mod tests {
     use crate::kit::blobs::{ChunkedReader, VerifyingReader, read_verified};
 
     const EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    #[test]
+    fn a_digest_as_people_copy_it_is_read_loosely_and_nothing_else() {
+        let digest = Digest::of(b"");
+        for text in [
+            EMPTY.to_owned(),
+            EMPTY.to_ascii_uppercase(),
+            format!("sha256:{EMPTY}"),
+            format!("SHA256:{}", EMPTY.to_ascii_uppercase()),
+            format!("  {EMPTY}\n"),
+        ] {
+            assert_eq!(Digest::parse_loose(&text).ok(), Some(digest), "{text:?}");
+        }
+        for text in ["sha256:", "md5:abc", "../etc/passwd", &EMPTY[1..]] {
+            let err = Digest::parse_loose(text).expect_err(text);
+            assert!(matches!(err, StoreError::InvalidDigest { .. }), "{err}");
+        }
+        assert!(
+            EMPTY.to_ascii_uppercase().parse::<Digest>().is_err(),
+            "from_str stays strict"
+        );
+    }
 
     #[test]
     fn a_digest_is_the_sha256_shown_as_lowercase_hex() {

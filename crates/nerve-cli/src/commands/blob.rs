@@ -45,13 +45,15 @@ pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResu
                 out.line(digest)
             }
         }
-        BlobCommand::Get { digest, output } => get(store, &digest.parse()?, output.as_deref()),
+        BlobCommand::Get { digest, output } => {
+            get(store, &Digest::parse_loose(&digest)?, output.as_deref())
+        }
         BlobCommand::Ls => ls(store, out),
         BlobCommand::Verify { all: true, .. } => verify_all(store, out),
         BlobCommand::Verify {
             digest: Some(digest),
             ..
-        } => verify(store, &digest.parse()?, out),
+        } => verify(store, &Digest::parse_loose(&digest)?, out),
         BlobCommand::Verify { digest: None, .. } => Err(CliError::refused(
             "nothing to verify",
             "give a DIGEST, or --all",

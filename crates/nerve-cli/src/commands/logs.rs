@@ -4,16 +4,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{NaiveDate, SecondsFormat, Utc};
-use nerve_store::{LogEntry, LogId, LogQuery, Order, Store};
+use nerve_store::{LogEntry, LogId, LogQuery, NewLogEntry, Order, Store};
 
 use crate::cli::{LogFilter, LogsCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::{Out, Table, thousands};
 use crate::time::parse_time;
 use nerve_store::archive::{WATERMARK_KEY, read_archive_by_id};
-
-/// How many new entries one look of `--follow` reads at most.
-const FOLLOW_PAGE: usize = 1_000;
 
 /// How many entries `logs query` reads at a time when it pages.
 const QUERY_PAGE: usize = 10_000;
@@ -64,6 +61,38 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
             follow.then_some(interval),
             out,
         ),
+        LogsCommand::Append {
+            source,
+            kind,
+            ref_id,
+            payload,
+        } => append(store, NewLogEntry::new(source, kind, payload), ref_id, out),
+    }
+}
+
+/// `logs append`: the entry (its payload read from standard input when it is `-`), durably;
+/// prints its id, or the whole entry as JSON.
+fn append(
+    store: &Store,
+    entry: NewLogEntry,
+    ref_id: Option<String>,
+    out: &mut Out,
+) -> CliResult<()> {
+    let mut entry = entry;
+    if entry.payload == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+            .map_err(CliError::io("reading the payload from standard input"))?;
+        entry.payload = text;
+    }
+    if let Some(ref_id) = ref_id {
+        entry = entry.with_ref(ref_id);
+    }
+    let entry = store.log.append(entry)?;
+    if out.json() {
+        out.object(&entry)
+    } else {
+        out.line(entry.id)
     }
 }
 
@@ -76,55 +105,67 @@ fn tail(
     follow: Option<u64>,
     out: &mut Out,
 ) -> CliResult<()> {
+    let Some(interval) = follow else {
+        return query_entries(store, &last_entries(store, base, lines)?, None, out);
+    };
     let mut last = store.log.query(&LogQuery {
         limit: Some(lines),
         order: Order::Descending,
         ..base.clone()
     })?;
     last.reverse();
-    // Without --follow, the entries are aligned as a table; following, rows go out as they
-    // come, in columns at least as wide as the header's.
+    // Following, rows go out as they come, in columns at least as wide as the header's.
     let mut table = entry_table().with_min_widths(&[6, 24, 10, 10, 12]);
     print_entries(out, &mut table, &last)?;
-    let Some(interval) = follow else {
-        if !out.json() {
-            out.table(&table)?;
-        }
-        return Ok(());
-    };
     let widths = table.widths();
     if !out.json() {
         out.header(&table, &widths)?;
     }
-    let mut cursor = match last.last() {
-        Some(entry) => Some(entry.id),
-        // Nothing matched yet: follow from the log's current end, not its start.
-        None => store
-            .log
-            .query(&LogQuery {
-                limit: Some(1),
-                order: Order::Descending,
-                ..LogQuery::default()
-            })?
-            .first()
-            .map(|entry| entry.id),
+    let cursor = last.last().map(|entry| entry.id);
+    let following = store.log.as_ref();
+    let query = LogQuery {
+        after: cursor,
+        ..base.clone()
     };
-    loop {
+    let longest = Duration::from_millis(interval);
+    for row in table.take_rows() {
+        out.row(&table, &row, &widths)?;
+    }
+    out.flush()?;
+    for entry in nerve_store::pages::follow(following, query, longest)? {
+        print_entries(out, &mut table, &[entry?])?;
         for row in table.take_rows() {
             out.row(&table, &row, &widths)?;
         }
         out.flush()?;
-        std::thread::sleep(Duration::from_millis(interval));
-        let new = store.log.query(&LogQuery {
-            after: cursor,
-            limit: Some(FOLLOW_PAGE),
-            ..base.clone()
-        })?;
-        if let Some(entry) = new.last() {
-            cursor = Some(entry.id);
-        }
-        print_entries(out, &mut table, &new)?;
     }
+    Ok(())
+}
+
+/// The query for the last `lines` entries `base` matches, in id order: found by walking
+/// back from the newest a page at a time and keeping only the oldest seen, so that memory
+/// does not grow with `lines`; bounded by the newest, so that entries committed meanwhile
+/// are left for a next look.
+fn last_entries(store: &Store, base: &LogQuery, lines: usize) -> CliResult<LogQuery> {
+    let mut newest_first = base
+        .clone()
+        .descending()
+        .limit(lines)
+        .fetch(store.log.as_ref());
+    let Some(newest) = newest_first.next().transpose()? else {
+        return Ok(base.clone().limit(0));
+    };
+    let mut oldest = newest.id;
+    for entry in newest_first {
+        oldest = entry?.id;
+    }
+    Ok(LogQuery {
+        after: Some(LogId(oldest.0 - 1)),
+        before: Some(LogId(newest.id.0 + 1)),
+        limit: Some(lines),
+        order: Order::Ascending,
+        ..base.clone()
+    })
 }
 
 /// Prints what `query` finds, paging through the store by id, a page of [`QUERY_PAGE`]

@@ -15,7 +15,7 @@ mod thread;
 
 use nerve_store::{Location, OpenOptions, Store};
 
-use crate::cli::{BlobCommand, Cli, Command, MetaCommand};
+use crate::cli::{BlobCommand, Cli, Command, LogsCommand, MetaCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::Out;
 
@@ -41,6 +41,9 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
                 options = options.group_commit(false);
             }
             simulate::run(&nerve_store::open_with(store, &options)?, &args, &mut out)
+        }
+        Command::Logs(command @ LogsCommand::Append { .. }) => {
+            logs::run(&open_for_writing(store, cli.create)?, command, &mut out)
         }
         Command::Logs(command) => logs::run(&open_to_read(store)?, command, &mut out),
         Command::Runs(command) => runs::run(&open_to_read(store)?, command, &mut out),
