@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use nerve_store::WorkflowRunStatus;
 
@@ -155,13 +156,14 @@ pub(crate) struct LogFilter {
     /// Only entries about this reference (a run id, ...).
     #[arg(long = "ref", value_name = "REF")]
     pub(crate) ref_id: Option<String>,
-    /// Only entries at or after this time: RFC 3339, a date, or a span back from now
-    /// (`2h`, `7d`).
-    #[arg(long, value_name = "TIME")]
-    pub(crate) since: Option<String>,
+    /// Only entries at or after this time: RFC 3339, a local date and time
+    /// (`2026-12-01 10:00`), a date, `today`, `yesterday`, or a span back from now (`2h`,
+    /// `-2h`, `7d`).
+    #[arg(long, value_name = "TIME", value_parser = crate::time::time_arg, allow_hyphen_values = true)]
+    pub(crate) since: Option<DateTime<Utc>>,
     /// Only entries before this time (same forms as --since).
-    #[arg(long, value_name = "TIME")]
-    pub(crate) until: Option<String>,
+    #[arg(long, value_name = "TIME", value_parser = crate::time::time_arg, allow_hyphen_values = true)]
+    pub(crate) until: Option<DateTime<Utc>>,
 }
 
 /// `logs`.

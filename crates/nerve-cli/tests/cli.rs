@@ -46,10 +46,12 @@ impl Cli {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BINARY);
-        // Lines whole, whatever the terminal the tests run in says its width is.
+        // Lines whole, whatever the terminal the tests run in says its width is; local times
+        // in UTC, whatever the machine's zone.
         command
             .args(args)
             .env("NERVE_STORE", &self.location)
+            .env("TZ", "UTC")
             .env_remove("COLUMNS")
             .current_dir(self.dir.path());
         command
@@ -331,6 +333,29 @@ fn logs_query_applies_every_filter_and_pages(backend: &str) {
     let until = written[10].ts.to_rfc3339();
     let before = cli.json(&["logs", "query", "--until", &until]);
     assert_eq!(before, as_json(&written[..10]));
+    // As journalctl takes them: `-75m`, and a local time in the zone TZ names (here three
+    // hours east of UTC, as a POSIX zone string).
+    assert_eq!(cli.json(&["logs", "query", "--since", "-75m"]), recent);
+    let local = (written[10].ts + chrono::Duration::hours(3))
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string();
+    let output = cli
+        .command(&["--json", "logs", "query", "--until", &local])
+        .env("TZ", "UTC-3")
+        .output()
+        .expect("the binary runs");
+    assert_eq!(
+        json_lines(&succeeded(&["--until", &local], output)),
+        as_json(&written[..10]),
+        "{local} in UTC+3"
+    );
+    let refused = cli.run(&["logs", "query", "--since", "soon"]);
+    assert_eq!(refused.status.code(), Some(2), "a time that does not parse");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("\"soon\"") && said.contains("yesterday"),
+        "{said}"
+    );
 
     // A cursor pages through, both ways.
     let first = cli.json(&["logs", "query", "--limit", "7"]);

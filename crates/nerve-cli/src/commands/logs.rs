@@ -3,13 +3,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{NaiveDate, SecondsFormat, Utc};
+use chrono::{NaiveDate, SecondsFormat};
 use nerve_store::{LogEntry, LogId, LogQuery, NewLogEntry, Order, Store};
 
 use crate::cli::{LogFilter, LogsCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::{Out, Table, thousands};
-use crate::time::parse_time;
 use nerve_store::archive::{WATERMARK_KEY, read_archive_by_id};
 
 /// How many entries `logs query` reads at a time when it pages.
@@ -341,19 +340,12 @@ fn page_of(query: &LogQuery, cursor: Option<LogId>, limit: usize) -> LogQuery {
 
 /// The query the filter flags describe.
 fn filter_query(filter: &LogFilter) -> CliResult<LogQuery> {
-    let now = Utc::now();
-    let time = |flag: &str, text: &Option<String>| {
-        text.as_deref()
-            .map(|text| parse_time(text, now))
-            .transpose()
-            .map_err(|reason| CliError::refused(format!("--{flag}: {reason}"), "see --help"))
-    };
     Ok(LogQuery {
         source: filter.source.clone(),
         kind: filter.kind.clone(),
         ref_id: filter.ref_id.clone(),
-        since: time("since", &filter.since)?,
-        until: time("until", &filter.until)?,
+        since: filter.since,
+        until: filter.until,
         ..LogQuery::default()
     })
 }
