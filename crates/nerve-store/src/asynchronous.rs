@@ -12,6 +12,8 @@ use store_core::{
 
 use crate::Store;
 
+/// *Available on crate feature `tokio` only.*
+///
 /// A [`Store`] for tokio tasks: the daemon's calls as `async fn`s, each run on the blocking
 /// pool (`tokio::task::spawn_blocking`) over the one store every backend implements. Cheap
 /// to clone: clones share the store, and so its group commit, which is what makes many

@@ -9,7 +9,8 @@
 //!
 //! ```toml
 //! [dependencies]
-//! nerve-store = { version = "0.1", default-features = false, features = ["redb"] }
+//! # The crate is not published: depend on it by path (or git).
+//! nerve-store = { path = "../nerve-store/crates/nerve-store", default-features = false, features = ["redb"] }
 //! ```
 //!
 //! ```
@@ -86,10 +87,13 @@ pub mod archive {
         archive_logs_with_progress, read_archive, read_archive_by_id,
     };
 }
+/// Available on crate feature `postgres` only.
 #[cfg(feature = "postgres")]
 pub use store_postgres::{PgBlobStore, PgLogStore, PgOptions};
+/// Available on crate feature `redb` only.
 #[cfg(feature = "redb")]
 pub use store_redb::{RedbBlobStore, RedbLogStore, RedbOptions};
+/// Available on crate feature `sqlite` (the default) only.
 #[cfg(feature = "sqlite")]
 pub use store_sqlite::{SqliteBlobStore, SqliteLogStore, SqliteOptions};
 
@@ -210,7 +214,28 @@ pub fn open_read_only(location: &str) -> StoreResult<Store> {
 /// # Errors
 /// As [`open`].
 pub fn open_with(location: &str, options: &OpenOptions) -> StoreResult<Store> {
-    let location: Location = location.parse()?;
+    open_location(&location.parse()?, options)
+}
+
+/// Opens the store whose log is the file `path` (see [`Location::from_path`]: the extension
+/// names the backend), log and blobs, with its backend's default options, creating it if
+/// missing.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_path(path: impl AsRef<std::path::Path>) -> StoreResult<Store> {
+    open_location(
+        &Location::from_path(path.as_ref())?,
+        &OpenOptions::default(),
+    )
+}
+
+/// [`open_with`] for a location already parsed.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_location(location: &Location, options: &OpenOptions) -> StoreResult<Store> {
+    let location = location.clone();
     let started = std::time::Instant::now();
     let (log, blobs) = open_backend(&location, options)?;
     tracing::info!(

@@ -80,6 +80,37 @@ impl Location {
         })
     }
 
+    /// The store whose log is the file `path`, its backend named by the extension (`.db`,
+    /// `.sqlite`, `.sqlite3` for SQLite, `.redb` for redb): a bare location, from a path
+    /// rather than a string (it need not be UTF-8).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] (field `location`) for another extension, or for the
+    /// blob file of a store rather than its own file.
+    pub fn from_path(path: impl Into<PathBuf>) -> StoreResult<Self> {
+        let path = path.into();
+        Location::checked_file(backend_of(&path)?, path)
+    }
+
+    /// The store of `backend` whose log is `path`, unless `path` is a store's blob file.
+    fn checked_file(backend: Backend, path: PathBuf) -> StoreResult<Self> {
+        let location = Location {
+            backend,
+            place: Place::File(path),
+        };
+        if let Some(store) = location.store_of_blob_file() {
+            return Err(StoreError::invalid(
+                "location",
+                format!(
+                    "{} is the blob file of the store at {}: name the store's own file",
+                    location.shown().display(),
+                    store.display()
+                ),
+            ));
+        }
+        Ok(location)
+    }
+
     /// The store's log file; `None` for a store on a server.
     pub fn file(&self) -> Option<&Path> {
         match &self.place {
@@ -300,37 +331,29 @@ impl FromStr for Location {
         } else if let Some(path) = text.strip_prefix("redb:") {
             (Backend::Redb, path)
         } else {
-            let extension = std::path::Path::new(text)
-                .extension()
-                .and_then(|e| e.to_str())
-                .unwrap_or("");
-            let backend = match extension {
-                "db" | "sqlite" | "sqlite3" => Backend::Sqlite,
-                "redb" => Backend::Redb,
-                _ => {
-                    return Err(bad(format!(
-                        "{text:?} names no backend: write sqlite:PATH or redb:PATH, or use a \
-                         .db, .sqlite, .sqlite3 or .redb file"
-                    )));
-                }
-            };
-            (backend, text)
+            (backend_of(Path::new(text))?, text)
         };
         if path.is_empty() {
             return Err(bad(format!("{text:?} has no path after the backend")));
         }
-        let location = Location {
-            backend,
-            place: Place::File(PathBuf::from(path)),
-        };
-        if let Some(store) = location.store_of_blob_file() {
-            return Err(bad(format!(
-                "{} is the blob file of the store at {}: name the store's own file",
-                path,
-                store.display()
-            )));
-        }
-        Ok(location)
+        Location::checked_file(backend, PathBuf::from(path))
+    }
+}
+
+/// The backend a bare path names by its extension: `.db`, `.sqlite`, `.sqlite3` for SQLite,
+/// `.redb` for redb.
+fn backend_of(path: &Path) -> StoreResult<Backend> {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "db" | "sqlite" | "sqlite3" => Ok(Backend::Sqlite),
+        "redb" => Ok(Backend::Redb),
+        _ => Err(StoreError::invalid(
+            "location",
+            format!(
+                "{:?} names no backend: write sqlite:PATH or redb:PATH, or use a .db, \
+                 .sqlite, .sqlite3 or .redb file",
+                path.display().to_string()
+            ),
+        )),
     }
 }
 

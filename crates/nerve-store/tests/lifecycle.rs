@@ -115,6 +115,36 @@ fn the_check_names_a_damaged_archive_file_and_checks_the_rest(backend: Backend) 
     assert!(damage.contains("2026-01-01.jsonl"), "{damage}");
 }
 
+/// A store opens from a path as well as a location string: the extension names the backend,
+/// and a blob file or another extension is refused by name.
+fn a_store_opens_from_a_path(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join(match backend {
+        Backend::Redb => "from path.redb",
+        _ => "from path.db",
+    });
+    let store = nerve_store::open_path(&file).expect("opened from a path");
+    assert_eq!(store.location.backend, backend);
+    assert_eq!(store.location.file(), Some(file.as_path()));
+    let blobs = store.location.blob_file().expect("a blob file");
+    drop(store);
+    for refused in [blobs, dir.path().join("notes.txt")] {
+        let err = nerve_store::open_path(&refused)
+            .map(|_| ())
+            .expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidInput {
+                    field: "location",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
+
 mod files {
     use super::*;
 
@@ -126,6 +156,7 @@ mod files {
         cases: {
             a_store_without_its_blob_file_is_named_and_no_blob_file_is_made,
             the_check_names_a_damaged_archive_file_and_checks_the_rest,
+            a_store_opens_from_a_path,
         }
     );
 }

@@ -57,7 +57,7 @@ pub use secret::redact_location;
 pub use status::{TRANSITIONS, WorkflowRunStatus, is_allowed};
 pub use store::{LogBackend, LogMaintenance, LogStore, LogTransfer};
 pub use thread::{
-    GetThreadRoundsParams, THREAD_KIND, THREAD_SOURCE, ThreadMessage, ThreadRoundRow,
+    GetThreadRoundsParams, Role, THREAD_KIND, THREAD_SOURCE, ThreadMessage, ThreadRoundRow,
 };
 pub use time::{max_ts, min_ts};
 pub use unit::{Write, WriteUnit, Written};

@@ -51,7 +51,58 @@ pub struct NewLogEntry {
     pub ts: Option<DateTime<Utc>>,
 }
 
+/// `value` as JSON, or the error that names `field` and says why it is not.
+pub(crate) fn to_json(field: &'static str, value: &impl Serialize) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|err| StoreError::invalid(field, err.to_string()))
+}
+
+/// `payload` read as a `T`, or the error that names `field` and says why it is not one.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    field: &'static str,
+    payload: &str,
+) -> StoreResult<T> {
+    serde_json::from_str(payload).map_err(|err| {
+        StoreError::invalid(
+            field,
+            format!("not a {}: {err}", std::any::type_name::<T>()),
+        )
+    })
+}
+
+impl LogEntry {
+    /// The payload read as JSON into a `T`: the other half of [`NewLogEntry::json`].
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming `payload` when it is not a `T` in JSON.
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> StoreResult<T> {
+        from_json("payload", &self.payload)
+    }
+}
+
 impl NewLogEntry {
+    /// An entry whose payload is `payload` as JSON (any `Serialize`), no `ref_id`, stamped
+    /// at append; read it back with [`LogEntry::payload_as`].
+    ///
+    /// ```
+    /// # use store_core::NewLogEntry;
+    /// #[derive(serde::Serialize)]
+    /// struct Step { tool: &'static str, ms: u32 }
+    /// let entry = NewLogEntry::json("worker", "tool.call", &Step { tool: "search", ms: 120 })?;
+    /// assert_eq!(entry.payload, r#"{"tool":"search","ms":120}"#);
+    /// # Ok::<(), store_core::StoreError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming `payload` when the value does not serialise (a
+    /// map with keys that are not strings, a failing `Serialize`).
+    pub fn json(
+        source: impl Into<String>,
+        kind: impl Into<String>,
+        payload: &impl Serialize,
+    ) -> StoreResult<Self> {
+        Ok(NewLogEntry::new(source, kind, to_json("payload", payload)?))
+    }
+
     /// An entry with the given source, kind and payload, no `ref_id`, stamped at append.
     pub fn new(
         source: impl Into<String>,
@@ -370,5 +421,45 @@ mod tests {
         assert!(check_log_id("id", LogId(0)).is_err());
         assert!(check_log_id("id", LogId(MAX_LOG_ID.0 + 1)).is_err());
         assert!(check_log_id("id", LogId(u64::MAX)).is_err());
+    }
+
+    #[test]
+    fn a_typed_payload_goes_in_as_json_and_comes_back_as_its_type() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct Step {
+            tool: String,
+            ms: u32,
+        }
+        let step = Step {
+            tool: "search".into(),
+            ms: 120,
+        };
+        let new = NewLogEntry::json("worker", "tool.call", &step).expect("serialises");
+        let entry = LogEntry {
+            id: LogId(1),
+            source: new.source,
+            kind: new.kind,
+            ref_id: None,
+            payload: new.payload,
+            ts: now_millis(),
+        };
+        assert_eq!(entry.payload_as::<Step>().expect("a step"), step);
+        let err = entry.payload_as::<Vec<u8>>().expect_err("not bytes");
+        assert!(
+            matches!(&err, StoreError::InvalidInput { field: "payload", reason } if reason.contains("Vec<u8>")),
+            "{err}"
+        );
+        let unkeyed: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let err = NewLogEntry::json("s", "k", &unkeyed).expect_err("keys that are not strings");
+        assert!(
+            matches!(
+                err,
+                StoreError::InvalidInput {
+                    field: "payload",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

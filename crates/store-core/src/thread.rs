@@ -31,7 +31,90 @@ pub struct ThreadMessage {
     pub ts: Option<DateTime<Utc>>,
 }
 
+/// Who speaks in a thread, with the common values named; any other role is a string
+/// (`ThreadMessage::new` takes either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// The person, or the system that asks on their behalf.
+    User,
+    /// The model that answers.
+    Assistant,
+    /// The instructions that frame the conversation.
+    System,
+    /// A tool's result, handed back to the model.
+    Tool,
+}
+
+impl Role {
+    /// The role as it is stored: `"user"`, `"assistant"`, `"system"`, `"tool"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::System => "system",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+impl From<Role> for String {
+    fn from(role: Role) -> String {
+        role.as_str().to_owned()
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 impl ThreadMessage {
+    /// A message of `thread_id` in `round`, said by `role` (a [`Role`] or any other string),
+    /// stamped at append.
+    ///
+    /// ```
+    /// use store_core::{Role, ThreadMessage};
+    /// let asked = ThreadMessage::new("thread-1", 1, Role::User, "what changed?");
+    /// let judged = ThreadMessage::new("thread-1", 1, "reviewer", "looks good");
+    /// assert_eq!((asked.role.as_str(), judged.role.as_str()), ("user", "reviewer"));
+    /// ```
+    pub fn new(
+        thread_id: impl Into<String>,
+        round: u32,
+        role: impl Into<String>,
+        payload: impl Into<String>,
+    ) -> Self {
+        ThreadMessage {
+            thread_id: thread_id.into(),
+            role: role.into(),
+            round,
+            payload: payload.into(),
+            ts: None,
+        }
+    }
+
+    /// A message whose payload is `payload` as JSON (any `Serialize`).
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming `payload` when the value does not serialise.
+    pub fn json(
+        thread_id: impl Into<String>,
+        round: u32,
+        role: impl Into<String>,
+        payload: &impl Serialize,
+    ) -> StoreResult<Self> {
+        let payload = crate::log::to_json("payload", payload)?;
+        Ok(ThreadMessage::new(thread_id, round, role, payload))
+    }
+
+    /// This message said at `ts` rather than at its append.
+    pub fn at(mut self, ts: DateTime<Utc>) -> Self {
+        self.ts = Some(ts);
+        self
+    }
+
     /// The log entry that carries this message, after checking the message.
     ///
     /// # Errors
@@ -72,6 +155,16 @@ impl GetThreadRoundsParams {
     /// The number of rows the call may return.
     pub fn effective_limit(&self) -> usize {
         self.limit.unwrap_or(crate::DEFAULT_QUERY_LIMIT)
+    }
+}
+
+impl ThreadRoundRow {
+    /// The message read as JSON into a `T`.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming `payload` when it is not a `T` in JSON.
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> StoreResult<T> {
+        crate::log::from_json("payload", &self.payload)
     }
 }
 
