@@ -25,10 +25,11 @@ pub(crate) struct Cli {
     pub(crate) store: String,
 
     /// Print one JSON object per line instead of tables (--format json).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "format")]
     pub(crate) json: bool,
 
-    /// How to print: aligned tables, JSON lines, or tables as CSV (a header line first).
+    /// How to print: aligned tables, JSON lines, or CSV (a header line first; a command that
+    /// reports one thing prints its fields as one record, with raw values).
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
 

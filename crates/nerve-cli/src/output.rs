@@ -91,6 +91,53 @@ impl Out {
         self.json
     }
 
+    /// Whether the user asked for JSON or CSV: a command's one report then goes through
+    /// [`Out::report`], not lines for people.
+    pub(crate) fn structured(&self) -> bool {
+        self.json || self.csv
+    }
+
+    /// A size in a table: `30.0 KiB` for people, the bytes themselves in CSV.
+    pub(crate) fn bytes(&self, bytes: u64) -> String {
+        if self.csv {
+            bytes.to_string()
+        } else {
+            human_bytes(bytes)
+        }
+    }
+
+    /// Prints a command's one report in the form asked for: one JSON line, or in CSV a
+    /// header of its fields and one record of their values (raw: numbers as digits, text as
+    /// it is, `null` empty, a nested list or object as its JSON).
+    pub(crate) fn report(&mut self, value: &impl Serialize) -> CliResult<()> {
+        if !self.csv {
+            return self.object(value);
+        }
+        let fields = match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            Ok(other) => [("value".to_owned(), other)].into_iter().collect(),
+            Err(err) => {
+                return Err(CliError::refused(
+                    format!("cannot print a value as CSV: {err}"),
+                    "report this as a bug",
+                ));
+            }
+        };
+        let (names, values): (Vec<String>, Vec<String>) = fields
+            .into_iter()
+            .map(|(name, value)| {
+                let cell = match value {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(text) => text,
+                    other => other.to_string(),
+                };
+                (name, cell)
+            })
+            .unzip();
+        self.line(csv_line(&names))?;
+        self.line(csv_line(&values))
+    }
+
     /// Prints `value` as one JSON line.
     pub(crate) fn object(&mut self, value: &impl Serialize) -> CliResult<()> {
         serde_json::to_writer(&mut self.stdout, value).map_err(|err| {

@@ -1905,6 +1905,33 @@ fn logs_tail_of_more_than_a_page_is_the_last_entries_in_order(backend: &str) {
     assert_eq!(all.len(), 2_600, "fewer entries than asked: all of them");
 }
 
+/// `--format csv` is honoured by every command: a report is one record under a header of its
+/// fields, with raw values (bytes as digits, not `30.0 KiB`); `--json` with `--format` is a
+/// command line that does not parse.
+fn csv_gives_one_record_per_report_with_raw_values(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["--create", "simulate", "--runs", "20", "--seed", "7"]);
+    let [stats] = cli.json(&["stats"]).try_into().expect("one report");
+    let records = parse_csv(&cli.ok(&["--format", "csv", "stats"]));
+    assert_eq!(records.len(), 2, "a header and one record: {records:?}");
+    let field = |name: &str| {
+        let at = records[0].iter().position(|h| h == name).expect(name);
+        records[1][at].clone()
+    };
+    assert_eq!(field("entries"), u64_of(&stats, "entries").to_string());
+    assert_eq!(field("runs"), "20");
+    let checked = parse_csv(&cli.ok(&["--format", "csv", "check"]));
+    assert_eq!(checked.len(), 2, "{checked:?}");
+    let sizes = parse_csv(&cli.ok(&["--format", "csv", "blob", "ls"]));
+    assert_eq!(sizes[0], ["DIGEST", "SIZE"]);
+    assert!(sizes.len() > 1, "the simulation kept blobs");
+    for record in &sizes[1..] {
+        assert!(record[1].parse::<u64>().is_ok(), "raw bytes: {record:?}");
+    }
+    let both = cli.run(&["--json", "--format", "csv", "stats"]);
+    assert_eq!(both.status.code(), Some(2), "--json and --format together");
+}
+
 /// `logs append` writes one entry from the shell, from an argument or standard input, and
 /// prints its id; the entry is in the store when the command returns.
 fn logs_append_writes_an_entry_from_the_shell(backend: &str) {
@@ -1993,6 +2020,7 @@ store_conformance::for_each_backend!(
         logs_query_with_the_archive_answers_over_the_whole_history,
         logs_append_writes_an_entry_from_the_shell,
         logs_tail_of_more_than_a_page_is_the_last_entries_in_order,
+        csv_gives_one_record_per_report_with_raw_values,
     }
 );
 

@@ -49,8 +49,8 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
     });
     bar.finish_and_clear();
     let report = report?;
-    if out.json() {
-        out.object(&Shown {
+    if out.structured() {
+        out.report(&Shown {
             dir: &dir,
             report: &report,
         })?;

@@ -45,8 +45,8 @@ pub(crate) fn run(location: &str, to: &str, out: &mut Out) -> CliResult<()> {
         err => CliError::Store(err),
     })?;
     let elapsed = started.elapsed();
-    if out.json() {
-        return out.object(&Shown {
+    if out.structured() {
+        return out.report(&Shown {
             from: &store.location,
             blob_file: report.location.shown_blob_path(),
             report: &report,

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::BlobCommand;
 use crate::error::{CliError, CliResult};
-use crate::output::{Out, Table, human_bytes};
+use crate::output::{Out, Table};
 
 /// The largest blob `blob get` verifies whole in memory before writing it to standard
 /// output; a larger one is streamed.
@@ -39,8 +39,8 @@ pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResu
                     .map_err(CliError::io(format!("opening {}", file.display())))?;
                 put(store, &mut source)?
             };
-            if out.json() {
-                out.object(&Blob { digest, bytes })
+            if out.structured() {
+                out.report(&Blob { digest, bytes })
             } else {
                 out.line(digest)
             }
@@ -102,7 +102,7 @@ fn ls(store: &Store, out: &mut Out) -> CliResult<()> {
         if out.json() {
             out.object(&Blob { digest, bytes })?;
         } else {
-            table.row(vec![digest.to_string(), human_bytes(bytes)]);
+            table.row(vec![digest.to_string(), out.bytes(bytes)]);
         }
     }
     if !out.json() {
@@ -114,8 +114,8 @@ fn ls(store: &Store, out: &mut Out) -> CliResult<()> {
 /// `blob verify --all`: every blob re-hashed; fails on the first corrupt one.
 fn verify_all(store: &Store, out: &mut Out) -> CliResult<()> {
     let report = store.blobs.verify_all()?;
-    if out.json() {
-        out.object(&report)?;
+    if out.structured() {
+        out.report(&report)?;
     } else {
         out.line(format!(
             "{} blobs checked, {} corrupt",
@@ -140,8 +140,8 @@ fn verify(store: &Store, digest: &Digest, out: &mut Out) -> CliResult<()> {
         BlobHealth::Missing => "missing",
         BlobHealth::Corrupt => "corrupt",
     };
-    if out.json() {
-        out.object(&Health {
+    if out.structured() {
+        out.report(&Health {
             digest: *digest,
             health: name,
         })?;

@@ -9,8 +9,8 @@ use crate::paint;
 
 pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
     let report = nerve_store::check(store)?;
-    if out.json() {
-        out.object(&report)?;
+    if out.structured() {
+        out.report(&report)?;
     } else {
         for line in lines(&report) {
             out.line(line)?;

@@ -19,8 +19,8 @@ pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
     let before = store.location.log_bytes();
     store.log.compact()?;
     let after = store.location.log_bytes();
-    if out.json() {
-        return out.object(&Compacted {
+    if out.structured() {
+        return out.report(&Compacted {
             store: &store.location,
             bytes_before: before,
             bytes_after: after,

@@ -88,8 +88,8 @@ fn append(
         entry = entry.with_ref(ref_id);
     }
     let entry = store.log.append(entry)?;
-    if out.json() {
-        out.object(&entry)
+    if out.structured() {
+        out.report(&entry)
     } else {
         out.line(entry.id)
     }

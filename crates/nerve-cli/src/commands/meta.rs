@@ -38,8 +38,8 @@ pub(crate) fn run(store: &Store, command: MetaCommand, out: &mut Out) -> CliResu
                     "`nerve-store meta ls` lists the keys there are",
                 ));
             };
-            if out.json() {
-                out.object(&Pair {
+            if out.structured() {
+                out.report(&Pair {
                     key: &key,
                     value: &value,
                 })
@@ -50,8 +50,8 @@ pub(crate) fn run(store: &Store, command: MetaCommand, out: &mut Out) -> CliResu
         MetaCommand::Set { key, value } => {
             let previous = store.log.meta_get(&key)?;
             store.log.meta_set(&key, &value)?;
-            if out.json() {
-                out.object(&Set {
+            if out.structured() {
+                out.report(&Set {
                     key: &key,
                     value: &value,
                     previous: previous.as_deref(),
@@ -65,8 +65,8 @@ pub(crate) fn run(store: &Store, command: MetaCommand, out: &mut Out) -> CliResu
         }
         MetaCommand::Delete { key } => {
             let deleted = store.log.meta_delete(&key)?;
-            if out.json() {
-                out.object(&Deleted { key: &key, deleted })
+            if out.structured() {
+                out.report(&Deleted { key: &key, deleted })
             } else if deleted {
                 out.line(format!("deleted {key}"))
             } else {

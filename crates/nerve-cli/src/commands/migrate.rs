@@ -58,8 +58,8 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
         ),
     })?;
     let elapsed = started.elapsed();
-    if out.json() {
-        return out.object(&Shown {
+    if out.structured() {
+        return out.report(&Shown {
             from: &from,
             to: &to,
             summary: &summary,

@@ -88,8 +88,8 @@ fn show(store: &Store, run: String, out: &mut Out) -> CliResult<()> {
         return Err(StoreError::UnknownRun { run_id: run }.into());
     };
     let history = history(store, &found)?;
-    if out.json() {
-        return out.object(&RunWithLog {
+    if out.structured() {
+        return out.report(&RunWithLog {
             run: &found,
             log: &history,
         });

@@ -88,8 +88,8 @@ pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResul
     let simulated = drive_workers(store, args, seed, &counts, &interrupt)?;
     let elapsed = started.elapsed();
     let report = report(store, args, seed, &counts, simulated, elapsed)?;
-    if out.json() {
-        out.object(&report)?;
+    if out.structured() {
+        out.report(&report)?;
     } else {
         for line in lines(&report, &store.location, elapsed) {
             out.line(line)?;

@@ -7,8 +7,8 @@ use crate::output::{Out, human_bytes, thousands};
 
 pub(crate) fn run(store: &Store, out: &mut Out) -> CliResult<()> {
     let stats = nerve_store::stats(store)?;
-    if out.json() {
-        return out.object(&stats);
+    if out.structured() {
+        return out.report(&stats);
     }
     for (name, value) in lines(store, &stats) {
         out.line(format!("{name:<13}{value}"))?;
