@@ -18,6 +18,7 @@ pub(crate) struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "NERVE_STORE",
         default_value = nerve_store::DEFAULT_LOCATION,
         value_name = "LOCATION"
@@ -25,28 +26,35 @@ pub(crate) struct Cli {
     pub(crate) store: String,
 
     /// Print one JSON object per line instead of tables (--format json).
-    #[arg(long, global = true, conflicts_with = "format")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        conflicts_with = "format"
+    )]
     pub(crate) json: bool,
 
     /// How to print: aligned tables, JSON lines, or CSV (a header line first; a command that
     /// reports one thing prints its fields as one record, with raw values).
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    #[arg(long, global = true,
+        help_heading = "Global options", value_enum, default_value_t = Format::Table)]
     pub(crate) format: Format,
 
     /// No progress bars, and no notes after tables (that a list was cut short, that days
     /// are archived): only what was asked for, and errors.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = "Global options")]
     pub(crate) quiet: bool,
 
     /// Create the store if there is none at --store. Without it, a writing command (meta
     /// set, blob put) creates a store only at the default location, so that a mistyped
     /// --store is an error rather than a new empty store; simulate always may.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) create: bool,
 
     /// When to colour verdicts and errors: on a terminal without NO_COLOR (auto), always,
     /// or never.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    #[arg(long, global = true,
+        help_heading = "Global options", value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub(crate) color: ColorChoice,
 
     #[command(subcommand)]
@@ -94,9 +102,17 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page, in roff, generated from this command line
-    /// (`nerve-store man > /usr/local/share/man/man1/nerve-store.1`)
-    Man,
+    /// Print the man page of the program or of one of its commands, in roff, generated from
+    /// this command line (`nerve-store man logs query`), or write every page to a folder
+    /// (`nerve-store man --dir /usr/local/share/man/man1`)
+    Man {
+        /// The command whose page to print (`logs query`); the program's when none.
+        command: Vec<String>,
+        /// Write the pages of the program and of every command to this folder, named as
+        /// `man` finds them (`nerve-store-logs-query.1`), and print their paths.
+        #[arg(long, value_name = "FOLDER", conflicts_with = "command")]
+        dir: Option<PathBuf>,
+    },
     /// Copy a whole store into a new one (usually of the other backend), verified.
     Migrate(MigrateArgs),
     /// Copy the store into new files while the daemon goes on writing it: one snapshot,
@@ -231,7 +247,7 @@ pub(crate) enum RunsCommand {
         #[arg(long)]
         active: bool,
         /// Only runs in this status (may be given more than once).
-        #[arg(long, value_name = "STATUS")]
+        #[arg(long, value_name = "STATUS", value_parser = status_parser())]
         status: Vec<WorkflowRunStatus>,
         /// Only runs of this workflow.
         #[arg(long)]
@@ -377,4 +393,11 @@ mod tests {
     fn the_grammar_is_consistent() {
         Cli::command().debug_assert();
     }
+}
+
+/// `--status`: one of the statuses by name, listed in `--help` and in the completions.
+fn status_parser() -> impl clap::builder::TypedValueParser<Value = WorkflowRunStatus> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(WorkflowRunStatus::ALL.map(|status| status.as_str()))
+        .try_map(|name| name.parse::<WorkflowRunStatus>())
 }

@@ -1440,13 +1440,55 @@ fn completions_and_the_man_page_come_from_the_command_line_itself() {
         Some(2),
         "an unknown shell is a usage error"
     );
+    for shell in ["bash", "zsh", "fish"] {
+        let script = cli.ok(&["completions", shell]);
+        assert!(
+            script.contains("interrupted") && script.contains("queued"),
+            "{shell} completes the --status values"
+        );
+    }
     let page = cli.ok(&["man"]);
     assert!(
         page.contains(".TH nerve-store 1"),
         "a roff man page: {page}"
     );
     assert!(page.contains("Exit status"), "with the exit statuses");
-    assert!(!cli.path().exists(), "neither opens a store");
+    let query = cli.ok(&["man", "logs", "query"]);
+    assert!(query.contains(".TH nerve-store-logs-query 1"), "{query}");
+    for section in [
+        ".SH OPTIONS",
+        ".SH ENVIRONMENT",
+        "NERVE_STORE",
+        ".SH \"EXIT STATUS\"",
+    ] {
+        assert!(query.contains(section), "logs query's page has {section}");
+    }
+    assert!(query.contains("\\-\\-since"), "its own options: {query}");
+    let pages = cli.dir.path().join("man1");
+    let written = cli.ok(&["man", "--dir", pages.to_str().expect("UTF-8")]);
+    let files = std::fs::read_dir(&pages).expect("the pages").count();
+    assert_eq!(files, written.lines().count(), "one line per page written");
+    assert!(pages.join("nerve-store-runs-list.1").exists());
+    assert!(pages.join("nerve-store.1").exists());
+    assert_eq!(
+        cli.run(&["man", "nope"]).status.code(),
+        Some(3),
+        "no such command"
+    );
+    let help = cli.ok(&["logs", "query", "--help"]);
+    let own = help.find("Options:").expect("the command's options");
+    let global = help
+        .find("Global options:")
+        .expect("the global options apart");
+    assert!(
+        own < global && help[own..global].contains("--since"),
+        "{help}"
+    );
+    assert!(!help[own..global].contains("--quiet"), "{help}");
+    let refused = cli.run(&["runs", "list", "--status", "paused"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("interrupted"));
+    assert!(!cli.path().exists(), "none of these opens a store");
 }
 
 #[test]

@@ -26,8 +26,7 @@ use crate::Store;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;
-/// # let file = if cfg!(feature = "sqlite") { "nerve.db" } else { "nerve.redb" };
-/// # let location = format!("{}", dir.path().join(file).display());
+/// # let location = if cfg!(feature = "sqlite") { format!("sqlite:{}", dir.path().join("nerve.db").display()) } else if cfg!(feature = "redb") { format!("redb:{}", dir.path().join("nerve.redb").display()) } else { store_postgres::harness::options(dir.path()).location() };
 /// use nerve_store::{AsyncStore, NewLogEntry};
 ///
 /// let store = AsyncStore::new(nerve_store::open(&location)?);

@@ -18,8 +18,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
-//! # let file = if cfg!(feature = "sqlite") { "nerve.db" } else { "nerve.redb" };
-//! # let location = format!("{}", dir.path().join(file).display());
+//! # let location = if cfg!(feature = "sqlite") { format!("sqlite:{}", dir.path().join("nerve.db").display()) } else if cfg!(feature = "redb") { format!("redb:{}", dir.path().join("nerve.redb").display()) } else { store_postgres::harness::options(dir.path()).location() };
 //! // `location` is "sqlite:data/nerve.db", "redb:data/nerve.redb", or a bare path.
 //! let store = nerve_store::open(&location)?;
 //! store.log.append(NewLogEntry::new("daemon", "boot", "{}"))?;

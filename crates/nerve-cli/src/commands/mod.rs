@@ -6,6 +6,7 @@ mod blob;
 mod check;
 mod compact;
 mod logs;
+mod man;
 mod meta;
 mod migrate;
 mod runs;
@@ -75,7 +76,10 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         Command::Check => check::run(&open_to_read(store)?, &mut out),
         Command::Compact => compact::run(&open_existing(store)?, &mut out),
         Command::Completions { shell } => completions(shell),
-        Command::Man => man(),
+        Command::Man { command, dir } => match dir {
+            Some(dir) => man::write_all(&dir, &mut out),
+            None => man::print(&command),
+        },
         Command::Migrate(args) => migrate::run(&args, &mut out),
         Command::Backup { to } => backup::run(store, &to, &mut out),
     }
@@ -90,17 +94,8 @@ fn completions(shell: clap_complete::Shell) -> CliResult<()> {
     print_bytes(&script, "writing the completion script")
 }
 
-/// The man page, to standard output.
-fn man() -> CliResult<()> {
-    let mut page = Vec::new();
-    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
-        .render(&mut page)
-        .map_err(CliError::io("rendering the man page"))?;
-    print_bytes(&page, "writing the man page")
-}
-
 /// Writes `bytes` to standard output.
-fn print_bytes(bytes: &[u8], context: &str) -> CliResult<()> {
+pub(crate) fn print_bytes(bytes: &[u8], context: &str) -> CliResult<()> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     stdout
