@@ -384,6 +384,13 @@ pub(crate) struct MigrateArgs {
     pub(crate) to: String,
 }
 
+/// `--status`: one of the statuses by name, listed in `--help` and in the completions.
+fn status_parser() -> impl clap::builder::TypedValueParser<Value = WorkflowRunStatus> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(WorkflowRunStatus::ALL.map(|status| status.as_str()))
+        .try_map(|name| name.parse::<WorkflowRunStatus>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,11 +400,4 @@ mod tests {
     fn the_grammar_is_consistent() {
         Cli::command().debug_assert();
     }
-}
-
-/// `--status`: one of the statuses by name, listed in `--help` and in the completions.
-fn status_parser() -> impl clap::builder::TypedValueParser<Value = WorkflowRunStatus> {
-    use clap::builder::TypedValueParser as _;
-    clap::builder::PossibleValuesParser::new(WorkflowRunStatus::ALL.map(|status| status.as_str()))
-        .try_map(|name| name.parse::<WorkflowRunStatus>())
 }
