@@ -266,6 +266,10 @@ pub(crate) enum RunsCommand {
     Show {
         /// The run's id.
         run: String,
+        /// Read the run's entries from the archive too (the days it moved out of the
+        /// store), in id order with the store's.
+        #[arg(long)]
+        archive: bool,
     },
 }
 

@@ -1974,6 +1974,69 @@ fn csv_gives_one_record_per_report_with_raw_values(backend: &str) {
     assert_eq!(both.status.code(), Some(2), "--json and --format together");
 }
 
+/// A run whose days were archived: `runs show` says its entries are in the archive and
+/// `--archive` reads them there; `thread show` of a thread that left with its days points to
+/// the archive.
+fn runs_show_and_thread_show_point_to_the_archive(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&[
+        "--create", "simulate", "--runs", "60", "--days", "10", "--seed", "3",
+    ]);
+    cli.ok(&["archive", "--retain-days", "3"]);
+    let watermark = cli
+        .store()
+        .log
+        .meta_get(nerve_store::archive::WATERMARK_KEY)
+        .expect("meta")
+        .expect("days were archived");
+    let old = cli
+        .store()
+        .log
+        .list_runs(&nerve_store::RunQuery::new().limit(1))
+        .expect("runs")
+        .remove(0);
+    assert!(
+        old.created_at.date_naive().to_string() <= watermark,
+        "an archived run"
+    );
+    let shown = cli.ok(&["runs", "show", &old.run_id]);
+    assert!(
+        shown.contains("--archive"),
+        "the note says where the rest is: {shown}"
+    );
+    let [with_archive] = cli
+        .json(&["runs", "show", &old.run_id, "--archive"])
+        .try_into()
+        .expect("one run");
+    let log = with_archive["log"].as_array().expect("its log");
+    let expected = cli.json(&[
+        "logs",
+        "query",
+        "--ref",
+        &old.run_id,
+        "--archive",
+        "--limit",
+        "1000",
+    ]);
+    assert_eq!(
+        log, &expected,
+        "the store's entries and the archive's, by id"
+    );
+    assert!(
+        log.iter()
+            .any(|entry| str_of(entry, "type") == "run.status"),
+        "its transitions came back from the archive"
+    );
+    let thread = old.thread_id.expect("a simulated run has a thread");
+    assert_eq!(
+        cli.store().log.last_round(&thread).expect("a round"),
+        None,
+        "the oldest run's thread left with its days"
+    );
+    let err = cli.fails(3, &["thread", "show", &thread]);
+    assert!(err.contains("--archive"), "{err}");
+}
+
 /// `logs append` writes one entry from the shell, from an argument or standard input, and
 /// prints its id; the entry is in the store when the command returns.
 fn logs_append_writes_an_entry_from_the_shell(backend: &str) {
@@ -2063,6 +2126,7 @@ store_conformance::for_each_backend!(
         logs_append_writes_an_entry_from_the_shell,
         logs_tail_of_more_than_a_page_is_the_last_entries_in_order,
         csv_gives_one_record_per_report_with_raw_values,
+        runs_show_and_thread_show_point_to_the_archive,
     }
 );
 

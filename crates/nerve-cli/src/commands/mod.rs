@@ -34,14 +34,8 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
     let store = cli.store.as_str();
     match cli.command {
         Command::Simulate(args) => {
-            let mut options = OpenOptions::default();
-            if let Some(durability) = args.durability {
-                options = options.durability(durability);
-            }
-            if args.no_group_commit {
-                options = options.group_commit(false);
-            }
-            simulate::run(&nerve_store::open_with(store, &options)?, &args, &mut out)
+            let opened = nerve_store::open_with(store, &simulate::options(&args))?;
+            simulate::run(&opened, &args, &mut out)
         }
         Command::Logs(command @ LogsCommand::Append { .. }) => {
             logs::run(&open_for_writing(store, cli.create)?, command, &mut out)

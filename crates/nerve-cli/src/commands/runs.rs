@@ -1,6 +1,7 @@
 //! `runs list` and `runs show`.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use nerve_store::archive::{WATERMARK_KEY, read_archive_by_id};
 use nerve_store::{
     LogEntry, LogQuery, RunQuery, Store, StoreError, WorkflowRun, WorkflowRunStatus,
 };
@@ -40,7 +41,7 @@ pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResu
             };
             list(store, &query, limit, out)
         }
-        RunsCommand::Show { run } => show(store, run, out),
+        RunsCommand::Show { run, archive } => show(store, run, archive, out),
     }
 }
 
@@ -82,12 +83,20 @@ fn list(store: &Store, query: &RunQuery, limit: usize, out: &mut Out) -> CliResu
     }
 }
 
-/// `runs show`: the run's fields, then its log entries.
-fn show(store: &Store, run: String, out: &mut Out) -> CliResult<()> {
+/// `runs show`: the run's fields, then its log entries (with `archive`, those the archive
+/// holds too).
+fn show(store: &Store, run: String, archive: bool, out: &mut Out) -> CliResult<()> {
     let Some(found) = store.log.get_run(&run)? else {
         return Err(StoreError::UnknownRun { run_id: run }.into());
     };
-    let history = history(store, &found)?;
+    let mut history = history(store, &found)?;
+    let archived_until = archived_until(store)?;
+    if archive {
+        history = archived_history(store, &found, archived_until)?
+            .into_iter()
+            .chain(history)
+            .collect();
+    }
     if out.structured() {
         return out.report(&RunWithLog {
             run: &found,
@@ -121,7 +130,44 @@ fn show(store: &Store, run: String, out: &mut Out) -> CliResult<()> {
     ))?;
     let mut table = super::logs::entry_table();
     super::logs::print_entries(out, &mut table, &history)?;
-    out.table(&table)
+    out.table(&table)?;
+    match archived_until {
+        Some(last) if !archive && found.created_at.date_naive() <= last => out.note(format!(
+            "days up to {last} are archived: their entries about {run} are not shown; \
+             --archive reads them too"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The last day the archive moved out of the store, if it ever ran.
+pub(super) fn archived_until(store: &Store) -> CliResult<Option<NaiveDate>> {
+    Ok(store
+        .log
+        .meta_get(WATERMARK_KEY)?
+        .and_then(|day| day.parse().ok()))
+}
+
+/// The entries about `run` that the archive beside the store holds, in id order: the days
+/// from its creation to the last archived one.
+fn archived_history(
+    store: &Store,
+    run: &WorkflowRun,
+    archived_until: Option<NaiveDate>,
+) -> CliResult<Vec<LogEntry>> {
+    let Some(last) = archived_until else {
+        return Ok(Vec::new());
+    };
+    let dir = store.location.archive_dir();
+    let first = run.created_at.date_naive();
+    let mut entries = Vec::new();
+    for entry in read_archive_by_id(&dir, first..=last) {
+        let entry = entry?;
+        if entry.ref_id.as_deref() == Some(run.run_id.as_str()) {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
 }
 
 /// A run and its log entries, as `--json` prints them.

@@ -77,6 +77,15 @@ struct Report {
     store_active_runs: u64,
 }
 
+/// How `simulate` opens its store: the durability and group commit it was asked to compare.
+pub(crate) fn options(args: &SimulateArgs) -> nerve_store::OpenOptions {
+    let mut options = nerve_store::OpenOptions::default();
+    if let Some(durability) = args.durability {
+        options = options.durability(durability);
+    }
+    options.group_commit(!args.no_group_commit)
+}
+
 pub(crate) fn run(store: &Store, args: &SimulateArgs, out: &mut Out) -> CliResult<()> {
     let seed = args.seed.unwrap_or_else(|| {
         let now = chrono::Utc::now().timestamp_micros() as u64;

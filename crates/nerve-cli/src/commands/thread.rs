@@ -13,9 +13,18 @@ pub(crate) fn run(store: &Store, command: ThreadCommand, out: &mut Out) -> CliRe
         from_round,
     } = command;
     let Some(last_round) = store.log.last_round(&thread)? else {
+        let hint = match super::runs::archived_until(store)? {
+            // Its messages may have left with their days: they are entries about the thread.
+            Some(last) => format!(
+                "days up to {last} are archived: `nerve-store logs query --ref {thread} \
+                 --archive` reads the thread's messages there; `nerve-store runs list` shows \
+                 each run's thread"
+            ),
+            None => "`nerve-store runs list` shows each run's thread".to_owned(),
+        };
         return Err(CliError::not_found(
             format!("thread {thread:?} has no messages in {}", store.location),
-            "`nerve-store runs list` shows each run's thread",
+            hint,
         ));
     };
     let rows = store.log.thread_rounds(&GetThreadRoundsParams {
