@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use store_core::{
-    Digest, GetThreadRoundsParams, LogEntry, LogQuery, LogStats, NewLogEntry, RunQuery,
+    Digest, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStats, NewLogEntry, RunQuery,
     RunTransition, StoreError, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome,
     WorkflowRun, WriteUnit, Written,
 };
@@ -164,6 +164,40 @@ impl AsyncStore {
     ) -> StoreResult<Vec<ThreadRoundRow>> {
         self.call(move |store| store.log.thread_rounds(&params))
             .await
+    }
+
+    /// As [`crate::LogStore::thread_messages`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::thread_messages`].
+    pub async fn thread_messages(
+        &self,
+        thread_id: impl Into<String>,
+        after: Option<LogId>,
+        limit: usize,
+    ) -> StoreResult<Vec<ThreadRoundRow>> {
+        let thread_id = thread_id.into();
+        self.call(move |store| store.log.thread_messages(&thread_id, after, limit))
+            .await
+    }
+
+    /// As [`crate::LogStore::last_round`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::last_round`].
+    pub async fn last_round(&self, thread_id: impl Into<String>) -> StoreResult<Option<u32>> {
+        let thread_id = thread_id.into();
+        self.call(move |store| store.log.last_round(&thread_id))
+            .await
+    }
+
+    /// As [`crate::LogStore::meta_delete`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::meta_delete`].
+    pub async fn meta_delete(&self, key: impl Into<String>) -> StoreResult<bool> {
+        let key = key.into();
+        self.call(move |store| store.log.meta_delete(&key)).await
     }
 
     /// As [`crate::LogStore::meta_get`].

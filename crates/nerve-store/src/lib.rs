@@ -72,7 +72,7 @@ pub use store_core::{
     AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobStore, Checked, DEFAULT_QUERY_LIMIT, DaySpan, Digest,
     Durability, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance,
     LogQuery, LogStats, LogStore, LogTransfer, MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES,
-    MemoryLogStore, NewLogEntry, Order, RunCounts, RunQuery, RunTransition, StoreError,
+    MemoryLogStore, NewLogEntry, Order, Role, RunCounts, RunQuery, RunTransition, StoreError,
     StoreOptions, StoreResult, THREAD_KIND, THREAD_SOURCE, TRANSITIONS, ThreadIndexRow,
     ThreadMessage, ThreadRoundRow, TransitionOutcome, VerifyReport, WorkflowRun, WorkflowRunStatus,
     Write, WriteUnit, Written, is_allowed, max_ts, min_ts, pages,

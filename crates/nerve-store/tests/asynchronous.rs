@@ -125,3 +125,40 @@ fn tasks_writing_at_once_all_land_while_a_timer_ticks() {
         );
     });
 }
+
+/// The calls about threads and meta answer through `AsyncStore` as the store does.
+#[test]
+fn threads_and_meta_answer_through_the_async_api() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    runtime.block_on(async {
+        let store = open(dir.path());
+        for round in 1..=3 {
+            store
+                .append_thread_message(nerve_store::ThreadMessage::new(
+                    "t",
+                    round,
+                    nerve_store::Role::User,
+                    format!("round {round}"),
+                ))
+                .await
+                .expect("a message");
+        }
+        assert_eq!(store.last_round("t").await.expect("a round"), Some(3));
+        assert_eq!(store.last_round("none").await.expect("no round"), None);
+        let rows = store.thread_messages("t", None, 2).await.expect("a page");
+        assert_eq!(rows.len(), 2);
+        let rest = store
+            .thread_messages("t", Some(rows[1].log_id), 10)
+            .await
+            .expect("the rest");
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].payload, "round 3");
+        store.meta_set("k", "v").await.expect("set");
+        assert!(store.meta_delete("k").await.expect("deleted"));
+        assert!(!store.meta_delete("k").await.expect("already gone"));
+        assert_eq!(store.meta_get("k").await.expect("get"), None);
+    });
+}
