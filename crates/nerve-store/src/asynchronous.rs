@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use tokio::sync::{mpsc, oneshot};
+
 use store_core::{
     Digest, GetThreadRoundsParams, LogEntry, LogId, LogQuery, LogStats, NewLogEntry, RunQuery,
     RunTransition, StoreError, StoreResult, ThreadMessage, ThreadRoundRow, TransitionOutcome,
-    WorkflowRun, WriteUnit, Written,
+    WorkflowRun, Write, WriteUnit, Written,
 };
 
 use crate::Store;
@@ -39,14 +41,75 @@ use crate::Store;
 #[derive(Clone, Debug)]
 pub struct AsyncStore {
     store: Arc<Store>,
+    /// The store's writer thread; shared by the clones, joined when the last one drops.
+    writer: Arc<Writer>,
 }
 
-impl AsyncStore {
-    /// An async handle on `store`.
-    pub fn new(store: Store) -> Self {
-        AsyncStore {
-            store: Arc::new(store),
+/// The writer thread and its queue. Dropped with the last clone of its [`AsyncStore`]: the
+/// queue closes, the thread ends after the units it holds, and the store is closed when
+/// the drop returns, as a dropped [`Store`] is.
+#[derive(Debug)]
+struct Writer {
+    /// `None` when the thread could not be started: writes then take the blocking pool.
+    queue: Option<mpsc::UnboundedSender<Waiting>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            // The thread ends once its queue is closed and empty; a panic in it was the
+            // store's, and was answered to its callers already.
+            let _ = thread.join();
         }
+    }
+}
+
+/// A unit waiting for the writer thread, and where its answer goes.
+type Waiting = (WriteUnit, oneshot::Sender<StoreResult<Vec<Written>>>);
+
+impl AsyncStore {
+    /// An async handle on `store`, with a writer thread of its own for the writes: a task's
+    /// write waits in a queue, not on a thread, and the writer commits whatever queued
+    /// meanwhile as groups of up to [`store_core::kit::MAX_GROUP`] units
+    /// ([`crate::LogStore::write_units`]). The thread ends when the last clone is dropped.
+    pub fn new(store: Store) -> Self {
+        let store = Arc::new(store);
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let writing = Arc::clone(&store);
+        let thread = std::thread::Builder::new()
+            .name("nerve-store-writer".into())
+            .spawn(move || write_queued(&writing, receiver))
+            .ok();
+        AsyncStore {
+            store,
+            writer: Arc::new(Writer {
+                queue: thread.is_some().then_some(sender),
+                thread,
+            }),
+        }
+    }
+
+    /// Commits `unit` through the writer thread, or the blocking pool without one.
+    async fn submit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
+        let Some(writes) = &self.writer.queue else {
+            return self.call(move |store| store.log.write_unit(unit)).await;
+        };
+        let (answer, answered) = oneshot::channel();
+        let gone = || StoreError::Interrupted {
+            operation: "a write (the store's writer thread ended)",
+        };
+        writes.send((unit, answer)).map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
+    }
+
+    /// Commits one write through the writer thread; what it wrote.
+    async fn one(&self, write: Write) -> StoreResult<Written> {
+        self.submit(WriteUnit::from(vec![write]))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::invalid("write_unit", "returned nothing for a write"))
     }
 
     /// The store itself, for a blocking caller (a thread of its own, a `spawn_blocking`).
@@ -80,7 +143,10 @@ impl AsyncStore {
     /// # Errors
     /// As [`crate::LogStore::append`].
     pub async fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
-        self.call(move |store| store.log.append(entry)).await
+        match self.one(Write::Append(entry)).await? {
+            Written::Appended(entry) => Ok(entry),
+            other => Err(unexpected("an append", &other)),
+        }
     }
 
     /// As [`crate::LogStore::append_batch`].
@@ -97,7 +163,7 @@ impl AsyncStore {
     /// # Errors
     /// As [`crate::LogStore::write_unit`].
     pub async fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
-        self.call(move |store| store.log.write_unit(unit)).await
+        self.submit(unit).await
     }
 
     /// As [`crate::LogStore::transition_run`].
@@ -108,8 +174,10 @@ impl AsyncStore {
         &self,
         transition: RunTransition,
     ) -> StoreResult<TransitionOutcome> {
-        self.call(move |store| store.log.transition_run(transition))
-            .await
+        match self.one(Write::Transition(transition)).await? {
+            Written::Transitioned(outcome) => Ok(outcome),
+            other => Err(unexpected("a transition", &other)),
+        }
     }
 
     /// As [`crate::LogStore::append_thread_message`].
@@ -117,8 +185,10 @@ impl AsyncStore {
     /// # Errors
     /// As [`crate::LogStore::append_thread_message`].
     pub async fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
-        self.call(move |store| store.log.append_thread_message(message))
-            .await
+        match self.one(Write::ThreadMessage(message)).await? {
+            Written::ThreadMessage(entry) => Ok(entry),
+            other => Err(unexpected("a thread message", &other)),
+        }
     }
 
     /// As [`crate::LogStore::query`].
@@ -247,4 +317,30 @@ impl AsyncStore {
     pub async fn read_blob(&self, digest: Digest) -> StoreResult<Option<Vec<u8>>> {
         self.call(move |store| store.blobs.read(&digest)).await
     }
+}
+
+/// The writer thread: takes the first unit that waits, then every other one queued by then
+/// (at most [`store_core::kit::MAX_GROUP`]), commits them together, and answers each; until
+/// every sender is gone.
+fn write_queued(store: &Store, mut receiver: mpsc::UnboundedReceiver<Waiting>) {
+    while let Some(first) = receiver.blocking_recv() {
+        let mut waiting = vec![first];
+        while waiting.len() < store_core::kit::MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(next) => waiting.push(next),
+                Err(_) => break,
+            }
+        }
+        let (units, answers): (Vec<WriteUnit>, Vec<_>) = waiting.into_iter().unzip();
+        let results = store.log.write_units(units);
+        for (answer, result) in answers.into_iter().zip(results) {
+            // A task that stopped waiting does not need its answer.
+            let _ = answer.send(result);
+        }
+    }
+}
+
+/// The error for a write answered with another kind of write: a backend's bug.
+fn unexpected(call: &str, written: &Written) -> StoreError {
+    StoreError::invalid("write_unit", format!("answered {call} with {written:?}"))
 }

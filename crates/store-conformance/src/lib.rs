@@ -387,6 +387,7 @@ macro_rules! __conformance_suite {
                 a_refused_write_refuses_the_whole_unit,
                 an_empty_unit_is_a_no_op,
                 many_threads_each_get_the_answer_the_model_gives,
+                write_units_answers_each_unit_as_its_own_call,
             }
             model {
                 store_agrees_with_the_model,

@@ -299,3 +299,71 @@ pub fn many_threads_each_get_the_answer_the_model_gives(open: OpenStore) {
         assert!(run.is_some(), "some thread created shared-{shared}");
     }
 }
+
+/// `write_units` from one thread: each unit its own fact with its own answer, in order, as
+/// the same units from as many threads; a refused unit writes nothing and the others commit;
+/// more units than one group holds all land.
+pub fn write_units_answers_each_unit_as_its_own_call(open: OpenStore) {
+    let fx = Fixture::new(open);
+    let store = fx.store();
+    let mut units: Vec<WriteUnit> = (0..600)
+        .map(|i| WriteUnit::new().append(NewLogEntry::new("many", "k", i.to_string())))
+        .collect();
+    units[7] = WriteUnit::new()
+        .append(NewLogEntry::new(
+            "many",
+            "k",
+            "first half of a refused unit",
+        ))
+        .append(NewLogEntry::new("", "k", "an empty source"));
+    units[8] = WriteUnit::new();
+    units[9] = WriteUnit::new()
+        .transition(RunTransition::new("run-u", "wf", Queued))
+        .transition(RunTransition::new("run-u", "wf", Started));
+    let results = store.write_units(units);
+    assert_eq!(results.len(), 600);
+    assert!(
+        matches!(
+            &results[7],
+            Err(StoreError::InvalidInput {
+                field: "source",
+                ..
+            })
+        ),
+        "{:?}",
+        results[7]
+    );
+    assert_eq!(
+        results[8].as_ref().ok().map(Vec::len),
+        Some(0),
+        "an empty unit"
+    );
+    assert_eq!(
+        results[9].as_ref().map(Vec::len).ok(),
+        Some(2),
+        "both transitions"
+    );
+    let appended: Vec<_> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![7, 8, 9].contains(i))
+        .map(|(_, result)| match result.as_deref() {
+            Ok([Written::Appended(entry)]) => entry.clone(),
+            other => panic!("an append: {other:?}"),
+        })
+        .collect();
+    assert_eq!(appended.len(), 597);
+    assert!(
+        appended.windows(2).all(|pair| pair[0].id < pair[1].id),
+        "in the units' order"
+    );
+    let stored: Vec<_> = all_entries(store)
+        .into_iter()
+        .filter(|entry| entry.source == "many")
+        .collect();
+    assert_eq!(stored, appended, "the refused unit wrote nothing");
+    assert_eq!(
+        store.get_run("run-u").expect("a run").map(|run| run.status),
+        Some(Started)
+    );
+}

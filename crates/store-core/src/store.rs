@@ -90,6 +90,18 @@ pub trait LogStore: Send + Sync {
     /// write (`write 2 of the unit`). Nothing of the unit is written on error.
     fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>>;
 
+    /// Commits each of `units` as [`LogStore::write_unit`] would, each its own fact with its
+    /// own result, in order: what one thread that holds many callers' units (an async
+    /// adapter) submits. A backend with group commit commits them in groups, one sync for
+    /// many units, as the same calls from as many threads; this default writes them one by
+    /// one.
+    fn write_units(&self, units: Vec<WriteUnit>) -> Vec<StoreResult<Vec<Written>>> {
+        units
+            .into_iter()
+            .map(|unit| self.write_unit(unit))
+            .collect()
+    }
+
     /// The entries that match every filter of `query`, in its order, at most its limit.
     /// Costs O(log n + k) when filtered by `ref_id`, by `source` (and `kind`) or by a `ts`
     /// range.

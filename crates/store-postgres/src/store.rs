@@ -338,6 +338,20 @@ fn connect_within(
 }
 
 impl LogStore for PgLogStore {
+    fn write_units(&self, units: Vec<WriteUnit>) -> Vec<StoreResult<Vec<Written>>> {
+        if let Err(err) = self.writable("write") {
+            return store_core::kit::fail_all(err, units.len());
+        }
+        store_core::kit::submit_units(units, store_core::kit::now_millis(), |prepared| {
+            self.queue.submit_all(prepared, |_, units| {
+                off_runtime(|| match self.connection("writing") {
+                    Ok(mut conn) => commit_group(&mut conn, &self.s, units),
+                    Err(err) => store_core::kit::fail_all(err, units.len()),
+                })
+            })
+        })
+    }
+
     fn write_unit(&self, unit: WriteUnit) -> StoreResult<Vec<Written>> {
         if unit.is_empty() {
             return Ok(Vec::new());

@@ -153,6 +153,13 @@ impl LogStore for RedbLogStore {
             .submit(unit, |(), units| self.commit_group(units))
     }
 
+    fn write_units(&self, units: Vec<WriteUnit>) -> Vec<StoreResult<Vec<Written>>> {
+        store_core::kit::submit_units(units, now_millis(), |prepared| {
+            self.queue
+                .submit_all(prepared, |(), units| self.commit_group(units))
+        })
+    }
+
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
         self.read(|tx| read::query(tx, query))
     }

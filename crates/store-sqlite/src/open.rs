@@ -153,6 +153,15 @@ impl Connections {
             .submit(unit, crate::write::commit_group)
     }
 
+    /// Commits `units` through the writer's queue, in groups with the calls queued beside
+    /// them.
+    pub(crate) fn submit_all(&self, units: Vec<PreparedUnit>) -> Vec<UnitResult> {
+        match self.queue("write") {
+            Ok(queue) => queue.submit_all(units, crate::write::commit_group),
+            Err(err) => store_core::kit::fail_all(err, units.len()),
+        }
+    }
+
     /// A read connection, returned to the pool when the guard drops; a snapshot's own.
     pub(crate) fn reader(&self) -> StoreResult<Reader<'_>> {
         if let Some(pinned) = &self.pinned {

@@ -131,6 +131,16 @@ impl LogStore for SqliteLogStore {
             .map_err(|err| on_file(self.path(), err))
     }
 
+    fn write_units(&self, units: Vec<WriteUnit>) -> Vec<StoreResult<Vec<Written>>> {
+        store_core::kit::submit_units(units, now_millis(), |prepared| {
+            self.conns
+                .submit_all(prepared)
+                .into_iter()
+                .map(|result| result.map_err(|err| on_file(self.path(), err)))
+                .collect()
+        })
+    }
+
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
         query.validate()?;
         if query.effective_limit() == 0 {

@@ -185,6 +185,46 @@ pub trait UnitTx {
 /// The result of one unit of a group: what each write did, or why the unit was refused.
 pub type UnitResult = StoreResult<Vec<Written>>;
 
+/// [`crate::LogStore::write_units`] through a backend's commit queue: each unit checked in
+/// the caller's thread ([`prepare_unit`]; an empty one is a no-op, a refused one answered at
+/// once), the rest handed to `submit` together (a [`crate::kit::CommitQueue::submit_all`]),
+/// and every result put back at its unit's position.
+pub fn submit_units(
+    units: Vec<WriteUnit>,
+    now: DateTime<Utc>,
+    submit: impl FnOnce(Vec<PreparedUnit>) -> Vec<UnitResult>,
+) -> Vec<UnitResult> {
+    let mut results: Vec<Option<UnitResult>> = Vec::with_capacity(units.len());
+    let mut prepared = Vec::new();
+    for unit in units {
+        if unit.is_empty() {
+            results.push(Some(Ok(Vec::new())));
+            continue;
+        }
+        match prepare_unit(unit, now) {
+            Ok(unit) => {
+                prepared.push(unit);
+                results.push(None);
+            }
+            Err(err) => results.push(Some(Err(err))),
+        }
+    }
+    let mut committed = submit(prepared).into_iter();
+    results
+        .into_iter()
+        .map(|result| {
+            result.unwrap_or_else(|| {
+                committed.next().unwrap_or_else(|| {
+                    Err(StoreError::invalid(
+                        "commit",
+                        "the group commit returned no result for this unit; nothing of it was written",
+                    ))
+                })
+            })
+        })
+        .collect()
+}
+
 /// Applies the `units` of one group, in order, in the open transaction `tx`.
 ///
 /// Returns each unit's result, at its position: a refused unit (an invalid transition, a

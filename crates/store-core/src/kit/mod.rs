@@ -36,6 +36,7 @@ pub use blobs::{
 };
 pub use commit::{
     PreparedUnit, UnitResult, UnitTx, apply_group, fail_all, is_engine_failure, prepare_unit,
+    submit_units,
 };
 pub use days::{DAY_PAGE, day_stream};
 pub use engine::{SLOW, catch_quietly, engine_error, engine_message, traced_read};

@@ -115,6 +115,83 @@ impl<W> CommitQueue<W> {
             queue = wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
         }
         // This call leads: it commits the front of the queue, itself first.
+        self.lead(queue, commit);
+        lock(&self.queue)
+            .done
+            .remove(&ticket)
+            .unwrap_or_else(|| Err(lost()))
+    }
+
+    /// Commits every unit of `units` with the calls queued beside them, and returns their
+    /// results in order once all are committed: what one thread that holds many callers'
+    /// units (an async adapter's writer) submits, so that they form groups as calls from
+    /// as many threads would, without a thread each. The units queue one after another in
+    /// arrival order; `commit` is called for each group this thread leads.
+    pub fn submit_all(
+        &self,
+        units: Vec<PreparedUnit>,
+        mut commit: impl FnMut(&mut W, Vec<PreparedUnit>) -> Vec<UnitResult>,
+    ) -> Vec<UnitResult> {
+        if !self.grouping {
+            let mut writer = lock(&self.writer);
+            return units
+                .into_iter()
+                .map(|unit| {
+                    traced(&mut commit, &mut writer, vec![unit])
+                        .pop()
+                        .unwrap_or_else(|| Err(lost()))
+                })
+                .collect();
+        }
+        let wake = Arc::new(Condvar::new());
+        let mut queue = lock(&self.queue);
+        let first = queue.next_ticket;
+        let count = units.len() as u64;
+        for unit in units {
+            let ticket = queue.next_ticket;
+            queue.next_ticket += 1;
+            queue.waiting.push_back(Queued {
+                ticket,
+                unit,
+                wake: Arc::clone(&wake),
+            });
+        }
+        let mine = first..first + count;
+        let mut results: Vec<Option<UnitResult>> = mine.clone().map(|_| None).collect();
+        let mut left = results.len();
+        loop {
+            for (slot, ticket) in results.iter_mut().zip(mine.clone()) {
+                if slot.is_none()
+                    && let Some(result) = queue.done.remove(&ticket)
+                {
+                    *slot = Some(result);
+                    left -= 1;
+                }
+            }
+            if left == 0 {
+                break;
+            }
+            let front = queue.waiting.front().map(|queued| queued.ticket);
+            if !queue.leading && front.is_some_and(|ticket| mine.contains(&ticket)) {
+                self.lead(queue, &mut commit);
+                queue = lock(&self.queue);
+            } else {
+                queue = wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+        results
+            .into_iter()
+            .map(|result| result.unwrap_or_else(|| Err(lost())))
+            .collect()
+    }
+
+    /// Leads one group: takes the front of the queue (at most [`MAX_GROUP`] calls), commits
+    /// it through `commit` outside the queue's lock, and hands each call its result.
+    fn lead<'a>(
+        &'a self,
+        mut queue: MutexGuard<'a, Queue>,
+        commit: impl FnOnce(&mut W, Vec<PreparedUnit>) -> Vec<UnitResult>,
+    ) {
         queue.leading = true;
         if queue.last_group > 1 {
             // Calls came together last time: the threads the last group served are
@@ -140,10 +217,6 @@ impl<W> CommitQueue<W> {
         let results = traced(commit, &mut lock(&self.writer), units);
         delivery.deliver(results);
         drop(delivery);
-        lock(&self.queue)
-            .done
-            .remove(&ticket)
-            .unwrap_or_else(|| Err(lost()))
     }
 
     /// The writer to itself until the guard drops, between groups: for the writes that do
