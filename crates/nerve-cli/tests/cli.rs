@@ -74,6 +74,26 @@ impl Cli {
         json_lines(&self.ok(&args))
     }
 
+    /// Runs a command with `--json` and `input` on its standard input, which must succeed;
+    /// every line of its output, parsed.
+    fn json_with_input(&self, args: &[&str], input: &[u8]) -> Vec<Value> {
+        let mut child = self
+            .command(&[&["--json"][..], args].concat())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        child
+            .stdin
+            .take()
+            .expect("its input")
+            .write_all(input)
+            .expect("written");
+        let output = child.wait_with_output().expect("the binary ends");
+        json_lines(&succeeded(args, output))
+    }
+
     /// Runs a command that must fail with the exit status `code`; its one line of error.
     fn fails(&self, code: i32, args: &[&str]) -> String {
         failed(args, self.run(args), code)
@@ -700,21 +720,8 @@ fn blobs_round_trip_through_files_and_standard_streams(backend: &str) {
     let file_digest = file_digest.trim();
     assert_eq!(file_digest.len(), 64);
 
-    let mut child = cli
-        .command(&["--json", "blob", "put", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("blob put - starts");
-    child
-        .stdin
-        .take()
-        .expect("its input")
-        .write_all(b"from standard input")
-        .expect("written");
-    let output = child.wait_with_output().expect("blob put - ends");
-    let [put] = json_lines(&succeeded(&["blob", "put", "-"], output))
+    let [put] = cli
+        .json_with_input(&["blob", "put", "-"], b"from standard input")
         .try_into()
         .expect("one object");
     assert_eq!(u64_of(&put, "bytes"), 19);
@@ -2055,23 +2062,13 @@ fn logs_append_writes_an_entry_from_the_shell(backend: &str) {
         .trim()
         .parse()
         .expect("the new entry's id");
-    let mut child = cli
-        .command(&[
-            "--json", "logs", "append", "--source", "script", "--type", "note", "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("logs append - starts");
-    child
-        .stdin
-        .take()
-        .expect("its input")
-        .write_all(b"from standard input")
-        .expect("written");
-    let output = child.wait_with_output().expect("logs append - ends");
-    let [second] = json_lines(&succeeded(&["logs", "append", "-"], output))
+    let [second] = cli
+        .json_with_input(
+            &[
+                "logs", "append", "--source", "script", "--type", "note", "-",
+            ],
+            b"from standard input",
+        )
         .try_into()
         .expect("one entry");
     assert!(u64_of(&second, "id") > id);
