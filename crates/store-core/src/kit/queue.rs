@@ -32,6 +32,20 @@ struct Queue {
     last_group: usize,
 }
 
+impl Queue {
+    /// Queues `unit` at the back, to be woken through `wake`; its ticket.
+    fn push(&mut self, unit: PreparedUnit, wake: &Arc<Condvar>) -> u64 {
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.waiting.push_back(Queued {
+            ticket,
+            unit,
+            wake: Arc::clone(wake),
+        });
+        ticket
+    }
+}
+
 /// A backend's write handle `W` and the queue of the calls waiting for it: calls from many
 /// threads share one transaction and one sync, and each returns its own result once its
 /// group has committed. With grouping off, each call commits alone.
@@ -97,13 +111,7 @@ impl<W> CommitQueue<W> {
         }
         let wake = Arc::new(Condvar::new());
         let mut queue = lock(&self.queue);
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        queue.waiting.push_back(Queued {
-            ticket,
-            unit,
-            wake: Arc::clone(&wake),
-        });
+        let ticket = queue.push(unit, &wake);
         loop {
             if let Some(result) = queue.done.remove(&ticket) {
                 return result;
@@ -148,13 +156,7 @@ impl<W> CommitQueue<W> {
         let first = queue.next_ticket;
         let count = units.len() as u64;
         for unit in units {
-            let ticket = queue.next_ticket;
-            queue.next_ticket += 1;
-            queue.waiting.push_back(Queued {
-                ticket,
-                unit,
-                wake: Arc::clone(&wake),
-            });
+            queue.push(unit, &wake);
         }
         let mine = first..first + count;
         let mut results: Vec<Option<UnitResult>> = mine.clone().map(|_| None).collect();
