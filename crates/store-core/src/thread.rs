@@ -152,6 +152,39 @@ pub struct GetThreadRoundsParams {
 }
 
 impl GetThreadRoundsParams {
+    /// Every message of `thread_id`, by round: filters are added with the builder methods
+    /// below.
+    ///
+    /// ```
+    /// use store_core::{GetThreadRoundsParams, Role};
+    /// let params = GetThreadRoundsParams::new("thread-1").role(Role::Assistant).from_round(3);
+    /// assert_eq!(params.role.as_deref(), Some("assistant"));
+    /// ```
+    pub fn new(thread_id: impl Into<String>) -> Self {
+        GetThreadRoundsParams {
+            thread_id: thread_id.into(),
+            ..GetThreadRoundsParams::default()
+        }
+    }
+
+    /// These parameters with messages of `role` only (a [`Role`] or any other string).
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.role = Some(role.into());
+        self
+    }
+
+    /// These parameters with rounds from `round` on only.
+    pub fn from_round(mut self, round: u32) -> Self {
+        self.from_round = Some(round);
+        self
+    }
+
+    /// These parameters answering at most `limit` rows.
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
     /// The number of rows the call may return.
     pub fn effective_limit(&self) -> usize {
         self.limit.unwrap_or(crate::DEFAULT_QUERY_LIMIT)
