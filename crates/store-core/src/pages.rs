@@ -19,21 +19,25 @@ use crate::thread::ThreadRoundRow;
 /// How many rows an iterator fetches at a time: [`DEFAULT_QUERY_LIMIT`] × 10.
 pub const PAGE: usize = DEFAULT_QUERY_LIMIT * 10;
 
-/// One page after another, each fetched when the one before is used up; ends after the first
-/// short page, the total cap, or an error (returned once).
-struct Paged<T, F> {
+/// One page after another, each fetched when the one before is used up, at most `page_size`
+/// at a time (`fetch` gets the size to ask for); ends after the first short page, the total
+/// cap, or an error (returned once). What every iterator of this module, and the kit's
+/// `day_stream`, page with.
+pub(crate) struct Paged<T, F> {
     fetch: F,
     page: std::vec::IntoIter<T>,
+    page_size: usize,
     /// What may still be yielded; `None`: no cap.
     left: Option<usize>,
     done: bool,
 }
 
 impl<T, F: FnMut(usize) -> StoreResult<Vec<T>>> Paged<T, F> {
-    fn new(limit: Option<usize>, fetch: F) -> Self {
+    pub(crate) fn new(page_size: usize, limit: Option<usize>, fetch: F) -> Self {
         Paged {
             fetch,
             page: Vec::new().into_iter(),
+            page_size,
             left: limit,
             done: false,
         }
@@ -55,7 +59,9 @@ impl<T, F: FnMut(usize) -> StoreResult<Vec<T>>> Iterator for Paged<T, F> {
             if self.done {
                 return None;
             }
-            let size = self.left.map_or(PAGE, |left| left.min(PAGE));
+            let size = self
+                .left
+                .map_or(self.page_size, |left| left.min(self.page_size));
             match (self.fetch)(size) {
                 Ok(page) => {
                     self.done = page.len() < size;
@@ -70,33 +76,12 @@ impl<T, F: FnMut(usize) -> StoreResult<Vec<T>>> Iterator for Paged<T, F> {
     }
 }
 
-/// Every entry a [`LogQuery`] matches, in its order: [`LogQuery::fetch`].
-pub struct Entries<'s>(Box<dyn Iterator<Item = StoreResult<LogEntry>> + Send + 's>);
+/// Every row a query matches, one page at a time: what [`LogQuery::fetch`] (entries),
+/// [`RunQuery::fetch`] (runs) and [`thread_messages`] (a thread's rows) return.
+pub struct Pages<'s, T>(Box<dyn Iterator<Item = StoreResult<T>> + Send + 's>);
 
-impl Iterator for Entries<'_> {
-    type Item = StoreResult<LogEntry>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.0.next()
-    }
-}
-
-/// Every run a [`RunQuery`] matches, oldest first: [`RunQuery::fetch`].
-pub struct Runs<'s>(Box<dyn Iterator<Item = StoreResult<WorkflowRun>> + Send + 's>);
-
-impl Iterator for Runs<'_> {
-    type Item = StoreResult<WorkflowRun>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.0.next()
-    }
-}
-
-/// Every message of a thread in id order: [`thread_messages`].
-pub struct Messages<'s>(Box<dyn Iterator<Item = StoreResult<ThreadRoundRow>> + Send + 's>);
-
-impl Iterator for Messages<'_> {
-    type Item = StoreResult<ThreadRoundRow>;
+impl<T> Iterator for Pages<'_, T> {
+    type Item = StoreResult<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.0.next()
@@ -109,10 +94,10 @@ impl LogQuery {
     /// of matches. `limit` caps the total; `None` yields every match, unlike
     /// [`LogStore::query`], whose page it is. An entry committed while the iterator runs is
     /// yielded if it falls after the page being read. An error ends the iteration.
-    pub fn fetch(self, store: &dyn LogStore) -> Entries<'_> {
+    pub fn fetch(self, store: &dyn LogStore) -> Pages<'_, LogEntry> {
         let mut query = self;
         let limit = query.limit.take();
-        Entries(Box::new(Paged::new(limit, move |size| {
+        Pages(Box::new(Paged::new(PAGE, limit, move |size| {
             let page = store.query(&LogQuery {
                 limit: Some(size),
                 ..query.clone()
@@ -132,10 +117,10 @@ impl RunQuery {
     /// Every run this query matches, oldest first, fetched [`PAGE`] at a time through the
     /// `after` cursor. `limit` caps the total; `None` yields every match, unlike
     /// [`LogStore::list_runs`]. An error ends the iteration.
-    pub fn fetch(self, store: &dyn LogStore) -> Runs<'_> {
+    pub fn fetch(self, store: &dyn LogStore) -> Pages<'_, WorkflowRun> {
         let mut query = self;
         let limit = query.limit.take();
-        Runs(Box::new(Paged::new(limit, move |size| {
+        Pages(Box::new(Paged::new(PAGE, limit, move |size| {
             let page = store.list_runs(&RunQuery {
                 limit: Some(size),
                 ..query.clone()
@@ -150,10 +135,10 @@ impl RunQuery {
 
 /// Every message of `thread_id` in id order, fetched [`PAGE`] at a time through
 /// [`LogStore::thread_messages`]'s cursor. An error ends the iteration.
-pub fn thread_messages<'s>(store: &'s dyn LogStore, thread_id: &str) -> Messages<'s> {
+pub fn thread_messages<'s>(store: &'s dyn LogStore, thread_id: &str) -> Pages<'s, ThreadRoundRow> {
     let thread_id = thread_id.to_owned();
     let mut after: Option<LogId> = None;
-    Messages(Box::new(Paged::new(None, move |size| {
+    Pages(Box::new(Paged::new(PAGE, None, move |size| {
         let page = store.thread_messages(&thread_id, after, size)?;
         if let Some(last) = page.last() {
             after = Some(last.log_id);

@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use crate::error::StoreResult;
 use crate::id::LogId;
 use crate::log::LogEntry;
+use crate::pages::Paged;
 use crate::store::LogMaintenance;
 
 /// How many entries [`day_stream`] fetches at a time.
@@ -19,27 +20,9 @@ pub fn day_stream(
     day: NaiveDate,
 ) -> impl Iterator<Item = StoreResult<LogEntry>> + '_ {
     let mut after: Option<LogId> = None;
-    let mut page = std::vec::IntoIter::default();
-    let mut done = false;
-    std::iter::from_fn(move || {
-        loop {
-            if let Some(entry) = page.next() {
-                return Some(Ok(entry));
-            }
-            if done {
-                return None;
-            }
-            match store.day_entries(day, after, DAY_PAGE) {
-                Ok(entries) => {
-                    done = entries.len() < DAY_PAGE;
-                    after = entries.last().map(|e: &LogEntry| e.id).or(after);
-                    page = entries.into_iter();
-                }
-                Err(err) => {
-                    done = true;
-                    return Some(Err(err));
-                }
-            }
-        }
+    Paged::new(DAY_PAGE, None, move |size| {
+        let entries = store.day_entries(day, after, size)?;
+        after = entries.last().map(|entry| entry.id).or(after);
+        Ok(entries)
     })
 }
