@@ -212,17 +212,16 @@ pub fn submit_units(
     let mut committed = submit(prepared).into_iter();
     results
         .into_iter()
-        .map(|result| {
-            result.unwrap_or_else(|| {
-                committed.next().unwrap_or_else(|| {
-                    Err(StoreError::invalid(
-                        "commit",
-                        "the group commit returned no result for this unit; nothing of it was written",
-                    ))
-                })
-            })
-        })
+        .map(|result| result.unwrap_or_else(|| committed.next().unwrap_or_else(|| Err(lost()))))
         .collect()
+}
+
+/// The error of a call its group's commit returned no result for.
+pub(crate) fn lost() -> StoreError {
+    StoreError::invalid(
+        "commit",
+        "the group commit returned no result for this call; nothing of it was written",
+    )
 }
 
 /// Applies the `units` of one group, in order, in the open transaction `tx`.

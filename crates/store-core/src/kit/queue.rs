@@ -5,8 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use crate::error::StoreError;
-use crate::kit::commit::{PreparedUnit, UnitResult};
+use crate::kit::commit::{PreparedUnit, UnitResult, lost};
 use crate::kit::engine::SLOW;
 
 /// The most calls one group commits: a bound on how long a transaction stays open and on how
@@ -250,13 +249,6 @@ fn traced<W>(
     results
 }
 
-fn lost() -> StoreError {
-    StoreError::invalid(
-        "commit",
-        "the group commit returned no result for this call; nothing of it was written",
-    )
-}
-
 /// A leader's group: hands each call its result, ends the leadership and wakes the call now
 /// at the front and the calls served. On drop without results (a panic in the commit), every
 /// call gets an error instead of waiting for ever.
@@ -305,6 +297,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::error::StoreError;
     use crate::kit::commit::{fail_all, prepare_unit};
     use crate::kit::now_millis;
     use crate::{NewLogEntry, WriteUnit, Written};
