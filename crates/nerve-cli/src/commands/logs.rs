@@ -9,7 +9,7 @@ use nerve_store::{LogEntry, LogId, LogQuery, NewLogEntry, Order, Store};
 use crate::cli::{LogFilter, LogsCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::{Out, Table, thousands};
-use nerve_store::archive::{WATERMARK_KEY, read_archive_by_id};
+use nerve_store::archive::read_archive_by_id;
 
 /// How many entries `logs query` reads at a time when it pages.
 const QUERY_PAGE: usize = 10_000;
@@ -292,10 +292,7 @@ fn print_stream(
 /// After a table whose time range reaches into days the archive moved out of the store, a
 /// line that says so and how to read them (`archive cat`).
 fn archived_note(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()> {
-    let Some(watermark) = store.log.meta_get(WATERMARK_KEY)? else {
-        return Ok(());
-    };
-    let Ok(last) = watermark.parse::<chrono::NaiveDate>() else {
+    let Some(last) = super::runs::archived_until(store)? else {
         return Ok(());
     };
     if query.since.is_some_and(|since| since.date_naive() > last) {

@@ -11,9 +11,6 @@ use crate::cli::RunsCommand;
 use crate::error::CliResult;
 use crate::output::{Out, Table};
 
-/// How many of a run's log entries one query reads.
-const PAGE: usize = 1_000;
-
 pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResult<()> {
     match command {
         RunsCommand::List {
@@ -180,20 +177,11 @@ struct RunWithLog<'a> {
 
 /// Every log entry whose reference is the run: its transitions and what workers logged.
 fn history(store: &Store, run: &WorkflowRun) -> CliResult<Vec<LogEntry>> {
-    let mut entries = Vec::new();
-    loop {
-        let page = store.log.query(&LogQuery {
-            ref_id: Some(run.run_id.clone()),
-            after: entries.last().map(|e: &LogEntry| e.id),
-            limit: Some(PAGE),
-            ..LogQuery::default()
-        })?;
-        let done = page.len() < PAGE;
-        entries.extend(page);
-        if done {
-            return Ok(entries);
-        }
-    }
+    LogQuery::new()
+        .ref_id(run.run_id.clone())
+        .fetch(store.log.as_ref())
+        .map(|entry| entry.map_err(Into::into))
+        .collect()
 }
 
 /// A time as the tables show it: RFC 3339 in UTC, to the millisecond.
