@@ -11,7 +11,10 @@
 //! Each step is its own process, so that each peak (Linux's `VmHWM`) is its own; the page
 //! cache is 4 MiB, so that what grows with the log is what the caller holds.
 
+mod support;
+
 use nerve_store::{LogQuery, NewLogEntry};
+use support::peak_kib;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -71,17 +74,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown step {other:?}").into()),
     }
     Ok(())
-}
-
-/// The process's peak resident memory so far (Linux's `VmHWM`), 0 where it is not known.
-fn peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -8,7 +8,10 @@
 //!
 //! Run it with MIB 0 too: the difference of the two peaks is what the payload costs.
 
+mod support;
+
 use nerve_store::{LogQuery, NewLogEntry};
+use support::peak_kib;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -43,17 +46,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         peak_kib()
     );
     Ok(())
-}
-
-/// The process's peak resident memory so far (Linux's `VmHWM`), 0 where it is not known.
-fn peak_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
