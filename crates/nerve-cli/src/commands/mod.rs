@@ -144,9 +144,10 @@ fn open_for_batch(location: &str, read_only: bool) -> CliResult<Store> {
     let mut options = OpenOptions::default()
         .create_if_missing(false)
         .read_only(read_only);
+    let location: Location = location.parse()?;
     // A server's cache is the server's: PostgreSQL refuses the option.
-    if !location.parse::<Location>()?.is_server() {
+    if !location.is_server() {
         options = options.cache_bytes(BATCH_CACHE_BYTES);
     }
-    Ok(nerve_store::open_with(location, &options)?)
+    Ok(nerve_store::open_location(&location, &options)?)
 }
