@@ -9,7 +9,7 @@ use nerve_store::{LogEntry, LogId, LogQuery, NewLogEntry, Order, Store};
 use crate::cli::{LogFilter, LogsCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::{Out, Table, thousands};
-use nerve_store::archive::read_archive_by_id;
+use nerve_store::archive::{WATERMARK_KEY, read_archive_by_id};
 
 /// How many entries `logs query` reads at a time when it pages.
 const QUERY_PAGE: usize = 10_000;
@@ -289,10 +289,18 @@ fn print_stream(
     }
 }
 
+/// The last day the archive moved out of the store, if it ever ran.
+pub(super) fn archived_until(store: &Store) -> CliResult<Option<NaiveDate>> {
+    Ok(store
+        .log
+        .meta_get(WATERMARK_KEY)?
+        .and_then(|day| day.parse().ok()))
+}
+
 /// After a table whose time range reaches into days the archive moved out of the store, a
 /// line that says so and how to read them (`archive cat`).
 fn archived_note(store: &Store, query: &LogQuery, out: &mut Out) -> CliResult<()> {
-    let Some(last) = super::runs::archived_until(store)? else {
+    let Some(last) = archived_until(store)? else {
         return Ok(());
     };
     if query.since.is_some_and(|since| since.date_naive() > last) {

@@ -1,7 +1,7 @@
 //! `runs list` and `runs show`.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use nerve_store::archive::{WATERMARK_KEY, read_archive_by_id};
+use nerve_store::archive::read_archive_by_id;
 use nerve_store::{
     LogEntry, LogQuery, RunQuery, Store, StoreError, WorkflowRun, WorkflowRunStatus,
 };
@@ -87,7 +87,7 @@ fn show(store: &Store, run: String, archive: bool, out: &mut Out) -> CliResult<(
         return Err(StoreError::UnknownRun { run_id: run }.into());
     };
     let mut history = history(store, &found)?;
-    let archived_until = archived_until(store)?;
+    let archived_until = super::logs::archived_until(store)?;
     if archive {
         history = archived_history(store, &found, archived_until)?
             .into_iter()
@@ -135,14 +135,6 @@ fn show(store: &Store, run: String, archive: bool, out: &mut Out) -> CliResult<(
         )),
         _ => Ok(()),
     }
-}
-
-/// The last day the archive moved out of the store, if it ever ran.
-pub(super) fn archived_until(store: &Store) -> CliResult<Option<NaiveDate>> {
-    Ok(store
-        .log
-        .meta_get(WATERMARK_KEY)?
-        .and_then(|day| day.parse().ok()))
 }
 
 /// The entries about `run` that the archive beside the store holds, in id order: the days

@@ -13,7 +13,7 @@ pub(crate) fn run(store: &Store, command: ThreadCommand, out: &mut Out) -> CliRe
         from_round,
     } = command;
     let Some(last_round) = store.log.last_round(&thread)? else {
-        let hint = match super::runs::archived_until(store)? {
+        let hint = match super::logs::archived_until(store)? {
             // Its messages may have left with their days: they are entries about the thread.
             Some(last) => format!(
                 "days up to {last} are archived: `nerve-store logs query --ref {thread} \
