@@ -1,7 +1,7 @@
 //! The commit pipeline: calls from many threads share one transaction and one sync. The
 //! protocol is [`CommitQueue`]'s.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -23,8 +23,8 @@ struct Queued {
 struct Queue {
     next_ticket: u64,
     waiting: VecDeque<Queued>,
-    /// Results of committed calls whose threads have not taken them yet, by ticket.
-    done: HashMap<u64, UnitResult>,
+    /// Results of committed calls whose threads have not taken them yet.
+    done: Done,
     /// Whether a group is being committed (its calls have left `waiting`).
     leading: bool,
     /// How many calls the last group committed.
@@ -42,6 +42,40 @@ impl Queue {
             wake: Arc::clone(wake),
         });
         ticket
+    }
+}
+
+/// The results of committed calls, by ticket, until their threads take them. Groups leave
+/// the queue from its front and are committed one at a time, so results arrive in ticket
+/// order: a ring from the oldest result not yet taken, without hashing (a map of tickets
+/// took about 2% of the time of 4,096 single appends in groups of 512).
+#[derive(Default)]
+struct Done {
+    /// The ticket of `results[0]`.
+    first: u64,
+    /// `None` for a result already taken.
+    results: VecDeque<Option<UnitResult>>,
+}
+
+impl Done {
+    /// Keeps `result` for `ticket`, the ticket after the last one kept.
+    fn insert(&mut self, ticket: u64, result: UnitResult) {
+        if self.results.is_empty() {
+            self.first = ticket;
+        }
+        debug_assert_eq!(ticket, self.first + self.results.len() as u64);
+        self.results.push_back(Some(result));
+    }
+
+    /// Takes the result of `ticket` when it is there.
+    fn remove(&mut self, ticket: u64) -> Option<UnitResult> {
+        let index = usize::try_from(ticket.checked_sub(self.first)?).ok()?;
+        let result = self.results.get_mut(index)?.take();
+        while self.results.front().is_some_and(Option::is_none) {
+            self.results.pop_front();
+            self.first += 1;
+        }
+        result
     }
 }
 
@@ -112,7 +146,7 @@ impl<W> CommitQueue<W> {
         let mut queue = lock(&self.queue);
         let ticket = queue.push(unit, &wake);
         loop {
-            if let Some(result) = queue.done.remove(&ticket) {
+            if let Some(result) = queue.done.remove(ticket) {
                 return result;
             }
             let first = queue.waiting.front().map(|queued| queued.ticket);
@@ -125,7 +159,7 @@ impl<W> CommitQueue<W> {
         self.lead(queue, commit);
         lock(&self.queue)
             .done
-            .remove(&ticket)
+            .remove(ticket)
             .unwrap_or_else(|| Err(lost()))
     }
 
@@ -153,23 +187,18 @@ impl<W> CommitQueue<W> {
         let wake = Arc::new(Condvar::new());
         let mut queue = lock(&self.queue);
         let first = queue.next_ticket;
-        let count = units.len() as u64;
+        let count = units.len();
         for unit in units {
             queue.push(unit, &wake);
         }
-        let mine = first..first + count;
-        let mut results: Vec<Option<UnitResult>> = mine.clone().map(|_| None).collect();
-        let mut left = results.len();
+        let mine = first..first + count as u64;
+        let mut results: Vec<UnitResult> = Vec::with_capacity(count);
         loop {
-            for (slot, ticket) in results.iter_mut().zip(mine.clone()) {
-                if slot.is_none()
-                    && let Some(result) = queue.done.remove(&ticket)
-                {
-                    *slot = Some(result);
-                    left -= 1;
-                }
+            // Results arrive in ticket order: take them from the first one missing.
+            while let Some(result) = queue.done.remove(first + results.len() as u64) {
+                results.push(result);
             }
-            if left == 0 {
+            if results.len() == count {
                 break;
             }
             let front = queue.waiting.front().map(|queued| queued.ticket);
@@ -181,9 +210,6 @@ impl<W> CommitQueue<W> {
             }
         }
         results
-            .into_iter()
-            .map(|result| result.unwrap_or_else(|| Err(lost())))
-            .collect()
     }
 
     /// Leads one group: takes the front of the queue (at most [`MAX_GROUP`] calls), commits
@@ -266,12 +292,15 @@ impl Delivery<'_> {
         self.delivered = true;
         let mut queue = lock(self.queue);
         let mut results = results.into_iter();
-        let mut wakes = Vec::with_capacity(self.calls.len() + 1);
+        let mut wakes: Vec<Arc<Condvar>> = Vec::with_capacity(self.calls.len() + 1);
         for (ticket, wake) in self.calls.drain(..) {
             queue
                 .done
                 .insert(ticket, results.next().unwrap_or_else(|| Err(lost())));
-            wakes.push(wake);
+            // The units of one `submit_all` share their thread's wake: one call wakes it.
+            if !wakes.last().is_some_and(|last| Arc::ptr_eq(last, &wake)) {
+                wakes.push(wake);
+            }
         }
         queue.leading = false;
         if let Some(next) = queue.waiting.front() {
