@@ -56,7 +56,7 @@ mod location;
 mod migrate;
 
 #[cfg(feature = "tokio")]
-pub use asynchronous::AsyncStore;
+pub use asynchronous::{AsyncBlobs, AsyncStore, BlobStream, RowStream};
 pub use backup::{BackupReport, backup};
 /// The time types of the API (`DateTime<Utc>`), so that a downstream crate uses the same
 /// version as the store without depending on chrono itself.

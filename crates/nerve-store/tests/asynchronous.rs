@@ -113,10 +113,7 @@ fn tasks_writing_at_once_all_land_while_a_timer_ticks() {
         );
         assert_eq!(stats.runs.get(WorkflowRunStatus::Started), 200);
         let all = store
-            .query(LogQuery {
-                limit: Some(usize::MAX),
-                ..LogQuery::default()
-            })
+            .query(&LogQuery::new().limit(usize::MAX))
             .await
             .expect("query");
         assert!(

@@ -1,7 +1,7 @@
 //! The whole conformance suite, log store and blob store, driven through `AsyncStore`
 //! (feature `tokio`), on every backend: each case's store is an adapter whose every call goes
-//! to the backend as the async adapter sends it, on tokio's blocking pool, through its named
-//! methods where it has one and `AsyncStore::call` otherwise. A backend that passes the sync
+//! to the backend through its async twin (`AsyncStore`'s, `AsyncBlobs`'), as a tokio task
+//! makes it. A backend that passes the sync
 //! suite and fails every async call (as PostgreSQL once did) fails here, case by case.
 
 use std::path::Path;
@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use nerve_store::{
-    AsyncStore, Backend, BlobStore, Digest, GetThreadRoundsParams, Location, LogBackend, LogEntry,
-    LogId, LogQuery, RunQuery, Store, StoreError, StoreResult, ThreadRoundRow, WorkflowRun,
-    WriteUnit, Written,
+    AsyncStore, Backend, BlobHealth, BlobStore, Digest, GetThreadRoundsParams, Location,
+    LogBackend, LogEntry, LogId, LogQuery, RunQuery, Store, StoreError, StoreResult,
+    ThreadRoundRow, VerifyReport, WorkflowRun, WriteUnit, Written,
 };
 use store_conformance::{BlobHarness, Harness};
 use store_core::{
@@ -49,15 +49,6 @@ impl ThroughAsync {
         }
     }
 
-    /// `work` with the store, on the blocking pool, as `AsyncStore::call` runs it.
-    fn call<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&dyn LogBackend) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        self.runtime
-            .block_on(self.store.call(move |store| work(store.log.as_ref())))
-    }
-
     fn run<T>(&self, future: impl Future<Output = T>) -> T {
         self.runtime.block_on(future)
     }
@@ -76,8 +67,12 @@ impl LogStore for ThroughAsync {
         self.run(self.store.write_unit(unit))
     }
 
+    fn write_units(&self, units: Vec<WriteUnit>) -> Vec<StoreResult<Vec<Written>>> {
+        self.run(self.store.write_units(units))
+    }
+
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
-        self.run(self.store.query(query.clone()))
+        self.run(self.store.query(query))
     }
 
     fn transition_run(
@@ -96,7 +91,7 @@ impl LogStore for ThroughAsync {
     }
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
-        self.run(self.store.list_runs(query.clone()))
+        self.run(self.store.list_runs(query))
     }
 
     fn append_thread_message(&self, message: store_core::ThreadMessage) -> StoreResult<LogEntry> {
@@ -109,17 +104,15 @@ impl LogStore for ThroughAsync {
         after: Option<LogId>,
         limit: usize,
     ) -> StoreResult<Vec<ThreadRoundRow>> {
-        let thread_id = thread_id.to_owned();
-        self.call(move |store| store.thread_messages(&thread_id, after, limit))
+        self.run(self.store.thread_messages(thread_id, after, limit))
     }
 
     fn thread_rounds(&self, params: &GetThreadRoundsParams) -> StoreResult<Vec<ThreadRoundRow>> {
-        self.run(self.store.thread_rounds(params.clone()))
+        self.run(self.store.thread_rounds(params))
     }
 
     fn last_round(&self, thread_id: &str) -> StoreResult<Option<u32>> {
-        let thread_id = thread_id.to_owned();
-        self.call(move |store| store.last_round(&thread_id))
+        self.run(self.store.last_round(thread_id))
     }
 
     fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
@@ -131,23 +124,13 @@ impl LogStore for ThroughAsync {
     }
 
     fn meta_delete(&self, key: &str) -> StoreResult<bool> {
-        let key = key.to_owned();
-        self.call(move |store| store.meta_delete(&key))
+        self.run(self.store.meta_delete(key))
     }
 }
 
 impl LogMaintenance for ThroughAsync {
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
-        let spans = spans.to_vec();
-        let meta: Vec<(String, String)> = meta
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        self.call(move |store| {
-            let pairs: Vec<(&str, &str)> =
-                meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            store.delete_days(&spans, &pairs)
-        })
+        self.run(self.store.delete_days(spans, meta))
     }
 
     fn day_entries(
@@ -156,11 +139,11 @@ impl LogMaintenance for ThroughAsync {
         after: Option<LogId>,
         limit: usize,
     ) -> StoreResult<Vec<LogEntry>> {
-        self.call(move |store| store.day_entries(day, after, limit))
+        self.run(self.store.day_entries(day, after, limit))
     }
 
     fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
-        self.call(move |store| store.next_log_day(after))
+        self.run(self.store.next_log_day(after))
     }
 
     fn log_stats(&self) -> StoreResult<LogStats> {
@@ -168,26 +151,29 @@ impl LogMaintenance for ThroughAsync {
     }
 
     fn compact(&self) -> StoreResult<()> {
-        self.call(|store| store.compact())
+        self.run(self.store.compact())
     }
 
     fn check(&self) -> StoreResult<Checked> {
-        self.call(|store| store.check())
+        self.run(self.store.check())
     }
 }
 
 impl LogTransfer for ThroughAsync {
     fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
-        self.call(move |store| store.thread_index(after, limit))
+        self.run(self.store.thread_index(after, limit))
     }
 
     fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
-        let after = after.map(str::to_owned);
-        self.call(move |store| store.meta_page(after.as_deref(), limit))
+        self.run(self.store.meta_page(after, limit))
+    }
+
+    fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {
+        self.run(self.store.meta_entries())
     }
 
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
-        self.call(move |store| store.import(batch))
+        self.run(self.store.import(batch))
     }
 
     /// The work borrows the caller's state, so it cannot move to the blocking pool: it runs
@@ -225,25 +211,21 @@ impl BlobStore for NoBlobs {
     }
 }
 
-/// A backend's blob store, called through `AsyncStore` from a runtime of its own: writes
-/// and whole reads through its named methods, the rest through `AsyncStore::call`.
+/// A backend's blob store, called through `AsyncStore::blobs` from a runtime of its own,
+/// every call through its async twin.
 struct ThroughAsyncBlobs {
     store: AsyncStore,
     runtime: tokio::runtime::Runtime,
 }
 
 impl ThroughAsyncBlobs {
-    fn call<T: Send + 'static>(
-        &self,
-        work: impl FnOnce(&dyn BlobStore) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T> {
-        self.runtime
-            .block_on(self.store.call(move |store| work(store.blobs.as_ref())))
+    fn run<T>(&self, future: impl Future<Output = T>) -> T {
+        self.runtime.block_on(future)
     }
 }
 
-/// What a blob read on the blocking pool brought back: the bytes read, then the error that
-/// ended the read, if one did, which the reader returns where the backend's reader did.
+/// What a blob's stream brought back: the bytes read, then the error that ended the
+/// stream, if one did, which the reader returns where the backend's reader did.
 struct ReadBack {
     bytes: std::io::Cursor<Vec<u8>>,
     failed: Option<std::io::Error>,
@@ -263,45 +245,66 @@ impl std::io::Read for ReadBack {
 }
 
 impl BlobStore for ThroughAsyncBlobs {
+    fn write(&self, data: &[u8]) -> StoreResult<Digest> {
+        self.run(self.store.blobs().write(data))
+    }
+
+    /// The source borrows the caller's state: it is read here, and its bytes written
+    /// through the async twin, which takes an owned source.
     fn write_from(&self, source: &mut dyn std::io::Read) -> StoreResult<Digest> {
         let mut content = Vec::new();
         source
             .read_to_end(&mut content)
             .map_err(|err| StoreError::from_blob_read(err, "reading the blob to write"))?;
-        self.runtime.block_on(self.store.write_blob(content))
+        self.run(self.store.blobs().write_from(std::io::Cursor::new(content)))
     }
 
     fn read(&self, digest: &Digest) -> StoreResult<Option<Vec<u8>>> {
-        self.runtime.block_on(self.store.read_blob(*digest))
+        self.run(self.store.blobs().read(digest))
     }
 
     fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn std::io::Read + Send + '_>>> {
-        let digest = *digest;
-        let read = self.call(move |blobs| {
-            Ok(blobs.open(&digest)?.map(|mut reader| {
-                let mut bytes = Vec::new();
-                let failed = reader.read_to_end(&mut bytes).err();
-                ReadBack {
-                    bytes: std::io::Cursor::new(bytes),
-                    failed,
+        let Some(mut stream) = self.run(self.store.blobs().open(digest))? else {
+            return Ok(None);
+        };
+        let (mut bytes, mut failed) = (Vec::new(), None);
+        while let Some(chunk) = self.run(stream.next()) {
+            match chunk {
+                Ok(chunk) => bytes.extend(chunk),
+                Err(err) => {
+                    failed = Some(std::io::Error::other(err));
+                    break;
                 }
-            }))
-        })?;
-        Ok(read.map(|read| Box::new(read) as Box<dyn std::io::Read + Send>))
+            }
+        }
+        Ok(Some(Box::new(ReadBack {
+            bytes: std::io::Cursor::new(bytes),
+            failed,
+        })))
     }
 
     fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
-        let digest = *digest;
-        self.call(move |blobs| blobs.len(&digest))
+        self.run(self.store.blobs().len(digest))
+    }
+
+    fn exists(&self, digest: &Digest) -> StoreResult<bool> {
+        self.run(self.store.blobs().exists(digest))
     }
 
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
-        let digest = *digest;
-        self.call(move |blobs| blobs.delete(&digest))
+        self.run(self.store.blobs().delete(digest))
     }
 
     fn list(&self) -> StoreResult<Vec<Digest>> {
-        self.call(|blobs| blobs.list())
+        self.run(self.store.blobs().list())
+    }
+
+    fn verify(&self, digest: &Digest) -> StoreResult<BlobHealth> {
+        self.run(self.store.blobs().verify(digest))
+    }
+
+    fn verify_all(&self) -> StoreResult<VerifyReport> {
+        self.run(self.store.blobs().verify_all())
     }
 }
 

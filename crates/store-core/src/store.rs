@@ -31,10 +31,7 @@ pub trait LogStore: Send + Sync {
     /// [`crate::StoreError::InvalidInput`] for an empty `source` or `kind`; an engine error
     /// otherwise. Nothing is written on error.
     fn append(&self, entry: NewLogEntry) -> StoreResult<LogEntry> {
-        match one_write(self, Write::Append(entry))? {
-            Written::Appended(entry) => Ok(entry),
-            other => Err(unexpected("an append", &other)),
-        }
+        one_write(self, Write::Append(entry))?.into_appended()
     }
 
     /// Appends the entries in order, atomically: after a crash or an error the batch is there
@@ -48,34 +45,8 @@ pub trait LogStore: Send + Sync {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        // Checked here first, so that a refusal names the entry of the batch.
-        for (index, entry) in entries.iter().enumerate() {
-            entry.validate().map_err(|err| match err {
-                crate::StoreError::InvalidInput { field, reason } => {
-                    crate::StoreError::InvalidInput {
-                        field,
-                        reason: format!("{reason} (entry {index} of the batch)"),
-                    }
-                }
-                other => other,
-            })?;
-        }
         let count = entries.len();
-        let written = self.write_unit(entries.into_iter().map(Write::Append).collect())?;
-        let stored: Vec<LogEntry> = written
-            .into_iter()
-            .filter_map(|written| match written {
-                Written::Appended(entry) => Some(entry),
-                _ => None,
-            })
-            .collect();
-        if stored.len() != count {
-            return Err(crate::StoreError::invalid(
-                "append_batch",
-                format!("the store returned {} entries for {count}", stored.len()),
-            ));
-        }
-        Ok(stored)
+        Written::into_batch(self.write_unit(WriteUnit::batch(entries)?)?, count)
     }
 
     /// Commits every write of `unit` as one fact: in one transaction, in order, all of them or
@@ -116,10 +87,7 @@ pub trait LogStore: Send + Sync {
     /// [`crate::StoreError::InvalidTransition`], [`crate::StoreError::RunConflict`] or
     /// [`crate::StoreError::InvalidInput`]; nothing is written on error.
     fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
-        match one_write(self, Write::Transition(transition))? {
-            Written::Transitioned(outcome) => Ok(outcome),
-            other => Err(unexpected("a transition", &other)),
-        }
+        one_write(self, Write::Transition(transition))?.into_transitioned()
     }
 
     /// The run with this id, if any.
@@ -149,10 +117,7 @@ pub trait LogStore: Send + Sync {
     /// # Errors
     /// [`crate::StoreError::InvalidInput`] for an empty `thread_id` or `role`.
     fn append_thread_message(&self, message: ThreadMessage) -> StoreResult<LogEntry> {
-        match one_write(self, Write::ThreadMessage(message))? {
-            Written::ThreadMessage(entry) => Ok(entry),
-            other => Err(unexpected("a thread message", &other)),
-        }
+        one_write(self, Write::ThreadMessage(message))?.into_thread_message()
     }
 
     /// The thread's messages with an id above `after`, in id order, at most `limit`.
@@ -182,10 +147,7 @@ pub trait LogStore: Send + Sync {
             key: key.to_owned(),
             value: value.to_owned(),
         };
-        match one_write(self, write)? {
-            Written::MetaSet => Ok(()),
-            other => Err(unexpected("a meta write", &other)),
-        }
+        one_write(self, write)?.into_meta_set()
     }
 
     /// Removes `key`; returns whether it was there.
@@ -193,24 +155,13 @@ pub trait LogStore: Send + Sync {
         let write = Write::MetaDelete {
             key: key.to_owned(),
         };
-        match one_write(self, write)? {
-            Written::MetaDeleted { existed } => Ok(existed),
-            other => Err(unexpected("a meta delete", &other)),
-        }
+        one_write(self, write)?.into_meta_deleted()
     }
 }
 
 /// Commits `write` as a unit of its own and returns what it did.
 fn one_write<S: LogStore + ?Sized>(store: &S, write: Write) -> StoreResult<Written> {
-    store
-        .write_unit(WriteUnit::new().with(write))?
-        .pop()
-        .ok_or_else(|| crate::StoreError::invalid("write_unit", "returned nothing for a write"))
-}
-
-/// A backend answered a write with the result of another kind of write.
-fn unexpected(call: &str, written: &Written) -> crate::StoreError {
-    crate::StoreError::invalid("write_unit", format!("answered {call} with {written:?}"))
+    Written::single(store.write_unit(WriteUnit::new().with(write))?)
 }
 
 /// What the archive needs beyond a daemon's calls: walking the log by UTC day, deleting the

@@ -1,5 +1,6 @@
 //! Write units: several writes that commit as one fact.
 
+use crate::error::{StoreError, StoreResult};
 use crate::log::{LogEntry, NewLogEntry};
 use crate::run::{RunTransition, TransitionOutcome};
 use crate::thread::ThreadMessage;
@@ -60,6 +61,99 @@ impl Written {
             | Written::MetaDeleted { .. } => None,
         }
     }
+
+    /// The entry of an append.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for another kind of write: a backend's bug.
+    pub fn into_appended(self) -> StoreResult<LogEntry> {
+        match self {
+            Written::Appended(entry) => Ok(entry),
+            other => Err(other.unexpected("an append")),
+        }
+    }
+
+    /// The outcome of a transition.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for another kind of write: a backend's bug.
+    pub fn into_transitioned(self) -> StoreResult<TransitionOutcome> {
+        match self {
+            Written::Transitioned(outcome) => Ok(outcome),
+            other => Err(other.unexpected("a transition")),
+        }
+    }
+
+    /// The entry of a thread message.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for another kind of write: a backend's bug.
+    pub fn into_thread_message(self) -> StoreResult<LogEntry> {
+        match self {
+            Written::ThreadMessage(entry) => Ok(entry),
+            other => Err(other.unexpected("a thread message")),
+        }
+    }
+
+    /// That a meta write happened.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for another kind of write: a backend's bug.
+    pub fn into_meta_set(self) -> StoreResult<()> {
+        match self {
+            Written::MetaSet => Ok(()),
+            other => Err(other.unexpected("a meta write")),
+        }
+    }
+
+    /// Whether a meta delete found its key.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for another kind of write: a backend's bug.
+    pub fn into_meta_deleted(self) -> StoreResult<bool> {
+        match self {
+            Written::MetaDeleted { existed } => Ok(existed),
+            other => Err(other.unexpected("a meta delete")),
+        }
+    }
+
+    /// The one result of a unit of one write.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] when the unit's answer holds none: a backend's bug.
+    pub fn single(written: Vec<Written>) -> StoreResult<Written> {
+        written
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::invalid("write_unit", "returned nothing for a write"))
+    }
+
+    /// The entries of a batch of `count` appends, from its unit's answer.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] when the answer holds another number of entries: a
+    /// backend's bug.
+    pub fn into_batch(written: Vec<Written>, count: usize) -> StoreResult<Vec<LogEntry>> {
+        let stored: Vec<LogEntry> = written
+            .into_iter()
+            .filter_map(|written| match written {
+                Written::Appended(entry) => Some(entry),
+                _ => None,
+            })
+            .collect();
+        if stored.len() != count {
+            return Err(StoreError::invalid(
+                "append_batch",
+                format!("the store returned {} entries for {count}", stored.len()),
+            ));
+        }
+        Ok(stored)
+    }
+
+    /// The error for a write answered with this one, of another kind.
+    fn unexpected(&self, call: &str) -> StoreError {
+        StoreError::invalid("write_unit", format!("answered {call} with {self:?}"))
+    }
 }
 
 /// Writes that commit as one fact: all of them or none, in one transaction and one durable
@@ -92,6 +186,24 @@ impl WriteUnit {
     /// An empty unit; committing it writes nothing.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The unit of an [`crate::LogStore::append_batch`]: the entries as appends, in order,
+    /// each checked first, so that a refusal names the entry of the batch.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming the first invalid entry (`entry 3 of the batch`).
+    pub fn batch(entries: Vec<NewLogEntry>) -> StoreResult<Self> {
+        for (index, entry) in entries.iter().enumerate() {
+            entry.validate().map_err(|err| match err {
+                StoreError::InvalidInput { field, reason } => StoreError::InvalidInput {
+                    field,
+                    reason: format!("{reason} (entry {index} of the batch)"),
+                },
+                other => other,
+            })?;
+        }
+        Ok(entries.into_iter().map(Write::Append).collect())
     }
 
     /// The same unit with `write` last.

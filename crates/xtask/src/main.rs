@@ -242,6 +242,23 @@ fn bench(options: &Options) -> Result<(), String> {
     if options.backends.len() == 2 {
         cargo(&["bench", "-p", "nerve-bench", "--bench", "blobs"], &[])?;
     }
+    // Single appends from 4,096 tokio tasks through `AsyncStore` beside one batch of the same
+    // entries and beside batches of MAX_GROUP (the ideal pipeline), with the OS threads used.
+    if options.backends.contains(&"sqlite") {
+        cargo(
+            &[
+                "run",
+                "--release",
+                "-p",
+                "nerve-store",
+                "--features",
+                "tokio",
+                "--example",
+                "async_appends",
+            ],
+            &[],
+        )?;
+    }
     // Cost growth: every operation at each size beside the smallest.
     let sizes = format!("--sizes={}", options.sizes);
     let mut growth = vec!["bench", "-p", "nerve-bench", "--bench", "growth", "--"];

@@ -40,12 +40,7 @@ async fn a_store_opened_in_spawn_blocking_serves_100_tasks_and_drops_inside_the_
             let entry = store
                 .append(NewLogEntry::new("task", "step", task.to_string()).with_ref(&run))
                 .await?;
-            let mine = store
-                .query(LogQuery {
-                    ref_id: Some(run.clone()),
-                    ..LogQuery::default()
-                })
-                .await?;
+            let mine = store.query(&LogQuery::new().ref_id(&run)).await?;
             store
                 .transition_run(RunTransition::new(&run, "wf", WorkflowRunStatus::Completed))
                 .await?;
