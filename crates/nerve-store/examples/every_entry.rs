@@ -1,10 +1,12 @@
-//! Every entry of a large log through `LogQuery::fetch`, in memory that does not grow with
-//! the log: the peak resident memory of a process that iterates 250,000 matching entries,
-//! beside one that asks for all of them in one `query`.
+//! Every entry of a large log through `LogQuery::fetch` (sync) and `AsyncStore::fetch` (a
+//! stream), in memory that does not grow with the log: the peak resident memory of a
+//! process that iterates 250,000 matching entries, beside one that asks for all of them in
+//! one `query`.
 //!
 //! ```text
 //! cargo run --release -p nerve-store --example every_entry -- /tmp/every write 250000
 //! cargo run --release -p nerve-store --example every_entry -- /tmp/every fetch
+//! cargo run --release -p nerve-store --features tokio --example every_entry -- /tmp/every stream
 //! cargo run --release -p nerve-store --example every_entry -- /tmp/every query
 //! ```
 //!
@@ -19,7 +21,7 @@ use support::peak_kib;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [dir, step, rest @ ..] = args.as_slice() else {
-        return Err("usage: every_entry DIR write N | fetch | query".into());
+        return Err("usage: every_entry DIR write N | fetch | stream | query".into());
     };
     let location = format!("sqlite:{dir}/nerve.db");
     // A small page cache, so that what grows with the log is what the caller holds, not the
@@ -59,6 +61,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             println!(
                 "fetched {count} entries ({} MiB of payload) one page at a time; peak {} KiB",
+                bytes >> 20,
+                peak_kib()
+            );
+        }
+        "stream" => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()?;
+            let (count, bytes) = runtime.block_on(async {
+                let store = nerve_store::AsyncStore::new(store);
+                let mut entries = store.fetch(matching);
+                let (mut count, mut bytes) = (0_u64, 0_u64);
+                while let Some(entry) = entries.next().await {
+                    count += 1;
+                    bytes += entry?.payload.len() as u64;
+                }
+                Ok::<_, nerve_store::StoreError>((count, bytes))
+            })?;
+            println!(
+                "streamed {count} entries ({} MiB of payload) one page at a time; peak {} KiB",
                 bytes >> 20,
                 peak_kib()
             );
