@@ -48,6 +48,11 @@
 //! (`store-sqlite`, `store-redb`, `store-postgres`) stay usable on their own, with their full
 //! options, which this crate re-exports behind each backend's feature.
 
+// docs.rs builds with every feature and `--cfg docsrs`: each gated item then shows its
+// feature (`doc(cfg)`), beside the "Available on crate feature" line of its comment, which
+// every other build of the docs shows.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod backup;
@@ -56,6 +61,7 @@ mod location;
 mod migrate;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use asynchronous::{AsyncBlobs, AsyncStore, BlobStream, RowStream};
 pub use backup::{BackupReport, backup};
 /// The time types of the API (`DateTime<Utc>`), so that a downstream crate uses the same
@@ -88,12 +94,15 @@ pub mod archive {
 }
 /// Available on crate feature `postgres` only.
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store_postgres::{PgBlobStore, PgLogStore, PgOptions};
 /// Available on crate feature `redb` only.
 #[cfg(feature = "redb")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redb")))]
 pub use store_redb::{RedbBlobStore, RedbLogStore, RedbOptions};
 /// Available on crate feature `sqlite` (the default) only.
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store_sqlite::{SqliteBlobStore, SqliteLogStore, SqliteOptions};
 
 /// An opened store: what a daemon or the CLI works with.
