@@ -22,6 +22,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     paint::choose(cli.color);
+    // A fixed time that does not parse is a usage error, as a bad `--since` is.
+    if let Err(message) = time::now() {
+        eprintln!("{} {message}", paint::error_prefix());
+        return ExitCode::from(2);
+    }
     match commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // `nerve-store logs query | head`: the reader has what it wanted.

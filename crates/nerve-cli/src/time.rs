@@ -60,10 +60,44 @@ fn day_start(now: &Zoned, days: i64) -> Result<Timestamp, jiff::Error> {
         .map(|at| at.timestamp())
 }
 
-/// [`parse_time`] at the current time in the local zone: the value parser of `--since` and
-/// `--until`.
+/// The variable that fixes "now" for the command line: seconds since 1970, as the
+/// reproducible-builds convention names it.
+pub(crate) const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// The current time: `SOURCE_DATE_EPOCH` when it is set, the clock otherwise. A fixed time
+/// makes output come out the same on every run (the README's examples run as tests so): what
+/// `simulate` stamps, what `--since 1h` and `today` mean, where `archive` counts its days
+/// from.
+///
+/// # Errors
+/// A `SOURCE_DATE_EPOCH` that is not a whole number of seconds within the times a store keeps.
+pub(crate) fn now() -> Result<Timestamp, String> {
+    match std::env::var(SOURCE_DATE_EPOCH) {
+        Err(_) => Ok(Timestamp::now()),
+        Ok(text) => text
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(|seconds| Timestamp::from_second(seconds).ok())
+            .ok_or_else(|| {
+                format!(
+                    "{SOURCE_DATE_EPOCH}={text:?} is not a time: give whole seconds since \
+                     1970-01-01T00:00:00Z, or unset it to use the clock"
+                )
+            }),
+    }
+}
+
+/// [`now`] as the store's time type.
+pub(crate) fn now_utc() -> Result<DateTime<Utc>, String> {
+    let now = now()?;
+    DateTime::from_timestamp(now.as_second(), now.subsec_nanosecond().unsigned_abs())
+        .ok_or_else(|| format!("{SOURCE_DATE_EPOCH} is outside the times a store keeps"))
+}
+
+/// [`parse_time`] at [`now`] in the local zone: the value parser of `--since` and `--until`.
 pub(crate) fn time_arg(text: &str) -> Result<DateTime<Utc>, String> {
-    parse_time(text, &Zoned::now())
+    parse_time(text, &now()?.to_zoned(jiff::tz::TimeZone::system()))
 }
 
 /// Parses `FROM..TO` (both UTC dates, both included) or a single date.

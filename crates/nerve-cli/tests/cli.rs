@@ -2097,6 +2097,68 @@ fn logs_append_writes_an_entry_from_the_shell(backend: &str) {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--type"));
 }
 
+/// At a fixed time (`SOURCE_DATE_EPOCH`, as the README's examples run), `simulate` stamps
+/// every step from it and numbers its runs on from the store's (`run-000001` first), and
+/// relative times count back from it; a fixed time that is not one exits 2, naming it.
+fn a_fixed_time_makes_simulate_and_relative_times_repeatable(backend: &str) {
+    const FIXED: &str = "1795503600"; // 2026-11-24T07:00:00Z
+    let cli = Cli::new(backend);
+    let at_fixed = |args: &[&str]| {
+        let output = cli
+            .command(args)
+            .env("SOURCE_DATE_EPOCH", FIXED)
+            .output()
+            .expect("the binary runs");
+        succeeded(args, output)
+    };
+    let args = [
+        "--json",
+        "simulate",
+        "--runs",
+        "5",
+        "--workers",
+        "2",
+        "--seed",
+        "3",
+    ];
+    at_fixed(&args);
+    at_fixed(&args);
+    let runs = json_lines(&at_fixed(&["--json", "runs", "list", "--limit", "100"]));
+    let mut ids: Vec<&str> = runs.iter().map(|run| str_of(run, "runId")).collect();
+    ids.sort_unstable();
+    let expected: Vec<String> = (1..=10).map(|n| format!("run-{n:06}")).collect();
+    assert_eq!(ids, expected, "numbered on from the store's runs");
+    for run in &runs {
+        let created = str_of(run, "createdAt");
+        assert!(
+            created.starts_with("2026-11-24T07:00:00.00"),
+            "stamped from the fixed time: {run}"
+        );
+    }
+    let entries = json_lines(&at_fixed(&[
+        "--json", "logs", "query", "--since", "1h", "--limit", "100000",
+    ]));
+    let [stats] = cli.json(&["stats"]).try_into().expect("one stats object");
+    assert_eq!(
+        entries.len() as u64,
+        u64_of(&stats, "entries"),
+        "all within the last hour of it"
+    );
+    let before = at_fixed(&["--json", "logs", "query", "--until", "2h"]);
+    assert_eq!(before, "", "none two hours before it");
+
+    let bad = cli
+        .command(&["stats"])
+        .env("SOURCE_DATE_EPOCH", "soon")
+        .output()
+        .expect("the binary runs");
+    let message = failed(&["stats"], bad, 2);
+    assert!(
+        message.contains("SOURCE_DATE_EPOCH=\"soon\" is not a time"),
+        "{message}"
+    );
+}
+
 store_conformance::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
     cases: {
@@ -2124,6 +2186,7 @@ store_conformance::for_each_backend!(
         logs_tail_of_more_than_a_page_is_the_last_entries_in_order,
         csv_gives_one_record_per_report_with_raw_values,
         runs_show_and_thread_show_point_to_the_archive,
+        a_fixed_time_makes_simulate_and_relative_times_repeatable,
     }
 );
 

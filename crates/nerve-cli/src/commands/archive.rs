@@ -36,7 +36,7 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         retain_days: args.retain_days,
         vacuum: args.vacuum,
         dry_run: args.dry_run,
-        ..ArchiveOptions::default()
+        now: crate::time::now_utc().map_err(|reason| CliError::refused(reason, "unset it"))?,
     };
     let bar = progress::bar(0, "days");
     let mut total_days = 0;

@@ -21,7 +21,15 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "COLUMNS",
-        "The width table lines are cut to, when the output is a terminal.",
+        "The width table lines are cut to, whatever the output; unset, lines are cut to a \
+         terminal's width and left whole in a file or a pipe.",
+    ),
+    (
+        "SOURCE_DATE_EPOCH",
+        "Seconds since 1970: the time the program takes as now, for output that comes out the \
+         same on every run (the README's examples run at one). simulate stamps every step from \
+         it, --since 1h and today count from it, archive keeps its days from it. A value that \
+         is not whole seconds exits 2.",
     ),
     (
         "TZ",

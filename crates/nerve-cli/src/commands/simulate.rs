@@ -125,12 +125,14 @@ fn drive_workers(
     counts: &Counts,
     interrupt: &Interrupt,
 ) -> CliResult<u64> {
-    // Run ids unique to this simulation, so that running it again adds to the store.
-    let batch = format!("{:x}", chrono::Utc::now().timestamp_millis());
+    // Run ids number on from the runs the store holds (`run-000001` in a new store), so
+    // that running again adds to the store, and the same store and seed give the same ids.
+    let first = store.log.log_stats()?.runs.total() + 1;
     let next = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let bar = progress::bar(args.runs, "runs");
-    let now = chrono::Utc::now();
+    let fixed = std::env::var_os(crate::time::SOURCE_DATE_EPOCH).is_some();
+    let now = crate::time::now_utc().map_err(|reason| CliError::refused(reason, "unset it"))?;
     let worker = || -> CliResult<()> {
         let writes = Writes::new(store, counts, args.batch);
         let mut in_unit = 0;
@@ -141,8 +143,8 @@ fn drive_workers(
                 return writes.flush();
             }
             let mut rng = Rng::new(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            let clock = Clock::for_run(args.days, i, args.runs, now);
-            drive_run(&writes, &format!("{batch}-{i:06}"), &mut rng, &clock)?;
+            let clock = Clock::for_run(args.days, i, args.runs, now, fixed);
+            drive_run(&writes, &format!("{:06}", first + i), &mut rng, &clock)?;
             in_unit += 1;
             if args.batch.is_some_and(|runs| in_unit >= runs) {
                 writes.flush()?;
@@ -480,7 +482,7 @@ fn message(
 }
 
 /// The time of each step of one run: `None` (the store stamps it) unless the simulation
-/// spreads its runs over past days.
+/// spreads its runs over past days or runs at a fixed time (`SOURCE_DATE_EPOCH`).
 struct Clock {
     next: std::cell::Cell<Option<chrono::DateTime<chrono::Utc>>>,
     /// Whether the run starts within the last day: only such a run may still be in flight
@@ -490,15 +492,26 @@ struct Clock {
 
 impl Clock {
     /// The clock of run `run` of `runs`: with `days`, it starts `(runs - run) / runs` of
-    /// that span before `now`.
-    fn for_run(days: Option<u32>, run: u64, runs: u64, now: chrono::DateTime<chrono::Utc>) -> Self {
+    /// that span before `now`; at a `fixed` time without `days`, `run` milliseconds after it.
+    fn for_run(
+        days: Option<u32>,
+        run: u64,
+        runs: u64,
+        now: chrono::DateTime<chrono::Utc>,
+        fixed: bool,
+    ) -> Self {
         const DAY_MILLIS: i64 = 86_400_000;
         let back = days.map(|days| {
             let span = i64::from(days) * DAY_MILLIS;
             span - span.saturating_mul(run as i64) / (runs.max(1) as i64)
         });
+        let start = match back {
+            Some(back) => Some(now - chrono::Duration::milliseconds(back)),
+            None if fixed => Some(now + chrono::Duration::milliseconds(run as i64)),
+            None => None,
+        };
         Clock {
-            next: std::cell::Cell::new(back.map(|back| now - chrono::Duration::milliseconds(back))),
+            next: std::cell::Cell::new(start),
             recent: back.is_none_or(|back| back <= DAY_MILLIS),
         }
     }
