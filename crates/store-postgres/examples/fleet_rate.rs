@@ -1,167 +1,252 @@
-//! The figures the README gives for PostgreSQL, beside SQLite's measured in the same run:
-//! durable single appends and transitions per second from 1, 4 and 16 threads and from 4
-//! processes, the batch rate, and a query by reference at 1M entries.
+//! The store on PostgreSQL beside pgbench on the same server, in one run: durable single
+//! appends from 1, 4 and 16 threads of one process and from 4 and 8 single-threaded
+//! processes, each beside pgbench's one-INSERT transaction (into a table shaped like the
+//! store's `logs`, with its indexes) at the same number of clients; a lone append's latency
+//! beside pgbench's at one client; and transitions beside appends from 16 threads. Each
+//! figure is the median of `ROUNDS` rounds in which the two sides alternate which goes
+//! first, printed as a ratio, because the machine is noisy.
 //!
-//! `cargo run --release -p store-postgres --example fleet_rate` (a throwaway server of the
-//! system's binaries, as the tests start one; SQLite in a temporary folder).
+//! `cargo run --release -p store-postgres --example fleet_rate [SECONDS]` (a throwaway server
+//! of the system's binaries, as the tests start one; `pgbench` from the same package).
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use store_conformance::Harness;
-use store_core::{LogBackend, LogQuery, NewLogEntry, RunTransition, WorkflowRunStatus};
+use store_core::{LogBackend, NewLogEntry, RunTransition, WorkflowRunStatus};
 
 const CHILD_ENV: &str = "NERVE_FLEET_RATE_CHILD";
+const ROUNDS: usize = 3;
 
-fn open(backend: &str, dir: &Path) -> Box<dyn LogBackend> {
-    match backend {
-        "postgres" => store_postgres::harness::PgHarness.open(dir),
-        _ => store_sqlite::harness::SqliteHarness.open(dir),
-    }
-    .expect("a store")
+/// pgbench's side: the store's `logs` table, its indexes, and one INSERT per transaction.
+const PGBENCH_TABLE: &str = "
+DROP SCHEMA IF EXISTS pgbench_fleet CASCADE;
+CREATE SCHEMA pgbench_fleet;
+CREATE TABLE pgbench_fleet.logs (
+    id bigserial PRIMARY KEY,
+    source bytea NOT NULL,
+    kind bytea NOT NULL,
+    ref_id bytea,
+    payload bytea NOT NULL,
+    ts bigint NOT NULL,
+    day bigint GENERATED ALWAYS AS
+        ((ts - (((ts % 86400000) + 86400000) % 86400000)) / 86400000) STORED);
+CREATE INDEX ON pgbench_fleet.logs (ref_id, id);
+CREATE INDEX ON pgbench_fleet.logs (source, kind, id);
+CREATE INDEX ON pgbench_fleet.logs (ts, id);
+CREATE INDEX ON pgbench_fleet.logs (day, id);
+";
+const PGBENCH_SCRIPT: &str = "INSERT INTO pgbench_fleet.logs (source, kind, ref_id, payload, ts) \
+     VALUES ('bench', 'append', :client_id::text::bytea, '{}', \
+     (extract(epoch from clock_timestamp()) * 1000)::bigint);\n";
+
+fn open(dir: &Path) -> Box<dyn LogBackend> {
+    store_postgres::harness::PgHarness
+        .open(dir)
+        .expect("a store")
 }
 
-/// Calls per second of `threads` threads making `each` calls of `call` at once.
-fn rate(threads: usize, each: usize, call: impl Fn(usize, usize) + Sync) -> f64 {
+/// Transactions per second and the mean latency of pgbench with `clients` clients for
+/// `seconds`.
+fn pgbench(clients: usize, seconds: u64, script: &Path) -> (f64, Duration) {
+    let url = &store_postgres::harness::server().url;
+    let clients = clients.to_string();
+    let output = Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-c", &clients, "-j", &clients, "-T"])
+        .arg(seconds.to_string())
+        .arg("-f")
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("pgbench runs (Debian's postgresql package has it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pgbench failed: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let number_after = |prefix: &str| -> f64 {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix:?} in pgbench's output: {text}"))
+    };
+    let tps = number_after("tps =");
+    let latency = Duration::from_secs_f64(number_after("latency average =") / 1000.0);
+    (tps, latency)
+}
+
+/// Calls per second of `threads` threads calling `call` for `seconds`.
+fn threads_rate(threads: usize, seconds: u64, call: impl Fn(usize, usize) + Sync) -> f64 {
+    let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for t in 0..threads {
-            let call = &call;
-            scope.spawn(move || (0..each).for_each(|i| call(t, i)));
-        }
+    let calls: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let call = &call;
+                scope.spawn(move || {
+                    let mut n = 0;
+                    while Instant::now() < until {
+                        call(t, n);
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a thread"))
+            .sum()
     });
-    (threads * each) as f64 / started.elapsed().as_secs_f64()
+    calls as f64 / started.elapsed().as_secs_f64()
 }
 
-fn child(backend: &str, dir: &Path, each: usize, what: &str) {
-    let store = open(backend, dir);
+/// The child: appends for `seconds` on a store of its own opening; prints how many.
+fn child(dir: &Path, seconds: u64) {
+    let store = open(dir);
     let me = std::process::id();
-    for i in 0..each {
-        if what == "transitions" {
-            store
-                .transition_run(RunTransition::new(
-                    format!("proc-{me}-{i}"),
-                    "wf",
-                    WorkflowRunStatus::Started,
-                ))
-                .expect("transition");
-        } else {
-            store
-                .append(
-                    NewLogEntry::new("proc", "append", i.to_string()).with_ref(format!("p{me}")),
-                )
-                .expect("append");
-        }
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut n = 0_u64;
+    while Instant::now() < until {
+        store
+            .append(NewLogEntry::new("proc", "append", "{}").with_ref(format!("p{me}")))
+            .expect("append");
+        n += 1;
     }
+    println!("{n}");
 }
 
-/// Calls per second of 4 processes making 400 calls of `what` each.
-fn processes(exe: &Path, backend: &str, dir: &Path, what: &str) -> f64 {
+/// Appends per second of `processes` single-threaded processes appending for `seconds`.
+fn processes_rate(exe: &Path, dir: &Path, processes: usize, seconds: u64) -> f64 {
     let started = Instant::now();
-    let mut children: Vec<_> = (0..4)
+    let children: Vec<_> = (0..processes)
         .map(|_| {
             Command::new(exe)
-                .args([backend, &dir.display().to_string(), "400", what])
+                .args([dir.display().to_string(), seconds.to_string()])
                 .env(CHILD_ENV, "1")
+                .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("a writer process")
         })
         .collect();
-    for child in &mut children {
-        assert!(child.wait().expect("a child").success());
+    let mut calls = 0_u64;
+    for child in children {
+        let output = child.wait_with_output().expect("a child");
+        assert!(output.status.success());
+        calls += String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse::<u64>()
+            .expect("a count");
     }
-    1600.0 / started.elapsed().as_secs_f64()
+    calls as f64 / started.elapsed().as_secs_f64()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// `ours` and `theirs`, `ROUNDS` times, alternating which goes first: the medians of each
+/// and of their ratio.
+fn side_by_side(mut ours: impl FnMut() -> f64, mut theirs: impl FnMut() -> f64) -> (f64, f64, f64) {
+    let (mut a, mut b, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (x, y) = if round % 2 == 0 {
+            let x = ours();
+            (x, theirs())
+        } else {
+            let y = theirs();
+            (ours(), y)
+        };
+        a.push(x);
+        b.push(y);
+        ratio.push(x / y);
+    }
+    (median(a), median(b), median(ratio))
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if std::env::var_os(CHILD_ENV).is_some() {
-        return child(
-            &args[1],
-            Path::new(&args[2]),
-            args[3].parse().expect("a count"),
-            &args[4],
+        return child(Path::new(&args[1]), args[2].parse().expect("seconds"));
+    }
+    let seconds: u64 = args.get(1).map_or(3, |s| s.parse().expect("seconds"));
+    let exe = std::env::current_exe().expect("this example");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(dir.path());
+    let mut raw = store_postgres::harness::raw();
+    raw.batch_execute(PGBENCH_TABLE).expect("pgbench's table");
+    let script = dir.path().join("insert.sql");
+    std::fs::write(&script, PGBENCH_SCRIPT).expect("pgbench's script");
+
+    println!(
+        "PostgreSQL on loopback, fsync on; each figure the median of {ROUNDS} rounds of {seconds} s, \
+         the store's side and pgbench's alternating"
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>7}",
+        "", "store", "pgbench", "ratio"
+    );
+    let append = |t: usize, i: usize| {
+        store
+            .append(NewLogEntry::new("bench", "append", "{}").with_ref(format!("t{t}-{}", i % 10)))
+            .expect("append");
+    };
+    for threads in [1, 4, 16] {
+        let (ours, theirs, ratio) = side_by_side(
+            || threads_rate(threads, seconds, append),
+            || pgbench(threads, seconds, &script).0,
+        );
+        println!(
+            "{:<44} {ours:>8.0}/s {theirs:>8.0}/s {ratio:>7.2}",
+            format!("single appends, {threads} thread(s) of one process")
         );
     }
-    let exe = std::env::current_exe().expect("this example");
-    for backend in ["sqlite", "postgres"] {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = open(backend, dir.path());
-        let mut line = format!("{backend:<9}");
-        for threads in [1, 4, 16] {
-            let each = 1600 / threads;
-            let r = rate(threads, each, |t, i| {
-                store
-                    .append(
-                        NewLogEntry::new("bench", "append", "{}")
-                            .with_ref(format!("t{t}-{}", i % 10)),
-                    )
-                    .expect("append");
-            });
-            line += &format!(" appends/{threads}t {r:>7.0}/s");
-        }
-        for threads in [1, 4, 16] {
-            let each = 800 / threads;
-            let r = rate(threads, each, |t, i| {
+    for processes in [4, 8] {
+        let (ours, theirs, ratio) = side_by_side(
+            || processes_rate(&exe, dir.path(), processes, seconds),
+            || pgbench(processes, seconds, &script).0,
+        );
+        println!(
+            "{:<44} {ours:>8.0}/s {theirs:>8.0}/s {ratio:>7.2}",
+            format!("single appends, {processes} single-threaded processes")
+        );
+    }
+    let (ours, theirs, ratio) = side_by_side(
+        || {
+            let calls = 200;
+            let started = Instant::now();
+            (0..calls).for_each(|i| append(0, i));
+            started.elapsed().as_secs_f64() * 1e3 / calls as f64
+        },
+        || pgbench(1, seconds, &script).1.as_secs_f64() * 1e3,
+    );
+    println!(
+        "{:<44} {ours:>7.3}ms {theirs:>7.3}ms {ratio:>7.2}",
+        "a lone append's latency (1 client)"
+    );
+    let mut run = 0_usize;
+    let (ours, theirs, ratio) = side_by_side(
+        || {
+            run += 1;
+            let round = run;
+            threads_rate(16, seconds, |t, i| {
                 store
                     .transition_run(RunTransition::new(
-                        format!("run-{threads}-{t}-{i}"),
+                        format!("run-{round}-{t}-{i}"),
                         "wf",
                         WorkflowRunStatus::Started,
                     ))
                     .expect("transition");
-            });
-            line += &format!(" transitions/{threads}t {r:>6.0}/s");
-        }
-        line += &format!(
-            " appends/4proc {:>6.0}/s transitions/4proc {:>6.0}/s",
-            processes(&exe, backend, dir.path(), "appends"),
-            processes(&exe, backend, dir.path(), "transitions")
-        );
-        let started = Instant::now();
-        for b in 0..10 {
-            let batch = (0..1000)
-                .map(|i| NewLogEntry::new("batch", "k", "{}").with_ref(format!("b{b}-{}", i % 100)))
-                .collect();
-            store.append_batch(batch).expect("a batch");
-        }
-        line += &format!(
-            " batch {:>7.0}/s",
-            10_000.0 / started.elapsed().as_secs_f64()
-        );
-        println!("{line}");
-
-        // A million entries, 100,000 references of 10 entries each, then queries by ref.
-        let started = Instant::now();
-        for b in 0..100 {
-            let batch = (0..10_000)
-                .map(|i| {
-                    NewLogEntry::new("fill", "k", "{}")
-                        .with_ref(format!("ref-{}", (b * 10_000 + i) % 100_000))
-                })
-                .collect();
-            store.append_batch(batch).expect("a fill batch");
-        }
-        let filled = started.elapsed();
-        let mut times: Vec<Duration> = (0..300)
-            .map(|i| {
-                let query = LogQuery {
-                    ref_id: Some(format!("ref-{}", (i * 7919) % 100_000)),
-                    ..LogQuery::default()
-                };
-                let started = Instant::now();
-                let found = store.query(&query).expect("a query");
-                let took = started.elapsed();
-                assert_eq!(found.len(), 10);
-                took
             })
-            .collect();
-        times.sort();
-        println!(
-            "{backend:<9} 1M entries written in {:.1} s; query by ref (10 rows) median {:.0} µs",
-            filled.as_secs_f64(),
-            times[times.len() / 2].as_secs_f64() * 1e6
-        );
-    }
+        },
+        || threads_rate(16, seconds, append),
+    );
+    println!(
+        "{:<44} {ours:>8.0}/s {theirs:>8.0}/s {ratio:>7.2}",
+        "transitions ÷ appends, 16 threads"
+    );
 }

@@ -3,9 +3,8 @@
 
 use std::io::{self, Read};
 
-use postgres::{GenericClient, NoTls};
+use postgres::GenericClient;
 use r2d2::{Pool, PooledConnection};
-use r2d2_postgres::PostgresConnectionManager;
 use store_core::kit::{ChunkRows, ChunkedReader, VerifyingReader, write_chunked};
 use store_core::{BlobStore, Digest, StoreError, StoreResult};
 
@@ -13,14 +12,14 @@ use crate::error::{Context, pool_error};
 use crate::options::PgOptions;
 use crate::runtime::{DropOffRuntime, off_runtime, off_runtime_reading};
 
-type Connection = PooledConnection<PostgresConnectionManager<NoTls>>;
+type Connection = PooledConnection<crate::connection::Manager>;
 
 /// A [`BlobStore`] in a PostgreSQL schema (the log store's own, usually): each blob a row
 /// naming it by digest and its content in chunks of 256 KiB. A write is one transaction;
 /// a read of one blob is one `REPEATABLE READ` snapshot from its first chunk to its last.
 pub struct PgBlobStore {
     /// Dropped off any tokio runtime, as the log store's.
-    pool: DropOffRuntime<Pool<PostgresConnectionManager<NoTls>>>,
+    pool: DropOffRuntime<Pool<crate::connection::Manager>>,
     s: String,
     location: String,
     server: String,
@@ -125,7 +124,7 @@ impl BlobStore for PgBlobStore {
             let mut conn = self.connection("reading a blob")?;
             conn.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 .context("starting a blob read")?;
-            let Some((id, _)) = lookup(&mut *conn, &self.s, digest)? else {
+            let Some((id, _)) = lookup(&mut **conn, &self.s, digest)? else {
                 let _ = conn.batch_execute("ROLLBACK");
                 return Ok(None);
             };
@@ -154,7 +153,7 @@ impl BlobStore for PgBlobStore {
     fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
         off_runtime(|| {
             let mut conn = self.connection("reading a blob's size")?;
-            Ok(lookup(&mut *conn, &self.s, digest)?
+            Ok(lookup(&mut **conn, &self.s, digest)?
                 .map(|(_, size)| u64::try_from(size).unwrap_or(0)))
         })
     }

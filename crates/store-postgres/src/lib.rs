@@ -20,6 +20,7 @@
 //! the store's pool, runs on a scoped thread of the store's own that the caller waits for.
 
 mod blobs;
+mod connection;
 mod error;
 #[cfg(feature = "conformance")]
 pub mod harness;

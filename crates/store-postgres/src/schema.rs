@@ -132,7 +132,8 @@ pub(crate) fn create_or_check(
         )
         .context("creating the id counter")?;
         for (key, value) in meta_when_created {
-            crate::write::set_meta(&mut tx, &s, key, value)?;
+            let mut statements = crate::connection::Statements::default();
+            crate::write::set_meta(&mut tx, &mut statements, &s, key, value)?;
         }
         return tx.commit().context("committing the new store");
     }

@@ -3,7 +3,6 @@
 use chrono::NaiveDate;
 use postgres::NoTls;
 use r2d2::{Pool, PooledConnection};
-use r2d2_postgres::PostgresConnectionManager;
 use store_core::kit::{
     CommitQueue, check_meta_pairs, day_in_range, day_of_number, number_of_day, prepare_unit,
 };
@@ -13,6 +12,7 @@ use store_core::{
     ThreadIndexRow, ThreadRoundRow, WorkflowRun, WorkflowRunStatus, WriteUnit, Written,
 };
 
+use crate::connection::PgConn;
 use crate::error::{Context, pool_error};
 use crate::options::PgOptions;
 use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
@@ -20,7 +20,7 @@ use crate::runtime::{DropOffRuntime, off_runtime};
 use crate::schema::{create_or_check, quoted};
 use crate::write::{GroupTx, begin, commit_group, read_run, set_meta, write_run};
 
-type Connection = PooledConnection<PostgresConnectionManager<NoTls>>;
+type Connection = PooledConnection<crate::connection::Manager>;
 
 /// A log store in one PostgreSQL schema, shared by every process that opens it: see the
 /// crate's documentation for how ids stay in commit order across them.
@@ -30,7 +30,7 @@ type Connection = PooledConnection<PostgresConnectionManager<NoTls>>;
 /// commit together in one transaction.
 pub struct PgLogStore {
     /// Dropped off any tokio runtime: closing its clients runs the sync client.
-    pool: DropOffRuntime<Pool<PostgresConnectionManager<NoTls>>>,
+    pool: DropOffRuntime<Pool<crate::connection::Manager>>,
     /// The schema, quoted, as every statement names it.
     s: String,
     /// The location as it is shown: its password masked.
@@ -127,7 +127,9 @@ impl PgLogStore {
             )?;
         }
         drop(first);
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = crate::connection::Manager(r2d2_postgres::PostgresConnectionManager::new(
+            config, NoTls,
+        ));
         // A call waits for a connection as long as a statement waits for a lock: while
         // every connection is busy, or while the server is down (then it is
         // `Unavailable`, and the pool connects again once the server is back).
@@ -174,7 +176,7 @@ impl PgLogStore {
     }
 
     /// The pool the store's calls take connections from.
-    pub(crate) fn pool(&self) -> &Pool<PostgresConnectionManager<NoTls>> {
+    pub(crate) fn pool(&self) -> &Pool<crate::connection::Manager> {
         &self.pool
     }
 
@@ -212,7 +214,7 @@ impl PgLogStore {
     /// Runs `work` on a connection: the snapshot's own, or one of the pool's.
     fn read<T: Send>(
         &self,
-        work: impl FnOnce(&mut postgres::Client) -> StoreResult<T> + Send,
+        work: impl FnOnce(&mut PgConn) -> StoreResult<T> + Send,
     ) -> StoreResult<T> {
         off_runtime(|| {
             store_core::kit::traced_read(std::path::Path::new(&self.location), || {
@@ -240,8 +242,9 @@ impl PgLogStore {
         off_runtime(|| {
             let mut conn = self.connection(operation)?;
             let _between_groups = self.queue.writer();
-            let (mut tx, last) = begin(&mut conn, &self.s)?;
-            let mut group = GroupTx::new(&mut tx, &self.s, last);
+            let (client, statements) = conn.split();
+            let (mut tx, last) = begin(client, statements, &self.s)?;
+            let mut group = GroupTx::new(&mut tx, statements, &self.s, last);
             let value = work(&mut group)?;
             group.finish()?;
             tx.commit().context(operation)?;
@@ -256,7 +259,7 @@ impl PgLogStore {
         context: &str,
     ) -> StoreResult<Vec<LogEntry>> {
         self.read(|conn| {
-            conn.query(sql, &params(values))
+            conn.query_cached(sql, &params(values))
                 .context(context)?
                 .iter()
                 .map(read::log_entry)
@@ -271,7 +274,7 @@ impl PgLogStore {
         thread_id: &str,
     ) -> StoreResult<Vec<ThreadRoundRow>> {
         self.read(|conn| {
-            conn.query(sql, &params(values))
+            conn.query_cached(sql, &params(values))
                 .context("reading a thread")?
                 .iter()
                 .map(|row| read::thread_row(row, thread_id))
@@ -377,7 +380,10 @@ impl LogStore for PgLogStore {
     }
 
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
-        self.read(|conn| read_run(conn, &self.s, run_id))
+        self.read(|conn| {
+            let (client, statements) = conn.split();
+            read_run(client, statements, &self.s, run_id)
+        })
     }
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
@@ -390,7 +396,7 @@ impl LogStore for PgLogStore {
             .map(|run| (run.created_at.timestamp_millis(), run.run_id.as_str()));
         let (sql, values) = read::run_query_sql(&self.s, query, cursor);
         self.read(|conn| {
-            conn.query(&sql, &params(&values))
+            conn.query_cached(&sql, &params(&values))
                 .context("listing runs")?
                 .iter()
                 .map(read::run)
@@ -453,9 +459,10 @@ impl LogStore for PgLogStore {
         );
         self.read(|conn| {
             let max: Option<i64> = conn
-                .query_one(&sql, &[&thread_id.as_bytes()])
+                .query_cached(&sql, &[&thread_id.as_bytes()])
                 .context("reading a thread's last round")?
-                .get(0);
+                .first()
+                .and_then(|row| row.get(0));
             max.map(|round| {
                 u32::try_from(round).map_err(|_| {
                     StoreError::corrupt(
@@ -472,8 +479,9 @@ impl LogStore for PgLogStore {
     fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
         let sql = format!("SELECT value FROM {}.meta WHERE key = $1", self.s);
         self.read(|conn| {
-            conn.query_opt(&sql, &[&key.as_bytes()])
+            conn.query_cached(&sql, &[&key.as_bytes()])
                 .context("reading meta")?
+                .first()
                 .map(|row| {
                     String::from_utf8(row.get::<_, Vec<u8>>(0))
                         .map_err(|_| StoreError::corrupt("meta", key, "a value that is not UTF-8"))
@@ -507,7 +515,7 @@ impl LogMaintenance for PgLogStore {
                 )
                 .context("counting the deleted entries")?;
             for (key, value) in meta {
-                set_meta(group.tx, &s, key, value)?;
+                set_meta(group.tx, group.statements, &s, key, value)?;
             }
             Ok(deleted)
         })
@@ -572,7 +580,7 @@ impl LogMaintenance for PgLogStore {
         let (entries, first, last, per_status) = self.read(|conn| {
             // One snapshot: a snapshot's view is one already.
             if self.pinned.is_some() {
-                return stats_rows(conn, &sql, &counts);
+                return stats_rows(&mut **conn, &sql, &counts);
             }
             let mut tx = conn
                 .build_transaction()
@@ -660,7 +668,7 @@ impl LogTransfer for PgLogStore {
             self.s
         );
         self.read(|conn| {
-            conn.query(&sql, &[&after.map_or(0, id_to_sql), &limit_to_sql(limit)])
+            conn.query_cached(&sql, &[&after.map_or(0, id_to_sql), &limit_to_sql(limit)])
                 .context("reading the thread index")?
                 .iter()
                 .map(|row| {
@@ -689,7 +697,7 @@ impl LogTransfer for PgLogStore {
         let after = after.map(str::as_bytes);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|conn| {
-            conn.query(&sql, &[&after, &limit])
+            conn.query_cached(&sql, &[&after, &limit])
                 .context("listing meta")?
                 .iter()
                 .map(|row| {
@@ -708,7 +716,7 @@ impl LogTransfer for PgLogStore {
         self.write("import", |group| {
             batch.check(u64::try_from(group.last).unwrap_or(0))?;
             for run in &batch.runs {
-                if read_run(group.tx, &s, &run.run_id)?.is_some() {
+                if read_run(group.tx, group.statements, &s, &run.run_id)?.is_some() {
                     return Err(store_core::kit::existing_run(&run.run_id));
                 }
             }
@@ -719,10 +727,10 @@ impl LogTransfer for PgLogStore {
                 group.import_thread(row.log_id, &row.thread_id, row.round, &row.role);
             }
             for run in &batch.runs {
-                write_run(group.tx, &s, run, None)?;
+                write_run(group.tx, group.statements, &s, run, None)?;
             }
             for (key, value) in &batch.meta {
-                set_meta(group.tx, &s, key, value)?;
+                set_meta(group.tx, group.statements, &s, key, value)?;
             }
             Ok(())
         })

@@ -5,19 +5,27 @@ use postgres::{Client, GenericClient, Transaction};
 use store_core::kit::{PreparedUnit, UnitResult, UnitTx, apply_group, fail_all};
 use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun};
 
+use crate::connection::{PgConn, Statements};
 use crate::error::Context;
 use crate::read::{RUN_COLUMNS, id_to_sql};
 
 /// Begins a writing transaction on `client` in the schema `s` and takes the counter row:
 /// from here to the commit no other writer of the store runs, in any process. Returns the
-/// transaction, the last id given out and the number of entries.
-pub(crate) fn begin<'c>(client: &'c mut Client, s: &str) -> StoreResult<(Transaction<'c>, i64)> {
+/// transaction and the last id given out.
+pub(crate) fn begin<'c>(
+    client: &'c mut Client,
+    statements: &mut Statements,
+    s: &str,
+) -> StoreResult<(Transaction<'c>, i64)> {
     let mut tx = client.transaction().context("starting a write")?;
-    let row = tx
-        .query_one(
+    let take = statements
+        .get(
+            &mut tx,
             &format!("SELECT last_id FROM {s}.log_counter FOR UPDATE"),
-            &[],
         )
+        .context("preparing the counter's statement")?;
+    let row = tx
+        .query_one(&take, &[])
         .context("taking the store's id counter")?;
     let last: i64 = row.get(0);
     Ok((tx, last))
@@ -28,6 +36,7 @@ pub(crate) fn begin<'c>(client: &'c mut Client, s: &str) -> StoreResult<(Transac
 /// since later units of the group read them.
 pub(crate) struct GroupTx<'t, 'c> {
     pub(crate) tx: &'t mut Transaction<'c>,
+    pub(crate) statements: &'t mut Statements,
     pub(crate) s: &'t str,
     /// The last id given out, this group's included.
     pub(crate) last: i64,
@@ -38,9 +47,15 @@ pub(crate) struct GroupTx<'t, 'c> {
 }
 
 impl<'t, 'c> GroupTx<'t, 'c> {
-    pub(crate) fn new(tx: &'t mut Transaction<'c>, s: &'t str, last: i64) -> Self {
+    pub(crate) fn new(
+        tx: &'t mut Transaction<'c>,
+        statements: &'t mut Statements,
+        s: &'t str,
+        last: i64,
+    ) -> Self {
         GroupTx {
             tx,
+            statements,
             s,
             last,
             entries: Vec::new(),
@@ -49,66 +64,73 @@ impl<'t, 'c> GroupTx<'t, 'c> {
         }
     }
 
-    /// Sends the group's entries and thread rows, and moves the counter past the ids given
-    /// out (and past every imported id).
+    /// Sends the group's entries and thread rows and moves the counter past the ids given
+    /// out (and past every imported id), all in one statement: one round trip.
     pub(crate) fn finish(self) -> StoreResult<()> {
         let s = self.s;
         let n = i64::try_from(self.entries.len()).unwrap_or(i64::MAX);
-        if !self.entries.is_empty() {
-            let mut ids = Vec::with_capacity(self.entries.len());
-            let mut sources = Vec::with_capacity(self.entries.len());
-            let mut kinds = Vec::with_capacity(self.entries.len());
-            let mut refs: Vec<Option<Vec<u8>>> = Vec::with_capacity(self.entries.len());
-            let mut payloads = Vec::with_capacity(self.entries.len());
-            let mut times = Vec::with_capacity(self.entries.len());
-            for entry in self.entries {
-                ids.push(id_to_sql(entry.id));
-                sources.push(entry.source.into_bytes());
-                kinds.push(entry.kind.into_bytes());
-                refs.push(entry.ref_id.map(String::into_bytes));
-                payloads.push(entry.payload.into_bytes());
-                times.push(entry.ts.timestamp_millis());
-            }
-            self.tx
-                .execute(
-                    &format!(
-                        "INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
-                         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], \
-                         $4::bytea[], $5::bytea[], $6::bigint[])"
-                    ),
-                    &[&ids, &sources, &kinds, &refs, &payloads, &times],
-                )
-                .context("writing log entries")?;
+        let count = self.entries.len();
+        let mut ids = Vec::with_capacity(count);
+        let mut sources = Vec::with_capacity(count);
+        let mut kinds = Vec::with_capacity(count);
+        let mut refs: Vec<Option<Vec<u8>>> = Vec::with_capacity(count);
+        let mut payloads = Vec::with_capacity(count);
+        let mut times = Vec::with_capacity(count);
+        for entry in self.entries {
+            ids.push(id_to_sql(entry.id));
+            sources.push(entry.source.into_bytes());
+            kinds.push(entry.kind.into_bytes());
+            refs.push(entry.ref_id.map(String::into_bytes));
+            payloads.push(entry.payload.into_bytes());
+            times.push(entry.ts.timestamp_millis());
         }
-        if !self.threads.is_empty() {
-            let mut ids = Vec::with_capacity(self.threads.len());
-            let mut threads = Vec::with_capacity(self.threads.len());
-            let mut rounds = Vec::with_capacity(self.threads.len());
-            let mut roles = Vec::with_capacity(self.threads.len());
-            for (id, thread, round, role) in self.threads {
-                ids.push(id);
-                threads.push(thread.into_bytes());
-                rounds.push(i64::from(round));
-                roles.push(role.into_bytes());
-            }
-            self.tx
-                .execute(
-                    &format!(
-                        "INSERT INTO {s}.thread_messages (log_id, thread_id, round, role) \
-                         SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], \
-                         $4::bytea[])"
-                    ),
-                    &[&ids, &threads, &rounds, &roles],
-                )
-                .context("indexing thread messages")?;
+        let count = self.threads.len();
+        let mut thread_ids = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count);
+        let mut rounds = Vec::with_capacity(count);
+        let mut roles = Vec::with_capacity(count);
+        for (id, thread, round, role) in self.threads {
+            thread_ids.push(id);
+            threads.push(thread.into_bytes());
+            rounds.push(i64::from(round));
+            roles.push(role.into_bytes());
         }
         let last = self.last.max(self.imported_max);
+        // The thread rows' foreign key is checked at the statement's end, when the entries
+        // they name are in.
+        let write = self
+            .statements
+            .get(
+                self.tx,
+                &format!(
+                    "WITH entries AS (INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
+                     SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], \
+                     $5::bytea[], $6::bigint[])), \
+                     threads AS (INSERT INTO {s}.thread_messages (log_id, thread_id, round, role) \
+                     SELECT * FROM unnest($7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[])) \
+                     UPDATE {s}.log_counter SET last_id = $11, entries = entries + $12"
+                ),
+            )
+            .context("preparing the group's write")?;
         self.tx
             .execute(
-                &format!("UPDATE {s}.log_counter SET last_id = $1, entries = entries + $2"),
-                &[&last, &n],
+                &write,
+                &[
+                    &ids,
+                    &sources,
+                    &kinds,
+                    &refs,
+                    &payloads,
+                    &times,
+                    &thread_ids,
+                    &threads,
+                    &rounds,
+                    &roles,
+                    &last,
+                    &n,
+                ],
             )
-            .context("moving the id counter")?;
+            .context("writing log entries")?;
         Ok(())
     }
 
@@ -125,38 +147,58 @@ impl<'t, 'c> GroupTx<'t, 'c> {
     }
 }
 
-/// The run `run_id` as the transaction `tx` sees it.
+/// The run `run_id` as the transaction (or client) `tx` sees it.
 pub(crate) fn read_run(
     tx: &mut impl GenericClient,
+    statements: &mut Statements,
     s: &str,
     run_id: &str,
 ) -> StoreResult<Option<WorkflowRun>> {
-    tx.query_opt(
-        &format!("SELECT {RUN_COLUMNS} FROM {s}.runs WHERE run_id = $1"),
-        &[&run_id.as_bytes()],
-    )
-    .context("reading a run")?
-    .map(|row| crate::read::run(&row))
-    .transpose()
+    let select = statements
+        .get(
+            tx,
+            &format!("SELECT {RUN_COLUMNS} FROM {s}.runs WHERE run_id = $1"),
+        )
+        .context("preparing a run's read")?;
+    tx.query_opt(&select, &[&run_id.as_bytes()])
+        .context("reading a run")?
+        .map(|row| crate::read::run(&row))
+        .transpose()
 }
 
-/// Writes `run` in `tx`, replacing `stored`, and moves the run counters.
+/// Writes `run` in `tx`, replacing `stored`, and moves the run counters, in one statement.
 pub(crate) fn write_run(
     tx: &mut impl GenericClient,
+    statements: &mut Statements,
     s: &str,
     run: &WorkflowRun,
     stored: Option<&WorkflowRun>,
 ) -> StoreResult<()> {
     let millis = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
+    // The counts of the statuses the run leaves and enters.
+    let (statuses, moves): (Vec<&str>, Vec<i64>) = match stored {
+        Some(old) if old.status == run.status => (Vec::new(), Vec::new()),
+        Some(old) => (vec![old.status.as_str(), run.status.as_str()], vec![-1, 1]),
+        None => (vec![run.status.as_str()], vec![1]),
+    };
+    let upsert = statements
+        .get(
+            tx,
+            &format!(
+                "WITH counted AS (INSERT INTO {s}.run_counts (status, n) \
+                 SELECT * FROM unnest($11::text[], $12::bigint[]) \
+                 ON CONFLICT (status) DO UPDATE SET n = {s}.run_counts.n + excluded.n) \
+                 INSERT INTO {s}.runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (run_id) DO UPDATE SET workflow = excluded.workflow, \
+                 thread_id = excluded.thread_id, status = excluded.status, \
+                 attempt = excluded.attempt, created_at = excluded.created_at, \
+                 updated_at = excluded.updated_at, started_at = excluded.started_at, \
+                 finished_at = excluded.finished_at, detail = excluded.detail"
+            ),
+        )
+        .context("preparing a run's write")?;
     tx.execute(
-        &format!(
-            "INSERT INTO {s}.runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (run_id) DO UPDATE SET workflow = excluded.workflow, \
-             thread_id = excluded.thread_id, status = excluded.status, \
-             attempt = excluded.attempt, created_at = excluded.created_at, \
-             updated_at = excluded.updated_at, started_at = excluded.started_at, \
-             finished_at = excluded.finished_at, detail = excluded.detail"
-        ),
+        &upsert,
         &[
             &run.run_id.as_bytes(),
             &run.workflow.as_bytes(),
@@ -168,54 +210,39 @@ pub(crate) fn write_run(
             &run.started_at.map(millis),
             &run.finished_at.map(millis),
             &run.detail.as_ref().map(|d| d.as_bytes()),
+            &statuses,
+            &moves,
         ],
     )
     .context("writing a run")?;
-    match stored {
-        Some(old) if old.status == run.status => {}
-        Some(old) => {
-            count_runs(tx, s, old.status.as_str(), -1)?;
-            count_runs(tx, s, run.status.as_str(), 1)?;
-        }
-        None => count_runs(tx, s, run.status.as_str(), 1)?,
-    }
-    Ok(())
-}
-
-/// Moves the count of runs in `status` by `by`.
-fn count_runs(tx: &mut impl GenericClient, s: &str, status: &str, by: i64) -> StoreResult<()> {
-    tx.execute(
-        &format!(
-            "INSERT INTO {s}.run_counts (status, n) VALUES ($1, $2) \
-             ON CONFLICT (status) DO UPDATE SET n = {s}.run_counts.n + excluded.n"
-        ),
-        &[&status, &by],
-    )
-    .context("counting runs")?;
     Ok(())
 }
 
 /// Stores `value` under `key` in `tx`.
 pub(crate) fn set_meta(
     tx: &mut impl GenericClient,
+    statements: &mut Statements,
     s: &str,
     key: &str,
     value: &str,
 ) -> StoreResult<()> {
-    tx.execute(
-        &format!(
-            "INSERT INTO {s}.meta (key, value) VALUES ($1, $2) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-        ),
-        &[&key.as_bytes(), &value.as_bytes()],
-    )
-    .context("writing meta")?;
+    let upsert = statements
+        .get(
+            tx,
+            &format!(
+                "INSERT INTO {s}.meta (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+        )
+        .context("preparing a meta write")?;
+    tx.execute(&upsert, &[&key.as_bytes(), &value.as_bytes()])
+        .context("writing meta")?;
     Ok(())
 }
 
 impl UnitTx for GroupTx<'_, '_> {
     fn run(&mut self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
-        read_run(self.tx, self.s, run_id)
+        read_run(self.tx, self.statements, self.s, run_id)
     }
 
     fn next_id(&mut self) -> StoreResult<u64> {
@@ -243,36 +270,41 @@ impl UnitTx for GroupTx<'_, '_> {
     }
 
     fn write_run(&mut self, run: &WorkflowRun, stored: Option<&WorkflowRun>) -> StoreResult<()> {
-        write_run(self.tx, self.s, run, stored)
+        write_run(self.tx, self.statements, self.s, run, stored)
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> StoreResult<()> {
-        set_meta(self.tx, self.s, key, value)
+        set_meta(self.tx, self.statements, self.s, key, value)
     }
 
     fn delete_meta(&mut self, key: &str) -> StoreResult<bool> {
+        let delete = self
+            .statements
+            .get(
+                self.tx,
+                &format!("DELETE FROM {}.meta WHERE key = $1", self.s),
+            )
+            .context("preparing a meta delete")?;
         let deleted = self
             .tx
-            .execute(
-                &format!("DELETE FROM {}.meta WHERE key = $1", self.s),
-                &[&key.as_bytes()],
-            )
+            .execute(&delete, &[&key.as_bytes()])
             .context("deleting meta")?;
         Ok(deleted > 0)
     }
 }
 
-/// Commits the units of one group in one transaction on `client`; every call gets the
+/// Commits the units of one group in one transaction on `conn`; every call gets the
 /// group's error when the transaction fails.
 pub(crate) fn commit_group(
-    client: &mut Client,
+    conn: &mut PgConn,
     s: &str,
     units: Vec<PreparedUnit>,
 ) -> Vec<UnitResult> {
     let count = units.len();
     let attempt = (|| {
-        let (mut tx, last) = begin(client, s)?;
-        let mut group = GroupTx::new(&mut tx, s, last);
+        let (client, statements) = conn.split();
+        let (mut tx, last) = begin(client, statements, s)?;
+        let mut group = GroupTx::new(&mut tx, statements, s, last);
         let results = apply_group(&mut group, units)?;
         group.finish()?;
         tx.commit().context("committing a group of writes")?;
