@@ -236,18 +236,18 @@ impl PgLogStore {
     fn write<T: Send>(
         &self,
         operation: &'static str,
-        work: impl FnOnce(&mut GroupTx<'_, '_>) -> StoreResult<T> + Send,
+        work: impl FnOnce(&mut GroupTx<'_>) -> StoreResult<T> + Send,
     ) -> StoreResult<T> {
         self.writable(operation)?;
         off_runtime(|| {
             let mut conn = self.connection(operation)?;
             let _between_groups = self.queue.writer();
             let (client, statements) = conn.split();
-            let (mut tx, last) = begin(client, statements, &self.s)?;
-            let mut group = GroupTx::new(&mut tx, statements, &self.s, last);
+            let (mut tx, last) = begin(client, &self.s)?;
+            let mut group = GroupTx::new(tx.client(), statements, &self.s, last);
             let value = work(&mut group)?;
             group.finish()?;
-            tx.commit().context(operation)?;
+            tx.commit(operation)?;
             Ok(value)
         })
     }

@@ -1,7 +1,7 @@
 //! Writes: a group of units in one transaction that holds the store's counter row from its
 //! first statement to its commit.
 
-use postgres::{Client, GenericClient, Transaction};
+use postgres::{Client, GenericClient};
 use store_core::kit::{PreparedUnit, UnitResult, UnitTx, apply_group, fail_all};
 use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun};
 
@@ -9,33 +9,65 @@ use crate::connection::{PgConn, Statements};
 use crate::error::Context;
 use crate::read::{RUN_COLUMNS, id_to_sql};
 
-/// Begins a writing transaction on `client` in the schema `s` and takes the counter row:
-/// from here to the commit no other writer of the store runs, in any process. Returns the
-/// transaction and the last id given out.
-pub(crate) fn begin<'c>(
+/// A writing transaction begun by hand, so that its `BEGIN` travels with the taking of the
+/// counter in one round trip ([`begin`]); rolled back when dropped uncommitted (an error, a
+/// panic), so that no connection goes back to the pool inside a transaction.
+pub(crate) struct WriteTx<'c> {
     client: &'c mut Client,
-    statements: &mut Statements,
-    s: &str,
-) -> StoreResult<(Transaction<'c>, i64)> {
-    let mut tx = client.transaction().context("starting a write")?;
-    let take = statements
-        .get(
-            &mut tx,
-            &format!("SELECT last_id FROM {s}.log_counter FOR UPDATE"),
-        )
-        .context("preparing the counter's statement")?;
-    let row = tx
-        .query_one(&take, &[])
-        .context("taking the store's id counter")?;
-    let last: i64 = row.get(0);
+    open: bool,
+}
+
+impl WriteTx<'_> {
+    /// The client, inside the transaction.
+    pub(crate) fn client(&mut self) -> &mut Client {
+        self.client
+    }
+
+    /// Commits the transaction: durable when it returns, as `synchronous_commit` says.
+    ///
+    /// # Errors
+    /// The server's; the transaction is over either way.
+    pub(crate) fn commit(mut self, operation: &str) -> StoreResult<()> {
+        self.open = false;
+        self.client.batch_execute("COMMIT").context(operation)
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A connection whose rollback fails is broken, and the pool drops it.
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+/// Begins a writing transaction on `client` in the schema `s` and takes the counter row,
+/// in one round trip: from here to the commit no other writer of the store runs, in any
+/// process. Returns the transaction and the last id given out.
+pub(crate) fn begin<'c>(client: &'c mut Client, s: &str) -> StoreResult<(WriteTx<'c>, i64)> {
+    let answer = client.simple_query(&format!(
+        "BEGIN; SELECT last_id FROM {s}.log_counter FOR UPDATE"
+    ));
+    // Whatever the answer, the transaction may be open: the guard ends it.
+    let tx = WriteTx { client, open: true };
+    let messages = answer.context("taking the store's id counter")?;
+    let last = messages
+        .iter()
+        .find_map(|message| match message {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        })
+        .and_then(|text| text.parse::<i64>().ok())
+        .ok_or_else(|| StoreError::corrupt("log_counter", "last_id", "missing or not a number"))?;
     Ok((tx, last))
 }
 
 /// A group's transaction as [`apply_group`] drives it. Entries and thread rows are sent in
 /// one statement each when the group is done ([`GroupTx::finish`]); runs and meta at once,
 /// since later units of the group read them.
-pub(crate) struct GroupTx<'t, 'c> {
-    pub(crate) tx: &'t mut Transaction<'c>,
+pub(crate) struct GroupTx<'t> {
+    pub(crate) tx: &'t mut Client,
     pub(crate) statements: &'t mut Statements,
     pub(crate) s: &'t str,
     /// The last id given out, this group's included.
@@ -46,9 +78,9 @@ pub(crate) struct GroupTx<'t, 'c> {
     imported_max: i64,
 }
 
-impl<'t, 'c> GroupTx<'t, 'c> {
+impl<'t> GroupTx<'t> {
     pub(crate) fn new(
-        tx: &'t mut Transaction<'c>,
+        tx: &'t mut Client,
         statements: &'t mut Statements,
         s: &'t str,
         last: i64,
@@ -240,7 +272,7 @@ pub(crate) fn set_meta(
     Ok(())
 }
 
-impl UnitTx for GroupTx<'_, '_> {
+impl UnitTx for GroupTx<'_> {
     fn run(&mut self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
         read_run(self.tx, self.statements, self.s, run_id)
     }
@@ -303,11 +335,11 @@ pub(crate) fn commit_group(
     let count = units.len();
     let attempt = (|| {
         let (client, statements) = conn.split();
-        let (mut tx, last) = begin(client, statements, s)?;
-        let mut group = GroupTx::new(&mut tx, statements, s, last);
+        let (mut tx, last) = begin(client, s)?;
+        let mut group = GroupTx::new(tx.client(), statements, s, last);
         let results = apply_group(&mut group, units)?;
         group.finish()?;
-        tx.commit().context("committing a group of writes")?;
+        tx.commit("committing a group of writes")?;
         Ok(results)
     })();
     match attempt {
