@@ -9,7 +9,7 @@ use super::{Fixture, OpenStore, all_entries};
 use store_core::{
     DaySpan, ImportBatch, LogEntry, LogId, LogQuery, MAX_DETAIL_BYTES, MAX_LOG_ID,
     MAX_PAYLOAD_BYTES, NewLogEntry, Order, RunTransition, StoreError, ThreadMessage, WorkflowRun,
-    WorkflowRunStatus, max_ts, min_ts,
+    WorkflowRunStatus, WriteUnit, Written, max_ts, min_ts,
 };
 
 fn assert_invalid(err: StoreError, field: &str) {
@@ -349,6 +349,65 @@ pub fn ids_reach_i64_max_and_no_further(open: OpenStore) {
     assert!(matches!(err, StoreError::IdsExhausted { .. }), "{err}");
     assert_eq!(store.get_run("run").expect("get"), None);
     assert_eq!(all_entries(store), vec![below, top]);
+}
+
+/// Units committed together near the last id: each unit that fits in the ids left is
+/// written, each that does not is refused with [`StoreError::IdsExhausted`], in order, as if
+/// each had been its own call.
+pub fn units_near_the_last_id_commit_when_they_fit_and_are_refused_when_they_do_not(
+    open: OpenStore,
+) {
+    let fx = Fixture::new(open);
+    let store = fx.store();
+    let ts = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+        .expect("a time")
+        .with_timezone(&Utc);
+    store
+        .import(ImportBatch {
+            entries: vec![entry_at(MAX_LOG_ID.0 - 2, ts)],
+            ..ImportBatch::default()
+        })
+        .expect("two ids are left");
+    let appends = |n: usize, name: &str| {
+        (0..n).fold(WriteUnit::new(), |unit, i| {
+            unit.append(NewLogEntry::new("s", "k", format!("{name}{i}")))
+        })
+    };
+    let results = store.write_units(vec![
+        appends(3, "a"),
+        appends(1, "b"),
+        appends(2, "c"),
+        appends(1, "d"),
+    ]);
+    let ids: Vec<Result<Vec<u64>, String>> = results
+        .into_iter()
+        .map(|result| match result {
+            Ok(written) => Ok(written
+                .iter()
+                .filter_map(Written::entry)
+                .map(|entry| entry.id.0)
+                .collect()),
+            Err(StoreError::IdsExhausted { last }) if last == MAX_LOG_ID => {
+                Err("exhausted".to_owned())
+            }
+            Err(other) => Err(other.to_string()),
+        })
+        .collect();
+    let exhausted = || Err("exhausted".to_owned());
+    assert_eq!(
+        ids,
+        vec![
+            exhausted(),
+            Ok(vec![MAX_LOG_ID.0 - 1]),
+            exhausted(),
+            Ok(vec![MAX_LOG_ID.0]),
+        ]
+    );
+    let payloads: Vec<String> = all_entries(store)
+        .into_iter()
+        .map(|entry| entry.payload)
+        .collect();
+    assert_eq!(payloads, ["p", "b0", "d0"], "nothing of a refused unit");
 }
 
 fn store_import(fx: &Fixture, batch: ImportBatch) -> StoreError {

@@ -404,6 +404,7 @@ macro_rules! __conformance_suite {
                 the_first_and_last_kept_times_work_with_every_day_function,
                 bounds_finer_than_a_millisecond_compare_at_full_precision,
                 ids_reach_i64_max_and_no_further,
+                units_near_the_last_id_commit_when_they_fit_and_are_refused_when_they_do_not,
                 the_largest_accepted_payload_round_trips_and_one_byte_more_is_refused,
             }
         }

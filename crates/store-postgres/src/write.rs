@@ -3,7 +3,7 @@
 
 use postgres::{Client, GenericClient};
 use store_core::kit::{PreparedUnit, UnitResult, UnitTx, apply_group, fail_all};
-use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun};
+use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun, Written};
 
 use crate::connection::{PgConn, Statements};
 use crate::error::Context;
@@ -326,13 +326,17 @@ impl UnitTx for GroupTx<'_> {
 }
 
 /// Commits the units of one group in one transaction on `conn`; every call gets the
-/// group's error when the transaction fails.
+/// group's error when the transaction fails. A group of appends only is one statement
+/// ([`commit_appends`]).
 pub(crate) fn commit_group(
     conn: &mut PgConn,
     s: &str,
     units: Vec<PreparedUnit>,
 ) -> Vec<UnitResult> {
     let count = units.len();
+    if units.iter().all(PreparedUnit::appends_only) {
+        return commit_appends(conn, s, units).unwrap_or_else(|err| fail_all(err, count));
+    }
     let attempt = (|| {
         let (client, statements) = conn.split();
         let (mut tx, last) = begin(client, s)?;
@@ -345,5 +349,198 @@ pub(crate) fn commit_group(
     match attempt {
         Ok(results) => results,
         Err(err) => fail_all(err, count),
+    }
+}
+
+/// Commits a group of units that only append entries as one statement on its own
+/// (autocommit): the counter moves past the group's entries, they go in under the ids it
+/// gave, their thread rows beside them, and the commit follows in the same round trip. The
+/// counter's lock is held for that statement and its commit only, and a lone append costs
+/// one round trip, as pgbench's one-INSERT transaction does. Ids are planned from 1 and
+/// moved up by the counter's value the statement returns.
+///
+/// When the counter has not ids enough left for the whole group, each unit is sent on its
+/// own, so that only the units that do not fit are refused (`IdsExhausted`), as on the
+/// other backends.
+///
+/// # Errors
+/// The engine's: nothing of the group is written then.
+fn commit_appends(
+    conn: &mut PgConn,
+    s: &str,
+    units: Vec<PreparedUnit>,
+) -> StoreResult<Vec<UnitResult>> {
+    let mut planned = AppendsTx::default();
+    let results = apply_group(&mut planned, units)?;
+    if let Some(base) = send_appends(conn, s, &planned.entries, &planned.threads)? {
+        return Ok(results
+            .into_iter()
+            .map(|result| moved_up(result, base, 0))
+            .collect());
+    }
+    let mut alone = Vec::with_capacity(results.len());
+    for result in results {
+        let Ok(written) = result else {
+            alone.push(result);
+            continue;
+        };
+        let entries: Vec<LogEntry> = written.iter().filter_map(Written::entry).cloned().collect();
+        let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
+            alone.push(Ok(written));
+            continue;
+        };
+        let (first, last) = (id_to_sql(first.id), id_to_sql(last.id));
+        let threads: Vec<(i64, String, u32, String)> = planned
+            .threads
+            .iter()
+            .filter(|(n, ..)| (first..=last).contains(n))
+            .map(|(n, thread, round, role)| (n - first + 1, thread.clone(), *round, role.clone()))
+            .collect();
+        alone.push(match send_appends(conn, s, &entries, &threads)? {
+            Some(base) => moved_up(Ok(written), base, first - 1),
+            None => Err(StoreError::IdsExhausted {
+                last: store_core::MAX_LOG_ID,
+            }),
+        });
+    }
+    Ok(alone)
+}
+
+/// `result` with the ids of its entries, planned from `planned_from + 1`, moved up to start
+/// at `base + 1`.
+fn moved_up(result: UnitResult, base: i64, planned_from: i64) -> UnitResult {
+    let offset = u64::try_from(base - planned_from).unwrap_or(0);
+    result.map(|written| {
+        written
+            .into_iter()
+            .map(|mut written| {
+                if let Written::Appended(entry) | Written::ThreadMessage(entry) = &mut written {
+                    entry.id = LogId(entry.id.0 + offset);
+                }
+                written
+            })
+            .collect()
+    })
+}
+
+/// Appends `entries` (in order; their own ids are ignored) with their thread rows (each
+/// naming its entry's place among them, from 1) in one autocommit statement; the counter's
+/// value before them, or `None`, with nothing written, when it has not ids enough left.
+fn send_appends(
+    conn: &mut PgConn,
+    s: &str,
+    entries: &[LogEntry],
+    threads: &[(i64, String, u32, String)],
+) -> StoreResult<Option<i64>> {
+    let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+    let sources: Vec<&[u8]> = entries.iter().map(|e| e.source.as_bytes()).collect();
+    let kinds: Vec<&[u8]> = entries.iter().map(|e| e.kind.as_bytes()).collect();
+    let refs: Vec<Option<&[u8]>> = entries
+        .iter()
+        .map(|e| e.ref_id.as_deref().map(str::as_bytes))
+        .collect();
+    let payloads: Vec<&[u8]> = entries.iter().map(|e| e.payload.as_bytes()).collect();
+    let times: Vec<i64> = entries.iter().map(|e| e.ts.timestamp_millis()).collect();
+    let places: Vec<i64> = threads.iter().map(|(n, ..)| *n).collect();
+    let thread_ids: Vec<&[u8]> = threads.iter().map(|(_, t, ..)| t.as_bytes()).collect();
+    let rounds: Vec<i64> = threads.iter().map(|(_, _, r, _)| i64::from(*r)).collect();
+    let roles: Vec<&[u8]> = threads.iter().map(|(.., role)| role.as_bytes()).collect();
+    let max = id_to_sql(store_core::MAX_LOG_ID);
+    let (client, statements) = conn.split();
+    let write = statements
+        .get(
+            client,
+            &format!(
+                "WITH counter AS (UPDATE {s}.log_counter SET last_id = last_id + $1::bigint, \
+                 entries = entries + $1 WHERE last_id <= $11::bigint - $1::bigint RETURNING last_id - $1 AS base), \
+                 entries AS (INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
+                 SELECT counter.base + e.n, e.source, e.kind, e.ref_id, e.payload, e.ts \
+                 FROM counter, unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], \
+                 $6::bigint[]) WITH ORDINALITY AS e(source, kind, ref_id, payload, ts, n)), \
+                 threads AS (INSERT INTO {s}.thread_messages (log_id, thread_id, round, role) \
+                 SELECT counter.base + t.n, t.thread_id, t.round, t.role \
+                 FROM counter, unnest($7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[]) \
+                 AS t(n, thread_id, round, role)) \
+                 SELECT base FROM counter"
+            ),
+        )
+        .context("preparing a group's appends")?;
+    let rows = client
+        .query(
+            &write,
+            &[
+                &n,
+                &sources,
+                &kinds,
+                &refs,
+                &payloads,
+                &times,
+                &places,
+                &thread_ids,
+                &rounds,
+                &roles,
+                &max,
+            ],
+        )
+        .context("appending a group of entries")?;
+    Ok(rows.first().map(|row| row.get::<_, i64>(0)))
+}
+
+/// A group of appends planned with ids from 1: the entries to send, and the thread rows,
+/// each naming its entry by that planned id.
+#[derive(Default)]
+struct AppendsTx {
+    entries: Vec<LogEntry>,
+    threads: Vec<(i64, String, u32, String)>,
+}
+
+impl UnitTx for AppendsTx {
+    fn run(&mut self, _: &str) -> StoreResult<Option<WorkflowRun>> {
+        Err(StoreError::invalid(
+            "write_unit",
+            "a group of appends reads no run",
+        ))
+    }
+
+    fn next_id(&mut self) -> StoreResult<u64> {
+        Ok(self.entries.len() as u64 + 1)
+    }
+
+    fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
+        self.entries.push(entry.clone());
+        Ok(())
+    }
+
+    fn index_thread(
+        &mut self,
+        id: LogId,
+        thread_id: &str,
+        round: u32,
+        role: &str,
+    ) -> StoreResult<()> {
+        self.threads
+            .push((id_to_sql(id), thread_id.to_owned(), round, role.to_owned()));
+        Ok(())
+    }
+
+    fn write_run(&mut self, _: &WorkflowRun, _: Option<&WorkflowRun>) -> StoreResult<()> {
+        Err(StoreError::invalid(
+            "write_unit",
+            "a group of appends writes no run",
+        ))
+    }
+
+    fn set_meta(&mut self, _: &str, _: &str) -> StoreResult<()> {
+        Err(StoreError::invalid(
+            "write_unit",
+            "a group of appends writes no meta",
+        ))
+    }
+
+    fn delete_meta(&mut self, _: &str) -> StoreResult<bool> {
+        Err(StoreError::invalid(
+            "write_unit",
+            "a group of appends deletes no meta",
+        ))
     }
 }

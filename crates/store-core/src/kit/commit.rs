@@ -28,6 +28,18 @@ pub struct PreparedUnit {
 }
 
 impl PreparedUnit {
+    /// Whether every write of the unit appends an entry (an append, a thread message): a
+    /// unit whose plan reads nothing of the store but its id counter, so that a backend may
+    /// give it ids inside the statement that writes it.
+    pub fn appends_only(&self) -> bool {
+        self.writes.iter().all(|write| {
+            matches!(
+                write,
+                PreparedWrite::Append(_) | PreparedWrite::ThreadMessage { .. }
+            )
+        })
+    }
+
     /// Moves the unit's time, and that of the entries that gave none, to `now` when it is
     /// later: the commit's time rather than the call's, so that entries the store stamps
     /// come in time order in id order (calls that prepared in one order can commit in
