@@ -18,7 +18,7 @@ use crate::options::PgOptions;
 use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
 use crate::runtime::{DropOffRuntime, off_runtime};
 use crate::schema::{create_or_check, quoted};
-use crate::write::{GroupTx, begin, commit_group, read_run, set_meta, write_run};
+use crate::write::{GroupTx, begin, commit_group, read_run, set_meta};
 
 type Connection = PooledConnection<crate::connection::Manager>;
 
@@ -720,8 +720,9 @@ impl LogTransfer for PgLogStore {
         let s = self.s.clone();
         self.write("import", |group| {
             batch.check(u64::try_from(group.last).unwrap_or(0))?;
+            group.load_runs(batch.runs.iter().map(|run| run.run_id.as_str()))?;
             for run in &batch.runs {
-                if read_run(group.tx, group.statements, &s, &run.run_id)?.is_some() {
+                if store_core::kit::UnitTx::run(group, &run.run_id)?.is_some() {
                     return Err(store_core::kit::existing_run(&run.run_id));
                 }
             }
@@ -732,7 +733,7 @@ impl LogTransfer for PgLogStore {
                 group.import_thread(row.log_id, &row.thread_id, row.round, &row.role);
             }
             for run in &batch.runs {
-                write_run(group.tx, group.statements, &s, run, None)?;
+                store_core::kit::UnitTx::write_run(group, run, None)?;
             }
             for (key, value) in &batch.meta {
                 set_meta(group.tx, group.statements, &s, key, value)?;

@@ -1,6 +1,8 @@
 //! Writes: a group of units in one transaction that holds the store's counter row from its
 //! first statement to its commit.
 
+use std::collections::HashMap;
+
 use postgres::{Client, GenericClient};
 use store_core::kit::{PreparedUnit, UnitResult, UnitTx, apply_group, fail_all};
 use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun, Written};
@@ -63,9 +65,10 @@ pub(crate) fn begin<'c>(client: &'c mut Client, s: &str) -> StoreResult<(WriteTx
     Ok((tx, last))
 }
 
-/// A group's transaction as [`apply_group`] drives it. Entries and thread rows are sent in
-/// one statement each when the group is done ([`GroupTx::finish`]); runs and meta at once,
-/// since later units of the group read them.
+/// A group's transaction as [`apply_group`] drives it. The runs the group moves are read
+/// in one statement before it is planned ([`GroupTx::load_runs`]); its entries, thread rows,
+/// runs and run counts are written in one statement when it is done ([`GroupTx::finish`]);
+/// meta at once.
 pub(crate) struct GroupTx<'t> {
     pub(crate) tx: &'t mut Client,
     pub(crate) statements: &'t mut Statements,
@@ -76,6 +79,13 @@ pub(crate) struct GroupTx<'t> {
     threads: Vec<(i64, String, u32, String)>,
     /// The largest id among entries written under their own ids (an import).
     imported_max: i64,
+    /// Runs as the transaction holds them: read before the group is planned, then as its
+    /// units move them (`None`: no such run).
+    runs: HashMap<String, Option<WorkflowRun>>,
+    /// The runs the group moved, as they end.
+    moved: HashMap<String, WorkflowRun>,
+    /// How the group moves the count of runs in each status.
+    counts: HashMap<&'static str, i64>,
 }
 
 impl<'t> GroupTx<'t> {
@@ -93,7 +103,53 @@ impl<'t> GroupTx<'t> {
             entries: Vec::new(),
             threads: Vec::new(),
             imported_max: 0,
+            runs: HashMap::new(),
+            moved: HashMap::new(),
+            counts: HashMap::new(),
         }
+    }
+
+    /// Reads the runs `run_ids` name, in one statement, for the group's planning.
+    pub(crate) fn load_runs<'a>(
+        &mut self,
+        run_ids: impl Iterator<Item = &'a str>,
+    ) -> StoreResult<()> {
+        let mut wanted: Vec<&[u8]> = run_ids
+            .filter(|run_id| !self.runs.contains_key(*run_id))
+            .map(str::as_bytes)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let s = self.s;
+        let select = self
+            .statements
+            .get(
+                self.tx,
+                &format!("SELECT {RUN_COLUMNS} FROM {s}.runs WHERE run_id = ANY($1::bytea[])"),
+            )
+            .context("preparing the group's read of runs")?;
+        let mut found: Vec<Vec<u8>> = Vec::new();
+        for row in self
+            .tx
+            .query(&select, &[&wanted])
+            .context("reading the group's runs")?
+        {
+            found.push(row.get(0));
+            // A damaged row is left to the unit that reads it, which it refuses alone.
+            if let Ok(run) = crate::read::run(&row) {
+                self.runs.insert(run.run_id.clone(), Some(run));
+            }
+        }
+        for run_id in wanted {
+            if !found.iter().any(|found| found == run_id) {
+                let run_id = String::from_utf8_lossy(run_id).into_owned();
+                self.runs.entry(run_id).or_insert(None);
+            }
+        }
+        Ok(())
     }
 
     /// Sends the group's entries and thread rows and moves the counter past the ids given
@@ -127,9 +183,35 @@ impl<'t> GroupTx<'t> {
             rounds.push(i64::from(round));
             roles.push(role.into_bytes());
         }
+        let count = self.moved.len();
+        let mut run_ids = Vec::with_capacity(count);
+        let mut workflows = Vec::with_capacity(count);
+        let mut run_threads: Vec<Option<Vec<u8>>> = Vec::with_capacity(count);
+        let mut statuses = Vec::with_capacity(count);
+        let mut attempts = Vec::with_capacity(count);
+        let mut created = Vec::with_capacity(count);
+        let mut updated = Vec::with_capacity(count);
+        let mut started: Vec<Option<i64>> = Vec::with_capacity(count);
+        let mut finished: Vec<Option<i64>> = Vec::with_capacity(count);
+        let mut details: Vec<Option<Vec<u8>>> = Vec::with_capacity(count);
+        let millis = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
+        for run in self.moved.into_values() {
+            run_ids.push(run.run_id.into_bytes());
+            workflows.push(run.workflow.into_bytes());
+            run_threads.push(run.thread_id.map(String::into_bytes));
+            statuses.push(run.status.as_str());
+            attempts.push(i64::from(run.attempt));
+            created.push(millis(run.created_at));
+            updated.push(millis(run.updated_at));
+            started.push(run.started_at.map(millis));
+            finished.push(run.finished_at.map(millis));
+            details.push(run.detail.map(String::into_bytes));
+        }
+        let (count_statuses, count_moves): (Vec<&str>, Vec<i64>) =
+            self.counts.into_iter().filter(|(_, by)| *by != 0).unzip();
         let last = self.last.max(self.imported_max);
         // The thread rows' foreign key is checked at the statement's end, when the entries
-        // they name are in.
+        // they name are in. Each run and each status comes once.
         let write = self
             .statements
             .get(
@@ -139,7 +221,19 @@ impl<'t> GroupTx<'t> {
                      SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], \
                      $5::bytea[], $6::bigint[])), \
                      threads AS (INSERT INTO {s}.thread_messages (log_id, thread_id, round, role) \
-                     SELECT * FROM unnest($7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[])) \
+                     SELECT * FROM unnest($7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[])), \
+                     runs AS (INSERT INTO {s}.runs ({RUN_COLUMNS}) \
+                     SELECT * FROM unnest($13::bytea[], $14::bytea[], $15::bytea[], $16::text[], \
+                     $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], \
+                     $22::bytea[]) \
+                     ON CONFLICT (run_id) DO UPDATE SET workflow = excluded.workflow, \
+                     thread_id = excluded.thread_id, status = excluded.status, \
+                     attempt = excluded.attempt, created_at = excluded.created_at, \
+                     updated_at = excluded.updated_at, started_at = excluded.started_at, \
+                     finished_at = excluded.finished_at, detail = excluded.detail), \
+                     counted AS (INSERT INTO {s}.run_counts (status, n) \
+                     SELECT * FROM unnest($23::text[], $24::bigint[]) \
+                     ON CONFLICT (status) DO UPDATE SET n = {s}.run_counts.n + excluded.n) \
                      UPDATE {s}.log_counter SET last_id = $11, entries = entries + $12"
                 ),
             )
@@ -160,9 +254,21 @@ impl<'t> GroupTx<'t> {
                     &roles,
                     &last,
                     &n,
+                    &run_ids,
+                    &workflows,
+                    &run_threads,
+                    &statuses,
+                    &attempts,
+                    &created,
+                    &updated,
+                    &started,
+                    &finished,
+                    &details,
+                    &count_statuses,
+                    &count_moves,
                 ],
             )
-            .context("writing log entries")?;
+            .context("writing a group")?;
         Ok(())
     }
 
@@ -198,58 +304,6 @@ pub(crate) fn read_run(
         .transpose()
 }
 
-/// Writes `run` in `tx`, replacing `stored`, and moves the run counters, in one statement.
-pub(crate) fn write_run(
-    tx: &mut impl GenericClient,
-    statements: &mut Statements,
-    s: &str,
-    run: &WorkflowRun,
-    stored: Option<&WorkflowRun>,
-) -> StoreResult<()> {
-    let millis = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
-    // The counts of the statuses the run leaves and enters.
-    let (statuses, moves): (Vec<&str>, Vec<i64>) = match stored {
-        Some(old) if old.status == run.status => (Vec::new(), Vec::new()),
-        Some(old) => (vec![old.status.as_str(), run.status.as_str()], vec![-1, 1]),
-        None => (vec![run.status.as_str()], vec![1]),
-    };
-    let upsert = statements
-        .get(
-            tx,
-            &format!(
-                "WITH counted AS (INSERT INTO {s}.run_counts (status, n) \
-                 SELECT * FROM unnest($11::text[], $12::bigint[]) \
-                 ON CONFLICT (status) DO UPDATE SET n = {s}.run_counts.n + excluded.n) \
-                 INSERT INTO {s}.runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (run_id) DO UPDATE SET workflow = excluded.workflow, \
-                 thread_id = excluded.thread_id, status = excluded.status, \
-                 attempt = excluded.attempt, created_at = excluded.created_at, \
-                 updated_at = excluded.updated_at, started_at = excluded.started_at, \
-                 finished_at = excluded.finished_at, detail = excluded.detail"
-            ),
-        )
-        .context("preparing a run's write")?;
-    tx.execute(
-        &upsert,
-        &[
-            &run.run_id.as_bytes(),
-            &run.workflow.as_bytes(),
-            &run.thread_id.as_ref().map(|t| t.as_bytes()),
-            &run.status.as_str(),
-            &i64::from(run.attempt),
-            &millis(run.created_at),
-            &millis(run.updated_at),
-            &run.started_at.map(millis),
-            &run.finished_at.map(millis),
-            &run.detail.as_ref().map(|d| d.as_bytes()),
-            &statuses,
-            &moves,
-        ],
-    )
-    .context("writing a run")?;
-    Ok(())
-}
-
 /// Stores `value` under `key` in `tx`.
 pub(crate) fn set_meta(
     tx: &mut impl GenericClient,
@@ -274,7 +328,12 @@ pub(crate) fn set_meta(
 
 impl UnitTx for GroupTx<'_> {
     fn run(&mut self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
-        read_run(self.tx, self.statements, self.s, run_id)
+        if let Some(run) = self.runs.get(run_id) {
+            return Ok(run.clone());
+        }
+        let run = read_run(self.tx, self.statements, self.s, run_id)?;
+        self.runs.insert(run_id.to_owned(), run.clone());
+        Ok(run)
     }
 
     fn next_id(&mut self) -> StoreResult<u64> {
@@ -302,7 +361,17 @@ impl UnitTx for GroupTx<'_> {
     }
 
     fn write_run(&mut self, run: &WorkflowRun, stored: Option<&WorkflowRun>) -> StoreResult<()> {
-        write_run(self.tx, self.statements, self.s, run, stored)
+        match stored {
+            Some(old) if old.status == run.status => {}
+            Some(old) => {
+                *self.counts.entry(old.status.as_str()).or_default() -= 1;
+                *self.counts.entry(run.status.as_str()).or_default() += 1;
+            }
+            None => *self.counts.entry(run.status.as_str()).or_default() += 1,
+        }
+        self.runs.insert(run.run_id.clone(), Some(run.clone()));
+        self.moved.insert(run.run_id.clone(), run.clone());
+        Ok(())
     }
 
     fn set_meta(&mut self, key: &str, value: &str) -> StoreResult<()> {
@@ -341,6 +410,7 @@ pub(crate) fn commit_group(
         let (client, statements) = conn.split();
         let (mut tx, last) = begin(client, s)?;
         let mut group = GroupTx::new(tx.client(), statements, s, last);
+        group.load_runs(units.iter().flat_map(PreparedUnit::run_ids))?;
         let results = apply_group(&mut group, units)?;
         group.finish()?;
         tx.commit("committing a group of writes")?;

@@ -40,6 +40,15 @@ impl PreparedUnit {
         })
     }
 
+    /// The ids of the runs the unit's transitions move (a run as often as it is moved): what
+    /// a backend may read for the whole group at once before planning it.
+    pub fn run_ids(&self) -> impl Iterator<Item = &str> {
+        self.writes.iter().filter_map(|write| match write {
+            PreparedWrite::Transition(transition) => Some(transition.run_id.as_str()),
+            _ => None,
+        })
+    }
+
     /// Moves the unit's time, and that of the entries that gave none, to `now` when it is
     /// later: the commit's time rather than the call's, so that entries the store stamps
     /// come in time order in id order (calls that prepared in one order can commit in
