@@ -3,13 +3,16 @@
 //! many stores share one database.
 //!
 //! It keeps `docs/SPEC.md` section 1 as the embedded backends do, ids included: every
-//! transaction that writes takes the store's counter row (`log_counter`) with
-//! `SELECT … FOR UPDATE` before it reads or writes anything else, and hands out ids from it.
-//! PostgreSQL releases that lock only once the holder's commit is visible, so when an id is
-//! visible every lower id is committed or was rolled back: ids are strictly increasing in
-//! commit order across every process, and a reader paging `after` a cursor never skips a
-//! row. The price is that writing transactions of one store run one at a time, fleet-wide;
-//! group commit within each process makes one transaction of the calls that wait together.
+//! transaction that writes takes the store's counter row (`log_counter`) and hands out ids
+//! from it: a group of appends in the one statement that writes it, any other group with its
+//! `BEGIN`, before it reads anything. PostgreSQL releases that lock only once the holder's
+//! commit is visible, so when an id is visible every lower id is committed or was rolled
+//! back: ids are strictly increasing in commit order across every process, and a reader
+//! paging `after` a cursor never skips a row. The price is that writing transactions of one
+//! store run one at a time, fleet-wide; group commit within each process makes one
+//! transaction of the calls that wait together, and each group is as few round trips as its
+//! writes allow (one for appends, four otherwise), every statement prepared once per
+//! connection.
 //!
 //! Strings are `bytea` (PostgreSQL's `text` refuses NUL) and times `bigint` milliseconds
 //! (`timestamptz` cannot hold every time the other backends keep).
