@@ -75,8 +75,7 @@ pub(crate) struct GroupTx<'t> {
     pub(crate) s: &'t str,
     /// The last id given out, this group's included.
     pub(crate) last: i64,
-    entries: Vec<LogEntry>,
-    threads: Vec<(i64, String, u32, String)>,
+    rows: Rows,
     /// The largest id among entries written under their own ids (an import).
     imported_max: i64,
     /// Runs as the transaction holds them: read before the group is planned, then as its
@@ -100,8 +99,7 @@ impl<'t> GroupTx<'t> {
             statements,
             s,
             last,
-            entries: Vec::new(),
-            threads: Vec::new(),
+            rows: Rows::default(),
             imported_max: 0,
             runs: HashMap::new(),
             moved: HashMap::new(),
@@ -156,33 +154,9 @@ impl<'t> GroupTx<'t> {
     /// out (and past every imported id), all in one statement: one round trip.
     pub(crate) fn finish(self) -> StoreResult<()> {
         let s = self.s;
-        let n = i64::try_from(self.entries.len()).unwrap_or(i64::MAX);
-        let count = self.entries.len();
-        let mut ids = Vec::with_capacity(count);
-        let mut sources = Vec::with_capacity(count);
-        let mut kinds = Vec::with_capacity(count);
-        let mut refs: Vec<Option<Vec<u8>>> = Vec::with_capacity(count);
-        let mut payloads = Vec::with_capacity(count);
-        let mut times = Vec::with_capacity(count);
-        for entry in self.entries {
-            ids.push(id_to_sql(entry.id));
-            sources.push(entry.source.into_bytes());
-            kinds.push(entry.kind.into_bytes());
-            refs.push(entry.ref_id.map(String::into_bytes));
-            payloads.push(entry.payload.into_bytes());
-            times.push(entry.ts.timestamp_millis());
-        }
-        let count = self.threads.len();
-        let mut thread_ids = Vec::with_capacity(count);
-        let mut threads = Vec::with_capacity(count);
-        let mut rounds = Vec::with_capacity(count);
-        let mut roles = Vec::with_capacity(count);
-        for (id, thread, round, role) in self.threads {
-            thread_ids.push(id);
-            threads.push(thread.into_bytes());
-            rounds.push(i64::from(round));
-            roles.push(role.into_bytes());
-        }
+        let n = i64::try_from(self.rows.entries.len()).unwrap_or(i64::MAX);
+        let entries = EntryColumns::of(&self.rows.entries);
+        let threads = ThreadColumns::of(&self.rows.threads);
         let count = self.moved.len();
         let mut run_ids = Vec::with_capacity(count);
         let mut workflows = Vec::with_capacity(count);
@@ -242,16 +216,16 @@ impl<'t> GroupTx<'t> {
             .execute(
                 &write,
                 &[
-                    &ids,
-                    &sources,
-                    &kinds,
-                    &refs,
-                    &payloads,
-                    &times,
-                    &thread_ids,
-                    &threads,
-                    &rounds,
-                    &roles,
+                    &entries.ids,
+                    &entries.sources,
+                    &entries.kinds,
+                    &entries.refs,
+                    &entries.payloads,
+                    &entries.times,
+                    &threads.ids,
+                    &threads.threads,
+                    &threads.rounds,
+                    &threads.roles,
                     &last,
                     &n,
                     &run_ids,
@@ -275,13 +249,12 @@ impl<'t> GroupTx<'t> {
     /// Queues an entry written under its own id (an import).
     pub(crate) fn import_entry(&mut self, entry: &LogEntry) {
         self.imported_max = self.imported_max.max(id_to_sql(entry.id));
-        self.entries.push(entry.clone());
+        self.rows.entries.push(entry.clone());
     }
 
     /// Queues a thread row of an imported entry.
     pub(crate) fn import_thread(&mut self, id: LogId, thread_id: &str, round: u32, role: &str) {
-        self.threads
-            .push((id_to_sql(id), thread_id.to_owned(), round, role.to_owned()));
+        self.rows.thread(id, thread_id, round, role);
     }
 }
 
@@ -344,7 +317,7 @@ impl UnitTx for GroupTx<'_> {
 
     fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
         self.last = self.last.max(id_to_sql(entry.id));
-        self.entries.push(entry.clone());
+        self.rows.entries.push(entry.clone());
         Ok(())
     }
 
@@ -355,8 +328,7 @@ impl UnitTx for GroupTx<'_> {
         round: u32,
         role: &str,
     ) -> StoreResult<()> {
-        self.threads
-            .push((id_to_sql(id), thread_id.to_owned(), round, role.to_owned()));
+        self.rows.thread(id, thread_id, round, role);
         Ok(())
     }
 
@@ -442,7 +414,7 @@ fn commit_appends(
 ) -> StoreResult<Vec<UnitResult>> {
     let mut planned = AppendsTx::default();
     let results = apply_group(&mut planned, units)?;
-    if let Some(base) = send_appends(conn, s, &planned.entries, &planned.threads)? {
+    if let Some(base) = send_appends(conn, s, &planned.rows.entries, &planned.rows.threads)? {
         return Ok(results
             .into_iter()
             .map(|result| moved_up(result, base, 0))
@@ -460,7 +432,8 @@ fn commit_appends(
             continue;
         };
         let (first, last) = (id_to_sql(first.id), id_to_sql(last.id));
-        let threads: Vec<(i64, String, u32, String)> = planned
+        let threads: Vec<ThreadRow> = planned
+            .rows
             .threads
             .iter()
             .filter(|(n, ..)| (first..=last).contains(n))
@@ -500,21 +473,9 @@ fn send_appends(
     conn: &mut PgConn,
     s: &str,
     entries: &[LogEntry],
-    threads: &[(i64, String, u32, String)],
+    threads: &[ThreadRow],
 ) -> StoreResult<Option<i64>> {
     let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
-    let sources: Vec<&[u8]> = entries.iter().map(|e| e.source.as_bytes()).collect();
-    let kinds: Vec<&[u8]> = entries.iter().map(|e| e.kind.as_bytes()).collect();
-    let refs: Vec<Option<&[u8]>> = entries
-        .iter()
-        .map(|e| e.ref_id.as_deref().map(str::as_bytes))
-        .collect();
-    let payloads: Vec<&[u8]> = entries.iter().map(|e| e.payload.as_bytes()).collect();
-    let times: Vec<i64> = entries.iter().map(|e| e.ts.timestamp_millis()).collect();
-    let places: Vec<i64> = threads.iter().map(|(n, ..)| *n).collect();
-    let thread_ids: Vec<&[u8]> = threads.iter().map(|(_, t, ..)| t.as_bytes()).collect();
-    let rounds: Vec<i64> = threads.iter().map(|(_, _, r, _)| i64::from(*r)).collect();
-    let roles: Vec<&[u8]> = threads.iter().map(|(.., role)| role.as_bytes()).collect();
     let max = id_to_sql(store_core::MAX_LOG_ID);
     let (client, statements) = conn.split();
     if let ([entry], []) = (entries, threads) {
@@ -538,20 +499,21 @@ fn send_appends(
             ),
         )
         .context("preparing a group's appends")?;
+    let (columns, places) = (EntryColumns::of(entries), ThreadColumns::of(threads));
     let rows = client
         .query(
             &write,
             &[
                 &n,
-                &sources,
-                &kinds,
-                &refs,
-                &payloads,
-                &times,
-                &places,
-                &thread_ids,
-                &rounds,
-                &roles,
+                &columns.sources,
+                &columns.kinds,
+                &columns.refs,
+                &columns.payloads,
+                &columns.times,
+                &places.ids,
+                &places.threads,
+                &places.rounds,
+                &places.roles,
                 &max,
             ],
         )
@@ -601,8 +563,7 @@ fn send_one(
 /// each naming its entry by that planned id.
 #[derive(Default)]
 struct AppendsTx {
-    entries: Vec<LogEntry>,
-    threads: Vec<(i64, String, u32, String)>,
+    rows: Rows,
 }
 
 impl UnitTx for AppendsTx {
@@ -614,11 +575,11 @@ impl UnitTx for AppendsTx {
     }
 
     fn next_id(&mut self) -> StoreResult<u64> {
-        Ok(self.entries.len() as u64 + 1)
+        Ok(self.rows.entries.len() as u64 + 1)
     }
 
     fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
-        self.entries.push(entry.clone());
+        self.rows.entries.push(entry.clone());
         Ok(())
     }
 
@@ -629,8 +590,7 @@ impl UnitTx for AppendsTx {
         round: u32,
         role: &str,
     ) -> StoreResult<()> {
-        self.threads
-            .push((id_to_sql(id), thread_id.to_owned(), round, role.to_owned()));
+        self.rows.thread(id, thread_id, round, role);
         Ok(())
     }
 
@@ -653,5 +613,74 @@ impl UnitTx for AppendsTx {
             "write_unit",
             "a group of appends deletes no meta",
         ))
+    }
+}
+
+/// A thread-index row as a group sends it: the entry's id (or its place in the group), the
+/// thread, the round, the role.
+type ThreadRow = (i64, String, u32, String);
+
+/// The entries and thread rows a group writes, gathered as it is planned.
+#[derive(Default)]
+struct Rows {
+    entries: Vec<LogEntry>,
+    threads: Vec<ThreadRow>,
+}
+
+impl Rows {
+    fn thread(&mut self, id: LogId, thread_id: &str, round: u32, role: &str) {
+        self.threads
+            .push((id_to_sql(id), thread_id.to_owned(), round, role.to_owned()));
+    }
+}
+
+/// Entries as the arrays a statement binds, column by column.
+struct EntryColumns<'a> {
+    ids: Vec<i64>,
+    sources: Vec<&'a [u8]>,
+    kinds: Vec<&'a [u8]>,
+    refs: Vec<Option<&'a [u8]>>,
+    payloads: Vec<&'a [u8]>,
+    times: Vec<i64>,
+}
+
+impl<'a> EntryColumns<'a> {
+    fn of(entries: &'a [LogEntry]) -> Self {
+        EntryColumns {
+            ids: entries.iter().map(|e| id_to_sql(e.id)).collect(),
+            sources: entries.iter().map(|e| e.source.as_bytes()).collect(),
+            kinds: entries.iter().map(|e| e.kind.as_bytes()).collect(),
+            refs: entries
+                .iter()
+                .map(|e| e.ref_id.as_deref().map(str::as_bytes))
+                .collect(),
+            payloads: entries.iter().map(|e| e.payload.as_bytes()).collect(),
+            times: entries.iter().map(|e| e.ts.timestamp_millis()).collect(),
+        }
+    }
+}
+
+/// Thread rows as the arrays a statement binds, column by column.
+struct ThreadColumns<'a> {
+    ids: Vec<i64>,
+    threads: Vec<&'a [u8]>,
+    rounds: Vec<i64>,
+    roles: Vec<&'a [u8]>,
+}
+
+impl<'a> ThreadColumns<'a> {
+    fn of(rows: &'a [ThreadRow]) -> Self {
+        ThreadColumns {
+            ids: rows.iter().map(|(id, ..)| *id).collect(),
+            threads: rows
+                .iter()
+                .map(|(_, thread, ..)| thread.as_bytes())
+                .collect(),
+            rounds: rows
+                .iter()
+                .map(|(_, _, round, _)| i64::from(*round))
+                .collect(),
+            roles: rows.iter().map(|(.., role)| role.as_bytes()).collect(),
+        }
     }
 }
