@@ -211,6 +211,11 @@ pub const DEFAULT_QUERY_LIMIT: usize = 100;
 
 /// A log query. Every field is optional; the ones that are set combine with AND.
 ///
+/// [`crate::LogStore::query`] answers one page: at most `limit` entries, and
+/// [`DEFAULT_QUERY_LIMIT`] (100) when `limit` is `None`. [`LogQuery::fetch`] (and
+/// `nerve_store::AsyncStore::fetch`, as a stream) answers every match, fetching
+/// [`crate::pages::PAGE`] (1,000) at a time, with `limit` capping the total.
+///
 /// `after` and `before` bound the id whatever the order, so a cursor pages forward with
 /// `after = last id` in ascending order and backward with `before = last id` in descending
 /// order. A query by `ref_id`, by `source` (and `kind`) or by a `ts` range walks an index:

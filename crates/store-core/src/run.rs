@@ -193,6 +193,11 @@ pub const AUDIT_KIND: &str = "run.status";
 
 /// A filter over the runs table. Runs come oldest first, by (`created_at`, `run_id`).
 /// Serialises with camelCase names; every field may be left out.
+///
+/// [`crate::LogStore::list_runs`] answers one page: at most `limit` runs, and
+/// [`crate::DEFAULT_QUERY_LIMIT`] (100) when `limit` is `None`. [`RunQuery::fetch`] (and
+/// `nerve_store::AsyncStore::fetch`, as a stream) answers every match, fetching
+/// [`crate::pages::PAGE`] (1,000) at a time, with `limit` capping the total.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RunQuery {
