@@ -2,8 +2,10 @@
 //! `postgres-fleet.md`, option B), beside the store's counter row and pgbench, on one server
 //! in one run: 8 writers, each on a connection of its own as 8 single-threaded daemons would
 //! be, append one entry per transaction into a table shaped like `logs`, while a cursor reader
-//! pages after its cursor as `logs tail --follow` does. For each scheme: appends per second,
-//! and the rows the reader missed and saw twice once the writers stopped (both must be 0).
+//! pages after its cursor as `logs tail --follow` does (every 2 ms). For each scheme: appends
+//! per second, the rows the reader missed and saw twice once the writers stopped (both must be
+//! 0), and how long a row took to reach the reader while they wrote (its lag, which the
+//! horizon adds to for `xid8`).
 //!
 //! - `counter`: the store's way today: one statement moves the counter row and inserts under
 //!   the id it gave; the reader pages `id > cursor`.
@@ -54,22 +56,24 @@ const SCHEMES: [Scheme; 3] = [
         name: "counter",
         insert: "WITH c AS (UPDATE xid_proto.counter SET last_id = last_id + 1 RETURNING last_id) \
                  INSERT INTO xid_proto.counter_logs (id, source, kind, ref_id, payload, ts) \
-                 SELECT last_id, 'w', 'append', $1, '{}', 0 FROM c",
-        page: "SELECT id FROM xid_proto.counter_logs WHERE id > $1 ORDER BY id LIMIT 1000",
+                 SELECT last_id, 'w', 'append', $1, '{}', \
+                 (extract(epoch from clock_timestamp()) * 1000)::bigint FROM c",
+        page: "SELECT id, ts FROM xid_proto.counter_logs WHERE id > $1 ORDER BY id LIMIT 1000",
     },
     Scheme {
         name: "xid8",
         insert: "INSERT INTO xid_proto.xid_logs (id, source, kind, ref_id, payload, ts) \
-                 VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, 'w', 'append', $1, '{}', 0)",
-        page: "SELECT id FROM xid_proto.xid_logs WHERE id > $1 \
+                 VALUES ((pg_current_xact_id()::text::bigint << 20) + 1, 'w', 'append', $1, '{}', \
+                 (extract(epoch from clock_timestamp()) * 1000)::bigint)",
+        page: "SELECT id, ts FROM xid_proto.xid_logs WHERE id > $1 \
                AND id < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 20) \
                ORDER BY id LIMIT 1000",
     },
     Scheme {
         name: "sequence",
         insert: "INSERT INTO xid_proto.seq_logs (source, kind, ref_id, payload, ts) \
-                 VALUES ('w', 'append', $1, '{}', 0)",
-        page: "SELECT id FROM xid_proto.seq_logs WHERE id > $1 ORDER BY id LIMIT 1000",
+                 VALUES ('w', 'append', $1, '{}', (extract(epoch from clock_timestamp()) * 1000)::bigint)",
+        page: "SELECT id, ts FROM xid_proto.seq_logs WHERE id > $1 ORDER BY id LIMIT 1000",
     },
 ];
 
@@ -77,13 +81,14 @@ fn connect(url: &str) -> Client {
     Client::connect(url, NoTls).expect("a connection")
 }
 
-/// Runs `scheme` for `seconds`: appends per second, rows written, and the rows the reader
-/// missed and saw twice once it had read after the writers stopped.
-fn run(url: &str, scheme: &Scheme, seconds: u64) -> (f64, u64, u64, u64) {
+/// Runs `scheme` for `seconds`: appends per second, rows written, the rows the reader missed
+/// and saw twice once it had read after the writers stopped, and how long rows took to reach
+/// it while they wrote.
+fn run(url: &str, scheme: &Scheme, seconds: u64) -> Outcome {
     let stop = AtomicBool::new(false);
     let done_writing = AtomicBool::new(false);
     let started = Instant::now();
-    let (written, (seen, repeats)) = std::thread::scope(|scope| {
+    let (written, (seen, repeats, lag_median, lag_p99)) = std::thread::scope(|scope| {
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let stop = &stop;
@@ -107,11 +112,13 @@ fn run(url: &str, scheme: &Scheme, seconds: u64) -> (f64, u64, u64, u64) {
                 let page = client.prepare(scheme.page).expect("prepare");
                 let mut cursor = 0_i64;
                 let (mut seen, mut repeats) = (0_u64, 0_u64);
+                let mut lags: Vec<i64> = Vec::new();
                 let mut last_round = false;
                 loop {
                     let finished = done_writing.load(Ordering::SeqCst);
                     loop {
                         let rows = client.query(&page, &[&cursor]).expect("a page");
+                        let now = chrono::Utc::now().timestamp_millis();
                         for row in &rows {
                             let id: i64 = row.get(0);
                             if id <= cursor {
@@ -119,6 +126,9 @@ fn run(url: &str, scheme: &Scheme, seconds: u64) -> (f64, u64, u64, u64) {
                             } else {
                                 cursor = id;
                                 seen += 1;
+                                if !finished {
+                                    lags.push(now - row.get::<_, i64>(1));
+                                }
                             }
                         }
                         if rows.len() < 1000 {
@@ -126,7 +136,13 @@ fn run(url: &str, scheme: &Scheme, seconds: u64) -> (f64, u64, u64, u64) {
                         }
                     }
                     if last_round {
-                        return (seen, repeats);
+                        lags.sort_unstable();
+                        let at = |q: f64| {
+                            lags.get(((lags.len() as f64 - 1.0) * q) as usize)
+                                .copied()
+                                .unwrap_or(0)
+                        };
+                        return (seen, repeats, at(0.5), at(0.99));
                     }
                     last_round = finished;
                     std::thread::sleep(Duration::from_millis(2));
@@ -143,14 +159,32 @@ fn run(url: &str, scheme: &Scheme, seconds: u64) -> (f64, u64, u64, u64) {
         (written, reader.join().expect("the reader"))
     });
     let rate = written as f64 / started.elapsed().as_secs_f64();
-    (rate, written, written.saturating_sub(seen), repeats)
+    Outcome {
+        rate,
+        written,
+        missed: written.saturating_sub(seen),
+        repeats,
+        lag_median,
+        lag_p99,
+    }
+}
+
+/// What one scheme did.
+struct Outcome {
+    rate: f64,
+    written: u64,
+    missed: u64,
+    repeats: u64,
+    /// Milliseconds from a row's insert to the reader's reading it, while writers ran.
+    lag_median: i64,
+    lag_p99: i64,
 }
 
 fn pgbench(url: &str, seconds: u64, dir: &std::path::Path) -> f64 {
     let script = dir.join("insert.sql");
     std::fs::write(
         &script,
-        "INSERT INTO xid_proto.seq_logs (source, kind, ref_id, payload, ts) \
+        "INSERT INTO xid_proto.bench_logs (source, kind, ref_id, payload, ts) \
          VALUES ('w', 'append', 'b', '{}', 0);\n",
     )
     .expect("a script");
@@ -183,6 +217,7 @@ fn main() {
         ("counter_logs", "bigint"),
         ("xid_logs", "bigint"),
         ("seq_logs", "bigserial"),
+        ("bench_logs", "bigserial"),
     ] {
         setup.batch_execute(&logs_table(name, id)).expect("a table");
     }
@@ -191,16 +226,22 @@ fn main() {
          each; pgbench's one-INSERT transaction at {WRITERS} clients beside each"
     );
     println!(
-        "{:<10} {:>10} {:>10} {:>7} {:>9} {:>8} {:>8}",
-        "scheme", "appends/s", "pgbench/s", "ratio", "written", "missed", "repeats"
+        "{:<10} {:>10} {:>10} {:>7} {:>9} {:>7} {:>8} {:>12}",
+        "scheme", "appends/s", "pgbench/s", "ratio", "written", "missed", "repeats", "lag p50/p99"
     );
     for scheme in &SCHEMES {
         let theirs = pgbench(url, seconds, dir.path());
-        let (ours, written, missed, repeats) = run(url, scheme, seconds);
+        let out = run(url, scheme, seconds);
         println!(
-            "{:<10} {ours:>10.0} {theirs:>10.0} {:>7.2} {written:>9} {missed:>8} {repeats:>8}",
+            "{:<10} {:>10.0} {theirs:>10.0} {:>7.2} {:>9} {:>7} {:>8} {:>7}/{} ms",
             scheme.name,
-            ours / theirs
+            out.rate,
+            out.rate / theirs,
+            out.written,
+            out.missed,
+            out.repeats,
+            out.lag_median,
+            out.lag_p99
         );
     }
 }
