@@ -217,7 +217,7 @@ fn main() {
     }
     let (ours, theirs, ratio) = side_by_side(
         || {
-            let calls = 200;
+            let calls = 2_000;
             let started = Instant::now();
             (0..calls).for_each(|i| append(0, i));
             started.elapsed().as_secs_f64() * 1e3 / calls as f64
