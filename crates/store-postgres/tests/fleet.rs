@@ -13,7 +13,7 @@ use store_postgres::harness::options;
 
 /// Set in a writer process: the store's folder.
 const WRITER_ENV: &str = "NERVE_PG_FLEET_WRITER";
-const WRITERS: usize = 4;
+const WRITERS: usize = 8;
 const EACH: usize = 300;
 
 fn writer(dir: &Path) {
@@ -26,7 +26,7 @@ fn writer(dir: &Path) {
     }
 }
 
-/// Four processes append 300 entries each, one commit per entry, while this one pages
+/// Eight processes append 300 entries each, one commit per entry, while this one pages
 /// through the log after a cursor, as `logs tail --follow` does: the reader sees every row
 /// exactly once, in id order. (With ids from a sequence, a reader missed 296 of 2,400 rows
 /// with 8 writers: a row with a lower id became visible after the cursor had passed it.)
