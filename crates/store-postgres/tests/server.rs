@@ -340,3 +340,50 @@ fn durability_sets_synchronous_commit_and_a_cache_size_is_refused() {
         "{err}"
     );
 }
+
+/// A write that fails inside its transaction (here: the counter held by another session
+/// past `lock_timeout`) leaves its connection outside any transaction: on a pool of one
+/// connection, the next transition and the next append, each the other kind of write, go
+/// through on that same connection, and nothing of the failed ones is there.
+#[test]
+fn a_write_that_fails_in_its_transaction_gives_its_connection_back_clean() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = PgLogStore::open_with(
+        options(dir.path())
+            .pool_size(1)
+            .lock_timeout(std::time::Duration::from_millis(200)),
+    )
+    .expect("a store");
+    let s = format!("\"{}\"", schema_of(dir.path()));
+    let mut holder = raw();
+    let mut held = holder.transaction().expect("a transaction");
+    held.batch_execute(&format!("SELECT last_id FROM {s}.log_counter FOR UPDATE"))
+        .expect("the counter, held");
+    let transition = || {
+        store.transition_run(store_core::RunTransition::new(
+            "run",
+            "wf",
+            store_core::WorkflowRunStatus::Started,
+        ))
+    };
+    let err = transition().expect_err("the counter is held");
+    assert!(matches!(err, StoreError::Busy { .. }), "{err}");
+    let err = store
+        .append(NewLogEntry::new("s", "k", "while held"))
+        .expect_err("the counter is held");
+    assert!(matches!(err, StoreError::Busy { .. }), "{err}");
+    held.rollback().expect("the counter, released");
+
+    transition().expect("the same connection takes the next transition");
+    store
+        .append(NewLogEntry::new("s", "k", "after"))
+        .expect("and the next append");
+    let all = store.query(&LogQuery::default()).expect("the log");
+    let payloads: Vec<&str> = all.iter().map(|entry| entry.payload.as_str()).collect();
+    assert_eq!(
+        payloads.len(),
+        2,
+        "the transition's audit entry and the append: {payloads:?}"
+    );
+    assert_eq!(payloads[1], "after");
+}
