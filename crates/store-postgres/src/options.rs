@@ -36,7 +36,8 @@ pub struct PgOptions {
     /// The PostgreSQL schema the store lives in: one store per schema. Lowercase letters,
     /// digits and `_`, starting with a letter or `_`, at most 63 bytes.
     pub schema: String,
-    /// Connections the store keeps open at most; 8 by default.
+    /// Connections the store keeps open at most for reads, 8 by default; writes have one of
+    /// their own beside them.
     pub pool_size: u32,
     /// How long a statement waits for a lock (another daemon's transaction on the store)
     /// before it fails with [`StoreError::Busy`]: `lock_timeout`, 5 s by default.
@@ -133,7 +134,8 @@ impl PgOptions {
         })
     }
 
-    /// These options with at most `size` connections.
+    /// These options with at most `size` connections for reads; writes, one at a time per
+    /// handle, have one connection of their own beside them.
     pub fn pool_size(mut self, size: u32) -> Self {
         self.pool_size = size.max(1);
         self

@@ -31,6 +31,10 @@ type Connection = PooledConnection<crate::connection::Manager>;
 pub struct PgLogStore {
     /// Dropped off any tokio runtime: closing its clients runs the sync client.
     pool: DropOffRuntime<Pool<crate::connection::Manager>>,
+    /// The connection writes go through, one at a time (the commit queue's writer lock): its
+    /// session runs every statement with the one plan made for it, where the reads' sessions
+    /// keep PostgreSQL's default.
+    writes: DropOffRuntime<Pool<crate::connection::Manager>>,
     /// The schema, quoted, as every statement names it.
     s: String,
     /// The location as it is shown: its password masked.
@@ -96,14 +100,9 @@ impl PgLogStore {
             store_core::Durability::Deferred => "off",
             _ => "on",
         };
-        // Every statement is prepared once per connection (`connection.rs`), and each runs
-        // with the one plan made for it: with PostgreSQL's default the write of a group,
-        // whose arrays the planner cannot size, was planned again at every call (130 µs of
-        // a lone append's 370 µs). The store's reads are each one index walk, whose plan does
-        // not depend on the values bound.
         let session = format!(
             "-c lock_timeout={} -c idle_in_transaction_session_timeout={} \
-             -c synchronous_commit={synchronous_commit} -c plan_cache_mode=force_generic_plan",
+             -c synchronous_commit={synchronous_commit}",
             options.lock_timeout.as_millis(),
             options.idle_in_transaction_timeout.as_millis()
         );
@@ -132,19 +131,27 @@ impl PgLogStore {
             )?;
         }
         drop(first);
-        let manager = crate::connection::Manager(r2d2_postgres::PostgresConnectionManager::new(
-            config, NoTls,
-        ));
+        // A group's write, whose arrays the planner cannot size, was planned again at every
+        // call with PostgreSQL's default (130 µs of a lone append's 370 µs); a read keeps the
+        // default, so that a time range is planned for the range it is.
+        let mut write_config = config.clone();
+        write_config.options(&format!("{session} -c plan_cache_mode=force_generic_plan"));
         // A call waits for a connection as long as a statement waits for a lock: while
         // every connection is busy, or while the server is down (then it is
         // `Unavailable`, and the pool connects again once the server is back).
-        let pool = Pool::builder()
-            .max_size(options.pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(options.lock_timeout.max(options.connect_timeout))
-            .build_unchecked(manager);
+        let pool = |config: postgres::Config, size: u32| {
+            let manager = crate::connection::Manager(
+                r2d2_postgres::PostgresConnectionManager::new(config, NoTls),
+            );
+            Pool::builder()
+                .max_size(size)
+                .min_idle(Some(0))
+                .connection_timeout(options.lock_timeout.max(options.connect_timeout))
+                .build_unchecked(manager)
+        };
         Ok(PgLogStore {
-            pool: DropOffRuntime::new(pool),
+            pool: DropOffRuntime::new(pool(config, options.pool_size)),
+            writes: DropOffRuntime::new(pool(write_config, 1)),
             s: quoted(&options.schema),
             location,
             server,
@@ -206,6 +213,13 @@ impl PgLogStore {
             .map_err(|err| pool_error(context, &self.server, err))
     }
 
+    /// The connection of writes; the caller holds the commit queue's writer.
+    fn write_connection(&self, context: &str) -> StoreResult<Connection> {
+        self.writes
+            .get()
+            .map_err(|err| pool_error(context, &self.server, err))
+    }
+
     fn writable(&self, operation: &'static str) -> StoreResult<()> {
         if self.pinned.is_some() || self.read_only {
             return Err(StoreError::OpenedReadOnly {
@@ -245,8 +259,8 @@ impl PgLogStore {
     ) -> StoreResult<T> {
         self.writable(operation)?;
         off_runtime(|| {
-            let mut conn = self.connection(operation)?;
             let _between_groups = self.queue.writer();
+            let mut conn = self.write_connection(operation)?;
             let (client, statements) = conn.split();
             let (mut tx, last) = begin(client, &self.s)?;
             let mut group = GroupTx::new(tx.client(), statements, &self.s, last);
@@ -352,7 +366,7 @@ impl LogStore for PgLogStore {
         }
         store_core::kit::submit_units(units, store_core::kit::now_millis(), |prepared| {
             self.queue.submit_all(prepared, |_, units| {
-                off_runtime(|| match self.connection("writing") {
+                off_runtime(|| match self.write_connection("writing") {
                     Ok(mut conn) => commit_group(&mut conn, &self.s, units),
                     Err(err) => store_core::kit::fail_all(err, units.len()),
                 })
@@ -368,7 +382,7 @@ impl LogStore for PgLogStore {
         let unit = prepare_unit(unit, store_core::kit::now_millis())?;
         // Only the call that leads a group needs a connection, and only while it commits.
         self.queue.submit(unit, |_, units| {
-            off_runtime(|| match self.connection("writing") {
+            off_runtime(|| match self.write_connection("writing") {
                 Ok(mut conn) => commit_group(&mut conn, &self.s, units),
                 Err(err) => store_core::kit::fail_all(err, units.len()),
             })
@@ -760,6 +774,7 @@ impl LogTransfer for PgLogStore {
         })?;
         let view = PgLogStore {
             pool: DropOffRuntime::new((*self.pool).clone()),
+            writes: DropOffRuntime::new((*self.writes).clone()),
             s: self.s.clone(),
             location: self.location.clone(),
             server: self.server.clone(),
