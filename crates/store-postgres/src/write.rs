@@ -1,5 +1,6 @@
-//! Writes: a group of units in one transaction that holds the store's counter row from its
-//! first statement to its commit.
+//! Writes: a group of appends in one autocommit statement that moves the store's counter
+//! row and writes under the ids it gave ([`commit_appends`]); any other group in one
+//! transaction that holds the counter row from its first statement to its commit.
 
 use std::collections::HashMap;
 
@@ -150,8 +151,9 @@ impl<'t> GroupTx<'t> {
         Ok(())
     }
 
-    /// Sends the group's entries and thread rows and moves the counter past the ids given
-    /// out (and past every imported id), all in one statement: one round trip.
+    /// Sends the group's entries, thread rows, runs and run counts and moves the counter
+    /// past the ids given out (and past every imported id), all in one statement: one round
+    /// trip.
     pub(crate) fn finish(self) -> StoreResult<()> {
         let s = self.s;
         let n = i64::try_from(self.rows.entries.len()).unwrap_or(i64::MAX);
@@ -414,7 +416,13 @@ fn commit_appends(
 ) -> StoreResult<Vec<UnitResult>> {
     let mut planned = AppendsTx::default();
     let results = apply_group(&mut planned, units)?;
-    if let Some(base) = send_appends(conn, s, &planned.rows.entries, &planned.rows.threads)? {
+    // The planned entries are in the results, in order: sent from there, not copied.
+    let entries: Vec<&LogEntry> = results
+        .iter()
+        .flatten()
+        .flat_map(|written| written.iter().filter_map(Written::entry))
+        .collect();
+    if let Some(base) = send_appends(conn, s, &entries, &planned.threads)? {
         return Ok(results
             .into_iter()
             .map(|result| moved_up(result, base, 0))
@@ -426,20 +434,20 @@ fn commit_appends(
             alone.push(result);
             continue;
         };
-        let entries: Vec<LogEntry> = written.iter().filter_map(Written::entry).cloned().collect();
+        let entries: Vec<&LogEntry> = written.iter().filter_map(Written::entry).collect();
         let (Some(first), Some(last)) = (entries.first(), entries.last()) else {
             alone.push(Ok(written));
             continue;
         };
         let (first, last) = (id_to_sql(first.id), id_to_sql(last.id));
         let threads: Vec<ThreadRow> = planned
-            .rows
             .threads
             .iter()
             .filter(|(n, ..)| (first..=last).contains(n))
             .map(|(n, thread, round, role)| (n - first + 1, thread.clone(), *round, role.clone()))
             .collect();
-        alone.push(match send_appends(conn, s, &entries, &threads)? {
+        let sent = send_appends(conn, s, &entries, &threads)?;
+        alone.push(match sent {
             Some(base) => moved_up(Ok(written), base, first - 1),
             None => Err(StoreError::IdsExhausted {
                 last: store_core::MAX_LOG_ID,
@@ -472,7 +480,7 @@ fn moved_up(result: UnitResult, base: i64, planned_from: i64) -> UnitResult {
 fn send_appends(
     conn: &mut PgConn,
     s: &str,
-    entries: &[LogEntry],
+    entries: &[&LogEntry],
     threads: &[ThreadRow],
 ) -> StoreResult<Option<i64>> {
     let n = i64::try_from(entries.len()).unwrap_or(i64::MAX);
@@ -499,7 +507,10 @@ fn send_appends(
             ),
         )
         .context("preparing a group's appends")?;
-    let (columns, places) = (EntryColumns::of(entries), ThreadColumns::of(threads));
+    let (columns, places) = (
+        EntryColumns::of(entries.iter().copied()),
+        ThreadColumns::of(threads),
+    );
     let rows = client
         .query(
             &write,
@@ -559,11 +570,13 @@ fn send_one(
     Ok(rows.first().map(|row| row.get::<_, i64>(0)))
 }
 
-/// A group of appends planned with ids from 1: the entries to send, and the thread rows,
-/// each naming its entry by that planned id.
+/// A group of appends planned with ids from 1: how many entries it has planned, and the
+/// thread rows, each naming its entry by that planned id. The entries themselves are the
+/// group's results.
 #[derive(Default)]
 struct AppendsTx {
-    rows: Rows,
+    planned: u64,
+    threads: Vec<ThreadRow>,
 }
 
 impl UnitTx for AppendsTx {
@@ -575,11 +588,11 @@ impl UnitTx for AppendsTx {
     }
 
     fn next_id(&mut self) -> StoreResult<u64> {
-        Ok(self.rows.entries.len() as u64 + 1)
+        Ok(self.planned + 1)
     }
 
-    fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
-        self.rows.entries.push(entry.clone());
+    fn write_entry(&mut self, _: &LogEntry) -> StoreResult<()> {
+        self.planned += 1;
         Ok(())
     }
 
@@ -590,7 +603,7 @@ impl UnitTx for AppendsTx {
         round: u32,
         role: &str,
     ) -> StoreResult<()> {
-        self.rows.thread(id, thread_id, round, role);
+        self.threads.push(thread_row(id, thread_id, round, role));
         Ok(())
     }
 
@@ -629,9 +642,13 @@ struct Rows {
 
 impl Rows {
     fn thread(&mut self, id: LogId, thread_id: &str, round: u32, role: &str) {
-        self.threads
-            .push((id_to_sql(id), thread_id.to_owned(), round, role.to_owned()));
+        self.threads.push(thread_row(id, thread_id, round, role));
     }
+}
+
+/// The thread-index row of the entry `id`.
+fn thread_row(id: LogId, thread_id: &str, round: u32, role: &str) -> ThreadRow {
+    (id_to_sql(id), thread_id.to_owned(), round, role.to_owned())
 }
 
 /// Entries as the arrays a statement binds, column by column.
@@ -645,18 +662,26 @@ struct EntryColumns<'a> {
 }
 
 impl<'a> EntryColumns<'a> {
-    fn of(entries: &'a [LogEntry]) -> Self {
-        EntryColumns {
-            ids: entries.iter().map(|e| id_to_sql(e.id)).collect(),
-            sources: entries.iter().map(|e| e.source.as_bytes()).collect(),
-            kinds: entries.iter().map(|e| e.kind.as_bytes()).collect(),
-            refs: entries
-                .iter()
-                .map(|e| e.ref_id.as_deref().map(str::as_bytes))
-                .collect(),
-            payloads: entries.iter().map(|e| e.payload.as_bytes()).collect(),
-            times: entries.iter().map(|e| e.ts.timestamp_millis()).collect(),
+    fn of(entries: impl IntoIterator<Item = &'a LogEntry>) -> Self {
+        let mut columns = EntryColumns {
+            ids: Vec::new(),
+            sources: Vec::new(),
+            kinds: Vec::new(),
+            refs: Vec::new(),
+            payloads: Vec::new(),
+            times: Vec::new(),
+        };
+        for entry in entries {
+            columns.ids.push(id_to_sql(entry.id));
+            columns.sources.push(entry.source.as_bytes());
+            columns.kinds.push(entry.kind.as_bytes());
+            columns
+                .refs
+                .push(entry.ref_id.as_deref().map(str::as_bytes));
+            columns.payloads.push(entry.payload.as_bytes());
+            columns.times.push(entry.ts.timestamp_millis());
         }
+        columns
     }
 }
 
