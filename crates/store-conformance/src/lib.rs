@@ -28,6 +28,7 @@ pub use store_core as __core;
 pub use fail_at::FailAt;
 pub use faulty::{Fault, Faulty};
 pub use harness::{BlobHarness, Harness};
+pub use ids::IdRanks;
 pub use unsynced::LosesUnsynced;
 
 pub mod bad_input;
@@ -38,6 +39,7 @@ mod fail_at;
 mod faulty;
 pub mod files;
 mod harness;
+mod ids;
 pub mod import;
 pub mod log;
 pub mod maintenance;
@@ -404,7 +406,7 @@ macro_rules! __conformance_suite {
                 the_first_and_last_kept_times_work_with_every_day_function,
                 bounds_finer_than_a_millisecond_compare_at_full_precision,
                 ids_reach_i64_max_and_no_further,
-                units_near_the_last_id_commit_when_they_fit_and_are_refused_when_they_do_not,
+                units_near_the_last_id_are_written_whole_or_refused_whole,
                 the_largest_accepted_payload_round_trips_and_one_byte_more_is_refused,
             }
         }

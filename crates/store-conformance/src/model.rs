@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use super::log::minutes;
-use super::{Fixture, OpenStore, observable_state};
+use super::{Fixture, IdRanks, OpenStore, all_entries, observable_state};
 use store_core::{
     DaySpan, GetThreadRoundsParams, LogBackend, LogId, LogQuery, NewLogEntry, Order, RunQuery,
     RunTransition, StoreResult, ThreadMessage, WorkflowRunStatus,
@@ -318,14 +318,58 @@ fn observe(store: &dyn LogBackend) -> String {
     seen
 }
 
-fn run_sequence(mut sides: Vec<(&str, Side)>, ops: &[Op]) -> Result<(), TestCaseError> {
+/// `op` as it is sent to a store whose ids `ranks` knows: each id the sequence chose (the
+/// model's, which numbers from 1) is the store's id of that rank ([`IdRanks::id_of_rank`]).
+fn for_store(op: &Op, ranks: &IdRanks) -> Op {
+    let id = |chosen: LogId| ranks.id_of_rank(chosen.0);
+    match op {
+        Op::Query(query) => Op::Query(LogQuery {
+            after: query.after.map(id),
+            before: query.before.map(id),
+            ..query.clone()
+        }),
+        Op::DeleteDay {
+            day,
+            through,
+            watermark,
+        } => Op::DeleteDay {
+            day: *day,
+            through: ranks.id_of_rank(*through).0,
+            watermark: watermark.clone(),
+        },
+        Op::ThreadMessages {
+            thread,
+            after,
+            limit,
+        } => Op::ThreadMessages {
+            thread: thread.clone(),
+            after: after.map(|after| ranks.id_of_rank(after).0),
+            limit: *limit,
+        },
+        other => other.clone(),
+    }
+}
+
+/// Applies `ops` to every side, comparing each step's answers and what each side holds
+/// after it, ids by their rank among the ids each side has given out ([`IdRanks`]).
+fn run_sequence(sides: Vec<(&str, Side)>, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut sides: Vec<(&str, Side, IdRanks)> = sides
+        .into_iter()
+        .map(|(name, side)| (name, side, IdRanks::new()))
+        .collect();
     for (step, op) in ops.iter().enumerate() {
         let mut answers = Vec::new();
-        for (name, side) in &mut sides {
+        for (name, side, ranks) in &mut sides {
             if matches!(op, Op::Reopen) {
                 side.reopen();
             }
-            answers.push((*name, apply(side.store(), op), observe(side.store())));
+            let answer = apply(side.store(), &for_store(op, ranks));
+            ranks.learn(all_entries(side.store()).into_iter().map(|entry| entry.id));
+            answers.push((
+                *name,
+                ranks.ranked(&answer),
+                ranks.ranked(&observe(side.store())),
+            ));
         }
         let (first_name, first_answer, first_state) = &answers[0];
         for (name, answer, state) in &answers[1..] {

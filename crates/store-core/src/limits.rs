@@ -14,6 +14,26 @@ pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024 * 1024;
 /// is repeated in the transition's audit entry.
 pub const MAX_DETAIL_BYTES: usize = 1024 * 1024;
 
+/// The most writes one unit (one `append_batch`, one `write_unit`) may hold: 1,048,576
+/// (2^20). Every one of them may append an entry, and PostgreSQL numbers the entries of one
+/// transaction within 2^20 ids of its own (docs/SPEC.md, ids on PostgreSQL); a larger load
+/// goes in as several units, which `write_units` commits together where it can.
+pub const MAX_UNIT_WRITES: usize = 1 << 20;
+
+/// Refuses a unit of more than [`MAX_UNIT_WRITES`] writes.
+///
+/// # Errors
+/// [`StoreError::InvalidInput`] naming `unit`.
+pub(crate) fn check_unit_writes(writes: usize) -> StoreResult<()> {
+    if writes <= MAX_UNIT_WRITES {
+        return Ok(());
+    }
+    Err(StoreError::invalid(
+        "unit",
+        format!("{writes} writes is more than the {MAX_UNIT_WRITES} one unit may hold"),
+    ))
+}
+
 /// Refuses a text longer than `limit` bytes.
 ///
 /// # Errors
@@ -48,4 +68,19 @@ pub fn check_meta_key(key: &str) -> StoreResult<()> {
         return Err(StoreError::invalid("key", "must not be empty"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_of_the_most_writes_passes_and_one_more_is_refused_by_name() {
+        assert!(check_unit_writes(MAX_UNIT_WRITES).is_ok());
+        let err = check_unit_writes(MAX_UNIT_WRITES + 1).expect_err("one write too many");
+        assert!(
+            matches!(&err, StoreError::InvalidInput { field: "unit", reason } if reason.contains("1048577")),
+            "{err}"
+        );
+    }
 }

@@ -2,17 +2,17 @@
 //! in one PostgreSQL schema, so that a fleet of daemons on several machines shares them, and
 //! many stores share one database.
 //!
-//! It keeps `docs/SPEC.md` section 1 as the embedded backends do, ids included: every
-//! transaction that writes takes the store's counter row (`log_counter`) and hands out ids
-//! from it: a group of appends in the one statement that writes it, any other group with its
-//! `BEGIN`, before it reads anything. PostgreSQL releases that lock only once the holder's
-//! commit is visible, so when an id is visible every lower id is committed or was rolled
-//! back: ids are strictly increasing in commit order across every process, and a reader
-//! paging `after` a cursor never skips a row. The price is that writing transactions of one
-//! store run one at a time, fleet-wide; group commit within each process makes one
-//! transaction of the calls that wait together, and each group is as few round trips as its
-//! writes allow (one for appends, four otherwise), every statement prepared once per
-//! connection.
+//! It keeps `docs/SPEC.md` section 1 as the embedded backends do, with ids of its own kind
+//! so that writers never wait for each other: a writing transaction takes the log table in
+//! `ROW EXCLUSIVE` mode (writers do not conflict), then numbers its entries from its own
+//! transaction id (`xid8 · 2^20 + 1, + 2, …`), and no row is shared by writers (counts are
+//! kept per server process). Reads are bounded by the store's horizon (`read::horizon_sql`):
+//! the lowest id a writer of the store that is still running may yet write, so a reader
+//! paging `after` a cursor never meets an entry behind one it has read. Group commit within
+//! each process makes one transaction of the calls that wait together, each group as few
+//! round trips as its writes allow (one for appends, four otherwise), every statement
+//! prepared once per connection; PostgreSQL's own group commit serves the processes of a
+//! fleet.
 //!
 //! Strings are `bytea` (PostgreSQL's `text` refuses NUL) and times `bigint` milliseconds
 //! (`timestamptz` cannot hold every time the other backends keep).

@@ -7,24 +7,36 @@ use postgres::Client;
 use store_core::{StoreError, StoreResult};
 
 use crate::error::Context;
+use crate::write::IDS_PER_TRANSACTION;
 
-/// The schema version this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i32 = 1;
+/// The schema version this build writes and reads: 2 numbers ids from the writing
+/// transaction's id (`log_ids`) and keeps counts per server process (`entry_counts`,
+/// `run_counts`); 1 took a counter row (`log_counter`), and is upgraded at a writable open.
+pub(crate) const SCHEMA_VERSION: i32 = 2;
 
 /// What `store_identity.application` holds in a nerve-store schema.
 pub(crate) const APPLICATION: &str = "nerve-store";
 
-/// The tables of schema version 1, in the schema `{s}`. Strings are `bytea` (`text` refuses
+/// The tables of schema version 2, in the schema `{s}`. Strings are `bytea` (`text` refuses
 /// NUL); times are UTC milliseconds; `day` is the UTC day number of `ts` (floor division).
-const TABLES_V1: &str = r#"
+///
+/// `log_ids` holds what ids are numbered from (`base`, raised by an import of ids above the
+/// writers' own) and the highest id an import or a deletion has seen (`given`: an import
+/// goes above it). `entry_counts` and `run_counts` hold what each server process's writes
+/// added (`shard` is its `pg_backend_pid()`, 0 for what `compact` folded), so that no two
+/// writers update one row.
+const TABLES: &str = r#"
 CREATE TABLE {s}.store_identity (
     one bool PRIMARY KEY DEFAULT true CHECK (one),
     application text NOT NULL,
     schema_version int NOT NULL);
-CREATE TABLE {s}.log_counter (
+CREATE TABLE {s}.log_ids (
     one bool PRIMARY KEY DEFAULT true CHECK (one),
-    last_id bigint NOT NULL CHECK (last_id >= 0),
-    entries bigint NOT NULL);
+    base bigint NOT NULL CHECK (base >= 0),
+    given bigint NOT NULL CHECK (given >= 0));
+CREATE TABLE {s}.entry_counts (
+    shard int PRIMARY KEY,
+    n bigint NOT NULL);
 CREATE TABLE {s}.logs (
     id bigint PRIMARY KEY CHECK (id > 0),
     source bytea NOT NULL,
@@ -54,8 +66,10 @@ CREATE INDEX runs_by_status ON {s}.runs (status, created_at, run_id);
 CREATE INDEX runs_by_workflow ON {s}.runs (workflow, created_at, run_id);
 CREATE INDEX runs_by_thread ON {s}.runs (thread_id, created_at, run_id);
 CREATE TABLE {s}.run_counts (
-    status text PRIMARY KEY,
-    n bigint NOT NULL);
+    shard int NOT NULL,
+    status text NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (shard, status));
 CREATE TABLE {s}.thread_messages (
     log_id bigint PRIMARY KEY REFERENCES {s}.logs (id) ON DELETE CASCADE,
     thread_id bytea NOT NULL,
@@ -117,7 +131,7 @@ pub(crate) fn create_or_check(
         let s = quoted(schema);
         tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {s};"))
             .context("creating the store's schema")?;
-        tx.batch_execute(&TABLES_V1.replace("{s}", &s))
+        tx.batch_execute(&TABLES.replace("{s}", &s))
             .context("creating the store's tables")?;
         tx.execute(
             &format!(
@@ -127,10 +141,10 @@ pub(crate) fn create_or_check(
         )
         .context("recording the store's identity")?;
         tx.execute(
-            &format!("INSERT INTO {s}.log_counter (last_id, entries) VALUES (0, 0)"),
+            &format!("INSERT INTO {s}.log_ids (base, given) VALUES (0, 0)"),
             &[],
         )
-        .context("creating the id counter")?;
+        .context("creating the store's id origin")?;
         for (key, value) in meta_when_created {
             let mut statements = crate::connection::Statements::default();
             crate::write::set_meta(&mut tx, &mut statements, &s, key, value)?;
@@ -176,7 +190,37 @@ pub(crate) fn create_or_check(
             "its schema version {version} is unknown"
         )));
     }
+    if version == 1 {
+        upgrade_from_v1(&mut tx, &s)?;
+    }
     tx.commit().context(context)
+}
+
+/// Upgrades a store of schema version 1 to version 2 in the open transaction `tx`, under
+/// locks that wait for every writer of version 1 (they hold the counter row) and keep new
+/// ones out until the commit; after it, such a writer fails, naming the counter it no longer
+/// finds, and writes nothing. Ids of version 1 are dense from 1; the new ones are numbered
+/// above the last of them (`base`), whatever transaction ids the server is at.
+fn upgrade_from_v1(tx: &mut postgres::Transaction<'_>, s: &str) -> StoreResult<()> {
+    tx.batch_execute(&format!(
+        "LOCK TABLE {s}.log_counter, {s}.logs IN EXCLUSIVE MODE;
+         CREATE TABLE {s}.log_ids (
+             one bool PRIMARY KEY DEFAULT true CHECK (one),
+             base bigint NOT NULL CHECK (base >= 0),
+             given bigint NOT NULL CHECK (given >= 0));
+         INSERT INTO {s}.log_ids (base, given)
+             SELECT GREATEST(0, last_id - {IDS_PER_TRANSACTION} *
+                 pg_snapshot_xmin(pg_current_snapshot())::text::bigint), last_id
+             FROM {s}.log_counter;
+         CREATE TABLE {s}.entry_counts (shard int PRIMARY KEY, n bigint NOT NULL);
+         INSERT INTO {s}.entry_counts (shard, n) SELECT 0, entries FROM {s}.log_counter;
+         ALTER TABLE {s}.run_counts ADD COLUMN shard int NOT NULL DEFAULT 0,
+             DROP CONSTRAINT run_counts_pkey, ADD PRIMARY KEY (shard, status);
+         ALTER TABLE {s}.run_counts ALTER COLUMN shard DROP DEFAULT;
+         DROP TABLE {s}.log_counter;
+         UPDATE {s}.store_identity SET schema_version = {SCHEMA_VERSION};"
+    ))
+    .context("upgrading the store's schema from version 1")
 }
 
 /// [`StoreError::NoStore`] unless `schema` holds a store's tables (of any version): what an

@@ -18,12 +18,14 @@ use crate::options::PgOptions;
 use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
 use crate::runtime::{DropOffRuntime, off_runtime};
 use crate::schema::{create_or_check, quoted};
-use crate::write::{GroupTx, begin, commit_group, read_run, set_meta};
+use crate::write::{
+    GroupTx, IDS_PER_TRANSACTION, LogLock, begin, commit_group, read_run, set_meta,
+};
 
 type Connection = PooledConnection<crate::connection::Manager>;
 
 /// A log store in one PostgreSQL schema, shared by every process that opens it: see the
-/// crate's documentation for how ids stay in commit order across them.
+/// crate's documentation for how their writers share it without waiting for each other.
 ///
 /// Every call takes a connection from the store's pool (at most
 /// [`PgOptions::pool_size`]); writes from threads of one process that wait at the same time
@@ -230,6 +232,37 @@ impl PgLogStore {
         Ok(())
     }
 
+    /// Whether reads are bounded by the store's horizon: every read but a snapshot's.
+    fn bounded(&self) -> bool {
+        self.pinned.is_none()
+    }
+
+    /// ` AND {column} <= $n` for a bounded read ([`PgLogStore::bounded`]), else nothing:
+    /// the horizon is the read's `n`-th and last value ([`PgLogStore::bounded_params`]).
+    fn horizon_condition(&self, column: &str, n: usize) -> String {
+        if self.bounded() {
+            format!(" AND {column} <= ${n}")
+        } else {
+            String::new()
+        }
+    }
+
+    /// `values` as the client takes them, with the store's horizon, read on `conn` just
+    /// before, last when the read is bounded.
+    fn bounded_params<'v>(
+        &self,
+        conn: &mut PgConn,
+        values: &'v read::Values,
+        horizon: &'v mut i64,
+    ) -> StoreResult<Vec<&'v (dyn postgres::types::ToSql + Sync)>> {
+        let mut all = params(values);
+        if self.bounded() {
+            *horizon = read::horizon(conn, &self.s)?;
+            all.push(&*horizon);
+        }
+        Ok(all)
+    }
+
     /// Runs `work` on a connection: the snapshot's own, or one of the pool's.
     fn read<T: Send>(
         &self,
@@ -251,10 +284,12 @@ impl PgLogStore {
         })
     }
 
-    /// Runs `work` in one writing transaction that holds the counter row, and commits it.
+    /// Runs `work` in one writing transaction that holds the log table as `lock` says, and
+    /// commits it.
     fn write<T: Send>(
         &self,
         operation: &'static str,
+        lock: LogLock,
         work: impl FnOnce(&mut GroupTx<'_>) -> StoreResult<T> + Send,
     ) -> StoreResult<T> {
         self.writable(operation)?;
@@ -262,8 +297,8 @@ impl PgLogStore {
             let _between_groups = self.queue.writer();
             let mut conn = self.write_connection(operation)?;
             let (client, statements) = conn.split();
-            let (mut tx, last) = begin(client, &self.s)?;
-            let mut group = GroupTx::new(tx.client(), statements, &self.s, last);
+            let (mut tx, origin) = begin(client, &self.s, lock, &[])?;
+            let mut group = GroupTx::new(tx.client(), statements, &self.s, origin);
             let value = work(&mut group)?;
             group.finish()?;
             tx.commit(operation)?;
@@ -278,7 +313,9 @@ impl PgLogStore {
         context: &str,
     ) -> StoreResult<Vec<LogEntry>> {
         self.read(|conn| {
-            conn.query_cached(sql, &params(values))
+            let mut horizon = 0;
+            let values = self.bounded_params(conn, values, &mut horizon)?;
+            conn.query_cached(sql, &values)
                 .context(context)?
                 .iter()
                 .map(read::log_entry)
@@ -293,7 +330,9 @@ impl PgLogStore {
         thread_id: &str,
     ) -> StoreResult<Vec<ThreadRoundRow>> {
         self.read(|conn| {
-            conn.query_cached(sql, &params(values))
+            let mut horizon = 0;
+            let values = self.bounded_params(conn, values, &mut horizon)?;
+            conn.query_cached(sql, &values)
                 .context("reading a thread")?
                 .iter()
                 .map(|row| read::thread_row(row, thread_id))
@@ -394,7 +433,7 @@ impl LogStore for PgLogStore {
         if query.effective_limit() == 0 {
             return Ok(Vec::new());
         }
-        let (sql, values) = read::log_query_sql(&self.s, query);
+        let (sql, values) = read::log_query_sql(&self.s, query, self.bounded());
         self.query_logs(&sql, &values, "querying the log")
     }
 
@@ -435,8 +474,9 @@ impl LogStore for PgLogStore {
         let s = &self.s;
         let sql = format!(
             "SELECT {THREAD_ROW_COLUMNS} FROM {s}.thread_messages t JOIN {s}.logs l \
-             ON l.id = t.log_id WHERE t.thread_id = $1 AND t.log_id > $2 ORDER BY t.log_id \
-             LIMIT $3"
+             ON l.id = t.log_id WHERE t.thread_id = $1 AND t.log_id > $2{} ORDER BY t.log_id \
+             LIMIT $3",
+            self.horizon_condition("t.log_id", 4)
         );
         let values: read::Values = vec![
             Box::new(thread_id.as_bytes().to_vec()),
@@ -465,8 +505,9 @@ impl LogStore for PgLogStore {
         };
         let sql = format!(
             "SELECT {THREAD_ROW_COLUMNS} FROM {s}.thread_messages t JOIN {s}.logs l \
-             ON l.id = t.log_id WHERE t.thread_id = $1 AND t.round >= $2{role} \
-             ORDER BY t.round, t.log_id LIMIT $3"
+             ON l.id = t.log_id WHERE t.thread_id = $1 AND t.round >= $2{role}{} \
+             ORDER BY t.round, t.log_id LIMIT $3",
+            self.horizon_condition("t.log_id", values.len() + 1)
         );
         self.thread_query(&sql, &values, &params_.thread_id)
     }
@@ -514,29 +555,39 @@ impl LogMaintenance for PgLogStore {
     fn delete_days(&self, spans: &[DaySpan], meta: &[(&str, &str)]) -> StoreResult<u64> {
         check_meta_pairs(meta)?;
         let s = self.s.clone();
-        self.write("delete days", |group| {
-            let mut deleted = 0u64;
+        self.write("delete days", LogLock::Writer, |group| {
+            let mut deleted = 0i64;
             for span in spans {
-                let n = group
+                // The highest id deleted stays given out: an import goes above it.
+                let row = group
                     .tx
-                    .execute(
-                        &format!("DELETE FROM {s}.logs WHERE day = $1 AND id <= $2"),
+                    .query_one(
+                        &format!(
+                            "WITH gone AS (DELETE FROM {s}.logs WHERE day = $1 AND id <= $2 \
+                             RETURNING id), \
+                             given AS (UPDATE {s}.log_ids SET given = GREATEST(given, \
+                             (SELECT max(id) FROM gone)) WHERE EXISTS (SELECT FROM gone)) \
+                             SELECT count(*) FROM gone"
+                        ),
                         &[&number_of_day(span.day), &id_to_sql(span.through)],
                     )
                     .context("deleting a day")?;
-                deleted += n;
+                deleted += row.get::<_, i64>(0);
             }
             group
                 .tx
                 .execute(
-                    &format!("UPDATE {s}.log_counter SET entries = entries - $1"),
-                    &[&i64::try_from(deleted).unwrap_or(i64::MAX)],
+                    &format!(
+                        "INSERT INTO {s}.entry_counts (shard, n) VALUES (pg_backend_pid(), -$1::bigint) \
+                         ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n"
+                    ),
+                    &[&deleted],
                 )
                 .context("counting the deleted entries")?;
             for (key, value) in meta {
                 set_meta(group.tx, group.statements, &s, key, value)?;
             }
-            Ok(deleted)
+            Ok(u64::try_from(deleted).unwrap_or(0))
         })
     }
 
@@ -550,8 +601,10 @@ impl LogMaintenance for PgLogStore {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {LOG_COLUMNS} FROM {}.logs WHERE day = $1 AND id > $2 ORDER BY day, id LIMIT $3",
-            self.s
+            "SELECT {LOG_COLUMNS} FROM {}.logs WHERE day = $1 AND id > $2{} \
+             ORDER BY day, id LIMIT $3",
+            self.s,
+            self.horizon_condition("id", 4)
         );
         let values: read::Values = vec![
             Box::new(number_of_day(day)),
@@ -592,10 +645,10 @@ impl LogMaintenance for PgLogStore {
     fn log_stats(&self) -> StoreResult<LogStats> {
         let s = &self.s;
         let sql = format!(
-            "SELECT (SELECT entries FROM {s}.log_counter), (SELECT min(day) FROM {s}.logs), \
-             (SELECT max(day) FROM {s}.logs)"
+            "SELECT (SELECT sum(n)::bigint FROM {s}.entry_counts), \
+             (SELECT min(day) FROM {s}.logs), (SELECT max(day) FROM {s}.logs)"
         );
-        let counts = format!("SELECT status, n FROM {s}.run_counts");
+        let counts = format!("SELECT status, sum(n)::bigint FROM {s}.run_counts GROUP BY status");
         let (entries, first, last, per_status) = self.read(|conn| {
             // One snapshot: a snapshot's view is one already.
             if self.pinned.is_some() {
@@ -634,14 +687,34 @@ impl LogMaintenance for PgLogStore {
         })
     }
 
-    /// `VACUUM (ANALYZE)` of the store's tables: the space of deleted rows becomes reusable
-    /// by the store (it is not given back to the operating system, which would take the
-    /// tables' exclusive lock: `VACUUM FULL`).
+    /// Folds the counts of every server process into one row each, then `VACUUM (ANALYZE)`
+    /// of the store's tables: the space of deleted rows becomes reusable by the store (it is
+    /// not given back to the operating system, which would take the tables' exclusive lock:
+    /// `VACUUM FULL`).
     fn compact(&self) -> StoreResult<()> {
         self.writable("compact")?;
         off_runtime(|| {
             let mut conn = self.connection("compacting")?;
-            for table in ["logs", "thread_messages", "runs", "meta", "log_counter"] {
+            let s = &self.s;
+            conn.batch_execute(&format!(
+                "WITH gone AS (DELETE FROM {s}.entry_counts WHERE shard <> 0 RETURNING n) \
+                 INSERT INTO {s}.entry_counts (shard, n) SELECT 0, coalesce(sum(n), 0) FROM gone \
+                 ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n; \
+                 WITH gone AS (DELETE FROM {s}.run_counts WHERE shard <> 0 RETURNING status, n) \
+                 INSERT INTO {s}.run_counts (shard, status, n) \
+                 SELECT 0, status, sum(n) FROM gone GROUP BY status \
+                 ON CONFLICT (shard, status) DO UPDATE SET n = {s}.run_counts.n + excluded.n"
+            ))
+            .context("folding the store's counts")?;
+            for table in [
+                "logs",
+                "thread_messages",
+                "runs",
+                "meta",
+                "log_ids",
+                "entry_counts",
+                "run_counts",
+            ] {
                 conn.batch_execute(&format!("VACUUM (ANALYZE) {}.{table}", self.s))
                     .context("vacuuming")?;
             }
@@ -732,8 +805,21 @@ impl LogTransfer for PgLogStore {
 
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         let s = self.s.clone();
-        self.write("import", |group| {
-            batch.check(u64::try_from(group.last).unwrap_or(0))?;
+        // Alone: every writer that might still add an id below the batch's has ended, and
+        // none begins until the new base is committed with the batch.
+        self.write("import", LogLock::Alone, |group| {
+            let given: i64 = group
+                .tx
+                .query_one(
+                    &format!(
+                        "SELECT GREATEST(given, coalesce((SELECT max(id) FROM {s}.logs), 0)) \
+                         FROM {s}.log_ids"
+                    ),
+                    &[],
+                )
+                .context("reading the last id given out")?
+                .get(0);
+            batch.check(u64::try_from(given).unwrap_or(0))?;
             group.load_runs(batch.runs.iter().map(|run| run.run_id.as_str()))?;
             for run in &batch.runs {
                 if store_core::kit::UnitTx::run(group, &run.run_id)?.is_some() {
@@ -751,6 +837,20 @@ impl LogTransfer for PgLogStore {
             }
             for (key, value) in &batch.meta {
                 set_meta(group.tx, group.statements, &s, key, value)?;
+            }
+            if let Some(last) = batch.last_id() {
+                // Ids of transactions from the oldest still running on come above it.
+                group
+                    .tx
+                    .execute(
+                        &format!(
+                            "UPDATE {s}.log_ids SET given = GREATEST(given, $1), \
+                             base = GREATEST(base, $1 - {IDS_PER_TRANSACTION} * \
+                             pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+                        ),
+                        &[&id_to_sql(last)],
+                    )
+                    .context("moving the ids' origin above the import")?;
             }
             Ok(())
         })

@@ -1,6 +1,9 @@
-//! Writes: a group of appends in one autocommit statement that moves the store's counter
-//! row and writes under the ids it gave ([`commit_appends`]); any other group in one
-//! transaction that holds the counter row from its first statement to its commit.
+//! Writes. Ids come from the writing transaction's own id (`xid8`): its entries are numbered
+//! `origin + 1, origin + 2, …` with `origin = base + xid · 2^20`, so writers of one store,
+//! in any number of processes, never wait for each other (docs/SPEC.md, ids on PostgreSQL).
+//! A group of appends is one autocommit statement ([`commit_appends`]); any other group is
+//! one transaction that first takes the log table's writer lock, then its runs' advisory
+//! locks ([`begin`]).
 
 use std::collections::HashMap;
 
@@ -12,9 +15,16 @@ use crate::connection::{PgConn, Statements};
 use crate::error::Context;
 use crate::read::{RUN_COLUMNS, id_to_sql};
 
-/// A writing transaction begun by hand, so that its `BEGIN` travels with the taking of the
-/// counter in one round trip ([`begin`]); rolled back when dropped uncommitted (an error, a
-/// panic), so that no connection goes back to the pool inside a transaction.
+/// How many ids one transaction numbers its entries within: 2^20. A group holds at most
+/// this many entries ([`MAX_UNIT_WRITES`](store_core::MAX_UNIT_WRITES) is the same bound
+/// for one unit), and transaction ids reach `i64::MAX / 2^20`, about 8.8 · 10^12, before
+/// ids run out.
+pub(crate) const IDS_PER_TRANSACTION: i64 = 1 << 20;
+
+/// A writing transaction begun by hand, so that its `BEGIN` travels with its locks and the
+/// reading of its ids' origin in one round trip ([`begin`]); rolled back when dropped
+/// uncommitted (an error, a panic), so that no connection goes back to the pool inside a
+/// transaction.
 pub(crate) struct WriteTx<'c> {
     client: &'c mut Client,
     open: bool,
@@ -45,25 +55,85 @@ impl Drop for WriteTx<'_> {
     }
 }
 
-/// Begins a writing transaction on `client` in the schema `s` and takes the counter row,
-/// in one round trip: from here to the commit no other writer of the store runs, in any
-/// process. Returns the transaction and the last id given out.
-pub(crate) fn begin<'c>(client: &'c mut Client, s: &str) -> StoreResult<(WriteTx<'c>, i64)> {
+/// How a writing transaction holds the log table.
+#[derive(Clone, Copy)]
+pub(crate) enum LogLock {
+    /// As every writer does (`ROW EXCLUSIVE`): writers do not wait for each other, and a
+    /// reader sees that the transaction may still add entries.
+    Writer,
+    /// Alone (`SHARE ROW EXCLUSIVE`): after every writer that holds the table has ended, and
+    /// before any other begins; what an import of ids of its own takes.
+    Alone,
+}
+
+/// Begins a writing transaction on `client` in the schema `s`, in one round trip: takes the
+/// log table as `lock` says before anything else (so that readers know, from the locks, that
+/// the transaction may add entries before it has an id: `read::horizon`), then the advisory
+/// locks of the runs `runs` names (transitions of one run, from any process, one at a time),
+/// then reads the origin of its ids. Returns the transaction and that origin: the ids given
+/// out "so far", as [`UnitTx::next_id`] counts.
+pub(crate) fn begin<'c>(
+    client: &'c mut Client,
+    s: &str,
+    lock: LogLock,
+    runs: &[&str],
+) -> StoreResult<(WriteTx<'c>, i64)> {
+    let mode = match lock {
+        LogLock::Writer => "ROW EXCLUSIVE",
+        LogLock::Alone => "SHARE ROW EXCLUSIVE",
+    };
+    let mut keys: Vec<i64> = runs.iter().map(|run_id| run_lock_key(s, run_id)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let run_locks = if keys.is_empty() {
+        String::new()
+    } else {
+        let keys: Vec<String> = keys.iter().map(i64::to_string).collect();
+        format!(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest('{{{}}}'::bigint[]) AS k; ",
+            keys.join(",")
+        )
+    };
     let answer = client.simple_query(&format!(
-        "BEGIN; SELECT last_id FROM {s}.log_counter FOR UPDATE"
+        "BEGIN; LOCK TABLE {s}.logs IN {mode} MODE; {run_locks}\
+         SELECT base, pg_current_xact_id()::text FROM {s}.log_ids"
     ));
     // Whatever the answer, the transaction may be open: the guard ends it.
     let tx = WriteTx { client, open: true };
-    let messages = answer.context("taking the store's id counter")?;
-    let last = messages
+    let messages = answer.context("beginning a write")?;
+    let origin = messages
         .iter()
+        .rev()
         .find_map(|message| match message {
-            postgres::SimpleQueryMessage::Row(row) => row.get(0),
+            postgres::SimpleQueryMessage::Row(row) => Some((
+                row.get(0).and_then(|text| text.parse::<i64>().ok()),
+                row.get(1).and_then(|text| text.parse::<i64>().ok()),
+            )),
             _ => None,
         })
-        .and_then(|text| text.parse::<i64>().ok())
-        .ok_or_else(|| StoreError::corrupt("log_counter", "last_id", "missing or not a number"))?;
-    Ok((tx, last))
+        .and_then(|(base, xid)| Some(origin(base?, xid?)))
+        .ok_or_else(|| StoreError::corrupt("log_ids", "base", "missing or not a number"))?;
+    Ok((tx, origin))
+}
+
+/// The origin of the ids of the transaction `xid`: `base + xid · 2^20`, or `i64::MAX` (no
+/// id left) past the range of ids.
+fn origin(base: i64, xid: i64) -> i64 {
+    xid.checked_mul(IDS_PER_TRANSACTION)
+        .and_then(|start| start.checked_add(base))
+        .unwrap_or(i64::MAX)
+}
+
+/// The advisory lock key of the run `run_id` of the store in the schema `s`: the 64-bit
+/// FNV-1a hash of both, the same in every process and build (two runs that share a key only
+/// wait for each other).
+fn run_lock_key(s: &str, run_id: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in s.bytes().chain([0]).chain(run_id.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
 /// A group's transaction as [`apply_group`] drives it. The runs the group moves are read
@@ -74,11 +144,9 @@ pub(crate) struct GroupTx<'t> {
     pub(crate) tx: &'t mut Client,
     pub(crate) statements: &'t mut Statements,
     pub(crate) s: &'t str,
-    /// The last id given out, this group's included.
+    /// The last id the transaction gave out: its origin, then its latest entry's.
     pub(crate) last: i64,
     rows: Rows,
-    /// The largest id among entries written under their own ids (an import).
-    imported_max: i64,
     /// Runs as the transaction holds them: read before the group is planned, then as its
     /// units move them (`None`: no such run).
     runs: HashMap<String, Option<WorkflowRun>>,
@@ -101,7 +169,6 @@ impl<'t> GroupTx<'t> {
             s,
             last,
             rows: Rows::default(),
-            imported_max: 0,
             runs: HashMap::new(),
             moved: HashMap::new(),
             counts: HashMap::new(),
@@ -151,9 +218,8 @@ impl<'t> GroupTx<'t> {
         Ok(())
     }
 
-    /// Sends the group's entries, thread rows, runs and run counts and moves the counter
-    /// past the ids given out (and past every imported id), all in one statement: one round
-    /// trip.
+    /// Sends the group's entries, thread rows, runs, run counts and entry count, all in one
+    /// statement: one round trip.
     pub(crate) fn finish(self) -> StoreResult<()> {
         let s = self.s;
         let n = i64::try_from(self.rows.entries.len()).unwrap_or(i64::MAX);
@@ -185,9 +251,9 @@ impl<'t> GroupTx<'t> {
         }
         let (count_statuses, count_moves): (Vec<&str>, Vec<i64>) =
             self.counts.into_iter().filter(|(_, by)| *by != 0).unzip();
-        let last = self.last.max(self.imported_max);
         // The thread rows' foreign key is checked at the statement's end, when the entries
-        // they name are in. Each run and each status comes once.
+        // they name are in. Each run and each status comes once. The counts go to this
+        // server process's own rows, which no other writer updates.
         let write = self
             .statements
             .get(
@@ -199,18 +265,19 @@ impl<'t> GroupTx<'t> {
                      threads AS (INSERT INTO {s}.thread_messages (log_id, thread_id, round, role) \
                      SELECT * FROM unnest($7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[])), \
                      runs AS (INSERT INTO {s}.runs ({RUN_COLUMNS}) \
-                     SELECT * FROM unnest($13::bytea[], $14::bytea[], $15::bytea[], $16::text[], \
-                     $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], \
-                     $22::bytea[]) \
+                     SELECT * FROM unnest($12::bytea[], $13::bytea[], $14::bytea[], $15::text[], \
+                     $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], \
+                     $21::bytea[]) \
                      ON CONFLICT (run_id) DO UPDATE SET workflow = excluded.workflow, \
                      thread_id = excluded.thread_id, status = excluded.status, \
                      attempt = excluded.attempt, created_at = excluded.created_at, \
                      updated_at = excluded.updated_at, started_at = excluded.started_at, \
                      finished_at = excluded.finished_at, detail = excluded.detail), \
-                     counted AS (INSERT INTO {s}.run_counts (status, n) \
-                     SELECT * FROM unnest($23::text[], $24::bigint[]) \
-                     ON CONFLICT (status) DO UPDATE SET n = {s}.run_counts.n + excluded.n) \
-                     UPDATE {s}.log_counter SET last_id = $11, entries = entries + $12"
+                     counted AS (INSERT INTO {s}.run_counts (shard, status, n) \
+                     SELECT pg_backend_pid(), * FROM unnest($22::text[], $23::bigint[]) \
+                     ON CONFLICT (shard, status) DO UPDATE SET n = {s}.run_counts.n + excluded.n) \
+                     INSERT INTO {s}.entry_counts (shard, n) VALUES (pg_backend_pid(), $11) \
+                     ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n"
                 ),
             )
             .context("preparing the group's write")?;
@@ -228,7 +295,6 @@ impl<'t> GroupTx<'t> {
                     &threads.threads,
                     &threads.rounds,
                     &threads.roles,
-                    &last,
                     &n,
                     &run_ids,
                     &workflows,
@@ -250,7 +316,6 @@ impl<'t> GroupTx<'t> {
 
     /// Queues an entry written under its own id (an import).
     pub(crate) fn import_entry(&mut self, entry: &LogEntry) {
-        self.imported_max = self.imported_max.max(id_to_sql(entry.id));
         self.rows.entries.push(entry.clone());
     }
 
@@ -314,7 +379,7 @@ impl UnitTx for GroupTx<'_> {
     fn next_id(&mut self) -> StoreResult<u64> {
         u64::try_from(self.last)
             .map(|last| last + 1)
-            .map_err(|_| StoreError::corrupt("log_counter", "last_id", "negative"))
+            .map_err(|_| StoreError::corrupt("log_ids", "base", "negative"))
     }
 
     fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
@@ -368,23 +433,56 @@ impl UnitTx for GroupTx<'_> {
     }
 }
 
-/// Commits the units of one group in one transaction on `conn`; every call gets the
-/// group's error when the transaction fails. A group of appends only is one statement
+/// Commits the units of one group on `conn`: in one transaction, or in several when their
+/// entries would not fit in one transaction's ids ([`IDS_PER_TRANSACTION`]); every call of a
+/// transaction gets its error when it fails. A group of appends only is one statement
 /// ([`commit_appends`]).
 pub(crate) fn commit_group(
     conn: &mut PgConn,
     s: &str,
     units: Vec<PreparedUnit>,
 ) -> Vec<UnitResult> {
+    let mut results = Vec::with_capacity(units.len());
+    for part in parts_that_fit(units) {
+        results.extend(commit_part(conn, s, part));
+    }
+    results
+}
+
+/// `units`, in order, in parts of at most [`IDS_PER_TRANSACTION`] entries each (a unit holds
+/// at most as many writes: `MAX_UNIT_WRITES`).
+fn parts_that_fit(units: Vec<PreparedUnit>) -> Vec<Vec<PreparedUnit>> {
+    let limit = usize::try_from(IDS_PER_TRANSACTION).unwrap_or(usize::MAX);
+    let mut parts: Vec<Vec<PreparedUnit>> = Vec::new();
+    let mut room = 0usize;
+    for unit in units {
+        let entries = unit.most_entries();
+        match parts.last_mut() {
+            Some(part) if entries <= room => {
+                room -= entries;
+                part.push(unit);
+            }
+            _ => {
+                room = limit.saturating_sub(entries);
+                parts.push(vec![unit]);
+            }
+        }
+    }
+    parts
+}
+
+/// Commits `units`, whose entries fit in one transaction's ids, in one transaction.
+fn commit_part(conn: &mut PgConn, s: &str, units: Vec<PreparedUnit>) -> Vec<UnitResult> {
     let count = units.len();
     if units.iter().all(PreparedUnit::appends_only) {
         return commit_appends(conn, s, units).unwrap_or_else(|err| fail_all(err, count));
     }
     let attempt = (|| {
         let (client, statements) = conn.split();
-        let (mut tx, last) = begin(client, s)?;
-        let mut group = GroupTx::new(tx.client(), statements, s, last);
-        group.load_runs(units.iter().flat_map(PreparedUnit::run_ids))?;
+        let runs: Vec<&str> = units.iter().flat_map(PreparedUnit::run_ids).collect();
+        let (mut tx, origin) = begin(client, s, LogLock::Writer, &runs)?;
+        let mut group = GroupTx::new(tx.client(), statements, s, origin);
+        group.load_runs(runs.iter().copied())?;
         let results = apply_group(&mut group, units)?;
         group.finish()?;
         tx.commit("committing a group of writes")?;
@@ -397,15 +495,14 @@ pub(crate) fn commit_group(
 }
 
 /// Commits a group of units that only append entries as one statement on its own
-/// (autocommit): the counter moves past the group's entries, they go in under the ids it
-/// gave, their thread rows beside them, and the commit follows in the same round trip. The
-/// counter's lock is held for that statement and its commit only, and a lone append costs
-/// one round trip, as pgbench's one-INSERT transaction does. Ids are planned from 1 and
-/// moved up by the counter's value the statement returns.
+/// (autocommit): the entries go in under their transaction's ids with their thread rows
+/// beside them, the commit follows in the same round trip, and no other writer waits for
+/// it: a lone append costs one round trip, as pgbench's one-INSERT transaction does. Ids
+/// are planned from 1 and moved up by the origin the statement returns.
 ///
-/// When the counter has not ids enough left for the whole group, each unit is sent on its
-/// own, so that only the units that do not fit are refused (`IdsExhausted`), as on the
-/// other backends.
+/// When the ids left above the transaction's origin are too few for the whole group, each
+/// unit is sent on its own, so that only the units that do not fit are refused
+/// (`IdsExhausted`), as on the other backends.
 ///
 /// # Errors
 /// The engine's: nothing of the group is written then.
@@ -474,9 +571,31 @@ fn moved_up(result: UnitResult, base: i64, planned_from: i64) -> UnitResult {
     })
 }
 
+/// The origin of an autocommit statement's ids (`origin.id`), as a CTE of the schema `s`:
+/// no row when `$N` entries (`n` names the parameter) would go past `$M` (`max`, the
+/// highest id) from it. The log table is locked before the statement runs, and so before
+/// the transaction has an id, as every writer of it does.
+fn origin_cte(s: &str, n: &str, max: &str) -> String {
+    format!(
+        "origin AS (SELECT b.base + {IDS_PER_TRANSACTION} * x.xid AS id \
+         FROM {s}.log_ids b, (SELECT pg_current_xact_id()::text::bigint AS xid) x \
+         WHERE x.xid <= ({max}::bigint - b.base - {n}::bigint) / {IDS_PER_TRANSACTION})"
+    )
+}
+
+/// The CTE that adds `$N` (`n`) to this server process's entry count, when `origin` has a
+/// row.
+fn counted_cte(s: &str, n: &str) -> String {
+    format!(
+        "counted AS (INSERT INTO {s}.entry_counts (shard, n) \
+         SELECT pg_backend_pid(), {n}::bigint FROM origin \
+         ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n)"
+    )
+}
+
 /// Appends `entries` (in order; their own ids are ignored) with their thread rows (each
-/// naming its entry's place among them, from 1) in one autocommit statement; the counter's
-/// value before them, or `None`, with nothing written, when it has not ids enough left.
+/// naming its entry's place among them, from 1) in one autocommit statement; the origin of
+/// their ids, or `None`, with nothing written, when the ids left above it are too few.
 fn send_appends(
     conn: &mut PgConn,
     s: &str,
@@ -493,17 +612,18 @@ fn send_appends(
         .get(
             client,
             &format!(
-                "WITH counter AS (UPDATE {s}.log_counter SET last_id = last_id + $1::bigint, \
-                 entries = entries + $1 WHERE last_id <= $11::bigint - $1::bigint RETURNING last_id - $1 AS base), \
+                "WITH {}, {}, \
                  entries AS (INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
-                 SELECT counter.base + e.n, e.source, e.kind, e.ref_id, e.payload, e.ts \
-                 FROM counter, unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], \
+                 SELECT origin.id + e.n, e.source, e.kind, e.ref_id, e.payload, e.ts \
+                 FROM origin, unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], \
                  $6::bigint[]) WITH ORDINALITY AS e(source, kind, ref_id, payload, ts, n)), \
                  threads AS (INSERT INTO {s}.thread_messages (log_id, thread_id, round, role) \
-                 SELECT counter.base + t.n, t.thread_id, t.round, t.role \
-                 FROM counter, unnest($7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[]) \
+                 SELECT origin.id + t.n, t.thread_id, t.round, t.role \
+                 FROM origin, unnest($7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[]) \
                  AS t(n, thread_id, round, role)) \
-                 SELECT base FROM counter"
+                 SELECT id FROM origin",
+                origin_cte(s, "$1", "$11"),
+                counted_cte(s, "$1")
             ),
         )
         .context("preparing a group's appends")?;
@@ -546,11 +666,12 @@ fn send_one(
         .get(
             client,
             &format!(
-                "WITH counter AS (UPDATE {s}.log_counter SET last_id = last_id + 1, \
-                 entries = entries + 1 WHERE last_id < $6::bigint RETURNING last_id) \
+                "WITH {}, {} \
                  INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
-                 SELECT last_id, $1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bigint \
-                 FROM counter RETURNING id - 1"
+                 SELECT origin.id + 1, $1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bigint \
+                 FROM origin RETURNING id - 1",
+                origin_cte(s, "1", "$6"),
+                counted_cte(s, "1")
             ),
         )
         .context("preparing an append")?;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use store_conformance::Harness;
-use store_core::{LogId, LogQuery, LogStore, NewLogEntry, StoreError};
+use store_core::{LogQuery, LogStore, NewLogEntry, StoreError};
 use store_postgres::PgLogStore;
 use store_postgres::harness::{PgHarness, options, raw, schema_of, session_setting};
 
@@ -45,7 +45,10 @@ fn an_empty_schema_becomes_a_store() {
     let entry = store
         .append(NewLogEntry::new("s", "k", "first"))
         .expect("append");
-    assert_eq!(entry.id, LogId(1));
+    assert_eq!(
+        store.query(&LogQuery::default()).expect("the log"),
+        vec![entry]
+    );
 }
 
 /// Daemons that open a new store at the same moment create it once, and all of them use it.
@@ -341,7 +344,7 @@ fn durability_sets_synchronous_commit_and_a_cache_size_is_refused() {
     );
 }
 
-/// A write that fails inside its transaction (here: the counter held by another session
+/// A write that fails inside its transaction (here: the log table held by another session
 /// past `lock_timeout`) leaves its connection outside any transaction: on a pool of one
 /// connection, the next transition and the next append, each the other kind of write, go
 /// through on that same connection, and nothing of the failed ones is there.
@@ -357,8 +360,8 @@ fn a_write_that_fails_in_its_transaction_gives_its_connection_back_clean() {
     let s = format!("\"{}\"", schema_of(dir.path()));
     let mut holder = raw();
     let mut held = holder.transaction().expect("a transaction");
-    held.batch_execute(&format!("SELECT last_id FROM {s}.log_counter FOR UPDATE"))
-        .expect("the counter, held");
+    held.batch_execute(&format!("LOCK TABLE {s}.logs IN EXCLUSIVE MODE"))
+        .expect("the log table, held");
     let transition = || {
         store.transition_run(store_core::RunTransition::new(
             "run",
@@ -366,13 +369,13 @@ fn a_write_that_fails_in_its_transaction_gives_its_connection_back_clean() {
             store_core::WorkflowRunStatus::Started,
         ))
     };
-    let err = transition().expect_err("the counter is held");
+    let err = transition().expect_err("the log table is held");
     assert!(matches!(err, StoreError::Busy { .. }), "{err}");
     let err = store
         .append(NewLogEntry::new("s", "k", "while held"))
-        .expect_err("the counter is held");
+        .expect_err("the log table is held");
     assert!(matches!(err, StoreError::Busy { .. }), "{err}");
-    held.rollback().expect("the counter, released");
+    held.rollback().expect("the log table, released");
 
     transition().expect("the same connection takes the next transition");
     store

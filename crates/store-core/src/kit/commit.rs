@@ -40,6 +40,23 @@ impl PreparedUnit {
         })
     }
 
+    /// The most entries the unit can append: one per append, thread message and transition
+    /// (its audit entry); a backend that numbers a transaction's entries within a range of
+    /// ids sizes its groups by it.
+    pub fn most_entries(&self) -> usize {
+        self.writes
+            .iter()
+            .filter(|write| {
+                matches!(
+                    write,
+                    PreparedWrite::Append(_)
+                        | PreparedWrite::ThreadMessage { .. }
+                        | PreparedWrite::Transition(_)
+                )
+            })
+            .count()
+    }
+
     /// The ids of the runs the unit's transitions move (a run as often as it is moved): what
     /// a backend may read for the whole group at once before planning it.
     pub fn run_ids(&self) -> impl Iterator<Item = &str> {
@@ -95,6 +112,7 @@ pub(crate) enum PreparedWrite {
 /// The first refused write's [`StoreError::InvalidInput`]; in a unit of several writes its
 /// reason names the write (`write 2 of the unit`).
 pub fn prepare_unit(unit: WriteUnit, now: DateTime<Utc>) -> StoreResult<PreparedUnit> {
+    crate::limits::check_unit_writes(unit.len())?;
     let several = unit.len() > 1;
     let stamped = unit
         .writes()

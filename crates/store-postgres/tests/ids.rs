@@ -1,0 +1,204 @@
+//! Ids on PostgreSQL (docs/SPEC.md): numbered from the writing transaction's id, so that
+//! writers never wait for each other, and read below the store's horizon, so that a reader
+//! never meets an entry behind one it has read. And a store of schema version 1 (a counter
+//! row) upgraded at a writable open with nothing lost.
+
+use store_core::{
+    LogEntry, LogMaintenance, LogQuery, LogStore, NewLogEntry, RunTransition, StoreError,
+    WorkflowRunStatus,
+};
+use store_postgres::PgLogStore;
+use store_postgres::harness::{options, raw, schema_of};
+
+fn payloads(entries: &[LogEntry]) -> Vec<&str> {
+    entries.iter().map(|entry| entry.payload.as_str()).collect()
+}
+
+fn everything(store: &PgLogStore) -> Vec<LogEntry> {
+    store
+        .query(&LogQuery::new().limit(usize::MAX))
+        .expect("the log")
+}
+
+/// A writer that has begun (it holds the log table and has its transaction id) and not yet
+/// committed holds back every later entry from readers, even committed ones, until it ends;
+/// then its entry comes before them, where its id puts it, and a cursor that read nothing
+/// past the horizon meets every entry once.
+#[test]
+fn an_open_writer_holds_back_later_entries_until_it_ends() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = PgLogStore::open_with(options(dir.path())).expect("a store");
+    let s = format!("\"{}\"", schema_of(dir.path()));
+    let first = store
+        .append(NewLogEntry::new("s", "k", "first"))
+        .expect("an entry before");
+
+    // A writer of the store, as `write::begin` and the append statement write: the table
+    // first, then its id, then its entry numbered from it.
+    let mut other = raw();
+    let mut open = other.transaction().expect("a writer's transaction");
+    open.batch_execute(&format!(
+        "LOCK TABLE {s}.logs IN ROW EXCLUSIVE MODE; \
+         INSERT INTO {s}.logs (id, source, kind, payload, ts) \
+         SELECT base + 1048576 * pg_current_xact_id()::text::bigint + 1, 's', 'k', 'slow', 0 \
+         FROM {s}.log_ids"
+    ))
+    .expect("an entry, not yet committed");
+
+    let later = store
+        .append(NewLogEntry::new("s", "k", "later"))
+        .expect("a later entry commits");
+    assert!(
+        payloads(&everything(&store)) == ["first"],
+        "the later entry waits for the open writer"
+    );
+    let cursor = LogQuery::new().after(first.id);
+    assert_eq!(store.query(&cursor).expect("after the first"), vec![]);
+
+    open.commit().expect("the open writer commits");
+    let log = everything(&store);
+    assert_eq!(payloads(&log), ["first", "slow", "later"]);
+    assert_eq!(log[2], later);
+    assert_eq!(
+        payloads(&store.query(&cursor).expect("after the first")),
+        ["slow", "later"],
+        "the cursor meets both, the slow one first"
+    );
+}
+
+/// A transaction that writes elsewhere on the server (another store, another table) holds
+/// back nothing: readers see the store's entries as soon as they are committed.
+#[test]
+fn a_transaction_elsewhere_holds_back_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = PgLogStore::open_with(options(dir.path())).expect("a store");
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let neighbour = PgLogStore::open_with(options(elsewhere.path())).expect("another store");
+    neighbour
+        .append(NewLogEntry::new("s", "k", "there"))
+        .expect("an entry there");
+    let s = format!("\"{}\"", schema_of(elsewhere.path()));
+
+    let mut other = raw();
+    let mut open = other.transaction().expect("a transaction elsewhere");
+    open.batch_execute(&format!(
+        "LOCK TABLE {s}.logs IN ROW EXCLUSIVE MODE; SELECT pg_current_xact_id()"
+    ))
+    .expect("a writer of the other store, with its id");
+    let here = store
+        .append(NewLogEntry::new("s", "k", "here"))
+        .expect("an entry here");
+    neighbour
+        .append(NewLogEntry::new("s", "k", "there, later"))
+        .expect("a later entry there");
+    assert_eq!(everything(&store), vec![here], "seen at once");
+    assert_eq!(
+        payloads(&everything(&neighbour)),
+        ["there"],
+        "while the other store's open writer holds back its own later entries"
+    );
+    open.rollback().expect("the writer elsewhere ends");
+    assert_eq!(payloads(&everything(&neighbour)), ["there", "there, later"]);
+}
+
+/// The tables of schema version 1, as that version created them.
+const VERSION_1: &str = r#"
+CREATE TABLE {s}.store_identity (one bool PRIMARY KEY DEFAULT true CHECK (one),
+    application text NOT NULL, schema_version int NOT NULL);
+CREATE TABLE {s}.log_counter (one bool PRIMARY KEY DEFAULT true CHECK (one),
+    last_id bigint NOT NULL CHECK (last_id >= 0), entries bigint NOT NULL);
+CREATE TABLE {s}.logs (id bigint PRIMARY KEY CHECK (id > 0), source bytea NOT NULL,
+    kind bytea NOT NULL, ref_id bytea, payload bytea NOT NULL, ts bigint NOT NULL,
+    day bigint GENERATED ALWAYS AS
+        ((ts - (((ts % 86400000) + 86400000) % 86400000)) / 86400000) STORED);
+CREATE INDEX logs_by_ref ON {s}.logs (ref_id, id);
+CREATE INDEX logs_by_source_kind ON {s}.logs (source, kind, id);
+CREATE INDEX logs_by_ts ON {s}.logs (ts, id);
+CREATE INDEX logs_by_day ON {s}.logs (day, id);
+CREATE TABLE {s}.runs (run_id bytea PRIMARY KEY, workflow bytea NOT NULL, thread_id bytea,
+    status text NOT NULL, attempt bigint NOT NULL, created_at bigint NOT NULL,
+    updated_at bigint NOT NULL, started_at bigint, finished_at bigint, detail bytea);
+CREATE INDEX runs_by_created ON {s}.runs (created_at, run_id);
+CREATE INDEX runs_by_status ON {s}.runs (status, created_at, run_id);
+CREATE INDEX runs_by_workflow ON {s}.runs (workflow, created_at, run_id);
+CREATE INDEX runs_by_thread ON {s}.runs (thread_id, created_at, run_id);
+CREATE TABLE {s}.run_counts (status text PRIMARY KEY, n bigint NOT NULL);
+CREATE TABLE {s}.thread_messages (
+    log_id bigint PRIMARY KEY REFERENCES {s}.logs (id) ON DELETE CASCADE,
+    thread_id bytea NOT NULL, round bigint NOT NULL, role bytea NOT NULL);
+CREATE INDEX thread_by_id ON {s}.thread_messages (thread_id, log_id);
+CREATE INDEX thread_by_round ON {s}.thread_messages (thread_id, round, log_id);
+CREATE TABLE {s}.meta (key bytea PRIMARY KEY, value bytea NOT NULL);
+CREATE TABLE {s}.blobs (digest bytea PRIMARY KEY, blob_id bigint NOT NULL, size bigint NOT NULL);
+CREATE TABLE {s}.blob_chunks (blob_id bigint NOT NULL, seq bigint NOT NULL, data bytea NOT NULL,
+    PRIMARY KEY (blob_id, seq));
+INSERT INTO {s}.store_identity (application, schema_version) VALUES ('nerve-store', 1);
+INSERT INTO {s}.log_counter (last_id, entries) VALUES (7, 2);
+INSERT INTO {s}.logs (id, source, kind, payload, ts) VALUES
+    (3, 's', 'k', 'three', 1795503600000), (7, 's', 'k', 'seven', 1795503600001);
+INSERT INTO {s}.runs VALUES ('run', 'wf', NULL, 'started', 1, 1795503600000, 1795503600000,
+    1795503600000, NULL, NULL);
+INSERT INTO {s}.run_counts VALUES ('started', 1);
+"#;
+
+/// A store of schema version 1 (ids from a counter row, 7 given out, entries 3 and 7 kept):
+/// a read-only open refuses it as too old; a writable open upgrades it, and then its
+/// entries, counts and runs are as they were, a new entry's id is above 7, and a run moves.
+#[test]
+fn a_version_1_store_is_upgraded_at_a_writable_open_with_nothing_lost() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let schema = schema_of(dir.path());
+    let s = format!("\"{schema}\"");
+    raw()
+        .batch_execute(&format!(
+            "CREATE SCHEMA {s}; {}",
+            VERSION_1.replace("{s}", &s)
+        ))
+        .expect("a store of version 1");
+
+    let err = PgLogStore::open_with(options(dir.path()).read_only(true))
+        .expect_err("a read-only open does not upgrade");
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooOld {
+                found: 1,
+                current: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let store = PgLogStore::open_with(options(dir.path())).expect("upgraded");
+    assert_eq!(payloads(&everything(&store)), ["three", "seven"]);
+    let stats = store.log_stats().expect("stats");
+    assert_eq!(stats.entries, 2);
+    assert_eq!(stats.runs.get(WorkflowRunStatus::Started), 1);
+    let next = store
+        .append(NewLogEntry::new("s", "k", "next"))
+        .expect("an append");
+    assert!(next.id.0 > 7, "{next:?}");
+    store
+        .transition_run(RunTransition::new(
+            "run",
+            "wf",
+            WorkflowRunStatus::Completed,
+        ))
+        .expect("the run moves on");
+    let stats = store.log_stats().expect("stats");
+    assert_eq!(stats.entries, 4, "the two, the append and the audit entry");
+    assert_eq!(stats.runs.get(WorkflowRunStatus::Started), 0);
+    assert_eq!(stats.runs.get(WorkflowRunStatus::Completed), 1);
+    let version: i32 = raw()
+        .query_one(
+            &format!("SELECT schema_version FROM {s}.store_identity"),
+            &[],
+        )
+        .expect("the version")
+        .get(0);
+    assert_eq!(version, 2);
+    drop(store);
+    PgLogStore::open_with(options(dir.path()).read_only(true))
+        .expect("a read-only open of the upgraded store");
+}
