@@ -19,7 +19,7 @@ use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
 use crate::runtime::{DropOffRuntime, off_runtime};
 use crate::schema::{create_or_check, quoted};
 use crate::write::{
-    GroupTx, IDS_PER_TRANSACTION, LogLock, begin, commit_group, read_run, set_meta,
+    GroupTx, IDS_PER_TRANSACTION, Ids, LogLock, begin, commit_group, read_run, set_meta,
 };
 
 type Connection = PooledConnection<crate::connection::Manager>;
@@ -297,10 +297,10 @@ impl PgLogStore {
             let _between_groups = self.queue.writer();
             let mut conn = self.write_connection(operation)?;
             let (client, statements) = conn.split();
-            let (mut tx, origin) = begin(client, &self.s, lock, &[])?;
+            let (mut tx, origin) = begin(client, &self.s, lock)?;
             let mut group = GroupTx::new(tx.client(), statements, &self.s, origin);
             let value = work(&mut group)?;
-            group.finish()?;
+            group.finish(Ids::AsPlanned)?;
             tx.commit(operation)?;
             Ok(value)
         })

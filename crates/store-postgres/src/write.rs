@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use postgres::{Client, GenericClient};
 use store_core::kit::{PreparedUnit, UnitResult, UnitTx, apply_group, fail_all};
-use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun, Written};
+use store_core::{
+    LogEntry, LogId, StoreError, StoreResult, TransitionOutcome, WorkflowRun, Written,
+};
 
 use crate::connection::{PgConn, Statements};
 use crate::error::Context;
@@ -68,34 +70,20 @@ pub(crate) enum LogLock {
 
 /// Begins a writing transaction on `client` in the schema `s`, in one round trip: takes the
 /// log table as `lock` says before anything else (so that readers know, from the locks, that
-/// the transaction may add entries before it has an id: `read::horizon`), then the advisory
-/// locks of the runs `runs` names (transitions of one run, from any process, one at a time),
-/// then reads the origin of its ids. Returns the transaction and that origin: the ids given
-/// out "so far", as [`UnitTx::next_id`] counts.
+/// the transaction may add entries before it has an id: `read::horizon_sql`), then reads the
+/// origin of its ids. Returns the transaction and that origin: the ids given out "so far",
+/// as [`UnitTx::next_id`] counts.
 pub(crate) fn begin<'c>(
     client: &'c mut Client,
     s: &str,
     lock: LogLock,
-    runs: &[&str],
 ) -> StoreResult<(WriteTx<'c>, i64)> {
     let mode = match lock {
         LogLock::Writer => "ROW EXCLUSIVE",
         LogLock::Alone => "SHARE ROW EXCLUSIVE",
     };
-    let mut keys: Vec<i64> = runs.iter().map(|run_id| run_lock_key(s, run_id)).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let run_locks = if keys.is_empty() {
-        String::new()
-    } else {
-        let keys: Vec<String> = keys.iter().map(i64::to_string).collect();
-        format!(
-            "SELECT pg_advisory_xact_lock(k) FROM unnest('{{{}}}'::bigint[]) AS k; ",
-            keys.join(",")
-        )
-    };
     let answer = client.simple_query(&format!(
-        "BEGIN; LOCK TABLE {s}.logs IN {mode} MODE; {run_locks}\
+        "BEGIN; LOCK TABLE {s}.logs IN {mode} MODE; \
          SELECT base, pg_current_xact_id()::text FROM {s}.log_ids"
     ));
     // Whatever the answer, the transaction may be open: the guard ends it.
@@ -103,7 +91,6 @@ pub(crate) fn begin<'c>(
     let messages = answer.context("beginning a write")?;
     let origin = messages
         .iter()
-        .rev()
         .find_map(|message| match message {
             postgres::SimpleQueryMessage::Row(row) => Some((
                 row.get(0).and_then(|text| text.parse::<i64>().ok()),
@@ -124,16 +111,29 @@ fn origin(base: i64, xid: i64) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// The advisory lock key of the run `run_id` of the store in the schema `s`: the 64-bit
-/// FNV-1a hash of both, the same in every process and build (two runs that share a key only
-/// wait for each other).
-fn run_lock_key(s: &str, run_id: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in s.bytes().chain([0]).chain(run_id.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    i64::from_ne_bytes(hash.to_ne_bytes())
+/// How a group's write numbers its entries ([`GroupTx::finish`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ids {
+    /// Under the ids they were planned with: the transaction's own, read at its `BEGIN`, or
+    /// an import's.
+    AsPlanned,
+    /// Planned from 1, moved up by the origin of the statement's transaction.
+    FromOrigin,
+}
+
+/// The context of the `Busy` a group's write fails with when a run it moves was created or
+/// moved by another writer after the group read it: nothing of the group is written, and
+/// [`commit_group`] plans it again from what the store then holds.
+pub(crate) const RUN_MOVED: &str = "writing a group whose run another writer moved meanwhile";
+
+/// Whether `err` is a group's write meeting a run another writer created (the runs' key) or
+/// moved (the version check's division by zero) after the group read it.
+fn run_moved_meanwhile(err: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    err.as_db_error().is_some_and(|db| {
+        *db.code() == SqlState::DIVISION_BY_ZERO
+            || (*db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some("runs_pkey"))
+    })
 }
 
 /// A group's transaction as [`apply_group`] drives it. The runs the group moves are read
@@ -150,6 +150,10 @@ pub(crate) struct GroupTx<'t> {
     /// Runs as the transaction holds them: read before the group is planned, then as its
     /// units move them (`None`: no such run).
     runs: HashMap<String, Option<WorkflowRun>>,
+    /// The version (`xmin`, the transaction that wrote it) of each run row as it was read:
+    /// the group writes a run over only that version, so that a run another writer moved
+    /// meanwhile fails the group's write ([`RUN_MOVED`]) rather than being written over.
+    versions: HashMap<String, String>,
     /// The runs the group moved, as they end.
     moved: HashMap<String, WorkflowRun>,
     /// How the group moves the count of runs in each status.
@@ -170,6 +174,7 @@ impl<'t> GroupTx<'t> {
             last,
             rows: Rows::default(),
             runs: HashMap::new(),
+            versions: HashMap::new(),
             moved: HashMap::new(),
             counts: HashMap::new(),
         }
@@ -194,7 +199,9 @@ impl<'t> GroupTx<'t> {
             .statements
             .get(
                 self.tx,
-                &format!("SELECT {RUN_COLUMNS} FROM {s}.runs WHERE run_id = ANY($1::bytea[])"),
+                &format!(
+                    "SELECT {RUN_COLUMNS}, xmin::text FROM {s}.runs WHERE run_id = ANY($1::bytea[])"
+                ),
             )
             .context("preparing the group's read of runs")?;
         let mut found: Vec<Vec<u8>> = Vec::new();
@@ -206,6 +213,9 @@ impl<'t> GroupTx<'t> {
             found.push(row.get(0));
             // A damaged row is left to the unit that reads it, which it refuses alone.
             if let Ok(run) = crate::read::run(&row) {
+                if let Ok(version) = row.try_get::<_, String>(10) {
+                    self.versions.insert(run.run_id.clone(), version);
+                }
                 self.runs.insert(run.run_id.clone(), Some(run));
             }
         }
@@ -219,10 +229,19 @@ impl<'t> GroupTx<'t> {
     }
 
     /// Sends the group's entries, thread rows, runs, run counts and entry count, all in one
-    /// statement: one round trip.
-    pub(crate) fn finish(self) -> StoreResult<()> {
+    /// statement: one round trip. `ids` says whether the entries' ids are theirs
+    /// ([`Ids::AsPlanned`]) or were planned from 1 and move up by the origin of the
+    /// statement's transaction ([`Ids::FromOrigin`]: the statement may be the whole
+    /// transaction, autocommitted). Returns that origin (0 as planned), or `None`, with
+    /// nothing written, when the ids left above it are too few.
+    ///
+    /// A run is inserted where the group found none, and updated only over the version it
+    /// read: a run another writer created or moved meanwhile fails the whole statement with
+    /// [`RUN_MOVED`] (a `Busy`), and the group may be planned again.
+    pub(crate) fn finish(self, ids: Ids) -> StoreResult<Option<i64>> {
         let s = self.s;
         let n = i64::try_from(self.rows.entries.len()).unwrap_or(i64::MAX);
+        let max = id_to_sql(store_core::MAX_LOG_ID);
         let entries = EntryColumns::of(&self.rows.entries);
         let threads = ThreadColumns::of(&self.rows.threads);
         let count = self.moved.len();
@@ -236,8 +255,10 @@ impl<'t> GroupTx<'t> {
         let mut started: Vec<Option<i64>> = Vec::with_capacity(count);
         let mut finished: Vec<Option<i64>> = Vec::with_capacity(count);
         let mut details: Vec<Option<Vec<u8>>> = Vec::with_capacity(count);
+        let mut versions: Vec<Option<&str>> = Vec::with_capacity(count);
         let millis = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
         for run in self.moved.into_values() {
+            versions.push(self.versions.get(&run.run_id).map(String::as_str));
             run_ids.push(run.run_id.into_bytes());
             workflows.push(run.workflow.into_bytes());
             run_threads.push(run.thread_id.map(String::into_bytes));
@@ -251,38 +272,60 @@ impl<'t> GroupTx<'t> {
         }
         let (count_statuses, count_moves): (Vec<&str>, Vec<i64>) =
             self.counts.into_iter().filter(|(_, by)| *by != 0).unzip();
+        let origin = match ids {
+            Ids::AsPlanned => "origin AS (SELECT 0::bigint AS id WHERE $26::bigint > 0)".to_owned(),
+            Ids::FromOrigin => origin_cte(s, "$11", "$26"),
+        };
+        let runs = "unnest($12::bytea[], $13::bytea[], $14::bytea[], $15::text[], $16::bigint[], \
+             $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bytea[], \
+             $22::text[]) AS u(run_id, workflow, thread_id, status, attempt, created_at, \
+             updated_at, started_at, finished_at, detail, version)";
         // The thread rows' foreign key is checked at the statement's end, when the entries
         // they name are in. Each run and each status comes once. The counts go to this
-        // server process's own rows, which no other writer updates.
+        // server process's own rows, which no other writer updates. Nothing is written
+        // without an origin; a run updated over another version than the one read leaves
+        // `moved` short, and the division by zero fails the statement.
         let write = self
             .statements
             .get(
                 self.tx,
                 &format!(
-                    "WITH entries AS (INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
-                     SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], \
-                     $5::bytea[], $6::bigint[])), \
+                    "WITH {origin}, \
+                     entries AS (INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
+                     SELECT origin.id + e.id, e.source, e.kind, e.ref_id, e.payload, e.ts \
+                     FROM origin, unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], \
+                     $5::bytea[], $6::bigint[]) AS e(id, source, kind, ref_id, payload, ts)), \
                      threads AS (INSERT INTO {s}.thread_messages (log_id, thread_id, round, role) \
-                     SELECT * FROM unnest($7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[])), \
-                     runs AS (INSERT INTO {s}.runs ({RUN_COLUMNS}) \
-                     SELECT * FROM unnest($12::bytea[], $13::bytea[], $14::bytea[], $15::text[], \
-                     $16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], \
-                     $21::bytea[]) \
-                     ON CONFLICT (run_id) DO UPDATE SET workflow = excluded.workflow, \
-                     thread_id = excluded.thread_id, status = excluded.status, \
-                     attempt = excluded.attempt, created_at = excluded.created_at, \
-                     updated_at = excluded.updated_at, started_at = excluded.started_at, \
-                     finished_at = excluded.finished_at, detail = excluded.detail), \
+                     SELECT origin.id + t.id, t.thread_id, t.round, t.role FROM origin, \
+                     unnest($7::bigint[], $8::bytea[], $9::bigint[], $10::bytea[]) \
+                     AS t(id, thread_id, round, role)), \
+                     created AS (INSERT INTO {s}.runs ({RUN_COLUMNS}) \
+                     SELECT u.run_id, u.workflow, u.thread_id, u.status, u.attempt, \
+                     u.created_at, u.updated_at, u.started_at, u.finished_at, u.detail \
+                     FROM origin, {runs} WHERE u.version IS NULL), \
+                     moved AS (UPDATE {s}.runs r SET workflow = u.workflow, \
+                     thread_id = u.thread_id, status = u.status, attempt = u.attempt, \
+                     created_at = u.created_at, updated_at = u.updated_at, \
+                     started_at = u.started_at, finished_at = u.finished_at, detail = u.detail \
+                     FROM origin, {runs} WHERE u.version IS NOT NULL \
+                     AND r.run_id = u.run_id AND r.xmin::text = u.version RETURNING 1), \
                      counted AS (INSERT INTO {s}.run_counts (shard, status, n) \
-                     SELECT pg_backend_pid(), * FROM unnest($22::text[], $23::bigint[]) \
-                     ON CONFLICT (shard, status) DO UPDATE SET n = {s}.run_counts.n + excluded.n) \
-                     INSERT INTO {s}.entry_counts (shard, n) VALUES (pg_backend_pid(), $11) \
-                     ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n"
+                     SELECT pg_backend_pid(), c.status, c.n \
+                     FROM origin, unnest($23::text[], $24::bigint[]) AS c(status, n) \
+                     ON CONFLICT (shard, status) DO UPDATE SET n = {s}.run_counts.n + excluded.n), \
+                     checked AS (SELECT origin.id, 1 / (CASE WHEN (SELECT count(*) FROM moved) = \
+                     $25::bigint THEN 1 ELSE 0 END) AS ok FROM origin), \
+                     entry_count AS (INSERT INTO {s}.entry_counts (shard, n) \
+                     SELECT pg_backend_pid(), $11::bigint FROM checked \
+                     ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n) \
+                     SELECT id FROM checked"
                 ),
             )
             .context("preparing the group's write")?;
-        self.tx
-            .execute(
+        let updates = i64::try_from(versions.iter().flatten().count()).unwrap_or(i64::MAX);
+        let rows = self
+            .tx
+            .query(
                 &write,
                 &[
                     &entries.ids,
@@ -306,12 +349,24 @@ impl<'t> GroupTx<'t> {
                     &started,
                     &finished,
                     &details,
+                    &versions,
                     &count_statuses,
                     &count_moves,
+                    &updates,
+                    &max,
                 ],
             )
-            .context("writing a group")?;
-        Ok(())
+            .map_err(|err| {
+                if run_moved_meanwhile(&err) {
+                    StoreError::Busy {
+                        context: RUN_MOVED.to_owned(),
+                        source: std::sync::Arc::new(err),
+                    }
+                } else {
+                    crate::error::engine_error("writing a group", err)
+                }
+            })?;
+        Ok(rows.first().map(|row| row.get::<_, i64>(0)))
     }
 
     /// Queues an entry written under its own id (an import).
@@ -471,27 +526,86 @@ fn parts_that_fit(units: Vec<PreparedUnit>) -> Vec<Vec<PreparedUnit>> {
     parts
 }
 
-/// Commits `units`, whose entries fit in one transaction's ids, in one transaction.
+/// How many times a group is planned again after a run it moves was moved by another
+/// writer in between ([`RUN_MOVED`]) before its calls get that `Busy`.
+const REPLANS: usize = 16;
+
+/// Commits `units`, whose entries fit in one transaction's ids, in one transaction: appends
+/// alone in one statement ([`commit_appends`]); appends, thread messages and transitions in
+/// two, the runs' read and the write that autocommits ([`commit_runs`]); a group with meta
+/// in a transaction of four round trips ([`commit_in_transaction`]), as a group near the
+/// last id is. A group whose run another writer moved after the group read it is planned
+/// again from what the store then holds.
 fn commit_part(conn: &mut PgConn, s: &str, units: Vec<PreparedUnit>) -> Vec<UnitResult> {
     let count = units.len();
     if units.iter().all(PreparedUnit::appends_only) {
         return commit_appends(conn, s, units).unwrap_or_else(|err| fail_all(err, count));
     }
-    let attempt = (|| {
-        let (client, statements) = conn.split();
-        let runs: Vec<&str> = units.iter().flat_map(PreparedUnit::run_ids).collect();
-        let (mut tx, origin) = begin(client, s, LogLock::Writer, &runs)?;
-        let mut group = GroupTx::new(tx.client(), statements, s, origin);
-        group.load_runs(runs.iter().copied())?;
-        let results = apply_group(&mut group, units)?;
-        group.finish()?;
-        tx.commit("committing a group of writes")?;
-        Ok(results)
-    })();
-    match attempt {
-        Ok(results) => results,
-        Err(err) => fail_all(err, count),
+    let with_meta = units.iter().any(PreparedUnit::writes_meta);
+    let mut units = units;
+    for _ in 1..REPLANS {
+        let again = units.clone();
+        let attempt = if with_meta {
+            commit_in_transaction(conn, s, units)
+        } else {
+            commit_runs(conn, s, units)
+        };
+        match attempt {
+            Err(StoreError::Busy { context, .. }) if context == RUN_MOVED => units = again,
+            Ok(results) => return results,
+            Err(err) => return fail_all(err, count),
+        }
     }
+    commit_in_transaction(conn, s, units).unwrap_or_else(|err| fail_all(err, count))
+}
+
+/// Commits a group without meta in two round trips and no transaction of its own: reads
+/// the runs it moves, plans it with ids from 1, and writes it in one autocommitted
+/// statement that numbers the entries from its transaction's origin and writes each run
+/// over the version read ([`GroupTx::finish`]). Near the last id, where the ids left above
+/// the origin are too few, the group goes through [`commit_in_transaction`], which refuses
+/// only the units that do not fit.
+///
+/// # Errors
+/// The engine's, and [`RUN_MOVED`]: nothing of the group is written then.
+fn commit_runs(
+    conn: &mut PgConn,
+    s: &str,
+    units: Vec<PreparedUnit>,
+) -> StoreResult<Vec<UnitResult>> {
+    let again = units.clone();
+    let (client, statements) = conn.split();
+    let mut group = GroupTx::new(client, statements, s, 0);
+    group.load_runs(units.iter().flat_map(PreparedUnit::run_ids))?;
+    let results = apply_group(&mut group, units)?;
+    match group.finish(Ids::FromOrigin)? {
+        Some(origin) => Ok(results
+            .into_iter()
+            .map(|result| moved_up(result, origin, 0))
+            .collect()),
+        None => commit_in_transaction(conn, s, again),
+    }
+}
+
+/// Commits a group in one transaction: takes the log table and reads its ids' origin with
+/// its `BEGIN`, reads the runs it moves, plans it under its own ids, writes meta as it goes
+/// and the rest in one statement, and commits: four round trips.
+///
+/// # Errors
+/// The engine's, and [`RUN_MOVED`]: nothing of the group is written then.
+fn commit_in_transaction(
+    conn: &mut PgConn,
+    s: &str,
+    units: Vec<PreparedUnit>,
+) -> StoreResult<Vec<UnitResult>> {
+    let (client, statements) = conn.split();
+    let (mut tx, origin) = begin(client, s, LogLock::Writer)?;
+    let mut group = GroupTx::new(tx.client(), statements, s, origin);
+    group.load_runs(units.iter().flat_map(PreparedUnit::run_ids))?;
+    let results = apply_group(&mut group, units)?;
+    group.finish(Ids::AsPlanned)?;
+    tx.commit("committing a group of writes")?;
+    Ok(results)
 }
 
 /// Commits a group of units that only append entries as one statement on its own
@@ -562,8 +676,13 @@ fn moved_up(result: UnitResult, base: i64, planned_from: i64) -> UnitResult {
         written
             .into_iter()
             .map(|mut written| {
-                if let Written::Appended(entry) | Written::ThreadMessage(entry) = &mut written {
-                    entry.id = LogId(entry.id.0 + offset);
+                match &mut written {
+                    Written::Appended(entry)
+                    | Written::ThreadMessage(entry)
+                    | Written::Transitioned(TransitionOutcome::Applied { audit: entry, .. }) => {
+                        entry.id = LogId(entry.id.0 + offset);
+                    }
+                    _ => {}
                 }
                 written
             })

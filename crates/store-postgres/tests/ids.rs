@@ -202,3 +202,64 @@ fn a_version_1_store_is_upgraded_at_a_writable_open_with_nothing_lost() {
     PgLogStore::open_with(options(dir.path()).read_only(true))
         .expect("a read-only open of the upgraded store");
 }
+
+/// Four handles on one store (four writer connections, as four daemons have) race the same
+/// runs through queued, started and completed: each status of each run is applied exactly
+/// once, with one audit entry, whoever wins; the others are told `Unchanged` or refused.
+/// (A group reads its runs before it writes them, without a lock: a run another writer moved
+/// in between fails that write, and the group is planned again.)
+#[test]
+fn handles_racing_on_the_same_runs_apply_each_status_once() {
+    const HANDLES: usize = 4;
+    const RUNS: usize = 40;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores: Vec<PgLogStore> = (0..HANDLES)
+        .map(|_| PgLogStore::open_with(options(dir.path())).expect("a handle"))
+        .collect();
+    let statuses = [
+        WorkflowRunStatus::Queued,
+        WorkflowRunStatus::Started,
+        WorkflowRunStatus::Completed,
+    ];
+    let applied: Vec<(String, WorkflowRunStatus)> = std::thread::scope(|scope| {
+        let racers: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                scope.spawn(move || {
+                    let mut applied = Vec::new();
+                    for run in 0..RUNS {
+                        let run_id = format!("run-{run}");
+                        for status in statuses {
+                            match store.transition_run(RunTransition::new(&run_id, "wf", status)) {
+                                Ok(store_core::TransitionOutcome::Applied { .. }) => {
+                                    applied.push((run_id.clone(), status));
+                                }
+                                Ok(_) | Err(StoreError::InvalidTransition { .. }) => {}
+                                Err(other) => panic!("{run_id} {status:?}: {other}"),
+                            }
+                        }
+                    }
+                    applied
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .flat_map(|racer| racer.join().expect("a racer"))
+            .collect()
+    });
+    let mut seen = applied.clone();
+    seen.sort_by(|a, b| (&a.0, a.1 as u8).cmp(&(&b.0, b.1 as u8)));
+    seen.dedup();
+    assert_eq!(seen.len(), applied.len(), "no status applied twice");
+    assert_eq!(applied.len(), RUNS * statuses.len(), "each status applied");
+    let store = &stores[0];
+    let audits = store
+        .query(&LogQuery::new().source("workflow").limit(usize::MAX))
+        .expect("the audit entries");
+    assert_eq!(audits.len(), RUNS * statuses.len(), "one audit entry each");
+    let stats = store.log_stats().expect("stats");
+    assert_eq!(stats.runs.get(WorkflowRunStatus::Completed), RUNS as u64);
+    assert_eq!(stats.runs.get(WorkflowRunStatus::Queued), 0);
+    assert_eq!(stats.runs.get(WorkflowRunStatus::Started), 0);
+}

@@ -18,8 +18,9 @@ use crate::run::{RunTransition, TransitionOutcome, WorkflowRun};
 use crate::unit::{Write, WriteUnit, Written};
 
 /// A unit checked and stamped in the caller's thread, before it waits for the writer: what
-/// can be refused without reading the store has been.
-#[derive(Debug)]
+/// can be refused without reading the store has been. A clone is the same unit, for a
+/// backend that plans a group again (the run it moves was moved by another process).
+#[derive(Debug, Clone)]
 pub struct PreparedUnit {
     pub(crate) writes: Vec<PreparedWrite>,
     pub(crate) now: DateTime<Utc>,
@@ -57,6 +58,17 @@ impl PreparedUnit {
             .count()
     }
 
+    /// Whether the unit writes or deletes meta: a backend that writes a group in one
+    /// statement at its end, rather than each write as it goes, sends meta apart.
+    pub fn writes_meta(&self) -> bool {
+        self.writes.iter().any(|write| {
+            matches!(
+                write,
+                PreparedWrite::MetaSet { .. } | PreparedWrite::MetaDelete { .. }
+            )
+        })
+    }
+
     /// The ids of the runs the unit's transitions move (a run as often as it is moved): what
     /// a backend may read for the whole group at once before planning it.
     pub fn run_ids(&self) -> impl Iterator<Item = &str> {
@@ -86,7 +98,7 @@ impl PreparedUnit {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum PreparedWrite {
     Append(PreparedEntry),
     Transition(RunTransition),
