@@ -10,8 +10,9 @@ use crate::error::Context;
 use crate::write::IDS_PER_TRANSACTION;
 
 /// The schema version this build writes and reads: 2 numbers ids from the writing
-/// transaction's id (`log_ids`) and keeps counts per server process (`entry_counts`,
-/// `run_counts`); 1 took a counter row (`log_counter`), and is upgraded at a writable open.
+/// transaction's id (`log_ids`), counts entries up to a mark (`entry_count`) and runs per
+/// server process (`run_counts`); 1 took a counter row (`log_counter`), and is upgraded at a
+/// writable open.
 pub(crate) const SCHEMA_VERSION: i32 = 2;
 
 /// What `store_identity.application` holds in a nerve-store schema.
@@ -22,8 +23,10 @@ pub(crate) const APPLICATION: &str = "nerve-store";
 ///
 /// `log_ids` holds what ids are numbered from (`base`, raised by an import of ids above the
 /// writers' own) and the highest id an import or a deletion has seen (`given`: an import
-/// goes above it). `entry_counts` and `run_counts` hold what each server process's writes
-/// added (`shard` is its `pg_backend_pid()`, 0 for what `compact` folded), so that no two
+/// goes above it). `entry_count` holds how many entries have ids up to `through`, a mark
+/// moved now and then to the horizon (the entries above it are counted when asked), so that
+/// no append updates it. `run_counts` holds what each server process's writes added to each
+/// status (`shard` is its `pg_backend_pid()`, 0 for what `compact` folded), so that no two
 /// writers update one row.
 const TABLES: &str = r#"
 CREATE TABLE {s}.store_identity (
@@ -34,9 +37,10 @@ CREATE TABLE {s}.log_ids (
     one bool PRIMARY KEY DEFAULT true CHECK (one),
     base bigint NOT NULL CHECK (base >= 0),
     given bigint NOT NULL CHECK (given >= 0));
-CREATE TABLE {s}.entry_counts (
-    shard int PRIMARY KEY,
-    n bigint NOT NULL);
+CREATE TABLE {s}.entry_count (
+    one bool PRIMARY KEY DEFAULT true CHECK (one),
+    n bigint NOT NULL,
+    through bigint NOT NULL);
 CREATE TABLE {s}.logs (
     id bigint PRIMARY KEY CHECK (id > 0),
     source bytea NOT NULL,
@@ -140,11 +144,11 @@ pub(crate) fn create_or_check(
             &[&APPLICATION, &SCHEMA_VERSION],
         )
         .context("recording the store's identity")?;
-        tx.execute(
-            &format!("INSERT INTO {s}.log_ids (base, given) VALUES (0, 0)"),
-            &[],
-        )
-        .context("creating the store's id origin")?;
+        tx.batch_execute(&format!(
+            "INSERT INTO {s}.log_ids (base, given) VALUES (0, 0); \
+             INSERT INTO {s}.entry_count (n, through) VALUES (0, 0)"
+        ))
+        .context("creating the store's id origin and entry count")?;
         for (key, value) in meta_when_created {
             let mut statements = crate::connection::Statements::default();
             crate::write::set_meta(&mut tx, &mut statements, &s, key, value)?;
@@ -212,8 +216,11 @@ fn upgrade_from_v1(tx: &mut postgres::Transaction<'_>, s: &str) -> StoreResult<(
              SELECT GREATEST(0, last_id - {IDS_PER_TRANSACTION} *
                  pg_snapshot_xmin(pg_current_snapshot())::text::bigint), last_id
              FROM {s}.log_counter;
-         CREATE TABLE {s}.entry_counts (shard int PRIMARY KEY, n bigint NOT NULL);
-         INSERT INTO {s}.entry_counts (shard, n) SELECT 0, entries FROM {s}.log_counter;
+         CREATE TABLE {s}.entry_count (
+             one bool PRIMARY KEY DEFAULT true CHECK (one),
+             n bigint NOT NULL,
+             through bigint NOT NULL);
+         INSERT INTO {s}.entry_count (n, through) SELECT entries, last_id FROM {s}.log_counter;
          ALTER TABLE {s}.run_counts ADD COLUMN shard int NOT NULL DEFAULT 0,
              DROP CONSTRAINT run_counts_pkey, ADD PRIMARY KEY (shard, status);
          ALTER TABLE {s}.run_counts ALTER COLUMN shard DROP DEFAULT;

@@ -1,5 +1,7 @@
 //! `PgLogStore`: the traits of `store-core` on a pool of PostgreSQL connections.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use chrono::NaiveDate;
 use postgres::NoTls;
 use r2d2::{Pool, PooledConnection};
@@ -19,7 +21,8 @@ use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
 use crate::runtime::{DropOffRuntime, off_runtime};
 use crate::schema::{create_or_check, quoted};
 use crate::write::{
-    GroupTx, IDS_PER_TRANSACTION, Ids, LogLock, begin, commit_group, read_run, set_meta,
+    COUNT_MARK_EVERY, GroupTx, IDS_PER_TRANSACTION, Ids, LogLock, begin, commit_group,
+    move_count_mark, read_run, set_meta,
 };
 
 type Connection = PooledConnection<crate::connection::Manager>;
@@ -48,6 +51,8 @@ pub struct PgLogStore {
     /// one `REPEATABLE READ` transaction, and no write.
     pinned: Option<std::sync::Mutex<Connection>>,
     read_only: bool,
+    /// Entries this handle has written since it last moved the entry count's mark.
+    since_mark: AtomicU64,
 }
 
 impl std::fmt::Debug for PgLogStore {
@@ -160,6 +165,7 @@ impl PgLogStore {
             queue: CommitQueue::new((), options.store.group_commit),
             pinned: None,
             read_only: options.store.read_only,
+            since_mark: AtomicU64::new(0),
         })
     }
 
@@ -230,6 +236,38 @@ impl PgLogStore {
             });
         }
         Ok(())
+    }
+
+    /// Commits one group of the commit queue on the write connection; after every
+    /// [`COUNT_MARK_EVERY`] entries this handle has written, moves the entry count's mark
+    /// too, so that `log_stats` counts few entries one by one.
+    fn commit_group(
+        &self,
+        units: Vec<store_core::kit::PreparedUnit>,
+    ) -> Vec<store_core::kit::UnitResult> {
+        off_runtime(|| {
+            let mut conn = match self.write_connection("writing") {
+                Ok(conn) => conn,
+                Err(err) => return store_core::kit::fail_all(err, units.len()),
+            };
+            let results = commit_group(&mut conn, &self.s, units);
+            let written: u64 = results
+                .iter()
+                .flatten()
+                .map(|written| written.iter().filter(|w| w.entry().is_some()).count() as u64)
+                .sum();
+            let since = self.since_mark.fetch_add(written, Ordering::Relaxed) + written;
+            if since >= COUNT_MARK_EVERY {
+                self.since_mark.store(0, Ordering::Relaxed);
+                // A mark that does not move leaves the count right: more is counted when
+                // asked, and the next group tries again.
+                if let Err(err) = move_count_mark(&mut conn, &self.s) {
+                    self.since_mark.store(since, Ordering::Relaxed);
+                    tracing::debug!(error = %err, "the entry count's mark did not move");
+                }
+            }
+            results
+        })
     }
 
     /// Whether reads are bounded by the store's horizon: every read but a snapshot's.
@@ -404,12 +442,8 @@ impl LogStore for PgLogStore {
             return store_core::kit::fail_all(err, units.len());
         }
         store_core::kit::submit_units(units, store_core::kit::now_millis(), |prepared| {
-            self.queue.submit_all(prepared, |_, units| {
-                off_runtime(|| match self.write_connection("writing") {
-                    Ok(mut conn) => commit_group(&mut conn, &self.s, units),
-                    Err(err) => store_core::kit::fail_all(err, units.len()),
-                })
-            })
+            self.queue
+                .submit_all(prepared, |_, units| self.commit_group(units))
         })
     }
 
@@ -420,12 +454,7 @@ impl LogStore for PgLogStore {
         self.writable("write")?;
         let unit = prepare_unit(unit, store_core::kit::now_millis())?;
         // Only the call that leads a group needs a connection, and only while it commits.
-        self.queue.submit(unit, |_, units| {
-            off_runtime(|| match self.write_connection("writing") {
-                Ok(mut conn) => commit_group(&mut conn, &self.s, units),
-                Err(err) => store_core::kit::fail_all(err, units.len()),
-            })
-        })
+        self.queue.submit(unit, |_, units| self.commit_group(units))
     }
 
     fn query(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
@@ -558,7 +587,8 @@ impl LogMaintenance for PgLogStore {
         self.write("delete days", LogLock::Writer, |group| {
             let mut deleted = 0i64;
             for span in spans {
-                // The highest id deleted stays given out: an import goes above it.
+                // The highest id deleted stays given out: an import goes above it. The
+                // entries counted under the mark are counted out.
                 let row = group
                     .tx
                     .query_one(
@@ -566,7 +596,10 @@ impl LogMaintenance for PgLogStore {
                             "WITH gone AS (DELETE FROM {s}.logs WHERE day = $1 AND id <= $2 \
                              RETURNING id), \
                              given AS (UPDATE {s}.log_ids SET given = GREATEST(given, \
-                             (SELECT max(id) FROM gone)) WHERE EXISTS (SELECT FROM gone)) \
+                             (SELECT max(id) FROM gone)) WHERE EXISTS (SELECT FROM gone)), \
+                             counted AS (UPDATE {s}.entry_count c SET n = c.n - \
+                             (SELECT count(*) FROM gone WHERE id <= c.through) \
+                             WHERE EXISTS (SELECT FROM gone)) \
                              SELECT count(*) FROM gone"
                         ),
                         &[&number_of_day(span.day), &id_to_sql(span.through)],
@@ -574,16 +607,6 @@ impl LogMaintenance for PgLogStore {
                     .context("deleting a day")?;
                 deleted += row.get::<_, i64>(0);
             }
-            group
-                .tx
-                .execute(
-                    &format!(
-                        "INSERT INTO {s}.entry_counts (shard, n) VALUES (pg_backend_pid(), -$1::bigint) \
-                         ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n"
-                    ),
-                    &[&deleted],
-                )
-                .context("counting the deleted entries")?;
             for (key, value) in meta {
                 set_meta(group.tx, group.statements, &s, key, value)?;
             }
@@ -645,7 +668,8 @@ impl LogMaintenance for PgLogStore {
     fn log_stats(&self) -> StoreResult<LogStats> {
         let s = &self.s;
         let sql = format!(
-            "SELECT (SELECT sum(n)::bigint FROM {s}.entry_counts), \
+            "SELECT (SELECT c.n + (SELECT count(*) FROM {s}.logs WHERE id > c.through) \
+             FROM {s}.entry_count c), \
              (SELECT min(day) FROM {s}.logs), (SELECT max(day) FROM {s}.logs)"
         );
         let counts = format!("SELECT status, sum(n)::bigint FROM {s}.run_counts GROUP BY status");
@@ -687,20 +711,18 @@ impl LogMaintenance for PgLogStore {
         })
     }
 
-    /// Folds the counts of every server process into one row each, then `VACUUM (ANALYZE)`
-    /// of the store's tables: the space of deleted rows becomes reusable by the store (it is
-    /// not given back to the operating system, which would take the tables' exclusive lock:
-    /// `VACUUM FULL`).
+    /// Moves the entry count's mark to the horizon and folds the run counts of every server
+    /// process into one row each, then `VACUUM (ANALYZE)` of the store's tables: the space
+    /// of deleted rows becomes reusable by the store (it is not given back to the operating
+    /// system, which would take the tables' exclusive lock: `VACUUM FULL`).
     fn compact(&self) -> StoreResult<()> {
         self.writable("compact")?;
         off_runtime(|| {
             let mut conn = self.connection("compacting")?;
+            move_count_mark(&mut conn, &self.s)?;
             let s = &self.s;
             conn.batch_execute(&format!(
-                "WITH gone AS (DELETE FROM {s}.entry_counts WHERE shard <> 0 RETURNING n) \
-                 INSERT INTO {s}.entry_counts (shard, n) SELECT 0, coalesce(sum(n), 0) FROM gone \
-                 ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n; \
-                 WITH gone AS (DELETE FROM {s}.run_counts WHERE shard <> 0 RETURNING status, n) \
+                "WITH gone AS (DELETE FROM {s}.run_counts WHERE shard <> 0 RETURNING status, n) \
                  INSERT INTO {s}.run_counts (shard, status, n) \
                  SELECT 0, status, sum(n) FROM gone GROUP BY status \
                  ON CONFLICT (shard, status) DO UPDATE SET n = {s}.run_counts.n + excluded.n"
@@ -712,7 +734,7 @@ impl LogMaintenance for PgLogStore {
                 "runs",
                 "meta",
                 "log_ids",
-                "entry_counts",
+                "entry_count",
                 "run_counts",
             ] {
                 conn.batch_execute(&format!("VACUUM (ANALYZE) {}.{table}", self.s))
@@ -838,6 +860,21 @@ impl LogTransfer for PgLogStore {
             for (key, value) in &batch.meta {
                 set_meta(group.tx, group.statements, &s, key, value)?;
             }
+            let ids: Vec<i64> = batch
+                .entries
+                .iter()
+                .map(|entry| id_to_sql(entry.id))
+                .collect();
+            group
+                .tx
+                .execute(
+                    &format!(
+                        "UPDATE {s}.entry_count SET n = n + \
+                         (SELECT count(*) FROM unnest($1::bigint[]) AS id WHERE id <= through)"
+                    ),
+                    &[&ids],
+                )
+                .context("counting the imported entries under the mark")?;
             if let Some(last) = batch.last_id() {
                 // Ids of transactions from the oldest still running on come above it.
                 group
@@ -881,6 +918,7 @@ impl LogTransfer for PgLogStore {
             queue: CommitQueue::new((), false),
             pinned: Some(std::sync::Mutex::new(conn)),
             read_only: true,
+            since_mark: AtomicU64::new(0),
         };
         let result = work(&view);
         if let Some(pinned) = view.pinned {

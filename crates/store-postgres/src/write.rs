@@ -228,8 +228,8 @@ impl<'t> GroupTx<'t> {
         Ok(())
     }
 
-    /// Sends the group's entries, thread rows, runs, run counts and entry count, all in one
-    /// statement: one round trip. `ids` says whether the entries' ids are theirs
+    /// Sends the group's entries, thread rows, runs and run counts, all in one statement: one
+    /// round trip. `ids` says whether the entries' ids are theirs
     /// ([`Ids::AsPlanned`]) or were planned from 1 and move up by the origin of the
     /// statement's transaction ([`Ids::FromOrigin`]: the statement may be the whole
     /// transaction, autocommitted). Returns that origin (0 as planned), or `None`, with
@@ -273,7 +273,10 @@ impl<'t> GroupTx<'t> {
         let (count_statuses, count_moves): (Vec<&str>, Vec<i64>) =
             self.counts.into_iter().filter(|(_, by)| *by != 0).unzip();
         let origin = match ids {
-            Ids::AsPlanned => "origin AS (SELECT 0::bigint AS id WHERE $26::bigint > 0)".to_owned(),
+            Ids::AsPlanned => {
+                "origin AS (SELECT 0::bigint AS id WHERE $26::bigint > 0 AND $11::bigint >= 0)"
+                    .to_owned()
+            }
             Ids::FromOrigin => origin_cte(s, "$11", "$26"),
         };
         let runs = "unnest($12::bytea[], $13::bytea[], $14::bytea[], $15::text[], $16::bigint[], \
@@ -281,7 +284,7 @@ impl<'t> GroupTx<'t> {
              $22::text[]) AS u(run_id, workflow, thread_id, status, attempt, created_at, \
              updated_at, started_at, finished_at, detail, version)";
         // The thread rows' foreign key is checked at the statement's end, when the entries
-        // they name are in. Each run and each status comes once. The counts go to this
+        // they name are in. Each run and each status comes once. The run counts go to this
         // server process's own rows, which no other writer updates. Nothing is written
         // without an origin; a run updated over another version than the one read leaves
         // `moved` short, and the division by zero fails the statement.
@@ -313,12 +316,10 @@ impl<'t> GroupTx<'t> {
                      SELECT pg_backend_pid(), c.status, c.n \
                      FROM origin, unnest($23::text[], $24::bigint[]) AS c(status, n) \
                      ON CONFLICT (shard, status) DO UPDATE SET n = {s}.run_counts.n + excluded.n), \
-                     checked AS (SELECT origin.id, 1 / (CASE WHEN (SELECT count(*) FROM moved) = \
-                     $25::bigint THEN 1 ELSE 0 END) AS ok FROM origin), \
-                     entry_count AS (INSERT INTO {s}.entry_counts (shard, n) \
-                     SELECT pg_backend_pid(), $11::bigint FROM checked \
-                     ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n) \
-                     SELECT id FROM checked"
+                     checked AS MATERIALIZED (SELECT origin.id, 1 / (CASE WHEN \
+                     (SELECT count(*) FROM moved) = $25::bigint THEN 1 ELSE 0 END) AS ok \
+                     FROM origin) \
+                     SELECT id, ok FROM checked"
                 ),
             )
             .context("preparing the group's write")?;
@@ -702,16 +703,6 @@ fn origin_cte(s: &str, n: &str, max: &str) -> String {
     )
 }
 
-/// The CTE that adds `$N` (`n`) to this server process's entry count, when `origin` has a
-/// row.
-fn counted_cte(s: &str, n: &str) -> String {
-    format!(
-        "counted AS (INSERT INTO {s}.entry_counts (shard, n) \
-         SELECT pg_backend_pid(), {n}::bigint FROM origin \
-         ON CONFLICT (shard) DO UPDATE SET n = {s}.entry_counts.n + excluded.n)"
-    )
-}
-
 /// Appends `entries` (in order; their own ids are ignored) with their thread rows (each
 /// naming its entry's place among them, from 1) in one autocommit statement; the origin of
 /// their ids, or `None`, with nothing written, when the ids left above it are too few.
@@ -731,7 +722,7 @@ fn send_appends(
         .get(
             client,
             &format!(
-                "WITH {}, {}, \
+                "WITH {}, \
                  entries AS (INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
                  SELECT origin.id + e.n, e.source, e.kind, e.ref_id, e.payload, e.ts \
                  FROM origin, unnest($2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[], \
@@ -742,7 +733,6 @@ fn send_appends(
                  AS t(n, thread_id, round, role)) \
                  SELECT id FROM origin",
                 origin_cte(s, "$1", "$11"),
-                counted_cte(s, "$1")
             ),
         )
         .context("preparing a group's appends")?;
@@ -785,12 +775,11 @@ fn send_one(
         .get(
             client,
             &format!(
-                "WITH {}, {} \
+                "WITH {} \
                  INSERT INTO {s}.logs (id, source, kind, ref_id, payload, ts) \
                  SELECT origin.id + 1, $1::bytea, $2::bytea, $3::bytea, $4::bytea, $5::bigint \
                  FROM origin RETURNING id - 1",
                 origin_cte(s, "1", "$6"),
-                counted_cte(s, "1")
             ),
         )
         .context("preparing an append")?;
@@ -948,4 +937,50 @@ impl<'a> ThreadColumns<'a> {
             roles: rows.iter().map(|(.., role)| role.as_bytes()).collect(),
         }
     }
+}
+
+/// How many entries a handle writes between two moves of the entry count's mark
+/// ([`move_count_mark`]): what `log_stats` counts row by row is at most about this many per
+/// writing handle.
+pub(crate) const COUNT_MARK_EVERY: u64 = 16_384;
+
+/// Moves the entry count's mark (`entry_count.through`) up to the store's horizon, counting
+/// the entries between into `entry_count.n`, in one transaction on `conn`. It takes the log
+/// table as a writer does (so an import, which takes it alone, is counted whole or not yet)
+/// and the count's row before it reads the horizon and counts, so that a deletion that
+/// counted out under the old mark has committed first, and one that comes after counts out
+/// under the new one.
+///
+/// # Errors
+/// The engine's; the count is right either way, only its mark stays where it was.
+pub(crate) fn move_count_mark(conn: &mut PgConn, s: &str) -> StoreResult<()> {
+    let horizon_sql = crate::read::horizon_sql(s);
+    let (client, statements) = conn.split();
+    let answer = client.simple_query(&format!(
+        "BEGIN; LOCK TABLE {s}.logs IN ROW EXCLUSIVE MODE; \
+         SELECT through FROM {s}.entry_count FOR UPDATE"
+    ));
+    let mut tx = WriteTx { client, open: true };
+    answer.context("taking the entry count")?;
+    let horizon = statements
+        .get(tx.client(), &horizon_sql)
+        .context("preparing the store's horizon")?;
+    let horizon: i64 = tx
+        .client()
+        .query_one(&horizon, &[])
+        .context("reading the store's horizon")?
+        .get(0);
+    let count = statements
+        .get(
+            tx.client(),
+            &format!(
+                "UPDATE {s}.entry_count SET n = n + (SELECT count(*) FROM {s}.logs \
+                 WHERE id > through AND id <= $1), through = $1 WHERE through < $1"
+            ),
+        )
+        .context("preparing the entry count")?;
+    tx.client()
+        .execute(&count, &[&horizon])
+        .context("counting entries up to the horizon")?;
+    tx.commit("moving the entry count's mark")
 }

@@ -4,8 +4,8 @@
 //! row) upgraded at a writable open with nothing lost.
 
 use store_core::{
-    LogEntry, LogMaintenance, LogQuery, LogStore, NewLogEntry, RunTransition, StoreError,
-    WorkflowRunStatus,
+    LogEntry, LogMaintenance, LogQuery, LogStore, LogTransfer, NewLogEntry, RunTransition,
+    StoreError, WorkflowRunStatus,
 };
 use store_postgres::PgLogStore;
 use store_postgres::harness::{options, raw, schema_of};
@@ -262,4 +262,86 @@ fn handles_racing_on_the_same_runs_apply_each_status_once() {
     assert_eq!(stats.runs.get(WorkflowRunStatus::Completed), RUNS as u64);
     assert_eq!(stats.runs.get(WorkflowRunStatus::Queued), 0);
     assert_eq!(stats.runs.get(WorkflowRunStatus::Started), 0);
+}
+
+/// The entry count is the log's size through every way entries come and go: counted up to
+/// a mark that writers move now and then (after every 16,384 entries a handle writes, and
+/// at `compact`), plus the entries above it, counted when asked; a deletion counts out what
+/// was under the mark, an import counts in what lands under it.
+#[test]
+fn the_entry_count_stays_the_logs_size_around_its_mark() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = PgLogStore::open_with(options(dir.path())).expect("a store");
+    let s = format!("\"{}\"", schema_of(dir.path()));
+    let mark = || -> i64 {
+        raw()
+            .query_one(&format!("SELECT through FROM {s}.entry_count"), &[])
+            .expect("the mark")
+            .get(0)
+    };
+    let counted = |store: &PgLogStore| {
+        let stats = store.log_stats().expect("stats").entries;
+        assert_eq!(
+            stats,
+            everything(store).len() as u64,
+            "the count is the log's size"
+        );
+        stats
+    };
+    let day = |d: i64| {
+        chrono::DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+            .expect("a time")
+            .with_timezone(&chrono::Utc)
+            + chrono::Duration::days(d)
+    };
+    let batch = |n: usize, d: i64| -> Vec<NewLogEntry> {
+        (0..n)
+            .map(|i| NewLogEntry::new("s", "k", i.to_string()).at(day(d)))
+            .collect()
+    };
+    store.append_batch(batch(16_384, 0)).expect("a large batch");
+    assert!(mark() > 0, "the writer moved the mark after 16,384 entries");
+    assert_eq!(counted(&store), 16_384);
+    store
+        .append_batch(batch(100, 1))
+        .expect("entries above the mark");
+    assert_eq!(counted(&store), 16_484);
+    store.compact().expect("compact moves the mark");
+    let moved = mark();
+    let top = store
+        .append_batch(batch(50, 1))
+        .expect("more above the mark")
+        .last()
+        .map(|entry| entry.id)
+        .expect("the highest id");
+    let deleted = store
+        .delete_days(
+            &[store_core::DaySpan::new(
+                day(1).date_naive(),
+                store_core::MAX_LOG_ID,
+            )],
+            &[],
+        )
+        .expect("a day under and above the mark");
+    assert_eq!(deleted, 150);
+    assert_eq!(counted(&store), 16_384);
+    assert_eq!(mark(), moved);
+    store
+        .compact()
+        .expect("the mark moves past every id given out");
+    let mut imported = everything(&store).last().cloned().expect("an entry");
+    imported.id = store_core::LogId(top.0 + 1);
+    assert!(
+        mark() >= imported.id.0 as i64,
+        "the import lands under the mark"
+    );
+    store
+        .import(store_core::ImportBatch {
+            entries: vec![imported],
+            ..store_core::ImportBatch::default()
+        })
+        .expect("an import under the mark");
+    assert_eq!(counted(&store), 16_385);
+    store.compact().expect("compact");
+    assert_eq!(counted(&store), 16_385);
 }
