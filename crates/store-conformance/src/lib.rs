@@ -299,6 +299,7 @@ macro_rules! __conformance_capability {
                 a_second_process_reads_and_writes_beside_this_one,
                 a_store_killed_while_it_is_created_opens_fresh_or_whole,
                 every_acknowledged_call_of_many_threads_survives_kill_9,
+                a_cursor_reader_beside_writer_processes_misses_no_row_and_sees_none_twice,
             }
         }
     };
