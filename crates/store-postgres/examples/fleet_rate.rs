@@ -2,7 +2,8 @@
 //! appends from 1, 4 and 16 threads of one process and from 4 and 8 single-threaded
 //! processes, each beside pgbench's one-INSERT transaction (into a table shaped like the
 //! store's `logs`, with its indexes) at the same number of clients; a lone append's latency
-//! beside pgbench's at one client; and transitions beside appends from 16 threads. Each
+//! beside pgbench's at one client; how long entries take to reach a cursor reader beside 8
+//! processes; and transitions beside appends from 16 threads. Each
 //! figure is the median of `ROUNDS` rounds in which the two sides alternate which goes
 //! first, printed as a ratio, because the machine is noisy.
 //!
@@ -144,6 +145,52 @@ fn processes_rate(exe: &Path, dir: &Path, processes: usize, seconds: u64) -> f64
     calls as f64 / started.elapsed().as_secs_f64()
 }
 
+/// How long entries took to reach a cursor reader (this process, looking again at once after
+/// a look that found something and after 1 ms otherwise) while `processes` single-threaded
+/// processes appended for `seconds`: the median and the 99th percentile, in milliseconds,
+/// from each entry's time (its commit's, which the store stamps) to the look that read it.
+fn reader_lag(
+    store: &dyn LogBackend,
+    exe: &Path,
+    dir: &Path,
+    processes: usize,
+    seconds: u64,
+) -> (i64, i64) {
+    let after = store
+        .query(&store_core::LogQuery::new().descending().limit(1))
+        .expect("the log's end")
+        .first()
+        .map(|entry| entry.id);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut query = store_core::LogQuery::new().limit(1000);
+            query.after = after;
+            let mut lags = Vec::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let page = store.query(&query).expect("a look");
+                let now = chrono::Utc::now();
+                match page.last() {
+                    Some(last) => query.after = Some(last.id),
+                    None => std::thread::sleep(Duration::from_millis(1)),
+                }
+                lags.extend(page.iter().map(|entry| (now - entry.ts).num_milliseconds()));
+            }
+            lags
+        });
+        processes_rate(exe, dir, processes, seconds);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut lags = reader.join().expect("the reader");
+        lags.sort_unstable();
+        let at = |q: f64| {
+            lags.get(((lags.len() - 1) as f64 * q) as usize)
+                .copied()
+                .unwrap_or(0)
+        };
+        (at(0.5), at(0.99))
+    })
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -215,6 +262,13 @@ fn main() {
             format!("single appends, {processes} single-threaded processes")
         );
     }
+    let (p50, p99) = reader_lag(store.as_ref(), &exe, dir.path(), 8, seconds);
+    println!(
+        "{:<44} {:>10} {:>10}",
+        "a cursor reader's lag beside 8 processes",
+        format!("p50 {p50} ms"),
+        format!("p99 {p99} ms")
+    );
     let (ours, theirs, ratio) = side_by_side(
         || {
             let calls = 2_000;

@@ -6,7 +6,7 @@
 //! so that writers never wait for each other: a writing transaction takes the log table in
 //! `ROW EXCLUSIVE` mode (writers do not conflict), then numbers its entries from its own
 //! transaction id (`xid8 · 2^20 + 1, + 2, …`), and no row is shared by writers (counts are
-//! kept per server process). Reads are bounded by the store's horizon (`read::horizon_sql`):
+//! kept per server process). Reads are bounded by the store's horizon (`ids::horizon_sql`):
 //! the lowest id a writer of the store that is still running may yet write, so a reader
 //! paging `after` a cursor never meets an entry behind one it has read. Group commit within
 //! each process makes one transaction of the calls that wait together, each group as few
@@ -27,6 +27,7 @@ mod connection;
 mod error;
 #[cfg(feature = "conformance")]
 pub mod harness;
+mod ids;
 mod options;
 mod read;
 mod runtime;

@@ -141,46 +141,6 @@ pub(crate) fn thread_row(row: &Row, thread_id: &str) -> StoreResult<ThreadRoundR
     })
 }
 
-/// The SQL of the store's horizon in the schema `s`: the highest id below which every id
-/// that will ever be in the log there is visible to any statement that begins after this
-/// one has returned, so that a read bounded by it (`id <= horizon`, in a later statement)
-/// never misses an entry that commits later below one it returned (docs/SPEC.md, ids on
-/// PostgreSQL).
-///
-/// The ids of a transaction `x` are `base + x · 2^20 + 1 ..= base + (x + 1) · 2^20`, so the
-/// horizon is `base + h · 2^20` (at most `i64::MAX`) for the oldest transaction `h` that may
-/// still add entries: the snapshot's `xmax` (every later transaction), or an older one the
-/// snapshot counts as running (`xip`) that holds a lock on the log table when the locks are
-/// read after it (`pg_locks`, only read when a transaction runs). Every writer takes that
-/// lock before it has a transaction id (`write::begin`). One that ended in between has its
-/// entries, if any, committed before the bounded read begins; one that runs and holds no
-/// lock on the table never writes to it.
-pub(crate) fn horizon_sql(s: &str) -> String {
-    format!(
-        "SELECT LEAST(b.base::numeric + {per} * LEAST(pg_snapshot_xmax(snap.s)::text::bigint, \
-         (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x \
-         WHERE (x::text::bigint & 4294967295) IN (SELECT t.transactionid::text::bigint \
-         FROM pg_locks r JOIN pg_locks t ON t.virtualtransaction = r.virtualtransaction \
-         WHERE r.locktype = 'relation' AND r.relation = '{s}.logs'::regclass \
-         AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock'))), \
-         9223372036854775807)::bigint \
-         FROM {s}.log_ids b, (SELECT pg_current_snapshot() AS s) AS snap",
-        per = crate::write::IDS_PER_TRANSACTION
-    )
-}
-
-/// The store's horizon in the schema `s` ([`horizon_sql`]), read on `conn` in a statement
-/// of its own: the read it bounds must begin after it.
-pub(crate) fn horizon(conn: &mut crate::connection::PgConn, s: &str) -> StoreResult<i64> {
-    let rows = conn
-        .query_cached(&horizon_sql(s), &[])
-        .map_err(|err| crate::error::engine_error("reading the store's horizon", err))?;
-    rows.first()
-        .and_then(|row| row.get::<_, Option<i64>>(0))
-        .ok_or_else(|| StoreError::corrupt("log_ids", "base", "missing"))
-}
-
 /// An id as PostgreSQL keeps it (a `bigint`); ids past `i64::MAX` do not exist.
 pub(crate) fn id_to_sql(id: LogId) -> i64 {
     i64::try_from(id.0).unwrap_or(i64::MAX)
@@ -192,8 +152,9 @@ pub(crate) fn limit_to_sql(limit: usize) -> i64 {
 }
 
 /// The SQL of a log query in the schema `s`, and its values: the filters, by id in the
-/// query's order, at most its limit; at most the store's [`horizon`] when `bounded` (every
-/// read but a snapshot's, which sees a fixed past), which is then the last value, for the
+/// query's order, at most its limit; at most the store's horizon ([`crate::ids::horizon`])
+/// when `bounded` (every read but a snapshot's, which sees a fixed past), which is then the
+/// last value, for the
 /// caller to add.
 pub(crate) fn log_query_sql(s: &str, query: &LogQuery, bounded: bool) -> (String, Values) {
     let mut values: Values = Vec::new();

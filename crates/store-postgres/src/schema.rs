@@ -7,7 +7,7 @@ use postgres::Client;
 use store_core::{StoreError, StoreResult};
 
 use crate::error::Context;
-use crate::write::IDS_PER_TRANSACTION;
+use crate::ids::IDS_PER_TRANSACTION;
 
 /// The schema version this build writes and reads: 2 numbers ids from the writing
 /// transaction's id (`log_ids`), counts entries up to a mark (`entry_count`) and runs per

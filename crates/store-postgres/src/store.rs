@@ -16,13 +16,14 @@ use store_core::{
 
 use crate::connection::PgConn;
 use crate::error::{Context, pool_error};
+use crate::ids::IDS_PER_TRANSACTION;
 use crate::options::PgOptions;
 use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
 use crate::runtime::{DropOffRuntime, off_runtime};
 use crate::schema::{create_or_check, quoted};
 use crate::write::{
-    COUNT_MARK_EVERY, GroupTx, IDS_PER_TRANSACTION, Ids, LogLock, begin, commit_group,
-    move_count_mark, read_run, set_meta,
+    COUNT_MARK_EVERY, GroupTx, Ids, LogLock, begin, commit_group, move_count_mark, read_run,
+    set_meta,
 };
 
 type Connection = PooledConnection<crate::connection::Manager>;
@@ -295,7 +296,7 @@ impl PgLogStore {
     ) -> StoreResult<Vec<&'v (dyn postgres::types::ToSql + Sync)>> {
         let mut all = params(values);
         if self.bounded() {
-            *horizon = read::horizon(conn, &self.s)?;
+            *horizon = crate::ids::horizon(conn, &self.s)?;
             all.push(&*horizon);
         }
         Ok(all)

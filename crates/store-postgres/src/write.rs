@@ -15,13 +15,8 @@ use store_core::{
 
 use crate::connection::{PgConn, Statements};
 use crate::error::Context;
+use crate::ids::{IDS_PER_TRANSACTION, origin};
 use crate::read::{RUN_COLUMNS, id_to_sql};
-
-/// How many ids one transaction numbers its entries within: 2^20. A group holds at most
-/// this many entries ([`MAX_UNIT_WRITES`](store_core::MAX_UNIT_WRITES) is the same bound
-/// for one unit), and transaction ids reach `i64::MAX / 2^20`, about 8.8 · 10^12, before
-/// ids run out.
-pub(crate) const IDS_PER_TRANSACTION: i64 = 1 << 20;
 
 /// A writing transaction begun by hand, so that its `BEGIN` travels with its locks and the
 /// reading of its ids' origin in one round trip ([`begin`]); rolled back when dropped
@@ -70,7 +65,7 @@ pub(crate) enum LogLock {
 
 /// Begins a writing transaction on `client` in the schema `s`, in one round trip: takes the
 /// log table as `lock` says before anything else (so that readers know, from the locks, that
-/// the transaction may add entries before it has an id: `read::horizon_sql`), then reads the
+/// the transaction may add entries before it has an id: `ids::horizon_sql`), then reads the
 /// origin of its ids. Returns the transaction and that origin: the ids given out "so far",
 /// as [`UnitTx::next_id`] counts.
 pub(crate) fn begin<'c>(
@@ -101,14 +96,6 @@ pub(crate) fn begin<'c>(
         .and_then(|(base, xid)| Some(origin(base?, xid?)))
         .ok_or_else(|| StoreError::corrupt("log_ids", "base", "missing or not a number"))?;
     Ok((tx, origin))
-}
-
-/// The origin of the ids of the transaction `xid`: `base + xid · 2^20`, or `i64::MAX` (no
-/// id left) past the range of ids.
-fn origin(base: i64, xid: i64) -> i64 {
-    xid.checked_mul(IDS_PER_TRANSACTION)
-        .and_then(|start| start.checked_add(base))
-        .unwrap_or(i64::MAX)
 }
 
 /// How a group's write numbers its entries ([`GroupTx::finish`]).
@@ -954,7 +941,7 @@ pub(crate) const COUNT_MARK_EVERY: u64 = 16_384;
 /// # Errors
 /// The engine's; the count is right either way, only its mark stays where it was.
 pub(crate) fn move_count_mark(conn: &mut PgConn, s: &str) -> StoreResult<()> {
-    let horizon_sql = crate::read::horizon_sql(s);
+    let horizon_sql = crate::ids::horizon_sql(s);
     let (client, statements) = conn.split();
     let answer = client.simple_query(&format!(
         "BEGIN; LOCK TABLE {s}.logs IN ROW EXCLUSIVE MODE; \
