@@ -40,6 +40,18 @@ fn this_test(case: &str) -> String {
         .to_owned()
 }
 
+/// This test binary again, running only the case `case` (under the name the harness gives
+/// this test), with `dir` in the environment variable `env`: the process a case plays its
+/// other part in.
+fn case_again(case: &str, env: &str, dir: &Path) -> Command {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut command = Command::new(exe);
+    command
+        .args([this_test(case).as_str(), "--exact", "--test-threads", "1"])
+        .env(env, dir);
+    command
+}
+
 fn count(store: &dyn LogBackend, ref_id: &str) -> usize {
     store
         .query(&LogQuery {
@@ -103,15 +115,7 @@ pub fn a_second_process_reads_and_writes_beside_this_one(open: OpenStore) {
             WorkflowRunStatus::Started,
         ))
         .expect("the parent starts a run");
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut second = Command::new(exe)
-        .args([
-            this_test(TEST_NAME).as_str(),
-            "--exact",
-            "--test-threads",
-            "1",
-        ])
-        .env(CHILD_STORE_ENV, fx.dir())
+    let mut second = case_again(TEST_NAME, CHILD_STORE_ENV, fx.dir())
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("start the second process");
@@ -192,20 +196,12 @@ pub fn a_store_killed_while_it_is_created_opens_fresh_or_whole(open: OpenStore) 
     // store (a test server) is then the parent's, and outlives the children that use it.
     let _own = Fixture::new(open);
     let root = tempfile::tempdir().expect("temp dir");
-    let exe = std::env::current_exe().expect("the test binary's path");
     let mut folders = 0;
     for kill in 0..KILLS {
         let dir = root.path().join(kill.to_string());
         std::fs::create_dir_all(&dir).expect("the child's folder");
-        let mut child = Command::new(&exe)
-            .args([
-                this_test(CREATION_TEST_NAME).as_str(),
-                "--exact",
-                "--test-threads",
-                "1",
-                "--nocapture",
-            ])
-            .env(CHILD_CREATOR_ENV, &dir)
+        let mut child = case_again(CREATION_TEST_NAME, CHILD_CREATOR_ENV, &dir)
+            .arg("--nocapture")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -334,16 +330,8 @@ pub fn every_acknowledged_call_of_many_threads_survives_kill_9(open: OpenStore) 
         return writers(open, Path::new(&dir));
     }
     let mut fx = Fixture::new(open);
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let mut child = Command::new(exe)
-        .args([
-            this_test(WRITERS_TEST_NAME).as_str(),
-            "--exact",
-            "--test-threads",
-            "1",
-            "--nocapture",
-        ])
-        .env(CHILD_WRITERS_ENV, fx.dir())
+    let mut child = case_again(WRITERS_TEST_NAME, CHILD_WRITERS_ENV, fx.dir())
+        .arg("--nocapture")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -451,17 +439,9 @@ pub fn a_cursor_reader_beside_writer_processes_misses_no_row_and_sees_none_twice
     }
     let fx = Fixture::new(open);
     let store = fx.store();
-    let exe = std::env::current_exe().expect("the test binary's path");
     let writers: Vec<_> = (0..APPENDERS)
         .map(|_| {
-            Command::new(&exe)
-                .args([
-                    this_test(CURSOR_TEST_NAME).as_str(),
-                    "--exact",
-                    "--test-threads",
-                    "1",
-                ])
-                .env(CHILD_APPENDER_ENV, fx.dir())
+            case_again(CURSOR_TEST_NAME, CHILD_APPENDER_ENV, fx.dir())
                 .stdout(std::process::Stdio::null())
                 .spawn()
                 .expect("a writer process")

@@ -154,8 +154,7 @@ pub(crate) fn limit_to_sql(limit: usize) -> i64 {
 /// The SQL of a log query in the schema `s`, and its values: the filters, by id in the
 /// query's order, at most its limit; at most the store's horizon ([`crate::ids::horizon`])
 /// when `bounded` (every read but a snapshot's, which sees a fixed past), which is then the
-/// last value, for the
-/// caller to add.
+/// last value, for the caller to add.
 pub(crate) fn log_query_sql(s: &str, query: &LogQuery, bounded: bool) -> (String, Values) {
     let mut values: Values = Vec::new();
     let mut conditions = Vec::new();
