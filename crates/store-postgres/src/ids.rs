@@ -33,16 +33,20 @@ pub(crate) fn origin(base: i64, xid: i64) -> i64 {
 /// read after it (`pg_locks`, only read when a transaction runs). Every writer takes that
 /// lock before it has a transaction id (`write::begin`). One that ended in between has its
 /// entries, if any, committed before the bounded read begins; one that runs and holds no
-/// lock on the table never writes to it.
+/// lock on the table never writes to it. A hot standby does not see the primary's locks, so
+/// there the horizon is the oldest transaction still running on the primary
+/// (`pg_snapshot_xmin`): later, never wrong.
 pub(crate) fn horizon_sql(s: &str) -> String {
     format!(
-        "SELECT LEAST(b.base::numeric + {per} * LEAST(pg_snapshot_xmax(snap.s)::text::bigint, \
+        "SELECT LEAST(b.base::numeric + {per} * CASE WHEN pg_is_in_recovery() \
+         THEN pg_snapshot_xmin(snap.s)::text::bigint \
+         ELSE LEAST(pg_snapshot_xmax(snap.s)::text::bigint, \
          (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x \
          WHERE (x::text::bigint & 4294967295) IN (SELECT t.transactionid::text::bigint \
          FROM pg_locks r JOIN pg_locks t ON t.virtualtransaction = r.virtualtransaction \
          WHERE r.locktype = 'relation' AND r.relation = '{s}.logs'::regclass \
          AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock'))), \
+         AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock'))) END, \
          9223372036854775807)::bigint \
          FROM {s}.log_ids b, (SELECT pg_current_snapshot() AS s) AS snap",
         per = IDS_PER_TRANSACTION
