@@ -333,9 +333,17 @@ pub(crate) struct ArchiveArgs {
     pub(crate) vacuum: bool,
 }
 
-/// `archive cat`.
+/// `archive cat`, `archive verify`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ArchiveCommand {
+    /// Check every day file against the archive's manifest (its checksum, entry count and
+    /// ids); fails naming each day that was changed, is missing, cannot be read, or is not
+    /// in the manifest.
+    Verify {
+        /// The archive's folder: `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print archived entries of the UTC days FROM..TO (both included), or of one day.
     Cat {
         /// `2026-10-01..2026-10-07`, or `2026-10-01`.

@@ -52,6 +52,14 @@ pub(crate) enum CliError {
         /// Whether what is wrong is that something asked for is not there.
         missing: bool,
     },
+    /// What the command checked is damaged (a report said so): `what` names it, `hint` says
+    /// what to do.
+    Damaged {
+        /// What is damaged.
+        what: String,
+        /// What to do about it.
+        hint: String,
+    },
     /// The command stopped because it was asked to (Ctrl-C): `state` says what is left.
     Interrupted {
         /// What was done, and what is left.
@@ -90,6 +98,7 @@ impl CliError {
         match self {
             CliError::Refused { missing: true, .. } => Exit::NotFound,
             CliError::Interrupted { .. } => Exit::Interrupted,
+            CliError::Damaged { .. } => Exit::Damaged,
             CliError::Store(err) => match err {
                 StoreError::UnknownRun { .. }
                 | StoreError::NoStore { .. }
@@ -98,6 +107,7 @@ impl CliError {
                 | StoreError::Corrupt { .. }
                 | StoreError::CorruptValue { .. }
                 | StoreError::ArchiveLine { .. }
+                | StoreError::ArchiveManifest { .. }
                 | StoreError::CopyMismatch { .. }
                 | StoreError::IncompleteCopy { .. } => Exit::Damaged,
                 StoreError::Interrupted { .. } => Exit::Interrupted,
@@ -156,7 +166,9 @@ impl fmt::Display for CliError {
                 }
                 Ok(())
             }
-            CliError::Refused { what, hint, .. } => write!(f, "{what}; {hint}"),
+            CliError::Refused { what, hint, .. } | CliError::Damaged { what, hint } => {
+                write!(f, "{what}; {hint}")
+            }
             CliError::Interrupted { state } => write!(f, "interrupted: {state}"),
             CliError::Io { context, source } => {
                 write!(f, "{context}: {source}")?;

@@ -865,6 +865,29 @@ fn archive_moves_old_days_out_and_cat_reads_them_back(backend: &str) {
     assert_eq!(one_day.len(), 10);
     let text = cli.ok(&["archive"]);
     assert!(text.starts_with("moved 0 entries"), "{text}");
+
+    // Every day file against the manifest, then one changed behind the archive's back.
+    let verified = cli.ok(&["archive", "verify"]);
+    assert_eq!(verified.matches(" sound ").count(), 2, "{verified}");
+    let [checked] = cli
+        .json(&["archive", "verify"])
+        .try_into()
+        .expect("one object");
+    assert_eq!(checked["days"].as_array().map(Vec::len), Some(2));
+    // The folder as the command line named it, from its working directory.
+    let file = cli
+        .dir
+        .path()
+        .join(str_of(&report, "dir"))
+        .join("logs")
+        .join(format!("{first_old_day}.jsonl"));
+    let text = std::fs::read_to_string(&file).expect("a day file");
+    std::fs::write(&file, text.replacen("old ", "OLD ", 1)).expect("a changed day file");
+    let err = cli.fails(4, &["archive", "verify"]);
+    assert!(
+        err.contains(&format!("do not match the manifest: {first_old_day}")),
+        "{err}"
+    );
 }
 
 fn tables_are_cut_to_the_terminal_width_and_never_wrap(backend: &str) {

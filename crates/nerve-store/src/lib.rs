@@ -88,8 +88,9 @@ pub use store_core::{
 /// and crash-safe (the `store-archive` crate).
 pub mod archive {
     pub use store_archive::{
-        ArchiveOptions, ArchiveReport, DayReport, Progress, WATERMARK_KEY, archive_logs,
-        archive_logs_with_progress, read_archive, read_archive_by_id,
+        ArchiveOptions, ArchiveReport, ArchiveVerification, DayCheck, DayRecord, DayReport,
+        DayStatus, MANIFEST_FILE, Progress, WATERMARK_KEY, archive_logs,
+        archive_logs_with_progress, read_archive, read_archive_by_id, verify_archive,
     };
 }
 /// Available on crate feature `postgres` only.

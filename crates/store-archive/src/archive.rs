@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store_core::{
-    DaySpan, LogEntry, LogMaintenance, StoreError, StoreResult,
+    DaySpan, LogEntry, LogId, LogMaintenance, StoreError, StoreResult,
     kit::{FileOps, RealFiles, day_stream},
 };
 
+use crate::manifest::{DayRecord, Manifest};
 use crate::read::DayFile;
+use sha2::{Digest as _, Sha256};
 
 /// The meta key that records the latest archived day (`YYYY-MM-DD`).
 pub const WATERMARK_KEY: &str = "nerve.archive.logs.watermark";
@@ -172,6 +174,17 @@ pub fn archive_logs_with(
     } else {
         None
     };
+    // Under the lock: what an interrupted run left pending is settled first.
+    let mut manifest = match _lock {
+        Some(_) => {
+            let mut manifest = Manifest::load(&folder)?;
+            if manifest.settle(&options.dir)? {
+                manifest.save(&folder, files)?;
+            }
+            Some(manifest)
+        }
+        None => None,
+    };
     let mut report = ArchiveReport {
         cutoff: Some(cutoff),
         dry_run: options.dry_run,
@@ -179,7 +192,14 @@ pub fn archive_logs_with(
     };
     let mut watermark = store.meta_get(WATERMARK_KEY)?;
     for (done, day) in days.iter().enumerate() {
-        let day_report = archive_day(store, *day, &folder, options.dry_run, files, &mut watermark)?;
+        let day_report = archive_day(
+            store,
+            *day,
+            &folder,
+            manifest.as_mut(),
+            files,
+            &mut watermark,
+        )?;
         tracing::info!(
             target: "nerve_store::archive",
             day = %day_report.day,
@@ -262,11 +282,14 @@ fn io_error(path: &Path, context: &str, source: std::io::Error) -> StoreError {
     }
 }
 
-/// A day file being written: lines counted in bytes, through the file seam.
+/// A day file being written through the file seam: the bytes of the entries it adds, and
+/// the manifest's record of the whole file as it grows.
 struct DayWriter<'a> {
     out: BufWriter<SeamWriter<'a>>,
     bytes: u64,
     line: Vec<u8>,
+    hasher: Sha256,
+    record: DayRecord,
 }
 
 /// `std::io::Write` over a file, every write going through the seam.
@@ -288,18 +311,35 @@ impl Write for SeamWriter<'_> {
 
 impl DayWriter<'_> {
     fn entry(&mut self, entry: &LogEntry) -> std::io::Result<u64> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, entry).map_err(std::io::Error::other)?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line)?;
-        let len = self.line.len() as u64;
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        serde_json::to_writer(&mut line, entry).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let written = self.line_of(&line, entry.id);
+        self.line = line;
+        let len = written?;
         self.bytes += len;
         Ok(len)
     }
 
-    fn raw(&mut self, line: &str) -> std::io::Result<()> {
-        self.out.write_all(line.as_bytes())?;
-        self.out.write_all(b"\n")
+    /// A line the day's file held already, with its id.
+    fn raw(&mut self, line: &str, id: LogId) -> std::io::Result<()> {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        self.line_of(&bytes, id).map(|_| ())
+    }
+
+    /// Writes `line` (with its newline), the entry `id`'s, and counts it in the record.
+    fn line_of(&mut self, line: &[u8], id: LogId) -> std::io::Result<u64> {
+        self.out.write_all(line)?;
+        self.hasher.update(line);
+        let len = line.len() as u64;
+        self.record.bytes += len;
+        self.record.entries += 1;
+        self.record.first_id.get_or_insert(id);
+        self.record.last_id = Some(id);
+        Ok(len)
     }
 }
 
@@ -309,10 +349,11 @@ fn archive_day(
     store: &dyn LogMaintenance,
     day: NaiveDate,
     folder: &Path,
-    dry_run: bool,
+    manifest: Option<&mut Manifest>,
     files: &dyn FileOps,
     watermark: &mut Option<String>,
 ) -> StoreResult<DayReport> {
+    let dry_run = manifest.is_none();
     let path = folder.join(format!("{day}.jsonl"));
     let temp = folder.join(format!(".{day}.jsonl.tmp"));
     let mut archived = DayFile::open_if_exists(&path, day)?;
@@ -332,6 +373,15 @@ fn archive_day(
             out: BufWriter::with_capacity(256 * 1024, SeamWriter { file, files }),
             bytes: 0,
             line: Vec::new(),
+            hasher: Sha256::new(),
+            record: DayRecord {
+                file: format!("{day}.jsonl"),
+                sha256: String::new(),
+                entries: 0,
+                bytes: 0,
+                first_id: None,
+                last_id: None,
+            },
         })
     };
     let write_error = |err| io_error(&temp, "writing a day file", err);
@@ -363,7 +413,7 @@ fn archive_day(
                 bytes += line.len() as u64 + 1;
             }
             if let Some(writer) = writer.as_mut() {
-                writer.raw(&line).map_err(write_error)?;
+                writer.raw(&line, next).map_err(write_error)?;
             }
         }
         rows += 1;
@@ -383,30 +433,42 @@ fn archive_day(
         bytes,
         file: path.clone(),
     };
-    let Some(mut writer) = writer else {
+    let (Some(mut writer), Some(manifest)) = (writer, manifest) else {
         return Ok(report);
     };
     while let Some(archived) = archived.as_mut() {
-        if archived.peek_id()?.is_none() {
+        let Some(id) = archived.peek_id()? else {
             break;
-        }
+        };
         let line = archived.take().unwrap_or_default();
-        writer.raw(&line).map_err(write_error)?;
+        writer.raw(&line, id).map_err(write_error)?;
     }
-    let SeamWriter { file, .. } = writer
-        .out
+    let DayWriter {
+        out,
+        hasher,
+        mut record,
+        ..
+    } = writer;
+    record.sha256 = hex::encode(hasher.finalize());
+    let SeamWriter { file, .. } = out
         .into_inner()
         .map_err(|err| io_error(&temp, "writing a day file", err.into_error()))?;
     files
         .sync_file(&file)
         .map_err(|err| io_error(&temp, "syncing a day file", err))?;
     drop(file);
+    // The manifest names the new file before it is in place, and records it once it is:
+    // killed in between, the file in place is one of the two the manifest names.
+    manifest.set_pending(day, record);
+    manifest.save(folder, files)?;
     files
         .rename(&temp, &path)
         .map_err(|err| io_error(&path, "renaming a day file into place", err))?;
     files
         .sync_dir(folder)
         .map_err(|err| io_error(folder, "syncing the archive folder", err))?;
+    manifest.commit(day);
+    manifest.save(folder, files)?;
 
     if let Some(through) = through {
         let mark = day.to_string();

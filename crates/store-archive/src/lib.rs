@@ -23,10 +23,14 @@
 //! ```
 
 mod archive;
+mod manifest;
 mod read;
 
 pub use archive::{
     ArchiveOptions, ArchiveReport, DayReport, Progress, WATERMARK_KEY, archive_logs,
     archive_logs_with, archive_logs_with_progress,
+};
+pub use manifest::{
+    ArchiveVerification, DayCheck, DayRecord, DayStatus, MANIFEST_FILE, verify_archive,
 };
 pub use read::{read_archive, read_archive_by_id};

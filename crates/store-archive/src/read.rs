@@ -124,7 +124,7 @@ fn day_of_file(name: &str) -> Option<NaiveDate> {
 }
 
 /// The day files of `<dir>/logs` for the days in `days`, in date order.
-fn day_files(
+pub(crate) fn day_files(
     dir: &Path,
     days: &RangeInclusive<NaiveDate>,
 ) -> StoreResult<Vec<(NaiveDate, PathBuf)>> {

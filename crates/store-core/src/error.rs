@@ -132,6 +132,17 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// The archive's manifest is not what the archive wrote: changed, cut short, or of an
+    /// unknown format. The archive refuses to write days over it (their record would be
+    /// lost); `archive verify` names it. Restore it from a backup or move it aside.
+    #[error("the archive manifest {path} is damaged: {reason}")]
+    ArchiveManifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A stored value could not be decoded: the file was damaged or written by something
     /// else. The operation returns this instead of a guess.
     #[error("corrupt value in table {table} at key {key}: {reason}")]

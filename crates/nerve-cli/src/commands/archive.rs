@@ -1,10 +1,11 @@
-//! `archive` and `archive cat`.
+//! `archive`, `archive cat` and `archive verify`.
 
 use std::path::Path;
 
 use nerve_store::Location;
 use nerve_store::archive::{
-    ArchiveOptions, ArchiveReport, Progress, archive_logs_with_progress, read_archive,
+    ArchiveOptions, ArchiveReport, DayStatus, Progress, archive_logs_with_progress, read_archive,
+    verify_archive,
 };
 use serde::Serialize;
 
@@ -25,8 +26,14 @@ struct Shown<'a> {
 
 pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult<()> {
     let parsed: Location = location.parse()?;
-    if let Some(ArchiveCommand::Cat { days, dir }) = args.read {
-        return cat(&dir.unwrap_or_else(|| parsed.archive_dir()), &days, out);
+    match args.read {
+        Some(ArchiveCommand::Cat { days, dir }) => {
+            return cat(&dir.unwrap_or_else(|| parsed.archive_dir()), &days, out);
+        }
+        Some(ArchiveCommand::Verify { dir }) => {
+            return verify(&dir.unwrap_or_else(|| parsed.archive_dir()), out);
+        }
+        None => {}
     }
     let interrupt = Interrupt::catch()?;
     let store = super::open_for_batch(location, args.dry_run)?;
@@ -85,6 +92,72 @@ fn cat(dir: &Path, days: &str, out: &mut Out) -> CliResult<()> {
         out.table(&table)?;
     }
     Ok(())
+}
+
+/// `archive verify`: every day file of the archive at `dir` against its manifest.
+fn verify(dir: &Path, out: &mut Out) -> CliResult<()> {
+    let verified = verify_archive(dir)?;
+    if out.structured() {
+        out.report(&verified)?;
+    } else {
+        let mut table = Table::new(&["DAY", "STATUS", "ENTRIES", "FILE"]);
+        for check in &verified.days {
+            let (status, entries) = match &check.status {
+                DayStatus::Sound => ("sound", String::new()),
+                DayStatus::Pending => ("pending (an interrupted run's)", String::new()),
+                DayStatus::Changed { expected, found } => (
+                    "changed",
+                    format!(
+                        "{} (recorded {})",
+                        thousands(found.entries),
+                        thousands(expected.entries)
+                    ),
+                ),
+                DayStatus::Missing { expected } => (
+                    "missing",
+                    format!("(recorded {})", thousands(expected.entries)),
+                ),
+                DayStatus::Unreadable { .. } => ("unreadable", String::new()),
+                DayStatus::NotRecorded => ("not in the manifest", String::new()),
+            };
+            table.row(vec![
+                check.day.to_string(),
+                status.to_owned(),
+                entries,
+                check.file.display().to_string(),
+            ]);
+        }
+        if !table.is_empty() {
+            out.table(&table)?;
+        }
+        out.line(format!(
+            "{} days checked against {}",
+            verified.days.len(),
+            verified.manifest.display()
+        ))?;
+    }
+    let bad: Vec<String> = verified
+        .days
+        .iter()
+        .filter(|check| !matches!(check.status, DayStatus::Sound | DayStatus::Pending))
+        .map(|check| match &check.status {
+            DayStatus::Unreadable { reason } => format!("{} ({reason})", check.day),
+            _ => check.day.to_string(),
+        })
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Damaged {
+        what: format!(
+            "{} archive days do not match the manifest: {}",
+            bad.len(),
+            bad.join(", ")
+        ),
+        hint: "restore those files from a backup; a day that is not in the manifest is \
+               recorded by the next `archive` run"
+            .into(),
+    })
 }
 
 /// The report for people: a table of the days, then one line that sums it up.

@@ -98,7 +98,8 @@ pub fn archived(options: &ArchiveOptions) -> Vec<LogEntry> {
         .expect("the archive reads back whole")
 }
 
-/// Every original entry is in the archive or in the store, once, unchanged.
+/// Every original entry is in the archive or in the store, once, unchanged; and the archive
+/// verifies against its manifest.
 pub fn assert_exactly_once(
     store: &dyn LogBackend,
     options: &ArchiveOptions,
@@ -119,6 +120,11 @@ pub fn assert_exactly_once(
         "as many entries as were written"
     );
     assert!(seen == expected, "every entry, unchanged");
+    let verified = store_archive::verify_archive(&options.dir).expect("the archive verifies");
+    assert!(
+        verified.is_sound(),
+        "the manifest records every day file as it is: {verified:?}"
+    );
 }
 
 /// The watermark the store records.

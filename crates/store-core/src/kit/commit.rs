@@ -437,6 +437,7 @@ pub fn is_engine_failure(err: &StoreError) -> bool {
         | StoreError::InvalidDigest { .. }
         | StoreError::Corrupt { .. }
         | StoreError::ArchiveLine { .. }
+        | StoreError::ArchiveManifest { .. }
         | StoreError::CorruptValue { .. }
         | StoreError::SchemaTooNew { .. }
         | StoreError::SchemaTooOld { .. }
