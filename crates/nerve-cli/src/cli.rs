@@ -333,9 +333,20 @@ pub(crate) struct ArchiveArgs {
     pub(crate) vacuum: bool,
 }
 
-/// `archive cat`, `archive verify`.
+/// `archive cat`, `archive verify`, `archive drop`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ArchiveCommand {
+    /// Retire the archived days before a UTC day: their files are removed, and the manifest
+    /// keeps their records. Only days whose files are what the manifest records are dropped;
+    /// any other day before it refuses the whole drop.
+    Drop {
+        /// The first day kept, `2026-10-01`.
+        #[arg(long, value_name = "DAY")]
+        before: String,
+        /// The archive's folder: `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Check every day file against the archive's manifest (its checksum, entry count and
     /// ids); fails naming each day that was changed, is missing, cannot be read, or is not
     /// in the manifest.

@@ -874,18 +874,25 @@ fn archive_moves_old_days_out_and_cat_reads_them_back(backend: &str) {
         .try_into()
         .expect("one object");
     assert_eq!(checked["days"].as_array().map(Vec::len), Some(2));
+    let [dropped] = cli
+        .json(&["archive", "drop", "--before", &last_old_day])
+        .try_into()
+        .expect("one object");
+    assert_eq!(u64_of(&dropped, "entries"), 10, "the first old day");
+    let verified = cli.ok(&["archive", "verify"]);
+    assert_eq!(verified.matches(" sound ").count(), 1, "{verified}");
     // The folder as the command line named it, from its working directory.
     let file = cli
         .dir
         .path()
         .join(str_of(&report, "dir"))
         .join("logs")
-        .join(format!("{first_old_day}.jsonl"));
+        .join(format!("{last_old_day}.jsonl"));
     let text = std::fs::read_to_string(&file).expect("a day file");
     std::fs::write(&file, text.replacen("old ", "OLD ", 1)).expect("a changed day file");
     let err = cli.fails(4, &["archive", "verify"]);
     assert!(
-        err.contains(&format!("do not match the manifest: {first_old_day}")),
+        err.contains(&format!("do not match the manifest: {last_old_day}")),
         "{err}"
     );
 }

@@ -89,8 +89,8 @@ pub use store_core::{
 pub mod archive {
     pub use store_archive::{
         ArchiveOptions, ArchiveReport, ArchiveVerification, DayCheck, DayRecord, DayReport,
-        DayStatus, MANIFEST_FILE, Progress, WATERMARK_KEY, archive_logs,
-        archive_logs_with_progress, read_archive, read_archive_by_id, verify_archive,
+        DayStatus, DropReport, MANIFEST_FILE, Progress, WATERMARK_KEY, archive_logs,
+        archive_logs_with_progress, drop_days, read_archive, read_archive_by_id, verify_archive,
     };
 }
 /// Available on crate feature `postgres` only.

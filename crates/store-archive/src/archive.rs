@@ -11,6 +11,7 @@ use store_core::{
     kit::{FileOps, RealFiles, day_stream},
 };
 
+use crate::lock::lock_archive;
 use crate::manifest::{DayRecord, Manifest};
 use crate::read::DayFile;
 use sha2::{Digest as _, Sha256};
@@ -235,30 +236,6 @@ pub fn archive_logs_with(
         "archive run done"
     );
     Ok(report)
-}
-
-/// The name of the lock file in the archive's `logs` folder.
-const LOCK_FILE: &str = ".archive.lock";
-
-/// Takes the archive's lock: one run at a time writes day files, since two would replace
-/// each other's temporary files. An advisory lock of the operating system, so a killed
-/// run never leaves it held.
-fn lock_archive(folder: &Path) -> StoreResult<File> {
-    let path = folder.join(LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|err| io_error(&path, "opening the archive's lock", err))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Busy {
-            context: format!("archiving: another archive run holds {}", path.display()),
-            source: store_core::kit::engine_message("the archive is locked"),
-        }),
-        Err(std::fs::TryLockError::Error(err)) => Err(io_error(&path, "locking the archive", err)),
-    }
 }
 
 /// The first day that is not eligible.

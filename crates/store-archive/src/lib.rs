@@ -23,6 +23,7 @@
 //! ```
 
 mod archive;
+mod lock;
 mod manifest;
 mod read;
 
@@ -31,6 +32,7 @@ pub use archive::{
     archive_logs_with, archive_logs_with_progress,
 };
 pub use manifest::{
-    ArchiveVerification, DayCheck, DayRecord, DayStatus, MANIFEST_FILE, verify_archive,
+    ArchiveVerification, DayCheck, DayRecord, DayStatus, DropReport, MANIFEST_FILE, drop_days,
+    verify_archive,
 };
 pub use read::{read_archive, read_archive_by_id};

@@ -57,24 +57,36 @@ struct DayState {
     pending: Option<DayRecord>,
 }
 
+/// A day the archive dropped (`drop_days`): its record as it was, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Dropped {
+    day: NaiveDate,
+    record: DayRecord,
+}
+
 /// The manifest as it is stored.
 #[derive(Debug, Serialize, Deserialize)]
 struct ManifestFile {
     format: String,
     version: u32,
     days: Vec<DayState>,
-    /// The SHA-256 of `days` as this build serialises them, in hex.
+    /// Days dropped, oldest first: their files are gone, or going.
+    #[serde(default)]
+    dropped: Vec<Dropped>,
+    /// The SHA-256 of `days` and `dropped` as this build serialises them, in hex.
     sha256: String,
 }
 
-/// The archive's manifest, day by day.
+/// The archive's manifest, day by day, and the days it dropped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Manifest {
     days: BTreeMap<NaiveDate, DayState>,
+    dropped: BTreeMap<NaiveDate, DayRecord>,
 }
 
-fn days_digest(days: &[DayState]) -> StoreResult<String> {
-    let bytes = serde_json::to_vec(days).map_err(|err| StoreError::Io {
+fn days_digest(days: &[DayState], dropped: &[Dropped]) -> StoreResult<String> {
+    let bytes = serde_json::to_vec(&(days, dropped)).map_err(|err| StoreError::Io {
         path: None,
         context: "encoding the archive manifest".into(),
         source: std::io::Error::other(err).into(),
@@ -110,7 +122,7 @@ impl Manifest {
                 file.format, file.version
             )));
         }
-        if days_digest(&file.days)? != file.sha256 {
+        if days_digest(&file.days, &file.dropped)? != file.sha256 {
             return Err(damaged(
                 "its days do not match its checksum: it was changed".into(),
             ));
@@ -120,6 +132,11 @@ impl Manifest {
                 .days
                 .into_iter()
                 .map(|state| (state.day, state))
+                .collect(),
+            dropped: file
+                .dropped
+                .into_iter()
+                .map(|dropped| (dropped.day, dropped.record))
                 .collect(),
         })
     }
@@ -131,11 +148,20 @@ impl Manifest {
     /// [`StoreError::Io`]; the manifest in place is the previous one then.
     pub(crate) fn save(&self, folder: &Path, files: &dyn FileOps) -> StoreResult<()> {
         let days: Vec<DayState> = self.days.values().cloned().collect();
+        let dropped: Vec<Dropped> = self
+            .dropped
+            .iter()
+            .map(|(day, record)| Dropped {
+                day: *day,
+                record: record.clone(),
+            })
+            .collect();
         let file = ManifestFile {
             format: FORMAT.into(),
             version: VERSION,
-            sha256: days_digest(&days)?,
+            sha256: days_digest(&days, &dropped)?,
             days,
+            dropped,
         };
         let mut bytes = serde_json::to_vec_pretty(&file).map_err(|err| {
             io_error(
@@ -170,8 +196,10 @@ impl Manifest {
             .map_err(|err| io_error(folder, "syncing the archive folder", err))
     }
 
-    /// Notes `record` as what `day`'s file is about to hold.
+    /// Notes `record` as what `day`'s file is about to hold. A day dropped before (an entry
+    /// that arrived for it later) is a day of the archive again.
     pub(crate) fn set_pending(&mut self, day: NaiveDate, record: DayRecord) {
+        self.dropped.remove(&day);
         self.state(day).pending = Some(record);
     }
 
@@ -197,7 +225,8 @@ impl Manifest {
         })
     }
 
-    /// Settles what an interrupted run left in the archive at `dir`: a day whose file matches its pending record
+    /// Settles what an interrupted run left in the archive at `dir`: a dropped day's file
+    /// still there is removed; a day whose file matches its pending record
     /// takes it as its record, and a pending record its file does not match (the run died
     /// before the rename) is dropped; a day file the manifest has no record of (written
     /// before archives had manifests) is recorded as it is. Returns whether anything
@@ -209,6 +238,11 @@ impl Manifest {
     pub(crate) fn settle(&mut self, dir: &Path) -> StoreResult<bool> {
         let mut changed = false;
         for (day, path) in crate::read::day_files(dir, &(NaiveDate::MIN..=NaiveDate::MAX))? {
+            if self.dropped.contains_key(&day) {
+                // A drop killed between its manifest and its deletion: finished here.
+                remove_day_file(&path)?;
+                continue;
+            }
             let state = self.days.get(&day);
             let pending = state.and_then(|state| state.pending.clone());
             let recorded = state.is_some_and(|state| state.record.is_some());
@@ -224,6 +258,14 @@ impl Manifest {
             changed = true;
         }
         Ok(changed)
+    }
+}
+
+fn remove_day_file(path: &Path) -> StoreResult<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(io_error(path, "removing a dropped day file", err)),
     }
 }
 
@@ -355,9 +397,12 @@ impl ArchiveVerification {
 pub fn verify_archive(dir: &Path) -> StoreResult<ArchiveVerification> {
     let folder = dir.join("logs");
     let manifest = Manifest::load(&folder)?;
+    // A dropped day's file still there (a drop was killed before it removed it) is the
+    // next run's to remove, and not a day of the archive.
     let files: BTreeMap<NaiveDate, PathBuf> =
         crate::read::day_files(dir, &(NaiveDate::MIN..=NaiveDate::MAX))?
             .into_iter()
+            .filter(|(day, _)| !manifest.dropped.contains_key(day))
             .collect();
     let mut days: Vec<NaiveDate> = manifest
         .days
@@ -402,4 +447,90 @@ pub fn verify_archive(dir: &Path) -> StoreResult<ArchiveVerification> {
         manifest: folder.join(MANIFEST_FILE),
         days: checks,
     })
+}
+
+/// What [`drop_days`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DropReport {
+    /// The days dropped, oldest first, each with what its file held.
+    pub days: Vec<(NaiveDate, DayRecord)>,
+    /// Entries those files held, all days together.
+    pub entries: u64,
+    /// Bytes freed.
+    pub bytes: u64,
+}
+
+/// Retires every archived day before `before` from the archive at `dir`, with the
+/// manifest's consent: only days the manifest records, whose files are what it records
+/// (read whole and hashed first), are dropped. The manifest moves their records to its
+/// `dropped` list first (written to a temporary file, synced, renamed into place), then
+/// their files are removed and the folder synced: a drop killed in between is finished by
+/// the next archive run, and `verify_archive` does not count those days. Days whose file is
+/// not what the manifest records are refused, and nothing is dropped then.
+///
+/// # Errors
+/// [`StoreError::ArchiveManifest`] for a damaged manifest; [`StoreError::InvalidInput`]
+/// (`before`) naming the days whose files do not match the manifest; [`StoreError::Io`];
+/// [`StoreError::Busy`] while an archive run holds the archive.
+pub fn drop_days(dir: &Path, before: NaiveDate) -> StoreResult<DropReport> {
+    let files = &store_core::kit::RealFiles;
+    let folder = dir.join("logs");
+    let mut report = DropReport::default();
+    if !folder.exists() {
+        return Ok(report);
+    }
+    let _lock = crate::lock::lock_archive(&folder)?;
+    let mut manifest = Manifest::load(&folder)?;
+    let verified = verify_archive(dir)?;
+    let mut refused = Vec::new();
+    for check in verified.days.iter().filter(|check| check.day < before) {
+        match &check.status {
+            DayStatus::Sound => {
+                let record = manifest.days.get(&check.day).and_then(|s| s.record.clone());
+                if let Some(record) = record {
+                    report.entries += record.entries;
+                    report.bytes += record.bytes;
+                    report.days.push((check.day, record));
+                }
+            }
+            other => refused.push(format!("{} ({})", check.day, status_name(other))),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(StoreError::invalid(
+            "before",
+            format!(
+                "the manifest does not vouch for {}: run `archive verify`, and `archive` to \
+                 settle what an interrupted run left; nothing was dropped",
+                refused.join(", ")
+            ),
+        ));
+    }
+    if report.days.is_empty() {
+        return Ok(report);
+    }
+    for (day, record) in &report.days {
+        manifest.days.remove(day);
+        manifest.dropped.insert(*day, record.clone());
+    }
+    manifest.save(&folder, files)?;
+    for (_, record) in &report.days {
+        remove_day_file(&folder.join(&record.file))?;
+    }
+    files
+        .sync_dir(&folder)
+        .map_err(|err| io_error(&folder, "syncing the archive folder", err))?;
+    Ok(report)
+}
+
+fn status_name(status: &DayStatus) -> &'static str {
+    match status {
+        DayStatus::Sound => "sound",
+        DayStatus::Pending => "pending",
+        DayStatus::Changed { .. } => "changed",
+        DayStatus::Missing { .. } => "missing",
+        DayStatus::Unreadable { .. } => "unreadable",
+        DayStatus::NotRecorded => "not in the manifest",
+    }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{Backend, POSTGRES, REDB, SQLITE, day, fill, options};
-use store_archive::{DayStatus, MANIFEST_FILE, archive_logs, verify_archive};
+use store_archive::{DayStatus, MANIFEST_FILE, archive_logs, drop_days, verify_archive};
 use store_core::StoreError;
 
 /// Three archived days, then a late arrival added to one of them: each day's record is its
@@ -161,6 +161,80 @@ fn an_archive_without_a_manifest_is_recorded_by_the_next_run() {
     let verified = verify_archive(&options.dir).expect("verify");
     assert!(verified.is_sound(), "{verified:?}");
     assert_eq!(verified.days.len(), 3);
+}
+
+/// `drop_days` retires the recorded days before a day: their files go, the manifest keeps
+/// their records as dropped, and the archive verifies sound without them. A drop killed
+/// before it removed a file leaves one the archive neither counts nor keeps: the next run
+/// removes it. An entry that arrives later for a dropped day is archived into it again.
+#[test]
+fn dropped_days_leave_the_archive_and_the_manifest_keeps_their_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = common::open_sqlite(dir.path()).expect("open");
+    fill(store.as_ref(), &[40, 39, 38, 37], 10);
+    let options = options(dir.path());
+    archive_logs(store.as_ref(), &options).expect("archive");
+    let folder = options.dir.join("logs");
+    let file = |d: i64| folder.join(format!("{}.jsonl", day(d)));
+    let kept = std::fs::read(file(39)).expect("a day file");
+
+    let report = drop_days(&options.dir, day(38)).expect("drop");
+    assert_eq!(
+        report.days.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        vec![day(40), day(39)]
+    );
+    assert_eq!(report.entries, 22, "11 entries a day");
+    assert!(!file(40).exists() && !file(39).exists() && file(38).exists());
+    let verified = verify_archive(&options.dir).expect("verify");
+    assert!(verified.is_sound(), "{verified:?}");
+    assert_eq!(verified.days.len(), 2);
+    let manifest = std::fs::read_to_string(folder.join(MANIFEST_FILE)).expect("manifest");
+    assert_eq!(
+        manifest.matches(&day(40).to_string()).count(),
+        2,
+        "{manifest}"
+    );
+
+    // As if a drop had been killed before it removed the file.
+    std::fs::write(file(39), &kept).expect("a dropped day's file, back");
+    assert!(verify_archive(&options.dir).expect("verify").is_sound());
+    store
+        .append(store_core::NewLogEntry::new("s", "late", "p").at(common::days_ago(40)))
+        .expect("a late arrival for a dropped day");
+    archive_logs(store.as_ref(), &options).expect("the next run");
+    assert!(!file(39).exists(), "the next run finished the drop");
+    let back: Vec<_> = store_archive::read_archive(&options.dir, day(40)..=day(40))
+        .collect::<Result<_, _>>()
+        .expect("the day again");
+    assert_eq!(back.len(), 1, "only the late arrival");
+    let verified = verify_archive(&options.dir).expect("verify");
+    assert!(verified.is_sound(), "{verified:?}");
+    assert_eq!(verified.days.len(), 3);
+}
+
+/// A day before the cutoff whose file is not what the manifest records is refused by name,
+/// and nothing is dropped.
+#[test]
+fn a_drop_refuses_a_day_the_manifest_does_not_vouch_for() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = common::open_sqlite(dir.path()).expect("open");
+    fill(store.as_ref(), &[40, 39], 10);
+    let options = options(dir.path());
+    archive_logs(store.as_ref(), &options).expect("archive");
+    let folder = options.dir.join("logs");
+    let file = |d: i64| folder.join(format!("{}.jsonl", day(d)));
+    let text = std::fs::read_to_string(file(39)).expect("a day file");
+    std::fs::write(
+        file(39),
+        text.replacen("\"payload\":\"", "\"payload\":\"x", 1),
+    )
+    .expect("a changed day");
+    let err = drop_days(&options.dir, day(30)).expect_err("refused");
+    assert!(
+        matches!(&err, StoreError::InvalidInput { field: "before", reason } if reason.contains(&format!("{} (changed)", day(39)))),
+        "{err}"
+    );
+    assert!(file(40).exists() && file(39).exists(), "nothing dropped");
 }
 
 store_conformance::for_each_backend!(

@@ -1,11 +1,11 @@
-//! `archive`, `archive cat` and `archive verify`.
+//! `archive`, `archive cat`, `archive verify` and `archive drop`.
 
 use std::path::Path;
 
 use nerve_store::Location;
 use nerve_store::archive::{
-    ArchiveOptions, ArchiveReport, DayStatus, Progress, archive_logs_with_progress, read_archive,
-    verify_archive,
+    ArchiveOptions, ArchiveReport, DayStatus, Progress, archive_logs_with_progress, drop_days,
+    read_archive, verify_archive,
 };
 use serde::Serialize;
 
@@ -32,6 +32,9 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         }
         Some(ArchiveCommand::Verify { dir }) => {
             return verify(&dir.unwrap_or_else(|| parsed.archive_dir()), out);
+        }
+        Some(ArchiveCommand::Drop { before, dir }) => {
+            return drop(&dir.unwrap_or_else(|| parsed.archive_dir()), &before, out);
         }
         None => {}
     }
@@ -92,6 +95,39 @@ fn cat(dir: &Path, days: &str, out: &mut Out) -> CliResult<()> {
         out.table(&table)?;
     }
     Ok(())
+}
+
+/// `archive drop --before DAY`: the archived days before `before` retired.
+fn drop(dir: &Path, before: &str, out: &mut Out) -> CliResult<()> {
+    let day = chrono::NaiveDate::parse_from_str(before, "%Y-%m-%d").map_err(|_| {
+        CliError::refused(
+            format!("--before {before:?} is not a day"),
+            "write the first day to keep, as 2026-10-01",
+        )
+    })?;
+    let report = drop_days(dir, day)?;
+    if out.structured() {
+        return out.report(&report);
+    }
+    let mut table = Table::new(&["DAY", "ENTRIES", "BYTES", "FILE"]);
+    for (day, record) in &report.days {
+        table.row(vec![
+            day.to_string(),
+            thousands(record.entries),
+            human_bytes(record.bytes),
+            record.file.clone(),
+        ]);
+    }
+    if !table.is_empty() {
+        out.table(&table)?;
+    }
+    out.line(format!(
+        "dropped {} days before {day} ({} entries, {}) from {}",
+        report.days.len(),
+        thousands(report.entries),
+        human_bytes(report.bytes),
+        dir.display()
+    ))
 }
 
 /// `archive verify`: every day file of the archive at `dir` against its manifest.
