@@ -171,7 +171,7 @@ pub fn archive_logs_with(
     let _lock = if !options.dry_run && !days.is_empty() {
         store_core::kit::create_folders(files, &folder)
             .map_err(|err| io_error(&folder, "creating the archive folder", err))?;
-        Some(lock_archive(&folder)?)
+        Some(lock_archive(&folder, "archiving")?)
     } else {
         None
     };

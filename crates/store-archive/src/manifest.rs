@@ -480,7 +480,7 @@ pub fn drop_days(dir: &Path, before: NaiveDate) -> StoreResult<DropReport> {
     if !folder.exists() {
         return Ok(report);
     }
-    let _lock = crate::lock::lock_archive(&folder)?;
+    let _lock = crate::lock::lock_archive(&folder, "dropping days")?;
     let mut manifest = Manifest::load(&folder)?;
     let verified = verify_archive(dir)?;
     let mut refused = Vec::new();

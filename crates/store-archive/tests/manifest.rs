@@ -213,7 +213,7 @@ fn dropped_days_leave_the_archive_and_the_manifest_keeps_their_records() {
 }
 
 /// A day before the cutoff whose file is not what the manifest records is refused by name,
-/// and nothing is dropped.
+/// and nothing is dropped; so is a drop while an archive run holds the archive.
 #[test]
 fn a_drop_refuses_a_day_the_manifest_does_not_vouch_for() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -235,6 +235,25 @@ fn a_drop_refuses_a_day_the_manifest_does_not_vouch_for() {
         "{err}"
     );
     assert!(file(40).exists() && file(39).exists(), "nothing dropped");
+
+    // While an archive run holds the archive, a drop is busy and drops nothing.
+    std::fs::write(file(39), text).expect("the day as it was");
+    let held = std::fs::File::create(folder.join(".archive.lock")).expect("the lock file");
+    held.lock().expect("a run holds the archive");
+    let err = drop_days(&options.dir, day(30)).expect_err("busy");
+    assert!(
+        matches!(&err, StoreError::Busy { context, .. } if context.starts_with("dropping days")),
+        "{err}"
+    );
+    assert!(file(40).exists() && file(39).exists(), "nothing dropped");
+    drop(held);
+    assert_eq!(
+        drop_days(&options.dir, day(30))
+            .expect("released")
+            .days
+            .len(),
+        2
+    );
 }
 
 store_conformance::for_each_backend!(
