@@ -52,14 +52,6 @@ pub(crate) enum CliError {
         /// Whether what is wrong is that something asked for is not there.
         missing: bool,
     },
-    /// What the command checked is damaged (a report said so): `what` names it, `hint` says
-    /// what to do.
-    Damaged {
-        /// What is damaged.
-        what: String,
-        /// What to do about it.
-        hint: String,
-    },
     /// The command stopped because it was asked to (Ctrl-C): `state` says what is left.
     Interrupted {
         /// What was done, and what is left.
@@ -98,7 +90,6 @@ impl CliError {
         match self {
             CliError::Refused { missing: true, .. } => Exit::NotFound,
             CliError::Interrupted { .. } => Exit::Interrupted,
-            CliError::Damaged { .. } => Exit::Damaged,
             CliError::Store(err) => match err {
                 StoreError::UnknownRun { .. }
                 | StoreError::NoStore { .. }
@@ -108,6 +99,7 @@ impl CliError {
                 | StoreError::CorruptValue { .. }
                 | StoreError::ArchiveLine { .. }
                 | StoreError::ArchiveManifest { .. }
+                | StoreError::ArchiveMismatch { .. }
                 | StoreError::CopyMismatch { .. }
                 | StoreError::IncompleteCopy { .. } => Exit::Damaged,
                 StoreError::Interrupted { .. } => Exit::Interrupted,
@@ -166,9 +158,7 @@ impl fmt::Display for CliError {
                 }
                 Ok(())
             }
-            CliError::Refused { what, hint, .. } | CliError::Damaged { what, hint } => {
-                write!(f, "{what}; {hint}")
-            }
+            CliError::Refused { what, hint, .. } => write!(f, "{what}; {hint}"),
             CliError::Interrupted { state } => write!(f, "interrupted: {state}"),
             CliError::Io { context, source } => {
                 write!(f, "{context}: {source}")?;
@@ -222,6 +212,14 @@ fn hint(err: &StoreError) -> Option<String> {
             "run as a user that may write it (the daemon's), or work on a copy"
         }
         StoreError::Poisoned { .. } => "check the disk, then run the command again",
+        StoreError::ArchiveMismatch { .. } => {
+            "restore those day files from a backup; a day not in the manifest is recorded as it \
+             is by the next `nerve-store archive`"
+        }
+        StoreError::ArchiveManifest { .. } => {
+            "restore the manifest from a backup, or move it aside and let the next \
+             `nerve-store archive` record the day files as they are"
+        }
         StoreError::NotClosedCleanly { .. } => {
             "the daemon's next open recovers it, or `nerve-store check` (which opens it for \
              writing) does"

@@ -892,8 +892,14 @@ fn archive_moves_old_days_out_and_cat_reads_them_back(backend: &str) {
     std::fs::write(&file, text.replacen("old ", "OLD ", 1)).expect("a changed day file");
     let err = cli.fails(4, &["archive", "verify"]);
     assert!(
-        err.contains(&format!("do not match the manifest: {last_old_day}")),
+        err.contains("do not match its manifest")
+            && err.contains(&format!("{last_old_day} (changed)")),
         "{err}"
+    );
+    let err = cli.fails(4, &["check"]);
+    assert!(
+        err.contains(&format!("{last_old_day} (changed)")),
+        "check finds it too: {err}"
     );
 }
 

@@ -110,7 +110,8 @@ pub struct StoreCheck {
     pub archive: PathBuf,
     /// The archived entries read back before the end or the first damage.
     pub archived_entries: u64,
-    /// The first damaged archive line or file, if any: reading stops there.
+    /// The first damaged archive line or file, if any (reading stops there), or the day
+    /// files that do not match the archive's manifest.
     #[serde(serialize_with = "shown")]
     pub archive_damage: Option<StoreError>,
 }
@@ -138,7 +139,7 @@ impl StoreCheck {
 
 /// Checks the whole of `store`: its log's file ([`store_core::LogMaintenance::check`]),
 /// every blob ([`store_core::BlobStore::verify_all`]) and every file of its archive folder,
-/// each line read back. Damage is part of the answer, not an error: each part is checked
+/// each line read back and each file against the archive's manifest. Damage is part of the answer, not an error: each part is checked
 /// whatever the others found.
 ///
 /// # Errors
@@ -157,6 +158,14 @@ pub fn check(store: &Store) -> StoreResult<StoreCheck> {
                 break;
             }
         }
+    }
+    // Every day file against the manifest; a day it has no record of yet (an archive made
+    // before manifests) is not damage: the next archive run records it.
+    if archive_damage.is_none() {
+        archive_damage = match crate::archive::verify_archive(&archive) {
+            Ok(verified) => verified.damage(false),
+            Err(err) => Some(err),
+        };
     }
     Ok(StoreCheck {
         store: store.location.clone(),

@@ -379,11 +379,38 @@ pub struct ArchiveVerification {
 }
 
 impl ArchiveVerification {
-    /// Whether every day is sound or pending: nothing changed, missing or unreadable.
+    /// Whether every day is sound or pending: nothing changed, missing, unreadable or
+    /// unrecorded.
     pub fn is_sound(&self) -> bool {
         self.days
             .iter()
             .all(|day| matches!(day.status, DayStatus::Sound | DayStatus::Pending))
+    }
+
+    /// The damage found, as the error a caller fails with: every day changed, missing or
+    /// unreadable ([`StoreError::ArchiveMismatch`]); with `unrecorded`, the days not in the
+    /// manifest too (the next archive run records them as they are). `None` when there is
+    /// none.
+    pub fn damage(&self, unrecorded: bool) -> Option<StoreError> {
+        let days: Vec<String> = self
+            .days
+            .iter()
+            .filter_map(|check| {
+                let what = match &check.status {
+                    DayStatus::Sound | DayStatus::Pending => return None,
+                    DayStatus::NotRecorded if !unrecorded => return None,
+                    DayStatus::NotRecorded => "not in the manifest".to_owned(),
+                    DayStatus::Changed { .. } => "changed".to_owned(),
+                    DayStatus::Missing { .. } => "missing".to_owned(),
+                    DayStatus::Unreadable { reason } => format!("unreadable, {reason}"),
+                };
+                Some(format!("{} ({what})", check.day))
+            })
+            .collect();
+        (!days.is_empty()).then(|| StoreError::ArchiveMismatch {
+            manifest: self.manifest.clone(),
+            days: days.join(", "),
+        })
     }
 }
 

@@ -143,6 +143,16 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// Day files of the archive are not what its manifest records: changed, missing, or not
+    /// readable whole. Restore them from a backup; `archive verify` lists each day.
+    #[error("the archive's day files do not match its manifest {manifest}: {days}")]
+    ArchiveMismatch {
+        /// The manifest.
+        manifest: PathBuf,
+        /// The days that do not match, each with what is wrong.
+        days: String,
+    },
+
     /// A stored value could not be decoded: the file was damaged or written by something
     /// else. The operation returns this instead of a guess.
     #[error("corrupt value in table {table} at key {key}: {reason}")]

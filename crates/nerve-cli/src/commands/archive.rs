@@ -172,28 +172,10 @@ fn verify(dir: &Path, out: &mut Out) -> CliResult<()> {
             verified.manifest.display()
         ))?;
     }
-    let bad: Vec<String> = verified
-        .days
-        .iter()
-        .filter(|check| !matches!(check.status, DayStatus::Sound | DayStatus::Pending))
-        .map(|check| match &check.status {
-            DayStatus::Unreadable { reason } => format!("{} ({reason})", check.day),
-            _ => check.day.to_string(),
-        })
-        .collect();
-    if bad.is_empty() {
-        return Ok(());
+    match verified.damage(true) {
+        Some(err) => Err(err.into()),
+        None => Ok(()),
     }
-    Err(CliError::Damaged {
-        what: format!(
-            "{} archive days do not match the manifest: {}",
-            bad.len(),
-            bad.join(", ")
-        ),
-        hint: "restore those files from a backup; a day that is not in the manifest is \
-               recorded by the next `archive` run"
-            .into(),
-    })
 }
 
 /// The report for people: a table of the days, then one line that sums it up.

@@ -438,6 +438,7 @@ pub fn is_engine_failure(err: &StoreError) -> bool {
         | StoreError::Corrupt { .. }
         | StoreError::ArchiveLine { .. }
         | StoreError::ArchiveManifest { .. }
+        | StoreError::ArchiveMismatch { .. }
         | StoreError::CorruptValue { .. }
         | StoreError::SchemaTooNew { .. }
         | StoreError::SchemaTooOld { .. }
