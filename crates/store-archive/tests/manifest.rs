@@ -49,11 +49,7 @@ fn every_archived_day_is_recorded_and_verifies_sound((backend, open): Backend) {
 /// those; the run that archives next refuses nothing it does not touch.
 #[test]
 fn verify_names_each_changed_missing_unreadable_and_unrecorded_day() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = common::open_sqlite(dir.path()).expect("open");
-    fill(store.as_ref(), &[40, 39, 38, 37], 10);
-    let options = options(dir.path());
-    archive_logs(store.as_ref(), &options).expect("archive");
+    let (_dir, _store, options) = archived_sqlite(&[40, 39, 38, 37]);
     let folder = options.dir.join("logs");
     let file = |d: i64| folder.join(format!("{}.jsonl", day(d)));
 
@@ -108,11 +104,7 @@ fn verify_names_each_changed_missing_unreadable_and_unrecorded_day() {
 /// named by `verify_archive` and refused by the next archive run, which writes nothing.
 #[test]
 fn a_changed_manifest_is_named_and_the_archive_writes_nothing_over_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = common::open_sqlite(dir.path()).expect("open");
-    fill(store.as_ref(), &[40], 10);
-    let options = options(dir.path());
-    archive_logs(store.as_ref(), &options).expect("archive");
+    let (_dir, store, options) = archived_sqlite(&[40]);
     let path = options.dir.join("logs").join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).expect("the manifest");
     let edited = text.replacen("\"entries\": 11", "\"entries\": 12", 1);
@@ -142,11 +134,7 @@ fn a_changed_manifest_is_named_and_the_archive_writes_nothing_over_it() {
 /// run records every day file as it is, and the archive verifies sound.
 #[test]
 fn an_archive_without_a_manifest_is_recorded_by_the_next_run() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = common::open_sqlite(dir.path()).expect("open");
-    fill(store.as_ref(), &[40, 39], 10);
-    let options = options(dir.path());
-    archive_logs(store.as_ref(), &options).expect("archive");
+    let (_dir, store, options) = archived_sqlite(&[40, 39]);
     std::fs::remove_file(options.dir.join("logs").join(MANIFEST_FILE)).expect("no manifest");
     let verified = verify_archive(&options.dir).expect("verify");
     assert!(
@@ -158,9 +146,7 @@ fn an_archive_without_a_manifest_is_recorded_by_the_next_run() {
     );
     fill(store.as_ref(), &[38], 10);
     archive_logs(store.as_ref(), &options).expect("the next run");
-    let verified = verify_archive(&options.dir).expect("verify");
-    assert!(verified.is_sound(), "{verified:?}");
-    assert_eq!(verified.days.len(), 3);
+    assert_sound(&options, 3);
 }
 
 /// `drop_days` retires the recorded days before a day: their files go, the manifest keeps
@@ -169,11 +155,7 @@ fn an_archive_without_a_manifest_is_recorded_by_the_next_run() {
 /// removes it. An entry that arrives later for a dropped day is archived into it again.
 #[test]
 fn dropped_days_leave_the_archive_and_the_manifest_keeps_their_records() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = common::open_sqlite(dir.path()).expect("open");
-    fill(store.as_ref(), &[40, 39, 38, 37], 10);
-    let options = options(dir.path());
-    archive_logs(store.as_ref(), &options).expect("archive");
+    let (_dir, store, options) = archived_sqlite(&[40, 39, 38, 37]);
     let folder = options.dir.join("logs");
     let file = |d: i64| folder.join(format!("{}.jsonl", day(d)));
     let kept = std::fs::read(file(39)).expect("a day file");
@@ -207,20 +189,14 @@ fn dropped_days_leave_the_archive_and_the_manifest_keeps_their_records() {
         .collect::<Result<_, _>>()
         .expect("the day again");
     assert_eq!(back.len(), 1, "only the late arrival");
-    let verified = verify_archive(&options.dir).expect("verify");
-    assert!(verified.is_sound(), "{verified:?}");
-    assert_eq!(verified.days.len(), 3);
+    assert_sound(&options, 3);
 }
 
 /// A day before the cutoff whose file is not what the manifest records is refused by name,
 /// and nothing is dropped; so is a drop while an archive run holds the archive.
 #[test]
 fn a_drop_refuses_a_day_the_manifest_does_not_vouch_for() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = common::open_sqlite(dir.path()).expect("open");
-    fill(store.as_ref(), &[40, 39], 10);
-    let options = options(dir.path());
-    archive_logs(store.as_ref(), &options).expect("archive");
+    let (_dir, _store, options) = archived_sqlite(&[40, 39]);
     let folder = options.dir.join("logs");
     let file = |d: i64| folder.join(format!("{}.jsonl", day(d)));
     let text = std::fs::read_to_string(file(39)).expect("a day file");
@@ -254,6 +230,30 @@ fn a_drop_refuses_a_day_the_manifest_does_not_vouch_for() {
             .len(),
         2
     );
+}
+
+/// A SQLite store with 10 entries on each of `days` (days ago), archived: its folder (kept
+/// for as long as the case runs), the store, and the archive's options.
+fn archived_sqlite(
+    days: &[i64],
+) -> (
+    tempfile::TempDir,
+    Box<dyn store_core::LogBackend>,
+    store_archive::ArchiveOptions,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = common::open_sqlite(dir.path()).expect("open");
+    fill(store.as_ref(), days, 10);
+    let options = options(dir.path());
+    archive_logs(store.as_ref(), &options).expect("archive");
+    (dir, store, options)
+}
+
+/// The archive verifies sound, with `days` days.
+fn assert_sound(options: &store_archive::ArchiveOptions, days: usize) {
+    let verified = verify_archive(&options.dir).expect("verify");
+    assert!(verified.is_sound(), "{verified:?}");
+    assert_eq!(verified.days.len(), days, "{verified:?}");
 }
 
 store_conformance::for_each_backend!(
