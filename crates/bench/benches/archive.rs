@@ -167,6 +167,7 @@ fn main() {
                 dir: dir.path().join("archive"),
                 retain_days: 30,
                 vacuum: false,
+                compress: false,
                 dry_run: false,
                 now: now(),
             };

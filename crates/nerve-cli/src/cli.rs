@@ -331,6 +331,10 @@ pub(crate) struct ArchiveArgs {
     /// Give the space of the archived entries back to the file system afterwards.
     #[arg(long)]
     pub(crate) vacuum: bool,
+    /// Write new day files compressed with zstd (`YYYY-MM-DD.jsonl.zst`, which `zstdcat`
+    /// reads); a day that has a file already keeps its form.
+    #[arg(long)]
+    pub(crate) compress: bool,
 }
 
 /// `archive cat`, `archive verify`, `archive drop`.

@@ -13,7 +13,7 @@ use store_core::{
 
 use crate::lock::lock_archive;
 use crate::manifest::{DayRecord, Manifest};
-use crate::read::DayFile;
+use crate::read::{COMPRESSED, DayFile, is_compressed};
 use sha2::{Digest as _, Sha256};
 
 /// The meta key that records the latest archived day (`YYYY-MM-DD`).
@@ -30,6 +30,9 @@ pub struct ArchiveOptions {
     pub retain_days: u32,
     /// Give the freed space back afterwards (`LogMaintenance::compact`); off by default.
     pub vacuum: bool,
+    /// Write new day files compressed with zstd (`YYYY-MM-DD.jsonl.zst`); off by default. A
+    /// day that has a file already keeps its file's form.
+    pub compress: bool,
     /// Report what would move, and move nothing.
     pub dry_run: bool,
     /// The time the run counts from; the current time by default.
@@ -42,6 +45,7 @@ impl Default for ArchiveOptions {
             dir: PathBuf::from("data/archive"),
             retain_days: 30,
             vacuum: false,
+            compress: false,
             dry_run: false,
             now: Utc::now(),
         }
@@ -61,7 +65,7 @@ pub struct DayReport {
     /// Of those, the entries the day's file held already, written by a run interrupted
     /// before it deleted them from the store.
     pub recovered: u64,
-    /// Bytes those entries take in the file.
+    /// Bytes those entries take in the file, before any compression.
     pub bytes: u64,
     /// The day's file.
     pub file: PathBuf,
@@ -198,6 +202,7 @@ pub fn archive_logs_with(
             *day,
             &folder,
             manifest.as_mut(),
+            options.compress,
             files,
             &mut watermark,
         )?;
@@ -262,22 +267,60 @@ fn io_error(path: &Path, context: &str, source: std::io::Error) -> StoreError {
 /// A day file being written through the file seam: the bytes of the entries it adds, and
 /// the manifest's record of the whole file as it grows.
 struct DayWriter<'a> {
-    out: BufWriter<SeamWriter<'a>>,
+    out: DayOut<'a>,
     bytes: u64,
     line: Vec<u8>,
-    hasher: Sha256,
     record: DayRecord,
+}
+
+/// Where a day file's lines go: the file, or a zstd encoder in front of it.
+enum DayOut<'a> {
+    Plain(BufWriter<SeamWriter<'a>>),
+    Compressed(BufWriter<zstd::Encoder<'static, SeamWriter<'a>>>),
+}
+
+impl<'a> DayOut<'a> {
+    fn new(file: SeamWriter<'a>, compressed: bool) -> std::io::Result<Self> {
+        Ok(if compressed {
+            DayOut::Compressed(BufWriter::with_capacity(
+                256 * 1024,
+                zstd::Encoder::new(file, 0)?,
+            ))
+        } else {
+            DayOut::Plain(BufWriter::with_capacity(256 * 1024, file))
+        })
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            DayOut::Plain(out) => out.write_all(data),
+            DayOut::Compressed(out) => out.write_all(data),
+        }
+    }
+
+    /// Everything written through to the file (a compressed file's last frame included).
+    fn finish(self) -> std::io::Result<SeamWriter<'a>> {
+        match self {
+            DayOut::Plain(out) => out.into_inner().map_err(|err| err.into_error()),
+            DayOut::Compressed(out) => out.into_inner().map_err(|err| err.into_error())?.finish(),
+        }
+    }
 }
 
 /// `std::io::Write` over a file, every write going through the seam.
 struct SeamWriter<'a> {
     file: File,
     files: &'a dyn FileOps,
+    /// The SHA-256 of the bytes written, and their count: what the manifest records.
+    hasher: Sha256,
+    written: u64,
 }
 
 impl Write for SeamWriter<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.files.write_all(&mut self.file, data)?;
+        self.hasher.update(data);
+        self.written += data.len() as u64;
         Ok(data.len())
     }
 
@@ -310,9 +353,7 @@ impl DayWriter<'_> {
     /// Writes `line` (with its newline), the entry `id`'s, and counts it in the record.
     fn line_of(&mut self, line: &[u8], id: LogId) -> std::io::Result<u64> {
         self.out.write_all(line)?;
-        self.hasher.update(line);
         let len = line.len() as u64;
-        self.record.bytes += len;
         self.record.entries += 1;
         self.record.first_id.get_or_insert(id);
         self.record.last_id = Some(id);
@@ -327,12 +368,23 @@ fn archive_day(
     day: NaiveDate,
     folder: &Path,
     manifest: Option<&mut Manifest>,
+    compress: bool,
     files: &dyn FileOps,
     watermark: &mut Option<String>,
 ) -> StoreResult<DayReport> {
     let dry_run = manifest.is_none();
-    let path = folder.join(format!("{day}.jsonl"));
-    let temp = folder.join(format!(".{day}.jsonl.tmp"));
+    // A day keeps the form of the file it has; a new day takes the run's.
+    let plain = format!("{day}.jsonl");
+    let compressed = format!("{day}{COMPRESSED}");
+    let name = if std::fs::symlink_metadata(folder.join(&compressed)).is_ok()
+        || (compress && std::fs::symlink_metadata(folder.join(&plain)).is_err())
+    {
+        compressed
+    } else {
+        plain
+    };
+    let path = folder.join(&name);
+    let temp = folder.join(format!(".{name}.tmp"));
     let mut archived = DayFile::open_if_exists(&path, day)?;
     let mut writer = if dry_run {
         None
@@ -346,13 +398,19 @@ fn archive_day(
         let file = files
             .create_new(&temp)
             .map_err(|err| io_error(&temp, "creating a day file", err))?;
+        let seam = SeamWriter {
+            file,
+            files,
+            hasher: Sha256::new(),
+            written: 0,
+        };
         Some(DayWriter {
-            out: BufWriter::with_capacity(256 * 1024, SeamWriter { file, files }),
+            out: DayOut::new(seam, is_compressed(&path))
+                .map_err(|err| io_error(&temp, "starting a day file", err))?,
             bytes: 0,
             line: Vec::new(),
-            hasher: Sha256::new(),
             record: DayRecord {
-                file: format!("{day}.jsonl"),
+                file: name.clone(),
                 sha256: String::new(),
                 entries: 0,
                 bytes: 0,
@@ -421,15 +479,18 @@ fn archive_day(
         writer.raw(&line, id).map_err(write_error)?;
     }
     let DayWriter {
-        out,
-        hasher,
-        mut record,
-        ..
+        out, mut record, ..
     } = writer;
+    let SeamWriter {
+        file,
+        hasher,
+        written,
+        ..
+    } = out
+        .finish()
+        .map_err(|err| io_error(&temp, "writing a day file", err))?;
     record.sha256 = hex::encode(hasher.finalize());
-    let SeamWriter { file, .. } = out
-        .into_inner()
-        .map_err(|err| io_error(&temp, "writing a day file", err.into_error()))?;
+    record.bytes = written;
     files
         .sync_file(&file)
         .map_err(|err| io_error(&temp, "syncing a day file", err))?;

@@ -14,7 +14,7 @@ use store_core::{LogEntry, LogId, StoreError, StoreResult};
 pub(crate) struct DayFile {
     path: PathBuf,
     day: NaiveDate,
-    lines: Lines<BufReader<File>>,
+    lines: Lines<Box<dyn BufRead + Send>>,
     line: u64,
     next: Option<(LogEntry, String)>,
     last_id: Option<LogId>,
@@ -42,10 +42,16 @@ impl DayFile {
             )));
         }
         let file = File::open(path).map_err(io_error)?;
+        let reader: Box<dyn BufRead + Send> = if is_compressed(path) {
+            let decoder = zstd::Decoder::new(file).map_err(io_error)?;
+            Box::new(BufReader::with_capacity(capacity, decoder))
+        } else {
+            Box::new(BufReader::with_capacity(capacity, file))
+        };
         Ok(DayFile {
             path: path.to_owned(),
             day,
-            lines: BufReader::with_capacity(capacity, file).lines(),
+            lines: reader.lines(),
             line: 0,
             next: None,
             last_id: None,
@@ -118,9 +124,20 @@ impl DayFile {
     }
 }
 
-/// The day a file is named for, if it is named `YYYY-MM-DD.jsonl`.
+/// The suffix of a day file compressed with zstd.
+pub(crate) const COMPRESSED: &str = ".jsonl.zst";
+
+/// Whether the day file `path` is compressed (named `YYYY-MM-DD.jsonl.zst`).
+pub(crate) fn is_compressed(path: &Path) -> bool {
+    path.to_string_lossy().ends_with(COMPRESSED)
+}
+
+/// The day a file is named for, if it is named `YYYY-MM-DD.jsonl` or `YYYY-MM-DD.jsonl.zst`.
 fn day_of_file(name: &str) -> Option<NaiveDate> {
-    name.strip_suffix(".jsonl")?.parse().ok()
+    name.strip_suffix(COMPRESSED)
+        .or_else(|| name.strip_suffix(".jsonl"))?
+        .parse()
+        .ok()
 }
 
 /// The day files of `<dir>/logs` for the days in `days`, in date order.
@@ -150,6 +167,19 @@ pub(crate) fn day_files(
         }
     }
     files.sort();
+    // A day has one file, plain or compressed: two would be read twice.
+    if let Some(pair) = files.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(StoreError::Io {
+            path: Some(pair[1].1.clone()),
+            context: format!(
+                "reading the archive: the day {} has two files, {} and this one; keep the one \
+                 the manifest names",
+                pair[0].0,
+                pair[0].1.display()
+            ),
+            source: std::io::Error::from(std::io::ErrorKind::AlreadyExists).into(),
+        });
+    }
     Ok(files)
 }
 

@@ -67,43 +67,54 @@ fn assert_rerun_completes(
     );
 }
 
+/// Every file step of a run failed in turn (the day files' and the manifest's), with plain
+/// and with compressed day files.
 fn a_run_failing_at_any_file_step_loses_nothing_and_a_rerun_finishes_exactly_once(
     (backend, open): Backend,
 ) {
-    let counting = std::sync::Arc::new(FailAt::new(usize::MAX));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = open(dir.path()).expect("open");
-    fill(store.as_ref(), &DAYS, 40);
-    archive_logs_with(store.as_ref(), &options(dir.path()), &counting, &mut |_| {
-        std::ops::ControlFlow::Continue(())
-    })
-    .expect("a clean run");
-    let steps = counting.steps();
-    assert!(
-        steps > 5 * DAYS.len(),
-        "{backend}: folder, then create, writes, sync, rename, sync a day: {steps}"
-    );
-
-    for fail_at in 1..=steps {
+    for compress in [false, true] {
+        let options_in = |dir: &std::path::Path| store_archive::ArchiveOptions {
+            compress,
+            ..options(dir)
+        };
+        let counting = std::sync::Arc::new(FailAt::new(usize::MAX));
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open(dir.path()).expect("open");
-        let original = fill(store.as_ref(), &DAYS, 40);
-        let options = options(dir.path());
-        let faults = std::sync::Arc::new(FailAt::new(fail_at));
-        let err = archive_logs_with(store.as_ref(), &options, &faults, &mut |_| {
-            std::ops::ControlFlow::Continue(())
-        })
-        .expect_err("the injected failure surfaces");
+        fill(store.as_ref(), &DAYS, 40);
+        archive_logs_with(
+            store.as_ref(),
+            &options_in(dir.path()),
+            &counting,
+            &mut |_| std::ops::ControlFlow::Continue(()),
+        )
+        .expect("a clean run");
+        let steps = counting.steps();
         assert!(
-            matches!(err, StoreError::Io { .. }),
-            "{backend} step {fail_at}: {err}"
+            steps > 5 * DAYS.len(),
+            "{backend}: folder, then create, writes, sync, rename, sync a day: {steps}"
         );
-        assert_nothing_lost(store.as_ref(), &options, &original);
-        drop(store);
-        let store = open(dir.path()).expect("reopen after the failure");
-        assert_rerun_completes(store.as_ref(), &options, &original);
+
+        for fail_at in 1..=steps {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = open(dir.path()).expect("open");
+            let original = fill(store.as_ref(), &DAYS, 40);
+            let options = options_in(dir.path());
+            let faults = std::sync::Arc::new(FailAt::new(fail_at));
+            let err = archive_logs_with(store.as_ref(), &options, &faults, &mut |_| {
+                std::ops::ControlFlow::Continue(())
+            })
+            .expect_err("the injected failure surfaces");
+            assert!(
+                matches!(err, StoreError::Io { .. }),
+                "{backend} step {fail_at}: {err}"
+            );
+            assert_nothing_lost(store.as_ref(), &options, &original);
+            drop(store);
+            let store = open(dir.path()).expect("reopen after the failure");
+            assert_rerun_completes(store.as_ref(), &options, &original);
+        }
+        eprintln!("{backend}: {steps} file steps failed in turn (compressed: {compress})");
     }
-    eprintln!("{backend}: {steps} file steps failed in turn");
 }
 
 /// The decision of a store whose `delete_days` fails on its `fail_at`th call, before doing

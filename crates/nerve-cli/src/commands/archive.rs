@@ -45,6 +45,7 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         dir: dir.clone(),
         retain_days: args.retain_days,
         vacuum: args.vacuum,
+        compress: args.compress,
         dry_run: args.dry_run,
         now: crate::time::now_utc().map_err(|reason| CliError::refused(reason, "unset it"))?,
     };

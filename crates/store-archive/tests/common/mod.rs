@@ -59,6 +59,7 @@ pub fn options(dir: &Path) -> ArchiveOptions {
         dir: dir.join("archive"),
         retain_days: 0,
         vacuum: false,
+        compress: false,
         dry_run: false,
         now: now(),
     }
