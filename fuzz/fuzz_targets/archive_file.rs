@@ -1,5 +1,7 @@
-//! Any bytes as an archive day file: `read_archive` yields entries of that day, in increasing
-//! id order, or ends with an error naming the file (`ArchiveLine` or `Io`); never a panic.
+//! Any bytes as an archive day file, plain or compressed (`.jsonl.zst`, chosen by the first
+//! byte): `read_archive` yields entries of that day, in increasing id order, or ends with an
+//! error naming the file (`ArchiveLine` or `Io`); `verify_archive` reports the day; never a
+//! panic.
 #![no_main]
 
 use chrono::NaiveDate;
@@ -11,7 +13,12 @@ fuzz_target!(|data: &[u8]| {
     let day = NaiveDate::from_ymd_opt(2026, 11, 24).expect("a day");
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).expect("folder");
-    let file = logs.join(format!("{day}.jsonl"));
+    let (compressed, data) = match data.split_first() {
+        Some((first, rest)) => (first & 1 == 1, rest),
+        None => (false, data),
+    };
+    let suffix = if compressed { "jsonl.zst" } else { "jsonl" };
+    let file = logs.join(format!("{day}.{suffix}"));
     std::fs::write(&file, data).expect("write the day file");
     let mut last = None;
     for item in store_archive::read_archive(dir.path(), day..=day) {
@@ -33,4 +40,6 @@ fuzz_target!(|data: &[u8]| {
             Err(other) => panic!("unexpected error: {other}"),
         }
     }
+    let verified = store_archive::verify_archive(dir.path()).expect("no manifest is no error");
+    assert_eq!(verified.days.len(), 1, "the one day file is reported");
 });

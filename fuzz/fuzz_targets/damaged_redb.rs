@@ -20,6 +20,7 @@ fn open(path: &Path) -> StoreResult<Box<dyn LogBackend>> {
 fuzz_target!(|input: (u32, Vec<u8>)| {
     static PRISTINE: OnceLock<Vec<u8>> = OnceLock::new();
     let pristine = PRISTINE.get_or_init(|| store_reads::pristine(open, "nerve.redb"));
-    let trust = (input.0 & 1 == 1).then_some(store_redb::harness::seal_as_closed_cleanly as fn(&Path));
+    let trust =
+        (input.0 & 1 == 1).then_some(store_redb::harness::seal_as_closed_cleanly as fn(&Path));
     store_reads::open_damaged(open, "nerve.redb", pristine, (input.0, &input.1), trust);
 });

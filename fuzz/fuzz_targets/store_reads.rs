@@ -158,7 +158,9 @@ pub fn write_something(store: &dyn LogBackend) {
     let _ = store.append(store_core::NewLogEntry::new("s", "k", "p"));
     let _ = store.write_unit(
         store_core::WriteUnit::new()
-            .transition(RunTransition::new("run", "wf", WorkflowRunStatus::Completed).in_thread("t"))
+            .transition(
+                RunTransition::new("run", "wf", WorkflowRunStatus::Completed).in_thread("t"),
+            )
             .append(store_core::NewLogEntry::new("s", "k", "unit").with_ref("run"))
             .meta_set("k", "w"),
     );
