@@ -529,18 +529,23 @@ fn commit_part(conn: &mut PgConn, s: &str, units: Vec<PreparedUnit>) -> Vec<Unit
     if units.iter().all(PreparedUnit::appends_only) {
         return commit_appends(conn, s, units).unwrap_or_else(|err| fail_all(err, count));
     }
-    let with_meta = units.iter().any(PreparedUnit::writes_meta);
+    // A group with meta, or one near the last id, goes in a transaction.
+    let mut in_transaction = units.iter().any(PreparedUnit::writes_meta);
     let mut units = units;
     for _ in 1..REPLANS {
         let again = units.clone();
-        let attempt = if with_meta {
-            commit_in_transaction(conn, s, units)
+        let attempt = if in_transaction {
+            commit_in_transaction(conn, s, units).map(Some)
         } else {
             commit_runs(conn, s, units)
         };
         match attempt {
+            Ok(Some(results)) => return results,
+            Ok(None) => {
+                units = again;
+                in_transaction = true;
+            }
             Err(StoreError::Busy { context, .. }) if context == RUN_MOVED => units = again,
-            Ok(results) => return results,
             Err(err) => return fail_all(err, count),
         }
     }
@@ -550,9 +555,9 @@ fn commit_part(conn: &mut PgConn, s: &str, units: Vec<PreparedUnit>) -> Vec<Unit
 /// Commits a group without meta in two round trips and no transaction of its own: reads
 /// the runs it moves, plans it with ids from 1, and writes it in one autocommitted
 /// statement that numbers the entries from its transaction's origin and writes each run
-/// over the version read ([`GroupTx::finish`]). Near the last id, where the ids left above
-/// the origin are too few, the group goes through [`commit_in_transaction`], which refuses
-/// only the units that do not fit.
+/// over the version read ([`GroupTx::finish`]). `None`, with nothing written, near the last
+/// id, where the ids left above the origin are too few: [`commit_in_transaction`] then
+/// refuses only the units that do not fit.
 ///
 /// # Errors
 /// The engine's, and [`RUN_MOVED`]: nothing of the group is written then.
@@ -560,19 +565,17 @@ fn commit_runs(
     conn: &mut PgConn,
     s: &str,
     units: Vec<PreparedUnit>,
-) -> StoreResult<Vec<UnitResult>> {
-    let again = units.clone();
+) -> StoreResult<Option<Vec<UnitResult>>> {
     let (client, statements) = conn.split();
     let mut group = GroupTx::new(client, statements, s, 0);
     group.load_runs(units.iter().flat_map(PreparedUnit::run_ids))?;
     let results = apply_group(&mut group, units)?;
-    match group.finish(Ids::FromOrigin)? {
-        Some(origin) => Ok(results
+    Ok(group.finish(Ids::FromOrigin)?.map(|origin| {
+        results
             .into_iter()
             .map(|result| moved_up(result, origin, 0))
-            .collect()),
-        None => commit_in_transaction(conn, s, again),
-    }
+            .collect()
+    }))
 }
 
 /// Commits a group in one transaction: takes the log table and reads its ids' origin with
