@@ -7,7 +7,7 @@
 //! checks every day file against it.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -278,12 +278,22 @@ impl DayRecord {
     /// that is not a regular file too.
     pub fn of_file(path: &Path, day: NaiveDate) -> StoreResult<DayRecord> {
         // Opened as a day file first: a FIFO in its place is refused, not read forever.
-        let mut lines = DayFile::open(path, day)?;
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
+        let (mut lines, digest) = DayFile::open_hashed(path, day)?;
+        let (mut entries, mut first_id, mut last_id) = (0u64, None, None);
+        while let Some(id) = lines.peek_id()? {
+            first_id.get_or_insert(id);
+            last_id = Some(id);
+            entries += 1;
+            lines.take();
+        }
+        // The lines were hashed as they were read; whatever the reader left unread after
+        // them (nothing, normally) is hashed from the file.
+        let (mut hasher, mut bytes) = digest.read_so_far();
         let mut file =
             std::fs::File::open(path).map_err(|err| io_error(path, "reading a day file", err))?;
-        let mut buffer = vec![0u8; 256 * 1024];
+        file.seek(SeekFrom::Start(bytes))
+            .map_err(|err| io_error(path, "reading a day file", err))?;
+        let mut buffer = vec![0u8; 64 * 1024];
         loop {
             let read = file
                 .read(&mut buffer)
@@ -293,13 +303,6 @@ impl DayRecord {
             }
             hasher.update(&buffer[..read]);
             bytes += read as u64;
-        }
-        let (mut entries, mut first_id, mut last_id) = (0u64, None, None);
-        while let Some(id) = lines.peek_id()? {
-            first_id.get_or_insert(id);
-            last_id = Some(id);
-            entries += 1;
-            lines.take();
         }
         Ok(DayRecord {
             file: file_name(path),

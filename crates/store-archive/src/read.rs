@@ -2,11 +2,13 @@
 //! stream of entries.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Lines};
+use std::io::{BufRead, BufReader, Lines, Read};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
+use sha2::{Digest as _, Sha256};
 use store_core::{LogEntry, LogId, StoreError, StoreResult};
 
 /// A day file read one line at a time; each line is parsed before it is handed on, so a
@@ -24,11 +26,25 @@ impl DayFile {
     /// Opens the file of `day`. Only a regular file (or a link to one) is a day file: a
     /// FIFO or a device in its place is refused at once rather than read from forever.
     pub(crate) fn open(path: &Path, day: NaiveDate) -> StoreResult<Self> {
-        Self::open_buffered(path, day, 256 * 1024)
+        Self::open_buffered(path, day, 256 * 1024, None)
     }
 
-    /// [`DayFile::open`] with a read buffer of `capacity` bytes.
-    fn open_buffered(path: &Path, day: NaiveDate, capacity: usize) -> StoreResult<Self> {
+    /// [`DayFile::open`] that also hashes the file's bytes as its lines are read: the
+    /// SHA-256 and the count of the bytes read so far, in the answer's second half.
+    pub(crate) fn open_hashed(path: &Path, day: NaiveDate) -> StoreResult<(Self, FileDigest)> {
+        let digest = FileDigest::default();
+        let file = Self::open_buffered(path, day, 256 * 1024, Some(digest.clone()))?;
+        Ok((file, digest))
+    }
+
+    /// [`DayFile::open`] with a read buffer of `capacity` bytes, the file's bytes hashed
+    /// into `digest` when there is one.
+    fn open_buffered(
+        path: &Path,
+        day: NaiveDate,
+        capacity: usize,
+        digest: Option<FileDigest>,
+    ) -> StoreResult<Self> {
         let io_error = |source: std::io::Error| StoreError::Io {
             path: Some(path.to_owned()),
             context: "opening an archive file".into(),
@@ -42,6 +58,13 @@ impl DayFile {
             )));
         }
         let file = File::open(path).map_err(io_error)?;
+        let file: Box<dyn Read + Send> = match digest {
+            Some(digest) => Box::new(Hashing {
+                inner: file,
+                digest,
+            }),
+            None => Box::new(file),
+        };
         let reader: Box<dyn BufRead + Send> = if is_compressed(path) {
             let decoder = zstd::Decoder::new(file).map_err(io_error)?;
             Box::new(BufReader::with_capacity(capacity, decoder))
@@ -121,6 +144,34 @@ impl DayFile {
     fn next_entry(&mut self) -> StoreResult<Option<LogEntry>> {
         self.fill()?;
         Ok(self.next.take().map(|(entry, _)| entry))
+    }
+}
+
+/// The SHA-256 of the bytes a [`Hashing`] reader has passed on, and how many there were;
+/// shared with the reader, which a day file's line reader owns.
+#[derive(Clone, Default)]
+pub(crate) struct FileDigest(Arc<Mutex<(Sha256, u64)>>);
+
+impl FileDigest {
+    /// The hash and the count of the bytes read so far.
+    pub(crate) fn read_so_far(&self) -> (Sha256, u64) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// A reader that hashes what passes through it into a [`FileDigest`].
+struct Hashing<R> {
+    inner: R,
+    digest: FileDigest,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        let mut digest = self.digest.0.lock().unwrap_or_else(|p| p.into_inner());
+        digest.0.update(&buffer[..read]);
+        digest.1 += read as u64;
+        Ok(read)
     }
 }
 
@@ -251,7 +302,7 @@ pub fn read_archive_by_id(
         Ok(files) => {
             for (day, path) in files {
                 // Small buffers: every day of the range is open at once.
-                match DayFile::open_buffered(&path, day, 16 * 1024) {
+                match DayFile::open_buffered(&path, day, 16 * 1024, None) {
                     Ok(file) => open.push(file),
                     Err(err) => {
                         failed = Some(err);
