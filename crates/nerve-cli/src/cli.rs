@@ -351,6 +351,19 @@ pub(crate) enum ArchiveCommand {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Bring archived days back into the store, each entry under the id it had, with its
+    /// thread row: exactly once (entries the store holds are passed over, so a rerun after
+    /// an interruption writes the rest). Every day of the range is checked against the
+    /// manifest first; a changed or missing day refuses the whole restore. The archive keeps
+    /// the days; the next `archive` run moves them out again if they are old enough.
+    Restore {
+        /// The UTC day, `2026-10-01`, or the days FROM..TO (both included).
+        #[arg(long, value_name = "DAY|FROM..TO")]
+        day: String,
+        /// The archive's folder: `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Check every day file against the archive's manifest (its checksum, entry count and
     /// ids); fails naming each day that was changed, is missing, cannot be read, or is not
     /// in the manifest.

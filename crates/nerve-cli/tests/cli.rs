@@ -2205,9 +2205,73 @@ fn a_fixed_time_makes_simulate_and_relative_times_repeatable(backend: &str) {
     );
 }
 
+/// Thirty days of a simulated store archived, verified and restored come back with the
+/// same content digest (entries, ids, thread rows, runs, meta); a second restore writes
+/// nothing.
+fn archive_verify_restore_round_trips_thirty_days_with_the_same_digest(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["simulate", "--runs", "300", "--days", "30", "--seed", "5"]);
+    let before = nerve_store::summarise(&cli.store()).expect("summarise");
+
+    let archived = cli.json(&["archive", "--retain-days", "0"]);
+    let summary = archived
+        .iter()
+        .find(|line| line.get("cutoff").is_some())
+        .expect("the run's summary");
+    let moved = u64_of(summary, "entries");
+    let days = summary["days"].as_array().expect("days").len();
+    assert!(
+        days >= 28,
+        "thirty days of history, the last ones active: {summary}"
+    );
+    let verified = cli.ok(&["archive", "verify"]);
+    assert_eq!(verified.matches(" sound ").count(), days, "{verified}");
+
+    let first = str_of(&summary["days"][0], "day").to_owned();
+    let last = str_of(&summary["days"][days - 1], "day").to_owned();
+    let range = format!("{first}..{last}");
+    let [restored] = cli
+        .json(&["archive", "restore", "--day", &range])
+        .try_into()
+        .expect("one report");
+    assert_eq!(u64_of(&restored, "written"), moved, "{restored}");
+    assert_eq!(u64_of(&restored, "present"), 0);
+    // The archive run's watermark is the one thing it leaves behind in the store.
+    cli.ok(&["meta", "delete", "nerve.archive.logs.watermark"]);
+    let after = nerve_store::summarise(&cli.store()).expect("summarise");
+    assert_eq!(after.digest, before.digest, "{after:?} against {before:?}");
+    assert_eq!(after.entries, before.entries);
+
+    let again = cli.ok(&["archive", "restore", "--day", &range]);
+    assert!(
+        again.contains(&format!("restored 0 entries of {days} days")),
+        "{again}"
+    );
+    let [again] = cli
+        .json(&["archive", "restore", "--day", &range])
+        .try_into()
+        .expect("one report");
+    assert_eq!(
+        (u64_of(&again, "written"), u64_of(&again, "present")),
+        (0, moved)
+    );
+    assert_eq!(
+        nerve_store::summarise(&cli.store())
+            .expect("summarise")
+            .digest,
+        before.digest
+    );
+    let err = cli.fails(1, &["archive", "restore", "--day", "1999-01-01"]);
+    assert!(
+        err.contains("holds no day from 1999-01-01 to 1999-01-01"),
+        "{err}"
+    );
+}
+
 store_conformance::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
     cases: {
+        archive_verify_restore_round_trips_thirty_days_with_the_same_digest,
         simulate_reports_what_it_stored_and_stats_agree,
         simulate_over_past_days_gives_the_archive_history,
         simulate_in_batches_stores_the_same_workload,

@@ -89,8 +89,9 @@ pub use store_core::{
 pub mod archive {
     pub use store_archive::{
         ArchiveOptions, ArchiveReport, ArchiveVerification, DayCheck, DayRecord, DayReport,
-        DayStatus, DropReport, MANIFEST_FILE, Progress, WATERMARK_KEY, archive_logs,
-        archive_logs_with_progress, drop_days, read_archive, read_archive_by_id, verify_archive,
+        DayRestore, DayStatus, DropReport, MANIFEST_FILE, Progress, RestoreReport, WATERMARK_KEY,
+        archive_logs, archive_logs_with_progress, drop_days, read_archive, read_archive_by_id,
+        restore_days, restore_days_with_progress, verify_archive,
     };
 }
 /// Available on crate feature `postgres` only.

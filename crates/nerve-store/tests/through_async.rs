@@ -15,7 +15,8 @@ use nerve_store::{
 };
 use store_conformance::{BlobHarness, Harness};
 use store_core::{
-    Checked, DaySpan, ImportBatch, LogMaintenance, LogStats, LogStore, LogTransfer, ThreadIndexRow,
+    Checked, DaySpan, ImportBatch, LogMaintenance, LogStats, LogStore, LogTransfer, RestoreBatch,
+    Restored, ThreadIndexRow,
 };
 
 /// Where the store under test is, as the facade names it.
@@ -142,6 +143,10 @@ impl LogMaintenance for ThroughAsync {
         self.run(self.store.day_entries(day, after, limit))
     }
 
+    fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
+        self.run(self.store.thread_rows(ids.to_vec()))
+    }
+
     fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
         self.run(self.store.next_log_day(after))
     }
@@ -174,6 +179,10 @@ impl LogTransfer for ThroughAsync {
 
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.run(self.store.import(batch))
+    }
+
+    fn restore(&self, batch: RestoreBatch) -> StoreResult<Restored> {
+        self.run(self.store.restore(batch))
     }
 
     /// The work borrows the caller's state, so it cannot move to the blocking pool: it runs

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store_core::{
-    DaySpan, LogEntry, LogId, LogMaintenance, StoreError, StoreResult,
-    kit::{FileOps, RealFiles, day_stream},
+    DaySpan, LogEntry, LogId, LogMaintenance, StoreError, StoreResult, ThreadIndexRow,
+    kit::{FileOps, RealFiles, day_stream_with_threads},
 };
 
 use crate::lock::lock_archive;
 use crate::manifest::{DayRecord, Manifest};
-use crate::read::{COMPRESSED, DayFile, is_compressed};
+use crate::read::{ArchiveLine, COMPRESSED, DayFile, is_compressed};
 use sha2::{Digest as _, Sha256};
 
 /// The meta key that records the latest archived day (`YYYY-MM-DD`).
@@ -330,10 +330,11 @@ impl Write for SeamWriter<'_> {
 }
 
 impl DayWriter<'_> {
-    fn entry(&mut self, entry: &LogEntry) -> std::io::Result<u64> {
+    fn entry(&mut self, entry: &LogEntry, row: Option<ThreadIndexRow>) -> std::io::Result<u64> {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        serde_json::to_writer(&mut line, entry).map_err(std::io::Error::other)?;
+        serde_json::to_writer(&mut line, &ArchiveLine::new(entry, row))
+            .map_err(std::io::Error::other)?;
         line.push(b'\n');
         let written = self.line_of(&line, entry.id);
         self.line = line;
@@ -424,8 +425,8 @@ fn archive_day(
     let mut recovered = 0;
     let mut bytes = 0;
     let mut through = None;
-    for entry in day_stream(store, day) {
-        let entry = entry?;
+    for entry in day_stream_with_threads(store, day) {
+        let (entry, thread) = entry?;
         through = Some(entry.id);
         // Lines the file already holds come first, in id order; an entry the file already
         // holds (a run killed after its rename) is not written again.
@@ -457,8 +458,11 @@ fn archive_day(
             continue;
         }
         match writer.as_mut() {
-            Some(writer) => bytes += writer.entry(&entry).map_err(write_error)?,
-            None => bytes += serde_json::to_vec(&entry).map_or(0, |line| line.len() as u64 + 1),
+            Some(writer) => bytes += writer.entry(&entry, thread).map_err(write_error)?,
+            None => {
+                bytes += serde_json::to_vec(&ArchiveLine::new(&entry, thread))
+                    .map_or(0, |line| line.len() as u64 + 1);
+            }
         }
     }
     let mut report = DayReport {

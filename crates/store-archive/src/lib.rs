@@ -26,6 +26,7 @@ mod archive;
 mod lock;
 mod manifest;
 mod read;
+mod restore;
 
 pub use archive::{
     ArchiveOptions, ArchiveReport, DayReport, Progress, WATERMARK_KEY, archive_logs,
@@ -36,3 +37,4 @@ pub use manifest::{
     verify_archive,
 };
 pub use read::{read_archive, read_archive_by_id};
+pub use restore::{DayRestore, RestoreReport, restore_days, restore_days_with_progress};

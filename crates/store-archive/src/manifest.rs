@@ -198,6 +198,26 @@ impl Manifest {
 
     /// Notes `record` as what `day`'s file is about to hold. A day dropped before (an entry
     /// that arrived for it later) is a day of the archive again.
+    /// The days of `days` the manifest records, oldest first, each with its record and
+    /// the record an interrupted run left pending, if any.
+    pub(crate) fn recorded_in(
+        &self,
+        days: &std::ops::RangeInclusive<NaiveDate>,
+    ) -> Vec<(NaiveDate, DayRecord, Option<DayRecord>)> {
+        self.days
+            .range(days.clone())
+            .filter_map(|(day, state)| Some((*day, state.record.clone()?, state.pending.clone())))
+            .collect()
+    }
+
+    /// The days of `days` the archive dropped, oldest first.
+    pub(crate) fn dropped_in(&self, days: &std::ops::RangeInclusive<NaiveDate>) -> Vec<NaiveDate> {
+        self.dropped
+            .range(days.clone())
+            .map(|(day, _)| *day)
+            .collect()
+    }
+
     pub(crate) fn set_pending(&mut self, day: NaiveDate, record: DayRecord) {
         self.dropped.remove(&day);
         self.state(day).pending = Some(record);

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use sha2::{Digest as _, Sha256};
-use store_core::{LogEntry, LogId, StoreError, StoreResult};
+use store_core::{LogEntry, LogId, StoreError, StoreResult, ThreadIndexRow};
 
 /// A day file read one line at a time; each line is parsed before it is handed on, so a
 /// malformed or cut line is an error naming the file and line, never skipped.
@@ -140,10 +140,69 @@ impl DayFile {
         self.next.take().map(|(_, line)| line)
     }
 
+    /// The next entry with the thread-index row its line carries, if any.
+    pub(crate) fn next_with_thread(
+        &mut self,
+    ) -> StoreResult<Option<(LogEntry, Option<ThreadIndexRow>)>> {
+        self.fill()?;
+        let Some((entry, line)) = self.next.take() else {
+            return Ok(None);
+        };
+        let thread: LineThread =
+            serde_json::from_str(&line).map_err(|err| self.bad_line(err.to_string()))?;
+        let row = thread.thread.map(|thread| ThreadIndexRow {
+            log_id: entry.id,
+            thread_id: thread.id,
+            round: thread.round,
+            role: thread.role,
+        });
+        Ok(Some((entry, row)))
+    }
+
     /// The next entry.
     fn next_entry(&mut self) -> StoreResult<Option<LogEntry>> {
         self.fill()?;
         Ok(self.next.take().map(|(entry, _)| entry))
+    }
+}
+
+/// Where a thread message sits, as its archive line carries it (`"thread":{"id":…,"round":…,
+/// "role":…}`): what a restore indexes it by again.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct ThreadOfLine {
+    id: String,
+    round: u32,
+    role: String,
+}
+
+/// The `thread` member of an archive line, every other member passed over.
+#[derive(serde::Deserialize)]
+struct LineThread {
+    #[serde(default)]
+    thread: Option<ThreadOfLine>,
+}
+
+/// An archive line as the archive writes it: the entry's members, then its thread row's
+/// when it is a thread message.
+#[derive(serde::Serialize)]
+pub(crate) struct ArchiveLine<'a> {
+    #[serde(flatten)]
+    entry: &'a LogEntry,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thread: Option<ThreadOfLine>,
+}
+
+impl<'a> ArchiveLine<'a> {
+    /// The line of `entry`, whose thread-index row is `row`.
+    pub(crate) fn new(entry: &'a LogEntry, row: Option<ThreadIndexRow>) -> Self {
+        ArchiveLine {
+            entry,
+            thread: row.map(|row| ThreadOfLine {
+                id: row.thread_id,
+                round: row.round,
+                role: row.role,
+            }),
+        }
     }
 }
 

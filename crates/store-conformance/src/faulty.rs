@@ -5,9 +5,9 @@ use chrono::NaiveDate;
 
 use store_core::{
     DaySpan, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance,
-    LogQuery, LogStats, LogStore, LogTransfer, NewLogEntry, RunQuery, RunTransition, StoreError,
-    StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
-    WriteUnit, Written,
+    LogQuery, LogStats, LogStore, LogTransfer, NewLogEntry, RestoreBatch, Restored, RunQuery,
+    RunTransition, StoreError, StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow,
+    TransitionOutcome, WorkflowRun, WriteUnit, Written,
 };
 
 /// What [`Faulty`] does with one call.
@@ -121,6 +121,9 @@ impl LogMaintenance for Faulty<'_> {
     ) -> StoreResult<Vec<LogEntry>> {
         self.call("day_entries", || self.inner.day_entries(day, after, limit))
     }
+    fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
+        self.call("thread_rows", || self.inner.thread_rows(ids))
+    }
     fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
         self.call("next_log_day", || self.inner.next_log_day(after))
     }
@@ -144,6 +147,9 @@ impl LogTransfer for Faulty<'_> {
     }
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.call("import", || self.inner.import(batch))
+    }
+    fn restore(&self, batch: RestoreBatch) -> StoreResult<Restored> {
+        self.call("restore", || self.inner.restore(batch))
     }
     /// The view is faulty too: its calls are decided by the same `decide`.
     fn with_snapshot(

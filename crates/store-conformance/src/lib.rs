@@ -48,6 +48,7 @@ pub mod model;
 pub mod pages;
 pub mod processes;
 pub mod read_only;
+pub mod restore;
 pub mod runs;
 pub mod threads;
 pub mod units;
@@ -384,6 +385,13 @@ macro_rules! __conformance_suite {
             import {
                 a_copy_imported_into_an_empty_store_is_observably_the_same,
                 an_import_that_would_reuse_an_id_or_a_run_writes_nothing,
+            }
+            restore {
+                thread_rows_answer_the_messages_among_the_ids_asked,
+                a_deleted_day_restored_is_back_exactly_once,
+                a_restore_writes_only_what_the_store_does_not_hold,
+                a_restore_that_does_not_fit_the_store_writes_nothing,
+                a_restored_id_above_the_counter_is_never_given_again,
             }
             units {
                 a_unit_commits_every_write_as_one_fact,

@@ -46,7 +46,7 @@ pub use blob::{BlobHealth, BlobStore, VerifyReport};
 pub use digest::Digest;
 pub use error::{EngineError, StoreError, StoreResult};
 pub use id::{LogId, MAX_LOG_ID};
-pub use import::{ImportBatch, ThreadIndexRow};
+pub use import::{ImportBatch, RestoreBatch, Restored, ThreadIndexRow};
 pub use limits::{MAX_DETAIL_BYTES, MAX_PAYLOAD_BYTES, MAX_UNIT_WRITES};
 pub use log::{DEFAULT_QUERY_LIMIT, LogEntry, LogQuery, NewLogEntry, Order};
 pub use maintenance::{Checked, DaySpan, LogStats, RunCounts};

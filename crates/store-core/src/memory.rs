@@ -318,6 +318,25 @@ impl LogMaintenance for MemoryLogStore {
             .collect())
     }
 
+    fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<crate::ThreadIndexRow>> {
+        let state = self.state();
+        let mut rows: Vec<crate::ThreadIndexRow> = ids
+            .iter()
+            .filter_map(|id| {
+                let (thread_id, round, role) = state.threads.get(&id.0)?;
+                Some(crate::ThreadIndexRow {
+                    log_id: *id,
+                    thread_id: thread_id.clone(),
+                    round: *round,
+                    role: role.clone(),
+                })
+            })
+            .collect();
+        rows.sort();
+        rows.dedup();
+        Ok(rows)
+    }
+
     fn log_stats(&self) -> StoreResult<crate::LogStats> {
         let state = self.state();
         let days = || state.entries.values().map(|e| e.ts.date_naive());
@@ -419,6 +438,36 @@ impl LogTransfer for MemoryLogStore {
         }
         state.meta.extend(batch.meta);
         Ok(())
+    }
+
+    fn restore(&self, batch: crate::RestoreBatch) -> StoreResult<crate::Restored> {
+        self.writable("restore")?;
+        batch.check()?;
+        let mut state = self.state();
+        let mut restored = crate::Restored::default();
+        for entry in &batch.entries {
+            match state.entries.get(&entry.id.0) {
+                Some(held) if held == entry => restored.present += 1,
+                Some(_) => return Err(crate::kit::restore_conflict(entry.id)),
+                None => restored.written += 1,
+            }
+        }
+        if let Some(last) = batch.entries.last() {
+            state.next_id = state.next_id.max(last.id.0);
+        }
+        for entry in batch.entries {
+            if state.entries.contains_key(&entry.id.0) {
+                continue;
+            }
+            if let Some(row) = batch.thread_rows.iter().find(|row| row.log_id == entry.id) {
+                state.threads.insert(
+                    entry.id.0,
+                    (row.thread_id.clone(), row.round, row.role.clone()),
+                );
+            }
+            state.entries.insert(entry.id.0, entry);
+        }
+        Ok(restored)
     }
 
     fn with_snapshot(

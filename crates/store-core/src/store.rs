@@ -5,7 +5,7 @@ use crate::id::LogId;
 use crate::log::{LogEntry, LogQuery, NewLogEntry};
 use chrono::NaiveDate;
 
-use crate::import::{ImportBatch, ThreadIndexRow};
+use crate::import::{ImportBatch, RestoreBatch, Restored, ThreadIndexRow};
 use crate::maintenance::{DaySpan, LogStats};
 use crate::run::{RunQuery, RunTransition, TransitionOutcome, WorkflowRun};
 use crate::status::WorkflowRunStatus;
@@ -186,6 +186,11 @@ pub trait LogMaintenance: LogStore {
         limit: usize,
     ) -> StoreResult<Vec<LogEntry>>;
 
+    /// The thread-index rows of the entries `ids` names that are thread messages, in id
+    /// order: what the archive writes beside each message so that a restore indexes it
+    /// again. Ids of other entries, or of none, are passed over.
+    fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>>;
+
     /// The first UTC day after `after` (the first of all when `None`) that has entries.
     fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>>;
 
@@ -247,6 +252,21 @@ pub trait LogTransfer: LogStore {
     /// [`crate::StoreError::InvalidInput`] (see [`ImportBatch::check`]), and for a run the
     /// store already has; nothing of the batch is written then.
     fn import(&self, batch: ImportBatch) -> StoreResult<()>;
+
+    /// Writes entries back under the ids they had, with their thread-index rows, in one
+    /// transaction: what `archive restore` brings back from the archive. An entry whose id
+    /// the store holds, the same in every field, is passed over (restoring twice, or after
+    /// an archive run killed before its deletion, writes nothing twice); the others are
+    /// written, counted in [`LogMaintenance::log_stats`], and found by every query. An id
+    /// above every id the store has given out moves its counter past it, as an import does,
+    /// so ids stay never reused. A restored entry lands below the ids of entries written
+    /// since: a reader that follows the log from a cursor past it does not meet it.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::InvalidInput`] for a batch [`RestoreBatch::check`] refuses, and
+    /// for an id the store holds with other content ([`crate::kit::restore_conflict`]);
+    /// nothing of the batch is written then.
+    fn restore(&self, batch: RestoreBatch) -> StoreResult<Restored>;
 
     /// Runs `work` on a view of the store pinned to one snapshot, taken when the call
     /// begins: every read through the view sees the store as it was then, whatever this

@@ -10,8 +10,9 @@ use store_core::kit::{
 };
 use store_core::{
     DaySpan, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance,
-    LogQuery, LogStats, LogStore, LogTransfer, RunCounts, RunQuery, StoreError, StoreResult,
-    ThreadIndexRow, ThreadRoundRow, WorkflowRun, WorkflowRunStatus, WriteUnit, Written,
+    LogQuery, LogStats, LogStore, LogTransfer, RestoreBatch, Restored, RunCounts, RunQuery,
+    StoreError, StoreResult, ThreadIndexRow, ThreadRoundRow, WorkflowRun, WorkflowRunStatus,
+    WriteUnit, Written,
 };
 
 use crate::connection::PgConn;
@@ -615,6 +616,22 @@ impl LogMaintenance for PgLogStore {
         })
     }
 
+    fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
+        let sql = format!(
+            "SELECT log_id, thread_id, round, role FROM {}.thread_messages \
+             WHERE log_id = ANY($1) ORDER BY log_id",
+            self.s
+        );
+        let ids: Vec<i64> = ids.iter().map(|id| id_to_sql(*id)).collect();
+        self.read(|conn| {
+            conn.query_cached(&sql, &[&ids])
+                .context("reading the thread index")?
+                .iter()
+                .map(thread_index_row)
+                .collect()
+        })
+    }
+
     fn day_entries(
         &self,
         day: NaiveDate,
@@ -775,6 +792,21 @@ impl LogMaintenance for PgLogStore {
     }
 }
 
+/// A `thread_messages` row, selected as `log_id, thread_id, round, role`.
+fn thread_index_row(row: &postgres::Row) -> StoreResult<ThreadIndexRow> {
+    let id: i64 = row.get(0);
+    let thread: Vec<u8> = row.get(1);
+    let round: i64 = row.get(2);
+    let role: Vec<u8> = row.get(3);
+    let bad = |reason: &str| StoreError::corrupt("thread_messages", id, reason);
+    Ok(ThreadIndexRow {
+        log_id: LogId(u64::try_from(id).map_err(|_| bad("a negative id"))?),
+        thread_id: String::from_utf8(thread).map_err(|_| bad("not UTF-8"))?,
+        round: u32::try_from(round).map_err(|_| bad("a round out of range"))?,
+        role: String::from_utf8(role).map_err(|_| bad("not UTF-8"))?,
+    })
+}
+
 impl LogTransfer for PgLogStore {
     fn thread_index(&self, after: Option<LogId>, limit: usize) -> StoreResult<Vec<ThreadIndexRow>> {
         let sql = format!(
@@ -786,19 +818,7 @@ impl LogTransfer for PgLogStore {
             conn.query_cached(&sql, &[&after.map_or(0, id_to_sql), &limit_to_sql(limit)])
                 .context("reading the thread index")?
                 .iter()
-                .map(|row| {
-                    let id: i64 = row.get(0);
-                    let thread: Vec<u8> = row.get(1);
-                    let round: i64 = row.get(2);
-                    let role: Vec<u8> = row.get(3);
-                    let bad = |reason: &str| StoreError::corrupt("thread_messages", id, reason);
-                    Ok(ThreadIndexRow {
-                        log_id: LogId(u64::try_from(id).map_err(|_| bad("a negative id"))?),
-                        thread_id: String::from_utf8(thread).map_err(|_| bad("not UTF-8"))?,
-                        round: u32::try_from(round).map_err(|_| bad("a round out of range"))?,
-                        role: String::from_utf8(role).map_err(|_| bad("not UTF-8"))?,
-                    })
-                })
+                .map(thread_index_row)
                 .collect()
         })
     }
@@ -891,6 +911,67 @@ impl LogTransfer for PgLogStore {
                     .context("moving the ids' origin above the import")?;
             }
             Ok(())
+        })
+    }
+
+    fn restore(&self, batch: RestoreBatch) -> StoreResult<Restored> {
+        batch.check()?;
+        let s = self.s.clone();
+        // Alone, as an import: an id above every one given out moves the base, and two
+        // restores of the same entries take turns.
+        self.write("restore", LogLock::Alone, |group| {
+            let ids: Vec<i64> = batch.entries.iter().map(|e| id_to_sql(e.id)).collect();
+            let held: Vec<LogEntry> = group
+                .tx
+                .query(
+                    &format!("SELECT {LOG_COLUMNS} FROM {s}.logs WHERE id = ANY($1) ORDER BY id"),
+                    &[&ids],
+                )
+                .context("reading the entries a restore brings back")?
+                .iter()
+                .map(read::log_entry)
+                .collect::<StoreResult<_>>()?;
+            let mut held = held.iter().peekable();
+            let mut restored = Restored::default();
+            let mut written = Vec::new();
+            for entry in &batch.entries {
+                match held.next_if(|h| h.id == entry.id) {
+                    Some(h) if h == entry => restored.present += 1,
+                    Some(_) => return Err(store_core::kit::restore_conflict(entry.id)),
+                    None => {
+                        group.import_entry(entry);
+                        if let Some(row) = batch.thread_row(entry.id) {
+                            group.import_thread(row.log_id, &row.thread_id, row.round, &row.role);
+                        }
+                        written.push(id_to_sql(entry.id));
+                        restored.written += 1;
+                    }
+                }
+            }
+            group
+                .tx
+                .execute(
+                    &format!(
+                        "UPDATE {s}.entry_count SET n = n + \
+                         (SELECT count(*) FROM unnest($1::bigint[]) AS id WHERE id <= through)"
+                    ),
+                    &[&written],
+                )
+                .context("counting the restored entries under the mark")?;
+            if let Some(last) = written.last() {
+                group
+                    .tx
+                    .execute(
+                        &format!(
+                            "UPDATE {s}.log_ids SET given = GREATEST(given, $1), \
+                             base = GREATEST(base, $1 - {IDS_PER_TRANSACTION} * \
+                             pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+                        ),
+                        &[last],
+                    )
+                    .context("moving the ids' origin above the restore")?;
+            }
+            Ok(restored)
         })
     }
 

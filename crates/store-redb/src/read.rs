@@ -850,6 +850,36 @@ pub(crate) fn thread_index(
     walk.take(limit).collect()
 }
 
+/// The thread-index rows of the entries `ids` names, in id order.
+pub(crate) fn thread_rows(
+    tx: &ReadTransaction,
+    ids: &[LogId],
+) -> StoreResult<Vec<store_core::ThreadIndexRow>> {
+    let messages = open(tx, THREAD_MESSAGES)?;
+    let mut out = Vec::new();
+    for id in ids {
+        let row = fence::get(
+            &messages,
+            "thread_messages",
+            id.0,
+            |bytes| {
+                let row = ThreadRow::decode(id.0, bytes.value())?;
+                Ok(store_core::ThreadIndexRow {
+                    log_id: *id,
+                    thread_id: row.thread_id.to_owned(),
+                    round: row.round,
+                    role: row.role.to_owned(),
+                })
+            },
+            |key, bytes| ThreadRow::decode(key.value(), bytes.value()).map(drop),
+        )?;
+        out.extend(row);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// The meta pairs with a key above `after`, by key, at most `limit`.
 pub(crate) fn meta_page(
     tx: &ReadTransaction,

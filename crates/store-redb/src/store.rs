@@ -208,6 +208,10 @@ impl LogMaintenance for RedbLogStore {
         self.read(read::log_stats)
     }
 
+    fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
+        self.read(|tx| read::thread_rows(tx, ids))
+    }
+
     fn next_log_day(
         &self,
         after: Option<chrono::NaiveDate>,
@@ -272,6 +276,10 @@ impl LogTransfer for RedbLogStore {
         work(&view)
     }
 
+    fn restore(&self, batch: store_core::RestoreBatch) -> StoreResult<store_core::Restored> {
+        self.restore_batch(&batch)
+    }
+
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.write("an import", |tx| {
             let mut logs = LogTables::open(tx)?;
@@ -302,6 +310,37 @@ impl LogTransfer for RedbLogStore {
 }
 
 impl RedbLogStore {
+    /// [`LogTransfer::restore`]: the entries the store does not hold are written, in one
+    /// durable transaction.
+    fn restore_batch(&self, batch: &store_core::RestoreBatch) -> StoreResult<store_core::Restored> {
+        batch.check()?;
+        self.write("a restore", |tx| {
+            let mut restored = store_core::Restored::default();
+            let mut logs = LogTables::open(tx)?;
+            let mut absent = Vec::new();
+            for entry in &batch.entries {
+                match logs.held(entry.id.0)? {
+                    Some(held) if held == *entry => restored.present += 1,
+                    Some(_) => return Err(store_core::kit::restore_conflict(entry.id)),
+                    None => {
+                        logs.insert(entry)?;
+                        absent.push(entry.id);
+                        restored.written += 1;
+                    }
+                }
+            }
+            logs.finish()?;
+            let mut threads = ThreadTables::open(tx)?;
+            for id in absent {
+                if let Some(row) = batch.thread_row(id) {
+                    threads.index_row(row.log_id.0, &row.thread_id, row.round, &row.role)?;
+                }
+            }
+            drop(threads);
+            Ok(restored)
+        })
+    }
+
     fn compact_database(&self) -> StoreResult<()> {
         let path = self.engine.path().display().to_string();
         self.engine.exclusive("compact", |db| {

@@ -111,6 +111,38 @@ impl<'t> LogTables<'t> {
         write(self).context("appending a log entry")
     }
 
+    /// The entry `id` as stored, its big payload joined from its chunks, if it is there.
+    pub(crate) fn held(&self, id: u64) -> StoreResult<Option<LogEntry>> {
+        let context = "reading a log entry";
+        let Some(bytes) = self.logs.get(id).context(context)? else {
+            return Ok(None);
+        };
+        let mut entry = LogRow::decode(id, bytes.value())?.into_entry(id)?;
+        if entry.payload.is_empty() {
+            let mut joined = Vec::new();
+            for (expected, chunk) in (0u32..).zip(
+                self.payload_chunks
+                    .range((id, 0)..=(id, u32::MAX))
+                    .context(context)?,
+            ) {
+                let (key, value) = chunk.context(context)?;
+                let (_, seq) = key.value();
+                if seq != expected {
+                    return Err(store_core::StoreError::corrupt(
+                        "log_payload_chunks",
+                        id,
+                        "a chunk is missing",
+                    ));
+                }
+                joined.extend_from_slice(crate::schema::chunk_bytes(id, seq, value.value())?);
+            }
+            entry.payload = String::from_utf8(joined).map_err(|err| {
+                store_core::StoreError::corrupt("log_payload_chunks", id, err.to_string())
+            })?;
+        }
+        Ok(Some(entry))
+    }
+
     /// Deletes the entry `id` with its index rows; returns whether it was there.
     fn delete(&mut self, id: u64) -> StoreResult<bool> {
         let context = "deleting a log entry";

@@ -17,8 +17,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params, params_from_iter};
 use store_core::{
     DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogMaintenance, LogQuery,
-    LogStore, LogTransfer, RunQuery, StoreResult, ThreadIndexRow, ThreadRoundRow, WorkflowRun,
-    WriteUnit, Written,
+    LogStore, LogTransfer, RestoreBatch, Restored, RunQuery, StoreResult, ThreadIndexRow,
+    ThreadRoundRow, WorkflowRun, WriteUnit, Written,
     kit::{check_meta_pairs, now_millis, prepare_unit},
 };
 
@@ -397,6 +397,31 @@ impl LogMaintenance for SqliteLogStore {
         })
     }
 
+    fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {THREAD_INDEX_COLUMNS} FROM thread_messages WHERE log_id = ?1"
+                ))
+                .context("preparing a thread-index read")?;
+            let mut out = Vec::new();
+            for id in ids {
+                let rows = stmt
+                    .query([id_to_sql(*id)])
+                    .context("reading the thread index")?;
+                out.extend(read::collect(
+                    conn,
+                    rows,
+                    "reading the thread index",
+                    read::thread_index_row,
+                )?);
+            }
+            out.sort();
+            out.dedup();
+            Ok(out)
+        })
+    }
+
     fn next_log_day(
         &self,
         after: Option<chrono::NaiveDate>,
@@ -524,6 +549,37 @@ impl LogTransfer for SqliteLogStore {
                 set_meta(tx, key, value)?;
             }
             Ok(())
+        })
+    }
+
+    fn restore(&self, batch: RestoreBatch) -> StoreResult<Restored> {
+        batch.check()?;
+        self.write("restore", |tx| {
+            let mut restored = Restored::default();
+            let mut counters = LogCounters::default();
+            for entry in &batch.entries {
+                let mut stmt = tx
+                    .prepare_cached(&format!("SELECT {LOG_COLUMNS} FROM logs WHERE id = ?1"))
+                    .context("preparing a log read")?;
+                let rows = stmt
+                    .query([id_to_sql(entry.id)])
+                    .context("reading a log entry")?;
+                let held = read::collect(tx, rows, "reading a log entry", read::log_entry)?;
+                drop(stmt);
+                match held.first() {
+                    Some(held) if held == entry => restored.present += 1,
+                    Some(_) => return Err(store_core::kit::restore_conflict(entry.id)),
+                    None => {
+                        counters.write(tx, entry)?;
+                        if let Some(row) = batch.thread_row(entry.id) {
+                            index_thread_row(tx, row.log_id, &row.thread_id, row.round, &row.role)?;
+                        }
+                        restored.written += 1;
+                    }
+                }
+            }
+            counters.save(tx)?;
+            Ok(restored)
         })
     }
 }

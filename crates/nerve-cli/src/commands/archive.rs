@@ -1,11 +1,11 @@
-//! `archive`, `archive cat`, `archive verify` and `archive drop`.
+//! `archive`, `archive cat`, `archive verify`, `archive restore` and `archive drop`.
 
 use std::path::Path;
 
 use nerve_store::Location;
 use nerve_store::archive::{
-    ArchiveOptions, ArchiveReport, DayStatus, Progress, archive_logs_with_progress, drop_days,
-    read_archive, verify_archive,
+    ArchiveOptions, ArchiveReport, DayStatus, Progress, RestoreReport, archive_logs_with_progress,
+    drop_days, read_archive, restore_days_with_progress, verify_archive,
 };
 use serde::Serialize;
 
@@ -32,6 +32,10 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         }
         Some(ArchiveCommand::Verify { dir }) => {
             return verify(&dir.unwrap_or_else(|| parsed.archive_dir()), out);
+        }
+        Some(ArchiveCommand::Restore { day, dir }) => {
+            let dir = dir.unwrap_or_else(|| parsed.archive_dir());
+            return restore(location, &dir, &day, out);
         }
         Some(ArchiveCommand::Drop { before, dir }) => {
             return drop(&dir.unwrap_or_else(|| parsed.archive_dir()), &before, out);
@@ -94,6 +98,86 @@ fn cat(dir: &Path, days: &str, out: &mut Out) -> CliResult<()> {
     }
     if !out.json() {
         out.table(&table)?;
+    }
+    Ok(())
+}
+
+/// `archive restore --day DAY|FROM..TO`: archived days back into the store.
+fn restore(location: &str, dir: &Path, days: &str, out: &mut Out) -> CliResult<()> {
+    let (from, to) = parse_day_range(days).map_err(|reason| {
+        CliError::refused(
+            reason,
+            "write a day, 2026-10-01, or FROM..TO, 2026-10-01..2026-10-07",
+        )
+    })?;
+    let interrupt = Interrupt::catch()?;
+    let store = super::open_for_batch(location, false)?;
+    let bar = progress::bar(0, "days");
+    let report = restore_days_with_progress(store.log.as_ref(), dir, from..=to, &mut |p| {
+        bar.set_length(p.days_total as u64);
+        bar.set_position(p.days_done as u64);
+        bar.set_message(format!("{} entries", thousands(p.rows_done)));
+        interrupt.go_on()
+    });
+    bar.finish_and_clear();
+    let report = report?;
+    if out.structured() {
+        out.report(&report)?;
+    } else {
+        show_restore(out, &report, dir)?;
+    }
+    if report.interrupted {
+        return Err(CliError::Interrupted {
+            state: format!(
+                "restore stopped after {} entries; what it wrote stays in the store, and a \
+                 rerun writes the rest, passing over what is there",
+                thousands(report.written + report.present)
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn show_restore(out: &mut Out, report: &RestoreReport, dir: &Path) -> CliResult<()> {
+    let mut table = Table::new(&["DAY", "RESTORED", "ALREADY THERE", "FILE"]);
+    for day in &report.days {
+        table.row(vec![
+            day.day.to_string(),
+            thousands(day.written),
+            thousands(day.present),
+            day.file.display().to_string(),
+        ]);
+    }
+    if !table.is_empty() {
+        out.table(&table)?;
+    }
+    let present = if report.present > 0 {
+        format!(", {} already in the store", thousands(report.present))
+    } else {
+        String::new()
+    };
+    let days = match report.days.len() {
+        1 => "1 day".to_owned(),
+        n => format!("{n} days"),
+    };
+    out.line(format!(
+        "restored {} entries of {days} from {}{present}",
+        thousands(report.written),
+        dir.display()
+    ))?;
+    if !report.dropped.is_empty() {
+        let days: Vec<String> = report.dropped.iter().map(ToString::to_string).collect();
+        out.line(format!(
+            "dropped from the archive, not restored: {}",
+            days.join(", ")
+        ))?;
+    }
+    if report.unindexed > 0 {
+        out.line(format!(
+            "{} thread messages were archived without their thread row (by an older \
+             nerve-store): restored as entries, not listed in their threads",
+            thousands(report.unindexed)
+        ))?;
     }
     Ok(())
 }

@@ -14,8 +14,9 @@ use tokio::sync::{mpsc, oneshot};
 use store_core::pages::{FollowCursor, PagedRead};
 use store_core::{
     Checked, DaySpan, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogQuery,
-    LogStats, NewLogEntry, RunQuery, RunTransition, StoreError, StoreResult, ThreadIndexRow,
-    ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun, Write, WriteUnit, Written,
+    LogStats, NewLogEntry, RestoreBatch, Restored, RunQuery, RunTransition, StoreError,
+    StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
+    Write, WriteUnit, Written,
 };
 
 pub use blobs::{AsyncBlobs, BlobStream};
@@ -372,6 +373,14 @@ impl AsyncStore {
             .await
     }
 
+    /// As [`crate::LogMaintenance::thread_rows`].
+    ///
+    /// # Errors
+    /// As [`crate::LogMaintenance::thread_rows`].
+    pub async fn thread_rows(&self, ids: Vec<LogId>) -> StoreResult<Vec<ThreadIndexRow>> {
+        self.log(move |log| log.thread_rows(&ids)).await
+    }
+
     /// As [`crate::LogMaintenance::next_log_day`].
     ///
     /// # Errors
@@ -447,6 +456,14 @@ impl AsyncStore {
     /// As [`crate::LogTransfer::import`].
     pub async fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.log(move |log| log.import(batch)).await
+    }
+
+    /// As [`crate::LogTransfer::restore`].
+    ///
+    /// # Errors
+    /// As [`crate::LogTransfer::restore`].
+    pub async fn restore(&self, batch: RestoreBatch) -> StoreResult<Restored> {
+        self.log(move |log| log.restore(batch)).await
     }
 
     /// As [`crate::LogTransfer::with_snapshot`], with `work` run on the blocking pool: it

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store_archive::{ArchiveOptions, WATERMARK_KEY, read_archive};
-use store_conformance::{Harness, all_entries};
+use store_conformance::{Harness, all_entries, observable_state};
 use store_core::{LogBackend, LogEntry, LogId, NewLogEntry, StoreResult, ThreadMessage};
 
 /// Opens the store kept in a folder.
@@ -131,4 +131,51 @@ pub fn assert_exactly_once(
 /// The watermark the store records.
 pub fn watermark(store: &dyn LogBackend) -> Option<String> {
     store.meta_get(WATERMARK_KEY).expect("meta")
+}
+
+/// What the tests compare a store by: every listing, the threads `fill` writes included,
+/// and the thread index whole.
+pub fn observed(store: &dyn LogBackend) -> String {
+    let threads: Vec<String> = (0..6).map(|n| format!("thread-{n}")).collect();
+    let threads: Vec<&str> = threads.iter().map(String::as_str).collect();
+    format!(
+        "{}index: {:?}\n",
+        observable_state(store, &threads),
+        store.thread_index(None, usize::MAX)
+    )
+}
+
+/// `after` is `before`; if not, the first place they differ is shown, not the whole.
+pub fn assert_same(before: &str, after: &str, what: &str) {
+    let at = before
+        .bytes()
+        .zip(after.bytes())
+        .position(|(b, a)| b != a)
+        .unwrap_or(before.len().min(after.len()));
+    let around = |text: &str| {
+        let boundary = |mut i: usize| {
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let from = boundary(at.saturating_sub(200));
+        let to = boundary((at + 200).min(text.len()));
+        text[from..to].to_owned()
+    };
+    assert!(
+        before == after,
+        "{what}: the store is not as it was; before:\n…{}…\nafter:\n…{}…",
+        around(before),
+        around(after)
+    );
+}
+
+/// What the store shows with the archive's watermark taken out: the one pair an archive
+/// run leaves behind, which a restore does not take back.
+pub fn observed_without_watermark(store: &dyn LogBackend) -> String {
+    store
+        .meta_delete(store_archive::WATERMARK_KEY)
+        .expect("the watermark goes");
+    observed(store)
 }

@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 
 use crate::error::StoreResult;
 use crate::id::LogId;
+use crate::import::ThreadIndexRow;
 use crate::log::LogEntry;
 use crate::pages::Paged;
 use crate::store::LogMaintenance;
@@ -24,5 +25,29 @@ pub fn day_stream(
         let entries = store.day_entries(day, after, size)?;
         after = entries.last().map(|entry| entry.id).or(after);
         Ok(entries)
+    })
+}
+
+/// [`day_stream`] with each entry's thread-index row when it is a thread message: what the
+/// archive writes, so that a restore indexes the message again. One
+/// [`LogMaintenance::thread_rows`] read per page.
+pub fn day_stream_with_threads(
+    store: &dyn LogMaintenance,
+    day: NaiveDate,
+) -> impl Iterator<Item = StoreResult<(LogEntry, Option<ThreadIndexRow>)>> + '_ {
+    let mut after: Option<LogId> = None;
+    Paged::new(DAY_PAGE, None, move |size| {
+        let entries = store.day_entries(day, after, size)?;
+        after = entries.last().map(|entry| entry.id).or(after);
+        let ids: Vec<LogId> = entries.iter().map(|entry| entry.id).collect();
+        let mut rows = store.thread_rows(&ids)?.into_iter().peekable();
+        Ok(entries
+            .into_iter()
+            .map(|entry| {
+                while rows.next_if(|row| row.log_id < entry.id).is_some() {}
+                let row = rows.next_if(|row| row.log_id == entry.id);
+                (entry, row)
+            })
+            .collect())
     })
 }

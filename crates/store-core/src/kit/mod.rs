@@ -38,7 +38,7 @@ pub use commit::{
     PreparedUnit, UnitResult, UnitTx, apply_group, fail_all, is_engine_failure, prepare_unit,
     submit_units,
 };
-pub use days::{DAY_PAGE, day_stream};
+pub use days::{DAY_PAGE, day_stream, day_stream_with_threads};
 pub use engine::{SLOW, catch_quietly, engine_error, engine_message, traced_read};
 pub use files::{
     FileOps, RealFiles, check_store_path, create_folders, create_parent_folders, folder_of,
@@ -49,7 +49,7 @@ pub use queue::{CommitQueue, MAX_GROUP};
 pub use transition::{TransitionPlan, plan_transition};
 
 pub use crate::digest::Hasher;
-pub use crate::import::existing_run;
+pub use crate::import::{existing_run, restore_conflict};
 pub use crate::limits::{check_meta_key, check_meta_pairs, check_size};
 pub use crate::log::{PreparedEntry, check_log_id};
 pub use crate::time::{
