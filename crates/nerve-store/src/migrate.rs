@@ -4,8 +4,8 @@ use std::ops::ControlFlow;
 
 use serde::Serialize;
 use store_core::{
-    BlobStore, Digest, ImportBatch, LogBackend, LogId, LogQuery, LogStore, RunQuery, StoreError,
-    StoreResult, ThreadIndexRow, WorkflowRun, kit::Hasher,
+    BlobReference, BlobStore, Digest, ImportBatch, LogBackend, LogId, LogQuery, LogStore, RunQuery,
+    StoreError, StoreResult, ThreadIndexRow, WorkflowRun, kit::Hasher,
 };
 
 use crate::{Location, Store};
@@ -27,9 +27,11 @@ pub struct ContentSummary {
     pub meta: u64,
     /// Blobs.
     pub blobs: u64,
-    /// The sha256 of every entry, thread row, run and meta pair in a canonical form, and of
-    /// every blob's digest: equal for two stores that hold the same content, whatever their
-    /// backends.
+    /// Blob references (what holds which blob).
+    pub references: u64,
+    /// The sha256 of every entry, thread row, run, meta pair and blob reference in a
+    /// canonical form, and of every blob's digest: equal for two stores that hold the same
+    /// content, whatever their backends.
     pub digest: Digest,
 }
 
@@ -147,6 +149,18 @@ fn summarise_parts(
         }
         Ok(())
     })?;
+    let mut references = 0;
+    let mut after: Option<BlobReference> = None;
+    loop {
+        let page = log.blob_references(after.as_ref(), PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.clone());
+        for reference in &page {
+            canonical.add("reference", reference)?;
+        }
+        references += page.len() as u64;
+        go_on()?;
+    }
     for digest in blobs {
         canonical.add("blob", digest)?;
     }
@@ -156,6 +170,7 @@ fn summarise_parts(
         runs,
         meta,
         blobs: blobs.len() as u64,
+        references,
         digest: canonical.hasher.finish(),
     })
 }
@@ -485,6 +500,18 @@ fn copy_log(
         })?;
         unless_stopped(progress(copied))
     })?;
+    // References last, a page per transaction: a copy resumed adds them again, once.
+    let mut after: Option<BlobReference> = None;
+    loop {
+        let references = from.blob_references(after.as_ref(), PAGE)?;
+        let Some(last) = references.last() else { break };
+        after = Some(last.clone());
+        to.log.import(ImportBatch {
+            references,
+            ..ImportBatch::default()
+        })?;
+        unless_stopped(progress(copied))?;
+    }
     Ok(copied)
 }
 

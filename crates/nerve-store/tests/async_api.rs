@@ -118,11 +118,6 @@ const OWNED_INSTEAD: &[(&str, &[&str], &str)] = &[
         "the work runs on the blocking pool, so it is an owned closure",
     ),
     (
-        "thread_rows",
-        &["Vec<LogId>"],
-        "the ids are read on the blocking pool, so they are an owned list",
-    ),
-    (
         "write_from",
         &["R"],
         "the source is read on the blocking pool, so it is an owned reader",

@@ -15,8 +15,8 @@ use nerve_store::{
 };
 use store_conformance::{BlobHarness, Harness};
 use store_core::{
-    Checked, DaySpan, ImportBatch, LogMaintenance, LogStats, LogStore, LogTransfer, RestoreBatch,
-    Restored, ThreadIndexRow,
+    BlobHolder, BlobReference, Checked, DaySpan, ImportBatch, LogMaintenance, LogStats, LogStore,
+    LogTransfer, RestoreBatch, Restored, ThreadIndexRow,
 };
 
 /// Where the store under test is, as the facade names it.
@@ -124,8 +124,25 @@ impl LogStore for ThroughAsync {
         self.run(self.store.meta_set(key, value))
     }
 
+    fn meta_set_with_blobs(&self, key: &str, value: &str, blobs: &[Digest]) -> StoreResult<()> {
+        self.run(self.store.meta_set_with_blobs(key, value, blobs))
+    }
+
     fn meta_delete(&self, key: &str) -> StoreResult<bool> {
         self.run(self.store.meta_delete(key))
+    }
+
+    fn references(
+        &self,
+        digest: &Digest,
+        after: Option<&BlobHolder>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobHolder>> {
+        self.run(self.store.references(digest, after, limit))
+    }
+
+    fn blobs_of(&self, holder: &BlobHolder) -> StoreResult<Vec<Digest>> {
+        self.run(self.store.blobs_of(holder))
     }
 }
 
@@ -144,7 +161,15 @@ impl LogMaintenance for ThroughAsync {
     }
 
     fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
-        self.run(self.store.thread_rows(ids.to_vec()))
+        self.run(self.store.thread_rows(ids))
+    }
+
+    fn entry_references(&self, ids: &[LogId]) -> StoreResult<Vec<BlobReference>> {
+        self.run(self.store.entry_references(ids))
+    }
+
+    fn referenced(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>> {
+        self.run(self.store.referenced(digests))
     }
 
     fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
@@ -171,6 +196,14 @@ impl LogTransfer for ThroughAsync {
 
     fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
         self.run(self.store.meta_page(after, limit))
+    }
+
+    fn blob_references(
+        &self,
+        after: Option<&BlobReference>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobReference>> {
+        self.run(self.store.blob_references(after, limit))
     }
 
     fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store_core::{
-    DaySpan, LogEntry, LogId, LogMaintenance, StoreError, StoreResult, ThreadIndexRow,
-    kit::{FileOps, RealFiles, day_stream_with_threads},
+    DaySpan, Digest, LogId, LogMaintenance, StoreError, StoreResult,
+    kit::{DayEntry, FileOps, RealFiles, day_stream_archived},
 };
 
 use crate::lock::lock_archive;
@@ -330,11 +330,17 @@ impl Write for SeamWriter<'_> {
 }
 
 impl DayWriter<'_> {
-    fn entry(&mut self, entry: &LogEntry, row: Option<ThreadIndexRow>) -> std::io::Result<u64> {
+    fn entry(&mut self, archived: DayEntry) -> std::io::Result<u64> {
+        let DayEntry {
+            entry,
+            thread,
+            blobs,
+        } = archived;
         let mut line = std::mem::take(&mut self.line);
         line.clear();
-        serde_json::to_writer(&mut line, &ArchiveLine::new(entry, row))
+        serde_json::to_writer(&mut line, &ArchiveLine::new(&entry, thread, &blobs))
             .map_err(std::io::Error::other)?;
+        self.record.reference(&blobs);
         line.push(b'\n');
         let written = self.line_of(&line, entry.id);
         self.line = line;
@@ -343,8 +349,9 @@ impl DayWriter<'_> {
         Ok(len)
     }
 
-    /// A line the day's file held already, with its id.
-    fn raw(&mut self, line: &str, id: LogId) -> std::io::Result<()> {
+    /// A line the day's file held already, with its id and the blobs it references.
+    fn raw(&mut self, line: &str, id: LogId, blobs: &[Digest]) -> std::io::Result<()> {
+        self.record.reference(blobs);
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
@@ -386,7 +393,7 @@ fn archive_day(
     };
     let path = folder.join(&name);
     let temp = folder.join(format!(".{name}.tmp"));
-    let mut archived = DayFile::open_if_exists(&path, day)?;
+    let mut file = DayFile::open_if_exists(&path, day)?;
     let mut writer = if dry_run {
         None
     } else {
@@ -417,6 +424,7 @@ fn archive_day(
                 bytes: 0,
                 first_id: None,
                 last_id: None,
+                blobs: Vec::new(),
             },
         })
     };
@@ -425,31 +433,24 @@ fn archive_day(
     let mut recovered = 0;
     let mut bytes = 0;
     let mut through = None;
-    for entry in day_stream_with_threads(store, day) {
-        let (entry, thread) = entry?;
-        through = Some(entry.id);
+    for archived in day_stream_archived(store, day) {
+        let archived = archived?;
+        let id = archived.entry.id;
+        through = Some(id);
         // Lines the file already holds come first, in id order; an entry the file already
         // holds (a run killed after its rename) is not written again.
         let mut in_file = false;
-        while let Some(next) = archived
-            .as_mut()
-            .map(DayFile::peek_id)
-            .transpose()?
-            .flatten()
-        {
-            if next > entry.id {
+        while let Some(next) = file.as_mut().map(DayFile::peek_id).transpose()?.flatten() {
+            if next > id {
                 break;
             }
-            let line = archived
-                .as_mut()
-                .and_then(DayFile::take)
-                .unwrap_or_default();
-            if next == entry.id {
+            let (line, blobs) = file.as_mut().and_then(DayFile::take).unwrap_or_default();
+            if next == id {
                 in_file = true;
                 bytes += line.len() as u64 + 1;
             }
             if let Some(writer) = writer.as_mut() {
-                writer.raw(&line, next).map_err(write_error)?;
+                writer.raw(&line, next, &blobs).map_err(write_error)?;
             }
         }
         rows += 1;
@@ -458,10 +459,10 @@ fn archive_day(
             continue;
         }
         match writer.as_mut() {
-            Some(writer) => bytes += writer.entry(&entry, thread).map_err(write_error)?,
+            Some(writer) => bytes += writer.entry(archived).map_err(write_error)?,
             None => {
-                bytes += serde_json::to_vec(&ArchiveLine::new(&entry, thread))
-                    .map_or(0, |line| line.len() as u64 + 1);
+                let line = ArchiveLine::new(&archived.entry, archived.thread, &archived.blobs);
+                bytes += serde_json::to_vec(&line).map_or(0, |line| line.len() as u64 + 1);
             }
         }
     }
@@ -475,12 +476,12 @@ fn archive_day(
     let (Some(mut writer), Some(manifest)) = (writer, manifest) else {
         return Ok(report);
     };
-    while let Some(archived) = archived.as_mut() {
-        let Some(id) = archived.peek_id()? else {
+    while let Some(file) = file.as_mut() {
+        let Some(id) = file.peek_id()? else {
             break;
         };
-        let line = archived.take().unwrap_or_default();
-        writer.raw(&line, id).map_err(write_error)?;
+        let (line, blobs) = file.take().unwrap_or_default();
+        writer.raw(&line, id, &blobs).map_err(write_error)?;
     }
     let DayWriter {
         out, mut record, ..

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use store_core::kit::FileOps;
-use store_core::{LogId, StoreError, StoreResult};
+use store_core::{Digest, LogId, StoreError, StoreResult};
 
 use crate::read::DayFile;
 
@@ -43,6 +43,21 @@ pub struct DayRecord {
     pub first_id: Option<LogId>,
     /// The id of its last entry.
     pub last_id: Option<LogId>,
+    /// Every blob its entries reference, each once, in digest order: what garbage
+    /// collection keeps while the day is in the archive (left out when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<Digest>,
+}
+
+impl DayRecord {
+    /// Adds the blobs an entry of the file references.
+    pub(crate) fn reference(&mut self, blobs: &[Digest]) {
+        for digest in blobs {
+            if let Err(at) = self.blobs.binary_search(digest) {
+                self.blobs.insert(at, *digest);
+            }
+        }
+    }
 }
 
 /// One day in the manifest: its record, and the record of the file an interrupted run was
@@ -300,11 +315,22 @@ impl DayRecord {
         // Opened as a day file first: a FIFO in its place is refused, not read forever.
         let (mut lines, digest) = DayFile::open_hashed(path, day)?;
         let (mut entries, mut first_id, mut last_id) = (0u64, None, None);
+        let mut referenced = DayRecord {
+            file: String::new(),
+            sha256: String::new(),
+            entries: 0,
+            bytes: 0,
+            first_id: None,
+            last_id: None,
+            blobs: Vec::new(),
+        };
         while let Some(id) = lines.peek_id()? {
             first_id.get_or_insert(id);
             last_id = Some(id);
             entries += 1;
-            lines.take();
+            if let Some((_, blobs)) = lines.take() {
+                referenced.reference(&blobs);
+            }
         }
         // The lines were hashed as they were read; whatever the reader left unread after
         // them (nothing, normally) is hashed from the file.
@@ -331,6 +357,7 @@ impl DayRecord {
             bytes,
             first_id,
             last_id,
+            blobs: referenced.blobs,
         })
     }
 }

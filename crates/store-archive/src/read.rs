@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
 use sha2::{Digest as _, Sha256};
-use store_core::{LogEntry, LogId, StoreError, StoreResult, ThreadIndexRow};
+use store_core::{Digest, LogEntry, LogId, StoreError, StoreResult, ThreadIndexRow};
 
 /// A day file read one line at a time; each line is parsed before it is handed on, so a
 /// malformed or cut line is an error naming the file and line, never skipped.
@@ -18,7 +18,7 @@ pub(crate) struct DayFile {
     day: NaiveDate,
     lines: Lines<Box<dyn BufRead + Send>>,
     line: u64,
-    next: Option<(LogEntry, String)>,
+    next: Option<(LogEntry, String, LineExtras)>,
     last_id: Option<LogId>,
 }
 
@@ -124,45 +124,56 @@ impl DayFile {
                 self.last_id.unwrap_or_default()
             )));
         }
+        // What the archive writes beside an entry: only a line that names one is read
+        // twice (a payload that holds the words costs a second read, nothing more).
+        let extras = if line.contains("\"thread\":") || line.contains("\"blobs\":") {
+            serde_json::from_str(&line).map_err(|err| self.bad_line(err.to_string()))?
+        } else {
+            LineExtras::default()
+        };
         self.last_id = Some(entry.id);
-        self.next = Some((entry, line));
+        self.next = Some((entry, line, extras));
         Ok(())
     }
 
     /// The id of the next entry, without taking it.
     pub(crate) fn peek_id(&mut self) -> StoreResult<Option<LogId>> {
         self.fill()?;
-        Ok(self.next.as_ref().map(|(entry, _)| entry.id))
+        Ok(self.next.as_ref().map(|(entry, ..)| entry.id))
     }
 
-    /// The next line as it is in the file, once [`DayFile::peek_id`] has read it.
-    pub(crate) fn take(&mut self) -> Option<String> {
-        self.next.take().map(|(_, line)| line)
+    /// The next line as it is in the file, with the blobs it references, once
+    /// [`DayFile::peek_id`] has read it.
+    pub(crate) fn take(&mut self) -> Option<(String, Vec<Digest>)> {
+        self.next
+            .take()
+            .map(|(_, line, extras)| (line, extras.blobs))
     }
 
-    /// The next entry with the thread-index row its line carries, if any.
-    pub(crate) fn next_with_thread(
-        &mut self,
-    ) -> StoreResult<Option<(LogEntry, Option<ThreadIndexRow>)>> {
+    /// The next entry with what its line carries beside it: its thread-index row, if it is
+    /// a thread message, and the blobs it references.
+    pub(crate) fn next_archived(&mut self) -> StoreResult<Option<ArchivedEntry>> {
         self.fill()?;
-        let Some((entry, line)) = self.next.take() else {
+        let Some((entry, _, extras)) = self.next.take() else {
             return Ok(None);
         };
-        let thread: LineThread =
-            serde_json::from_str(&line).map_err(|err| self.bad_line(err.to_string()))?;
-        let row = thread.thread.map(|thread| ThreadIndexRow {
+        let thread = extras.thread.map(|thread| ThreadIndexRow {
             log_id: entry.id,
             thread_id: thread.id,
             round: thread.round,
             role: thread.role,
         });
-        Ok(Some((entry, row)))
+        Ok(Some(ArchivedEntry {
+            entry,
+            thread,
+            blobs: extras.blobs,
+        }))
     }
 
     /// The next entry.
     fn next_entry(&mut self) -> StoreResult<Option<LogEntry>> {
         self.fill()?;
-        Ok(self.next.take().map(|(entry, _)| entry))
+        Ok(self.next.take().map(|(entry, ..)| entry))
     }
 }
 
@@ -175,26 +186,42 @@ pub(crate) struct ThreadOfLine {
     role: String,
 }
 
-/// The `thread` member of an archive line, every other member passed over.
-#[derive(serde::Deserialize)]
-struct LineThread {
+/// What an archive line carries beside its entry, every other member passed over.
+#[derive(Default, serde::Deserialize)]
+struct LineExtras {
     #[serde(default)]
     thread: Option<ThreadOfLine>,
+    #[serde(default)]
+    blobs: Vec<Digest>,
+}
+
+/// An entry as a day file holds it: the entry, its thread row if it is a thread message,
+/// and the blobs it references.
+pub(crate) struct ArchivedEntry {
+    pub(crate) entry: LogEntry,
+    pub(crate) thread: Option<ThreadIndexRow>,
+    pub(crate) blobs: Vec<Digest>,
 }
 
 /// An archive line as the archive writes it: the entry's members, then its thread row's
-/// when it is a thread message.
+/// when it is a thread message, then the blobs it references when it references any.
 #[derive(serde::Serialize)]
 pub(crate) struct ArchiveLine<'a> {
     #[serde(flatten)]
     entry: &'a LogEntry,
     #[serde(skip_serializing_if = "Option::is_none")]
     thread: Option<ThreadOfLine>,
+    #[serde(skip_serializing_if = "<[Digest]>::is_empty")]
+    blobs: &'a [Digest],
 }
 
 impl<'a> ArchiveLine<'a> {
-    /// The line of `entry`, whose thread-index row is `row`.
-    pub(crate) fn new(entry: &'a LogEntry, row: Option<ThreadIndexRow>) -> Self {
+    /// The line of `entry`, whose thread-index row is `row` and which references `blobs`.
+    pub(crate) fn new(
+        entry: &'a LogEntry,
+        row: Option<ThreadIndexRow>,
+        blobs: &'a [Digest],
+    ) -> Self {
         ArchiveLine {
             entry,
             thread: row.map(|row| ThreadOfLine {
@@ -202,6 +229,7 @@ impl<'a> ArchiveLine<'a> {
                 round: row.round,
                 role: row.role,
             }),
+            blobs,
         }
     }
 }

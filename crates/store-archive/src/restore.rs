@@ -4,12 +4,15 @@ use std::ops::{ControlFlow, RangeInclusive};
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use store_core::{LogTransfer, RestoreBatch, StoreError, StoreResult, THREAD_KIND, THREAD_SOURCE};
+use store_core::{
+    BlobHolder, BlobReference, LogTransfer, RestoreBatch, StoreError, StoreResult, THREAD_KIND,
+    THREAD_SOURCE,
+};
 
 use crate::archive::Progress;
 use crate::lock::lock_archive;
 use crate::manifest::{DayRecord, Manifest};
-use crate::read::DayFile;
+use crate::read::{ArchivedEntry, DayFile};
 
 /// How many entries a restore writes per transaction.
 const RESTORE_BATCH: usize = 1000;
@@ -191,15 +194,25 @@ fn restore_day(
     let mut batch = RestoreBatch::default();
     let mut at_end = false;
     while !at_end {
-        match file.next_with_thread()? {
-            Some((entry, row)) => {
-                match row {
+        match file.next_archived()? {
+            Some(ArchivedEntry {
+                entry,
+                thread,
+                blobs,
+            }) => {
+                match thread {
                     Some(row) => batch.thread_rows.push(row),
                     None if entry.source == THREAD_SOURCE && entry.kind == THREAD_KIND => {
                         report.unindexed += 1;
                     }
                     None => {}
                 }
+                batch
+                    .references
+                    .extend(blobs.into_iter().map(|digest| BlobReference {
+                        digest,
+                        holder: BlobHolder::Entry(entry.id),
+                    }));
                 batch.entries.push(entry);
                 if batch.entries.len() < RESTORE_BATCH {
                     continue;

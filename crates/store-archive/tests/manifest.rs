@@ -38,6 +38,16 @@ fn every_archived_day_is_recorded_and_verifies_sound((backend, open): Backend) {
     assert_eq!(record["entries"], in_day(39).count() as u64 + 1);
     assert_eq!(record["firstId"], in_day(39).next().expect("an entry").id.0);
     assert_eq!(record["lastId"], late.id.0, "{backend}");
+    let mut blobs: Vec<String> = (0..10)
+        .filter_map(|i| common::blob_of(39, i))
+        .map(|digest| digest.to_hex())
+        .collect();
+    blobs.sort();
+    assert_eq!(
+        record["blobs"],
+        serde_json::json!(blobs),
+        "{backend}: the blobs the day's entries reference"
+    );
     let size = std::fs::metadata(options.dir.join("logs").join(format!("{}.jsonl", day(39))))
         .expect("the file")
         .len();

@@ -117,6 +117,7 @@ pub fn non_ascii_and_nul_round_trip_and_are_found(open: OpenStore) {
         ref_id: Some("ref\0id".into()),
         payload: "\0\u{7f}\u{10FFFF} ünïcödé\0".into(),
         ts: None,
+        blobs: Vec::new(),
     };
     let stored = fx.store().append(odd.clone()).expect("append");
     fx.store()

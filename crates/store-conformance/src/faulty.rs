@@ -4,10 +4,10 @@
 use chrono::NaiveDate;
 
 use store_core::{
-    DaySpan, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance,
-    LogQuery, LogStats, LogStore, LogTransfer, NewLogEntry, RestoreBatch, Restored, RunQuery,
-    RunTransition, StoreError, StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow,
-    TransitionOutcome, WorkflowRun, WriteUnit, Written,
+    BlobHolder, BlobReference, DaySpan, Digest, GetThreadRoundsParams, ImportBatch, LogBackend,
+    LogEntry, LogId, LogMaintenance, LogQuery, LogStats, LogStore, LogTransfer, NewLogEntry,
+    RestoreBatch, Restored, RunQuery, RunTransition, StoreError, StoreResult, ThreadIndexRow,
+    ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun, WriteUnit, Written,
 };
 
 /// What [`Faulty`] does with one call.
@@ -107,6 +107,17 @@ impl LogStore for Faulty<'_> {
     fn meta_delete(&self, key: &str) -> StoreResult<bool> {
         self.call("meta_delete", || self.inner.meta_delete(key))
     }
+    fn references(
+        &self,
+        digest: &Digest,
+        after: Option<&BlobHolder>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobHolder>> {
+        self.call("references", || self.inner.references(digest, after, limit))
+    }
+    fn blobs_of(&self, holder: &BlobHolder) -> StoreResult<Vec<Digest>> {
+        self.call("blobs_of", || self.inner.blobs_of(holder))
+    }
 }
 
 impl LogMaintenance for Faulty<'_> {
@@ -123,6 +134,12 @@ impl LogMaintenance for Faulty<'_> {
     }
     fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
         self.call("thread_rows", || self.inner.thread_rows(ids))
+    }
+    fn entry_references(&self, ids: &[LogId]) -> StoreResult<Vec<BlobReference>> {
+        self.call("entry_references", || self.inner.entry_references(ids))
+    }
+    fn referenced(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>> {
+        self.call("referenced", || self.inner.referenced(digests))
     }
     fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>> {
         self.call("next_log_day", || self.inner.next_log_day(after))
@@ -144,6 +161,15 @@ impl LogTransfer for Faulty<'_> {
     }
     fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
         self.call("meta_page", || self.inner.meta_page(after, limit))
+    }
+    fn blob_references(
+        &self,
+        after: Option<&BlobReference>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobReference>> {
+        self.call("blob_references", || {
+            self.inner.blob_references(after, limit)
+        })
     }
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.call("import", || self.inner.import(batch))

@@ -5,8 +5,8 @@
 use super::log::{minutes, seed_varied};
 use super::{Fixture, OpenStore, all_entries, collect_pages, observable_state};
 use store_core::{
-    DaySpan, ImportBatch, LogBackend, LogId, NewLogEntry, RunQuery, RunTransition, StoreError,
-    ThreadIndexRow, ThreadMessage, WorkflowRunStatus,
+    DaySpan, Digest, ImportBatch, LogBackend, LogId, NewLogEntry, RunQuery, RunTransition,
+    StoreError, ThreadIndexRow, ThreadMessage, WorkflowRunStatus,
 };
 
 const THREADS: [&str; 2] = ["t1", "t2"];
@@ -48,7 +48,8 @@ pub fn varied_source(store: &dyn LogBackend) {
                 .transition_run(
                     RunTransition::new(&run, "wf", next)
                         .in_thread(THREADS[i % 2])
-                        .at(minutes(10)),
+                        .at(minutes(10))
+                        .with_blobs([Digest::of(run.as_bytes())]),
                 )
                 .expect("move");
         }
@@ -64,6 +65,13 @@ pub fn varied_source(store: &dyn LogBackend) {
         store.append_thread_message(message).expect("a message");
     }
     store.meta_set("k", "v").expect("meta");
+    store
+        .meta_set_with_blobs(
+            "with-blobs",
+            "v",
+            &[Digest::of(b"blob 0"), Digest::of(b"m")],
+        )
+        .expect("meta with blobs");
 }
 
 /// Everything a caller can observe of a store filled by [`varied_source`].
@@ -91,6 +99,9 @@ pub fn copy(source: &dyn LogBackend, target: &dyn LogBackend, per_batch: usize) 
         })
         .expect("runs");
     let mut meta = source.meta_entries().expect("meta");
+    let mut references = source
+        .blob_references(None, usize::MAX)
+        .expect("references");
     for chunk in entries.chunks(per_batch) {
         let ids: Vec<LogId> = chunk.iter().map(|e| e.id).collect();
         let batch = ImportBatch {
@@ -102,6 +113,7 @@ pub fn copy(source: &dyn LogBackend, target: &dyn LogBackend, per_batch: usize) 
                 .collect(),
             runs: std::mem::take(&mut runs),
             meta: std::mem::take(&mut meta),
+            references: std::mem::take(&mut references),
         };
         target.import(batch).expect("import a batch");
     }

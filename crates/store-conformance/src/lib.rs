@@ -167,6 +167,10 @@ pub fn observable_state(store: &dyn LogBackend, threads: &[&str]) -> String {
     }
     seen += &format!("meta: {:?}\n", store.meta_entries());
     seen += &format!("stats: {:?}\n", store.log_stats());
+    seen += &format!(
+        "references: {:?}\n",
+        store.blob_references(None, usize::MAX)
+    );
     seen
 }
 

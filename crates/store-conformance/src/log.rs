@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::{Fixture, OpenStore, all_entries, collect_pages, reference_query};
-use store_core::{DaySpan, LogBackend, LogEntry, LogId, LogQuery, NewLogEntry, Order, StoreError};
+use store_core::{
+    DaySpan, Digest, LogBackend, LogEntry, LogId, LogQuery, NewLogEntry, Order, StoreError,
+};
 
 /// Midnight UTC of the day the suite's fixed times fall on.
 pub fn base_time() -> DateTime<Utc> {
@@ -36,6 +38,12 @@ pub fn seed_varied(store: &dyn LogBackend, count: usize) -> Vec<LogEntry> {
                 ref_id: (i % 5 != 0).then(|| format!("ref-{}", i % 3)),
                 payload: format!("{{\"i\":{i}}}"),
                 ts: Some(minutes(offset)),
+                // Every seventh entry references a blob, some the same one.
+                blobs: if i % 7 == 3 {
+                    vec![Digest::of(format!("blob {}", i % 2).as_bytes())]
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect();

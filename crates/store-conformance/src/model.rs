@@ -12,8 +12,8 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use super::log::minutes;
 use super::{Fixture, IdRanks, OpenStore, all_entries, observable_state};
 use store_core::{
-    DaySpan, GetThreadRoundsParams, LogBackend, LogId, LogQuery, NewLogEntry, Order, RunQuery,
-    RunTransition, StoreResult, ThreadMessage, WorkflowRunStatus,
+    BlobHolder, DaySpan, Digest, GetThreadRoundsParams, LogBackend, LogId, LogQuery, NewLogEntry,
+    Order, RunQuery, RunTransition, StoreResult, ThreadMessage, WorkflowRunStatus,
 };
 use store_core::{MemoryLogStore, Write, WriteUnit};
 
@@ -27,6 +27,18 @@ const ROLES: [&str; 3] = ["user", "assistant", ""];
 const META_KEYS: [&str; 3] = ["nerve.archive.logs.watermark", "k", ""];
 /// The days the generated times fall on (offsets from the suite's base day).
 const DAYS: i64 = 3;
+/// The contents whose digests writes reference: a few, so that holders share them.
+const BLOB_CONTENTS: [&[u8]; 3] = [b"a", b"b", b"c"];
+
+/// Up to three blobs of the pool, with repeats (which count once).
+fn blobs() -> impl Strategy<Value = Vec<Digest>> {
+    proptest::collection::vec(0..BLOB_CONTENTS.len(), 0..4).prop_map(|picked| {
+        picked
+            .into_iter()
+            .map(|i| Digest::of(BLOB_CONTENTS[i]))
+            .collect()
+    })
+}
 
 /// One operation of a generated sequence.
 #[derive(Debug, Clone)]
@@ -39,6 +51,7 @@ pub enum Op {
     MetaSet {
         key: String,
         value: String,
+        blobs: Vec<Digest>,
     },
     MetaDelete {
         key: String,
@@ -87,13 +100,15 @@ fn entry() -> impl Strategy<Value = NewLogEntry> {
         proptest::option::of(pick(REFS)),
         0u8..4,
         time(),
+        prop_oneof![3 => Just(Vec::new()), 1 => blobs()],
     )
-        .prop_map(|(source, kind, ref_id, payload, ts)| NewLogEntry {
+        .prop_map(|(source, kind, ref_id, payload, ts, blobs)| NewLogEntry {
             source,
             kind,
             ref_id,
             payload: format!("p{payload}"),
             ts: Some(ts),
+            blobs,
         })
 }
 
@@ -145,8 +160,9 @@ fn op() -> impl Strategy<Value = Op> {
         time(),
         proptest::option::of(pick(THREADS)),
         any::<bool>(),
+        prop_oneof![2 => Just(None), 1 => blobs().prop_map(Some)],
     )
-        .prop_map(|(run, workflow, to, at, thread, detail)| {
+        .prop_map(|(run, workflow, to, at, thread, detail, blobs)| {
             Op::Transition(RunTransition {
                 run_id: run,
                 workflow: workflow.map(str::to_owned),
@@ -154,6 +170,7 @@ fn op() -> impl Strategy<Value = Op> {
                 to,
                 at: Some(at),
                 detail: detail.then(|| format!("to {to}")),
+                blobs,
             })
         });
     let transition = transition.boxed();
@@ -209,7 +226,7 @@ fn op() -> impl Strategy<Value = Op> {
             Op::Message(message) => Write::ThreadMessage(message),
             _ => unreachable!("the message strategy makes messages"),
         }),
-        1 => (pick(META_KEYS), 0u8..3).prop_map(|(key, v)| Write::MetaSet { key, value: format!("v{v}") }),
+        1 => (pick(META_KEYS), 0u8..3, blobs()).prop_map(|(key, v, blobs)| Write::MetaSet { key, value: format!("v{v}"), blobs }),
         1 => pick(META_KEYS).prop_map(|key| Write::MetaDelete { key }),
     ];
     let unit = proptest::collection::vec(write, 0..5).prop_map(|writes| Op::Unit(writes.into()));
@@ -219,7 +236,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => proptest::collection::vec(entry(), 0..5).prop_map(Op::AppendBatch),
         6 => transition,
         4 => message,
-        2 => (pick(META_KEYS), 0u8..3).prop_map(|(key, v)| Op::MetaSet { key, value: format!("v{v}") }),
+        2 => (pick(META_KEYS), 0u8..3, blobs()).prop_map(|(key, v, blobs)| Op::MetaSet { key, value: format!("v{v}"), blobs }),
         1 => pick(META_KEYS).prop_map(|key| Op::MetaDelete { key }),
         2 => (0..DAYS, 0u64..40, proptest::option::of(0u8..3)).prop_map(|(day, through, w)| Op::DeleteDay {
             day,
@@ -278,7 +295,7 @@ fn apply(store: &dyn LogBackend, op: &Op) -> String {
         Op::AppendBatch(entries) => answer(store.append_batch(entries.clone())),
         Op::Transition(transition) => answer(store.transition_run(transition.clone())),
         Op::Message(message) => answer(store.append_thread_message(message.clone())),
-        Op::MetaSet { key, value } => answer(store.meta_set(key, value)),
+        Op::MetaSet { key, value, blobs } => answer(store.meta_set_with_blobs(key, value, blobs)),
         Op::MetaDelete { key } => answer(store.meta_delete(key)),
         Op::DeleteDay {
             day,
@@ -315,6 +332,30 @@ fn observe(store: &dyn LogBackend) -> String {
     for key in META_KEYS {
         seen += &format!("meta {key:?}: {}\n", answer(store.meta_get(key)));
     }
+    // References, through each read: by blob, by holder, all of them, and which are held.
+    let pool: Vec<Digest> = BLOB_CONTENTS.iter().map(|c| Digest::of(c)).collect();
+    for digest in &pool {
+        seen += &format!(
+            "references {digest}: {}\n",
+            answer(store.references(digest, None, usize::MAX))
+        );
+    }
+    for holder in RUNS
+        .iter()
+        .map(|run| BlobHolder::Run((*run).to_owned()))
+        .chain(
+            META_KEYS
+                .iter()
+                .map(|key| BlobHolder::Meta((*key).to_owned())),
+        )
+    {
+        seen += &format!("blobs of {holder}: {}\n", answer(store.blobs_of(&holder)));
+    }
+    seen += &format!(
+        "all references: {}\n",
+        answer(store.blob_references(None, usize::MAX))
+    );
+    seen += &format!("referenced: {}\n", answer(store.referenced(&pool)));
     seen
 }
 

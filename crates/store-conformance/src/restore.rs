@@ -19,9 +19,11 @@ fn first_day(store: &dyn LogBackend) -> RestoreBatch {
         .expect("the day's entries");
     let ids: Vec<LogId> = entries.iter().map(|e| e.id).collect();
     let thread_rows = store.thread_rows(&ids).expect("the day's thread rows");
+    let references = store.entry_references(&ids).expect("the day's references");
     RestoreBatch {
         entries,
         thread_rows,
+        references,
     }
 }
 
@@ -137,10 +139,10 @@ pub fn a_restore_that_does_not_fit_the_store_writes_nothing(open: OpenStore) {
     varied_source(store);
     let mut day = first_day(store);
     let held = day.entries.pop().expect("entries");
+    let ids: Vec<LogId> = day.entries.iter().map(|e| e.id).collect();
     let batch = RestoreBatch {
-        thread_rows: store
-            .thread_rows(&day.entries.iter().map(|e| e.id).collect::<Vec<_>>())
-            .expect("rows"),
+        thread_rows: store.thread_rows(&ids).expect("rows"),
+        references: store.entry_references(&ids).expect("references"),
         entries: day.entries,
     };
     delete_day_of(store, &batch);
@@ -197,7 +199,7 @@ pub fn a_restored_id_above_the_counter_is_never_given_again(open: OpenStore) {
     let restored = store
         .restore(RestoreBatch {
             entries: vec![far.clone()],
-            thread_rows: Vec::new(),
+            ..RestoreBatch::default()
         })
         .expect("restore");
     assert_eq!(restored.written, 1);

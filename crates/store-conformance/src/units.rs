@@ -124,6 +124,7 @@ pub fn a_refused_write_refuses_the_whole_unit(open: OpenStore) {
             appends_then(Write::MetaSet {
                 key: String::new(),
                 value: "v".into(),
+                blobs: Vec::new(),
             }),
         ),
     ];

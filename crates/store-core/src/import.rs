@@ -3,6 +3,7 @@
 use crate::error::{StoreError, StoreResult};
 use crate::id::LogId;
 use crate::log::LogEntry;
+use crate::references::{BlobHolder, BlobReference};
 use crate::run::WorkflowRun;
 
 /// Where a thread message sits: the thread, round and role of the log entry that holds it.
@@ -30,6 +31,8 @@ pub struct ImportBatch {
     pub runs: Vec<WorkflowRun>,
     /// Meta pairs, written over any the target has.
     pub meta: Vec<(String, String)>,
+    /// Blob references, added to what the target records (a copy carries every one).
+    pub references: Vec<BlobReference>,
 }
 
 impl ImportBatch {
@@ -143,6 +146,8 @@ pub struct RestoreBatch {
     pub entries: Vec<LogEntry>,
     /// Thread-index rows, each for an entry of `entries`.
     pub thread_rows: Vec<ThreadIndexRow>,
+    /// The blobs entries of `entries` reference, each held by its entry.
+    pub references: Vec<BlobReference>,
 }
 
 impl RestoreBatch {
@@ -153,7 +158,36 @@ impl RestoreBatch {
     /// # Errors
     /// [`StoreError::InvalidInput`] naming the first thing at fault.
     pub fn check(&self) -> StoreResult<()> {
-        check_entries(&self.entries, &self.thread_rows, 0)
+        check_entries(&self.entries, &self.thread_rows, 0)?;
+        for reference in &self.references {
+            let named = match reference.holder {
+                BlobHolder::Entry(id) => self.entries.binary_search_by_key(&id, |e| e.id).is_ok(),
+                _ => false,
+            };
+            if !named {
+                return Err(StoreError::invalid(
+                    "references",
+                    format!(
+                        "the reference of {} to blob {} names no entry of the batch",
+                        reference.holder, reference.digest
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The blobs the batch's entry `entry` references, in digest order.
+    pub fn blobs_of(&self, entry: LogId) -> Vec<crate::Digest> {
+        let mut blobs: Vec<crate::Digest> = self
+            .references
+            .iter()
+            .filter(|reference| reference.holder == BlobHolder::Entry(entry))
+            .map(|reference| reference.digest)
+            .collect();
+        blobs.sort_unstable();
+        blobs.dedup();
+        blobs
     }
 
     /// The thread-index row of `entry`, if the batch has one.

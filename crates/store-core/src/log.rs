@@ -49,6 +49,12 @@ pub struct NewLogEntry {
     /// When it happened; `None` means the time of the append. Truncated to milliseconds.
     #[serde(default, with = "crate::time::opt_ts_millis")]
     pub ts: Option<DateTime<Utc>>,
+    /// The blobs the entry references (`"blobs":[…]`, left out when none): recorded in the
+    /// append's transaction, so garbage collection keeps them while the entry is in the
+    /// store or its archive (docs/SPEC.md section 2). At most
+    /// [`crate::MAX_BLOBS_PER_HOLDER`]; duplicates count once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<crate::Digest>,
 }
 
 /// `value` as JSON, or the error that names `field` and says why it is not.
@@ -115,7 +121,15 @@ impl NewLogEntry {
             ref_id: None,
             payload: payload.into(),
             ts: None,
+            blobs: Vec::new(),
         }
+    }
+
+    /// The same entry, referencing `blobs` besides any it referenced: write each blob
+    /// first, within the collector's grace period of this append (docs/SPEC.md section 2).
+    pub fn with_blobs(mut self, blobs: impl IntoIterator<Item = crate::Digest>) -> Self {
+        self.blobs.extend(blobs);
+        self
     }
 
     /// The same entry, about `ref_id`.
@@ -144,6 +158,7 @@ impl NewLogEntry {
             return Err(StoreError::invalid("kind", "must not be empty"));
         }
         crate::limits::check_size("payload", &self.payload, crate::MAX_PAYLOAD_BYTES)?;
+        crate::references::holder_blobs(&self.blobs)?;
         crate::time::check_optional_ts("ts", self.ts)
     }
 

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::{
-    DaySpan, GetThreadRoundsParams, LogEntry, LogId, LogMaintenance, LogQuery, LogStore,
-    LogTransfer, RunQuery, StoreError, StoreResult, ThreadRoundRow, TransitionOutcome, WorkflowRun,
-    WriteUnit, Written,
+    BlobHolder, BlobReference, DaySpan, Digest, GetThreadRoundsParams, LogEntry, LogId,
+    LogMaintenance, LogQuery, LogStore, LogTransfer, RunQuery, StoreError, StoreResult,
+    ThreadRoundRow, TransitionOutcome, WorkflowRun, WriteUnit, Written,
     kit::commit::PreparedWrite,
     kit::{
         PreparedEntry, TransitionPlan, answer_query, check_meta_pairs, now_millis, plan_transition,
@@ -27,6 +27,8 @@ struct State {
     /// Log id → (thread, round, role).
     threads: BTreeMap<u64, (String, u32, String)>,
     meta: BTreeMap<String, String>,
+    /// Holder → the blobs it references (never an empty list).
+    refs: BTreeMap<BlobHolder, Vec<Digest>>,
 }
 
 /// What a unit changed, to put back when a later write of the unit is refused.
@@ -36,10 +38,17 @@ struct Undo {
     entries: Vec<u64>,
     runs: Vec<(String, Option<WorkflowRun>)>,
     meta: Vec<(String, Option<String>)>,
+    refs: Vec<(BlobHolder, Option<Vec<Digest>>)>,
 }
 
 impl Undo {
     fn roll_back(self, state: &mut State) {
+        for (holder, before) in self.refs.into_iter().rev() {
+            match before {
+                Some(blobs) => state.refs.insert(holder, blobs),
+                None => state.refs.remove(&holder),
+            };
+        }
         for id in self.entries {
             state.entries.remove(&id);
             state.threads.remove(&id);
@@ -63,6 +72,32 @@ impl Undo {
 }
 
 impl State {
+    /// Makes `holder` reference exactly `blobs`, noting in `undo` what it referenced.
+    fn set_refs(&mut self, holder: BlobHolder, blobs: Vec<Digest>, undo: &mut Undo) {
+        let before = if blobs.is_empty() {
+            self.refs.remove(&holder)
+        } else {
+            self.refs.insert(holder.clone(), blobs)
+        };
+        undo.refs.push((holder, before));
+    }
+
+    /// Every reference, in (digest, holder) order.
+    fn all_refs(&self) -> Vec<BlobReference> {
+        let mut all: Vec<BlobReference> = self
+            .refs
+            .iter()
+            .flat_map(|(holder, blobs)| {
+                blobs.iter().map(|digest| BlobReference {
+                    digest: *digest,
+                    holder: holder.clone(),
+                })
+            })
+            .collect();
+        all.sort();
+        all
+    }
+
     /// Appends one entry under the next id, or nothing past [`crate::MAX_LOG_ID`].
     fn append(&mut self, entry: PreparedEntry, undo: &mut Undo) -> StoreResult<LogEntry> {
         if self.next_id >= crate::MAX_LOG_ID.0 {
@@ -86,7 +121,11 @@ impl State {
         undo: &mut Undo,
     ) -> StoreResult<Written> {
         Ok(match write {
-            PreparedWrite::Append(entry) => Written::Appended(self.append(entry, undo)?),
+            PreparedWrite::Append(entry, blobs) => {
+                let stored = self.append(entry, undo)?;
+                self.set_refs(BlobHolder::Entry(stored.id), blobs, undo);
+                Written::Appended(stored)
+            }
             PreparedWrite::ThreadMessage {
                 entry,
                 thread_id,
@@ -110,6 +149,9 @@ impl State {
                         let audit = self.append(audit.prepare(now)?, undo)?;
                         let before = self.runs.insert(run.run_id.clone(), run.clone());
                         undo.runs.push((run.run_id.clone(), before));
+                        if let Some(blobs) = transition.blobs {
+                            self.set_refs(BlobHolder::Run(run.run_id.clone()), blobs, undo);
+                        }
                         Written::Transitioned(TransitionOutcome::Applied {
                             run,
                             previous,
@@ -118,14 +160,16 @@ impl State {
                     }
                 }
             }
-            PreparedWrite::MetaSet { key, value } => {
+            PreparedWrite::MetaSet { key, value, blobs } => {
                 let before = self.meta.insert(key.clone(), value);
+                self.set_refs(BlobHolder::Meta(key.clone()), blobs, undo);
                 undo.meta.push((key, before));
                 Written::MetaSet
             }
             PreparedWrite::MetaDelete { key } => {
                 let before = self.meta.remove(&key);
                 let existed = before.is_some();
+                self.set_refs(BlobHolder::Meta(key.clone()), Vec::new(), undo);
                 undo.meta.push((key, before));
                 Written::MetaDeleted { existed }
             }
@@ -279,6 +323,28 @@ impl LogStore for MemoryLogStore {
     fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
         Ok(self.state().meta.get(key).cloned())
     }
+
+    fn references(
+        &self,
+        digest: &Digest,
+        after: Option<&BlobHolder>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobHolder>> {
+        let state = self.state();
+        Ok(state
+            .refs
+            .iter()
+            .filter(|(holder, blobs)| {
+                after.is_none_or(|after| *holder > after) && blobs.contains(digest)
+            })
+            .map(|(holder, _)| holder.clone())
+            .take(limit)
+            .collect())
+    }
+
+    fn blobs_of(&self, holder: &BlobHolder) -> StoreResult<Vec<Digest>> {
+        Ok(self.state().refs.get(holder).cloned().unwrap_or_default())
+    }
 }
 
 impl LogMaintenance for MemoryLogStore {
@@ -295,6 +361,7 @@ impl LogMaintenance for MemoryLogStore {
         for id in &doomed {
             state.entries.remove(id);
             state.threads.remove(id);
+            state.refs.remove(&BlobHolder::Entry(LogId(*id)));
         }
         for (key, value) in meta {
             state.meta.insert((*key).to_owned(), (*value).to_owned());
@@ -335,6 +402,41 @@ impl LogMaintenance for MemoryLogStore {
         rows.sort();
         rows.dedup();
         Ok(rows)
+    }
+
+    fn entry_references(&self, ids: &[LogId]) -> StoreResult<Vec<BlobReference>> {
+        let state = self.state();
+        let mut found: Vec<BlobReference> = ids
+            .iter()
+            .flat_map(|id| {
+                let holder = BlobHolder::Entry(*id);
+                state
+                    .refs
+                    .get(&holder)
+                    .into_iter()
+                    .flatten()
+                    .map(move |digest| BlobReference {
+                        digest: *digest,
+                        holder: holder.clone(),
+                    })
+            })
+            .collect();
+        found.sort_by(|a, b| (&a.holder, a.digest).cmp(&(&b.holder, b.digest)));
+        found.dedup();
+        Ok(found)
+    }
+
+    fn referenced(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>> {
+        let state = self.state();
+        let held: std::collections::BTreeSet<&Digest> = state.refs.values().flatten().collect();
+        let mut found: Vec<Digest> = digests
+            .iter()
+            .filter(|digest| held.contains(digest))
+            .copied()
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
     }
 
     fn log_stats(&self) -> StoreResult<crate::LogStats> {
@@ -411,6 +513,20 @@ impl LogTransfer for MemoryLogStore {
             .collect())
     }
 
+    fn blob_references(
+        &self,
+        after: Option<&BlobReference>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobReference>> {
+        Ok(self
+            .state()
+            .all_refs()
+            .into_iter()
+            .filter(|reference| after.is_none_or(|after| reference > after))
+            .take(limit)
+            .collect())
+    }
+
     fn import(&self, batch: crate::ImportBatch) -> StoreResult<()> {
         self.writable("import")?;
         let mut state = self.state();
@@ -437,6 +553,12 @@ impl LogTransfer for MemoryLogStore {
             state.runs.insert(run.run_id.clone(), run);
         }
         state.meta.extend(batch.meta);
+        for reference in batch.references {
+            let blobs = state.refs.entry(reference.holder).or_default();
+            if let Err(at) = blobs.binary_search(&reference.digest) {
+                blobs.insert(at, reference.digest);
+            }
+        }
         Ok(())
     }
 
@@ -455,7 +577,7 @@ impl LogTransfer for MemoryLogStore {
         if let Some(last) = batch.entries.last() {
             state.next_id = state.next_id.max(last.id.0);
         }
-        for entry in batch.entries {
+        for entry in &batch.entries {
             if state.entries.contains_key(&entry.id.0) {
                 continue;
             }
@@ -465,7 +587,11 @@ impl LogTransfer for MemoryLogStore {
                     (row.thread_id.clone(), row.round, row.role.clone()),
                 );
             }
-            state.entries.insert(entry.id.0, entry);
+            let blobs = batch.blobs_of(entry.id);
+            if !blobs.is_empty() {
+                state.refs.insert(BlobHolder::Entry(entry.id), blobs);
+            }
+            state.entries.insert(entry.id.0, entry.clone());
         }
         Ok(restored)
     }

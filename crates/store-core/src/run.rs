@@ -86,6 +86,12 @@ pub struct RunTransition {
     /// A detail kept on the run and in the audit entry (an error message, a reason).
     #[serde(default)]
     pub detail: Option<String>,
+    /// The blobs the run references from now on (its result, its inputs): `None` keeps
+    /// what it referenced, a list replaces it (an empty one drops every reference).
+    /// Recorded in the transition's transaction; a transition that changes nothing
+    /// (the run's status again) changes no reference either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<Vec<crate::Digest>>,
 }
 
 impl RunTransition {
@@ -104,6 +110,9 @@ impl RunTransition {
         }
         if let Some(detail) = &self.detail {
             crate::limits::check_size("detail", detail, crate::MAX_DETAIL_BYTES)?;
+        }
+        if let Some(blobs) = &self.blobs {
+            crate::references::holder_blobs(blobs)?;
         }
         crate::time::check_optional_ts("at", self.at)
     }
@@ -131,7 +140,16 @@ impl RunTransition {
             to,
             at: None,
             detail: None,
+            blobs: None,
         }
+    }
+
+    /// The same transition, after which the run references `blobs` (replacing what it
+    /// referenced): write each blob first, within the collector's grace period of this
+    /// transition (docs/SPEC.md section 2).
+    pub fn with_blobs(mut self, blobs: impl IntoIterator<Item = crate::Digest>) -> Self {
+        self.blobs = Some(blobs.into_iter().collect());
+        self
     }
 
     /// The same transition, for a run of `thread_id`.

@@ -1,8 +1,10 @@
 //! The log-store traits: what every log backend promises, split by who calls it.
 
+use crate::digest::Digest;
 use crate::error::StoreResult;
 use crate::id::LogId;
 use crate::log::{LogEntry, LogQuery, NewLogEntry};
+use crate::references::{BlobHolder, BlobReference};
 use chrono::NaiveDate;
 
 use crate::import::{ImportBatch, RestoreBatch, Restored, ThreadIndexRow};
@@ -143,12 +145,38 @@ pub trait LogStore: Send + Sync {
     /// # Errors
     /// [`crate::StoreError::InvalidInput`] for an empty key.
     fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.meta_set_with_blobs(key, value, &[])
+    }
+
+    /// Stores `value` under `key`, as [`LogStore::meta_set`], and records that it
+    /// references `blobs`, replacing what the key's earlier value referenced, in the same
+    /// transaction (a set without blobs drops them; so does a deletion).
+    ///
+    /// # Errors
+    /// [`crate::StoreError::InvalidInput`] for an empty key, or more than
+    /// [`crate::MAX_BLOBS_PER_HOLDER`] blobs.
+    fn meta_set_with_blobs(&self, key: &str, value: &str, blobs: &[Digest]) -> StoreResult<()> {
         let write = Write::MetaSet {
             key: key.to_owned(),
             value: value.to_owned(),
+            blobs: blobs.to_vec(),
         };
         one_write(self, write)?.into_meta_set()
     }
+
+    /// What references the blob `digest`, in holder order (entries by id, then meta keys,
+    /// then runs), after `after`, at most `limit`: a page of the holders garbage collection
+    /// keeps it for. Found through an index by digest: O(log n + k).
+    fn references(
+        &self,
+        digest: &Digest,
+        after: Option<&BlobHolder>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobHolder>>;
+
+    /// The blobs `holder` references, in digest order (none for a holder that does not
+    /// exist).
+    fn blobs_of(&self, holder: &BlobHolder) -> StoreResult<Vec<Digest>>;
 
     /// Removes `key`; returns whether it was there.
     fn meta_delete(&self, key: &str) -> StoreResult<bool> {
@@ -191,6 +219,14 @@ pub trait LogMaintenance: LogStore {
     /// again. Ids of other entries, or of none, are passed over.
     fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>>;
 
+    /// The references the entries `ids` names hold, in (holder, digest) order: what the
+    /// archive writes beside each entry and records for its day.
+    fn entry_references(&self, ids: &[LogId]) -> StoreResult<Vec<BlobReference>>;
+
+    /// Those of `digests` that something in the store references, in digest order, each
+    /// once: what garbage collection keeps. One index lookup per digest.
+    fn referenced(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>>;
+
     /// The first UTC day after `after` (the first of all when `None`) that has entries.
     fn next_log_day(&self, after: Option<NaiveDate>) -> StoreResult<Option<NaiveDate>>;
 
@@ -230,6 +266,14 @@ pub trait LogTransfer: LogStore {
     /// The meta pairs with a key above `after` (every key when `None`), in key order (by
     /// the keys' UTF-8 bytes), at most `limit`: a copy pages through them as through the log.
     fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>>;
+
+    /// The store's references after `after` in (digest, holder) order, at most `limit`: what
+    /// a copy carries over, and what tells whether a store records references at all.
+    fn blob_references(
+        &self,
+        after: Option<&BlobReference>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobReference>>;
 
     /// Every meta pair, by key, read a page at a time.
     fn meta_entries(&self) -> StoreResult<Vec<(String, String)>> {

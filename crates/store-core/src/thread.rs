@@ -132,6 +132,7 @@ impl ThreadMessage {
             ref_id: Some(self.thread_id.clone()),
             payload: self.payload.clone(),
             ts: self.ts,
+            blobs: Vec::new(),
         })
     }
 }

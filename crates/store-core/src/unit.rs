@@ -22,6 +22,9 @@ pub enum Write {
         key: String,
         /// The value stored under `key`.
         value: String,
+        /// The blobs the value references, replacing what the key's earlier value did
+        /// ([`crate::LogStore::meta_set_with_blobs`]); empty for none.
+        blobs: Vec<crate::Digest>,
     },
     /// As [`crate::LogStore::meta_delete`].
     MetaDelete {
@@ -232,6 +235,22 @@ impl WriteUnit {
         self.with(Write::MetaSet {
             key: key.into(),
             value: value.into(),
+            blobs: Vec::new(),
+        })
+    }
+
+    /// The same unit with a meta write last, whose value references `blobs`
+    /// ([`crate::LogStore::meta_set_with_blobs`]).
+    pub fn meta_set_with_blobs(
+        self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+        blobs: impl IntoIterator<Item = crate::Digest>,
+    ) -> Self {
+        self.with(Write::MetaSet {
+            key: key.into(),
+            value: value.into(),
+            blobs: blobs.into_iter().collect(),
         })
     }
 

@@ -30,6 +30,7 @@ pub mod harness;
 mod ids;
 mod options;
 mod read;
+mod references;
 mod runtime;
 mod schema;
 mod store;

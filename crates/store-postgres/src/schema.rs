@@ -9,11 +9,25 @@ use store_core::{StoreError, StoreResult};
 use crate::error::Context;
 use crate::ids::IDS_PER_TRANSACTION;
 
-/// The schema version this build writes and reads: 2 numbers ids from the writing
+/// The schema version this build writes and reads: 3 keeps blob references (`blob_refs`)
+/// and when each blob was last written (`blobs.written_at`); 2 numbers ids from the writing
 /// transaction's id (`log_ids`), counts entries up to a mark (`entry_count`) and runs per
-/// server process (`run_counts`); 1 took a counter row (`log_counter`), and is upgraded at a
-/// writable open.
-pub(crate) const SCHEMA_VERSION: i32 = 2;
+/// server process (`run_counts`); 1 took a counter row (`log_counter`). Older versions are
+/// upgraded at a writable open.
+pub(crate) const SCHEMA_VERSION: i32 = 3;
+
+/// What version 3 adds to version 2: blob references, keyed by digest (what references a
+/// blob) and indexed by holder (what a holder references; `holder` is the UTF-8 of
+/// [`store_core::BlobHolder::key`]), and each blob's last write time in UTC milliseconds
+/// (`NULL` for a blob written before version 3, which garbage collection never removes).
+const TABLES_V3: &str = r#"
+CREATE TABLE {s}.blob_refs (
+    digest bytea NOT NULL,
+    holder bytea NOT NULL,
+    PRIMARY KEY (digest, holder));
+CREATE INDEX blob_refs_by_holder ON {s}.blob_refs (holder, digest);
+ALTER TABLE {s}.blobs ADD COLUMN written_at bigint;
+"#;
 
 /// What `store_identity.application` holds in a nerve-store schema.
 pub(crate) const APPLICATION: &str = "nerve-store";
@@ -137,6 +151,8 @@ pub(crate) fn create_or_check(
             .context("creating the store's schema")?;
         tx.batch_execute(&TABLES.replace("{s}", &s))
             .context("creating the store's tables")?;
+        tx.batch_execute(&TABLES_V3.replace("{s}", &s))
+            .context("creating the store's tables")?;
         tx.execute(
             &format!(
                 "INSERT INTO {s}.store_identity (application, schema_version) VALUES ($1, $2)"
@@ -197,6 +213,13 @@ pub(crate) fn create_or_check(
     if version == 1 {
         upgrade_from_v1(&mut tx, &s)?;
     }
+    if version <= 2 {
+        tx.batch_execute(&format!(
+            "{} UPDATE {s}.store_identity SET schema_version = {SCHEMA_VERSION};",
+            TABLES_V3.replace("{s}", &s)
+        ))
+        .context("upgrading the store's schema to version 3")?;
+    }
     tx.commit().context(context)
 }
 
@@ -225,7 +248,7 @@ fn upgrade_from_v1(tx: &mut postgres::Transaction<'_>, s: &str) -> StoreResult<(
              DROP CONSTRAINT run_counts_pkey, ADD PRIMARY KEY (shard, status);
          ALTER TABLE {s}.run_counts ALTER COLUMN shard DROP DEFAULT;
          DROP TABLE {s}.log_counter;
-         UPDATE {s}.store_identity SET schema_version = {SCHEMA_VERSION};"
+         UPDATE {s}.store_identity SET schema_version = 2;"
     ))
     .context("upgrading the store's schema from version 1")
 }

@@ -20,6 +20,7 @@ use crate::error::{Context, pool_error};
 use crate::ids::IDS_PER_TRANSACTION;
 use crate::options::PgOptions;
 use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
+use crate::references::{self, ReferenceSql};
 use crate::runtime::{DropOffRuntime, off_runtime};
 use crate::schema::{create_or_check, quoted};
 use crate::write::{
@@ -580,6 +581,37 @@ impl LogStore for PgLogStore {
                 .transpose()
         })
     }
+
+    fn references(
+        &self,
+        digest: &store_core::Digest,
+        after: Option<&store_core::BlobHolder>,
+        limit: usize,
+    ) -> StoreResult<Vec<store_core::BlobHolder>> {
+        let sql = ReferenceSql::new(&self.s).references;
+        let after = after.map(|holder| holder.key().into_bytes());
+        self.read(|conn| {
+            conn.query_cached(
+                &sql,
+                &[&digest.as_bytes().as_slice(), &after, &limit_to_sql(limit)],
+            )
+            .context("reading a blob's references")?
+            .iter()
+            .map(|row| references::reference(row).map(|r| r.holder))
+            .collect()
+        })
+    }
+
+    fn blobs_of(&self, holder: &store_core::BlobHolder) -> StoreResult<Vec<store_core::Digest>> {
+        let sql = ReferenceSql::new(&self.s).blobs_of;
+        self.read(|conn| {
+            conn.query_cached(&sql, &[&holder.key().as_bytes()])
+                .context("reading a holder's blob references")?
+                .iter()
+                .map(|row| references::reference(row).map(|r| r.digest))
+                .collect()
+        })
+    }
 }
 
 impl LogMaintenance for PgLogStore {
@@ -597,12 +629,15 @@ impl LogMaintenance for PgLogStore {
                         &format!(
                             "WITH gone AS (DELETE FROM {s}.logs WHERE day = $1 AND id <= $2 \
                              RETURNING id), \
+                             unreferenced AS (DELETE FROM {s}.blob_refs WHERE holder IN \
+                             (SELECT {holder} FROM gone)), \
                              given AS (UPDATE {s}.log_ids SET given = GREATEST(given, \
                              (SELECT max(id) FROM gone)) WHERE EXISTS (SELECT FROM gone)), \
                              counted AS (UPDATE {s}.entry_count c SET n = c.n - \
                              (SELECT count(*) FROM gone WHERE id <= c.through) \
                              WHERE EXISTS (SELECT FROM gone)) \
-                             SELECT count(*) FROM gone"
+                             SELECT count(*) FROM gone",
+                            holder = references::entry_holder_sql("id")
                         ),
                         &[&number_of_day(span.day), &id_to_sql(span.through)],
                     )
@@ -613,6 +648,38 @@ impl LogMaintenance for PgLogStore {
                 set_meta(group.tx, group.statements, &s, key, value)?;
             }
             Ok(u64::try_from(deleted).unwrap_or(0))
+        })
+    }
+
+    fn entry_references(&self, ids: &[LogId]) -> StoreResult<Vec<store_core::BlobReference>> {
+        let sql = ReferenceSql::new(&self.s).entry_references;
+        let keys = references::entry_keys(ids);
+        self.read(|conn| {
+            conn.query_cached(&sql, &[&keys])
+                .context("reading entries' blob references")?
+                .iter()
+                .map(references::reference)
+                .collect()
+        })
+    }
+
+    fn referenced(&self, digests: &[store_core::Digest]) -> StoreResult<Vec<store_core::Digest>> {
+        let sql = ReferenceSql::new(&self.s).referenced;
+        let bytes: Vec<&[u8]> = digests.iter().map(|d| d.as_bytes().as_slice()).collect();
+        self.read(|conn| {
+            let mut found: Vec<store_core::Digest> = conn
+                .query_cached(&sql, &[&bytes])
+                .context("reading blob references")?
+                .iter()
+                .map(|row| {
+                    let digest: Vec<u8> = row.get(0);
+                    <[u8; 32]>::try_from(digest.as_slice())
+                        .map(store_core::Digest::from_bytes)
+                        .map_err(|_| StoreError::corrupt("blob_refs", "a digest", "not 32 bytes"))
+                })
+                .collect::<StoreResult<_>>()?;
+            found.dedup();
+            Ok(found)
         })
     }
 
@@ -823,6 +890,30 @@ impl LogTransfer for PgLogStore {
         })
     }
 
+    fn blob_references(
+        &self,
+        after: Option<&store_core::BlobReference>,
+        limit: usize,
+    ) -> StoreResult<Vec<store_core::BlobReference>> {
+        let sql = ReferenceSql::new(&self.s);
+        let limit = limit_to_sql(limit);
+        self.read(|conn| {
+            let rows = match after {
+                None => conn.query_cached(&sql.first_page, &[&limit]),
+                Some(after) => conn.query_cached(
+                    &sql.next_page,
+                    &[
+                        &after.digest.as_bytes().as_slice(),
+                        &after.holder.key().as_bytes(),
+                        &limit,
+                    ],
+                ),
+            }
+            .context("reading blob references")?;
+            rows.iter().map(references::reference).collect()
+        })
+    }
+
     fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
         let sql = format!(
             "SELECT key, value FROM {}.meta WHERE $1::bytea IS NULL OR key > $1 \
@@ -881,6 +972,7 @@ impl LogTransfer for PgLogStore {
             for (key, value) in &batch.meta {
                 set_meta(group.tx, group.statements, &s, key, value)?;
             }
+            references::insert_refs(group.tx, &s, &batch.references)?;
             let ids: Vec<i64> = batch
                 .entries
                 .iter()
@@ -942,6 +1034,16 @@ impl LogTransfer for PgLogStore {
                         group.import_entry(entry);
                         if let Some(row) = batch.thread_row(entry.id) {
                             group.import_thread(row.log_id, &row.thread_id, row.round, &row.role);
+                        }
+                        let blobs = batch.blobs_of(entry.id);
+                        if !blobs.is_empty() {
+                            references::set_refs(
+                                group.tx,
+                                group.statements,
+                                &s,
+                                &store_core::BlobHolder::Entry(entry.id),
+                                &blobs,
+                            )?;
                         }
                         written.push(id_to_sql(entry.id));
                         restored.written += 1;

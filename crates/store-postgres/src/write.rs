@@ -460,6 +460,16 @@ impl UnitTx for GroupTx<'_> {
         set_meta(self.tx, self.statements, self.s, key, value)
     }
 
+    /// Reached only in a transaction whose ids are as planned ([`commit_in_transaction`]):
+    /// [`commit_part`] sends every unit that references blobs there.
+    fn set_blob_refs(
+        &mut self,
+        holder: &store_core::BlobHolder,
+        blobs: &[store_core::Digest],
+    ) -> StoreResult<()> {
+        crate::references::set_refs(self.tx, self.statements, self.s, holder, blobs)
+    }
+
     fn delete_meta(&mut self, key: &str) -> StoreResult<bool> {
         let delete = self
             .statements
@@ -529,8 +539,11 @@ fn commit_part(conn: &mut PgConn, s: &str, units: Vec<PreparedUnit>) -> Vec<Unit
     if units.iter().all(PreparedUnit::appends_only) {
         return commit_appends(conn, s, units).unwrap_or_else(|err| fail_all(err, count));
     }
-    // A group with meta, or one near the last id, goes in a transaction.
-    let mut in_transaction = units.iter().any(PreparedUnit::writes_meta);
+    // A group with meta or blob references, or one near the last id, goes in a
+    // transaction: its ids are known as it is planned, and references name them.
+    let mut in_transaction = units
+        .iter()
+        .any(|unit| unit.writes_meta() || unit.references_blobs());
     let mut units = units;
     for _ in 1..REPLANS {
         let again = units.clone();
@@ -844,6 +857,17 @@ impl UnitTx for AppendsTx {
         Err(StoreError::invalid(
             "write_unit",
             "a group of appends deletes no meta",
+        ))
+    }
+
+    fn set_blob_refs(
+        &mut self,
+        _: &store_core::BlobHolder,
+        _: &[store_core::Digest],
+    ) -> StoreResult<()> {
+        Err(StoreError::invalid(
+            "write_unit",
+            "a group of appends references no blob",
         ))
     }
 }

@@ -163,7 +163,7 @@ fn a_version_1_store_is_upgraded_at_a_writable_open_with_nothing_lost() {
             err,
             StoreError::SchemaTooOld {
                 found: 1,
-                current: 2,
+                current: 3,
                 ..
             }
         ),
@@ -197,7 +197,7 @@ fn a_version_1_store_is_upgraded_at_a_writable_open_with_nothing_lost() {
         )
         .expect("the version")
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3, "upgraded through version 2 to the current one");
     drop(store);
     PgLogStore::open_with(options(dir.path()).read_only(true))
         .expect("a read-only open of the upgraded store");

@@ -36,6 +36,7 @@ pub mod harness;
 mod open;
 mod options;
 mod read;
+mod references;
 mod store;
 // The schema is public with the harness, so that the bench's bare side writes the store's
 // own tables; otherwise the crate's own.

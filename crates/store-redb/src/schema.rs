@@ -133,10 +133,15 @@ pub fn decode_ts(value: u64) -> i64 {
 pub const RUN_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("run_counts");
 
 /// The schema this build creates and understands. Versions 1 (without [`RUN_COUNTS`]), 2
-/// (indexes of keys only, [`KEYS_BY_REF`] and [`KEYS_BY_SOURCE_KIND`]) and 3 (values without
-/// checksums) are migrated when opened; an older build refuses a file of version 4, whose
-/// checksums it would neither check nor write.
-pub const SCHEMA_VERSION: u64 = 4;
+/// (indexes of keys only, [`KEYS_BY_REF`] and [`KEYS_BY_SOURCE_KIND`]), 3 (values without
+/// checksums) and 4 (without blob references and write times) are migrated when opened;
+/// an older build refuses a file of version 5, whose references it would not keep.
+pub const SCHEMA_VERSION: u64 = 5;
+
+/// digest (32 bytes) → when the blob was last written, in milliseconds since the epoch
+/// (schema version 5): what garbage collection ages it by. A blob without a row was
+/// written before version 5, and is never collected.
+pub const BLOB_TIMES: TableDefinition<&[u8], i64> = TableDefinition::new("blob_times");
 
 /// A log entry as stored under its id.
 #[derive(Serialize, Deserialize)]

@@ -192,6 +192,19 @@ impl LogStore for RedbLogStore {
     fn meta_get(&self, key: &str) -> StoreResult<Option<String>> {
         self.read(|tx| read::meta_value(tx, key))
     }
+
+    fn references(
+        &self,
+        digest: &store_core::Digest,
+        after: Option<&store_core::BlobHolder>,
+        limit: usize,
+    ) -> StoreResult<Vec<store_core::BlobHolder>> {
+        self.read(|tx| crate::references::references(tx, digest, after, limit))
+    }
+
+    fn blobs_of(&self, holder: &store_core::BlobHolder) -> StoreResult<Vec<store_core::Digest>> {
+        self.read(|tx| crate::references::blobs_of(tx, holder))
+    }
 }
 
 impl LogMaintenance for RedbLogStore {
@@ -210,6 +223,14 @@ impl LogMaintenance for RedbLogStore {
 
     fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
         self.read(|tx| read::thread_rows(tx, ids))
+    }
+
+    fn entry_references(&self, ids: &[LogId]) -> StoreResult<Vec<store_core::BlobReference>> {
+        self.read(|tx| crate::references::entry_references(tx, ids))
+    }
+
+    fn referenced(&self, digests: &[store_core::Digest]) -> StoreResult<Vec<store_core::Digest>> {
+        self.read(|tx| crate::references::referenced(tx, digests))
     }
 
     fn next_log_day(
@@ -264,6 +285,14 @@ impl LogTransfer for RedbLogStore {
         self.read(|tx| read::meta_page(tx, after, limit))
     }
 
+    fn blob_references(
+        &self,
+        after: Option<&store_core::BlobReference>,
+        limit: usize,
+    ) -> StoreResult<Vec<store_core::BlobReference>> {
+        self.read(|tx| crate::references::blob_references(tx, after, limit))
+    }
+
     fn with_snapshot(
         &self,
         work: &mut dyn FnMut(&dyn store_core::LogBackend) -> StoreResult<()>,
@@ -304,7 +333,11 @@ impl LogTransfer for RedbLogStore {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            set_meta(tx, &pairs)
+            set_meta(tx, &pairs)?;
+            for reference in &batch.references {
+                crate::references::insert_ref(tx, &reference.digest, &reference.holder.key())?;
+            }
+            Ok(())
         })
     }
 }
@@ -331,12 +364,18 @@ impl RedbLogStore {
             }
             logs.finish()?;
             let mut threads = ThreadTables::open(tx)?;
-            for id in absent {
-                if let Some(row) = batch.thread_row(id) {
+            for id in &absent {
+                if let Some(row) = batch.thread_row(*id) {
                     threads.index_row(row.log_id.0, &row.thread_id, row.round, &row.role)?;
                 }
             }
             drop(threads);
+            for id in absent {
+                let blobs = batch.blobs_of(id);
+                if !blobs.is_empty() {
+                    crate::references::set_refs(tx, &store_core::BlobHolder::Entry(id), &blobs)?;
+                }
+            }
             Ok(restored)
         })
     }

@@ -36,6 +36,9 @@ pub(crate) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::Tab
     tx.open_table(LOG_PAYLOAD_CHUNKS)?;
     tx.open_table(RUN_COUNTS)?;
     tx.open_table(LOGS_LATE_BY_TS)?;
+    tx.open_table(crate::references::BLOB_REFS)?;
+    tx.open_table(crate::references::BLOB_REFS_BY_HOLDER)?;
+    tx.open_table(BLOB_TIMES)?;
     Ok(())
 }
 
@@ -80,8 +83,17 @@ pub(crate) fn check_or_create_schema(
             // Nothing to migrate: leave the file exactly as it was.
             tx.abort().context(context())
         }
-        Some(found @ 1..=3) => {
-            add_checksums(&tx, found).context("adding checksums to the store's values")?;
+        Some(found @ 1..=4) => {
+            if found < 4 {
+                add_checksums(&tx, found).context("adding checksums to the store's values")?;
+            }
+            tx.open_table(crate::references::BLOB_REFS)
+                .and(
+                    tx.open_table(crate::references::BLOB_REFS_BY_HOLDER)
+                        .map(drop),
+                )
+                .and(tx.open_table(BLOB_TIMES).map(drop))
+                .context("creating the tables of blob references and times")?;
             if found == 1 {
                 // A file from before big payloads were chunked gets the table they need,
                 // empty, and every version-1 file its run counters, counted once from the

@@ -236,6 +236,15 @@ impl UnitTx for GroupTx<'_> {
         read_run(self.tx, run_id)
     }
 
+    fn set_blob_refs(
+        &mut self,
+        holder: &store_core::BlobHolder,
+        blobs: &[store_core::Digest],
+    ) -> StoreResult<()> {
+        self.wrote = true;
+        crate::references::set_refs(self.tx, holder, blobs)
+    }
+
     fn next_id(&mut self) -> StoreResult<u64> {
         Ok(self.logs.next_id)
     }
@@ -411,13 +420,18 @@ pub(crate) fn delete_spans(tx: &WriteTransaction, spans: &[DaySpan]) -> StoreRes
     let mut logs = LogTables::open(tx)?;
     let mut threads = ThreadTables::open(tx)?;
     let mut deleted = 0;
+    let mut gone = Vec::new();
     for span in spans {
         for id in logs.ids_in(span)? {
             threads.unindex(id)?;
             if logs.delete(id)? {
                 deleted += 1;
+                gone.push(id);
             }
         }
     }
+    drop(threads);
+    drop(logs);
+    crate::references::delete_entry_refs(tx, &gone)?;
     Ok(deleted)
 }

@@ -112,6 +112,13 @@ pub fn meta_row(key: &str, value: &str) -> i64 {
     RowCrc::new("meta").str(key).str(value).finish()
 }
 
+/// The checksum of a `blob_refs` row.
+pub fn blob_ref_row(digest: &[u8], holder: &str) -> i64 {
+    let mut crc = RowCrc::new("blob_refs");
+    crc.0.update(digest);
+    crc.str(holder).finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ mod migrate;
 mod open;
 mod options;
 mod read;
+mod references;
 mod schema;
 mod store;
 mod write;

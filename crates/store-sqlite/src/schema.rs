@@ -13,9 +13,25 @@ use crate::error::{Context, engine_error};
 pub(crate) const APPLICATION_ID: i64 = 0x6e65_7276;
 
 /// `PRAGMA user_version` of the schema this build creates and understands. Versions 1 (the
-/// same tables without row checksums), 2 (without counters) and 3 (without page checksums)
-/// are migrated when opened.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+/// same tables without row checksums), 2 (without counters), 3 (without page checksums)
+/// and 4 (without blob references and write times) are migrated when opened for writing.
+pub(crate) const SCHEMA_VERSION: i64 = 5;
+
+/// What schema version 5 adds: the blob references a write records
+/// (`docs/SPEC.md` section 2), keyed by digest (what references a blob) and indexed by
+/// holder (what a holder references), each row with its checksum; and when each blob was
+/// last written, which garbage collection ages it by. Blobs written before version 5 have
+/// no time (`NULL`): the collector never removes them.
+const SCHEMA_V5: &str = "
+CREATE TABLE blob_refs (
+    digest BLOB NOT NULL,
+    holder TEXT NOT NULL,
+    crc    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (digest, holder)
+) WITHOUT ROWID;
+CREATE INDEX blob_refs_by_holder ON blob_refs (holder, digest);
+ALTER TABLE blobs ADD COLUMN written_at INTEGER;
+";
 
 /// The first schema whose pages carry checksums ([`checksum_pages`]). A build that does not
 /// keep them must not write such a file, so they are a schema version of their own: older
@@ -347,6 +363,11 @@ pub(crate) fn create_schema(
         };
         to_v3().map_err(|err| {
             engine_error(format!("migrating {} to schema 3", path.display()), err)
+        })?;
+    }
+    if version < 5 {
+        tx.execute_batch(SCHEMA_V5).map_err(|err| {
+            engine_error(format!("migrating {} to schema 5", path.display()), err)
         })?;
     }
     if version < SCHEMA_VERSION {

@@ -16,9 +16,9 @@ use std::path::Path;
 use rusqlite::types::Value;
 use rusqlite::{Connection, Transaction, TransactionBehavior, params, params_from_iter};
 use store_core::{
-    DaySpan, GetThreadRoundsParams, ImportBatch, LogEntry, LogId, LogMaintenance, LogQuery,
-    LogStore, LogTransfer, RestoreBatch, Restored, RunQuery, StoreResult, ThreadIndexRow,
-    ThreadRoundRow, WorkflowRun, WriteUnit, Written,
+    BlobHolder, BlobReference, DaySpan, Digest, GetThreadRoundsParams, ImportBatch, LogEntry,
+    LogId, LogMaintenance, LogQuery, LogStore, LogTransfer, RestoreBatch, Restored, RunQuery,
+    StoreResult, ThreadIndexRow, ThreadRoundRow, WorkflowRun, WriteUnit, Written,
     kit::{check_meta_pairs, now_millis, prepare_unit},
 };
 
@@ -268,6 +268,19 @@ impl LogStore for SqliteLogStore {
                 .map(|(_, value)| value))
         })
     }
+
+    fn references(
+        &self,
+        digest: &Digest,
+        after: Option<&BlobHolder>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobHolder>> {
+        self.read(|conn| crate::references::references(conn, digest, after, limit))
+    }
+
+    fn blobs_of(&self, holder: &BlobHolder) -> StoreResult<Vec<Digest>> {
+        self.read(|conn| crate::references::blobs_of(conn, holder))
+    }
 }
 
 impl LogMaintenance for SqliteLogStore {
@@ -284,6 +297,12 @@ impl LogMaintenance for SqliteLogStore {
                     "DELETE FROM thread_messages WHERE log_id IN \
                      (SELECT id FROM logs WHERE {DAY_EXPR} = ?1 AND id <= ?2)"
                 ))
+                .and_then(|mut stmt| stmt.execute(bounds))
+                .context(&context)?;
+                tx.prepare_cached(
+                    &crate::references::DELETE_ENTRY_REFS
+                        .replace("{}", &format!("{DAY_EXPR} = ?1 AND id <= ?2")),
+                )
                 .and_then(|mut stmt| stmt.execute(bounds))
                 .context(&context)?;
                 deleted += tx
@@ -397,6 +416,14 @@ impl LogMaintenance for SqliteLogStore {
         })
     }
 
+    fn entry_references(&self, ids: &[LogId]) -> StoreResult<Vec<BlobReference>> {
+        self.read(|conn| crate::references::entry_references(conn, ids))
+    }
+
+    fn referenced(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>> {
+        self.read(|conn| crate::references::referenced(conn, digests))
+    }
+
     fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
         self.read(|conn| {
             let mut stmt = conn
@@ -499,6 +526,14 @@ impl LogTransfer for SqliteLogStore {
         })
     }
 
+    fn blob_references(
+        &self,
+        after: Option<&BlobReference>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobReference>> {
+        self.read(|conn| crate::references::blob_references(conn, after, limit))
+    }
+
     fn meta_page(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<(String, String)>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(|conn| {
@@ -548,6 +583,10 @@ impl LogTransfer for SqliteLogStore {
             for (key, value) in &batch.meta {
                 set_meta(tx, key, value)?;
             }
+            for reference in &batch.references {
+                crate::references::insert_ref(tx, &reference.digest, &reference.holder.key())
+                    .context("importing a blob reference")?;
+            }
             Ok(())
         })
     }
@@ -573,6 +612,10 @@ impl LogTransfer for SqliteLogStore {
                         counters.write(tx, entry)?;
                         if let Some(row) = batch.thread_row(entry.id) {
                             index_thread_row(tx, row.log_id, &row.thread_id, row.round, &row.role)?;
+                        }
+                        let blobs = batch.blobs_of(entry.id);
+                        if !blobs.is_empty() {
+                            crate::references::set_refs(tx, &BlobHolder::Entry(entry.id), &blobs)?;
                         }
                         restored.written += 1;
                     }

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use rusqlite::{Connection, MAIN_DB, Transaction, TransactionBehavior, params};
 use store_core::kit::{PreparedUnit, UnitResult, UnitTx, apply_group, fail_all};
-use store_core::{LogEntry, LogId, StoreError, StoreResult, WorkflowRun};
+use store_core::{BlobHolder, Digest, LogEntry, LogId, StoreError, StoreResult, WorkflowRun};
 
 use crate::checksum;
 use crate::error::Context;
@@ -96,6 +96,10 @@ impl UnitTx for GroupTx<'_, '_> {
 
     fn set_meta(&mut self, key: &str, value: &str) -> StoreResult<()> {
         set_meta(self.tx, key, value)
+    }
+
+    fn set_blob_refs(&mut self, holder: &BlobHolder, blobs: &[Digest]) -> StoreResult<()> {
+        crate::references::set_refs(self.tx, holder, blobs)
     }
 
     fn delete_meta(&mut self, key: &str) -> StoreResult<bool> {

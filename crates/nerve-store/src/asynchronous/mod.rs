@@ -13,10 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use store_core::pages::{FollowCursor, PagedRead};
 use store_core::{
-    Checked, DaySpan, GetThreadRoundsParams, ImportBatch, LogBackend, LogEntry, LogId, LogQuery,
-    LogStats, NewLogEntry, RestoreBatch, Restored, RunQuery, RunTransition, StoreError,
-    StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow, TransitionOutcome, WorkflowRun,
-    Write, WriteUnit, Written,
+    BlobHolder, BlobReference, Checked, DaySpan, Digest, GetThreadRoundsParams, ImportBatch,
+    LogBackend, LogEntry, LogId, LogQuery, LogStats, NewLogEntry, RestoreBatch, Restored, RunQuery,
+    RunTransition, StoreError, StoreResult, ThreadIndexRow, ThreadMessage, ThreadRoundRow,
+    TransitionOutcome, WorkflowRun, Write, WriteUnit, Written,
 };
 
 pub use blobs::{AsyncBlobs, BlobStream};
@@ -319,11 +319,49 @@ impl AsyncStore {
     /// # Errors
     /// As [`crate::LogStore::meta_set`].
     pub async fn meta_set(&self, key: &str, value: &str) -> StoreResult<()> {
+        self.meta_set_with_blobs(key, value, &[]).await
+    }
+
+    /// As [`crate::LogStore::meta_set_with_blobs`], through the writer thread.
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::meta_set_with_blobs`].
+    pub async fn meta_set_with_blobs(
+        &self,
+        key: &str,
+        value: &str,
+        blobs: &[Digest],
+    ) -> StoreResult<()> {
         let write = Write::MetaSet {
             key: key.to_owned(),
             value: value.to_owned(),
+            blobs: blobs.to_vec(),
         };
         self.one(write).await?.into_meta_set()
+    }
+
+    /// As [`crate::LogStore::references`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::references`].
+    pub async fn references(
+        &self,
+        digest: &Digest,
+        after: Option<&BlobHolder>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobHolder>> {
+        let (digest, after) = (*digest, after.cloned());
+        self.log(move |log| log.references(&digest, after.as_ref(), limit))
+            .await
+    }
+
+    /// As [`crate::LogStore::blobs_of`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::blobs_of`].
+    pub async fn blobs_of(&self, holder: &BlobHolder) -> StoreResult<Vec<Digest>> {
+        let holder = holder.clone();
+        self.log(move |log| log.blobs_of(&holder)).await
     }
 
     /// As [`crate::LogStore::meta_delete`], through the writer thread.
@@ -373,11 +411,30 @@ impl AsyncStore {
             .await
     }
 
+    /// As [`crate::LogMaintenance::entry_references`].
+    ///
+    /// # Errors
+    /// As [`crate::LogMaintenance::entry_references`].
+    pub async fn entry_references(&self, ids: &[LogId]) -> StoreResult<Vec<BlobReference>> {
+        let ids = ids.to_vec();
+        self.log(move |log| log.entry_references(&ids)).await
+    }
+
+    /// As [`crate::LogMaintenance::referenced`].
+    ///
+    /// # Errors
+    /// As [`crate::LogMaintenance::referenced`].
+    pub async fn referenced(&self, digests: &[Digest]) -> StoreResult<Vec<Digest>> {
+        let digests = digests.to_vec();
+        self.log(move |log| log.referenced(&digests)).await
+    }
+
     /// As [`crate::LogMaintenance::thread_rows`].
     ///
     /// # Errors
     /// As [`crate::LogMaintenance::thread_rows`].
-    pub async fn thread_rows(&self, ids: Vec<LogId>) -> StoreResult<Vec<ThreadIndexRow>> {
+    pub async fn thread_rows(&self, ids: &[LogId]) -> StoreResult<Vec<ThreadIndexRow>> {
+        let ids = ids.to_vec();
         self.log(move |log| log.thread_rows(&ids)).await
     }
 
@@ -456,6 +513,20 @@ impl AsyncStore {
     /// As [`crate::LogTransfer::import`].
     pub async fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         self.log(move |log| log.import(batch)).await
+    }
+
+    /// As [`crate::LogTransfer::blob_references`].
+    ///
+    /// # Errors
+    /// As [`crate::LogTransfer::blob_references`].
+    pub async fn blob_references(
+        &self,
+        after: Option<&BlobReference>,
+        limit: usize,
+    ) -> StoreResult<Vec<BlobReference>> {
+        let after = after.cloned();
+        self.log(move |log| log.blob_references(after.as_ref(), limit))
+            .await
     }
 
     /// As [`crate::LogTransfer::restore`].

@@ -77,6 +77,7 @@ pub fn fill(store: &dyn LogBackend, days_ago_: &[i64], per_day: usize) -> Vec<Lo
                 NewLogEntry::new("worker", "tick", format!("{{\"day\":{ago},\"i\":{i}}}"))
                     .with_ref(format!("ref-{}", i % 7))
                     .at(start + offset)
+                    .with_blobs(blob_of(*ago, i))
             })
             .collect();
         stored.extend(store.append_batch(batch).expect("fill a day"));
@@ -90,6 +91,12 @@ pub fn fill(store: &dyn LogBackend, days_ago_: &[i64], per_day: usize) -> Vec<Lo
         stored.push(store.append_thread_message(message).expect("a message"));
     }
     stored
+}
+
+/// The blob the `i`th entry of the day `ago` days back references: every 50th entry
+/// references one, named by its day and its place in it.
+pub fn blob_of(ago: i64, i: usize) -> Option<store_core::Digest> {
+    (i % 50 == 7).then(|| store_core::Digest::of(format!("blob {ago} {}", i / 50).as_bytes()))
 }
 
 /// Every entry in the archive's files, in (day, id) order.

@@ -10,10 +10,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use crate::digest::Digest;
 use crate::error::{StoreError, StoreResult};
 use crate::id::LogId;
 use crate::kit::transition::{TransitionPlan, plan_transition};
 use crate::log::{LogEntry, PreparedEntry};
+use crate::references::{BlobHolder, holder_blobs};
 use crate::run::{RunTransition, TransitionOutcome, WorkflowRun};
 use crate::unit::{Write, WriteUnit, Written};
 
@@ -32,12 +34,24 @@ impl PreparedUnit {
     /// Whether every write of the unit appends an entry (an append, a thread message): a
     /// unit whose plan reads nothing of the store but its id counter, so that a backend may
     /// give it ids inside the statement that writes it.
+    /// An append that references blobs is not one: it writes its references too.
     pub fn appends_only(&self) -> bool {
-        self.writes.iter().all(|write| {
-            matches!(
-                write,
-                PreparedWrite::Append(_) | PreparedWrite::ThreadMessage { .. }
-            )
+        self.writes.iter().all(|write| match write {
+            PreparedWrite::Append(_, blobs) => blobs.is_empty(),
+            PreparedWrite::ThreadMessage { .. } => true,
+            _ => false,
+        })
+    }
+
+    /// Whether any write of the unit records blob references (an append or a transition
+    /// that names blobs, any meta write): a backend that writes some groups in a statement
+    /// of its own, without [`UnitTx::set_blob_refs`], sends these apart.
+    pub fn references_blobs(&self) -> bool {
+        self.writes.iter().any(|write| match write {
+            PreparedWrite::Append(_, blobs) => !blobs.is_empty(),
+            PreparedWrite::Transition(transition) => transition.blobs.is_some(),
+            PreparedWrite::MetaSet { .. } | PreparedWrite::MetaDelete { .. } => true,
+            PreparedWrite::ThreadMessage { .. } => false,
         })
     }
 
@@ -50,7 +64,7 @@ impl PreparedUnit {
             .filter(|write| {
                 matches!(
                     write,
-                    PreparedWrite::Append(_)
+                    PreparedWrite::Append(..)
                         | PreparedWrite::ThreadMessage { .. }
                         | PreparedWrite::Transition(_)
                 )
@@ -89,7 +103,7 @@ impl PreparedUnit {
         self.now = now;
         for &index in &self.stamped {
             match &mut self.writes[index] {
-                PreparedWrite::Append(entry) | PreparedWrite::ThreadMessage { entry, .. } => {
+                PreparedWrite::Append(entry, _) | PreparedWrite::ThreadMessage { entry, .. } => {
                     entry.ts = now;
                 }
                 _ => {}
@@ -100,7 +114,8 @@ impl PreparedUnit {
 
 #[derive(Debug, Clone)]
 pub(crate) enum PreparedWrite {
-    Append(PreparedEntry),
+    /// An entry, and the blobs it references (unique, in digest order).
+    Append(PreparedEntry, Vec<Digest>),
     Transition(RunTransition),
     ThreadMessage {
         entry: PreparedEntry,
@@ -111,6 +126,7 @@ pub(crate) enum PreparedWrite {
     MetaSet {
         key: String,
         value: String,
+        blobs: Vec<Digest>,
     },
     MetaDelete {
         key: String,
@@ -160,9 +176,13 @@ pub fn prepare_unit(unit: WriteUnit, now: DateTime<Utc>) -> StoreResult<Prepared
 
 fn prepare_write(write: Write, now: DateTime<Utc>) -> StoreResult<PreparedWrite> {
     Ok(match write {
-        Write::Append(entry) => PreparedWrite::Append(entry.prepare(now)?),
-        Write::Transition(transition) => {
+        Write::Append(mut entry) => {
+            let blobs = holder_blobs(&std::mem::take(&mut entry.blobs))?;
+            PreparedWrite::Append(entry.prepare(now)?, blobs)
+        }
+        Write::Transition(mut transition) => {
             transition.validate()?;
+            transition.blobs = transition.blobs.as_deref().map(holder_blobs).transpose()?;
             PreparedWrite::Transition(transition)
         }
         Write::ThreadMessage(message) => PreparedWrite::ThreadMessage {
@@ -171,9 +191,13 @@ fn prepare_write(write: Write, now: DateTime<Utc>) -> StoreResult<PreparedWrite>
             round: message.round,
             role: message.role,
         },
-        Write::MetaSet { key, value } => {
+        Write::MetaSet { key, value, blobs } => {
             crate::limits::check_meta_key(&key)?;
-            PreparedWrite::MetaSet { key, value }
+            PreparedWrite::MetaSet {
+                key,
+                value,
+                blobs: holder_blobs(&blobs)?,
+            }
         }
         Write::MetaDelete { key } => PreparedWrite::MetaDelete { key },
     })
@@ -231,6 +255,13 @@ pub trait UnitTx {
     /// # Errors
     /// Engine errors.
     fn delete_meta(&mut self, key: &str) -> StoreResult<bool>;
+
+    /// Makes `holder` reference exactly `blobs` (unique, in digest order; empty for none),
+    /// replacing what it referenced.
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn set_blob_refs(&mut self, holder: &BlobHolder, blobs: &[Digest]) -> StoreResult<()>;
 }
 
 /// The result of one unit of a group: what each write did, or why the unit was refused.
@@ -312,18 +343,21 @@ enum Step {
     Entry {
         entry: LogEntry,
         thread: Option<(String, u32, String)>,
+        blobs: Vec<Digest>,
     },
     Run(Box<RunStep>),
     Unchanged(WorkflowRun),
-    MetaSet(String, String),
+    MetaSet(String, String, Vec<Digest>),
     MetaDelete(String),
 }
 
-/// A decided transition: the run as it becomes, as it was stored, and its audit entry.
+/// A decided transition: the run as it becomes, as it was stored, its audit entry, and
+/// the blobs it references from now on (`None`: what it did).
 struct RunStep {
     run: WorkflowRun,
     stored: Option<WorkflowRun>,
     audit: LogEntry,
+    blobs: Option<Vec<Digest>>,
 }
 
 /// Decides every write of `unit` from reads alone: nothing is written here.
@@ -344,9 +378,10 @@ fn plan_unit<T: UnitTx + ?Sized>(tx: &mut T, unit: PreparedUnit) -> StoreResult<
     let mut steps = Vec::with_capacity(unit.writes.len());
     for write in unit.writes {
         steps.push(match write {
-            PreparedWrite::Append(entry) => Step::Entry {
+            PreparedWrite::Append(entry, blobs) => Step::Entry {
                 entry: entry.with_id(take_id()?),
                 thread: None,
+                blobs,
             },
             PreparedWrite::ThreadMessage {
                 entry,
@@ -356,6 +391,7 @@ fn plan_unit<T: UnitTx + ?Sized>(tx: &mut T, unit: PreparedUnit) -> StoreResult<
             } => Step::Entry {
                 entry: entry.with_id(take_id()?),
                 thread: Some((thread_id, round, role)),
+                blobs: Vec::new(),
             },
             PreparedWrite::Transition(transition) => {
                 let stored = match moved.get(&transition.run_id) {
@@ -367,11 +403,16 @@ fn plan_unit<T: UnitTx + ?Sized>(tx: &mut T, unit: PreparedUnit) -> StoreResult<
                     TransitionPlan::Apply { run, audit, .. } => {
                         let audit = audit.prepare(now)?.with_id(take_id()?);
                         moved.insert(run.run_id.clone(), run.clone());
-                        Step::Run(Box::new(RunStep { run, stored, audit }))
+                        Step::Run(Box::new(RunStep {
+                            run,
+                            stored,
+                            audit,
+                            blobs: transition.blobs,
+                        }))
                     }
                 }
             }
-            PreparedWrite::MetaSet { key, value } => Step::MetaSet(key, value),
+            PreparedWrite::MetaSet { key, value, blobs } => Step::MetaSet(key, value, blobs),
             PreparedWrite::MetaDelete { key } => Step::MetaDelete(key),
         });
     }
@@ -384,8 +425,15 @@ fn write_steps<T: UnitTx + ?Sized>(tx: &mut T, steps: Vec<Step>) -> StoreResult<
         .into_iter()
         .map(|step| {
             Ok(match step {
-                Step::Entry { entry, thread } => {
+                Step::Entry {
+                    entry,
+                    thread,
+                    blobs,
+                } => {
                     tx.write_entry(&entry)?;
+                    if !blobs.is_empty() {
+                        tx.set_blob_refs(&BlobHolder::Entry(entry.id), &blobs)?;
+                    }
                     match thread {
                         Some((thread_id, round, role)) => {
                             tx.index_thread(entry.id, &thread_id, round, &role)?;
@@ -395,9 +443,17 @@ fn write_steps<T: UnitTx + ?Sized>(tx: &mut T, steps: Vec<Step>) -> StoreResult<
                     }
                 }
                 Step::Run(step) => {
-                    let RunStep { run, stored, audit } = *step;
+                    let RunStep {
+                        run,
+                        stored,
+                        audit,
+                        blobs,
+                    } = *step;
                     tx.write_run(&run, stored.as_ref())?;
                     tx.write_entry(&audit)?;
+                    if let Some(blobs) = blobs {
+                        tx.set_blob_refs(&BlobHolder::Run(run.run_id.clone()), &blobs)?;
+                    }
                     Written::Transitioned(TransitionOutcome::Applied {
                         previous: stored.map(|stored| stored.status),
                         run,
@@ -405,13 +461,16 @@ fn write_steps<T: UnitTx + ?Sized>(tx: &mut T, steps: Vec<Step>) -> StoreResult<
                     })
                 }
                 Step::Unchanged(run) => Written::Transitioned(TransitionOutcome::Unchanged { run }),
-                Step::MetaSet(key, value) => {
+                Step::MetaSet(key, value, blobs) => {
                     tx.set_meta(&key, &value)?;
+                    tx.set_blob_refs(&BlobHolder::Meta(key), &blobs)?;
                     Written::MetaSet
                 }
-                Step::MetaDelete(key) => Written::MetaDeleted {
-                    existed: tx.delete_meta(&key)?,
-                },
+                Step::MetaDelete(key) => {
+                    let existed = tx.delete_meta(&key)?;
+                    tx.set_blob_refs(&BlobHolder::Meta(key), &[])?;
+                    Written::MetaDeleted { existed }
+                }
             })
         })
         .collect()

@@ -38,7 +38,7 @@ pub use commit::{
     PreparedUnit, UnitResult, UnitTx, apply_group, fail_all, is_engine_failure, prepare_unit,
     submit_units,
 };
-pub use days::{DAY_PAGE, day_stream, day_stream_with_threads};
+pub use days::{DAY_PAGE, DayEntry, day_stream, day_stream_archived};
 pub use engine::{SLOW, catch_quietly, engine_error, engine_message, traced_read};
 pub use files::{
     FileOps, RealFiles, check_store_path, create_folders, create_parent_folders, folder_of,

@@ -352,7 +352,7 @@ mod tests {
         units
             .into_iter()
             .map(|unit| match unit.writes.into_iter().next() {
-                Some(crate::kit::commit::PreparedWrite::Append(entry)) => {
+                Some(crate::kit::commit::PreparedWrite::Append(entry, _)) => {
                     Ok(vec![Written::Appended(entry.with_id(crate::LogId(0)))])
                 }
                 _ => Ok(Vec::new()),

@@ -102,6 +102,7 @@ pub fn plan_transition(
         ref_id: Some(run.run_id.clone()),
         payload: audit_payload(&run, from),
         ts: Some(at),
+        blobs: Vec::new(),
     };
     Ok(TransitionPlan::Apply {
         run,
