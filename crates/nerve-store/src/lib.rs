@@ -75,7 +75,7 @@ pub use migrate::{
 };
 pub use store_blob::FsBlobStore;
 pub use store_core::{
-    AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobHolder, BlobReference, BlobStore, Checked,
+    AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobHolder, BlobInfo, BlobReference, BlobStore, Checked,
     DEFAULT_QUERY_LIMIT, DaySpan, Digest, Durability, GetThreadRoundsParams, ImportBatch,
     LogBackend, LogEntry, LogId, LogMaintenance, LogQuery, LogStats, LogStore, LogTransfer,
     MAX_BLOBS_PER_HOLDER, MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES, MemoryLogStore,

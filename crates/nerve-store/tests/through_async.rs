@@ -251,6 +251,16 @@ impl BlobStore for NoBlobs {
     fn list(&self) -> StoreResult<Vec<Digest>> {
         Ok(Vec::new())
     }
+    fn inventory(&self) -> StoreResult<Vec<store_core::BlobInfo>> {
+        Ok(Vec::new())
+    }
+    fn delete_if_written_before(
+        &self,
+        _: &Digest,
+        _: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// A backend's blob store, called through `AsyncStore::blobs` from a runtime of its own,
@@ -335,6 +345,18 @@ impl BlobStore for ThroughAsyncBlobs {
 
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
         self.run(self.store.blobs().delete(digest))
+    }
+
+    fn inventory(&self) -> StoreResult<Vec<store_core::BlobInfo>> {
+        self.run(self.store.blobs().inventory())
+    }
+
+    fn delete_if_written_before(
+        &self,
+        digest: &Digest,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<u64>> {
+        self.run(self.store.blobs().delete_if_written_before(digest, cutoff))
     }
 
     fn list(&self) -> StoreResult<Vec<Digest>> {

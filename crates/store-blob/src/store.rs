@@ -7,13 +7,17 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use chrono::{DateTime, Utc};
 use store_core::{
-    BlobStore, Digest, StoreError, StoreResult,
+    BlobInfo, BlobStore, Digest, StoreError, StoreResult,
     kit::{FileOps, Hasher, RealFiles, VerifyingReader},
 };
 
 /// The folder under the root where writes are staged before their rename.
 const STAGING: &str = "tmp";
+
+/// The file writers and the collector take turns on, in the store's root.
+const COLLECTOR_LOCK: &str = ".collector.lock";
 /// How much of a source a write reads at a time; the most memory a write holds.
 const CHUNK: usize = 256 * 1024;
 /// Temporary files older than this are a killed writer's, and swept at open.
@@ -220,6 +224,26 @@ impl FsBlobStore {
         Ok(Some((file, meta.len())))
     }
 
+    /// The lock between writers (shared, around the rename that puts a blob in place) and
+    /// the collector (exclusive, around the look at a blob's age and its removal), on
+    /// `<root>/.collector.lock`; the operating system releases it when a process dies.
+    fn collector_lock(&self, exclusive: bool) -> StoreResult<File> {
+        let path = self.root.join(COLLECTOR_LOCK);
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|err| io_error(&path, "opening the collector's lock", err))?;
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(|err| io_error(&path, "taking the collector's lock", err))?;
+        Ok(file)
+    }
+
     fn temp_path(&self) -> PathBuf {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()
@@ -279,6 +303,9 @@ impl FsBlobStore {
                 .sync_dir(&self.root)
                 .map_err(|err| self.poison(&self.root, err))?;
         }
+        // Shared with other writers, exclusive of a collector's look-then-remove: a blob a
+        // collector found old is not replaced between its look and its removal.
+        let _writing = self.collector_lock(false)?;
         self.files
             .rename(temp, &target)
             .map_err(|err| io_error(&target, "renaming a blob into place", err))?;
@@ -351,6 +378,67 @@ impl BlobStore for FsBlobStore {
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(err) => Err(io_error(&path, "deleting a blob", err)),
         }
+    }
+
+    /// A blob's write time is its file's modification time: the temporary file a write
+    /// renames into place was written just before, so writing content stored already
+    /// renews it.
+    fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
+        let mut out = Vec::new();
+        for digest in self.list()? {
+            let path = self.path_of(&digest);
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_file() => meta,
+                // Gone since the listing, or not a blob's file (named `Corrupt` by a read).
+                Ok(_) => continue,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(io_error(&path, "reading a blob's age", err)),
+            };
+            let written_at = meta
+                .modified()
+                .map_err(|err| io_error(&path, "reading a blob's age", err))?;
+            out.push(BlobInfo {
+                digest,
+                len: meta.len(),
+                written_at: Some(DateTime::<Utc>::from(written_at)),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Under the collector's lock, exclusive of every writer's rename: the file looked at
+    /// is the file removed.
+    fn delete_if_written_before(
+        &self,
+        digest: &Digest,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<Option<u64>> {
+        self.check_writable("delete a blob")?;
+        let _collecting = self.collector_lock(true)?;
+        let path = self.path_of(digest);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() => meta,
+            Ok(_) => return Ok(None),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(io_error(&path, "reading a blob's age", err)),
+        };
+        let written_at = meta
+            .modified()
+            .map_err(|err| io_error(&path, "reading a blob's age", err))?;
+        if DateTime::<Utc>::from(written_at) >= cutoff {
+            return Ok(None);
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(io_error(&path, "collecting a blob", err)),
+        }
+        if let Some(folder) = path.parent() {
+            self.files
+                .sync_dir(folder)
+                .map_err(|err| io_error(folder, "syncing a blob folder", err))?;
+        }
+        Ok(Some(meta.len()))
     }
 
     fn list(&self) -> StoreResult<Vec<Digest>> {

@@ -405,6 +405,12 @@ pub fn a_read_only_blob_store_reads_and_refuses_writes(
         ("write", store.write(b"new").map(|_| ())),
         ("write again", store.write(&kept).map(|_| ())),
         ("delete", store.delete(&digest).map(|_| ())),
+        (
+            "collect",
+            store
+                .delete_if_written_before(&digest, chrono::Utc::now() + chrono::Duration::days(1))
+                .map(|_| ()),
+        ),
     ] {
         assert!(
             matches!(result, Err(StoreError::OpenedReadOnly { .. })),
@@ -415,6 +421,86 @@ pub fn a_read_only_blob_store_reads_and_refuses_writes(
     drop(store);
     fx.behind_its_back(|_| {});
     assert_whole(fx.store(), &digest, &kept);
+}
+
+/// The write time the store keeps for its only blob.
+fn only_write_time(store: &dyn BlobStore) -> chrono::DateTime<chrono::Utc> {
+    store.inventory().expect("inventory")[0]
+        .written_at
+        .expect("a blob written now has a write time")
+}
+
+/// The inventory lists every blob, in digest order, with its size and a write time taken
+/// about when it was written (file systems stamp from a clock that lags by up to a tick).
+pub fn the_inventory_lists_every_blob_with_its_size_and_write_time(open: OpenBlobStore) {
+    let fx = BlobFixture::new(open);
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let mut written: Vec<(Digest, u64)> = [content(10, 1), Vec::new(), content(600_000, 2)]
+        .iter()
+        .map(|data| (fx.store().write(data).expect("write"), data.len() as u64))
+        .collect();
+    let after = chrono::Utc::now() + chrono::Duration::seconds(1);
+    written.sort();
+    let inventory = fx.store().inventory().expect("inventory");
+    assert_eq!(
+        inventory
+            .iter()
+            .map(|info| (info.digest, info.len))
+            .collect::<Vec<_>>(),
+        written
+    );
+    for info in inventory {
+        let at = info
+            .written_at
+            .expect("a blob written now has a write time");
+        assert!(
+            (before..=after).contains(&at),
+            "{at} outside {before}..{after}"
+        );
+    }
+}
+
+/// Writing content the store holds renews its write time: a collection with a cutoff
+/// between the two writes keeps it. A cutoff after the last write removes it, once, and
+/// says how many bytes that freed; an absent blob is kept (nothing to remove).
+pub fn a_rewrite_renews_a_blob_and_only_one_written_before_the_cutoff_goes(open: OpenBlobStore) {
+    let fx = BlobFixture::new(open);
+    let data = content(1000, 5);
+    let digest = fx.store().write(&data).expect("write");
+    let first = only_write_time(fx.store());
+    // Written again until the store's clock shows a later time: its tick, not a sleep.
+    let second = (0..100_000)
+        .find_map(|_| {
+            fx.store().write(&data).expect("write again");
+            Some(only_write_time(fx.store())).filter(|at| *at > first)
+        })
+        .expect("a write of stored content renews its write time");
+    let between = first + chrono::Duration::nanoseconds(1);
+    assert_eq!(
+        fx.store()
+            .delete_if_written_before(&digest, between)
+            .expect("collect"),
+        None,
+        "written again since the cutoff"
+    );
+    assert_whole(fx.store(), &digest, &data);
+    let later = second + chrono::Duration::milliseconds(1);
+    assert_eq!(
+        fx.store()
+            .delete_if_written_before(&digest, later)
+            .expect("collect"),
+        Some(data.len() as u64)
+    );
+    assert_eq!(fx.store().read(&digest).expect("read"), None, "removed");
+    assert!(fx.store().inventory().expect("inventory").is_empty());
+    assert_eq!(
+        fx.store()
+            .delete_if_written_before(&digest, later)
+            .expect("collect again"),
+        None
+    );
+    assert_eq!(fx.store().write(&data).expect("write back"), digest);
+    assert_whole(fx.store(), &digest, &data);
 }
 
 /// Expands to one `#[test]` per case of the blob suite, against the blob store of `$harness`
@@ -436,7 +522,9 @@ macro_rules! blob_store_conformance {
                 plain: round_trips_from_empty_to_64_mib, the_same_content_is_stored_once,
                     concurrent_writers_of_the_same_content_all_succeed,
                     only_a_well_formed_digest_names_a_blob, list_and_delete,
-                    a_write_whose_source_fails_leaves_nothing;
+                    a_write_whose_source_fails_leaves_nothing,
+                    the_inventory_lists_every_blob_with_its_size_and_write_time,
+                    a_rewrite_renews_a_blob_and_only_one_written_before_the_cutoff_goes;
                 tampered: a_flipped_byte_is_detected, a_truncated_blob_is_detected,
                     a_zero_filled_blob_is_detected, a_missing_blob_is_absent,
                     a_read_only_blob_store_reads_and_refuses_writes);

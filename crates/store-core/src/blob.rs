@@ -84,6 +84,21 @@ pub enum BlobHealth {
     Corrupt,
 }
 
+/// A stored blob as garbage collection sees it ([`BlobStore::inventory`]). Serialises with
+/// camelCase names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlobInfo {
+    /// The blob.
+    pub digest: Digest,
+    /// Its stored size in bytes.
+    pub len: u64,
+    /// When it was last written (a write of content stored already counts): what the
+    /// collector's grace period counts from. `None` for a blob written before the store kept
+    /// write times, which the collector never removes.
+    pub written_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// What [`BlobStore::verify_all`] found. Serialises with camelCase names, digests as hex.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -196,6 +211,27 @@ pub trait BlobStore: Send + Sync {
     /// # Errors
     /// I/O or engine errors.
     fn list(&self) -> StoreResult<Vec<Digest>>;
+
+    /// Every blob with its size and last write time, in digest order: what garbage
+    /// collection starts from. Reads no content.
+    ///
+    /// # Errors
+    /// I/O or engine errors.
+    fn inventory(&self) -> StoreResult<Vec<BlobInfo>>;
+
+    /// Removes the blob if it was last written before `cutoff`, atomically with the store's
+    /// writes: a write of the same content that returned before the removal makes it keep
+    /// the blob, and one that returns after it has stored the blob again. Returns the bytes
+    /// freed; `None` when the blob was kept (not there, written since `cutoff`, or of no
+    /// known write time). What the collector removes with.
+    ///
+    /// # Errors
+    /// I/O or engine errors; [`StoreError::OpenedReadOnly`] on a store opened read-only.
+    fn delete_if_written_before(
+        &self,
+        digest: &Digest,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<u64>>;
 
     /// Re-hashes the blob.
     ///

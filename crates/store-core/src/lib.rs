@@ -43,7 +43,7 @@ mod thread;
 mod time;
 mod unit;
 
-pub use blob::{BlobHealth, BlobStore, VerifyReport};
+pub use blob::{BlobHealth, BlobInfo, BlobStore, VerifyReport};
 pub use digest::Digest;
 pub use error::{EngineError, StoreError, StoreResult};
 pub use id::{LogId, MAX_LOG_ID};

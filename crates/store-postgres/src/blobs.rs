@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use postgres::GenericClient;
 use r2d2::{Pool, PooledConnection};
 use store_core::kit::{ChunkRows, ChunkedReader, VerifyingReader, write_chunked};
-use store_core::{BlobStore, Digest, StoreError, StoreResult};
+use store_core::{BlobInfo, BlobStore, Digest, StoreError, StoreResult};
 
 use crate::error::{Context, pool_error};
 use crate::options::PgOptions;
@@ -166,6 +166,84 @@ impl BlobStore for PgBlobStore {
     fn list(&self) -> StoreResult<Vec<Digest>> {
         off_runtime(|| self.list_here())
     }
+
+    fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
+        off_runtime(|| {
+            let mut conn = self.connection("taking the blobs' inventory")?;
+            let rows = conn
+                .query(
+                    &format!(
+                        "SELECT digest, size, written_at FROM {}.blobs ORDER BY digest",
+                        self.s
+                    ),
+                    &[],
+                )
+                .context("taking the blobs' inventory")?;
+            rows.iter()
+                .map(|row| {
+                    let bytes: Vec<u8> = row.get(0);
+                    let digest = <[u8; 32]>::try_from(bytes.as_slice())
+                        .map(Digest::from_bytes)
+                        .map_err(|_| StoreError::corrupt("blobs", "a digest", "not 32 bytes"))?;
+                    let size: i64 = row.get(1);
+                    let written_at: Option<i64> = row.get(2);
+                    Ok(BlobInfo {
+                        digest,
+                        len: u64::try_from(size)
+                            .map_err(|_| StoreError::corrupt("blobs", digest, "a negative size"))?,
+                        written_at: written_at
+                            .map(|ms| {
+                                chrono::DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+                                    StoreError::corrupt("blobs", digest, "a time out of range")
+                                })
+                            })
+                            .transpose()?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn delete_if_written_before(
+        &self,
+        digest: &Digest,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<u64>> {
+        self.writable("delete a blob")?;
+        off_runtime(|| {
+            let mut conn = self.connection("collecting a blob")?;
+            let mut tx = conn.transaction().context("starting a blob delete")?;
+            // The lock every blob write of the store takes: a write of the same content
+            // either committed its new time before this reads it, or writes after the
+            // blob is gone and stores it again.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('nerve-store blobs ' || $1, 0))",
+                &[&self.s],
+            )
+            .context("locking the blobs")?;
+            let gone = tx
+                .query_opt(
+                    &format!(
+                        "DELETE FROM {}.blobs WHERE digest = $1 AND written_at < $2 \
+                         RETURNING blob_id, size",
+                        self.s
+                    ),
+                    &[&digest.as_bytes().as_slice(), &cutoff.timestamp_millis()],
+                )
+                .context("collecting a blob")?;
+            let Some(row) = gone else {
+                return Ok(None);
+            };
+            let (id, size): (i64, i64) = (row.get(0), row.get(1));
+            tx.execute(
+                &format!("DELETE FROM {}.blob_chunks WHERE blob_id = $1", self.s),
+                &[&id],
+            )
+            .context("collecting a blob")?;
+            tx.commit().context("committing a blob's collection")?;
+            Ok(Some(u64::try_from(size).unwrap_or(0)))
+        })
+    }
 }
 
 impl PgBlobStore {
@@ -311,17 +389,38 @@ impl ChunkRows for Rows<'_, '_> {
         Ok(())
     }
 
-    fn name(&mut self, digest: &Digest, id: u64, size: u64) -> StoreResult<()> {
+    fn name(&mut self, digest: &Digest, id: u64, size: u64, now: i64) -> StoreResult<()> {
         self.tx
             .execute(
                 &format!(
-                    "INSERT INTO {}.blobs (digest, blob_id, size) VALUES ($1, $2, $3) \
-                     ON CONFLICT (digest) DO UPDATE SET blob_id = excluded.blob_id, size = excluded.size",
+                    "INSERT INTO {}.blobs (digest, blob_id, size, written_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO UPDATE SET \
+                     blob_id = excluded.blob_id, size = excluded.size, \
+                     written_at = excluded.written_at",
                     self.s
                 ),
-                &[&digest.as_bytes().as_slice(), &to_sql(id)?, &to_sql(size)?],
+                &[
+                    &digest.as_bytes().as_slice(),
+                    &to_sql(id)?,
+                    &to_sql(size)?,
+                    &now,
+                ],
             )
             .context(WRITING)?;
         Ok(())
+    }
+
+    fn touch(&mut self, digest: &Digest, now: i64) -> StoreResult<bool> {
+        let touched = self
+            .tx
+            .execute(
+                &format!(
+                    "UPDATE {}.blobs SET written_at = $2 WHERE digest = $1",
+                    self.s
+                ),
+                &[&digest.as_bytes().as_slice(), &now],
+            )
+            .context(WRITING)?;
+        Ok(touched > 0)
     }
 }

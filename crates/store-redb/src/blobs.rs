@@ -3,16 +3,17 @@
 use std::io::{self, Read};
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use store_core::{
-    BlobStore, Digest, StoreError, StoreResult,
+    BlobInfo, BlobStore, Digest, StoreError, StoreResult,
     kit::{ChunkRows, ChunkedReader, VerifyingReader, write_chunked},
 };
 
 use crate::engine::Engine;
 use crate::error::Context;
 use crate::options::RedbOptions;
-use crate::schema::{BLOB_CHUNKS, BLOBS, NEXT_BLOB_ID_KEY, STORE_INFO};
+use crate::schema::{BLOB_CHUNKS, BLOB_TIMES, BLOBS, NEXT_BLOB_ID_KEY, STORE_INFO};
 
 /// A [`BlobStore`] in a redb file: each blob a row naming it by digest and its content in
 /// chunks of 256 KiB.
@@ -131,6 +132,10 @@ impl BlobStore for RedbBlobStore {
             let Some((blob_id, _)) = removed else {
                 return Ok((false, false));
             };
+            let mut times = tx.open_table(BLOB_TIMES).context(&context)?;
+            times
+                .remove(digest.as_bytes().as_slice())
+                .context(&context)?;
             let mut chunks = tx.open_table(BLOB_CHUNKS).context(&context)?;
             chunks
                 .retain_in((blob_id, 0)..=(blob_id, u32::MAX), |_, _| false)
@@ -141,6 +146,66 @@ impl BlobStore for RedbBlobStore {
 
     fn list(&self) -> StoreResult<Vec<Digest>> {
         self.engine.read(list_in)
+    }
+
+    fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
+        self.engine.read(|tx| {
+            let context = "taking the blobs' inventory";
+            let times = tx.open_table(BLOB_TIMES).context(context)?;
+            let blobs = tx.open_table(BLOBS).context(context)?;
+            let mut out = Vec::new();
+            for item in blobs.iter().context(context)? {
+                let (key, row) = item.context(context)?;
+                let bytes: [u8; 32] = key.value().try_into().map_err(|_| {
+                    StoreError::corrupt("blobs", format!("{:?}", key.value()), "not 32 bytes")
+                })?;
+                let digest = Digest::from_bytes(bytes);
+                let written_at = match times.get(key.value()).context(context)? {
+                    Some(ms) => {
+                        Some(DateTime::from_timestamp_millis(ms.value()).ok_or_else(|| {
+                            StoreError::corrupt("blob_times", digest, "a time out of range")
+                        })?)
+                    }
+                    None => None,
+                };
+                out.push(BlobInfo {
+                    digest,
+                    len: row.value().1,
+                    written_at,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn delete_if_written_before(
+        &self,
+        digest: &Digest,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<Option<u64>> {
+        let context = format!("collecting blob {digest}");
+        let key = digest.as_bytes().as_slice();
+        self.engine.write_if(&context, self.durability, |tx| {
+            let mut times = tx.open_table(BLOB_TIMES).context(&context)?;
+            let old = times
+                .get(key)
+                .context(&context)?
+                .is_some_and(|ms| ms.value() < cutoff.timestamp_millis());
+            if !old {
+                return Ok((None, false));
+            }
+            times.remove(key).context(&context)?;
+            let mut blobs = tx.open_table(BLOBS).context(&context)?;
+            let removed = blobs.remove(key).context(&context)?.map(|row| row.value());
+            let Some((blob_id, size)) = removed else {
+                return Ok((None, true));
+            };
+            let mut chunks = tx.open_table(BLOB_CHUNKS).context(&context)?;
+            chunks
+                .retain_in((blob_id, 0)..=(blob_id, u32::MAX), |_, _| false)
+                .context(&context)?;
+            Ok((Some(size), true))
+        })
     }
 }
 
@@ -224,11 +289,19 @@ impl ChunkRows for Rows<'_> {
             .context("dropping a damaged copy of a blob")
     }
 
-    fn name(&mut self, digest: &Digest, id: u64, size: u64) -> StoreResult<()> {
+    fn name(&mut self, digest: &Digest, id: u64, size: u64, now: i64) -> StoreResult<()> {
         self.blobs
             .insert(digest.as_bytes().as_slice(), (id, size))
             .context(WRITING)?;
-        Ok(())
+        self.touch(digest, now).map(drop)
+    }
+
+    fn touch(&mut self, digest: &Digest, now: i64) -> StoreResult<bool> {
+        let mut times = self.tx.open_table(BLOB_TIMES).context(WRITING)?;
+        times
+            .insert(digest.as_bytes().as_slice(), now)
+            .context(WRITING)?;
+        Ok(true)
     }
 }
 

@@ -3,9 +3,10 @@
 use std::io::{self, Read};
 use std::path::Path;
 
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use store_core::{
-    BlobStore, Digest, StoreError, StoreResult,
+    BlobInfo, BlobStore, Digest, StoreError, StoreResult,
     kit::{ChunkRows, ChunkedReader, VerifyingReader, write_chunked},
 };
 
@@ -218,6 +219,81 @@ impl BlobStore for SqliteBlobStore {
         self.list_unmapped()
             .map_err(|err| on_file(self.path(), err))
     }
+
+    fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
+        self.inventory_unmapped()
+            .map_err(|err| on_file(self.path(), err))
+    }
+
+    fn delete_if_written_before(
+        &self,
+        digest: &Digest,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<Option<u64>> {
+        self.delete_if_written_before_unmapped(digest, cutoff)
+            .map_err(|err| on_file(self.path(), err))
+    }
+}
+
+impl SqliteBlobStore {
+    fn inventory_unmapped(&self) -> StoreResult<Vec<BlobInfo>> {
+        let context = "taking the blobs' inventory";
+        let reader = self.conns.reader()?;
+        let mut stmt = reader
+            .prepare_cached("SELECT digest, size, written_at FROM blobs ORDER BY digest")
+            .context(context)?;
+        let mut rows = stmt.query([]).context(context)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().context(context)? {
+            let bytes: Vec<u8> = row.get(0).context(context)?;
+            let array: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                StoreError::corrupt("blobs", hex_of(&bytes), "a digest is 32 bytes")
+            })?;
+            let digest = Digest::from_bytes(array);
+            let size: i64 = row.get(1).context(context)?;
+            let written_at: Option<i64> = row.get(2).context(context)?;
+            out.push(BlobInfo {
+                digest,
+                len: from_sql(size, &digest)?,
+                written_at: written_at
+                    .map(|ms| {
+                        DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+                            StoreError::corrupt("blobs", digest, "a write time out of range")
+                        })
+                    })
+                    .transpose()?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn delete_if_written_before_unmapped(
+        &self,
+        digest: &Digest,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<Option<u64>> {
+        let mut conn = self.conns.writer("delete a blob")?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .context("starting a blob delete")?;
+        let context = format!("collecting blob {digest}");
+        let gone: Option<(i64, i64)> = tx
+            .query_row(
+                "DELETE FROM blobs WHERE digest = ?1 AND written_at < ?2 \
+                 RETURNING blob_id, size",
+                params![digest.as_bytes().as_slice(), cutoff.timestamp_millis()],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .context(&context)?;
+        let Some((blob_id, size)) = gone else {
+            return Ok(None);
+        };
+        tx.execute("DELETE FROM blob_chunks WHERE blob_id = ?1", [blob_id])
+            .context(&context)?;
+        tx.commit().context(&context)?;
+        Ok(Some(from_sql(size, digest)?))
+    }
 }
 
 /// The blob tables of one write transaction, as [`write_chunked`] drives them.
@@ -290,16 +366,32 @@ impl ChunkRows for Rows<'_, '_> {
         Ok(())
     }
 
-    fn name(&mut self, digest: &Digest, id: u64, size: u64) -> StoreResult<()> {
+    fn name(&mut self, digest: &Digest, id: u64, size: u64, now: i64) -> StoreResult<()> {
         self.0
             .execute(
-                "INSERT INTO blobs (digest, blob_id, size) VALUES (?1, ?2, ?3) \
+                "INSERT INTO blobs (digest, blob_id, size, written_at) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (digest) DO UPDATE SET blob_id = excluded.blob_id, \
-                 size = excluded.size",
-                params![digest.as_bytes().as_slice(), to_sql(id)?, to_sql(size)?],
+                 size = excluded.size, written_at = excluded.written_at",
+                params![
+                    digest.as_bytes().as_slice(),
+                    to_sql(id)?,
+                    to_sql(size)?,
+                    now
+                ],
             )
             .context(WRITING)?;
         Ok(())
+    }
+
+    fn touch(&mut self, digest: &Digest, now: i64) -> StoreResult<bool> {
+        let touched = self
+            .0
+            .execute(
+                "UPDATE blobs SET written_at = ?2 WHERE digest = ?1",
+                params![digest.as_bytes().as_slice(), now],
+            )
+            .context(WRITING)?;
+        Ok(touched > 0)
     }
 }
 

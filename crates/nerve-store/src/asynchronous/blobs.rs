@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use store_core::{BlobHealth, Digest, StoreError, StoreResult, VerifyReport};
+use store_core::{BlobHealth, BlobInfo, Digest, StoreError, StoreResult, VerifyReport};
 use tokio::sync::{mpsc, oneshot};
 
 use super::on_blocking_pool;
@@ -139,6 +139,28 @@ impl AsyncBlobs {
     /// As [`crate::BlobStore::list`].
     pub async fn list(&self) -> StoreResult<Vec<Digest>> {
         self.blobs(|blobs| blobs.list()).await
+    }
+
+    /// As [`crate::BlobStore::inventory`].
+    ///
+    /// # Errors
+    /// As [`crate::BlobStore::inventory`].
+    pub async fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
+        self.blobs(|blobs| blobs.inventory()).await
+    }
+
+    /// As [`crate::BlobStore::delete_if_written_before`].
+    ///
+    /// # Errors
+    /// As [`crate::BlobStore::delete_if_written_before`].
+    pub async fn delete_if_written_before(
+        &self,
+        digest: &Digest,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<u64>> {
+        let digest = *digest;
+        self.blobs(move |blobs| blobs.delete_if_written_before(&digest, cutoff))
+            .await
     }
 
     /// As [`crate::BlobStore::verify`].

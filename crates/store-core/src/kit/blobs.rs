@@ -51,17 +51,28 @@ pub trait ChunkRows {
     /// Engine errors.
     fn drop_chunks(&mut self, id: u64) -> StoreResult<()>;
 
-    /// Names blob `id` of `size` bytes by `digest`, replacing the row of an earlier copy.
+    /// Names blob `id` of `size` bytes by `digest`, replacing the row of an earlier copy,
+    /// written at `now` (UTC milliseconds).
     ///
     /// # Errors
     /// Engine errors.
-    fn name(&mut self, digest: &Digest, id: u64, size: u64) -> StoreResult<()>;
+    fn name(&mut self, digest: &Digest, id: u64, size: u64, now: i64) -> StoreResult<()>;
+
+    /// Records that the blob `digest` was written again at `now` (UTC milliseconds);
+    /// returns false when it is not there any more (a collector removed it meanwhile).
+    ///
+    /// # Errors
+    /// Engine errors.
+    fn touch(&mut self, digest: &Digest, now: i64) -> StoreResult<bool>;
 }
 
-/// Streams `source` into chunks of `rows` under a new id and names them by their digest.
-/// Returns the digest and whether to commit: false when a whole copy of the same content was
-/// stored already (dropping the transaction drops the new chunks); when the stored copy was
-/// damaged, its chunks are removed and the new copy takes its name.
+/// Streams `source` into chunks of `rows` under a new id and names them by their digest,
+/// written now. Returns the digest and whether to commit (always, today: a write of
+/// content stored already records its new write time, which garbage collection ages the
+/// blob by). When a whole copy of the same content is stored already, the new chunks are
+/// dropped and the copy's time moved; when the stored copy was damaged, its chunks are
+/// removed and the new copy takes its name; when it vanished meanwhile (a collector, on a
+/// store several processes write), the new copy takes its name.
 ///
 /// # Errors
 /// [`StoreError::Io`] when `source` fails; the engine's errors. The caller rolls back.
@@ -87,13 +98,19 @@ pub fn write_chunked(
         size += n as u64;
     }
     let digest = hasher.finish();
+    let now = crate::time::now_millis().timestamp_millis();
     if let Some((stored_id, stored_size)) = rows.named(&digest)? {
         if stored_size == size && copy_is_whole(rows, stored_id, &digest)? {
-            return Ok((digest, false));
+            if rows.touch(&digest, now)? {
+                rows.drop_chunks(id)?;
+                return Ok((digest, true));
+            }
+            // Removed between the look and the touch: the new copy takes its name.
+        } else {
+            rows.drop_chunks(stored_id)?;
         }
-        rows.drop_chunks(stored_id)?;
     }
-    rows.name(&digest, id, size)?;
+    rows.name(&digest, id, size, now)?;
     Ok((digest, true))
 }
 
