@@ -113,6 +113,11 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FOLDER", conflicts_with = "command")]
         dir: Option<PathBuf>,
     },
+    /// Remove the blobs nothing references (no entry, run or meta value of the store, no
+    /// day of its archive) that were last written longer ago than the grace period, and say
+    /// what that freed. A writer that writes a blob and records its reference within the
+    /// grace period never loses it
+    Gc(GcArgs),
     /// Copy a whole store into a new one (usually of the other backend), verified.
     Migrate(MigrateArgs),
     /// Copy the store into new files while the daemon goes on writing it: one snapshot,
@@ -123,6 +128,28 @@ pub(crate) enum Command {
         #[arg(long, value_name = "LOCATION")]
         to: String,
     },
+}
+
+/// `gc`.
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// How long an unreferenced blob is kept after its last write: `1d`, `12h`, `30m`.
+    #[arg(long, default_value = "1d", value_name = "SPAN")]
+    pub(crate) grace: String,
+    /// List what would be removed, and remove nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// The archive whose days keep their entries' blobs: `archive` beside the store's file
+    /// by default.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) archive_dir: Option<PathBuf>,
+    /// Remove blobs only archived days reference too.
+    #[arg(long)]
+    pub(crate) ignore_archive: bool,
+    /// Collect even when the store records no reference at all (which removes every blob
+    /// older than the grace period).
+    #[arg(long)]
+    pub(crate) without_references: bool,
 }
 
 /// `simulate`.

@@ -2268,10 +2268,72 @@ fn archive_verify_restore_round_trips_thirty_days_with_the_same_digest(backend: 
     );
 }
 
+/// `gc` keeps what `simulate` references (its artefacts) and removes a blob nothing
+/// references once it is older than the grace period; `--dry-run` lists it and keeps it.
+fn gc_removes_only_the_blobs_nothing_references_once_old(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["simulate", "--runs", "200", "--seed", "4"]);
+    let referenced = cli.store().blobs.list().expect("blobs");
+    assert!(!referenced.is_empty(), "simulate wrote artefacts");
+    let orphan = tempfile::NamedTempFile::new().expect("a file");
+    std::fs::write(orphan.path(), b"nobody refers to me").expect("content");
+    let digest = cli
+        .ok(&["blob", "put", &orphan.path().display().to_string()])
+        .trim()
+        .to_owned();
+
+    let young = cli.ok(&["gc"]);
+    assert!(young.starts_with("removed 0 of"), "{young}");
+    // Two days on, by the command line's clock.
+    let later = (Utc::now() + Duration::days(2)).timestamp().to_string();
+    let run = |args: &[&str]| {
+        let output = cli
+            .command(args)
+            .env("SOURCE_DATE_EPOCH", &later)
+            .output()
+            .expect("the binary runs");
+        succeeded(args, output)
+    };
+    let dry = run(&["gc", "--dry-run"]);
+    assert!(
+        dry.starts_with(&format!(
+            "{digest}\nwould remove 1 of {}",
+            referenced.len() + 1
+        )),
+        "{dry}"
+    );
+    assert!(
+        cli.store()
+            .blobs
+            .exists(&digest.parse().expect("a digest"))
+            .expect("exists")
+    );
+    let done = run(&["--json", "gc"]);
+    let report: Value = serde_json::from_str(done.trim()).expect("JSON");
+    assert_eq!(report["removed"], serde_json::json!([digest]), "{report}");
+    assert_eq!(u64_of(&report, "freed"), 19);
+    assert_eq!(u64_of(&report, "referenced"), referenced.len() as u64);
+    assert!(
+        !cli.store()
+            .blobs
+            .exists(&digest.parse().expect("a digest"))
+            .expect("exists")
+    );
+    for kept in referenced {
+        assert!(cli.store().blobs.exists(&kept).expect("exists"), "{kept}");
+    }
+    let err = cli.fails(1, &["gc", "--grace", "soon"]);
+    assert!(
+        err.contains("--grace \"soon\" is not a span of time"),
+        "{err}"
+    );
+}
+
 store_conformance::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
     cases: {
         archive_verify_restore_round_trips_thirty_days_with_the_same_digest,
+        gc_removes_only_the_blobs_nothing_references_once_old,
         simulate_reports_what_it_stored_and_stats_agree,
         simulate_over_past_days_gives_the_archive_history,
         simulate_in_batches_stores_the_same_workload,

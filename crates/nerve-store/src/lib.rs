@@ -56,6 +56,7 @@
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod backup;
+mod gc;
 mod inspect;
 mod location;
 mod migrate;
@@ -67,6 +68,7 @@ pub use backup::{BackupReport, backup};
 /// The time types of the API (`DateTime<Utc>`), so that a downstream crate uses the same
 /// version as the store without depending on chrono itself.
 pub use chrono;
+pub use gc::{GcOptions, GcProgress, GcReport, collect_garbage, collect_garbage_with_progress};
 pub use inspect::{StoreCheck, StoreStats, check, stats};
 pub use location::{Backend, DEFAULT_LOCATION, Location};
 pub use migrate::{
@@ -91,8 +93,8 @@ pub mod archive {
     pub use store_archive::{
         ArchiveOptions, ArchiveReport, ArchiveVerification, DayCheck, DayRecord, DayReport,
         DayRestore, DayStatus, DropReport, MANIFEST_FILE, Progress, RestoreReport, WATERMARK_KEY,
-        archive_logs, archive_logs_with_progress, drop_days, read_archive, read_archive_by_id,
-        restore_days, restore_days_with_progress, verify_archive,
+        archive_logs, archive_logs_with_progress, archived_blobs, drop_days, read_archive,
+        read_archive_by_id, restore_days, restore_days_with_progress, verify_archive,
     };
 }
 /// Available on crate feature `postgres` only.

@@ -33,8 +33,8 @@ pub use archive::{
     archive_logs_with, archive_logs_with_progress,
 };
 pub use manifest::{
-    ArchiveVerification, DayCheck, DayRecord, DayStatus, DropReport, MANIFEST_FILE, drop_days,
-    verify_archive,
+    ArchiveVerification, DayCheck, DayRecord, DayStatus, DropReport, MANIFEST_FILE, archived_blobs,
+    drop_days, verify_archive,
 };
 pub use read::{read_archive, read_archive_by_id};
 pub use restore::{DayRestore, RestoreReport, restore_days, restore_days_with_progress};

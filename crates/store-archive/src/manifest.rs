@@ -526,6 +526,27 @@ pub fn verify_archive(dir: &Path) -> StoreResult<ArchiveVerification> {
     })
 }
 
+/// Every blob the archive at `dir` keeps alive: those the manifest records for each day it
+/// holds (a day's record, and the record an interrupted run left pending), in digest order,
+/// each once. A dropped day keeps none. Reads the manifest only; an archive without one
+/// (none yet, or written before manifests) keeps none.
+///
+/// # Errors
+/// [`StoreError::ArchiveManifest`] for a manifest that is not the one the archive wrote;
+/// [`StoreError::Io`].
+pub fn archived_blobs(dir: &Path) -> StoreResult<Vec<Digest>> {
+    let manifest = Manifest::load(&dir.join("logs"))?;
+    let mut blobs: Vec<Digest> = manifest
+        .days
+        .values()
+        .flat_map(|state| state.record.iter().chain(state.pending.iter()))
+        .flat_map(|record| record.blobs.iter().copied())
+        .collect();
+    blobs.sort_unstable();
+    blobs.dedup();
+    Ok(blobs)
+}
+
 /// What [`drop_days`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

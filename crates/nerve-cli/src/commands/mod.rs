@@ -5,6 +5,7 @@ mod backup;
 mod blob;
 mod check;
 mod compact;
+mod gc;
 mod logs;
 mod man;
 mod meta;
@@ -74,6 +75,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
             Some(dir) => man::write_all(&dir, &mut out),
             None => man::print(&command),
         },
+        Command::Gc(args) => gc::run(store, &args, &mut out),
         Command::Migrate(args) => migrate::run(&args, &mut out),
         Command::Backup { to } => backup::run(store, &to, &mut out),
     }

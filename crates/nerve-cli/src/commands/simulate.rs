@@ -383,12 +383,20 @@ fn drive_run(writes: &Writes<'_>, id: &str, rng: &mut Rng, clock: &Clock) -> Cli
             converse(writes, &thread_id, 1 + rng.below(2), rng, clock, &log)?;
         }
         if rng.chance(20) {
+            // The blob first, then the entry that references it, as a daemon does: the
+            // reference keeps it from garbage collection.
             let (digest, bytes) = write_artefact(writes, &run_id, rng)?;
-            log(
+            let entry = NewLogEntry::new(
                 "worker",
                 "artifact",
                 json!({ "digest": digest, "bytes": bytes }).to_string(),
-            )?;
+            )
+            .with_ref(&run_id)
+            .with_blobs([digest]);
+            writes.write(Write::Append(match clock.tick() {
+                Some(ts) => entry.at(ts),
+                None => entry,
+            }))?;
         }
         finish(rng, clock, &transition)?
     };

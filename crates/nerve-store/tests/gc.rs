@@ -1,0 +1,205 @@
+//! Garbage collection (docs/SPEC.md section 2): on every backend's blob store and the file
+//! store, a collection beside eight writer threads removes exactly the unreferenced blobs
+//! older than the grace period, and never a blob that is referenced when it ends.
+
+mod gc_common;
+
+use std::collections::BTreeSet;
+
+use gc_common::{FILES, Kind, POSTGRES, REDB, SQLITE, plant, start_after_cutoff, store_of};
+use nerve_store::{Digest, GcOptions, NewLogEntry, StoreError, collect_garbage};
+use store_conformance::within_bound;
+
+const OLD: usize = 1000;
+const WRITERS: usize = 8;
+
+/// What the writers did beside the collection: the blobs they wrote and referenced, and
+/// the old unreferenced blobs they wrote again and referenced.
+#[derive(Default)]
+struct Written {
+    new: Vec<Digest>,
+    revived: Vec<Digest>,
+}
+
+fn collects_exactly_the_old_unreferenced_blobs_beside_eight_writers(kind: Kind) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = std::sync::Arc::new(store_of(kind, dir.path()));
+    let planted = plant(&store, dir.path(), OLD);
+    let cutoff = start_after_cutoff(&store);
+    let options = GcOptions {
+        grace: chrono::Duration::days(1),
+        archive_dir: Some(planted.archive_dir.clone()),
+        now: cutoff + chrono::Duration::days(1),
+        ..GcOptions::default()
+    };
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = std::sync::Arc::new(std::sync::Barrier::new(WRITERS + 1));
+    let unreferenced = std::sync::Arc::new(planted.unreferenced.clone());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (store, stop, started, unreferenced) = (
+                store.clone(),
+                stop.clone(),
+                started.clone(),
+                unreferenced.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut written = Written::default();
+                for i in 0.. {
+                    // Every writer has written before the collection starts, and goes on
+                    // until it has ended.
+                    if i == 5 {
+                        started.wait();
+                    }
+                    if i > 5 && stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let content = format!("writer {w} blob {i}").into_bytes();
+                    let digest = store.blobs.write(&content).expect("a new blob");
+                    let mut blobs = vec![digest];
+                    written.new.push(digest);
+                    // Now and then an old unreferenced blob is written again and referenced.
+                    let old = w + WRITERS * i;
+                    if i % 4 == 0 && old < unreferenced.len() {
+                        let (digest, content) = &unreferenced[old];
+                        assert_eq!(store.blobs.write(content).expect("again"), *digest);
+                        blobs.push(*digest);
+                        written.revived.push(*digest);
+                    }
+                    store
+                        .log
+                        .append(NewLogEntry::new("writer", "wrote", "x").with_blobs(blobs))
+                        .expect("the reference");
+                }
+                written
+            })
+        })
+        .collect();
+    started.wait();
+    let report = within_bound("the collection", {
+        let store = store.clone();
+        move || collect_garbage(&store, &options)
+    })
+    .expect("collect");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut written = Written::default();
+    for writer in writers {
+        let w = writer.join().expect("a writer");
+        written.new.extend(w.new);
+        written.revived.extend(w.revived);
+    }
+    let name = kind.name;
+
+    // Nothing referenced is missing: by the store or by the archive.
+    let referenced: BTreeSet<Digest> = store
+        .log
+        .blob_references(None, usize::MAX)
+        .expect("references")
+        .into_iter()
+        .map(|r| r.digest)
+        .chain(nerve_store::archive::archived_blobs(&planted.archive_dir).expect("archive"))
+        .collect();
+    for digest in &referenced {
+        assert!(
+            store.blobs.exists(digest).expect("exists"),
+            "{name}: referenced blob {digest} is missing"
+        );
+    }
+    // Exactly the old unreferenced ones went: those no writer wrote again for sure, and
+    // no other blob.
+    let removed: BTreeSet<Digest> = report.removed.iter().copied().collect();
+    let revived: BTreeSet<Digest> = written.revived.iter().copied().collect();
+    let old_unreferenced: BTreeSet<Digest> = planted
+        .unreferenced
+        .iter()
+        .map(|(d, _)| *d)
+        .chain(planted.dropped_only.iter().copied())
+        .collect();
+    assert!(
+        removed.is_subset(&old_unreferenced),
+        "{name}: only old unreferenced blobs"
+    );
+    let must_go: BTreeSet<Digest> = old_unreferenced.difference(&revived).copied().collect();
+    assert!(
+        must_go.is_subset(&removed),
+        "{name}: every unreferenced old blob"
+    );
+    for digest in &must_go {
+        assert!(
+            !store.blobs.exists(digest).expect("exists"),
+            "{name}: {digest} still there"
+        );
+    }
+    let expected_freed: u64 = planted
+        .sizes
+        .iter()
+        .filter(|(digest, _)| removed.contains(digest))
+        .map(|(_, len)| len)
+        .sum();
+    assert_eq!(report.freed, expected_freed, "{name}: the bytes freed");
+    assert_eq!(
+        report.archived,
+        planted.archived_only.len() as u64,
+        "{name}"
+    );
+    // The probe, and what every writer wrote before the collection began.
+    assert!(
+        report.young > (5 * WRITERS) as u64,
+        "{name}: {} young",
+        report.young
+    );
+    assert!(
+        !written.new.is_empty() && !revived.is_empty(),
+        "{name}: the writers wrote"
+    );
+}
+
+/// A dry run lists what a collection would remove and removes nothing; a store that records
+/// no reference at all is refused unless asked; a read-only store collects nothing.
+fn a_dry_run_removes_nothing_and_a_store_without_references_is_refused(kind: Kind) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store_of(kind, dir.path());
+    let blob = store.blobs.write(b"never referenced").expect("a blob");
+    let options = GcOptions {
+        now: chrono::Utc::now() + chrono::Duration::days(2),
+        ..GcOptions::default()
+    };
+    let err = collect_garbage(&store, &options).expect_err("no reference at all");
+    assert!(
+        matches!(&err, StoreError::InvalidInput { field, .. } if *field == "references"),
+        "{}: {err}",
+        kind.name
+    );
+    assert!(store.blobs.exists(&blob).expect("exists"));
+    let dry = collect_garbage(
+        &store,
+        &GcOptions {
+            dry_run: true,
+            without_references: true,
+            ..options.clone()
+        },
+    )
+    .expect("a dry run");
+    assert_eq!(dry.removed, vec![blob]);
+    assert!(dry.dry_run && store.blobs.exists(&blob).expect("exists"));
+    let done = collect_garbage(
+        &store,
+        &GcOptions {
+            without_references: true,
+            ..options
+        },
+    )
+    .expect("asked for");
+    assert_eq!(done.removed, vec![blob]);
+    assert_eq!(done.freed, 16);
+    assert!(!store.blobs.exists(&blob).expect("exists"));
+}
+
+store_conformance::for_each_backend!(
+    backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES, files => FILES },
+    cases: {
+        collects_exactly_the_old_unreferenced_blobs_beside_eight_writers,
+        a_dry_run_removes_nothing_and_a_store_without_references_is_refused,
+    }
+);
