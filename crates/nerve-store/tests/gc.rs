@@ -10,7 +10,25 @@ use gc_common::{FILES, Kind, POSTGRES, REDB, SQLITE, plant, start_after_cutoff, 
 use nerve_store::{Digest, GcOptions, NewLogEntry, StoreError, collect_garbage};
 use store_conformance::within_bound;
 
-const OLD: usize = 1000;
+/// Old blobs planted: `NERVE_GC_BLOBS` (the README's figures: 100,000), 1,000 by default.
+fn old() -> usize {
+    std::env::var("NERVE_GC_BLOBS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(1000)
+}
+
+/// The peak resident memory of this process since [`reset_peak_memory`], in KiB (Linux).
+fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Starts the peak resident memory over from the current one (Linux).
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
 const WRITERS: usize = 8;
 
 /// What the writers did beside the collection: the blobs they wrote and referenced, and
@@ -24,7 +42,7 @@ struct Written {
 fn collects_exactly_the_old_unreferenced_blobs_beside_eight_writers(kind: Kind) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = std::sync::Arc::new(store_of(kind, dir.path()));
-    let planted = plant(&store, dir.path(), OLD);
+    let planted = plant(&store, dir.path(), old());
     let cutoff = start_after_cutoff(&store);
     let options = GcOptions {
         grace: chrono::Duration::days(1),
@@ -77,11 +95,16 @@ fn collects_exactly_the_old_unreferenced_blobs_beside_eight_writers(kind: Kind) 
         })
         .collect();
     started.wait();
+    reset_peak_memory();
+    let before = peak_memory_kib();
+    let clock = std::time::Instant::now();
     let report = within_bound("the collection", {
         let store = store.clone();
         move || collect_garbage(&store, &options)
     })
     .expect("collect");
+    let took = clock.elapsed();
+    let peak = peak_memory_kib();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut written = Written::default();
     for writer in writers {
