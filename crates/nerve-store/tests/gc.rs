@@ -176,6 +176,16 @@ fn collects_exactly_the_old_unreferenced_blobs_beside_eight_writers(kind: Kind) 
         !written.new.is_empty() && !revived.is_empty(),
         "{name}: the writers wrote"
     );
+    println!(
+        "{name}: {} blobs, {} removed ({} bytes freed) in {took:?} beside {WRITERS} writers \
+         ({} blobs written and referenced meanwhile, {} revived); peak memory {peak:?} KiB, \
+         {before:?} KiB before",
+        report.blobs,
+        report.removed.len(),
+        report.freed,
+        written.new.len(),
+        revived.len(),
+    );
 }
 
 /// A dry run lists what a collection would remove and removes nothing; a store that records
