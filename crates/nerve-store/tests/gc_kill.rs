@@ -17,9 +17,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use gc_common::{
-    FILES, Kind, POSTGRES, REDB, SQLITE, kind_named, plant, start_after_cutoff, store_of,
+    FILES, Kind, POSTGRES, REDB, SQLITE, assert_referenced_present, kind_named, plant,
+    start_after_cutoff, store_of,
 };
-use nerve_store::{Digest, GcOptions, Store, collect_garbage_with_progress};
+use nerve_store::{Digest, GcOptions, collect_garbage_with_progress};
 
 const CHILD_DIR: &str = "NERVE_GC_KILL_DIR";
 const CHILD_KIND: &str = "NERVE_GC_KILL_KIND";
@@ -54,22 +55,6 @@ fn collector(dir: &Path, kind: Kind, cutoff: chrono::DateTime<chrono::Utc>) {
         ControlFlow::Continue(())
     })
     .expect("the collector's run");
-}
-
-/// Every blob the store or its archive references, and that none is missing.
-fn assert_referenced_present(store: &Store, dir: &Path, what: &str) -> BTreeSet<Digest> {
-    let referenced: BTreeSet<Digest> = store
-        .log
-        .blob_references(None, usize::MAX)
-        .expect("references")
-        .into_iter()
-        .map(|r| r.digest)
-        .chain(nerve_store::archive::archived_blobs(&dir.join("archive")).expect("archive"))
-        .collect();
-    let present: BTreeSet<Digest> = store.blobs.list().expect("list").into_iter().collect();
-    let missing = referenced.difference(&present).count();
-    assert_eq!(missing, 0, "{what}: {missing} referenced blobs missing");
-    referenced
 }
 
 /// Runs a collector; kills it as it prints its `kill_after`th `step` (0: as it is
@@ -146,7 +131,11 @@ fn a_collector_killed_again_and_again_never_loses_a_referenced_blob(kind: Kind) 
         let kill_after = kill % 2;
         landed += usize::from(run_collector(dir.path(), kind, cutoff, Some(kill_after)));
         let store = store_of(kind, dir.path());
-        assert_referenced_present(&store, dir.path(), &format!("{}, kill {kill}", kind.name));
+        assert_referenced_present(
+            &store,
+            &dir.path().join("archive"),
+            &format!("{}, kill {kill}", kind.name),
+        );
     }
     assert!(
         landed * 2 >= kills,
@@ -157,14 +146,9 @@ fn a_collector_killed_again_and_again_never_loses_a_referenced_blob(kind: Kind) 
     run_collector(dir.path(), kind, cutoff, None);
     let last_run = started.elapsed();
     let store = store_of(kind, dir.path());
-    let referenced = assert_referenced_present(&store, dir.path(), kind.name);
+    let referenced = assert_referenced_present(&store, &dir.path().join("archive"), kind.name);
     let present: BTreeSet<Digest> = store.blobs.list().expect("list").into_iter().collect();
-    let unreferenced: BTreeSet<Digest> = planted
-        .unreferenced
-        .iter()
-        .map(|(d, _)| *d)
-        .chain(planted.dropped_only.iter().copied())
-        .collect();
+    let unreferenced = planted.old_unreferenced();
     assert!(
         present.is_disjoint(&unreferenced),
         "{}: every old unreferenced blob is gone",

@@ -859,6 +859,38 @@ impl LogMaintenance for PgLogStore {
     }
 }
 
+/// Accounts for entries written under their own `ids` (in increasing order), `what` they
+/// are (`imported`, `restored`) for errors: those under the count's mark are counted in, and
+/// the ids' origin moves above the last, whose transactions from the oldest still running
+/// on come above it.
+fn account_for_own_ids(
+    tx: &mut postgres::Client,
+    s: &str,
+    ids: &[i64],
+    what: &str,
+) -> StoreResult<()> {
+    tx.execute(
+        &format!(
+            "UPDATE {s}.entry_count SET n = n + \
+             (SELECT count(*) FROM unnest($1::bigint[]) AS id WHERE id <= through)"
+        ),
+        &[&ids],
+    )
+    .context(&format!("counting the {what} entries under the mark"))?;
+    if let Some(last) = ids.last() {
+        tx.execute(
+            &format!(
+                "UPDATE {s}.log_ids SET given = GREATEST(given, $1), \
+                 base = GREATEST(base, $1 - {IDS_PER_TRANSACTION} * \
+                 pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
+            ),
+            &[last],
+        )
+        .context(&format!("moving the ids' origin above the {what} entries"))?;
+    }
+    Ok(())
+}
+
 /// A `thread_messages` row, selected as `log_id, thread_id, round, role`.
 fn thread_index_row(row: &postgres::Row) -> StoreResult<ThreadIndexRow> {
     let id: i64 = row.get(0);
@@ -978,30 +1010,7 @@ impl LogTransfer for PgLogStore {
                 .iter()
                 .map(|entry| id_to_sql(entry.id))
                 .collect();
-            group
-                .tx
-                .execute(
-                    &format!(
-                        "UPDATE {s}.entry_count SET n = n + \
-                         (SELECT count(*) FROM unnest($1::bigint[]) AS id WHERE id <= through)"
-                    ),
-                    &[&ids],
-                )
-                .context("counting the imported entries under the mark")?;
-            if let Some(last) = batch.last_id() {
-                // Ids of transactions from the oldest still running on come above it.
-                group
-                    .tx
-                    .execute(
-                        &format!(
-                            "UPDATE {s}.log_ids SET given = GREATEST(given, $1), \
-                             base = GREATEST(base, $1 - {IDS_PER_TRANSACTION} * \
-                             pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
-                        ),
-                        &[&id_to_sql(last)],
-                    )
-                    .context("moving the ids' origin above the import")?;
-            }
+            account_for_own_ids(group.tx, &s, &ids, "imported")?;
             Ok(())
         })
     }
@@ -1050,29 +1059,7 @@ impl LogTransfer for PgLogStore {
                     }
                 }
             }
-            group
-                .tx
-                .execute(
-                    &format!(
-                        "UPDATE {s}.entry_count SET n = n + \
-                         (SELECT count(*) FROM unnest($1::bigint[]) AS id WHERE id <= through)"
-                    ),
-                    &[&written],
-                )
-                .context("counting the restored entries under the mark")?;
-            if let Some(last) = written.last() {
-                group
-                    .tx
-                    .execute(
-                        &format!(
-                            "UPDATE {s}.log_ids SET given = GREATEST(given, $1), \
-                             base = GREATEST(base, $1 - {IDS_PER_TRANSACTION} * \
-                             pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
-                        ),
-                        &[last],
-                    )
-                    .context("moving the ids' origin above the restore")?;
-            }
+            account_for_own_ids(group.tx, &s, &written, "restored")?;
             Ok(restored)
         })
     }

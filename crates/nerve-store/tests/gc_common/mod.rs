@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
@@ -99,6 +100,38 @@ pub struct Planted {
     /// Every planted blob's size.
     pub sizes: Vec<(Digest, u64)>,
     pub archive_dir: PathBuf,
+}
+
+impl Planted {
+    /// The old blobs nothing references: never referenced, or only by a dropped day.
+    pub fn old_unreferenced(&self) -> BTreeSet<Digest> {
+        self.unreferenced
+            .iter()
+            .map(|(digest, _)| *digest)
+            .chain(self.dropped_only.iter().copied())
+            .collect()
+    }
+}
+
+/// Every blob the store or its archive at `archive_dir` references; fails naming `what`
+/// if one of them is missing.
+pub fn assert_referenced_present(
+    store: &Store,
+    archive_dir: &Path,
+    what: &str,
+) -> BTreeSet<Digest> {
+    let referenced: BTreeSet<Digest> = store
+        .log
+        .blob_references(None, usize::MAX)
+        .expect("references")
+        .into_iter()
+        .map(|r| r.digest)
+        .chain(nerve_store::archive::archived_blobs(archive_dir).expect("archive"))
+        .collect();
+    let present: BTreeSet<Digest> = store.blobs.list().expect("list").into_iter().collect();
+    let missing = referenced.difference(&present).count();
+    assert_eq!(missing, 0, "{what}: {missing} referenced blobs missing");
+    referenced
 }
 
 /// Midnight of the day `days` before today.
