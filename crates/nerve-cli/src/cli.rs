@@ -429,6 +429,15 @@ pub(crate) enum BlobCommand {
     },
     /// Every blob, with its size.
     Ls,
+    /// What references a blob: log entries, runs and meta values of the store, and the days
+    /// of its archive; what garbage collection keeps it for.
+    Refs {
+        /// The blob's digest.
+        digest: String,
+        /// The archive's folder: `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR")]
+        archive_dir: Option<PathBuf>,
+    },
     /// Re-hash a blob, or every blob with --all; fails when one does not match its digest.
     Verify {
         /// The blob's digest.

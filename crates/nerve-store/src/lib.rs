@@ -93,8 +93,8 @@ pub mod archive {
     pub use store_archive::{
         ArchiveOptions, ArchiveReport, ArchiveVerification, DayCheck, DayRecord, DayReport,
         DayRestore, DayStatus, DropReport, MANIFEST_FILE, Progress, RestoreReport, WATERMARK_KEY,
-        archive_logs, archive_logs_with_progress, archived_blobs, drop_days, read_archive,
-        read_archive_by_id, restore_days, restore_days_with_progress, verify_archive,
+        archive_logs, archive_logs_with_progress, archived_blobs, days_referencing, drop_days,
+        read_archive, read_archive_by_id, restore_days, restore_days_with_progress, verify_archive,
     };
 }
 /// Available on crate feature `postgres` only.

@@ -34,7 +34,7 @@ pub use archive::{
 };
 pub use manifest::{
     ArchiveVerification, DayCheck, DayRecord, DayStatus, DropReport, MANIFEST_FILE, archived_blobs,
-    drop_days, verify_archive,
+    days_referencing, drop_days, verify_archive,
 };
 pub use read::{read_archive, read_archive_by_id};
 pub use restore::{DayRestore, RestoreReport, restore_days, restore_days_with_progress};

@@ -547,6 +547,27 @@ pub fn archived_blobs(dir: &Path) -> StoreResult<Vec<Digest>> {
     Ok(blobs)
 }
 
+/// The days of the archive at `dir` whose record lists `digest` among the blobs their
+/// entries reference, oldest first. Reads the manifest only.
+///
+/// # Errors
+/// As [`archived_blobs`].
+pub fn days_referencing(dir: &Path, digest: &Digest) -> StoreResult<Vec<NaiveDate>> {
+    let manifest = Manifest::load(&dir.join("logs"))?;
+    Ok(manifest
+        .days
+        .values()
+        .filter(|state| {
+            state
+                .record
+                .iter()
+                .chain(state.pending.iter())
+                .any(|record| record.blobs.binary_search(digest).is_ok())
+        })
+        .map(|state| state.day)
+        .collect())
+}
+
 /// What [`drop_days`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

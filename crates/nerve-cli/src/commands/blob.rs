@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use nerve_store::{BlobHealth, Digest, Store, StoreError};
+use nerve_store::{BlobHealth, BlobHolder, Digest, Store, StoreError};
 use serde::Serialize;
 
 use crate::cli::BlobCommand;
@@ -49,6 +49,13 @@ pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResu
             get(store, &Digest::parse_loose(&digest)?, output.as_deref())
         }
         BlobCommand::Ls => ls(store, out),
+        BlobCommand::Refs {
+            digest,
+            archive_dir,
+        } => {
+            let dir = archive_dir.unwrap_or_else(|| store.location.archive_dir());
+            refs(store, &Digest::parse_loose(&digest)?, &dir, out)
+        }
         BlobCommand::Verify { all: true, .. } => verify_all(store, out),
         BlobCommand::Verify {
             digest: Some(digest),
@@ -107,6 +114,71 @@ fn ls(store: &Store, out: &mut Out) -> CliResult<()> {
     }
     if !out.json() {
         out.table(&table)?;
+    }
+    Ok(())
+}
+
+/// One holder of a blob as `refs --json` shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Holder {
+    #[serde(flatten)]
+    holder: Option<BlobHolder>,
+    /// An archived day that references the blob.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    archived_day: Option<chrono::NaiveDate>,
+}
+
+/// `blob refs DIGEST`: what references the blob, in the store (a page at a time) and in the
+/// days of its archive.
+fn refs(store: &Store, digest: &Digest, archive_dir: &Path, out: &mut Out) -> CliResult<()> {
+    const PAGE: usize = 1000;
+    let mut table = Table::new(&["HOLDER", "ID"]);
+    let mut count = 0u64;
+    let mut show = |holder: Option<BlobHolder>, day: Option<chrono::NaiveDate>, out: &mut Out| {
+        count += 1;
+        if out.json() {
+            return out.object(&Holder {
+                holder,
+                archived_day: day,
+            });
+        }
+        let (kind, id) = match (&holder, day) {
+            (Some(BlobHolder::Entry(id)), _) => ("entry", id.to_string()),
+            (Some(BlobHolder::Meta(key)), _) => ("meta", key.clone()),
+            (Some(BlobHolder::Run(run)), _) => ("run", run.clone()),
+            (None, Some(day)) => ("archived day", day.to_string()),
+            (None, None) => return Ok(()),
+        };
+        table.row(vec![kind.to_owned(), id]);
+        Ok(())
+    };
+    let mut after: Option<BlobHolder> = None;
+    loop {
+        let page = store.log.references(digest, after.as_ref(), PAGE)?;
+        let last = page.last().cloned();
+        let done = page.len() < PAGE;
+        for holder in page {
+            show(Some(holder), None, out)?;
+        }
+        if done {
+            break;
+        }
+        after = last;
+    }
+    for day in nerve_store::archive::days_referencing(archive_dir, digest)? {
+        show(None, Some(day), out)?;
+    }
+    if !out.json() {
+        out.table(&table)?;
+        if count == 0 {
+            let there = if store.blobs.len(digest)?.is_some() {
+                "it is in the store; `gc` removes it once it is older than the grace period"
+            } else {
+                "and it is not in the store"
+            };
+            out.line(format!("nothing references {digest}: {there}"))?;
+        }
     }
     Ok(())
 }

@@ -56,9 +56,10 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         Command::Blob(command) => {
             let store = match command {
                 BlobCommand::Put { .. } => open_for_writing(store, cli.create)?,
-                BlobCommand::Get { .. } | BlobCommand::Ls | BlobCommand::Verify { .. } => {
-                    open_to_read(store)?
-                }
+                BlobCommand::Get { .. }
+                | BlobCommand::Ls
+                | BlobCommand::Refs { .. }
+                | BlobCommand::Verify { .. } => open_to_read(store)?,
             };
             blob::run(&store, command, &mut out)
         }
