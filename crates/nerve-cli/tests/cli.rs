@@ -2285,14 +2285,20 @@ fn gc_removes_only_the_blobs_nothing_references_once_old(backend: &str) {
     // What references what: an artefact's entry; nothing for the orphan.
     let held = referenced[0].to_string();
     let refs = cli.ok(&["blob", "refs", &held]);
-    assert!(refs.starts_with("HOLDER") && refs.contains("entry "), "{refs}");
+    assert!(
+        refs.starts_with("HOLDER") && refs.contains("entry "),
+        "{refs}"
+    );
     let [holder] = cli
         .json(&["blob", "refs", &held])
         .try_into()
         .expect("one holder");
     let entry = u64_of(&holder, "entry");
     let shown = cli.ok(&["logs", "query", "--type", "artifact", "--limit", "1000"]);
-    assert!(shown.contains(&entry.to_string()), "entry {entry} is an artefact");
+    assert!(
+        shown.contains(&entry.to_string()),
+        "entry {entry} is an artefact"
+    );
     let none = cli.ok(&["blob", "refs", &digest]);
     assert!(
         none.contains(&format!("nothing references {digest}: it is in the store")),

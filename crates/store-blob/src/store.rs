@@ -16,6 +16,9 @@ use store_core::{
 /// The folder under the root where writes are staged before their rename.
 const STAGING: &str = "tmp";
 
+/// The file whose modification time is when the store began to age its blobs.
+const AGED_SINCE: &str = ".aged-since";
+
 /// The file writers and the collector take turns on, in the store's root.
 const COLLECTOR_LOCK: &str = ".collector.lock";
 /// How much of a source a write reads at a time; the most memory a write holds.
@@ -95,7 +98,43 @@ impl FsBlobStore {
             read_only: false,
         };
         store.sweep(DEFAULT_GRACE)?;
+        store.mark_aged_since()?;
         Ok(store)
+    }
+
+    /// Creates the marker whose modification time is when this store began to age its
+    /// blobs, unless it is there: a blob file older than it was written before (by a build
+    /// that kept no references), and garbage collection never removes it.
+    fn mark_aged_since(&self) -> StoreResult<()> {
+        let marker = self.root.join(AGED_SINCE);
+        if std::fs::symlink_metadata(&marker).is_ok() {
+            return Ok(());
+        }
+        // Straight to the file system, not through the seam a write's steps are failed on:
+        // it is the open's, and a lost marker only makes the store's blobs unaged.
+        match File::create_new(&marker) {
+            Ok(file) => file
+                .sync_all()
+                .and_then(|()| File::open(&self.root)?.sync_all())
+                .map_err(|err| io_error(&marker, "marking when blobs are aged from", err)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(err) => Err(io_error(&marker, "marking when blobs are aged from", err)),
+        }
+    }
+
+    /// When this store began to age its blobs (the marker's modification time, from the
+    /// clock blob files are stamped by); `None` when it has no marker (only a read-only open
+    /// has seen it since), and then no blob has a known age.
+    fn aged_since(&self) -> StoreResult<Option<SystemTime>> {
+        let marker = self.root.join(AGED_SINCE);
+        match std::fs::symlink_metadata(&marker) {
+            Ok(meta) => meta
+                .modified()
+                .map(Some)
+                .map_err(|err| io_error(&marker, "reading when blobs are aged from", err)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(io_error(&marker, "reading when blobs are aged from", err)),
+        }
     }
 
     /// Opens the existing store at `root` for reading only: nothing is created or swept,
@@ -382,8 +421,10 @@ impl BlobStore for FsBlobStore {
 
     /// A blob's write time is its file's modification time: the temporary file a write
     /// renames into place was written just before, so writing content stored already
-    /// renews it.
+    /// renews it. A file older than the store's `.aged-since` marker (made by the first open
+    /// for writing of a build that keeps references) has no known age.
     fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
+        let since = self.aged_since()?;
         let mut out = Vec::new();
         for digest in self.list()? {
             let path = self.path_of(&digest);
@@ -400,7 +441,9 @@ impl BlobStore for FsBlobStore {
             out.push(BlobInfo {
                 digest,
                 len: meta.len(),
-                written_at: Some(DateTime::<Utc>::from(written_at)),
+                written_at: since
+                    .filter(|since| written_at >= *since)
+                    .map(|_| DateTime::<Utc>::from(written_at)),
             });
         }
         Ok(out)
@@ -425,7 +468,8 @@ impl BlobStore for FsBlobStore {
         let written_at = meta
             .modified()
             .map_err(|err| io_error(&path, "reading a blob's age", err))?;
-        if DateTime::<Utc>::from(written_at) >= cutoff {
+        let aged = self.aged_since()?.is_some_and(|since| written_at >= since);
+        if !aged || DateTime::<Utc>::from(written_at) >= cutoff {
             return Ok(None);
         }
         match std::fs::remove_file(&path) {
