@@ -417,15 +417,7 @@ fn archive_day(
                 .map_err(|err| io_error(&temp, "starting a day file", err))?,
             bytes: 0,
             line: Vec::new(),
-            record: DayRecord {
-                file: name.clone(),
-                sha256: String::new(),
-                entries: 0,
-                bytes: 0,
-                first_id: None,
-                last_id: None,
-                blobs: Vec::new(),
-            },
+            record: DayRecord::empty(name.clone()),
         })
     };
     let write_error = |err| io_error(&temp, "writing a day file", err);

@@ -50,6 +50,19 @@ pub struct DayRecord {
 }
 
 impl DayRecord {
+    /// The record of the file `file` before a line is counted in it.
+    pub(crate) fn empty(file: String) -> Self {
+        DayRecord {
+            file,
+            sha256: String::new(),
+            entries: 0,
+            bytes: 0,
+            first_id: None,
+            last_id: None,
+            blobs: Vec::new(),
+        }
+    }
+
     /// Adds the blobs an entry of the file references.
     pub(crate) fn reference(&mut self, blobs: &[Digest]) {
         for digest in blobs {
@@ -315,15 +328,7 @@ impl DayRecord {
         // Opened as a day file first: a FIFO in its place is refused, not read forever.
         let (mut lines, digest) = DayFile::open_hashed(path, day)?;
         let (mut entries, mut first_id, mut last_id) = (0u64, None, None);
-        let mut referenced = DayRecord {
-            file: String::new(),
-            sha256: String::new(),
-            entries: 0,
-            bytes: 0,
-            first_id: None,
-            last_id: None,
-            blobs: Vec::new(),
-        };
+        let mut referenced = DayRecord::empty(file_name(path));
         while let Some(id) = lines.peek_id()? {
             first_id.get_or_insert(id);
             last_id = Some(id);

@@ -14,9 +14,11 @@ use std::fs::File;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
-use common::{Backend, Open, POSTGRES, REDB, SQLITE, archived, assert_exactly_once, fill, options};
+use common::{
+    Backend, Open, POSTGRES, REDB, SQLITE, archived, assert_exactly_once, backend_named, fill,
+    options, spawn_child,
+};
 use store_archive::{archive_logs, archive_logs_with};
 use store_conformance::all_entries;
 use store_core::LogId;
@@ -30,23 +32,6 @@ const DAYS: [i64; 5] = [6, 5, 4, 3, 2];
 const PER_DAY: usize = 3000;
 /// The line the child prints before each file operation.
 const STEP: &str = "step";
-
-fn spawn_archiver(dir: &Path, backend: &str) -> Child {
-    Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            &format!("{backend}::{TEST_NAME}"),
-            "--exact",
-            "--test-threads",
-            "1",
-            "--nocapture",
-        ])
-        .env(CHILD_DIR, dir)
-        .env(CHILD_BACKEND, backend)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the archiving process")
-}
 
 /// The real file operations, each announced on standard output before it is done.
 struct Announced;
@@ -88,10 +73,7 @@ impl FileOps for Announced {
 
 /// The archiving process: opens the store and archives it, then exits.
 fn archiver(dir: &Path, backend: &str) {
-    let (_, open) = [SQLITE, REDB, POSTGRES]
-        .into_iter()
-        .find(|(name, _)| *name == backend)
-        .expect("a known backend");
+    let (_, open) = backend_named(backend);
     let store = open(dir).expect("the archiver opens the store");
     archive_logs_with(store.as_ref(), &options(dir), &Announced, &mut |_| {
         ControlFlow::Continue(())
@@ -109,7 +91,7 @@ fn prepared(open: Open, dir: &Path) -> Vec<store_core::LogEntry> {
 /// run to the end. Returns the steps it announced and whether it was still running when
 /// it was killed.
 fn run_archiver(dir: &Path, backend: &str, kill_at: Option<usize>) -> (usize, bool) {
-    let mut child = spawn_archiver(dir, backend);
+    let mut child = spawn_child(TEST_NAME, backend, CHILD_DIR, dir, CHILD_BACKEND);
     let lines = BufReader::new(child.stdout.take().expect("the child's output")).lines();
     let mut steps = 0;
     for line in lines.map_while(Result::ok) {

@@ -11,12 +11,11 @@ mod common;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 
 use chrono::NaiveDate;
 use common::{
-    Backend, POSTGRES, REDB, SQLITE, assert_same, fill, observed, observed_without_watermark,
-    options,
+    Backend, POSTGRES, REDB, SQLITE, assert_same, backend_named, fill, observed,
+    observed_without_watermark, options, spawn_child,
 };
 use store_archive::{archive_logs, restore_days, restore_days_with_progress, verify_archive};
 
@@ -33,10 +32,7 @@ const STEP: &str = "step";
 
 /// The restoring process: opens the store and restores every day, announcing each batch.
 fn restorer(dir: &Path, backend: &str) {
-    let (_, open) = [SQLITE, REDB, POSTGRES]
-        .into_iter()
-        .find(|(name, _)| *name == backend)
-        .expect("a known backend");
+    let (_, open) = backend_named(backend);
     let store = open(dir).expect("the restorer opens the store");
     restore_days_with_progress(store.as_ref(), &options(dir).dir, EVERY_DAY, &mut |_| {
         let mut out = std::io::stdout().lock();
@@ -46,27 +42,10 @@ fn restorer(dir: &Path, backend: &str) {
     .expect("the restorer's run");
 }
 
-fn spawn_restorer(dir: &Path, backend: &str) -> Child {
-    Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            &format!("{backend}::{TEST_NAME}"),
-            "--exact",
-            "--test-threads",
-            "1",
-            "--nocapture",
-        ])
-        .env(CHILD_DIR, dir)
-        .env(CHILD_BACKEND, backend)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the restoring process")
-}
-
 /// Runs a restorer and kills it as it announces its `kill_at`th batch (or lets it finish
 /// with `None`); returns the batches it announced.
 fn run_restorer(dir: &Path, backend: &str, kill_at: Option<usize>) -> usize {
-    let mut child = spawn_restorer(dir, backend);
+    let mut child = spawn_child(TEST_NAME, backend, CHILD_DIR, dir, CHILD_BACKEND);
     let lines = BufReader::new(child.stdout.take().expect("the child's output")).lines();
     let mut steps = 0;
     for line in lines.map_while(Result::ok) {

@@ -186,3 +186,37 @@ pub fn observed_without_watermark(store: &dyn LogBackend) -> String {
         .expect("the watermark goes");
     observed(store)
 }
+
+/// The backend named `name`.
+pub fn backend_named(name: &str) -> Backend {
+    [SQLITE, REDB, POSTGRES]
+        .into_iter()
+        .find(|(known, _)| *known == name)
+        .expect("a known backend")
+}
+
+/// This test binary started again as a process that runs only the test `test` of
+/// `backend`, with the store's folder in `dir_var` and the backend's name in `backend_var`;
+/// its standard output piped to the caller, which reads what it announces.
+pub fn spawn_child(
+    test: &str,
+    backend: &str,
+    dir_var: &str,
+    dir: &Path,
+    backend_var: &str,
+) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            &format!("{backend}::{test}"),
+            "--exact",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ])
+        .env(dir_var, dir)
+        .env(backend_var, backend)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the child process")
+}
