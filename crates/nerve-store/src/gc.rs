@@ -101,11 +101,12 @@ pub fn collect_garbage(store: &Store, options: &GcOptions) -> StoreResult<GcRepo
 ///
 /// The inventory is taken first; a blob is a candidate when its write time is before the
 /// cutoff and no archived day references it; candidates are checked against the store's
-/// references 256 at a time, and each unreferenced one is removed by
-/// [`store_core::BlobStore::delete_if_written_before`], which keeps it if a write renewed it
-/// since the inventory. So a blob survives when a writer follows the contract (write the
-/// blob, then record its reference within the grace period): its write time is after the
-/// cutoff, or its reference was committed before the collection began. Killed at any
+/// references 256 at a time, and the unreferenced ones of each step are removed by
+/// [`store_core::BlobStore::delete_all_if_written_before`] (one transaction a step on the
+/// database stores), which keeps a blob a write renewed since the inventory. So a blob
+/// survives when a writer follows the contract (write the blob, then record its reference
+/// within the grace period): its write time is after the cutoff, or its reference was
+/// committed before the collection began. Killed at any
 /// moment, a collection has removed whole blobs that were unreferenced, and nothing else; a
 /// rerun goes on. `progress` is called after each step; [`ControlFlow::Break`] stops there.
 ///
@@ -161,19 +162,24 @@ pub fn collect_garbage_with_progress(
     for step in candidates.chunks(STEP) {
         let digests: Vec<Digest> = step.iter().map(|info| info.digest).collect();
         let referenced = store.log.referenced(&digests)?;
+        let mut unreferenced = Vec::with_capacity(step.len());
         for info in step {
             if referenced.binary_search(&info.digest).is_ok() {
                 report.referenced += 1;
-                continue;
-            }
-            if options.dry_run {
+            } else if options.dry_run {
                 report.removed.push(info.digest);
                 report.freed += info.len;
-                continue;
+            } else {
+                unreferenced.push(info.digest);
             }
-            match store.blobs.delete_if_written_before(&info.digest, cutoff)? {
+        }
+        let freed = store
+            .blobs
+            .delete_all_if_written_before(&unreferenced, cutoff)?;
+        for (digest, bytes) in unreferenced.into_iter().zip(freed) {
+            match bytes {
                 Some(bytes) => {
-                    report.removed.push(info.digest);
+                    report.removed.push(digest);
                     report.freed += bytes;
                 }
                 None => report.renewed += 1,

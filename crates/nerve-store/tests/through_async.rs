@@ -359,6 +359,18 @@ impl BlobStore for ThroughAsyncBlobs {
         self.run(self.store.blobs().delete_if_written_before(digest, cutoff))
     }
 
+    fn delete_all_if_written_before(
+        &self,
+        digests: &[Digest],
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<Option<u64>>> {
+        self.run(
+            self.store
+                .blobs()
+                .delete_all_if_written_before(digests, cutoff),
+        )
+    }
+
     fn list(&self) -> StoreResult<Vec<Digest>> {
         self.run(self.store.blobs().list())
     }

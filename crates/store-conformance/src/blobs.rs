@@ -503,6 +503,46 @@ pub fn a_rewrite_renews_a_blob_and_only_one_written_before_the_cutoff_goes(open:
     assert_whole(fx.store(), &digest, &data);
 }
 
+/// A step of removals answers each digest at its position: an old blob is removed (its
+/// bytes), a blob written since the cutoff and one that is not there are kept (`None`).
+pub fn a_step_of_removals_answers_each_blob_at_its_place(open: OpenBlobStore) {
+    let fx = BlobFixture::new(open);
+    let old = content(2000, 8);
+    let old_digest = fx.store().write(&old).expect("write");
+    let written = only_write_time(fx.store());
+    let cutoff = written + chrono::Duration::milliseconds(1);
+    // Written again until the store's clock shows a time at or after the cutoff.
+    let young = content(10, 9);
+    let young_digest = (0..100_000)
+        .find_map(|_| {
+            let digest = fx.store().write(&young).expect("a young blob");
+            let at = fx
+                .store()
+                .inventory()
+                .expect("inventory")
+                .into_iter()
+                .find(|info| info.digest == digest)
+                .and_then(|info| info.written_at)
+                .expect("a time");
+            (at >= cutoff).then_some(digest)
+        })
+        .expect("the store's clock passes the cutoff");
+    let absent = Digest::of(b"never written");
+    let freed = fx
+        .store()
+        .delete_all_if_written_before(&[young_digest, old_digest, absent], cutoff)
+        .expect("a step");
+    assert_eq!(freed, vec![None, Some(old.len() as u64), None]);
+    assert_eq!(fx.store().read(&old_digest).expect("read"), None);
+    assert_whole(fx.store(), &young_digest, &young);
+    assert_eq!(
+        fx.store()
+            .delete_all_if_written_before(&[], cutoff)
+            .expect("an empty step"),
+        Vec::<Option<u64>>::new()
+    );
+}
+
 /// Expands to one `#[test]` per case of the blob suite, against the blob store of `$harness`
 /// (a `&'static` [`BlobHarness`]), which also damages it behind its back.
 #[macro_export]
@@ -524,7 +564,8 @@ macro_rules! blob_store_conformance {
                     only_a_well_formed_digest_names_a_blob, list_and_delete,
                     a_write_whose_source_fails_leaves_nothing,
                     the_inventory_lists_every_blob_with_its_size_and_write_time,
-                    a_rewrite_renews_a_blob_and_only_one_written_before_the_cutoff_goes;
+                    a_rewrite_renews_a_blob_and_only_one_written_before_the_cutoff_goes,
+                    a_step_of_removals_answers_each_blob_at_its_place;
                 tampered: a_flipped_byte_is_detected, a_truncated_blob_is_detected,
                     a_zero_filled_blob_is_detected, a_missing_blob_is_absent,
                     a_read_only_blob_store_reads_and_refuses_writes);

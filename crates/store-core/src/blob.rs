@@ -233,6 +233,23 @@ pub trait BlobStore: Send + Sync {
         cutoff: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<Option<u64>>;
 
+    /// [`BlobStore::delete_if_written_before`] for each of `digests`, answered at each one's
+    /// position: what the collector removes a step of candidates with. A database store does
+    /// them in one transaction and one sync; this default, one by one.
+    ///
+    /// # Errors
+    /// As [`BlobStore::delete_if_written_before`]; the removals before an error stand.
+    fn delete_all_if_written_before(
+        &self,
+        digests: &[Digest],
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<Option<u64>>> {
+        digests
+            .iter()
+            .map(|digest| self.delete_if_written_before(digest, cutoff))
+            .collect()
+    }
+
     /// Re-hashes the blob.
     ///
     /// # Errors

@@ -209,39 +209,56 @@ impl BlobStore for PgBlobStore {
         digest: &Digest,
         cutoff: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<Option<u64>> {
+        Ok(self
+            .delete_all_if_written_before(std::slice::from_ref(digest), cutoff)?
+            .pop()
+            .flatten())
+    }
+
+    /// Every removal of `digests` in one transaction, under the lock every blob write of
+    /// the store takes: a write of the same content either committed its new time before
+    /// this reads it, or writes after the blob is gone and stores it again.
+    fn delete_all_if_written_before(
+        &self,
+        digests: &[Digest],
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<Option<u64>>> {
         self.writable("delete a blob")?;
         off_runtime(|| {
-            let mut conn = self.connection("collecting a blob")?;
+            let mut conn = self.connection("collecting blobs")?;
             let mut tx = conn.transaction().context("starting a blob delete")?;
-            // The lock every blob write of the store takes: a write of the same content
-            // either committed its new time before this reads it, or writes after the
-            // blob is gone and stores it again.
             tx.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended('nerve-store blobs ' || $1, 0))",
                 &[&self.s],
             )
             .context("locking the blobs")?;
+            let wanted: Vec<&[u8]> = digests.iter().map(|d| d.as_bytes().as_slice()).collect();
             let gone = tx
-                .query_opt(
+                .query(
                     &format!(
-                        "DELETE FROM {}.blobs WHERE digest = $1 AND written_at < $2 \
-                         RETURNING blob_id, size",
-                        self.s
+                        "WITH gone AS (DELETE FROM {s}.blobs WHERE digest = ANY($1) \
+                         AND written_at < $2 RETURNING digest, blob_id, size), \
+                         chunks AS (DELETE FROM {s}.blob_chunks WHERE blob_id IN \
+                         (SELECT blob_id FROM gone)) \
+                         SELECT digest, size FROM gone",
+                        s = self.s
                     ),
-                    &[&digest.as_bytes().as_slice(), &cutoff.timestamp_millis()],
+                    &[&wanted, &cutoff.timestamp_millis()],
                 )
-                .context("collecting a blob")?;
-            let Some(row) = gone else {
-                return Ok(None);
-            };
-            let (id, size): (i64, i64) = (row.get(0), row.get(1));
-            tx.execute(
-                &format!("DELETE FROM {}.blob_chunks WHERE blob_id = $1", self.s),
-                &[&id],
-            )
-            .context("collecting a blob")?;
-            tx.commit().context("committing a blob's collection")?;
-            Ok(Some(u64::try_from(size).unwrap_or(0)))
+                .context("collecting blobs")?;
+            tx.commit().context("committing a step of the collection")?;
+            let freed: std::collections::HashMap<Vec<u8>, i64> = gone
+                .iter()
+                .map(|row| (row.get::<_, Vec<u8>>(0), row.get::<_, i64>(1)))
+                .collect();
+            Ok(digests
+                .iter()
+                .map(|digest| {
+                    freed
+                        .get(digest.as_bytes().as_slice())
+                        .map(|size| u64::try_from(*size).unwrap_or(0))
+                })
+                .collect())
         })
     }
 }

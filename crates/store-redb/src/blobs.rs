@@ -183,28 +183,47 @@ impl BlobStore for RedbBlobStore {
         digest: &Digest,
         cutoff: DateTime<Utc>,
     ) -> StoreResult<Option<u64>> {
-        let context = format!("collecting blob {digest}");
-        let key = digest.as_bytes().as_slice();
-        self.engine.write_if(&context, self.durability, |tx| {
-            let mut times = tx.open_table(BLOB_TIMES).context(&context)?;
-            let old = times
-                .get(key)
-                .context(&context)?
-                .is_some_and(|ms| ms.value() < cutoff.timestamp_millis());
-            if !old {
-                return Ok((None, false));
+        Ok(self
+            .delete_all_if_written_before(std::slice::from_ref(digest), cutoff)?
+            .pop()
+            .flatten())
+    }
+
+    /// Every removal of `digests` in one write transaction.
+    fn delete_all_if_written_before(
+        &self,
+        digests: &[Digest],
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<Vec<Option<u64>>> {
+        let context = "collecting blobs";
+        self.engine.write_if(context, self.durability, |tx| {
+            let mut times = tx.open_table(BLOB_TIMES).context(context)?;
+            let mut blobs = tx.open_table(BLOBS).context(context)?;
+            let mut chunks = tx.open_table(BLOB_CHUNKS).context(context)?;
+            let mut freed = Vec::with_capacity(digests.len());
+            for digest in digests {
+                let key = digest.as_bytes().as_slice();
+                let old = times
+                    .get(key)
+                    .context(context)?
+                    .is_some_and(|ms| ms.value() < cutoff.timestamp_millis());
+                if !old {
+                    freed.push(None);
+                    continue;
+                }
+                times.remove(key).context(context)?;
+                let removed = blobs.remove(key).context(context)?.map(|row| row.value());
+                let Some((blob_id, size)) = removed else {
+                    freed.push(None);
+                    continue;
+                };
+                chunks
+                    .retain_in((blob_id, 0)..=(blob_id, u32::MAX), |_, _| false)
+                    .context(context)?;
+                freed.push(Some(size));
             }
-            times.remove(key).context(&context)?;
-            let mut blobs = tx.open_table(BLOBS).context(&context)?;
-            let removed = blobs.remove(key).context(&context)?.map(|row| row.value());
-            let Some((blob_id, size)) = removed else {
-                return Ok((None, true));
-            };
-            let mut chunks = tx.open_table(BLOB_CHUNKS).context(&context)?;
-            chunks
-                .retain_in((blob_id, 0)..=(blob_id, u32::MAX), |_, _| false)
-                .context(&context)?;
-            Ok((Some(size), true))
+            let wrote = freed.iter().any(Option::is_some);
+            Ok((freed, wrote))
         })
     }
 }

@@ -230,7 +230,18 @@ impl BlobStore for SqliteBlobStore {
         digest: &Digest,
         cutoff: DateTime<Utc>,
     ) -> StoreResult<Option<u64>> {
-        self.delete_if_written_before_unmapped(digest, cutoff)
+        Ok(self
+            .delete_all_if_written_before(std::slice::from_ref(digest), cutoff)?
+            .pop()
+            .flatten())
+    }
+
+    fn delete_all_if_written_before(
+        &self,
+        digests: &[Digest],
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<Vec<Option<u64>>> {
+        self.delete_all_if_written_before_unmapped(digests, cutoff)
             .map_err(|err| on_file(self.path(), err))
     }
 }
@@ -267,32 +278,43 @@ impl SqliteBlobStore {
         Ok(out)
     }
 
-    fn delete_if_written_before_unmapped(
+    /// Every removal of `digests` in one immediate transaction: one sync for the step.
+    fn delete_all_if_written_before_unmapped(
         &self,
-        digest: &Digest,
+        digests: &[Digest],
         cutoff: DateTime<Utc>,
-    ) -> StoreResult<Option<u64>> {
+    ) -> StoreResult<Vec<Option<u64>>> {
         let mut conn = self.conns.writer("delete a blob")?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context("starting a blob delete")?;
-        let context = format!("collecting blob {digest}");
-        let gone: Option<(i64, i64)> = tx
-            .query_row(
-                "DELETE FROM blobs WHERE digest = ?1 AND written_at < ?2 \
-                 RETURNING blob_id, size",
-                params![digest.as_bytes().as_slice(), cutoff.timestamp_millis()],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-            .context(&context)?;
-        let Some((blob_id, size)) = gone else {
-            return Ok(None);
-        };
-        tx.execute("DELETE FROM blob_chunks WHERE blob_id = ?1", [blob_id])
-            .context(&context)?;
-        tx.commit().context(&context)?;
-        Ok(Some(from_sql(size, digest)?))
+        let mut freed = Vec::with_capacity(digests.len());
+        for digest in digests {
+            let context = || format!("collecting blob {digest}");
+            let gone: Option<(i64, i64)> = tx
+                .prepare_cached(
+                    "DELETE FROM blobs WHERE digest = ?1 AND written_at < ?2 \
+                     RETURNING blob_id, size",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(
+                        params![digest.as_bytes().as_slice(), cutoff.timestamp_millis()],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .optional()
+                })
+                .with_context(context)?;
+            let Some((blob_id, size)) = gone else {
+                freed.push(None);
+                continue;
+            };
+            tx.prepare_cached("DELETE FROM blob_chunks WHERE blob_id = ?1")
+                .and_then(|mut stmt| stmt.execute([blob_id]))
+                .with_context(context)?;
+            freed.push(Some(from_sql(size, digest)?));
+        }
+        tx.commit().context("committing a step of the collection")?;
+        Ok(freed)
     }
 }
 

@@ -163,6 +163,20 @@ impl AsyncBlobs {
             .await
     }
 
+    /// As [`crate::BlobStore::delete_all_if_written_before`].
+    ///
+    /// # Errors
+    /// As [`crate::BlobStore::delete_all_if_written_before`].
+    pub async fn delete_all_if_written_before(
+        &self,
+        digests: &[Digest],
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<Option<u64>>> {
+        let digests = digests.to_vec();
+        self.blobs(move |blobs| blobs.delete_all_if_written_before(&digests, cutoff))
+            .await
+    }
+
     /// As [`crate::BlobStore::verify`].
     ///
     /// # Errors
