@@ -173,9 +173,15 @@ pub fn collect_garbage_with_progress(
                 unreferenced.push(info.digest);
             }
         }
-        let freed = store
-            .blobs
-            .delete_all_if_written_before(&unreferenced, cutoff)?;
+        // Nothing to remove (a dry run, a step of referenced blobs): no write, which a
+        // store opened read-only would refuse.
+        let freed = if unreferenced.is_empty() {
+            Vec::new()
+        } else {
+            store
+                .blobs
+                .delete_all_if_written_before(&unreferenced, cutoff)?
+        };
         for (digest, bytes) in unreferenced.into_iter().zip(freed) {
             match bytes {
                 Some(bytes) => {
