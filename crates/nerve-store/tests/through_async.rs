@@ -254,12 +254,12 @@ impl BlobStore for NoBlobs {
     fn inventory(&self) -> StoreResult<Vec<store_core::BlobInfo>> {
         Ok(Vec::new())
     }
-    fn delete_if_written_before(
+    fn delete_all_if_written_before(
         &self,
-        _: &Digest,
+        digests: &[Digest],
         _: chrono::DateTime<chrono::Utc>,
-    ) -> StoreResult<Option<u64>> {
-        Ok(None)
+    ) -> StoreResult<Vec<Option<u64>>> {
+        Ok(vec![None; digests.len()])
     }
 }
 

@@ -63,15 +63,7 @@ fn verify_names_each_changed_missing_unreadable_and_unrecorded_day() {
     let folder = options.dir.join("logs");
     let file = |d: i64| folder.join(format!("{}.jsonl", day(d)));
 
-    let mut changed = std::fs::read(file(40)).expect("a day file");
-    let value = b"\"payload\":\"";
-    let at = changed
-        .windows(value.len())
-        .position(|w| w == value)
-        .expect("a payload")
-        + value.len();
-    changed[at] ^= 1;
-    std::fs::write(file(40), changed).expect("a changed byte");
+    common::change_byte_after(&file(40), b"\"payload\":\"");
     std::fs::remove_file(file(39)).expect("a missing day");
     let cut = std::fs::read(file(38)).expect("a day file");
     std::fs::write(file(38), &cut[..cut.len() / 2]).expect("a day cut short");

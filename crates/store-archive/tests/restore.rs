@@ -97,15 +97,7 @@ fn a_damaged_or_missing_day_is_named_and_nothing_is_restored((backend, open): Ba
     archive_logs(store.as_ref(), &options).expect("archive");
     let file = |d: i64| options.dir.join("logs").join(format!("{}.jsonl", day(d)));
     // A byte of a payload changed: the file still reads, and is not what was archived.
-    let mut changed = std::fs::read(file(4)).expect("a day file");
-    let value = b"\"payload\":\"{\\\"";
-    let at = changed
-        .windows(value.len())
-        .position(|w| w == value)
-        .expect("a payload")
-        + value.len();
-    changed[at] ^= 1;
-    std::fs::write(file(4), changed).expect("a changed byte");
+    common::change_byte_after(&file(4), b"\"payload\":\"{\\\"");
     std::fs::remove_file(file(3)).expect("a missing day");
 
     let err = restore_days(store.as_ref(), &options.dir, EVERY_DAY).expect_err("refused");

@@ -283,6 +283,42 @@ impl FsBlobStore {
         Ok(file)
     }
 
+    /// Removes the blob `digest` if its file is older than `cutoff` and not older than
+    /// `since` (the store's `.aged-since`); the bytes freed, or `None` when it is kept. The
+    /// caller holds the collector's lock.
+    fn collect_one(
+        &self,
+        digest: &Digest,
+        cutoff: DateTime<Utc>,
+        since: Option<SystemTime>,
+    ) -> StoreResult<Option<u64>> {
+        let path = self.path_of(digest);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_file() => meta,
+            Ok(_) => return Ok(None),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(io_error(&path, "reading a blob's age", err)),
+        };
+        let written_at = meta
+            .modified()
+            .map_err(|err| io_error(&path, "reading a blob's age", err))?;
+        let aged = since.is_some_and(|since| written_at >= since);
+        if !aged || DateTime::<Utc>::from(written_at) >= cutoff {
+            return Ok(None);
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(io_error(&path, "collecting a blob", err)),
+        }
+        if let Some(folder) = path.parent() {
+            self.files
+                .sync_dir(folder)
+                .map_err(|err| io_error(folder, "syncing a blob folder", err))?;
+        }
+        Ok(Some(meta.len()))
+    }
+
     fn temp_path(&self) -> PathBuf {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
         let nanos = SystemTime::now()
@@ -449,40 +485,20 @@ impl BlobStore for FsBlobStore {
         Ok(out)
     }
 
-    /// Under the collector's lock, exclusive of every writer's rename: the file looked at
-    /// is the file removed.
-    fn delete_if_written_before(
+    /// Under the collector's lock, held for the whole step and exclusive of every writer's
+    /// rename: the file looked at is the file removed.
+    fn delete_all_if_written_before(
         &self,
-        digest: &Digest,
+        digests: &[Digest],
         cutoff: DateTime<Utc>,
-    ) -> StoreResult<Option<u64>> {
+    ) -> StoreResult<Vec<Option<u64>>> {
         self.check_writable("delete a blob")?;
         let _collecting = self.collector_lock(true)?;
-        let path = self.path_of(digest);
-        let meta = match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_file() => meta,
-            Ok(_) => return Ok(None),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(io_error(&path, "reading a blob's age", err)),
-        };
-        let written_at = meta
-            .modified()
-            .map_err(|err| io_error(&path, "reading a blob's age", err))?;
-        let aged = self.aged_since()?.is_some_and(|since| written_at >= since);
-        if !aged || DateTime::<Utc>::from(written_at) >= cutoff {
-            return Ok(None);
-        }
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(io_error(&path, "collecting a blob", err)),
-        }
-        if let Some(folder) = path.parent() {
-            self.files
-                .sync_dir(folder)
-                .map_err(|err| io_error(folder, "syncing a blob folder", err))?;
-        }
-        Ok(Some(meta.len()))
+        let since = self.aged_since()?;
+        digests
+            .iter()
+            .map(|digest| self.collect_one(digest, cutoff, since))
+            .collect()
     }
 
     fn list(&self) -> StoreResult<Vec<Digest>> {

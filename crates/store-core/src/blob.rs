@@ -219,35 +219,36 @@ pub trait BlobStore: Send + Sync {
     /// I/O or engine errors.
     fn inventory(&self) -> StoreResult<Vec<BlobInfo>>;
 
-    /// Removes the blob if it was last written before `cutoff`, atomically with the store's
-    /// writes: a write of the same content that returned before the removal makes it keep
-    /// the blob, and one that returns after it has stored the blob again. Returns the bytes
-    /// freed; `None` when the blob was kept (not there, written since `cutoff`, or of no
-    /// known write time). What the collector removes with.
+    /// Removes each of `digests` that was last written before `cutoff`, atomically with the
+    /// store's writes: a write of the same content that returned before the removal makes
+    /// it keep the blob, and one that returns after it has stored the blob again. Answers
+    /// each digest at its position: the bytes freed, or `None` when the blob was kept (not
+    /// there, written since `cutoff`, or of no known write time). What the collector removes
+    /// a step of candidates with; a database store does them in one transaction and one
+    /// sync.
     ///
     /// # Errors
     /// I/O or engine errors; [`StoreError::OpenedReadOnly`] on a store opened read-only.
-    fn delete_if_written_before(
-        &self,
-        digest: &Digest,
-        cutoff: chrono::DateTime<chrono::Utc>,
-    ) -> StoreResult<Option<u64>>;
-
-    /// [`BlobStore::delete_if_written_before`] for each of `digests`, answered at each one's
-    /// position: what the collector removes a step of candidates with. A database store does
-    /// them in one transaction and one sync; this default, one by one.
-    ///
-    /// # Errors
-    /// As [`BlobStore::delete_if_written_before`]; the removals before an error stand.
+    /// The removals before an error stand.
     fn delete_all_if_written_before(
         &self,
         digests: &[Digest],
         cutoff: chrono::DateTime<chrono::Utc>,
-    ) -> StoreResult<Vec<Option<u64>>> {
-        digests
-            .iter()
-            .map(|digest| self.delete_if_written_before(digest, cutoff))
-            .collect()
+    ) -> StoreResult<Vec<Option<u64>>>;
+
+    /// [`BlobStore::delete_all_if_written_before`] for one blob.
+    ///
+    /// # Errors
+    /// As [`BlobStore::delete_all_if_written_before`].
+    fn delete_if_written_before(
+        &self,
+        digest: &Digest,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Option<u64>> {
+        Ok(self
+            .delete_all_if_written_before(std::slice::from_ref(digest), cutoff)?
+            .pop()
+            .flatten())
     }
 
     /// Re-hashes the blob.

@@ -581,7 +581,7 @@ impl LogTransfer for MemoryLogStore {
             if state.entries.contains_key(&entry.id.0) {
                 continue;
             }
-            if let Some(row) = batch.thread_rows.iter().find(|row| row.log_id == entry.id) {
+            if let Some(row) = batch.thread_row(entry.id) {
                 state.threads.insert(
                     entry.id.0,
                     (row.thread_id.clone(), row.round, row.role.clone()),

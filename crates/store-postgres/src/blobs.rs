@@ -204,17 +204,6 @@ impl BlobStore for PgBlobStore {
         })
     }
 
-    fn delete_if_written_before(
-        &self,
-        digest: &Digest,
-        cutoff: chrono::DateTime<chrono::Utc>,
-    ) -> StoreResult<Option<u64>> {
-        Ok(self
-            .delete_all_if_written_before(std::slice::from_ref(digest), cutoff)?
-            .pop()
-            .flatten())
-    }
-
     /// Every removal of `digests` in one transaction, under the lock every blob write of
     /// the store takes: a write of the same content either committed its new time before
     /// this reads it, or writes after the blob is gone and stores it again.

@@ -84,42 +84,44 @@ pub(crate) fn reference(row: &postgres::Row) -> StoreResult<BlobReference> {
     })
 }
 
-/// The SQL of the reads, in the schema `s`.
-pub(crate) struct ReferenceSql {
-    pub(crate) references: String,
-    pub(crate) blobs_of: String,
-    pub(crate) entry_references: String,
-    pub(crate) referenced: String,
-    pub(crate) first_page: String,
-    pub(crate) next_page: String,
+/// What references a blob (`$1`) after a holder (`$2`, or `NULL`), at most `$3`.
+pub(crate) fn references_sql(s: &str) -> String {
+    format!(
+        "SELECT digest, holder FROM {s}.blob_refs WHERE digest = $1 \
+         AND ($2::bytea IS NULL OR holder > $2) ORDER BY holder LIMIT $3"
+    )
 }
 
-impl ReferenceSql {
-    pub(crate) fn new(s: &str) -> Self {
-        ReferenceSql {
-            references: format!(
-                "SELECT digest, holder FROM {s}.blob_refs WHERE digest = $1 \
-                 AND ($2::bytea IS NULL OR holder > $2) ORDER BY holder LIMIT $3"
-            ),
-            blobs_of: format!(
-                "SELECT digest, holder FROM {s}.blob_refs WHERE holder = $1 ORDER BY digest"
-            ),
-            entry_references: format!(
-                "SELECT digest, holder FROM {s}.blob_refs WHERE holder = ANY($1) \
-                 ORDER BY holder, digest"
-            ),
-            referenced: format!(
-                "SELECT d FROM unnest($1::bytea[]) AS d WHERE EXISTS \
-                 (SELECT FROM {s}.blob_refs r WHERE r.digest = d) ORDER BY d"
-            ),
-            first_page: format!(
-                "SELECT digest, holder FROM {s}.blob_refs ORDER BY digest, holder LIMIT $1"
-            ),
-            next_page: format!(
-                "SELECT digest, holder FROM {s}.blob_refs WHERE (digest, holder) > ($1, $2) \
-                 ORDER BY digest, holder LIMIT $3"
-            ),
-        }
+/// What the holder `$1` references.
+pub(crate) fn blobs_of_sql(s: &str) -> String {
+    format!("SELECT digest, holder FROM {s}.blob_refs WHERE holder = $1 ORDER BY digest")
+}
+
+/// What the holders `$1` (an array) reference.
+pub(crate) fn entry_references_sql(s: &str) -> String {
+    format!(
+        "SELECT digest, holder FROM {s}.blob_refs WHERE holder = ANY($1) \
+         ORDER BY holder, digest"
+    )
+}
+
+/// Those of the digests `$1` (an array) something references.
+pub(crate) fn referenced_sql(s: &str) -> String {
+    format!(
+        "SELECT d FROM unnest($1::bytea[]) AS d WHERE EXISTS \
+         (SELECT FROM {s}.blob_refs r WHERE r.digest = d) ORDER BY d"
+    )
+}
+
+/// Every reference, the first page (`$1` of them), or the page after (`$1`, `$2`) of `$3`.
+pub(crate) fn page_sql(s: &str, first: bool) -> String {
+    if first {
+        format!("SELECT digest, holder FROM {s}.blob_refs ORDER BY digest, holder LIMIT $1")
+    } else {
+        format!(
+            "SELECT digest, holder FROM {s}.blob_refs WHERE (digest, holder) > ($1, $2) \
+             ORDER BY digest, holder LIMIT $3"
+        )
     }
 }
 

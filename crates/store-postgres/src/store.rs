@@ -20,7 +20,7 @@ use crate::error::{Context, pool_error};
 use crate::ids::IDS_PER_TRANSACTION;
 use crate::options::PgOptions;
 use crate::read::{self, LOG_COLUMNS, id_to_sql, limit_to_sql, params};
-use crate::references::{self, ReferenceSql};
+use crate::references;
 use crate::runtime::{DropOffRuntime, off_runtime};
 use crate::schema::{create_or_check, quoted};
 use crate::write::{
@@ -588,7 +588,7 @@ impl LogStore for PgLogStore {
         after: Option<&store_core::BlobHolder>,
         limit: usize,
     ) -> StoreResult<Vec<store_core::BlobHolder>> {
-        let sql = ReferenceSql::new(&self.s).references;
+        let sql = references::references_sql(&self.s);
         let after = after.map(|holder| holder.key().into_bytes());
         self.read(|conn| {
             conn.query_cached(
@@ -603,7 +603,7 @@ impl LogStore for PgLogStore {
     }
 
     fn blobs_of(&self, holder: &store_core::BlobHolder) -> StoreResult<Vec<store_core::Digest>> {
-        let sql = ReferenceSql::new(&self.s).blobs_of;
+        let sql = references::blobs_of_sql(&self.s);
         self.read(|conn| {
             conn.query_cached(&sql, &[&holder.key().as_bytes()])
                 .context("reading a holder's blob references")?
@@ -652,7 +652,7 @@ impl LogMaintenance for PgLogStore {
     }
 
     fn entry_references(&self, ids: &[LogId]) -> StoreResult<Vec<store_core::BlobReference>> {
-        let sql = ReferenceSql::new(&self.s).entry_references;
+        let sql = references::entry_references_sql(&self.s);
         let keys = references::entry_keys(ids);
         self.read(|conn| {
             conn.query_cached(&sql, &[&keys])
@@ -664,7 +664,7 @@ impl LogMaintenance for PgLogStore {
     }
 
     fn referenced(&self, digests: &[store_core::Digest]) -> StoreResult<Vec<store_core::Digest>> {
-        let sql = ReferenceSql::new(&self.s).referenced;
+        let sql = references::referenced_sql(&self.s);
         let bytes: Vec<&[u8]> = digests.iter().map(|d| d.as_bytes().as_slice()).collect();
         self.read(|conn| {
             let mut found: Vec<store_core::Digest> = conn
@@ -927,13 +927,13 @@ impl LogTransfer for PgLogStore {
         after: Option<&store_core::BlobReference>,
         limit: usize,
     ) -> StoreResult<Vec<store_core::BlobReference>> {
-        let sql = ReferenceSql::new(&self.s);
+        let sql = references::page_sql(&self.s, after.is_none());
         let limit = limit_to_sql(limit);
         self.read(|conn| {
             let rows = match after {
-                None => conn.query_cached(&sql.first_page, &[&limit]),
+                None => conn.query_cached(&sql, &[&limit]),
                 Some(after) => conn.query_cached(
-                    &sql.next_page,
+                    &sql,
                     &[
                         &after.digest.as_bytes().as_slice(),
                         &after.holder.key().as_bytes(),

@@ -178,17 +178,6 @@ impl BlobStore for RedbBlobStore {
         })
     }
 
-    fn delete_if_written_before(
-        &self,
-        digest: &Digest,
-        cutoff: DateTime<Utc>,
-    ) -> StoreResult<Option<u64>> {
-        Ok(self
-            .delete_all_if_written_before(std::slice::from_ref(digest), cutoff)?
-            .pop()
-            .flatten())
-    }
-
     /// Every removal of `digests` in one write transaction.
     fn delete_all_if_written_before(
         &self,

@@ -225,17 +225,6 @@ impl BlobStore for SqliteBlobStore {
             .map_err(|err| on_file(self.path(), err))
     }
 
-    fn delete_if_written_before(
-        &self,
-        digest: &Digest,
-        cutoff: DateTime<Utc>,
-    ) -> StoreResult<Option<u64>> {
-        Ok(self
-            .delete_all_if_written_before(std::slice::from_ref(digest), cutoff)?
-            .pop()
-            .flatten())
-    }
-
     fn delete_all_if_written_before(
         &self,
         digests: &[Digest],

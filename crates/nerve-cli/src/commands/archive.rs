@@ -57,9 +57,7 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
     let mut total_days = 0;
     let report = archive_logs_with_progress(store.log.as_ref(), &options, &mut |p: Progress| {
         total_days = p.days_total;
-        bar.set_length(p.days_total as u64);
-        bar.set_position(p.days_done as u64);
-        bar.set_message(format!("{} entries", thousands(p.rows_done)));
+        show_days(&bar, p);
         interrupt.go_on()
     });
     bar.finish_and_clear();
@@ -85,6 +83,13 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         });
     }
     Ok(())
+}
+
+/// Moves `bar` to where an archive or restore run is: days done of days, entries so far.
+fn show_days(bar: &indicatif::ProgressBar, p: Progress) {
+    bar.set_length(p.days_total as u64);
+    bar.set_position(p.days_done as u64);
+    bar.set_message(format!("{} entries", thousands(p.rows_done)));
 }
 
 /// `archive cat`: the entries of the days `days` in the archive at `dir`.
@@ -114,9 +119,7 @@ fn restore(location: &str, dir: &Path, days: &str, out: &mut Out) -> CliResult<(
     let store = super::open_for_batch(location, false)?;
     let bar = progress::bar(0, "days");
     let report = restore_days_with_progress(store.log.as_ref(), dir, from..=to, &mut |p| {
-        bar.set_length(p.days_total as u64);
-        bar.set_position(p.days_done as u64);
-        bar.set_message(format!("{} entries", thousands(p.rows_done)));
+        show_days(&bar, p);
         interrupt.go_on()
     });
     bar.finish_and_clear();

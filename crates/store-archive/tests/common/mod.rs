@@ -220,3 +220,16 @@ pub fn spawn_child(
         .spawn()
         .expect("start the child process")
 }
+
+/// Flips a bit of the byte that follows the first `marker` in the file at `path`: a change
+/// the file's reader accepts and its checksum does not.
+pub fn change_byte_after(path: &Path, marker: &[u8]) {
+    let mut changed = std::fs::read(path).expect("a day file");
+    let at = changed
+        .windows(marker.len())
+        .position(|w| w == marker)
+        .expect("the marker")
+        + marker.len();
+    changed[at] ^= 1;
+    std::fs::write(path, changed).expect("a changed byte");
+}
