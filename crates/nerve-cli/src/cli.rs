@@ -25,6 +25,18 @@ pub(crate) struct Cli {
     )]
     pub(crate) store: String,
 
+    /// Where the store's blobs live when not beside it: s3://BUCKET/PREFIX, reached as the
+    /// AWS tools reach it (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+    /// AWS_ENDPOINT_URL for a service other than AWS).
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "NERVE_BLOBS",
+        value_name = "LOCATION"
+    )]
+    pub(crate) blobs: Option<String>,
+
     /// Print one JSON object per line instead of tables (--format json).
     #[arg(
         long,

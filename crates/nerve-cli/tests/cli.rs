@@ -16,10 +16,16 @@ const BINARY: &str = env!("CARGO_BIN_EXE_nerve-store");
 struct Cli {
     dir: tempfile::TempDir,
     location: String,
+    /// Blobs on the tests' S3 server (`--blobs`), for a backend named `NAME+s3`.
+    on_s3: bool,
 }
 
 impl Cli {
     fn new(backend: &str) -> Self {
+        let (backend, on_s3) = match backend.strip_suffix("+s3") {
+            Some(log) => (log, true),
+            None => (backend, false),
+        };
         let dir = tempfile::tempdir().expect("a temporary folder");
         let file = if backend == "redb" {
             "nerve.redb"
@@ -36,7 +42,11 @@ impl Cli {
         } else {
             format!("{backend}:{}", dir.path().join(file).display())
         };
-        Cli { dir, location }
+        Cli {
+            dir,
+            location,
+            on_s3,
+        }
     }
 
     fn path(&self) -> PathBuf {
@@ -53,7 +63,16 @@ impl Cli {
             .env("NERVE_STORE", &self.location)
             .env("TZ", "UTC")
             .env_remove("COLUMNS")
+            .env_remove("NERVE_BLOBS")
             .current_dir(self.dir.path());
+        if self.on_s3 {
+            command
+                .env(
+                    "NERVE_BLOBS",
+                    store_object::harness::location(self.dir.path()),
+                )
+                .envs(store_object::harness::environment());
+        }
         command
     }
 
@@ -101,14 +120,29 @@ impl Cli {
 
     /// The store, opened by the library, for setting up and checking.
     fn store(&self) -> nerve_store::Store {
-        nerve_store::open(&self.location).expect("the library opens the store")
+        let mut options = nerve_store::OpenOptions::default();
+        if self.on_s3 {
+            options = options.blobs_on(store_object::harness::options(self.dir.path()));
+        }
+        nerve_store::open_with(&self.location, &options).expect("the library opens the store")
     }
 }
 
 fn succeeded(args: &[&str], output: Output) -> String {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{args:?} failed: {stderr}");
-    String::from_utf8(output.stdout).expect("UTF-8 output")
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8 output");
+    assert_no_secret(args, &stdout, &stderr);
+    stdout
+}
+
+/// The S3 secret key of the tests' environment appears in no output of any command.
+fn assert_no_secret(args: &[&str], stdout: &str, stderr: &str) {
+    let secret = store_object::harness::SECRET_KEY;
+    assert!(
+        !stdout.contains(secret) && !stderr.contains(secret),
+        "{args:?} showed the secret key"
+    );
 }
 
 /// Checks that a command failed as people should see it: a non-zero exit, one line on
@@ -117,6 +151,7 @@ fn succeeded(args: &[&str], output: Output) -> String {
 /// not found, 4 damaged, 5 locked, 6 read-only, as `--help` lists them).
 fn failed(args: &[&str], output: Output, code: i32) -> String {
     let stderr = String::from_utf8(output.stderr).expect("UTF-8 errors");
+    assert_no_secret(args, &String::from_utf8_lossy(&output.stdout), &stderr);
     assert_eq!(output.status.code(), Some(code), "{args:?}: {stderr}");
     assert_eq!(stderr.lines().count(), 1, "{args:?}: one line: {stderr}");
     assert!(stderr.starts_with("nerve-store: "), "{args:?}: {stderr}");
@@ -222,11 +257,21 @@ fn simulate_reports_what_it_stored_and_stats_agree(backend: &str) {
         last == today.to_string() || last == yesterday.to_string(),
         "{stats}"
     );
-    if backend == "postgres" {
+    if backend.starts_with("postgres") {
         // A store on a server has no file here to size.
         assert!(stats["logFileBytes"].is_null(), "{stats}");
     } else {
         assert!(u64_of(&stats, "logFileBytes") > 0);
+    }
+    if backend.ends_with("+s3") {
+        // Its blobs are in the bucket, not in a file beside the log.
+        assert!(stats["blobFileBytes"].is_null(), "{stats}");
+        assert!(
+            str_of(&stats, "blobsAt").starts_with("s3://nerve-tests/"),
+            "{stats}"
+        );
+    } else {
+        assert!(stats["blobsAt"].is_null(), "{stats}");
     }
 
     // The same seed makes the same choices; new run ids add to the store.
@@ -2400,3 +2445,29 @@ mod files {
         }
     );
 }
+
+/// A blob location that is not `s3://BUCKET/PREFIX`, or one with credentials in it, is one
+/// line naming what is wrong, and shows no secret.
+#[test]
+fn a_bad_blob_location_is_named_and_shows_no_secret() {
+    let cli = Cli::new("sqlite");
+    cli.ok(&["simulate", "--runs", "5", "--seed", "1"]);
+    let err = cli.fails(1, &["--blobs", "s3://key:hunter2@bucket/x", "blob", "ls"]);
+    assert!(err.contains("credentials go in the environment"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = cli.fails(1, &["--blobs", "https://bucket/x", "blob", "ls"]);
+    assert!(
+        err.contains("is not an s3://BUCKET/PREFIX location"),
+        "{err}"
+    );
+}
+
+// The log on a backend, its blobs on the tests' S3 server (`--blobs`).
+store_conformance::for_each_backend!(
+    backends: { sqlite_on_s3 => "sqlite+s3", postgres_on_s3 => "postgres+s3" },
+    cases: {
+        gc_removes_only_the_blobs_nothing_references_once_old,
+        blobs_round_trip_through_files_and_standard_streams,
+        simulate_reports_what_it_stored_and_stats_agree,
+    }
+);

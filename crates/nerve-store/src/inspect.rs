@@ -39,8 +39,10 @@ pub struct StoreStats {
     pub archive_watermark: Option<String>,
     /// Bytes of the log's files (its journals included); `None` on a server.
     pub log_file_bytes: Option<u64>,
-    /// Bytes of the blob file; `None` on a server.
+    /// Bytes of the blob file; `None` on a server, or with the blobs on object storage.
     pub blob_file_bytes: Option<u64>,
+    /// Where the blobs are when not beside the log ([`Store::blobs_at`]).
+    pub blobs_at: Option<String>,
     /// The store's archive folder ([`Location::archive_dir`]).
     pub archive_dir: PathBuf,
     /// Bytes of the archive's day files.
@@ -72,7 +74,8 @@ pub fn stats(store: &Store) -> StoreResult<StoreStats> {
         blobs: store.blobs.list()?.len() as u64,
         archive_watermark: store.log.meta_get(WATERMARK_KEY)?,
         log_file_bytes: on_disk.then(|| store.location.log_bytes()),
-        blob_file_bytes: on_disk.then(|| store.location.blob_bytes()),
+        blob_file_bytes: (on_disk && store.blobs_at.is_none()).then(|| store.location.blob_bytes()),
+        blobs_at: store.blobs_at.clone(),
         archive_bytes: folder_size(&archive_dir.join("logs")),
         archive_dir,
     })

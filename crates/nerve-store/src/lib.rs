@@ -97,6 +97,10 @@ pub mod archive {
         read_archive, read_archive_by_id, restore_days, restore_days_with_progress, verify_archive,
     };
 }
+/// Available on crate feature `s3` only.
+#[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+pub use store_object::{ObjectBlobStore, ObjectOptions};
 /// Available on crate feature `postgres` only.
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -116,10 +120,15 @@ pub struct Store {
     /// The log, runs, threads and meta.
     pub log: Box<dyn LogBackend>,
     /// The blobs, in a file of their own beside the log's (see [`Location::blob_file`]),
-    /// so that a large upload never holds the log's write lock.
+    /// so that a large upload never holds the log's write lock; or on object storage
+    /// ([`Store::blobs_at`]).
     pub blobs: Box<dyn BlobStore>,
     /// Where it was opened.
     pub location: Location,
+    /// Where the blobs are when they are not beside the log ([`OpenOptions`]'s `blobs`):
+    /// the object store's location as it may be shown (`s3://bucket/prefix`); `None` when
+    /// they are beside it.
+    pub blobs_at: Option<String>,
 }
 
 impl Store {
@@ -130,6 +139,7 @@ impl Store {
             log,
             blobs,
             location,
+            blobs_at: None,
         }
     }
 }
@@ -177,6 +187,13 @@ pub struct OpenOptions {
     /// target stopped at any moment (killed while it is being created included) is never
     /// taken for a whole store. `None` by default.
     pub created_as_copy_of: Option<String>,
+    /// Keep the blobs on object storage, in the store these options name, instead of beside
+    /// the log (feature `s3`): opened with the log's `read_only` and `create_if_missing`.
+    /// A fleet on PostgreSQL shares its artefacts there rather than as rows of the database.
+    /// `None` by default.
+    #[cfg(feature = "s3")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+    pub blobs: Option<store_object::ObjectOptions>,
 }
 
 impl OpenOptions {
@@ -192,6 +209,16 @@ impl OpenOptions {
     /// `source` (shown without its password).
     pub fn created_as_copy_of(mut self, source: &Location) -> Self {
         self.created_as_copy_of = Some(source.to_string());
+        self
+    }
+
+    /// These options keeping the blobs on object storage, at `blobs`
+    /// ([`ObjectOptions::from_location`] takes `s3://bucket/prefix` and the rest from the
+    /// environment, as the AWS tools do).
+    #[cfg(feature = "s3")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+    pub fn blobs_on(mut self, blobs: store_object::ObjectOptions) -> Self {
+        self.blobs = Some(blobs);
         self
     }
 
@@ -267,10 +294,18 @@ pub fn open_location(location: &Location, options: &OpenOptions) -> StoreResult<
             source_location: source,
         });
     }
+    #[cfg(feature = "s3")]
+    let blobs_at = options
+        .blobs
+        .as_ref()
+        .map(store_object::ObjectOptions::location);
+    #[cfg(not(feature = "s3"))]
+    let blobs_at = None;
     Ok(Store {
         log,
         blobs,
         location,
+        blobs_at,
     })
 }
 
@@ -328,6 +363,17 @@ type Opened = (Box<dyn LogBackend>, Box<dyn BlobStore>);
 )]
 fn open_backend(location: &Location, options: &OpenOptions) -> StoreResult<Opened> {
     let log = open_log_at(location, options)?;
+    #[cfg(feature = "s3")]
+    if let Some(blobs) = &options.blobs {
+        let blobs = blobs
+            .clone()
+            .read_only(options.store.read_only)
+            .create_if_missing(options.store.create_if_missing);
+        return Ok((
+            log,
+            Box::new(store_object::ObjectBlobStore::open_with(blobs)?),
+        ));
+    }
     match location.backend {
         #[cfg(feature = "sqlite")]
         Backend::Sqlite => Ok((

@@ -28,9 +28,10 @@ enum Xtask {
     /// the cost of every operation at each size beside the smallest (10m builds stores of a
     /// few GB and takes minutes).
     Bench(Options),
-    /// Every test (cargo test --workspace), after installing PostgreSQL's server binaries
-    /// (Debian's postgresql package) when they are missing: the store-postgres tests start
-    /// throwaway servers from them.
+    /// Every test (cargo test --workspace), after installing what the tests start when it
+    /// is missing: PostgreSQL's server binaries (Debian's postgresql package), from which the
+    /// store-postgres tests start throwaway servers, and the moto S3 server (PyPI's
+    /// `moto[server]`, into target/moto), which the store-object tests start.
     Test,
     /// What CI checks (and all .ci/run does): fmt; no import circle; clippy, warnings and
     /// newer-than-MSRV APIs denied, on the workspace and on each feature set of the facade
@@ -281,13 +282,22 @@ fn has_postgres_server() -> bool {
         })
 }
 
-/// Installs Debian's `postgresql` package when the server binaries are missing (as root, or
-/// through sudo).
+/// Installs Debian's `postgresql` package when the server binaries are missing.
 fn ensure_postgres_server() -> Result<(), String> {
     if has_postgres_server() {
         return Ok(());
     }
     eprintln!("xtask: PostgreSQL's server is missing: installing Debian's postgresql package");
+    install_debian_packages(&["postgresql"])?;
+    if has_postgres_server() {
+        Ok(())
+    } else {
+        Err("the postgresql package is installed, but no initdb was found".to_owned())
+    }
+}
+
+/// Installs Debian's `packages` with apt (as root, or through sudo).
+fn install_debian_packages(packages: &[&str]) -> Result<(), String> {
     let root = Command::new("id")
         .arg("-u")
         .output()
@@ -309,23 +319,79 @@ fn ensure_postgres_server() -> Result<(), String> {
             Ok(())
         } else {
             Err(format!(
-                "{} failed ({status}): install PostgreSQL's server (Debian: apt-get install \
-                 postgresql) and run the tests again",
-                args.join(" ")
+                "{} failed ({status}): install Debian's {} and run the tests again",
+                args.join(" "),
+                packages.join(", ")
             ))
         }
     };
     run(&["apt-get", "update", "-qq"])?;
-    run(&["apt-get", "install", "-y", "-qq", "postgresql"])?;
-    if has_postgres_server() {
+    let mut install = vec!["apt-get", "install", "-y", "-qq"];
+    install.extend(packages);
+    run(&install)
+}
+
+/// Where `cargo xtask test` installs the moto server when it is not on the `PATH`: a
+/// virtual environment of Python's in the workspace's `target` (the store-object harness
+/// looks there too).
+fn moto_venv() -> PathBuf {
+    root().join("target").join("moto")
+}
+
+/// Whether the moto server (an S3 server in memory, from PyPI's `moto[server]`) is here:
+/// `moto_server` on the `PATH` or in [`moto_venv`].
+fn has_moto_server() -> bool {
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join("moto_server").is_file())
+    });
+    on_path || moto_venv().join("bin/moto_server").is_file()
+}
+
+/// Installs the moto server when it is missing: `pip install 'moto[server]'` into a virtual
+/// environment under `target/moto` (Debian's Python refuses packages installed beside its
+/// own), after installing Debian's `python3-venv` when Python cannot make one. Only PyPI and
+/// Debian's mirrors are reached, as the project's rules allow.
+fn ensure_moto_server() -> Result<(), String> {
+    if has_moto_server() {
+        return Ok(());
+    }
+    eprintln!("xtask: the moto S3 server is missing: installing moto[server] from PyPI");
+    let venv = moto_venv();
+    let make_venv = || {
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if !make_venv() {
+        install_debian_packages(&["python3", "python3-venv", "python3-pip"])?;
+        if !make_venv() {
+            return Err(format!(
+                "python3 -m venv {} failed: install Python 3 with venv (Debian: apt-get \
+                 install python3-venv) and run the tests again",
+                venv.display()
+            ));
+        }
+    }
+    let pip = venv.join("bin/pip");
+    let status = Command::new(&pip)
+        .args(["install", "--quiet", "moto[server]"])
+        .status()
+        .map_err(|err| format!("could not run {}: {err}", pip.display()))?;
+    if status.success() && has_moto_server() {
         Ok(())
     } else {
-        Err("the postgresql package is installed, but no initdb was found".to_owned())
+        Err(format!(
+            "pip install 'moto[server]' failed ({status}): install it (pip install \
+             'moto[server]') and run the tests again"
+        ))
     }
 }
 
 fn test() -> Result<(), String> {
     ensure_postgres_server()?;
+    ensure_moto_server()?;
     cargo(&["test", "--workspace"], &[])
 }
 

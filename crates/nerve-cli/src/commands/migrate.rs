@@ -28,7 +28,8 @@ pub(crate) fn run(args: &MigrateArgs, out: &mut Out) -> CliResult<()> {
     nerve_store::check_copy_target(&from, &to)?;
     // Caught before the target exists: Ctrl-C from then on leaves it marked incomplete.
     let interrupt = Interrupt::catch()?;
-    let source = super::open_for_batch(&args.from, true)?;
+    let source =
+        super::open_other_for_batch(&args.from, true, nerve_store::OpenOptions::default())?;
     let new_target = to.existing_file().is_none();
     // A new target is marked incomplete in the transaction that creates it.
     let target = nerve_store::open_with(

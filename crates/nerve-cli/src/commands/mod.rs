@@ -33,9 +33,10 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
         crate::progress::quiet();
     }
     let store = cli.store.as_str();
+    let _ = BLOBS.set(cli.blobs.clone());
     match cli.command {
         Command::Simulate(args) => {
-            let opened = nerve_store::open_with(store, &simulate::options(&args))?;
+            let opened = nerve_store::open_with(store, &with_blobs(simulate::options(&args))?)?;
             simulate::run(&opened, &args, &mut out)
         }
         Command::Logs(command @ LogsCommand::Append { .. }) => {
@@ -108,11 +109,23 @@ fn store_location_is_redb(location: &str) -> bool {
         .is_ok_and(|parsed| parsed.backend == nerve_store::Backend::Redb)
 }
 
+/// The blob location every open of `--store` uses (`--blobs`, `NERVE_BLOBS`): set once, as
+/// the command starts.
+static BLOBS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// `options` keeping the blobs where `--blobs` says, if it says.
+fn with_blobs(options: OpenOptions) -> CliResult<OpenOptions> {
+    match BLOBS.get().and_then(Option::as_deref) {
+        Some(blobs) => Ok(options.blobs_on(nerve_store::ObjectOptions::from_location(blobs)?)),
+        None => Ok(options),
+    }
+}
+
 /// Opens the store at `location`, which must exist, for a command that changes it: a
 /// command that removes or maintains must not leave an empty store behind a mistyped path
 /// (the library answers `NoStore`, or `BlobFileMissing` for a store without its blob file).
 fn open_existing(location: &str) -> CliResult<Store> {
-    let options = OpenOptions::default().create_if_missing(false);
+    let options = with_blobs(OpenOptions::default().create_if_missing(false))?;
     Ok(nerve_store::open_with(location, &options)?)
 }
 
@@ -120,7 +133,8 @@ fn open_existing(location: &str) -> CliResult<Store> {
 /// so that it creates nothing, takes no lock the daemon waits for, and works for a user
 /// who may not write the files.
 fn open_to_read(location: &str) -> CliResult<Store> {
-    Ok(nerve_store::open_read_only(location)?)
+    let options = with_blobs(OpenOptions::default().read_only(true))?;
+    Ok(nerve_store::open_with(location, &options)?)
 }
 
 /// Opens the store at `location` for a command that writes: an existing store, or a new one
@@ -136,17 +150,24 @@ fn open_for_writing(location: &str, create: bool) -> CliResult<Store> {
 
 /// Opens the store at `location` with the backend's defaults, creating it if missing.
 fn open(location: &str) -> CliResult<Store> {
-    Ok(nerve_store::open(location)?)
+    Ok(nerve_store::open_with(
+        location,
+        &with_blobs(OpenOptions::default())?,
+    )?)
 }
 
-/// Opens the store at `location`, which must exist, for a command that reads the log through
-/// once: a small page cache, since a daemon's large one would only fill up; read-only when
-/// it only reads.
+/// Opens the store of `--store` at `location`, which must exist, for a command that reads
+/// the log through once: a small page cache, since a daemon's large one would only fill up;
+/// read-only when it only reads; its blobs where `--blobs` says.
 fn open_for_batch(location: &str, read_only: bool) -> CliResult<Store> {
+    open_other_for_batch(location, read_only, with_blobs(OpenOptions::default())?)
+}
+
+/// [`open_for_batch`] for a store other than `--store` (a copy's source), starting from
+/// `options`.
+fn open_other_for_batch(location: &str, read_only: bool, options: OpenOptions) -> CliResult<Store> {
     const BATCH_CACHE_BYTES: usize = 8 << 20;
-    let mut options = OpenOptions::default()
-        .create_if_missing(false)
-        .read_only(read_only);
+    let mut options = options.create_if_missing(false).read_only(read_only);
     let location: Location = location.parse()?;
     // A server's cache is the server's: PostgreSQL refuses the option.
     if !location.is_server() {

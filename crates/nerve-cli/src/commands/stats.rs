@@ -57,26 +57,35 @@ fn lines(store: &Store, stats: &StoreStats) -> Vec<(&'static str, String)> {
 /// Where the store's files are and what they take; a store on a server has none here.
 fn files(store: &Store, stats: &StoreStats) -> Vec<(&'static str, String)> {
     let mut lines = Vec::new();
-    match (stats.log_file_bytes, stats.blob_file_bytes) {
-        (Some(log), Some(blobs)) => lines.extend([
-            (
-                "log file",
-                format!(
-                    "{} ({})",
-                    human_bytes(log),
-                    store.location.shown_path().display()
-                ),
+    if let Some(log) = stats.log_file_bytes {
+        lines.push((
+            "log file",
+            format!(
+                "{} ({})",
+                human_bytes(log),
+                store.location.shown_path().display()
             ),
-            (
-                "blob file",
-                format!(
-                    "{} ({})",
-                    human_bytes(blobs),
-                    store.location.shown_blob_path().display()
-                ),
+        ));
+    }
+    match (&stats.blobs_at, stats.blob_file_bytes) {
+        (Some(blobs), _) => lines.push(("blobs at", blobs.clone())),
+        (None, Some(bytes)) => lines.push((
+            "blob file",
+            format!(
+                "{} ({})",
+                human_bytes(bytes),
+                store.location.shown_blob_path().display()
             ),
-        ]),
-        _ => lines.push(("server", "log and blobs in the store's schema".to_owned())),
+        )),
+        (None, None) => {}
+    }
+    if stats.log_file_bytes.is_none() {
+        let what = if stats.blobs_at.is_some() {
+            "log in the store's schema"
+        } else {
+            "log and blobs in the store's schema"
+        };
+        lines.push(("server", what.to_owned()));
     }
     lines.push((
         "archive",
