@@ -7,7 +7,7 @@ mod gc_common;
 use std::collections::BTreeSet;
 
 use gc_common::{
-    FILES, Kind, POSTGRES, REDB, SQLITE, assert_referenced_present, plant, start_after_cutoff,
+    FILES, Kind, POSTGRES, REDB, S3, SQLITE, assert_referenced_present, plant, start_after_cutoff,
     store_of,
 };
 use nerve_store::{Digest, GcOptions, NewLogEntry, StoreError, collect_garbage};
@@ -210,7 +210,7 @@ fn a_dry_run_removes_nothing_and_a_store_without_references_is_refused(kind: Kin
 }
 
 store_conformance::for_each_backend!(
-    backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES, files => FILES },
+    backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES, files => FILES, s3 => S3 },
     cases: {
         collects_exactly_the_old_unreferenced_blobs_beside_eight_writers,
         a_dry_run_removes_nothing_and_a_store_without_references_is_refused,

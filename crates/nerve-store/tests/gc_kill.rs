@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use gc_common::{
-    FILES, Kind, POSTGRES, REDB, SQLITE, assert_referenced_present, kind_named, plant,
+    FILES, Kind, POSTGRES, REDB, S3, SQLITE, assert_referenced_present, kind_named, plant,
     start_after_cutoff, store_of,
 };
 use nerve_store::{Digest, GcOptions, collect_garbage_with_progress};
@@ -170,7 +170,7 @@ fn a_collector_killed_again_and_again_never_loses_a_referenced_blob(kind: Kind) 
 }
 
 store_conformance::for_each_backend!(
-    backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES, files => FILES },
+    backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES, files => FILES, s3 => S3 },
     cases: {
         a_collector_killed_again_and_again_never_loses_a_referenced_blob,
     }

@@ -71,6 +71,20 @@ pub const FILES: Kind = Kind {
     blobs: |dir| Box::new(FsBlobStore::open(dir.join("blobs")).expect("file blobs")),
 };
 
+pub const S3: Kind = Kind {
+    name: "s3",
+    log: |dir| {
+        store_sqlite::harness::SqliteHarness
+            .open(dir)
+            .expect("sqlite log")
+    },
+    blobs: |dir| {
+        store_object::harness::ObjectHarness
+            .open_blobs(dir)
+            .expect("blobs on S3")
+    },
+};
+
 /// The store of `kind` kept in `dir` (opened again from there by another process).
 pub fn store_of(kind: Kind, dir: &Path) -> Store {
     let location: Location = format!("sqlite:{}", dir.join("nerve.db").display())
@@ -81,7 +95,7 @@ pub fn store_of(kind: Kind, dir: &Path) -> Store {
 
 /// The kind named `name`.
 pub fn kind_named(name: &str) -> Kind {
-    [SQLITE, REDB, POSTGRES, FILES]
+    [SQLITE, REDB, POSTGRES, FILES, S3]
         .into_iter()
         .find(|kind| kind.name == name)
         .expect("a known kind")
@@ -227,7 +241,17 @@ pub fn plant(store: &Store, dir: &Path, old: usize) -> Planted {
 /// passed it (a blob written now gets a later time): what the tests collect with, so that
 /// every blob written before is old and every blob written after is young.
 pub fn start_after_cutoff(store: &Store) -> DateTime<Utc> {
-    let cutoff = Utc::now() + Duration::milliseconds(2);
+    // After the latest write time the store gives so far, which may be ahead of the clock
+    // (object storage stamps whole seconds, and the store answers the end of the second).
+    let latest = store
+        .blobs
+        .inventory()
+        .expect("inventory")
+        .into_iter()
+        .filter_map(|info| info.written_at)
+        .max();
+    let cutoff =
+        latest.map_or(Utc::now(), |latest| latest.max(Utc::now())) + Duration::milliseconds(2);
     let probe = store.blobs.write(b"probe").expect("a probe");
     for _ in 0..1_000_000 {
         store.blobs.write(b"probe").expect("the probe again");
