@@ -209,10 +209,74 @@ fn a_dry_run_removes_nothing_and_a_store_without_references_is_refused(kind: Kin
     assert!(!store.blobs.exists(&blob).expect("exists"));
 }
 
+/// The archive keeps the blobs of the days it holds, and only those (a dropped day's go);
+/// asked to ignore the archive (`keep_archived: false`, `--ignore-archive`), the collector
+/// removes the blobs only archived days reference too, and still nothing the store
+/// references.
+fn the_archive_keeps_its_days_blobs_unless_told_to_ignore_it(kind: Kind) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = store_of(kind, dir.path());
+    let planted = plant(&store, dir.path(), 40);
+    let cutoff = start_after_cutoff(&store);
+    let options = GcOptions {
+        archive_dir: Some(planted.archive_dir.clone()),
+        now: cutoff + chrono::Duration::days(1),
+        ..GcOptions::default()
+    };
+    let kept = collect_garbage(&store, &options).expect("a collection");
+    let removed: BTreeSet<Digest> = kept.removed.iter().copied().collect();
+    assert_eq!(removed, planted.old_unreferenced(), "{}", kind.name);
+    assert_eq!(
+        kept.archived,
+        planted.archived_only.len() as u64,
+        "{}",
+        kind.name
+    );
+    for digest in &planted.archived_only {
+        assert!(store.blobs.exists(digest).expect("exists"), "{}", kind.name);
+    }
+
+    let ignoring = collect_garbage(
+        &store,
+        &GcOptions {
+            keep_archived: false,
+            ..options
+        },
+    )
+    .expect("a collection that ignores the archive");
+    let removed: BTreeSet<Digest> = ignoring.removed.iter().copied().collect();
+    assert_eq!(
+        removed,
+        planted.archived_only.iter().copied().collect(),
+        "{}: the blobs only archived days reference",
+        kind.name
+    );
+    for digest in &planted.archived_only {
+        assert!(
+            !store.blobs.exists(digest).expect("exists"),
+            "{}",
+            kind.name
+        );
+    }
+    assert_referenced_present_in_store(&store, &planted.referenced, kind.name);
+}
+
+/// Every blob of `referenced` is in the store.
+fn assert_referenced_present_in_store(
+    store: &nerve_store::Store,
+    referenced: &[Digest],
+    what: &str,
+) {
+    let present: BTreeSet<Digest> = store.blobs.list().expect("list").into_iter().collect();
+    let missing = referenced.iter().filter(|d| !present.contains(d)).count();
+    assert_eq!(missing, 0, "{what}: {missing} referenced blobs missing");
+}
+
 store_conformance::for_each_backend!(
     backends: { sqlite => SQLITE, redb => REDB, postgres => POSTGRES, files => FILES, s3 => S3 },
     cases: {
         collects_exactly_the_old_unreferenced_blobs_beside_eight_writers,
         a_dry_run_removes_nothing_and_a_store_without_references_is_refused,
+        the_archive_keeps_its_days_blobs_unless_told_to_ignore_it,
     }
 );
