@@ -80,6 +80,17 @@ fn prefix(dir: &Path) -> String {
     format!("cases/{}", name.trim_matches('-'))
 }
 
+/// The prefix of the test store kept for `dir`, in [`BUCKET`].
+pub fn prefix_of(dir: &Path) -> String {
+    prefix(dir)
+}
+
+/// A bare client of the tests' bucket (for a bench's baseline, or damage behind the
+/// store's back).
+pub fn client(dir: &Path) -> object_store::aws::AmazonS3 {
+    options(dir).client().expect("a client of the test bucket")
+}
+
 /// The options of the test store for `dir`, on this process's server.
 pub fn options(dir: &Path) -> ObjectOptions {
     ObjectOptions::from_location_only(&location(dir))
@@ -95,7 +106,7 @@ pub struct ObjectHarness;
 impl ObjectHarness {
     /// The raw client of the tests' bucket, to damage objects behind the store's back.
     fn raw(dir: &Path) -> (object_store::aws::AmazonS3, tokio::runtime::Runtime) {
-        let client = options(dir).client().expect("a client of the test bucket");
+        let client = client(dir);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -29,34 +29,42 @@ pub(crate) fn origin(base: i64, xid: i64) -> i64 {
 /// The ids of a transaction `x` are `base + x · 2^20 + 1 ..= base + (x + 1) · 2^20`, so the
 /// horizon is `base + h · 2^20` (at most `i64::MAX`) for the oldest transaction `h` that may
 /// still add entries: the snapshot's `xmax` (every later transaction), or an older one the
-/// snapshot counts as running (`xip`) unless the server's locks, read once after the
-/// snapshot (`pg_locks`, materialised so that both looks below see the same reading), show
-/// it holding no lock on the log table. Every writer takes that lock before it has a
-/// transaction id (`write::begin`) and keeps it to its end. A running transaction whose own
-/// id lock is not in the reading is held back too: the server gives a transaction its id a
-/// moment before it takes that lock, and a reading taken in between cannot tell whose it
-/// is (a reader that passed such a writer missed one entry of 1,200 in CI). One that ended
-/// in between has its entries, if any, committed before the bounded read begins: the
-/// server makes a commit visible before it releases the locks. A hot standby does not see
-/// the primary's locks, so there the horizon is the oldest transaction still running on
-/// the primary (`pg_snapshot_xmin`): later, never wrong.
+/// snapshot counts as running (`xip`) that, by the server's locks read once after the
+/// snapshot (`pg_locks`, materialised so that every look sees the same reading):
+/// - holds its id's lock and a lock on the log table: a writer of the store, which took
+///   that lock before it had an id (`write::begin`) and keeps it to its end; or
+/// - holds no id lock in the reading and is still running when asked after it
+///   (`pg_xact_status`): the server gives a transaction its id a moment before it takes
+///   that id's lock, and a reading taken in between cannot tell whose it is (a reader that
+///   passed such a writer missed one entry of 1,200 in CI). One that ended in between is
+///   passed over: the server makes a commit visible before it releases the locks, so its
+///   entries are visible to the bounded read.
+///
+/// A hot standby does not see the primary's locks, so there the horizon is the oldest
+/// transaction still running on the primary (`pg_snapshot_xmin`): later, never wrong.
 pub(crate) fn horizon_sql(s: &str) -> String {
     format!(
-        "WITH locks AS MATERIALIZED (SELECT locktype, database, relation, transactionid, \
-         virtualtransaction, mode FROM pg_locks) \
+        "WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s), \
+         locks AS MATERIALIZED (SELECT locktype, database, relation, transactionid, \
+         virtualtransaction, mode FROM pg_locks), \
+         writers AS MATERIALIZED (SELECT x::text::bigint AS x \
+         FROM snap, pg_snapshot_xip(snap.s) AS x \
+         WHERE CASE WHEN EXISTS (SELECT 1 FROM locks t WHERE t.locktype = 'transactionid' \
+         AND t.mode = 'ExclusiveLock' \
+         AND t.transactionid::text::bigint = (x::text::bigint & 4294967295)) \
+         THEN EXISTS (SELECT 1 FROM locks t JOIN locks r \
+         ON r.virtualtransaction = t.virtualtransaction \
+         WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' \
+         AND t.transactionid::text::bigint = (x::text::bigint & 4294967295) \
+         AND r.locktype = 'relation' AND r.relation = '{s}.logs'::regclass \
+         AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database())) \
+         ELSE COALESCE(pg_xact_status(x), 'in progress') = 'in progress' END) \
          SELECT LEAST(b.base::numeric + {per} * CASE WHEN pg_is_in_recovery() \
          THEN pg_snapshot_xmin(snap.s)::text::bigint \
          ELSE LEAST(pg_snapshot_xmax(snap.s)::text::bigint, \
-         (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x \
-         WHERE NOT EXISTS (SELECT 1 FROM locks t \
-         WHERE t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' \
-         AND t.transactionid::text::bigint = (x::text::bigint & 4294967295) \
-         AND NOT EXISTS (SELECT 1 FROM locks r \
-         WHERE r.virtualtransaction = t.virtualtransaction AND r.locktype = 'relation' \
-         AND r.relation = '{s}.logs'::regclass \
-         AND r.database = (SELECT oid FROM pg_database WHERE datname = current_database()))))) \
-         END, 9223372036854775807)::bigint \
-         FROM {s}.log_ids b, (SELECT pg_current_snapshot() AS s) AS snap",
+         (SELECT min(x) FROM writers)) END, \
+         9223372036854775807)::bigint \
+         FROM {s}.log_ids b, snap",
         per = IDS_PER_TRANSACTION
     )
 }
