@@ -495,3 +495,14 @@ mod postgres {
     store_conformance::log_store_conformance!(harness: &HARNESS, capabilities: [processes]);
     store_conformance::blob_store_conformance!(harness: &HARNESS);
 }
+
+/// Blobs on object storage (the tests' moto server), through `AsyncStore::blobs`: the blob
+/// suite only, beside SQLite's log (whose own suite runs above).
+mod s3 {
+    static HARNESS: super::AsyncHarness = super::AsyncHarness {
+        inner: &store_sqlite::harness::SqliteHarness,
+        blobs: &store_object::harness::ObjectHarness,
+        backend: nerve_store::Backend::Sqlite,
+    };
+    store_conformance::blob_store_conformance!(harness: &HARNESS);
+}
