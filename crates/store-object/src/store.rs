@@ -372,46 +372,92 @@ impl ObjectBlobStore {
         Ok((key, hasher.finish(), len))
     }
 
-    /// Removes `digest` if it was last written before `cutoff`, under this handle's lease.
-    async fn collect(&self, digest: &Digest, cutoff: DateTime<Utc>) -> StoreResult<Option<u64>> {
-        let lease = self.lease_key(digest);
-        let taken = Instant::now();
-        self.client
-            .put(&lease, PutPayload::from(Utc::now().to_rfc3339()))
-            .await
-            .map_err(|err| store_error(&format!("taking {lease}"), err))?;
-        let removed = self.remove_if_old(digest, cutoff, taken).await;
-        let released = self
-            .client
-            .delete(&lease)
-            .await
-            .map_err(|err| store_error(&format!("releasing {lease}"), err));
-        let removed = removed?;
-        released?;
-        Ok(removed)
+    /// Removes the objects at `keys` in bulk (S3's `DeleteObjects`, up to 1,000 a request);
+    /// one already gone counts as removed.
+    async fn remove_all(&self, keys: Vec<Key>) -> StoreResult<()> {
+        let keys = futures_util::stream::iter(keys.into_iter().map(Ok)).boxed();
+        let mut removed = self.client.delete_stream(keys);
+        while let Some(outcome) = removed.next().await {
+            match outcome {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => return Err(store_error(&self.doing("removing objects of"), err)),
+            }
+        }
+        Ok(())
     }
 
-    /// The removal under a lease taken at `taken`: the blob's time read again now, and the
-    /// blob removed only while the lease is young enough that no writer has taken it for a
-    /// dead collector's.
-    async fn remove_if_old(
+    /// A step of removals under this handle's leases: every lease put, every blob's time read
+    /// again, the old ones removed in bulk (unless half the lease has passed since the first
+    /// lease was put), then the leases removed in bulk.
+    async fn collect(
         &self,
-        digest: &Digest,
+        digests: &[Digest],
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<Vec<Option<u64>>> {
+        let leases: Vec<Key> = digests
+            .iter()
+            .map(|digest| self.lease_key(digest))
+            .collect();
+        let taken = Instant::now();
+        let stamp = PutPayload::from(Utc::now().to_rfc3339());
+        let puts: Vec<_> = leases
+            .iter()
+            .map(|lease| self.put_lease(lease, stamp.clone()))
+            .collect();
+        let put: Vec<StoreResult<()>> = futures_util::stream::iter(puts)
+            .buffered(IN_FLIGHT)
+            .collect()
+            .await;
+        let outcome = match put.into_iter().collect::<StoreResult<Vec<()>>>() {
+            Ok(_) => self.remove_old(digests, cutoff, taken).await,
+            Err(err) => Err(err),
+        };
+        let released = self.remove_all(leases).await;
+        let freed = outcome?;
+        released?;
+        Ok(freed)
+    }
+
+    /// Puts this handle's lease `lease`, stamped.
+    async fn put_lease(&self, lease: &Key, stamp: PutPayload) -> StoreResult<()> {
+        self.client
+            .put(lease, stamp)
+            .await
+            .map(|_| ())
+            .map_err(|err| store_error(&format!("taking {lease}"), err))
+    }
+
+    /// Under live leases taken at `taken`: the blobs of `digests` still older than `cutoff`
+    /// removed, each answered with its size, or `None` when kept.
+    async fn remove_old(
+        &self,
+        digests: &[Digest],
         cutoff: DateTime<Utc>,
         taken: Instant,
-    ) -> StoreResult<Option<u64>> {
-        let blob = self.blob_key(digest);
-        let Some(meta) = self.head(&blob).await? else {
-            return Ok(None);
-        };
-        if written_at(meta.last_modified) >= cutoff || taken.elapsed() > LEASE / 2 {
-            return Ok(None);
+    ) -> StoreResult<Vec<Option<u64>>> {
+        let keys: Vec<Key> = digests.iter().map(|digest| self.blob_key(digest)).collect();
+        let heads: Vec<_> = keys.iter().map(|key| self.head(key)).collect();
+        let looks: Vec<StoreResult<Option<object_store::ObjectMeta>>> =
+            futures_util::stream::iter(heads)
+                .buffered(IN_FLIGHT)
+                .collect()
+                .await;
+        let mut freed = Vec::with_capacity(digests.len());
+        let mut doomed = Vec::new();
+        for look in looks {
+            match look? {
+                Some(meta) if written_at(meta.last_modified) < cutoff => {
+                    freed.push(Some(meta.size));
+                    doomed.push(meta.location);
+                }
+                _ => freed.push(None),
+            }
         }
-        self.client
-            .delete(&blob)
-            .await
-            .map_err(|err| store_error(&format!("removing {blob}"), err))?;
-        Ok(Some(meta.size))
+        if doomed.is_empty() || taken.elapsed() > LEASE / 2 {
+            return Ok(vec![None; digests.len()]);
+        }
+        self.remove_all(doomed).await?;
+        Ok(freed)
     }
 }
 
@@ -614,8 +660,8 @@ impl BlobStore for ObjectBlobStore {
     }
 
     /// Each removal is made under a lease: the collector puts its own lease object
-    /// `<prefix>/doomed/<hex>/<collector>`, reads the blob's time again, removes the blob if
-    /// still older than `cutoff`, and removes its lease. A writer of the same content lists
+    /// `<prefix>/doomed/<hex>/<collector>` on every blob of the step, reads each blob's time
+    /// again, removes those still older than `cutoff` (in bulk), and removes its leases. A writer of the same content lists
     /// the leases on it after its `PUT` and, while one is live, waits for it to go and puts
     /// the blob again: either the collector read the new time (and kept the blob), or the
     /// writer saw the lease (and put the blob back after the removal). A lease older than
@@ -628,16 +674,9 @@ impl BlobStore for ObjectBlobStore {
     ) -> StoreResult<Vec<Option<u64>>> {
         self.writable("delete")?;
         self.run(self.sweep_leases())?;
-        let removals: Vec<_> = digests
-            .iter()
-            .map(|digest| self.collect(digest, cutoff))
-            .collect();
-        let answers: Vec<StoreResult<Option<u64>>> = self.run(async {
-            Ok(futures_util::stream::iter(removals)
-                .buffered(IN_FLIGHT)
-                .collect()
-                .await)
-        })?;
-        answers.into_iter().collect()
+        if digests.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(self.collect(digests, cutoff))
     }
 }

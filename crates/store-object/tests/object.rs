@@ -217,3 +217,24 @@ fn stores_under_two_prefixes_do_not_see_each_other() {
     assert_eq!(second.list().expect("list"), Vec::<Digest>::new());
     assert_eq!(second.read(&digest).expect("read"), None);
 }
+
+/// A step of removals releases every lease it took, and removes the old blobs in bulk: what
+/// a writer then finds is no lease, and the blobs written since kept.
+#[test]
+fn a_step_of_removals_leaves_no_lease_behind() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = ObjectBlobStore::open_with(harness::options(dir.path())).expect("open");
+    let old: Vec<Digest> = (0..40_u8)
+        .map(|i| store.write(&content(100, i)).expect("write"))
+        .collect();
+    let cutoff = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let freed = store
+        .delete_all_if_written_before(&old, cutoff)
+        .expect("a step");
+    assert_eq!(freed, vec![Some(100); old.len()]);
+    assert!(store.list().expect("list").is_empty());
+    assert!(
+        ObjectHarness::objects_under(dir.path(), "doomed").is_empty(),
+        "every lease released"
+    );
+}
