@@ -11,9 +11,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use nerve_bench::interleave_timed;
+use nerve_bench::{interleave_timed, timed, unique};
 use store_blob::FsBlobStore;
 use store_core::{BlobStore, Digest, kit::Hasher};
 
@@ -23,15 +22,6 @@ const SIZES: [(&str, usize, usize, usize); 3] = [
     ("1MiB", 1 << 20, 41, 4),
     ("64MiB", 64 << 20, 15, 1),
 ];
-
-/// `base` with its first eight bytes replaced by `n`, so that each write is new content.
-fn unique(base: &[u8], n: usize) -> Vec<u8> {
-    let mut data = base.to_vec();
-    let prefix = (n as u64).to_le_bytes();
-    let k = prefix.len().min(data.len());
-    data[..k].copy_from_slice(&prefix[..k]);
-    data
-}
 
 /// The bare work of a durable content-addressed store, in a folder of its own.
 struct Bare {
@@ -147,12 +137,6 @@ fn subjects(dir: &Path) -> Vec<(&'static str, Box<dyn Blobs>)> {
             Box::new(Cacache(dir.join("cacache"), HashMap::new())),
         ),
     ]
-}
-
-fn timed<T>(work: impl FnOnce() -> T) -> (T, Duration) {
-    let started = Instant::now();
-    let value = work();
-    (value, started.elapsed())
 }
 
 fn main() {

@@ -6,9 +6,7 @@
 //! the presence check after a write, the multipart upload and copy of a large blob), not of
 //! a network. `cargo bench -p nerve-bench --bench blobs_s3`.
 
-use std::time::{Duration, Instant};
-
-use nerve_bench::interleave_timed;
+use nerve_bench::{interleave_timed, timed, unique};
 use object_store::{ObjectStoreExt as _, PutPayload, path::Path as Key};
 use store_core::{BlobStore, Digest};
 use store_object::ObjectBlobStore;
@@ -19,21 +17,6 @@ const SIZES: [(&str, usize, usize, usize); 3] = [
     ("1MiB", 1 << 20, 41, 4),
     ("64MiB", 64 << 20, 11, 1),
 ];
-
-/// `base` with its first eight bytes replaced by `n`, so that each write is new content.
-fn unique(base: &[u8], n: usize) -> Vec<u8> {
-    let mut data = base.to_vec();
-    let prefix = (n as u64).to_le_bytes();
-    let k = prefix.len().min(data.len());
-    data[..k].copy_from_slice(&prefix[..k]);
-    data
-}
-
-fn timed<T>(work: impl FnOnce() -> T) -> (T, Duration) {
-    let started = Instant::now();
-    let value = work();
-    (value, started.elapsed())
-}
 
 /// The bare client on the same bucket, under a prefix of its own.
 struct Bare {

@@ -209,6 +209,23 @@ pub fn interleave_timed(
     comparison
 }
 
+/// `base` with its first eight bytes replaced by `n`, so that each write of a bench is new
+/// content.
+pub fn unique(base: &[u8], n: usize) -> Vec<u8> {
+    let mut data = base.to_vec();
+    let prefix = (n as u64).to_le_bytes();
+    let k = prefix.len().min(data.len());
+    data[..k].copy_from_slice(&prefix[..k]);
+    data
+}
+
+/// What `work` returns, and how long it took.
+pub fn timed<T>(work: impl FnOnce() -> T) -> (T, Duration) {
+    let started = Instant::now();
+    let value = work();
+    (value, started.elapsed())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

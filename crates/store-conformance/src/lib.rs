@@ -50,6 +50,7 @@ pub mod processes;
 pub mod read_only;
 pub mod restore;
 pub mod runs;
+pub mod servers;
 pub mod threads;
 pub mod units;
 mod unsynced;

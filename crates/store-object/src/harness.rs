@@ -206,38 +206,12 @@ fn moto_server() -> Result<PathBuf, String> {
     Err("moto_server is not on the PATH, nor in target/moto".to_owned())
 }
 
-/// Removes the folders of servers whose test process has ended.
-fn sweep(temp: &Path) {
-    let Ok(entries) = std::fs::read_dir(temp) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("nerve-s3-")
-            .and_then(|rest| rest.split('-').next())
-        else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// The server of the test process that started this one, if it has one.
 fn parents_server(temp: &Path) -> Option<TestServer> {
-    let prefix = format!("nerve-s3-{}-", std::os::unix::process::parent_id());
-    std::fs::read_dir(temp).ok()?.flatten().find_map(|entry| {
-        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
-            return None;
-        }
-        let endpoint = std::fs::read_to_string(entry.path().join("endpoint")).ok()?;
-        Some(TestServer {
-            endpoint: endpoint.trim().to_owned(),
-            dir: entry.path(),
-        })
-    })
+    store_conformance::servers::parents_folders(temp, "nerve-s3", "endpoint")
+        .into_iter()
+        .next()
+        .map(|(dir, endpoint)| TestServer { endpoint, dir })
 }
 
 fn start() -> Result<TestServer, String> {
@@ -246,15 +220,7 @@ fn start() -> Result<TestServer, String> {
         return Ok(server);
     }
     let program = moto_server()?;
-    sweep(&temp);
-    let dir = temp.join(format!(
-        "nerve-s3-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    ));
-    std::fs::create_dir_all(&dir).map_err(|err| format!("creating {}: {err}", dir.display()))?;
+    let dir = store_conformance::servers::fresh_folder(&temp, "nerve-s3")?;
     let log_path = dir.join("server.log");
     let log = std::fs::File::create(&log_path).map_err(|err| err.to_string())?;
     let mut command = Command::new("setpriv");

@@ -190,15 +190,18 @@ impl ObjectBlobStore {
         self.key(&format!("{DOOMED}/{}/{}", digest.to_hex(), self.collector))
     }
 
-    /// Whether a collector holds a live lease on `digest`.
-    async fn leased(&self, digest: &Digest) -> StoreResult<bool> {
-        let folder = self.leases_of(digest);
-        let leases: Vec<object_store::ObjectMeta> = self
-            .client
-            .list(Some(&folder))
+    /// Every object under `folder`.
+    async fn list_under(&self, folder: &Key) -> StoreResult<Vec<object_store::ObjectMeta>> {
+        self.client
+            .list(Some(folder))
             .try_collect()
             .await
-            .map_err(|err| store_error(&format!("listing {folder}"), err))?;
+            .map_err(|err| store_error(&format!("listing {folder}"), err))
+    }
+
+    /// Whether a collector holds a live lease on `digest`.
+    async fn leased(&self, digest: &Digest) -> StoreResult<bool> {
+        let leases = self.list_under(&self.leases_of(digest)).await?;
         Ok(leases
             .iter()
             .any(|lease| !lease_expired(lease.last_modified)))
@@ -206,25 +209,13 @@ impl ObjectBlobStore {
 
     /// Removes the leases of dead collectors (older than [`LEASE`]).
     async fn sweep_leases(&self) -> StoreResult<()> {
-        let folder = self.key(DOOMED);
-        let leases: Vec<object_store::ObjectMeta> = self
-            .client
-            .list(Some(&folder))
-            .try_collect()
-            .await
-            .map_err(|err| store_error(&format!("listing {folder}"), err))?;
-        for lease in leases
-            .iter()
+        let leases = self.list_under(&self.key(DOOMED)).await?;
+        let dead = leases
+            .into_iter()
             .filter(|lease| lease_expired(lease.last_modified))
-        {
-            match self.client.delete(&lease.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(err) => {
-                    return Err(store_error(&format!("removing {}", lease.location), err));
-                }
-            }
-        }
-        Ok(())
+            .map(|lease| lease.location)
+            .collect();
+        self.remove_all(dead).await
     }
 
     /// Refuses `operation` on a store opened read-only.

@@ -85,40 +85,15 @@ fn as_server_user(program: &Path, args: &[&str]) -> Command {
     command
 }
 
-/// Removes the folders of servers whose test process has ended.
-fn sweep(temp: &Path) {
-    let Ok(entries) = std::fs::read_dir(temp) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("nerve-pg-")
-            .and_then(|rest| rest.split('-').next())
-        else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 /// The server of the test process that started this one, if it has one: a child process
 /// of a case (a second writer, a process to kill) works on its parent's stores.
 fn parents_server(temp: &Path) -> Option<TestServer> {
-    let prefix = format!("nerve-pg-{}-", std::os::unix::process::parent_id());
-    std::fs::read_dir(temp).ok()?.flatten().find_map(|entry| {
-        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
-            return None;
-        }
-        let url = std::fs::read_to_string(entry.path().join("url")).ok()?;
-        postgres::Client::connect(url.trim(), postgres::NoTls).ok()?;
-        Some(TestServer {
-            url: url.trim().to_owned(),
-            dir: entry.path(),
+    store_conformance::servers::parents_folders(temp, "nerve-pg", "url")
+        .into_iter()
+        .find_map(|(dir, url)| {
+            postgres::Client::connect(&url, postgres::NoTls).ok()?;
+            Some(TestServer { url, dir })
         })
-    })
 }
 
 fn start() -> Result<TestServer, String> {
@@ -148,16 +123,7 @@ impl Cluster {
     /// A new cluster under `temp`, on a free loopback port, not started.
     fn init(temp: &Path) -> Result<Cluster, String> {
         let bin = binaries()?;
-        sweep(temp);
-        let dir = temp.join(format!(
-            "nerve-pg-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|err| format!("creating {}: {err}", dir.display()))?;
+        let dir = store_conformance::servers::fresh_folder(temp, "nerve-pg")?;
         if is_root() {
             let owned = Command::new("chown")
                 .args(["postgres:", &dir.display().to_string()])
