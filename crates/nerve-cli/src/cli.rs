@@ -376,7 +376,8 @@ pub(crate) struct ArchiveArgs {
     pub(crate) compress: bool,
 }
 
-/// `archive cat`, `archive verify`, `archive drop`.
+/// `archive cat`, `archive verify`, `archive drop`, `archive restore`, `archive push`,
+/// `archive pull`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ArchiveCommand {
     /// Retire the archived days before a UTC day: their files are removed, and the manifest
@@ -407,6 +408,33 @@ pub(crate) enum ArchiveCommand {
     /// ids); fails naming each day that was changed, is missing, cannot be read, or is not
     /// in the manifest.
     Verify {
+        /// The archive's folder: `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR", conflicts_with = "at")]
+        dir: Option<PathBuf>,
+        /// Check the archive's replica at s3://BUCKET/PREFIX instead, in place (each day
+        /// read whole), credentials from the AWS_* environment.
+        #[arg(long, value_name = "LOCATION")]
+        at: Option<String>,
+    },
+    /// Copy the archive to a replica on object storage (s3://BUCKET/PREFIX, credentials
+    /// from the AWS_* environment): the days it does not hold as the manifest records them,
+    /// then the manifest, then the removal of days dropped here. Killed at any moment, the
+    /// replica's manifest vouches for what it holds; a rerun finishes.
+    Push {
+        /// The replica: s3://BUCKET/PREFIX.
+        #[arg(long, value_name = "LOCATION")]
+        to: String,
+        /// The archive's folder: `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Copy the archive's replica on object storage into the archive's folder (a host that
+    /// lost its folder, or another host): each day checked against the manifest before it
+    /// is put in place, the manifest last.
+    Pull {
+        /// The replica: s3://BUCKET/PREFIX.
+        #[arg(long, value_name = "LOCATION")]
+        from: String,
         /// The archive's folder: `archive` beside the store's file by default.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,

@@ -2462,6 +2462,64 @@ fn a_bad_blob_location_is_named_and_shows_no_secret() {
     );
 }
 
+/// `archive push` copies the archive to S3, `archive verify --at` checks it there, and a
+/// host that lost its archive folder gets it back whole with `archive pull`, from which
+/// `archive restore` brings the days back into the store.
+#[test]
+fn the_archive_goes_to_s3_and_comes_back_after_its_folder_is_lost() {
+    let cli = Cli::new("sqlite+s3");
+    let now = Utc::now();
+    let old: Vec<nerve_store::LogEntry> = cli
+        .store()
+        .log
+        .append_batch(
+            (0..30)
+                .map(|i| {
+                    NewLogEntry::new("worker", "step", format!("old {i}"))
+                        .at(now - Duration::days(40 + i % 3))
+                })
+                .collect(),
+        )
+        .expect("old entries");
+    cli.ok(&["archive"]);
+    let replica = store_object::harness::location(&cli.dir.path().join("replica"));
+    let [pushed] = cli
+        .json(&["archive", "push", "--to", &replica])
+        .try_into()
+        .expect("one report");
+    assert_eq!(
+        pushed["uploaded"].as_array().map(Vec::len),
+        Some(3),
+        "{pushed}"
+    );
+    let verified = cli.ok(&["archive", "verify", "--at", &replica]);
+    assert!(
+        verified.contains(&format!(
+            "3 days checked against {replica}/logs/manifest.json"
+        )),
+        "{verified}"
+    );
+
+    let archive = cli.dir.path().join("archive");
+    std::fs::remove_dir_all(&archive).expect("the folder is lost");
+    let pulled = cli.ok(&["archive", "pull", "--from", &replica]);
+    assert!(pulled.starts_with("pulled 3 days"), "{pulled}");
+    cli.ok(&["archive", "verify"]);
+    let first = (now - Duration::days(42)).date_naive();
+    let last = (now - Duration::days(40)).date_naive();
+    cli.ok(&["archive", "restore", "--day", &format!("{first}..{last}")]);
+    let mut back = cli
+        .store()
+        .log
+        .query(&LogQuery::default())
+        .expect("the log");
+    back.retain(|entry| entry.source == "worker");
+    assert_eq!(back, old, "every archived entry back, ids kept");
+
+    let err = cli.fails(1, &["archive", "push", "--to", "s3://key:hunter2@bucket/x"]);
+    assert!(err.contains("credentials go in the environment") && !err.contains("hunter2"));
+}
+
 // The log on a backend, its blobs on the tests' S3 server (`--blobs`).
 store_conformance::for_each_backend!(
     backends: { sqlite_on_s3 => "sqlite+s3", postgres_on_s3 => "postgres+s3" },

@@ -91,16 +91,18 @@ pub use store_core::{
 /// and crash-safe (the `store-archive` crate).
 pub mod archive {
     pub use store_archive::{
-        ArchiveOptions, ArchiveReport, ArchiveVerification, DayCheck, DayRecord, DayReport,
-        DayRestore, DayStatus, DropReport, MANIFEST_FILE, Progress, RestoreReport, WATERMARK_KEY,
-        archive_logs, archive_logs_with_progress, archived_blobs, days_referencing, drop_days,
-        read_archive, read_archive_by_id, restore_days, restore_days_with_progress, verify_archive,
+        ArchiveOptions, ArchiveReplica, ArchiveReport, ArchiveVerification, DayCheck, DayRecord,
+        DayReport, DayRestore, DayStatus, DropReport, MANIFEST_FILE, Progress, PullReport,
+        PushReport, RestoreReport, WATERMARK_KEY, archive_logs, archive_logs_with_progress,
+        archived_blobs, days_referencing, drop_days, pull_archive, push_archive, read_archive,
+        read_archive_by_id, restore_days, restore_days_with_progress, verify_archive,
+        verify_replica,
     };
 }
 /// Available on crate feature `s3` only.
 #[cfg(feature = "s3")]
 #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
-pub use store_object::{ObjectBlobStore, ObjectOptions};
+pub use store_object::{ObjectArchive, ObjectBlobStore, ObjectOptions};
 /// Available on crate feature `postgres` only.
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]

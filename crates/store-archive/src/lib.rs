@@ -26,6 +26,7 @@ mod archive;
 mod lock;
 mod manifest;
 mod read;
+mod replica;
 mod restore;
 
 pub use archive::{
@@ -37,4 +38,7 @@ pub use manifest::{
     days_referencing, drop_days, verify_archive,
 };
 pub use read::{read_archive, read_archive_by_id};
+pub use replica::{
+    ArchiveReplica, PullReport, PushReport, pull_archive, push_archive, verify_replica,
+};
 pub use restore::{DayRestore, RestoreReport, restore_days, restore_days_with_progress};

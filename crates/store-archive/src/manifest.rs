@@ -138,12 +138,20 @@ impl Manifest {
             }
             Err(err) => return Err(io_error(&path, "reading the archive manifest", err)),
         };
+        Manifest::parse(&bytes, &path)
+    }
+
+    /// The manifest whose stored form is `bytes`, read from `path` (what an error names).
+    ///
+    /// # Errors
+    /// [`StoreError::ArchiveManifest`] for a manifest that is not the one the archive wrote.
+    pub(crate) fn parse(bytes: &[u8], path: &Path) -> StoreResult<Manifest> {
         let damaged = |reason: String| StoreError::ArchiveManifest {
-            path: path.clone(),
+            path: path.to_owned(),
             reason,
         };
         let file: ManifestFile =
-            serde_json::from_slice(&bytes).map_err(|err| damaged(err.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|err| damaged(err.to_string()))?;
         if file.format != FORMAT || file.version != VERSION {
             return Err(damaged(format!(
                 "it is {:?} version {}, not {FORMAT:?} version {VERSION}",
@@ -235,6 +243,14 @@ impl Manifest {
         self.days
             .range(days.clone())
             .filter_map(|(day, state)| Some((*day, state.record.clone()?, state.pending.clone())))
+            .collect()
+    }
+
+    /// Every day the manifest records, oldest first, with its record.
+    pub(crate) fn records(&self) -> Vec<(NaiveDate, DayRecord)> {
+        self.days
+            .values()
+            .filter_map(|state| Some((state.day, state.record.clone()?)))
             .collect()
     }
 

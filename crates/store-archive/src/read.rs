@@ -271,7 +271,7 @@ pub(crate) fn is_compressed(path: &Path) -> bool {
 }
 
 /// The day a file is named for, if it is named `YYYY-MM-DD.jsonl` or `YYYY-MM-DD.jsonl.zst`.
-fn day_of_file(name: &str) -> Option<NaiveDate> {
+pub(crate) fn day_of_file(name: &str) -> Option<NaiveDate> {
     name.strip_suffix(COMPRESSED)
         .or_else(|| name.strip_suffix(".jsonl"))?
         .parse()

@@ -1,12 +1,17 @@
 //! Blobs of nerve-store on object storage: [`ObjectBlobStore`], a [`store_core::BlobStore`]
 //! over the S3 API (AWS S3 and the services that speak it: MinIO, Ceph, R2, moto), through
-//! the `object_store` crate, at `s3://bucket/prefix`.
+//! the `object_store` crate, at `s3://bucket/prefix`; and [`ObjectArchive`], the archive's
+//! replica there (`store_archive::push_archive`, `pull_archive`, `verify_replica`).
 
+mod archive;
+mod bucket;
 mod error;
 #[cfg(feature = "conformance")]
 pub mod harness;
 mod location;
 mod store;
 
+pub use archive::ObjectArchive;
+pub use bucket::PART_BYTES;
 pub use location::ObjectOptions;
-pub use store::{LEASE, MAX_BLOB_BYTES, ObjectBlobStore, PART_BYTES};
+pub use store::{LEASE, MAX_BLOB_BYTES, ObjectBlobStore};

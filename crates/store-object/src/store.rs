@@ -1,19 +1,18 @@
 //! `ObjectBlobStore`: blobs as objects named by their sha256 in a bucket.
 
-use std::future::Future;
-use std::io::{self, Read};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
-use object_store::aws::AmazonS3;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use store_core::kit::{Hasher, VerifyingReader};
 use store_core::{BlobInfo, BlobStore, Digest, StoreError, StoreResult};
 
 use crate::ObjectOptions;
-use crate::error::{BACKEND, store_error};
+use crate::bucket::{Bucket, PART_BYTES, read_part};
+use crate::error::store_error;
 
 /// The object that marks a prefix as a blob store.
 const MARKER: &str = "nerve-blobs.json";
@@ -26,9 +25,6 @@ const INCOMING: &str = "incoming";
 /// The folder of the collectors' leases: `doomed/<64 hex>/<collector>` while that collector
 /// may remove that blob.
 const DOOMED: &str = "doomed";
-/// The part size of a multipart upload, and the most a write holds in memory: a source
-/// that ends within it is one `PUT`.
-pub const PART_BYTES: usize = 8 * 1024 * 1024;
 /// The largest blob: what one S3 copy (`CopyObject`) takes, which puts a large upload in
 /// place under its digest.
 pub const MAX_BLOB_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -54,9 +50,7 @@ const MAX_PLACINGS: usize = 64;
 /// The calls are synchronous, as the contract is: the store drives its client on a small
 /// runtime of its own, from any thread (a tokio task's included).
 pub struct ObjectBlobStore {
-    client: AmazonS3,
-    runtime: Option<tokio::runtime::Runtime>,
-    options: ObjectOptions,
+    bucket: Bucket,
     /// The name of this handle's leases: unique to it.
     collector: String,
 }
@@ -64,18 +58,8 @@ pub struct ObjectBlobStore {
 impl std::fmt::Debug for ObjectBlobStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ObjectBlobStore")
-            .field("location", &self.options.location())
+            .field("location", &self.bucket.options.location())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for ObjectBlobStore {
-    fn drop(&mut self) {
-        // Dropped inside an async context (a tokio task that held the store), a runtime
-        // that waited for its threads would panic: let them end on their own.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 
@@ -106,21 +90,8 @@ impl ObjectBlobStore {
     /// As [`ObjectBlobStore::open`]; [`StoreError::NoStore`] when there is no store under the
     /// prefix and the options may not create one (read-only, or `create_if_missing` off).
     pub fn open_with(options: ObjectOptions) -> StoreResult<Self> {
-        let client = options.client()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("nerve-store-s3")
-            .enable_all()
-            .build()
-            .map_err(|err| StoreError::Io {
-                path: None,
-                context: "starting the object store's client runtime".into(),
-                source: err.into(),
-            })?;
         let store = ObjectBlobStore {
-            client,
-            runtime: Some(runtime),
-            options,
+            bucket: Bucket::new(options)?,
             collector: unique_name(),
         };
         store.find_or_create()?;
@@ -129,79 +100,58 @@ impl ObjectBlobStore {
 
     /// The store's location, as it may be shown: `s3://bucket/prefix`.
     pub fn location(&self) -> String {
-        self.options.location()
+        self.bucket.location()
     }
 
     /// Checks that the prefix holds a store, creating its marker when allowed.
     fn find_or_create(&self) -> StoreResult<()> {
-        let marker = self.key(MARKER);
-        let found = self.run(async {
-            match self.client.head(&marker).await {
+        let marker = self.bucket.key(MARKER);
+        let found = self.bucket.run(async {
+            match self.bucket.client.head(&marker).await {
                 Ok(_) => Ok(true),
                 Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(err) => Err(store_error(&self.doing("opening"), err)),
+                Err(err) => Err(store_error(&self.bucket.doing("opening"), err)),
             }
         })?;
         if found {
             return Ok(());
         }
-        if self.options.read_only || !self.options.create_if_missing {
+        if self.bucket.options.read_only || !self.bucket.options.create_if_missing {
             return Err(StoreError::NoStore {
                 path: self.location().into(),
             });
         }
-        self.run(async {
+        self.bucket.run(async {
             let created = self
+                .bucket
                 .client
                 .put_opts(&marker, MARKER_CONTENT.into(), create_only())
                 .await;
             match created {
                 Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
-                Err(err) => Err(store_error(&self.doing("creating"), err)),
+                Err(err) => Err(store_error(&self.bucket.doing("creating"), err)),
             }
         })
     }
 
-    /// `what` the store is doing, naming it: `"writing s3://bucket/prefix"`.
-    fn doing(&self, what: &str) -> String {
-        format!("{what} {}", self.location())
-    }
-
-    /// The object `rest` under the store's prefix.
-    fn key(&self, rest: &str) -> Key {
-        if self.options.prefix.is_empty() {
-            Key::from(rest)
-        } else {
-            Key::from(format!("{}/{rest}", self.options.prefix))
-        }
-    }
-
     fn blob_key(&self, digest: &Digest) -> Key {
-        self.key(&format!("{BLOBS}/{}", digest.to_hex()))
+        self.bucket.key(&format!("{BLOBS}/{}", digest.to_hex()))
     }
 
     /// The folder of the leases on `digest`.
     fn leases_of(&self, digest: &Digest) -> Key {
-        self.key(&format!("{DOOMED}/{}", digest.to_hex()))
+        self.bucket.key(&format!("{DOOMED}/{}", digest.to_hex()))
     }
 
     /// This handle's lease on `digest`.
     fn lease_key(&self, digest: &Digest) -> Key {
-        self.key(&format!("{DOOMED}/{}/{}", digest.to_hex(), self.collector))
-    }
-
-    /// Every object under `folder`.
-    async fn list_under(&self, folder: &Key) -> StoreResult<Vec<object_store::ObjectMeta>> {
-        self.client
-            .list(Some(folder))
-            .try_collect()
-            .await
-            .map_err(|err| store_error(&format!("listing {folder}"), err))
+        self.bucket
+            .key(&format!("{DOOMED}/{}/{}", digest.to_hex(), self.collector))
     }
 
     /// Whether a collector holds a live lease on `digest`.
     async fn leased(&self, digest: &Digest) -> StoreResult<bool> {
-        let leases = self.list_under(&self.leases_of(digest)).await?;
+        let leases = self.bucket.list_under(&self.leases_of(digest)).await?;
         Ok(leases
             .iter()
             .any(|lease| !lease_expired(lease.last_modified)))
@@ -209,57 +159,24 @@ impl ObjectBlobStore {
 
     /// Removes the leases of dead collectors (older than [`LEASE`]).
     async fn sweep_leases(&self) -> StoreResult<()> {
-        let leases = self.list_under(&self.key(DOOMED)).await?;
+        let leases = self.bucket.list_under(&self.bucket.key(DOOMED)).await?;
         let dead = leases
             .into_iter()
             .filter(|lease| lease_expired(lease.last_modified))
             .map(|lease| lease.location)
             .collect();
-        self.remove_all(dead).await
+        self.bucket.remove_all(dead).await
     }
 
     /// Refuses `operation` on a store opened read-only.
     fn writable(&self, operation: &'static str) -> StoreResult<()> {
-        if self.options.read_only {
+        if self.bucket.options.read_only {
             return Err(StoreError::OpenedReadOnly {
                 path: self.location().into(),
                 operation,
             });
         }
         Ok(())
-    }
-
-    /// Runs `work` to its end on the store's runtime. From inside another runtime (a tokio
-    /// task calling the store directly), on a thread of its own, since a runtime cannot be
-    /// entered from within one.
-    fn run<T: Send>(&self, work: impl Future<Output = StoreResult<T>> + Send) -> StoreResult<T> {
-        let Some(runtime) = &self.runtime else {
-            return Err(StoreError::invalid("store", "the store is closing"));
-        };
-        if tokio::runtime::Handle::try_current().is_err() {
-            return runtime.block_on(work);
-        }
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| runtime.block_on(work))
-                .join()
-                .unwrap_or_else(|_| {
-                    Err(StoreError::Backend {
-                        backend: BACKEND,
-                        context: self.doing("calling the client of"),
-                        source: store_core::kit::engine_message("the client's thread panicked"),
-                    })
-                })
-        })
-    }
-
-    /// The blob's object, or `None`.
-    async fn head(&self, key: &Key) -> StoreResult<Option<object_store::ObjectMeta>> {
-        match self.client.head(key).await {
-            Ok(meta) => Ok(Some(meta)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(err) => Err(store_error(&format!("reading {key}"), err)),
-        }
     }
 
     /// Puts `source` under `digest`'s name and makes sure it stays there: a collector that
@@ -271,13 +188,15 @@ impl ObjectBlobStore {
         for _ in 0..MAX_PLACINGS {
             match source {
                 Source::Bytes(payload) => {
-                    self.client
+                    self.bucket
+                        .client
                         .put(&blob, payload.clone())
                         .await
                         .map_err(|err| store_error(&format!("writing {blob}"), err))?;
                 }
                 Source::Uploaded(from) => {
-                    self.client
+                    self.bucket
+                        .client
                         .copy(from, &blob)
                         .await
                         .map_err(|err| store_error(&format!("copying {from} to {blob}"), err))?;
@@ -291,7 +210,12 @@ impl ObjectBlobStore {
             if waited {
                 continue;
             }
-            if self.head(&blob).await?.is_some_and(|meta| meta.size == len) {
+            if self
+                .bucket
+                .head(&blob)
+                .await?
+                .is_some_and(|meta| meta.size == len)
+            {
                 return Ok(());
             }
         }
@@ -301,41 +225,18 @@ impl ObjectBlobStore {
         })
     }
 
-    /// Uploads what is left of `source` after `first` (a whole part) under `incoming/` in
-    /// parts, read on this thread between the uploads; returns the upload's object, the
+    /// Uploads `first` and what is left of `source` under `incoming/` in parts, read on
+    /// this thread between the uploads, hashing as it goes; returns the upload's object, the
     /// digest and the length. A failure aborts the upload (a killed writer's is removed by
     /// the bucket's lifecycle rules, as every unfinished multipart upload is).
-    fn upload(
-        &self,
-        first: Vec<u8>,
-        mut hasher: Hasher,
-        source: &mut dyn Read,
-    ) -> StoreResult<(Key, Digest, u64)> {
-        let key = self.key(&format!("{INCOMING}/{}", unique_name()));
-        let mut upload = self.run(async {
-            self.client
-                .put_multipart(&key)
-                .await
-                .map_err(|err| store_error(&format!("starting an upload to {key}"), err))
-        })?;
-        let mut len = first.len() as u64;
-        let mut part = first;
-        let outcome: StoreResult<()> = loop {
-            let sent = upload.put_part(PutPayload::from(std::mem::take(&mut part)));
-            if let Err(err) = self.run(async {
-                sent.await
-                    .map_err(|err| store_error(&format!("uploading a part of {key}"), err))
-            }) {
-                break Err(err);
-            }
-            part = match read_part(source) {
-                Ok(part) if part.is_empty() => break Ok(()),
-                Ok(part) => part,
-                Err(err) => break Err(err),
-            };
-            len += part.len() as u64;
-            if len > MAX_BLOB_BYTES {
-                break Err(StoreError::invalid(
+    fn upload(&self, first: Vec<u8>, source: &mut dyn Read) -> StoreResult<(Key, Digest, u64)> {
+        let key = self.bucket.key(&format!("{INCOMING}/{}", unique_name()));
+        let mut hasher = Hasher::new();
+        let mut seen = 0u64;
+        let len = self.bucket.upload(&key, first, source, &mut |part| {
+            seen += part.len() as u64;
+            if seen > MAX_BLOB_BYTES {
+                return Err(StoreError::invalid(
                     "blob",
                     format!(
                         "larger than {MAX_BLOB_BYTES} bytes, the most one S3 copy puts under \
@@ -343,38 +244,10 @@ impl ObjectBlobStore {
                     ),
                 ));
             }
-            hasher.update(&part);
-        };
-        if let Err(err) = outcome {
-            let _ = self.run(async {
-                upload
-                    .abort()
-                    .await
-                    .map_err(|err| store_error("aborting an upload", err))
-            });
-            return Err(err);
-        }
-        self.run(async {
-            upload
-                .complete()
-                .await
-                .map_err(|err| store_error(&format!("finishing the upload to {key}"), err))
+            hasher.update(part);
+            Ok(())
         })?;
         Ok((key, hasher.finish(), len))
-    }
-
-    /// Removes the objects at `keys` in bulk (S3's `DeleteObjects`, up to 1,000 a request);
-    /// one already gone counts as removed.
-    async fn remove_all(&self, keys: Vec<Key>) -> StoreResult<()> {
-        let keys = futures_util::stream::iter(keys.into_iter().map(Ok)).boxed();
-        let mut removed = self.client.delete_stream(keys);
-        while let Some(outcome) = removed.next().await {
-            match outcome {
-                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(err) => return Err(store_error(&self.doing("removing objects of"), err)),
-            }
-        }
-        Ok(())
     }
 
     /// A step of removals under this handle's leases: every lease put, every blob's time read
@@ -403,7 +276,7 @@ impl ObjectBlobStore {
             Ok(_) => self.remove_old(digests, cutoff, taken).await,
             Err(err) => Err(err),
         };
-        let released = self.remove_all(leases).await;
+        let released = self.bucket.remove_all(leases).await;
         let freed = outcome?;
         released?;
         Ok(freed)
@@ -411,7 +284,8 @@ impl ObjectBlobStore {
 
     /// Puts this handle's lease `lease`, stamped.
     async fn put_lease(&self, lease: &Key, stamp: PutPayload) -> StoreResult<()> {
-        self.client
+        self.bucket
+            .client
             .put(lease, stamp)
             .await
             .map(|_| ())
@@ -427,7 +301,7 @@ impl ObjectBlobStore {
         taken: Instant,
     ) -> StoreResult<Vec<Option<u64>>> {
         let keys: Vec<Key> = digests.iter().map(|digest| self.blob_key(digest)).collect();
-        let heads: Vec<_> = keys.iter().map(|key| self.head(key)).collect();
+        let heads: Vec<_> = keys.iter().map(|key| self.bucket.head(key)).collect();
         let looks: Vec<StoreResult<Option<object_store::ObjectMeta>>> =
             futures_util::stream::iter(heads)
                 .buffered(IN_FLIGHT)
@@ -447,7 +321,7 @@ impl ObjectBlobStore {
         if doomed.is_empty() || taken.elapsed() > LEASE / 2 {
             return Ok(vec![None; digests.len()]);
         }
-        self.remove_all(doomed).await?;
+        self.bucket.remove_all(doomed).await?;
         Ok(freed)
     }
 }
@@ -487,68 +361,24 @@ fn next_upload() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Up to [`PART_BYTES`] of `source`: fewer only at its end.
-fn read_part(source: &mut dyn Read) -> StoreResult<Vec<u8>> {
-    let mut part = Vec::with_capacity(PART_BYTES.min(1024 * 1024));
-    source
-        .take(PART_BYTES as u64)
-        .read_to_end(&mut part)
-        .map_err(|err| StoreError::Io {
-            path: None,
-            context: "reading the blob's source".into(),
-            source: err.into(),
-        })?;
-    Ok(part)
-}
-
-/// A `Read` over a `GET`'s body, pulled a chunk at a time on the store's runtime.
-struct Body<'s> {
-    store: &'s ObjectBlobStore,
-    stream: BoxStream<'static, object_store::Result<bytes::Bytes>>,
-    chunk: bytes::Bytes,
-    what: String,
-}
-
-impl Read for Body<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.chunk.is_empty() {
-            let stream = &mut self.stream;
-            let what = &self.what;
-            let next = self.store.run(async move {
-                stream
-                    .try_next()
-                    .await
-                    .map_err(|err| store_error(&format!("reading {what}"), err))
-            });
-            match next {
-                Ok(Some(chunk)) => self.chunk = chunk,
-                Ok(None) => return Ok(0),
-                Err(err) => return Err(io::Error::other(err)),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk.split_to(n));
-        Ok(n)
-    }
-}
-
 impl BlobStore for ObjectBlobStore {
     fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
         self.writable("write")?;
-        let mut hasher = Hasher::new();
         let first = read_part(source)?;
-        hasher.update(&first);
         if first.len() < PART_BYTES {
-            let digest = hasher.finish();
+            let digest = Digest::of(&first);
             let len = first.len() as u64;
             let payload = Source::Bytes(PutPayload::from(first));
-            self.run(self.place(&digest, len, &payload))?;
+            self.bucket.run(self.place(&digest, len, &payload))?;
             return Ok(digest);
         }
-        let (key, digest, len) = self.upload(first, hasher, source)?;
-        let placed = self.run(self.place(&digest, len, &Source::Uploaded(key.clone())));
-        let cleaned = self.run(async {
-            self.client
+        let (key, digest, len) = self.upload(first, source)?;
+        let placed = self
+            .bucket
+            .run(self.place(&digest, len, &Source::Uploaded(key.clone())));
+        let cleaned = self.bucket.run(async {
+            self.bucket
+                .client
                 .delete(&key)
                 .await
                 .map_err(|err| store_error(&format!("removing {key}"), err))
@@ -561,8 +391,8 @@ impl BlobStore for ObjectBlobStore {
     /// One `GET`, re-hashed: the contract's default would ask for the size first.
     fn read(&self, digest: &Digest) -> StoreResult<Option<Vec<u8>>> {
         let key = self.blob_key(digest);
-        let got = self.run(async {
-            match self.client.get(&key).await {
+        let got = self.bucket.run(async {
+            match self.bucket.client.get(&key).await {
                 Ok(got) => got
                     .bytes()
                     .await
@@ -582,38 +412,28 @@ impl BlobStore for ObjectBlobStore {
     }
 
     fn open(&self, digest: &Digest) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
-        let key = self.blob_key(digest);
-        let got = self.run(async {
-            match self.client.get(&key).await {
-                Ok(got) => Ok(Some(got.into_stream())),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(err) => Err(store_error(&format!("reading {key}"), err)),
-            }
-        })?;
-        Ok(got.map(|stream| {
-            let body = Body {
-                store: self,
-                stream,
-                chunk: bytes::Bytes::new(),
-                what: key.to_string(),
-            };
-            Box::new(VerifyingReader::new(body, *digest)) as Box<dyn Read + Send + '_>
-        }))
+        let body = self.bucket.get(&self.blob_key(digest))?;
+        Ok(body
+            .map(|body| Box::new(VerifyingReader::new(body, *digest)) as Box<dyn Read + Send + '_>))
     }
 
     fn len(&self, digest: &Digest) -> StoreResult<Option<u64>> {
         let key = self.blob_key(digest);
-        Ok(self.run(self.head(&key))?.map(|meta| meta.size))
+        Ok(self
+            .bucket
+            .run(self.bucket.head(&key))?
+            .map(|meta| meta.size))
     }
 
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
         self.writable("delete")?;
         let key = self.blob_key(digest);
-        self.run(async {
-            if self.head(&key).await?.is_none() {
+        self.bucket.run(async {
+            if self.bucket.head(&key).await?.is_none() {
                 return Ok(false);
             }
-            self.client
+            self.bucket
+                .client
                 .delete(&key)
                 .await
                 .map_err(|err| store_error(&format!("removing {key}"), err))?;
@@ -630,9 +450,10 @@ impl BlobStore for ObjectBlobStore {
     }
 
     fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
-        let folder = self.key(BLOBS);
-        let mut blobs: Vec<BlobInfo> = self.run(async {
-            self.client
+        let folder = self.bucket.key(BLOBS);
+        let mut blobs: Vec<BlobInfo> = self.bucket.run(async {
+            self.bucket
+                .client
                 .list(Some(&folder))
                 .map_err(|err| store_error(&format!("listing {folder}"), err))
                 .try_filter_map(|meta| async move {
@@ -664,10 +485,10 @@ impl BlobStore for ObjectBlobStore {
         cutoff: DateTime<Utc>,
     ) -> StoreResult<Vec<Option<u64>>> {
         self.writable("delete")?;
-        self.run(self.sweep_leases())?;
+        self.bucket.run(self.sweep_leases())?;
         if digests.is_empty() {
             return Ok(Vec::new());
         }
-        self.run(self.collect(digests, cutoff))
+        self.bucket.run(self.collect(digests, cutoff))
     }
 }

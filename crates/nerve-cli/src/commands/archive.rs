@@ -1,11 +1,13 @@
-//! `archive`, `archive cat`, `archive verify`, `archive restore` and `archive drop`.
+//! `archive`, `archive cat`, `archive verify`, `archive restore`, `archive drop`, `archive
+//! push` and `archive pull`.
 
 use std::path::Path;
 
 use nerve_store::Location;
 use nerve_store::archive::{
-    ArchiveOptions, ArchiveReport, DayStatus, Progress, RestoreReport, archive_logs_with_progress,
-    drop_days, read_archive, restore_days_with_progress, verify_archive,
+    ArchiveOptions, ArchiveReport, ArchiveVerification, DayStatus, Progress, RestoreReport,
+    archive_logs_with_progress, drop_days, pull_archive, push_archive, read_archive,
+    restore_days_with_progress, verify_archive, verify_replica,
 };
 use serde::Serialize;
 
@@ -30,8 +32,49 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         Some(ArchiveCommand::Cat { days, dir }) => {
             return cat(&dir.unwrap_or_else(|| parsed.archive_dir()), &days, out);
         }
-        Some(ArchiveCommand::Verify { dir }) => {
-            return verify(&dir.unwrap_or_else(|| parsed.archive_dir()), out);
+        Some(ArchiveCommand::Verify {
+            dir: _,
+            at: Some(at),
+        }) => {
+            let replica = nerve_store::ObjectArchive::open(&at)?;
+            let scratch = scratch_folder()?;
+            return show_verification(verify_replica(&replica, scratch.path())?, out);
+        }
+        Some(ArchiveCommand::Verify { dir, at: None }) => {
+            let dir = dir.unwrap_or_else(|| parsed.archive_dir());
+            return show_verification(verify_archive(&dir)?, out);
+        }
+        Some(ArchiveCommand::Push { to, dir }) => {
+            let replica = nerve_store::ObjectArchive::open(&to)?;
+            let dir = dir.unwrap_or_else(|| parsed.archive_dir());
+            let report = push_archive(&dir, &replica)?;
+            if out.structured() {
+                return out.report(&report);
+            }
+            return out.line(format!(
+                "pushed {} days ({}) to {}; {} there already; {} removed there",
+                report.uploaded.len(),
+                human_bytes(report.bytes),
+                report.replica,
+                report.kept,
+                report.removed.len()
+            ));
+        }
+        Some(ArchiveCommand::Pull { from, dir }) => {
+            let replica = nerve_store::ObjectArchive::open(&from)?;
+            let dir = dir.unwrap_or_else(|| parsed.archive_dir());
+            let report = pull_archive(&replica, &dir)?;
+            if out.structured() {
+                return out.report(&report);
+            }
+            return out.line(format!(
+                "pulled {} days ({}) from {} into {}; {} here already",
+                report.downloaded.len(),
+                human_bytes(report.bytes),
+                report.replica,
+                dir.display(),
+                report.kept
+            ));
         }
         Some(ArchiveCommand::Restore { day, dir }) => {
             let dir = dir.unwrap_or_else(|| parsed.archive_dir());
@@ -219,8 +262,33 @@ fn drop(dir: &Path, before: &str, out: &mut Out) -> CliResult<()> {
 }
 
 /// `archive verify`: every day file of the archive at `dir` against its manifest.
-fn verify(dir: &Path, out: &mut Out) -> CliResult<()> {
-    let verified = verify_archive(dir)?;
+/// A folder of its own for the days a replica's check reads whole, removed after.
+fn scratch_folder() -> CliResult<ScratchDir> {
+    let path = std::env::temp_dir().join(format!(
+        "nerve-store-verify-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    ));
+    std::fs::create_dir_all(&path).map_err(CliError::io("making a scratch folder"))?;
+    Ok(ScratchDir(path))
+}
+
+/// A scratch folder, removed when dropped.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn show_verification(verified: ArchiveVerification, out: &mut Out) -> CliResult<()> {
     if out.structured() {
         out.report(&verified)?;
     } else {

@@ -1,0 +1,436 @@
+//! The archive on another storage (object storage, through `store-object`): a replica of
+//! the archive's folder that is itself an archive its manifest vouches for at every moment.
+//!
+//! A push uploads each day file the local manifest records and the replica does not hold
+//! as recorded, then the manifest, then removes what the manifest no longer names (dropped
+//! days, leftovers of a push cut short). Every upload is whole or absent (an object store's
+//! `PUT`), and the replica's manifest is replaced only once every day it names is there, so
+//! a push killed at any moment leaves the replica's manifest vouching for what it holds; a
+//! rerun finishes. A pull is the same the other way, each file checked against the manifest
+//! before it is renamed into place, the manifest last.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use store_core::kit::{FileOps, RealFiles};
+use store_core::{StoreError, StoreResult};
+
+use crate::manifest::{
+    ArchiveVerification, DayCheck, DayRecord, DayStatus, MANIFEST_FILE, Manifest,
+};
+
+/// Where an archive is replicated: a flat namespace of named objects (the names of the
+/// archive's `logs` folder: `manifest.json`, `YYYY-MM-DD.jsonl[.zst]`), each put whole or
+/// not at all.
+pub trait ArchiveReplica: Send + Sync {
+    /// Where the replica is, as it may be shown (never with a credential).
+    fn location(&self) -> String;
+
+    /// Every object's name, with its size.
+    ///
+    /// # Errors
+    /// The storage's errors.
+    fn list(&self) -> StoreResult<Vec<(String, u64)>>;
+
+    /// Puts what the local file `path` holds as `name`, whole or not at all.
+    ///
+    /// # Errors
+    /// The storage's errors, or [`StoreError::Io`] reading `path`; `name` is as it was then.
+    fn put_file(&self, name: &str, path: &Path) -> StoreResult<()>;
+
+    /// Puts `bytes` as `name`, whole or not at all.
+    ///
+    /// # Errors
+    /// The storage's errors; `name` is as it was then.
+    fn put_bytes(&self, name: &str, bytes: Vec<u8>) -> StoreResult<()>;
+
+    /// A reader over the object `name`; `None` when there is none.
+    ///
+    /// # Errors
+    /// The storage's errors.
+    fn get(&self, name: &str) -> StoreResult<Option<Box<dyn Read + Send + '_>>>;
+
+    /// Removes the objects `names` (one already gone is not an error).
+    ///
+    /// # Errors
+    /// The storage's errors.
+    fn remove(&self, names: &[String]) -> StoreResult<()>;
+}
+
+/// What [`push_archive`] did. Serialises with camelCase names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushReport {
+    /// Where the archive went.
+    pub replica: String,
+    /// The days uploaded, oldest first.
+    pub uploaded: Vec<NaiveDate>,
+    /// Bytes those took.
+    pub bytes: u64,
+    /// Days the replica held already, as the manifest records them.
+    pub kept: u64,
+    /// Objects removed from the replica: days dropped from the archive, leftovers.
+    pub removed: Vec<String>,
+}
+
+/// What [`pull_archive`] did. Serialises with camelCase names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullReport {
+    /// Where the archive came from.
+    pub replica: String,
+    /// The days downloaded, oldest first.
+    pub downloaded: Vec<NaiveDate>,
+    /// Bytes those took.
+    pub bytes: u64,
+    /// Days the local archive held already, as the manifest records them.
+    pub kept: u64,
+}
+
+/// The replica's manifest, as it names itself in errors.
+fn replica_manifest_path(replica: &dyn ArchiveReplica) -> PathBuf {
+    PathBuf::from(format!("{}/logs/{MANIFEST_FILE}", replica.location()))
+}
+
+/// The replica's manifest; `None` when it has none.
+fn replica_manifest(replica: &dyn ArchiveReplica) -> StoreResult<Option<(Manifest, Vec<u8>)>> {
+    let Some(mut reader) = replica.get(MANIFEST_FILE)? else {
+        return Ok(None);
+    };
+    let path = replica_manifest_path(replica);
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|err| io_error(&path, "reading the archive manifest", err))?;
+    Ok(Some((Manifest::parse(&bytes, &path)?, bytes)))
+}
+
+fn io_error(path: &Path, context: &str, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: Some(path.to_owned()),
+        context: context.to_owned(),
+        source: source.into(),
+    }
+}
+
+/// Whether `name` is a day file's.
+fn is_day_file(name: &str) -> bool {
+    crate::read::day_of_file(name).is_some()
+}
+
+/// Copies the archive at `dir` to `replica`: every day its manifest records that the
+/// replica does not hold as recorded (its file checked against the manifest first), then
+/// the manifest, then the removal of the day files the manifest no longer names. Takes the
+/// archive's lock, and first settles what an interrupted archive run left, as a run does.
+/// Killed at any moment, the replica's manifest vouches for every day it names; a rerun
+/// finishes the copy. A replica whose manifest is damaged is written over.
+///
+/// # Errors
+/// [`StoreError::ArchiveMismatch`] naming the local days whose files are not what the
+/// manifest records (nothing of those goes); [`StoreError::ArchiveManifest`] for a damaged
+/// local manifest; [`StoreError::Busy`] while another run holds the archive; the replica's
+/// errors.
+pub fn push_archive(dir: &Path, replica: &dyn ArchiveReplica) -> StoreResult<PushReport> {
+    let folder = dir.join("logs");
+    let mut report = PushReport {
+        replica: replica.location(),
+        ..PushReport::default()
+    };
+    if !folder.exists() {
+        return Ok(report);
+    }
+    let _lock = crate::lock::lock_archive(&folder, "pushing the archive")?;
+    let mut manifest = Manifest::load(&folder)?;
+    if manifest.settle(dir)? {
+        manifest.save(&folder, &RealFiles)?;
+    }
+    // A damaged manifest on the replica vouches for nothing: every day goes again.
+    let theirs: BTreeMap<NaiveDate, DayRecord> = match replica_manifest(replica) {
+        Ok(Some((theirs, _))) => theirs.records().into_iter().collect(),
+        Ok(None) | Err(StoreError::ArchiveManifest { .. }) => BTreeMap::new(),
+        Err(other) => return Err(other),
+    };
+    let held: BTreeMap<String, u64> = replica.list()?.into_iter().collect();
+    let records = manifest.records();
+    let mut changed = Vec::new();
+    for (day, record) in &records {
+        if theirs.get(day) == Some(record) && held.get(&record.file) == Some(&record.bytes) {
+            report.kept += 1;
+            continue;
+        }
+        let path = folder.join(&record.file);
+        let found = DayRecord::of_file(&path, *day);
+        if found.as_ref().ok() != Some(record) {
+            changed.push(format!("{day} (changed)"));
+            continue;
+        }
+        replica.put_file(&record.file, &path)?;
+        report.uploaded.push(*day);
+        report.bytes += record.bytes;
+    }
+    if !changed.is_empty() {
+        return Err(StoreError::ArchiveMismatch {
+            manifest: folder.join(MANIFEST_FILE),
+            days: changed.join(", "),
+        });
+    }
+    let bytes = std::fs::read(folder.join(MANIFEST_FILE))
+        .map_err(|err| io_error(&folder.join(MANIFEST_FILE), "reading the manifest", err))?;
+    replica.put_bytes(MANIFEST_FILE, bytes)?;
+    let named: BTreeSet<&str> = records.iter().map(|(_, r)| r.file.as_str()).collect();
+    report.removed = held
+        .keys()
+        .filter(|name| is_day_file(name) && !named.contains(name.as_str()))
+        .cloned()
+        .collect();
+    replica.remove(&report.removed)?;
+    Ok(report)
+}
+
+/// Copies the archive at `replica` into the folder `dir` (made if missing): every day its
+/// manifest records that the folder does not hold as recorded, each downloaded to a
+/// temporary file, checked against the manifest, synced and renamed into place; then the
+/// manifest. Takes the archive's lock. Killed at any moment, the folder's manifest vouches
+/// for what it names; a rerun finishes.
+///
+/// # Errors
+/// [`StoreError::ArchiveManifest`] when the replica has no manifest or a damaged one;
+/// [`StoreError::ArchiveMismatch`] naming the days whose object is not what the manifest
+/// records (the rest are pulled, the manifest is not); [`StoreError::InvalidInput`]
+/// (`dir`) when the folder's archive records a day the replica does not (push it first);
+/// the replica's and the file system's errors.
+pub fn pull_archive(replica: &dyn ArchiveReplica, dir: &Path) -> StoreResult<PullReport> {
+    let files = &RealFiles;
+    let folder = dir.join("logs");
+    store_core::kit::create_folders(files, &folder)
+        .map_err(|err| io_error(&folder, "creating the archive folder", err))?;
+    let _lock = crate::lock::lock_archive(&folder, "pulling the archive")?;
+    let Some((theirs, manifest_bytes)) = replica_manifest(replica)? else {
+        return Err(StoreError::ArchiveManifest {
+            path: replica_manifest_path(replica),
+            reason: "there is none: nothing was pushed there".into(),
+        });
+    };
+    let theirs = theirs.records();
+    let ours = Manifest::load(&folder)?.records();
+    let unknown: Vec<String> = ours
+        .iter()
+        .filter(|day| !theirs.contains(day))
+        .map(|(day, _)| day.to_string())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(StoreError::invalid(
+            "dir",
+            format!(
+                "the archive at {} records {} as the replica does not: push it first",
+                dir.display(),
+                unknown.join(", ")
+            ),
+        ));
+    }
+    let mut report = PullReport {
+        replica: replica.location(),
+        ..PullReport::default()
+    };
+    let mut changed = Vec::new();
+    for (day, record) in &theirs {
+        let path = folder.join(&record.file);
+        if DayRecord::of_file(&path, *day).is_ok_and(|found| found == *record) {
+            report.kept += 1;
+            continue;
+        }
+        if download(replica, &folder, *day, record, files)? {
+            report.downloaded.push(*day);
+            report.bytes += record.bytes;
+        } else {
+            changed.push(format!("{day} (changed on the replica)"));
+        }
+    }
+    if !changed.is_empty() {
+        return Err(StoreError::ArchiveMismatch {
+            manifest: replica_manifest_path(replica),
+            days: changed.join(", "),
+        });
+    }
+    write_atomically(&folder, MANIFEST_FILE, &manifest_bytes, files)?;
+    Ok(report)
+}
+
+/// Downloads `record`'s object into the folder through a temporary file; renames it into
+/// place when it is what the record says. Returns whether it was (a missing object is not).
+fn download(
+    replica: &dyn ArchiveReplica,
+    folder: &Path,
+    day: NaiveDate,
+    record: &DayRecord,
+    files: &dyn FileOps,
+) -> StoreResult<bool> {
+    let temp = folder.join(format!(".pull-{}", record.file));
+    let path = folder.join(&record.file);
+    let Some(mut reader) = replica.get(&record.file)? else {
+        return Ok(false);
+    };
+    let _ = std::fs::remove_file(&temp);
+    let mut out = files
+        .create_new(&temp)
+        .map_err(|err| io_error(&temp, "creating a day file", err))?;
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .map_err(|err| io_error(&temp, "downloading a day file", err))?;
+        if n == 0 {
+            break;
+        }
+        files
+            .write_all(&mut out, &buffer[..n])
+            .map_err(|err| io_error(&temp, "writing a day file", err))?;
+    }
+    files
+        .sync_file(&out)
+        .map_err(|err| io_error(&temp, "syncing a day file", err))?;
+    drop(out);
+    // Read under its temporary name: the record it makes names that file.
+    let whole = DayRecord::of_file(&temp, day).is_ok_and(|found| {
+        DayRecord {
+            file: record.file.clone(),
+            ..found
+        } == *record
+    });
+    if !whole {
+        let _ = std::fs::remove_file(&temp);
+        return Ok(false);
+    }
+    files
+        .rename(&temp, &path)
+        .map_err(|err| io_error(&path, "renaming a day file into place", err))?;
+    files
+        .sync_dir(folder)
+        .map_err(|err| io_error(folder, "syncing the archive folder", err))?;
+    Ok(true)
+}
+
+/// Writes `bytes` as `name` in `folder`: a temporary file, synced, renamed, folder synced.
+fn write_atomically(
+    folder: &Path,
+    name: &str,
+    bytes: &[u8],
+    files: &dyn FileOps,
+) -> StoreResult<()> {
+    let temp = folder.join(format!(".{name}.pull"));
+    let _ = std::fs::remove_file(&temp);
+    let mut out = files
+        .create_new(&temp)
+        .map_err(|err| io_error(&temp, "creating the manifest", err))?;
+    files
+        .write_all(&mut out, bytes)
+        .map_err(|err| io_error(&temp, "writing the manifest", err))?;
+    files
+        .sync_file(&out)
+        .map_err(|err| io_error(&temp, "syncing the manifest", err))?;
+    drop(out);
+    let path = folder.join(name);
+    files
+        .rename(&temp, &path)
+        .map_err(|err| io_error(&path, "renaming the manifest into place", err))?;
+    files
+        .sync_dir(folder)
+        .map_err(|err| io_error(folder, "syncing the archive folder", err))
+}
+
+/// Checks every day of the archive at `replica` against its manifest, in place: each
+/// object is read whole (through a temporary file in `scratch`) and compared with its
+/// record; a recorded day without its object, and a day object the manifest does not name
+/// (a leftover the next push removes), are named.
+///
+/// # Errors
+/// [`StoreError::ArchiveManifest`] when the replica has no manifest or a damaged one; the
+/// replica's and the file system's errors.
+pub fn verify_replica(
+    replica: &dyn ArchiveReplica,
+    scratch: &Path,
+) -> StoreResult<ArchiveVerification> {
+    let Some((theirs, _)) = replica_manifest(replica)? else {
+        return Err(StoreError::ArchiveManifest {
+            path: replica_manifest_path(replica),
+            reason: "there is none: nothing was pushed there".into(),
+        });
+    };
+    let records = theirs.records();
+    let held: BTreeMap<String, u64> = replica.list()?.into_iter().collect();
+    let base = replica.location();
+    let mut checks = Vec::new();
+    for (day, record) in &records {
+        let file = PathBuf::from(format!("{base}/logs/{}", record.file));
+        let status = match replica.get(&record.file)? {
+            None => DayStatus::Missing {
+                expected: record.clone(),
+            },
+            Some(reader) => check_object(reader, scratch, *day, record)?,
+        };
+        checks.push(DayCheck {
+            day: *day,
+            file,
+            status,
+        });
+    }
+    let named: BTreeSet<&str> = records.iter().map(|(_, r)| r.file.as_str()).collect();
+    for name in held.keys().filter(|name| !named.contains(name.as_str())) {
+        if let Some(day) = crate::read::day_of_file(name) {
+            checks.push(DayCheck {
+                day,
+                file: PathBuf::from(format!("{base}/logs/{name}")),
+                status: DayStatus::NotRecorded,
+            });
+        }
+    }
+    checks.sort_by_key(|check| check.day);
+    Ok(ArchiveVerification {
+        manifest: replica_manifest_path(replica),
+        days: checks,
+    })
+}
+
+/// What an object holds against its record: read to a scratch file and read as a day file.
+fn check_object(
+    mut reader: Box<dyn Read + Send + '_>,
+    scratch: &Path,
+    day: NaiveDate,
+    record: &DayRecord,
+) -> StoreResult<DayStatus> {
+    let temp = scratch.join(format!(".verify-{}", record.file));
+    let mut out = std::fs::File::create(&temp)
+        .map_err(|err| io_error(&temp, "creating a scratch file", err))?;
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .map_err(|err| io_error(&temp, "downloading a day file", err))?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buffer[..n])
+            .map_err(|err| io_error(&temp, "writing a scratch file", err))?;
+    }
+    drop(out);
+    // Read under its scratch name: the record it makes names the object instead.
+    let found = DayRecord::of_file(&temp, day).map(|found| DayRecord {
+        file: record.file.clone(),
+        ..found
+    });
+    let status = match found {
+        Ok(found) if found == *record => DayStatus::Sound,
+        Ok(found) => DayStatus::Changed {
+            expected: record.clone(),
+            found,
+        },
+        Err(err) => DayStatus::Unreadable {
+            reason: err.to_string(),
+        },
+    };
+    let _ = std::fs::remove_file(&temp);
+    Ok(status)
+}
