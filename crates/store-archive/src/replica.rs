@@ -10,7 +10,7 @@
 //! before it is renamed into place, the manifest last.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -277,18 +277,7 @@ fn download(
     let mut out = files
         .create_new(&temp)
         .map_err(|err| io_error(&temp, "creating a day file", err))?;
-    let mut buffer = vec![0; 256 * 1024];
-    loop {
-        let n = reader
-            .read(&mut buffer)
-            .map_err(|err| io_error(&temp, "downloading a day file", err))?;
-        if n == 0 {
-            break;
-        }
-        files
-            .write_all(&mut out, &buffer[..n])
-            .map_err(|err| io_error(&temp, "writing a day file", err))?;
-    }
+    copy_out(&mut reader, &mut out, files, &temp)?;
     files
         .sync_file(&out)
         .map_err(|err| io_error(&temp, "syncing a day file", err))?;
@@ -311,6 +300,27 @@ fn download(
         .sync_dir(folder)
         .map_err(|err| io_error(folder, "syncing the archive folder", err))?;
     Ok(true)
+}
+
+/// Copies what `reader` yields into `out` (the file `path`) through `files`.
+fn copy_out(
+    reader: &mut dyn Read,
+    out: &mut std::fs::File,
+    files: &dyn FileOps,
+    path: &Path,
+) -> StoreResult<()> {
+    let mut buffer = vec![0; 256 * 1024];
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .map_err(|err| io_error(path, "downloading a day file", err))?;
+        if n == 0 {
+            return Ok(());
+        }
+        files
+            .write_all(out, &buffer[..n])
+            .map_err(|err| io_error(path, "writing a downloaded day file", err))?;
+    }
 }
 
 /// Writes `bytes` as `name` in `folder`: a temporary file, synced, renamed, folder synced.
@@ -404,17 +414,7 @@ fn check_object(
     let temp = scratch.join(format!(".verify-{}", record.file));
     let mut out = std::fs::File::create(&temp)
         .map_err(|err| io_error(&temp, "creating a scratch file", err))?;
-    let mut buffer = vec![0; 256 * 1024];
-    loop {
-        let n = reader
-            .read(&mut buffer)
-            .map_err(|err| io_error(&temp, "downloading a day file", err))?;
-        if n == 0 {
-            break;
-        }
-        out.write_all(&buffer[..n])
-            .map_err(|err| io_error(&temp, "writing a scratch file", err))?;
-    }
+    copy_out(&mut reader, &mut out, &RealFiles, &temp)?;
     drop(out);
     // Read under its scratch name: the record it makes names the object instead.
     let found = DayRecord::of_file(&temp, day).map(|found| DayRecord {
