@@ -14,4 +14,4 @@ mod store;
 pub use archive::ObjectArchive;
 pub use bucket::PART_BYTES;
 pub use location::ObjectOptions;
-pub use store::{LEASE, MAX_BLOB_BYTES, ObjectBlobStore};
+pub use store::{LEASE, LEFTOVER_UPLOAD, MAX_BLOB_BYTES, ObjectBlobStore};

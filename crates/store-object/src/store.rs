@@ -31,6 +31,9 @@ pub const MAX_BLOB_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// How long a collector's lease on a blob counts: a writer that finds an older one takes its
 /// collector for dead, and a collector removes nothing once half of it has passed.
 pub const LEASE: Duration = Duration::from_secs(120);
+/// How old an upload under `incoming/` must be for a collection to take it for a killed
+/// writer's: a live writer copies it to its blob's name at once.
+pub const LEFTOVER_UPLOAD: Duration = Duration::from_secs(60 * 60);
 /// How many requests a step of removals keeps in flight.
 const IN_FLIGHT: usize = 16;
 /// How often a write that placed its blob finds it gone again before it gives up.
@@ -157,13 +160,23 @@ impl ObjectBlobStore {
             .any(|lease| !lease_expired(lease.last_modified)))
     }
 
-    /// Removes the leases of dead collectors (older than [`LEASE`]).
-    async fn sweep_leases(&self) -> StoreResult<()> {
+    /// Removes what dead processes left: the leases of dead collectors (older than
+    /// [`LEASE`]), and the uploads of writers killed between their upload and its copy to
+    /// the blob's name (older than [`LEFTOVER_UPLOAD`]).
+    async fn sweep_leftovers(&self) -> StoreResult<()> {
         let leases = self.bucket.list_under(&self.bucket.key(DOOMED)).await?;
+        let uploads = self.bucket.list_under(&self.bucket.key(INCOMING)).await?;
+        let stale = chrono::Duration::from_std(LEFTOVER_UPLOAD).unwrap_or(chrono::Duration::MAX);
+        let now = Utc::now();
         let dead = leases
             .into_iter()
             .filter(|lease| lease_expired(lease.last_modified))
-            .map(|lease| lease.location)
+            .chain(
+                uploads
+                    .into_iter()
+                    .filter(|upload| written_at(upload.last_modified) + stale < now),
+            )
+            .map(|object| object.location)
             .collect();
         self.bucket.remove_all(dead).await
     }
@@ -485,7 +498,7 @@ impl BlobStore for ObjectBlobStore {
         cutoff: DateTime<Utc>,
     ) -> StoreResult<Vec<Option<u64>>> {
         self.writable("delete")?;
-        self.bucket.run(self.sweep_leases())?;
+        self.bucket.run(self.sweep_leftovers())?;
         if digests.is_empty() {
             return Ok(Vec::new());
         }

@@ -237,4 +237,13 @@ fn a_step_of_removals_leaves_no_lease_behind() {
         ObjectHarness::objects_under(dir.path(), "doomed").is_empty(),
         "every lease released"
     );
+    // A writer's upload that has just completed is not a leftover: the step keeps it.
+    ObjectHarness::put_object(dir.path(), "incoming/a-live-upload", b"parts");
+    store
+        .delete_all_if_written_before(&old, cutoff)
+        .expect("another step");
+    assert_eq!(
+        ObjectHarness::objects_under(dir.path(), "incoming"),
+        vec!["incoming/a-live-upload".to_owned()]
+    );
 }
