@@ -1557,6 +1557,8 @@ fn completions_and_the_man_page_come_from_the_command_line_itself() {
         ".SH OPTIONS",
         ".SH ENVIRONMENT",
         "NERVE_STORE",
+        "NERVE_BLOBS",
+        "AWS_ENDPOINT_URL",
         ".SH \"EXIT STATUS\"",
     ] {
         assert!(query.contains(section), "logs query's page has {section}");

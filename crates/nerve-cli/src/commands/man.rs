@@ -16,6 +16,18 @@ const ENVIRONMENT: &[(&str, &str)] = &[
          .redb, or postgres://USER@HOST/DB?schema=NAME.",
     ),
     (
+        "NERVE_BLOBS",
+        "Where the store's blobs are when not beside it, as --blobs takes it: \
+         s3://BUCKET/PREFIX.",
+    ),
+    (
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, \
+         AWS_ENDPOINT_URL",
+        "How an s3:// location (--blobs, archive push --to, pull --from, verify --at) is \
+         reached, as the AWS tools take them; without keys, the machine's role. The secret key \
+         is never shown.",
+    ),
+    (
         "NO_COLOR",
         "When set to anything, verdicts and errors are not coloured (--color auto).",
     ),
