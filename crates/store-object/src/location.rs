@@ -33,6 +33,11 @@ pub struct ObjectOptions {
     /// How long one request may take before it counts as failed (and is retried): 30 s by
     /// default.
     pub request_timeout: Duration,
+    /// How long a collector's lease on a blob counts ([`crate::LEASE`], 2 minutes, by
+    /// default): a writer that finds an older one takes its collector for dead, and a
+    /// collector removes nothing once half of it has passed since it took its leases. Every
+    /// handle of a store must use the same.
+    pub lease: Duration,
     /// Whether the endpoint is plain `http://` (a local server).
     allow_http: bool,
     builder: AmazonS3Builder,
@@ -63,6 +68,7 @@ impl PartialEq for ObjectOptions {
             && self.create_if_missing == other.create_if_missing
             && self.max_retries == other.max_retries
             && self.request_timeout == other.request_timeout
+            && self.lease == other.lease
             && self.allow_http == other.allow_http
             && reach(self) == reach(other)
     }
@@ -149,6 +155,7 @@ impl ObjectOptions {
             create_if_missing: true,
             max_retries: 10,
             request_timeout: Duration::from_secs(30),
+            lease: crate::LEASE,
             allow_http: false,
             builder: AmazonS3Builder::new(),
         })
@@ -205,6 +212,12 @@ impl ObjectOptions {
     /// These options retrying a transiently failed request this many times.
     pub fn max_retries(mut self, retries: usize) -> Self {
         self.max_retries = retries;
+        self
+    }
+
+    /// These options with collectors' leases counting `lease`.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
         self
     }
 

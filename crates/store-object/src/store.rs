@@ -28,8 +28,9 @@ const DOOMED: &str = "doomed";
 /// The largest blob: what one S3 copy (`CopyObject`) takes, which puts a large upload in
 /// place under its digest.
 pub const MAX_BLOB_BYTES: u64 = 5 * 1024 * 1024 * 1024;
-/// How long a collector's lease on a blob counts: a writer that finds an older one takes its
-/// collector for dead, and a collector removes nothing once half of it has passed.
+/// How long a collector's lease on a blob counts unless the options say otherwise
+/// ([`ObjectOptions::lease`]): a writer that finds an older one takes its collector for
+/// dead, and a collector removes nothing once half of it has passed.
 pub const LEASE: Duration = Duration::from_secs(120);
 /// How old an upload under `incoming/` must be for a collection to take it for a killed
 /// writer's: a live writer copies it to its blob's name at once.
@@ -157,7 +158,7 @@ impl ObjectBlobStore {
         let leases = self.bucket.list_under(&self.leases_of(digest)).await?;
         Ok(leases
             .iter()
-            .any(|lease| !lease_expired(lease.last_modified)))
+            .any(|lease| !self.lease_expired(lease.last_modified)))
     }
 
     /// Removes what dead processes left: the leases of dead collectors (older than
@@ -170,7 +171,7 @@ impl ObjectBlobStore {
         let now = Utc::now();
         let dead = leases
             .into_iter()
-            .filter(|lease| lease_expired(lease.last_modified))
+            .filter(|lease| self.lease_expired(lease.last_modified))
             .chain(
                 uploads
                     .into_iter()
@@ -179,6 +180,12 @@ impl ObjectBlobStore {
             .map(|object| object.location)
             .collect();
         self.bucket.remove_all(dead).await
+    }
+
+    /// Whether a lease stamped at `stamp` has run out (its collector is dead).
+    fn lease_expired(&self, stamp: DateTime<Utc>) -> bool {
+        chrono::Duration::from_std(self.bucket.options.lease)
+            .is_ok_and(|lease| written_at(stamp) + lease < Utc::now())
     }
 
     /// Refuses `operation` on a store opened read-only.
@@ -331,7 +338,7 @@ impl ObjectBlobStore {
                 _ => freed.push(None),
             }
         }
-        if doomed.is_empty() || taken.elapsed() > LEASE / 2 {
+        if doomed.is_empty() || taken.elapsed() > self.bucket.options.lease / 2 {
             return Ok(vec![None; digests.len()]);
         }
         self.bucket.remove_all(doomed).await?;
@@ -361,11 +368,6 @@ fn create_only() -> PutOptions {
 /// keeps whole seconds, so the end of that second.
 fn written_at(stamp: DateTime<Utc>) -> DateTime<Utc> {
     stamp.trunc_subsecs(0) + chrono::Duration::seconds(1)
-}
-
-/// Whether a lease stamped at `stamp` has run out (its collector is dead).
-fn lease_expired(stamp: DateTime<Utc>) -> bool {
-    chrono::Duration::from_std(LEASE).is_ok_and(|lease| written_at(stamp) + lease < Utc::now())
 }
 
 /// A number for this process's next unique name.

@@ -247,3 +247,33 @@ fn a_step_of_removals_leaves_no_lease_behind() {
         vec!["incoming/a-live-upload".to_owned()]
     );
 }
+
+/// A dead collector's lease (one that outlived the lease's length) does not hold a writer:
+/// it writes through it; and the next step of removals sweeps it away.
+#[test]
+fn a_dead_collectors_lease_holds_no_writer_and_the_next_step_sweeps_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lease = std::time::Duration::from_secs(2);
+    let store =
+        ObjectBlobStore::open_with(harness::options(dir.path()).lease(lease)).expect("open");
+    let data = content(500, 6);
+    let digest = store.write(&data).expect("write");
+    let dead = format!("doomed/{}/a-dead-collector", digest.to_hex());
+    ObjectHarness::put_object(dir.path(), &dead, b"then");
+    // Until it has run out (its stamp's second, and the lease), the lease is a live one.
+    let put_at = std::time::Instant::now();
+    while put_at.elapsed() < lease + std::time::Duration::from_secs(2) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(store.write(&data).expect("written through"), digest);
+    assert_eq!(store.read(&digest).expect("read"), Some(data));
+    assert!(ObjectHarness::objects_under(dir.path(), "doomed").contains(&dead));
+    let absent = Digest::of(b"not in the store");
+    store
+        .delete_all_if_written_before(&[absent], chrono::Utc::now())
+        .expect("a step");
+    assert!(
+        ObjectHarness::objects_under(dir.path(), "doomed").is_empty(),
+        "swept"
+    );
+}
