@@ -3,46 +3,20 @@
 //! its requests leaves a replica (or a folder) whose manifest vouches for what it holds,
 //! which a rerun completes.
 
+mod common;
+
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{Duration, Utc};
+use common::archive_of;
 use store_archive::{
-    ArchiveOptions, ArchiveReplica, DayStatus, archive_logs, drop_days, pull_archive, push_archive,
-    verify_archive, verify_replica,
+    ArchiveReplica, DayStatus, drop_days, pull_archive, push_archive, verify_archive,
+    verify_replica,
 };
-use store_core::{LogStore, MemoryLogStore, NewLogEntry, StoreError, StoreResult};
+use store_core::{StoreError, StoreResult};
 use store_object::ObjectArchive;
 use store_object::harness::{self, ObjectHarness};
-
-/// An archive of `days` days (of 300 entries each, one day compressed) in `dir/archive`.
-fn archive_of(dir: &Path, days: i64) -> ArchiveOptions {
-    let store = MemoryLogStore::new();
-    let start = Utc::now() - Duration::days(days + 2);
-    for day in 0..days {
-        let entries = (0..300)
-            .map(|i| {
-                NewLogEntry::new("worker", "tick", format!("{{\"day\":{day},\"i\":{i}}}"))
-                    .at(start + Duration::days(day) + Duration::seconds(i))
-            })
-            .collect();
-        store.append_batch(entries).expect("entries");
-    }
-    let options = ArchiveOptions {
-        dir: dir.join("archive"),
-        retain_days: 1,
-        ..ArchiveOptions::default()
-    };
-    let first = ArchiveOptions {
-        compress: true,
-        now: start + Duration::days(2),
-        ..options.clone()
-    };
-    archive_logs(&store, &first).expect("the first day, compressed");
-    archive_logs(&store, &options).expect("the rest");
-    options
-}
 
 fn replica(dir: &Path) -> ObjectArchive {
     ObjectArchive::open_with(harness::options(dir)).expect("the replica")
@@ -67,7 +41,7 @@ fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn an_archive_pushed_verifies_in_place_and_pulls_back_byte_for_byte() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = archive_of(dir.path(), 4);
+    let options = archive_of(dir.path(), 4, true);
     let s3 = replica(dir.path());
     let pushed = push_archive(&options.dir, &s3).expect("push");
     assert_eq!(pushed.uploaded.len(), 4);
@@ -104,7 +78,7 @@ fn an_archive_pushed_verifies_in_place_and_pulls_back_byte_for_byte() {
 #[test]
 fn damage_on_the_replica_is_named_and_never_pulled() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = archive_of(dir.path(), 3);
+    let options = archive_of(dir.path(), 3, true);
     let s3 = replica(dir.path());
     push_archive(&options.dir, &s3).expect("push");
     let verified = verify_replica(&s3, dir.path()).expect("verify");
@@ -205,7 +179,7 @@ fn vouches(verification: &store_archive::ArchiveVerification) -> bool {
 #[test]
 fn a_push_or_pull_cut_at_any_request_leaves_what_the_manifest_vouches_for() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = archive_of(dir.path(), 3);
+    let options = archive_of(dir.path(), 3, true);
     let s3 = replica(dir.path());
     // A first push, then a day dropped and one more archived: the next push uploads,
     // replaces the manifest and removes, each of which a cut may stop.

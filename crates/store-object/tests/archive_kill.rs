@@ -3,16 +3,15 @@
 //! day it names, and the rerun leaves the replica whole and equal to the folder. Its own
 //! test binary: the test runs itself again as the pushing process.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use chrono::{Duration, Utc};
-use store_archive::{
-    ArchiveOptions, ArchiveReplica, DayStatus, archive_logs, push_archive, verify_archive,
-    verify_replica,
-};
-use store_core::{LogStore, MemoryLogStore, NewLogEntry, StoreError, StoreResult};
+use common::archive_of;
+use store_archive::{ArchiveReplica, DayStatus, push_archive, verify_archive, verify_replica};
+use store_core::{StoreError, StoreResult};
 use store_object::ObjectArchive;
 use store_object::harness;
 
@@ -52,28 +51,6 @@ impl ArchiveReplica for Announcing {
     }
 }
 
-/// An archive of `days` days of 200 entries in `dir/archive`.
-fn archive_of(dir: &Path, days: i64) -> ArchiveOptions {
-    let store = MemoryLogStore::new();
-    let start = Utc::now() - Duration::days(days + 2);
-    for day in 0..days {
-        let entries = (0..200)
-            .map(|i| {
-                NewLogEntry::new("worker", "tick", format!("{{\"day\":{day},\"i\":{i}}}"))
-                    .at(start + Duration::days(day) + Duration::seconds(i))
-            })
-            .collect();
-        store.append_batch(entries).expect("entries");
-    }
-    let options = ArchiveOptions {
-        dir: dir.join("archive"),
-        retain_days: 1,
-        ..ArchiveOptions::default()
-    };
-    archive_logs(&store, &options).expect("archive");
-    options
-}
-
 /// Runs a pushing process on `dir`'s archive; kills it as it announces its `kill_after`th
 /// request (`None`: lets it finish). Returns whether it was killed before it ended.
 fn push_in_a_child(dir: &Path, kill_after: Option<usize>) -> bool {
@@ -111,7 +88,7 @@ fn a_push_killed_after_each_request_leaves_a_replica_that_vouches() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = archive_of(dir.path(), 5);
+    let options = archive_of(dir.path(), 5, false);
     let replica = ObjectArchive::open_with(harness::options(dir.path())).expect("replica");
     // A push makes 1 get, 1 list, 5 puts of days, 1 of the manifest and 1 removal.
     let mut landed = 0;
