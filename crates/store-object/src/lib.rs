@@ -13,5 +13,5 @@ mod store;
 
 pub use archive::ObjectArchive;
 pub use bucket::PART_BYTES;
-pub use location::ObjectOptions;
-pub use store::{LEASE, LEFTOVER_UPLOAD, MAX_BLOB_BYTES, ObjectBlobStore};
+pub use location::{LEASE, ObjectOptions};
+pub use store::{LEFTOVER_UPLOAD, MAX_BLOB_BYTES, ObjectBlobStore};

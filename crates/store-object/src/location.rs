@@ -7,6 +7,11 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::{ClientOptions, RetryConfig};
 use store_core::{StoreError, StoreResult};
 
+/// How long a collector's lease on a blob counts unless the options say otherwise
+/// ([`ObjectOptions::lease`]): a writer that finds an older one takes its collector for
+/// dead, and a collector removes nothing once half of it has passed.
+pub const LEASE: Duration = Duration::from_secs(120);
+
 /// How an [`ObjectBlobStore`](crate::ObjectBlobStore) is opened: where (`s3://bucket/prefix`)
 /// and how the service is reached. [`ObjectOptions::from_location`] takes the credentials,
 /// region and endpoint from the environment as the AWS command line does; the builder
@@ -33,7 +38,7 @@ pub struct ObjectOptions {
     /// How long one request may take before it counts as failed (and is retried): 30 s by
     /// default.
     pub request_timeout: Duration,
-    /// How long a collector's lease on a blob counts ([`crate::LEASE`], 2 minutes, by
+    /// How long a collector's lease on a blob counts ([`LEASE`], 2 minutes, by
     /// default): a writer that finds an older one takes its collector for dead, and a
     /// collector removes nothing once half of it has passed since it took its leases. Every
     /// handle of a store must use the same.
@@ -155,7 +160,7 @@ impl ObjectOptions {
             create_if_missing: true,
             max_retries: 10,
             request_timeout: Duration::from_secs(30),
-            lease: crate::LEASE,
+            lease: LEASE,
             allow_http: false,
             builder: AmazonS3Builder::new(),
         })

@@ -28,10 +28,6 @@ const DOOMED: &str = "doomed";
 /// The largest blob: what one S3 copy (`CopyObject`) takes, which puts a large upload in
 /// place under its digest.
 pub const MAX_BLOB_BYTES: u64 = 5 * 1024 * 1024 * 1024;
-/// How long a collector's lease on a blob counts unless the options say otherwise
-/// ([`ObjectOptions::lease`]): a writer that finds an older one takes its collector for
-/// dead, and a collector removes nothing once half of it has passed.
-pub const LEASE: Duration = Duration::from_secs(120);
 /// How old an upload under `incoming/` must be for a collection to take it for a killed
 /// writer's: a live writer copies it to its blob's name at once.
 pub const LEFTOVER_UPLOAD: Duration = Duration::from_secs(60 * 60);
@@ -161,9 +157,9 @@ impl ObjectBlobStore {
             .any(|lease| !self.lease_expired(lease.last_modified)))
     }
 
-    /// Removes what dead processes left: the leases of dead collectors (older than
-    /// [`LEASE`]), and the uploads of writers killed between their upload and its copy to
-    /// the blob's name (older than [`LEFTOVER_UPLOAD`]).
+    /// Removes what dead processes left: the leases of dead collectors (older than the
+    /// lease's length, [`ObjectOptions::lease`]), and the uploads of writers killed between
+    /// their upload and its copy to the blob's name (older than [`LEFTOVER_UPLOAD`]).
     async fn sweep_leftovers(&self) -> StoreResult<()> {
         let leases = self.bucket.list_under(&self.bucket.key(DOOMED)).await?;
         let uploads = self.bucket.list_under(&self.bucket.key(INCOMING)).await?;
@@ -492,8 +488,9 @@ impl BlobStore for ObjectBlobStore {
     /// the leases on it after its `PUT` and, while one is live, waits for it to go and puts
     /// the blob again: either the collector read the new time (and kept the blob), or the
     /// writer saw the lease (and put the blob back after the removal). A lease older than
-    /// [`LEASE`] is a dead collector's, which the next step sweeps; a collector removes
-    /// nothing once half of it has passed since it took its lease.
+    /// its length ([`ObjectOptions::lease`]) is a dead collector's, which the next step
+    /// sweeps; a collector removes nothing once half of it has passed since it took its
+    /// lease.
     fn delete_all_if_written_before(
         &self,
         digests: &[Digest],
