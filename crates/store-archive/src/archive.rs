@@ -174,7 +174,7 @@ pub fn archive_logs_with(
     // Held until the run ends; the operating system releases it if the process dies.
     let _lock = if !options.dry_run && !days.is_empty() {
         store_core::kit::create_folders(files, &folder)
-            .map_err(|err| io_error(&folder, "creating the archive folder", err))?;
+            .map_err(|err| StoreError::io(&folder, "creating the archive folder", err))?;
         Some(lock_archive(&folder, "archiving")?)
     } else {
         None
@@ -254,14 +254,6 @@ fn cutoff(store: &dyn LogMaintenance, options: &ArchiveOptions) -> StoreResult<N
         .iter()
         .map(|run| run.created_at.date_naive())
         .fold(retained.min(today), NaiveDate::min))
-}
-
-fn io_error(path: &Path, context: &str, source: std::io::Error) -> StoreError {
-    StoreError::Io {
-        path: Some(path.to_owned()),
-        context: context.to_owned(),
-        source: source.into(),
-    }
 }
 
 /// A day file being written through the file seam: the bytes of the entries it adds, and
@@ -401,11 +393,11 @@ fn archive_day(
         match std::fs::remove_file(&temp) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(io_error(&temp, "removing a leftover day file", err)),
+            Err(err) => return Err(StoreError::io(&temp, "removing a leftover day file", err)),
         }
         let file = files
             .create_new(&temp)
-            .map_err(|err| io_error(&temp, "creating a day file", err))?;
+            .map_err(|err| StoreError::io(&temp, "creating a day file", err))?;
         let seam = SeamWriter {
             file,
             files,
@@ -414,13 +406,13 @@ fn archive_day(
         };
         Some(DayWriter {
             out: DayOut::new(seam, is_compressed(&path))
-                .map_err(|err| io_error(&temp, "starting a day file", err))?,
+                .map_err(|err| StoreError::io(&temp, "starting a day file", err))?,
             bytes: 0,
             line: Vec::new(),
             record: DayRecord::empty(name.clone()),
         })
     };
-    let write_error = |err| io_error(&temp, "writing a day file", err);
+    let write_error = |err| StoreError::io(&temp, "writing a day file", err);
     let mut rows = 0;
     let mut recovered = 0;
     let mut bytes = 0;
@@ -485,12 +477,12 @@ fn archive_day(
         ..
     } = out
         .finish()
-        .map_err(|err| io_error(&temp, "writing a day file", err))?;
+        .map_err(|err| StoreError::io(&temp, "writing a day file", err))?;
     record.sha256 = hex::encode(hasher.finalize());
     record.bytes = written;
     files
         .sync_file(&file)
-        .map_err(|err| io_error(&temp, "syncing a day file", err))?;
+        .map_err(|err| StoreError::io(&temp, "syncing a day file", err))?;
     drop(file);
     // The manifest names the new file before it is in place, and records it once it is:
     // killed in between, the file in place is one of the two the manifest names.
@@ -498,10 +490,10 @@ fn archive_day(
     manifest.save(folder, files)?;
     files
         .rename(&temp, &path)
-        .map_err(|err| io_error(&path, "renaming a day file into place", err))?;
+        .map_err(|err| StoreError::io(&path, "renaming a day file into place", err))?;
     files
         .sync_dir(folder)
-        .map_err(|err| io_error(folder, "syncing the archive folder", err))?;
+        .map_err(|err| StoreError::io(folder, "syncing the archive folder", err))?;
     manifest.commit(day);
     manifest.save(folder, files)?;
 

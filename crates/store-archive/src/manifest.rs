@@ -136,7 +136,7 @@ impl Manifest {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Manifest::default());
             }
-            Err(err) => return Err(io_error(&path, "reading the archive manifest", err)),
+            Err(err) => return Err(StoreError::io(&path, "reading the archive manifest", err)),
         };
         Manifest::parse(&bytes, &path)
     }
@@ -177,12 +177,12 @@ impl Manifest {
         })
     }
 
-    /// Writes the manifest into `folder` through `files`: a temporary file, synced, renamed
-    /// into place, the folder synced.
+    /// The manifest as it is stored: its days, its dropped days and their checksum, as
+    /// pretty JSON with a final newline. `folder` is what an error names.
     ///
     /// # Errors
-    /// [`StoreError::Io`]; the manifest in place is the previous one then.
-    pub(crate) fn save(&self, folder: &Path, files: &dyn FileOps) -> StoreResult<()> {
+    /// [`StoreError::Io`] when it cannot be encoded.
+    pub(crate) fn to_bytes(&self, folder: &Path) -> StoreResult<Vec<u8>> {
         let days: Vec<DayState> = self.days.values().cloned().collect();
         let dropped: Vec<Dropped> = self
             .dropped
@@ -200,36 +200,22 @@ impl Manifest {
             dropped,
         };
         let mut bytes = serde_json::to_vec_pretty(&file).map_err(|err| {
-            io_error(
+            StoreError::io(
                 folder,
                 "encoding the archive manifest",
                 std::io::Error::other(err),
             )
         })?;
         bytes.push(b'\n');
-        let path = folder.join(MANIFEST_FILE);
-        let temp = folder.join(format!(".{MANIFEST_FILE}.tmp"));
-        match std::fs::remove_file(&temp) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(io_error(&temp, "removing a leftover manifest", err)),
-        }
-        let mut out = files
-            .create_new(&temp)
-            .map_err(|err| io_error(&temp, "creating the archive manifest", err))?;
-        files
-            .write_all(&mut out, &bytes)
-            .map_err(|err| io_error(&temp, "writing the archive manifest", err))?;
-        files
-            .sync_file(&out)
-            .map_err(|err| io_error(&temp, "syncing the archive manifest", err))?;
-        drop(out);
-        files
-            .rename(&temp, &path)
-            .map_err(|err| io_error(&path, "renaming the archive manifest into place", err))?;
-        files
-            .sync_dir(folder)
-            .map_err(|err| io_error(folder, "syncing the archive folder", err))
+        Ok(bytes)
+    }
+
+    /// Writes the manifest into `folder` through `files` ([`write_manifest`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`]; the manifest in place is the previous one then.
+    pub(crate) fn save(&self, folder: &Path, files: &dyn FileOps) -> StoreResult<()> {
+        write_manifest(folder, &self.to_bytes(folder)?, files)
     }
 
     /// Notes `record` as what `day`'s file is about to hold. A day dropped before (an entry
@@ -325,11 +311,42 @@ impl Manifest {
     }
 }
 
+/// Writes `bytes` (a manifest's stored form) as the manifest of `folder` through `files`: a
+/// temporary file, synced, renamed into place, the folder synced.
+///
+/// # Errors
+/// [`StoreError::Io`]; the manifest in place is the previous one then.
+pub(crate) fn write_manifest(folder: &Path, bytes: &[u8], files: &dyn FileOps) -> StoreResult<()> {
+    let path = folder.join(MANIFEST_FILE);
+    let temp = folder.join(format!(".{MANIFEST_FILE}.tmp"));
+    match std::fs::remove_file(&temp) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(StoreError::io(&temp, "removing a leftover manifest", err)),
+    }
+    let mut out = files
+        .create_new(&temp)
+        .map_err(|err| StoreError::io(&temp, "creating the archive manifest", err))?;
+    files
+        .write_all(&mut out, bytes)
+        .map_err(|err| StoreError::io(&temp, "writing the archive manifest", err))?;
+    files
+        .sync_file(&out)
+        .map_err(|err| StoreError::io(&temp, "syncing the archive manifest", err))?;
+    drop(out);
+    files
+        .rename(&temp, &path)
+        .map_err(|err| StoreError::io(&path, "renaming the archive manifest into place", err))?;
+    files
+        .sync_dir(folder)
+        .map_err(|err| StoreError::io(folder, "syncing the archive folder", err))
+}
+
 fn remove_day_file(path: &Path) -> StoreResult<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(err) => Err(io_error(path, "removing a dropped day file", err)),
+        Err(err) => Err(StoreError::io(path, "removing a dropped day file", err)),
     }
 }
 
@@ -356,15 +373,15 @@ impl DayRecord {
         // The lines were hashed as they were read; whatever the reader left unread after
         // them (nothing, normally) is hashed from the file.
         let (mut hasher, mut bytes) = digest.read_so_far();
-        let mut file =
-            std::fs::File::open(path).map_err(|err| io_error(path, "reading a day file", err))?;
+        let mut file = std::fs::File::open(path)
+            .map_err(|err| StoreError::io(path, "reading a day file", err))?;
         file.seek(SeekFrom::Start(bytes))
-            .map_err(|err| io_error(path, "reading a day file", err))?;
+            .map_err(|err| StoreError::io(path, "reading a day file", err))?;
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
             let read = file
                 .read(&mut buffer)
-                .map_err(|err| io_error(path, "reading a day file", err))?;
+                .map_err(|err| StoreError::io(path, "reading a day file", err))?;
             if read == 0 {
                 break;
             }
@@ -387,14 +404,6 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn io_error(path: &Path, context: &str, source: std::io::Error) -> StoreError {
-    StoreError::Io {
-        path: Some(path.to_owned()),
-        context: context.to_owned(),
-        source: source.into(),
-    }
 }
 
 /// How one day of the archive compares with the manifest.
@@ -660,7 +669,7 @@ pub fn drop_days(dir: &Path, before: NaiveDate) -> StoreResult<DropReport> {
     }
     files
         .sync_dir(&folder)
-        .map_err(|err| io_error(&folder, "syncing the archive folder", err))?;
+        .map_err(|err| StoreError::io(&folder, "syncing the archive folder", err))?;
     Ok(report)
 }
 

@@ -104,16 +104,8 @@ fn replica_manifest(replica: &dyn ArchiveReplica) -> StoreResult<Option<(Manifes
     let mut bytes = Vec::new();
     reader
         .read_to_end(&mut bytes)
-        .map_err(|err| io_error(&path, "reading the archive manifest", err))?;
+        .map_err(|err| StoreError::io(&path, "reading the archive manifest", err))?;
     Ok(Some((Manifest::parse(&bytes, &path)?, bytes)))
-}
-
-fn io_error(path: &Path, context: &str, source: std::io::Error) -> StoreError {
-    StoreError::Io {
-        path: Some(path.to_owned()),
-        context: context.to_owned(),
-        source: source.into(),
-    }
 }
 
 /// Whether `name` is a day file's.
@@ -177,9 +169,7 @@ pub fn push_archive(dir: &Path, replica: &dyn ArchiveReplica) -> StoreResult<Pus
             days: changed.join(", "),
         });
     }
-    let bytes = std::fs::read(folder.join(MANIFEST_FILE))
-        .map_err(|err| io_error(&folder.join(MANIFEST_FILE), "reading the manifest", err))?;
-    replica.put_bytes(MANIFEST_FILE, bytes)?;
+    replica.put_bytes(MANIFEST_FILE, manifest.to_bytes(&folder)?)?;
     let named: BTreeSet<&str> = records.iter().map(|(_, r)| r.file.as_str()).collect();
     report.removed = held
         .keys()
@@ -206,7 +196,7 @@ pub fn pull_archive(replica: &dyn ArchiveReplica, dir: &Path) -> StoreResult<Pul
     let files = &RealFiles;
     let folder = dir.join("logs");
     store_core::kit::create_folders(files, &folder)
-        .map_err(|err| io_error(&folder, "creating the archive folder", err))?;
+        .map_err(|err| StoreError::io(&folder, "creating the archive folder", err))?;
     let _lock = crate::lock::lock_archive(&folder, "pulling the archive")?;
     let Some((theirs, manifest_bytes)) = replica_manifest(replica)? else {
         return Err(StoreError::ArchiveManifest {
@@ -255,7 +245,7 @@ pub fn pull_archive(replica: &dyn ArchiveReplica, dir: &Path) -> StoreResult<Pul
             days: changed.join(", "),
         });
     }
-    write_atomically(&folder, MANIFEST_FILE, &manifest_bytes, files)?;
+    crate::manifest::write_manifest(&folder, &manifest_bytes, files)?;
     Ok(report)
 }
 
@@ -276,11 +266,11 @@ fn download(
     let _ = std::fs::remove_file(&temp);
     let mut out = files
         .create_new(&temp)
-        .map_err(|err| io_error(&temp, "creating a day file", err))?;
+        .map_err(|err| StoreError::io(&temp, "creating a day file", err))?;
     copy_out(&mut reader, &mut out, files, &temp)?;
     files
         .sync_file(&out)
-        .map_err(|err| io_error(&temp, "syncing a day file", err))?;
+        .map_err(|err| StoreError::io(&temp, "syncing a day file", err))?;
     drop(out);
     // Read under its temporary name: the record it makes names that file.
     let whole = DayRecord::of_file(&temp, day).is_ok_and(|found| {
@@ -295,10 +285,10 @@ fn download(
     }
     files
         .rename(&temp, &path)
-        .map_err(|err| io_error(&path, "renaming a day file into place", err))?;
+        .map_err(|err| StoreError::io(&path, "renaming a day file into place", err))?;
     files
         .sync_dir(folder)
-        .map_err(|err| io_error(folder, "syncing the archive folder", err))?;
+        .map_err(|err| StoreError::io(folder, "syncing the archive folder", err))?;
     Ok(true)
 }
 
@@ -313,42 +303,14 @@ fn copy_out(
     loop {
         let n = reader
             .read(&mut buffer)
-            .map_err(|err| io_error(path, "downloading a day file", err))?;
+            .map_err(|err| StoreError::io(path, "downloading a day file", err))?;
         if n == 0 {
             return Ok(());
         }
         files
             .write_all(out, &buffer[..n])
-            .map_err(|err| io_error(path, "writing a downloaded day file", err))?;
+            .map_err(|err| StoreError::io(path, "writing a downloaded day file", err))?;
     }
-}
-
-/// Writes `bytes` as `name` in `folder`: a temporary file, synced, renamed, folder synced.
-fn write_atomically(
-    folder: &Path,
-    name: &str,
-    bytes: &[u8],
-    files: &dyn FileOps,
-) -> StoreResult<()> {
-    let temp = folder.join(format!(".{name}.pull"));
-    let _ = std::fs::remove_file(&temp);
-    let mut out = files
-        .create_new(&temp)
-        .map_err(|err| io_error(&temp, "creating the manifest", err))?;
-    files
-        .write_all(&mut out, bytes)
-        .map_err(|err| io_error(&temp, "writing the manifest", err))?;
-    files
-        .sync_file(&out)
-        .map_err(|err| io_error(&temp, "syncing the manifest", err))?;
-    drop(out);
-    let path = folder.join(name);
-    files
-        .rename(&temp, &path)
-        .map_err(|err| io_error(&path, "renaming the manifest into place", err))?;
-    files
-        .sync_dir(folder)
-        .map_err(|err| io_error(folder, "syncing the archive folder", err))
 }
 
 /// Checks every day of the archive at `replica` against its manifest, in place: each
@@ -413,7 +375,7 @@ fn check_object(
 ) -> StoreResult<DayStatus> {
     let temp = scratch.join(format!(".verify-{}", record.file));
     let mut out = std::fs::File::create(&temp)
-        .map_err(|err| io_error(&temp, "creating a scratch file", err))?;
+        .map_err(|err| StoreError::io(&temp, "creating a scratch file", err))?;
     copy_out(&mut reader, &mut out, &RealFiles, &temp)?;
     drop(out);
     // Read under its scratch name: the record it makes names the object instead.
