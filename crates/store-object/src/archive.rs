@@ -4,13 +4,11 @@
 use std::io::Read;
 use std::path::Path;
 
-use object_store::{ObjectStoreExt as _, PutPayload};
 use store_archive::ArchiveReplica;
 use store_core::{StoreError, StoreResult};
 
 use crate::ObjectOptions;
 use crate::bucket::{Bucket, read_part};
-use crate::error::store_error;
 
 /// The folder of the archive's objects under the prefix.
 const LOGS: &str = "logs";
@@ -54,16 +52,6 @@ impl ObjectArchive {
     fn key(&self, name: &str) -> object_store::path::Path {
         self.bucket.key(&format!("{LOGS}/{name}"))
     }
-
-    fn writable(&self) -> StoreResult<()> {
-        if self.bucket.options.read_only {
-            return Err(StoreError::OpenedReadOnly {
-                path: self.bucket.location().into(),
-                operation: "write",
-            });
-        }
-        Ok(())
-    }
 }
 
 impl ArchiveReplica for ObjectArchive {
@@ -81,7 +69,7 @@ impl ArchiveReplica for ObjectArchive {
     }
 
     fn put_file(&self, name: &str, path: &Path) -> StoreResult<()> {
-        self.writable()?;
+        self.bucket.writable("write")?;
         let mut file = std::fs::File::open(path).map_err(|err| StoreError::Io {
             path: Some(path.to_owned()),
             context: "reading a day file to upload".into(),
@@ -94,16 +82,12 @@ impl ArchiveReplica for ObjectArchive {
     }
 
     fn put_bytes(&self, name: &str, bytes: Vec<u8>) -> StoreResult<()> {
-        self.writable()?;
-        let key = self.key(name);
-        self.bucket.run(async {
-            self.bucket
-                .client
-                .put(&key, PutPayload::from(bytes))
-                .await
-                .map(|_| ())
-                .map_err(|err| store_error(&format!("writing {key}"), err))
-        })
+        self.bucket.writable("write")?;
+        self.bucket
+            .upload(&self.key(name), bytes, &mut std::io::empty(), &mut |_| {
+                Ok(())
+            })
+            .map(|_| ())
     }
 
     fn get(&self, name: &str) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
@@ -115,7 +99,7 @@ impl ArchiveReplica for ObjectArchive {
         if names.is_empty() {
             return Ok(());
         }
-        self.writable()?;
+        self.bucket.writable("write")?;
         let keys = names.iter().map(|name| self.key(name)).collect();
         self.bucket.run(self.bucket.remove_all(keys))
     }

@@ -60,9 +60,25 @@ impl Bucket {
         self.options.location()
     }
 
+    /// Refuses `operation` on a store opened read-only.
+    pub(crate) fn writable(&self, operation: &'static str) -> StoreResult<()> {
+        if self.options.read_only {
+            return Err(StoreError::OpenedReadOnly {
+                path: self.location().into(),
+                operation,
+            });
+        }
+        Ok(())
+    }
+
     /// `what` the store is doing, naming it: `"writing s3://bucket/prefix"`.
     pub(crate) fn doing(&self, what: &str) -> String {
         format!("{what} {}", self.location())
+    }
+
+    /// The object at `key` as errors name it: `s3://bucket/key`.
+    pub(crate) fn shown(&self, key: &Key) -> String {
+        format!("s3://{}/{key}", self.options.bucket)
     }
 
     /// The object `rest` under the store's prefix.
@@ -106,7 +122,7 @@ impl Bucket {
         match self.client.head(key).await {
             Ok(meta) => Ok(Some(meta)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(err) => Err(store_error(&format!("reading {key}"), err)),
+            Err(err) => Err(store_error(&format!("reading {}", self.shown(key)), err)),
         }
     }
 
@@ -119,7 +135,7 @@ impl Bucket {
             .list(Some(folder))
             .try_collect()
             .await
-            .map_err(|err| store_error(&format!("listing {folder}"), err))
+            .map_err(|err| store_error(&format!("listing {}", self.shown(folder)), err))
     }
 
     /// Removes the objects at `keys` in bulk (S3's `DeleteObjects`, up to 1,000 a request);
@@ -142,14 +158,14 @@ impl Bucket {
             match self.client.get(key).await {
                 Ok(got) => Ok(Some(got.into_stream())),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(err) => Err(store_error(&format!("reading {key}"), err)),
+                Err(err) => Err(store_error(&format!("reading {}", self.shown(key)), err)),
             }
         })?;
         Ok(got.map(|stream| Body {
             bucket: self,
             stream,
             chunk: bytes::Bytes::new(),
-            what: key.to_string(),
+            what: self.shown(key),
         }))
     }
 
@@ -171,23 +187,23 @@ impl Bucket {
                 self.client
                     .put(key, PutPayload::from(first))
                     .await
-                    .map_err(|err| store_error(&format!("writing {key}"), err))
+                    .map_err(|err| store_error(&format!("writing {}", self.shown(key)), err))
             })?;
             return Ok(len);
         }
         let mut upload = self.run(async {
-            self.client
-                .put_multipart(key)
-                .await
-                .map_err(|err| store_error(&format!("starting an upload to {key}"), err))
+            self.client.put_multipart(key).await.map_err(|err| {
+                store_error(&format!("starting an upload to {}", self.shown(key)), err)
+            })
         })?;
         let mut len = first.len() as u64;
         let mut part = first;
         let outcome: StoreResult<()> = loop {
             let sent = upload.put_part(PutPayload::from(std::mem::take(&mut part)));
             if let Err(err) = self.run(async {
-                sent.await
-                    .map_err(|err| store_error(&format!("uploading a part of {key}"), err))
+                sent.await.map_err(|err| {
+                    store_error(&format!("uploading a part of {}", self.shown(key)), err)
+                })
             }) {
                 break Err(err);
             }
@@ -211,10 +227,9 @@ impl Bucket {
             return Err(err);
         }
         self.run(async {
-            upload
-                .complete()
-                .await
-                .map_err(|err| store_error(&format!("finishing the upload to {key}"), err))
+            upload.complete().await.map_err(|err| {
+                store_error(&format!("finishing the upload to {}", self.shown(key)), err)
+            })
         })?;
         Ok(len)
     }

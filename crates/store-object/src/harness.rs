@@ -279,7 +279,8 @@ fn create_bucket(endpoint: &str) -> Result<(), String> {
         .map_err(|err| format!("connecting to {endpoint}: {err}"))?;
     write!(
         stream,
-        "PUT /{BUCKET} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "PUT /{BUCKET} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\n\
+         Connection: close\r\n\r\n"
     )
     .map_err(|err| format!("creating the bucket: {err}"))?;
     let mut answer = String::new();

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use store_core::kit::{Hasher, VerifyingReader};
@@ -44,7 +44,8 @@ const MAX_PLACINGS: usize = 64;
 /// Write times are the objects' `Last-Modified`, which S3 keeps to the second: the store
 /// answers the end of that second, so that a blob is never taken for older than it is.
 /// Garbage collection's removal is made safe against a writer of the same content by a
-/// lease object (`<prefix>/doomed/<hex>`): see [`BlobStore::delete_all_if_written_before`]
+/// lease object (`<prefix>/doomed/<hex>/<collector>`): see
+/// [`BlobStore::delete_all_if_written_before`]
 /// below and the SPEC.
 ///
 /// The calls are synchronous, as the contract is: the store drives its client on a small
@@ -106,14 +107,7 @@ impl ObjectBlobStore {
     /// Checks that the prefix holds a store, creating its marker when allowed.
     fn find_or_create(&self) -> StoreResult<()> {
         let marker = self.bucket.key(MARKER);
-        let found = self.bucket.run(async {
-            match self.bucket.client.head(&marker).await {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(err) => Err(store_error(&self.bucket.doing("opening"), err)),
-            }
-        })?;
-        if found {
+        if self.bucket.run(self.bucket.head(&marker))?.is_some() {
             return Ok(());
         }
         if self.bucket.options.read_only || !self.bucket.options.create_if_missing {
@@ -184,17 +178,6 @@ impl ObjectBlobStore {
             .is_ok_and(|lease| written_at(stamp) + lease < Utc::now())
     }
 
-    /// Refuses `operation` on a store opened read-only.
-    fn writable(&self, operation: &'static str) -> StoreResult<()> {
-        if self.bucket.options.read_only {
-            return Err(StoreError::OpenedReadOnly {
-                path: self.location().into(),
-                operation,
-            });
-        }
-        Ok(())
-    }
-
     /// Puts `source` under `digest`'s name and makes sure it stays there: a collector that
     /// leased the blob may be removing it (the old copy) right now, so while a live lease is
     /// on it the write waits for the lease to go and puts the blob again; it returns once
@@ -208,14 +191,21 @@ impl ObjectBlobStore {
                         .client
                         .put(&blob, payload.clone())
                         .await
-                        .map_err(|err| store_error(&format!("writing {blob}"), err))?;
+                        .map_err(|err| {
+                            store_error(&format!("writing {}", self.bucket.shown(&blob)), err)
+                        })?;
                 }
                 Source::Uploaded(from) => {
-                    self.bucket
-                        .client
-                        .copy(from, &blob)
-                        .await
-                        .map_err(|err| store_error(&format!("copying {from} to {blob}"), err))?;
+                    self.bucket.client.copy(from, &blob).await.map_err(|err| {
+                        store_error(
+                            &format!(
+                                "copying {} to {}",
+                                self.bucket.shown(from),
+                                self.bucket.shown(&blob)
+                            ),
+                            err,
+                        )
+                    })?;
                 }
             }
             let mut waited = false;
@@ -236,7 +226,10 @@ impl ObjectBlobStore {
             }
         }
         Err(StoreError::Busy {
-            context: format!("writing {blob}: removed again {MAX_PLACINGS} times as it was put"),
+            context: format!(
+                "writing {}: removed again {MAX_PLACINGS} times as it was put",
+                self.bucket.shown(&blob)
+            ),
             source: store_core::kit::engine_message("the blob keeps being removed"),
         })
     }
@@ -305,7 +298,7 @@ impl ObjectBlobStore {
             .put(lease, stamp)
             .await
             .map(|_| ())
-            .map_err(|err| store_error(&format!("taking {lease}"), err))
+            .map_err(|err| store_error(&format!("taking {}", self.bucket.shown(lease)), err))
     }
 
     /// Under live leases taken at `taken`: the blobs of `digests` still older than `cutoff`
@@ -348,7 +341,7 @@ fn unique_name() -> String {
         "{}-{}-{}",
         Utc::now().format("%Y%m%dT%H%M%S%.9f"),
         std::process::id(),
-        next_upload()
+        next_count()
     )
 }
 
@@ -367,14 +360,14 @@ fn written_at(stamp: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// A number for this process's next unique name.
-fn next_upload() -> u64 {
+fn next_count() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl BlobStore for ObjectBlobStore {
     fn write_from(&self, source: &mut dyn Read) -> StoreResult<Digest> {
-        self.writable("write")?;
+        self.bucket.writable("write")?;
         let first = read_part(source)?;
         if first.len() < PART_BYTES {
             let digest = Digest::of(&first);
@@ -387,13 +380,7 @@ impl BlobStore for ObjectBlobStore {
         let placed = self
             .bucket
             .run(self.place(&digest, len, &Source::Uploaded(key.clone())));
-        let cleaned = self.bucket.run(async {
-            self.bucket
-                .client
-                .delete(&key)
-                .await
-                .map_err(|err| store_error(&format!("removing {key}"), err))
-        });
+        let cleaned = self.bucket.run(self.bucket.remove_all(vec![key]));
         placed?;
         cleaned?;
         Ok(digest)
@@ -404,13 +391,14 @@ impl BlobStore for ObjectBlobStore {
         let key = self.blob_key(digest);
         let got = self.bucket.run(async {
             match self.bucket.client.get(&key).await {
-                Ok(got) => got
-                    .bytes()
-                    .await
-                    .map(Some)
-                    .map_err(|err| store_error(&format!("reading {key}"), err)),
+                Ok(got) => got.bytes().await.map(Some).map_err(|err| {
+                    store_error(&format!("reading {}", self.bucket.shown(&key)), err)
+                }),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(err) => Err(store_error(&format!("reading {key}"), err)),
+                Err(err) => Err(store_error(
+                    &format!("reading {}", self.bucket.shown(&key)),
+                    err,
+                )),
             }
         })?;
         let Some(data) = got else {
@@ -437,17 +425,13 @@ impl BlobStore for ObjectBlobStore {
     }
 
     fn delete(&self, digest: &Digest) -> StoreResult<bool> {
-        self.writable("delete")?;
+        self.bucket.writable("delete")?;
         let key = self.blob_key(digest);
         self.bucket.run(async {
             if self.bucket.head(&key).await?.is_none() {
                 return Ok(false);
             }
-            self.bucket
-                .client
-                .delete(&key)
-                .await
-                .map_err(|err| store_error(&format!("removing {key}"), err))?;
+            self.bucket.remove_all(vec![key.clone()]).await?;
             Ok(true)
         })
     }
@@ -462,32 +446,29 @@ impl BlobStore for ObjectBlobStore {
 
     fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
         let folder = self.bucket.key(BLOBS);
-        let mut blobs: Vec<BlobInfo> = self.bucket.run(async {
-            self.bucket
-                .client
-                .list(Some(&folder))
-                .map_err(|err| store_error(&format!("listing {folder}"), err))
-                .try_filter_map(|meta| async move {
-                    let digest = meta.location.filename().and_then(|name| name.parse().ok());
-                    Ok(digest.map(|digest| BlobInfo {
-                        digest,
-                        len: meta.size,
-                        written_at: Some(written_at(meta.last_modified)),
-                    }))
+        let objects = self.bucket.run(self.bucket.list_under(&folder))?;
+        let mut blobs: Vec<BlobInfo> = objects
+            .into_iter()
+            .filter_map(|meta| {
+                let digest = meta.location.filename()?.parse().ok()?;
+                Some(BlobInfo {
+                    digest,
+                    len: meta.size,
+                    written_at: Some(written_at(meta.last_modified)),
                 })
-                .try_collect()
-                .await
-        })?;
+            })
+            .collect();
         blobs.sort_by_key(|info| info.digest);
         Ok(blobs)
     }
 
     /// Each removal is made under a lease: the collector puts its own lease object
     /// `<prefix>/doomed/<hex>/<collector>` on every blob of the step, reads each blob's time
-    /// again, removes those still older than `cutoff` (in bulk), and removes its leases. A writer of the same content lists
-    /// the leases on it after its `PUT` and, while one is live, waits for it to go and puts
-    /// the blob again: either the collector read the new time (and kept the blob), or the
-    /// writer saw the lease (and put the blob back after the removal). A lease older than
+    /// again, removes those still older than `cutoff` (in bulk), and removes its leases. A
+    /// writer of the same content lists the leases on it after its `PUT` and, while one is
+    /// live, waits for it to go and puts the blob again: either the collector read the new
+    /// time (and kept the blob), or the writer saw the lease (and put the blob back after the
+    /// removal). A lease older than
     /// its length ([`ObjectOptions::lease`]) is a dead collector's, which the next step
     /// sweeps; a collector removes nothing once half of it has passed since it took its
     /// lease.
@@ -496,7 +477,7 @@ impl BlobStore for ObjectBlobStore {
         digests: &[Digest],
         cutoff: DateTime<Utc>,
     ) -> StoreResult<Vec<Option<u64>>> {
-        self.writable("delete")?;
+        self.bucket.writable("delete")?;
         self.bucket.run(self.sweep_leftovers())?;
         if digests.is_empty() {
             return Ok(Vec::new());
