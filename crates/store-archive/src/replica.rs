@@ -314,17 +314,14 @@ fn copy_out(
 }
 
 /// Checks every day of the archive at `replica` against its manifest, in place: each
-/// object is read whole (through a temporary file in `scratch`) and compared with its
-/// record; a recorded day without its object, and a day object the manifest does not name
+/// object is read whole (through a temporary file under the system's temporary folder) and
+/// compared with its record; a recorded day without its object, and a day object the manifest does not name
 /// (a leftover the next push removes), are named.
 ///
 /// # Errors
 /// [`StoreError::ArchiveManifest`] when the replica has no manifest or a damaged one; the
 /// replica's and the file system's errors.
-pub fn verify_replica(
-    replica: &dyn ArchiveReplica,
-    scratch: &Path,
-) -> StoreResult<ArchiveVerification> {
+pub fn verify_replica(replica: &dyn ArchiveReplica) -> StoreResult<ArchiveVerification> {
     let Some((theirs, _)) = replica_manifest(replica)? else {
         return Err(StoreError::ArchiveManifest {
             path: replica_manifest_path(replica),
@@ -334,6 +331,9 @@ pub fn verify_replica(
     let records = theirs.records();
     let held: BTreeMap<String, u64> = replica.list()?.into_iter().collect();
     let base = replica.location();
+    // Each object is read whole into a file of its own here, removed with the folder.
+    let scratch = tempfile::tempdir()
+        .map_err(|err| StoreError::io(std::env::temp_dir(), "making a scratch folder", err))?;
     let mut checks = Vec::new();
     for (day, record) in &records {
         let file = PathBuf::from(format!("{base}/logs/{}", record.file));
@@ -341,7 +341,7 @@ pub fn verify_replica(
             None => DayStatus::Missing {
                 expected: record.clone(),
             },
-            Some(reader) => check_object(reader, scratch, *day, record)?,
+            Some(reader) => check_object(reader, scratch.path(), *day, record)?,
         };
         checks.push(DayCheck {
             day: *day,

@@ -46,7 +46,7 @@ fn an_archive_pushed_verifies_in_place_and_pulls_back_byte_for_byte() {
     let pushed = push_archive(&options.dir, &s3).expect("push");
     assert_eq!(pushed.uploaded.len(), 4);
     assert!(pushed.replica.starts_with("s3://nerve-tests/"));
-    let verified = verify_replica(&s3, dir.path()).expect("verify");
+    let verified = verify_replica(&s3).expect("verify");
     assert!(verified.is_sound(), "{verified:?}");
     assert_eq!(verified.days.len(), 4);
 
@@ -68,7 +68,7 @@ fn an_archive_pushed_verifies_in_place_and_pulls_back_byte_for_byte() {
     drop_days(&options.dir, oldest.succ_opt().expect("a day")).expect("drop");
     let dropped = push_archive(&options.dir, &s3).expect("push the drop");
     assert_eq!(dropped.removed.len(), 1, "{dropped:?}");
-    let verified = verify_replica(&s3, dir.path()).expect("verify");
+    let verified = verify_replica(&s3).expect("verify");
     assert!(
         verified.is_sound() && verified.days.len() == 3,
         "{verified:?}"
@@ -81,7 +81,7 @@ fn damage_on_the_replica_is_named_and_never_pulled() {
     let options = archive_of(dir.path(), 3, true);
     let s3 = replica(dir.path());
     push_archive(&options.dir, &s3).expect("push");
-    let verified = verify_replica(&s3, dir.path()).expect("verify");
+    let verified = verify_replica(&s3).expect("verify");
     let (changed, missing) = (&verified.days[1], &verified.days[2]);
     let name = |check: &store_archive::DayCheck| {
         check
@@ -93,7 +93,7 @@ fn damage_on_the_replica_is_named_and_never_pulled() {
     };
     ObjectHarness::put_object(dir.path(), &format!("logs/{}", name(changed)), b"{}\n");
     ObjectHarness::remove_object(dir.path(), &format!("logs/{}", name(missing)));
-    let verified = verify_replica(&s3, dir.path()).expect("verify");
+    let verified = verify_replica(&s3).expect("verify");
     assert!(!verified.is_sound());
     assert!(matches!(verified.days[0].status, DayStatus::Sound));
     assert!(
@@ -117,7 +117,7 @@ fn damage_on_the_replica_is_named_and_never_pulled() {
     );
     // The next push mends the replica.
     push_archive(&options.dir, &s3).expect("push again");
-    assert!(verify_replica(&s3, dir.path()).expect("verify").is_sound());
+    assert!(verify_replica(&s3).expect("verify").is_sound());
 }
 
 /// A replica that fails every request from the `cut`-th on, as a push or pull killed there
@@ -198,7 +198,7 @@ fn a_push_or_pull_cut_at_any_request_leaves_what_the_manifest_vouches_for() {
             calls: AtomicUsize::new(0),
         };
         let outcome = push_archive(&options.dir, &cutting);
-        let replica_now = verify_replica(&s3, dir.path()).expect("verify the replica");
+        let replica_now = verify_replica(&s3).expect("verify the replica");
         assert!(vouches(&replica_now), "cut at {cut}: {replica_now:?}");
         if outcome.is_ok() {
             break;
@@ -207,7 +207,7 @@ fn a_push_or_pull_cut_at_any_request_leaves_what_the_manifest_vouches_for() {
     }
     assert!(cuts >= 3, "every request of the push was cut once: {cuts}");
     let whole = push_archive(&options.dir, &s3).expect("the rerun");
-    assert!(verify_replica(&s3, dir.path()).expect("verify").is_sound());
+    assert!(verify_replica(&s3).expect("verify").is_sound());
     assert_eq!(whole.uploaded.len(), 0, "{whole:?}");
 
     let elsewhere = tempfile::tempdir().expect("temp dir");

@@ -94,7 +94,7 @@ fn a_push_killed_after_each_request_leaves_a_replica_that_vouches() {
     let mut landed = 0;
     for kill_after in 1..=8 {
         landed += usize::from(push_in_a_child(dir.path(), Some(kill_after)));
-        match verify_replica(&replica, dir.path()) {
+        match verify_replica(&replica) {
             Ok(now) => assert!(
                 now.days
                     .iter()
@@ -109,7 +109,7 @@ fn a_push_killed_after_each_request_leaves_a_replica_that_vouches() {
     }
     assert!(landed >= 6, "{landed} of 8 kills landed while the push ran");
     push_in_a_child(dir.path(), None);
-    let whole = verify_replica(&replica, dir.path()).expect("verify");
+    let whole = verify_replica(&replica).expect("verify");
     assert!(whole.is_sound(), "{whole:?}");
     let local = verify_archive(&options.dir).expect("verify the folder");
     assert_eq!(

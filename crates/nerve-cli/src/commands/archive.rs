@@ -37,8 +37,7 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
             at: Some(at),
         }) => {
             let replica = nerve_store::ObjectArchive::open(&at)?;
-            let scratch = scratch_folder()?;
-            return show_verification(verify_replica(&replica, scratch.path())?, out);
+            return show_verification(verify_replica(&replica)?, out);
         }
         Some(ArchiveCommand::Verify { dir, at: None }) => {
             let dir = dir.unwrap_or_else(|| parsed.archive_dir());
@@ -262,32 +261,6 @@ fn drop(dir: &Path, before: &str, out: &mut Out) -> CliResult<()> {
 }
 
 /// `archive verify`: every day file of the archive at `dir` against its manifest.
-/// A folder of its own for the days a replica's check reads whole, removed after.
-fn scratch_folder() -> CliResult<ScratchDir> {
-    let path = std::env::temp_dir().join(format!(
-        "nerve-store-verify-{}-{}",
-        std::process::id(),
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
-    ));
-    std::fs::create_dir_all(&path).map_err(CliError::io("making a scratch folder"))?;
-    Ok(ScratchDir(path))
-}
-
-/// A scratch folder, removed when dropped.
-struct ScratchDir(std::path::PathBuf);
-
-impl ScratchDir {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn show_verification(verified: ArchiveVerification, out: &mut Out) -> CliResult<()> {
     if out.structured() {
         out.report(&verified)?;
