@@ -160,16 +160,7 @@ pub fn archive_logs_with(
     files: &dyn FileOps,
     progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> StoreResult<ArchiveReport> {
-    let cutoff = cutoff(store, options)?;
-    let mut days = Vec::new();
-    let mut after = None;
-    while let Some(day) = store.next_log_day(after)? {
-        if day >= cutoff {
-            break;
-        }
-        days.push(day);
-        after = Some(day);
-    }
+    let (cutoff, days) = eligible_days(store, options)?;
     let folder = options.dir.join("logs");
     // Held until the run ends; the operating system releases it if the process dies.
     let _lock = if !options.dry_run && !days.is_empty() {
@@ -180,16 +171,60 @@ pub fn archive_logs_with(
         None
     };
     // Under the lock: what an interrupted run left pending is settled first.
-    let mut manifest = match _lock {
-        Some(_) => {
-            let mut manifest = Manifest::load(&folder)?;
-            if manifest.settle(&options.dir)? {
-                manifest.save(&folder, files)?;
-            }
-            Some(manifest)
+    let mut manifest = Manifest::load(&folder)?;
+    if _lock.is_some() && manifest.settle(&options.dir)? {
+        manifest.save(&folder, files)?;
+    }
+    archive_each(
+        store,
+        options,
+        cutoff,
+        &days,
+        progress,
+        &mut |day, watermark| {
+            archive_day(
+                store,
+                day,
+                &folder,
+                &mut manifest,
+                options,
+                files,
+                watermark,
+            )
+        },
+    )
+}
+
+/// The first day a run leaves in the store, and the days before it the store holds, oldest
+/// first: the days the run archives.
+pub(crate) fn eligible_days(
+    store: &dyn LogMaintenance,
+    options: &ArchiveOptions,
+) -> StoreResult<(NaiveDate, Vec<NaiveDate>)> {
+    let cutoff = cutoff(store, options)?;
+    let mut days = Vec::new();
+    let mut after = None;
+    while let Some(day) = store.next_log_day(after)? {
+        if day >= cutoff {
+            break;
         }
-        None => None,
-    };
+        days.push(day);
+        after = Some(day);
+    }
+    Ok((cutoff, days))
+}
+
+/// Archives `days` one after the other with `archive_day` (given the day and the
+/// watermark it moves), keeping what every run reports: the log line and the progress
+/// after each day, the stop asked for, the compaction afterwards.
+pub(crate) fn archive_each(
+    store: &dyn LogMaintenance,
+    options: &ArchiveOptions,
+    cutoff: NaiveDate,
+    days: &[NaiveDate],
+    progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
+    archive_day: &mut dyn FnMut(NaiveDate, &mut Option<String>) -> StoreResult<DayReport>,
+) -> StoreResult<ArchiveReport> {
     let mut report = ArchiveReport {
         cutoff: Some(cutoff),
         dry_run: options.dry_run,
@@ -197,15 +232,7 @@ pub fn archive_logs_with(
     };
     let mut watermark = store.meta_get(WATERMARK_KEY)?;
     for (done, day) in days.iter().enumerate() {
-        let day_report = archive_day(
-            store,
-            *day,
-            &folder,
-            manifest.as_mut(),
-            options.compress,
-            files,
-            &mut watermark,
-        )?;
+        let day_report = archive_day(*day, &mut watermark)?;
         tracing::info!(
             target: "nerve_store::archive",
             day = %day_report.day,
@@ -361,32 +388,39 @@ impl DayWriter<'_> {
     }
 }
 
-/// Archives one day: the merge of its file (if any) with its entries in the store, then
-/// the deletion of those entries with the watermark.
+/// The name a new file of `day` takes: its compressed form when the run compresses.
+pub(crate) fn new_day_file(day: NaiveDate, compress: bool) -> String {
+    if compress {
+        format!("{day}{COMPRESSED}")
+    } else {
+        format!("{day}.jsonl")
+    }
+}
+
+/// Archives one day into the folder: the merge of its file (if any) with its entries in
+/// the store, then the deletion of those entries with the watermark.
 fn archive_day(
     store: &dyn LogMaintenance,
     day: NaiveDate,
     folder: &Path,
-    manifest: Option<&mut Manifest>,
-    compress: bool,
+    manifest: &mut Manifest,
+    options: &ArchiveOptions,
     files: &dyn FileOps,
     watermark: &mut Option<String>,
 ) -> StoreResult<DayReport> {
-    let dry_run = manifest.is_none();
-    // A day keeps the form of the file it has; a new day takes the run's.
+    // A day keeps the file it has (and so its form); a new day takes the run's form.
     let plain = format!("{day}.jsonl");
     let compressed = format!("{day}{COMPRESSED}");
-    let name = if std::fs::symlink_metadata(folder.join(&compressed)).is_ok()
-        || (compress && std::fs::symlink_metadata(folder.join(&plain)).is_err())
-    {
-        compressed
-    } else {
-        plain
+    let name = match manifest.record_of(day) {
+        Some(record) => record.file.clone(),
+        None if std::fs::symlink_metadata(folder.join(&compressed)).is_ok() => compressed,
+        None if std::fs::symlink_metadata(folder.join(&plain)).is_ok() => plain,
+        None => new_day_file(day, options.compress),
     };
     let path = folder.join(&name);
     let temp = folder.join(format!(".{name}.tmp"));
-    let mut file = DayFile::open_if_exists(&path, day)?;
-    let mut writer = if dry_run {
+    let existing = DayFile::open_if_exists(&path, day)?;
+    let into = if options.dry_run {
         None
     } else {
         // A crashed run's leftover is this run's to replace.
@@ -395,24 +429,93 @@ fn archive_day(
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(StoreError::io(&temp, "removing a leftover day file", err)),
         }
-        let file = files
-            .create_new(&temp)
-            .map_err(|err| StoreError::io(&temp, "creating a day file", err))?;
-        let seam = SeamWriter {
-            file,
-            files,
-            hasher: Sha256::new(),
-            written: 0,
-        };
-        Some(DayWriter {
-            out: DayOut::new(seam, is_compressed(&path))
-                .map_err(|err| StoreError::io(&temp, "starting a day file", err))?,
-            bytes: 0,
-            line: Vec::new(),
-            record: DayRecord::empty(name.clone()),
-        })
+        Some(temp.as_path())
     };
-    let write_error = |err| StoreError::io(&temp, "writing a day file", err);
+    let written = write_day(store, day, existing, into, &name, files)?;
+    let mut report = written.report(&path);
+    let Some(record) = written.record else {
+        return Ok(report);
+    };
+    // The manifest names the new file before it is in place, and records it once it is:
+    // killed in between, the file in place is one of the two the manifest names.
+    manifest.set_pending(day, record);
+    manifest.save(folder, files)?;
+    files
+        .rename(&temp, &path)
+        .map_err(|err| StoreError::io(&path, "renaming a day file into place", err))?;
+    files
+        .sync_dir(folder)
+        .map_err(|err| StoreError::io(folder, "syncing the archive folder", err))?;
+    manifest.commit(day);
+    manifest.save(folder, files)?;
+    if let Some(through) = written.through {
+        report.rows = leave_store(store, day, through, watermark)?;
+    }
+    Ok(report)
+}
+
+/// A day merged from its file and the store: what a run reports of it and, unless it was
+/// a dry run, the record of the file written.
+pub(crate) struct WrittenDay {
+    day: NaiveDate,
+    rows: u64,
+    recovered: u64,
+    bytes: u64,
+    /// The last id of the day the store held when it was read.
+    pub(crate) through: Option<LogId>,
+    /// What the file written holds, synced; `None` in a dry run.
+    pub(crate) record: Option<DayRecord>,
+}
+
+impl WrittenDay {
+    /// The day's report, its file being `file`.
+    pub(crate) fn report(&self, file: &Path) -> DayReport {
+        DayReport {
+            day: self.day,
+            rows: self.rows,
+            recovered: self.recovered,
+            bytes: self.bytes,
+            file: file.to_owned(),
+        }
+    }
+}
+
+/// Merges `day`'s entries in the store with `existing` (the lines its file holds, if any)
+/// into the new file `into` (named `name` in its record; compressed when the name says
+/// so), written and synced through `files`; in a dry run (`into` is `None`), only counts.
+/// Entries the file holds already are not written twice: lines come in id order, the
+/// file's first where both have one.
+pub(crate) fn write_day(
+    store: &dyn LogMaintenance,
+    day: NaiveDate,
+    mut file: Option<DayFile>,
+    into: Option<&Path>,
+    name: &str,
+    files: &dyn FileOps,
+) -> StoreResult<WrittenDay> {
+    let temp = into.unwrap_or_else(|| Path::new(name));
+    let mut writer = match into {
+        None => None,
+        Some(temp) => {
+            let file = files
+                .create_new(temp)
+                .map_err(|err| StoreError::io(temp, "creating a day file", err))?;
+            let seam = SeamWriter {
+                file,
+                files,
+                hasher: Sha256::new(),
+                written: 0,
+            };
+            Some(DayWriter {
+                out: DayOut::new(seam, is_compressed(Path::new(name)))
+                    .map_err(|err| StoreError::io(temp, "starting a day file", err))?,
+                bytes: 0,
+                line: Vec::new(),
+                record: DayRecord::empty(name.to_owned()),
+            })
+        }
+    };
+    let write_error = |err| StoreError::io(temp, "writing a day file", err);
     let mut rows = 0;
     let mut recovered = 0;
     let mut bytes = 0;
@@ -450,15 +553,16 @@ fn archive_day(
             }
         }
     }
-    let mut report = DayReport {
+    let mut written = WrittenDay {
         day,
         rows,
         recovered,
         bytes,
-        file: path.clone(),
+        through,
+        record: None,
     };
-    let (Some(mut writer), Some(manifest)) = (writer, manifest) else {
-        return Ok(report);
+    let Some(mut writer) = writer else {
+        return Ok(written);
     };
     while let Some(file) = file.as_mut() {
         let Some(id) = file.peek_id()? else {
@@ -473,41 +577,33 @@ fn archive_day(
     let SeamWriter {
         file,
         hasher,
-        written,
+        written: length,
         ..
-    } = out
-        .finish()
-        .map_err(|err| StoreError::io(&temp, "writing a day file", err))?;
+    } = out.finish().map_err(write_error)?;
     record.sha256 = hex::encode(hasher.finalize());
-    record.bytes = written;
+    record.bytes = length;
     files
         .sync_file(&file)
-        .map_err(|err| StoreError::io(&temp, "syncing a day file", err))?;
-    drop(file);
-    // The manifest names the new file before it is in place, and records it once it is:
-    // killed in between, the file in place is one of the two the manifest names.
-    manifest.set_pending(day, record);
-    manifest.save(folder, files)?;
-    files
-        .rename(&temp, &path)
-        .map_err(|err| StoreError::io(&path, "renaming a day file into place", err))?;
-    files
-        .sync_dir(folder)
-        .map_err(|err| StoreError::io(folder, "syncing the archive folder", err))?;
-    manifest.commit(day);
-    manifest.save(folder, files)?;
+        .map_err(|err| StoreError::io(temp, "syncing a day file", err))?;
+    written.record = Some(record);
+    Ok(written)
+}
 
-    if let Some(through) = through {
-        let mark = day.to_string();
-        let newest = match watermark.as_deref() {
-            Some(current) if current >= mark.as_str() => current.to_owned(),
-            _ => mark,
-        };
-        // What left the store, as the store counts it: an entry of the day written after
-        // the walk (an id above `through`) stays for the next run.
-        report.rows =
-            store.delete_days(&[DaySpan::new(day, through)], &[(WATERMARK_KEY, &newest)])?;
-        *watermark = Some(newest);
-    }
-    Ok(report)
+/// Deletes `day`'s entries up to `through` from the store, with the watermark, in one
+/// transaction; returns how many left, as the store counts them (an entry of the day
+/// written after the walk, with an id above `through`, stays for the next run).
+pub(crate) fn leave_store(
+    store: &dyn LogMaintenance,
+    day: NaiveDate,
+    through: LogId,
+    watermark: &mut Option<String>,
+) -> StoreResult<u64> {
+    let mark = day.to_string();
+    let newest = match watermark.as_deref() {
+        Some(current) if current >= mark.as_str() => current.to_owned(),
+        _ => mark,
+    };
+    let rows = store.delete_days(&[DaySpan::new(day, through)], &[(WATERMARK_KEY, &newest)])?;
+    *watermark = Some(newest);
+    Ok(rows)
 }

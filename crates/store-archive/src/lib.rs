@@ -26,6 +26,7 @@ mod archive;
 mod lock;
 mod manifest;
 mod read;
+mod remote;
 mod replica;
 mod restore;
 
@@ -38,7 +39,12 @@ pub use manifest::{
     days_referencing, drop_days, verify_archive,
 };
 pub use read::{read_archive, read_archive_by_id};
+pub use remote::{
+    archive_logs_at, archived_blobs_at, days_referencing_at, drop_days_at, read_archive_at,
+    restore_days_from,
+};
 pub use replica::{
-    ArchiveReplica, PullReport, PushReport, pull_archive, push_archive, verify_replica,
+    ArchiveReplica, PullReport, PushReport, ReplicaObject, pull_archive, push_archive,
+    verify_replica,
 };
 pub use restore::{DayRestore, RestoreReport, restore_days, restore_days_with_progress};

@@ -102,6 +102,11 @@ struct ManifestFile {
     /// Days dropped, oldest first: their files are gone, or going.
     #[serde(default)]
     dropped: Vec<Dropped>,
+    /// How many times an archive on object storage has been written: each write counts, so
+    /// that no two of its versions have the same bytes (or the same `ETag`). Left out of a
+    /// folder's manifest.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    generation: u64,
     /// The SHA-256 of `days` and `dropped` as this build serialises them, in hex.
     sha256: String,
 }
@@ -111,6 +116,11 @@ struct ManifestFile {
 pub(crate) struct Manifest {
     days: BTreeMap<NaiveDate, DayState>,
     dropped: BTreeMap<NaiveDate, DayRecord>,
+    generation: u64,
+}
+
+fn is_zero(generation: &u64) -> bool {
+    *generation == 0
 }
 
 fn days_digest(days: &[DayState], dropped: &[Dropped]) -> StoreResult<String> {
@@ -174,6 +184,7 @@ impl Manifest {
                 .into_iter()
                 .map(|dropped| (dropped.day, dropped.record))
                 .collect(),
+            generation: file.generation,
         })
     }
 
@@ -198,6 +209,7 @@ impl Manifest {
             sha256: days_digest(&days, &dropped)?,
             days,
             dropped,
+            generation: self.generation,
         };
         let mut bytes = serde_json::to_vec_pretty(&file).map_err(|err| {
             StoreError::io(
@@ -273,6 +285,85 @@ impl Manifest {
             day,
             ..DayState::default()
         })
+    }
+
+    /// What the manifest records `day`'s file holds, if it records the day.
+    pub(crate) fn record_of(&self, day: NaiveDate) -> Option<&DayRecord> {
+        self.days.get(&day).and_then(|state| state.record.as_ref())
+    }
+
+    /// Records `record` as `day`'s, a day dropped before (an entry that arrived for it
+    /// later) being a day of the archive again.
+    pub(crate) fn record(&mut self, day: NaiveDate, record: DayRecord) {
+        self.dropped.remove(&day);
+        self.set(day, record);
+    }
+
+    /// Moves `day`'s record to the dropped days; returns it.
+    pub(crate) fn drop_day(&mut self, day: NaiveDate) -> Option<DayRecord> {
+        let record = self.days.remove(&day)?.record?;
+        self.dropped.insert(day, record.clone());
+        Some(record)
+    }
+
+    /// Forgets every pending record; returns whether there was one.
+    pub(crate) fn forget_pending(&mut self) -> bool {
+        let mut forgot = false;
+        for state in self.days.values_mut() {
+            forgot |= state.pending.take().is_some();
+        }
+        self.days.retain(|_, state| state.record.is_some());
+        forgot
+    }
+
+    /// The file names of the dropped days.
+    pub(crate) fn dropped_files(&self) -> impl Iterator<Item = &str> {
+        self.dropped.values().map(|record| record.file.as_str())
+    }
+
+    /// Counts this write of the manifest as the one after `before` (the version it
+    /// replaces, if any): see [`ManifestFile::generation`].
+    pub(crate) fn written_after(&mut self, before: Option<&Manifest>) {
+        self.generation = before.map_or(self.generation, |before| before.generation) + 1;
+    }
+
+    /// The manifest as a folder keeps it: without the count of writes.
+    pub(crate) fn in_a_folder(&mut self) {
+        self.generation = 0;
+    }
+
+    /// Whether the archive dropped `day`.
+    pub(crate) fn has_dropped(&self, day: NaiveDate) -> bool {
+        self.dropped.contains_key(&day)
+    }
+
+    /// Every blob the days keep alive: those of each day's record, and of the record an
+    /// interrupted run left pending, in digest order, each once.
+    pub(crate) fn blobs(&self) -> Vec<Digest> {
+        let mut blobs: Vec<Digest> = self
+            .days
+            .values()
+            .flat_map(|state| state.record.iter().chain(state.pending.iter()))
+            .flat_map(|record| record.blobs.iter().copied())
+            .collect();
+        blobs.sort_unstable();
+        blobs.dedup();
+        blobs
+    }
+
+    /// The days whose records list `digest`, oldest first.
+    pub(crate) fn days_referencing(&self, digest: &Digest) -> Vec<NaiveDate> {
+        self.days
+            .values()
+            .filter(|state| {
+                state
+                    .record
+                    .iter()
+                    .chain(state.pending.iter())
+                    .any(|record| record.blobs.binary_search(digest).is_ok())
+            })
+            .map(|state| state.day)
+            .collect()
     }
 
     /// Settles what an interrupted run left in the archive at `dir`: a dropped day's file
@@ -565,16 +656,7 @@ pub fn verify_archive(dir: &Path) -> StoreResult<ArchiveVerification> {
 /// [`StoreError::ArchiveManifest`] for a manifest that is not the one the archive wrote;
 /// [`StoreError::Io`].
 pub fn archived_blobs(dir: &Path) -> StoreResult<Vec<Digest>> {
-    let manifest = Manifest::load(&dir.join("logs"))?;
-    let mut blobs: Vec<Digest> = manifest
-        .days
-        .values()
-        .flat_map(|state| state.record.iter().chain(state.pending.iter()))
-        .flat_map(|record| record.blobs.iter().copied())
-        .collect();
-    blobs.sort_unstable();
-    blobs.dedup();
-    Ok(blobs)
+    Ok(Manifest::load(&dir.join("logs"))?.blobs())
 }
 
 /// The days of the archive at `dir` whose record lists `digest` among the blobs their
@@ -583,19 +665,7 @@ pub fn archived_blobs(dir: &Path) -> StoreResult<Vec<Digest>> {
 /// # Errors
 /// As [`archived_blobs`].
 pub fn days_referencing(dir: &Path, digest: &Digest) -> StoreResult<Vec<NaiveDate>> {
-    let manifest = Manifest::load(&dir.join("logs"))?;
-    Ok(manifest
-        .days
-        .values()
-        .filter(|state| {
-            state
-                .record
-                .iter()
-                .chain(state.pending.iter())
-                .any(|record| record.blobs.binary_search(digest).is_ok())
-        })
-        .map(|state| state.day)
-        .collect())
+    Ok(Manifest::load(&dir.join("logs"))?.days_referencing(digest))
 }
 
 /// What [`drop_days`] did.
@@ -659,9 +729,8 @@ pub fn drop_days(dir: &Path, before: NaiveDate) -> StoreResult<DropReport> {
     if report.days.is_empty() {
         return Ok(report);
     }
-    for (day, record) in &report.days {
-        manifest.days.remove(day);
-        manifest.dropped.insert(*day, record.clone());
+    for (day, _) in &report.days {
+        manifest.drop_day(*day);
     }
     manifest.save(&folder, files)?;
     for (_, record) in &report.days {

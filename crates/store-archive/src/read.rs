@@ -65,11 +65,21 @@ impl DayFile {
             }),
             None => Box::new(file),
         };
+        Self::over(path, day, file, capacity)
+    }
+
+    fn over(
+        path: &Path,
+        day: NaiveDate,
+        source: Box<dyn Read + Send>,
+        capacity: usize,
+    ) -> StoreResult<Self> {
         let reader: Box<dyn BufRead + Send> = if is_compressed(path) {
-            let decoder = zstd::Decoder::new(file).map_err(io_error)?;
+            let decoder = zstd::Decoder::new(source)
+                .map_err(|err| StoreError::io(path, "opening an archive file", err))?;
             Box::new(BufReader::with_capacity(capacity, decoder))
         } else {
-            Box::new(BufReader::with_capacity(capacity, file))
+            Box::new(BufReader::with_capacity(capacity, source))
         };
         Ok(DayFile {
             path: path.to_owned(),
@@ -171,7 +181,7 @@ impl DayFile {
     }
 
     /// The next entry.
-    fn next_entry(&mut self) -> StoreResult<Option<LogEntry>> {
+    pub(crate) fn next_entry(&mut self) -> StoreResult<Option<LogEntry>> {
         self.fill()?;
         Ok(self.next.take().map(|(entry, ..)| entry))
     }
@@ -270,12 +280,25 @@ pub(crate) fn is_compressed(path: &Path) -> bool {
     path.to_string_lossy().ends_with(COMPRESSED)
 }
 
-/// The day a file is named for, if it is named `YYYY-MM-DD.jsonl` or `YYYY-MM-DD.jsonl.zst`.
+/// How many hex digits of its SHA-256 an object-storage day file's name carries.
+pub(crate) const NAME_TOKEN: usize = 16;
+
+/// The day a file is named for: `YYYY-MM-DD.jsonl[.zst]`, or the form an archive on object
+/// storage gives each version of a day, `YYYY-MM-DD.<16 hex digits>.jsonl[.zst]`.
 pub(crate) fn day_of_file(name: &str) -> Option<NaiveDate> {
-    name.strip_suffix(COMPRESSED)
-        .or_else(|| name.strip_suffix(".jsonl"))?
-        .parse()
-        .ok()
+    let stem = name
+        .strip_suffix(COMPRESSED)
+        .or_else(|| name.strip_suffix(".jsonl"))?;
+    let date = match stem.split_once('.') {
+        Some((date, token))
+            if token.len() == NAME_TOKEN && token.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            date
+        }
+        Some(_) => return None,
+        None => stem,
+    };
+    date.parse().ok()
 }
 
 /// The day files of `<dir>/logs` for the days in `days`, in date order.

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use store_core::kit::{FileOps, RealFiles};
 use store_core::{StoreError, StoreResult};
@@ -22,18 +22,19 @@ use crate::manifest::{
     ArchiveVerification, DayCheck, DayRecord, DayStatus, MANIFEST_FILE, Manifest,
 };
 
-/// Where an archive is replicated: a flat namespace of named objects (the names of the
-/// archive's `logs` folder: `manifest.json`, `YYYY-MM-DD.jsonl[.zst]`), each put whole or
-/// not at all.
+/// Where an archive is kept on another storage (object storage): a flat namespace of named
+/// objects (the names of the archive's `logs` folder: `manifest.json`, the day files), each
+/// put whole or not at all. It holds a replica of a folder ([`push_archive`]), or an archive
+/// runs write to directly ([`crate::archive_logs_at`]).
 pub trait ArchiveReplica: Send + Sync {
     /// Where the replica is, as it may be shown (never with a credential).
     fn location(&self) -> String;
 
-    /// Every object's name, with its size.
+    /// Every object, with its size and the time it was written.
     ///
     /// # Errors
     /// The storage's errors.
-    fn list(&self) -> StoreResult<Vec<(String, u64)>>;
+    fn list(&self) -> StoreResult<Vec<ReplicaObject>>;
 
     /// Puts what the local file `path` holds as `name`, whole or not at all.
     ///
@@ -41,11 +42,18 @@ pub trait ArchiveReplica: Send + Sync {
     /// The storage's errors, or [`StoreError::Io`] reading `path`; `name` is as it was then.
     fn put_file(&self, name: &str, path: &Path) -> StoreResult<()>;
 
-    /// Puts `bytes` as `name`, whole or not at all.
+    /// Puts `bytes` as `name` if `name` is still the version `tag` read before (`None`:
+    /// if there is no `name`), whole or not at all. Returns the tag of the version put, or
+    /// `None` when `name` was not as expected (nothing was put then).
     ///
     /// # Errors
     /// The storage's errors; `name` is as it was then.
-    fn put_bytes(&self, name: &str, bytes: Vec<u8>) -> StoreResult<()>;
+    fn put_bytes_if(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        tag: Option<&str>,
+    ) -> StoreResult<Option<String>>;
 
     /// A reader over the object `name`; `None` when there is none.
     ///
@@ -53,11 +61,29 @@ pub trait ArchiveReplica: Send + Sync {
     /// The storage's errors.
     fn get(&self, name: &str) -> StoreResult<Option<Box<dyn Read + Send + '_>>>;
 
+    /// The object `name` whole, with the tag of the version read (what
+    /// [`ArchiveReplica::put_bytes_if`] compares); `None` when there is none.
+    ///
+    /// # Errors
+    /// The storage's errors.
+    fn get_tagged(&self, name: &str) -> StoreResult<Option<(Vec<u8>, String)>>;
+
     /// Removes the objects `names` (one already gone is not an error).
     ///
     /// # Errors
     /// The storage's errors.
     fn remove(&self, names: &[String]) -> StoreResult<()>;
+}
+
+/// One object of an [`ArchiveReplica`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaObject {
+    /// Its name.
+    pub name: String,
+    /// Its size.
+    pub bytes: u64,
+    /// When it was last written, as the storage stamps it.
+    pub written_at: DateTime<Utc>,
 }
 
 /// What [`push_archive`] did. Serialises with camelCase names.
@@ -91,25 +117,36 @@ pub struct PullReport {
 }
 
 /// The replica's manifest, as it names itself in errors.
-fn replica_manifest_path(replica: &dyn ArchiveReplica) -> PathBuf {
+pub(crate) fn replica_manifest_path(replica: &dyn ArchiveReplica) -> PathBuf {
     PathBuf::from(format!("{}/logs/{MANIFEST_FILE}", replica.location()))
 }
 
-/// The replica's manifest; `None` when it has none.
-fn replica_manifest(replica: &dyn ArchiveReplica) -> StoreResult<Option<(Manifest, Vec<u8>)>> {
-    let Some(mut reader) = replica.get(MANIFEST_FILE)? else {
+/// The replica's manifest, with the tag of the version read; `None`
+/// when it has none.
+pub(crate) fn replica_manifest(
+    replica: &dyn ArchiveReplica,
+) -> StoreResult<Option<(Manifest, String)>> {
+    let Some((bytes, tag)) = replica.get_tagged(MANIFEST_FILE)? else {
         return Ok(None);
     };
-    let path = replica_manifest_path(replica);
-    let mut bytes = Vec::new();
-    reader
-        .read_to_end(&mut bytes)
-        .map_err(|err| StoreError::io(&path, "reading the archive manifest", err))?;
-    Ok(Some((Manifest::parse(&bytes, &path)?, bytes)))
+    let manifest = Manifest::parse(&bytes, &replica_manifest_path(replica))?;
+    Ok(Some((manifest, tag)))
+}
+
+/// The error of a writer that finds the manifest changed since it read it.
+pub(crate) fn changed_meanwhile(replica: &dyn ArchiveReplica, doing: &str) -> StoreError {
+    StoreError::Busy {
+        context: format!(
+            "{doing}: another run changed the archive at {} since this one read its manifest; \
+             this one changed nothing there, and nothing it archived left the store",
+            replica.location()
+        ),
+        source: store_core::kit::engine_message("the archive's manifest changed"),
+    }
 }
 
 /// Whether `name` is a day file's.
-fn is_day_file(name: &str) -> bool {
+pub(crate) fn is_day_file(name: &str) -> bool {
     crate::read::day_of_file(name).is_some()
 }
 
@@ -140,16 +177,44 @@ pub fn push_archive(dir: &Path, replica: &dyn ArchiveReplica) -> StoreResult<Pus
         manifest.save(&folder, &RealFiles)?;
     }
     // A damaged manifest on the replica vouches for nothing: every day goes again.
-    let theirs: BTreeMap<NaiveDate, DayRecord> = match replica_manifest(replica) {
-        Ok(Some((theirs, _))) => theirs.records().into_iter().collect(),
-        Ok(None) | Err(StoreError::ArchiveManifest { .. }) => BTreeMap::new(),
-        Err(other) => return Err(other),
+    let (theirs, tag) = match replica.get_tagged(MANIFEST_FILE)? {
+        None => (None, None),
+        Some((bytes, tag)) => match Manifest::parse(&bytes, &replica_manifest_path(replica)) {
+            Ok(theirs) => (Some(theirs), Some(tag)),
+            Err(StoreError::ArchiveManifest { .. }) => (None, Some(tag)),
+            Err(other) => return Err(other),
+        },
     };
-    let held: BTreeMap<String, u64> = replica.list()?.into_iter().collect();
+    // Days the replica records that this archive never had are another archive's (or
+    // those of runs that write there directly): a push would remove them.
+    let unknown: Vec<String> = theirs
+        .iter()
+        .flat_map(Manifest::records)
+        .filter(|(day, _)| manifest.record_of(*day).is_none() && !manifest.has_dropped(*day))
+        .map(|(day, _)| day.to_string())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(StoreError::invalid(
+            "dir",
+            format!(
+                "the replica at {} records {} as the archive at {} does not: it holds another \
+                 archive's days, which a push would remove; nothing was pushed",
+                replica.location(),
+                unknown.join(", "),
+                dir.display()
+            ),
+        ));
+    }
+    let held: BTreeMap<String, u64> = replica
+        .list()?
+        .into_iter()
+        .map(|object| (object.name, object.bytes))
+        .collect();
     let records = manifest.records();
     let mut changed = Vec::new();
     for (day, record) in &records {
-        if theirs.get(day) == Some(record) && held.get(&record.file) == Some(&record.bytes) {
+        let on_replica = theirs.as_ref().and_then(|theirs| theirs.record_of(*day));
+        if on_replica == Some(record) && held.get(&record.file) == Some(&record.bytes) {
             report.kept += 1;
             continue;
         }
@@ -169,7 +234,14 @@ pub fn push_archive(dir: &Path, replica: &dyn ArchiveReplica) -> StoreResult<Pus
             days: changed.join(", "),
         });
     }
-    replica.put_bytes(MANIFEST_FILE, manifest.to_bytes(&folder)?)?;
+    manifest.written_after(theirs.as_ref());
+    let bytes = manifest.to_bytes(&folder)?;
+    if replica
+        .put_bytes_if(MANIFEST_FILE, bytes, tag.as_deref())?
+        .is_none()
+    {
+        return Err(changed_meanwhile(replica, "pushing the archive"));
+    }
     let named: BTreeSet<&str> = records.iter().map(|(_, r)| r.file.as_str()).collect();
     report.removed = held
         .keys()
@@ -198,13 +270,13 @@ pub fn pull_archive(replica: &dyn ArchiveReplica, dir: &Path) -> StoreResult<Pul
     store_core::kit::create_folders(files, &folder)
         .map_err(|err| StoreError::io(&folder, "creating the archive folder", err))?;
     let _lock = crate::lock::lock_archive(&folder, "pulling the archive")?;
-    let Some((theirs, manifest_bytes)) = replica_manifest(replica)? else {
+    let Some((mut manifest, ..)) = replica_manifest(replica)? else {
         return Err(StoreError::ArchiveManifest {
             path: replica_manifest_path(replica),
             reason: "there is none: nothing was pushed there".into(),
         });
     };
-    let theirs = theirs.records();
+    let theirs = manifest.records();
     let ours = Manifest::load(&folder)?.records();
     let unknown: Vec<String> = ours
         .iter()
@@ -245,7 +317,9 @@ pub fn pull_archive(replica: &dyn ArchiveReplica, dir: &Path) -> StoreResult<Pul
             days: changed.join(", "),
         });
     }
-    crate::manifest::write_manifest(&folder, &manifest_bytes, files)?;
+    // The folder's own form: a folder's manifest counts no writes.
+    manifest.in_a_folder();
+    manifest.save(&folder, files)?;
     Ok(report)
 }
 
@@ -293,7 +367,7 @@ fn download(
 }
 
 /// Copies what `reader` yields into `out` (the file `path`) through `files`.
-fn copy_out(
+pub(crate) fn copy_out(
     reader: &mut dyn Read,
     out: &mut std::fs::File,
     files: &dyn FileOps,
@@ -322,14 +396,18 @@ fn copy_out(
 /// [`StoreError::ArchiveManifest`] when the replica has no manifest or a damaged one; the
 /// replica's and the file system's errors.
 pub fn verify_replica(replica: &dyn ArchiveReplica) -> StoreResult<ArchiveVerification> {
-    let Some((theirs, _)) = replica_manifest(replica)? else {
+    let Some((theirs, ..)) = replica_manifest(replica)? else {
         return Err(StoreError::ArchiveManifest {
             path: replica_manifest_path(replica),
             reason: "there is none: nothing was pushed there".into(),
         });
     };
     let records = theirs.records();
-    let held: BTreeMap<String, u64> = replica.list()?.into_iter().collect();
+    let held: BTreeMap<String, u64> = replica
+        .list()?
+        .into_iter()
+        .map(|object| (object.name, object.bytes))
+        .collect();
     let base = replica.location();
     // Each object is read whole into a file of its own here, removed with the folder.
     let scratch = tempfile::tempdir()
@@ -349,7 +427,13 @@ pub fn verify_replica(replica: &dyn ArchiveReplica) -> StoreResult<ArchiveVerifi
             status,
         });
     }
-    let named: BTreeSet<&str> = records.iter().map(|(_, r)| r.file.as_str()).collect();
+    // A dropped day's object still there (a drop cut before it removed it) is the next
+    // run's to remove, and not a day of the archive.
+    let named: BTreeSet<&str> = records
+        .iter()
+        .map(|(_, r)| r.file.as_str())
+        .chain(theirs.dropped_files())
+        .collect();
     for name in held.keys().filter(|name| !named.contains(name.as_str())) {
         if let Some(day) = crate::read::day_of_file(name) {
             checks.push(DayCheck {

@@ -1,22 +1,27 @@
-//! `ObjectArchive`: the archive's replica on object storage (`s3://bucket/prefix`), whose
-//! objects are the archive folder's files under `<prefix>/logs/`.
+//! `ObjectArchive`: the archive on object storage (`s3://bucket/prefix`), whose objects are
+//! an archive folder's files under `<prefix>/logs/`: a folder's replica, or the archive runs
+//! write to directly.
 
 use std::io::Read;
 use std::path::Path;
 
-use store_archive::ArchiveReplica;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
+use store_archive::{ArchiveReplica, ReplicaObject};
 use store_core::{StoreError, StoreResult};
 
 use crate::ObjectOptions;
 use crate::bucket::{Bucket, read_part};
+use crate::error::store_error;
 
 /// The folder of the archive's objects under the prefix.
 const LOGS: &str = "logs";
 
-/// An archive replica on object storage: `push_archive`, `pull_archive` and
-/// `verify_replica` of `store-archive` take it. Each object is put whole by one `PUT`, or
-/// a multipart upload to its own name for a day file larger than a part, which appears
-/// only when the upload completes.
+/// An archive on object storage: `push_archive`, `pull_archive`, `verify_replica` and the
+/// `…_at` functions of `store-archive` (`archive_logs_at`, `read_archive_at`, …) take it.
+/// Each object is put whole by one `PUT`, or a multipart upload to its own name for a day
+/// file larger than a part, which appears only when the upload completes; the manifest is
+/// replaced by a conditional `PUT` (`If-Match` the version read, `If-None-Match: *` for
+/// the first).
 pub struct ObjectArchive {
     bucket: Bucket,
 }
@@ -59,12 +64,18 @@ impl ArchiveReplica for ObjectArchive {
         self.bucket.location()
     }
 
-    fn list(&self) -> StoreResult<Vec<(String, u64)>> {
+    fn list(&self) -> StoreResult<Vec<ReplicaObject>> {
         let folder = self.bucket.key(LOGS);
         let objects = self.bucket.run(self.bucket.list_under(&folder))?;
         Ok(objects
             .into_iter()
-            .filter_map(|meta| Some((meta.location.filename()?.to_owned(), meta.size)))
+            .filter_map(|meta| {
+                Some(ReplicaObject {
+                    name: meta.location.filename()?.to_owned(),
+                    bytes: meta.size,
+                    written_at: meta.last_modified,
+                })
+            })
             .collect())
     }
 
@@ -81,18 +92,57 @@ impl ArchiveReplica for ObjectArchive {
             .map(|_| ())
     }
 
-    fn put_bytes(&self, name: &str, bytes: Vec<u8>) -> StoreResult<()> {
+    fn put_bytes_if(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        tag: Option<&str>,
+    ) -> StoreResult<Option<String>> {
         self.bucket.writable("write")?;
-        self.bucket
-            .upload(&self.key(name), bytes, &mut std::io::empty(), &mut |_| {
-                Ok(())
-            })
-            .map(|_| ())
+        let key = self.key(name);
+        let mode = match tag {
+            None => PutMode::Create,
+            Some(tag) => PutMode::Update(UpdateVersion {
+                e_tag: Some(tag.to_owned()),
+                version: None,
+            }),
+        };
+        self.bucket.run(async {
+            let put = self
+                .bucket
+                .client
+                .put_opts(&key, PutPayload::from(bytes), mode.into())
+                .await;
+            match put {
+                Ok(put) => Ok(Some(put.e_tag.unwrap_or_default())),
+                Err(object_store::Error::AlreadyExists { .. })
+                | Err(object_store::Error::Precondition { .. }) => Ok(None),
+                Err(err) => Err(store_error(
+                    &format!("writing {}", self.bucket.shown(&key)),
+                    err,
+                )),
+            }
+        })
     }
 
     fn get(&self, name: &str) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
         let body = self.bucket.get(&self.key(name))?;
         Ok(body.map(|body| Box::new(body) as Box<dyn Read + Send + '_>))
+    }
+
+    fn get_tagged(&self, name: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
+        let key = self.key(name);
+        self.bucket.run(async {
+            let what = || format!("reading {}", self.bucket.shown(&key));
+            let got = match self.bucket.client.get(&key).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(err) => return Err(store_error(&what(), err)),
+            };
+            let tag = got.meta.e_tag.clone().unwrap_or_default();
+            let bytes = got.bytes().await.map_err(|err| store_error(&what(), err))?;
+            Ok(Some((bytes.to_vec(), tag)))
+        })
     }
 
     fn remove(&self, names: &[String]) -> StoreResult<()> {

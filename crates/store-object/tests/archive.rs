@@ -5,22 +5,14 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::archive_of;
+use common::{CutAt, archive_of, replica};
 use store_archive::{
-    ArchiveReplica, DayStatus, drop_days, pull_archive, push_archive, verify_archive,
-    verify_replica,
+    DayStatus, drop_days, pull_archive, push_archive, verify_archive, verify_replica,
 };
-use store_core::{StoreError, StoreResult};
-use store_object::ObjectArchive;
-use store_object::harness::{self, ObjectHarness};
-
-fn replica(dir: &Path) -> ObjectArchive {
-    ObjectArchive::open_with(harness::options(dir)).expect("the replica")
-}
+use store_core::StoreError;
+use store_object::harness::ObjectHarness;
 
 /// Every file of the folder `dir/logs` that is a day file or the manifest, with its bytes.
 fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -120,51 +112,6 @@ fn damage_on_the_replica_is_named_and_never_pulled() {
     assert!(verify_replica(&s3).expect("verify").is_sound());
 }
 
-/// A replica that fails every request from the `cut`-th on, as a push or pull killed there
-/// would stop.
-struct CutAt<'r> {
-    inner: &'r ObjectArchive,
-    cut: usize,
-    calls: AtomicUsize,
-}
-
-impl CutAt<'_> {
-    fn step(&self) -> StoreResult<()> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) >= self.cut {
-            return Err(StoreError::Interrupted {
-                operation: "the replica's request",
-            });
-        }
-        Ok(())
-    }
-}
-
-impl ArchiveReplica for CutAt<'_> {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn list(&self) -> StoreResult<Vec<(String, u64)>> {
-        self.step()?;
-        self.inner.list()
-    }
-    fn put_file(&self, name: &str, path: &Path) -> StoreResult<()> {
-        self.step()?;
-        self.inner.put_file(name, path)
-    }
-    fn put_bytes(&self, name: &str, bytes: Vec<u8>) -> StoreResult<()> {
-        self.step()?;
-        self.inner.put_bytes(name, bytes)
-    }
-    fn get(&self, name: &str) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
-        self.step()?;
-        self.inner.get(name)
-    }
-    fn remove(&self, names: &[String]) -> StoreResult<()> {
-        self.step()?;
-        self.inner.remove(names)
-    }
-}
-
 /// Whether every day the manifest names is what it records (a leftover it does not name is
 /// the next push's to remove).
 fn vouches(verification: &store_archive::ArchiveVerification) -> bool {
@@ -192,11 +139,7 @@ fn a_push_or_pull_cut_at_any_request_leaves_what_the_manifest_vouches_for() {
     .expect("drop");
     let mut cuts = 0;
     for cut in 0.. {
-        let cutting = CutAt {
-            inner: &s3,
-            cut,
-            calls: AtomicUsize::new(0),
-        };
+        let cutting = CutAt::new(&s3, cut);
         let outcome = push_archive(&options.dir, &cutting);
         let replica_now = verify_replica(&s3).expect("verify the replica");
         assert!(vouches(&replica_now), "cut at {cut}: {replica_now:?}");
@@ -212,11 +155,7 @@ fn a_push_or_pull_cut_at_any_request_leaves_what_the_manifest_vouches_for() {
 
     let elsewhere = tempfile::tempdir().expect("temp dir");
     for cut in 0.. {
-        let cutting = CutAt {
-            inner: &s3,
-            cut,
-            calls: AtomicUsize::new(0),
-        };
+        let cutting = CutAt::new(&s3, cut);
         let outcome = pull_archive(&cutting, elsewhere.path());
         if elsewhere.path().join("logs/manifest.json").exists() {
             assert!(
