@@ -6,68 +6,20 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use chrono::DateTime;
+use nerve_bench::{archive_fixture, archive_now as now, copy_of};
 use rusqlite::Connection;
 use store_archive::{ArchiveOptions, archive_logs};
-use store_core::{LogEntry, LogId, LogStore, NewLogEntry};
+use store_core::{LogEntry, LogId};
 use store_sqlite::SqliteLogStore;
 
 const ENTRIES: usize = 1_000_000;
 const DAYS: usize = 10;
 /// The store's virtual day column, which its `logs_by_day` index orders.
 const DAY_EXPR: &str = "day";
-
-fn now() -> DateTime<chrono::Utc> {
-    DateTime::from_timestamp(1_795_521_600, 0).expect("a valid time")
-}
-
-/// The store to archive, built once and kept under `target/`.
-fn fixture() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-data");
-    std::fs::create_dir_all(&dir).expect("bench data folder");
-    let path = dir.join("archive-1m.db");
-    let done = dir.join("archive-1m.complete");
-    if path.exists() && done.exists() {
-        return path;
-    }
-    let _ = std::fs::remove_file(&path);
-    let store = SqliteLogStore::open(&path).expect("create the fixture");
-    let start = (now() - chrono::Duration::days(40))
-        .date_naive()
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc();
-    let per_day = ENTRIES / DAYS;
-    for chunk in (0..ENTRIES).collect::<Vec<_>>().chunks(10_000) {
-        let batch = chunk
-            .iter()
-            .map(|i| {
-                let day = (i / per_day) as i64;
-                let second = (i % per_day) as i64 % 86_000;
-                NewLogEntry::new(
-                    "worker",
-                    "tick",
-                    format!("{{\"seq\":{i},\"note\":\"a typical payload\"}}"),
-                )
-                .with_ref(format!("ref-{}", i % 5000))
-                .at(start + chrono::Duration::days(day) + chrono::Duration::seconds(second))
-            })
-            .collect();
-        store.append_batch(batch).expect("fill");
-    }
-    drop(store);
-    std::fs::write(&done, b"").expect("mark complete");
-    path
-}
-
-/// A fresh copy of the fixture in a new folder.
-fn copy_of(fixture: &Path) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::copy(fixture, dir.path().join("nerve.db")).expect("copy the store");
-    dir
-}
 
 /// The archive's work by hand, with the store's schema and index.
 fn bare_archive(dir: &Path) -> u64 {
@@ -154,7 +106,12 @@ fn bare_archive(dir: &Path) -> u64 {
 const SLICES: usize = 9;
 
 fn main() {
-    let fixture = fixture();
+    let fixture = archive_fixture(
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+        "archive-1m",
+        ENTRIES,
+        DAYS,
+    );
     let comparison = nerve_bench::interleave_timed(
         "archive 1,000,000 entries over 10 days",
         SLICES,

@@ -11,6 +11,7 @@ pub mod redb;
 pub mod sqlite;
 pub mod workload;
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use store_core::{LogBackend, LogQuery, NewLogEntry, RunTransition, WorkflowRunStatus};
@@ -224,6 +225,60 @@ pub fn timed<T>(work: impl FnOnce() -> T) -> (T, Duration) {
     let started = Instant::now();
     let value = work();
     (value, started.elapsed())
+}
+
+/// The time the archive benches count from: a fixed day, so that a fixture built once keeps
+/// its days old enough.
+pub fn archive_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_795_521_600, 0).expect("a valid time")
+}
+
+/// A SQLite store of `entries` entries spread over `days` days ending 31 days before
+/// [`archive_now`] (every one old enough for an archive keeping 30), built once under
+/// `target` (a bench's `CARGO_TARGET_TMPDIR`) as `bench-data/<name>.db` and kept.
+pub fn archive_fixture(target: &Path, name: &str, entries: usize, days: usize) -> PathBuf {
+    use store_core::LogStore;
+    let dir = target.join("bench-data");
+    std::fs::create_dir_all(&dir).expect("bench data folder");
+    let path = dir.join(format!("{name}.db"));
+    let done = dir.join(format!("{name}.complete"));
+    if path.exists() && done.exists() {
+        return path;
+    }
+    let _ = std::fs::remove_file(&path);
+    let store = store_sqlite::SqliteLogStore::open(&path).expect("create the fixture");
+    let start = (archive_now() - chrono::Duration::days(40))
+        .date_naive()
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    let per_day = entries / days;
+    for chunk in (0..entries).collect::<Vec<_>>().chunks(10_000) {
+        let batch = chunk
+            .iter()
+            .map(|i| {
+                let day = (i / per_day) as i64;
+                let second = (i % per_day) as i64 % 86_000;
+                NewLogEntry::new(
+                    "worker",
+                    "tick",
+                    format!("{{\"seq\":{i},\"note\":\"a typical payload\"}}"),
+                )
+                .with_ref(format!("ref-{}", i % 5000))
+                .at(start + chrono::Duration::days(day) + chrono::Duration::seconds(second))
+            })
+            .collect();
+        store.append_batch(batch).expect("fill");
+    }
+    drop(store);
+    std::fs::write(&done, b"").expect("mark complete");
+    path
+}
+
+/// A fresh copy of the store file `fixture`, as `nerve.db` in a new folder.
+pub fn copy_of(fixture: &Path) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(fixture, dir.path().join("nerve.db")).expect("copy the store");
+    dir
 }
 
 #[cfg(test)]

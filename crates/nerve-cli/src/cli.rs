@@ -151,9 +151,9 @@ pub(crate) struct GcArgs {
     /// List what would be removed, and remove nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// The archive whose days keep their entries' blobs: `archive` beside the store's file
-    /// by default.
-    #[arg(long, value_name = "DIR")]
+    /// The archive whose days keep their entries' blobs: a folder, or s3://BUCKET/PREFIX;
+    /// `archive` beside the store's file by default.
+    #[arg(long, value_name = "DIR|LOCATION")]
     pub(crate) archive_dir: Option<PathBuf>,
     /// Remove blobs only archived days reference too.
     #[arg(long)]
@@ -245,6 +245,10 @@ pub(crate) enum LogsCommand {
         /// id order with the store's entries: one answer over the whole history.
         #[arg(long)]
         archive: bool,
+        /// The archive `--archive` reads: a folder, or s3://BUCKET/PREFIX; `archive` beside
+        /// the store's file by default.
+        #[arg(long, value_name = "DIR|LOCATION", requires = "archive")]
+        archive_dir: Option<PathBuf>,
     },
     /// Appends one entry, durably, and prints its id: an operator's marker, a script's
     /// note. It is committed when the command returns.
@@ -309,6 +313,10 @@ pub(crate) enum RunsCommand {
         /// store), in id order with the store's.
         #[arg(long)]
         archive: bool,
+        /// The archive `--archive` reads: a folder, or s3://BUCKET/PREFIX; `archive` beside
+        /// the store's file by default.
+        #[arg(long, value_name = "DIR|LOCATION", requires = "archive")]
+        archive_dir: Option<PathBuf>,
     },
 }
 
@@ -358,8 +366,10 @@ pub(crate) enum MetaCommand {
 pub(crate) struct ArchiveArgs {
     #[command(subcommand)]
     pub(crate) read: Option<ArchiveCommand>,
-    /// The archive's folder: `archive` beside the store's file by default.
-    #[arg(long, value_name = "DIR")]
+    /// The archive: a folder, or s3://BUCKET/PREFIX (credentials from the AWS_*
+    /// environment), which runs write to directly so that no archived day stays on this
+    /// host; `archive` beside the store's file by default.
+    #[arg(long, value_name = "DIR|LOCATION")]
     pub(crate) dir: Option<PathBuf>,
     /// Keep this many days of the log in the store.
     #[arg(long, default_value_t = 30, value_name = "N")]
@@ -387,8 +397,9 @@ pub(crate) enum ArchiveCommand {
         /// The first day kept, `2026-10-01`.
         #[arg(long, value_name = "DAY")]
         before: String,
-        /// The archive's folder: `archive` beside the store's file by default.
-        #[arg(long, value_name = "DIR")]
+        /// The archive: a folder, or s3://BUCKET/PREFIX (credentials from the AWS_*
+        /// environment); `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR|LOCATION")]
         dir: Option<PathBuf>,
     },
     /// Bring archived days back into the store, each entry under the id it had, with its
@@ -400,19 +411,21 @@ pub(crate) enum ArchiveCommand {
         /// The UTC day, `2026-10-01`, or the days FROM..TO (both included).
         #[arg(long, value_name = "DAY|FROM..TO")]
         day: String,
-        /// The archive's folder: `archive` beside the store's file by default.
-        #[arg(long, value_name = "DIR")]
+        /// The archive: a folder, or s3://BUCKET/PREFIX (credentials from the AWS_*
+        /// environment); `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR|LOCATION")]
         dir: Option<PathBuf>,
     },
     /// Check every day file against the archive's manifest (its checksum, entry count and
     /// ids); fails naming each day that was changed, is missing, cannot be read, or is not
     /// in the manifest.
     Verify {
-        /// The archive's folder: `archive` beside the store's file by default.
-        #[arg(long, value_name = "DIR", conflicts_with = "at")]
+        /// The archive: a folder, or s3://BUCKET/PREFIX (credentials from the AWS_*
+        /// environment), each day read whole; `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR|LOCATION", conflicts_with = "at")]
         dir: Option<PathBuf>,
-        /// Check the archive's replica at s3://BUCKET/PREFIX instead, in place (each day
-        /// read whole), credentials from the AWS_* environment.
+        /// The archive (or a folder's replica) at s3://BUCKET/PREFIX: the same as
+        /// `--dir s3://BUCKET/PREFIX`.
         #[arg(long, value_name = "LOCATION")]
         at: Option<String>,
     },
@@ -444,8 +457,9 @@ pub(crate) enum ArchiveCommand {
         /// `2026-10-01..2026-10-07`, or `2026-10-01`.
         #[arg(value_name = "FROM..TO")]
         days: String,
-        /// The archive's folder: `archive` beside the store's file by default.
-        #[arg(long, value_name = "DIR")]
+        /// The archive: a folder, or s3://BUCKET/PREFIX (credentials from the AWS_*
+        /// environment); `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR|LOCATION")]
         dir: Option<PathBuf>,
     },
 }
@@ -474,8 +488,9 @@ pub(crate) enum BlobCommand {
     Refs {
         /// The blob's digest.
         digest: String,
-        /// The archive's folder: `archive` beside the store's file by default.
-        #[arg(long, value_name = "DIR")]
+        /// The archive: a folder, or s3://BUCKET/PREFIX (credentials from the AWS_*
+        /// environment); `archive` beside the store's file by default.
+        #[arg(long, value_name = "DIR|LOCATION")]
         archive_dir: Option<PathBuf>,
     },
     /// Re-hash a blob, or every blob with --all; fails when one does not match its digest.

@@ -2257,10 +2257,75 @@ fn a_fixed_time_makes_simulate_and_relative_times_repeatable(backend: &str) {
 /// nothing.
 fn archive_verify_restore_round_trips_thirty_days_with_the_same_digest(backend: &str) {
     let cli = Cli::new(backend);
+    archive_round_trip(&cli, &[]);
+}
+
+/// The same with the archive on the tests' S3 server (`--dir s3://…`): no archived day on
+/// the host, and `gc` keeps the blobs of the days archived there.
+fn the_archive_on_s3_round_trips_thirty_days_with_the_same_digest(backend: &str) {
+    let cli = Cli::new(backend);
+    let at = store_object::harness::location(&cli.dir.path().join("archive-on-s3"));
+    let entries = archive_round_trip(&cli, &["--dir", &at]);
+    assert!(
+        !cli.dir.path().join("archive").exists(),
+        "no archive folder on the host"
+    );
+    let cat = cli.ok(&["archive", "cat", "2000-01-01..2100-01-01", "--dir", &at]);
+    assert!(cat.lines().count() > 1000, "the days read back from S3");
+
+    // The days go out again: `logs query --archive` answers over the whole history from
+    // there, and their artefacts' blobs are kept only by the archive there.
+    cli.ok(&["archive", "--retain-days", "0", "--dir", &at]);
+    let everything = cli.json(&[
+        "logs",
+        "query",
+        "--archive",
+        "--archive-dir",
+        &at,
+        "--limit",
+        "100000000",
+    ]);
+    assert_eq!(everything.len() as u64, entries);
+    // (Every reference left the store with its day: the collection is told that is meant.)
+    let gc = |archive: &str| -> Value {
+        let lines = cli.json(&[
+            "gc",
+            "--grace",
+            "0s",
+            "--dry-run",
+            "--without-references",
+            "--archive-dir",
+            archive,
+        ]);
+        lines.last().cloned().expect("a report")
+    };
+    let kept = gc(&at);
+    assert!(u64_of(&kept, "archived") > 0, "{kept}");
+    assert_eq!(kept["removed"].as_array().map(Vec::len), Some(0), "{kept}");
+    let elsewhere = cli.dir.path().join("no-archive").display().to_string();
+    let unkept = gc(&elsewhere);
+    assert_eq!(u64_of(&unkept, "archived"), 0, "{unkept}");
+    assert!(
+        unkept["removed"].as_array().map(Vec::len) >= Some(1),
+        "{unkept}"
+    );
+}
+
+/// `archive` (with `archive_args`) moves thirty simulated days out, `archive verify` finds
+/// every day sound, and `archive restore` brings them back: the store's content digest is
+/// the one before; a second restore writes nothing. Returns how many entries the store held.
+fn archive_round_trip(cli: &Cli, archive_args: &[&str]) -> u64 {
     cli.ok(&["simulate", "--runs", "300", "--days", "30", "--seed", "5"]);
     let before = nerve_store::summarise(&cli.store()).expect("summarise");
-
-    let archived = cli.json(&["archive", "--retain-days", "0"]);
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(archive_args)
+            .map(|arg| (*arg).to_owned())
+            .collect()
+    };
+    let args = with(&["archive", "--retain-days", "0"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let archived = cli.json(&args);
     let summary = archived
         .iter()
         .find(|line| line.get("cutoff").is_some())
@@ -2271,16 +2336,16 @@ fn archive_verify_restore_round_trips_thirty_days_with_the_same_digest(backend: 
         days >= 28,
         "thirty days of history, the last ones active: {summary}"
     );
-    let verified = cli.ok(&["archive", "verify"]);
+    let args = with(&["archive", "verify"]);
+    let verified = cli.ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(verified.matches(" sound ").count(), days, "{verified}");
 
     let first = str_of(&summary["days"][0], "day").to_owned();
     let last = str_of(&summary["days"][days - 1], "day").to_owned();
     let range = format!("{first}..{last}");
-    let [restored] = cli
-        .json(&["archive", "restore", "--day", &range])
-        .try_into()
-        .expect("one report");
+    let restore = with(&["archive", "restore", "--day", &range]);
+    let restore: Vec<&str> = restore.iter().map(String::as_str).collect();
+    let [restored] = cli.json(&restore).try_into().expect("one report");
     assert_eq!(u64_of(&restored, "written"), moved, "{restored}");
     assert_eq!(u64_of(&restored, "present"), 0);
     // The archive run's watermark is the one thing it leaves behind in the store.
@@ -2289,15 +2354,12 @@ fn archive_verify_restore_round_trips_thirty_days_with_the_same_digest(backend: 
     assert_eq!(after.digest, before.digest, "{after:?} against {before:?}");
     assert_eq!(after.entries, before.entries);
 
-    let again = cli.ok(&["archive", "restore", "--day", &range]);
+    let again = cli.ok(&restore);
     assert!(
         again.contains(&format!("restored 0 entries of {days} days")),
         "{again}"
     );
-    let [again] = cli
-        .json(&["archive", "restore", "--day", &range])
-        .try_into()
-        .expect("one report");
+    let [again] = cli.json(&restore).try_into().expect("one report");
     assert_eq!(
         (u64_of(&again, "written"), u64_of(&again, "present")),
         (0, moved)
@@ -2308,11 +2370,13 @@ fn archive_verify_restore_round_trips_thirty_days_with_the_same_digest(backend: 
             .digest,
         before.digest
     );
-    let err = cli.fails(1, &["archive", "restore", "--day", "1999-01-01"]);
+    let none = with(&["archive", "restore", "--day", "1999-01-01"]);
+    let err = cli.fails(1, &none.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         err.contains("holds no day from 1999-01-01 to 1999-01-01"),
         "{err}"
     );
+    before.entries
 }
 
 /// `gc` keeps what `simulate` references (its artefacts) and removes a blob nothing
@@ -2522,10 +2586,16 @@ fn the_archive_goes_to_s3_and_comes_back_after_its_folder_is_lost() {
     assert!(err.contains("credentials go in the environment") && !err.contains("hunter2"));
 }
 
-// The log on a backend, its blobs on the tests' S3 server (`--blobs`).
+// The log on each backend, its blobs (and, in the archive's case, its archive) on the tests'
+// S3 server (`--blobs`, `--dir s3://…`).
 store_conformance::for_each_backend!(
-    backends: { sqlite_on_s3 => "sqlite+s3", postgres_on_s3 => "postgres+s3" },
+    backends: {
+        sqlite_on_s3 => "sqlite+s3",
+        redb_on_s3 => "redb+s3",
+        postgres_on_s3 => "postgres+s3",
+    },
     cases: {
+        the_archive_on_s3_round_trips_thirty_days_with_the_same_digest,
         gc_removes_only_the_blobs_nothing_references_once_old,
         blobs_round_trip_through_files_and_standard_streams,
         simulate_reports_what_it_stored_and_stats_agree,

@@ -20,8 +20,9 @@ pub struct GcOptions {
     /// How long a blob written (or written again) is kept without a reference: what a
     /// writer has to record its reference in. A day by default.
     pub grace: Duration,
-    /// The archive whose days keep their entries' blobs (the manifest records them);
-    /// `None` for a store without one.
+    /// The archive whose days keep their entries' blobs (the manifest records them): a
+    /// folder, or `s3://BUCKET/PREFIX` ([`crate::archive::ArchiveAt::open`]); `None` for a
+    /// store without one.
     pub archive_dir: Option<PathBuf>,
     /// Keep the blobs the archive's days reference (the default); off, a blob only the
     /// archive references is removed like any other.
@@ -123,7 +124,7 @@ pub fn collect_garbage_with_progress(
     let cutoff = options.now - options.grace;
     let inventory = store.blobs.inventory()?;
     let archived = match (&options.archive_dir, options.keep_archived) {
-        (Some(dir), true) => store_archive::archived_blobs(dir)?,
+        (Some(dir), true) => crate::archive::ArchiveAt::open(dir)?.blobs()?,
         _ => Vec::new(),
     };
     let mut report = GcReport {

@@ -53,6 +53,7 @@
 // every other build of the docs shows.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod archive_at;
 #[cfg(feature = "tokio")]
 mod asynchronous;
 mod backup;
@@ -90,13 +91,15 @@ pub use store_core::{
 /// Old log days moved out of the store to JSON-lines files, one per UTC day, exactly once
 /// and crash-safe (the `store-archive` crate).
 pub mod archive {
+    pub use crate::archive_at::{ArchiveAt, ArchivedEntries};
     pub use store_archive::{
         ArchiveOptions, ArchiveReplica, ArchiveReport, ArchiveVerification, DayCheck, DayRecord,
         DayReport, DayRestore, DayStatus, DropReport, MANIFEST_FILE, Progress, PullReport,
-        PushReport, RestoreReport, WATERMARK_KEY, archive_logs, archive_logs_with_progress,
-        archived_blobs, days_referencing, drop_days, pull_archive, push_archive, read_archive,
-        read_archive_by_id, restore_days, restore_days_with_progress, verify_archive,
-        verify_replica,
+        PushReport, ReplicaObject, RestoreReport, WATERMARK_KEY, archive_logs, archive_logs_at,
+        archive_logs_with_progress, archived_blobs, archived_blobs_at, days_referencing,
+        days_referencing_at, drop_days, drop_days_at, pull_archive, push_archive, read_archive,
+        read_archive_at, read_archive_by_id, restore_days, restore_days_from,
+        restore_days_with_progress, verify_archive, verify_replica,
     };
 }
 /// Available on crate feature `s3` only.

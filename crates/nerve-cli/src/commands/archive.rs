@@ -1,13 +1,12 @@
 //! `archive`, `archive cat`, `archive verify`, `archive restore`, `archive drop`, `archive
 //! push` and `archive pull`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nerve_store::Location;
 use nerve_store::archive::{
-    ArchiveOptions, ArchiveReport, ArchiveVerification, DayStatus, Progress, RestoreReport,
-    archive_logs_with_progress, drop_days, pull_archive, push_archive, read_archive,
-    restore_days_with_progress, verify_archive, verify_replica,
+    ArchiveAt, ArchiveOptions, ArchiveReport, ArchiveVerification, DayStatus, Progress,
+    RestoreReport, pull_archive, push_archive,
 };
 use serde::Serialize;
 
@@ -18,35 +17,30 @@ use crate::output::{Out, Table, human_bytes, thousands};
 use crate::progress;
 use crate::time::parse_day_range;
 
-/// An archive run's report as `--json` prints it: the library's, with the folder it used.
+/// An archive run's report as `--json` prints it: the library's, with the archive it used.
 #[derive(Serialize)]
 struct Shown<'a> {
-    dir: &'a Path,
+    dir: &'a str,
     #[serde(flatten)]
     report: &'a ArchiveReport,
 }
 
 pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult<()> {
     let parsed: Location = location.parse()?;
+    let archive_at =
+        |dir: Option<PathBuf>| ArchiveAt::open(dir.unwrap_or_else(|| parsed.archive_dir()));
     match args.read {
         Some(ArchiveCommand::Cat { days, dir }) => {
-            return cat(&dir.unwrap_or_else(|| parsed.archive_dir()), &days, out);
+            return cat(&archive_at(dir)?, &days, out);
         }
-        Some(ArchiveCommand::Verify {
-            dir: _,
-            at: Some(at),
-        }) => {
-            let replica = nerve_store::ObjectArchive::open(&at)?;
-            return show_verification(verify_replica(&replica)?, out);
-        }
-        Some(ArchiveCommand::Verify { dir, at: None }) => {
-            let dir = dir.unwrap_or_else(|| parsed.archive_dir());
-            return show_verification(verify_archive(&dir)?, out);
+        Some(ArchiveCommand::Verify { dir, at }) => {
+            let at = archive_at(at.map(PathBuf::from).or(dir))?;
+            return show_verification(at.verify()?, out);
         }
         Some(ArchiveCommand::Push { to, dir }) => {
             let replica = nerve_store::ObjectArchive::open(&to)?;
-            let dir = dir.unwrap_or_else(|| parsed.archive_dir());
-            let report = push_archive(&dir, &replica)?;
+            let at = archive_at(dir)?;
+            let report = push_archive(at.require_folder("archive push")?, &replica)?;
             if out.structured() {
                 return out.report(&report);
             }
@@ -61,8 +55,9 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
         }
         Some(ArchiveCommand::Pull { from, dir }) => {
             let replica = nerve_store::ObjectArchive::open(&from)?;
-            let dir = dir.unwrap_or_else(|| parsed.archive_dir());
-            let report = pull_archive(&replica, &dir)?;
+            let at = archive_at(dir)?;
+            let dir = at.require_folder("archive pull")?;
+            let report = pull_archive(&replica, dir)?;
             if out.structured() {
                 return out.report(&report);
             }
@@ -76,28 +71,28 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
             ));
         }
         Some(ArchiveCommand::Restore { day, dir }) => {
-            let dir = dir.unwrap_or_else(|| parsed.archive_dir());
-            return restore(location, &dir, &day, out);
+            return restore(location, &archive_at(dir)?, &day, out);
         }
         Some(ArchiveCommand::Drop { before, dir }) => {
-            return drop(&dir.unwrap_or_else(|| parsed.archive_dir()), &before, out);
+            return drop(&archive_at(dir)?, &before, out);
         }
         None => {}
     }
     let interrupt = Interrupt::catch()?;
+    let at = archive_at(args.dir.clone())?;
     let store = super::open_for_batch(location, args.dry_run)?;
-    let dir = args.dir.clone().unwrap_or_else(|| parsed.archive_dir());
     let options = ArchiveOptions {
-        dir: dir.clone(),
+        dir: at.folder().map(Path::to_path_buf).unwrap_or_default(),
         retain_days: args.retain_days,
         vacuum: args.vacuum,
         compress: args.compress,
         dry_run: args.dry_run,
         now: crate::time::now_utc().map_err(|reason| CliError::refused(reason, "unset it"))?,
     };
+    let shown = at.shown();
     let bar = progress::bar(0, "days");
     let mut total_days = 0;
-    let report = archive_logs_with_progress(store.log.as_ref(), &options, &mut |p: Progress| {
+    let report = at.archive(store.log.as_ref(), &options, &mut |p: Progress| {
         total_days = p.days_total;
         show_days(&bar, p);
         interrupt.go_on()
@@ -106,11 +101,11 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
     let report = report?;
     if out.structured() {
         out.report(&Shown {
-            dir: &dir,
+            dir: &shown,
             report: &report,
         })?;
     } else {
-        show(out, &report, &dir, args.retain_days)?;
+        show(out, &report, &shown, args.retain_days)?;
     }
     if report.interrupted {
         return Err(CliError::Interrupted {
@@ -120,7 +115,7 @@ pub(crate) fn run(location: &str, args: ArchiveArgs, out: &mut Out) -> CliResult
                  and a rerun moves them",
                 report.days.len(),
                 thousands(report.rows),
-                dir.display()
+                shown
             ),
         });
     }
@@ -134,12 +129,12 @@ fn show_days(bar: &indicatif::ProgressBar, p: Progress) {
     bar.set_message(format!("{} entries", thousands(p.rows_done)));
 }
 
-/// `archive cat`: the entries of the days `days` in the archive at `dir`.
-fn cat(dir: &Path, days: &str, out: &mut Out) -> CliResult<()> {
+/// `archive cat`: the entries of the days `days` in the archive `at`.
+fn cat(at: &ArchiveAt, days: &str, out: &mut Out) -> CliResult<()> {
     let (from, to) = parse_day_range(days)
         .map_err(|reason| CliError::refused(reason, "write FROM..TO, as 2026-10-01..2026-10-07"))?;
     let mut table = super::logs::entry_table();
-    for entry in read_archive(dir, from..=to) {
+    for entry in at.read(from..=to, false)? {
         let entry = entry?;
         super::logs::print_entries(out, &mut table, std::slice::from_ref(&entry))?;
     }
@@ -150,7 +145,7 @@ fn cat(dir: &Path, days: &str, out: &mut Out) -> CliResult<()> {
 }
 
 /// `archive restore --day DAY|FROM..TO`: archived days back into the store.
-fn restore(location: &str, dir: &Path, days: &str, out: &mut Out) -> CliResult<()> {
+fn restore(location: &str, at: &ArchiveAt, days: &str, out: &mut Out) -> CliResult<()> {
     let (from, to) = parse_day_range(days).map_err(|reason| {
         CliError::refused(
             reason,
@@ -160,7 +155,7 @@ fn restore(location: &str, dir: &Path, days: &str, out: &mut Out) -> CliResult<(
     let interrupt = Interrupt::catch()?;
     let store = super::open_for_batch(location, false)?;
     let bar = progress::bar(0, "days");
-    let report = restore_days_with_progress(store.log.as_ref(), dir, from..=to, &mut |p| {
+    let report = at.restore(store.log.as_ref(), from..=to, &mut |p| {
         show_days(&bar, p);
         interrupt.go_on()
     });
@@ -169,7 +164,7 @@ fn restore(location: &str, dir: &Path, days: &str, out: &mut Out) -> CliResult<(
     if out.structured() {
         out.report(&report)?;
     } else {
-        show_restore(out, &report, dir)?;
+        show_restore(out, &report, &at.shown())?;
     }
     if report.interrupted {
         return Err(CliError::Interrupted {
@@ -183,7 +178,7 @@ fn restore(location: &str, dir: &Path, days: &str, out: &mut Out) -> CliResult<(
     Ok(())
 }
 
-fn show_restore(out: &mut Out, report: &RestoreReport, dir: &Path) -> CliResult<()> {
+fn show_restore(out: &mut Out, report: &RestoreReport, shown: &str) -> CliResult<()> {
     let mut table = Table::new(&["DAY", "RESTORED", "ALREADY THERE", "FILE"]);
     for day in &report.days {
         table.row(vec![
@@ -206,9 +201,8 @@ fn show_restore(out: &mut Out, report: &RestoreReport, dir: &Path) -> CliResult<
         n => format!("{n} days"),
     };
     out.line(format!(
-        "restored {} entries of {days} from {}{present}",
+        "restored {} entries of {days} from {shown}{present}",
         thousands(report.written),
-        dir.display()
     ))?;
     if !report.dropped.is_empty() {
         let days: Vec<String> = report.dropped.iter().map(ToString::to_string).collect();
@@ -228,14 +222,14 @@ fn show_restore(out: &mut Out, report: &RestoreReport, dir: &Path) -> CliResult<
 }
 
 /// `archive drop --before DAY`: the archived days before `before` retired.
-fn drop(dir: &Path, before: &str, out: &mut Out) -> CliResult<()> {
+fn drop(at: &ArchiveAt, before: &str, out: &mut Out) -> CliResult<()> {
     let day = chrono::NaiveDate::parse_from_str(before, "%Y-%m-%d").map_err(|_| {
         CliError::refused(
             format!("--before {before:?} is not a day"),
             "write the first day to keep, as 2026-10-01",
         )
     })?;
-    let report = drop_days(dir, day)?;
+    let report = at.drop_before(day)?;
     if out.structured() {
         return out.report(&report);
     }
@@ -256,7 +250,7 @@ fn drop(dir: &Path, before: &str, out: &mut Out) -> CliResult<()> {
         report.days.len(),
         thousands(report.entries),
         human_bytes(report.bytes),
-        dir.display()
+        at.shown()
     ))
 }
 
@@ -308,7 +302,7 @@ fn show_verification(verified: ArchiveVerification, out: &mut Out) -> CliResult<
 }
 
 /// The report for people: a table of the days, then one line that sums it up.
-fn show(out: &mut Out, report: &ArchiveReport, dir: &Path, retain_days: u32) -> CliResult<()> {
+fn show(out: &mut Out, report: &ArchiveReport, dir: &str, retain_days: u32) -> CliResult<()> {
     let mut table = Table::new(&["DAY", "ENTRIES", "BYTES", "FILE"]);
     for day in &report.days {
         table.row(vec![
@@ -348,6 +342,6 @@ fn show(out: &mut Out, report: &ArchiveReport, dir: &Path, retain_days: u32) -> 
         thousands(report.rows),
         human_bytes(report.bytes),
         report.days.len(),
-        dir.display(),
+        dir,
     ))
 }

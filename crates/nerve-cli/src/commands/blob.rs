@@ -54,7 +54,8 @@ pub(crate) fn run(store: &Store, command: BlobCommand, out: &mut Out) -> CliResu
             archive_dir,
         } => {
             let dir = archive_dir.unwrap_or_else(|| store.location.archive_dir());
-            refs(store, &Digest::parse_loose(&digest)?, &dir, out)
+            let archive = nerve_store::archive::ArchiveAt::open(&dir)?;
+            refs(store, &Digest::parse_loose(&digest)?, &archive, out)
         }
         BlobCommand::Verify { all: true, .. } => verify_all(store, out),
         BlobCommand::Verify {
@@ -131,7 +132,12 @@ struct Holder {
 
 /// `blob refs DIGEST`: what references the blob, in the store (a page at a time) and in the
 /// days of its archive.
-fn refs(store: &Store, digest: &Digest, archive_dir: &Path, out: &mut Out) -> CliResult<()> {
+fn refs(
+    store: &Store,
+    digest: &Digest,
+    archive: &nerve_store::archive::ArchiveAt,
+    out: &mut Out,
+) -> CliResult<()> {
     const PAGE: usize = 1000;
     let mut table = Table::new(&["HOLDER", "ID"]);
     let mut count = 0u64;
@@ -166,7 +172,7 @@ fn refs(store: &Store, digest: &Digest, archive_dir: &Path, out: &mut Out) -> Cl
         }
         after = last;
     }
-    for day in nerve_store::archive::days_referencing(archive_dir, digest)? {
+    for day in archive.days_referencing(digest)? {
         show(None, Some(day), out)?;
     }
     if !out.json() {

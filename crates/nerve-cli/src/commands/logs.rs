@@ -1,6 +1,5 @@
 //! `logs query` and `logs tail [--follow]`.
 
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{NaiveDate, SecondsFormat};
@@ -9,7 +8,7 @@ use nerve_store::{LogEntry, LogId, LogQuery, NewLogEntry, Order, Store};
 use crate::cli::{LogFilter, LogsCommand};
 use crate::error::{CliError, CliResult};
 use crate::output::{Out, Table, thousands};
-use nerve_store::archive::{WATERMARK_KEY, read_archive_by_id};
+use nerve_store::archive::{ArchiveAt, WATERMARK_KEY};
 
 /// How many entries `logs query` reads at a time when it pages.
 const QUERY_PAGE: usize = 10_000;
@@ -23,6 +22,7 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
             limit,
             desc,
             archive,
+            archive_dir,
         } => {
             let query = LogQuery {
                 after: after.map(LogId),
@@ -45,8 +45,8 @@ pub(crate) fn run(store: &Store, command: LogsCommand, out: &mut Out) -> CliResu
                     "leave out --desc, or read newest first without --archive",
                 ));
             }
-            let dir = store.location.archive_dir();
-            query_entries(store, &query, Some(&dir), out)
+            let dir = archive_dir.unwrap_or_else(|| store.location.archive_dir());
+            query_entries(store, &query, Some(&ArchiveAt::open(dir)?), out)
         }
         LogsCommand::Tail {
             filter,
@@ -176,11 +176,11 @@ fn last_entries(store: &Store, base: &LogQuery, lines: usize) -> CliResult<LogQu
 fn query_entries(
     store: &Store,
     query: &LogQuery,
-    archive: Option<&Path>,
+    archive: Option<&ArchiveAt>,
     out: &mut Out,
 ) -> CliResult<()> {
     let stored = stored_entries(store, query);
-    let Some(dir) = archive else {
+    let Some(archive) = archive else {
         return print_stream(out, stored, query.effective_limit());
     };
     let first = query
@@ -189,7 +189,8 @@ fn query_entries(
     let last = query
         .until
         .map_or(NaiveDate::MAX, |until| until.date_naive());
-    let archived = read_archive_by_id(dir, first..=last)
+    let archived = archive
+        .read(first..=last, true)?
         .filter(|entry| entry.as_ref().map_or(true, |entry| query.matches(entry)))
         .map(|entry| entry.map_err(CliError::from));
     print_stream(out, merge_by_id(archived, stored), query.effective_limit())

@@ -1,7 +1,7 @@
 //! `runs list` and `runs show`.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use nerve_store::archive::read_archive_by_id;
+use nerve_store::archive::ArchiveAt;
 use nerve_store::{
     LogEntry, LogQuery, RunQuery, Store, StoreError, WorkflowRun, WorkflowRunStatus,
 };
@@ -38,7 +38,19 @@ pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResu
             };
             list(store, &query, limit, out)
         }
-        RunsCommand::Show { run, archive } => show(store, run, archive, out),
+        RunsCommand::Show {
+            run,
+            archive,
+            archive_dir,
+        } => {
+            let archive = match archive {
+                false => None,
+                true => Some(ArchiveAt::open(
+                    archive_dir.unwrap_or_else(|| store.location.archive_dir()),
+                )?),
+            };
+            show(store, run, archive.as_ref(), out)
+        }
     }
 }
 
@@ -80,16 +92,16 @@ fn list(store: &Store, query: &RunQuery, limit: usize, out: &mut Out) -> CliResu
     }
 }
 
-/// `runs show`: the run's fields, then its log entries (with `archive`, those the archive
-/// holds too).
-fn show(store: &Store, run: String, archive: bool, out: &mut Out) -> CliResult<()> {
+/// `runs show`: the run's fields, then its log entries (with an `archive`, those it holds
+/// too).
+fn show(store: &Store, run: String, archive: Option<&ArchiveAt>, out: &mut Out) -> CliResult<()> {
     let Some(found) = store.log.get_run(&run)? else {
         return Err(StoreError::UnknownRun { run_id: run }.into());
     };
     let mut history = history(store, &found)?;
     let archived_until = super::logs::archived_until(store)?;
-    if archive {
-        history = archived_history(store, &found, archived_until)?
+    if let Some(archive) = archive {
+        history = archived_history(archive, &found, archived_until)?
             .into_iter()
             .chain(history)
             .collect();
@@ -129,28 +141,29 @@ fn show(store: &Store, run: String, archive: bool, out: &mut Out) -> CliResult<(
     super::logs::print_entries(out, &mut table, &history)?;
     out.table(&table)?;
     match archived_until {
-        Some(last) if !archive && found.created_at.date_naive() <= last => out.note(format!(
-            "days up to {last} are archived: their entries about {run} are not shown; \
+        Some(last) if archive.is_none() && found.created_at.date_naive() <= last => {
+            out.note(format!(
+                "days up to {last} are archived: their entries about {run} are not shown; \
              --archive reads them too"
-        )),
+            ))
+        }
         _ => Ok(()),
     }
 }
 
-/// The entries about `run` that the archive beside the store holds, in id order: the days
-/// from its creation to the last archived one.
+/// The entries about `run` that `archive` holds, in id order: the days from its creation to
+/// the last archived one.
 fn archived_history(
-    store: &Store,
+    archive: &ArchiveAt,
     run: &WorkflowRun,
     archived_until: Option<NaiveDate>,
 ) -> CliResult<Vec<LogEntry>> {
     let Some(last) = archived_until else {
         return Ok(Vec::new());
     };
-    let dir = store.location.archive_dir();
     let first = run.created_at.date_naive();
     let mut entries = Vec::new();
-    for entry in read_archive_by_id(&dir, first..=last) {
+    for entry in archive.read(first..=last, true)? {
         let entry = entry?;
         if entry.ref_id.as_deref() == Some(run.run_id.as_str()) {
             entries.push(entry);
