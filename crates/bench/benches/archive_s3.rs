@@ -42,7 +42,7 @@ fn main() {
         .build()
         .expect("a runtime");
     let comparison = nerve_bench::interleave_timed(
-        "archive 200,000 entries over 10 days to S3",
+        "archive 200,000 entries over 10 days",
         SLICES,
         1,
         |_| {

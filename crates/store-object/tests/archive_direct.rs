@@ -112,8 +112,24 @@ fn thirty_days_archived_onto_object_storage_verify_read_restore_and_drop_there()
     assert_eq!((again.written, again.present), (0, original.len() as u64));
 
     // Archived again, every entry is one its day's object holds: the same objects stay.
+    // Each day's version is downloaded, merged into a new file and uploaded: at each upload
+    // the host holds that one file, and nothing once the run is done.
     let objects = day_objects(&s3);
-    let rerun = archive_logs_at(&store, &options, &s3, &mut keep_going).expect("rearchive");
+    let watching = Watching {
+        inner: &s3,
+        scratch: Mutex::new(Vec::new()),
+    };
+    let rerun = archive_logs_at(&store, &options, &watching, &mut keep_going).expect("rearchive");
+    let scratch = watching.scratch.into_inner().expect("the uploads");
+    assert_eq!(scratch.len(), 30, "one upload a day");
+    for (folder, files) in &scratch {
+        assert_eq!(*files, 1, "the scratch folder held the upload only");
+        assert!(
+            !folder.exists(),
+            "{} was left on the host",
+            folder.display()
+        );
+    }
     assert_eq!(rerun.recovered, original.len() as u64, "{rerun:?}");
     assert_eq!(day_objects(&s3), objects);
 
@@ -183,6 +199,45 @@ fn an_archive_run_cut_at_any_request_loses_nothing_and_a_rerun_keeps_each_entry_
     );
     assert_kept(&store, &s3, &original, true);
     assert!(all_entries(&store).is_empty());
+}
+
+/// The archive at `inner`, noting at each upload the folder its file is in and how many
+/// files that folder holds then.
+struct Watching<'r> {
+    inner: &'r ObjectArchive,
+    scratch: Mutex<Vec<(std::path::PathBuf, usize)>>,
+}
+
+impl ArchiveReplica for Watching<'_> {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn list(&self) -> StoreResult<Vec<ReplicaObject>> {
+        self.inner.list()
+    }
+    fn put_file(&self, name: &str, path: &Path) -> StoreResult<()> {
+        let folder = path.parent().expect("a folder").to_owned();
+        let files = std::fs::read_dir(&folder).expect("the folder").count();
+        self.scratch.lock().expect("notes").push((folder, files));
+        self.inner.put_file(name, path)
+    }
+    fn put_bytes_if(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        tag: Option<&str>,
+    ) -> StoreResult<Option<String>> {
+        self.inner.put_bytes_if(name, bytes, tag)
+    }
+    fn get(&self, name: &str) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
+        self.inner.get(name)
+    }
+    fn get_tagged(&self, name: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
+        self.inner.get_tagged(name)
+    }
+    fn remove(&self, names: &[String]) -> StoreResult<()> {
+        self.inner.remove(names)
+    }
 }
 
 /// The archive at `inner`, which runs `meanwhile` (once) before its first upload.
