@@ -11,7 +11,7 @@ use store_archive::{
 use store_core::{Digest, LogEntry, LogMaintenance, LogTransfer, StoreError, StoreResult};
 
 /// The entries an archive reads back, one by one.
-pub type ArchivedEntries = Box<dyn Iterator<Item = StoreResult<LogEntry>> + Send>;
+pub type ArchivedEntries<'a> = Box<dyn Iterator<Item = StoreResult<LogEntry>> + Send + 'a>;
 
 /// An archive: a folder (`<dir>/logs/…`), or, with the `s3` feature, object storage
 /// (`s3://bucket/prefix`, the same files under `<prefix>/logs/`) that runs write to
@@ -117,7 +117,7 @@ impl ArchiveAt {
         &self,
         days: RangeInclusive<NaiveDate>,
         by_id: bool,
-    ) -> StoreResult<ArchivedEntries> {
+    ) -> StoreResult<ArchivedEntries<'_>> {
         match self {
             ArchiveAt::Folder(dir) if by_id => Ok(Box::new(store_archive::read_archive_by_id(
                 dir.clone(),

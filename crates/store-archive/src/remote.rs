@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use store_core::kit::RealFiles;
-use store_core::{Digest, LogEntry, LogMaintenance, LogTransfer, StoreError, StoreResult};
+use store_core::{Digest, LogEntry, LogId, LogMaintenance, LogTransfer, StoreError, StoreResult};
 
 use crate::archive::{
     ArchiveOptions, ArchiveReport, DayReport, Progress, archive_each, eligible_days, leave_store,
@@ -250,77 +250,160 @@ fn archive_day_at(
     Ok(report)
 }
 
-/// Downloads the days of `days` the replica's manifest records into a scratch folder laid
-/// out as an archive (`logs/`, the manifest beside the day files), each checked against
-/// its record.
-///
-/// # Errors
-/// [`StoreError::ArchiveMismatch`] naming every day whose object is missing, changed or
-/// unreadable; the replica's and the file system's errors.
-fn fetch_days(
-    replica: &dyn ArchiveReplica,
-    days: &RangeInclusive<NaiveDate>,
-) -> StoreResult<(tempfile::TempDir, Manifest)> {
-    let held = Held::load(replica)?;
-    let scratch = scratch_folder()?;
-    let folder = scratch.path().join("logs");
-    store_core::kit::create_folders(&RealFiles, &folder)
-        .map_err(|err| StoreError::io(&folder, "making a scratch folder", err))?;
-    let mut damaged = Vec::new();
-    for (day, record, _) in held.manifest.recorded_in(days) {
-        if let Err(wrong) = fetch(replica, &folder, day, &record)? {
-            damaged.push(format!("{day} ({wrong})"));
-        }
-    }
-    if !damaged.is_empty() {
-        return Err(StoreError::ArchiveMismatch {
-            manifest: replica_manifest_path(replica),
-            days: damaged.join(", "),
-        });
-    }
-    let mut manifest = held.manifest;
-    manifest.in_a_folder();
-    manifest.save(&folder, &RealFiles)?;
-    Ok((scratch, manifest))
-}
-
 /// The entries of the archive at `replica` of the days in `days`, as
 /// [`crate::read_archive`] streams them from a folder (`by_id`: in id order across the
-/// days, as [`crate::read_archive_by_id`]). The days' objects are downloaded to a scratch
-/// folder first, each checked against the manifest; the folder goes with the iterator.
+/// days, as [`crate::read_archive_by_id`]). Each day's object is downloaded to a scratch
+/// folder when the stream reaches it, checked against the manifest, read, and removed: the
+/// host holds one day at a time (in id order, the days whose id ranges overlap: a day is
+/// opened only once the merge reaches its first id, which the manifest records).
 ///
 /// # Errors
-/// [`StoreError::ArchiveMismatch`] naming the days whose object is not what the manifest
-/// records; [`StoreError::ArchiveManifest`]; the replica's errors; then as
-/// [`crate::read_archive`].
+/// [`StoreError::ArchiveManifest`]; the replica's errors. Then each item is an entry or the
+/// error that ends the stream: [`StoreError::ArchiveMismatch`] naming a day whose object is
+/// not what the manifest records, or as [`crate::read_archive`].
 pub fn read_archive_at(
     replica: &dyn ArchiveReplica,
     days: RangeInclusive<NaiveDate>,
     by_id: bool,
-) -> StoreResult<Box<dyn Iterator<Item = StoreResult<LogEntry>> + Send>> {
-    let (scratch, _) = fetch_days(replica, &days)?;
-    let entries: Box<dyn Iterator<Item = StoreResult<LogEntry>> + Send> = if by_id {
-        Box::new(crate::read_archive_by_id(
-            scratch.path().to_path_buf(),
-            days,
-        ))
-    } else {
-        Box::new(crate::read_archive(scratch.path().to_path_buf(), days))
+) -> StoreResult<Box<dyn Iterator<Item = StoreResult<LogEntry>> + Send + '_>> {
+    let held = Held::load(replica)?;
+    let mut waiting: Vec<(NaiveDate, DayRecord)> = held
+        .manifest
+        .recorded_in(&days)
+        .into_iter()
+        .filter(|(_, record, _)| record.first_id.is_some())
+        .map(|(day, record, _)| (day, record))
+        .collect();
+    if by_id {
+        waiting.sort_by_key(|(_, record)| record.first_id);
+    }
+    let mut days = LazyDays {
+        replica,
+        scratch: scratch_folder()?,
+        waiting: waiting.into(),
+        open: Vec::new(),
+        heap: std::collections::BinaryHeap::new(),
+        by_id,
+        done: false,
     };
-    // The scratch folder lives as long as the entries read from it.
-    let mut scratch = Some(scratch);
-    Ok(Box::new(entries.chain(std::iter::from_fn(move || {
-        scratch.take();
-        None
-    }))))
+    Ok(Box::new(std::iter::from_fn(move || {
+        if days.done {
+            return None;
+        }
+        match days.next_entry() {
+            Ok(Some(entry)) => Some(Ok(entry)),
+            Ok(None) => {
+                days.done = true;
+                None
+            }
+            Err(err) => {
+                days.done = true;
+                Some(Err(err))
+            }
+        }
+    })))
 }
 
-/// [`crate::restore_days_with_progress`] from the archive at `replica`: the days of `days`
-/// are downloaded to a scratch folder and checked against the manifest (any damaged day
-/// refuses the whole restore), then restored from there as from a folder, each entry under
-/// the id it had, exactly once however often it is killed and rerun. The report names the
-/// objects. No lock keeps a run from moving a day out again while it is restored: it would
-/// archive what the restore wrote, and nothing is lost either way.
+/// The days of a read from object storage: those still to download, and those open.
+struct LazyDays<'r> {
+    replica: &'r dyn ArchiveReplica,
+    scratch: tempfile::TempDir,
+    waiting: std::collections::VecDeque<(NaiveDate, DayRecord)>,
+    /// The days open, each with its scratch file; `None` once read to its end.
+    open: Vec<Option<(DayFile, PathBuf)>>,
+    /// The next id of each open day, smallest first (in id order only).
+    heap: std::collections::BinaryHeap<(std::cmp::Reverse<LogId>, usize)>,
+    by_id: bool,
+    done: bool,
+}
+
+impl LazyDays<'_> {
+    /// Downloads, checks and opens the next waiting day; returns its place in `open`.
+    fn open_next(&mut self) -> StoreResult<Option<usize>> {
+        let Some((day, record)) = self.waiting.pop_front() else {
+            return Ok(None);
+        };
+        let path = fetch(self.replica, self.scratch.path(), day, &record)?.map_err(|wrong| {
+            StoreError::ArchiveMismatch {
+                manifest: replica_manifest_path(self.replica),
+                days: format!("{day} ({wrong})"),
+            }
+        })?;
+        let file = DayFile::open(&path, day)?;
+        self.open.push(Some((file, path)));
+        Ok(Some(self.open.len() - 1))
+    }
+
+    /// Closes the day at `index`, its scratch file removed.
+    fn close(&mut self, index: usize) {
+        if let Some((_, path)) = self.open[index].take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    fn next_entry(&mut self) -> StoreResult<Option<LogEntry>> {
+        if !self.by_id {
+            loop {
+                let current = match self.open.len().checked_sub(1) {
+                    Some(last) if self.open[last].is_some() => last,
+                    _ => match self.open_next()? {
+                        Some(index) => index,
+                        None => return Ok(None),
+                    },
+                };
+                let entry = match &mut self.open[current] {
+                    Some((file, _)) => file.next_entry()?,
+                    None => None,
+                };
+                match entry {
+                    Some(entry) => return Ok(Some(entry)),
+                    None => self.close(current),
+                }
+            }
+        }
+        // Every day whose first id is at most the smallest next id of the open ones may
+        // hold the next entry: open those first.
+        loop {
+            let smallest = self.heap.peek().map(|(std::cmp::Reverse(id), _)| *id);
+            let first = self.waiting.front().and_then(|(_, record)| record.first_id);
+            match (smallest, first) {
+                (_, None) => break,
+                (Some(smallest), Some(first)) if first > smallest => break,
+                _ => {}
+            }
+            if let Some(index) = self.open_next()? {
+                let next = match &mut self.open[index] {
+                    Some((file, _)) => file.peek_id()?,
+                    None => None,
+                };
+                match next {
+                    Some(id) => self.heap.push((std::cmp::Reverse(id), index)),
+                    None => self.close(index),
+                }
+            }
+        }
+        let Some((_, index)) = self.heap.pop() else {
+            return Ok(None);
+        };
+        let Some((file, _)) = &mut self.open[index] else {
+            return Ok(None);
+        };
+        let entry = file.next_entry()?;
+        match file.peek_id()? {
+            Some(id) => self.heap.push((std::cmp::Reverse(id), index)),
+            None => self.close(index),
+        }
+        Ok(entry)
+    }
+}
+
+/// [`crate::restore_days_with_progress`] from the archive at `replica`: every day of `days`
+/// is downloaded and checked against the manifest first, one at a time (any damaged day
+/// refuses the whole restore before anything is written), then each is downloaded again
+/// and restored from a scratch folder that holds it alone, each entry under the id it had,
+/// exactly once however often it is killed and rerun. The host holds one day at a time; the
+/// report names the objects. No lock keeps a run from moving a day out again while it is
+/// restored: it would archive what the restore wrote, and nothing is lost either way.
 ///
 /// # Errors
 /// As [`crate::restore_days_with_progress`], with the replica's errors.
@@ -330,8 +413,13 @@ pub fn restore_days_from(
     days: RangeInclusive<NaiveDate>,
     progress: &mut dyn FnMut(Progress) -> ControlFlow<()>,
 ) -> StoreResult<RestoreReport> {
-    let (scratch, manifest) = fetch_days(replica, &days)?;
-    if manifest.recorded_in(&days).is_empty() && manifest.dropped_in(&days).is_empty() {
+    let held = Held::load(replica)?;
+    let recorded = held.manifest.recorded_in(&days);
+    let mut report = RestoreReport {
+        dropped: held.manifest.dropped_in(&days),
+        ..RestoreReport::default()
+    };
+    if recorded.is_empty() && report.dropped.is_empty() {
         return Err(StoreError::invalid(
             "days",
             format!(
@@ -342,14 +430,55 @@ pub fn restore_days_from(
             ),
         ));
     }
-    let mut report = restore_days_with_progress(store, scratch.path(), days, progress)?;
-    for day in &mut report.days {
-        if let Some(name) = day.file.file_name() {
-            day.file = PathBuf::from(format!(
-                "{}/logs/{}",
-                replica.location(),
-                name.to_string_lossy()
-            ));
+    let scratch = scratch_folder()?;
+    let folder = scratch.path().join("logs");
+    store_core::kit::create_folders(&RealFiles, &folder)
+        .map_err(|err| StoreError::io(&folder, "making a scratch folder", err))?;
+    let mut damaged = Vec::new();
+    for (day, record, _) in &recorded {
+        match fetch(replica, &folder, *day, record)? {
+            Ok(path) => {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(wrong) => damaged.push(format!("{day} ({wrong})")),
+        }
+    }
+    let mismatch = |days: String| StoreError::ArchiveMismatch {
+        manifest: replica_manifest_path(replica),
+        days,
+    };
+    if !damaged.is_empty() {
+        return Err(mismatch(damaged.join(", ")));
+    }
+    let mut manifest = held.manifest;
+    manifest.in_a_folder();
+    manifest.save(&folder, &RealFiles)?;
+    for (done, (day, record, _)) in recorded.iter().enumerate() {
+        let path = fetch(replica, &folder, *day, record)?
+            .map_err(|wrong| mismatch(format!("{day} ({wrong})")))?;
+        let before = report.written + report.present;
+        let mut asked = false;
+        let one = restore_days_with_progress(store, scratch.path(), *day..=*day, &mut |p| {
+            let answer = progress(Progress {
+                days_done: done + p.days_done,
+                days_total: recorded.len(),
+                rows_done: before + p.rows_done,
+            });
+            asked |= answer.is_break();
+            answer
+        });
+        let _ = std::fs::remove_file(path);
+        let one = one?;
+        report.written += one.written;
+        report.present += one.present;
+        report.unindexed += one.unindexed;
+        report.days.extend(one.days.into_iter().map(|mut restored| {
+            restored.file = PathBuf::from(format!("{}/logs/{}", replica.location(), record.file));
+            restored
+        }));
+        if one.interrupted || (asked && done + 1 < recorded.len()) {
+            report.interrupted = true;
+            break;
         }
     }
     Ok(report)

@@ -199,6 +199,16 @@ fn an_archive_run_cut_at_any_request_loses_nothing_and_a_rerun_keeps_each_entry_
     );
     assert_kept(&store, &s3, &original, true);
     assert!(all_entries(&store).is_empty());
+    // Two days hold a late entry with an id above the next days': in id order, each comes
+    // where its id puts it.
+    let by_id: Vec<LogEntry> = read_archive_at(&s3, EVERY_DAY, true)
+        .expect("read")
+        .collect::<Result<_, _>>()
+        .expect("whole");
+    let mut expected = original.clone();
+    expected.sort_by_key(|entry| entry.id);
+    assert_eq!(by_id, expected);
+    assert_ne!(archived(&s3), expected, "day by day is another order");
 }
 
 /// The archive at `inner`, noting at each upload the folder its file is in and how many
@@ -405,11 +415,12 @@ fn a_damaged_day_on_object_storage_is_named_and_neither_read_restored_nor_merged
         }
         other => panic!("not the damage: {other}"),
     };
-    named(
-        read_archive_at(&s3, EVERY_DAY, false)
-            .err()
-            .expect("refused"),
-    );
+    for by_id in [false, true] {
+        let read: StoreResult<Vec<LogEntry>> = read_archive_at(&s3, EVERY_DAY, by_id)
+            .expect("the manifest reads")
+            .collect();
+        named(read.expect_err("refused"));
+    }
     named(restore_days_from(&store, &s3, EVERY_DAY, &mut keep_going).expect_err("refused"));
     let late = NewLogEntry::new("worker", "late", "{}").at(original[0].ts);
     let late = store.append(late).expect("a late entry");
@@ -440,4 +451,31 @@ fn a_folder_is_not_pushed_over_an_archive_that_runs_write_to() {
         "{pushed:?}"
     );
     assert_eq!(day_objects(&s3), before, "nothing removed, nothing added");
+}
+
+#[test]
+fn a_restore_from_object_storage_cut_at_any_request_leaves_nothing_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let s3 = replica(dir.path());
+    let store = MemoryLogStore::new();
+    let now = Utc::now();
+    fill(&store, now, 3, 1000);
+    let before = observed(&store, 3);
+    archive_logs_at(&store, &options(dir.path(), now), &s3, &mut keep_going).expect("archive");
+    let mut cuts = 0;
+    for cut in 0.. {
+        let cutting = CutAt::new(&s3, cut);
+        let outcome = restore_days_from(&store, &cutting, EVERY_DAY, &mut keep_going);
+        if outcome.is_ok() {
+            break;
+        }
+        cuts += 1;
+    }
+    // The manifest, three days checked, then each downloaded again and restored.
+    assert_eq!(cuts, 7, "every request was cut once");
+    assert_eq!(
+        observed(&store, 3),
+        before,
+        "every entry back once, ids kept"
+    );
 }
