@@ -99,6 +99,10 @@ pub(crate) enum Command {
     Blob(BlobCommand),
     /// What the store holds: entries, runs per status, days, archive watermark, file sizes.
     Stats,
+    /// Serve the store's console: a read-only web view of its runs (by status, each with
+    /// its state path), its log (filtered, a page at a time), its threads, with a JSON API
+    /// under /api/. On loopback unless told otherwise; any other address needs a token.
+    Serve(ServeArgs),
     /// Verify everything the store holds, reading all of it: the log's file (SQLite's
     /// integrity check, redb's page checksums), every blob, every archive file. Exits
     /// non-zero when anything is damaged. SQLite and PostgreSQL stores are checked
@@ -140,6 +144,24 @@ pub(crate) enum Command {
         #[arg(long, value_name = "LOCATION")]
         to: String,
     },
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Where to listen: loopback by default (port 0 picks a free port and says which).
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDRESS:PORT")]
+    pub(crate) address: std::net::SocketAddr,
+    /// The token every request must carry (a browser opens the console once with
+    /// `/?token=…`, or sends `Authorization: Bearer …`): needed for any address but
+    /// loopback. From the environment only, so that it is not in the process list.
+    #[arg(
+        long = "token-from-env",
+        env = "NERVE_CONSOLE_TOKEN",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub(crate) token: Option<String>,
 }
 
 /// `gc`.

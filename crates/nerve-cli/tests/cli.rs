@@ -1345,6 +1345,122 @@ fn colour_is_for_terminals_unless_asked_and_never_under_no_color() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains(ESCAPE));
 }
 
+/// `serve` started on `location` (`--store`), on a free loopback port, with `env`: the
+/// process, and the address it says it serves at.
+fn serve(cli: &Cli, location: &str, env: &[(&str, &str)]) -> (Child, std::net::SocketAddr) {
+    let mut command = cli.command(&["--store", location, "serve", "--address", "127.0.0.1:0"]);
+    command
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("start serve");
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().expect("its output"))
+        .read_line(&mut first)
+        .expect("its first line");
+    let at = first
+        .trim()
+        .rsplit_once("http://")
+        .and_then(|(_, at)| at.trim_end_matches('/').parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    (child, at)
+}
+
+/// The status and body of `GET path` at `at`, by hand over one connection.
+fn http_get(at: std::net::SocketAddr, path: &str, headers: &str) -> (u16, String) {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(at).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {at}\r\nConnection: close\r\n{headers}\r\n"
+    )
+    .expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("the answer");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}
+
+/// `serve` answers the console's pages and API over HTTP on loopback, every backend; an
+/// address other hosts reach is refused without a token, and served with one.
+fn serve_answers_over_http_and_an_open_address_needs_a_token(backend: &str) {
+    let cli = Cli::new(backend);
+    cli.ok(&["simulate", "--runs", "50", "--seed", "8"]);
+    let (mut child, at) = serve(&cli, &cli.location, &[]);
+    let (status, overview) = http_get(at, "/", "");
+    let (api_status, api) = http_get(at, "/api/runs?limit=5", "");
+    let (run_status, runs) = http_get(at, "/runs?status=completed", "");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200, "{overview}");
+    assert!(overview.contains("Runs by status"), "{overview}");
+    assert_eq!(api_status, 200, "{api}");
+    let body = api.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert!(body.contains("\"items\":[{"), "{body}");
+    assert_eq!(run_status, 200);
+    assert!(
+        runs.contains("<td class=\"status\">completed</td>"),
+        "{runs}"
+    );
+
+    let err = cli.fails(1, &["serve", "--address", "0.0.0.0:0"]);
+    assert!(err.contains("give it a token"), "{err}");
+    let mut command = cli.command(&["serve", "--address", "0.0.0.0:0"]);
+    command
+        .env("NERVE_CONSOLE_TOKEN", "t0ken")
+        .stdout(Stdio::piped());
+    let mut guarded = command.spawn().expect("start serve");
+    let mut first = String::new();
+    BufReader::new(guarded.stdout.as_mut().expect("its output"))
+        .read_line(&mut first)
+        .expect("its first line");
+    let port: u16 = first
+        .trim()
+        .trim_end_matches('/')
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {first:?}"));
+    let at = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let refused = http_get(at, "/api/stats", "").0;
+    let allowed = http_get(at, "/api/stats", "Authorization: Bearer t0ken\r\n").0;
+    let _ = guarded.kill();
+    let _ = guarded.wait();
+    assert_eq!((refused, allowed), (401, 200));
+}
+
+/// The console of a store whose location holds a password shows the location masked.
+#[test]
+fn the_console_never_shows_a_password() {
+    const SECRET: &str = "hunter2-console";
+    let cli = Cli::new("sqlite");
+    let pg = store_postgres::harness::options(&cli.dir.path().join("pg"))
+        .location()
+        .replacen("://nerve@", &format!("://nerve:{SECRET}@"), 1);
+    cli.ok(&["--store", &pg, "simulate", "--runs", "20", "--seed", "3"]);
+    let (mut child, at) = serve(&cli, &pg, &[]);
+    let pages: Vec<(u16, String)> = ["/", "/api/stats", "/runs", "/logs", "/runs/none"]
+        .iter()
+        .map(|path| http_get(at, path, ""))
+        .collect();
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("its output");
+    assert_eq!(pages[0].0, 200, "{}", pages[0].1);
+    assert!(
+        pages[0].1.contains("postgres://nerve:***@"),
+        "{}",
+        pages[0].1
+    );
+    for (status, page) in &pages {
+        assert!(!page.contains(SECRET), "({status}) {page}");
+    }
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(SECRET));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(SECRET));
+}
+
 /// A location's password never appears in anything the command line prints, whether the
 /// command succeeds or fails: reports, tables, JSON, the migrate report, "no store at", a
 /// server that refuses the connection (which fails at once, naming the server).
@@ -2493,6 +2609,7 @@ store_conformance::for_each_backend!(
         csv_gives_one_record_per_report_with_raw_values,
         runs_show_and_thread_show_point_to_the_archive,
         a_fixed_time_makes_simulate_and_relative_times_repeatable,
+        serve_answers_over_http_and_an_open_address_needs_a_token,
     }
 );
 

@@ -11,6 +11,7 @@ mod man;
 mod meta;
 mod migrate;
 mod runs;
+mod serve;
 mod simulate;
 mod stats;
 mod thread;
@@ -65,6 +66,7 @@ pub(crate) fn run(cli: Cli) -> CliResult<()> {
             blob::run(&store, command, &mut out)
         }
         Command::Stats => stats::run(&open_to_read(store)?, &mut out),
+        Command::Serve(args) => serve::run(open_to_read(store)?, &args, &mut out),
         // redb checks its pages only through a handle that may write (its check may repair
         // what it finds); SQLite and PostgreSQL check read-only.
         Command::Check if store_location_is_redb(store) => {

@@ -1,0 +1,307 @@
+//! The pages: server-rendered HTML, each a plain URL that can be bookmarked and shared.
+//! Every value from the store goes through maud's escaping.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use maud::{Markup, html};
+use nerve_store::{LogEntry, LogQuery, RunQuery, WorkflowRun, WorkflowRunStatus};
+
+use crate::Console;
+use crate::error::Failure;
+use crate::layout::{page, time};
+use crate::params::{LogsParams, MAX_PAGE, RunsParams, given, page_size};
+
+/// The most active runs the overview lists.
+const ACTIVE_SHOWN: usize = 100;
+
+/// `GET /`: the store's counts, runs by status, and the active runs (what crash recovery
+/// would resume).
+pub(crate) async fn overview(State(console): State<Console>) -> Result<Markup, Failure> {
+    let stats = console.store.call(nerve_store::stats).await?;
+    let active = console
+        .store
+        .list_runs(&RunQuery {
+            statuses: WorkflowRunStatus::ALL
+                .into_iter()
+                .filter(|status| status.is_active())
+                .collect(),
+            limit: Some(ACTIVE_SHOWN + 1),
+            ..RunQuery::default()
+        })
+        .await?;
+    Ok(page(
+        "overview",
+        html! {
+            h1 { "Overview" }
+            dl.fields {
+                dt { "store" } dd { (stats.store.to_string()) }
+                dt { "log entries" } dd { (stats.entries) }
+                dt { "days" } dd {
+                    (stats.first_day.map(|d| d.to_string()).unwrap_or_else(|| "-".into()))
+                    " to "
+                    (stats.last_day.map(|d| d.to_string()).unwrap_or_else(|| "-".into()))
+                }
+                dt { "runs" } dd { (stats.runs) }
+                dt { "blobs" } dd { (stats.blobs) }
+                dt { "archived up to" } dd { (stats.archive_watermark.clone().unwrap_or_else(|| "-".into())) }
+            }
+            h2 { "Runs by status" }
+            table.by-status {
+                tr { th { "status" } th { "runs" } }
+                @for status in WorkflowRunStatus::ALL {
+                    tr {
+                        td { a href={ "/runs?status=" (status.as_str()) } { (status.as_str()) } }
+                        td { (stats.runs_by_status.get(status)) }
+                    }
+                }
+            }
+            h2 { "Active runs" }
+            (runs_table(&active[..active.len().min(ACTIVE_SHOWN)]))
+            @if active.len() > ACTIVE_SHOWN {
+                p.more { a href="/runs?status=started" { "more active runs" } }
+            }
+        },
+    ))
+}
+
+/// `GET /runs`: the runs the filters match, oldest first, a page at a time.
+pub(crate) async fn runs(
+    State(console): State<Console>,
+    Query(params): Query<RunsParams>,
+) -> Result<Markup, Failure> {
+    let query = params.query()?;
+    let mut runs = console.store.list_runs(&query).await?;
+    let size = page_size(params.limit);
+    let next = (runs.len() > size).then(|| {
+        runs.truncate(size);
+        runs.last().map(|run| run.run_id.clone())
+    });
+    let next = next.flatten().map(|after| {
+        link(
+            "/runs",
+            &[
+                ("status", given(&params.status)),
+                ("workflow", given(&params.workflow)),
+                ("thread", given(&params.thread)),
+                ("after", Some(after)),
+                ("limit", params.limit.map(|n| n.to_string())),
+            ],
+        )
+    });
+    Ok(page(
+        "runs",
+        html! {
+            h1 { "Runs" }
+            form.filters method="get" action="/runs" {
+                label { "status"
+                    select name="status" {
+                        option value="" { "any" }
+                        @for status in WorkflowRunStatus::ALL {
+                            option value=(status.as_str()) selected[given(&params.status).as_deref() == Some(status.as_str())] { (status.as_str()) }
+                        }
+                    }
+                }
+                label { "workflow" input name="workflow" value=(given(&params.workflow).unwrap_or_default()); }
+                label { "thread" input name="thread" value=(given(&params.thread).unwrap_or_default()); }
+                button type="submit" { "filter" }
+            }
+            (runs_table(&runs))
+            @if let Some(next) = next {
+                p.more { a.next href=(next) { "next " (runs.len()) } }
+            }
+        },
+    ))
+}
+
+/// A table of runs, each linking to its page.
+fn runs_table(runs: &[WorkflowRun]) -> Markup {
+    html! {
+        table.runs {
+            tr { th { "run" } th { "workflow" } th { "status" } th { "attempt" } th { "created" } th { "updated" } th { "thread" } }
+            @for run in runs {
+                tr {
+                    td { a href={ "/runs/" (encode(&run.run_id)) } { (run.run_id) } }
+                    td { (run.workflow) }
+                    td.status { (run.status.as_str()) }
+                    td { (run.attempt) }
+                    td { (time(run.created_at)) }
+                    td { (time(run.updated_at)) }
+                    td { @if let Some(thread) = &run.thread_id { a href={ "/threads/" (encode(thread)) } { (thread) } } @else { "-" } }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /runs/{run}`: the run's fields, its state path (each transition with its time and
+/// what it carried), and its other log entries.
+pub(crate) async fn run(
+    State(console): State<Console>,
+    Path(run_id): Path<String>,
+) -> Result<Markup, Failure> {
+    let Some(run) = console.store.get_run(&run_id).await? else {
+        return Err(nerve_store::StoreError::UnknownRun { run_id }.into());
+    };
+    let entries = console
+        .store
+        .query(&LogQuery {
+            ref_id: Some(run.run_id.clone()),
+            limit: Some(MAX_PAGE + 1),
+            ..LogQuery::default()
+        })
+        .await?;
+    let (transitions, others): (Vec<&LogEntry>, Vec<&LogEntry>) = entries
+        .iter()
+        .take(MAX_PAGE)
+        .partition(|entry| entry.source == "workflow" && entry.kind == "run.status");
+    Ok(page(
+        &run.run_id,
+        html! {
+            h1 { "Run " (run.run_id) }
+            dl.fields {
+                dt { "workflow" } dd { (run.workflow) }
+                dt { "status" } dd.status { (run.status.as_str()) }
+                dt { "attempt" } dd { (run.attempt) }
+                dt { "created" } dd { (time(run.created_at)) }
+                dt { "updated" } dd { (time(run.updated_at)) }
+                dt { "thread" } dd { @if let Some(thread) = &run.thread_id { a href={ "/threads/" (encode(thread)) } { (thread) } } @else { "-" } }
+                dt { "detail" } dd { pre { (run.detail.clone().unwrap_or_default()) } }
+            }
+            h2 { "State path" }
+            (entries_table(&transitions))
+            h2 { "Log entries" }
+            (entries_table(&others))
+            @if entries.len() > MAX_PAGE {
+                p.more { a href=(link("/logs", &[("ref", Some(run.run_id.clone()))])) { "every entry about it, in the log" } }
+            }
+        },
+    ))
+}
+
+/// `GET /logs`: the entries the filters match, in id order, a page at a time.
+pub(crate) async fn logs(
+    State(console): State<Console>,
+    Query(params): Query<LogsParams>,
+) -> Result<Markup, Failure> {
+    let query = params.query()?;
+    let mut entries = console.store.query(&query).await?;
+    let size = page_size(params.limit);
+    let next = (entries.len() > size).then(|| {
+        entries.truncate(size);
+        entries.last().map(|entry| entry.id.0)
+    });
+    let next = next.flatten().map(|after| {
+        link(
+            "/logs",
+            &[
+                ("source", given(&params.source)),
+                ("type", given(&params.kind)),
+                ("ref", given(&params.ref_id)),
+                ("since", given(&params.since)),
+                ("until", given(&params.until)),
+                ("after", Some(after.to_string())),
+                ("limit", params.limit.map(|n| n.to_string())),
+            ],
+        )
+    });
+    let shown: Vec<&LogEntry> = entries.iter().collect();
+    Ok(page(
+        "log",
+        html! {
+            h1 { "Log" }
+            form.filters method="get" action="/logs" {
+                label { "source" input name="source" value=(given(&params.source).unwrap_or_default()); }
+                label { "type" input name="type" value=(given(&params.kind).unwrap_or_default()); }
+                label { "ref" input name="ref" value=(given(&params.ref_id).unwrap_or_default()); }
+                label { "since" input name="since" placeholder="2026-12-01" value=(given(&params.since).unwrap_or_default()); }
+                label { "until" input name="until" placeholder="2026-12-01T10:00:00Z" value=(given(&params.until).unwrap_or_default()); }
+                button type="submit" { "filter" }
+            }
+            (entries_table(&shown))
+            @if let Some(next) = next {
+                p.more { a.next href=(next) { "next " (entries.len()) } }
+            }
+        },
+    ))
+}
+
+/// A table of log entries.
+fn entries_table(entries: &[&LogEntry]) -> Markup {
+    html! {
+        table.entries {
+            tr { th { "id" } th { "time" } th { "source" } th { "type" } th { "ref" } th { "payload" } }
+            @for entry in entries {
+                tr {
+                    td { (entry.id.0) }
+                    td { (time(entry.ts)) }
+                    td { (entry.source) }
+                    td { (entry.kind) }
+                    td { (entry.ref_id.clone().unwrap_or_default()) }
+                    td.payload { (entry.payload) }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /threads/{thread}`: the conversation, round by round, role by role.
+pub(crate) async fn thread(
+    State(console): State<Console>,
+    Path(thread_id): Path<String>,
+) -> Result<Markup, Failure> {
+    let rows = console
+        .store
+        .thread_rounds(&nerve_store::GetThreadRoundsParams {
+            thread_id: thread_id.clone(),
+            role: None,
+            from_round: None,
+            limit: Some(MAX_PAGE),
+        })
+        .await?;
+    Ok(page(
+        &thread_id,
+        html! {
+            h1 { "Thread " (thread_id) }
+            @if rows.is_empty() {
+                p { "No message of this thread is in the store (its days may have been archived)." }
+            }
+            @for row in &rows {
+                div.round {
+                    span.role { "round " (row.round) " · " (row.role) } " "
+                    (time(row.ts))
+                    pre { (row.payload) }
+                }
+            }
+        },
+    ))
+}
+
+/// Any other address.
+pub(crate) async fn not_found() -> (StatusCode, Markup) {
+    (
+        StatusCode::NOT_FOUND,
+        page(
+            "not found",
+            html! { h1 { "Not found" } p { "No page here." } },
+        ),
+    )
+}
+
+/// `path` with the filters that are given, as a query string.
+fn link(path: &str, filters: &[(&str, Option<String>)]) -> String {
+    let given: Vec<(&str, &str)> = filters
+        .iter()
+        .filter_map(|(name, value)| Some((*name, value.as_deref()?)))
+        .collect();
+    match serde_urlencoded::to_string(&given) {
+        Ok(query) if !query.is_empty() => format!("{path}?{query}"),
+        _ => path.to_owned(),
+    }
+}
+
+/// `text` as one segment of a path.
+fn encode(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)])
+        .map(|pair| pair.trim_start_matches('=').replace('+', "%20"))
+        .unwrap_or_default()
+}

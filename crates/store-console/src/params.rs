@@ -1,0 +1,114 @@
+//! A page's filters as its URL gives them, turned into the store's queries: an empty field
+//! is no filter, a page holds at most [`MAX_PAGE`] rows, and a value that is not what its
+//! field takes is a clear error naming it.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use nerve_store::{LogId, LogQuery, RunQuery, StoreError, StoreResult, WorkflowRunStatus};
+use serde::Deserialize;
+
+/// Rows a page shows unless asked for fewer.
+pub(crate) const PAGE: usize = 100;
+/// The most rows a page or an API call answers with: every answer is one bounded read.
+pub(crate) const MAX_PAGE: usize = 1000;
+
+/// `?status=&workflow=&thread=&after=&limit=` of the runs.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RunsParams {
+    pub(crate) status: Option<String>,
+    pub(crate) workflow: Option<String>,
+    pub(crate) thread: Option<String>,
+    pub(crate) after: Option<String>,
+    pub(crate) limit: Option<usize>,
+}
+
+/// `?source=&type=&ref=&since=&until=&after=&limit=` of the log.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LogsParams {
+    pub(crate) source: Option<String>,
+    #[serde(rename = "type")]
+    pub(crate) kind: Option<String>,
+    #[serde(rename = "ref")]
+    pub(crate) ref_id: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) after: Option<u64>,
+    pub(crate) limit: Option<usize>,
+}
+
+/// `value` unless it is empty (a form's field left blank).
+pub(crate) fn given(value: &Option<String>) -> Option<String> {
+    value.as_ref().filter(|value| !value.is_empty()).cloned()
+}
+
+/// The rows a page asks for, within [`MAX_PAGE`].
+pub(crate) fn page_size(limit: Option<usize>) -> usize {
+    limit.unwrap_or(PAGE).clamp(1, MAX_PAGE)
+}
+
+impl RunsParams {
+    /// The store's query, one row more than the page so that the page knows whether there
+    /// is a next one.
+    pub(crate) fn query(&self) -> StoreResult<RunQuery> {
+        let statuses = match given(&self.status) {
+            None => Vec::new(),
+            Some(name) => vec![
+                WorkflowRunStatus::ALL
+                    .into_iter()
+                    .find(|status| status.as_str() == name)
+                    .ok_or_else(|| {
+                        StoreError::invalid(
+                            "status",
+                            format!(
+                                "{name:?} is not a status: one of {}",
+                                WorkflowRunStatus::ALL
+                                    .map(WorkflowRunStatus::as_str)
+                                    .join(", ")
+                            ),
+                        )
+                    })?,
+            ],
+        };
+        Ok(RunQuery {
+            statuses,
+            workflow: given(&self.workflow),
+            thread_id: given(&self.thread),
+            after: given(&self.after),
+            limit: Some(page_size(self.limit) + 1),
+        })
+    }
+}
+
+impl LogsParams {
+    /// The store's query, one row more than the page.
+    pub(crate) fn query(&self) -> StoreResult<LogQuery> {
+        Ok(LogQuery {
+            source: given(&self.source),
+            kind: given(&self.kind),
+            ref_id: given(&self.ref_id),
+            since: given(&self.since)
+                .map(|at| time("since", &at))
+                .transpose()?,
+            until: given(&self.until)
+                .map(|at| time("until", &at))
+                .transpose()?,
+            after: self.after.map(LogId),
+            limit: Some(page_size(self.limit) + 1),
+            ..LogQuery::default()
+        })
+    }
+}
+
+/// A time as the filters take it: RFC 3339 (`2026-12-01T10:00:00Z`), or a day (its UTC
+/// midnight).
+fn time(field: &'static str, text: &str) -> StoreResult<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.to_utc());
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    Err(StoreError::invalid(
+        field,
+        format!("{text:?} is not a time: write 2026-12-01T10:00:00Z, or a day, 2026-12-01"),
+    ))
+}

@@ -1,0 +1,352 @@
+//! The console over a SQLite store, each page and API call requested through its router:
+//! what each shows, its filters and paging, escaping of hostile values, the token, and the
+//! refusal of an address other hosts reach without one (docs/SPEC.md section 8).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use nerve_store::{
+    AsyncStore, NewLogEntry, OpenOptions, RunTransition, Store, ThreadMessage, WorkflowRunStatus,
+};
+use serde_json::Value;
+use store_console::{ConsoleOptions, check_bind, router};
+use tower::ServiceExt as _;
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+
+/// A store with 250 log entries of the worker, 120 runs (every fifth failed), a thread of
+/// three rounds, and the hostile text in an entry, a run's detail and a message.
+fn filled(dir: &std::path::Path) -> Store {
+    let location = format!("sqlite:{}", dir.join("nerve.db").display());
+    let store = nerve_store::open(&location).expect("a store");
+    for i in 0..250 {
+        store
+            .log
+            .append(NewLogEntry::new("worker", "tick", format!("{{\"i\":{i}}}")))
+            .expect("an entry");
+    }
+    store
+        .log
+        .append(NewLogEntry::new("worker", "note", HOSTILE).with_ref("run-7"))
+        .expect("the hostile entry");
+    for n in 0..120 {
+        let run = format!("run-{n}");
+        store
+            .log
+            .transition_run(
+                RunTransition::new(&run, "summarise", WorkflowRunStatus::Queued)
+                    .in_thread("thread-1"),
+            )
+            .expect("queued");
+        store
+            .log
+            .transition_run(RunTransition::of(&run, WorkflowRunStatus::Started))
+            .expect("started");
+        if n % 5 == 0 {
+            store
+                .log
+                .transition_run(
+                    RunTransition::of(&run, WorkflowRunStatus::Failed).with_detail(HOSTILE),
+                )
+                .expect("failed");
+        }
+    }
+    for (round, role, said) in [
+        (1, "user", "what changed?"),
+        (1, "assistant", HOSTILE),
+        (2, "user", "thanks"),
+    ] {
+        store
+            .log
+            .append_thread_message(ThreadMessage::new(
+                "thread-1",
+                round,
+                role,
+                format!("{said:?}"),
+            ))
+            .expect("a message");
+    }
+    drop(store);
+    nerve_store::open_with(&location, &OpenOptions::default().read_only(true))
+        .expect("the store, read-only")
+}
+
+fn console(dir: &std::path::Path, options: &ConsoleOptions) -> Router {
+    router(AsyncStore::new(filled(dir)), options)
+}
+
+/// The response to `GET uri` (with `headers`): its status, its headers, its body.
+async fn get_with(
+    app: &Router,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut request = Request::get(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("a request"))
+        .await
+        .expect("an answer");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("the body")
+        .to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8(body.to_vec()).expect("UTF-8"),
+    )
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, String) {
+    let (status, _, body) = get_with(app, uri, &[]).await;
+    (status, body)
+}
+
+async fn page(app: &Router, uri: &str) -> String {
+    let (status, body) = get(app, uri).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    body
+}
+
+/// The `href` of the page's `a.next` link, if it has one.
+fn next_link(body: &str) -> Option<String> {
+    let at = body.find("class=\"next\" href=\"")?;
+    let rest = &body[at + "class=\"next\" href=\"".len()..];
+    Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_shows_what_the_store_holds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = console(dir.path(), &ConsoleOptions::default());
+
+    let overview = page(&app, "/").await;
+    assert!(overview.contains("<dd>120</dd>"), "120 runs: {overview}");
+    assert!(overview.contains("href=\"/runs?status=failed\""));
+    assert!(overview.contains("<td>24</td>"), "24 failed runs");
+    assert!(overview.contains("run-1"), "an active run listed");
+
+    let run = page(&app, "/runs/run-5").await;
+    assert!(run.contains("Run run-5") && run.contains("summarise"));
+    assert_eq!(
+        run.matches("run.status").count(),
+        3,
+        "its state path: {run}"
+    );
+    assert!(run.contains("href=\"/threads/thread-1\""));
+
+    let thread = page(&app, "/threads/thread-1").await;
+    assert!(thread.contains("round 1 · user") && thread.contains("round 2 · user"));
+    assert!(thread.contains("what changed?"));
+
+    let (status, headers, css) = get_with(&app, "/assets/console.css", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(css.contains("table"));
+
+    let (status, missing) = get(&app, "/runs/no-such-run").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missing.contains("no-such-run"), "{missing}");
+    assert_eq!(get(&app, "/nowhere").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_narrow_and_pages_follow_one_another_to_the_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = console(dir.path(), &ConsoleOptions::default());
+
+    let failed = page(&app, "/runs?status=failed&limit=1000").await;
+    assert_eq!(
+        failed.matches("<td class=\"status\">failed</td>").count(),
+        24
+    );
+    assert!(!failed.contains("<td class=\"status\">started</td>"));
+
+    // 251 entries of the worker, 100 a page: three pages, each after the last.
+    let mut uri = "/logs?source=worker&limit=100".to_owned();
+    let mut seen = Vec::new();
+    loop {
+        let body = page(&app, &uri).await;
+        seen.push(body.matches("<td>worker</td>").count());
+        match next_link(&body) {
+            Some(next) => uri = next,
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![100, 100, 51],
+        "every entry once, a page at a time"
+    );
+
+    let (status, body) = get(&app, "/runs?status=sleeping").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("&quot;sleeping&quot; is not a status"),
+        "{body}"
+    );
+    let (status, body) = get(&app, "/logs?since=yesterday-ish").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("is not a time"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_value_is_shown_as_text_on_every_page_that_shows_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = console(dir.path(), &ConsoleOptions::default());
+    for uri in [
+        "/logs?type=note",
+        "/runs/run-0",
+        "/runs/run-7",
+        "/threads/thread-1",
+    ] {
+        let body = page(&app, uri).await;
+        assert!(
+            body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{uri} shows it: {body}"
+        );
+        assert!(!body.contains(HOSTILE), "{uri} would run it");
+        assert!(!body.contains("<script"), "{uri} has no script at all");
+    }
+    // A hostile address is escaped too.
+    let (status, body) = get(&app, "/runs/%3Cscript%3E").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!body.contains("<script>"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_answers_what_the_pages_show_as_json() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = console(dir.path(), &ConsoleOptions::default());
+    let json = |body: String| -> Value { serde_json::from_str(&body).expect("JSON") };
+
+    let stats = json(page(&app, "/api/stats").await);
+    assert_eq!(stats["runs"], 120);
+    let runs = json(page(&app, "/api/runs?status=failed&limit=10").await);
+    assert_eq!(runs["items"].as_array().map(Vec::len), Some(10));
+    assert_eq!(runs["next"], "run-45", "{runs}");
+    let next = json(page(&app, "/api/runs?status=failed&limit=10&after=run-45").await);
+    assert_eq!(next["items"][0]["runId"], "run-50");
+    let run = json(page(&app, "/api/runs/run-5").await);
+    assert_eq!(run["status"], "failed");
+    assert_eq!(run["log"].as_array().map(Vec::len), Some(3));
+    let logs = json(page(&app, "/api/logs?type=note").await);
+    assert_eq!(
+        logs["items"][0]["payload"], HOSTILE,
+        "the value itself, as JSON carries it"
+    );
+    assert_eq!(logs["next"], Value::Null);
+    let thread = json(page(&app, "/api/threads/thread-1").await);
+    assert_eq!(thread.as_array().map(Vec::len), Some(3));
+
+    let (status, body) = get(&app, "/api/runs/no-such-run").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        json(body)["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no-such-run"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_writes_and_the_store_is_read_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = console(dir.path(), &ConsoleOptions::default());
+    for (method, uri) in [
+        ("POST", "/runs"),
+        ("DELETE", "/runs/run-1"),
+        ("PUT", "/api/logs"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .expect("a request");
+        let status = app
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("an answer")
+            .status();
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+    }
+    let store = nerve_store::open_with(
+        &format!("sqlite:{}", dir.path().join("nerve.db").display()),
+        &OpenOptions::default().read_only(true),
+    )
+    .expect("open");
+    assert!(matches!(
+        store.log.append(NewLogEntry::new("x", "y", "{}")),
+        Err(nerve_store::StoreError::OpenedReadOnly { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_guards_every_page_and_is_given_once_by_the_address() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = ConsoleOptions {
+        token: Some("s3cret-token".into()),
+    };
+    let app = console(dir.path(), &options);
+    for uri in ["/", "/runs", "/api/stats", "/assets/console.css"] {
+        let (status, _, body) = get_with(&app, uri, &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(body.contains("?token="), "says how: {body}");
+    }
+    let wrong = get_with(&app, "/", &[("authorization", "Bearer s3cret-tokeN")]).await;
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+    let right = get_with(
+        &app,
+        "/api/stats",
+        &[("authorization", "Bearer s3cret-token")],
+    )
+    .await;
+    assert_eq!(right.0, StatusCode::OK);
+
+    let (status, headers, _) = get_with(&app, "/runs?status=failed&token=s3cret-token", &[]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[header::LOCATION],
+        "/runs?status=failed",
+        "the token leaves the address"
+    );
+    let cookie = headers[header::SET_COOKIE].to_str().expect("a cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().expect("name=value");
+    let (status, _, body) = get_with(&app, "/runs?status=failed", &[("cookie", pair)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains("s3cret-token"), "no page shows the token");
+    let (status, ..) = get_with(&app, "/?token=guess", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn an_address_other_hosts_reach_needs_a_token() {
+    let any: SocketAddr = "0.0.0.0:8080".parse().expect("an address");
+    let err = check_bind(any, None).expect_err("refused");
+    assert!(err.to_string().contains("give it a token"), "{err}");
+    check_bind(any, Some("t0ken")).expect("guarded");
+    assert!(
+        check_bind(any, Some("")).is_err(),
+        "an empty token guards nothing"
+    );
+    for loopback in ["127.0.0.1:0", "[::1]:0"] {
+        check_bind(loopback.parse().expect("an address"), None).expect("loopback");
+    }
+    let lan: SocketAddr = "192.168.1.10:8080".parse().expect("an address");
+    assert!(check_bind(lan, None).is_err());
+}
