@@ -269,6 +269,7 @@ macro_rules! log_store_conformance {
                 an_open_that_may_not_create_refuses_a_missing_store_and_opens_an_existing_one,
                 a_read_only_open_of_an_older_schema_is_refused_and_changes_nothing,
                 a_read_only_store_follows_a_writer_beside_it,
+                a_read_only_store_sees_what_writers_that_came_and_went_wrote,
                 a_snapshot_reads_the_store_as_it_was_while_writers_go_on,
             );
         }

@@ -261,6 +261,33 @@ pub fn a_read_only_store_follows_a_writer_beside_it(harness: &dyn Harness) {
     );
 }
 
+/// A store opened read-only while nothing else had the file open sees what writers that
+/// open the file, write and close it again (one `logs append` after another) committed,
+/// at its next read after each: nothing it read before is kept as if the file could not
+/// change.
+pub fn a_read_only_store_sees_what_writers_that_came_and_went_wrote(harness: &dyn Harness) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    a_written_store(harness, dir.path());
+    let count = |store: &dyn LogBackend| store.log_stats().expect("stats").entries;
+    let reader = harness.open_read_only(dir.path()).expect("open read-only");
+    let before = count(reader.as_ref());
+    for round in 1..=3u64 {
+        let writer = harness.open(dir.path()).expect("a writer");
+        let appended = writer
+            .append(NewLogEntry::new("s", "k", format!("round {round}")))
+            .expect("append");
+        drop(writer);
+        assert_eq!(count(reader.as_ref()), before + round, "round {round}");
+        let found = reader
+            .query(&store_core::LogQuery {
+                after: Some(LogId(appended.id.0 - 1)),
+                ..store_core::LogQuery::default()
+            })
+            .expect("query after");
+        assert_eq!(found, vec![appended], "round {round}");
+    }
+}
+
 /// A snapshot's view reads the store as it was when the view was taken, every call alike,
 /// while this handle and a second one on the same file write on; writes through the view
 /// are refused; after it, the store holds everything that was written.

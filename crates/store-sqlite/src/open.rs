@@ -29,6 +29,10 @@ pub(crate) struct Connections {
     /// For a store opened read-only while no connection had the file open: whether its
     /// readers still open it immutable ([`ReadMode`]).
     immutable: AtomicBool,
+    /// The file as the idle immutable readers found it: an immutable connection keeps what
+    /// it read (pages, the schema) as if the file could not change, so once a writer that
+    /// came and went changed it, they are stale and are not used again.
+    immutable_stamp: Mutex<Option<FileStamp>>,
     /// A snapshot's one connection, inside a read transaction that fixed what it sees
     /// ([`Connections::snapshot`]); every reader is this one.
     pinned: Option<Pinned>,
@@ -70,6 +74,7 @@ impl Connections {
             idle_readers: Mutex::new(Vec::new()),
             options,
             immutable: AtomicBool::new(false),
+            immutable_stamp: Mutex::new(None),
             pinned: None,
         })
     }
@@ -89,6 +94,7 @@ impl Connections {
             writer: None,
             idle_readers: Mutex::new(Vec::new()),
             immutable: AtomicBool::new(false),
+            immutable_stamp: Mutex::new(None),
             pinned: Some(Pinned {
                 conn: Mutex::new(Some(conn)),
                 returned: Condvar::new(),
@@ -105,6 +111,7 @@ impl Connections {
             writer: None,
             idle_readers: Mutex::new(Vec::new()),
             immutable: AtomicBool::new(ReadMode::now(path) == ReadMode::Immutable),
+            immutable_stamp: Mutex::new(None),
             options,
             pinned: None,
         };
@@ -169,9 +176,14 @@ impl Connections {
                 pool: self,
                 conn: Connected::Pinned(Some(pinned.take())),
                 mode: ReadMode::Shared,
+                stamp: None,
             });
         }
         let mode = self.read_mode_now();
+        let stamp = match mode {
+            ReadMode::Shared => None,
+            ReadMode::Immutable => Some(self.immutable_stamp_now()),
+        };
         let idle = self
             .idle_readers
             .lock()
@@ -185,6 +197,7 @@ impl Connections {
             pool: self,
             conn: Connected::Pooled(Some(conn)),
             mode,
+            stamp,
         })
     }
 
@@ -196,6 +209,26 @@ impl Connections {
         };
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(conn)
+    }
+
+    /// The file's stamp now, for an immutable reader: when it is not the one the idle
+    /// immutable readers were opened at (a writer changed the file since, and closed it,
+    /// its `-wal` gone again), those readers are dropped, and the reader opens the file
+    /// anew.
+    fn immutable_stamp_now(&self) -> FileStamp {
+        let now = FileStamp::of(&self.path);
+        let mut stamp = self
+            .immutable_stamp
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if stamp.as_ref() != Some(&now) {
+            self.idle_readers
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clear();
+            *stamp = Some(now.clone());
+        }
+        now
     }
 
     /// How a new reader opens the file now. A store opened read-only while no connection
@@ -249,6 +282,25 @@ pub(crate) struct Reader<'a> {
     pool: &'a Connections,
     conn: Connected,
     mode: ReadMode,
+    /// For an immutable reader: the file's stamp when it was handed out.
+    stamp: Option<FileStamp>,
+}
+
+/// What the file is now, as far as an immutable reader's cache is concerned: its size, its
+/// last change and its inode (a file replaced by a copy is another file). `None` when it
+/// cannot be read: never equal to a stamp, so the readers open the file anew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp(Option<(u64, std::time::SystemTime, u64)>);
+
+impl FileStamp {
+    fn of(path: &Path) -> FileStamp {
+        use std::os::unix::fs::MetadataExt as _;
+        FileStamp(
+            std::fs::metadata(path)
+                .ok()
+                .and_then(|meta| Some((meta.len(), meta.modified().ok()?, meta.ino()))),
+        )
+    }
 }
 
 /// A reader's connection: one of the pool's, given back when the reader drops, or a
@@ -279,13 +331,25 @@ impl Drop for Reader<'_> {
         if let Connected::Pooled(conn) = &mut self.conn
             && let Some(conn) = conn.take()
         {
+            // The stamp's lock before the pool's, as `immutable_stamp_now` takes them: a
+            // reader stale by a change seen meanwhile is not given back.
+            let stamp_now = self
+                .pool
+                .immutable_stamp
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let changed = self
+                .stamp
+                .as_ref()
+                .is_some_and(|stamp| stamp.0.is_none() || stamp_now.as_ref() != Some(stamp));
+            let stale = changed
+                || (self.mode == ReadMode::Immutable
+                    && !self.pool.immutable.load(Ordering::Acquire));
             let mut idle = self
                 .pool
                 .idle_readers
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let stale =
-                self.mode == ReadMode::Immutable && !self.pool.immutable.load(Ordering::Acquire);
             if !stale && idle.len() < self.pool.options.max_idle_readers {
                 idle.push(conn);
             }
