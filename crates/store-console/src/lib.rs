@@ -12,6 +12,7 @@ mod access;
 mod api;
 mod error;
 mod layout;
+mod live;
 mod pages;
 mod params;
 
@@ -64,13 +65,16 @@ pub fn router(store: AsyncStore, options: &ConsoleOptions) -> Router {
         .route("/runs", get(pages::runs))
         .route("/runs/{run}", get(pages::run))
         .route("/logs", get(pages::logs))
+        .route("/logs/live", get(pages::live))
         .route("/threads/{thread}", get(pages::thread))
         .route("/api/stats", get(api::stats))
         .route("/api/runs", get(api::runs))
         .route("/api/runs/{run}", get(api::run))
         .route("/api/logs", get(api::logs))
+        .route("/api/logs/stream", get(live::stream))
         .route("/api/threads/{thread}", get(api::thread))
         .route("/assets/console.css", get(layout::stylesheet))
+        .route("/assets/console.js", get(layout::script))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             console.clone(),

@@ -225,10 +225,53 @@ pub(crate) async fn logs(
     ))
 }
 
+/// `GET /logs/live`: the newest entries the filters match, then each new one as the daemon
+/// writes it (the page's script follows `/api/logs/stream`).
+pub(crate) async fn live(
+    State(console): State<Console>,
+    Query(params): Query<LogsParams>,
+) -> Result<Markup, Failure> {
+    let mut query = params.query()?;
+    query.limit = Some(page_size(params.limit));
+    query.order = nerve_store::Order::Descending;
+    query.after = None;
+    let mut entries = console.store.query(&query).await?;
+    entries.reverse();
+    let after = entries.last().map_or(0, |entry| entry.id.0);
+    let stream = link(
+        "/api/logs/stream",
+        &[
+            ("source", given(&params.source)),
+            ("type", given(&params.kind)),
+            ("ref", given(&params.ref_id)),
+            ("after", Some(after.to_string())),
+        ],
+    );
+    let shown: Vec<&LogEntry> = entries.iter().collect();
+    Ok(page(
+        "live",
+        html! {
+            h1 { "Live " span #live-state { "connecting" } }
+            form.filters method="get" action="/logs/live" {
+                label { "source" input name="source" value=(given(&params.source).unwrap_or_default()); }
+                label { "type" input name="type" value=(given(&params.kind).unwrap_or_default()); }
+                label { "ref" input name="ref" value=(given(&params.ref_id).unwrap_or_default()); }
+                button type="submit" { "follow" }
+            }
+            (entries_table_streaming(&shown, Some(&stream)))
+        },
+    ))
+}
+
 /// A table of log entries.
 fn entries_table(entries: &[&LogEntry]) -> Markup {
+    entries_table_streaming(entries, None)
+}
+
+/// A table of log entries, to which the page's script appends what `stream` sends.
+fn entries_table_streaming(entries: &[&LogEntry], stream: Option<&str>) -> Markup {
     html! {
-        table.entries {
+        table.entries data-stream=[stream] {
             tr { th { "id" } th { "time" } th { "source" } th { "type" } th { "ref" } th { "payload" } }
             @for entry in entries {
                 tr {

@@ -389,9 +389,32 @@ fn ensure_moto_server() -> Result<(), String> {
     }
 }
 
+/// Installs Debian's Chromium and its ChromeDriver, which the console's browser tests drive,
+/// when either is missing.
+fn ensure_chromium() -> Result<(), String> {
+    let present = || {
+        ["/usr/bin/chromium", "/usr/bin/chromedriver"]
+            .iter()
+            .all(|path| Path::new(path).is_file())
+    };
+    if present() {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: Chromium or its ChromeDriver is missing: installing Debian's chromium and chromium-driver"
+    );
+    install_debian_packages(&["chromium", "chromium-driver"])?;
+    if present() {
+        Ok(())
+    } else {
+        Err("the chromium packages are installed, but /usr/bin/chromium or /usr/bin/chromedriver is not there".to_owned())
+    }
+}
+
 fn test() -> Result<(), String> {
     ensure_postgres_server()?;
     ensure_moto_server()?;
+    ensure_chromium()?;
     cargo(&["test", "--workspace"], &[])
 }
 

@@ -1,0 +1,403 @@
+//! The console in a real browser: Debian's Chromium, headless, driven through its
+//! ChromeDriver (WebDriver) by fantoccini. Every page loads with no error in the browser's
+//! console, the filters and the paging work by clicking, a hostile payload is shown as text
+//! and runs nothing, and the live tail shows an entry another process appends. The pages'
+//! screenshots go to `target/console-screenshots/` (the README's are these).
+//!
+//! `cargo xtask test` installs Chromium and ChromeDriver (Debian's `chromium` and
+//! `chromium-driver`) when they are missing; without them these tests fail saying so.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use nerve_store::{
+    AsyncStore, NewLogEntry, OpenOptions, RunTransition, ThreadMessage, WorkflowRunStatus,
+};
+use serde_json::json;
+use store_console::{ConsoleOptions, router};
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+/// The child process that appends to the store, for the live tail.
+const APPEND_TO: &str = "NERVE_CONSOLE_APPEND_TO";
+/// How long a wait for the browser may take before the test fails: a guard against a hang,
+/// not a measure (the waits end as soon as what they wait for is there).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// ChromeDriver on a port of its own, ended with the test (and with the test process:
+/// `setpriv --pdeathsig`).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> Driver {
+    let driver = Path::new("/usr/bin/chromedriver");
+    assert!(
+        driver.is_file() && Path::new("/usr/bin/chromium").is_file(),
+        "the browser tests need Chromium and its ChromeDriver: install Debian's chromium and \
+         chromium-driver (cargo xtask test does when they are missing)"
+    );
+    let mut child = Command::new("setpriv")
+        .args(["--pdeathsig", "KILL", "--"])
+        .arg(driver)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let mut lines = BufReader::new(child.stdout.take().expect("its output")).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("started successfully on port ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('.').trim().parse().ok())
+        })
+        .expect("chromedriver says its port");
+    // Its later output is not read; it must not block on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Driver { child, port }
+}
+
+/// A headless Chromium session that keeps the browser's console log.
+async fn browser(driver: &Driver) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({ "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"] }),
+    );
+    capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
+    ClientBuilder::rustls()
+        .expect("a client")
+        .capabilities(capabilities)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a browser session")
+}
+
+/// WebDriver's `se/log` (ChromeDriver's): what the browser's console said since last asked.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+/// The errors the browser's console logged since last asked.
+async fn console_errors(client: &Client) -> Vec<String> {
+    let log = client
+        .issue_cmd(BrowserLog)
+        .await
+        .expect("the browser's log");
+    log.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|line| line["level"] == "SEVERE")
+        .map(|line| line["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A SQLite store with 120 runs (every fifth failed), 250 entries, a thread, and the
+/// hostile text in an entry, a failed run's detail and a message; its location.
+fn filled(dir: &Path) -> String {
+    let location = format!("sqlite:{}", dir.join("nerve.db").display());
+    let store = nerve_store::open(&location).expect("a store");
+    for i in 0..250 {
+        store
+            .log
+            .append(NewLogEntry::new("worker", "tick", format!("{{\"i\":{i}}}")))
+            .expect("an entry");
+    }
+    store
+        .log
+        .append(NewLogEntry::new("worker", "note", HOSTILE).with_ref("run-7"))
+        .expect("the hostile entry");
+    for n in 0..120 {
+        let run = format!("run-{n}");
+        let log = &store.log;
+        log.transition_run(
+            RunTransition::new(&run, "summarise", WorkflowRunStatus::Queued).in_thread("thread-1"),
+        )
+        .expect("queued");
+        log.transition_run(RunTransition::of(&run, WorkflowRunStatus::Started))
+            .expect("started");
+        if n % 5 == 0 {
+            log.transition_run(
+                RunTransition::of(&run, WorkflowRunStatus::Failed).with_detail(HOSTILE),
+            )
+            .expect("failed");
+        }
+    }
+    for (round, role, said) in [
+        (1, "user", "what changed?"),
+        (1, "assistant", HOSTILE),
+        (2, "user", "thanks"),
+    ] {
+        store
+            .log
+            .append_thread_message(ThreadMessage::new(
+                "thread-1",
+                round,
+                role,
+                format!("{said:?}"),
+            ))
+            .expect("a message");
+    }
+    location
+}
+
+/// The console of the store at `location`, read-only, served on a loopback port.
+async fn serve(location: &str) -> SocketAddr {
+    let store = nerve_store::open_with(location, &OpenOptions::default().read_only(true))
+        .expect("read-only");
+    let options = ConsoleOptions::default();
+    let listener = store_console::bind("127.0.0.1:0".parse().expect("an address"), &options)
+        .await
+        .expect("bind");
+    let at = listener.local_addr().expect("its address");
+    tokio::spawn(store_console::serve(
+        listener,
+        router(AsyncStore::new(store), &options),
+    ));
+    at
+}
+
+/// Where the screenshots go.
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../console-screenshots");
+    std::fs::create_dir_all(&dir).expect("the screenshots' folder");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_loads_with_no_console_error_and_shows_hostile_values_as_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = serve(&filled(dir.path())).await;
+    let driver = start_driver();
+    let client = browser(&driver).await;
+    let pages = [
+        ("overview", "/", "Overview"),
+        ("runs", "/runs", "Runs"),
+        ("failed-runs", "/runs?status=failed", "Runs"),
+        ("run", "/runs/run-0", "Run run-0"),
+        ("hostile-run", "/runs/run-7", "Run run-7"),
+        ("log", "/logs", "Log"),
+        ("hostile-log", "/logs?type=note", "Log"),
+        ("live", "/logs/live", "Live"),
+        ("thread", "/threads/thread-1", "Thread thread-1"),
+    ];
+    for (name, path, heading) in pages {
+        client
+            .goto(&format!("http://{at}{path}"))
+            .await
+            .expect("load");
+        let h1 = client.find(Locator::Css("h1")).await.expect("a heading");
+        let text = h1.text().await.expect("its text");
+        assert!(text.starts_with(heading), "{path}: {text}");
+        let png = client.screenshot().await.expect("a screenshot");
+        std::fs::write(screenshots().join(format!("{name}.png")), png).expect("save it");
+        let errors = console_errors(&client).await;
+        assert!(errors.is_empty(), "{path}: the console says {errors:?}");
+        assert!(
+            client.get_alert_text().await.is_err(),
+            "{path} ran a script: an alert is open"
+        );
+    }
+    // The hostile text, on the pages that show it, is text.
+    for (path, cell) in [
+        ("/logs?type=note", "td.payload"),
+        ("/runs/run-0", "dd pre"),
+        ("/threads/thread-1", ".round pre"),
+    ] {
+        client
+            .goto(&format!("http://{at}{path}"))
+            .await
+            .expect("load");
+        let shown: Vec<String> = futures_all(&client, cell).await;
+        assert!(
+            shown.iter().any(|text| text.contains(HOSTILE)),
+            "{path}: {shown:?}"
+        );
+    }
+    client.close().await.expect("close");
+}
+
+/// The text of every element `css` finds.
+async fn futures_all(client: &Client, css: &str) -> Vec<String> {
+    let mut texts = Vec::new();
+    for element in client.find_all(Locator::Css(css)).await.expect("find") {
+        texts.push(element.text().await.expect("text"));
+    }
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_and_paging_work_by_clicking() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let at = serve(&filled(dir.path())).await;
+    let driver = start_driver();
+    let client = browser(&driver).await;
+    client
+        .goto(&format!("http://{at}/runs"))
+        .await
+        .expect("load");
+    let select = client
+        .find(Locator::Css("select[name=status]"))
+        .await
+        .expect("the status filter");
+    select
+        .select_by_value("failed")
+        .await
+        .expect("choose failed");
+    client
+        .find(Locator::Css("form.filters button"))
+        .await
+        .expect("the button")
+        .click()
+        .await
+        .expect("filter");
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("table.runs"))
+        .await
+        .expect("the table");
+    let url = client.current_url().await.expect("the address");
+    assert!(url.as_str().contains("status=failed"), "{url}");
+    let statuses = futures_all(&client, "td.status").await;
+    assert_eq!(statuses.len(), 24);
+    assert!(
+        statuses.iter().all(|status| status == "failed"),
+        "{statuses:?}"
+    );
+
+    client
+        .goto(&format!("http://{at}/logs?source=worker&limit=100"))
+        .await
+        .expect("load");
+    let mut pages = Vec::new();
+    loop {
+        let ids = futures_all(&client, "table.entries tr td:first-child").await;
+        pages.push(ids.clone());
+        let Ok(next) = client.find(Locator::Css("a.next")).await else {
+            break;
+        };
+        let href = next
+            .attr("href")
+            .await
+            .expect("its address")
+            .expect("an href");
+        let to = url::Url::parse(&format!("http://{at}"))
+            .and_then(|base| base.join(&href))
+            .expect("the next page's address");
+        next.click().await.expect("next");
+        client
+            .wait()
+            .at_most(PATIENCE)
+            .for_url(&to)
+            .await
+            .expect("the next page");
+    }
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, vec![100, 100, 51]);
+    let all: Vec<u64> = pages
+        .concat()
+        .iter()
+        .map(|id| id.parse().expect("an id"))
+        .collect();
+    assert!(
+        all.windows(2).all(|pair| pair[0] < pair[1]),
+        "in id order, none twice"
+    );
+    assert!(console_errors(&client).await.is_empty());
+    client.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_live_tail_shows_what_another_process_appends() {
+    if let Some(location) = std::env::var_os(APPEND_TO) {
+        let store = nerve_store::open(&location.to_string_lossy()).expect("the store");
+        store
+            .log
+            .append(NewLogEntry::new(
+                "late",
+                "tick",
+                "{\"from\":\"another process\"}",
+            ))
+            .expect("append");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let location = filled(dir.path());
+    let at = serve(&location).await;
+    let driver = start_driver();
+    let client = browser(&driver).await;
+    client
+        .goto(&format!("http://{at}/logs/live?source=late"))
+        .await
+        .expect("load");
+    client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::XPath(
+            "//span[@id='live-state' and text()='following']",
+        ))
+        .await
+        .expect("the tail follows");
+    let status = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            "the_live_tail_shows_what_another_process_appends",
+            "--exact",
+            "--test-threads",
+            "1",
+        ])
+        .env(APPEND_TO, &location)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run the appending process");
+    assert!(status.success(), "the appending process: {status}");
+    let appended = Instant::now();
+    let row = client
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("tr.live td.payload"))
+        .await
+        .expect("the new entry's row");
+    let seen = appended.elapsed();
+    assert_eq!(
+        row.text().await.expect("its text"),
+        "{\"from\":\"another process\"}"
+    );
+    println!(
+        "the live tail showed another process's entry {} ms after it committed",
+        seen.as_millis()
+    );
+    let png = client.screenshot().await.expect("a screenshot");
+    std::fs::write(screenshots().join("live-tail.png"), png).expect("save it");
+    assert!(console_errors(&client).await.is_empty());
+    client.close().await.expect("close");
+}
