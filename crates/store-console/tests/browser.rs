@@ -121,10 +121,28 @@ async fn console_errors(client: &Client) -> Vec<String> {
         .collect()
 }
 
-/// A SQLite store with 120 runs (every fifth failed), 250 entries, a thread, and the
-/// hostile text in an entry, a failed run's detail and a message; its location.
-fn filled(dir: &Path) -> String {
-    let location = format!("sqlite:{}", dir.join("nerve.db").display());
+/// The location of a new store of `backend` kept for the folder `dir`.
+fn location_of(backend: &str, dir: &Path) -> String {
+    match backend {
+        "sqlite" => format!("sqlite:{}", dir.join("nerve.db").display()),
+        "redb" => format!("redb:{}", dir.join("nerve.redb").display()),
+        _ => store_postgres::harness::options(dir).location(),
+    }
+}
+
+/// Runs `case` to its end on a runtime of its own.
+fn on_runtime(case: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(case);
+}
+
+/// A store of `backend` in `dir` with 120 runs (every fifth failed), 250 entries, a thread,
+/// and the hostile text in an entry, a failed run's detail and a message; its location.
+fn filled(backend: &str, dir: &Path) -> String {
+    let location = location_of(backend, dir);
     let store = nerve_store::open(&location).expect("a store");
     for i in 0..250 {
         store
@@ -170,10 +188,14 @@ fn filled(dir: &Path) -> String {
     location
 }
 
-/// The console of the store at `location`, read-only, served on a loopback port.
-async fn serve(location: &str) -> SocketAddr {
-    let store = nerve_store::open_with(location, &OpenOptions::default().read_only(true))
-        .expect("read-only");
+/// The store at `location`, read-only (opened outside the runtime: PostgreSQL's client
+/// runs one of its own).
+fn read_only(location: &str) -> nerve_store::Store {
+    nerve_store::open_with(location, &OpenOptions::default().read_only(true)).expect("read-only")
+}
+
+/// The console of `store`, served on a loopback port.
+async fn serve(store: nerve_store::Store) -> SocketAddr {
     let options = ConsoleOptions::default();
     let listener = store_console::bind("127.0.0.1:0".parse().expect("an address"), &options)
         .await
@@ -193,57 +215,60 @@ fn screenshots() -> PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_page_loads_with_no_console_error_and_shows_hostile_values_as_text() {
+fn every_page_loads_with_no_console_error_and_shows_hostile_values_as_text(backend: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let at = serve(&filled(dir.path())).await;
-    let driver = start_driver();
-    let client = browser(&driver).await;
-    let pages = [
-        ("overview", "/", "Overview"),
-        ("runs", "/runs", "Runs"),
-        ("failed-runs", "/runs?status=failed", "Runs"),
-        ("run", "/runs/run-0", "Run run-0"),
-        ("hostile-run", "/runs/run-7", "Run run-7"),
-        ("log", "/logs", "Log"),
-        ("hostile-log", "/logs?type=note", "Log"),
-        ("live", "/logs/live", "Live"),
-        ("thread", "/threads/thread-1", "Thread thread-1"),
-    ];
-    for (name, path, heading) in pages {
-        client
-            .goto(&format!("http://{at}{path}"))
-            .await
-            .expect("load");
-        let h1 = client.find(Locator::Css("h1")).await.expect("a heading");
-        let text = h1.text().await.expect("its text");
-        assert!(text.starts_with(heading), "{path}: {text}");
-        let png = client.screenshot().await.expect("a screenshot");
-        std::fs::write(screenshots().join(format!("{name}.png")), png).expect("save it");
-        let errors = console_errors(&client).await;
-        assert!(errors.is_empty(), "{path}: the console says {errors:?}");
-        assert!(
-            client.get_alert_text().await.is_err(),
-            "{path} ran a script: an alert is open"
-        );
-    }
-    // The hostile text, on the pages that show it, is text.
-    for (path, cell) in [
-        ("/logs?type=note", "td.payload"),
-        ("/runs/run-0", "dd pre"),
-        ("/threads/thread-1", ".round pre"),
-    ] {
-        client
-            .goto(&format!("http://{at}{path}"))
-            .await
-            .expect("load");
-        let shown: Vec<String> = futures_all(&client, cell).await;
-        assert!(
-            shown.iter().any(|text| text.contains(HOSTILE)),
-            "{path}: {shown:?}"
-        );
-    }
-    client.close().await.expect("close");
+    let store = read_only(&filled(backend, dir.path()));
+    on_runtime(async {
+        let at = serve(store).await;
+        let driver = start_driver();
+        let client = browser(&driver).await;
+        let pages = [
+            ("overview", "/", "Overview"),
+            ("runs", "/runs", "Runs"),
+            ("failed-runs", "/runs?status=failed", "Runs"),
+            ("run", "/runs/run-0", "Run run-0"),
+            ("hostile-run", "/runs/run-7", "Run run-7"),
+            ("log", "/logs", "Log"),
+            ("hostile-log", "/logs?type=note", "Log"),
+            ("live", "/logs/live", "Live"),
+            ("thread", "/threads/thread-1", "Thread thread-1"),
+        ];
+        for (name, path, heading) in pages {
+            client
+                .goto(&format!("http://{at}{path}"))
+                .await
+                .expect("load");
+            let h1 = client.find(Locator::Css("h1")).await.expect("a heading");
+            let text = h1.text().await.expect("its text");
+            assert!(text.starts_with(heading), "{path}: {text}");
+            let png = client.screenshot().await.expect("a screenshot");
+            std::fs::write(screenshots().join(format!("{backend}-{name}.png")), png)
+                .expect("save it");
+            let errors = console_errors(&client).await;
+            assert!(errors.is_empty(), "{path}: the console says {errors:?}");
+            assert!(
+                client.get_alert_text().await.is_err(),
+                "{path} ran a script: an alert is open"
+            );
+        }
+        // The hostile text, on the pages that show it, is text.
+        for (path, cell) in [
+            ("/logs?type=note", "td.payload"),
+            ("/runs/run-0", "dd pre"),
+            ("/threads/thread-1", ".round pre"),
+        ] {
+            client
+                .goto(&format!("http://{at}{path}"))
+                .await
+                .expect("load");
+            let shown: Vec<String> = futures_all(&client, cell).await;
+            assert!(
+                shown.iter().any(|text| text.contains(HOSTILE)),
+                "{path}: {shown:?}"
+            );
+        }
+        client.close().await.expect("close");
+    });
 }
 
 /// The text of every element `css` finds.
@@ -255,90 +280,91 @@ async fn futures_all(client: &Client, css: &str) -> Vec<String> {
     texts
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn filters_and_paging_work_by_clicking() {
+fn filters_and_paging_work_by_clicking(backend: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let at = serve(&filled(dir.path())).await;
-    let driver = start_driver();
-    let client = browser(&driver).await;
-    client
-        .goto(&format!("http://{at}/runs"))
-        .await
-        .expect("load");
-    let select = client
-        .find(Locator::Css("select[name=status]"))
-        .await
-        .expect("the status filter");
-    select
-        .select_by_value("failed")
-        .await
-        .expect("choose failed");
-    client
-        .find(Locator::Css("form.filters button"))
-        .await
-        .expect("the button")
-        .click()
-        .await
-        .expect("filter");
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("table.runs"))
-        .await
-        .expect("the table");
-    let url = client.current_url().await.expect("the address");
-    assert!(url.as_str().contains("status=failed"), "{url}");
-    let statuses = futures_all(&client, "td.status").await;
-    assert_eq!(statuses.len(), 24);
-    assert!(
-        statuses.iter().all(|status| status == "failed"),
-        "{statuses:?}"
-    );
-
-    client
-        .goto(&format!("http://{at}/logs?source=worker&limit=100"))
-        .await
-        .expect("load");
-    let mut pages = Vec::new();
-    loop {
-        let ids = futures_all(&client, "table.entries tr td:first-child").await;
-        pages.push(ids.clone());
-        let Ok(next) = client.find(Locator::Css("a.next")).await else {
-            break;
-        };
-        let href = next
-            .attr("href")
+    let store = read_only(&filled(backend, dir.path()));
+    on_runtime(async {
+        let at = serve(store).await;
+        let driver = start_driver();
+        let client = browser(&driver).await;
+        client
+            .goto(&format!("http://{at}/runs"))
             .await
-            .expect("its address")
-            .expect("an href");
-        let to = url::Url::parse(&format!("http://{at}"))
-            .and_then(|base| base.join(&href))
-            .expect("the next page's address");
-        next.click().await.expect("next");
+            .expect("load");
+        let select = client
+            .find(Locator::Css("select[name=status]"))
+            .await
+            .expect("the status filter");
+        select
+            .select_by_value("failed")
+            .await
+            .expect("choose failed");
+        client
+            .find(Locator::Css("form.filters button"))
+            .await
+            .expect("the button")
+            .click()
+            .await
+            .expect("filter");
         client
             .wait()
             .at_most(PATIENCE)
-            .for_url(&to)
+            .for_element(Locator::Css("table.runs"))
             .await
-            .expect("the next page");
-    }
-    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
-    assert_eq!(sizes, vec![100, 100, 51]);
-    let all: Vec<u64> = pages
-        .concat()
-        .iter()
-        .map(|id| id.parse().expect("an id"))
-        .collect();
-    assert!(
-        all.windows(2).all(|pair| pair[0] < pair[1]),
-        "in id order, none twice"
-    );
-    assert!(console_errors(&client).await.is_empty());
-    client.close().await.expect("close");
+            .expect("the table");
+        let url = client.current_url().await.expect("the address");
+        assert!(url.as_str().contains("status=failed"), "{url}");
+        let statuses = futures_all(&client, "td.status").await;
+        assert_eq!(statuses.len(), 24);
+        assert!(
+            statuses.iter().all(|status| status == "failed"),
+            "{statuses:?}"
+        );
+
+        client
+            .goto(&format!("http://{at}/logs?source=worker&limit=100"))
+            .await
+            .expect("load");
+        let mut pages = Vec::new();
+        loop {
+            let ids = futures_all(&client, "table.entries tr td:first-child").await;
+            pages.push(ids.clone());
+            let Ok(next) = client.find(Locator::Css("a.next")).await else {
+                break;
+            };
+            let href = next
+                .attr("href")
+                .await
+                .expect("its address")
+                .expect("an href");
+            let to = url::Url::parse(&format!("http://{at}"))
+                .and_then(|base| base.join(&href))
+                .expect("the next page's address");
+            next.click().await.expect("next");
+            client
+                .wait()
+                .at_most(PATIENCE)
+                .for_url(&to)
+                .await
+                .expect("the next page");
+        }
+        let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![100, 100, 51]);
+        let all: Vec<u64> = pages
+            .concat()
+            .iter()
+            .map(|id| id.parse().expect("an id"))
+            .collect();
+        assert!(
+            all.windows(2).all(|pair| pair[0] < pair[1]),
+            "in id order, none twice"
+        );
+        assert!(console_errors(&client).await.is_empty());
+        client.close().await.expect("close");
+    });
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_live_tail_shows_what_another_process_appends() {
+fn the_live_tail_shows_what_another_process_appends(backend: &str) {
     if let Some(location) = std::env::var_os(APPEND_TO) {
         let store = nerve_store::open(&location.to_string_lossy()).expect("the store");
         store
@@ -352,52 +378,65 @@ async fn the_live_tail_shows_what_another_process_appends() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let location = filled(dir.path());
-    let at = serve(&location).await;
-    let driver = start_driver();
-    let client = browser(&driver).await;
-    client
-        .goto(&format!("http://{at}/logs/live?source=late"))
-        .await
-        .expect("load");
-    client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::XPath(
-            "//span[@id='live-state' and text()='following']",
-        ))
-        .await
-        .expect("the tail follows");
-    let status = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            "the_live_tail_shows_what_another_process_appends",
-            "--exact",
-            "--test-threads",
-            "1",
-        ])
-        .env(APPEND_TO, &location)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run the appending process");
-    assert!(status.success(), "the appending process: {status}");
-    let appended = Instant::now();
-    let row = client
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("tr.live td.payload"))
-        .await
-        .expect("the new entry's row");
-    let seen = appended.elapsed();
-    assert_eq!(
-        row.text().await.expect("its text"),
-        "{\"from\":\"another process\"}"
-    );
-    println!(
-        "the live tail showed another process's entry {} ms after it committed",
-        seen.as_millis()
-    );
-    let png = client.screenshot().await.expect("a screenshot");
-    std::fs::write(screenshots().join("live-tail.png"), png).expect("save it");
-    assert!(console_errors(&client).await.is_empty());
-    client.close().await.expect("close");
+    let location = filled(backend, dir.path());
+    let store = read_only(&location);
+    on_runtime(async {
+        let at = serve(store).await;
+        let driver = start_driver();
+        let client = browser(&driver).await;
+        client
+            .goto(&format!("http://{at}/logs/live?source=late"))
+            .await
+            .expect("load");
+        client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::XPath(
+                "//span[@id='live-state' and text()='following']",
+            ))
+            .await
+            .expect("the tail follows");
+        let status = Command::new(std::env::current_exe().expect("the test binary"))
+            .args([
+                &format!("{backend}::the_live_tail_shows_what_another_process_appends"),
+                "--exact",
+                "--test-threads",
+                "1",
+            ])
+            .env(APPEND_TO, &location)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run the appending process");
+        assert!(status.success(), "the appending process: {status}");
+        let appended = Instant::now();
+        let row = client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("tr.live td.payload"))
+            .await
+            .expect("the new entry's row");
+        let seen = appended.elapsed();
+        assert_eq!(
+            row.text().await.expect("its text"),
+            "{\"from\":\"another process\"}"
+        );
+        println!(
+            "the live tail showed another process's entry {} ms after it committed",
+            seen.as_millis()
+        );
+        let png = client.screenshot().await.expect("a screenshot");
+        std::fs::write(screenshots().join(format!("{backend}-live-tail.png")), png)
+            .expect("save it");
+        assert!(console_errors(&client).await.is_empty());
+        client.close().await.expect("close");
+    });
 }
+
+store_conformance::for_each_backend!(
+    backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
+    cases: {
+        every_page_loads_with_no_console_error_and_shows_hostile_values_as_text,
+        filters_and_paging_work_by_clicking,
+        the_live_tail_shows_what_another_process_appends,
+    }
+);

@@ -1,4 +1,5 @@
-//! The console over a SQLite store, each page and API call requested through its router:
+//! The console over a store of each backend, each page and API call requested through its
+//! router:
 //! what each shows, its filters and paging, escaping of hostile values, the token, and the
 //! refusal of an address other hosts reach without one (docs/SPEC.md section 8).
 
@@ -17,11 +18,20 @@ use tower::ServiceExt as _;
 
 const HOSTILE: &str = "<script>alert(1)</script>";
 
+/// The location of a new store of `backend` kept for the folder `dir`.
+fn location_of(backend: &str, dir: &std::path::Path) -> String {
+    match backend {
+        "sqlite" => format!("sqlite:{}", dir.join("nerve.db").display()),
+        "redb" => format!("redb:{}", dir.join("nerve.redb").display()),
+        _ => store_postgres::harness::options(dir).location(),
+    }
+}
+
 /// A store with 250 log entries of the worker, 120 runs (every fifth failed), a thread of
-/// three rounds, and the hostile text in an entry, a run's detail and a message.
-fn filled(dir: &std::path::Path) -> Store {
-    let location = format!("sqlite:{}", dir.join("nerve.db").display());
-    let store = nerve_store::open(&location).expect("a store");
+/// three rounds, and the hostile text in an entry, a run's detail and a message; opened
+/// again read-only.
+fn filled(location: &str) -> Store {
+    let store = nerve_store::open(location).expect("a store");
     for i in 0..250 {
         store
             .log
@@ -70,12 +80,21 @@ fn filled(dir: &std::path::Path) -> Store {
             .expect("a message");
     }
     drop(store);
-    nerve_store::open_with(&location, &OpenOptions::default().read_only(true))
+    nerve_store::open_with(location, &OpenOptions::default().read_only(true))
         .expect("the store, read-only")
 }
 
-fn console(dir: &std::path::Path, options: &ConsoleOptions) -> Router {
-    router(AsyncStore::new(filled(dir)), options)
+fn console(location: &str, options: &ConsoleOptions) -> Router {
+    router(AsyncStore::new(filled(location)), options)
+}
+
+/// Runs `case` to its end on a runtime of its own.
+fn on_runtime(case: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(case);
 }
 
 /// The response to `GET uri` (with `headers`): its status, its headers, its body.
@@ -126,217 +145,227 @@ fn next_link(body: &str) -> Option<String> {
     Some(rest[..rest.find('"')?].replace("&amp;", "&"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_page_shows_what_the_store_holds() {
+fn every_page_shows_what_the_store_holds(backend: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let app = console(dir.path(), &ConsoleOptions::default());
+    let location = location_of(backend, dir.path());
+    on_runtime(async {
+        let app = console(&location, &ConsoleOptions::default());
 
-    let overview = page(&app, "/").await;
-    assert!(overview.contains("<dd>120</dd>"), "120 runs: {overview}");
-    assert!(overview.contains("href=\"/runs?status=failed\""));
-    assert!(overview.contains("<td>24</td>"), "24 failed runs");
-    assert!(overview.contains("run-1"), "an active run listed");
+        let overview = page(&app, "/").await;
+        assert!(overview.contains("<dd>120</dd>"), "120 runs: {overview}");
+        assert!(overview.contains("href=\"/runs?status=failed\""));
+        assert!(overview.contains("<td>24</td>"), "24 failed runs");
+        assert!(overview.contains("run-1"), "an active run listed");
 
-    let run = page(&app, "/runs/run-5").await;
-    assert!(run.contains("Run run-5") && run.contains("summarise"));
-    assert_eq!(
-        run.matches("run.status").count(),
-        3,
-        "its state path: {run}"
-    );
-    assert!(run.contains("href=\"/threads/thread-1\""));
-
-    let thread = page(&app, "/threads/thread-1").await;
-    assert!(thread.contains("round 1 · user") && thread.contains("round 2 · user"));
-    assert!(thread.contains("what changed?"));
-
-    let (status, headers, css) = get_with(&app, "/assets/console.css", &[]).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
-    assert!(css.contains("table"));
-
-    let (status, missing) = get(&app, "/runs/no-such-run").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(missing.contains("no-such-run"), "{missing}");
-    assert_eq!(get(&app, "/nowhere").await.0, StatusCode::NOT_FOUND);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn filters_narrow_and_pages_follow_one_another_to_the_end() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let app = console(dir.path(), &ConsoleOptions::default());
-
-    let failed = page(&app, "/runs?status=failed&limit=1000").await;
-    assert_eq!(
-        failed.matches("<td class=\"status\">failed</td>").count(),
-        24
-    );
-    assert!(!failed.contains("<td class=\"status\">started</td>"));
-
-    // 251 entries of the worker, 100 a page: three pages, each after the last.
-    let mut uri = "/logs?source=worker&limit=100".to_owned();
-    let mut seen = Vec::new();
-    loop {
-        let body = page(&app, &uri).await;
-        seen.push(body.matches("<td>worker</td>").count());
-        match next_link(&body) {
-            Some(next) => uri = next,
-            None => break,
-        }
-    }
-    assert_eq!(
-        seen,
-        vec![100, 100, 51],
-        "every entry once, a page at a time"
-    );
-
-    let (status, body) = get(&app, "/runs?status=sleeping").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(
-        body.contains("&quot;sleeping&quot; is not a status"),
-        "{body}"
-    );
-    let (status, body) = get(&app, "/logs?since=yesterday-ish").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("is not a time"), "{body}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_hostile_value_is_shown_as_text_on_every_page_that_shows_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let app = console(dir.path(), &ConsoleOptions::default());
-    for uri in [
-        "/logs?type=note",
-        "/runs/run-0",
-        "/runs/run-7",
-        "/threads/thread-1",
-    ] {
-        let body = page(&app, uri).await;
-        assert!(
-            body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
-            "{uri} shows it: {body}"
-        );
-        assert!(!body.contains(HOSTILE), "{uri} would run it");
+        let run = page(&app, "/runs/run-5").await;
+        assert!(run.contains("Run run-5") && run.contains("summarise"));
         assert_eq!(
-            body.matches("<script").count(),
-            body.matches("<script src=\"/assets/console.js\" defer>")
-                .count(),
-            "{uri} has no script but the console's own"
+            run.matches("run.status").count(),
+            3,
+            "its state path: {run}"
         );
-    }
-    // A hostile address is escaped too.
-    let (status, body) = get(&app, "/runs/%3Cscript%3E").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(!body.contains("<script>"), "{body}");
+        assert!(run.contains("href=\"/threads/thread-1\""));
+
+        let thread = page(&app, "/threads/thread-1").await;
+        assert!(thread.contains("round 1 · user") && thread.contains("round 2 · user"));
+        assert!(thread.contains("what changed?"));
+
+        let (status, headers, css) = get_with(&app, "/assets/console.css", &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+        assert!(css.contains("table"));
+
+        let (status, missing) = get(&app, "/runs/no-such-run").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(missing.contains("no-such-run"), "{missing}");
+        assert_eq!(get(&app, "/nowhere").await.0, StatusCode::NOT_FOUND);
+    });
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_api_answers_what_the_pages_show_as_json() {
+fn filters_narrow_and_pages_follow_one_another_to_the_end(backend: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let app = console(dir.path(), &ConsoleOptions::default());
-    let json = |body: String| -> Value { serde_json::from_str(&body).expect("JSON") };
+    let location = location_of(backend, dir.path());
+    on_runtime(async {
+        let app = console(&location, &ConsoleOptions::default());
 
-    let stats = json(page(&app, "/api/stats").await);
-    assert_eq!(stats["runs"], 120);
-    let runs = json(page(&app, "/api/runs?status=failed&limit=10").await);
-    assert_eq!(runs["items"].as_array().map(Vec::len), Some(10));
-    assert_eq!(runs["next"], "run-45", "{runs}");
-    let next = json(page(&app, "/api/runs?status=failed&limit=10&after=run-45").await);
-    assert_eq!(next["items"][0]["runId"], "run-50");
-    let run = json(page(&app, "/api/runs/run-5").await);
-    assert_eq!(run["status"], "failed");
-    assert_eq!(run["log"].as_array().map(Vec::len), Some(3));
-    let logs = json(page(&app, "/api/logs?type=note").await);
-    assert_eq!(
-        logs["items"][0]["payload"], HOSTILE,
-        "the value itself, as JSON carries it"
-    );
-    assert_eq!(logs["next"], Value::Null);
-    let thread = json(page(&app, "/api/threads/thread-1").await);
-    assert_eq!(thread.as_array().map(Vec::len), Some(3));
+        let failed = page(&app, "/runs?status=failed&limit=1000").await;
+        assert_eq!(
+            failed.matches("<td class=\"status\">failed</td>").count(),
+            24
+        );
+        assert!(!failed.contains("<td class=\"status\">started</td>"));
 
-    let (status, body) = get(&app, "/api/runs/no-such-run").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(
-        json(body)["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("no-such-run"))
-    );
+        // 251 entries of the worker, 100 a page: three pages, each after the last.
+        let mut uri = "/logs?source=worker&limit=100".to_owned();
+        let mut seen = Vec::new();
+        loop {
+            let body = page(&app, &uri).await;
+            seen.push(body.matches("<td>worker</td>").count());
+            match next_link(&body) {
+                Some(next) => uri = next,
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            vec![100, 100, 51],
+            "every entry once, a page at a time"
+        );
+
+        let (status, body) = get(&app, "/runs?status=sleeping").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            body.contains("&quot;sleeping&quot; is not a status"),
+            "{body}"
+        );
+        let (status, body) = get(&app, "/logs?since=yesterday-ish").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("is not a time"), "{body}");
+    });
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn nothing_writes_and_the_store_is_read_only() {
+fn a_hostile_value_is_shown_as_text_on_every_page_that_shows_it(backend: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let app = console(dir.path(), &ConsoleOptions::default());
-    for (method, uri) in [
-        ("POST", "/runs"),
-        ("DELETE", "/runs/run-1"),
-        ("PUT", "/api/logs"),
-    ] {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .body(Body::empty())
-            .expect("a request");
-        let status = app
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("an answer")
-            .status();
-        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
-    }
-    let store = nerve_store::open_with(
-        &format!("sqlite:{}", dir.path().join("nerve.db").display()),
-        &OpenOptions::default().read_only(true),
-    )
-    .expect("open");
-    assert!(matches!(
-        store.log.append(NewLogEntry::new("x", "y", "{}")),
-        Err(nerve_store::StoreError::OpenedReadOnly { .. })
-    ));
+    let location = location_of(backend, dir.path());
+    on_runtime(async {
+        let app = console(&location, &ConsoleOptions::default());
+        for uri in [
+            "/logs?type=note",
+            "/runs/run-0",
+            "/runs/run-7",
+            "/threads/thread-1",
+        ] {
+            let body = page(&app, uri).await;
+            assert!(
+                body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+                "{uri} shows it: {body}"
+            );
+            assert!(!body.contains(HOSTILE), "{uri} would run it");
+            assert_eq!(
+                body.matches("<script").count(),
+                body.matches("<script src=\"/assets/console.js\" defer>")
+                    .count(),
+                "{uri} has no script but the console's own"
+            );
+        }
+        // A hostile address is escaped too.
+        let (status, body) = get(&app, "/runs/%3Cscript%3E").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(!body.contains("<script>"), "{body}");
+    });
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_token_guards_every_page_and_is_given_once_by_the_address() {
+fn the_api_answers_what_the_pages_show_as_json(backend: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = ConsoleOptions {
-        token: Some("s3cret-token".into()),
-    };
-    let app = console(dir.path(), &options);
-    for uri in ["/", "/runs", "/api/stats", "/assets/console.css"] {
-        let (status, _, body) = get_with(&app, uri, &[]).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
-        assert!(body.contains("?token="), "says how: {body}");
-    }
-    let wrong = get_with(&app, "/", &[("authorization", "Bearer s3cret-tokeN")]).await;
-    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
-    let right = get_with(
-        &app,
-        "/api/stats",
-        &[("authorization", "Bearer s3cret-token")],
-    )
-    .await;
-    assert_eq!(right.0, StatusCode::OK);
+    let location = location_of(backend, dir.path());
+    on_runtime(async {
+        let app = console(&location, &ConsoleOptions::default());
+        let json = |body: String| -> Value { serde_json::from_str(&body).expect("JSON") };
 
-    let (status, headers, _) = get_with(&app, "/runs?status=failed&token=s3cret-token", &[]).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(
-        headers[header::LOCATION],
-        "/runs?status=failed",
-        "the token leaves the address"
-    );
-    let cookie = headers[header::SET_COOKIE].to_str().expect("a cookie");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-    let pair = cookie.split(';').next().expect("name=value");
-    let (status, _, body) = get_with(&app, "/runs?status=failed", &[("cookie", pair)]).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(!body.contains("s3cret-token"), "no page shows the token");
-    let (status, ..) = get_with(&app, "/?token=guess", &[]).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let stats = json(page(&app, "/api/stats").await);
+        assert_eq!(stats["runs"], 120);
+        let runs = json(page(&app, "/api/runs?status=failed&limit=10").await);
+        assert_eq!(runs["items"].as_array().map(Vec::len), Some(10));
+        assert_eq!(runs["next"], "run-45", "{runs}");
+        let next = json(page(&app, "/api/runs?status=failed&limit=10&after=run-45").await);
+        assert_eq!(next["items"][0]["runId"], "run-50");
+        let run = json(page(&app, "/api/runs/run-5").await);
+        assert_eq!(run["status"], "failed");
+        assert_eq!(run["log"].as_array().map(Vec::len), Some(3));
+        let logs = json(page(&app, "/api/logs?type=note").await);
+        assert_eq!(
+            logs["items"][0]["payload"], HOSTILE,
+            "the value itself, as JSON carries it"
+        );
+        assert_eq!(logs["next"], Value::Null);
+        let thread = json(page(&app, "/api/threads/thread-1").await);
+        assert_eq!(thread.as_array().map(Vec::len), Some(3));
+
+        let (status, body) = get(&app, "/api/runs/no-such-run").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(
+            json(body)["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("no-such-run"))
+        );
+    });
+}
+
+fn nothing_writes_and_the_store_is_read_only(backend: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let location = location_of(backend, dir.path());
+    on_runtime(async {
+        let app = console(&location, &ConsoleOptions::default());
+        for (method, uri) in [
+            ("POST", "/runs"),
+            ("DELETE", "/runs/run-1"),
+            ("PUT", "/api/logs"),
+        ] {
+            let request = Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .expect("a request");
+            let status = app
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("an answer")
+                .status();
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        }
+        let store = nerve_store::open_with(&location, &OpenOptions::default().read_only(true))
+            .expect("open");
+        assert!(matches!(
+            store.log.append(NewLogEntry::new("x", "y", "{}")),
+            Err(nerve_store::StoreError::OpenedReadOnly { .. })
+        ));
+    });
+}
+
+fn a_token_guards_every_page_and_is_given_once_by_the_address(backend: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let location = location_of(backend, dir.path());
+    on_runtime(async {
+        let options = ConsoleOptions {
+            token: Some("s3cret-token".into()),
+        };
+        let app = console(&location, &options);
+        for uri in ["/", "/runs", "/api/stats", "/assets/console.css"] {
+            let (status, _, body) = get_with(&app, uri, &[]).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{uri}");
+            assert!(body.contains("?token="), "says how: {body}");
+        }
+        let wrong = get_with(&app, "/", &[("authorization", "Bearer s3cret-tokeN")]).await;
+        assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+        let right = get_with(
+            &app,
+            "/api/stats",
+            &[("authorization", "Bearer s3cret-token")],
+        )
+        .await;
+        assert_eq!(right.0, StatusCode::OK);
+
+        let (status, headers, _) =
+            get_with(&app, "/runs?status=failed&token=s3cret-token", &[]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            headers[header::LOCATION],
+            "/runs?status=failed",
+            "the token leaves the address"
+        );
+        let cookie = headers[header::SET_COOKIE].to_str().expect("a cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let pair = cookie.split(';').next().expect("name=value");
+        let (status, _, body) = get_with(&app, "/runs?status=failed", &[("cookie", pair)]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!body.contains("s3cret-token"), "no page shows the token");
+        let (status, ..) = get_with(&app, "/?token=guess", &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    });
 }
 
 #[test]
@@ -356,57 +385,71 @@ fn an_address_other_hosts_reach_needs_a_token() {
     assert!(check_bind(lan, None).is_err());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_live_stream_sends_what_another_writer_commits() {
+fn the_live_stream_sends_what_another_writer_commits(backend: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let app = console(dir.path(), &ConsoleOptions::default());
-    let live = page(&app, "/logs/live?source=late").await;
-    assert!(
-        live.contains("data-stream=\"/api/logs/stream?source=late&amp;after=0\""),
-        "{live}"
-    );
+    let location = location_of(backend, dir.path());
+    on_runtime(async {
+        let app = console(&location, &ConsoleOptions::default());
+        let live = page(&app, "/logs/live?source=late").await;
+        assert!(
+            live.contains("data-stream=\"/api/logs/stream?source=late&amp;after=0\""),
+            "{live}"
+        );
 
-    let response = app
-        .clone()
-        .oneshot(
-            Request::get("/api/logs/stream?source=late")
-                .body(Body::empty())
-                .expect("a request"),
-        )
-        .await
-        .expect("an answer");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "text/event-stream"
-    );
-    let mut body = response.into_body();
-    // Another handle on the store, as another process would be, commits two entries.
-    let writer = nerve_store::open(&format!("sqlite:{}", dir.path().join("nerve.db").display()))
-        .expect("a writer");
-    for n in 0..2 {
-        writer
-            .log
-            .append(NewLogEntry::new("late", "tick", format!("{{\"n\":{n}}}")))
-            .expect("an entry");
-    }
-    let mut sent = String::new();
-    let read = tokio::time::timeout(std::time::Duration::from_secs(120), async {
-        while sent.matches("\"source\":\"late\"").count() < 2 {
-            let frame = body
-                .frame()
-                .await
-                .expect("the stream goes on")
-                .expect("a frame");
-            if let Some(data) = frame.data_ref() {
-                sent.push_str(&String::from_utf8_lossy(data));
-            }
+        let response = app
+            .clone()
+            .oneshot(
+                Request::get("/api/logs/stream?source=late")
+                    .body(Body::empty())
+                    .expect("a request"),
+            )
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/event-stream"
+        );
+        let mut body = response.into_body();
+        // Another handle on the store, as another process would be, commits two entries.
+        let writer = nerve_store::open(&location).expect("a writer");
+        for n in 0..2 {
+            writer
+                .log
+                .append(NewLogEntry::new("late", "tick", format!("{{\"n\":{n}}}")))
+                .expect("an entry");
         }
-    })
-    .await;
-    assert!(read.is_ok(), "both entries sent: {sent}");
-    assert!(sent.contains("\"payload\":\"{\\\"n\\\":0}\""), "{sent}");
-    let first = sent.find("\\\"n\\\":0").expect("the first");
-    let second = sent.find("\\\"n\\\":1").expect("the second");
-    assert!(first < second, "in commit order: {sent}");
+        let mut sent = String::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+            while sent.matches("\"source\":\"late\"").count() < 2 {
+                let frame = body
+                    .frame()
+                    .await
+                    .expect("the stream goes on")
+                    .expect("a frame");
+                if let Some(data) = frame.data_ref() {
+                    sent.push_str(&String::from_utf8_lossy(data));
+                }
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "both entries sent: {sent}");
+        assert!(sent.contains("\"payload\":\"{\\\"n\\\":0}\""), "{sent}");
+        let first = sent.find("\\\"n\\\":0").expect("the first");
+        let second = sent.find("\\\"n\\\":1").expect("the second");
+        assert!(first < second, "in commit order: {sent}");
+    });
 }
+
+store_conformance::for_each_backend!(
+    backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
+    cases: {
+        every_page_shows_what_the_store_holds,
+        filters_narrow_and_pages_follow_one_another_to_the_end,
+        a_hostile_value_is_shown_as_text_on_every_page_that_shows_it,
+        the_api_answers_what_the_pages_show_as_json,
+        nothing_writes_and_the_store_is_read_only,
+        a_token_guards_every_page_and_is_given_once_by_the_address,
+        the_live_stream_sends_what_another_writer_commits,
+    }
+);
