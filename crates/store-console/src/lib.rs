@@ -10,6 +10,7 @@
 
 mod access;
 mod api;
+mod blobs;
 mod error;
 mod layout;
 mod live;
@@ -67,6 +68,8 @@ pub fn router(store: AsyncStore, options: &ConsoleOptions) -> Router {
         .route("/logs", get(pages::logs))
         .route("/logs/live", get(pages::live))
         .route("/threads/{thread}", get(pages::thread))
+        .route("/blobs/{digest}", get(blobs::blob))
+        .route("/blobs/{digest}/content", get(blobs::content))
         .route("/api/stats", get(api::stats))
         .route("/api/runs", get(api::runs))
         .route("/api/runs/{run}", get(api::run))

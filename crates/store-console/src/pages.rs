@@ -150,6 +150,10 @@ pub(crate) async fn run(
             ..LogQuery::default()
         })
         .await?;
+    let blobs = console
+        .store
+        .blobs_of(&nerve_store::BlobHolder::Run(run.run_id.clone()))
+        .await?;
     let (transitions, others): (Vec<&LogEntry>, Vec<&LogEntry>) = entries
         .iter()
         .take(MAX_PAGE)
@@ -168,14 +172,64 @@ pub(crate) async fn run(
                 dt { "detail" } dd { pre { (run.detail.clone().unwrap_or_default()) } }
             }
             h2 { "State path" }
-            (entries_table(&transitions))
+            (state_path(&transitions))
             h2 { "Log entries" }
             (entries_table(&others))
+            @if !blobs.is_empty() {
+                h2 { "Blobs" }
+                ul.blobs {
+                    @for digest in &blobs {
+                        li { a href={ "/blobs/" (digest.to_hex()) } { (digest.to_hex()) } }
+                    }
+                }
+            }
             @if entries.len() > MAX_PAGE {
                 p.more { a href=(link("/logs", &[("ref", Some(run.run_id.clone()))])) { "every entry about it, in the log" } }
             }
         },
     ))
+}
+
+/// A run's state path: each transition with its time, the status it left and the one it
+/// took, its attempt and detail, and how long the run spent in the status it left.
+fn state_path(transitions: &[&LogEntry]) -> Markup {
+    let steps: Vec<(&LogEntry, serde_json::Value, Option<chrono::Duration>)> = transitions
+        .iter()
+        .enumerate()
+        .map(|(n, entry)| {
+            let step = serde_json::from_str(&entry.payload).unwrap_or_default();
+            let took = n
+                .checked_sub(1)
+                .map(|before| entry.ts - transitions[before].ts);
+            (*entry, step, took)
+        })
+        .collect();
+    html! {
+        table.timeline {
+            tr { th { "time" } th { "from" } th { "to" } th { "attempt" } th { "after" } th { "detail" } }
+            @for (entry, step, took) in &steps {
+                tr {
+                    td { (time(entry.ts)) }
+                    td { (step["from"].as_str().unwrap_or("-")) }
+                    td.status { (step["to"].as_str().unwrap_or("?")) }
+                    td { (step["attempt"].as_u64().map(|n| n.to_string()).unwrap_or_default()) }
+                    td.took { (took.map(span).unwrap_or_default()) }
+                    td.payload { (step["detail"].as_str().unwrap_or("")) }
+                }
+            }
+        }
+    }
+}
+
+/// A span of time as a person reads it: `850 ms`, `12.4 s`, `3 min 20 s`, `2 h 5 min`.
+fn span(took: chrono::Duration) -> String {
+    let ms = took.num_milliseconds().max(0);
+    match ms {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+        _ => format!("{} h {} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
 }
 
 /// `GET /logs`: the entries the filters match, in id order, a page at a time.
@@ -343,7 +397,7 @@ fn link(path: &str, filters: &[(&str, Option<String>)]) -> String {
 }
 
 /// `text` as one segment of a path.
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     serde_urlencoded::to_string([("", text)])
         .map(|pair| pair.trim_start_matches('=').replace('+', "%20"))
         .unwrap_or_default()

@@ -17,6 +17,8 @@ use store_console::{ConsoleOptions, check_bind, router};
 use tower::ServiceExt as _;
 
 const HOSTILE: &str = "<script>alert(1)</script>";
+/// The content of the blob the store holds.
+const REPORT: &[u8] = b"the report run-3 produced";
 
 /// The location of a new store of `backend` kept for the folder `dir`.
 fn location_of(backend: &str, dir: &std::path::Path) -> String {
@@ -79,6 +81,18 @@ fn filled(location: &str) -> Store {
             ))
             .expect("a message");
     }
+    // A blob an entry of the daemon and run-3 reference.
+    let report = store.blobs.write(REPORT).expect("a blob");
+    store
+        .log
+        .append(NewLogEntry::new("daemon", "artifact", "{}").with_blobs([report]))
+        .expect("its entry");
+    store
+        .log
+        .transition_run(
+            RunTransition::of("run-3", WorkflowRunStatus::Completed).with_blobs([report]),
+        )
+        .expect("its run");
     drop(store);
     nerve_store::open_with(location, &OpenOptions::default().read_only(true))
         .expect("the store, read-only")
@@ -159,11 +173,15 @@ fn every_page_shows_what_the_store_holds(backend: &str) {
 
         let run = page(&app, "/runs/run-5").await;
         assert!(run.contains("Run run-5") && run.contains("summarise"));
-        assert_eq!(
-            run.matches("run.status").count(),
-            3,
-            "its state path: {run}"
-        );
+        // Its state path: each status it took, and how long it spent in the one before.
+        let path: Vec<&str> = run
+            .split("<td class=\"status\">")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('<').unwrap_or(0)])
+            .collect();
+        assert_eq!(path, ["queued", "started", "failed"], "{run}");
+        assert_eq!(run.matches("<td class=\"took\">").count(), 3);
+        assert!(run.contains("<td>queued</td><td class=\"status\">started</td>"));
         assert!(run.contains("href=\"/threads/thread-1\""));
 
         let thread = page(&app, "/threads/thread-1").await;
@@ -441,9 +459,53 @@ fn the_live_stream_sends_what_another_writer_commits(backend: &str) {
     });
 }
 
+fn a_blob_shows_its_size_its_holders_and_its_verified_content(backend: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let location = location_of(backend, dir.path());
+    on_runtime(async {
+        let app = console(&location, &ConsoleOptions::default());
+        let hex = nerve_store::Digest::of(REPORT).to_hex();
+        let run = page(&app, "/runs/run-3").await;
+        assert!(run.contains(&format!("href=\"/blobs/{hex}\"")), "{run}");
+
+        let blob = page(&app, &format!("/blobs/{hex}")).await;
+        assert!(blob.contains(&format!("{} bytes", REPORT.len())), "{blob}");
+        assert!(
+            blob.contains("<td>entry</td>") && blob.contains("<td>run</td>"),
+            "{blob}"
+        );
+        assert!(blob.contains("href=\"/runs/run-3\""));
+
+        let (status, headers, content) =
+            get_with(&app, &format!("/blobs/sha256:{hex}/content"), &[]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content.as_bytes(), REPORT);
+        assert_eq!(headers[header::CONTENT_LENGTH], REPORT.len().to_string());
+        assert!(
+            headers[header::CONTENT_DISPOSITION]
+                .to_str()
+                .is_ok_and(|d| d.contains(&hex))
+        );
+
+        let absent = nerve_store::Digest::of(b"never written").to_hex();
+        assert_eq!(
+            get(&app, &format!("/blobs/{absent}")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            get(&app, &format!("/blobs/{absent}/content")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        let (status, body) = get(&app, "/blobs/not-a-digest").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("not-a-digest"), "{body}");
+    });
+}
+
 store_conformance::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
     cases: {
+        a_blob_shows_its_size_its_holders_and_its_verified_content,
         every_page_shows_what_the_store_holds,
         filters_narrow_and_pages_follow_one_another_to_the_end,
         a_hostile_value_is_shown_as_text_on_every_page_that_shows_it,

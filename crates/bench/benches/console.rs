@@ -1,0 +1,282 @@
+//! The console's server time: each page and API call of `store-console`, requested through
+//! its router (no network) many times over a store of 100,000 runs over 30 days (each queued,
+//! started and completed or failed, with worker entries: 1,000,000 log entries), beside the
+//! store read the page is built on, called directly. Prints each page's median and 90th
+//! percentile, and the ratio of its median to its store read's. `cargo bench -p
+//! nerve-bench --bench console` (`NERVE_CONSOLE_RUNS` for another size).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::Request;
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt as _;
+use nerve_bench::{human, quantile};
+use nerve_store::{
+    AsyncStore, LogId, LogQuery, NewLogEntry, OpenOptions, RunQuery, RunTransition, Store,
+    WorkflowRunStatus, WriteUnit,
+};
+use store_console::{ConsoleOptions, router};
+use tower::ServiceExt as _;
+
+/// Requests of each page, after a few to warm the caches.
+const REQUESTS: usize = 200;
+
+fn now() -> DateTime<Utc> {
+    nerve_bench::archive_now()
+}
+
+/// The store, built once under `target/` and kept: `runs` runs spread over 30 days, each
+/// queued, started and completed (every tenth failed), with seven worker entries each.
+fn fixture(runs: usize) -> String {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-data");
+    std::fs::create_dir_all(&dir).expect("bench data folder");
+    let path = dir.join(format!("console-{runs}.db"));
+    let done = dir.join(format!("console-{runs}.complete"));
+    let location = format!("sqlite:{}", path.display());
+    if path.exists() && done.exists() {
+        return location;
+    }
+    let _ = std::fs::remove_file(&path);
+    let store = nerve_store::open(&location).expect("create the fixture");
+    let start = now() - chrono::Duration::days(30);
+    let step = chrono::Duration::milliseconds((30 * 86_400_000 / runs.max(1)) as i64);
+    for first in (0..runs).step_by(500) {
+        let mut unit = WriteUnit::new();
+        for n in first..(first + 500).min(runs) {
+            let run = format!("run-{n:07}");
+            let at = start + step * n as i32;
+            unit = unit.transition(
+                RunTransition::new(&run, "summarise", WorkflowRunStatus::Queued)
+                    .in_thread(format!("thread-{}", n % 1000))
+                    .at(at),
+            );
+            unit = unit.transition(RunTransition::of(&run, WorkflowRunStatus::Started).at(at));
+            for i in 0..7 {
+                unit = unit.append(
+                    NewLogEntry::new(
+                        "worker",
+                        ["tick", "step", "note"][i % 3],
+                        format!("{{\"run\":{n},\"i\":{i}}}"),
+                    )
+                    .with_ref(&run)
+                    .at(at + chrono::Duration::milliseconds(i as i64)),
+                );
+            }
+            let last = if n % 10 == 0 {
+                WorkflowRunStatus::Failed
+            } else {
+                WorkflowRunStatus::Completed
+            };
+            unit = unit
+                .transition(RunTransition::of(&run, last).at(at + chrono::Duration::seconds(1)));
+        }
+        store.log.write_unit(unit).expect("a unit of the fixture");
+    }
+    drop(store);
+    std::fs::write(&done, b"").expect("mark complete");
+    location
+}
+
+/// The `q`th quantile and the median of `times`, in seconds.
+fn spread(times: &[Duration]) -> (f64, f64) {
+    let seconds: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
+    (quantile(&seconds, 0.5), quantile(&seconds, 0.9))
+}
+
+fn main() {
+    let runs: usize = std::env::var("NERVE_CONSOLE_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let location = fixture(runs);
+    let store: Store = nerve_store::open_with(&location, &OpenOptions::default().read_only(true))
+        .expect("the fixture, read-only");
+    let entries = nerve_store::stats(&store).expect("stats").entries;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let store = AsyncStore::new(store);
+    let app = router(store.clone(), &ConsoleOptions::default());
+    let middle = format!("run-{:07}", runs / 2);
+    let mid_id = entries / 2;
+    let day = (now() - chrono::Duration::days(15)).date_naive();
+    let thread = "thread-500";
+    type Bare = Box<dyn Fn(&Store)>;
+    let pages: Vec<(String, Bare)> = vec![
+        (
+            "/".into(),
+            Box::new(|s: &Store| {
+                nerve_store::stats(s).expect("stats");
+            }),
+        ),
+        (
+            "/runs".into(),
+            Box::new(|s: &Store| {
+                s.log
+                    .list_runs(&RunQuery {
+                        limit: Some(101),
+                        ..RunQuery::default()
+                    })
+                    .expect("runs");
+            }),
+        ),
+        (
+            "/runs?status=failed".into(),
+            Box::new(|s: &Store| {
+                s.log
+                    .list_runs(&RunQuery {
+                        statuses: vec![WorkflowRunStatus::Failed],
+                        limit: Some(101),
+                        ..RunQuery::default()
+                    })
+                    .expect("runs");
+            }),
+        ),
+        (format!("/runs?after={middle}"), {
+            let middle = middle.clone();
+            Box::new(move |s: &Store| {
+                s.log
+                    .list_runs(&RunQuery {
+                        after: Some(middle.clone()),
+                        limit: Some(101),
+                        ..RunQuery::default()
+                    })
+                    .expect("runs");
+            })
+        }),
+        (format!("/runs/{middle}"), {
+            let middle = middle.clone();
+            Box::new(move |s: &Store| {
+                s.log.get_run(&middle).expect("run");
+                s.log
+                    .query(&LogQuery {
+                        ref_id: Some(middle.clone()),
+                        limit: Some(1001),
+                        ..LogQuery::default()
+                    })
+                    .expect("entries");
+            })
+        }),
+        (
+            "/logs".into(),
+            Box::new(|s: &Store| {
+                s.log
+                    .query(&LogQuery {
+                        limit: Some(101),
+                        ..LogQuery::default()
+                    })
+                    .expect("entries");
+            }),
+        ),
+        (
+            format!("/logs?after={mid_id}"),
+            Box::new(move |s: &Store| {
+                s.log
+                    .query(&LogQuery {
+                        after: Some(LogId(mid_id)),
+                        limit: Some(101),
+                        ..LogQuery::default()
+                    })
+                    .expect("entries");
+            }),
+        ),
+        (
+            format!("/logs?source=worker&type=note&since={day}"),
+            Box::new(move |s: &Store| {
+                s.log
+                    .query(&LogQuery {
+                        source: Some("worker".into()),
+                        kind: Some("note".into()),
+                        since: Some(day.and_time(chrono::NaiveTime::MIN).and_utc()),
+                        limit: Some(101),
+                        ..LogQuery::default()
+                    })
+                    .expect("entries");
+            }),
+        ),
+        (
+            format!("/threads/{thread}"),
+            Box::new(|s: &Store| {
+                s.log
+                    .thread_rounds(&nerve_store::GetThreadRoundsParams {
+                        thread_id: "thread-500".into(),
+                        role: None,
+                        from_round: None,
+                        limit: Some(1000),
+                    })
+                    .expect("rounds");
+            }),
+        ),
+        (
+            "/api/runs?status=failed".into(),
+            Box::new(|s: &Store| {
+                s.log
+                    .list_runs(&RunQuery {
+                        statuses: vec![WorkflowRunStatus::Failed],
+                        limit: Some(101),
+                        ..RunQuery::default()
+                    })
+                    .expect("runs");
+            }),
+        ),
+        (
+            format!("/api/logs?after={mid_id}"),
+            Box::new(move |s: &Store| {
+                s.log
+                    .query(&LogQuery {
+                        after: Some(LogId(mid_id)),
+                        limit: Some(101),
+                        ..LogQuery::default()
+                    })
+                    .expect("entries");
+            }),
+        ),
+    ];
+    println!("console over {runs} runs, {entries} log entries; {REQUESTS} requests a page");
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>7}",
+        "page", "median", "p90", "store", "ratio"
+    );
+    for (path, bare) in &pages {
+        let mut served = Vec::with_capacity(REQUESTS);
+        let mut direct = Vec::with_capacity(REQUESTS);
+        for request in 0..REQUESTS + 10 {
+            let started = Instant::now();
+            let status = runtime.block_on(async {
+                let response = app
+                    .clone()
+                    .oneshot(
+                        Request::get(path.as_str())
+                            .body(Body::empty())
+                            .expect("a request"),
+                    )
+                    .await
+                    .expect("an answer");
+                let status = response.status();
+                response.into_body().collect().await.expect("the body");
+                status
+            });
+            let took = started.elapsed();
+            assert!(status.is_success(), "{path}: {status}");
+            let started = Instant::now();
+            bare(store.blocking());
+            let bare_took = started.elapsed();
+            if request >= 10 {
+                served.push(took);
+                direct.push(bare_took);
+            }
+        }
+        let (median, p90) = spread(&served);
+        let (bare_median, _) = spread(&direct);
+        println!(
+            "{path:<44} {:>10} {:>10} {:>10} {:>7.2}",
+            human(median),
+            human(p90),
+            human(bare_median),
+            median / bare_median
+        );
+    }
+}
