@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{HOSTILE, fill, location_of, on_runtime};
 use fantoccini::{Client, ClientBuilder, Locator};
-use nerve_store::{
-    AsyncStore, NewLogEntry, OpenOptions, RunTransition, ThreadMessage, WorkflowRunStatus,
-};
+use nerve_store::{AsyncStore, NewLogEntry, OpenOptions};
 use serde_json::json;
 use store_console::{ConsoleOptions, router};
 
-const HOSTILE: &str = "<script>alert(1)</script>";
 /// The child process that appends to the store, for the live tail.
 const APPEND_TO: &str = "NERVE_CONSOLE_APPEND_TO";
 /// How long a wait for the browser may take before the test fails: a guard against a hang,
@@ -121,70 +121,10 @@ async fn console_errors(client: &Client) -> Vec<String> {
         .collect()
 }
 
-/// The location of a new store of `backend` kept for the folder `dir`.
-fn location_of(backend: &str, dir: &Path) -> String {
-    match backend {
-        "sqlite" => format!("sqlite:{}", dir.join("nerve.db").display()),
-        "redb" => format!("redb:{}", dir.join("nerve.redb").display()),
-        _ => store_postgres::harness::options(dir).location(),
-    }
-}
-
-/// Runs `case` to its end on a runtime of its own.
-fn on_runtime(case: impl std::future::Future<Output = ()>) {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(case);
-}
-
-/// A store of `backend` in `dir` with 120 runs (every fifth failed), 250 entries, a thread,
-/// and the hostile text in an entry, a failed run's detail and a message; its location.
+/// A store of `backend` in `dir`, filled ([`fill`]); its location.
 fn filled(backend: &str, dir: &Path) -> String {
     let location = location_of(backend, dir);
-    let store = nerve_store::open(&location).expect("a store");
-    for i in 0..250 {
-        store
-            .log
-            .append(NewLogEntry::new("worker", "tick", format!("{{\"i\":{i}}}")))
-            .expect("an entry");
-    }
-    store
-        .log
-        .append(NewLogEntry::new("worker", "note", HOSTILE).with_ref("run-7"))
-        .expect("the hostile entry");
-    for n in 0..120 {
-        let run = format!("run-{n}");
-        let log = &store.log;
-        log.transition_run(
-            RunTransition::new(&run, "summarise", WorkflowRunStatus::Queued).in_thread("thread-1"),
-        )
-        .expect("queued");
-        log.transition_run(RunTransition::of(&run, WorkflowRunStatus::Started))
-            .expect("started");
-        if n % 5 == 0 {
-            log.transition_run(
-                RunTransition::of(&run, WorkflowRunStatus::Failed).with_detail(HOSTILE),
-            )
-            .expect("failed");
-        }
-    }
-    for (round, role, said) in [
-        (1, "user", "what changed?"),
-        (1, "assistant", HOSTILE),
-        (2, "user", "thanks"),
-    ] {
-        store
-            .log
-            .append_thread_message(ThreadMessage::new(
-                "thread-1",
-                round,
-                role,
-                format!("{said:?}"),
-            ))
-            .expect("a message");
-    }
+    fill(&location);
     location
 }
 

@@ -3,112 +3,29 @@
 //! what each shows, its filters and paging, escaping of hostile values, the token, and the
 //! refusal of an address other hosts reach without one (docs/SPEC.md section 8).
 
+mod common;
+
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use common::{HOSTILE, REPORT, fill, location_of, on_runtime};
 use http_body_util::BodyExt as _;
-use nerve_store::{
-    AsyncStore, NewLogEntry, OpenOptions, RunTransition, Store, ThreadMessage, WorkflowRunStatus,
-};
+use nerve_store::{AsyncStore, NewLogEntry, OpenOptions, Store};
 use serde_json::Value;
 use store_console::{ConsoleOptions, check_bind, router};
 use tower::ServiceExt as _;
 
-const HOSTILE: &str = "<script>alert(1)</script>";
-/// The content of the blob the store holds.
-const REPORT: &[u8] = b"the report run-3 produced";
-
-/// The location of a new store of `backend` kept for the folder `dir`.
-fn location_of(backend: &str, dir: &std::path::Path) -> String {
-    match backend {
-        "sqlite" => format!("sqlite:{}", dir.join("nerve.db").display()),
-        "redb" => format!("redb:{}", dir.join("nerve.redb").display()),
-        _ => store_postgres::harness::options(dir).location(),
-    }
-}
-
-/// A store with 250 log entries of the worker, 120 runs (every fifth failed), a thread of
-/// three rounds, and the hostile text in an entry, a run's detail and a message; opened
-/// again read-only.
+/// The store at `location`, filled, opened again read-only.
 fn filled(location: &str) -> Store {
-    let store = nerve_store::open(location).expect("a store");
-    for i in 0..250 {
-        store
-            .log
-            .append(NewLogEntry::new("worker", "tick", format!("{{\"i\":{i}}}")))
-            .expect("an entry");
-    }
-    store
-        .log
-        .append(NewLogEntry::new("worker", "note", HOSTILE).with_ref("run-7"))
-        .expect("the hostile entry");
-    for n in 0..120 {
-        let run = format!("run-{n}");
-        store
-            .log
-            .transition_run(
-                RunTransition::new(&run, "summarise", WorkflowRunStatus::Queued)
-                    .in_thread("thread-1"),
-            )
-            .expect("queued");
-        store
-            .log
-            .transition_run(RunTransition::of(&run, WorkflowRunStatus::Started))
-            .expect("started");
-        if n % 5 == 0 {
-            store
-                .log
-                .transition_run(
-                    RunTransition::of(&run, WorkflowRunStatus::Failed).with_detail(HOSTILE),
-                )
-                .expect("failed");
-        }
-    }
-    for (round, role, said) in [
-        (1, "user", "what changed?"),
-        (1, "assistant", HOSTILE),
-        (2, "user", "thanks"),
-    ] {
-        store
-            .log
-            .append_thread_message(ThreadMessage::new(
-                "thread-1",
-                round,
-                role,
-                format!("{said:?}"),
-            ))
-            .expect("a message");
-    }
-    // A blob an entry of the daemon and run-3 reference.
-    let report = store.blobs.write(REPORT).expect("a blob");
-    store
-        .log
-        .append(NewLogEntry::new("daemon", "artifact", "{}").with_blobs([report]))
-        .expect("its entry");
-    store
-        .log
-        .transition_run(
-            RunTransition::of("run-3", WorkflowRunStatus::Completed).with_blobs([report]),
-        )
-        .expect("its run");
-    drop(store);
+    fill(location);
     nerve_store::open_with(location, &OpenOptions::default().read_only(true))
         .expect("the store, read-only")
 }
 
 fn console(location: &str, options: &ConsoleOptions) -> Router {
     router(AsyncStore::new(filled(location)), options)
-}
-
-/// Runs `case` to its end on a runtime of its own.
-fn on_runtime(case: impl std::future::Future<Output = ()>) {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(case);
 }
 
 /// The response to `GET uri` (with `headers`): its status, its headers, its body.

@@ -12,16 +12,18 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{Duration, NaiveDate, Utc};
-use common::{CutAt, archive_of, archived, assert_kept, blob_of, fill, options, replica, vouches};
+use common::{
+    BeforeUpload, CutAt, archive_of, archived, assert_kept, blob_of, fill, options, replica,
+    vouches,
+};
 use store_archive::{
-    ArchiveReplica, DayStatus, ReplicaObject, WATERMARK_KEY, archive_logs_at, archived_blobs_at,
-    drop_days_at, push_archive, read_archive_at, restore_days_from, verify_replica,
+    ArchiveReplica, DayStatus, WATERMARK_KEY, archive_logs_at, archived_blobs_at, drop_days_at,
+    push_archive, read_archive_at, restore_days_from, verify_replica,
 };
 use store_conformance::{all_entries, observable_state};
 use store_core::{
     Digest, LogEntry, LogStore, LogTransfer, MemoryLogStore, NewLogEntry, StoreError, StoreResult,
 };
-use store_object::ObjectArchive;
 use store_object::harness::ObjectHarness;
 
 const EVERY_DAY: std::ops::RangeInclusive<NaiveDate> = NaiveDate::MIN..=NaiveDate::MAX;
@@ -115,12 +117,15 @@ fn thirty_days_archived_onto_object_storage_verify_read_restore_and_drop_there()
     // Each day's version is downloaded, merged into a new file and uploaded: at each upload
     // the host holds that one file, and nothing once the run is done.
     let objects = day_objects(&s3);
-    let watching = Watching {
-        inner: &s3,
-        scratch: Mutex::new(Vec::new()),
-    };
+    let scratch = Mutex::new(Vec::new());
+    let watching = BeforeUpload::new(&s3, |path: &Path| {
+        let folder = path.parent().expect("a folder").to_owned();
+        let files = std::fs::read_dir(&folder).expect("the folder").count();
+        scratch.lock().expect("notes").push((folder, files));
+    });
     let rerun = archive_logs_at(&store, &options, &watching, &mut keep_going).expect("rearchive");
-    let scratch = watching.scratch.into_inner().expect("the uploads");
+    drop(watching);
+    let scratch = scratch.into_inner().expect("the uploads");
     assert_eq!(scratch.len(), 30, "one upload a day");
     for (folder, files) in &scratch {
         assert_eq!(*files, 1, "the scratch folder held the upload only");
@@ -211,84 +216,6 @@ fn an_archive_run_cut_at_any_request_loses_nothing_and_a_rerun_keeps_each_entry_
     assert_ne!(archived(&s3), expected, "day by day is another order");
 }
 
-/// The archive at `inner`, noting at each upload the folder its file is in and how many
-/// files that folder holds then.
-struct Watching<'r> {
-    inner: &'r ObjectArchive,
-    scratch: Mutex<Vec<(std::path::PathBuf, usize)>>,
-}
-
-impl ArchiveReplica for Watching<'_> {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn list(&self) -> StoreResult<Vec<ReplicaObject>> {
-        self.inner.list()
-    }
-    fn put_file(&self, name: &str, path: &Path) -> StoreResult<()> {
-        let folder = path.parent().expect("a folder").to_owned();
-        let files = std::fs::read_dir(&folder).expect("the folder").count();
-        self.scratch.lock().expect("notes").push((folder, files));
-        self.inner.put_file(name, path)
-    }
-    fn put_bytes_if(
-        &self,
-        name: &str,
-        bytes: Vec<u8>,
-        tag: Option<&str>,
-    ) -> StoreResult<Option<String>> {
-        self.inner.put_bytes_if(name, bytes, tag)
-    }
-    fn get(&self, name: &str) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
-        self.inner.get(name)
-    }
-    fn get_tagged(&self, name: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
-        self.inner.get_tagged(name)
-    }
-    fn remove(&self, names: &[String]) -> StoreResult<()> {
-        self.inner.remove(names)
-    }
-}
-
-/// The archive at `inner`, which runs `meanwhile` (once) before its first upload.
-struct Meanwhile<'r> {
-    inner: &'r ObjectArchive,
-    meanwhile: Mutex<Option<Box<dyn FnOnce() + Send + 'r>>>,
-}
-
-impl ArchiveReplica for Meanwhile<'_> {
-    fn location(&self) -> String {
-        self.inner.location()
-    }
-    fn list(&self) -> StoreResult<Vec<ReplicaObject>> {
-        self.inner.list()
-    }
-    fn put_file(&self, name: &str, path: &Path) -> StoreResult<()> {
-        let meanwhile = self.meanwhile.lock().expect("once").take();
-        if let Some(meanwhile) = meanwhile {
-            meanwhile();
-        }
-        self.inner.put_file(name, path)
-    }
-    fn put_bytes_if(
-        &self,
-        name: &str,
-        bytes: Vec<u8>,
-        tag: Option<&str>,
-    ) -> StoreResult<Option<String>> {
-        self.inner.put_bytes_if(name, bytes, tag)
-    }
-    fn get(&self, name: &str) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
-        self.inner.get(name)
-    }
-    fn get_tagged(&self, name: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
-        self.inner.get_tagged(name)
-    }
-    fn remove(&self, names: &[String]) -> StoreResult<()> {
-        self.inner.remove(names)
-    }
-}
-
 #[test]
 fn of_two_runs_at_once_only_the_first_to_name_its_days_moves_them_out() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -297,12 +224,12 @@ fn of_two_runs_at_once_only_the_first_to_name_its_days_moves_them_out() {
     let now = Utc::now();
     let original = fill(&store, now, 3, 50);
     let options = options(dir.path(), now);
-    let other = Meanwhile {
-        inner: &s3,
-        meanwhile: Mutex::new(Some(Box::new(|| {
+    let mut once = true;
+    let other = BeforeUpload::new(&s3, |_: &Path| {
+        if std::mem::take(&mut once) {
             archive_logs_at(&store, &options, &s3, &mut keep_going).expect("the other run");
-        }))),
-    };
+        }
+    });
     // This run read the (empty) manifest, then the other archived every day before this one
     // uploaded its first: this one may not name it, and moves nothing out.
     let late = archive_logs_at(&store, &options, &other, &mut keep_going);

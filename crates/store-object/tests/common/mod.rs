@@ -121,6 +121,56 @@ impl ArchiveReplica for CutAt<'_> {
     }
 }
 
+/// The archive at `inner`, which calls `hook` with the local file of each upload before it
+/// makes it: what a test watches uploads by, or runs something else in the middle of a run
+/// with.
+pub struct BeforeUpload<'r> {
+    inner: &'r dyn ArchiveReplica,
+    hook: std::sync::Mutex<Hook<'r>>,
+}
+
+/// What [`BeforeUpload`] calls.
+type Hook<'r> = Box<dyn FnMut(&Path) + Send + 'r>;
+
+impl<'r> BeforeUpload<'r> {
+    pub fn new(inner: &'r dyn ArchiveReplica, hook: impl FnMut(&Path) + Send + 'r) -> Self {
+        BeforeUpload {
+            inner,
+            hook: std::sync::Mutex::new(Box::new(hook)),
+        }
+    }
+}
+
+impl ArchiveReplica for BeforeUpload<'_> {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn list(&self) -> StoreResult<Vec<ReplicaObject>> {
+        self.inner.list()
+    }
+    fn put_file(&self, name: &str, path: &Path) -> StoreResult<()> {
+        (self.hook.lock().expect("the hook"))(path);
+        self.inner.put_file(name, path)
+    }
+    fn put_bytes_if(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        tag: Option<&str>,
+    ) -> StoreResult<Option<String>> {
+        self.inner.put_bytes_if(name, bytes, tag)
+    }
+    fn get(&self, name: &str) -> StoreResult<Option<Box<dyn Read + Send + '_>>> {
+        self.inner.get(name)
+    }
+    fn get_tagged(&self, name: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
+        self.inner.get_tagged(name)
+    }
+    fn remove(&self, names: &[String]) -> StoreResult<()> {
+        self.inner.remove(names)
+    }
+}
+
 /// The replica, announcing on standard output (`request …`) each request it is about to
 /// make and making it only once its parent answers a line on standard input: a parent that
 /// kills the process instead of answering the n-th stops it exactly before that request.
