@@ -1644,7 +1644,9 @@ fn completions_and_the_man_page_come_from_the_command_line_itself() {
     let cli = Cli::new("sqlite");
     for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
         let script = cli.ok(&["completions", shell]);
-        for command in ["simulate", "check", "compact", "migrate", "archive"] {
+        for command in [
+            "simulate", "check", "compact", "migrate", "archive", "serve",
+        ] {
             assert!(script.contains(command), "{shell} completes {command}");
         }
     }
@@ -1674,6 +1676,7 @@ fn completions_and_the_man_page_come_from_the_command_line_itself() {
         ".SH ENVIRONMENT",
         "NERVE_STORE",
         "NERVE_BLOBS",
+        "NERVE_CONSOLE_TOKEN",
         "AWS_ENDPOINT_URL",
         ".SH \"EXIT STATUS\"",
     ] {

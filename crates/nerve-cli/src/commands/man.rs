@@ -21,9 +21,15 @@ const ENVIRONMENT: &[(&str, &str)] = &[
          s3://BUCKET/PREFIX.",
     ),
     (
+        "NERVE_CONSOLE_TOKEN",
+        "The token serve asks of every request (Authorization: Bearer, or the cookie that \
+         /?token= sets); needed to serve on any address but loopback. Read from the \
+         environment only, so that it is not in the process list; never shown.",
+    ),
+    (
         "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, \
          AWS_ENDPOINT_URL",
-        "How an s3:// location (--blobs, archive push --to, pull --from, verify --at) is \
+        "How an s3:// location (--blobs, archive --dir, push --to, pull --from) is \
          reached, as the AWS tools take them; without keys, the machine's role. The secret key \
          is never shown.",
     ),
