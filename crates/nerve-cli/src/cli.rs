@@ -162,6 +162,10 @@ pub(crate) struct ServeArgs {
         hide = true
     )]
     pub(crate) token: Option<String>,
+    /// The archive the console's archive pages show: a folder, or s3://BUCKET/PREFIX;
+    /// `archive` beside the store's file by default.
+    #[arg(long, value_name = "DIR|LOCATION")]
+    pub(crate) archive_dir: Option<std::path::PathBuf>,
 }
 
 /// `gc`.

@@ -188,6 +188,19 @@ impl ArchiveAt {
         }
     }
 
+    /// Every archived day, oldest first, with what the manifest records of it. Reads the
+    /// manifest only.
+    ///
+    /// # Errors
+    /// As [`store_archive::archived_days`].
+    pub fn days(&self) -> StoreResult<Vec<(NaiveDate, store_archive::DayRecord)>> {
+        match self {
+            ArchiveAt::Folder(dir) => store_archive::archived_days(dir),
+            #[cfg(feature = "s3")]
+            ArchiveAt::Object(object) => store_archive::archived_days_at(object.as_ref()),
+        }
+    }
+
     /// The archived days whose entries reference `digest`, oldest first.
     ///
     /// # Errors

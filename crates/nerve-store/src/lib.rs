@@ -96,10 +96,11 @@ pub mod archive {
         ArchiveOptions, ArchiveReplica, ArchiveReport, ArchiveVerification, DayCheck, DayRecord,
         DayReport, DayRestore, DayStatus, DropReport, MANIFEST_FILE, Progress, PullReport,
         PushReport, ReplicaObject, RestoreReport, WATERMARK_KEY, archive_logs, archive_logs_at,
-        archive_logs_with_progress, archived_blobs, archived_blobs_at, days_referencing,
-        days_referencing_at, drop_days, drop_days_at, pull_archive, push_archive, read_archive,
-        read_archive_at, read_archive_by_id, restore_days, restore_days_from,
-        restore_days_with_progress, verify_archive, verify_replica,
+        archive_logs_with_progress, archived_blobs, archived_blobs_at, archived_days,
+        archived_days_at, days_referencing, days_referencing_at, drop_days, drop_days_at,
+        pull_archive, push_archive, read_archive, read_archive_at, read_archive_by_id,
+        restore_days, restore_days_from, restore_days_with_progress, verify_archive,
+        verify_replica,
     };
 }
 /// Available on crate feature `s3` only.

@@ -36,12 +36,12 @@ pub use archive::{
 };
 pub use manifest::{
     ArchiveVerification, DayCheck, DayRecord, DayStatus, DropReport, MANIFEST_FILE, archived_blobs,
-    days_referencing, drop_days, verify_archive,
+    archived_days, days_referencing, drop_days, verify_archive,
 };
 pub use read::{read_archive, read_archive_by_id};
 pub use remote::{
-    archive_logs_at, archived_blobs_at, days_referencing_at, drop_days_at, read_archive_at,
-    restore_days_from,
+    archive_logs_at, archived_blobs_at, archived_days_at, days_referencing_at, drop_days_at,
+    read_archive_at, restore_days_from,
 };
 pub use replica::{
     ArchiveReplica, PullReport, PushReport, ReplicaObject, pull_archive, push_archive,

@@ -659,6 +659,16 @@ pub fn archived_blobs(dir: &Path) -> StoreResult<Vec<Digest>> {
     Ok(Manifest::load(&dir.join("logs"))?.blobs())
 }
 
+/// Every day the archive at `dir` holds, oldest first, with what its manifest records of
+/// it (file, entries, bytes, ids). Reads the manifest only; an archive without one holds
+/// none.
+///
+/// # Errors
+/// As [`archived_blobs`].
+pub fn archived_days(dir: &Path) -> StoreResult<Vec<(NaiveDate, DayRecord)>> {
+    Ok(Manifest::load(&dir.join("logs"))?.records())
+}
+
 /// The days of the archive at `dir` whose record lists `digest` among the blobs their
 /// entries reference, oldest first. Reads the manifest only.
 ///

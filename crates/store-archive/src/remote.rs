@@ -544,6 +544,14 @@ pub fn archived_blobs_at(replica: &dyn ArchiveReplica) -> StoreResult<Vec<Digest
     Ok(Held::load(replica)?.manifest.blobs())
 }
 
+/// [`crate::archived_days`] of the archive at `replica`.
+///
+/// # Errors
+/// As [`archived_blobs_at`].
+pub fn archived_days_at(replica: &dyn ArchiveReplica) -> StoreResult<Vec<(NaiveDate, DayRecord)>> {
+    Ok(Held::load(replica)?.manifest.records())
+}
+
 /// [`crate::days_referencing`] of the archive at `replica`.
 ///
 /// # Errors

@@ -53,6 +53,7 @@ pub(crate) fn page(title: &str, body: Markup) -> Markup {
                     a href="/runs" { "runs" }
                     a href="/logs" { "log" }
                     a href="/logs/live" { "live" }
+                    a href="/archive" { "archive" }
                 }
                 main { (body) }
             }

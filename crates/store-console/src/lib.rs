@@ -10,6 +10,7 @@
 
 mod access;
 mod api;
+mod archive;
 mod blobs;
 mod error;
 mod layout;
@@ -33,12 +34,19 @@ pub struct ConsoleOptions {
     /// page `/?token=…` sets); `None`: none asked, which [`check_bind`] allows on loopback
     /// only.
     pub token: Option<String>,
+    /// The archive whose days `/archive` shows (a folder, or object storage); `None`: no
+    /// archive pages.
+    pub archive: Option<Arc<nerve_store::archive::ArchiveAt>>,
 }
 
 impl std::fmt::Debug for ConsoleOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConsoleOptions")
             .field("token", &self.token.as_ref().map(|_| "…"))
+            .field(
+                "archive",
+                &self.archive.as_ref().map(|archive| archive.shown()),
+            )
             .finish()
     }
 }
@@ -47,6 +55,7 @@ impl std::fmt::Debug for ConsoleOptions {
 #[derive(Clone)]
 pub(crate) struct Console {
     pub(crate) store: AsyncStore,
+    pub(crate) archive: Option<Arc<nerve_store::archive::ArchiveAt>>,
     pub(crate) token: Option<Arc<access::TokenHash>>,
 }
 
@@ -56,6 +65,7 @@ pub(crate) struct Console {
 pub fn router(store: AsyncStore, options: &ConsoleOptions) -> Router {
     let console = Console {
         store,
+        archive: options.archive.clone(),
         token: options
             .token
             .as_deref()
@@ -68,6 +78,8 @@ pub fn router(store: AsyncStore, options: &ConsoleOptions) -> Router {
         .route("/logs", get(pages::logs))
         .route("/logs/live", get(pages::live))
         .route("/threads/{thread}", get(pages::thread))
+        .route("/archive", get(archive::days))
+        .route("/archive/{day}", get(archive::day))
         .route("/blobs/{digest}", get(blobs::blob))
         .route("/blobs/{digest}/content", get(blobs::content))
         .route("/api/stats", get(api::stats))

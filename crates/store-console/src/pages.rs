@@ -318,7 +318,7 @@ pub(crate) async fn live(
 }
 
 /// A table of log entries.
-fn entries_table(entries: &[&LogEntry]) -> Markup {
+pub(crate) fn entries_table(entries: &[&LogEntry]) -> Markup {
     entries_table_streaming(entries, None)
 }
 

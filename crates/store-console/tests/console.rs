@@ -264,6 +264,7 @@ fn a_token_guards_every_page_and_is_given_once_by_the_address(backend: &str) {
     on_runtime(async {
         let options = ConsoleOptions {
             token: Some("s3cret-token".into()),
+            ..ConsoleOptions::default()
         };
         let app = console(&location, &options);
         for uri in ["/", "/runs", "/api/stats", "/assets/console.css"] {
@@ -419,9 +420,82 @@ fn a_blob_shows_its_size_its_holders_and_its_verified_content(backend: &str) {
     });
 }
 
+fn the_archive_pages_show_its_days_and_a_days_entries(backend: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let location = location_of(backend, dir.path());
+    let archived = dir.path().join("archive");
+    let now = chrono::Utc::now();
+    let day = |ago: i64| (now - chrono::Duration::days(ago)).date_naive();
+    {
+        let store = nerve_store::open(&location).expect("a store");
+        for ago in [3, 2] {
+            for i in 0..5 {
+                let at = day(ago).and_hms_opt(10, i, 0).expect("a time").and_utc();
+                store
+                    .log
+                    .append(NewLogEntry::new("worker", "tick", format!("{{\"i\":{i}}}")).at(at))
+                    .expect("an entry");
+            }
+        }
+        let at = day(2).and_hms_opt(11, 0, 0).expect("a time").and_utc();
+        store
+            .log
+            .append(NewLogEntry::new("worker", "note", HOSTILE).at(at))
+            .expect("the hostile entry");
+        let options = nerve_store::archive::ArchiveOptions {
+            dir: archived.clone(),
+            retain_days: 0,
+            now,
+            ..Default::default()
+        };
+        nerve_store::archive::archive_logs(store.log.as_ref(), &options).expect("archive");
+    }
+    let store = nerve_store::open_with(&location, &OpenOptions::default().read_only(true))
+        .expect("read-only");
+    let archive = nerve_store::archive::ArchiveAt::open(&archived).expect("the archive");
+    on_runtime(async {
+        let options = ConsoleOptions {
+            archive: Some(std::sync::Arc::new(archive)),
+            ..ConsoleOptions::default()
+        };
+        let app = router(AsyncStore::new(store), &options);
+        let days = page(&app, "/archive").await;
+        for (ago, entries) in [(3, 5), (2, 6)] {
+            assert!(
+                days.contains(&format!(
+                    "href=\"/archive/{}\">{}</a></td><td>{entries}</td>",
+                    day(ago),
+                    day(ago)
+                )),
+                "{days}"
+            );
+        }
+        let two = page(&app, &format!("/archive/{}", day(2))).await;
+        assert_eq!(two.matches("<td>worker</td>").count(), 6, "{two}");
+        assert!(two.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !two.contains(HOSTILE));
+        assert_eq!(
+            get(&app, "/archive/1999-01-01").await.0,
+            StatusCode::NOT_FOUND
+        );
+        let (status, body) = get(&app, "/archive/someday").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("is not a day"), "{body}");
+    });
+    // Without an archive, the pages say so.
+    let store = nerve_store::open_with(&location, &OpenOptions::default().read_only(true))
+        .expect("read-only");
+    on_runtime(async {
+        let app = router(AsyncStore::new(store), &ConsoleOptions::default());
+        let (status, body) = get(&app, "/archive").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("No archive"), "{body}");
+    });
+}
+
 store_conformance::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
     cases: {
+        the_archive_pages_show_its_days_and_a_days_entries,
         a_blob_shows_its_size_its_holders_and_its_verified_content,
         every_page_shows_what_the_store_holds,
         filters_narrow_and_pages_follow_one_another_to_the_end,

@@ -8,8 +8,15 @@ use crate::error::{CliError, CliResult};
 use crate::output::Out;
 
 pub(crate) fn run(store: Store, args: &ServeArgs, out: &mut Out) -> CliResult<()> {
+    let archive = args
+        .archive_dir
+        .clone()
+        .unwrap_or_else(|| store.location.archive_dir());
     let options = ConsoleOptions {
         token: args.token.clone(),
+        archive: Some(std::sync::Arc::new(nerve_store::archive::ArchiveAt::open(
+            archive,
+        )?)),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
