@@ -121,11 +121,38 @@ async fn console_errors(client: &Client) -> Vec<String> {
         .collect()
 }
 
-/// A store of `backend` in `dir`, filled ([`fill`]); its location.
+/// A store of `backend` in `dir`, filled ([`fill`]), with two more days of the daemon's
+/// entries (the hostile text among them) two and three days back, archived to `dir/archive`;
+/// its location.
 fn filled(backend: &str, dir: &Path) -> String {
     let location = location_of(backend, dir);
     fill(&location);
+    let store = nerve_store::open(&location).expect("the store");
+    for ago in [3, 2] {
+        let day = archived_day(ago);
+        for (i, payload) in ["{\"started\":true}", HOSTILE, "{\"done\":true}"]
+            .iter()
+            .enumerate()
+        {
+            let at = day.and_hms_opt(9, i as u32, 0).expect("a time").and_utc();
+            store
+                .log
+                .append(NewLogEntry::new("daemon", "note", *payload).at(at))
+                .expect("an old entry");
+        }
+    }
+    let options = nerve_store::archive::ArchiveOptions {
+        dir: dir.join("archive"),
+        retain_days: 1,
+        ..Default::default()
+    };
+    nerve_store::archive::archive_logs(store.log.as_ref(), &options).expect("archive");
     location
+}
+
+/// The day `ago` days before today, which [`filled`] archives.
+fn archived_day(ago: i64) -> chrono::NaiveDate {
+    (chrono::Utc::now() - chrono::Duration::days(ago)).date_naive()
 }
 
 /// The store at `location`, read-only (opened outside the runtime: PostgreSQL's client
@@ -134,9 +161,13 @@ fn read_only(location: &str) -> nerve_store::Store {
     nerve_store::open_with(location, &OpenOptions::default().read_only(true)).expect("read-only")
 }
 
-/// The console of `store`, served on a loopback port.
-async fn serve(store: nerve_store::Store) -> SocketAddr {
-    let options = ConsoleOptions::default();
+/// The console of `store` and of the archive in `dir/archive`, served on a loopback port.
+async fn serve(store: nerve_store::Store, dir: &Path) -> SocketAddr {
+    let archive = nerve_store::archive::ArchiveAt::open(dir.join("archive")).expect("the archive");
+    let options = ConsoleOptions {
+        archive: Some(std::sync::Arc::new(archive)),
+        ..ConsoleOptions::default()
+    };
     let listener = store_console::bind("127.0.0.1:0".parse().expect("an address"), &options)
         .await
         .expect("bind");
@@ -159,7 +190,7 @@ fn every_page_loads_with_no_console_error_and_shows_hostile_values_as_text(backe
     let dir = tempfile::tempdir().expect("temp dir");
     let store = read_only(&filled(backend, dir.path()));
     on_runtime(async {
-        let at = serve(store).await;
+        let at = serve(store, dir.path()).await;
         let driver = start_driver();
         let client = browser(&driver).await;
         let pages = [
@@ -172,8 +203,14 @@ fn every_page_loads_with_no_console_error_and_shows_hostile_values_as_text(backe
             ("hostile-log", "/logs?type=note", "Log"),
             ("live", "/logs/live", "Live"),
             ("thread", "/threads/thread-1", "Thread thread-1"),
+            ("archive", "/archive", "Archive"),
+            (
+                "archived-day",
+                &format!("/archive/{}", archived_day(2)),
+                "Archived",
+            ),
         ];
-        for (name, path, heading) in pages {
+        for (name, path, heading) in pages.iter().map(|(n, p, h)| (*n, p.to_string(), *h)) {
             client
                 .goto(&format!("http://{at}{path}"))
                 .await
@@ -192,10 +229,12 @@ fn every_page_loads_with_no_console_error_and_shows_hostile_values_as_text(backe
             );
         }
         // The hostile text, on the pages that show it, is text.
+        let archived = format!("/archive/{}", archived_day(2));
         for (path, cell) in [
             ("/logs?type=note", "td.payload"),
             ("/runs/run-0", "dd pre"),
             ("/threads/thread-1", ".round pre"),
+            (archived.as_str(), "td.payload"),
         ] {
             client
                 .goto(&format!("http://{at}{path}"))
@@ -224,7 +263,7 @@ fn filters_and_paging_work_by_clicking(backend: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = read_only(&filled(backend, dir.path()));
     on_runtime(async {
-        let at = serve(store).await;
+        let at = serve(store, dir.path()).await;
         let driver = start_driver();
         let client = browser(&driver).await;
         client
@@ -321,7 +360,7 @@ fn the_live_tail_shows_what_another_process_appends(backend: &str) {
     let location = filled(backend, dir.path());
     let store = read_only(&location);
     on_runtime(async {
-        let at = serve(store).await;
+        let at = serve(store, dir.path()).await;
         let driver = start_driver();
         let client = browser(&driver).await;
         client
