@@ -79,7 +79,50 @@ fn fixture(runs: usize) -> String {
     location
 }
 
-/// The `q`th quantile and the median of `times`, in seconds.
+/// The store read a page is built on, done directly.
+enum Bare {
+    /// The counters (the overview).
+    Stats,
+    /// A page of runs.
+    Runs(RunQuery),
+    /// A run and the entries about it.
+    Run(String),
+    /// A page of entries.
+    Logs(LogQuery),
+    /// A thread's messages.
+    Thread(String),
+}
+
+impl Bare {
+    fn read(&self, store: &Store) {
+        let log = &store.log;
+        match self {
+            Bare::Stats => drop(nerve_store::stats(store).expect("stats")),
+            Bare::Runs(query) => drop(log.list_runs(query).expect("runs")),
+            Bare::Run(run) => {
+                log.get_run(run).expect("the run");
+                let about = LogQuery {
+                    ref_id: Some(run.clone()),
+                    limit: Some(1001),
+                    ..LogQuery::default()
+                };
+                log.query(&about).expect("its entries");
+            }
+            Bare::Logs(query) => drop(log.query(query).expect("entries")),
+            Bare::Thread(thread) => drop(
+                log.thread_rounds(&nerve_store::GetThreadRoundsParams {
+                    thread_id: thread.clone(),
+                    role: None,
+                    from_round: None,
+                    limit: Some(1000),
+                })
+                .expect("rounds"),
+            ),
+        }
+    }
+}
+
+/// The median and the 90th percentile of `times`, in seconds.
 fn spread(times: &[Duration]) -> (f64, f64) {
     let seconds: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
     (quantile(&seconds, 0.5), quantile(&seconds, 0.9))
@@ -104,135 +147,60 @@ fn main() {
     let mid_id = entries / 2;
     let day = (now() - chrono::Duration::days(15)).date_naive();
     let thread = "thread-500";
-    type Bare = Box<dyn Fn(&Store)>;
+    let runs_page = |status: Option<WorkflowRunStatus>, after: Option<&str>| {
+        Bare::Runs(RunQuery {
+            statuses: status.into_iter().collect(),
+            after: after.map(str::to_owned),
+            limit: Some(101),
+            ..RunQuery::default()
+        })
+    };
+    let after_middle = LogQuery {
+        after: Some(LogId(mid_id)),
+        limit: Some(101),
+        ..LogQuery::default()
+    };
     let pages: Vec<(String, Bare)> = vec![
-        (
-            "/".into(),
-            Box::new(|s: &Store| {
-                nerve_store::stats(s).expect("stats");
-            }),
-        ),
-        (
-            "/runs".into(),
-            Box::new(|s: &Store| {
-                s.log
-                    .list_runs(&RunQuery {
-                        limit: Some(101),
-                        ..RunQuery::default()
-                    })
-                    .expect("runs");
-            }),
-        ),
+        ("/".into(), Bare::Stats),
+        ("/runs".into(), runs_page(None, None)),
         (
             "/runs?status=failed".into(),
-            Box::new(|s: &Store| {
-                s.log
-                    .list_runs(&RunQuery {
-                        statuses: vec![WorkflowRunStatus::Failed],
-                        limit: Some(101),
-                        ..RunQuery::default()
-                    })
-                    .expect("runs");
-            }),
+            runs_page(Some(WorkflowRunStatus::Failed), None),
         ),
-        (format!("/runs?after={middle}"), {
-            let middle = middle.clone();
-            Box::new(move |s: &Store| {
-                s.log
-                    .list_runs(&RunQuery {
-                        after: Some(middle.clone()),
-                        limit: Some(101),
-                        ..RunQuery::default()
-                    })
-                    .expect("runs");
-            })
-        }),
-        (format!("/runs/{middle}"), {
-            let middle = middle.clone();
-            Box::new(move |s: &Store| {
-                s.log.get_run(&middle).expect("run");
-                s.log
-                    .query(&LogQuery {
-                        ref_id: Some(middle.clone()),
-                        limit: Some(1001),
-                        ..LogQuery::default()
-                    })
-                    .expect("entries");
-            })
-        }),
+        (
+            format!("/runs?after={middle}"),
+            runs_page(None, Some(&middle)),
+        ),
+        (format!("/runs/{middle}"), Bare::Run(middle.clone())),
         (
             "/logs".into(),
-            Box::new(|s: &Store| {
-                s.log
-                    .query(&LogQuery {
-                        limit: Some(101),
-                        ..LogQuery::default()
-                    })
-                    .expect("entries");
+            Bare::Logs(LogQuery {
+                limit: Some(101),
+                ..LogQuery::default()
             }),
         ),
         (
             format!("/logs?after={mid_id}"),
-            Box::new(move |s: &Store| {
-                s.log
-                    .query(&LogQuery {
-                        after: Some(LogId(mid_id)),
-                        limit: Some(101),
-                        ..LogQuery::default()
-                    })
-                    .expect("entries");
-            }),
+            Bare::Logs(after_middle.clone()),
         ),
         (
             format!("/logs?source=worker&type=note&since={day}"),
-            Box::new(move |s: &Store| {
-                s.log
-                    .query(&LogQuery {
-                        source: Some("worker".into()),
-                        kind: Some("note".into()),
-                        since: Some(day.and_time(chrono::NaiveTime::MIN).and_utc()),
-                        limit: Some(101),
-                        ..LogQuery::default()
-                    })
-                    .expect("entries");
+            Bare::Logs(LogQuery {
+                source: Some("worker".into()),
+                kind: Some("note".into()),
+                since: Some(day.and_time(chrono::NaiveTime::MIN).and_utc()),
+                limit: Some(101),
+                ..LogQuery::default()
             }),
         ),
-        (
-            format!("/threads/{thread}"),
-            Box::new(|s: &Store| {
-                s.log
-                    .thread_rounds(&nerve_store::GetThreadRoundsParams {
-                        thread_id: "thread-500".into(),
-                        role: None,
-                        from_round: None,
-                        limit: Some(1000),
-                    })
-                    .expect("rounds");
-            }),
-        ),
+        (format!("/threads/{thread}"), Bare::Thread(thread.into())),
         (
             "/api/runs?status=failed".into(),
-            Box::new(|s: &Store| {
-                s.log
-                    .list_runs(&RunQuery {
-                        statuses: vec![WorkflowRunStatus::Failed],
-                        limit: Some(101),
-                        ..RunQuery::default()
-                    })
-                    .expect("runs");
-            }),
+            runs_page(Some(WorkflowRunStatus::Failed), None),
         ),
         (
             format!("/api/logs?after={mid_id}"),
-            Box::new(move |s: &Store| {
-                s.log
-                    .query(&LogQuery {
-                        after: Some(LogId(mid_id)),
-                        limit: Some(101),
-                        ..LogQuery::default()
-                    })
-                    .expect("entries");
-            }),
+            Bare::Logs(after_middle),
         ),
     ];
     println!("console over {runs} runs, {entries} log entries; {REQUESTS} requests a page");
@@ -262,7 +230,7 @@ fn main() {
             let took = started.elapsed();
             assert!(status.is_success(), "{path}: {status}");
             let started = Instant::now();
-            bare(store.blocking());
+            bare.read(store.blocking());
             let bare_took = started.elapsed();
             if request >= 10 {
                 served.push(took);
