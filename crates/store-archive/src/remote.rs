@@ -23,10 +23,11 @@ use crate::archive::{
     ArchiveOptions, ArchiveReport, DayReport, Progress, archive_each, eligible_days, leave_store,
     new_day_file, write_day,
 };
-use crate::manifest::{DayRecord, DropReport, MANIFEST_FILE, Manifest};
+use crate::manifest::{DayRecord, DayStatus, DropReport, MANIFEST_FILE, Manifest};
 use crate::read::{COMPRESSED, DayFile, NAME_TOKEN, is_compressed};
 use crate::replica::{
-    ArchiveReplica, changed_meanwhile, is_day_file, replica_manifest, replica_manifest_path,
+    ArchiveReplica, changed_meanwhile, fetch_checked, is_day_file, replica_manifest,
+    replica_manifest_path, scratch_folder,
 };
 use crate::restore::{RestoreReport, restore_days_with_progress};
 
@@ -124,36 +125,21 @@ fn version_name(day: NaiveDate, record: &DayRecord) -> String {
     format!("{day}.{token}{form}")
 }
 
-/// Downloads `record`'s object into `scratch`, under its own name, and checks it against
-/// the record; returns its path there, or what is wrong with it (`missing`, `changed`,
-/// `unreadable, …`), the download removed then.
+/// [`fetch_checked`], what is wrong with the object in the words an
+/// [`StoreError::ArchiveMismatch`] names it by (`missing`, `changed`, `unreadable, …`).
 fn fetch(
     replica: &dyn ArchiveReplica,
     scratch: &Path,
     day: NaiveDate,
     record: &DayRecord,
 ) -> StoreResult<Result<PathBuf, String>> {
-    let path = scratch.join(&record.file);
-    let Some(mut reader) = replica.get(&record.file)? else {
-        return Ok(Err("missing".into()));
-    };
-    let mut out = std::fs::File::create(&path)
-        .map_err(|err| StoreError::io(&path, "creating a scratch file", err))?;
-    crate::replica::copy_out(&mut reader, &mut out, &RealFiles, &path)?;
-    drop(out);
-    let wrong = match DayRecord::of_file(&path, day) {
-        Ok(found) if found == *record => return Ok(Ok(path)),
-        Ok(_) => "changed".to_owned(),
-        Err(err) => format!("unreadable, {err}"),
-    };
-    let _ = std::fs::remove_file(&path);
-    Ok(Err(wrong))
-}
-
-/// A scratch folder under the system's temporary folder, removed with the value.
-fn scratch_folder() -> StoreResult<tempfile::TempDir> {
-    tempfile::tempdir()
-        .map_err(|err| StoreError::io(std::env::temp_dir(), "making a scratch folder", err))
+    Ok(
+        fetch_checked(replica, scratch, day, record)?.map_err(|wrong| match wrong {
+            DayStatus::Missing { .. } => "missing".to_owned(),
+            DayStatus::Unreadable { reason } => format!("unreadable, {reason}"),
+            _ => "changed".to_owned(),
+        }),
+    )
 }
 
 /// [`crate::archive_logs_with_progress`] into the archive at `replica` (object storage)

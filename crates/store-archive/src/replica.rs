@@ -205,11 +205,7 @@ pub fn push_archive(dir: &Path, replica: &dyn ArchiveReplica) -> StoreResult<Pus
             ),
         ));
     }
-    let held: BTreeMap<String, u64> = replica
-        .list()?
-        .into_iter()
-        .map(|object| (object.name, object.bytes))
-        .collect();
+    let held = sizes(replica)?;
     let records = manifest.records();
     let mut changed = Vec::new();
     for (day, record) in &records {
@@ -403,23 +399,19 @@ pub fn verify_replica(replica: &dyn ArchiveReplica) -> StoreResult<ArchiveVerifi
         });
     };
     let records = theirs.records();
-    let held: BTreeMap<String, u64> = replica
-        .list()?
-        .into_iter()
-        .map(|object| (object.name, object.bytes))
-        .collect();
+    let held = sizes(replica)?;
     let base = replica.location();
     // Each object is read whole into a file of its own here, removed with the folder.
-    let scratch = tempfile::tempdir()
-        .map_err(|err| StoreError::io(std::env::temp_dir(), "making a scratch folder", err))?;
+    let scratch = scratch_folder()?;
     let mut checks = Vec::new();
     for (day, record) in &records {
         let file = PathBuf::from(format!("{base}/logs/{}", record.file));
-        let status = match replica.get(&record.file)? {
-            None => DayStatus::Missing {
-                expected: record.clone(),
-            },
-            Some(reader) => check_object(reader, scratch.path(), *day, record)?,
+        let status = match fetch_checked(replica, scratch.path(), *day, record)? {
+            Ok(path) => {
+                let _ = std::fs::remove_file(path);
+                DayStatus::Sound
+            }
+            Err(wrong) => wrong,
         };
         checks.push(DayCheck {
             day: *day,
@@ -450,25 +442,27 @@ pub fn verify_replica(replica: &dyn ArchiveReplica) -> StoreResult<ArchiveVerifi
     })
 }
 
-/// What an object holds against its record: read to a scratch file and read as a day file.
-fn check_object(
-    mut reader: Box<dyn Read + Send + '_>,
+/// Downloads `record`'s object into `scratch`, under its own name, and checks it against the
+/// record: its path there, or how it differs from the record (`Missing`, `Changed`,
+/// `Unreadable`), the download removed then.
+pub(crate) fn fetch_checked(
+    replica: &dyn ArchiveReplica,
     scratch: &Path,
     day: NaiveDate,
     record: &DayRecord,
-) -> StoreResult<DayStatus> {
-    let temp = scratch.join(format!(".verify-{}", record.file));
-    let mut out = std::fs::File::create(&temp)
-        .map_err(|err| StoreError::io(&temp, "creating a scratch file", err))?;
-    copy_out(&mut reader, &mut out, &RealFiles, &temp)?;
+) -> StoreResult<Result<PathBuf, DayStatus>> {
+    let path = scratch.join(&record.file);
+    let Some(mut reader) = replica.get(&record.file)? else {
+        return Ok(Err(DayStatus::Missing {
+            expected: record.clone(),
+        }));
+    };
+    let mut out = std::fs::File::create(&path)
+        .map_err(|err| StoreError::io(&path, "creating a scratch file", err))?;
+    copy_out(&mut reader, &mut out, &RealFiles, &path)?;
     drop(out);
-    // Read under its scratch name: the record it makes names the object instead.
-    let found = DayRecord::of_file(&temp, day).map(|found| DayRecord {
-        file: record.file.clone(),
-        ..found
-    });
-    let status = match found {
-        Ok(found) if found == *record => DayStatus::Sound,
+    let wrong = match DayRecord::of_file(&path, day) {
+        Ok(found) if found == *record => return Ok(Ok(path)),
         Ok(found) => DayStatus::Changed {
             expected: record.clone(),
             found,
@@ -477,6 +471,21 @@ fn check_object(
             reason: err.to_string(),
         },
     };
-    let _ = std::fs::remove_file(&temp);
-    Ok(status)
+    let _ = std::fs::remove_file(&path);
+    Ok(Err(wrong))
+}
+
+/// A scratch folder under the system's temporary folder, removed with the value.
+pub(crate) fn scratch_folder() -> StoreResult<tempfile::TempDir> {
+    tempfile::tempdir()
+        .map_err(|err| StoreError::io(std::env::temp_dir(), "making a scratch folder", err))
+}
+
+/// Every object of `replica` by name, with its size.
+fn sizes(replica: &dyn ArchiveReplica) -> StoreResult<BTreeMap<String, u64>> {
+    Ok(replica
+        .list()?
+        .into_iter()
+        .map(|object| (object.name, object.bytes))
+        .collect())
 }
