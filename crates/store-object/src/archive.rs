@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
+use object_store::{ObjectStore, PutMode, PutPayload, UpdateVersion};
 use store_archive::{ArchiveReplica, ReplicaObject};
 use store_core::{StoreError, StoreResult};
 
@@ -131,18 +131,8 @@ impl ArchiveReplica for ObjectArchive {
     }
 
     fn get_tagged(&self, name: &str) -> StoreResult<Option<(Vec<u8>, String)>> {
-        let key = self.key(name);
-        self.bucket.run(async {
-            let what = || format!("reading {}", self.bucket.shown(&key));
-            let got = match self.bucket.client.get(&key).await {
-                Ok(got) => got,
-                Err(object_store::Error::NotFound { .. }) => return Ok(None),
-                Err(err) => return Err(store_error(&what(), err)),
-            };
-            let tag = got.meta.e_tag.clone().unwrap_or_default();
-            let bytes = got.bytes().await.map_err(|err| store_error(&what(), err))?;
-            Ok(Some((bytes.to_vec(), tag)))
-        })
+        let got = self.bucket.get_whole(&self.key(name))?;
+        Ok(got.map(|(bytes, tag)| (bytes.to_vec(), tag.unwrap_or_default())))
     }
 
     fn remove(&self, names: &[String]) -> StoreResult<()> {

@@ -152,6 +152,24 @@ impl Bucket {
         Ok(())
     }
 
+    /// The object at `key` whole, in one `GET`, with its `ETag`; `None` when there is none.
+    pub(crate) fn get_whole(
+        &self,
+        key: &Key,
+    ) -> StoreResult<Option<(bytes::Bytes, Option<String>)>> {
+        self.run(async {
+            let what = || format!("reading {}", self.shown(key));
+            let got = match self.client.get(key).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(err) => return Err(store_error(&what(), err)),
+            };
+            let tag = got.meta.e_tag.clone();
+            let bytes = got.bytes().await.map_err(|err| store_error(&what(), err))?;
+            Ok(Some((bytes, tag)))
+        })
+    }
+
     /// A reader over the object at `key`, streamed; `None` when there is none.
     pub(crate) fn get(&self, key: &Key) -> StoreResult<Option<Body<'_>>> {
         let got = self.run(async {

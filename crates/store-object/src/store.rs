@@ -389,19 +389,7 @@ impl BlobStore for ObjectBlobStore {
     /// One `GET`, re-hashed: the contract's default would ask for the size first.
     fn read(&self, digest: &Digest) -> StoreResult<Option<Vec<u8>>> {
         let key = self.blob_key(digest);
-        let got = self.bucket.run(async {
-            match self.bucket.client.get(&key).await {
-                Ok(got) => got.bytes().await.map(Some).map_err(|err| {
-                    store_error(&format!("reading {}", self.bucket.shown(&key)), err)
-                }),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(err) => Err(store_error(
-                    &format!("reading {}", self.bucket.shown(&key)),
-                    err,
-                )),
-            }
-        })?;
-        let Some(data) = got else {
+        let Some((data, _)) = self.bucket.get_whole(&key)? else {
             return Ok(None);
         };
         if Digest::of(&data) != *digest {
