@@ -4,12 +4,13 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use nerve_store::{LogEntry, LogQuery, StoreError, ThreadRoundRow, WorkflowRun};
+use nerve_store::{LogEntry, StoreError, ThreadRoundRow, WorkflowRun};
 use serde::Serialize;
 
 use crate::Console;
 use crate::error::Failure;
-use crate::params::{LogsParams, MAX_PAGE, RunsParams, page_size};
+use crate::params::{LogsParams, MAX_PAGE, RunsParams, cut_page};
+use crate::reads::{run_with_entries, thread_rows};
 
 /// A failure answered as JSON.
 pub(crate) struct ApiFailure(Failure);
@@ -49,13 +50,7 @@ pub(crate) async fn runs(
     Query(params): Query<RunsParams>,
 ) -> Result<Json<PageOf<WorkflowRun, String>>, ApiFailure> {
     let mut items = console.store.list_runs(&params.query()?).await?;
-    let size = page_size(params.limit);
-    let next = (items.len() > size)
-        .then(|| {
-            items.truncate(size);
-            items.last().map(|run| run.run_id.clone())
-        })
-        .flatten();
+    let next = cut_page(&mut items, params.limit, |run| run.run_id.clone());
     Ok(Json(PageOf { items, next }))
 }
 
@@ -72,17 +67,7 @@ pub(crate) async fn run(
     State(console): State<Console>,
     Path(run_id): Path<String>,
 ) -> Result<Json<RunWithLog>, ApiFailure> {
-    let Some(run) = console.store.get_run(&run_id).await? else {
-        return Err(StoreError::UnknownRun { run_id }.into());
-    };
-    let log = console
-        .store
-        .query(&LogQuery {
-            ref_id: Some(run.run_id.clone()),
-            limit: Some(MAX_PAGE),
-            ..LogQuery::default()
-        })
-        .await?;
+    let (run, log) = run_with_entries(&console, run_id, MAX_PAGE).await?;
     Ok(Json(RunWithLog { run, log }))
 }
 
@@ -92,13 +77,7 @@ pub(crate) async fn logs(
     Query(params): Query<LogsParams>,
 ) -> Result<Json<PageOf<LogEntry, u64>>, ApiFailure> {
     let mut items = console.store.query(&params.query()?).await?;
-    let size = page_size(params.limit);
-    let next = (items.len() > size)
-        .then(|| {
-            items.truncate(size);
-            items.last().map(|entry| entry.id.0)
-        })
-        .flatten();
+    let next = cut_page(&mut items, params.limit, |entry| entry.id.0);
     Ok(Json(PageOf { items, next }))
 }
 
@@ -107,14 +86,5 @@ pub(crate) async fn thread(
     State(console): State<Console>,
     Path(thread_id): Path<String>,
 ) -> Result<Json<Vec<ThreadRoundRow>>, ApiFailure> {
-    let rows = console
-        .store
-        .thread_rounds(&nerve_store::GetThreadRoundsParams {
-            thread_id,
-            role: None,
-            from_round: None,
-            limit: Some(MAX_PAGE),
-        })
-        .await?;
-    Ok(Json(rows))
+    Ok(Json(thread_rows(&console, thread_id).await?))
 }

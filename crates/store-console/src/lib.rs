@@ -17,6 +17,7 @@ mod layout;
 mod live;
 mod pages;
 mod params;
+mod reads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -4,12 +4,13 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use maud::{Markup, html};
-use nerve_store::{LogEntry, LogQuery, RunQuery, WorkflowRun, WorkflowRunStatus};
+use nerve_store::{LogEntry, RunQuery, WorkflowRun, WorkflowRunStatus};
 
 use crate::Console;
 use crate::error::Failure;
 use crate::layout::{page, time};
-use crate::params::{LogsParams, MAX_PAGE, RunsParams, given, page_size};
+use crate::params::{LogsParams, MAX_PAGE, RunsParams, cut_page, given, page_size};
+use crate::reads::{run_with_entries, thread_rows};
 
 /// The most active runs the overview lists.
 const ACTIVE_SHOWN: usize = 100;
@@ -71,12 +72,7 @@ pub(crate) async fn runs(
 ) -> Result<Markup, Failure> {
     let query = params.query()?;
     let mut runs = console.store.list_runs(&query).await?;
-    let size = page_size(params.limit);
-    let next = (runs.len() > size).then(|| {
-        runs.truncate(size);
-        runs.last().map(|run| run.run_id.clone())
-    });
-    let next = next.flatten().map(|after| {
+    let next = cut_page(&mut runs, params.limit, |run| run.run_id.clone()).map(|after| {
         link(
             "/runs",
             &[
@@ -139,17 +135,7 @@ pub(crate) async fn run(
     State(console): State<Console>,
     Path(run_id): Path<String>,
 ) -> Result<Markup, Failure> {
-    let Some(run) = console.store.get_run(&run_id).await? else {
-        return Err(nerve_store::StoreError::UnknownRun { run_id }.into());
-    };
-    let entries = console
-        .store
-        .query(&LogQuery {
-            ref_id: Some(run.run_id.clone()),
-            limit: Some(MAX_PAGE + 1),
-            ..LogQuery::default()
-        })
-        .await?;
+    let (run, entries) = run_with_entries(&console, run_id, MAX_PAGE + 1).await?;
     let blobs = console
         .store
         .blobs_of(&nerve_store::BlobHolder::Run(run.run_id.clone()))
@@ -239,12 +225,7 @@ pub(crate) async fn logs(
 ) -> Result<Markup, Failure> {
     let query = params.query()?;
     let mut entries = console.store.query(&query).await?;
-    let size = page_size(params.limit);
-    let next = (entries.len() > size).then(|| {
-        entries.truncate(size);
-        entries.last().map(|entry| entry.id.0)
-    });
-    let next = next.flatten().map(|after| {
+    let next = cut_page(&mut entries, params.limit, |entry| entry.id.0).map(|after| {
         link(
             "/logs",
             &[
@@ -346,15 +327,7 @@ pub(crate) async fn thread(
     State(console): State<Console>,
     Path(thread_id): Path<String>,
 ) -> Result<Markup, Failure> {
-    let rows = console
-        .store
-        .thread_rounds(&nerve_store::GetThreadRoundsParams {
-            thread_id: thread_id.clone(),
-            role: None,
-            from_round: None,
-            limit: Some(MAX_PAGE),
-        })
-        .await?;
+    let rows = thread_rows(&console, thread_id.clone()).await?;
     Ok(page(
         &thread_id,
         html! {

@@ -45,6 +45,22 @@ pub(crate) fn page_size(limit: Option<usize>) -> usize {
     limit.unwrap_or(PAGE).clamp(1, MAX_PAGE)
 }
 
+/// Cuts `rows` (read one past the page, as the queries here ask) to the page `limit` asks
+/// for; returns the cursor of the next page (`cursor` of the last row shown), `None` when
+/// this is the last.
+pub(crate) fn cut_page<T, C>(
+    rows: &mut Vec<T>,
+    limit: Option<usize>,
+    cursor: impl FnOnce(&T) -> C,
+) -> Option<C> {
+    let size = page_size(limit);
+    if rows.len() <= size {
+        return None;
+    }
+    rows.truncate(size);
+    rows.last().map(cursor)
+}
+
 impl RunsParams {
     /// The store's query, one row more than the page so that the page knows whether there
     /// is a next one.
