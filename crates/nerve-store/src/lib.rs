@@ -61,6 +61,7 @@ mod gc;
 mod inspect;
 mod location;
 mod migrate;
+pub mod time;
 
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
@@ -78,14 +79,14 @@ pub use migrate::{
 };
 pub use store_blob::FsBlobStore;
 pub use store_core::{
-    AUDIT_KIND, AUDIT_SOURCE, BlobHealth, BlobHolder, BlobInfo, BlobReference, BlobStore, Checked,
-    DEFAULT_QUERY_LIMIT, DaySpan, Digest, Durability, GetThreadRoundsParams, ImportBatch,
-    LogBackend, LogEntry, LogId, LogMaintenance, LogQuery, LogStats, LogStore, LogTransfer,
-    MAX_BLOBS_PER_HOLDER, MAX_DETAIL_BYTES, MAX_LOG_ID, MAX_PAYLOAD_BYTES, MemoryLogStore,
-    NewLogEntry, Order, Role, RunCounts, RunQuery, RunTransition, StoreError, StoreOptions,
-    StoreResult, THREAD_KIND, THREAD_SOURCE, TRANSITIONS, ThreadIndexRow, ThreadMessage,
-    ThreadRoundRow, TransitionOutcome, VerifyReport, WorkflowRun, WorkflowRunStatus, Write,
-    WriteUnit, Written, is_allowed, max_ts, min_ts, pages,
+    AUDIT_KIND, AUDIT_SOURCE, ActivitySeries, BlobHealth, BlobHolder, BlobInfo, BlobReference,
+    BlobStore, Checked, DEFAULT_QUERY_LIMIT, DaySpan, Digest, Durability, GetThreadRoundsParams,
+    HOUR_MILLIS, HourCount, ImportBatch, LogBackend, LogEntry, LogId, LogMaintenance, LogQuery,
+    LogStats, LogStore, LogTransfer, MAX_BLOBS_PER_HOLDER, MAX_DETAIL_BYTES, MAX_LOG_ID,
+    MAX_PAYLOAD_BYTES, MemoryLogStore, NewLogEntry, Order, Role, RunCounts, RunQuery,
+    RunTransition, StoreError, StoreOptions, StoreResult, THREAD_KIND, THREAD_SOURCE, TRANSITIONS,
+    ThreadIndexRow, ThreadMessage, ThreadRoundRow, TransitionOutcome, VerifyReport, WorkflowRun,
+    WorkflowRunStatus, Write, WriteUnit, Written, is_allowed, max_ts, min_ts, pages,
 };
 
 /// Old log days moved out of the store to JSON-lines files, one per UTC day, exactly once

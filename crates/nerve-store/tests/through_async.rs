@@ -83,6 +83,14 @@ impl LogStore for ThroughAsync {
         self.run(self.store.transition_run(transition))
     }
 
+    fn activity(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<store_core::HourCount>> {
+        self.run(self.store.activity(since, until))
+    }
+
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
         self.run(self.store.get_run(run_id))
     }
@@ -454,6 +462,9 @@ impl Harness for AsyncHarness {
     }
     fn set_schema_version(&self, dir: &Path, version: i64) {
         self.inner.set_schema_version(dir, version);
+    }
+    fn forget_activity(&self, dir: &Path) {
+        self.inner.forget_activity(dir);
     }
     fn put_foreign_store(&self, dir: &Path) {
         self.inner.put_foreign_store(dir);

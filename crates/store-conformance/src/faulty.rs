@@ -71,6 +71,13 @@ impl LogStore for Faulty<'_> {
     fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
         self.call("transition_run", || self.inner.transition_run(transition))
     }
+    fn activity(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<store_core::HourCount>> {
+        self.call("activity", || self.inner.activity(since, until))
+    }
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
         self.call("get_run", || self.inner.get_run(run_id))
     }

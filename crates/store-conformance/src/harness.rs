@@ -46,6 +46,10 @@ pub trait Harness: Sync {
     /// Records `version` as the store's schema version, as a newer (or this) build would.
     fn set_schema_version(&self, dir: &Path, version: i64);
 
+    /// Makes the store in `dir` what the schema before activity counts left: no counts, and
+    /// that schema's version. The store is closed.
+    fn forget_activity(&self, dir: &Path);
+
     /// Puts another program's database of the backend's engine where the store in `dir`
     /// would be: one table named `accounts` holding one row. The folder exists and is empty.
     fn put_foreign_store(&self, dir: &Path);

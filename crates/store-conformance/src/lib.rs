@@ -31,6 +31,7 @@ pub use harness::{BlobHarness, Harness};
 pub use ids::IdRanks;
 pub use unsynced::LosesUnsynced;
 
+pub mod activity;
 pub mod bad_input;
 pub mod blobs;
 pub mod damage;
@@ -146,15 +147,35 @@ pub fn all_entries(store: &dyn LogBackend) -> Vec<LogEntry> {
         .expect("reading the whole log")
 }
 
-/// Everything a caller can observe of a store through its listings: the whole log, every
-/// run, the active runs, the given threads round by round with their last round, and every
-/// meta pair, as one text to compare two stores by.
+/// Everything a caller can observe of a store through its listings: the whole log, its
+/// activity counts, every run, the active runs, the given threads round by round with their
+/// last round, and every meta pair, as one text to compare two stores by.
+///
+/// # Panics
+/// When the activity counts differ from those a walk of the log gives (`docs/SPEC.md`
+/// section 1, activity): every case that compares stores checks them so.
 pub fn observable_state(store: &dyn LogBackend, threads: &[&str]) -> String {
     let all_runs = store_core::RunQuery {
         limit: Some(usize::MAX),
         ..store_core::RunQuery::default()
     };
-    let mut seen = format!("log: {:?}\n", all_entries(store));
+    let entries = all_entries(store);
+    let mut seen = format!("log: {entries:?}\n");
+    match store.activity(store_core::min_ts(), store_core::max_ts()) {
+        Ok(counts) => {
+            let walked = store_core::kit::count_entries(
+                &entries,
+                store_core::min_ts(),
+                store_core::max_ts(),
+            );
+            assert_eq!(
+                counts, walked,
+                "the activity counts are those of the log's entries"
+            );
+            seen += &format!("activity: {counts:?}\n");
+        }
+        Err(err) => seen += &format!("activity: {err}\n"),
+    }
     seen += &format!("runs: {:?}\n", store.list_runs(&all_runs));
     seen += &format!("active: {:?}\n", store.list_active_runs());
     for thread in threads {
@@ -260,6 +281,11 @@ macro_rules! log_store_conformance {
                 a_damaged_log_row_is_a_corrupt_value_and_other_rows_still_read,
                 another_programs_database_is_refused_and_left_alone,
                 a_newer_schema_is_refused_with_both_versions_and_nothing_is_lost,
+            );
+        }
+        mod activity_upgrade {
+            $crate::__harness_cases!(activity:
+                an_older_store_gains_its_activity_counts_at_its_first_writable_open,
             );
         }
         mod read_only {
@@ -387,6 +413,12 @@ macro_rules! __conformance_suite {
                 log_stats_counts_runs_by_status_as_they_move,
                 compact_keeps_every_entry_and_id,
                 a_check_finds_a_sound_store_sound_and_changes_nothing,
+            }
+            activity {
+                activity_counts_each_hours_entries_and_transitions_by_status,
+                activity_follows_deletions_restores_and_reopening,
+                activity_counts_a_big_transition_payload_in_and_out,
+                activity_stays_exact_across_many_groups_of_writes,
             }
             import {
                 a_copy_imported_into_an_empty_store_is_observably_the_same,

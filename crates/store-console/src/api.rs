@@ -8,6 +8,7 @@ use nerve_store::{LogEntry, StoreError, ThreadRoundRow, WorkflowRun};
 use serde::Serialize;
 
 use crate::Console;
+use crate::activity::{ActivityParams, Chart};
 use crate::error::Failure;
 use crate::params::{LogsParams, MAX_PAGE, RunsParams, cut_page};
 use crate::reads::{run_with_entries, thread_rows};
@@ -44,6 +45,17 @@ pub(crate) async fn stats(
     Ok(Json(console.store.call(nerve_store::stats).await?))
 }
 
+/// `GET /api/activity`: the overview's chart as data: the range, its step, and each bar's
+/// entries and transitions by status.
+pub(crate) async fn activity(
+    State(console): State<Console>,
+    Query(params): Query<ActivityParams>,
+) -> Result<Json<Chart>, ApiFailure> {
+    let (since, until, by) = params.range(&console.now())?;
+    let counts = console.store.activity(since, until).await?;
+    Ok(Json(crate::activity::chart(since, until, by, &counts)))
+}
+
 /// `GET /api/runs`: a page of runs, `next` the `after` of the next page.
 pub(crate) async fn runs(
     State(console): State<Console>,
@@ -76,7 +88,7 @@ pub(crate) async fn logs(
     State(console): State<Console>,
     Query(params): Query<LogsParams>,
 ) -> Result<Json<PageOf<LogEntry, u64>>, ApiFailure> {
-    let mut items = console.store.query(&params.query()?).await?;
+    let mut items = console.store.query(&params.query(&console.now())?).await?;
     let next = cut_page(&mut items, params.limit, |entry| entry.id.0);
     Ok(Json(PageOf { items, next }))
 }

@@ -9,6 +9,7 @@
 //! constant time.
 
 mod access;
+mod activity;
 mod api;
 mod archive;
 mod blobs;
@@ -38,6 +39,9 @@ pub struct ConsoleOptions {
     /// The archive whose days `/archive` shows (a folder, or object storage); `None`: no
     /// archive pages.
     pub archive: Option<Arc<nerve_store::archive::ArchiveAt>>,
+    /// The time relative filters (`2h`, `today`) and the chart's default range count from;
+    /// `None`: the clock. Local times are read in the server's zone either way.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl std::fmt::Debug for ConsoleOptions {
@@ -48,6 +52,7 @@ impl std::fmt::Debug for ConsoleOptions {
                 "archive",
                 &self.archive.as_ref().map(|archive| archive.shown()),
             )
+            .field("now", &self.now)
             .finish()
     }
 }
@@ -58,6 +63,20 @@ pub(crate) struct Console {
     pub(crate) store: AsyncStore,
     pub(crate) archive: Option<Arc<nerve_store::archive::ArchiveAt>>,
     pub(crate) token: Option<Arc<access::TokenHash>>,
+    pub(crate) now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Console {
+    /// Now in the server's zone: what relative times count back from.
+    pub(crate) fn now(&self) -> nerve_store::time::Zoned {
+        let zone = nerve_store::time::TimeZone::system();
+        let fixed = self.now.and_then(|now| {
+            nerve_store::time::Timestamp::from_millisecond(now.timestamp_millis()).ok()
+        });
+        fixed
+            .unwrap_or_else(nerve_store::time::Timestamp::now)
+            .to_zoned(zone)
+    }
 }
 
 /// The console's routes over `store`: the pages, their JSON twins under `/api/`, the
@@ -71,6 +90,7 @@ pub fn router(store: AsyncStore, options: &ConsoleOptions) -> Router {
             .token
             .as_deref()
             .map(|token| Arc::new(access::TokenHash::of(token))),
+        now: options.now,
     };
     Router::new()
         .route("/", get(pages::overview))
@@ -84,6 +104,7 @@ pub fn router(store: AsyncStore, options: &ConsoleOptions) -> Router {
         .route("/blobs/{digest}", get(blobs::blob))
         .route("/blobs/{digest}/content", get(blobs::content))
         .route("/api/stats", get(api::stats))
+        .route("/api/activity", get(api::activity))
         .route("/api/runs", get(api::runs))
         .route("/api/runs/{run}", get(api::run))
         .route("/api/logs", get(api::logs))

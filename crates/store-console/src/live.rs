@@ -25,7 +25,10 @@ pub(crate) async fn stream(
     State(console): State<Console>,
     Query(params): Query<LogsParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiFailure> {
-    let entries = console.store.follow(params.query()?, LONGEST_WAIT).await?;
+    let entries = console
+        .store
+        .follow(params.query(&console.now())?, LONGEST_WAIT)
+        .await?;
     let events = entries.map(|entry| {
         Ok(match entry {
             Ok(entry) => Event::default()

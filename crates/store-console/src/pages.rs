@@ -7,6 +7,7 @@ use maud::{Markup, html};
 use nerve_store::{LogEntry, RunQuery, WorkflowRun, WorkflowRunStatus};
 
 use crate::Console;
+use crate::activity::{self, ActivityParams};
 use crate::error::Failure;
 use crate::layout::{page, time};
 use crate::params::{LogsParams, MAX_PAGE, RunsParams, cut_page, given, page_size};
@@ -17,7 +18,13 @@ const ACTIVE_SHOWN: usize = 100;
 
 /// `GET /`: the store's counts, runs by status, and the active runs (what crash recovery
 /// would resume).
-pub(crate) async fn overview(State(console): State<Console>) -> Result<Markup, Failure> {
+pub(crate) async fn overview(
+    State(console): State<Console>,
+    Query(range): Query<ActivityParams>,
+) -> Result<Markup, Failure> {
+    let (since, until, by) = range.range(&console.now())?;
+    let counts = console.store.activity(since, until).await?;
+    let chart = activity::chart(since, until, by, &counts);
     let stats = console.store.call(nerve_store::stats).await?;
     let active = console
         .store
@@ -46,6 +53,7 @@ pub(crate) async fn overview(State(console): State<Console>) -> Result<Markup, F
                 dt { "blobs" } dd { (stats.blobs) }
                 dt { "archived up to" } dd { (stats.archive_watermark.clone().unwrap_or_else(|| "-".into())) }
             }
+            (activity::section(&chart, &range))
             h2 { "Runs by status" }
             table.by-status {
                 tr { th { "status" } th { "runs" } }
@@ -223,7 +231,7 @@ pub(crate) async fn logs(
     State(console): State<Console>,
     Query(params): Query<LogsParams>,
 ) -> Result<Markup, Failure> {
-    let query = params.query()?;
+    let query = params.query(&console.now())?;
     let mut entries = console.store.query(&query).await?;
     let next = cut_page(&mut entries, params.limit, |entry| entry.id.0).map(|after| {
         link(
@@ -266,7 +274,7 @@ pub(crate) async fn live(
     State(console): State<Console>,
     Query(params): Query<LogsParams>,
 ) -> Result<Markup, Failure> {
-    let mut query = params.query()?;
+    let mut query = params.query(&console.now())?;
     query.limit = Some(page_size(params.limit));
     query.order = nerve_store::Order::Descending;
     query.after = None;

@@ -2,7 +2,7 @@
 //! is no filter, a page holds at most [`MAX_PAGE`] rows, and a value that is not what its
 //! field takes is a clear error naming it.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use nerve_store::{LogId, LogQuery, RunQuery, StoreError, StoreResult, WorkflowRunStatus};
 use serde::Deserialize;
 
@@ -95,17 +95,17 @@ impl RunsParams {
 }
 
 impl LogsParams {
-    /// The store's query, one row more than the page.
-    pub(crate) fn query(&self) -> StoreResult<LogQuery> {
+    /// The store's query, one row more than the page; relative times count back from `now`.
+    pub(crate) fn query(&self, now: &nerve_store::time::Zoned) -> StoreResult<LogQuery> {
         Ok(LogQuery {
             source: given(&self.source),
             kind: given(&self.kind),
             ref_id: given(&self.ref_id),
             since: given(&self.since)
-                .map(|at| time("since", &at))
+                .map(|at| time("since", &at, now))
                 .transpose()?,
             until: given(&self.until)
-                .map(|at| time("until", &at))
+                .map(|at| time("until", &at, now))
                 .transpose()?,
             after: self.after.map(LogId),
             limit: Some(page_size(self.limit) + 1),
@@ -114,17 +114,14 @@ impl LogsParams {
     }
 }
 
-/// A time as the filters take it: RFC 3339 (`2026-12-01T10:00:00Z`), or a day (its UTC
-/// midnight).
-fn time(field: &'static str, text: &str) -> StoreResult<DateTime<Utc>> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.to_utc());
-    }
-    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(day.and_time(chrono::NaiveTime::MIN).and_utc());
-    }
-    Err(StoreError::invalid(
-        field,
-        format!("{text:?} is not a time: write 2026-12-01T10:00:00Z, or a day, 2026-12-01"),
-    ))
+/// A time as the filters take it, the command line's forms
+/// ([`nerve_store::time::parse_time`]): RFC 3339, a local date and time or date, `now`,
+/// `today`, `yesterday`, or a span back from `now` (`2h`, `7d`). Local is the server's zone.
+pub(crate) fn time(
+    field: &'static str,
+    text: &str,
+    now: &nerve_store::time::Zoned,
+) -> StoreResult<DateTime<Utc>> {
+    nerve_store::time::parse_time(text, now)
+        .map_err(|err| StoreError::invalid(field, err.to_string()))
 }

@@ -492,9 +492,108 @@ fn the_archive_pages_show_its_days_and_a_days_entries(backend: &str) {
     });
 }
 
+/// The overview's chart counts every entry and every transition by status, by hour and by
+/// day, from the store's counts; its range takes the command line's time forms and counts
+/// back from the console's now; a step or range it cannot draw is a 400 naming the field.
+fn the_chart_counts_entries_and_transitions_by_hour_and_by_day(backend: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let location = location_of(backend, dir.path());
+    let now = chrono::Utc::now() + chrono::Duration::minutes(1);
+    on_runtime(async {
+        let options = ConsoleOptions {
+            now: Some(now),
+            ..ConsoleOptions::default()
+        };
+        let app = console(&location, &options);
+        let json = |body: String| -> Value { serde_json::from_str(&body).expect("JSON") };
+        let entries = json(page(&app, "/api/stats").await)["entries"].clone();
+        assert_eq!(entries, 520, "what fill writes");
+        for (uri, by, bars) in [
+            ("/api/activity", "hour", 25),
+            ("/api/activity?since=2d&by=hour", "hour", 49),
+            ("/api/activity?since=6d", "day", 7),
+            (
+                "/api/activity?since=yesterday&until=tomorrow&by=day",
+                "day",
+                0,
+            ),
+        ] {
+            let chart = json(page(&app, uri).await);
+            assert_eq!(chart["by"], by, "{uri}");
+            let shown = chart["bars"].as_array().expect("bars");
+            if bars > 0 {
+                assert!(
+                    shown.len() == bars || shown.len() == bars - 1,
+                    "{uri}: {}",
+                    shown.len()
+                );
+            }
+            let total = |field: &dyn Fn(&Value) -> u64| shown.iter().map(field).sum::<u64>();
+            assert_eq!(
+                total(&|bar| bar["entries"].as_u64().unwrap_or(0)),
+                520,
+                "{uri}"
+            );
+            let moved =
+                |status: &str| total(&|bar| bar["transitions"][status].as_u64().unwrap_or(0));
+            assert_eq!(
+                [
+                    moved("queued"),
+                    moved("started"),
+                    moved("failed"),
+                    moved("completed")
+                ],
+                [120, 120, 24, 1],
+                "{uri}"
+            );
+        }
+        // A day later, the last 24 hours hold nothing.
+        let later = console_at(&location, now + chrono::Duration::days(2));
+        let chart = json(page(&later, "/api/activity").await);
+        let shown = chart["bars"].as_array().expect("bars");
+        assert!(shown.iter().all(|bar| bar["entries"] == 0), "{chart}");
+
+        let overview = page(&app, "/?since=24h").await;
+        assert!(overview.contains("<svg"), "{overview}");
+        assert!(
+            overview.contains("520 log entries, 265 run transitions"),
+            "{overview}"
+        );
+        assert!(overview.contains("class=\"s-failed\""), "failed runs drawn");
+        for (uri, field) in [
+            ("/api/activity?by=week", "by"),
+            ("/api/activity?since=90d&by=hour", "bars"),
+            ("/api/activity?since=soon", "is not a time"),
+            ("/api/activity?since=1h&until=2h", "is not before"),
+            ("/?since=soon", "is not a time"),
+        ] {
+            let (status, body) = get(&app, uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+            assert!(body.contains(field), "{uri}: {body}");
+        }
+        // The log's filters take the same forms.
+        let logs = json(page(&app, "/api/logs?since=1h&type=note").await);
+        assert_eq!(logs["items"].as_array().map(Vec::len), Some(1));
+        let logs = json(page(&app, "/api/logs?until=1d&type=note").await);
+        assert_eq!(logs["items"].as_array().map(Vec::len), Some(0));
+    });
+}
+
+/// A console over the (already filled) store at `location`, its now fixed at `now`.
+fn console_at(location: &str, now: chrono::DateTime<chrono::Utc>) -> Router {
+    let store = nerve_store::open_with(location, &OpenOptions::default().read_only(true))
+        .expect("the store, read-only");
+    let options = ConsoleOptions {
+        now: Some(now),
+        ..ConsoleOptions::default()
+    };
+    router(AsyncStore::new(store), &options)
+}
+
 store_conformance::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
     cases: {
+        the_chart_counts_entries_and_transitions_by_hour_and_by_day,
         the_archive_pages_show_its_days_and_a_days_entries,
         a_blob_shows_its_size_its_holders_and_its_verified_content,
         every_page_shows_what_the_store_holds,

@@ -22,6 +22,7 @@
 //! Backends live in their own crates (`store-sqlite`, ...). Everything is synchronous; an
 //! async caller wraps calls in its runtime's blocking pool.
 
+mod activity;
 mod blob;
 mod digest;
 mod error;
@@ -43,6 +44,7 @@ mod thread;
 mod time;
 mod unit;
 
+pub use activity::{ActivitySeries, HOUR_MILLIS, HourCount};
 pub use blob::{BlobHealth, BlobInfo, BlobStore, VerifyReport};
 pub use digest::Digest;
 pub use error::{EngineError, StoreError, StoreResult};

@@ -252,6 +252,19 @@ impl LogStore for MemoryLogStore {
         Ok(answer_query(&all, query))
     }
 
+    fn activity(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<crate::HourCount>> {
+        // The model walks its entries: the counts a backend keeps must equal these.
+        Ok(crate::kit::count_entries(
+            self.state().entries.values(),
+            since,
+            until,
+        ))
+    }
+
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
         Ok(self.state().runs.get(run_id).cloned())
     }

@@ -5,7 +5,9 @@ use crate::error::StoreResult;
 use crate::id::LogId;
 use crate::log::{LogEntry, LogQuery, NewLogEntry};
 use crate::references::{BlobHolder, BlobReference};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::activity::HourCount;
 
 use crate::import::{ImportBatch, RestoreBatch, Restored, ThreadIndexRow};
 use crate::maintenance::{DaySpan, LogStats};
@@ -91,6 +93,14 @@ pub trait LogStore: Send + Sync {
     fn transition_run(&self, transition: RunTransition) -> StoreResult<TransitionOutcome> {
         one_write(self, Write::Transition(transition))?.into_transitioned()
     }
+
+    /// How many entries the log holds in each UTC hour that overlaps `since..until`, and how
+    /// many of them record a run's move to each status, in (hour, series) order; an hour or
+    /// series with none is left out. The counts are kept by the writes themselves
+    /// ([`crate::kit::ActivityTally`]) and equal what a walk of the hour's entries gives,
+    /// after deletions by the archive and restores too; reading them costs O(log n) plus
+    /// one row per hour and series, never a walk of the log.
+    fn activity(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<Vec<HourCount>>;
 
     /// The run with this id, if any.
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>>;

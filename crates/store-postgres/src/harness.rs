@@ -476,6 +476,17 @@ impl Harness for PgHarness {
             .expect("the version");
     }
 
+    fn forget_activity(&self, dir: &Path) {
+        let s = schema_of(dir);
+        raw()
+            .batch_execute(&format!(
+                "DROP TABLE \"{s}\".activity; \
+                 ALTER TABLE \"{s}\".log_tally RENAME TO entry_count; \
+                 UPDATE \"{s}\".store_identity SET schema_version = 3"
+            ))
+            .expect("the schema before activity counts");
+    }
+
     fn put_foreign_store(&self, dir: &Path) {
         let s = schema_of(dir);
         raw()

@@ -22,6 +22,7 @@
 //! a thread (a worker, `spawn_blocking`, the facade's `AsyncStore`) each call, and the drop of
 //! the store's pool, runs on a scoped thread of the store's own that the caller waits for.
 
+mod activity;
 mod blobs;
 mod connection;
 mod error;

@@ -9,12 +9,15 @@ use store_core::{StoreError, StoreResult};
 use crate::error::Context;
 use crate::ids::IDS_PER_TRANSACTION;
 
-/// The schema version this build writes and reads: 3 keeps blob references (`blob_refs`)
+/// The schema version this build writes and reads: 4 keeps activity counts (`activity`) up
+/// to the entry count's mark, and renames the count `log_tally`, so that a writer of an
+/// older build, which would move the mark without counting, fails instead; 3 keeps blob
+/// references (`blob_refs`)
 /// and when each blob was last written (`blobs.written_at`); 2 numbers ids from the writing
 /// transaction's id (`log_ids`), counts entries up to a mark (`entry_count`) and runs per
 /// server process (`run_counts`); 1 took a counter row (`log_counter`). Older versions are
 /// upgraded at a writable open.
-pub(crate) const SCHEMA_VERSION: i32 = 3;
+pub(crate) const SCHEMA_VERSION: i32 = 4;
 
 /// What version 3 adds to version 2: blob references, keyed by digest (what references a
 /// blob) and indexed by holder (what a holder references; `holder` is the UTF-8 of
@@ -165,6 +168,8 @@ pub(crate) fn create_or_check(
              INSERT INTO {s}.entry_count (n, through) VALUES (0, 0)"
         ))
         .context("creating the store's id origin and entry count")?;
+        tx.batch_execute(&crate::activity::TABLES_V4.replace("{s}", &s))
+            .context("creating the store's tables")?;
         for (key, value) in meta_when_created {
             let mut statements = crate::connection::Statements::default();
             crate::write::set_meta(&mut tx, &mut statements, &s, key, value)?;
@@ -214,11 +219,23 @@ pub(crate) fn create_or_check(
         upgrade_from_v1(&mut tx, &s)?;
     }
     if version <= 2 {
+        tx.batch_execute(&TABLES_V3.replace("{s}", &s))
+            .context("upgrading the store's schema to version 3")?;
+    }
+    if version <= 3 {
         tx.batch_execute(&format!(
-            "{} UPDATE {s}.store_identity SET schema_version = {SCHEMA_VERSION};",
-            TABLES_V3.replace("{s}", &s)
+            "LOCK TABLE {s}.logs IN ROW EXCLUSIVE MODE; {}",
+            crate::activity::TABLES_V4.replace("{s}", &s)
         ))
-        .context("upgrading the store's schema to version 3")?;
+        .context("upgrading the store's schema to version 4")?;
+        crate::activity::count_existing(&mut tx, &s)?;
+    }
+    if version < SCHEMA_VERSION {
+        tx.execute(
+            &format!("UPDATE {s}.store_identity SET schema_version = $1"),
+            &[&SCHEMA_VERSION],
+        )
+        .context("recording the store's schema version")?;
     }
     tx.commit().context(context)
 }

@@ -469,6 +469,29 @@ impl LogStore for PgLogStore {
         self.query_logs(&sql, &values, "querying the log")
     }
 
+    fn activity(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<store_core::HourCount>> {
+        let hours = store_core::kit::hours_between(since, until);
+        self.read(|conn| {
+            // The counted rows and the entries above the mark from one snapshot.
+            if self.pinned.is_some() {
+                return crate::activity::read(&mut **conn, &self.s, hours.clone());
+            }
+            let mut tx = conn
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .context("starting a read")?;
+            let counts = crate::activity::read(&mut tx, &self.s, hours.clone())?;
+            tx.commit().context("ending a read")?;
+            Ok(counts)
+        })
+    }
+
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
         self.read(|conn| {
             let (client, statements) = conn.split();
@@ -620,7 +643,25 @@ impl LogMaintenance for PgLogStore {
         let s = self.s.clone();
         self.write("delete days", LogLock::Writer, |group| {
             let mut deleted = 0i64;
+            // The count's row first: its mark stays where it is until the commit, so the
+            // entries under it are the ones counted out.
+            group
+                .tx
+                .execute(
+                    &format!("SELECT through FROM {s}.log_tally FOR UPDATE"),
+                    &[],
+                )
+                .context("taking the entry count")?;
+            let mut activity = store_core::kit::ActivityTally::new();
             for span in spans {
+                crate::activity::tally_rows(
+                    group.tx,
+                    &s,
+                    &format!("day = $1 AND id <= $2 AND id <= (SELECT through FROM {s}.log_tally)"),
+                    &[&number_of_day(span.day), &id_to_sql(span.through)],
+                    &mut activity,
+                    -1,
+                )?;
                 // The highest id deleted stays given out: an import goes above it. The
                 // entries counted under the mark are counted out.
                 let row = group
@@ -633,7 +674,7 @@ impl LogMaintenance for PgLogStore {
                              (SELECT {holder} FROM gone)), \
                              given AS (UPDATE {s}.log_ids SET given = GREATEST(given, \
                              (SELECT max(id) FROM gone)) WHERE EXISTS (SELECT FROM gone)), \
-                             counted AS (UPDATE {s}.entry_count c SET n = c.n - \
+                             counted AS (UPDATE {s}.log_tally c SET n = c.n - \
                              (SELECT count(*) FROM gone WHERE id <= c.through) \
                              WHERE EXISTS (SELECT FROM gone)) \
                              SELECT count(*) FROM gone",
@@ -644,6 +685,7 @@ impl LogMaintenance for PgLogStore {
                     .context("deleting a day")?;
                 deleted += row.get::<_, i64>(0);
             }
+            crate::activity::save(group.tx, &s, &activity)?;
             for (key, value) in meta {
                 set_meta(group.tx, group.statements, &s, key, value)?;
             }
@@ -754,7 +796,7 @@ impl LogMaintenance for PgLogStore {
         let s = &self.s;
         let sql = format!(
             "SELECT (SELECT c.n + (SELECT count(*) FROM {s}.logs WHERE id > c.through) \
-             FROM {s}.entry_count c), \
+             FROM {s}.log_tally c), \
              (SELECT min(day) FROM {s}.logs), (SELECT max(day) FROM {s}.logs)"
         );
         let counts = format!("SELECT status, sum(n)::bigint FROM {s}.run_counts GROUP BY status");
@@ -819,8 +861,9 @@ impl LogMaintenance for PgLogStore {
                 "runs",
                 "meta",
                 "log_ids",
-                "entry_count",
+                "log_tally",
                 "run_counts",
+                "activity",
             ] {
                 conn.batch_execute(&format!("VACUUM (ANALYZE) {}.{table}", self.s))
                     .context("vacuuming")?;
@@ -859,19 +902,35 @@ impl LogMaintenance for PgLogStore {
     }
 }
 
-/// Accounts for entries written under their own `ids` (in increasing order), `what` they
-/// are (`imported`, `restored`) for errors: those under the count's mark are counted in, and
-/// the ids' origin moves above the last, whose transactions from the oldest still running
-/// on come above it.
+/// Accounts for `entries` written under their own ids (in increasing order), `what` they
+/// are (`imported`, `restored`) for errors: those under the count's mark are counted in,
+/// in the entry count and the activity counts, and the ids' origin moves above the last,
+/// whose transactions from the oldest still running on come above it.
 fn account_for_own_ids(
     tx: &mut postgres::Client,
     s: &str,
-    ids: &[i64],
+    entries: &[&LogEntry],
     what: &str,
 ) -> StoreResult<()> {
+    let ids: Vec<i64> = entries.iter().map(|entry| id_to_sql(entry.id)).collect();
+    let through: i64 = tx
+        .query_one(
+            &format!("SELECT through FROM {s}.log_tally FOR UPDATE"),
+            &[],
+        )
+        .context("taking the entry count")?
+        .get(0);
+    let mut activity = store_core::kit::ActivityTally::new();
+    for entry in entries
+        .iter()
+        .filter(|entry| id_to_sql(entry.id) <= through)
+    {
+        activity.entry(entry, 1);
+    }
+    crate::activity::save(tx, s, &activity)?;
     tx.execute(
         &format!(
-            "UPDATE {s}.entry_count SET n = n + \
+            "UPDATE {s}.log_tally SET n = n + \
              (SELECT count(*) FROM unnest($1::bigint[]) AS id WHERE id <= through)"
         ),
         &[&ids],
@@ -1005,12 +1064,8 @@ impl LogTransfer for PgLogStore {
                 set_meta(group.tx, group.statements, &s, key, value)?;
             }
             references::insert_refs(group.tx, &s, &batch.references)?;
-            let ids: Vec<i64> = batch
-                .entries
-                .iter()
-                .map(|entry| id_to_sql(entry.id))
-                .collect();
-            account_for_own_ids(group.tx, &s, &ids, "imported")?;
+            let entries: Vec<&LogEntry> = batch.entries.iter().collect();
+            account_for_own_ids(group.tx, &s, &entries, "imported")?;
             Ok(())
         })
     }
@@ -1054,7 +1109,7 @@ impl LogTransfer for PgLogStore {
                                 &blobs,
                             )?;
                         }
-                        written.push(id_to_sql(entry.id));
+                        written.push(entry);
                         restored.written += 1;
                     }
                 }

@@ -958,8 +958,8 @@ impl<'a> ThreadColumns<'a> {
 /// writing handle.
 pub(crate) const COUNT_MARK_EVERY: u64 = 16_384;
 
-/// Moves the entry count's mark (`entry_count.through`) up to the store's horizon, counting
-/// the entries between into `entry_count.n`, in one transaction on `conn`. It takes the log
+/// Moves the entry count's mark (`log_tally.through`) up to the store's horizon, counting
+/// the entries between into `log_tally.n`, in one transaction on `conn`. It takes the log
 /// table as a writer does (so an import, which takes it alone, is counted whole or not yet)
 /// and the count's row before it reads the horizon and counts, so that a deletion that
 /// counted out under the old mark has committed first, and one that comes after counts out
@@ -972,7 +972,7 @@ pub(crate) fn move_count_mark(conn: &mut PgConn, s: &str) -> StoreResult<()> {
     let (client, statements) = conn.split();
     let answer = client.simple_query(&format!(
         "BEGIN; LOCK TABLE {s}.logs IN ROW EXCLUSIVE MODE; \
-         SELECT through FROM {s}.entry_count FOR UPDATE"
+         SELECT through FROM {s}.log_tally FOR UPDATE"
     ));
     let mut tx = WriteTx { client, open: true };
     answer.context("taking the entry count")?;
@@ -988,11 +988,12 @@ pub(crate) fn move_count_mark(conn: &mut PgConn, s: &str) -> StoreResult<()> {
         .get(
             tx.client(),
             &format!(
-                "UPDATE {s}.entry_count SET n = n + (SELECT count(*) FROM {s}.logs \
+                "UPDATE {s}.log_tally SET n = n + (SELECT count(*) FROM {s}.logs \
                  WHERE id > through AND id <= $1), through = $1 WHERE through < $1"
             ),
         )
         .context("preparing the entry count")?;
+    crate::activity::count_up_to(tx.client(), s, horizon)?;
     tx.client()
         .execute(&count, &[&horizon])
         .context("counting entries up to the horizon")?;

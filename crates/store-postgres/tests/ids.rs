@@ -163,7 +163,7 @@ fn a_version_1_store_is_upgraded_at_a_writable_open_with_nothing_lost() {
             err,
             StoreError::SchemaTooOld {
                 found: 1,
-                current: 3,
+                current: 4,
                 ..
             }
         ),
@@ -197,7 +197,22 @@ fn a_version_1_store_is_upgraded_at_a_writable_open_with_nothing_lost() {
         )
         .expect("the version")
         .get(0);
-    assert_eq!(version, 3, "upgraded through version 2 to the current one");
+    assert_eq!(
+        version, 4,
+        "upgraded through versions 2 and 3 to the current one"
+    );
+    let counts = store
+        .activity(store_core::min_ts(), store_core::max_ts())
+        .expect("the activity");
+    assert_eq!(
+        counts,
+        store_core::kit::count_entries(
+            &everything(&store),
+            store_core::min_ts(),
+            store_core::max_ts()
+        ),
+        "the entries of version 1 counted by the hour"
+    );
     drop(store);
     PgLogStore::open_with(options(dir.path()).read_only(true))
         .expect("a read-only open of the upgraded store");
@@ -275,7 +290,7 @@ fn the_entry_count_stays_the_logs_size_around_its_mark() {
     let s = format!("\"{}\"", schema_of(dir.path()));
     let mark = || -> i64 {
         raw()
-            .query_one(&format!("SELECT through FROM {s}.entry_count"), &[])
+            .query_one(&format!("SELECT through FROM {s}.log_tally"), &[])
             .expect("the mark")
             .get(0)
     };

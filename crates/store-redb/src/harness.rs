@@ -117,6 +117,20 @@ impl Harness for RedbHarness {
         crate::seal::seal(&log_file(dir));
     }
 
+    fn forget_activity(&self, dir: &Path) {
+        write_raw(&log_file(dir), |tx| {
+            assert!(
+                tx.delete_table(crate::schema::ACTIVITY).expect("delete"),
+                "the store had activity counts"
+            );
+            tx.open_table(STORE_INFO)
+                .expect("the store's bookkeeping")
+                .insert(SCHEMA_VERSION_KEY, 5)
+                .expect("the version");
+        });
+        crate::seal::seal(&log_file(dir));
+    }
+
     fn put_foreign_store(&self, dir: &Path) {
         let accounts: TableDefinition<&str, u64> = TableDefinition::new("accounts");
         let db = redb::Database::create(log_file(dir)).expect("another program's database");

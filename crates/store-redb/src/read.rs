@@ -822,6 +822,25 @@ pub(crate) fn log_stats(tx: &ReadTransaction) -> StoreResult<store_core::LogStat
     })
 }
 
+/// The activity counts of the hours `hours` numbers.
+pub(crate) fn activity(
+    tx: &ReadTransaction,
+    hours: std::ops::Range<i64>,
+) -> StoreResult<Vec<store_core::HourCount>> {
+    let context = "reading the activity counts";
+    let table = open(tx, crate::schema::ACTIVITY)?;
+    let mut rows = Vec::new();
+    for item in table
+        .range((hours.start, "")..(hours.end, ""))
+        .context(context)?
+    {
+        let (key, count) = item.context(context)?;
+        let (hour, series) = key.value();
+        rows.push((hour, series.to_owned(), count.value()));
+    }
+    store_core::kit::hour_counts("activity", rows)
+}
+
 /// The thread-index rows after `after`, in id order.
 pub(crate) fn thread_index(
     tx: &ReadTransaction,

@@ -134,9 +134,15 @@ pub const RUN_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("run_cou
 
 /// The schema this build creates and understands. Versions 1 (without [`RUN_COUNTS`]), 2
 /// (indexes of keys only, [`KEYS_BY_REF`] and [`KEYS_BY_SOURCE_KIND`]), 3 (values without
-/// checksums) and 4 (without blob references and write times) are migrated when opened;
-/// an older build refuses a file of version 5, whose references it would not keep.
-pub const SCHEMA_VERSION: u64 = 5;
+/// checksums), 4 (without blob references and write times) and 5 (without [`ACTIVITY`])
+/// are migrated when opened; an older build refuses a file of version 6, whose counts it
+/// would not keep.
+pub const SCHEMA_VERSION: u64 = 6;
+
+/// (hour number, series name) → how many entries of the series the hour holds
+/// ([`store_core::kit::ActivityTally`]; schema version 6). A row that reaches zero is
+/// removed.
+pub const ACTIVITY: TableDefinition<(i64, &str), i64> = TableDefinition::new("activity");
 
 /// digest (32 bytes) → when the blob was last written, in milliseconds since the epoch
 /// (schema version 5): what garbage collection ages it by. A blob without a row was

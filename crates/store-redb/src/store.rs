@@ -164,6 +164,15 @@ impl LogStore for RedbLogStore {
         self.read(|tx| read::query(tx, query))
     }
 
+    fn activity(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<store_core::HourCount>> {
+        let hours = store_core::kit::hours_between(since, until);
+        self.read(|tx| read::activity(tx, hours.clone()))
+    }
+
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
         self.read(|tx| read::run(tx, run_id))
     }

@@ -39,6 +39,7 @@ pub(crate) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::Tab
     tx.open_table(crate::references::BLOB_REFS)?;
     tx.open_table(crate::references::BLOB_REFS_BY_HOLDER)?;
     tx.open_table(BLOB_TIMES)?;
+    tx.open_table(crate::schema::ACTIVITY)?;
     Ok(())
 }
 
@@ -83,7 +84,7 @@ pub(crate) fn check_or_create_schema(
             // Nothing to migrate: leave the file exactly as it was.
             tx.abort().context(context())
         }
-        Some(found @ 1..=4) => {
+        Some(found @ 1..=5) => {
             if found < 4 {
                 add_checksums(&tx, found).context("adding checksums to the store's values")?;
             }
@@ -105,6 +106,9 @@ pub(crate) fn check_or_create_schema(
             if found < 3 {
                 copy_rows_into_indexes(&tx).context("copying the log's rows into its indexes")?;
             }
+            let mut logs = crate::write::LogTables::open(&tx)?;
+            logs.count_all()?;
+            logs.finish()?;
             tx.open_table(STORE_INFO)
                 .and_then(|mut info| {
                     info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;

@@ -2,11 +2,12 @@
 //! theirs, thread messages, deletions.
 
 use redb::{ReadableTable, Table, WriteTransaction};
-use store_core::{DaySpan, LogEntry, LogId, StoreResult, WorkflowRun, kit::UnitTx};
+use store_core::kit::{ActivityTally, UnitTx};
+use store_core::{ActivitySeries, DaySpan, LogEntry, LogId, StoreResult, WorkflowRun};
 
 use crate::error::Context;
 use crate::schema::{
-    BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
+    ACTIVITY, BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
     LOGS_BY_TS, LOGS_LATE_BY_TS, LogRow, MAX_TS_KEY, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK,
     RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow,
     STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
@@ -42,9 +43,12 @@ pub(crate) struct LogTables<'t> {
     payload_chunks: Table<'t, (u64, u32), &'static [u8]>,
     late_by_ts: Table<'t, (i64, u64), ()>,
     info: Table<'t, &'static str, u64>,
+    activity_counts: Table<'t, (i64, &'static str), i64>,
     next_id: u64,
     /// The highest `ts` ever written: an entry below it is late.
     max_ts: Option<i64>,
+    /// What the entries written and deleted change of the activity counts.
+    activity: ActivityTally,
 }
 
 impl<'t> LogTables<'t> {
@@ -63,8 +67,10 @@ impl<'t> LogTables<'t> {
                 payload_chunks: tx.open_table(LOG_PAYLOAD_CHUNKS)?,
                 late_by_ts: tx.open_table(LOGS_LATE_BY_TS)?,
                 info,
+                activity_counts: tx.open_table(ACTIVITY)?,
                 next_id,
                 max_ts,
+                activity: ActivityTally::new(),
             })
         };
         open().context(context)
@@ -81,6 +87,7 @@ impl<'t> LogTables<'t> {
         self.next_id = self.next_id.max(id.saturating_add(1));
         let row = LogRow::of(entry).encode(id)?;
         let ts = entry.ts.timestamp_millis();
+        self.activity.entry(entry, 1);
         let write = |tables: &mut Self| -> Result<(), redb::Error> {
             if entry.payload.len() > BIG_PAYLOAD {
                 for (seq, chunk) in (0u32..).zip(entry.payload.as_bytes().chunks(PAYLOAD_CHUNK)) {
@@ -146,11 +153,20 @@ impl<'t> LogTables<'t> {
     /// Deletes the entry `id` with its index rows; returns whether it was there.
     fn delete(&mut self, id: u64) -> StoreResult<bool> {
         let context = "deleting a log entry";
-        let removed = self.logs.remove(id).context(context)?;
-        let Some(bytes) = removed.map(|guard| guard.value().to_vec()) else {
+        let Some(bytes) = self
+            .logs
+            .get(id)
+            .context(context)?
+            .map(|guard| guard.value().to_vec())
+        else {
             return Ok(false);
         };
         let row = LogRow::decode(id, &bytes)?;
+        let mut tally = std::mem::take(&mut self.activity);
+        let counted = self.tally(&mut tally, id, &row, -1);
+        self.activity = tally;
+        counted?;
+        self.logs.remove(id).context(context)?;
         let remove = |tables: &mut Self| -> Result<(), redb::Error> {
             if row.payload.is_empty() {
                 tables
@@ -171,6 +187,42 @@ impl<'t> LogTables<'t> {
         };
         remove(self).context(context)?;
         Ok(true)
+    }
+
+    /// Tallies the entry `id`, stored as `row`, `delta` times into `tally`: a transition's
+    /// big payload is read from its chunks, as its write counted it whole.
+    fn tally(
+        &self,
+        tally: &mut ActivityTally,
+        id: u64,
+        row: &LogRow<'_>,
+        delta: i64,
+    ) -> StoreResult<()> {
+        let big_transition = row.payload.is_empty()
+            && row.source == store_core::AUDIT_SOURCE
+            && row.kind == store_core::AUDIT_KIND;
+        match big_transition {
+            true => match self.held(id)? {
+                Some(entry) => tally.entry(&entry, delta),
+                None => tally.count(row.ts, ActivitySeries::Entries, delta),
+            },
+            false => tally.parts(row.ts, row.source, row.kind, row.payload, delta),
+        }
+        Ok(())
+    }
+
+    /// Counts every entry the log holds into the activity counts: what an older file gets
+    /// once when it gains them.
+    pub(crate) fn count_all(&mut self) -> StoreResult<()> {
+        let context = "counting the log's entries";
+        let mut tally = ActivityTally::new();
+        for item in self.logs.iter().context(context)? {
+            let (id, bytes) = item.context(context)?;
+            let id = id.value();
+            self.tally(&mut tally, id, &LogRow::decode(id, bytes.value())?, 1)?;
+        }
+        self.activity = tally;
+        Ok(())
     }
 
     /// The ids the span covers, from the day index.
@@ -194,6 +246,25 @@ impl<'t> LogTables<'t> {
             self.info
                 .insert(MAX_TS_KEY, encode_ts(highest))
                 .context("saving the highest time")?;
+        }
+        let context = "saving the activity counts";
+        for (hour, series, delta) in self.activity.changes() {
+            let key = series.key();
+            let held = self
+                .activity_counts
+                .get((hour, key.as_str()))
+                .context(context)?
+                .map_or(0, |count| count.value());
+            let count = held.saturating_add(delta);
+            if count == 0 {
+                self.activity_counts
+                    .remove((hour, key.as_str()))
+                    .context(context)?;
+            } else {
+                self.activity_counts
+                    .insert((hour, key.as_str()), count)
+                    .context(context)?;
+            }
         }
         Ok(())
     }
@@ -431,7 +502,7 @@ pub(crate) fn delete_spans(tx: &WriteTransaction, spans: &[DaySpan]) -> StoreRes
         }
     }
     drop(threads);
-    drop(logs);
+    logs.finish()?;
     crate::references::delete_entry_refs(tx, &gone)?;
     Ok(deleted)
 }

@@ -80,6 +80,12 @@ impl Harness for SqliteHarness {
             .expect("set user_version");
     }
 
+    fn forget_activity(&self, dir: &Path) {
+        raw_connection(&log_file(dir))
+            .execute_batch("DROP TABLE activity; PRAGMA user_version = 5;")
+            .expect("the schema before activity counts");
+    }
+
     fn put_foreign_store(&self, dir: &Path) {
         raw_connection(&log_file(dir))
             .execute_batch(

@@ -13,6 +13,7 @@
 //!   the runs, the thread index and meta carries a checksum that is checked when the row is
 //!   read (SQLite keeps none), so a row damaged on the disk is an error, not a wrong answer.
 
+mod activity;
 mod blobs;
 // Public with the harness, so that the bench's bare side writes rows the store would read.
 #[cfg(feature = "conformance")]

@@ -13,9 +13,10 @@ use crate::error::{Context, engine_error};
 pub(crate) const APPLICATION_ID: i64 = 0x6e65_7276;
 
 /// `PRAGMA user_version` of the schema this build creates and understands. Versions 1 (the
-/// same tables without row checksums), 2 (without counters), 3 (without page checksums)
-/// and 4 (without blob references and write times) are migrated when opened for writing.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+/// same tables without row checksums), 2 (without counters), 3 (without page checksums),
+/// 4 (without blob references and write times) and 5 (without activity counts,
+/// [`crate::activity::SCHEMA_V6`]) are migrated when opened for writing.
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// What schema version 5 adds: the blob references a write records
 /// (`docs/SPEC.md` section 2), keyed by digest (what references a blob) and indexed by
@@ -368,6 +369,21 @@ pub(crate) fn create_schema(
     if version < 5 {
         tx.execute_batch(SCHEMA_V5).map_err(|err| {
             engine_error(format!("migrating {} to schema 5", path.display()), err)
+        })?;
+    }
+    if version < 6 {
+        let to_v6 = || {
+            tx.execute_batch(crate::activity::SCHEMA_V6)
+                .context("creating the activity table")?;
+            crate::activity::backfill(&tx)
+        };
+        to_v6().map_err(|err| match err {
+            StoreError::Backend { .. } | StoreError::Busy { .. } => err,
+            other => StoreError::Damaged {
+                path: path.to_owned(),
+                backend: "sqlite",
+                detail: format!("counting its entries for schema 6: {other}"),
+            },
         })?;
     }
     if version < SCHEMA_VERSION {

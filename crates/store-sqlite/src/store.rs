@@ -172,6 +172,15 @@ impl LogStore for SqliteLogStore {
         })
     }
 
+    fn activity(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<store_core::HourCount>> {
+        let hours = store_core::kit::hours_between(since, until);
+        self.read(|conn| crate::activity::read(conn, hours))
+    }
+
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {
         self.read(|conn| select_run(conn, run_id))
     }
@@ -288,11 +297,19 @@ impl LogMaintenance for SqliteLogStore {
         check_meta_pairs(meta)?;
         self.write("delete days", |tx| {
             let mut deleted = 0;
+            let mut activity = store_core::kit::ActivityTally::new();
             for span in spans {
                 // Through the (day, id) index: the day's entries up to the span's last id.
                 let (start, _) = span.bounds();
                 let bounds = params![store_core::kit::day_number(start), id_to_sql(span.through)];
                 let context = format!("deleting {} through id {}", span.day, span.through);
+                crate::activity::tally_rows(
+                    tx,
+                    &format!("{DAY_EXPR} = ?1 AND id <= ?2"),
+                    bounds,
+                    &mut activity,
+                    -1,
+                )?;
                 tx.prepare_cached(&format!(
                     "DELETE FROM thread_messages WHERE log_id IN \
                      (SELECT id FROM logs WHERE {DAY_EXPR} = ?1 AND id <= ?2)"
@@ -315,6 +332,7 @@ impl LogMaintenance for SqliteLogStore {
             tx.prepare_cached("UPDATE counts SET n = n - ?1 WHERE name = 'logs'")
                 .and_then(|mut stmt| stmt.execute([deleted as i64]))
                 .context("counting the deleted entries")?;
+            crate::activity::save(tx, &activity)?;
             for (key, value) in meta {
                 set_meta(tx, key, value)?;
             }

@@ -123,7 +123,8 @@ pub(crate) fn highest_id(tx: &Transaction<'_>) -> StoreResult<i64> {
     .context("reading the id counter")
 }
 
-/// The log's counters (`counts`: entries, the highest `ts`) as one transaction changes them:
+/// The log's counters (`counts`: entries, the highest `ts`; the activity counts) as one
+/// transaction changes them:
 /// read when first needed, written back once by [`LogCounters::save`].
 #[derive(Default)]
 pub(crate) struct LogCounters {
@@ -131,6 +132,8 @@ pub(crate) struct LogCounters {
     max_ts: Option<i64>,
     /// Entries written by this transaction.
     added: i64,
+    /// What they add to the activity counts.
+    activity: store_core::kit::ActivityTally,
 }
 
 impl LogCounters {
@@ -148,6 +151,7 @@ impl LogCounters {
         write_entry(tx, entry, ts < highest)?;
         self.max_ts = Some(highest.max(ts));
         self.added += 1;
+        self.activity.entry(entry, 1);
         Ok(())
     }
 
@@ -162,7 +166,7 @@ impl LogCounters {
         )
         .and_then(|mut stmt| stmt.execute(params![self.added, highest]))
         .context("saving the log's counters")?;
-        Ok(())
+        crate::activity::save(tx, &self.activity)
     }
 }
 

@@ -62,7 +62,7 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
     // What schema 1 was: the same tables without their checksums (and without counters).
     let conn = store_sqlite::harness::raw_connection(&path);
     conn.execute_batch(
-        "DROP TABLE blob_refs; ALTER TABLE blobs DROP COLUMN written_at;
+        "DROP TABLE activity; DROP TABLE blob_refs; ALTER TABLE blobs DROP COLUMN written_at;
          DROP TRIGGER runs_count_insert; DROP TRIGGER runs_count_update;
          DROP TRIGGER runs_count_delete; DROP TABLE counts;
          DROP INDEX logs_late_by_ts; DROP INDEX logs_by_ts;
@@ -100,7 +100,7 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     let unchecked: i64 = conn
         .query_row("SELECT count(*) FROM logs WHERE crc = 0", [], |row| {
             row.get(0)
@@ -176,7 +176,7 @@ fn as_schema_3_without_page_checksums(from: &Path, to: &Path) {
     }
     conn.execute_batch(
         "DETACH old; PRAGMA application_id = 1852142198; PRAGMA user_version = 3;
-         DROP TABLE blob_refs; ALTER TABLE blobs DROP COLUMN written_at;
+         DROP TABLE activity; DROP TABLE blob_refs; ALTER TABLE blobs DROP COLUMN written_at;
          PRAGMA journal_mode = WAL;",
     )
     .expect("identity");
@@ -205,7 +205,7 @@ fn a_schema_3_file_gains_page_checksums_at_its_first_writable_open() {
     match SqliteLogStore::open_with(&path, SqliteOptions::default().read_only(true)) {
         Err(StoreError::SchemaTooOld {
             found: 3,
-            current: 5,
+            current: 6,
             ..
         }) => {}
         other => panic!("a read-only open cannot migrate: {other:?}"),

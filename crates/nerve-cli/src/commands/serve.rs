@@ -17,6 +17,11 @@ pub(crate) fn run(store: Store, args: &ServeArgs, out: &mut Out) -> CliResult<()
         archive: Some(std::sync::Arc::new(nerve_store::archive::ArchiveAt::open(
             archive,
         )?)),
+        // The clock, unless SOURCE_DATE_EPOCH fixes it as for every other command.
+        now: std::env::var_os(crate::time::SOURCE_DATE_EPOCH)
+            .map(|_| crate::time::now_utc())
+            .transpose()
+            .map_err(|reason| CliError::refused(reason, "unset it"))?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

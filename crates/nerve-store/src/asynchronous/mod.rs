@@ -232,6 +232,18 @@ impl AsyncStore {
             .into_transitioned()
     }
 
+    /// As [`crate::LogStore::activity`].
+    ///
+    /// # Errors
+    /// As [`crate::LogStore::activity`].
+    pub async fn activity(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<crate::HourCount>> {
+        self.log(move |log| log.activity(since, until)).await
+    }
+
     /// As [`crate::LogStore::get_run`].
     ///
     /// # Errors
