@@ -310,7 +310,7 @@ pub(crate) enum LogsCommand {
 /// `runs`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum RunsCommand {
-    /// Runs, oldest first.
+    /// Runs, oldest first (or newest first).
     List {
         /// Only runs in flight (queued or started): what crash recovery would resume.
         #[arg(long)]
@@ -324,6 +324,15 @@ pub(crate) enum RunsCommand {
         /// Only runs of this thread.
         #[arg(long)]
         thread: Option<String>,
+        /// Only runs created at or after this time (as `logs query --since` takes it).
+        #[arg(long, value_name = "TIME", value_parser = crate::time::time_arg, allow_hyphen_values = true)]
+        since: Option<DateTime<Utc>>,
+        /// Only runs created before this time.
+        #[arg(long, value_name = "TIME", value_parser = crate::time::time_arg, allow_hyphen_values = true)]
+        until: Option<DateTime<Utc>>,
+        /// Newest first.
+        #[arg(long)]
+        newest_first: bool,
         /// Only runs listed after this run (the cursor of the next page).
         #[arg(long, value_name = "RUN")]
         after: Option<String>,

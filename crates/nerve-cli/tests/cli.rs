@@ -649,6 +649,23 @@ fn runs_list_filters_by_status_and_show_prints_the_history(backend: &str) {
         ids(cli.json(&["runs", "list", "--after", "run-done", "--limit", "1"])),
         ["run-busy"]
     );
+    assert_eq!(
+        ids(cli.json(&["runs", "list", "--newest-first"])),
+        ["run-lost", "run-busy", "run-done"]
+    );
+    assert_eq!(
+        ids(cli.json(&[
+            "runs",
+            "list",
+            "--newest-first",
+            "--after",
+            "run-lost",
+            "--since",
+            "9m 30s"
+        ])),
+        ["run-busy"],
+        "created in the last 9.5 minutes, after run-lost, newest first"
+    );
     let cut = cli.ok(&["runs", "list", "--limit", "2"]);
     assert!(
         cut.lines()

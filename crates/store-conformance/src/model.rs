@@ -192,16 +192,30 @@ fn op() -> impl Strategy<Value = Op> {
         proptest::option::of(pick(THREADS)),
         proptest::option::of(pick(RUNS)),
         proptest::option::of(0usize..4),
+        (
+            proptest::option::of(bound()),
+            proptest::option::of(bound()),
+            proptest::bool::ANY,
+        ),
     )
-        .prop_map(|(statuses, workflow, thread_id, after, limit)| {
-            Op::ListRuns(RunQuery {
-                statuses,
-                workflow,
-                thread_id,
-                after,
-                limit,
-            })
-        });
+        .prop_map(
+            |(statuses, workflow, thread_id, after, limit, (since, until, newest_first))| {
+                Op::ListRuns(RunQuery {
+                    statuses,
+                    workflow,
+                    thread_id,
+                    created_since: since,
+                    created_until: until,
+                    order: if newest_first {
+                        Order::Descending
+                    } else {
+                        Order::Ascending
+                    },
+                    after,
+                    limit,
+                })
+            },
+        );
     let rounds = (
         pick(THREADS),
         proptest::option::of(pick(ROLES)),

@@ -7,7 +7,7 @@ use super::log::minutes;
 use super::{Fixture, OpenStore, all_entries, collect_pages};
 use store_core::WorkflowRunStatus::{self, *};
 use store_core::{
-    AUDIT_KIND, AUDIT_SOURCE, LogBackend, LogQuery, RunQuery, RunTransition, StoreError,
+    AUDIT_KIND, AUDIT_SOURCE, LogBackend, LogQuery, Order, RunQuery, RunTransition, StoreError,
     TransitionOutcome, WorkflowRun,
 };
 
@@ -427,8 +427,24 @@ pub fn list_runs_filters_and_pages(open: OpenStore) {
             ..RunQuery::default()
         },
     ];
+    // Each query oldest and newest first, over every creation time and over a range that
+    // cuts through runs sharing a time.
+    let ranges = [
+        (None, None),
+        (Some(minutes(92)), Some(minutes(97))),
+        (Some(minutes(95)), None),
+    ];
+    let queries = queries.into_iter().flat_map(|query| {
+        ranges.into_iter().flat_map(move |(since, until)| {
+            let query = query.clone().created(since, until);
+            [query.clone(), query.order(Order::Descending)]
+        })
+    });
     for query in queries {
-        let expected: Vec<_> = all.iter().filter(|r| query.matches(r)).cloned().collect();
+        let mut expected: Vec<_> = all.iter().filter(|r| query.matches(r)).cloned().collect();
+        if query.order == Order::Descending {
+            expected.reverse();
+        }
         assert_eq!(
             store.list_runs(&query).expect("list_runs"),
             expected,
@@ -448,6 +464,39 @@ pub fn list_runs_filters_and_pages(open: OpenStore) {
         );
         assert_eq!(paged, expected, "paging {query:?}");
     }
+    // A cursor outside the range starts the walk at the range's end.
+    let newest_outside = &all[all.len() - 1];
+    let in_range = RunQuery::new().created(Some(minutes(92)), Some(minutes(97)));
+    let inside: Vec<_> = all
+        .iter()
+        .filter(|r| in_range.matches(r))
+        .cloned()
+        .collect();
+    assert_eq!(
+        store
+            .list_runs(
+                &in_range
+                    .clone()
+                    .order(Order::Descending)
+                    .after(&newest_outside.run_id)
+            )
+            .expect("from outside"),
+        inside.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    let late = DateTime::<Utc>::MAX_UTC;
+    let err = store
+        .list_runs(&RunQuery::new().created(None, Some(late)))
+        .expect_err("a time no store keeps");
+    assert!(
+        matches!(
+            &err,
+            StoreError::InvalidInput {
+                field: "created_until",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let err = store
         .list_runs(&RunQuery {
             after: Some("no-such-run".into()),

@@ -61,7 +61,10 @@ pub(crate) async fn runs(
     State(console): State<Console>,
     Query(params): Query<RunsParams>,
 ) -> Result<Json<PageOf<WorkflowRun, String>>, ApiFailure> {
-    let mut items = console.store.list_runs(&params.query()?).await?;
+    let mut items = console
+        .store
+        .list_runs(&params.query(&console.now())?)
+        .await?;
     let next = cut_page(&mut items, params.limit, |run| run.run_id.clone());
     Ok(Json(PageOf { items, next }))
 }

@@ -65,7 +65,7 @@ pub(crate) async fn overview(
                 }
             }
             h2 { "Active runs" }
-            (runs_table(&active[..active.len().min(ACTIVE_SHOWN)]))
+            (runs_table(&active[..active.len().min(ACTIVE_SHOWN)], None))
             @if active.len() > ACTIVE_SHOWN {
                 p.more { a href="/runs?status=started" { "more active runs" } }
             }
@@ -73,25 +73,26 @@ pub(crate) async fn overview(
     ))
 }
 
-/// `GET /runs`: the runs the filters match, oldest first, a page at a time.
+/// `GET /runs`: the runs the filters match, oldest or newest first, a page at a time.
 pub(crate) async fn runs(
     State(console): State<Console>,
     Query(params): Query<RunsParams>,
 ) -> Result<Markup, Failure> {
-    let query = params.query()?;
+    let query = params.query(&console.now())?;
+    let newest_first = params.newest_first()?;
     let mut runs = console.store.list_runs(&query).await?;
+    let order = given(&params.order);
     let next = cut_page(&mut runs, params.limit, |run| run.run_id.clone()).map(|after| {
-        link(
-            "/runs",
-            &[
-                ("status", given(&params.status)),
-                ("workflow", given(&params.workflow)),
-                ("thread", given(&params.thread)),
-                ("after", Some(after)),
-                ("limit", params.limit.map(|n| n.to_string())),
-            ],
-        )
+        let mut filters = params.filters(order.as_deref());
+        filters.push(("after", Some(after)));
+        link("/runs", &filters)
     });
+    // The creation column's header turns the order around, keeping the filters.
+    let flipped = if newest_first { "oldest" } else { "newest" };
+    let sort = Sort {
+        href: link("/runs", &params.filters(Some(flipped))),
+        arrow: if newest_first { "↓" } else { "↑" },
+    };
     Ok(page(
         "runs",
         html! {
@@ -107,9 +108,17 @@ pub(crate) async fn runs(
                 }
                 label { "workflow" input name="workflow" value=(given(&params.workflow).unwrap_or_default()); }
                 label { "thread" input name="thread" value=(given(&params.thread).unwrap_or_default()); }
+                label { "created since" input name="since" value=(given(&params.since).unwrap_or_default()) placeholder="2h, today, 2026-12-01"; }
+                label { "until" input name="until" value=(given(&params.until).unwrap_or_default()) placeholder="now"; }
+                label { "order"
+                    select name="order" {
+                        option value="oldest" { "oldest first" }
+                        option value="newest" selected[newest_first] { "newest first" }
+                    }
+                }
                 button type="submit" { "filter" }
             }
-            (runs_table(&runs))
+            (runs_table(&runs, Some(&sort)))
             @if let Some(next) = next {
                 p.more { a.next href=(next) { "next " (runs.len()) } }
             }
@@ -117,11 +126,22 @@ pub(crate) async fn runs(
     ))
 }
 
-/// A table of runs, each linking to its page.
-fn runs_table(runs: &[WorkflowRun]) -> Markup {
+/// The link a sortable column's header carries, and the arrow that says the order now.
+struct Sort {
+    href: String,
+    arrow: &'static str,
+}
+
+/// A table of runs, each linking to its page; with `sort`, the creation column's header
+/// turns the order around.
+fn runs_table(runs: &[WorkflowRun], sort: Option<&Sort>) -> Markup {
     html! {
         table.runs {
-            tr { th { "run" } th { "workflow" } th { "status" } th { "attempt" } th { "created" } th { "updated" } th { "thread" } }
+            tr {
+                th { "run" } th { "workflow" } th { "status" } th { "attempt" }
+                th { @if let Some(sort) = sort { a.sort href=(sort.href) { "created " (sort.arrow) } } @else { "created" } }
+                th { "updated" } th { "thread" }
+            }
             @for run in runs {
                 tr {
                     td { a href={ "/runs/" (encode(&run.run_id)) } { (run.run_id) } }

@@ -11,12 +11,16 @@ pub(crate) const PAGE: usize = 100;
 /// The most rows a page or an API call answers with: every answer is one bounded read.
 pub(crate) const MAX_PAGE: usize = 1000;
 
-/// `?status=&workflow=&thread=&after=&limit=` of the runs.
+/// `?status=&workflow=&thread=&since=&until=&order=&after=&limit=` of the runs: `since` and
+/// `until` bound their creation, `order` is `oldest` (first, the default) or `newest`.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct RunsParams {
     pub(crate) status: Option<String>,
     pub(crate) workflow: Option<String>,
     pub(crate) thread: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) order: Option<String>,
     pub(crate) after: Option<String>,
     pub(crate) limit: Option<usize>,
 }
@@ -62,9 +66,37 @@ pub(crate) fn cut_page<T, C>(
 }
 
 impl RunsParams {
+    /// Whether the runs come newest first.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for an `order` that is neither `oldest` nor `newest`.
+    pub(crate) fn newest_first(&self) -> StoreResult<bool> {
+        match given(&self.order).as_deref() {
+            None | Some("oldest") => Ok(false),
+            Some("newest") => Ok(true),
+            Some(other) => Err(StoreError::invalid(
+                "order",
+                format!("{other:?} is not an order: oldest or newest"),
+            )),
+        }
+    }
+
+    /// The filters as a link gives them again (the cursor aside), with `order` as given.
+    pub(crate) fn filters(&self, order: Option<&str>) -> Vec<(&'static str, Option<String>)> {
+        vec![
+            ("status", given(&self.status)),
+            ("workflow", given(&self.workflow)),
+            ("thread", given(&self.thread)),
+            ("since", given(&self.since)),
+            ("until", given(&self.until)),
+            ("order", order.map(str::to_owned)),
+            ("limit", self.limit.map(|n| n.to_string())),
+        ]
+    }
+
     /// The store's query, one row more than the page so that the page knows whether there
-    /// is a next one.
-    pub(crate) fn query(&self) -> StoreResult<RunQuery> {
+    /// is a next one; relative times count back from `now`.
+    pub(crate) fn query(&self, now: &nerve_store::time::Zoned) -> StoreResult<RunQuery> {
         let statuses = match given(&self.status) {
             None => Vec::new(),
             Some(name) => vec![
@@ -88,6 +120,17 @@ impl RunsParams {
             statuses,
             workflow: given(&self.workflow),
             thread_id: given(&self.thread),
+            created_since: given(&self.since)
+                .map(|at| time("since", &at, now))
+                .transpose()?,
+            created_until: given(&self.until)
+                .map(|at| time("until", &at, now))
+                .transpose()?,
+            order: if self.newest_first()? {
+                nerve_store::Order::Descending
+            } else {
+                nerve_store::Order::Ascending
+            },
             after: given(&self.after),
             limit: Some(page_size(self.limit) + 1),
         })

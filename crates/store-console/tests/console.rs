@@ -590,9 +590,74 @@ fn console_at(location: &str, now: chrono::DateTime<chrono::Utc>) -> Router {
     router(AsyncStore::new(store), &options)
 }
 
+/// The runs sort newest first as well as oldest first, page after page, by the creation
+/// column's header or `order`, keeping the filters; `since` and `until` bound their creation
+/// in the command line's time forms.
+fn runs_sort_both_ways_and_filter_by_creation_time(backend: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let location = location_of(backend, dir.path());
+    on_runtime(async {
+        let app = console(&location, &ConsoleOptions::default());
+        let json = |body: String| -> Value { serde_json::from_str(&body).expect("JSON") };
+        let ids_of = |page: &Value| -> Vec<String> {
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|run| run["runId"].as_str().expect("an id").to_owned())
+                .collect()
+        };
+        let mut both = Vec::new();
+        for order in ["oldest", "newest"] {
+            let mut uri = format!("/api/runs?order={order}&limit=50");
+            let mut ids = Vec::new();
+            loop {
+                let page = json(page(&app, &uri).await);
+                ids.extend(ids_of(&page));
+                match page["next"].as_str() {
+                    Some(after) => uri = format!("/api/runs?order={order}&limit=50&after={after}"),
+                    None => break,
+                }
+            }
+            assert_eq!(ids.len(), 120, "{order}: every run once");
+            both.push(ids);
+        }
+        let reversed: Vec<String> = both[0].iter().rev().cloned().collect();
+        assert_eq!(
+            both[1], reversed,
+            "newest first is oldest first turned around"
+        );
+
+        let oldest = page(&app, "/runs?status=failed").await;
+        assert!(
+            oldest.contains("class=\"sort\" href=\"/runs?status=failed&amp;order=newest\""),
+            "{oldest}"
+        );
+        let newest = page(&app, "/runs?status=failed&order=newest&limit=10").await;
+        assert!(
+            newest.contains("href=\"/runs?status=failed&amp;order=oldest&amp;limit=10\""),
+            "the header turns the order back: {newest}"
+        );
+        let next = next_link(&newest).expect("a next page");
+        assert!(
+            next.contains("order=newest") && next.contains("status=failed"),
+            "{next}"
+        );
+
+        let recent = json(page(&app, "/api/runs?since=1h&limit=1000").await);
+        assert_eq!(ids_of(&recent).len(), 120);
+        let before = json(page(&app, "/api/runs?until=1h&limit=1000").await);
+        assert_eq!(ids_of(&before).len(), 0);
+        let (status, body) = get(&app, "/runs?order=sideways").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("is not an order"), "{body}");
+    });
+}
+
 store_conformance::for_each_backend!(
     backends: { sqlite => "sqlite", redb => "redb", postgres => "postgres" },
     cases: {
+        runs_sort_both_ways_and_filter_by_creation_time,
         the_chart_counts_entries_and_transitions_by_hour_and_by_day,
         the_archive_pages_show_its_days_and_a_days_entries,
         a_blob_shows_its_size_its_holders_and_its_verified_content,

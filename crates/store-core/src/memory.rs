@@ -270,22 +270,26 @@ impl LogStore for MemoryLogStore {
     }
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+        query.validate()?;
         let state = self.state();
         let cursor = query
             .cursor_run(|run_id| Ok(state.runs.get(run_id).cloned()))?
-            .map(|run| (run.created_at, run.run_id));
+            .map(|run| (run.created_at.timestamp_millis(), run.run_id));
         let mut runs: Vec<_> = state
             .runs
             .values()
             .filter(|r| query.matches(r))
             .filter(|r| {
-                cursor
-                    .as_ref()
-                    .is_none_or(|c| (r.created_at, r.run_id.clone()) > *c)
+                cursor.as_ref().is_none_or(|(created, id)| {
+                    query.comes_after((r.created_at.timestamp_millis(), &r.run_id), (*created, id))
+                })
             })
             .cloned()
             .collect();
         by_creation(&mut runs);
+        if query.order == crate::Order::Descending {
+            runs.reverse();
+        }
         runs.truncate(query.effective_limit());
         Ok(runs)
     }

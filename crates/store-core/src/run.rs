@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, StoreResult};
-use crate::log::LogEntry;
+use crate::log::{LogEntry, Order};
 use crate::status::{ALL_STATUSES, WorkflowRunStatus};
 use crate::time::opt_ts_millis;
 
@@ -209,8 +209,9 @@ pub const AUDIT_SOURCE: &str = "workflow";
 /// The kind of the audit entries of run transitions.
 pub const AUDIT_KIND: &str = "run.status";
 
-/// A filter over the runs table. Runs come oldest first, by (`created_at`, `run_id`).
-/// Serialises with camelCase names; every field may be left out.
+/// A filter over the runs table. Runs come oldest first by (`created_at`, `run_id`), or
+/// newest first with [`Order::Descending`]. Serialises with camelCase names; every field
+/// may be left out.
 ///
 /// [`crate::LogStore::list_runs`] answers one page: at most `limit` runs, and
 /// [`crate::DEFAULT_QUERY_LIMIT`] (100) when `limit` is `None`. [`RunQuery::fetch`] (and
@@ -225,6 +226,12 @@ pub struct RunQuery {
     pub workflow: Option<String>,
     /// Only runs of this thread.
     pub thread_id: Option<String>,
+    /// Only runs created at or after this time.
+    pub created_since: Option<DateTime<Utc>>,
+    /// Only runs created before this time.
+    pub created_until: Option<DateTime<Utc>>,
+    /// Oldest first (the default) or newest first, by (`created_at`, `run_id`).
+    pub order: Order,
     /// A cursor: only runs that come after this run in the listing's order. An unknown run
     /// is [`StoreError::UnknownRun`].
     pub after: Option<String>,
@@ -255,6 +262,19 @@ impl RunQuery {
     /// This query with runs of the thread `thread_id` only.
     pub fn thread(mut self, thread_id: impl Into<String>) -> Self {
         self.thread_id = Some(thread_id.into());
+        self
+    }
+
+    /// This query with runs created in `since..until` only (either end may be open).
+    pub fn created(mut self, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> Self {
+        self.created_since = since;
+        self.created_until = until;
+        self
+    }
+
+    /// This query listing in `order`: newest first with [`Order::Descending`].
+    pub fn order(mut self, order: Order) -> Self {
+        self.order = order;
         self
     }
 
@@ -296,9 +316,40 @@ impl RunQuery {
         self.limit.unwrap_or(crate::DEFAULT_QUERY_LIMIT)
     }
 
+    /// Refuses a creation bound outside the times a store keeps.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] naming `created_since` or `created_until`.
+    pub fn validate(&self) -> StoreResult<()> {
+        crate::time::check_optional_ts("created_since", self.created_since)?;
+        crate::time::check_optional_ts("created_until", self.created_until)
+    }
+
+    /// The creation bounds as stored milliseconds: from (inclusive) and to (exclusive), each
+    /// rounded as [`crate::kit::bound_millis`] rounds a log query's.
+    pub fn created_millis(&self) -> (i64, i64) {
+        (
+            self.created_since
+                .map_or(i64::MIN, crate::time::bound_millis),
+            self.created_until
+                .map_or(i64::MAX, crate::time::bound_millis),
+        )
+    }
+
+    /// Whether `(created_at, run_id)` comes after `cursor`'s in the listing's order.
+    pub fn comes_after(&self, key: (i64, &str), cursor: (i64, &str)) -> bool {
+        match self.order {
+            Order::Ascending => key > cursor,
+            Order::Descending => key < cursor,
+        }
+    }
+
     /// Whether `run` passes the filters (the cursor and limit aside).
     pub fn matches(&self, run: &WorkflowRun) -> bool {
-        (self.statuses.is_empty() || self.statuses.contains(&run.status))
+        let (from, to) = self.created_millis();
+        let created = run.created_at.timestamp_millis();
+        (from..to).contains(&created)
+            && (self.statuses.is_empty() || self.statuses.contains(&run.status))
             && self.workflow.as_ref().is_none_or(|w| *w == run.workflow)
             && self
                 .thread_id

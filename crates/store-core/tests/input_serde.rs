@@ -94,6 +94,9 @@ fn thread_messages_and_queries_round_trip() {
         statuses: vec![WorkflowRunStatus::Queued, WorkflowRunStatus::Started],
         workflow: Some("wf".into()),
         thread_id: Some("t".into()),
+        created_since: chrono::DateTime::from_timestamp(1_795_000_000, 0),
+        created_until: chrono::DateTime::from_timestamp(1_795_100_000, 0),
+        order: store_core::Order::Descending,
         after: Some("run-1".into()),
         limit: Some(7),
     });

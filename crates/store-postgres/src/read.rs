@@ -240,12 +240,25 @@ pub(crate) fn run_query_sql(
         values.push(Box::new(thread_id.clone().into_bytes()));
         conditions.push(format!("thread_id = ${}", values.len()));
     }
+    let (from, to) = query.created_millis();
+    if query.created_since.is_some() {
+        values.push(Box::new(from));
+        conditions.push(format!("created_at >= ${}", values.len()));
+    }
+    if query.created_until.is_some() {
+        values.push(Box::new(to));
+        conditions.push(format!("created_at < ${}", values.len()));
+    }
+    let (after, direction) = match query.order {
+        store_core::Order::Ascending => (">", ""),
+        store_core::Order::Descending => ("<", " DESC"),
+    };
     if let Some((created_at, run_id)) = cursor {
         values.push(Box::new(created_at));
         let created = values.len();
         values.push(Box::new(run_id.as_bytes().to_vec()));
         conditions.push(format!(
-            "(created_at, run_id) > (${created}, ${})",
+            "(created_at, run_id) {after} (${created}, ${})",
             values.len()
         ));
     }
@@ -256,7 +269,8 @@ pub(crate) fn run_query_sql(
     };
     values.push(Box::new(limit_to_sql(query.effective_limit())));
     let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM {s}.runs{filter} ORDER BY created_at, run_id LIMIT ${}",
+        "SELECT {RUN_COLUMNS} FROM {s}.runs{filter} \
+         ORDER BY created_at{direction}, run_id{direction} LIMIT ${}",
         values.len()
     );
     (sql, values)

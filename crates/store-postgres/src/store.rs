@@ -500,6 +500,7 @@ impl LogStore for PgLogStore {
     }
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+        query.validate()?;
         let cursor = query.cursor_run(|run_id| self.get_run(run_id))?;
         if query.effective_limit() == 0 {
             return Ok(Vec::new());

@@ -452,20 +452,24 @@ fn prefix_runs<'t>(
     runs: &'t ReadOnlyTable<&'static str, &'static [u8]>,
     (index, field): (&'static str, fn(&WorkflowRun) -> Option<&str>),
     prefix: &'t str,
-    cursor: Option<(i64, &'t str)>,
+    (query, cursor): (&'t RunQuery, Option<(i64, &'t str)>),
 ) -> StoreResult<impl Iterator<Item = StoreResult<WorkflowRun>> + 't> {
-    let start = match cursor {
-        Some((created, id)) => Start::up(Excluded((prefix, created, id))),
-        None => Start::up(Included((prefix, i64::MIN, ""))),
+    let (from, to) = query.created_millis();
+    let descending = query.order == store_core::Order::Descending;
+    // The cursor, or the range's end the walk starts from when the cursor is outside it.
+    let start = match (cursor, descending) {
+        (Some((created, id)), false) if created >= from => {
+            Start::up(Excluded((prefix, created, id)))
+        }
+        (Some((created, id)), true) if created < to => Start::down(Excluded((prefix, created, id))),
+        (_, false) => Start::up(Included((prefix, from, ""))),
+        (_, true) => Start::down(Excluded((prefix, to, ""))),
     };
     fence::walk(table, index, start, move |key, _| {
         let (found, created, id) = key.value();
+        let past = found != prefix || !(from..to).contains(&created);
         let run = indexed_run(runs, index, (Some(found), created, id), field)?;
-        Ok(if found == prefix {
-            Step::Take(run)
-        } else {
-            Step::Past
-        })
+        Ok(if past { Step::Past } else { Step::Take(run) })
     })
 }
 
@@ -478,6 +482,7 @@ fn run_order(run: &WorkflowRun) -> (i64, &str) {
 /// thread's, the workflow's, each status's merged in order, or the creation order) and
 /// stops at the limit: O(log n + k) for a listing by one filter.
 pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+    query.validate()?;
     let runs = open(tx, RUNS)?;
     let cursor_run = query.cursor_run(|run_id| run_in(&runs, run_id))?;
     let limit = query.effective_limit();
@@ -514,16 +519,20 @@ pub(crate) fn runs(tx: &ReadTransaction, query: &RunQuery) -> StoreResult<Vec<Wo
         };
     let mut walks = prefixes
         .into_iter()
-        .map(|prefix| Ok(prefix_runs(&table, &runs, (index, field), prefix, cursor)?.peekable()))
+        .map(|prefix| {
+            Ok(prefix_runs(&table, &runs, (index, field), prefix, (query, cursor))?.peekable())
+        })
         .collect::<StoreResult<Vec<_>>>()?;
     let mut out = Vec::new();
     while out.len() < limit {
         // The walk whose next run comes first; a failed read comes first of all.
+        let descending = query.order == store_core::Order::Descending;
         let next = walks
             .iter_mut()
             .enumerate()
             .filter_map(|(at, walk)| walk.peek().map(|run| (at, run)))
             .min_by(|(_, a), (_, b)| match (a, b) {
+                (Ok(a), Ok(b)) if descending => run_order(b).cmp(&run_order(a)),
                 (Ok(a), Ok(b)) => run_order(a).cmp(&run_order(b)),
                 (Err(_), _) => std::cmp::Ordering::Less,
                 (_, Err(_)) => std::cmp::Ordering::Greater,
@@ -548,9 +557,18 @@ fn runs_by_creation(
     limit: usize,
 ) -> StoreResult<Vec<WorkflowRun>> {
     let table = open(tx, RUNS_BY_CREATED)?;
-    let start = cursor.map_or(Start::up(Unbounded), |c| Start::up(Excluded(c)));
+    let (from, to) = query.created_millis();
+    let start = match (cursor, query.order == store_core::Order::Descending) {
+        (Some(c), false) if c.0 >= from => Start::up(Excluded(c)),
+        (Some(c), true) if c.0 < to => Start::down(Excluded(c)),
+        (_, false) => Start::up(Included((from, ""))),
+        (_, true) => Start::down(Excluded((to, ""))),
+    };
     let walk = fence::walk(&table, "runs_by_created", start, |key, _| {
         let (created, id) = key.value();
+        if !(from..to).contains(&created) {
+            return Ok(Step::Past);
+        }
         let run = indexed_run(runs, "runs_by_created", (None, created, id), |_| None)?;
         Ok(Step::Take(run))
     })?;

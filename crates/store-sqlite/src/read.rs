@@ -421,7 +421,10 @@ pub(crate) fn run_query_sql(query: &RunQuery, cursor: Option<(i64, &str)>) -> (S
     statuses.sort_unstable();
     statuses.dedup();
     values.push(Value::Integer(limit_to_sql(query.effective_limit())));
-    let order = "ORDER BY created_at, run_id LIMIT ?1";
+    let order = match query.order {
+        Order::Ascending => "ORDER BY created_at, run_id LIMIT ?1",
+        Order::Descending => "ORDER BY created_at DESC, run_id DESC LIMIT ?1",
+    };
     if statuses.len() <= 1 {
         let filter = run_filter(query, statuses.first().copied(), cursor, &mut values);
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs{filter} {order}");
@@ -459,11 +462,24 @@ fn run_filter(
     if let Some(thread_id) = &query.thread_id {
         conditions.push(format!("thread_id = ?{}", bind(thread_id.clone(), values)));
     }
+    let (from, to) = query.created_millis();
+    if query.created_since.is_some() {
+        values.push(Value::Integer(from));
+        conditions.push(format!("created_at >= ?{}", values.len()));
+    }
+    if query.created_until.is_some() {
+        values.push(Value::Integer(to));
+        conditions.push(format!("created_at < ?{}", values.len()));
+    }
     if let Some((created_at, run_id)) = cursor {
         values.push(Value::Integer(created_at));
         let created = values.len();
         let run = bind(run_id.to_owned(), values);
-        conditions.push(format!("(created_at, run_id) > (?{created}, ?{run})"));
+        let after = match query.order {
+            Order::Ascending => ">",
+            Order::Descending => "<",
+        };
+        conditions.push(format!("(created_at, run_id) {after} (?{created}, ?{run})"));
     }
     if conditions.is_empty() {
         String::new()

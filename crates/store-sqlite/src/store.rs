@@ -186,6 +186,7 @@ impl LogStore for SqliteLogStore {
     }
 
     fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<WorkflowRun>> {
+        query.validate()?;
         self.read(|conn| {
             let cursor = query.cursor_run(|run_id| select_run(conn, run_id))?;
             if query.effective_limit() == 0 {

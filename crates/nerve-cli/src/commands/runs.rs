@@ -18,6 +18,9 @@ pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResu
             mut status,
             workflow,
             thread,
+            since,
+            until,
+            newest_first,
             after,
             limit,
         } => {
@@ -33,6 +36,13 @@ pub(crate) fn run(store: &Store, command: RunsCommand, out: &mut Out) -> CliResu
                 statuses: status,
                 workflow,
                 thread_id: thread,
+                created_since: since,
+                created_until: until,
+                order: if newest_first {
+                    nerve_store::Order::Descending
+                } else {
+                    nerve_store::Order::Ascending
+                },
                 after,
                 limit: Some(limit.saturating_add(1)),
             };
