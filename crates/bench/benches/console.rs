@@ -36,6 +36,13 @@ fn fixture(runs: usize) -> String {
     let done = dir.join(format!("console-{runs}.complete"));
     let location = format!("sqlite:{}", path.display());
     if path.exists() && done.exists() {
+        // A fixture of an older schema is migrated once, by a writable open.
+        let started = Instant::now();
+        drop(nerve_store::open(&location).expect("the fixture opens"));
+        let took = started.elapsed();
+        if took > Duration::from_secs(1) {
+            println!("opening the fixture for writing (a migration) took {took:?}");
+        }
         return location;
     }
     let _ = std::fs::remove_file(&path);
@@ -81,8 +88,10 @@ fn fixture(runs: usize) -> String {
 
 /// The store read a page is built on, done directly.
 enum Bare {
-    /// The counters (the overview).
-    Stats,
+    /// The counters and the activity of a range (the overview).
+    Overview(DateTime<Utc>, DateTime<Utc>),
+    /// The activity of a range (the chart's API).
+    Activity(DateTime<Utc>, DateTime<Utc>),
     /// A page of runs.
     Runs(RunQuery),
     /// A run and the entries about it.
@@ -97,7 +106,11 @@ impl Bare {
     fn read(&self, store: &Store) {
         let log = &store.log;
         match self {
-            Bare::Stats => drop(nerve_store::stats(store).expect("stats")),
+            Bare::Overview(since, until) => {
+                nerve_store::stats(store).expect("stats");
+                log.activity(*since, *until).expect("the activity");
+            }
+            Bare::Activity(since, until) => drop(log.activity(*since, *until).expect("activity")),
             Bare::Runs(query) => drop(log.list_runs(query).expect("runs")),
             Bare::Run(run) => {
                 log.get_run(run).expect("the run");
@@ -142,7 +155,11 @@ fn main() {
         .build()
         .expect("a runtime");
     let store = AsyncStore::new(store);
-    let app = router(store.clone(), &ConsoleOptions::default());
+    let options = ConsoleOptions {
+        now: Some(now()),
+        ..ConsoleOptions::default()
+    };
+    let app = router(store.clone(), &options);
     let middle = format!("run-{:07}", runs / 2);
     let mid_id = entries / 2;
     let day = (now() - chrono::Duration::days(15)).date_naive();
@@ -155,13 +172,38 @@ fn main() {
             ..RunQuery::default()
         })
     };
+    let hours = |h: i64| now() - chrono::Duration::hours(h);
+    let day_start = day.and_time(chrono::NaiveTime::MIN).and_utc();
     let after_middle = LogQuery {
         after: Some(LogId(mid_id)),
         limit: Some(101),
         ..LogQuery::default()
     };
     let pages: Vec<(String, Bare)> = vec![
-        ("/".into(), Bare::Stats),
+        ("/".into(), Bare::Overview(hours(24), now())),
+        ("/?since=30d".into(), Bare::Overview(hours(30 * 24), now())),
+        (
+            "/api/activity?since=30d&by=hour".into(),
+            Bare::Activity(hours(30 * 24), now()),
+        ),
+        (
+            "/runs?order=newest".into(),
+            Bare::Runs(RunQuery {
+                order: nerve_store::Order::Descending,
+                limit: Some(101),
+                ..RunQuery::default()
+            }),
+        ),
+        (
+            format!("/runs?status=failed&since={day}&order=newest"),
+            Bare::Runs(RunQuery {
+                statuses: vec![WorkflowRunStatus::Failed],
+                created_since: Some(day_start),
+                order: nerve_store::Order::Descending,
+                limit: Some(101),
+                ..RunQuery::default()
+            }),
+        ),
         ("/runs".into(), runs_page(None, None)),
         (
             "/runs?status=failed".into(),
@@ -188,7 +230,7 @@ fn main() {
             Bare::Logs(LogQuery {
                 source: Some("worker".into()),
                 kind: Some("note".into()),
-                since: Some(day.and_time(chrono::NaiveTime::MIN).and_utc()),
+                since: Some(day_start),
                 limit: Some(101),
                 ..LogQuery::default()
             }),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{HOSTILE, fill, location_of, on_runtime};
+use common::{HOSTILE, REPORT, fill, location_of, on_runtime};
 use fantoccini::{Client, ClientBuilder, Locator};
 use nerve_store::{AsyncStore, NewLogEntry, OpenOptions};
 use serde_json::json;
@@ -141,6 +141,16 @@ fn filled(backend: &str, dir: &Path) -> String {
                 .expect("an old entry");
         }
     }
+    // A day of a scheduler's ticks, some hours busier than others: what the chart draws.
+    let now = chrono::Utc::now();
+    let ticks: Vec<NewLogEntry> = (1..24i64)
+        .flat_map(|hours_ago| {
+            let at = now - chrono::Duration::hours(hours_ago);
+            (0..(hours_ago * 37 % 50 + 5))
+                .map(move |_| NewLogEntry::new("cron", "tick", "{}").at(at))
+        })
+        .collect();
+    store.log.append_batch(ticks).expect("a day of ticks");
     let options = nerve_store::archive::ArchiveOptions {
         dir: dir.join("archive"),
         retain_days: 1,
@@ -193,8 +203,12 @@ fn every_page_loads_with_no_console_error_and_shows_hostile_values_as_text(backe
         let at = serve(store, dir.path()).await;
         let driver = start_driver();
         let client = browser(&driver).await;
+        let blob = format!("/blobs/{}", nerve_store::Digest::of(REPORT).to_hex());
         let pages = [
             ("overview", "/", "Overview"),
+            ("activity-7-days", "/?since=7d&by=hour", "Overview"),
+            ("runs-newest", "/runs?order=newest&status=failed", "Runs"),
+            ("blob", blob.as_str(), "Blob"),
             ("runs", "/runs", "Runs"),
             ("failed-runs", "/runs?status=failed", "Runs"),
             ("run", "/runs/run-0", "Run run-0"),
@@ -228,6 +242,59 @@ fn every_page_loads_with_no_console_error_and_shows_hostile_values_as_text(backe
                 "{path} ran a script: an alert is open"
             );
         }
+        // The chart's bars carry their counts, the failed transitions among them.
+        client.goto(&format!("http://{at}/")).await.expect("load");
+        let mut tooltips = Vec::new();
+        for title in client
+            .find_all(Locator::Css("figure.chart svg rect title"))
+            .await
+            .expect("the bars' titles")
+        {
+            // A tooltip is not rendered text: its content, as the browser holds it.
+            let text = title.prop("textContent").await.expect("its content");
+            tooltips.push(text.unwrap_or_default());
+        }
+        assert!(
+            tooltips.iter().any(|t| t.ends_with(" failed")),
+            "{tooltips:?}"
+        );
+        let failed: u64 = tooltips
+            .iter()
+            .filter(|t| t.ends_with(" failed"))
+            .map(|t| {
+                t.rsplit(' ')
+                    .nth(1)
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum();
+        assert_eq!(failed, 24, "{tooltips:?}");
+        // The blob's download, through the page's link, is its content.
+        client
+            .goto(&format!("http://{at}{blob}"))
+            .await
+            .expect("load");
+        let download = client
+            .find(Locator::Css("a.download"))
+            .await
+            .expect("the download link")
+            .attr("href")
+            .await
+            .expect("its address")
+            .expect("an href");
+        // An attachment: the page's own script fetches it, as a click would download it.
+        let body = client
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 fetch(arguments[0]).then(r => r.text()).then(done, e => done('failed: ' + e));",
+                vec![serde_json::Value::String(download)],
+            )
+            .await
+            .expect("the download")
+            .as_str()
+            .map(str::to_owned)
+            .expect("text");
+        assert_eq!(body.as_bytes(), REPORT);
         // The hostile text, on the pages that show it, is text.
         let archived = format!("/archive/{}", archived_day(2));
         for (path, cell) in [
