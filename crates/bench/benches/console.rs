@@ -146,24 +146,50 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
-    let location = fixture(runs);
+    // A store of one's own (`nerve-store simulate --runs 100000 --days 30` fills one), or
+    // the bench's fixture.
+    let location = std::env::var("NERVE_CONSOLE_STORE").unwrap_or_else(|_| fixture(runs));
     let store: Store = nerve_store::open_with(&location, &OpenOptions::default().read_only(true))
-        .expect("the fixture, read-only");
-    let entries = nerve_store::stats(&store).expect("stats").entries;
+        .expect("the store, read-only");
+    let stats = nerve_store::stats(&store).expect("stats");
+    let (entries, runs) = (stats.entries, stats.runs);
+    // The newest run and entry: "now" for the chart and the time filters.
+    let newest = store
+        .log
+        .list_runs(
+            &RunQuery::new()
+                .order(nerve_store::Order::Descending)
+                .limit(1),
+        )
+        .expect("the newest run");
+    let now = newest.first().map_or_else(now, |run| run.created_at);
+    let oldest = store
+        .log
+        .list_runs(&RunQuery::new().limit(1))
+        .expect("the oldest run");
+    let start = oldest.first().map_or(now, |run| run.created_at);
+    let halfway = start + (now - start) / 2;
+    let middle_run = store
+        .log
+        .list_runs(&RunQuery::new().created(Some(halfway), None).limit(1))
+        .expect("a run halfway")
+        .into_iter()
+        .next()
+        .expect("the store has runs");
+    let middle = middle_run.run_id.clone();
+    let thread = middle_run.thread_id.clone().unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     let store = AsyncStore::new(store);
     let options = ConsoleOptions {
-        now: Some(now()),
+        now: Some(now),
         ..ConsoleOptions::default()
     };
     let app = router(store.clone(), &options);
-    let middle = format!("run-{:07}", runs / 2);
     let mid_id = entries / 2;
-    let day = (now() - chrono::Duration::days(15)).date_naive();
-    let thread = "thread-500";
+    let day = halfway.date_naive();
     let runs_page = |status: Option<WorkflowRunStatus>, after: Option<&str>| {
         Bare::Runs(RunQuery {
             statuses: status.into_iter().collect(),
@@ -172,7 +198,7 @@ fn main() {
             ..RunQuery::default()
         })
     };
-    let hours = |h: i64| now() - chrono::Duration::hours(h);
+    let hours = |h: i64| now - chrono::Duration::hours(h);
     let day_start = day.and_time(chrono::NaiveTime::MIN).and_utc();
     let after_middle = LogQuery {
         after: Some(LogId(mid_id)),
@@ -180,11 +206,11 @@ fn main() {
         ..LogQuery::default()
     };
     let pages: Vec<(String, Bare)> = vec![
-        ("/".into(), Bare::Overview(hours(24), now())),
-        ("/?since=30d".into(), Bare::Overview(hours(30 * 24), now())),
+        ("/".into(), Bare::Overview(hours(24), now)),
+        ("/?since=30d".into(), Bare::Overview(hours(30 * 24), now)),
         (
             "/api/activity?since=30d&by=hour".into(),
-            Bare::Activity(hours(30 * 24), now()),
+            Bare::Activity(hours(30 * 24), now),
         ),
         (
             "/runs?order=newest".into(),
@@ -235,7 +261,7 @@ fn main() {
                 ..LogQuery::default()
             }),
         ),
-        (format!("/threads/{thread}"), Bare::Thread(thread.into())),
+        (format!("/threads/{thread}"), Bare::Thread(thread.clone())),
         (
             "/api/runs?status=failed".into(),
             runs_page(Some(WorkflowRunStatus::Failed), None),

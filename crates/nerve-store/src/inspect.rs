@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use serde::{Serialize, Serializer};
+use store_core::kit::ActivityCheck;
 use store_core::{Checked, Digest, RunCounts, StoreError, StoreResult};
 
 use crate::archive::{WATERMARK_KEY, read_archive};
@@ -105,6 +106,10 @@ pub struct StoreCheck {
     /// What the log's engine found in its file: sound, repaired, or the damage.
     #[serde(serialize_with = "log_verdict")]
     pub log: Result<Checked, StoreError>,
+    /// The activity counts against a walk of the log, in one snapshot: they agree, or the
+    /// first that differs; an error when the log could not be read.
+    #[serde(serialize_with = "activity_verdict")]
+    pub activity: Result<ActivityCheck, StoreError>,
     /// How many blobs were re-hashed.
     pub blobs_checked: u64,
     /// Every blob whose content does not hash to its name, in digest order.
@@ -133,6 +138,17 @@ impl StoreCheck {
         if let Err(err) = &self.log {
             return Some(err.clone());
         }
+        match &self.activity {
+            Err(err) => return Some(err.clone()),
+            Ok(differ @ ActivityCheck::Differ { hour, series, .. }) => {
+                return Some(StoreError::corrupt(
+                    "activity",
+                    format!("{} {series}", store_core::kit::format_ts(*hour)),
+                    differ.to_string(),
+                ));
+            }
+            Ok(ActivityCheck::Agree { .. }) => {}
+        }
         if let Some(digest) = self.blobs_corrupt.first() {
             return Some(StoreError::Corrupt { digest: *digest });
         }
@@ -140,7 +156,9 @@ impl StoreCheck {
     }
 }
 
-/// Checks the whole of `store`: its log's file ([`store_core::LogMaintenance::check`]),
+/// Checks the whole of `store`: its log's file ([`store_core::LogMaintenance::check`]), its
+/// activity counts against a walk of its log in one snapshot
+/// ([`store_core::kit::check_activity`]),
 /// every blob ([`store_core::BlobStore::verify_all`]) and every file of its archive folder,
 /// each line read back and each file against the archive's manifest. Damage is part of the answer, not an error: each part is checked
 /// whatever the others found.
@@ -149,6 +167,16 @@ impl StoreCheck {
 /// The blob store's errors when its blobs cannot be listed.
 pub fn check(store: &Store) -> StoreResult<StoreCheck> {
     let log = store.log.check();
+    let mut activity = None;
+    let pinned = store.log.with_snapshot(&mut |view| {
+        activity = Some(store_core::kit::check_activity(view));
+        Ok(())
+    });
+    let activity = match (pinned, activity) {
+        (_, Some(found)) => found,
+        (Err(err), None) => Err(err),
+        (Ok(()), None) => store_core::kit::check_activity(store.log.as_ref()),
+    };
     let blobs = store.blobs.verify_all()?;
     let archive = store.location.archive_dir();
     let mut archived_entries = 0_u64;
@@ -173,6 +201,7 @@ pub fn check(store: &Store) -> StoreResult<StoreCheck> {
     Ok(StoreCheck {
         store: store.location.clone(),
         log,
+        activity,
         blobs_checked: blobs.checked,
         blobs_corrupt: blobs.corrupt,
         archive,
@@ -188,6 +217,17 @@ fn log_verdict<S: Serializer>(
     match log {
         Ok(checked) => serializer.collect_str(checked),
         Err(err) => serializer.collect_str(&format_args!("damaged: {err}")),
+    }
+}
+
+fn activity_verdict<S: Serializer>(
+    activity: &Result<ActivityCheck, StoreError>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match activity {
+        Ok(agree @ ActivityCheck::Agree { .. }) => serializer.collect_str(agree),
+        Ok(differ) => serializer.collect_str(&format_args!("damaged: {differ}")),
+        Err(err) => serializer.collect_str(&format_args!("unread: {err}")),
     }
 }
 

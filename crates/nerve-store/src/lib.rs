@@ -78,6 +78,7 @@ pub use migrate::{
     summarise,
 };
 pub use store_blob::FsBlobStore;
+pub use store_core::kit::ActivityCheck;
 pub use store_core::{
     AUDIT_KIND, AUDIT_SOURCE, ActivitySeries, BlobHealth, BlobHolder, BlobInfo, BlobReference,
     BlobStore, Checked, DEFAULT_QUERY_LIMIT, DaySpan, Digest, Durability, GetThreadRoundsParams,

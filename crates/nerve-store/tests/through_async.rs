@@ -466,6 +466,9 @@ impl Harness for AsyncHarness {
     fn forget_activity(&self, dir: &Path) {
         self.inner.forget_activity(dir);
     }
+    fn tamper_activity(&self, dir: &Path) {
+        self.inner.tamper_activity(dir);
+    }
     fn put_foreign_store(&self, dir: &Path) {
         self.inner.put_foreign_store(dir);
     }

@@ -2,7 +2,7 @@
 //! UTC hour, counted by the writes and equal to a walk of the log after any of them.
 
 use chrono::{DateTime, Duration, Utc};
-use store_core::kit::count_entries;
+use store_core::kit::{ActivityCheck, check_activity, count_entries};
 use store_core::{
     AUDIT_KIND, AUDIT_SOURCE, ActivitySeries, DaySpan, HourCount, LogBackend, NewLogEntry,
     RunTransition, ThreadMessage, WorkflowRunStatus, max_ts, min_ts,
@@ -266,4 +266,39 @@ pub fn an_older_store_gains_its_activity_counts_at_its_first_writable_open(harne
     let store = harness.open(dir.path()).expect("an older store opens");
     assert_eq!(counts(store.as_ref()), expected);
     observable_state(store.as_ref(), &[]);
+}
+
+/// A count changed behind the store's back is found by a walk of the log
+/// ([`store_core::kit::check_activity`], what `nerve-store check` runs), which names its hour
+/// and series; before, the walk and the counts agree.
+pub fn a_count_changed_behind_the_stores_back_is_found_by_a_walk(harness: &dyn Harness) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = harness.open(dir.path()).expect("create");
+    for hour in 0..3 {
+        store
+            .append_batch(
+                (0..5)
+                    .map(|_| NewLogEntry::new("s", "k", "x").at(at_hour(hour, 0)))
+                    .collect(),
+            )
+            .expect("entries");
+    }
+    // On PostgreSQL the counts live under the mark: compact moves it over every entry.
+    store.compact().expect("compact");
+    assert_eq!(
+        check_activity(store.as_ref()).expect("a walk"),
+        ActivityCheck::Agree { counts: 3 }
+    );
+    drop(store);
+    harness.tamper_activity(dir.path());
+    let store = harness.open(dir.path()).expect("opens");
+    assert_eq!(
+        check_activity(store.as_ref()).expect("a walk"),
+        ActivityCheck::Differ {
+            hour: at_hour(0, 0),
+            series: ActivitySeries::Entries,
+            kept: 6,
+            walked: 5,
+        }
+    );
 }

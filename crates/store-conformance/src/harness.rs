@@ -46,6 +46,10 @@ pub trait Harness: Sync {
     /// Records `version` as the store's schema version, as a newer (or this) build would.
     fn set_schema_version(&self, dir: &Path, version: i64);
 
+    /// Adds one to the first activity count of the store in `dir`, behind the store's back
+    /// (as a bug or a hand-written update would). The store is closed.
+    fn tamper_activity(&self, dir: &Path);
+
     /// Makes the store in `dir` what the schema before activity counts left: no counts, and
     /// that schema's version. The store is closed.
     fn forget_activity(&self, dir: &Path);

@@ -286,6 +286,7 @@ macro_rules! log_store_conformance {
         mod activity_upgrade {
             $crate::__harness_cases!(activity:
                 an_older_store_gains_its_activity_counts_at_its_first_writable_open,
+                a_count_changed_behind_the_stores_back_is_found_by_a_walk,
             );
         }
         mod read_only {

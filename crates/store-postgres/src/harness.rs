@@ -476,6 +476,20 @@ impl Harness for PgHarness {
             .expect("the version");
     }
 
+    fn tamper_activity(&self, dir: &Path) {
+        let s = schema_of(dir);
+        let changed = raw()
+            .execute(
+                &format!(
+                    "UPDATE \"{s}\".activity SET n = n + 1 WHERE (hour, series) = \
+                     (SELECT hour, series FROM \"{s}\".activity ORDER BY hour, series LIMIT 1)"
+                ),
+                &[],
+            )
+            .expect("a count changed");
+        assert_eq!(changed, 1, "the store had a count under its mark");
+    }
+
     fn forget_activity(&self, dir: &Path) {
         let s = schema_of(dir);
         raw()

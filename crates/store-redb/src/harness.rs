@@ -117,6 +117,23 @@ impl Harness for RedbHarness {
         crate::seal::seal(&log_file(dir));
     }
 
+    fn tamper_activity(&self, dir: &Path) {
+        write_raw(&log_file(dir), |tx| {
+            let mut table = tx
+                .open_table(crate::schema::ACTIVITY)
+                .expect("the activity counts");
+            let (hour, series, n) = {
+                let first = table.first().expect("read").expect("the store had a count");
+                let (hour, series) = first.0.value();
+                (hour, series.to_owned(), first.1.value())
+            };
+            table
+                .insert((hour, series.as_str()), n + 1)
+                .expect("a count changed");
+        });
+        crate::seal::seal(&log_file(dir));
+    }
+
     fn forget_activity(&self, dir: &Path) {
         write_raw(&log_file(dir), |tx| {
             assert!(

@@ -80,6 +80,17 @@ impl Harness for SqliteHarness {
             .expect("set user_version");
     }
 
+    fn tamper_activity(&self, dir: &Path) {
+        let changed = raw_connection(&log_file(dir))
+            .execute(
+                "UPDATE activity SET n = n + 1 WHERE (hour, series) = \
+                 (SELECT hour, series FROM activity ORDER BY hour, series LIMIT 1)",
+                [],
+            )
+            .expect("a count changed");
+        assert_eq!(changed, 1, "the store had a count");
+    }
+
     fn forget_activity(&self, dir: &Path) {
         raw_connection(&log_file(dir))
             .execute_batch("DROP TABLE activity; PRAGMA user_version = 5;")

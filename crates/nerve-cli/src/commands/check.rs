@@ -1,5 +1,6 @@
 //! `check`: everything the store can verify, read whole (the library's [`nerve_store::check`]):
-//! the log's file, every blob against its digest, every archive file line by line.
+//! the log's file, its activity counts against a walk of the log, every blob against its
+//! digest, every archive file line by line.
 
 use nerve_store::{Store, StoreCheck};
 
@@ -36,6 +37,17 @@ fn lines(report: &StoreCheck) -> Vec<String> {
         Ok(checked) => painted(checked.to_string(), true),
         Err(err) => painted(format!("damaged: {err}"), false),
     };
+    let activity = match &report.activity {
+        Ok(nerve_store::ActivityCheck::Agree { counts }) => painted(
+            format!(
+                "{} hourly counts agree with the log",
+                thousands(*counts as u64)
+            ),
+            true,
+        ),
+        Ok(differ) => painted(format!("damaged: {differ}"), false),
+        Err(err) => painted(format!("unread: {err}"), false),
+    };
     let corrupt = report.blobs_corrupt.len() as u64;
     let archive = match &report.archive_damage {
         None => painted(
@@ -46,6 +58,7 @@ fn lines(report: &StoreCheck) -> Vec<String> {
     };
     let mut lines = vec![
         format!("log      {}: {log}", report.store),
+        format!("activity {activity}"),
         format!(
             "blobs    {} checked, {}",
             counted(report.blobs_checked, "blob", "blobs"),

@@ -21,6 +21,7 @@
 //! one of the items above; the contract's own checks that a backend calls (the kept range of
 //! times and sizes, meta keys, log ids) are re-exported here beside them.
 
+pub(crate) mod activity;
 pub(crate) mod blobs;
 pub(crate) mod commit;
 pub(crate) mod days;
@@ -30,6 +31,7 @@ pub(crate) mod query;
 pub(crate) mod queue;
 pub(crate) mod transition;
 
+pub use activity::{ActivityCheck, check_activity};
 pub use blobs::{
     BLOB_CHUNK, ChunkRows, ChunkedReader, VerifyingReader, fill_buffer, read_verified,
     write_chunked,
