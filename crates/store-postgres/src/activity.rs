@@ -53,9 +53,14 @@ pub(crate) fn tally_rows(
     }
     for row in client
         .query(
+            // `OFFSET 0` keeps the planner from pushing the source and kind into the scan,
+            // which could then walk every transition of the log by its index instead of
+            // the rows the filter names.
             &format!(
-                "SELECT ts, payload FROM {s}.logs WHERE ({filter}) \
-                 AND source = '{AUDIT_SOURCE}'::bytea AND kind = '{AUDIT_KIND}'::bytea"
+                "SELECT ts, payload FROM (SELECT ts, CASE WHEN \
+                 source = '{AUDIT_SOURCE}'::bytea AND kind = '{AUDIT_KIND}'::bytea \
+                 THEN payload END AS payload FROM {s}.logs WHERE {filter} OFFSET 0) rows \
+                 WHERE payload IS NOT NULL"
             ),
             params,
         )

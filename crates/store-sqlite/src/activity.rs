@@ -38,10 +38,13 @@ pub(crate) fn save(conn: &Connection, tally: &ActivityTally) -> StoreResult<()> 
 }
 
 /// Tallies the entries `filter` (a condition on `logs`, with `params`) selects, each
-/// `delta` times: their times through the index the filter uses, and the transitions among
-/// them read whole, checked against their checksums.
+/// `delta` times: their times, and the transitions among them read whole, checked against
+/// their checksums. `table` is `logs` with the index the filter is for (`logs INDEXED BY
+/// …`): the transitions' source and kind must not lead SQLite to walk every transition of
+/// the log instead.
 pub(crate) fn tally_rows<P: Params + Copy>(
     conn: &Connection,
+    table: &str,
     filter: &str,
     params: P,
     tally: &mut ActivityTally,
@@ -49,7 +52,7 @@ pub(crate) fn tally_rows<P: Params + Copy>(
 ) -> StoreResult<()> {
     let context = "reading the times of entries to count";
     let mut stmt = conn
-        .prepare_cached(&format!("SELECT ts FROM logs WHERE {filter}"))
+        .prepare_cached(&format!("SELECT ts FROM {table} WHERE {filter}"))
         .context(context)?;
     let mut rows = stmt.query(params).context(context)?;
     while let Some(row) = rows.next().context(context)? {
@@ -58,7 +61,7 @@ pub(crate) fn tally_rows<P: Params + Copy>(
     }
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {LOG_COLUMNS} FROM logs WHERE ({filter}) \
+            "SELECT {LOG_COLUMNS} FROM {table} WHERE ({filter}) \
              AND source = '{AUDIT_SOURCE}' AND kind = '{AUDIT_KIND}'"
         ))
         .context(context)?;
@@ -76,7 +79,7 @@ pub(crate) fn tally_rows<P: Params + Copy>(
 /// Counts every entry the log holds, once, when a file of an older schema gains the table.
 pub(crate) fn backfill(conn: &Connection) -> StoreResult<()> {
     let mut tally = ActivityTally::new();
-    tally_rows(conn, "1", [], &mut tally, 1)?;
+    tally_rows(conn, "logs", "1", [], &mut tally, 1)?;
     save(conn, &tally)
 }
 

@@ -306,6 +306,7 @@ impl LogMaintenance for SqliteLogStore {
                 let context = format!("deleting {} through id {}", span.day, span.through);
                 crate::activity::tally_rows(
                     tx,
+                    "logs INDEXED BY logs_by_day",
                     &format!("{DAY_EXPR} = ?1 AND id <= ?2"),
                     bounds,
                     &mut activity,
