@@ -461,7 +461,12 @@ fn deny() -> Result<(), String> {
         .output()
         .is_ok_and(|output| output.status.success());
     if !installed {
-        cargo(&["install", "--locked", "cargo-deny@0.20"], &[])?;
+        // A version requirement goes to `--version`: `cargo-deny@0.20` is refused, as
+        // `crate@VERSION` takes a whole version.
+        cargo(
+            &["install", "--locked", "cargo-deny", "--version", "^0.20"],
+            &[],
+        )?;
     }
     cargo(
         &[
