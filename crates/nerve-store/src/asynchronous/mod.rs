@@ -8,7 +8,7 @@ mod streams;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use store_core::pages::{FollowCursor, PagedRead};
@@ -238,8 +238,8 @@ impl AsyncStore {
     /// As [`crate::LogStore::activity`].
     pub async fn activity(
         &self,
-        since: chrono::DateTime<chrono::Utc>,
-        until: chrono::DateTime<chrono::Utc>,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
     ) -> StoreResult<Vec<crate::HourCount>> {
         self.log(move |log| log.activity(since, until)).await
     }
