@@ -19,10 +19,13 @@ fn counts(store: &dyn LogBackend) -> Vec<HourCount> {
 /// The store's counts equal a walk of its log, over every hour and over `since..until`.
 fn assert_counts_walk(store: &dyn LogBackend, since: DateTime<Utc>, until: DateTime<Utc>) {
     let entries = all_entries(store);
-    assert_eq!(counts(store), count_entries(&entries, min_ts(), max_ts()));
+    assert_eq!(
+        counts(store),
+        count_entries(&entries, min_ts(), max_ts()).expect("a walk")
+    );
     assert_eq!(
         store.activity(since, until).expect("a range"),
-        count_entries(&entries, since, until),
+        count_entries(&entries, since, until).expect("a walk"),
         "{since}..{until}"
     );
 }

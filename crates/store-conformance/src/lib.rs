@@ -167,7 +167,8 @@ pub fn observable_state(store: &dyn LogBackend, threads: &[&str]) -> String {
                 &entries,
                 store_core::min_ts(),
                 store_core::max_ts(),
-            );
+            )
+            .expect("a walk of the log");
             assert_eq!(
                 counts, walked,
                 "the activity counts are those of the log's entries"

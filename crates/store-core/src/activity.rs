@@ -94,14 +94,6 @@ pub fn hour_number(ts_millis: i64) -> i64 {
     ts_millis.div_euclid(HOUR_MILLIS)
 }
 
-/// The first millisecond of hour `hour`, clamped to the times a store keeps.
-pub fn hour_start(hour: i64) -> DateTime<Utc> {
-    let millis = hour
-        .saturating_mul(HOUR_MILLIS)
-        .clamp(crate::time::MIN_TS_MILLIS, crate::time::MAX_TS_MILLIS);
-    DateTime::from_timestamp_millis(millis).unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
 /// The hours a read of `since..until` covers, as numbers: from the hour that holds `since`
 /// up to the hour that holds the last millisecond before `until`. Empty when `until` is not
 /// after `since`.
@@ -129,20 +121,16 @@ impl ActivityTally {
 
     /// Counts `entry` in (`+1`) or out (`-1`).
     pub fn entry(&mut self, entry: &LogEntry, delta: i64) {
-        self.parts(
-            entry.ts.timestamp_millis(),
-            &entry.source,
-            &entry.kind,
-            &entry.payload,
-            delta,
-        );
+        let transition = ActivitySeries::transition_of(&entry.source, &entry.kind, &entry.payload);
+        self.counted(entry.ts.timestamp_millis(), transition, delta);
     }
 
-    /// Counts an entry given by its parts in (`+1`) or out (`-1`). `payload` matters only
-    /// for a transition's source and kind.
-    pub fn parts(&mut self, ts_millis: i64, source: &str, kind: &str, payload: &str, delta: i64) {
+    /// Counts an entry of the hour of `ts_millis` in (`+1`) or out (`-1`), and under
+    /// `transition` too when it records a run's move ([`ActivitySeries::transition_of`]):
+    /// what a backend that reads rows rather than entries tallies.
+    pub fn counted(&mut self, ts_millis: i64, transition: Option<ActivitySeries>, delta: i64) {
         self.count(ts_millis, ActivitySeries::Entries, delta);
-        if let Some(series) = ActivitySeries::transition_of(source, kind, payload) {
+        if let Some(series) = transition {
             self.count(ts_millis, series, delta);
         }
     }
@@ -150,10 +138,29 @@ impl ActivityTally {
     /// Counts `delta` more of `series` in the hour of `ts_millis`: what a backend that reads
     /// the times of a deletion's rows, and the transitions among them apart, tallies.
     pub fn count(&mut self, ts_millis: i64, series: ActivitySeries, delta: i64) {
-        *self
-            .changes
-            .entry((hour_number(ts_millis), series))
-            .or_default() += delta;
+        self.add(hour_number(ts_millis), series, delta);
+    }
+
+    /// Adds a stored count: `n` of the series named `key` in hour number `hour`, as a table
+    /// of counts keeps it.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::CorruptValue`] naming `table` for a name no series has.
+    pub fn add_stored(
+        &mut self,
+        table: &'static str,
+        hour: i64,
+        key: &str,
+        n: i64,
+    ) -> crate::StoreResult<()> {
+        let series = ActivitySeries::from_key(key)
+            .ok_or_else(|| crate::StoreError::corrupt(table, key, "no such activity series"))?;
+        self.add(hour, series, n);
+        Ok(())
+    }
+
+    fn add(&mut self, hour: i64, series: ActivitySeries, n: i64) {
+        *self.changes.entry((hour, series)).or_default() += n;
     }
 
     /// The changes to store, by (hour number, series): the ones that are not zero.
@@ -168,45 +175,63 @@ impl ActivityTally {
     pub fn is_empty(&self) -> bool {
         self.changes().next().is_none()
     }
+
+    /// What the tally holds as counts, in (hour, series) order, leaving out zeros: the
+    /// answer of a read that added up stored counts, or of a walk.
+    ///
+    /// # Errors
+    /// [`crate::StoreError::CorruptValue`] naming `table` for a negative count or an hour
+    /// outside the times a store keeps.
+    pub fn counts(&self, table: &'static str) -> crate::StoreResult<Vec<HourCount>> {
+        self.changes()
+            .map(|(hour, series, count)| {
+                let key = series.key();
+                let count = u64::try_from(count).map_err(|_| {
+                    crate::StoreError::corrupt(
+                        table,
+                        &key,
+                        format!("a count of {count} at hour {hour}"),
+                    )
+                })?;
+                let hour = time_from_millis(hour.saturating_mul(HOUR_MILLIS), table, &key)?;
+                Ok(HourCount {
+                    hour,
+                    series,
+                    count,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Turns stored (hour number, series name, count) rows into [`HourCount`]s in (hour, series)
-/// order, leaving out counts of zero. A name no series has, or a negative count, is
-/// [`crate::StoreError::Corrupt`] naming `table`.
+/// order, leaving out counts of zero ([`ActivityTally::add_stored`], then
+/// [`ActivityTally::counts`]).
 ///
 /// # Errors
-/// As above.
+/// [`crate::StoreError::CorruptValue`] naming `table`: a name no series has, a negative
+/// count, an hour outside the kept times.
 pub fn hour_counts(
     table: &'static str,
     rows: impl IntoIterator<Item = (i64, String, i64)>,
 ) -> crate::StoreResult<Vec<HourCount>> {
-    let mut counts = Vec::new();
+    let mut tally = ActivityTally::new();
     for (hour, key, count) in rows {
-        let series = ActivitySeries::from_key(&key)
-            .ok_or_else(|| crate::StoreError::corrupt(table, &key, "no such activity series"))?;
-        let count = u64::try_from(count).map_err(|_| {
-            crate::StoreError::corrupt(table, &key, format!("a count of {count} at hour {hour}"))
-        })?;
-        let start = time_from_millis(hour.saturating_mul(HOUR_MILLIS), table, &key)?;
-        if count > 0 {
-            counts.push(HourCount {
-                hour: start,
-                series,
-                count,
-            });
-        }
+        tally.add_stored(table, hour, &key, count)?;
     }
-    counts.sort_by_key(|count| (count.hour, count.series));
-    Ok(counts)
+    tally.counts(table)
 }
 
 /// The activity of `entries` by walking them: what the counts must equal, for tests and
 /// for checks.
+///
+/// # Errors
+/// As [`ActivityTally::counts`] (table `logs`), for an entry outside the kept times.
 pub fn count_entries<'a>(
     entries: impl IntoIterator<Item = &'a LogEntry>,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
-) -> Vec<HourCount> {
+) -> crate::StoreResult<Vec<HourCount>> {
     let hours = hours_between(since, until);
     let mut tally = ActivityTally::new();
     for entry in entries {
@@ -214,14 +239,7 @@ pub fn count_entries<'a>(
             tally.entry(entry, 1);
         }
     }
-    tally
-        .changes()
-        .map(|(hour, series, count)| HourCount {
-            hour: hour_start(hour),
-            series,
-            count: count.unsigned_abs(),
-        })
-        .collect()
+    tally.counts("logs")
 }
 
 #[cfg(test)]
@@ -273,10 +291,10 @@ mod tests {
     #[test]
     fn a_tally_drops_what_cancels_out() {
         let mut tally = ActivityTally::new();
-        tally.parts(5, "a", "b", "", 1);
-        tally.parts(6, "a", "b", "", -1);
+        tally.counted(5, None, 1);
+        tally.counted(6, None, -1);
         assert!(tally.is_empty());
-        tally.parts(HOUR_MILLIS, "a", "b", "", 1);
+        tally.counted(HOUR_MILLIS, None, 1);
         assert_eq!(
             tally.changes().collect::<Vec<_>>(),
             [(1, ActivitySeries::Entries, 1)]

@@ -258,11 +258,7 @@ impl LogStore for MemoryLogStore {
         until: chrono::DateTime<chrono::Utc>,
     ) -> StoreResult<Vec<crate::HourCount>> {
         // The model walks its entries: the counts a backend keeps must equal these.
-        Ok(crate::kit::count_entries(
-            self.state().entries.values(),
-            since,
-            until,
-        ))
+        crate::kit::count_entries(self.state().entries.values(), since, until)
     }
 
     fn get_run(&self, run_id: &str) -> StoreResult<Option<WorkflowRun>> {

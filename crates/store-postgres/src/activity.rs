@@ -6,7 +6,7 @@
 
 use postgres::GenericClient;
 use postgres::types::ToSql;
-use store_core::kit::{ActivityTally, hour_counts};
+use store_core::kit::ActivityTally;
 use store_core::{AUDIT_KIND, AUDIT_SOURCE, ActivitySeries, HOUR_MILLIS, HourCount, StoreResult};
 
 use crate::error::Context;
@@ -126,29 +126,33 @@ pub(crate) fn count_existing(client: &mut impl GenericClient, s: &str) -> StoreR
             &[],
         )
         .context("taking the entry count")?;
-    let mut tally = ActivityTally::new();
-    tally_rows(
+    count_in(
         client,
         s,
         &format!("id <= (SELECT through FROM {s}.log_tally)"),
         &[],
-        &mut tally,
-        1,
-    )?;
-    save(client, s, &tally)
+    )
 }
 
 /// Counts the entries a mark that moves from where it is to `to` passes.
 pub(crate) fn count_up_to(client: &mut impl GenericClient, s: &str, to: i64) -> StoreResult<()> {
-    let mut tally = ActivityTally::new();
-    tally_rows(
+    count_in(
         client,
         s,
         &format!("id > (SELECT through FROM {s}.log_tally) AND id <= $1"),
         &[&to],
-        &mut tally,
-        1,
-    )?;
+    )
+}
+
+/// Counts in the entries `filter` selects ([`tally_rows`]) and stores them ([`save`]).
+fn count_in(
+    client: &mut impl GenericClient,
+    s: &str,
+    filter: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<()> {
+    let mut tally = ActivityTally::new();
+    tally_rows(client, s, filter, params, &mut tally, 1)?;
     save(client, s, &tally)
 }
 
@@ -170,10 +174,7 @@ pub(crate) fn read(
         .context(context)?
     {
         let (hour, key, n): (i64, String, i64) = (row.get(0), row.get(1), row.get(2));
-        let series = ActivitySeries::from_key(&key).ok_or_else(|| {
-            store_core::StoreError::corrupt("activity", &key, "no such activity series")
-        })?;
-        tally.count(hour.saturating_mul(HOUR_MILLIS), series, n);
+        tally.add_stored("activity", hour, &key, n)?;
     }
     let (since, until) = (
         from.saturating_mul(HOUR_MILLIS),
@@ -187,10 +188,5 @@ pub(crate) fn read(
         &mut tally,
         1,
     )?;
-    hour_counts(
-        "activity",
-        tally
-            .changes()
-            .map(|(hour, series, n)| (hour, series.key(), n)),
-    )
+    tally.counts("activity")
 }

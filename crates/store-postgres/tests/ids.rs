@@ -210,7 +210,8 @@ fn a_version_1_store_is_upgraded_at_a_writable_open_with_nothing_lost() {
             &everything(&store),
             store_core::min_ts(),
             store_core::max_ts()
-        ),
+        )
+        .expect("a walk"),
         "the entries of version 1 counted by the hour"
     );
     drop(store);

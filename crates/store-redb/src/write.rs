@@ -162,10 +162,8 @@ impl<'t> LogTables<'t> {
             return Ok(false);
         };
         let row = LogRow::decode(id, &bytes)?;
-        let mut tally = std::mem::take(&mut self.activity);
-        let counted = self.tally(&mut tally, id, &row, -1);
-        self.activity = tally;
-        counted?;
+        let transition = self.transition_of(id, &row)?;
+        self.activity.counted(row.ts, transition, -1);
         self.logs.remove(id).context(context)?;
         let remove = |tables: &mut Self| -> Result<(), redb::Error> {
             if row.payload.is_empty() {
@@ -189,39 +187,36 @@ impl<'t> LogTables<'t> {
         Ok(true)
     }
 
-    /// Tallies the entry `id`, stored as `row`, `delta` times into `tally`: a transition's
-    /// big payload is read from its chunks, as its write counted it whole.
-    fn tally(
-        &self,
-        tally: &mut ActivityTally,
-        id: u64,
-        row: &LogRow<'_>,
-        delta: i64,
-    ) -> StoreResult<()> {
+    /// The status the entry `id`, stored as `row`, records a run's move to, if it is a
+    /// transition's ([`ActivitySeries::transition_of`]): a big payload is read from its
+    /// chunks, as its write counted it whole.
+    fn transition_of(&self, id: u64, row: &LogRow<'_>) -> StoreResult<Option<ActivitySeries>> {
         let big_transition = row.payload.is_empty()
             && row.source == store_core::AUDIT_SOURCE
             && row.kind == store_core::AUDIT_KIND;
-        match big_transition {
-            true => match self.held(id)? {
-                Some(entry) => tally.entry(&entry, delta),
-                None => tally.count(row.ts, ActivitySeries::Entries, delta),
-            },
-            false => tally.parts(row.ts, row.source, row.kind, row.payload, delta),
+        if !big_transition {
+            return Ok(ActivitySeries::transition_of(
+                row.source,
+                row.kind,
+                row.payload,
+            ));
         }
-        Ok(())
+        Ok(self.held(id)?.and_then(|entry| {
+            ActivitySeries::transition_of(&entry.source, &entry.kind, &entry.payload)
+        }))
     }
 
     /// Counts every entry the log holds into the activity counts: what an older file gets
     /// once when it gains them.
     pub(crate) fn count_all(&mut self) -> StoreResult<()> {
         let context = "counting the log's entries";
-        let mut tally = ActivityTally::new();
         for item in self.logs.iter().context(context)? {
             let (id, bytes) = item.context(context)?;
             let id = id.value();
-            self.tally(&mut tally, id, &LogRow::decode(id, bytes.value())?, 1)?;
+            let row = LogRow::decode(id, bytes.value())?;
+            let transition = self.transition_of(id, &row)?;
+            self.activity.counted(row.ts, transition, 1);
         }
-        self.activity = tally;
         Ok(())
     }
 

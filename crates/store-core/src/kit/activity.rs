@@ -5,7 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::activity::{ActivitySeries, ActivityTally, hour_start};
+use crate::activity::{ActivitySeries, ActivityTally};
 
 /// What a walk of the log says of the activity counts a store keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +73,9 @@ pub fn check_activity(store: &dyn crate::LogStore) -> crate::StoreResult<Activit
         }
     }
     let walked: BTreeMap<(DateTime<Utc>, ActivitySeries), u64> = tally
-        .changes()
-        .map(|(hour, series, n)| ((hour_start(hour), series), n.unsigned_abs()))
+        .counts("logs")?
+        .into_iter()
+        .map(|count| ((count.hour, count.series), count.count))
         .collect();
     let kept: BTreeMap<(DateTime<Utc>, ActivitySeries), u64> = store
         .activity(crate::time::min_ts(), crate::time::max_ts())?

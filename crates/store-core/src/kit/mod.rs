@@ -50,9 +50,7 @@ pub use query::answer_query;
 pub use queue::{CommitQueue, MAX_GROUP};
 pub use transition::{TransitionPlan, plan_transition};
 
-pub use crate::activity::{
-    ActivityTally, count_entries, hour_counts, hour_number, hour_start, hours_between,
-};
+pub use crate::activity::{ActivityTally, count_entries, hour_counts, hour_number, hours_between};
 pub use crate::digest::Hasher;
 pub use crate::import::{existing_run, restore_conflict};
 pub use crate::limits::{check_meta_key, check_meta_pairs, check_size};
