@@ -79,7 +79,7 @@ pub(crate) async fn runs(
     Query(params): Query<RunsParams>,
 ) -> Result<Markup, Failure> {
     let query = params.query(&console.now())?;
-    let newest_first = params.newest_first()?;
+    let newest_first = query.order == nerve_store::Order::Descending;
     let mut runs = console.store.list_runs(&query).await?;
     let order = given(&params.order);
     let next = cut_page(&mut runs, params.limit, |run| run.run_id.clone()).map(|after| {

@@ -70,7 +70,7 @@ impl RunsParams {
     ///
     /// # Errors
     /// [`StoreError::InvalidInput`] for an `order` that is neither `oldest` nor `newest`.
-    pub(crate) fn newest_first(&self) -> StoreResult<bool> {
+    fn newest_first(&self) -> StoreResult<bool> {
         match given(&self.order).as_deref() {
             None | Some("oldest") => Ok(false),
             Some("newest") => Ok(true),
