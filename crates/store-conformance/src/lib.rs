@@ -53,6 +53,7 @@ pub mod restore;
 pub mod runs;
 pub mod servers;
 pub mod threads;
+pub mod time_order;
 pub mod units;
 mod unsynced;
 
@@ -153,7 +154,8 @@ pub fn all_entries(store: &dyn LogBackend) -> Vec<LogEntry> {
 ///
 /// # Panics
 /// When the activity counts differ from those a walk of the log gives (`docs/SPEC.md`
-/// section 1, activity): every case that compares stores checks them so.
+/// section 1, activity), or a query by time answers other than the reference does over the
+/// log: every case that compares stores checks them so.
 pub fn observable_state(store: &dyn LogBackend, threads: &[&str]) -> String {
     let all_runs = store_core::RunQuery {
         limit: Some(usize::MAX),
@@ -177,6 +179,7 @@ pub fn observable_state(store: &dyn LogBackend, threads: &[&str]) -> String {
         }
         Err(err) => seen += &format!("activity: {err}\n"),
     }
+    assert_time_ranges_answer_the_log(store, &entries);
     seen += &format!("runs: {:?}\n", store.list_runs(&all_runs));
     seen += &format!("active: {:?}\n", store.list_active_runs());
     for thread in threads {
@@ -195,6 +198,45 @@ pub fn observable_state(store: &dyn LogBackend, threads: &[&str]) -> String {
         store.blob_references(None, usize::MAX)
     );
     seen
+}
+
+/// Asserts that queries by time over the days `entries` (the whole log, in id order) spans
+/// answer what the reference answers: each day whole and by halves, in both orders, and with
+/// the source of its first entry; at most 40 days.
+///
+/// # Panics
+/// When one answers otherwise.
+pub fn assert_time_ranges_answer_the_log(store: &dyn LogBackend, entries: &[LogEntry]) {
+    let mut days: Vec<_> = entries.iter().map(|e| e.ts.date_naive()).collect();
+    days.sort_unstable();
+    days.dedup();
+    for day in days.into_iter().take(40) {
+        let start = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        let (middle, end) = (
+            start + chrono::Duration::hours(12),
+            start + chrono::Duration::days(1),
+        );
+        let first = entries.iter().find(|e| e.ts.date_naive() == day);
+        for (since, until) in [(start, end), (start, middle), (middle, end)] {
+            for order in [store_core::Order::Ascending, store_core::Order::Descending] {
+                for source in [None, first.map(|e| e.source.clone())] {
+                    let query = LogQuery {
+                        since: Some(since),
+                        until: Some(until),
+                        source,
+                        order,
+                        limit: Some(usize::MAX),
+                        ..LogQuery::default()
+                    };
+                    assert_eq!(
+                        store.query(&query).expect("a query by time"),
+                        reference_query(entries, &query),
+                        "{query:?}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Runs `call` on a thread of its own and returns its answer; panics, failing the case, if it

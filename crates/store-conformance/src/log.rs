@@ -494,17 +494,20 @@ pub fn delete_days_removes_only_what_the_spans_cover(open: OpenStore) {
 }
 
 /// Time ranges answer exactly, in id order, over entries that mostly come in time order (with
-/// ties) and some of which were written late (an explicit time before entries already
-/// written), with every other filter, both orders, cursors and limits, before and after
+/// ties), some of which lag behind entries already written by less than the allowance of
+/// late entries or by that much, and some of which are late (an explicit time further in the
+/// past), with every other filter, both orders, cursors and limits, before and after
 /// reopening.
 pub fn time_ranges_match_the_reference_over_late_entries(open: OpenStore) {
     let mut fx = Fixture::new(open);
     let batch: Vec<NewLogEntry> = (0..300_i64)
         .map(|i| {
-            let minute = if i % 7 == 3 {
-                i / 3 - 20 - i % 13
-            } else {
-                i / 3
+            // Lags past the allowance of late entries, within it, and at it.
+            let minute = match (i % 7, i % 11) {
+                (3, _) => i / 3 - 20 - i % 13,
+                (5, _) => i / 3 - 9,
+                (_, 4) => i / 3 - 10,
+                _ => i / 3,
             };
             NewLogEntry::new(["a", "b"][usize::from(i % 2 == 0)], "k", format!("{i}"))
                 .at(minutes(minute) + Duration::milliseconds(i % 3))

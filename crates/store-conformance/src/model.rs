@@ -79,8 +79,23 @@ fn pick<const N: usize>(pool: [&'static str; N]) -> impl Strategy<Value = String
     proptest::sample::select(pool.to_vec()).prop_map(str::to_owned)
 }
 
+/// A time: one of four a day, or a little before one, by less than the allowance of late
+/// entries, by that much, or by a millisecond more.
 fn time() -> impl Strategy<Value = chrono::DateTime<chrono::Utc>> {
-    (0..DAYS, 0i64..4).prop_map(|(day, slot)| minutes(day * 24 * 60 + slot * 360))
+    let allowance = store_core::kit::LATE_AFTER_MILLIS;
+    (
+        0..DAYS,
+        0i64..4,
+        prop_oneof![
+            4 => Just(0),
+            1 => Just(60_000),
+            1 => Just(allowance),
+            1 => Just(allowance + 1),
+        ],
+    )
+        .prop_map(|(day, slot, before)| {
+            minutes(day * 24 * 60 + slot * 360) - chrono::Duration::milliseconds(before)
+        })
 }
 
 /// A query bound: a generated time, sometimes moved by less than a millisecond either way,

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use redb::{ReadableTable, TableDefinition};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
 use store_conformance::{BlobHarness, Harness};
 use store_core::{BlobStore, Digest, LogBackend, LogId, StoreResult};
 
@@ -26,6 +26,35 @@ pub fn log_file(dir: &Path) -> PathBuf {
 /// The blob store's file in `dir`.
 pub fn blob_file(dir: &Path) -> PathBuf {
     dir.join("nerve.blobs.redb")
+}
+
+/// Puts back the time indexes of schema versions 2 to 6 in the write transaction `tx` of a
+/// store's file: [`crate::schema::LOGS_BY_TS`] holding every entry whose `ts` is at or above
+/// every `ts` before it (by id), [`crate::schema::LOGS_LATE_BY_TS`] the others, and no time
+/// marks. Returns how many entries it put among the late.
+///
+/// # Panics
+/// When the file cannot be read or written.
+pub fn back_to_one_time_index_of_entries_in_order(tx: &redb::WriteTransaction) -> usize {
+    use crate::schema::{LOGS_BY_TS, LOGS_LATE_BY_TS, TIME_MARKS};
+    tx.delete_table(TIME_MARKS).expect("the time marks");
+    let logs = tx.open_table(LOGS).expect("the log");
+    let mut in_order = tx.open_table(LOGS_BY_TS).expect("the time index");
+    let mut late = tx.open_table(LOGS_LATE_BY_TS).expect("the late index");
+    late.retain(|_, _| false).expect("emptied");
+    let mut highest = i64::MIN;
+    for item in logs.iter().expect("the log's rows") {
+        let (id, bytes) = item.expect("a row");
+        let id = id.value();
+        let ts = LogRow::decode(id, bytes.value()).expect("a row").ts;
+        if ts < highest {
+            late.insert((ts, id), ()).expect("a late entry");
+        } else {
+            in_order.insert((ts, id), ()).expect("an entry in order");
+        }
+        highest = highest.max(ts);
+    }
+    late.len().expect("counted") as usize
 }
 
 /// Runs `change` in one committed write transaction on the file at `path`.
@@ -140,6 +169,7 @@ impl Harness for RedbHarness {
                 tx.delete_table(crate::schema::ACTIVITY).expect("delete"),
                 "the store had activity counts"
             );
+            back_to_one_time_index_of_entries_in_order(tx);
             tx.open_table(STORE_INFO)
                 .expect("the store's bookkeeping")
                 .insert(SCHEMA_VERSION_KEY, 5)

@@ -14,10 +14,10 @@ use store_core::{
 use crate::error::Context;
 use crate::fence::{self, Start, Step};
 use crate::schema::{
-    LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_BY_TS,
-    LOGS_LATE_BY_TS, LogRow, PAYLOAD_CHUNK, RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS,
-    RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE,
-    THREADS_BY_ROUND, ThreadRow,
+    LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND, LOGS_LATE_BY_TS,
+    LogRow, PAYLOAD_CHUNK, RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD,
+    RUNS_BY_WORKFLOW, RunRow, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND,
+    TIME_MARKS, ThreadRow,
 };
 
 fn open<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -309,12 +309,12 @@ fn at_time(logs: &Logs, index: &'static str, ts: i64, id: u64) -> StoreResult<()
     })
 }
 
-/// A time range, with ids bounded to `ids`. Entries that are not late come in `ts` order in
-/// id order ([`LOGS_BY_TS`] holds them), so the ones in the range are the ids between the
-/// first at or after `since` and the last before `until`: one seek each, then a walk of the
-/// log by id that stops at the limit. The late entries of the range ([`LOGS_LATE_BY_TS`])
-/// outside those ids are read whole and go before and after the walk, in id order.
-/// O(log n + k + late entries in the range).
+/// A time range, with ids bounded to `ids`. The in-order entries of the range lie between
+/// the first ids of two time marks ([`TIME_MARKS`], [`store_core::kit::MarkSpan`]): one seek
+/// each, then a walk of the log by id that stops at the limit. The late entries of the range
+/// ([`LOGS_LATE_BY_TS`]) outside those ids are read whole and go before and after the walk,
+/// in id order. O(log n + k + the late entries of the range + the in-order entries the walk
+/// passes within [`store_core::kit::LATE_AFTER_MILLIS`] of its ends that are outside it).
 fn time_range(
     tx: &ReadTransaction,
     logs: &Logs,
@@ -324,27 +324,29 @@ fn time_range(
     // Bounds finer than the stored millisecond compare as `LogQuery::matches` does.
     let since = query.since.map_or(i64::MIN, store_core::kit::bound_millis);
     let until = query.until.map(store_core::kit::bound_millis);
-    let in_order = open(tx, LOGS_BY_TS)?;
-    let id_at_time = |key: &redb::AccessGuard<'_, (i64, u64)>| -> StoreResult<Step<u64>> {
-        let (ts, id) = key.value();
-        at_time(logs, "logs_by_ts", ts, id)?;
-        Ok(Step::Take(id))
+    let marks = open(tx, TIME_MARKS)?;
+    let first_id_from = |mark: i64| -> StoreResult<Option<u64>> {
+        fence::walk(
+            &marks,
+            "time_marks",
+            Start::up(Included(mark)),
+            |_, first| Ok(Step::Take(first.value())),
+        )?
+        .next()
+        .transpose()
     };
-    let first = fence::walk(
-        &in_order,
-        "logs_by_ts",
-        Start::up(Included((since, 0))),
-        |k, _| id_at_time(k),
-    )?
-    .next()
-    .transpose()?;
-    let from_until = until.map_or(Unbounded, |until| Excluded((until, 0)));
-    let last = fence::walk(&in_order, "logs_by_ts", Start::down(from_until), |k, _| {
-        id_at_time(k)
-    })?
-    .next()
-    .transpose()?;
-    let span = first.zip(last).filter(|(first, last)| first <= last);
+    let span = store_core::kit::MarkSpan::of(query.since, query.until);
+    let first = match span.from {
+        Some(mark) => first_id_from(mark)?,
+        None => Some(0),
+    };
+    let last = match span.past {
+        Some(mark) => first_id_from(mark)?.map_or(u64::MAX, |past| past.saturating_sub(1)),
+        None => u64::MAX,
+    };
+    let span = first
+        .filter(|first| *first <= last)
+        .map(|first| (first, last));
 
     let late = open(tx, LOGS_LATE_BY_TS)?;
     let (mut below, mut above) = (Vec::new(), Vec::new());

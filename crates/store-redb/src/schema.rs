@@ -43,9 +43,14 @@ pub fn row_copy(row: &[u8]) -> &[u8] {
 }
 /// (UTC day number, id): a day's entries in id order.
 pub const LOGS_BY_DAY: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_day");
-/// (ts in ms, id) of the entries that are not late ([`LOGS_LATE_BY_TS`]): in `ts` order,
-/// these are in id order too.
+/// (ts in ms, id) of the entries that were not late, up to schema version 6: deleted by the
+/// upgrade to version 7, which finds them by [`TIME_MARKS`] instead.
 pub const LOGS_BY_TS: TableDefinition<(i64, u64), ()> = TableDefinition::new("logs_by_ts");
+
+/// time mark (a second of the log's time) → the id of the first entry appended at or past it
+/// ([`store_core::kit::TimeOrder`]; schema version 7): what a query by time finds the range
+/// of ids of its in-order entries by. At most one row a second of the log's time.
+pub const TIME_MARKS: TableDefinition<i64, u64> = TableDefinition::new("time_marks");
 
 /// (id, chunk number) → up to [`PAYLOAD_CHUNK`] bytes of the payload of entry `id`, for a
 /// payload over [`BIG_PAYLOAD`] (its row in [`LOGS`] holds an empty payload then). Kept apart
@@ -108,8 +113,10 @@ pub const SCHEMA_VERSION_KEY: &str = "schema_version";
 /// that deleting the newest entries never lets their ids come back.
 pub const NEXT_LOG_ID_KEY: &str = "next_log_id";
 
-/// (ts, id) of the entries that are late: written with a `ts` below that of an entry
-/// written before them (an explicit time in the past, a clock step). [`LOGS_BY_TS`] holds
+/// (ts, id) of the entries that are late: written with a `ts` more than
+/// [`store_core::kit::LATE_AFTER_MILLIS`] below that of an entry written before them (an
+/// explicit time in the past, a clock step), or restored below the log's end. Before
+/// version 7, any `ts` below one written before; [`LOGS_BY_TS`] held
 /// the others, which therefore come in `ts` order in id order (schema version 2).
 pub const LOGS_LATE_BY_TS: TableDefinition<(i64, u64), ()> =
     TableDefinition::new("logs_late_by_ts");
@@ -134,10 +141,10 @@ pub const RUN_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("run_cou
 
 /// The schema this build creates and understands. Versions 1 (without [`RUN_COUNTS`]), 2
 /// (indexes of keys only, [`KEYS_BY_REF`] and [`KEYS_BY_SOURCE_KIND`]), 3 (values without
-/// checksums), 4 (without blob references and write times) and 5 (without [`ACTIVITY`])
-/// are migrated when opened; an older build refuses a file of version 6, whose counts it
-/// would not keep.
-pub const SCHEMA_VERSION: u64 = 6;
+/// checksums), 4 (without blob references and write times), 5 (without [`ACTIVITY`]) and 6
+/// (with [`LOGS_BY_TS`] instead of [`TIME_MARKS`]) are migrated when opened; an older build
+/// refuses a file of version 7, whose time marks it would not keep.
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// (hour number, series name) → how many entries of the series the hour holds
 /// ([`store_core::kit::ActivityTally`]; schema version 6). A row that reaches zero is

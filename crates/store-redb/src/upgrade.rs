@@ -1,6 +1,6 @@
 //! The schema of a file as it is opened: created in one transaction on an empty file,
 //! checked on a store's, upgraded in place from an older version (checksums added, counters
-//! counted, index rows copied, late entries split off), and read whole by a read-only open
+//! counted, index rows copied, entries placed in the time order), and read whole by a read-only open
 //! that must refuse damage before it answers.
 
 use std::path::Path;
@@ -19,7 +19,7 @@ pub(crate) fn create_tables(tx: &redb::WriteTransaction) -> Result<(), redb::Tab
     tx.open_table(LOGS)?;
     tx.open_table(LOGS_BY_REF)?;
     tx.open_table(LOGS_BY_SOURCE_KIND)?;
-    tx.open_table(LOGS_BY_TS)?;
+    tx.open_table(TIME_MARKS)?;
     tx.open_table(LOGS_BY_DAY)?;
     tx.open_table(RUNS)?;
     tx.open_table(RUNS_BY_CREATED)?;
@@ -84,7 +84,7 @@ pub(crate) fn check_or_create_schema(
             // Nothing to migrate: leave the file exactly as it was.
             tx.abort().context(context())
         }
-        Some(found @ 1..=5) => {
+        Some(found @ 1..=6) => {
             if found < 4 {
                 add_checksums(&tx, found).context("adding checksums to the store's values")?;
             }
@@ -101,14 +101,16 @@ pub(crate) fn check_or_create_schema(
                 // index.
                 tx.open_table(LOG_PAYLOAD_CHUNKS).context(context())?;
                 count_runs_into_counters(&tx).context("counting the runs for their counters")?;
-                split_late_entries(&tx).context("moving late entries to their own time index")?;
             }
             if found < 3 {
                 copy_rows_into_indexes(&tx).context("copying the log's rows into its indexes")?;
             }
-            let mut logs = crate::write::LogTables::open(&tx)?;
-            logs.count_all()?;
-            logs.finish()?;
+            place_entries(&tx).context("placing the log's entries in the time order")?;
+            if found < 6 {
+                let mut logs = crate::write::LogTables::open(&tx)?;
+                logs.count_all()?;
+                logs.finish()?;
+            }
             tx.open_table(STORE_INFO)
                 .and_then(|mut info| {
                     info.insert(SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
@@ -312,7 +314,7 @@ pub(crate) fn read_whole_file(db: &ReadOnlyDatabase) -> StoreResult<()> {
     })?;
     each(&tx, META, |key, value| meta_text(key, value).map(|_| ()))?;
     each(&tx, LOGS_BY_DAY, |_, ()| Ok(()))?;
-    each(&tx, LOGS_BY_TS, |_, ()| Ok(()))?;
+    each(&tx, TIME_MARKS, |_, _| Ok(()))?;
     each(&tx, LOGS_LATE_BY_TS, |_, ()| Ok(()))?;
     each(&tx, RUNS_BY_CREATED, |_, ()| Ok(()))?;
     for index in [RUNS_BY_STATUS, RUNS_BY_WORKFLOW, RUNS_BY_THREAD] {
@@ -372,29 +374,39 @@ fn copy_rows_into_indexes(tx: &redb::WriteTransaction) -> Result<(), redb::Error
     Ok(())
 }
 
-/// Moves the (ts, id) of every late entry from [`LOGS_BY_TS`] to [`LOGS_LATE_BY_TS`], walking
-/// the log in id order, and records the highest `ts`.
-fn split_late_entries(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
+/// Places every entry in the time order again, walking the log in id order as if each were
+/// appended in that order ([`store_core::kit::TimeOrder`]; schema version 7): fills
+/// [`LOGS_LATE_BY_TS`] with the late ones and [`TIME_MARKS`], drops [`LOGS_BY_TS`], and
+/// records the highest `ts` when the file kept none higher.
+fn place_entries(tx: &redb::WriteTransaction) -> Result<(), redb::Error> {
     use redb::ReadableTable;
+    tx.delete_table(LOGS_BY_TS)?;
     let logs = tx.open_table(LOGS)?;
-    let mut in_order = tx.open_table(LOGS_BY_TS)?;
     let mut late = tx.open_table(LOGS_LATE_BY_TS)?;
-    let mut highest: Option<i64> = None;
+    late.retain(|_, _| false)?;
+    let mut marks = tx.open_table(TIME_MARKS)?;
+    marks.retain(|_, _| false)?;
+    let mut order = store_core::kit::TimeOrder::new(None, None);
     for item in logs.iter()? {
         let (id, bytes) = item?;
         let id = id.value();
         let ts = LogRow::decode(id, bytes.value())
             .map_err(|err| redb::Error::Corrupted(err.to_string()))?
             .ts;
-        if highest.is_some_and(|highest| ts < highest) {
-            in_order.remove((ts, id))?;
+        let placed = order.place(ts, true);
+        if placed.late {
             late.insert((ts, id), ())?;
         }
-        highest = Some(highest.map_or(ts, |highest| highest.max(ts)));
+        if let Some(mark) = placed.starts_mark {
+            marks.insert(mark, id)?;
+        }
     }
-    if let Some(highest) = highest {
-        tx.open_table(STORE_INFO)?
-            .insert(MAX_TS_KEY, encode_ts(highest))?;
+    if let Some(highest) = order.highest() {
+        let mut info = tx.open_table(STORE_INFO)?;
+        let kept = info.get(MAX_TS_KEY)?.map(|v| decode_ts(v.value()));
+        if kept.is_none_or(|kept| kept < highest) {
+            info.insert(MAX_TS_KEY, encode_ts(highest))?;
+        }
     }
     Ok(())
 }

@@ -2,15 +2,15 @@
 //! theirs, thread messages, deletions.
 
 use redb::{ReadableTable, Table, WriteTransaction};
-use store_core::kit::{ActivityTally, UnitTx};
+use store_core::kit::{ActivityTally, TimeOrder, UnitTx};
 use store_core::{ActivitySeries, DaySpan, LogEntry, LogId, StoreResult, WorkflowRun};
 
 use crate::error::Context;
 use crate::schema::{
     ACTIVITY, BIG_PAYLOAD, LOG_PAYLOAD_CHUNKS, LOGS, LOGS_BY_DAY, LOGS_BY_REF, LOGS_BY_SOURCE_KIND,
-    LOGS_BY_TS, LOGS_LATE_BY_TS, LogRow, MAX_TS_KEY, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK,
-    RUN_COUNTS, RUNS, RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow,
-    STORE_INFO, THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, ThreadRow,
+    LOGS_LATE_BY_TS, LogRow, MAX_TS_KEY, META, NEXT_LOG_ID_KEY, PAYLOAD_CHUNK, RUN_COUNTS, RUNS,
+    RUNS_BY_CREATED, RUNS_BY_STATUS, RUNS_BY_THREAD, RUNS_BY_WORKFLOW, RunRow, STORE_INFO,
+    THREAD_MESSAGES, THREADS_BY_ID, THREADS_BY_ROLE, THREADS_BY_ROUND, TIME_MARKS, ThreadRow,
     chunk_value, decode_ts, encode_ts, meta_value, row_copy,
 };
 
@@ -38,15 +38,15 @@ pub(crate) struct LogTables<'t> {
     logs: Table<'t, u64, &'static [u8]>,
     by_ref: Table<'t, (&'static str, u64), &'static [u8]>,
     by_source_kind: Table<'t, (&'static str, &'static str, u64), &'static [u8]>,
-    by_ts: Table<'t, (i64, u64), ()>,
+    time_marks: Table<'t, i64, u64>,
     by_day: Table<'t, (i64, u64), ()>,
     payload_chunks: Table<'t, (u64, u32), &'static [u8]>,
     late_by_ts: Table<'t, (i64, u64), ()>,
     info: Table<'t, &'static str, u64>,
     activity_counts: Table<'t, (i64, &'static str), i64>,
     next_id: u64,
-    /// The highest `ts` ever written: an entry below it is late.
-    max_ts: Option<i64>,
+    /// The log's time order: which entries are late, when a time mark starts.
+    order: TimeOrder,
     /// What the entries written and deleted change of the activity counts.
     activity: ActivityTally,
 }
@@ -58,18 +58,20 @@ impl<'t> LogTables<'t> {
             let info = tx.open_table(STORE_INFO)?;
             let next_id = info.get(NEXT_LOG_ID_KEY)?.map_or(1, |v| v.value());
             let max_ts = info.get(MAX_TS_KEY)?.map(|v| decode_ts(v.value()));
+            let time_marks = tx.open_table(TIME_MARKS)?;
+            let last_mark = time_marks.last()?.map(|(mark, _)| mark.value());
             Ok(LogTables {
                 logs: tx.open_table(LOGS)?,
                 by_ref: tx.open_table(LOGS_BY_REF)?,
                 by_source_kind: tx.open_table(LOGS_BY_SOURCE_KIND)?,
-                by_ts: tx.open_table(LOGS_BY_TS)?,
+                time_marks,
                 by_day: tx.open_table(LOGS_BY_DAY)?,
                 payload_chunks: tx.open_table(LOG_PAYLOAD_CHUNKS)?,
                 late_by_ts: tx.open_table(LOGS_LATE_BY_TS)?,
                 info,
                 activity_counts: tx.open_table(ACTIVITY)?,
                 next_id,
-                max_ts,
+                order: TimeOrder::new(max_ts, last_mark),
                 activity: ActivityTally::new(),
             })
         };
@@ -81,9 +83,14 @@ impl<'t> LogTables<'t> {
         self.next_id.saturating_sub(1)
     }
 
-    /// Writes `entry` under its own id, with its index rows, and moves the counter past it.
+    /// Writes `entry` under its own id, with its index rows, where the time order places it
+    /// (appended at the log's end when its id is above every id given before: an append, an
+    /// import, a restore past the end), and moves the counter past it.
     pub(crate) fn insert(&mut self, entry: &LogEntry) -> StoreResult<()> {
         let id = entry.id.0;
+        let placed = self
+            .order
+            .place(entry.ts.timestamp_millis(), id >= self.next_id);
         self.next_id = self.next_id.max(id.saturating_add(1));
         let row = LogRow::of(entry).encode(id)?;
         let ts = entry.ts.timestamp_millis();
@@ -104,11 +111,11 @@ impl<'t> LogTables<'t> {
                 (entry.ref_id.as_deref(), &entry.source, &entry.kind),
                 &row,
             )?;
-            if tables.max_ts.is_some_and(|highest| ts < highest) {
+            if placed.late {
                 tables.late_by_ts.insert((ts, id), ())?;
-            } else {
-                tables.by_ts.insert((ts, id), ())?;
-                tables.max_ts = Some(ts);
+            }
+            if let Some(mark) = placed.starts_mark {
+                tables.time_marks.insert(mark, id)?;
             }
             tables
                 .by_day
@@ -175,9 +182,7 @@ impl<'t> LogTables<'t> {
                 tables.by_ref.remove((ref_id, id))?;
             }
             tables.by_source_kind.remove((row.source, row.kind, id))?;
-            if tables.by_ts.remove((row.ts, id))?.is_none() {
-                tables.late_by_ts.remove((row.ts, id))?;
-            }
+            tables.late_by_ts.remove((row.ts, id))?;
             tables
                 .by_day
                 .remove((store_core::kit::day_number(row.ts), id))?;
@@ -220,6 +225,33 @@ impl<'t> LogTables<'t> {
         Ok(())
     }
 
+    /// Drops the time marks below the log's first entry but the last of them
+    /// ([`store_core::kit::marks_to_drop`]): after a deletion.
+    fn drop_passed_marks(&mut self) -> StoreResult<()> {
+        let context = "dropping the time marks below the log's first entry";
+        let lowest = self
+            .logs
+            .first()
+            .context(context)?
+            .map(|(id, _)| id.value());
+        // The marks up to the first past the lowest id decide; the later ones stay.
+        let mut walked = Vec::new();
+        for item in self.time_marks.iter().context(context)? {
+            let (mark, first) = item.context(context)?;
+            walked.push((mark.value(), first.value()));
+            if lowest.is_some_and(|lowest| first.value() > lowest) {
+                break;
+            }
+        }
+        let drop = store_core::kit::marks_to_drop(&walked, lowest);
+        if let Some(&(below, _)) = walked.get(drop) {
+            self.time_marks
+                .retain_in(..below, |_, _| false)
+                .context(context)?;
+        }
+        Ok(())
+    }
+
     /// The ids the span covers, from the day index.
     fn ids_in(&self, span: &DaySpan) -> StoreResult<Vec<u64>> {
         let day = store_core::kit::number_of_day(span.day);
@@ -237,7 +269,7 @@ impl<'t> LogTables<'t> {
         self.info
             .insert(NEXT_LOG_ID_KEY, self.next_id)
             .context("saving the id counter")?;
-        if let Some(highest) = self.max_ts {
+        if let Some(highest) = self.order.highest() {
             self.info
                 .insert(MAX_TS_KEY, encode_ts(highest))
                 .context("saving the highest time")?;
@@ -497,6 +529,7 @@ pub(crate) fn delete_spans(tx: &WriteTransaction, spans: &[DaySpan]) -> StoreRes
         }
     }
     drop(threads);
+    logs.drop_passed_marks()?;
     logs.finish()?;
     crate::references::delete_entry_refs(tx, &gone)?;
     Ok(deleted)

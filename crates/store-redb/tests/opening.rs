@@ -126,6 +126,8 @@ fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
     {
         // Schema 1 kept every entry's (ts, id) in one time index.
         use redb::ReadableTable;
+        let late = store_redb::harness::back_to_one_time_index_of_entries_in_order(&tx);
+        assert!(late > 0, "some entries were late");
         let late: Vec<(i64, u64)> = tx
             .open_table(LOGS_LATE_BY_TS)
             .expect("the late index")
@@ -133,7 +135,6 @@ fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
             .expect("iterate")
             .map(|item| item.expect("a key").0.value())
             .collect();
-        assert!(!late.is_empty(), "some entries were late");
         let mut by_ts = tx.open_table(LOGS_BY_TS).expect("the time index");
         for key in late {
             by_ts.insert(key, ()).expect("back in the one index");
@@ -160,6 +161,63 @@ fn a_schema_1_file_gets_run_counters_and_its_late_entries_their_own_index() {
     assert_eq!(runs.get(WorkflowRunStatus::Queued), 0);
     assert_eq!(runs.get(WorkflowRunStatus::Started), 2);
     assert_eq!(runs.get(WorkflowRunStatus::Completed), 1);
+}
+
+/// A file of schema 6 (a time index of the entries in order; an entry late when below any
+/// `ts` written before it) is placed in the time order again at its first writable open:
+/// only the entries more than the allowance below the log's time stay late, and every time
+/// range answers as before, as the reference does, and goes on doing so as entries are added.
+#[test]
+fn a_schema_6_file_keeps_late_only_the_entries_past_the_allowance() {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    use store_redb::schema::{LOGS_LATE_BY_TS, SCHEMA_VERSION_KEY, STORE_INFO};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.redb");
+    let store = RedbLogStore::open(&path).expect("create");
+    let lagging = store_conformance::time_order::write_lagging_entries(&store);
+    drop(store);
+    let raw = raw_handle(&path);
+    let tx = raw.begin_write().expect("begin");
+    let late = store_redb::harness::back_to_one_time_index_of_entries_in_order(&tx);
+    assert_eq!(late, lagging.late_before, "schema 6's late entries");
+    tx.open_table(STORE_INFO)
+        .expect("info")
+        .insert(SCHEMA_VERSION_KEY, 6)
+        .expect("schema 6");
+    tx.commit().expect("commit");
+    drop(raw);
+
+    let store = RedbLogStore::open(&path).expect("a schema 6 file opens");
+    lagging.check_migrated(&store);
+    drop(store);
+    let raw = raw_handle(&path);
+    let late = raw
+        .begin_read()
+        .expect("read")
+        .open_table(LOGS_LATE_BY_TS)
+        .expect("the late index")
+        .len()
+        .expect("counted");
+    assert_eq!(
+        late as usize, lagging.late_after,
+        "the entries 40 minutes behind, and only they"
+    );
+}
+
+#[test]
+fn deleting_days_drops_their_time_marks() {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.redb");
+    let store = RedbLogStore::open(&path).expect("create");
+    let raw = raw_handle(&path);
+    store_conformance::time_order::deleting_days_drops_their_time_marks(&store, || {
+        let tx = raw.begin_read().expect("read");
+        let marks = tx
+            .open_table(store_redb::schema::TIME_MARKS)
+            .expect("the time marks");
+        marks.len().expect("counted") as usize
+    });
 }
 
 /// Puts back the indexes by reference and by (source, kind) of schema versions 1 and 2, which

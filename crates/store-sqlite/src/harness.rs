@@ -93,7 +93,11 @@ impl Harness for SqliteHarness {
 
     fn forget_activity(&self, dir: &Path) {
         raw_connection(&log_file(dir))
-            .execute_batch("DROP TABLE activity; PRAGMA user_version = 5;")
+            .execute_batch(
+                "DROP TABLE activity; DROP TABLE time_marks; \
+                 CREATE INDEX logs_by_ts ON logs (ts, id) WHERE late = 0; \
+                 PRAGMA user_version = 5;",
+            )
             .expect("the schema before activity counts");
     }
 

@@ -133,3 +133,36 @@ pub(crate) fn mark_late_entries(tx: &Transaction<'_>) -> rusqlite::Result<()> {
         after = last;
     }
 }
+
+/// Places every entry in the time order again, a page at a time in id order, as if appended
+/// in that order ([`store_core::kit::TimeOrder`]): writes `late` where it changes and the time
+/// marks. Schema 7. The highest `ts` the log keeps (`counts`) stays, at or above every mark,
+/// so the marks of later writes go on from these.
+pub(crate) fn place_entries(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let mut order = store_core::kit::TimeOrder::new(None, None);
+    let mut after = i64::MIN;
+    loop {
+        let page: Vec<(i64, i64, bool)> = tx
+            .prepare_cached("SELECT id, ts, late FROM logs WHERE id > ?1 ORDER BY id LIMIT ?2")?
+            .query_map(params![after, PAGE], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(&(last, _, _)) = page.last() else {
+            return Ok(());
+        };
+        let mut set_late = tx.prepare_cached("UPDATE logs SET late = ?2 WHERE id = ?1")?;
+        let mut add_mark =
+            tx.prepare_cached("INSERT INTO time_marks (mark, first_id) VALUES (?1, ?2)")?;
+        for (id, ts, late) in page {
+            let placed = order.place(ts, true);
+            if placed.late != late {
+                set_late.execute(params![id, placed.late])?;
+            }
+            if let Some(mark) = placed.starts_mark {
+                add_mark.execute(params![mark, id])?;
+            }
+        }
+        after = last;
+    }
+}

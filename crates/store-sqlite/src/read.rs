@@ -301,42 +301,45 @@ pub(crate) fn is_time_range(query: &LogQuery) -> bool {
     query.ref_id.is_none() && (query.since.is_some() || query.until.is_some())
 }
 
-/// The id of the first entry that is not late at or after a time (`?1`, ms).
-pub(crate) const FIRST_IN_ORDER_FROM: &str = "SELECT id FROM logs INDEXED BY logs_by_ts \
-     WHERE late = 0 AND ts >= ?1 ORDER BY ts, id LIMIT 1";
+/// The first id of the first time mark at or past a mark (`?1`).
+pub(crate) const FIRST_ID_FROM_MARK: &str =
+    "SELECT first_id FROM time_marks WHERE mark >= ?1 ORDER BY mark LIMIT 1";
 
-/// The id of the last entry that is not late before a time (`?1`, ms).
-pub(crate) const LAST_IN_ORDER_BEFORE: &str = "SELECT id FROM logs INDEXED BY logs_by_ts \
-     WHERE late = 0 AND ts < ?1 ORDER BY ts DESC, id DESC LIMIT 1";
-
-/// The ids of the first and the last entry that is not late with a `ts` in the query's
-/// range, from one seek each of `logs_by_ts`; `None` when there is none. Entries that are not
-/// late come in `ts` order in id order, so every one of them in the range lies between the
-/// two, and every one between the two is in the range.
+/// The first and the last id between which the in-order entries of the query's time range
+/// lie ([`store_core::kit::MarkSpan`]): from the first id of the first time mark at or past
+/// the range's start, to just before that of the first at or past its widened end
+/// (`i64::MAX` when there is none); `None` when no in-order entry can be in the range. One seek of
+/// `time_marks` for each end the range has.
 pub(crate) fn in_order_span(
     conn: &Connection,
     query: &LogQuery,
 ) -> StoreResult<Option<(i64, i64)>> {
-    let seek = |sql: &str, bound: i64| -> StoreResult<Option<i64>> {
-        conn.prepare_cached(sql)
-            .and_then(|mut stmt| stmt.query_row([bound], |row| row.get(0)).optional())
+    let seek = |mark: i64| -> StoreResult<Option<i64>> {
+        conn.prepare_cached(FIRST_ID_FROM_MARK)
+            .and_then(|mut stmt| stmt.query_row([mark], |row| row.get(0)).optional())
             .context("finding the ends of a time range")
     };
-    let first = match query.since {
-        Some(since) => seek(FIRST_IN_ORDER_FROM, bound_millis(since))?,
+    let span = store_core::kit::MarkSpan::of(query.since, query.until);
+    let first = match span.from {
+        Some(mark) => seek(mark)?,
         None => Some(i64::MIN),
     };
-    let last = match query.until {
-        Some(until) => seek(LAST_IN_ORDER_BEFORE, bound_millis(until))?,
-        None => Some(i64::MAX),
+    // Inclusive, so that an entry at the highest id a store keeps is within.
+    let last = match span.past {
+        Some(mark) => seek(mark)?.map_or(i64::MAX, |past| past.saturating_sub(1)),
+        None => i64::MAX,
     };
-    Ok(first.zip(last).filter(|(first, last)| first <= last))
+    Ok(first
+        .filter(|first| *first <= last)
+        .map(|first| (first, last)))
 }
 
-/// The SQL of a time-range query and its values: the entries that are not late walked in id
-/// order between the ends `span` gives (by rowid, or by `logs_by_source_kind` with a source
-/// and kind), merged in id order with the late entries of the range, the only part that is
-/// read whole and sorted (`logs_late_by_ts`). O(log n + k + late entries in the range).
+/// The SQL of a time-range query and its values: the in-order entries walked in id order
+/// between the ends `span` gives (by rowid, or by `logs_by_source_kind` with a source and
+/// kind), merged in id order with the late entries of the range, the only part that is read
+/// whole and sorted (`logs_late_by_ts`). O(log n + k + the late entries of the range + the
+/// in-order entries the walk passes within [`store_core::kit::LATE_AFTER_MILLIS`] of its
+/// ends that are outside it).
 pub(crate) fn time_query_sql(query: &LogQuery, span: Option<(i64, i64)>) -> (String, Vec<Value>) {
     let mut values = Vec::new();
     let mut arms = Vec::new();

@@ -14,9 +14,26 @@ pub(crate) const APPLICATION_ID: i64 = 0x6e65_7276;
 
 /// `PRAGMA user_version` of the schema this build creates and understands. Versions 1 (the
 /// same tables without row checksums), 2 (without counters), 3 (without page checksums),
-/// 4 (without blob references and write times) and 5 (without activity counts,
-/// [`crate::activity::SCHEMA_V6`]) are migrated when opened for writing.
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+/// 4 (without blob references and write times), 5 (without activity counts,
+/// [`crate::activity::SCHEMA_V6`]) and 6 (with a time index of the entries in order instead
+/// of time marks, [`SCHEMA_V7`]) are migrated when opened for writing.
+pub(crate) const SCHEMA_VERSION: i64 = 7;
+
+/// What schema version 7 changes: the entries of a time range that are in order are found
+/// between two time marks (`docs/SPEC.md` section 1, queries by time;
+/// [`store_core::kit::TimeOrder`]), not by a time index of every such entry, and an entry is
+/// late only when its `ts` is more than [`store_core::kit::LATE_AFTER_MILLIS`] below the
+/// highest written before it (or it is restored below the log's end): a log whose writers lag
+/// a little has no late entries. `time_marks` holds the first id appended at or past each
+/// second the log's time reached, at most one row a second whatever the rate of writes.
+/// [`crate::migrate::place_entries`] then decides `late` again and writes the marks.
+pub(crate) const SCHEMA_V7: &str = "
+DROP INDEX logs_by_ts;
+CREATE TABLE time_marks (
+    mark     INTEGER PRIMARY KEY,
+    first_id INTEGER NOT NULL
+);
+";
 
 /// What schema version 5 adds: the blob references a write records
 /// (`docs/SPEC.md` section 2), keyed by digest (what references a blob) and indexed by
@@ -49,11 +66,12 @@ const PAGE_CHECKSUMS_SINCE: i64 = 4;
 /// writes themselves ([`crate::write::LogCounters`]), once per transaction rather than per
 /// entry, since a trigger per entry made a batch half as fast again.
 ///
-/// An entry is `late` when its `ts` is below the highest `ts` written before it. Entries that
-/// are not late come in `ts` order in id order, so the entries of a time range among them are
-/// one range of ids, whose ends one seek each of `logs_by_ts` finds; the late ones (explicit
-/// times in the past, clock steps) have their own index, `logs_late_by_ts`, and are the only
-/// part of a time range that is read whole (`read::log_query_sql`).
+/// An entry is `late` when its `ts` is below the highest `ts` written before it (schema 7
+/// allows a lag). Entries that are not late come in `ts` order in id order, so the entries of
+/// a time range among them are one range of ids, whose ends one seek each of `logs_by_ts`
+/// finds (schema 7: of `time_marks`); the late ones (explicit times in the past, clock steps)
+/// have their own index, `logs_late_by_ts`, and are the only part of a time range that is
+/// read whole (`read::time_query_sql`).
 pub(crate) const SCHEMA_V3_COLUMNS: &str = "
 ALTER TABLE logs ADD COLUMN late INTEGER NOT NULL DEFAULT 0;
 ";
@@ -384,6 +402,15 @@ pub(crate) fn create_schema(
                 backend: "sqlite",
                 detail: format!("counting its entries for schema 6: {other}"),
             },
+        })?;
+    }
+    if version < 7 {
+        let to_v7 = || {
+            tx.execute_batch(SCHEMA_V7)?;
+            crate::migrate::place_entries(&tx)
+        };
+        to_v7().map_err(|err| {
+            engine_error(format!("migrating {} to schema 7", path.display()), err)
         })?;
     }
     if version < SCHEMA_VERSION {

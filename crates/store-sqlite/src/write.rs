@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use rusqlite::{Connection, MAIN_DB, Transaction, TransactionBehavior, params};
-use store_core::kit::{PreparedUnit, UnitResult, UnitTx, apply_group, fail_all};
+use store_core::kit::{PreparedUnit, TimeOrder, UnitResult, UnitTx, apply_group, fail_all};
 use store_core::{BlobHolder, Digest, LogEntry, LogId, StoreError, StoreResult, WorkflowRun};
 
 use crate::checksum;
@@ -74,7 +74,7 @@ impl UnitTx for GroupTx<'_, '_> {
     }
 
     fn write_entry(&mut self, entry: &LogEntry) -> StoreResult<()> {
-        self.counters.write(self.tx, entry)?;
+        self.counters.write(self.tx, entry, true)?;
         let after = entry.id.0.saturating_add(1);
         self.next_id = Some(self.next_id.map_or(after, |next| next.max(after)));
         Ok(())
@@ -123,13 +123,13 @@ pub(crate) fn highest_id(tx: &Transaction<'_>) -> StoreResult<i64> {
     .context("reading the id counter")
 }
 
-/// The log's counters (`counts`: entries, the highest `ts`; the activity counts) as one
-/// transaction changes them:
-/// read when first needed, written back once by [`LogCounters::save`].
+/// The log's counters (`counts`: entries, the highest `ts`; the activity counts) and its time
+/// order (which entries are late, the time marks) as one transaction changes them: read when
+/// first needed, the counters written back once by [`LogCounters::save`].
 #[derive(Default)]
 pub(crate) struct LogCounters {
-    /// The highest `ts` ever written, once read.
-    max_ts: Option<i64>,
+    /// The log's time order, once read.
+    order: Option<TimeOrder>,
     /// Entries written by this transaction.
     added: i64,
     /// What they add to the activity counts.
@@ -137,19 +137,27 @@ pub(crate) struct LogCounters {
 }
 
 impl LogCounters {
-    /// Writes `entry` (see [`write_entry`]), late when its `ts` is below the highest written
-    /// before it.
-    pub(crate) fn write(&mut self, tx: &Transaction<'_>, entry: &LogEntry) -> StoreResult<()> {
-        let highest = match self.max_ts {
-            Some(highest) => highest,
-            None => tx
-                .prepare_cached("SELECT n FROM counts WHERE name = 'max_ts'")
-                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-                .context("reading the highest time written")?,
+    /// Writes `entry` (see [`write_entry`]) where the time order places it: `at_end` when
+    /// its id is above every id the log has given before it (docs/SPEC.md section 1,
+    /// queries by time); starts a time mark when it is the first entry at a new second of
+    /// the log's time.
+    pub(crate) fn write(
+        &mut self,
+        tx: &Transaction<'_>,
+        entry: &LogEntry,
+        at_end: bool,
+    ) -> StoreResult<()> {
+        let order = match &mut self.order {
+            Some(order) => order,
+            None => self.order.insert(read_time_order(tx)?),
         };
-        let ts = to_millis(entry.ts);
-        write_entry(tx, entry, ts < highest)?;
-        self.max_ts = Some(highest.max(ts));
+        let placed = order.place(to_millis(entry.ts), at_end);
+        write_entry(tx, entry, placed.late)?;
+        if let Some(mark) = placed.starts_mark {
+            tx.prepare_cached("INSERT INTO time_marks (mark, first_id) VALUES (?1, ?2)")
+                .and_then(|mut stmt| stmt.execute(params![mark, id_to_sql(entry.id)]))
+                .with_context(|| format!("writing the time mark of entry {}", entry.id))?;
+        }
         self.added += 1;
         self.activity.entry(entry, 1);
         Ok(())
@@ -157,7 +165,7 @@ impl LogCounters {
 
     /// Stores the counters, before the transaction commits.
     pub(crate) fn save(self, tx: &Transaction<'_>) -> StoreResult<()> {
-        let Some(highest) = self.max_ts else {
+        let Some(highest) = self.order.and_then(|order| order.highest()) else {
             return Ok(());
         };
         tx.prepare_cached(
@@ -170,8 +178,38 @@ impl LogCounters {
     }
 }
 
-/// Writes `entry` under its own id, with its checksum; `late` says whether its `ts` is below
-/// that of an entry written before it (schema 3).
+/// The log's time order as stored: the highest `ts` written (`counts`, `i64::MIN` for none)
+/// and the last time mark.
+fn read_time_order(tx: &Transaction<'_>) -> StoreResult<TimeOrder> {
+    tx.prepare_cached(
+        "SELECT (SELECT n FROM counts WHERE name = 'max_ts'), (SELECT max(mark) FROM time_marks)",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row([], |row| {
+            let highest: i64 = row.get(0)?;
+            Ok(TimeOrder::new(
+                (highest != i64::MIN).then_some(highest),
+                row.get(1)?,
+            ))
+        })
+    })
+    .context("reading the log's time order")
+}
+
+/// Drops the time marks below the log's first entry but the last of them
+/// ([`store_core::kit::marks_to_drop`]), after a deletion.
+pub(crate) fn drop_passed_marks(tx: &Transaction<'_>) -> StoreResult<()> {
+    tx.prepare_cached(
+        "DELETE FROM time_marks WHERE mark < (SELECT max(mark) FROM time_marks \
+         WHERE first_id <= coalesce((SELECT min(id) FROM logs), 9223372036854775807))",
+    )
+    .and_then(|mut stmt| stmt.execute([]))
+    .context("dropping the time marks below the log's first entry")?;
+    Ok(())
+}
+
+/// Writes `entry` under its own id, with its checksum; `late` says whether the time order
+/// places it among the late entries (schema 7; schema 3 before it).
 fn write_entry(tx: &Transaction<'_>, entry: &LogEntry, late: bool) -> StoreResult<()> {
     let id = id_to_sql(entry.id);
     let ts = to_millis(entry.ts);

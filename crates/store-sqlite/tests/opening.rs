@@ -62,7 +62,8 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
     // What schema 1 was: the same tables without their checksums (and without counters).
     let conn = store_sqlite::harness::raw_connection(&path);
     conn.execute_batch(
-        "DROP TABLE activity; DROP TABLE blob_refs; ALTER TABLE blobs DROP COLUMN written_at;
+        "DROP TABLE time_marks; CREATE INDEX logs_by_ts ON logs (ts, id) WHERE late = 0;
+         DROP TABLE activity; DROP TABLE blob_refs; ALTER TABLE blobs DROP COLUMN written_at;
          DROP TRIGGER runs_count_insert; DROP TRIGGER runs_count_update;
          DROP TRIGGER runs_count_delete; DROP TABLE counts;
          DROP INDEX logs_late_by_ts; DROP INDEX logs_by_ts;
@@ -100,7 +101,7 @@ fn a_schema_1_file_is_migrated_to_row_checksums() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let unchecked: i64 = conn
         .query_row("SELECT count(*) FROM logs WHERE crc = 0", [], |row| {
             row.get(0)
@@ -177,6 +178,7 @@ fn as_schema_3_without_page_checksums(from: &Path, to: &Path) {
     conn.execute_batch(
         "DETACH old; PRAGMA application_id = 1852142198; PRAGMA user_version = 3;
          DROP TABLE activity; DROP TABLE blob_refs; ALTER TABLE blobs DROP COLUMN written_at;
+         DROP TABLE time_marks; CREATE INDEX logs_by_ts ON logs (ts, id) WHERE late = 0;
          PRAGMA journal_mode = WAL;",
     )
     .expect("identity");
@@ -205,7 +207,7 @@ fn a_schema_3_file_gains_page_checksums_at_its_first_writable_open() {
     match SqliteLogStore::open_with(&path, SqliteOptions::default().read_only(true)) {
         Err(StoreError::SchemaTooOld {
             found: 3,
-            current: 6,
+            current: 7,
             ..
         }) => {}
         other => panic!("a read-only open cannot migrate: {other:?}"),
@@ -230,6 +232,61 @@ fn a_schema_3_file_gains_page_checksums_at_its_first_writable_open() {
     let store = SqliteLogStore::open_with(&path, SqliteOptions::default().read_only(true))
         .expect("read-only once migrated");
     assert_eq!(store.log_stats().expect("stats").entries, 501);
+}
+
+/// A file of schema 6 (a time index of the entries in order; an entry late when below any
+/// `ts` written before it) is placed in the time order again at its first writable open:
+/// only the entries more than the allowance below the log's time stay late, and every time
+/// range answers as before, as the reference does, and goes on doing so as entries are added.
+#[test]
+fn a_schema_6_file_keeps_late_only_the_entries_past_the_allowance() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let store = SqliteLogStore::open(&path).expect("create");
+    let lagging = store_conformance::time_order::write_lagging_entries(&store);
+    drop(store);
+    let conn = store_sqlite::harness::raw_connection(&path);
+    conn.execute_batch(
+        "DROP TABLE time_marks; CREATE INDEX logs_by_ts ON logs (ts, id) WHERE late = 0;
+         UPDATE logs SET late = ts < coalesce(
+             (SELECT max(ts) FROM logs AS before WHERE before.id < logs.id), ts);
+         PRAGMA user_version = 6;",
+    )
+    .expect("make a schema 6 file");
+    let late = |conn: &rusqlite::Connection| -> usize {
+        let late: i64 = conn
+            .query_row("SELECT count(*) FROM logs WHERE late = 1", [], |row| {
+                row.get(0)
+            })
+            .expect("count");
+        late as usize
+    };
+    assert_eq!(late(&conn), lagging.late_before, "schema 6's late entries");
+    drop(conn);
+
+    let store = SqliteLogStore::open(&path).expect("a schema 6 file opens");
+    lagging.check_migrated(&store);
+    drop(store);
+    let conn = store_sqlite::harness::raw_connection(&path);
+    assert_eq!(
+        late(&conn),
+        lagging.late_after,
+        "the entries 40 minutes behind, and only they"
+    );
+}
+
+#[test]
+fn deleting_days_drops_their_time_marks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("nerve.db");
+    let store = SqliteLogStore::open(&path).expect("create");
+    let conn = store_sqlite::harness::raw_connection(&path);
+    store_conformance::time_order::deleting_days_drops_their_time_marks(&store, || {
+        let marks: i64 = conn
+            .query_row("SELECT count(*) FROM time_marks", [], |row| row.get(0))
+            .expect("count");
+        marks as usize
+    });
 }
 
 /// A store file whose header lost its reserved bytes (a flipped bit in byte 20) is damaged,

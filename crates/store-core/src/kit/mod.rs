@@ -8,8 +8,9 @@
 //!   the backend's [`UnitTx`], so that one transaction and one sync commit them all;
 //! - runs: [`plan_transition`] decides a transition from the stored run, the backend only
 //!   reads and writes what the [`TransitionPlan`] says;
-//! - time: the kept range ([`check_ts`], [`bound_millis`], ...) and UTC day numbers
-//!   ([`day_number`], [`day_bounds`], ...), which index entries by day;
+//! - time: the kept range ([`check_ts`], [`bound_millis`], ...), UTC day numbers
+//!   ([`day_number`], [`day_bounds`], ...), which index entries by day, and the time order
+//!   that finds a time range's entries by id ([`TimeOrder`], [`MarkSpan`]);
 //! - blobs: the chunked write of a database blob store ([`write_chunked`] over its
 //!   [`ChunkRows`]), the readers ([`ChunkedReader`], [`VerifyingReader`]) and the [`Hasher`];
 //! - files: the [`FileOps`] seam that crash tests fail step by step, and
@@ -29,6 +30,7 @@ pub(crate) mod engine;
 pub(crate) mod files;
 pub(crate) mod query;
 pub(crate) mod queue;
+pub(crate) mod time_order;
 pub(crate) mod transition;
 
 pub use activity::{ActivityCheck, check_activity};
@@ -48,6 +50,9 @@ pub use files::{
 };
 pub use query::answer_query;
 pub use queue::{CommitQueue, MAX_GROUP};
+pub use time_order::{
+    LATE_AFTER_MILLIS, MarkSpan, Placed, TIME_MARK_MILLIS, TimeOrder, marks_to_drop, time_mark_of,
+};
 pub use transition::{TransitionPlan, plan_transition};
 
 pub use crate::activity::{ActivityTally, count_entries, hour_counts, hour_number, hours_between};
