@@ -261,6 +261,38 @@ fn main() {
                 ..LogQuery::default()
             }),
         ),
+        (
+            format!("/logs?since={day}T12:00:00Z&until={day}T13:00:00Z"),
+            Bare::Logs(LogQuery {
+                since: Some(day_start + chrono::Duration::hours(12)),
+                until: Some(day_start + chrono::Duration::hours(13)),
+                limit: Some(101),
+                ..LogQuery::default()
+            }),
+        ),
+        // simulate's rarest entries (none in the fixture): fewer than a page in 6 hours, so
+        // the walk goes to the range's end.
+        (
+            format!("/logs?source=daemon&type=recover&since={day}"),
+            Bare::Logs(LogQuery {
+                source: Some("daemon".into()),
+                kind: Some("recover".into()),
+                since: Some(day_start),
+                limit: Some(101),
+                ..LogQuery::default()
+            }),
+        ),
+        (
+            format!("/logs?source=daemon&type=recover&since={day}&until={day}T06:00:00Z"),
+            Bare::Logs(LogQuery {
+                source: Some("daemon".into()),
+                kind: Some("recover".into()),
+                since: Some(day_start),
+                until: Some(day_start + chrono::Duration::hours(6)),
+                limit: Some(101),
+                ..LogQuery::default()
+            }),
+        ),
         (format!("/threads/{thread}"), Bare::Thread(thread.clone())),
         (
             "/api/runs?status=failed".into(),

@@ -224,25 +224,12 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         })?;
         return collect_matching(query, entries);
     }
+    if query.since.is_some() || query.until.is_some() {
+        return time_range(tx, logs, query, ids);
+    }
     if let (Some(source), Some(kind)) = (query.source.as_deref(), query.kind.as_deref()) {
         let index = open(tx, LOGS_BY_SOURCE_KIND)?;
-        let start = if descending {
-            Start::down(Excluded((source, kind, high)))
-        } else {
-            Start::up(Included((source, kind, low)))
-        };
-        let entries = fence::walk(&index, "logs_by_source_kind", start, |key, copy| {
-            let (found_source, found_kind, id) = key.value();
-            logs.with_row("logs_by_source_kind", id, Some(copy.value()), |row| {
-                if row.source != found_source || row.kind != found_kind {
-                    return Err(disagrees("logs_by_source_kind", id));
-                }
-                if (found_source, found_kind) != (source, kind) || !ids.contains(&id) {
-                    return Ok(Step::Past);
-                }
-                Ok(Step::Take(logs.complete(id, row)?))
-            })
-        })?;
+        let entries = source_kind_walk(&index, logs, (source, kind), ids, descending)?;
         return collect_matching(query, entries);
     }
     if let Some(source) = query.source.as_deref() {
@@ -267,10 +254,40 @@ pub(crate) fn query(tx: &ReadTransaction, query: &LogQuery) -> StoreResult<Vec<L
         sort_in_order(&mut found, descending);
         return collect_matching(query, found.into_iter().map(|id| named_entry(logs, id)));
     }
-    if query.since.is_some() || query.until.is_some() {
-        return time_range(tx, logs, query, ids);
-    }
     collect_matching(query, log_walk(logs, ids, descending)?)
+}
+
+/// The entries of `source` and `kind` (`of`) with ids in `ids`, walked from one end of their
+/// index, whose copies of the rows they are read from.
+fn source_kind_walk<'t>(
+    index: &'t ReadOnlyTable<(&'static str, &'static str, u64), &'static [u8]>,
+    logs: &'t Logs,
+    of: (&'t str, &'t str),
+    ids: std::ops::Range<u64>,
+    descending: bool,
+) -> StoreResult<Box<dyn Iterator<Item = StoreResult<LogEntry>> + 't>> {
+    if ids.is_empty() {
+        return Ok(Box::new(std::iter::empty()));
+    }
+    let (source, kind) = of;
+    let start = if descending {
+        Start::down(Excluded((source, kind, ids.end)))
+    } else {
+        Start::up(Included((source, kind, ids.start)))
+    };
+    let walk = fence::walk(index, "logs_by_source_kind", start, move |key, copy| {
+        let (found_source, found_kind, id) = key.value();
+        logs.with_row("logs_by_source_kind", id, Some(copy.value()), |row| {
+            if row.source != found_source || row.kind != found_kind {
+                return Err(disagrees("logs_by_source_kind", id));
+            }
+            if (found_source, found_kind) != (source, kind) || !ids.contains(&id) {
+                return Ok(Step::Past);
+            }
+            Ok(Step::Take(logs.complete(id, row)?))
+        })
+    })?;
+    Ok(Box::new(walk))
 }
 
 /// The log's entries with ids in `ids`, walked by id from one end.
@@ -311,7 +328,8 @@ fn at_time(logs: &Logs, index: &'static str, ts: i64, id: u64) -> StoreResult<()
 
 /// A time range, with ids bounded to `ids`. The in-order entries of the range lie between
 /// the first ids of two time marks ([`TIME_MARKS`], [`store_core::kit::MarkSpan`]): one seek
-/// each, then a walk of the log by id that stops at the limit. The late entries of the range
+/// each, then a walk by id that stops at the limit (of the log, or of the index by source
+/// and kind when the query names both). The late entries of the range
 /// ([`LOGS_LATE_BY_TS`]) outside those ids are read whole and go before and after the walk,
 /// in id order. O(log n + k + the late entries of the range + the in-order entries the walk
 /// passes within [`store_core::kit::LATE_AFTER_MILLIS`] of its ends that are outside it).
@@ -385,19 +403,29 @@ fn time_range(
         None => 0..0,
     };
     let named = |id: u64| named_entry(logs, id);
-    if query.order == Order::Descending {
+    let descending = query.order == Order::Descending;
+    // With a source and a kind, the span is walked by their index: only its matches.
+    let by_source_kind = match (query.source.as_deref(), query.kind.as_deref()) {
+        (Some(source), Some(kind)) => Some((open(tx, LOGS_BY_SOURCE_KIND)?, (source, kind))),
+        _ => None,
+    };
+    let middle = match &by_source_kind {
+        Some((index, of)) => source_kind_walk(index, logs, *of, between, descending)?,
+        None => log_walk(logs, between, descending)?,
+    };
+    if descending {
         let entries = above
             .into_iter()
             .rev()
             .map(named)
-            .chain(log_walk(logs, between, true)?)
+            .chain(middle)
             .chain(below.into_iter().rev().map(named));
         collect_matching(query, entries)
     } else {
         let entries = below
             .into_iter()
             .map(named)
-            .chain(log_walk(logs, between, false)?)
+            .chain(middle)
             .chain(above.into_iter().map(named));
         collect_matching(query, entries)
     }

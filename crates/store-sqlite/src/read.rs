@@ -275,9 +275,8 @@ pub(crate) fn select_run(conn: &Connection, run_id: &str) -> StoreResult<Option<
     Ok(collect(conn, rows, "reading a run", workflow_run)?.pop())
 }
 
-/// The SQL of a log query and its parameters. Equality on `ref_id` or `source` lets SQLite
-/// walk the matching index in id order; a query bounded only by time is pointed at the `ts`
-/// index, which SQLite would otherwise pass over for a full walk in id order.
+/// The SQL of a log query that is not a time range ([`is_time_range`]) and its parameters.
+/// Equality on `ref_id` or `source` lets SQLite walk the matching index in id order.
 pub(crate) fn log_query_sql(query: &LogQuery) -> (String, Vec<Value>) {
     let mut values = Vec::new();
     let conditions = log_conditions(query, &mut values);
