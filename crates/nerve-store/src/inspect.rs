@@ -72,7 +72,7 @@ pub fn stats(store: &Store) -> StoreResult<StoreStats> {
             .filter(|(status, _)| status.is_active())
             .map(|(_, n)| n)
             .sum(),
-        blobs: store.blobs.list()?.len() as u64,
+        blobs: store.blobs.count()?,
         archive_watermark: store.log.meta_get(WATERMARK_KEY)?,
         log_file_bytes: on_disk.then(|| store.location.log_bytes()),
         blob_file_bytes: (on_disk && store.blobs_at.is_none()).then(|| store.location.blob_bytes()),

@@ -383,6 +383,10 @@ impl BlobStore for ThroughAsyncBlobs {
         self.run(self.store.blobs().list())
     }
 
+    fn count(&self) -> StoreResult<u64> {
+        self.run(self.store.blobs().count())
+    }
+
     fn verify(&self, digest: &Digest) -> StoreResult<BlobHealth> {
         self.run(self.store.blobs().verify(digest))
     }

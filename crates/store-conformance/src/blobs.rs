@@ -115,6 +115,7 @@ pub fn the_same_content_is_stored_once(open: OpenBlobStore) {
     let streamed = fx.store().write_from(&mut &data[..]).expect("stream it");
     assert_eq!((first, second), (streamed, streamed));
     assert_eq!(fx.store().list().expect("list"), vec![first]);
+    assert_eq!(fx.store().count().expect("count"), 1, "counted once");
 }
 
 /// Eight threads writing the same content at once all succeed with the same digest, and
@@ -301,20 +302,28 @@ pub fn a_missing_blob_is_absent(open: OpenBlobStore, tamper: &dyn BlobHarness) {
     );
 }
 
-/// `list` gives every digest in order; `delete` removes one and says whether it was there.
+/// `list` gives every digest in order and `count` their number; `delete` removes one and
+/// says whether it was there.
 pub fn list_and_delete(open: OpenBlobStore) {
     let fx = BlobFixture::new(open);
     let store = fx.store();
+    assert_eq!(store.count().expect("count"), 0);
     let mut digests: Vec<Digest> = (0..5)
         .map(|i| store.write(&content(2000, i)).expect("write"))
         .collect();
     digests.sort();
     assert_eq!(store.list().expect("list"), digests);
+    assert_eq!(store.count().expect("count"), 5);
     assert!(store.delete(&digests[2]).expect("delete"));
     assert!(!store.delete(&digests[2]).expect("delete again"));
     assert_eq!(store.read(&digests[2]).expect("read"), None);
     digests.remove(2);
     assert_eq!(store.list().expect("list"), digests);
+    assert_eq!(
+        store.count().expect("count"),
+        4,
+        "a deleted blob is not counted"
+    );
     assert_eq!(
         store.write(&content(2000, 2)).expect("write it again"),
         Digest::of(&content(2000, 2))
@@ -355,6 +364,7 @@ pub fn a_write_whose_source_fails_leaves_nothing(open: OpenBlobStore) {
     }
     fx.behind_its_back(|_| {});
     assert!(fx.store().list().expect("list").is_empty());
+    assert_eq!(fx.store().count().expect("count"), 0, "nothing counted");
     assert_eq!(
         fx.store().verify_all().expect("verify_all"),
         VerifyReport::default()

@@ -212,6 +212,16 @@ pub trait BlobStore: Send + Sync {
     /// I/O or engine errors.
     fn list(&self) -> StoreResult<Vec<Digest>>;
 
+    /// How many blobs the store holds: what [`BlobStore::list`] would list, counted by the
+    /// engine where it can without reading every digest out (a database's count; by default,
+    /// the listing's length).
+    ///
+    /// # Errors
+    /// I/O or engine errors.
+    fn count(&self) -> StoreResult<u64> {
+        Ok(self.list()?.len() as u64)
+    }
+
     /// Every blob with its size and last write time, in digest order: what garbage
     /// collection starts from. Reads no content.
     ///

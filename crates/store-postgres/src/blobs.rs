@@ -167,6 +167,17 @@ impl BlobStore for PgBlobStore {
         off_runtime(|| self.list_here())
     }
 
+    fn count(&self) -> StoreResult<u64> {
+        off_runtime(|| {
+            let mut conn = self.connection("counting blobs")?;
+            let n: i64 = conn
+                .query_one(&format!("SELECT count(*) FROM {}.blobs", self.s), &[])
+                .context("counting blobs")?
+                .get(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
         off_runtime(|| {
             let mut conn = self.connection("taking the blobs' inventory")?;

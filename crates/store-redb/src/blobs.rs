@@ -148,6 +148,15 @@ impl BlobStore for RedbBlobStore {
         self.engine.read(list_in)
     }
 
+    fn count(&self) -> StoreResult<u64> {
+        // redb keeps a table's length in its header: no walk.
+        self.engine.read(|tx| {
+            let context = "counting blobs";
+            let blobs = tx.open_table(BLOBS).context(context)?;
+            redb::ReadableTableMetadata::len(&blobs).context(context)
+        })
+    }
+
     fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
         self.engine.read(|tx| {
             let context = "taking the blobs' inventory";

@@ -220,6 +220,18 @@ impl BlobStore for SqliteBlobStore {
             .map_err(|err| on_file(self.path(), err))
     }
 
+    fn count(&self) -> StoreResult<u64> {
+        let count = || -> StoreResult<u64> {
+            let reader = self.conns.reader()?;
+            let n: i64 = reader
+                .prepare_cached("SELECT count(*) FROM blobs")
+                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+                .context("counting blobs")?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        };
+        count().map_err(|err| on_file(self.path(), err))
+    }
+
     fn inventory(&self) -> StoreResult<Vec<BlobInfo>> {
         self.inventory_unmapped()
             .map_err(|err| on_file(self.path(), err))

@@ -141,6 +141,14 @@ impl AsyncBlobs {
         self.blobs(|blobs| blobs.list()).await
     }
 
+    /// As [`crate::BlobStore::count`].
+    ///
+    /// # Errors
+    /// As [`crate::BlobStore::count`].
+    pub async fn count(&self) -> StoreResult<u64> {
+        self.blobs(|blobs| blobs.count()).await
+    }
+
     /// As [`crate::BlobStore::inventory`].
     ///
     /// # Errors
