@@ -259,18 +259,26 @@ impl PgLogStore {
                 .flatten()
                 .map(|written| written.iter().filter(|w| w.entry().is_some()).count() as u64)
                 .sum();
-            let since = self.since_mark.fetch_add(written, Ordering::Relaxed) + written;
-            if since >= COUNT_MARK_EVERY {
-                self.since_mark.store(0, Ordering::Relaxed);
-                // A mark that does not move leaves the count right: more is counted when
-                // asked, and the next group tries again.
-                if let Err(err) = move_count_mark(&mut conn, &self.s) {
-                    self.since_mark.store(since, Ordering::Relaxed);
-                    tracing::debug!(error = %err, "the entry count's mark did not move");
-                }
-            }
+            self.count_toward_mark(&mut conn, written);
             results
         })
+    }
+
+    /// Adds `written` committed entries to those this handle has written since it last moved
+    /// the entry count's mark, and moves it (on `conn`) once they reach [`COUNT_MARK_EVERY`]:
+    /// every way of adding entries (appends, imports) calls it, so that no read counts more
+    /// than about that many entries one by one per handle that wrote them.
+    fn count_toward_mark(&self, conn: &mut Connection, written: u64) {
+        let since = self.since_mark.fetch_add(written, Ordering::Relaxed) + written;
+        if since >= COUNT_MARK_EVERY {
+            self.since_mark.store(0, Ordering::Relaxed);
+            // A mark that does not move leaves the count right: more is counted when
+            // asked, and the next write tries again.
+            if let Err(err) = move_count_mark(conn, &self.s) {
+                self.since_mark.store(since, Ordering::Relaxed);
+                tracing::debug!(error = %err, "the entry count's mark did not move");
+            }
+        }
     }
 
     /// Whether reads are bounded by the store's horizon: every read but a snapshot's.
@@ -1031,6 +1039,7 @@ impl LogTransfer for PgLogStore {
 
     fn import(&self, batch: ImportBatch) -> StoreResult<()> {
         let s = self.s.clone();
+        let written = batch.entries.len() as u64;
         // Alone: every writer that might still add an id below the batch's has ended, and
         // none begins until the new base is committed with the batch.
         self.write("import", LogLock::Alone, |group| {
@@ -1068,7 +1077,17 @@ impl LogTransfer for PgLogStore {
             let entries: Vec<&LogEntry> = batch.entries.iter().collect();
             account_for_own_ids(group.tx, &s, &entries, "imported")?;
             Ok(())
-        })
+        })?;
+        // A store filled by imports (a migrate, a restore from a backup) is counted under the
+        // mark as one filled by appends is, not entry by entry at every read.
+        // The import has committed: a mark that cannot move now moves later, never an error.
+        off_runtime(
+            || match self.write_connection("moving the entry count's mark") {
+                Ok(mut conn) => self.count_toward_mark(&mut conn, written),
+                Err(err) => tracing::debug!(error = %err, "the entry count's mark did not move"),
+            },
+        );
+        Ok(())
     }
 
     fn restore(&self, batch: RestoreBatch) -> StoreResult<Restored> {

@@ -361,3 +361,47 @@ fn the_entry_count_stays_the_logs_size_around_its_mark() {
     store.compact().expect("compact");
     assert_eq!(counted(&store), 16_385);
 }
+
+/// A store filled by imports (what `migrate` and a backup's restore do) has its entries
+/// counted under the mark as one filled by appends does, not one by one at every read: the
+/// importing handle moves the mark once it has imported 16,384 entries.
+#[test]
+fn imports_move_the_entry_counts_mark_as_appends_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = PgLogStore::open_with(options(dir.path())).expect("a store");
+    let s = format!("\"{}\"", schema_of(dir.path()));
+    let mark = || -> i64 {
+        raw()
+            .query_one(&format!("SELECT through FROM {s}.log_tally"), &[])
+            .expect("the mark")
+            .get(0)
+    };
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+        .expect("a time")
+        .with_timezone(&chrono::Utc);
+    let entries = |from: u64, n: u64| -> Vec<store_core::LogEntry> {
+        (from..from + n)
+            .map(|id| store_core::LogEntry {
+                id: store_core::LogId(id),
+                source: "s".into(),
+                kind: "k".into(),
+                ref_id: None,
+                payload: id.to_string(),
+                ts: at,
+            })
+            .collect()
+    };
+    let import = |from: u64, n: u64| {
+        store
+            .import(store_core::ImportBatch {
+                entries: entries(from, n),
+                ..store_core::ImportBatch::default()
+            })
+            .expect("an import");
+    };
+    import(1, 10_000);
+    assert_eq!(mark(), 0, "fewer than 16,384 imported: counted when asked");
+    import(10_001, 10_000);
+    assert!(mark() >= 20_000, "the mark moved over every entry imported");
+    assert_eq!(store.log_stats().expect("stats").entries, 20_000);
+}
