@@ -280,6 +280,14 @@ fn handles_racing_on_the_same_runs_apply_each_status_once() {
     assert_eq!(stats.runs.get(WorkflowRunStatus::Started), 0);
 }
 
+/// The entry count's mark (`log_tally.through`) of the store in the schema `s`, quoted.
+fn count_mark(s: &str) -> i64 {
+    raw()
+        .query_one(&format!("SELECT through FROM {s}.log_tally"), &[])
+        .expect("the mark")
+        .get(0)
+}
+
 /// The entry count is the log's size through every way entries come and go: counted up to
 /// a mark that writers move now and then (after every 16,384 entries a handle writes, and
 /// at `compact`), plus the entries above it, counted when asked; a deletion counts out what
@@ -289,12 +297,7 @@ fn the_entry_count_stays_the_logs_size_around_its_mark() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = PgLogStore::open_with(options(dir.path())).expect("a store");
     let s = format!("\"{}\"", schema_of(dir.path()));
-    let mark = || -> i64 {
-        raw()
-            .query_one(&format!("SELECT through FROM {s}.log_tally"), &[])
-            .expect("the mark")
-            .get(0)
-    };
+    let mark = || count_mark(&s);
     let counted = |store: &PgLogStore| {
         let stats = store.log_stats().expect("stats").entries;
         assert_eq!(
@@ -370,12 +373,7 @@ fn imports_move_the_entry_counts_mark_as_appends_do() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = PgLogStore::open_with(options(dir.path())).expect("a store");
     let s = format!("\"{}\"", schema_of(dir.path()));
-    let mark = || -> i64 {
-        raw()
-            .query_one(&format!("SELECT through FROM {s}.log_tally"), &[])
-            .expect("the mark")
-            .get(0)
-    };
+    let mark = || count_mark(&s);
     let at = chrono::DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
         .expect("a time")
         .with_timezone(&chrono::Utc);
