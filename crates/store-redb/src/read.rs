@@ -353,18 +353,7 @@ fn time_range(
         .next()
         .transpose()
     };
-    let span = store_core::kit::MarkSpan::of(query.since, query.until);
-    let first = match span.from {
-        Some(mark) => first_id_from(mark)?,
-        None => Some(0),
-    };
-    let last = match span.past {
-        Some(mark) => first_id_from(mark)?.map_or(u64::MAX, |past| past.saturating_sub(1)),
-        None => u64::MAX,
-    };
-    let span = first
-        .filter(|first| *first <= last)
-        .map(|first| (first, last));
+    let span = store_core::kit::MarkSpan::of(query.since, query.until).ids(first_id_from)?;
 
     let late = open(tx, LOGS_LATE_BY_TS)?;
     let (mut below, mut above) = (Vec::new(), Vec::new());

@@ -307,30 +307,29 @@ pub(crate) const FIRST_ID_FROM_MARK: &str =
 /// The first and the last id between which the in-order entries of the query's time range
 /// lie ([`store_core::kit::MarkSpan`]): from the first id of the first time mark at or past
 /// the range's start, to just before that of the first at or past its widened end
-/// (`i64::MAX` when there is none); `None` when no in-order entry can be in the range. One seek of
-/// `time_marks` for each end the range has.
+/// ([`store_core::kit::MarkSpan::ids`]); `None` when no in-order entry can be in the range.
+/// One seek of `time_marks` for each end the range has.
 pub(crate) fn in_order_span(
     conn: &Connection,
     query: &LogQuery,
 ) -> StoreResult<Option<(i64, i64)>> {
-    let seek = |mark: i64| -> StoreResult<Option<i64>> {
-        conn.prepare_cached(FIRST_ID_FROM_MARK)
+    let seek = |mark: i64| -> StoreResult<Option<u64>> {
+        let first: Option<i64> = conn
+            .prepare_cached(FIRST_ID_FROM_MARK)
             .and_then(|mut stmt| stmt.query_row([mark], |row| row.get(0)).optional())
-            .context("finding the ends of a time range")
+            .context("finding the ends of a time range")?;
+        first
+            .map(|id| {
+                u64::try_from(id)
+                    .map_err(|_| StoreError::corrupt("time_marks", mark, "a negative first id"))
+            })
+            .transpose()
     };
-    let span = store_core::kit::MarkSpan::of(query.since, query.until);
-    let first = match span.from {
-        Some(mark) => seek(mark)?,
-        None => Some(i64::MIN),
-    };
-    // Inclusive, so that an entry at the highest id a store keeps is within.
-    let last = match span.past {
-        Some(mark) => seek(mark)?.map_or(i64::MAX, |past| past.saturating_sub(1)),
-        None => i64::MAX,
-    };
-    Ok(first
-        .filter(|first| *first <= last)
-        .map(|first| (first, last)))
+    // Past the highest id a store keeps is all the same to SQLite: `i64::MAX`.
+    let as_sql = |id: u64| i64::try_from(id).unwrap_or(i64::MAX);
+    Ok(store_core::kit::MarkSpan::of(query.since, query.until)
+        .ids(seek)?
+        .map(|(first, last)| (as_sql(first), as_sql(last))))
 }
 
 /// The SQL of a time-range query and its values: the in-order entries walked in id order

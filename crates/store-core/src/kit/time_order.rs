@@ -110,6 +110,31 @@ impl MarkSpan {
             }),
         }
     }
+
+    /// The first and the last id (inclusive) between which the range's in-order entries lie,
+    /// from `first_id_from(mark)`, a seek of the time marks for the first id of the first
+    /// mark at or past `mark`: from that of [`MarkSpan::from`] (the log's start when the
+    /// range has none), to just before that of [`MarkSpan::past`] (the log's end when the
+    /// range or the marks have none). `None` when no in-order entry can be in the range.
+    ///
+    /// # Errors
+    /// What `first_id_from` returns.
+    pub fn ids<E>(
+        &self,
+        mut first_id_from: impl FnMut(i64) -> Result<Option<u64>, E>,
+    ) -> Result<Option<(u64, u64)>, E> {
+        let first = match self.from {
+            Some(mark) => first_id_from(mark)?,
+            None => Some(0),
+        };
+        let last = match self.past {
+            Some(mark) => first_id_from(mark)?.map_or(u64::MAX, |past| past.saturating_sub(1)),
+            None => u64::MAX,
+        };
+        Ok(first
+            .filter(|first| *first <= last)
+            .map(|first| (first, last)))
+    }
 }
 
 /// Of the time marks `marks` (mark, first id, in mark order), the ones to drop once the
@@ -187,6 +212,21 @@ mod tests {
                 past: None
             }
         );
+    }
+
+    #[test]
+    fn a_span_finds_its_ids_by_two_seeks_of_the_marks() {
+        let marks = [(2, 10), (5, 40), (9, 70)];
+        let seek = |mark: i64| -> Result<Option<u64>, ()> {
+            Ok(marks.iter().find(|(m, _)| *m >= mark).map(|(_, id)| *id))
+        };
+        let span = |from, past| MarkSpan { from, past };
+        assert_eq!(span(Some(3), Some(9)).ids(seek), Ok(Some((40, 69))));
+        assert_eq!(span(None, Some(5)).ids(seek), Ok(Some((0, 39))));
+        assert_eq!(span(Some(1), None).ids(seek), Ok(Some((10, u64::MAX))));
+        assert_eq!(span(Some(6), Some(10)).ids(seek), Ok(Some((70, u64::MAX))));
+        assert_eq!(span(Some(10), None).ids(seek), Ok(None), "no mark that far");
+        assert_eq!(span(Some(2), Some(2)).ids(seek), Ok(None), "an empty span");
     }
 
     #[test]
