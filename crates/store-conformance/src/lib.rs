@@ -414,6 +414,7 @@ macro_rules! __conformance_suite {
                 every_combination_of_query_fields_matches_the_reference,
                 cursors_page_through_a_large_result_without_gaps_or_repeats,
                 time_ranges_match_the_reference_over_late_entries,
+                long_time_ranges_page_like_the_reference_across_many_hours,
                 limit_zero_default_and_huge,
                 delete_days_removes_only_what_the_spans_cover,
             }

@@ -493,6 +493,90 @@ pub fn delete_days_removes_only_what_the_spans_cover(open: OpenStore) {
     assert_eq!(store.delete_days(&[], &[]).expect("no spans"), 0);
 }
 
+/// A range over many hours answers as the reference does, paged by cursor in both orders,
+/// open at either end or at both, with and without filters: over a log written hour by hour
+/// out of time order (ids do not follow hours), with empty hours between, and with entries
+/// at the two ends of time (a backend that walks a range hour by hour must skip the empty
+/// ones, not count through them).
+pub fn long_time_ranges_page_like_the_reference_across_many_hours(open: OpenStore) {
+    let fx = Fixture::new(open);
+    let store = fx.store();
+    let mut entries = Vec::new();
+    // Two rounds over hours 0 to 299 (more than a PostgreSQL walk looks for at once), each
+    // in the order 0, 37, 74, ... (37 is prime to 300), an entry an hour in the round's
+    // minute, so that ids next to each other lie 37 hours apart; every ninth hour empty.
+    for (round, minute) in [5_i64, 59].into_iter().enumerate() {
+        let batch: Vec<NewLogEntry> = (0..300_i64)
+            .map(|step| step * 37 % 300)
+            .filter(|hour| hour % 9 != 4)
+            .map(|hour| {
+                NewLogEntry::new(["a", "b"][round % 2], "k", format!("{hour}:{minute}"))
+                    .at(minutes(hour * 60 + minute))
+            })
+            .collect();
+        entries.extend(store.append_batch(batch).expect("a round of entries"));
+    }
+    for ts in [store_core::min_ts(), store_core::max_ts()] {
+        entries.push(
+            store
+                .append(NewLogEntry::new("a", "k", "an end of time").at(ts))
+                .expect("an entry at an end of time"),
+        );
+    }
+    let bounds = [
+        None,
+        Some(minutes(-1)),
+        Some(minutes(7 * 60 + 30)),
+        Some(minutes(140 * 60 + 6)),
+        Some(minutes(299 * 60 + 59)),
+        Some(minutes(400 * 60)),
+    ];
+    for since in bounds {
+        for until in bounds {
+            for order in [Order::Ascending, Order::Descending] {
+                for (source, kind) in [(None, None), (Some("a"), Some("k")), (Some("b"), None)] {
+                    let query = |cursor: Option<LogId>, limit| {
+                        let (after, before) = match order {
+                            Order::Ascending => (cursor, None),
+                            Order::Descending => (None, cursor),
+                        };
+                        LogQuery {
+                            source: source.map(str::to_owned),
+                            kind: kind.map(str::to_owned),
+                            since,
+                            until,
+                            after,
+                            before,
+                            order,
+                            limit,
+                            ..LogQuery::default()
+                        }
+                    };
+                    let whole = query(None, Some(usize::MAX));
+                    let expected = reference_query(&entries, &whole);
+                    assert_eq!(store.query(&whole).expect("a range"), expected, "{whole:?}");
+                    // Pages of one entry, over a range open at its start, put each page's
+                    // end next to an id that lies 37 hours away.
+                    let by_one = source.is_none() && since.is_none() && until == bounds[4];
+                    let page = if by_one { 1 } else { 40 };
+                    let paged = collect_pages(
+                        expected.len() / page + 2,
+                        |cursor| store.query(&query(cursor, Some(page))).expect("a page"),
+                        |entry| entry.id,
+                    );
+                    assert_eq!(paged, expected, "paged by {page}: {whole:?}");
+                    let first = query(None, Some(1));
+                    assert_eq!(
+                        store.query(&first).expect("a range's first entry"),
+                        reference_query(&entries, &first),
+                        "{first:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Time ranges answer exactly, in id order, over entries that mostly come in time order (with
 /// ties), some of which lag behind entries already written by less than the allowance of
 /// late entries or by that much, and some of which are late (an explicit time further in the

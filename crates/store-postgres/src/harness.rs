@@ -496,6 +496,9 @@ impl Harness for PgHarness {
             .batch_execute(&format!(
                 "DROP TABLE \"{s}\".activity; \
                  ALTER TABLE \"{s}\".log_tally RENAME TO entry_count; \
+                 DROP INDEX \"{s}\".logs_by_hour; \
+                 DROP INDEX \"{s}\".logs_by_source_kind_hour; \
+                 CREATE INDEX logs_by_ts ON \"{s}\".logs (ts, id); \
                  UPDATE \"{s}\".store_identity SET schema_version = 3"
             ))
             .expect("the schema before activity counts");

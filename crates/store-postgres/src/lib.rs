@@ -28,6 +28,7 @@ mod connection;
 mod error;
 #[cfg(feature = "conformance")]
 pub mod harness;
+mod hours;
 mod ids;
 mod options;
 mod read;

@@ -9,7 +9,8 @@ use store_core::{StoreError, StoreResult};
 use crate::error::Context;
 use crate::ids::IDS_PER_TRANSACTION;
 
-/// The schema version this build writes and reads: 4 keeps activity counts (`activity`) up
+/// The schema version this build writes and reads: 5 indexes the log by hour for time
+/// ranges ([`crate::hours`]) in place of its `(ts, id)` index; 4 keeps activity counts (`activity`) up
 /// to the entry count's mark, and renames the count `log_tally`, so that a writer of an
 /// older build, which would move the mark without counting, fails instead; 3 keeps blob
 /// references (`blob_refs`)
@@ -17,7 +18,7 @@ use crate::ids::IDS_PER_TRANSACTION;
 /// transaction's id (`log_ids`), counts entries up to a mark (`entry_count`) and runs per
 /// server process (`run_counts`); 1 took a counter row (`log_counter`). Older versions are
 /// upgraded at a writable open.
-pub(crate) const SCHEMA_VERSION: i32 = 4;
+pub(crate) const SCHEMA_VERSION: i32 = 5;
 
 /// What version 3 adds to version 2: blob references, keyed by digest (what references a
 /// blob) and indexed by holder (what a holder references; `holder` is the UTF-8 of
@@ -31,6 +32,19 @@ CREATE TABLE {s}.blob_refs (
 CREATE INDEX blob_refs_by_holder ON {s}.blob_refs (holder, digest);
 ALTER TABLE {s}.blobs ADD COLUMN written_at bigint;
 "#;
+
+/// What version 5 changes in version 4: the log's time index by `(ts, id)` gives way to
+/// indexes by hour and id, and by source, kind, hour and id ([`crate::hours`]), which answer
+/// a time range hour by hour in id order. Idempotent.
+fn tables_v5(s: &str) -> String {
+    let hour = crate::hours::HOUR_OF_TS;
+    format!(
+        "DROP INDEX IF EXISTS {s}.logs_by_ts; \
+         CREATE INDEX IF NOT EXISTS logs_by_hour ON {s}.logs ({hour}, id); \
+         CREATE INDEX IF NOT EXISTS logs_by_source_kind_hour ON {s}.logs \
+         (source, kind, {hour}, id);"
+    )
+}
 
 /// What `store_identity.application` holds in a nerve-store schema.
 pub(crate) const APPLICATION: &str = "nerve-store";
@@ -170,6 +184,8 @@ pub(crate) fn create_or_check(
         .context("creating the store's id origin and entry count")?;
         tx.batch_execute(&crate::activity::TABLES_V4.replace("{s}", &s))
             .context("creating the store's tables")?;
+        tx.batch_execute(&tables_v5(&s))
+            .context("creating the store's tables")?;
         for (key, value) in meta_when_created {
             let mut statements = crate::connection::Statements::default();
             crate::write::set_meta(&mut tx, &mut statements, &s, key, value)?;
@@ -229,6 +245,12 @@ pub(crate) fn create_or_check(
         ))
         .context("upgrading the store's schema to version 4")?;
         crate::activity::count_existing(&mut tx, &s)?;
+    }
+    if version <= 4 {
+        // Builds both indexes under a lock that holds writers off meanwhile (about 4 s a
+        // million entries).
+        tx.batch_execute(&tables_v5(&s))
+            .context("upgrading the store's schema to version 5")?;
     }
     if version < SCHEMA_VERSION {
         tx.execute(

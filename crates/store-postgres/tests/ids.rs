@@ -163,7 +163,7 @@ fn a_version_1_store_is_upgraded_at_a_writable_open_with_nothing_lost() {
             err,
             StoreError::SchemaTooOld {
                 found: 1,
-                current: 4,
+                current: 5,
                 ..
             }
         ),
@@ -198,8 +198,30 @@ fn a_version_1_store_is_upgraded_at_a_writable_open_with_nothing_lost() {
         .expect("the version")
         .get(0);
     assert_eq!(
-        version, 4,
-        "upgraded through versions 2 and 3 to the current one"
+        version, 5,
+        "upgraded through versions 2, 3 and 4 to the current one"
+    );
+    let indexes: Vec<String> = raw()
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 \
+             AND tablename = 'logs' ORDER BY 1",
+            &[&schema],
+        )
+        .expect("the log's indexes")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(
+        indexes,
+        [
+            "logs_by_day",
+            "logs_by_hour",
+            "logs_by_ref",
+            "logs_by_source_kind",
+            "logs_by_source_kind_hour",
+            "logs_pkey"
+        ],
+        "version 5 walks time ranges hour by hour, not by (ts, id)"
     );
     let counts = store
         .activity(store_core::min_ts(), store_core::max_ts())
