@@ -35,7 +35,9 @@ CREATE TABLE pgbench_fleet.logs (
         ((ts - (((ts % 86400000) + 86400000) % 86400000)) / 86400000) STORED);
 CREATE INDEX ON pgbench_fleet.logs (ref_id, id);
 CREATE INDEX ON pgbench_fleet.logs (source, kind, id);
-CREATE INDEX ON pgbench_fleet.logs (ts, id);
+CREATE INDEX ON pgbench_fleet.logs (((ts - (((ts % 3600000) + 3600000) % 3600000)) / 3600000), id);
+CREATE INDEX ON pgbench_fleet.logs
+    (source, kind, ((ts - (((ts % 3600000) + 3600000) % 3600000)) / 3600000), id);
 CREATE INDEX ON pgbench_fleet.logs (day, id);
 ";
 const PGBENCH_SCRIPT: &str = "INSERT INTO pgbench_fleet.logs (source, kind, ref_id, payload, ts) \

@@ -110,12 +110,15 @@ impl PgLogStore {
             store_core::Durability::Deferred => "off",
             _ => "on",
         };
-        // No parallel plans: every statement of the store reads a bounded part of an index
-        // (or counts the few entries above the entry count's mark), and starting workers
-        // took 10 ms of the overview's 12 ms.
+        // No parallel plans and no JIT: every statement of the store reads a bounded part
+        // of an index (or counts the few entries above the entry count's mark), which the
+        // planner, not knowing the mark, may cost as millions of rows; starting workers took
+        // 10 ms of the overview's 12 ms at a million entries, compiling 30 ms of its 38 at
+        // ten million.
         let session = format!(
             "-c lock_timeout={} -c idle_in_transaction_session_timeout={} \
-             -c synchronous_commit={synchronous_commit} -c max_parallel_workers_per_gather=0",
+             -c synchronous_commit={synchronous_commit} -c max_parallel_workers_per_gather=0 \
+             -c jit=off",
             options.lock_timeout.as_millis(),
             options.idle_in_transaction_timeout.as_millis()
         );
