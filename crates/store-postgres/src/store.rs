@@ -394,15 +394,9 @@ impl PgLogStore {
             if self.pinned.is_some() || crate::hours::fits_one_statement(query) {
                 return crate::hours::walk(client, statements, (&sql, &hours), query, horizon);
             }
-            let mut tx = client
-                .build_transaction()
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .context("starting a read")?;
-            let page = crate::hours::walk(&mut tx, statements, (&sql, &hours), query, horizon)?;
-            tx.commit().context("ending a read")?;
-            Ok(page)
+            in_snapshot(client, |tx| {
+                crate::hours::walk(tx, statements, (&sql, &hours), query, horizon)
+            })
         })
     }
 
@@ -422,6 +416,23 @@ impl PgLogStore {
                 .collect()
         })
     }
+}
+
+/// `read` in a read-only snapshot of its own on `client` (repeatable read), ended after it:
+/// the statements of one answer see one state of the store.
+fn in_snapshot<T>(
+    client: &mut postgres::Client,
+    read: impl FnOnce(&mut postgres::Transaction<'_>) -> StoreResult<T>,
+) -> StoreResult<T> {
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .context("starting a read")?;
+    let answer = read(&mut tx)?;
+    tx.commit().context("ending a read")?;
+    Ok(answer)
 }
 
 /// The counters and day bounds `log_stats` reads, and the run counts.
@@ -525,15 +536,7 @@ impl LogStore for PgLogStore {
             if self.pinned.is_some() {
                 return crate::activity::read(&mut **conn, &self.s, hours.clone());
             }
-            let mut tx = conn
-                .build_transaction()
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .context("starting a read")?;
-            let counts = crate::activity::read(&mut tx, &self.s, hours.clone())?;
-            tx.commit().context("ending a read")?;
-            Ok(counts)
+            in_snapshot(conn, |tx| crate::activity::read(tx, &self.s, hours.clone()))
         })
     }
 
@@ -851,15 +854,7 @@ impl LogMaintenance for PgLogStore {
             if self.pinned.is_some() {
                 return stats_rows(&mut **conn, &sql, &counts);
             }
-            let mut tx = conn
-                .build_transaction()
-                .isolation_level(postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .context("starting a read")?;
-            let rows = stats_rows(&mut tx, &sql, &counts)?;
-            tx.commit().context("ending a read")?;
-            Ok(rows)
+            in_snapshot(conn, |tx| stats_rows(tx, &sql, &counts))
         })?;
         let mut runs = RunCounts::default();
         for (name, n) in per_status {
