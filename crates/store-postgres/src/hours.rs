@@ -12,7 +12,8 @@
 //! prepares it once and the server soon plans it once); a longer range runs several, in the
 //! order of the query, in one snapshot, each narrowed by the page found so far, and each
 //! given the next hours that hold entries (one seek an hour), so that empty hours cost
-//! nothing: a log with entries at the two ends of time has two hours, not 5 × 10¹².
+//! nothing: a log with entries at the two ends of time (years 0 and 9999) has two hours, not 88
+//! million.
 
 use postgres::GenericClient;
 use postgres::types::ToSql;
@@ -37,8 +38,8 @@ pub(crate) fn hour_of(millis: i64) -> i64 {
     millis.div_euclid(3_600_000)
 }
 
-/// What an arm left empty is given: no row is in this hour (an hour of a stored time lies
-/// within ±2.6 × 10¹²).
+/// What an arm left empty is given: no row is in this hour (the hours of stored times, years
+/// 0 to 9999, lie between −1.8 × 10⁷ and 7.1 × 10⁷).
 const NO_HOUR: i64 = i64::MIN;
 
 /// Whether `query` is answered hour by hour: it is bounded in time and names no `ref_id`
@@ -56,7 +57,7 @@ pub(crate) fn named_hours(query: &LogQuery) -> Option<(i64, i64)> {
 }
 
 /// Whether the named hours of `query` fit one statement, which then needs no snapshot of
-/// its own and no read of the log's span.
+/// its own and no search for the hours that hold entries.
 pub(crate) fn fits_one_statement(query: &LogQuery) -> bool {
     named_hours(query).is_some_and(|(first, last)| {
         last < first || last.abs_diff(first) < HOURS_PER_STATEMENT as u64
@@ -65,8 +66,8 @@ pub(crate) fn fits_one_statement(query: &LogQuery) -> bool {
 
 /// The SQL of one statement of arms in the schema `s`. Values: the hours (`$1` to
 /// `$HOURS_PER_STATEMENT`), then the source and the kind when the query names them, then
-/// `since`, `until`, the lowest id and the highest, the limit, and the horizon last when
-/// `bounded`.
+/// `since`, `until`, the id the page's ids lie above and the highest it may hold, the limit,
+/// and the horizon last when `bounded`.
 pub(crate) fn arms_sql(s: &str, query: &LogQuery, bounded: bool) -> String {
     let mut n = HOURS_PER_STATEMENT;
     let mut next = || {
@@ -192,7 +193,7 @@ pub(crate) fn walk(
         if found.len() < HOURS_PER_FIND || reached == to {
             break;
         }
-        // The hours of stored times lie within ±2.6 × 10¹², far from overflowing.
+        // The hours of stored times lie within ±10⁸, far from overflowing.
         from = match query.order {
             Order::Ascending => reached + 1,
             Order::Descending => reached - 1,
