@@ -48,12 +48,19 @@ pub(crate) fn answers(query: &LogQuery) -> bool {
     (query.since.is_some() || query.until.is_some()) && query.ref_id.is_none()
 }
 
+/// The first and the last hour of the times from `since` (included) to `until` (excluded),
+/// in milliseconds.
+fn hours_from_to(since: i64, until: i64) -> (i64, i64) {
+    (hour_of(since), hour_of(until.saturating_sub(1)))
+}
+
 /// The hours a query names when it names both ends, first and last: `None` when it leaves
-/// one open (the log's own first or last hour closes it).
-pub(crate) fn named_hours(query: &LogQuery) -> Option<(i64, i64)> {
-    let since = bound_millis(query.since?);
-    let until = bound_millis(query.until?);
-    Some((hour_of(since), hour_of(until.saturating_sub(1))))
+/// one open.
+fn named_hours(query: &LogQuery) -> Option<(i64, i64)> {
+    Some(hours_from_to(
+        bound_millis(query.since?),
+        bound_millis(query.until?),
+    ))
 }
 
 /// Whether the named hours of `query` fit one statement, which then needs no snapshot of
@@ -136,13 +143,13 @@ pub(crate) fn hours_sql(s: &str, order: Order) -> String {
     )
 }
 
-/// A query's page walked hour by hour through `client`, in one snapshot when the statements
-/// are more than one (the caller's). `sql` is [`arms_sql`]'s, `hours` [`hours_sql`]'s;
-/// `horizon` the read's bound, when it has one.
+/// A query's page walked hour by hour through `client` in the schema `s`, in one snapshot
+/// when the statements are more than one (the caller's); `horizon` the read's bound, when it
+/// has one.
 pub(crate) fn walk(
     client: &mut impl GenericClient,
     statements: &mut Statements,
-    (sql, hours_sql): (&str, &str),
+    s: &str,
     query: &LogQuery,
     horizon: Option<i64>,
 ) -> StoreResult<Vec<LogEntry>> {
@@ -150,18 +157,18 @@ pub(crate) fn walk(
         return Ok(Vec::new());
     };
     let arms = statements
-        .get(client, sql)
+        .get(client, &arms_sql(s, query, horizon.is_some()))
         .context("preparing a walk by hours")?;
-    if let Some((first, last)) = named_hours(query).filter(|_| fits_one_statement(query)) {
+    if fits_one_statement(query) {
         let hours: Vec<i64> = match query.order {
-            Order::Ascending => (first..=last).collect(),
-            Order::Descending => (first..=last).rev().collect(),
+            Order::Ascending => (walk.first..=walk.last).collect(),
+            Order::Descending => (walk.first..=walk.last).rev().collect(),
         };
         walk.arms(client, &arms, &hours)?;
         return Ok(walk.page);
     }
     let find = statements
-        .get(client, hours_sql)
+        .get(client, &hours_sql(s, query.order))
         .context("preparing a walk by hours")?;
     // Where the next hours are looked for, from the end the query's order starts at.
     let (mut from, to) = match query.order {
@@ -226,7 +233,7 @@ impl<'q> Walk<'q> {
     fn new(query: &'q LogQuery, horizon: Option<i64>) -> Option<Self> {
         let since = query.since.map_or(i64::MIN, bound_millis);
         let until = query.until.map_or(i64::MAX, bound_millis);
-        let (first, last) = (hour_of(since), hour_of(until.saturating_sub(1)));
+        let (first, last) = hours_from_to(since, until);
         (first <= last).then(|| Walk {
             query,
             limit: query.effective_limit(),

@@ -382,8 +382,6 @@ impl PgLogStore {
     /// own when it takes more than one statement (a pinned snapshot's is its own already),
     /// the horizon read before it.
     fn query_by_hours(&self, query: &LogQuery) -> StoreResult<Vec<LogEntry>> {
-        let sql = crate::hours::arms_sql(&self.s, query, self.bounded());
-        let hours = crate::hours::hours_sql(&self.s, query.order);
         self.read(|conn| {
             let horizon = if self.bounded() {
                 Some(crate::ids::horizon(conn, &self.s)?)
@@ -392,10 +390,10 @@ impl PgLogStore {
             };
             let (client, statements) = conn.split();
             if self.pinned.is_some() || crate::hours::fits_one_statement(query) {
-                return crate::hours::walk(client, statements, (&sql, &hours), query, horizon);
+                return crate::hours::walk(client, statements, &self.s, query, horizon);
             }
             in_snapshot(client, |tx| {
-                crate::hours::walk(tx, statements, (&sql, &hours), query, horizon)
+                crate::hours::walk(tx, statements, &self.s, query, horizon)
             })
         })
     }
